@@ -1,0 +1,114 @@
+namespace Strata.Contracts;
+
+/// <summary>
+/// What the user asked for. This is the API request body of <c>POST /v1/instances</c> and is stored
+/// verbatim (after normalisation) with the instance. Unknown JSON fields are rejected.
+/// </summary>
+public sealed record InstanceSpec
+{
+    /// <summary>DNS label: 1-63 chars of [a-z0-9-], starting and ending with a letter or digit. Generated when omitted.</summary>
+    public string? Name { get; init; }
+
+    /// <summary><c>process</c>, <c>container</c>, <c>sandbox</c>, <c>vm</c>, <c>wasm</c> or <c>auto</c> (default).</summary>
+    public string? Tier { get; init; }
+
+    /// <summary>Image reference or module path. The process tier takes none.</summary>
+    public string? Image { get; init; }
+
+    /// <summary>Overrides the image's entrypoint.</summary>
+    public IReadOnlyList<string>? Command { get; init; }
+
+    /// <summary>Overrides the image's default arguments (CMD). For the process tier, argv is Command ++ Args.</summary>
+    public IReadOnlyList<string>? Args { get; init; }
+
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+
+    public string? WorkingDir { get; init; }
+
+    public ResourceSpec? Resources { get; init; }
+
+    /// <summary><c>no</c> (default), <c>on-failure</c>, <c>on-failure:N</c> or <c>always</c>.</summary>
+    public string? Restart { get; init; }
+
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
+
+    /// <summary>Host paths made visible to the workload (tiers that support it).</summary>
+    public IReadOnlyList<MountSpec>? Mounts { get; init; }
+
+    /// <summary>Remove the instance as soon as it has finished.</summary>
+    public bool AutoRemove { get; init; }
+}
+
+public sealed record ResourceSpec
+{
+    /// <summary>CPU quota in cores (0.5 = half a core).</summary>
+    public double? Cpus { get; init; }
+
+    /// <summary>Memory limit in bytes.</summary>
+    public long? MemoryBytes { get; init; }
+
+    /// <summary>Maximum number of processes (tasks).</summary>
+    public long? Pids { get; init; }
+}
+
+public sealed record MountSpec
+{
+    public string Source { get; init; } = "";
+    public string Target { get; init; } = "";
+    public bool ReadOnly { get; init; }
+}
+
+/// <summary>A parsed restart policy.</summary>
+public readonly record struct RestartPolicy(RestartMode Mode, int MaxRetries)
+{
+    public static readonly RestartPolicy No = new(RestartMode.No, 0);
+
+    public bool ShouldRestart(int exitCode, int restartsSoFar, bool stoppedByUser) => Mode switch
+    {
+        _ when stoppedByUser => false,
+        RestartMode.Always => true,
+        RestartMode.OnFailure => exitCode != 0 && (MaxRetries == 0 || restartsSoFar < MaxRetries),
+        _ => false,
+    };
+
+    public static bool TryParse(string? text, out RestartPolicy policy)
+    {
+        policy = No;
+        if (string.IsNullOrWhiteSpace(text) || text == "no")
+        {
+            return true;
+        }
+        if (text == "always")
+        {
+            policy = new RestartPolicy(RestartMode.Always, 0);
+            return true;
+        }
+        if (text == "on-failure")
+        {
+            policy = new RestartPolicy(RestartMode.OnFailure, 0);
+            return true;
+        }
+        if (text.StartsWith("on-failure:", StringComparison.Ordinal)
+            && int.TryParse(text.AsSpan("on-failure:".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+            && n > 0)
+        {
+            policy = new RestartPolicy(RestartMode.OnFailure, n);
+            return true;
+        }
+        return false;
+    }
+
+    public override string ToString() => Mode switch
+    {
+        RestartMode.Always => "always",
+        RestartMode.OnFailure => MaxRetries > 0 ? $"on-failure:{MaxRetries}" : "on-failure",
+        _ => "no",
+    };
+}
+
+public enum RestartMode
+{
+    No = 0,
+    OnFailure = 1,
+    Always = 2,
+}
