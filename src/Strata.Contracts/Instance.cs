@@ -68,3 +68,14 @@ public sealed record ProblemDetails
     public string? Field { get; init; }
     public string? Kind { get; init; }
 }
+
+/// <summary>
+/// One line of an NDJSON stream from <c>/logs</c> or an attached <c>run</c>: exactly one member is set.
+/// The stream of an attached run starts with <see cref="Instance"/> and ends with <see cref="Exit"/>.
+/// </summary>
+public sealed record StreamFrame
+{
+    public InstanceInfo? Instance { get; init; }
+    public LogRecord? Log { get; init; }
+    public WaitResult? Exit { get; init; }
+}

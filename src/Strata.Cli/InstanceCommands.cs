@@ -1,0 +1,380 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Spectre.Console;
+using Strata.Client;
+using Strata.Contracts;
+
+namespace Strata.Cli;
+
+/// <summary><c>run</c>, <c>ps</c>, <c>inspect</c>, <c>logs</c>, <c>start</c>, <c>stop</c>, <c>kill</c>, <c>rm</c>, <c>wait</c>.</summary>
+internal static class InstanceCommands
+{
+    private static Option<bool> Json() => new("--json") { Description = "print JSON instead of a table" };
+
+    public static Command Run(string[]? trailing)
+    {
+        var tier = new Option<string?>("--tier") { Description = "process | container | sandbox | vm | wasm | auto (default auto)" };
+        var name = new Option<string?>("--name") { Description = "instance name (DNS label; generated when omitted)" };
+        var rm = new Option<bool>("--rm") { Description = "remove the instance when it finishes" };
+        var detach = new Option<bool>("--detach", "-d") { Description = "start it and print its name instead of attaching" };
+        var env = new Option<string[]>("--env", "-e") { Description = "environment variable K=V (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var cpus = new Option<double?>("--cpus") { Description = "CPU limit in cores, e.g. 0.5" };
+        var memory = new Option<string?>("--memory", "-m") { Description = "memory limit, e.g. 64M, 1G" };
+        var pids = new Option<long?>("--pids") { Description = "maximum number of processes" };
+        var restart = new Option<string?>("--restart") { Description = "no | on-failure[:N] | always" };
+        var workdir = new Option<string?>("--workdir", "-w") { Description = "working directory of the workload" };
+        var labels = new Option<string[]>("--label", "-l") { Description = "label K=V (repeatable)" };
+        var json = Json();
+        var positional = new Argument<string[]>("image-and-command") { Description = "IMAGE [CMD ARGS...]; the process tier takes no image: strata run --tier process -- CMD ARGS", Arity = ArgumentArity.ZeroOrMore };
+
+        var command = new Command("run", "Create and start an instance; attached runs stream its output and exit with its exit code")
+        {
+            tier, name, rm, detach, env, cpus, memory, pids, restart, workdir, labels, json, positional,
+        };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            var words = parse.GetValue(positional) ?? [];
+            var tierValue = parse.GetValue(tier);
+            string? image;
+            IReadOnlyList<string>? args;
+            if (tierValue == TierNames.Process)
+            {
+                // The process tier has no image: every word is the command.
+                image = null;
+                args = [.. words, .. trailing ?? []];
+            }
+            else
+            {
+                image = words.FirstOrDefault();
+                args = words.Length > 1 || trailing is not null ? [.. words.Skip(1), .. trailing ?? []] : null;
+            }
+            if (image is null && tierValue is null && args is { Count: > 0 })
+            {
+                tierValue = TierNames.Process;
+            }
+
+            var mem = parse.GetValue(memory);
+            var resources = parse.GetValue(cpus) is null && mem is null && parse.GetValue(pids) is null ? null : new ResourceSpec
+            {
+                Cpus = parse.GetValue(cpus),
+                MemoryBytes = mem is null ? null : StrataCli.ParseSize("--memory", mem),
+                Pids = parse.GetValue(pids),
+            };
+            var spec = new InstanceSpec
+            {
+                Name = parse.GetValue(name),
+                Tier = tierValue,
+                Image = image,
+                Args = args is { Count: > 0 } ? args : null,
+                Env = Pairs("--env", parse.GetValue(env)),
+                Labels = Pairs("--label", parse.GetValue(labels)),
+                WorkingDir = parse.GetValue(workdir),
+                Resources = resources,
+                Restart = parse.GetValue(restart),
+                AutoRemove = parse.GetValue(rm),
+            };
+
+            using var client = StrataCli.Client(parse);
+            if (parse.GetValue(detach))
+            {
+                var created = await client.CreateAsync(spec, start: true, ct);
+                if (parse.GetValue(json))
+                {
+                    StrataCli.WriteJson(created, StrataJsonContext.Default.InstanceInfo);
+                }
+                else
+                {
+                    Console.WriteLine(created.Name);
+                }
+                return 0;
+            }
+            return await AttachAsync(client, spec, ct);
+        }, StrataCli.ExitRunFailed));
+        return command;
+    }
+
+    /// <summary>Streams an attached run. Ctrl-C stops the instance (SIGTERM, then kill after 10 s) and keeps streaming.</summary>
+    private static async Task<int> AttachAsync(StrataClient client, InstanceSpec spec, CancellationToken ct)
+    {
+        using var stdout = Console.OpenStandardOutput();
+        using var stderr = Console.OpenStandardError();
+        string? instance = null;
+        var interrupted = 0;
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        {
+            context.Cancel = true;
+            if (instance is { } n && Interlocked.Exchange(ref interrupted, 1) == 0)
+            {
+                Console.Error.WriteLine($"strata: stopping {n} (press Ctrl-C again to leave it running)");
+                _ = client.StopAsync(n, 10, CancellationToken.None);
+            }
+            else
+            {
+                Environment.Exit(130);
+            }
+        });
+        await foreach (var frame in client.RunAttachedAsync(spec, CancellationToken.None))
+        {
+            if (frame.Instance is { } info)
+            {
+                instance = info.Name;
+            }
+            else if (frame.Log is { } log)
+            {
+                var target = log.Stream == "stderr" ? stderr : stdout;
+                var bytes = Encoding.UTF8.GetBytes(log.Partial ? log.Text : log.Text + "\n");
+                target.Write(bytes);
+                target.Flush();
+            }
+            else if (frame.Exit is { } exit)
+            {
+                if (exit.State == "failed")
+                {
+                    Console.Error.WriteLine($"strata: {exit.Name} failed: {exit.Reason}");
+                    return exit.ExitCode is { } c and > 0 ? c : StrataCli.ExitRunFailed;
+                }
+                return exit.ExitCode ?? 0;
+            }
+        }
+        Console.Error.WriteLine("strata: the daemon closed the stream before the instance finished; see 'strata ps -a'");
+        return StrataCli.ExitRunFailed;
+    }
+
+    private static Dictionary<string, string>? Pairs(string option, string[]? values)
+    {
+        if (values is null or { Length: 0 })
+        {
+            return null;
+        }
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var v in values)
+        {
+            var eq = v.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                // -e NAME alone passes the caller's value through, as docker does.
+                var inherited = Environment.GetEnvironmentVariable(v);
+                if (eq == 0 || inherited is null)
+                {
+                    throw StrataException.Invalid(option, $"'{v}' is not KEY=VALUE");
+                }
+                result[v] = inherited;
+                continue;
+            }
+            result[v[..eq]] = v[(eq + 1)..];
+        }
+        return result;
+    }
+
+    public static IEnumerable<Command> Others()
+    {
+        yield return Ps();
+        yield return Inspect();
+        yield return Logs();
+        yield return Simple("start", "Start created or finished instances", async (c, n, _, ct) => { await c.StartAsync(n, ct); });
+        var timeout = new Option<int>("--time", "-t") { Description = "seconds to wait after SIGTERM before killing (default 10)", DefaultValueFactory = _ => 10 };
+        yield return Simple("stop", "Stop running instances (SIGTERM, then SIGKILL after -t seconds)", async (c, n, p, ct) => { await c.StopAsync(n, p.GetValue(timeout), ct); }, timeout);
+        var signal = new Option<string>("--signal", "-s") { Description = "signal name or number (default KILL)", DefaultValueFactory = _ => "KILL" };
+        yield return Simple("kill", "Send a signal to running instances", async (c, n, p, ct) => { await c.KillAsync(n, SignalNumber(p.GetValue(signal)!), ct); }, signal);
+        var force = new Option<bool>("--force", "-f") { Description = "stop running instances first" };
+        yield return Simple("rm", "Remove instances", async (c, n, p, ct) => { await c.DeleteAsync(n, p.GetValue(force), ct); }, force);
+        yield return Wait();
+    }
+
+    private static int SignalNumber(string text) => text.ToUpperInvariant().Replace("SIG", "", StringComparison.Ordinal) switch
+    {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "KILL" => 9,
+        "USR1" => 10,
+        "USR2" => 12,
+        "TERM" => 15,
+        "CONT" => 18,
+        "STOP" => 19,
+        var n when int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out var number) => number,
+        _ => throw StrataException.Invalid("--signal", $"'{text}' is not a signal; use a name such as TERM or KILL, or a number"),
+    };
+
+    private static Command Simple(string verb, string description, Func<StrataClient, string, ParseResult, CancellationToken, Task> action, params Option[] options)
+    {
+        var names = new Argument<string[]>("name") { Description = "instance names", Arity = ArgumentArity.OneOrMore };
+        var command = new Command(verb, description) { names };
+        foreach (var o in options)
+        {
+            command.Options.Add(o);
+        }
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = StrataCli.Client(parse);
+            var failures = 0;
+            foreach (var n in parse.GetValue(names)!)
+            {
+                var code = await StrataCli.Guard(async () =>
+                {
+                    await action(client, n, parse, ct);
+                    Console.WriteLine(n);
+                    return 0;
+                });
+                failures += code == 0 ? 0 : 1;
+            }
+            return failures == 0 ? 0 : StrataCli.ExitError;
+        });
+        return command;
+    }
+
+    private static Command Ps()
+    {
+        var all = new Option<bool>("--all", "-a") { Description = "show every instance, not only running ones" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "print names only" };
+        var json = Json();
+        var command = new Command("ps", "List instances") { all, quiet, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var list = await client.ListAsync(ct);
+            var items = parse.GetValue(all) ? list.Items : [.. list.Items.Where(i => i.State is "running" or "stopping")];
+            if (parse.GetValue(json))
+            {
+                StrataCli.WriteJson(new InstanceList(items), StrataJsonContext.Default.InstanceList);
+                return 0;
+            }
+            if (parse.GetValue(quiet))
+            {
+                foreach (var i in items)
+                {
+                    Console.WriteLine(i.Name);
+                }
+                return 0;
+            }
+            var table = NewTable("NAME", "TIER", "STATE", "PID", "IMAGE / COMMAND", "CREATED", "STATUS");
+            foreach (var i in items)
+            {
+                var what = i.Image ?? string.Join(' ', [.. i.Spec.Command ?? [], .. i.Spec.Args ?? []]);
+                table.AddRow(Cell(i.Name), Cell(i.Tier), Cell(i.State), Cell(i.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-"),
+                    Cell(what.Length > 40 ? what[..37] + "..." : what), Cell(StrataCli.Ago(i.CreatedAt)), Cell(Status(i)));
+            }
+            AnsiConsole.Write(table);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static string Status(InstanceInfo i) => i.State switch
+    {
+        "running" => $"up since {StrataCli.Ago(i.StartedAt)}" + (i.RestartCount > 0 ? $", {i.RestartCount} restarts" : ""),
+        "exited" or "stopped" => $"exit {i.ExitCode}{(i.Reason is null ? "" : $" ({i.Reason})")} {StrataCli.Ago(i.FinishedAt)}",
+        "failed" => i.Reason ?? "failed",
+        _ => "",
+    };
+
+    internal static Table NewTable(params string[] headers)
+    {
+        var table = new Table().NoBorder();
+        table.ShowHeaders = true;
+        foreach (var h in headers)
+        {
+            table.AddColumn(new TableColumn(new Text(h, new Style(decoration: Decoration.Bold))).PadLeft(0).PadRight(2));
+        }
+        return table;
+    }
+
+    internal static Text Cell(string text) => new(text);
+
+    private static Command Inspect()
+    {
+        var name = new Argument<string>("name");
+        var json = Json();
+        var command = new Command("inspect", "Show everything about one instance") { name, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var i = await client.GetAsync(parse.GetValue(name)!, ct);
+            if (parse.GetValue(json))
+            {
+                StrataCli.WriteJson(i, StrataJsonContext.Default.InstanceInfo);
+                return 0;
+            }
+            var grid = new Grid().AddColumn(new GridColumn().PadRight(2)).AddColumn();
+            void Row(string k, string? v) => grid.AddRow(new Text(k, new Style(decoration: Decoration.Bold)), new Text(v ?? "-"));
+            Row("Name", i.Name);
+            Row("Id", i.Id);
+            Row("Project", i.Project);
+            Row("Tier", i.Tier);
+            Row("State", i.State);
+            Row("Pid", i.Pid?.ToString(CultureInfo.InvariantCulture));
+            Row("Image", i.Image);
+            Row("Command", string.Join(' ', [.. i.Spec.Command ?? [], .. i.Spec.Args ?? []]));
+            Row("Exit code", i.ExitCode?.ToString(CultureInfo.InvariantCulture));
+            Row("Reason", i.Reason);
+            Row("Restart", $"{i.Spec.Restart} ({i.RestartCount} restarts)");
+            Row("Resources", i.Spec.Resources is { } r ? $"cpus={r.Cpus?.ToString(CultureInfo.InvariantCulture) ?? "-"} memory={r.MemoryBytes?.ToString(CultureInfo.InvariantCulture) ?? "-"} pids={r.Pids?.ToString(CultureInfo.InvariantCulture) ?? "-"}" : "unlimited");
+            Row("Created", i.CreatedAt.ToString("u", CultureInfo.InvariantCulture));
+            Row("Started", i.StartedAt?.ToString("u", CultureInfo.InvariantCulture));
+            Row("Finished", i.FinishedAt?.ToString("u", CultureInfo.InvariantCulture));
+            foreach (var (k, v) in i.Details ?? new Dictionary<string, string>())
+            {
+                Row(k, v);
+            }
+            AnsiConsole.Write(grid);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Logs()
+    {
+        var name = new Argument<string>("name");
+        var follow = new Option<bool>("--follow", "-f") { Description = "keep printing new output until the instance finishes" };
+        var tail = new Option<int?>("--tail", "-n") { Description = "only the last N lines" };
+        var json = Json();
+        var command = new Command("logs", "Print an instance's output (stdout to stdout, stderr to stderr)") { name, follow, tail, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            using var stdout = Console.OpenStandardOutput();
+            using var stderr = Console.OpenStandardError();
+            await foreach (var frame in client.LogsAsync(parse.GetValue(name)!, parse.GetValue(tail), parse.GetValue(follow), ct))
+            {
+                if (frame.Log is not { } log)
+                {
+                    continue;
+                }
+                if (parse.GetValue(json))
+                {
+                    StrataCli.WriteJson(log, StrataJsonContext.Default.LogRecord);
+                    continue;
+                }
+                var target = log.Stream == "stderr" ? stderr : stdout;
+                target.Write(Encoding.UTF8.GetBytes(log.Partial ? log.Text : log.Text + "\n"));
+                target.Flush();
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Wait()
+    {
+        var name = new Argument<string>("name");
+        var json = Json();
+        var command = new Command("wait", "Wait until an instance finishes and print its exit code") { name, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var result = await client.WaitAsync(parse.GetValue(name)!, ct);
+            if (parse.GetValue(json))
+            {
+                StrataCli.WriteJson(result, StrataJsonContext.Default.WaitResult);
+            }
+            else
+            {
+                Console.WriteLine(result.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? result.State);
+            }
+            return 0;
+        }));
+        return command;
+    }
+}

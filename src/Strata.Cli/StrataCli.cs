@@ -1,0 +1,145 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Strata.Client;
+using Strata.Contracts;
+
+namespace Strata.Cli;
+
+/// <summary>
+/// The <c>strata</c> command line. Exit codes: 0 success; 1 an API error (the message says what and how to fix
+/// it); 2 bad usage; 125 <c>run</c> could not create or start the workload; otherwise an attached <c>run</c>
+/// exits with the workload's own exit code.
+/// </summary>
+public static partial class StrataCli
+{
+    public const int ExitError = 1;
+    public const int ExitUsage = 2;
+    public const int ExitRunFailed = 125;
+
+    private static readonly Option<string?> SocketOption = new("--socket") { Description = "daemon unix socket (default /run/strata/strata.sock, or STRATA_SOCKET)", Recursive = true };
+    private static readonly Option<string?> HostOption = new("--host") { Description = "daemon TCP address such as 127.0.0.1:7070 (or STRATA_HOST); needs --token", Recursive = true };
+    private static readonly Option<string?> TokenOption = new("--token") { Description = "bearer token for --host (or STRATA_TOKEN)", Recursive = true };
+    private static readonly Option<string?> ProjectOption = new("--project") { Description = "project to act in (default: default, or STRATA_PROJECT)", Recursive = true };
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        // Everything after a bare "--" is the workload's command line, never options of ours.
+        var split = Array.IndexOf(args, "--");
+        var ours = split >= 0 ? args[..split] : args;
+        var trailing = split >= 0 ? args[(split + 1)..] : null;
+
+        var root = new RootCommand("strata — run any workload on the isolation tier that fits it: process, container, sandbox, vm, wasm");
+        root.Options.Add(SocketOption);
+        root.Options.Add(HostOption);
+        root.Options.Add(TokenOption);
+        root.Options.Add(ProjectOption);
+        root.Subcommands.Add(DaemonCommands.Build());
+        root.Subcommands.Add(InstanceCommands.Run(trailing));
+        foreach (var command in InstanceCommands.Others())
+        {
+            root.Subcommands.Add(command);
+        }
+        root.Subcommands.Add(SystemCommands.Info());
+        root.Subcommands.Add(SystemCommands.Events());
+        root.Subcommands.Add(SystemCommands.Version());
+
+        if (trailing is not null && (ours.Length == 0 || ours[0] != "run"))
+        {
+            Console.Error.WriteLine("strata: '--' is only used by 'strata run' to separate the workload's command; see 'strata run --help'");
+            return ExitUsage;
+        }
+
+        var parse = root.Parse(ours);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors)
+            {
+                Console.Error.WriteLine($"strata: {error.Message}");
+            }
+            Console.Error.WriteLine("Run 'strata --help' for usage.");
+            return ExitUsage;
+        }
+        return await parse.InvokeAsync().ConfigureAwait(false);
+    }
+
+    internal static StrataClient Client(ParseResult parse) => new(ClientOptions.FromEnvironment(
+        parse.GetValue(SocketOption), parse.GetValue(HostOption), parse.GetValue(TokenOption), parse.GetValue(ProjectOption)));
+
+    /// <summary>Runs an action and turns failures into a message and an exit code.</summary>
+    internal static async Task<int> Guard(Func<Task<int>> action, int errorCode = ExitError)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (StrataApiException e)
+        {
+            Console.Error.WriteLine($"strata: {e.Message}");
+            return errorCode;
+        }
+        catch (DaemonUnreachableException e)
+        {
+            Console.Error.WriteLine($"strata: {e.Message}");
+            return errorCode;
+        }
+        catch (StrataException e)
+        {
+            Console.Error.WriteLine($"strata: {e.Message}");
+            return ExitUsage;
+        }
+        catch (OperationCanceledException)
+        {
+            return 130;
+        }
+    }
+
+    internal static void WriteJson<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    {
+        using var stdout = Console.OpenStandardOutput();
+        JsonSerializer.Serialize(stdout, value, type);
+        stdout.Write("\n"u8);
+    }
+
+    /// <summary>Parses 64M, 1G, 512K, 1048576 (powers of 1024).</summary>
+    internal static long ParseSize(string option, string text)
+    {
+        var t = text.Trim();
+        long multiplier = 1;
+        if (t.Length > 0 && char.IsLetter(t[^1]))
+        {
+            var unit = t.TrimEnd('B', 'b').TrimEnd('i');
+            multiplier = unit.Length == 0 ? 0 : char.ToUpperInvariant(unit[^1]) switch
+            {
+                'K' => 1L << 10,
+                'M' => 1L << 20,
+                'G' => 1L << 30,
+                'T' => 1L << 40,
+                _ => 0,
+            };
+            t = multiplier == 0 ? t : unit[..^1];
+        }
+        if (multiplier == 0 || !long.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n))
+        {
+            throw StrataException.Invalid(option, $"'{text}' is not a size; use bytes or a number with K, M or G (e.g. 64M)");
+        }
+        return n * multiplier;
+    }
+
+    internal static string Ago(DateTimeOffset? time)
+    {
+        if (time is not { } t)
+        {
+            return "-";
+        }
+        var d = DateTimeOffset.UtcNow - t;
+        return d.TotalSeconds < 60 ? $"{Math.Max(0, (int)d.TotalSeconds)}s ago"
+            : d.TotalMinutes < 60 ? $"{(int)d.TotalMinutes}m ago"
+            : d.TotalHours < 48 ? $"{(int)d.TotalHours}h ago"
+            : $"{(int)d.TotalDays}d ago";
+    }
+
+    [LibraryImport("libc", EntryPoint = "execv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    internal static partial int Execv(string path, [MarshalAs(UnmanagedType.LPArray, ArraySubType = UnmanagedType.LPUTF8Str)] string?[] argv);
+}

@@ -1,0 +1,261 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Strata.Contracts;
+
+namespace Strata.Client;
+
+/// <summary>Where the daemon is and how to authenticate.</summary>
+public sealed record ClientOptions
+{
+    public const string DefaultSocket = "/run/strata/strata.sock";
+
+    /// <summary>Unix socket path (used when <see cref="Host"/> is null).</summary>
+    public string Socket { get; init; } = DefaultSocket;
+
+    /// <summary>TCP base address such as <c>http://127.0.0.1:7070</c>; needs <see cref="Token"/>.</summary>
+    public Uri? Host { get; init; }
+
+    public string? Token { get; init; }
+
+    public string Project { get; init; } = "default";
+
+    /// <summary>Reads STRATA_SOCKET, STRATA_HOST, STRATA_TOKEN and STRATA_PROJECT, then applies explicit values.</summary>
+    public static ClientOptions FromEnvironment(string? socket = null, string? host = null, string? token = null, string? project = null)
+    {
+        host ??= Environment.GetEnvironmentVariable("STRATA_HOST");
+        return new ClientOptions
+        {
+            Socket = socket ?? Environment.GetEnvironmentVariable("STRATA_SOCKET") ?? DefaultSocket,
+            Host = string.IsNullOrEmpty(host) ? null : new Uri(host.Contains("://", StringComparison.Ordinal) ? host : "http://" + host),
+            Token = token ?? Environment.GetEnvironmentVariable("STRATA_TOKEN"),
+            Project = project ?? Environment.GetEnvironmentVariable("STRATA_PROJECT") ?? "default",
+        };
+    }
+}
+
+/// <summary>A failure the daemon reported (problem details), with its kind, status and field.</summary>
+public sealed class StrataApiException(ErrorKind kind, int status, string message, string? field) : Exception(message)
+{
+    public ErrorKind Kind { get; } = kind;
+    public int Status { get; } = status;
+    public string? Field { get; } = field;
+}
+
+/// <summary>The daemon could not be reached at all.</summary>
+public sealed class DaemonUnreachableException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>The typed client of the Strata REST API, used by the CLI and the tests.</summary>
+public sealed class StrataClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly ClientOptions _options;
+
+    public StrataClient(ClientOptions options)
+    {
+        _options = options;
+        HttpMessageHandler handler;
+        if (options.Host is null)
+        {
+            var socketPath = options.Socket;
+            handler = new SocketsHttpHandler
+            {
+                ConnectCallback = async (_, ct) =>
+                {
+                    var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                    try
+                    {
+                        await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct).ConfigureAwait(false);
+                        return new NetworkStream(socket, ownsSocket: true);
+                    }
+                    catch
+                    {
+                        socket.Dispose();
+                        throw;
+                    }
+                },
+                UseProxy = false,
+                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+            };
+        }
+        else
+        {
+            handler = new SocketsHttpHandler { UseProxy = false };
+        }
+        _http = new HttpClient(handler)
+        {
+            BaseAddress = options.Host ?? new Uri("http://strata/"),
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+        if (options.Token is { Length: > 0 } token)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+    }
+
+    public string Endpoint => _options.Host?.ToString() ?? $"unix:{_options.Socket}";
+
+    private string Q(string path, string? query = null)
+    {
+        var sep = path.Contains('?', StringComparison.Ordinal) ? '&' : '?';
+        var project = _options.Project == "default" ? "" : $"{sep}project={Uri.EscapeDataString(_options.Project)}";
+        if (query is not null)
+        {
+            project += (project.Length == 0 ? sep : '&') + query;
+        }
+        return path + project;
+    }
+
+    private static string N(string name) => Uri.EscapeDataString(name);
+
+    public Task<DaemonInfo> InfoAsync(CancellationToken ct = default) => GetAsync("v1/info", StrataJsonContext.Default.DaemonInfo, ct);
+
+    public Task<InstanceList> ListAsync(CancellationToken ct = default) => GetAsync(Q("v1/instances"), StrataJsonContext.Default.InstanceList, ct);
+
+    public Task<InstanceInfo> GetAsync(string name, CancellationToken ct = default) =>
+        GetAsync(Q($"v1/instances/{N(name)}"), StrataJsonContext.Default.InstanceInfo, ct);
+
+    public Task<InstanceInfo> CreateAsync(InstanceSpec spec, bool start = true, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, Q("v1/instances"), Json(new CreateInstanceRequest { Spec = spec, Start = start }), StrataJsonContext.Default.InstanceInfo, ct);
+
+    /// <summary>Creates, starts and streams an instance: its info first, then its output, then its exit.</summary>
+    public IAsyncEnumerable<StreamFrame> RunAttachedAsync(InstanceSpec spec, CancellationToken ct = default) =>
+        StreamAsync(HttpMethod.Post, Q("v1/instances", "attach=true"), Json(new CreateInstanceRequest { Spec = spec, Start = true }), ct);
+
+    public Task<InstanceInfo> StartAsync(string name, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, Q($"v1/instances/{N(name)}/start"), null, StrataJsonContext.Default.InstanceInfo, ct);
+
+    public Task<InstanceInfo> StopAsync(string name, int timeoutSeconds = 10, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, Q($"v1/instances/{N(name)}/stop", $"timeout={timeoutSeconds}"), null, StrataJsonContext.Default.InstanceInfo, ct);
+
+    public Task<InstanceInfo> KillAsync(string name, int signal = 9, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, Q($"v1/instances/{N(name)}/kill", $"signal={signal}"), null, StrataJsonContext.Default.InstanceInfo, ct);
+
+    public async Task DeleteAsync(string name, bool force = false, CancellationToken ct = default)
+    {
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Delete, Q($"v1/instances/{N(name)}", force ? "force=true" : null)), HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
+    }
+
+    public Task<WaitResult> WaitAsync(string name, CancellationToken ct = default) =>
+        GetAsync(Q($"v1/instances/{N(name)}/wait"), StrataJsonContext.Default.WaitResult, ct);
+
+    public IAsyncEnumerable<StreamFrame> LogsAsync(string name, int? tail = null, bool follow = false, CancellationToken ct = default)
+    {
+        var query = new StringBuilder();
+        if (tail is { } t)
+        {
+            query.Append("tail=").Append(t);
+        }
+        if (follow)
+        {
+            query.Append(query.Length > 0 ? "&" : "").Append("follow=true");
+        }
+        return StreamAsync(HttpMethod.Get, Q($"v1/instances/{N(name)}/logs", query.Length > 0 ? query.ToString() : null), null, ct);
+    }
+
+    public async IAsyncEnumerable<InstanceEvent> EventsAsync([EnumeratorCancellation] CancellationToken ct = default)
+    {
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, "v1/events"), HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false));
+        while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                yield return JsonSerializer.Deserialize(line.AsSpan(6), StrataJsonContext.Default.InstanceEvent)!;
+            }
+        }
+    }
+
+    public async Task StopDaemonAsync(bool all, CancellationToken ct = default)
+    {
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Post, all ? "v1/daemon/stop?all=true" : "v1/daemon/stop"), HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Any GET returning raw text (e.g. /metrics, /openapi/v1.json).</summary>
+    public async Task<string> GetTextAsync(string path, CancellationToken ct = default)
+    {
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, path), HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
+        return await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+    }
+
+    private static ByteArrayContent Json(CreateInstanceRequest request)
+    {
+        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, StrataJsonContext.Default.CreateInstanceRequest));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return content;
+    }
+
+    private Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken ct) => SendAsync(HttpMethod.Get, path, null, type, ct);
+
+    private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<T> type, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        using var response = await SendRawAsync(request, HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
+        var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        return await JsonSerializer.DeserializeAsync(stream, type, ct).ConfigureAwait(false)
+            ?? throw new StrataApiException(ErrorKind.Internal, (int)response.StatusCode, "the daemon sent an empty response", null);
+    }
+
+    private async IAsyncEnumerable<StreamFrame> StreamAsync(HttpMethod method, string path, HttpContent? content, [EnumeratorCancellation] CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        using var response = await SendRawAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), Encoding.UTF8);
+        while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+        {
+            if (line.Length > 0)
+            {
+                yield return JsonSerializer.Deserialize(line, StrataJsonContext.Default.StreamFrame)!;
+            }
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken ct)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, completion, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            throw new DaemonUnreachableException(_options.Host is null
+                ? $"cannot reach the Strata daemon at {_options.Socket} ({e.InnerException?.Message ?? e.Message}); start it with 'strata daemon' (or 'sudo strata daemon'), or point STRATA_SOCKET / --socket at its socket"
+                : $"cannot reach the Strata daemon at {_options.Host} ({e.InnerException?.Message ?? e.Message}); is stratad running with --listen?", e);
+        }
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+        using (response)
+        {
+            var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            ProblemDetails? problem = null;
+            try
+            {
+                problem = JsonSerializer.Deserialize(body, StrataJsonContext.Default.ProblemDetails);
+            }
+            catch (JsonException)
+            {
+            }
+            var kind = response.StatusCode switch
+            {
+                HttpStatusCode.BadRequest => ErrorKind.InvalidArgument,
+                HttpStatusCode.Unauthorized => ErrorKind.Unauthorized,
+                HttpStatusCode.Forbidden => ErrorKind.Forbidden,
+                HttpStatusCode.NotFound => ErrorKind.NotFound,
+                HttpStatusCode.Conflict => ErrorKind.Conflict,
+                HttpStatusCode.ServiceUnavailable => ErrorKind.Unavailable,
+                (HttpStatusCode)499 => ErrorKind.Cancelled,
+                _ => ErrorKind.Internal,
+            };
+            throw new StrataApiException(kind, (int)response.StatusCode, problem?.Detail ?? $"HTTP {(int)response.StatusCode}: {body}", problem?.Field);
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+}

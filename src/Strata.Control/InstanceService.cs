@@ -1,0 +1,715 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Store;
+
+namespace Strata.Control;
+
+/// <summary>
+/// The control plane for instances: validates requests, drives the state machine, persists every
+/// transition before it is announced, watches running workloads, applies restart policies, and
+/// reconciles the store with reality when the daemon starts.
+///
+/// Reads come from an in-memory view that is written through to the <see cref="IStateStore"/>; writes
+/// to one instance are serialised by that instance's lock.
+/// </summary>
+public sealed partial class InstanceService : IAsyncDisposable
+{
+    public const string DefaultProject = "default";
+
+    private readonly IStateStore _store;
+    private readonly DriverRegistry _drivers;
+    private readonly EventBus _events;
+    private readonly ControlOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly ConcurrentDictionary<Task, byte> _background = new();
+
+    public InstanceService(IStateStore store, DriverRegistry drivers, EventBus events, ControlOptions options, TimeProvider time, ILogger<InstanceService> log)
+    {
+        _store = store;
+        _drivers = drivers;
+        _events = events;
+        _options = options;
+        _time = time;
+        _log = log;
+    }
+
+    public DriverRegistry Drivers => _drivers;
+
+    public string StoreDescription => _store.Description;
+
+    public string InstanceDirectory(string id) => Path.Combine(_options.Root, "instances", id);
+
+    // ---------------------------------------------------------------- reads
+
+    public IReadOnlyList<InstanceRecord> List(string? project = null)
+    {
+        var list = new List<InstanceRecord>(_entries.Count);
+        foreach (var entry in _entries.Values)
+        {
+            var r = entry.Record;
+            if (r.State != InstanceState.Deleted && (project is null || r.Project == project))
+            {
+                list.Add(r);
+            }
+        }
+        list.Sort(static (a, b) => a.CreatedAt != b.CreatedAt ? a.CreatedAt.CompareTo(b.CreatedAt) : string.CompareOrdinal(a.Name, b.Name));
+        return list;
+    }
+
+    public InstanceRecord Get(string project, string name) => Find(project, name).Record;
+
+    private Entry Find(string project, string name)
+    {
+        if (_names.TryGetValue(Key(project, name), out var id) && _entries.TryGetValue(id, out var entry) && entry.Record.State != InstanceState.Deleted)
+        {
+            return entry;
+        }
+        throw StrataException.NotFound($"no instance named '{name}' in project '{project}'; 'strata ps -a' lists them");
+    }
+
+    private static string Key(string project, string name) => project + "/" + name;
+
+    // ---------------------------------------------------------------- create
+
+    public async Task<InstanceRecord> CreateAsync(InstanceSpec requested, bool start, string project, CancellationToken cancellationToken)
+    {
+        var spec = SpecValidator.Normalize(requested);
+        var tier = SpecValidator.ParseTier(spec.Tier, _options.AllowFakeTier) ?? ChooseTier(spec);
+        var driver = _drivers.Get(tier);
+        var name = spec.Name ?? GenerateName();
+        spec = spec with { Name = name, Tier = tier.ToName() };
+
+        var id = Guid.NewGuid().ToString("N");
+        if (!_names.TryAdd(Key(project, name), id))
+        {
+            throw StrataException.Conflict($"an instance named '{name}' exists already in project '{project}'; choose another name or remove it first");
+        }
+
+        var entry = new Entry(new InstanceRecord
+        {
+            Id = id,
+            Project = project,
+            Name = name,
+            Tier = tier,
+            State = InstanceState.Creating,
+            Spec = spec,
+            CreatedAt = _time.GetUtcNow(),
+            Revision = 1,
+        });
+        var directory = InstanceDirectory(id);
+        await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            try
+            {
+                await _store.InsertAsync(entry.Record, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                _names.TryRemove(Key(project, name), out _);
+                throw;
+            }
+            _entries[id] = entry;
+
+            DriverHandle handle;
+            try
+            {
+                Directory.CreateDirectory(directory);
+                handle = await driver.CreateAsync(new CreateRequest
+                {
+                    InstanceId = id,
+                    Name = name,
+                    Project = project,
+                    Directory = directory,
+                    Spec = spec,
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // Nothing half-created: forget the instance entirely and surface the driver's error.
+                LogCreateFailed(name, e.Message);
+                _entries.TryRemove(id, out _);
+                _names.TryRemove(Key(project, name), out _);
+                await _store.DeleteAsync(id, CancellationToken.None).ConfigureAwait(false);
+                TryDeleteDirectory(directory);
+                throw;
+            }
+
+            await CommitAsync(entry, entry.Record with { State = InstanceState.Created, Handle = handle }, "created").ConfigureAwait(false);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+
+        if (!start)
+        {
+            return entry.Record;
+        }
+        try
+        {
+            return await StartAsync(project, name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StrataException) when (spec.AutoRemove)
+        {
+            await DeleteAsync(project, name, force: true, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The tier for <c>tier: auto</c> when the caller did not choose one.</summary>
+    private Tier ChooseTier(InstanceSpec spec)
+    {
+        if (_options.TierChooser is { } chooser)
+        {
+            return chooser(spec);
+        }
+        if (spec.Image is null)
+        {
+            return Tier.Process;
+        }
+        throw StrataException.Invalid("tier", "no tier given and no tier advisor is configured; pass --tier");
+    }
+
+    private string GenerateName()
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var name = NameGenerator.Next(Random.Shared);
+            if (!_names.ContainsKey(Key(DefaultProject, name)) || attempt > 20)
+            {
+                return name;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- start / stop / kill
+
+    public async Task<InstanceRecord> StartAsync(string project, string name, CancellationToken cancellationToken)
+    {
+        var entry = Find(project, name);
+        await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var record = entry.Record;
+            InstanceStateMachine.EnsureTransition(name, record.State, InstanceState.Running, "start");
+            var restarting = record.State != InstanceState.Created;
+            await StartLockedAsync(entry, restarting ? record.RestartCount : 0, cancellationToken).ConfigureAwait(false);
+            return entry.Record;
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    private async Task StartLockedAsync(Entry entry, int restartCount, CancellationToken cancellationToken)
+    {
+        var record = entry.Record;
+        var driver = _drivers.Get(record.Tier);
+        DriverHandle handle;
+        try
+        {
+            handle = await driver.StartAsync(record.Handle!, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StrataException e) when (e.Kind != ErrorKind.Cancelled)
+        {
+            await CommitAsync(entry, record with
+            {
+                State = InstanceState.Failed,
+                Reason = $"start failed: {e.Message}",
+                FinishedAt = _time.GetUtcNow(),
+            }, "failed").ConfigureAwait(false);
+            throw;
+        }
+        entry.ResetExit();
+        await CommitAsync(entry, record with
+        {
+            State = InstanceState.Running,
+            Handle = handle,
+            ExitCode = null,
+            Reason = null,
+            StoppedByUser = false,
+            RestartCount = restartCount,
+            StartedAt = _time.GetUtcNow(),
+            FinishedAt = null,
+        }, restartCount > record.RestartCount ? "restarted" : "started").ConfigureAwait(false);
+        Watch(entry, driver, handle);
+    }
+
+    public async Task<InstanceRecord> StopAsync(string project, string name, TimeSpan grace, CancellationToken cancellationToken)
+    {
+        var entry = Find(project, name);
+        Task<InstanceRecord> finished;
+        await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var record = entry.Record;
+            if (record.State.IsFinished() || record.State == InstanceState.Created)
+            {
+                // Stopping what is not running is a no-op, as in docker/podman.
+                return record;
+            }
+            if (record.State != InstanceState.Stopping)
+            {
+                InstanceStateMachine.EnsureTransition(name, record.State, InstanceState.Stopping, "stop");
+                await CommitAsync(entry, record with { State = InstanceState.Stopping, StoppedByUser = true }, "stopping").ConfigureAwait(false);
+            }
+            finished = entry.Exit.Task;
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+
+        var driver = _drivers.Find(entry.Record.Tier)!;
+        await driver.StopAsync(entry.Record.Handle!, grace, cancellationToken).ConfigureAwait(false);
+        return await finished.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<InstanceRecord> KillAsync(string project, string name, int signal, CancellationToken cancellationToken)
+    {
+        if (signal is < 1 or > 64)
+        {
+            throw StrataException.Invalid("signal", $"{signal} is not a signal number; use 1-64 (9 = SIGKILL, 15 = SIGTERM)");
+        }
+        var entry = Find(project, name);
+        await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var record = entry.Record;
+            if (!record.State.IsActive())
+            {
+                throw StrataException.Conflict($"cannot kill instance '{name}': it is {record.State.ToName()}, not running");
+            }
+            if (!record.StoppedByUser)
+            {
+                await CommitAsync(entry, record with { StoppedByUser = true }, null).ConfigureAwait(false);
+            }
+            await _drivers.Find(record.Tier)!.KillAsync(record.Handle!, signal, cancellationToken).ConfigureAwait(false);
+            return entry.Record;
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    /// <summary>Completes when the instance has finished (stopped, exited or failed); returns its final record.</summary>
+    public async Task<InstanceRecord> WaitAsync(string project, string name, CancellationToken cancellationToken)
+    {
+        var entry = Find(project, name);
+        var record = entry.Record;
+        if (record.State.IsFinished())
+        {
+            return record;
+        }
+        return await entry.Exit.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Holds the instance for an attached client: while held, an auto-remove instance is not removed
+    /// when it finishes, so the client can read its logs and exit code first. Dispose removes it then.
+    /// </summary>
+    public AttachLease Attach(string project, string name)
+    {
+        var entry = Find(project, name);
+        Interlocked.Increment(ref entry.Attached);
+        return new AttachLease(this, entry);
+    }
+
+    public sealed class AttachLease : IAsyncDisposable
+    {
+        private readonly InstanceService _service;
+        private readonly Entry _entry;
+
+        internal AttachLease(InstanceService service, Entry entry)
+        {
+            _service = service;
+            _entry = entry;
+        }
+
+        public InstanceRecord Record => _entry.Record;
+
+        public Task<InstanceRecord> Finished => _entry.Record.State.IsFinished() ? Task.FromResult(_entry.Record) : _entry.Exit.Task;
+
+        public string Directory => _service.InstanceDirectory(_entry.Record.Id);
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Decrement(ref _entry.Attached) == 0 && _entry.Record.Spec.AutoRemove && _entry.Record.State.IsFinished())
+            {
+                await _service.RemoveFinishedAsync(_entry).ConfigureAwait(false);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- delete
+
+    public async Task DeleteAsync(string project, string name, bool force, CancellationToken cancellationToken)
+    {
+        var entry = Find(project, name);
+        if (force && entry.Record.State.IsActive())
+        {
+            await StopAsync(project, name, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        }
+        await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var record = entry.Record;
+            if (record.State == InstanceState.Deleted)
+            {
+                return;
+            }
+            InstanceStateMachine.EnsureTransition(name, record.State, InstanceState.Deleted, "remove");
+            await DeleteLockedAsync(entry).ConfigureAwait(false);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    private async Task DeleteLockedAsync(Entry entry)
+    {
+        var record = entry.Record;
+        if (record.Handle is { } handle && _drivers.Find(record.Tier) is { } driver)
+        {
+            await driver.DeleteAsync(handle, CancellationToken.None).ConfigureAwait(false);
+        }
+        TryDeleteDirectory(InstanceDirectory(record.Id));
+        await _store.DeleteAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+        entry.Record = record with { State = InstanceState.Deleted, Revision = record.Revision + 1 };
+        _entries.TryRemove(record.Id, out _);
+        _names.TryRemove(Key(record.Project, record.Name), out _);
+        entry.Exit.TrySetResult(entry.Record);
+        _events.Publish("deleted", View(entry.Record));
+    }
+
+    private async Task RemoveFinishedAsync(Entry entry)
+    {
+        await entry.Lock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            if (entry.Record.State.IsFinished())
+            {
+                await DeleteLockedAsync(entry).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            LogBackgroundFailure(entry.Record.Name, "auto-remove", e);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    // ---------------------------------------------------------------- watching and restarts
+
+    private void Watch(Entry entry, IDriver driver, DriverHandle handle)
+    {
+        var generation = entry.Generation;
+        Track(WatchAsync(entry, driver, handle, generation));
+    }
+
+    private void Track(Task task)
+    {
+        _background[task] = 0;
+        task.ContinueWith(t => _background.TryRemove(t, out _), TaskScheduler.Default);
+    }
+
+    private async Task WatchAsync(Entry entry, IDriver driver, DriverHandle handle, int generation)
+    {
+        ExitStatus exit;
+        try
+        {
+            exit = await driver.WaitAsync(handle, _shutdown.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
+        {
+            return; // daemon shutting down: the workload keeps running, the next daemon reattaches.
+        }
+        catch (Exception e)
+        {
+            exit = new ExitStatus { ExitCode = -1, Failed = true, Reason = $"lost track of the workload: {e.Message}", FinishedAt = _time.GetUtcNow() };
+        }
+        await OnExitedAsync(entry, exit, generation).ConfigureAwait(false);
+    }
+
+    private async Task OnExitedAsync(Entry entry, ExitStatus exit, int generation)
+    {
+        bool restart;
+        await entry.Lock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            var record = entry.Record;
+            if (entry.Generation != generation || !record.State.IsActive())
+            {
+                return;
+            }
+            var state = exit.Failed ? InstanceState.Failed
+                : record.StoppedByUser ? InstanceState.Stopped
+                : InstanceState.Exited;
+            var finished = record with
+            {
+                State = state,
+                ExitCode = exit.ExitCode,
+                Reason = exit.Reason,
+                FinishedAt = exit.FinishedAt == default ? _time.GetUtcNow() : exit.FinishedAt,
+            };
+            await CommitAsync(entry, finished, state switch
+            {
+                InstanceState.Failed => "failed",
+                InstanceState.Stopped => "stopped",
+                _ => "exited",
+            }).ConfigureAwait(false);
+            entry.Exit.TrySetResult(entry.Record);
+
+            RestartPolicy.TryParse(record.Spec.Restart, out var policy);
+            restart = !exit.Failed && policy.ShouldRestart(exit.ExitCode, record.RestartCount, record.StoppedByUser);
+            if (!restart && record.Spec.AutoRemove && Volatile.Read(ref entry.Attached) == 0)
+            {
+                await DeleteLockedAsync(entry).ConfigureAwait(false);
+                return;
+            }
+        }
+        catch (Exception e)
+        {
+            LogBackgroundFailure(entry.Record.Name, "record exit", e);
+            return;
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+        if (restart)
+        {
+            Track(RestartAfterBackoffAsync(entry, generation));
+        }
+    }
+
+    private async Task RestartAfterBackoffAsync(Entry entry, int generation)
+    {
+        // 100 ms, 200 ms, 400 ms ... capped at 10 s, so a crash loop cannot eat the host.
+        var attempt = entry.Record.RestartCount;
+        var delay = TimeSpan.FromMilliseconds(Math.Min(10_000, 100 * Math.Pow(2, Math.Min(attempt, 10))));
+        try
+        {
+            await Task.Delay(delay, _time, _shutdown.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        await entry.Lock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            // The user may have started, stopped or removed it meanwhile.
+            if (entry.Generation != generation || entry.Record.State != InstanceState.Exited)
+            {
+                return;
+            }
+            await StartLockedAsync(entry, entry.Record.RestartCount + 1, _shutdown.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            LogBackgroundFailure(entry.Record.Name, "restart", e);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    // ---------------------------------------------------------------- start-up reconciliation
+
+    /// <summary>
+    /// Loads the store and makes it agree with reality: running workloads are reattached (same PIDs, never
+    /// started twice), those that ended while the daemon was down get their real exit code, restart
+    /// policies are applied, and creates interrupted by a crash are rolled back.
+    /// </summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        var records = await _store.ListAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var record in records)
+        {
+            var entry = new Entry(record);
+            _entries[record.Id] = entry;
+            _names[Key(record.Project, record.Name)] = record.Id;
+        }
+        foreach (var entry in _entries.Values.ToList())
+        {
+            try
+            {
+                await ReconcileAsync(entry, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogBackgroundFailure(entry.Record.Name, "reconcile", e);
+            }
+        }
+    }
+
+    private async Task ReconcileAsync(Entry entry, CancellationToken cancellationToken)
+    {
+        var record = entry.Record;
+        var driver = _drivers.Find(record.Tier);
+        switch (record.State)
+        {
+            case InstanceState.Pending or InstanceState.Creating:
+                if (record.Handle is { } h && driver is not null)
+                {
+                    await driver.DeleteAsync(h, cancellationToken).ConfigureAwait(false);
+                }
+                await CommitAsync(entry, record with
+                {
+                    State = InstanceState.Failed,
+                    Reason = "the daemon stopped while this instance was being created; remove it and create it again",
+                    FinishedAt = _time.GetUtcNow(),
+                }, "failed").ConfigureAwait(false);
+                return;
+            case InstanceState.Running or InstanceState.Stopping when record.Handle is { } handle:
+                if (driver is null)
+                {
+                    await CommitAsync(entry, record with { State = InstanceState.Failed, Reason = $"no driver for tier {record.Tier.ToName()} in this build" }, "failed").ConfigureAwait(false);
+                    return;
+                }
+                var status = await driver.RecoverAsync(handle, cancellationToken).ConfigureAwait(false);
+                switch (status.Phase)
+                {
+                    case WorkloadPhase.Running:
+                        LogReattached(record.Name, handle.Pid ?? 0);
+                        Watch(entry, driver, handle);
+                        return;
+                    case WorkloadPhase.Exited:
+                        await OnExitedAsync(entry, status.Exit!, entry.Generation).ConfigureAwait(false);
+                        return;
+                    default:
+                        await OnExitedAsync(entry, new ExitStatus
+                        {
+                            ExitCode = -1,
+                            Failed = true,
+                            Reason = status.Reason ?? "the workload's supervisor disappeared while the daemon was down",
+                            FinishedAt = _time.GetUtcNow(),
+                        }, entry.Generation).ConfigureAwait(false);
+                        return;
+                }
+            case InstanceState.Exited when record.Spec.AutoRemove:
+                await RemoveFinishedAsync(entry).ConfigureAwait(false);
+                return;
+        }
+    }
+
+    // ---------------------------------------------------------------- plumbing
+
+    /// <summary>Persists first, then publishes: an event is never announced for a change that could be lost.</summary>
+    private async Task CommitAsync(Entry entry, InstanceRecord next, string? eventType)
+    {
+        var previous = entry.Record;
+        next = next with { Revision = previous.Revision + 1 };
+        if (!InstanceStateMachine.CanTransition(previous.State, next.State) && previous.State != next.State)
+        {
+            throw new StrataException(ErrorKind.Internal, $"internal error: illegal transition {previous.State.ToName()} -> {next.State.ToName()} for '{previous.Name}'");
+        }
+        await _store.UpdateAsync(next, CancellationToken.None).ConfigureAwait(false);
+        entry.Record = next;
+        if (next.State == InstanceState.Running && previous.State != InstanceState.Running)
+        {
+            Interlocked.Increment(ref entry.Generation);
+        }
+        if (eventType is not null)
+        {
+            _events.Publish(eventType, View(next));
+        }
+    }
+
+    private static InstanceRecordView View(InstanceRecord r) => new(r.Name, r.Project, r.Tier, r.State, r.ExitCode, r.Reason);
+
+    private static void TryDeleteDirectory(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Stops watching (the workloads keep running; the next daemon reattaches). Used on SIGTERM.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_background.Keys).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+        }
+        _shutdown.Dispose();
+    }
+
+    /// <summary>Stops every running instance (the explicit <c>strata daemon stop --all</c>).</summary>
+    public async Task StopAllAsync(TimeSpan grace, CancellationToken cancellationToken)
+    {
+        var running = List().Where(r => r.State.IsActive()).ToList();
+        await Task.WhenAll(running.Select(r => StopAsync(r.Project, r.Name, grace, cancellationToken))).ConfigureAwait(false);
+    }
+
+    internal sealed class Entry
+    {
+        public Entry(InstanceRecord record)
+        {
+            Record = record;
+        }
+
+        public readonly SemaphoreSlim Lock = new(1, 1);
+        public volatile InstanceRecord Record;
+        public int Generation;
+        public int Attached;
+        public TaskCompletionSource<InstanceRecord> Exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void ResetExit()
+        {
+            if (Exit.Task.IsCompleted)
+            {
+                Exit = new TaskCompletionSource<InstanceRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "create of instance {Name} failed: {Reason}")]
+    private partial void LogCreateFailed(string name, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "reattached to instance {Name} (pid {Pid})")]
+    private partial void LogReattached(string name, int pid);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "instance {Name}: {Operation} failed")]
+    private partial void LogBackgroundFailure(string name, string operation, Exception exception);
+}
+
+/// <summary>Settings of the control plane, validated once by the daemon.</summary>
+public sealed record ControlOptions
+{
+    public required string Root { get; init; }
+    public bool AllowFakeTier { get; init; }
+    /// <summary>Chooses a tier for <c>tier: auto</c> (the tier advisor). Null: no image → process, else an error.</summary>
+    public Func<InstanceSpec, Tier>? TierChooser { get; init; }
+}

@@ -1,0 +1,172 @@
+using System.Text.Json;
+using Strata.Contracts;
+using Strata.Control;
+using Strata.Node.Logs;
+using Strata.Store;
+
+namespace Strata.Daemon.Api;
+
+/// <summary>REST endpoints under <c>/v1/instances</c>. Every handler is thin: parse, call the control plane, map.</summary>
+public static class InstanceEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/instances").WithTags("instances");
+
+        group.MapGet("/", (HttpContext http, InstanceService service) =>
+        {
+            var project = Project(http);
+            var items = service.List(project).Select(ToInfo).ToList();
+            return Results.Json(new InstanceList(items), StrataJsonContext.Default.InstanceList);
+        }).Produces<InstanceList>().WithSummary("List instances of the project (all states).");
+
+        group.MapPost("/", CreateAsync)
+            .Accepts<CreateInstanceRequest>("application/json")
+            .Produces<InstanceInfo>(StatusCodes.Status201Created)
+            .WithSummary("Create (and by default start) an instance. With ?attach=true the response is an NDJSON stream of StreamFrame: the instance, its output, and its exit.");
+
+        group.MapGet("/{name}", (string name, HttpContext http, InstanceService service) =>
+            Results.Json(ToInfo(service.Get(Project(http), name)), StrataJsonContext.Default.InstanceInfo))
+            .Produces<InstanceInfo>().WithSummary("Inspect one instance.");
+
+        group.MapPost("/{name}/start", async (string name, HttpContext http, InstanceService service) =>
+            Results.Json(ToInfo(await service.StartAsync(Project(http), name, http.RequestAborted)), StrataJsonContext.Default.InstanceInfo))
+            .Produces<InstanceInfo>().WithSummary("Start a created, stopped, exited or failed instance.");
+
+        group.MapPost("/{name}/stop", async (string name, int? timeout, HttpContext http, InstanceService service) =>
+        {
+            var grace = TimeSpan.FromSeconds(Math.Clamp(timeout ?? 10, 0, 3600));
+            return Results.Json(ToInfo(await service.StopAsync(Project(http), name, grace, http.RequestAborted)), StrataJsonContext.Default.InstanceInfo);
+        }).Produces<InstanceInfo>().WithSummary("Stop: SIGTERM (or ACPI power-down), wait ?timeout seconds (default 10), then kill.");
+
+        group.MapPost("/{name}/kill", async (string name, int? signal, HttpContext http, InstanceService service) =>
+            Results.Json(ToInfo(await service.KillAsync(Project(http), name, signal ?? 9, http.RequestAborted)), StrataJsonContext.Default.InstanceInfo))
+            .Produces<InstanceInfo>().WithSummary("Send a signal (default 9) to the workload.");
+
+        group.MapDelete("/{name}", async (string name, bool? force, HttpContext http, InstanceService service) =>
+        {
+            await service.DeleteAsync(Project(http), name, force ?? false, http.RequestAborted);
+            return Results.NoContent();
+        }).WithSummary("Remove an instance (?force=true stops it first).");
+
+        group.MapGet("/{name}/wait", async (string name, HttpContext http, InstanceService service) =>
+        {
+            var r = await service.WaitAsync(Project(http), name, http.RequestAborted);
+            return Results.Json(new WaitResult(r.Name, r.State.ToName(), r.ExitCode, r.Reason), StrataJsonContext.Default.WaitResult);
+        }).Produces<WaitResult>().WithSummary("Block until the instance has finished; returns its exit code.");
+
+        group.MapGet("/{name}/logs", LogsAsync)
+            .Produces<StreamFrame>(contentType: "application/x-ndjson")
+            .WithSummary("The instance's output as NDJSON StreamFrames (?tail=N lines, ?follow=true to follow until it finishes).");
+    }
+
+    internal static string Project(HttpContext http) =>
+        http.Request.Query.TryGetValue("project", out var p) && !string.IsNullOrEmpty(p) ? p.ToString() : InstanceService.DefaultProject;
+
+    private static async Task CreateAsync(HttpContext http, InstanceService service, bool? attach)
+    {
+        if (http.Request.ContentType is { } type && !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new StrataException(ErrorKind.InvalidArgument, $"expected a JSON body (Content-Type: application/json), got '{type}'");
+        }
+        var request = await JsonSerializer.DeserializeAsync(http.Request.Body, StrataJsonContext.Default.CreateInstanceRequest, http.RequestAborted)
+            ?? throw new StrataException(ErrorKind.InvalidArgument, "body: expected a JSON object with a 'spec'");
+        var project = Project(http);
+
+        if (attach != true)
+        {
+            var created = await service.CreateAsync(request.Spec, request.Start, project, http.RequestAborted);
+            http.Response.StatusCode = StatusCodes.Status201Created;
+            http.Response.Headers.Location = $"/v1/instances/{created.Name}";
+            await JsonSerializer.SerializeAsync(http.Response.Body, ToInfo(created), StrataJsonContext.Default.InstanceInfo, http.RequestAborted);
+            return;
+        }
+
+        // Attached run: create without starting, hold the instance so an auto-remove cannot take its logs
+        // away before we have sent them, then start and stream.
+        var record = await service.CreateAsync(request.Spec, start: false, project, http.RequestAborted);
+        await using var lease = service.Attach(project, record.Name);
+        try
+        {
+            record = await service.StartAsync(project, record.Name, http.RequestAborted);
+        }
+        catch (StrataException) when (request.Spec.AutoRemove)
+        {
+            await lease.DisposeAsync();
+            await service.DeleteAsync(project, record.Name, force: true, CancellationToken.None);
+            throw;
+        }
+        http.Response.StatusCode = StatusCodes.Status201Created;
+        http.Response.ContentType = "application/x-ndjson";
+        await WriteFrameAsync(http, new StreamFrame { Instance = ToInfo(record) });
+        await StreamLogsAsync(http, lease, tail: null, follow: true);
+    }
+
+    private static async Task LogsAsync(string name, int? tail, bool? follow, HttpContext http, InstanceService service)
+    {
+        if (tail is < 0)
+        {
+            throw StrataException.Invalid("tail", "must be 0 or more lines");
+        }
+        await using var lease = service.Attach(Project(http), name);
+        http.Response.ContentType = "application/x-ndjson";
+        await StreamLogsAsync(http, lease, tail, follow ?? false);
+    }
+
+    private static async Task StreamLogsAsync(HttpContext http, InstanceService.AttachLease lease, int? tail, bool follow)
+    {
+        var logDir = LogFiles.LogDirectory(lease.Directory);
+        var ct = http.RequestAborted;
+        if (!follow)
+        {
+            foreach (var record in CriLogReader.ReadTail(logDir, tail))
+            {
+                await WriteFrameAsync(http, new StreamFrame { Log = record }, flush: false);
+            }
+            await http.Response.Body.FlushAsync(ct);
+            return;
+        }
+        var finished = lease.Finished;
+        await foreach (var record in CriLogReader.FollowAsync(logDir, tail, () => finished.IsCompleted, ct))
+        {
+            await WriteFrameAsync(http, new StreamFrame { Log = record });
+        }
+        var final = await finished.WaitAsync(ct);
+        await WriteFrameAsync(http, new StreamFrame { Exit = new WaitResult(final.Name, final.State.ToName(), final.ExitCode, final.Reason) });
+    }
+
+    private static readonly byte[] NewLine = "\n"u8.ToArray();
+
+    private static async Task WriteFrameAsync(HttpContext http, StreamFrame frame, bool flush = true)
+    {
+        await JsonSerializer.SerializeAsync(http.Response.Body, frame, StrataJsonContext.Default.StreamFrame, http.RequestAborted);
+        await http.Response.Body.WriteAsync(NewLine, http.RequestAborted);
+        if (flush)
+        {
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+        }
+    }
+
+    public static InstanceInfo ToInfo(InstanceRecord r)
+    {
+        var details = r.Handle?.Data is { Count: > 0 } data ? data : null;
+        return new InstanceInfo
+        {
+            Id = r.Id,
+            Name = r.Name,
+            Project = r.Project,
+            Tier = r.Tier.ToName(),
+            State = r.State.ToName(),
+            Image = r.Spec.Image,
+            Spec = r.Spec,
+            Pid = r.State.IsActive() ? r.Handle?.Pid : null,
+            ExitCode = r.ExitCode,
+            Reason = r.Reason,
+            RestartCount = r.RestartCount,
+            CreatedAt = r.CreatedAt,
+            StartedAt = r.StartedAt,
+            FinishedAt = r.FinishedAt,
+            Details = details,
+        };
+    }
+}

@@ -1,0 +1,211 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Control;
+using Strata.Daemon.Api;
+using Strata.Node.Drivers.Fake;
+using Strata.Node.Drivers.Process;
+using Strata.Store;
+
+namespace Strata.Daemon;
+
+/// <summary>
+/// stratad: one process per data root. Owns the state store, the drivers and the API listeners.
+/// Start-up order: lock the root → open the store → fingerprint drivers → reconcile → listen.
+/// Shutdown (SIGTERM/SIGINT) stops listening and leaves every workload running.
+/// </summary>
+public sealed partial class DaemonHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly FileStream _lock;
+    private readonly DaemonOptions _options;
+    private readonly ILogger _logger;
+
+    private DaemonHost(WebApplication app, FileStream rootLock, DaemonOptions options)
+    {
+        _app = app;
+        _lock = rootLock;
+        _options = options;
+        _logger = app.Services.GetRequiredService<ILogger<DaemonHost>>();
+    }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<DaemonHost> StartAsync(DaemonOptions options, Action<ILoggingBuilder>? configureLogging = null, CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(options.Root);
+        File.SetUnixFileMode(options.Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        Directory.CreateDirectory(Path.Combine(options.Root, "instances"));
+        var rootLock = LockRoot(options.Root);
+        try
+        {
+            PrepareSocket(options.Socket);
+
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+            builder.Logging.SetMinimumLevel(LogLevel.Information);
+            builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+            configureLogging?.Invoke(builder.Logging);
+
+            builder.WebHost.ConfigureKestrel(k =>
+            {
+                k.Limits.MaxRequestBodySize = 1024 * 1024;
+                k.AddServerHeader = false;
+                k.ListenUnixSocket(options.Socket);
+                if (options.Listen is { } endpoint)
+                {
+                    k.Listen(endpoint, l => l.Protocols = HttpProtocols.Http1);
+                }
+            });
+
+            var token = options.Listen is null ? null
+                : Authentication.LoadOrCreateToken(options.TokenFile ?? Path.Combine(options.Root, "admin.token"));
+            builder.Services.AddSingleton(options);
+            builder.Services.AddSingleton(new Authentication(token ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))));
+            builder.Services.AddSingleton(TimeProvider.System);
+            builder.Services.AddSingleton<IStateStore>(_ => new SqliteStateStore(Path.Combine(options.Root, "state.db")));
+            builder.Services.AddSingleton<EventBus>();
+            builder.Services.AddSingleton<RequestMetrics>();
+            builder.Services.AddSingleton(new ControlOptions { Root = options.Root, AllowFakeTier = options.EnableFakeTier });
+            builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
+            builder.Services.AddSingleton<InstanceService>();
+            builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, StrataJsonContext.Default));
+            builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
+            {
+                doc.Info.Title = "Strata API";
+                doc.Info.Description = "One control plane for process, container, sandbox, vm and wasm workloads.";
+                return Task.CompletedTask;
+            }));
+
+            var app = builder.Build();
+            var metrics = app.Services.GetRequiredService<RequestMetrics>();
+            var auth = app.Services.GetRequiredService<Authentication>();
+            app.Use(metrics.Middleware);
+            app.Use(ProblemMapping.Middleware);
+            app.Use(auth.Middleware);
+            app.MapOpenApi("/openapi/{documentName}.json");
+            InstanceEndpoints.Map(app);
+            SystemEndpoints.Map(app);
+
+            var service = app.Services.GetRequiredService<InstanceService>();
+            await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);
+            await service.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            SecureSocket(options.Socket);
+
+            var host = new DaemonHost(app, rootLock, options);
+            host.LogListening(options.Socket, options.Listen?.ToString() ?? "-", service.StoreDescription, service.List().Count);
+            return host;
+        }
+        catch
+        {
+            await rootLock.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static IEnumerable<IDriver> CreateDrivers(DaemonOptions options, IServiceProvider services)
+    {
+        yield return new ProcessDriver(new ProcessDriverOptions
+        {
+            Supervisor = options.Supervisor,
+            LogMaxBytes = options.LogMaxBytes,
+        });
+        if (options.EnableFakeTier)
+        {
+            yield return new FakeDriver(services.GetRequiredService<TimeProvider>(), options.LogMaxBytes);
+        }
+    }
+
+    /// <summary>Two daemons on one root would corrupt each other's view: hold an exclusive lock for our lifetime.</summary>
+    private static FileStream LockRoot(string root)
+    {
+        var path = Path.Combine(root, "stratad.lock");
+        try
+        {
+            // On Unix, FileShare.None takes an exclusive advisory lock (flock), released when the process dies.
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new StrataException(ErrorKind.Conflict, $"another stratad is already using the data root {root}; stop it first or pass a different --root");
+        }
+    }
+
+    private static void PrepareSocket(string socketPath)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(socketPath)!);
+        if (!File.Exists(socketPath))
+        {
+            return;
+        }
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(socketPath));
+            throw new StrataException(ErrorKind.Conflict, $"another daemon is listening on {socketPath}; stop it or pass a different --socket");
+        }
+        catch (SocketException)
+        {
+            File.Delete(socketPath); // stale socket of a daemon that died
+        }
+    }
+
+    private static void SecureSocket(string socketPath)
+    {
+        File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+        if (FindGroup("strata") is { } gid)
+        {
+            _ = Chown(socketPath, -1, gid);
+        }
+    }
+
+    private static int? FindGroup(string name)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/etc/group"))
+            {
+                var parts = line.Split(':');
+                if (parts.Length > 2 && parts[0] == name && int.TryParse(parts[2], out var gid))
+                {
+                    return gid;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return null;
+    }
+
+    [LibraryImport("libc", EntryPoint = "chown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Chown(string path, int owner, int group);
+
+    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.Services.GetRequiredService<InstanceService>().DisposeAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            File.Delete(_options.Socket);
+        }
+        catch (IOException)
+        {
+        }
+        await _lock.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stratad listening on {Socket} (tcp {Tcp}); store {Store}; {Count} instances")]
+    private partial void LogListening(string socket, string tcp, string store, int count);
+}

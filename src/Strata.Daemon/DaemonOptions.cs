@@ -1,0 +1,127 @@
+using System.Globalization;
+using System.Net;
+using Strata.Contracts;
+
+namespace Strata.Daemon;
+
+/// <summary>
+/// Every setting of stratad, parsed and validated in one place.
+/// To add a setting: add the property, parse it in <see cref="Parse"/>, validate it in <see cref="Validate"/>,
+/// document it in docs/daemon-behavior.md and docs/cli.md (the <c>strata daemon</c> flags).
+/// </summary>
+public sealed record DaemonOptions
+{
+    public const string DefaultRoot = "/var/lib/strata";
+    public const string DefaultSocket = "/run/strata/strata.sock";
+
+    /// <summary>Data root: state.db, instances/, images, run/.</summary>
+    public string Root { get; init; } = DefaultRoot;
+
+    /// <summary>The unix socket for administrators (mode 0660, group <c>strata</c> when it exists).</summary>
+    public string Socket { get; init; } = DefaultSocket;
+
+    /// <summary>Optional loopback/TCP listener; requires a bearer token.</summary>
+    public IPEndPoint? Listen { get; init; }
+
+    /// <summary>File holding the bearer token for the TCP listener; generated (0600) under the root when not given.</summary>
+    public string? TokenFile { get; init; }
+
+    /// <summary>Offer the in-memory <c>fake</c> tier (tests only).</summary>
+    public bool EnableFakeTier { get; init; }
+
+    /// <summary>Log cap per instance file (two files are kept: current and one rotated).</summary>
+    public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
+
+    /// <summary>Path of the strata-supervisor binary (default: next to stratad, then PATH).</summary>
+    public string? Supervisor { get; init; }
+
+    public static DaemonOptions Parse(string[] args)
+    {
+        var o = new DaemonOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            string Value()
+            {
+                var eq = arg.IndexOf('=', StringComparison.Ordinal);
+                if (eq > 0)
+                {
+                    return arg[(eq + 1)..];
+                }
+                if (i + 1 >= args.Length)
+                {
+                    throw StrataException.Invalid(arg, "needs a value");
+                }
+                return args[++i];
+            }
+            var flag = arg.Split('=', 2)[0];
+            o = flag switch
+            {
+                "--root" => o with { Root = Value() },
+                "--socket" => o with { Socket = Value() },
+                "--listen" => o with { Listen = ParseEndpoint(Value()) },
+                "--token-file" => o with { TokenFile = Value() },
+                "--enable-fake-tier" => o with { EnableFakeTier = true },
+                "--log-max-size" => o with { LogMaxBytes = ParseSize("--log-max-size", Value()) },
+                "--supervisor" => o with { Supervisor = Value() },
+                _ => throw StrataException.Invalid(flag, $"unknown option '{flag}'; see 'strata daemon --help'"),
+            };
+        }
+        o.Validate();
+        return o;
+    }
+
+    private void Validate()
+    {
+        if (!Path.IsPathRooted(Root))
+        {
+            throw StrataException.Invalid("--root", $"'{Root}' must be an absolute path");
+        }
+        if (!Path.IsPathRooted(Socket))
+        {
+            throw StrataException.Invalid("--socket", $"'{Socket}' must be an absolute path");
+        }
+        if (System.Text.Encoding.UTF8.GetByteCount(Socket) > 107)
+        {
+            throw StrataException.Invalid("--socket", $"'{Socket}' is longer than the 107 bytes a unix socket path may have; choose a shorter path");
+        }
+        if (LogMaxBytes < 4096)
+        {
+            throw StrataException.Invalid("--log-max-size", "must be at least 4K");
+        }
+    }
+
+    private static IPEndPoint ParseEndpoint(string text)
+    {
+        if (!IPEndPoint.TryParse(text, out var endpoint) || endpoint.Port == 0)
+        {
+            throw StrataException.Invalid("--listen", $"'{text}' is not an address:port such as 127.0.0.1:7070");
+        }
+        return endpoint;
+    }
+
+    /// <summary>Parses 4096, 64K, 10M, 1G (powers of 1024).</summary>
+    public static long ParseSize(string field, string text)
+    {
+        var t = text.Trim();
+        long multiplier = 1;
+        if (t.Length > 0 && char.IsLetter(t[^1]))
+        {
+            var unit = t.TrimEnd('B', 'b', 'i');
+            multiplier = char.ToUpperInvariant(unit.Length > 0 ? unit[^1] : ' ') switch
+            {
+                'K' => 1L << 10,
+                'M' => 1L << 20,
+                'G' => 1L << 30,
+                'T' => 1L << 40,
+                _ => 0,
+            };
+            t = multiplier == 0 ? t : unit[..^1];
+        }
+        if (multiplier == 0 || !long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+        {
+            throw StrataException.Invalid(field, $"'{text}' is not a size; use bytes or a number with K, M or G (e.g. 64M)");
+        }
+        return checked(n * multiplier);
+    }
+}

@@ -1,0 +1,44 @@
+using Strata.Contracts;
+using Strata.Daemon;
+
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine("""
+        stratad — the Strata daemon (runs in the foreground; `strata daemon` starts it too)
+
+        Options:
+          --root DIR            data root (default /var/lib/strata)
+          --socket PATH         unix socket for administrators (default /run/strata/strata.sock, mode 0660)
+          --listen ADDR:PORT    also listen on TCP; every request needs a bearer token
+          --token-file PATH     the bearer token for --listen (default <root>/admin.token, created if missing)
+          --log-max-size SIZE   per-instance log cap before rotation (default 10M; two files are kept)
+          --supervisor PATH     the strata-supervisor binary (default: next to stratad, then PATH)
+
+        Signals: SIGTERM and SIGINT stop the daemon and leave every instance running;
+        `strata daemon stop --all` stops the instances too. See docs/daemon-behavior.md.
+        """);
+    return 0;
+}
+
+DaemonOptions options;
+try
+{
+    options = DaemonOptions.Parse(args);
+}
+catch (StrataException e)
+{
+    Console.Error.WriteLine($"stratad: {e.Message}");
+    return 2;
+}
+
+try
+{
+    await using var host = await DaemonHost.StartAsync(options);
+    await host.WaitForShutdownAsync();
+    return 0;
+}
+catch (StrataException e)
+{
+    Console.Error.WriteLine($"stratad: {e.Message}");
+    return 1;
+}

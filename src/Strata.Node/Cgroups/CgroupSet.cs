@@ -1,0 +1,194 @@
+using System.Globalization;
+using Strata.Contracts;
+
+namespace Strata.Node.Cgroups;
+
+/// <summary>
+/// The cgroups of one instance: cpu, memory and pids limits. On cgroup v1 and hybrid hosts each controller
+/// has its own hierarchy (<c>/sys/fs/cgroup/&lt;controller&gt;/strata/&lt;id&gt;</c>); on pure v2 hosts there
+/// is one directory (<c>/sys/fs/cgroup/strata/&lt;id&gt;</c>). The workload joins them before it execs
+/// (the supervisor writes its pid into every <see cref="ProcsFiles"/> entry), so it never runs unlimited.
+/// </summary>
+public sealed class CgroupSet
+{
+    public const string DefaultParent = "strata";
+    private const long CfsPeriodMicros = 100_000;
+
+    private readonly string _root;
+    private readonly List<string> _directories;
+
+    private CgroupSet(string root, List<string> directories, string? memoryDirectory)
+    {
+        _root = root;
+        _directories = directories;
+        MemoryDirectory = memoryDirectory;
+    }
+
+    /// <summary>The cgroup.procs files the workload must join.</summary>
+    public IReadOnlyList<string> ProcsFiles => [.. _directories.Select(d => Path.Combine(d, "cgroup.procs"))];
+
+    /// <summary>The memory cgroup directory (OOM counters live here).</summary>
+    public string? MemoryDirectory { get; }
+
+    public IReadOnlyList<string> Directories => _directories;
+
+    public static bool IsUnifiedOnly(string root = "/sys/fs/cgroup") => File.Exists(Path.Combine(root, "cgroup.controllers"));
+
+    /// <summary>Is there anything to limit? (Creating no cgroup keeps the fast path fast.)</summary>
+    public static bool Wanted(ResourceSpec? resources) =>
+        resources is not null && (resources.Cpus is not null || resources.MemoryBytes is not null || resources.Pids is not null);
+
+    /// <summary>Creates the cgroups and applies the limits; on failure removes what it made.</summary>
+    public static CgroupSet Create(string name, ResourceSpec resources, string parent = DefaultParent, string root = "/sys/fs/cgroup")
+    {
+        var created = new List<string>();
+        try
+        {
+            if (IsUnifiedOnly(root))
+            {
+                var parentDir = Path.Combine(root, parent);
+                Directory.CreateDirectory(parentDir);
+                TryWrite(Path.Combine(root, "cgroup.subtree_control"), "+cpu +memory +pids");
+                TryWrite(Path.Combine(parentDir, "cgroup.subtree_control"), "+cpu +memory +pids");
+                var dir = Path.Combine(parentDir, name);
+                Directory.CreateDirectory(dir);
+                created.Add(dir);
+                if (resources.MemoryBytes is { } mem)
+                {
+                    Write(dir, "memory.max", mem.ToString(CultureInfo.InvariantCulture));
+                    TryWrite(Path.Combine(dir, "memory.swap.max"), "0");
+                }
+                if (resources.Cpus is { } cpus)
+                {
+                    Write(dir, "cpu.max", $"{(long)(cpus * CfsPeriodMicros)} {CfsPeriodMicros}");
+                }
+                if (resources.Pids is { } pids)
+                {
+                    Write(dir, "pids.max", pids.ToString(CultureInfo.InvariantCulture));
+                }
+                return new CgroupSet(root, created, dir);
+            }
+
+            string? memoryDir = null;
+            if (resources.MemoryBytes is { } memory)
+            {
+                memoryDir = Make(root, "memory", parent, name, created);
+                Write(memoryDir, "memory.limit_in_bytes", memory.ToString(CultureInfo.InvariantCulture));
+                // Without this, a limited workload could swap instead of being OOM-killed.
+                TryWrite(Path.Combine(memoryDir, "memory.memsw.limit_in_bytes"), memory.ToString(CultureInfo.InvariantCulture));
+                TryWrite(Path.Combine(memoryDir, "memory.swappiness"), "0");
+            }
+            if (resources.Cpus is { } c)
+            {
+                var cpuDir = Make(root, "cpu", parent, name, created);
+                Write(cpuDir, "cpu.cfs_period_us", CfsPeriodMicros.ToString(CultureInfo.InvariantCulture));
+                Write(cpuDir, "cpu.cfs_quota_us", ((long)(c * CfsPeriodMicros)).ToString(CultureInfo.InvariantCulture));
+            }
+            if (resources.Pids is { } p)
+            {
+                var pidsDir = Make(root, "pids", parent, name, created);
+                Write(pidsDir, "pids.max", p.ToString(CultureInfo.InvariantCulture));
+            }
+            return new CgroupSet(root, created, memoryDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            new CgroupSet(root, created, null).Delete();
+            throw new StrataException(ErrorKind.Unavailable,
+                $"could not set resource limits through cgroups ({e.Message}); run stratad as root on a host with the cpu, memory and pids controllers, or drop --cpus/--memory/--pids", "resources", e);
+        }
+    }
+
+    /// <summary>Reopens the cgroups of an instance (after a daemon restart) from their directories.</summary>
+    public static CgroupSet Open(IReadOnlyList<string> directories, string? memoryDirectory, string root = "/sys/fs/cgroup") =>
+        new(root, [.. directories], memoryDirectory);
+
+    private static string Make(string root, string controller, string parent, string name, List<string> created)
+    {
+        var hierarchy = Path.Combine(root, controller);
+        if (!Directory.Exists(hierarchy))
+        {
+            throw new IOException($"the {controller} cgroup controller is not mounted at {hierarchy}");
+        }
+        var dir = Path.Combine(hierarchy, parent, name);
+        Directory.CreateDirectory(dir);
+        created.Add(dir);
+        return dir;
+    }
+
+    private static void Write(string dir, string file, string value) => File.WriteAllText(Path.Combine(dir, file), value);
+
+    private static void TryWrite(string path, string value)
+    {
+        try
+        {
+            File.WriteAllText(path, value);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>True if the kernel OOM-killed something in this cgroup.</summary>
+    public bool OomKilled()
+    {
+        if (MemoryDirectory is null)
+        {
+            return false;
+        }
+        foreach (var file in new[] { "memory.oom_control", "memory.events" })
+        {
+            var path = Path.Combine(MemoryDirectory, file);
+            if (!File.Exists(path))
+            {
+                continue;
+            }
+            foreach (var line in File.ReadLines(path))
+            {
+                var parts = line.Split(' ');
+                if (parts.Length == 2 && parts[0] == "oom_kill" && long.TryParse(parts[1], CultureInfo.InvariantCulture, out var n) && n > 0)
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Kills what is left inside and removes the directories. Idempotent.</summary>
+    public void Delete()
+    {
+        foreach (var dir in Enumerable.Reverse(_directories))
+        {
+            if (!Directory.Exists(dir))
+            {
+                continue;
+            }
+            for (var attempt = 0; attempt < 50; attempt++)
+            {
+                try
+                {
+                    foreach (var line in File.ReadAllLines(Path.Combine(dir, "cgroup.procs")))
+                    {
+                        if (int.TryParse(line, CultureInfo.InvariantCulture, out var pid))
+                        {
+                            Supervision.Signals.Send(pid, Supervision.Signals.SIGKILL);
+                        }
+                    }
+                    Directory.Delete(dir);
+                    break;
+                }
+                catch (IOException) when (attempt < 49)
+                {
+                    Thread.Sleep(10); // EBUSY until the killed tasks are reaped
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Strata.Contracts;
+
+namespace Strata.Store;
+
+/// <summary>
+/// The default store: one embedded SQLite file in WAL mode with <c>synchronous=FULL</c>, so a committed
+/// change survives power loss. One connection, serialised by a semaphore: SQLite has a single writer
+/// anyway, and the control plane keeps its own in-memory view for reads.
+/// </summary>
+public sealed class SqliteStateStore : IStateStore
+{
+    /// <summary>
+    /// Schema migrations, applied in order; the index + 1 is the schema version stored in PRAGMA user_version.
+    /// Append only: never edit a migration that has shipped.
+    /// </summary>
+    internal static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE instances (
+            id              TEXT PRIMARY KEY,
+            project         TEXT NOT NULL,
+            name            TEXT NOT NULL,
+            tier            INTEGER NOT NULL,
+            state           INTEGER NOT NULL,
+            spec            TEXT NOT NULL,
+            handle          TEXT,
+            exit_code       INTEGER,
+            reason          TEXT,
+            restart_count   INTEGER NOT NULL DEFAULT 0,
+            stopped_by_user INTEGER NOT NULL DEFAULT 0,
+            created_at      TEXT NOT NULL,
+            started_at      TEXT,
+            finished_at     TEXT,
+            revision        INTEGER NOT NULL,
+            UNIQUE (project, name)
+        );
+        """,
+    ];
+
+    public static int SchemaVersion => Migrations.Length;
+
+    private readonly SqliteConnection _connection;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    public SqliteStateStore(string path)
+    {
+        Path = path;
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = false,
+        };
+        _connection = new SqliteConnection(builder.ToString());
+        _connection.Open();
+        Execute("PRAGMA journal_mode=WAL;");
+        Execute("PRAGMA synchronous=FULL;");
+        Execute("PRAGMA busy_timeout=5000;");
+        Execute("PRAGMA foreign_keys=ON;");
+        Migrate();
+    }
+
+    public string Path { get; }
+
+    public string Description => $"sqlite {Path}";
+
+    private void Execute(string sql)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private long Scalar(string sql)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    private void Migrate()
+    {
+        var version = (int)Scalar("PRAGMA user_version;");
+        if (version > Migrations.Length)
+        {
+            throw new StrataException(ErrorKind.Unavailable,
+                $"the state database {Path} has schema version {version}, newer than this Strata understands ({Migrations.Length}); run a newer stratad or use another --root");
+        }
+        for (var i = version; i < Migrations.Length; i++)
+        {
+            using var tx = _connection.BeginTransaction();
+            using (var command = _connection.CreateCommand())
+            {
+                command.Transaction = tx;
+                command.CommandText = Migrations[i];
+                command.ExecuteNonQuery();
+            }
+            using (var command = _connection.CreateCommand())
+            {
+                command.Transaction = tx;
+                command.CommandText = $"PRAGMA user_version = {i + 1};";
+                command.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    public async Task InsertAsync(InstanceRecord record, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = """
+                INSERT INTO instances (id, project, name, tier, state, spec, handle, exit_code, reason, restart_count,
+                                       stopped_by_user, created_at, started_at, finished_at, revision)
+                VALUES ($id, $project, $name, $tier, $state, $spec, $handle, $exit_code, $reason, $restart_count,
+                        $stopped_by_user, $created_at, $started_at, $finished_at, $revision);
+                """;
+            Bind(command, record);
+            command.ExecuteNonQuery();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19 /* SQLITE_CONSTRAINT */)
+        {
+            throw StoreErrors.NameTaken(record.Project, record.Name);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task UpdateAsync(InstanceRecord record, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = """
+                UPDATE instances SET project = $project, name = $name, tier = $tier, state = $state, spec = $spec,
+                    handle = $handle, exit_code = $exit_code, reason = $reason, restart_count = $restart_count,
+                    stopped_by_user = $stopped_by_user, created_at = $created_at, started_at = $started_at,
+                    finished_at = $finished_at, revision = $revision
+                WHERE id = $id AND revision = $base_revision;
+                """;
+            Bind(command, record);
+            command.Parameters.AddWithValue("$base_revision", record.Revision - 1);
+            if (command.ExecuteNonQuery() == 1)
+            {
+                return;
+            }
+            using var exists = _connection.CreateCommand();
+            exists.CommandText = "SELECT COUNT(*) FROM instances WHERE id = $id;";
+            exists.Parameters.AddWithValue("$id", record.Id);
+            throw Convert.ToInt64(exists.ExecuteScalar(), CultureInfo.InvariantCulture) == 0
+                ? StoreErrors.Gone(record.Name)
+                : StoreErrors.Stale(record.Name);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "DELETE FROM instances WHERE id = $id;";
+            command.Parameters.AddWithValue("$id", id);
+            return command.ExecuteNonQuery() == 1;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task<InstanceRecord?> GetAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = $"{SelectColumns} WHERE id = $id;";
+            command.Parameters.AddWithValue("$id", id);
+            using var reader = command.ExecuteReader();
+            return reader.Read() ? Read(reader) : null;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task<IReadOnlyList<InstanceRecord>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = $"{SelectColumns} ORDER BY created_at, id;";
+            using var reader = command.ExecuteReader();
+            var result = new List<InstanceRecord>();
+            while (reader.Read())
+            {
+                result.Add(Read(reader));
+            }
+            return result;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private const string SelectColumns = """
+        SELECT id, project, name, tier, state, spec, handle, exit_code, reason, restart_count, stopped_by_user,
+               created_at, started_at, finished_at, revision FROM instances
+        """;
+
+    private static void Bind(SqliteCommand command, InstanceRecord r)
+    {
+        var p = command.Parameters;
+        p.AddWithValue("$id", r.Id);
+        p.AddWithValue("$project", r.Project);
+        p.AddWithValue("$name", r.Name);
+        p.AddWithValue("$tier", (int)r.Tier);
+        p.AddWithValue("$state", (int)r.State);
+        p.AddWithValue("$spec", JsonSerializer.Serialize(r.Spec, StrataJsonContext.Default.InstanceSpec));
+        p.AddWithValue("$handle", r.Handle is null ? DBNull.Value : JsonSerializer.Serialize(r.Handle, StrataJsonContext.Default.DriverHandle));
+        p.AddWithValue("$exit_code", r.ExitCode is { } code ? code : DBNull.Value);
+        p.AddWithValue("$reason", (object?)r.Reason ?? DBNull.Value);
+        p.AddWithValue("$restart_count", r.RestartCount);
+        p.AddWithValue("$stopped_by_user", r.StoppedByUser ? 1 : 0);
+        p.AddWithValue("$created_at", Time(r.CreatedAt));
+        p.AddWithValue("$started_at", r.StartedAt is { } s ? Time(s) : DBNull.Value);
+        p.AddWithValue("$finished_at", r.FinishedAt is { } f ? Time(f) : DBNull.Value);
+        p.AddWithValue("$revision", r.Revision);
+    }
+
+    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
+
+    private static DateTimeOffset ParseTime(string s) =>
+        DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+
+    private static InstanceRecord Read(SqliteDataReader reader) => new()
+    {
+        Id = reader.GetString(0),
+        Project = reader.GetString(1),
+        Name = reader.GetString(2),
+        Tier = (Tier)reader.GetInt32(3),
+        State = (InstanceState)reader.GetInt32(4),
+        Spec = JsonSerializer.Deserialize(reader.GetString(5), StrataJsonContext.Default.InstanceSpec)!,
+        Handle = reader.IsDBNull(6) ? null : JsonSerializer.Deserialize(reader.GetString(6), StrataJsonContext.Default.DriverHandle),
+        ExitCode = reader.IsDBNull(7) ? null : reader.GetInt32(7),
+        Reason = reader.IsDBNull(8) ? null : reader.GetString(8),
+        RestartCount = reader.GetInt32(9),
+        StoppedByUser = reader.GetInt32(10) != 0,
+        CreatedAt = ParseTime(reader.GetString(11)),
+        StartedAt = reader.IsDBNull(12) ? null : ParseTime(reader.GetString(12)),
+        FinishedAt = reader.IsDBNull(13) ? null : ParseTime(reader.GetString(13)),
+        Revision = reader.GetInt64(14),
+    };
+
+    public void Dispose()
+    {
+        _connection.Dispose();
+        _gate.Dispose();
+    }
+}
