@@ -1,0 +1,9 @@
+namespace Strata.Node.Logs;
+
+/// <summary>Where an instance's logs live: <c>&lt;instanceDir&gt;/logs/current.log</c> (+ <c>current.log.1</c> after rotation).</summary>
+public static class LogFiles
+{
+    public const string DirectoryName = "logs";
+
+    public static string LogDirectory(string instanceDir) => Path.Combine(instanceDir, DirectoryName);
+}

@@ -1,0 +1,47 @@
+namespace Strata.Node.Supervision;
+
+/// <summary>
+/// What one supervisor runs. The daemon writes it to <c>&lt;instanceDir&gt;/supervisor.json</c> (camelCase);
+/// <c>strata-supervisor run PATH</c> reads it. Persisted format: bump <see cref="Version"/> when the shape changes.
+/// </summary>
+public sealed record SupervisorConfig
+{
+    public const int CurrentVersion = 1;
+
+    public int Version { get; init; } = CurrentVersion;
+
+    /// <summary>argv[0] is looked up in the workload's PATH (from <see cref="Env"/>) like execvp does.</summary>
+    public required IReadOnlyList<string> Argv { get; init; }
+
+    /// <summary>The workload's complete environment; nothing of the daemon's is inherited.</summary>
+    public required IReadOnlyDictionary<string, string> Env { get; init; }
+
+    public string WorkingDir { get; init; } = "/";
+
+    public required string LogDirectory { get; init; }
+
+    /// <summary>current.log is rotated to current.log.1 before it would exceed this; disk use stays ≤ 2 × this.</summary>
+    public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
+
+    /// <summary>Where the supervisor writes the exit record (atomically) once the workload has ended.</summary>
+    public required string ExitFile { get; init; }
+
+    /// <summary>cgroup.procs files the workload joins before exec (so it never runs outside its limits).</summary>
+    public IReadOnlyList<string> CgroupProcsFiles { get; init; } = [];
+
+    /// <summary>The memory cgroup directory, read after exit to tell whether the kernel OOM-killed the workload.</summary>
+    public string? MemoryCgroup { get; init; }
+
+    /// <summary>
+    /// Fills in what a hand-written config left out. (Source-generated JSON sets init-only properties
+    /// that are absent to default(T) rather than keeping the initialisers above.)
+    /// </summary>
+    internal SupervisorConfig WithDefaults() => this with
+    {
+        Version = Version == 0 ? CurrentVersion : Version,
+        WorkingDir = string.IsNullOrEmpty(WorkingDir) ? "/" : WorkingDir,
+        LogMaxBytes = LogMaxBytes <= 0 ? 10 * 1024 * 1024 : LogMaxBytes,
+        CgroupProcsFiles = CgroupProcsFiles ?? [],
+        Env = Env ?? new Dictionary<string, string>(),
+    };
+}
