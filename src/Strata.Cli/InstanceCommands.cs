@@ -276,7 +276,7 @@ internal static class InstanceCommands
         table.ShowHeaders = true;
         foreach (var h in headers)
         {
-            table.AddColumn(new TableColumn(new Text(h, new Style(decoration: Decoration.Bold))).PadLeft(0).PadRight(2));
+            table.AddColumn(new TableColumn(new Text(h, new Style(decoration: Decoration.Bold))).PadLeft(0).PadRight(2).NoWrap());
         }
         return table;
     }

@@ -30,6 +30,11 @@ public static partial class StrataCli
         var ours = split >= 0 ? args[..split] : args;
         var trailing = split >= 0 ? args[(split + 1)..] : null;
 
+        if (Console.IsOutputRedirected)
+        {
+            // Tables piped into files or other programs must not wrap at an imaginary 80 columns.
+            Spectre.Console.AnsiConsole.Profile.Width = 512;
+        }
         var root = new RootCommand("strata — run any workload on the isolation tier that fits it: process, container, sandbox, vm, wasm");
         root.Options.Add(SocketOption);
         root.Options.Add(HostOption);
