@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using Xunit;
+
+namespace Strata.Testing;
+
+/// <summary>
+/// Where the repository and its built artifacts are, and what this host can do. A test that needs something
+/// missing skips with the reason on a developer machine, and fails under CI (CI=true), where every engine
+/// must be exercised for real.
+/// </summary>
+public static class TestEnvironment
+{
+    public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    public static bool IsRoot => Environment.UserName == "root" || GetEuid() == 0;
+
+    private static uint GetEuid()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("Uid:", StringComparison.Ordinal))
+                {
+                    return uint.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return uint.MaxValue;
+    }
+
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    private static string FindRepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Strata.slnx")))
+        {
+            dir = dir.Parent;
+        }
+        return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root (Strata.slnx) above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>The NativeAOT binaries published by scripts/publish-native.sh.</summary>
+    public static string ArtifactsBin => Environment.GetEnvironmentVariable("STRATA_BIN") ?? Path.Combine(RepoRoot, "artifacts", "bin");
+
+    /// <summary>Skips (or fails under CI) when a condition for the test does not hold.</summary>
+    public static void Require(bool condition, string reason)
+    {
+        if (condition)
+        {
+            return;
+        }
+        if (IsCi)
+        {
+            throw new InvalidOperationException($"required in CI but missing: {reason}");
+        }
+        Skip.If(true, reason);
+    }
+
+    public static string RequireArtifact(string name)
+    {
+        var path = Path.Combine(ArtifactsBin, name);
+        Require(File.Exists(path), $"{path} is missing; run scripts/publish-native.sh first");
+        return path;
+    }
+
+    public static string? Which(string command)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':'))
+        {
+            var candidate = Path.Combine(dir, command);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Polls a condition until it holds or the deadline passes (never a blind sleep).</summary>
+    public static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan timeout, TimeSpan? interval = null)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < timeout)
+        {
+            if (condition())
+            {
+                return true;
+            }
+            await Task.Delay(interval ?? TimeSpan.FromMilliseconds(20)).ConfigureAwait(false);
+        }
+        return condition();
+    }
+
+    /// <summary>Private (anonymous) resident memory of a process in bytes, from /proc/PID/status RssAnon.</summary>
+    public static long RssAnonBytes(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        return 0;
+    }
+}
+
+/// <summary>A temporary directory removed at dispose. Short paths, so unix sockets inside fit in 107 bytes.</summary>
+public sealed class TempDirectory : IDisposable
+{
+    public TempDirectory(string prefix = "strata-test")
+    {
+        Path = System.IO.Path.Combine("/tmp", $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}");
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
