@@ -137,13 +137,6 @@ public sealed partial class ImageStore
             {
                 throw StrataException.Invalid("path", $"{path} is neither a docker-save archive (manifest.json) nor an OCI image layout (oci-layout + index.json)");
             }
-            foreach (var record in ReadIndex().Images)
-            {
-                foreach (var d in BlobsOf(record))
-                {
-                    kept.Add(d);
-                }
-            }
             return results;
         }
         catch (IOException e) when (DiskFull.Is(e))
@@ -154,6 +147,10 @@ public sealed partial class ImageStore
         {
             // Files of the archive that no image uses (manifest.json, repositories, ... or everything, after a
             // failure) are not kept; blobs that were in the store before the import are never touched.
+            foreach (var record in ReadIndex().Images)
+            {
+                kept.UnionWith(BlobsOf(record));
+            }
             foreach (var d in written.Where(d => !kept.Contains(d)))
             {
                 Blobs.Delete(d);
