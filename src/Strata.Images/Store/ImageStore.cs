@@ -1,0 +1,651 @@
+using System.Text.Json;
+using Strata.Contracts;
+using Strata.Images.Blobs;
+using Strata.Images.Layers;
+using Strata.Images.Oci;
+using Strata.Images.Registry;
+
+namespace Strata.Images;
+
+/// <summary>
+/// The OCI image store under one data root:
+/// <c>blobs/sha256/&lt;hex&gt;</c> (verified content), <c>layers/&lt;diffid hex&gt;/</c> (unpacked, shared, never
+/// modified once in place) and <c>images.json</c> (names → manifest digests, versioned, written atomically).
+/// Mutating operations are serialised by one lock, so garbage collection never races a pull or import.
+/// </summary>
+public sealed partial class ImageStore
+{
+    private readonly string _root;
+    private readonly string _layersDir;
+    private readonly string _indexPath;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    public ImageStore(string root, TimeProvider? time = null)
+    {
+        _root = Path.GetFullPath(root);
+        _time = time ?? TimeProvider.System;
+        Directory.CreateDirectory(_root);
+        Blobs = new BlobStore(_root);
+        _layersDir = Path.Combine(_root, "layers");
+        Directory.CreateDirectory(_layersDir);
+        _indexPath = Path.Combine(_root, "images.json");
+        Blobs.CleanTemp();
+        foreach (var stale in Directory.EnumerateDirectories(_layersDir, ".tmp-*"))
+        {
+            TryDeleteDirectory(stale);
+        }
+    }
+
+    public string Root => _root;
+
+    public BlobStore Blobs { get; }
+
+    /// <summary>The directory a layer with this diff_id is (or would be) unpacked into.</summary>
+    public string LayerPath(Digest diffId) => Path.Combine(_layersDir, diffId.Hex);
+
+    // ---------------------------------------------------------------- pull
+
+    /// <summary>
+    /// Pulls <paramref name="reference"/> (tag or digest) from its registry, verifying every blob, picks the host
+    /// platform from a multi-arch index, unpacks the layers and records the name. Blobs already present are
+    /// re-hashed; a corrupted one is fetched again (so a pull heals a damaged store).
+    /// </summary>
+    public async Task<ImageInfo> PullAsync(string reference, RegistryOptions? options = null, IProgress<PullProgress>? progress = null,
+        CancellationToken ct = default)
+    {
+        var parsed = ImageReference.Parse(reference);
+        options ??= new RegistryOptions();
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            using var client = new RegistryClient(parsed.Registry, options);
+            var (bytes, mediaType, digest) = await client.GetManifestAsync(parsed.Repository, parsed.ManifestReference, ct).ConfigureAwait(false);
+            Digest? indexDigest = null;
+            if (IsIndex(bytes, mediaType))
+            {
+                var index = JsonSerializer.Deserialize(bytes, OciJsonContext.Default.ImageIndex)!;
+                var platform = options.Platform ?? PlatformSelector.Host;
+                var chosen = PlatformSelector.Select(index, platform) ?? throw new StrataException(ErrorKind.NotFound,
+                    $"{parsed.FamiliarName} has no image for {platform} (it has: {string.Join(", ", index.Manifests.Select(m => m.Platform?.ToString() ?? "?"))})");
+                await Blobs.WriteAsync(bytes, ct).ConfigureAwait(false);
+                indexDigest = digest;
+                var chosenDigest = Digest.Parse(chosen.Digest, "index.manifests.digest");
+                (bytes, mediaType, digest) = await client.GetManifestAsync(parsed.Repository, chosenDigest.ToString(), ct).ConfigureAwait(false);
+            }
+            var manifest = ParseManifest(bytes, digest);
+            await Blobs.WriteAsync(bytes, ct).ConfigureAwait(false);
+
+            var wanted = new List<Descriptor> { manifest.Config };
+            wanted.AddRange(manifest.Layers);
+            foreach (var descriptor in wanted)
+            {
+                if (descriptor.Size == 0 && descriptor.Digest.Length == 0)
+                {
+                    continue;
+                }
+                var blob = Digest.Parse(descriptor.Digest, "manifest descriptor digest");
+                var kind = descriptor == manifest.Config ? "config" : "layer";
+                if (await Blobs.IsIntactAsync(blob, ct).ConfigureAwait(false))
+                {
+                    progress?.Report(new PullProgress(blob.ToString(), kind, descriptor.Size, descriptor.Size, PullPhase.AlreadyPresent));
+                    continue;
+                }
+                Blobs.Delete(blob);
+                var (body, _, response) = await client.GetBlobAsync(parsed.Repository, blob, ct).ConfigureAwait(false);
+                using (response)
+                await using (body)
+                {
+                    await Blobs.WriteAsync(body, blob, descriptor.Size, current =>
+                        progress?.Report(new PullProgress(blob.ToString(), kind, current, descriptor.Size, PullPhase.Downloading)), ct).ConfigureAwait(false);
+                }
+                progress?.Report(new PullProgress(blob.ToString(), kind, descriptor.Size, descriptor.Size, PullPhase.Done));
+            }
+
+            var storedName = parsed.Tag is null ? parsed : parsed.WithTag(parsed.Tag);
+            var info = await CommitAsync(storedName.ToString(), digest, indexDigest, progress, ct).ConfigureAwait(false);
+            return info;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Pushes a stored image to a registry (monolithic blob uploads, then the manifest).</summary>
+    public async Task PushAsync(string localReference, string remoteReference, RegistryOptions? options = null,
+        IProgress<PullProgress>? progress = null, CancellationToken ct = default)
+    {
+        var record = Resolve(localReference);
+        var remote = ImageReference.Parse(remoteReference, "destination");
+        using var client = new RegistryClient(remote.Registry, options ?? new RegistryOptions());
+        var manifestDigest = Digest.Parse(record.Manifest);
+        var bytes = Blobs.ReadAllBytes(manifestDigest);
+        var manifest = ParseManifest(bytes, manifestDigest);
+        foreach (var descriptor in new[] { manifest.Config }.Concat(manifest.Layers))
+        {
+            var blob = Digest.Parse(descriptor.Digest);
+            await Blobs.VerifyAsync(blob, ct).ConfigureAwait(false);
+            if (await client.BlobExistsAsync(remote.Repository, blob, ct).ConfigureAwait(false))
+            {
+                progress?.Report(new PullProgress(blob.ToString(), "blob", descriptor.Size, descriptor.Size, PullPhase.AlreadyPresent));
+                continue;
+            }
+            progress?.Report(new PullProgress(blob.ToString(), "blob", 0, descriptor.Size, PullPhase.Uploading));
+            await client.PushBlobAsync(remote.Repository, blob, () => Blobs.OpenRead(blob), Blobs.SizeOf(blob), ct).ConfigureAwait(false);
+            progress?.Report(new PullProgress(blob.ToString(), "blob", descriptor.Size, descriptor.Size, PullPhase.Done));
+        }
+        await client.PutManifestAsync(remote.Repository, remote.ManifestReference, bytes, manifest.MediaType ?? MediaTypes.OciManifest, ct).ConfigureAwait(false);
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    public IReadOnlyList<ImageInfo> List() =>
+        ReadIndex().Images.Select(ToInfo).OrderBy(i => i.Name, StringComparer.Ordinal).ToList();
+
+    public ImageDetails Inspect(string reference)
+    {
+        var record = Resolve(reference);
+        var info = ToInfo(record);
+        var manifestDigest = Digest.Parse(record.Manifest);
+        var manifest = ParseManifest(Blobs.ReadAllBytes(manifestDigest), manifestDigest);
+        ImageConfigFile? config = info.Kind == ImageKind.Oci ? ReadConfig(manifest) : null;
+        var layers = manifest.Layers.Select((l, i) => new ImageLayerInfo(Digest.Parse(l.Digest), l.MediaType, l.Size,
+            config is not null && i < config.RootFs.DiffIds.Count ? Digest.Parse(config.RootFs.DiffIds[i]) : null)).ToList();
+        return new ImageDetails
+        {
+            Image = info,
+            Names = ReadIndex().Images.Where(r => r.Manifest == record.Manifest).Select(r => Familiar(r.Reference)).Order(StringComparer.Ordinal).ToList(),
+            ManifestMediaType = manifest.MediaType ?? MediaTypes.OciManifest,
+            Config = config is null ? null : ToConfig(config),
+            Layers = layers,
+            Created = config?.Created,
+        };
+    }
+
+    /// <summary>
+    /// Makes sure every layer is unpacked (verifying a blob before unpacking it) and returns the layer directories,
+    /// lowest first, with the image config. For overlayfs: <c>lowerdir</c> = these directories reversed.
+    /// </summary>
+    public async Task<PreparedRootfs> PrepareRootfsLayersAsync(string reference, CancellationToken ct = default)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var record = Resolve(reference);
+            var info = ToInfo(record);
+            if (info.Kind != ImageKind.Oci)
+            {
+                throw new StrataException(ErrorKind.InvalidArgument,
+                    $"image {info.Name} is a Wasm module, not a root filesystem; run it on the wasm tier");
+            }
+            var manifestDigest = Digest.Parse(record.Manifest);
+            var manifest = ParseManifest(Blobs.ReadAllBytes(manifestDigest), manifestDigest);
+            var config = ReadConfig(manifest);
+            var dirs = new List<string>();
+            for (var i = 0; i < manifest.Layers.Count; i++)
+            {
+                dirs.Add(await EnsureLayerAsync(manifest.Layers[i], Digest.Parse(config.RootFs.DiffIds[i]), null, ct).ConfigureAwait(false));
+            }
+            return new PreparedRootfs(info, dirs, ToConfig(config));
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The path of a Wasm artifact's module blob (verified first).</summary>
+    public async Task<string> GetWasmModulePathAsync(string reference, CancellationToken ct = default)
+    {
+        var record = Resolve(reference);
+        var info = ToInfo(record);
+        if (info.Kind != ImageKind.Wasm)
+        {
+            throw new StrataException(ErrorKind.InvalidArgument, $"image {info.Name} is not a Wasm artifact (its layers are a root filesystem)");
+        }
+        var manifestDigest = Digest.Parse(record.Manifest);
+        var layer = Digest.Parse(ParseManifest(Blobs.ReadAllBytes(manifestDigest), manifestDigest).Layers[0].Digest);
+        await Blobs.VerifyAsync(layer, ct).ConfigureAwait(false);
+        return Blobs.PathOf(layer);
+    }
+
+    /// <summary>Re-hashes the manifest, config and every layer blob; throws naming the first bad digest.</summary>
+    public async Task VerifyAsync(string reference, CancellationToken ct = default)
+    {
+        var record = Resolve(reference);
+        foreach (var digest in BlobsOf(record))
+        {
+            await Blobs.VerifyAsync(digest, ct).ConfigureAwait(false);
+        }
+    }
+
+    // ---------------------------------------------------------------- names
+
+    /// <summary>Adds <paramref name="target"/> as another name of the image <paramref name="source"/> names.</summary>
+    public void Tag(string source, string target)
+    {
+        var dst = ImageReference.Parse(target, "target");
+        if (dst.Digest is not null)
+        {
+            throw StrataException.Invalid("target", "a tag target cannot contain a digest");
+        }
+        _gate.Wait();
+        try
+        {
+            var record = Resolve(source);
+            UpdateIndex(index => Upsert(index, record with { Reference = dst.ToString(), Added = _time.GetUtcNow() }));
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Removes a name (or, given an image ID, all its names). Refused with a conflict while
+    /// <paramref name="isInUse"/> says instances use the image, unless <paramref name="force"/>.
+    /// Blobs and layers are freed by <see cref="GarbageCollect"/>.
+    /// </summary>
+    public IReadOnlyList<string> Remove(string reference, bool force = false, Func<ImageInfo, bool>? isInUse = null)
+    {
+        _gate.Wait();
+        try
+        {
+            var index = ReadIndex();
+            var byName = FindByName(index, reference);
+            List<ImageRecord> victims;
+            if (byName is not null)
+            {
+                victims = [byName];
+            }
+            else
+            {
+                var record = Resolve(reference);
+                victims = index.Images.Where(r => r.Manifest == record.Manifest).ToList();
+                if (victims.Count > 1 && !force)
+                {
+                    throw StrataException.Conflict(
+                        $"image {reference} has {victims.Count} names ({string.Join(", ", victims.Select(v => Familiar(v.Reference)))}); remove them by name or use --force");
+                }
+            }
+            foreach (var victim in victims)
+            {
+                var info = ToInfo(victim);
+                var lastName = index.Images.Count(r => r.Manifest == victim.Manifest) - victims.Count(v => v.Manifest == victim.Manifest) == 0;
+                if (!force && lastName && isInUse?.Invoke(info) == true)
+                {
+                    throw StrataException.Conflict($"image {info.Name} is in use by instances; remove them first or use --force");
+                }
+            }
+            UpdateIndex(i => i.Images.RemoveAll(r => victims.Any(v => v.Reference == r.Reference)));
+            return victims.Select(v => Familiar(v.Reference)).ToList();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Deletes blobs and unpacked layers no name refers to (and leftovers of interrupted work). Layer directories
+    /// for which <paramref name="isLayerInUse"/> returns true (mounted by an instance) are kept.
+    /// </summary>
+    public GarbageCollectResult GarbageCollect(Func<string, bool>? isLayerInUse = null)
+    {
+        _gate.Wait();
+        try
+        {
+            var keepBlobs = new HashSet<Digest>();
+            var keepLayers = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var record in ReadIndex().Images)
+            {
+                foreach (var d in BlobsOf(record))
+                {
+                    keepBlobs.Add(d);
+                }
+                var manifestDigest = Digest.Parse(record.Manifest);
+                if (Blobs.Exists(manifestDigest) && ToInfo(record).Kind == ImageKind.Oci)
+                {
+                    var manifest = ParseManifest(Blobs.ReadAllBytes(manifestDigest), manifestDigest);
+                    if (Blobs.Exists(Digest.Parse(manifest.Config.Digest)))
+                    {
+                        foreach (var diffId in ReadConfig(manifest).RootFs.DiffIds)
+                        {
+                            keepLayers.Add(Digest.Parse(diffId).Hex);
+                        }
+                    }
+                }
+            }
+            int blobs = 0, layers = 0;
+            long bytes = 0;
+            foreach (var blob in Blobs.List().ToList())
+            {
+                if (!keepBlobs.Contains(blob))
+                {
+                    bytes += Blobs.SizeOf(blob);
+                    Blobs.Delete(blob);
+                    blobs++;
+                }
+            }
+            foreach (var dir in Directory.EnumerateDirectories(_layersDir).ToList())
+            {
+                var name = Path.GetFileName(dir);
+                if (!keepLayers.Contains(name) && isLayerInUse?.Invoke(dir) != true)
+                {
+                    TryDeleteDirectory(dir);
+                    layers++;
+                }
+            }
+            Blobs.CleanTemp();
+            return new GarbageCollectResult(blobs, layers, bytes);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// <summary>Checks the image is complete, unpacks its layers, then records the name (last, so a failure leaves no name).</summary>
+    private async Task<ImageInfo> CommitAsync(string reference, Digest manifestDigest, Digest? indexDigest, IProgress<PullProgress>? progress, CancellationToken ct)
+    {
+        var manifest = ParseManifest(Blobs.ReadAllBytes(manifestDigest), manifestDigest);
+        if (KindOf(manifest) == ImageKind.Oci)
+        {
+            var config = ReadConfig(manifest);
+            if (config.RootFs.DiffIds.Count != manifest.Layers.Count)
+            {
+                throw new StrataException(ErrorKind.InvalidArgument,
+                    $"image {manifestDigest} lists {manifest.Layers.Count} layers but its config has {config.RootFs.DiffIds.Count} diff_ids; refusing it");
+            }
+            for (var i = 0; i < manifest.Layers.Count; i++)
+            {
+                await EnsureLayerAsync(manifest.Layers[i], Digest.Parse(config.RootFs.DiffIds[i], "rootfs.diff_ids"), progress, ct).ConfigureAwait(false);
+            }
+        }
+        var record = new ImageRecord
+        {
+            Reference = reference,
+            Manifest = manifestDigest.ToString(),
+            Index = indexDigest?.ToString(),
+            Added = _time.GetUtcNow(),
+        };
+        UpdateIndex(index => Upsert(index, record));
+        return ToInfo(record);
+    }
+
+    /// <summary>Unpacks a layer into <c>layers/&lt;diffid&gt;</c> unless it is there already: temp dir, verify, rename.</summary>
+    private async Task<string> EnsureLayerAsync(Descriptor layer, Digest diffId, IProgress<PullProgress>? progress, CancellationToken ct)
+    {
+        var final = LayerPath(diffId);
+        if (Directory.Exists(final))
+        {
+            return final;
+        }
+        if (!MediaTypes.IsLayer(layer.MediaType))
+        {
+            throw new StrataException(ErrorKind.InvalidArgument, $"layer {layer.Digest} has media type '{layer.MediaType}', which is not a filesystem layer");
+        }
+        var blob = Digest.Parse(layer.Digest);
+        await Blobs.VerifyAsync(blob, ct).ConfigureAwait(false);
+        progress?.Report(new PullProgress(blob.ToString(), "layer", 0, layer.Size, PullPhase.Unpacking));
+        var tmp = Path.Combine(_layersDir, ".tmp-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            LayerUnpackResult result;
+            await using (var stream = Blobs.OpenRead(blob))
+            {
+                result = await Task.Run(() => LayerUnpacker.Unpack(stream, tmp, blob.ToString(), ct), ct).ConfigureAwait(false);
+            }
+            if (result.DiffId != diffId)
+            {
+                throw new StrataException(ErrorKind.InvalidArgument,
+                    $"layer {blob} unpacks to {result.DiffId} but the image config says {diffId}; refusing it");
+            }
+            try
+            {
+                Directory.Move(tmp, final);
+            }
+            catch (IOException) when (Directory.Exists(final))
+            {
+                TryDeleteDirectory(tmp);
+            }
+            progress?.Report(new PullProgress(blob.ToString(), "layer", layer.Size, layer.Size, PullPhase.Unpacked));
+            return final;
+        }
+        catch (Exception e)
+        {
+            TryDeleteDirectory(tmp);
+            if (DiskFull.Is(e))
+            {
+                throw DiskFull.Exception($"unpacking layer {blob}", _root, e);
+            }
+            throw;
+        }
+    }
+
+    private static bool IsIndex(byte[] bytes, string mediaType)
+    {
+        if (MediaTypes.IsIndex(mediaType))
+        {
+            return true;
+        }
+        if (MediaTypes.IsManifest(mediaType))
+        {
+            return false;
+        }
+        var probe = JsonSerializer.Deserialize(bytes, OciJsonContext.Default.MediaTypeProbe);
+        return MediaTypes.IsIndex(probe?.MediaType) || (probe?.Manifests is not null && probe.Config is null);
+    }
+
+    internal static ImageManifest ParseManifest(byte[] bytes, Digest digest)
+    {
+        ImageManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize(bytes, OciJsonContext.Default.ImageManifest);
+        }
+        catch (JsonException e)
+        {
+            throw new StrataException(ErrorKind.InvalidArgument, $"manifest {digest} is not valid JSON: {e.Message}", inner: e);
+        }
+        if (manifest is null || manifest.SchemaVersion != 2 || (manifest.MediaType is not null && !MediaTypes.IsManifest(manifest.MediaType)))
+        {
+            throw new StrataException(ErrorKind.InvalidArgument,
+                $"manifest {digest} is not an OCI or Docker v2 schema 2 image manifest (media type '{manifest?.MediaType}')");
+        }
+        return manifest;
+    }
+
+    internal static ImageKind KindOf(ImageManifest manifest) =>
+        manifest.Layers.Count == 1 && MediaTypes.IsWasmLayer(manifest.Layers[0].MediaType) ? ImageKind.Wasm : ImageKind.Oci;
+
+    private ImageConfigFile ReadConfig(ImageManifest manifest)
+    {
+        var digest = Digest.Parse(manifest.Config.Digest, "manifest.config.digest");
+        try
+        {
+            return JsonSerializer.Deserialize(Blobs.ReadAllBytes(digest), OciJsonContext.Default.ImageConfigFile)
+                ?? throw new JsonException("empty");
+        }
+        catch (JsonException e)
+        {
+            throw new StrataException(ErrorKind.InvalidArgument, $"image config {digest} is not valid JSON: {e.Message}", inner: e);
+        }
+    }
+
+    private static ImageConfig ToConfig(ImageConfigFile file) => new()
+    {
+        Entrypoint = file.Config?.Entrypoint ?? [],
+        Cmd = file.Config?.Cmd ?? [],
+        Env = file.Config?.Env ?? [],
+        WorkingDir = string.IsNullOrEmpty(file.Config?.WorkingDir) ? null : file.Config.WorkingDir,
+        User = string.IsNullOrEmpty(file.Config?.User) ? null : file.Config.User,
+        ExposedPorts = file.Config?.ExposedPorts?.Keys.Order(StringComparer.Ordinal).ToList() ?? [],
+        Labels = file.Config?.Labels ?? new Dictionary<string, string>(),
+        StopSignal = file.Config?.StopSignal,
+        Os = file.Os,
+        Architecture = file.Architecture,
+    };
+
+    private IEnumerable<Digest> BlobsOf(ImageRecord record)
+    {
+        if (record.Index is not null)
+        {
+            yield return Digest.Parse(record.Index);
+        }
+        var manifestDigest = Digest.Parse(record.Manifest);
+        yield return manifestDigest;
+        if (!Blobs.Exists(manifestDigest))
+        {
+            yield break;
+        }
+        var manifest = ParseManifest(Blobs.ReadAllBytes(manifestDigest), manifestDigest);
+        if (manifest.Config.Digest.Length > 0)
+        {
+            yield return Digest.Parse(manifest.Config.Digest);
+        }
+        foreach (var layer in manifest.Layers)
+        {
+            yield return Digest.Parse(layer.Digest);
+        }
+    }
+
+    private ImageInfo ToInfo(ImageRecord record)
+    {
+        var manifestDigest = Digest.Parse(record.Manifest);
+        if (!Blobs.Exists(manifestDigest))
+        {
+            throw StrataException.NotFound($"image {Familiar(record.Reference)} lost its manifest {manifestDigest}; pull it again");
+        }
+        var manifestBytes = Blobs.ReadAllBytes(manifestDigest);
+        var manifest = ParseManifest(manifestBytes, manifestDigest);
+        var kind = KindOf(manifest);
+        string os = "", arch = "";
+        if (kind == ImageKind.Oci && Blobs.Exists(Digest.Parse(manifest.Config.Digest)))
+        {
+            var config = ReadConfig(manifest);
+            (os, arch) = (config.Os, config.Architecture);
+        }
+        else if (kind == ImageKind.Wasm)
+        {
+            (os, arch) = ("wasip1", "wasm");
+        }
+        return new ImageInfo
+        {
+            Name = Familiar(record.Reference),
+            Reference = record.Reference,
+            Id = Digest.TryParse(manifest.Config.Digest, out var id) ? id : manifestDigest,
+            ManifestDigest = manifestDigest,
+            IndexDigest = record.Index is null ? null : Digest.Parse(record.Index),
+            Kind = kind,
+            Os = os,
+            Architecture = arch,
+            Size = manifestBytes.Length + manifest.Config.Size + manifest.Layers.Sum(l => l.Size),
+            Added = record.Added,
+        };
+    }
+
+    private static string Familiar(string reference) => ImageReference.Parse(reference).FamiliarName;
+
+    private static ImageRecord? FindByName(ImageIndexFile index, string reference)
+    {
+        if (!ImageReference.TryParse(reference, out var parsed, out _))
+        {
+            return null;
+        }
+        var full = parsed!.ToString();
+        return index.Images.FirstOrDefault(r => r.Reference == full);
+    }
+
+    /// <summary>By name first; else by image ID or manifest digest (full, or a unique hex prefix of 4+).</summary>
+    private ImageRecord Resolve(string reference)
+    {
+        var index = ReadIndex();
+        if (FindByName(index, reference) is { } byName)
+        {
+            return byName;
+        }
+        var hex = reference.StartsWith(Digest.Sha256Prefix, StringComparison.Ordinal) ? reference[Digest.Sha256Prefix.Length..] : reference;
+        if (hex.Length >= 4 && hex.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
+        {
+            var matches = index.Images
+                .Where(r => { var i = ToInfo(r); return i.Id.Hex.StartsWith(hex, StringComparison.Ordinal) || i.ManifestDigest.Hex.StartsWith(hex, StringComparison.Ordinal); })
+                .ToList();
+            if (matches.Select(m => m.Manifest).Distinct().Count() > 1)
+            {
+                throw StrataException.Invalid("image", $"'{reference}' matches more than one image; use more characters of the ID");
+            }
+            if (matches.Count > 0)
+            {
+                return matches[0];
+            }
+        }
+        ImageReference.Parse(reference);
+        throw StrataException.NotFound($"image {reference} is not in the store; pull, import or build it first");
+    }
+
+    private static void Upsert(ImageIndexFile index, ImageRecord record)
+    {
+        index.Images.RemoveAll(r => r.Reference == record.Reference);
+        index.Images.Add(record);
+    }
+
+    private ImageIndexFile ReadIndex()
+    {
+        if (!File.Exists(_indexPath))
+        {
+            return new ImageIndexFile();
+        }
+        var index = JsonSerializer.Deserialize(File.ReadAllBytes(_indexPath), StoreJsonContext.Default.ImageIndexFile) ?? new ImageIndexFile();
+        if (index.Version != ImageIndexFile.CurrentVersion)
+        {
+            throw new StrataException(ErrorKind.Internal,
+                $"{_indexPath} has format version {index.Version}; this Strata reads version {ImageIndexFile.CurrentVersion} — upgrade Strata");
+        }
+        return index;
+    }
+
+    /// <summary>Read-modify-write with temp file + fsync + rename, so readers see the old or the new list, never half.</summary>
+    private void UpdateIndex(Action<ImageIndexFile> change)
+    {
+        var index = ReadIndex();
+        change(index);
+        index.Images.Sort((a, b) => string.CompareOrdinal(a.Reference, b.Reference));
+        var tmp = _indexPath + ".tmp";
+        try
+        {
+            using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                JsonSerializer.Serialize(file, index, StoreJsonContext.Default.ImageIndexFile);
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, _indexPath, overwrite: true);
+        }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            File.Delete(tmp);
+            throw DiskFull.Exception("writing the image list", _root, e);
+        }
+    }
+
+    private static void TryDeleteDirectory(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
