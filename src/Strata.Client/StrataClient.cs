@@ -50,7 +50,7 @@ public sealed class StrataApiException(ErrorKind kind, int status, string messag
 public sealed class DaemonUnreachableException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>The typed client of the Strata REST API, used by the CLI and the tests.</summary>
-public sealed class StrataClient : IDisposable
+public sealed partial class StrataClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly ClientOptions _options;
