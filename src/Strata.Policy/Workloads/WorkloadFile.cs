@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Strata.Contracts;
 using Strata.Policy.Advisor;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace Strata.Policy.Workloads;
@@ -67,13 +68,22 @@ public static partial class WorkloadFile
         var errors = new List<WorkloadError>();
         var workloads = new List<WorkloadDefinition>();
         var stream = new YamlStream();
+        var parser = new TrackingParser(new Parser(new StringReader(text)));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(parser);
         }
         catch (YamlException e)
         {
             errors.Add(new("", (int)e.Start.Line, (int)e.Start.Column, SyntaxMessage(e)));
+            return new(fileName, [], errors);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet fails this way, without a position, on some malformed input (an unclosed
+            // flow list, an alias where a node must start); the last event read is the best position we have.
+            var at = parser.LastEnd;
+            errors.Add(new("", (int)at.Line, (int)at.Column, "not valid YAML or JSON after this point (an unclosed list or mapping, or a stray '*', '&' or '!')"));
             return new(fileName, [], errors);
         }
 
@@ -131,6 +141,24 @@ public static partial class WorkloadFile
             return $"duplicate key '{message["Duplicate key ".Length..]}'";
         }
         return $"not valid YAML or JSON: {message.TrimEnd('.')}";
+    }
+
+    /// <summary>Remembers where the last parsed event ended, for errors the parser reports without a position.</summary>
+    private sealed class TrackingParser(IParser inner) : IParser
+    {
+        public Mark LastEnd { get; private set; } = new(0, 1, 1);
+
+        public ParsingEvent? Current => inner.Current;
+
+        public bool MoveNext()
+        {
+            var moved = inner.MoveNext();
+            if (inner.Current is { } current)
+            {
+                LastEnd = current.End;
+            }
+            return moved;
+        }
     }
 
     [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
