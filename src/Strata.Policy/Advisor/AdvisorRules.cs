@@ -169,7 +169,7 @@ public static class AdvisorRules
             _ => "standard isolation: at least the kernel's namespaces and cgroups, never a bare process",
             hint: "set isolation: none to run trusted work straight on the host"),
         new("R15-no-isolation", "requirements.isolation",
-            "isolation: none", "any tier (prefers process)",
+            "isolation: none", "any tier",
             f => f.Req.Isolation == IsolationNeed.None, _ => TierRank.Ordered,
             _ => "isolation: none",
             _ => "wants no isolation and host access: nothing stronger is needed, so trusted work may run as a plain process (article §1, the physical baseline)"),

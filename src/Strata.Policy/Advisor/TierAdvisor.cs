@@ -185,7 +185,7 @@ public static class TierAdvisor
             Tier.Container => "everything else → ordinary container (article §4 step 2: no strong isolation → container)",
             Tier.Wasm => "a Wasm module runs in the lightweight Wasm sandbox (article outlook)",
             Tier.Sandbox when Fired("R8-untrusted") || Fired("R9-strong-isolation") =>
-                "strong isolation without a need for a whole machine → secure container (article §4 step 2)",
+                "strong isolation or an untrusted tenant, without a need for a whole machine → secure container (article §4 step 2)",
             Tier.Vm when Fired("R11-dedicated-hardware") => "compute-heavy work → a VM with pinned CPUs (article §5 case 1)",
             Tier.Vm when fired.Any(r => IsVmOnly(r.Id)) => "a need only a whole machine meets → VM (article §4 step 1)",
             _ => null,
