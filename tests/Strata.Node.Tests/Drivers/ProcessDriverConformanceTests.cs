@@ -1,0 +1,119 @@
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Node.Drivers.Process;
+using Strata.Node.Logs;
+using Strata.Testing;
+
+namespace Strata.Node.Tests.Drivers;
+
+public sealed class ProcessDriverConformanceTests : DriverConformanceTests
+{
+    protected override IDriver CreateDriver() => new ProcessDriver(new ProcessDriverOptions
+    {
+        Supervisor = TestPaths.Supervisor ?? "/nonexistent/strata-supervisor",
+        LogMaxBytes = 1024 * 1024,
+    });
+
+    protected override void RequireEngine() =>
+        TestEnvironment.Require(TestPaths.Supervisor is not null, "strata-supervisor is not built; run scripts/publish-native.sh");
+
+    protected override InstanceSpec EchoAndExit(string text, int exitCode) =>
+        new() { Args = ["sh", "-c", $"echo {text}; exit {exitCode}"] };
+
+    protected override InstanceSpec LongRunning() => new() { Args = ["sleep", "600"] };
+
+    protected override InstanceSpec InvalidForThisTier() => new() { Image = "busybox", Args = ["true"] };
+}
+
+/// <summary>Behaviour of the process tier beyond the shared contract.</summary>
+public sealed class ProcessDriverTests : IDisposable
+{
+    private readonly TempDirectory _temp = new("strata-proc");
+    private readonly ProcessDriver _driver = new(new ProcessDriverOptions { Supervisor = TestPaths.Supervisor, LogMaxBytes = 1024 * 1024 });
+
+    private async Task<DriverHandle> StartAsync(InstanceSpec spec)
+    {
+        TestEnvironment.Require(TestPaths.Supervisor is not null, "strata-supervisor is not built; run scripts/publish-native.sh");
+        var id = Guid.NewGuid().ToString("N");
+        var dir = _temp.Combine(id);
+        Directory.CreateDirectory(dir);
+        var handle = await _driver.CreateAsync(new CreateRequest { InstanceId = id, Name = "p-" + id[..6], Project = "default", Directory = dir, Spec = spec with { Name = "p-" + id[..6] } }, CancellationToken.None);
+        return await _driver.StartAsync(handle, CancellationToken.None);
+    }
+
+    private async Task<ExitStatus> WaitAsync(DriverHandle handle)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        return await _driver.WaitAsync(handle, cts.Token);
+    }
+
+    [SkippableFact]
+    public async Task Create_UnknownCommand_IsRefusedNamingTheCommand()
+    {
+        TestEnvironment.Require(TestPaths.Supervisor is not null, "strata-supervisor is not built");
+        var dir = _temp.Combine("nocmd");
+        Directory.CreateDirectory(dir);
+        var e = await Assert.ThrowsAsync<StrataException>(() => _driver.CreateAsync(new CreateRequest
+        {
+            InstanceId = "nocmd", Name = "nocmd", Project = "default", Directory = dir,
+            Spec = new InstanceSpec { Name = "nocmd", Args = ["definitely-not-a-command-xyz"] },
+        }, CancellationToken.None));
+        Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+        Assert.Equal("command", e.Field);
+        Assert.Contains("definitely-not-a-command-xyz", e.Message, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Start_EnvAndWorkdir_ReachTheWorkload()
+    {
+        var handle = await StartAsync(new InstanceSpec
+        {
+            Args = ["sh", "-c", "echo $FOO; pwd"],
+            Env = new Dictionary<string, string> { ["FOO"] = "bar" },
+            WorkingDir = "/tmp",
+        });
+        await WaitAsync(handle);
+        var lines = CriLogReader.ReadTail(LogFiles.LogDirectory(handle.Directory), null).Select(r => r.Text).ToList();
+        Assert.Equal(["bar", "/tmp"], lines);
+    }
+
+    [SkippableFact]
+    public async Task Start_MemoryLimit_OomKillIsReported()
+    {
+        TestEnvironment.Require(TestEnvironment.IsRoot && Directory.Exists("/sys/fs/cgroup/memory") || File.Exists("/sys/fs/cgroup/cgroup.controllers"), "needs root and a memory cgroup controller");
+        var handle = await StartAsync(new InstanceSpec
+        {
+            // Holds 64 MiB in a shell variable under a 16 MiB limit.
+            Args = ["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}"],
+            Resources = new ResourceSpec { MemoryBytes = 16 * 1024 * 1024 },
+        });
+        var exit = await WaitAsync(handle);
+        Assert.True(exit.OomKilled, $"expected an OOM kill, got exit {exit.ExitCode} ({exit.Reason})");
+        await _driver.DeleteAsync(handle, CancellationToken.None);
+        Assert.False(Directory.Exists($"/sys/fs/cgroup/memory/strata/{Path.GetFileName(handle.Directory)}"));
+    }
+
+    [SkippableFact]
+    public async Task Start_PidsLimit_ForkBombIsContained()
+    {
+        TestEnvironment.Require(TestEnvironment.IsRoot && (Directory.Exists("/sys/fs/cgroup/pids") || File.Exists("/sys/fs/cgroup/cgroup.controllers")), "needs root and a pids cgroup controller");
+        var handle = await StartAsync(new InstanceSpec
+        {
+            // Tries to start 200 sleepers; the limit of 16 tasks stops the shell with "can't fork".
+            Args = ["sh", "-c", "for i in $(seq 200); do sleep 30 & done; echo all-started"],
+            Resources = new ResourceSpec { Pids = 16 },
+        });
+        var exit = await WaitAsync(handle);
+        var text = string.Join('\n', CriLogReader.ReadTail(LogFiles.LogDirectory(handle.Directory), null).Select(r => r.Text));
+        Assert.Contains("fork", text, StringComparison.OrdinalIgnoreCase); // "can't fork": the limit held
+        Assert.DoesNotContain("all-started", text, StringComparison.Ordinal);
+        Assert.NotEqual(0, exit.ExitCode);
+        await _driver.DeleteAsync(handle, CancellationToken.None);
+    }
+
+    public void Dispose()
+    {
+        _driver.Dispose();
+        _temp.Dispose();
+    }
+}
