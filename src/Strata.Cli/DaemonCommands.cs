@@ -29,7 +29,7 @@ internal static class DaemonCommands
     }
 
     /// <summary>Replaces this process with stratad, so signals reach the daemon directly.</summary>
-    private static int Exec(string[] flags)
+    internal static int Exec(string[] flags)
     {
         var daemon = Locate();
         if (daemon is null)

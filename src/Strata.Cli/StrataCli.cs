@@ -30,6 +30,11 @@ public static partial class StrataCli
         var ours = split >= 0 ? args[..split] : args;
         var trailing = split >= 0 ? args[(split + 1)..] : null;
 
+        if (ours.Length > 0 && ours[0] == "daemon" && (ours.Length == 1 || ours[1] != "stop"))
+        {
+            // Every flag belongs to stratad (including --socket, which is also one of our global options).
+            return DaemonCommands.Exec(ours[1..]);
+        }
         if (Console.IsOutputRedirected)
         {
             // Tables piped into files or other programs must not wrap at an imaginary 80 columns.
