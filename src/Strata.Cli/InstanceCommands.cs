@@ -26,12 +26,14 @@ internal static class InstanceCommands
         var restart = new Option<string?>("--restart") { Description = "no | on-failure[:N] | always" };
         var workdir = new Option<string?>("--workdir", "-w") { Description = "working directory of the workload" };
         var labels = new Option<string[]>("--label", "-l") { Description = "label K=V (repeatable)" };
+        var volumes = new Option<string[]>("--volume", "-v") { Description = "grant a host directory: HOST:GUEST[:ro] (repeatable); wasm sees nothing else of the host" };
+        var timeout = new Option<string?>("--timeout") { Description = "end the run after this long and fail it with 'limit: timeout', e.g. 500ms, 30s, 5m (wasm tier)" };
         var json = Json();
         var positional = new Argument<string[]>("image-and-command") { Description = "IMAGE [CMD ARGS...]; the process tier takes no image: strata run --tier process -- CMD ARGS", Arity = ArgumentArity.ZeroOrMore };
 
         var command = new Command("run", "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
-            tier, name, rm, detach, env, cpus, memory, pids, restart, workdir, labels, json, positional,
+            tier, name, rm, detach, env, cpus, memory, pids, restart, workdir, labels, volumes, timeout, json, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
@@ -48,6 +50,11 @@ internal static class InstanceCommands
             else
             {
                 image = words.FirstOrDefault();
+                // A module file on this machine: the daemon needs its absolute path (it resolves nothing relative to us).
+                if (image is not null && (image.EndsWith(".wasm", StringComparison.OrdinalIgnoreCase) || image.EndsWith(".wat", StringComparison.OrdinalIgnoreCase)) && File.Exists(image))
+                {
+                    image = Path.GetFullPath(image);
+                }
                 args = words.Length > 1 || trailing is not null ? [.. words.Skip(1), .. trailing ?? []] : null;
             }
             if (image is null && tierValue is null && args is { Count: > 0 })
@@ -74,6 +81,8 @@ internal static class InstanceCommands
                 Resources = resources,
                 Restart = parse.GetValue(restart),
                 AutoRemove = parse.GetValue(rm),
+                Mounts = Volumes(parse.GetValue(volumes)),
+                TimeoutSeconds = parse.GetValue(timeout) is { } t ? ParseDuration("--timeout", t).TotalSeconds : null,
             };
 
             using var client = StrataCli.Client(parse);
@@ -140,6 +149,50 @@ internal static class InstanceCommands
         }
         Console.Error.WriteLine("strata: the daemon closed the stream before the instance finished; see 'strata ps -a'");
         return StrataCli.ExitRunFailed;
+    }
+
+    /// <summary><c>HOST:GUEST[:ro|:rw]</c>; a relative host path is taken from the current directory.</summary>
+    internal static IReadOnlyList<MountSpec>? Volumes(string[]? values)
+    {
+        if (values is null or { Length: 0 })
+        {
+            return null;
+        }
+        var mounts = new List<MountSpec>(values.Length);
+        foreach (var v in values)
+        {
+            var parts = v.Split(':');
+            var readOnly = false;
+            if (parts.Length == 3 && parts[2] is "ro" or "rw")
+            {
+                readOnly = parts[2] == "ro";
+            }
+            else if (parts.Length != 2)
+            {
+                throw StrataException.Invalid("--volume", $"'{v}' is not HOST:GUEST or HOST:GUEST:ro");
+            }
+            if (parts[0].Length == 0 || !parts[1].StartsWith('/'))
+            {
+                throw StrataException.Invalid("--volume", $"'{v}': give a host path and an absolute path inside the instance, e.g. /tmp/x:/data");
+            }
+            mounts.Add(new MountSpec { Source = Path.GetFullPath(parts[0]), Target = parts[1], ReadOnly = readOnly });
+        }
+        return mounts;
+    }
+
+    /// <summary><c>250ms</c>, <c>30s</c>, <c>5m</c>, <c>1h</c>, or a plain number of seconds.</summary>
+    internal static TimeSpan ParseDuration(string option, string text)
+    {
+        var (number, unit) = text.EndsWith("ms", StringComparison.Ordinal) ? (text[..^2], 0.001)
+            : text.EndsWith('s') ? (text[..^1], 1.0)
+            : text.EndsWith('m') ? (text[..^1], 60.0)
+            : text.EndsWith('h') ? (text[..^1], 3600.0)
+            : (text, 1.0);
+        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value <= 0 || double.IsInfinity(value))
+        {
+            throw StrataException.Invalid(option, $"'{text}' is not a duration; use e.g. 500ms, 30s, 5m");
+        }
+        return TimeSpan.FromSeconds(value * unit);
     }
 
     private static Dictionary<string, string>? Pairs(string option, string[]? values)

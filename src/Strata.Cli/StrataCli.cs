@@ -51,6 +51,7 @@ public static partial class StrataCli
         {
             root.Subcommands.Add(command);
         }
+        root.Subcommands.Add(SnapshotCommands.Build());
         root.Subcommands.Add(SystemCommands.Info());
         root.Subcommands.Add(SystemCommands.Events());
         root.Subcommands.Add(SystemCommands.Version());

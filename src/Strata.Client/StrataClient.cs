@@ -170,6 +170,24 @@ public sealed partial class StrataClient : IDisposable
         }
     }
 
+    public Task<SnapshotInfo> CreateSnapshotAsync(string name, string? snapshot = null, CancellationToken ct = default)
+    {
+        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(new CreateSnapshotRequest { Name = snapshot }, StrataJsonContext.Default.CreateSnapshotRequest));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return SendAsync(HttpMethod.Post, Q($"v1/instances/{N(name)}/snapshots"), content, StrataJsonContext.Default.SnapshotInfo, ct);
+    }
+
+    public Task<SnapshotList> ListSnapshotsAsync(string name, CancellationToken ct = default) =>
+        GetAsync(Q($"v1/instances/{N(name)}/snapshots"), StrataJsonContext.Default.SnapshotList, ct);
+
+    public Task<InstanceInfo> RestoreSnapshotAsync(string name, string snapshot, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, Q($"v1/instances/{N(name)}/snapshots/{N(snapshot)}/restore"), null, StrataJsonContext.Default.InstanceInfo, ct);
+
+    public async Task DeleteSnapshotAsync(string name, string snapshot, CancellationToken ct = default)
+    {
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Delete, Q($"v1/instances/{N(name)}/snapshots/{N(snapshot)}")), HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
+    }
+
     public async Task StopDaemonAsync(bool all, CancellationToken ct = default)
     {
         using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Post, all ? "v1/daemon/stop?all=true" : "v1/daemon/stop"), HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);

@@ -37,6 +37,12 @@ public sealed record InstanceSpec
 
     /// <summary>Remove the instance as soon as it has finished.</summary>
     public bool AutoRemove { get; init; }
+
+    /// <summary>
+    /// Wall-clock limit of one run in seconds; when it passes the workload is ended and the instance fails
+    /// with <c>limit: timeout</c>. Tiers that support it say so in their docs (wasm: epoch interruption).
+    /// </summary>
+    public double? TimeoutSeconds { get; init; }
 }
 
 public sealed record ResourceSpec

@@ -26,6 +26,9 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(DriverHandle))]
 [JsonSerializable(typeof(ExitStatus))]
 [JsonSerializable(typeof(CreateInstanceRequest))]
+[JsonSerializable(typeof(SnapshotInfo))]
+[JsonSerializable(typeof(SnapshotList))]
+[JsonSerializable(typeof(CreateSnapshotRequest))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(JsonElement))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
@@ -37,3 +40,24 @@ public sealed record CreateInstanceRequest
     /// <summary>Start the instance right after creating it (the <c>run</c> verb). Default true.</summary>
     public bool Start { get; init; } = true;
 }
+
+/// <summary>Body of <c>POST /v1/instances/{name}/snapshots</c>.</summary>
+public sealed record CreateSnapshotRequest
+{
+    /// <summary>DNS label; generated from the time when omitted.</summary>
+    public string? Name { get; init; }
+}
+
+/// <summary>One snapshot of an instance.</summary>
+public sealed record SnapshotInfo
+{
+    public required string Name { get; init; }
+    public required string Instance { get; init; }
+    /// <summary><c>memory</c>, <c>filesystem</c> or <c>stateful</c>.</summary>
+    public required string Kind { get; init; }
+    public long SizeBytes { get; init; }
+    public string? Description { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+}
+
+public sealed record SnapshotList(IReadOnlyList<SnapshotInfo> Items);

@@ -174,6 +174,10 @@ public sealed partial class InstanceService : IAsyncDisposable
         {
             return Tier.Process;
         }
+        if (spec.Image.EndsWith(".wasm", StringComparison.OrdinalIgnoreCase) || spec.Image.EndsWith(".wat", StringComparison.OrdinalIgnoreCase))
+        {
+            return Tier.Wasm; // a module file can only run on the wasm tier
+        }
         throw StrataException.Invalid("tier", "no tier given and no tier advisor is configured; pass --tier");
     }
 
@@ -209,14 +213,17 @@ public sealed partial class InstanceService : IAsyncDisposable
         }
     }
 
-    private async Task StartLockedAsync(Entry entry, int restartCount, CancellationToken cancellationToken)
+    /// <param name="launch">How to start the workload; default <see cref="IDriver.StartAsync"/> (a restore passes its own).</param>
+    private async Task StartLockedAsync(Entry entry, int restartCount, CancellationToken cancellationToken, Func<IDriver, DriverHandle, Task<DriverHandle>>? launch = null)
     {
         var record = entry.Record;
         var driver = _drivers.Get(record.Tier);
         DriverHandle handle;
         try
         {
-            handle = await driver.StartAsync(record.Handle!, cancellationToken).ConfigureAwait(false);
+            handle = launch is null
+                ? await driver.StartAsync(record.Handle!, cancellationToken).ConfigureAwait(false)
+                : await launch(driver, record.Handle!).ConfigureAwait(false);
         }
         catch (StrataException e) when (e.Kind != ErrorKind.Cancelled)
         {

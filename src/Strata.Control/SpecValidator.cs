@@ -105,6 +105,10 @@ public static partial class SpecValidator
                 }
             }
         }
+        if (spec.TimeoutSeconds is { } timeout && (double.IsNaN(timeout) || timeout <= 0))
+        {
+            throw StrataException.Invalid("timeoutSeconds", $"{timeout} is not a timeout; give a positive number of seconds (the CLI takes 500ms, 30s, 5m)");
+        }
         return spec with { Restart = spec.Restart ?? "no" };
     }
 }

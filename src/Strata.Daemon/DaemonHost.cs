@@ -6,6 +6,7 @@ using Strata.Contracts.Drivers;
 using Strata.Control;
 using Strata.Daemon.Api;
 using Strata.Node.Drivers.Fake;
+using Strata.Node.Drivers.Wasm;
 using Strata.Node.Drivers.Process;
 using Strata.Store;
 
@@ -92,6 +93,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.Use(auth.Middleware);
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
+            SnapshotEndpoints.Map(app);
             SystemEndpoints.Map(app);
 
             var service = app.Services.GetRequiredService<InstanceService>();
@@ -118,6 +120,11 @@ public sealed partial class DaemonHost : IAsyncDisposable
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
         });
+        yield return new WasmDriver(new WasmDriverOptions
+        {
+            CacheDirectory = Path.Combine(options.Root, "cache", "wasm"),
+            LogMaxBytes = options.LogMaxBytes,
+        }, services.GetRequiredService<TimeProvider>());
         if (options.EnableFakeTier)
         {
             yield return new FakeDriver(services.GetRequiredService<TimeProvider>(), options.LogMaxBytes);

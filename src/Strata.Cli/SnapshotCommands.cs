@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+using Strata.Contracts;
+
+namespace Strata.Cli;
+
+/// <summary><c>strata snapshot create|ls|restore|rm INSTANCE [SNAPSHOT]</c>.</summary>
+internal static class SnapshotCommands
+{
+    public static Command Build()
+    {
+        var command = new Command("snapshot", "Save an instance's state and start it again from it (tiers that support snapshots)");
+        command.Subcommands.Add(Create());
+        command.Subcommands.Add(List());
+        command.Subcommands.Add(Restore());
+        command.Subcommands.Add(Remove());
+        return command;
+    }
+
+    private static Command Create()
+    {
+        var instance = new Argument<string>("instance");
+        var snapshot = new Argument<string?>("snapshot") { Description = "snapshot name (generated when omitted)", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "print JSON" };
+        var command = new Command("create", "Snapshot an instance (wasm: a running stepped module's memory and globals)") { instance, snapshot, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var info = await client.CreateSnapshotAsync(parse.GetValue(instance)!, parse.GetValue(snapshot), ct);
+            if (parse.GetValue(json))
+            {
+                StrataCli.WriteJson(info, StrataJsonContext.Default.SnapshotInfo);
+            }
+            else
+            {
+                Console.WriteLine(info.Name);
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command List()
+    {
+        var instance = new Argument<string>("instance");
+        var json = new Option<bool>("--json") { Description = "print JSON" };
+        var command = new Command("ls", "List an instance's snapshots") { instance, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var list = await client.ListSnapshotsAsync(parse.GetValue(instance)!, ct);
+            if (parse.GetValue(json))
+            {
+                StrataCli.WriteJson(list, StrataJsonContext.Default.SnapshotList);
+                return 0;
+            }
+            var table = InstanceCommands.NewTable("NAME", "KIND", "SIZE", "CREATED", "DESCRIPTION");
+            foreach (var s in list.Items)
+            {
+                table.AddRow(InstanceCommands.Cell(s.Name), InstanceCommands.Cell(s.Kind), InstanceCommands.Cell(s.SizeBytes.ToString(CultureInfo.InvariantCulture)),
+                    InstanceCommands.Cell(StrataCli.Ago(s.CreatedAt)), InstanceCommands.Cell(s.Description ?? ""));
+            }
+            AnsiConsole.Write(table);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Restore()
+    {
+        var instance = new Argument<string>("instance");
+        var snapshot = new Argument<string>("snapshot");
+        var command = new Command("restore", "Start a stopped instance again from a snapshot") { instance, snapshot };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var info = await client.RestoreSnapshotAsync(parse.GetValue(instance)!, parse.GetValue(snapshot)!, ct);
+            Console.WriteLine(info.Name);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Remove()
+    {
+        var instance = new Argument<string>("instance");
+        var snapshot = new Argument<string>("snapshot");
+        var command = new Command("rm", "Remove a snapshot") { instance, snapshot };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            await client.DeleteSnapshotAsync(parse.GetValue(instance)!, parse.GetValue(snapshot)!, ct);
+            Console.WriteLine(parse.GetValue(snapshot));
+            return 0;
+        }));
+        return command;
+    }
+}

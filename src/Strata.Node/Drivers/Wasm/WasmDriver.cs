@@ -1,0 +1,259 @@
+using System.Collections.Concurrent;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+
+namespace Strata.Node.Drivers.Wasm;
+
+public sealed record WasmDriverOptions
+{
+    /// <summary>Where compiled code is cached (keyed by module digest and engine key).</summary>
+    public required string CacheDirectory { get; init; }
+    public long LogMaxBytes { get; init; } = 1024 * 1024;
+    /// <summary>Asked in order before the built-in host-file source (the image store plugs in here).</summary>
+    public IReadOnlyList<IWasmModuleSource> Sources { get; init; } = [];
+}
+
+/// <summary>
+/// The wasm tier: WebAssembly modules with WASI preview 1 on Wasmtime, run inside the daemon (see docs/wasm.md
+/// for why, and what it costs). Create resolves and compiles the module (or finds it in the cache) and checks
+/// its imports, so a bad module is a 400 before anything exists; Start runs it on a thread of its own.
+/// Runs do not survive a daemon restart: Recover reports them Lost.
+/// </summary>
+public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
+{
+    private readonly WasmDriverOptions _options;
+    private readonly TimeProvider _time;
+    private readonly IWasmModuleSource[] _sources;
+    private readonly ConcurrentDictionary<string, WasmRun> _runs = new(StringComparer.Ordinal);
+    private readonly Lazy<WasmRuntime> _runtime;
+
+    public WasmDriver(WasmDriverOptions options, TimeProvider time)
+    {
+        _options = options;
+        _time = time;
+        _sources = [.. options.Sources, new FileModuleSource()];
+        _runtime = new Lazy<WasmRuntime>(() => new WasmRuntime(options.CacheDirectory, time));
+    }
+
+    public Tier Tier => Tier.Wasm;
+
+    public DriverCapabilities Capabilities { get; } = new()
+    {
+        Isolation = IsolationLevel.Language,
+        Snapshots = SnapshotKind.Memory,
+        NeedsImage = true,
+        StartLatencyClass = "~1ms",
+    };
+
+    /// <summary>The engine, its linker and the compile cache (counters for tests and benchmarks).</summary>
+    public WasmRuntime Runtime => _runtime.Value;
+
+    public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var runtime = _runtime.Value;
+            return Task.FromResult(new DriverFingerprint(true, "Wasmtime embedded in the daemon, WASI preview 1", $"wasmtime {WasmRuntime.WasmtimeVersion} ({runtime.EngineKey})"));
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or Wasmtime.WasmtimeException)
+        {
+            return Task.FromResult(DriverFingerprint.Unavailable($"the Wasmtime native library could not be loaded: {e.Message}"));
+        }
+    }
+
+    public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
+    {
+        var spec = request.Spec;
+        if (string.IsNullOrEmpty(spec.Image))
+        {
+            throw StrataException.Invalid("image", "the wasm tier needs a module: a .wasm or .wat file (strata run --tier wasm ./app.wasm)");
+        }
+        if (spec.Command is { Count: > 0 })
+        {
+            throw StrataException.Invalid("command", "a wasm module has no entrypoint to override; pass arguments after the module instead");
+        }
+        if (spec.TimeoutSeconds is { } t && (double.IsNaN(t) || t <= 0))
+        {
+            throw StrataException.Invalid("timeoutSeconds", $"{t} is not a timeout; give a positive number of seconds");
+        }
+        foreach (var (mount, i) in (spec.Mounts ?? []).Select((m, i) => (m, i)))
+        {
+            if (!Directory.Exists(mount.Source))
+            {
+                throw StrataException.Invalid($"mounts[{i}].source", $"{mount.Source} is not a directory on the host; the wasm tier grants directories only");
+            }
+        }
+        var file = await ResolveAsync(spec.Image, cancellationToken).ConfigureAwait(false);
+        var module = Runtime.Load(file);
+        if (module.UnsupportedImports.Count > 0)
+        {
+            throw StrataException.Invalid("image",
+                $"the module imports {string.Join(", ", module.UnsupportedImports.Take(5))}, which this tier does not provide (only wasi_snapshot_preview1)");
+        }
+        if (!module.HasStart && !module.IsStepped)
+        {
+            throw StrataException.Invalid("image", "the module exports neither _start (a WASI command) nor strata_step (a stepped module); nothing to run");
+        }
+        // The spec lives beside the instance, so Start after Create (or after a daemon restart) needs nothing else.
+        File.WriteAllText(Path.Combine(request.Directory, SpecFile), System.Text.Json.JsonSerializer.Serialize(spec, StrataJsonContext.Default.InstanceSpec));
+        return new DriverHandle
+        {
+            InstanceId = request.InstanceId,
+            Directory = request.Directory,
+            Data = new Dictionary<string, string>
+            {
+                ["module"] = file.Path,
+                ["moduleText"] = file.IsText ? "true" : "false",
+                ["digest"] = module.Digest,
+                ["kind"] = module.IsStepped ? "stepped" : "command",
+                ["engine"] = Runtime.EngineKey,
+            },
+        };
+    }
+
+    private async Task<WasmModuleFile> ResolveAsync(string image, CancellationToken cancellationToken)
+    {
+        foreach (var source in _sources)
+        {
+            if (await source.ResolveAsync(image, cancellationToken).ConfigureAwait(false) is { } file)
+            {
+                return file;
+            }
+        }
+        throw StrataException.Invalid("image", $"'{image}' is not a module this daemon can find: give an absolute path to a .wasm or .wat file (the CLI makes local paths absolute)");
+    }
+
+    public Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken) => StartRunAsync(handle, null);
+
+    private Task<DriverHandle> StartRunAsync(DriverHandle handle, string? restoreFrom)
+    {
+        if (_runs.TryGetValue(handle.InstanceId, out var previous) && !previous.Exit.Task.IsCompleted)
+        {
+            throw StrataException.Conflict("the module is already running");
+        }
+        var module = ModuleOf(handle);
+        var spec = SpecOf(handle);
+        if (restoreFrom is not null)
+        {
+            WasmSnapshot.Read(restoreFrom, module.Digest); // refuse a mismatched snapshot before anything runs
+        }
+        var run = new WasmRun(Runtime, module, new WasmLaunch
+        {
+            InstanceId = handle.InstanceId,
+            Directory = handle.Directory,
+            Argv0 = Path.GetFileName(handle.Data["module"]),
+            Args = spec.Args ?? [],
+            Env = spec.Env ?? new Dictionary<string, string>(),
+            Mounts = spec.Mounts ?? [],
+            MemoryBytes = spec.Resources?.MemoryBytes,
+            Timeout = spec.TimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
+            RestoreFrom = restoreFrom,
+        }, _options.LogMaxBytes, _time);
+        _runs[handle.InstanceId] = run;
+        run.Start();
+        return Task.FromResult(handle);
+    }
+
+    private CompiledModule ModuleOf(DriverHandle handle)
+    {
+        var digest = handle.Data["digest"];
+        if (Runtime.Find(digest) is { } known)
+        {
+            return known;
+        }
+        // After a daemon restart the module is loaded again (from the disk cache) and must be the same one.
+        var module = Runtime.Load(new WasmModuleFile(handle.Data["module"], handle.Data.GetValueOrDefault("moduleText") == "true"));
+        if (module.Digest != digest)
+        {
+            throw StrataException.Conflict($"the module file {handle.Data["module"]} changed since the instance was created ({digest} → {module.Digest}); create a new instance");
+        }
+        return module;
+    }
+
+    private const string SpecFile = "wasm-spec.json";
+
+    private static InstanceSpec SpecOf(DriverHandle handle) =>
+        System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(handle.Directory, SpecFile)), StrataJsonContext.Default.InstanceSpec)!;
+
+    public async Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
+    {
+        // A module cannot catch a signal: stop ends it at the next epoch tick, the grace period does not apply.
+        await KillAsync(handle, 15, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken)
+    {
+        if (_runs.TryGetValue(handle.InstanceId, out var run))
+        {
+            run.Signal(signal);
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task<ExitStatus> WaitAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (!_runs.TryGetValue(handle.InstanceId, out var run))
+        {
+            return new ExitStatus { ExitCode = -1, Failed = true, Reason = "the module is not running in this daemon", FinishedAt = _time.GetUtcNow() };
+        }
+        return await run.Exit.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken) =>
+        Task.FromResult(_runs.TryGetValue(handle.InstanceId, out var run)
+            ? run.Exit.Task.IsCompleted ? new WorkloadStatus(WorkloadPhase.Exited, run.Exit.Task.Result) : new WorkloadStatus(WorkloadPhase.Running)
+            : new WorkloadStatus(WorkloadPhase.Lost, Reason: "wasm modules run inside the daemon and end with it; start the instance again (or restore a snapshot)"));
+
+    public Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (_runs.TryRemove(handle.InstanceId, out var run))
+        {
+            run.Signal(9);
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task<SnapshotDetails> SnapshotAsync(DriverHandle handle, string directory, CancellationToken cancellationToken)
+    {
+        if (handle.Data.GetValueOrDefault("kind") != "stepped")
+        {
+            throw StrataException.Conflict("this module is a WASI command (_start): its call stack lives inside the engine and cannot be captured; "
+                + "modules that export strata_step can be snapshotted between steps (see docs/wasm.md)");
+        }
+        if (!_runs.TryGetValue(handle.InstanceId, out var run) || run.Exit.Task.IsCompleted)
+        {
+            throw StrataException.Conflict("the module is not running: a wasm snapshot captures a running module's memory");
+        }
+        if (SpecOf(handle).Mounts is { Count: > 0 })
+        {
+            throw StrataException.Conflict("cannot snapshot a wasm instance with granted host directories (-v): the files it has open are host handles outside its memory and cannot be captured");
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            return await run.RequestSnapshotAsync(directory, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw StrataException.Conflict("the module did not return from strata_step within 30 s, so no consistent state could be captured");
+        }
+    }
+
+    public Task<DriverHandle> RestoreAsync(DriverHandle handle, string directory, CancellationToken cancellationToken) =>
+        StartRunAsync(handle, directory);
+
+    public void Dispose()
+    {
+        foreach (var run in _runs.Values)
+        {
+            run.Signal(9);
+        }
+        if (_runtime.IsValueCreated)
+        {
+            // Runs end within one epoch tick; the engine must outlive them.
+            Task.WhenAll(_runs.Values.Select(r => r.Exit.Task)).Wait(TimeSpan.FromSeconds(2));
+            _runtime.Value.Dispose();
+        }
+    }
+}

@@ -1,0 +1,320 @@
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Node.Logs;
+using Wasmtime;
+
+namespace Strata.Node.Drivers.Wasm;
+
+/// <summary>
+/// One execution of a module inside the daemon, on its own thread: a fresh Wasmtime store and instance, WASI
+/// with exactly the granted directories, output into the instance's CRI log, a linear-memory limit, and the
+/// epoch callback that ends the run on timeout, stop or kill. Nothing the guest does can escape this class
+/// as an exception: every ending becomes an <see cref="ExitStatus"/>.
+/// </summary>
+internal sealed class WasmRun
+{
+    /// <summary>Exit codes in the style of the other tiers: a trap aborts (SIGABRT), a limit kills.</summary>
+    public const int TrapExitCode = 134;
+    public const int TimeoutExitCode = 124;
+    public const int MemoryLimitExitCode = 137;
+
+    private readonly WasmRuntime _runtime;
+    private readonly CompiledModule _module;
+    private readonly WasmLaunch _launch;
+    private readonly TimeProvider _time;
+    private readonly object _logLock = new();
+    private readonly CriLogWriter _log;
+    private volatile int _stopSignal;
+    private long _deadline = long.MaxValue;
+    private SnapshotRequest? _snapshotRequest;
+
+    public WasmRun(WasmRuntime runtime, CompiledModule module, WasmLaunch launch, long logMaxBytes, TimeProvider time)
+    {
+        _runtime = runtime;
+        _module = module;
+        _launch = launch;
+        _time = time;
+        _log = new CriLogWriter(LogFiles.LogDirectory(launch.Directory), logMaxBytes, time);
+    }
+
+    public TaskCompletionSource<ExitStatus> Exit { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Start()
+    {
+        if (_launch.Timeout is { } timeout)
+        {
+            _deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        }
+        // A thread of its own: a module that computes for minutes must not hold a thread-pool thread the API needs.
+        var thread = new Thread(Run, maxStackSize: 8 * 1024 * 1024) { IsBackground = true, Name = "wasm " + _launch.InstanceId[..8] };
+        thread.Start();
+    }
+
+    /// <summary>Ends the run at the next epoch tick (≤ 10 ms of guest code; a guest blocked in a host call ends when it returns).</summary>
+    public void Signal(int signal) => Interlocked.CompareExchange(ref _stopSignal, signal, 0);
+
+    /// <summary>Asks the run loop to capture state at the next step boundary. Only stepped modules get there.</summary>
+    public Task<SnapshotDetails> RequestSnapshotAsync(string directory, CancellationToken cancellationToken)
+    {
+        var request = new SnapshotRequest(directory);
+        if (Interlocked.CompareExchange(ref _snapshotRequest, request, null) is not null)
+        {
+            throw StrataException.Conflict("a snapshot of this instance is already being taken; try again when it is done");
+        }
+        return request.Done.Task.WaitAsync(cancellationToken);
+    }
+
+    private void Run()
+    {
+        ExitStatus status;
+        Store? store = null;
+        Instance? instance = null;
+        try
+        {
+            store = new Store(_runtime.Engine);
+            store.SetWasiConfiguration(WasiConfig());
+            store.SetLimits(memorySize: _launch.MemoryBytes);
+            store.SetEpochDeadline(1);
+            store.SetEpochDeadlineCallback(OnEpoch);
+            instance = Instantiate(store);
+            status = _module.IsStepped ? RunSteps(instance) : RunCommand(instance);
+        }
+        catch (Exception e)
+        {
+            status = Ended(e, instance);
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _snapshotRequest, null)?.Done.TrySetException(
+                StrataException.Conflict("the instance ended before the snapshot could be taken"));
+            lock (_logLock)
+            {
+                _log.Dispose();
+            }
+            store?.Dispose();
+        }
+        Exit.TrySetResult(status);
+    }
+
+    private Instance Instantiate(Store store)
+    {
+        try
+        {
+            return _runtime.Linker.Instantiate(store, _module.Module);
+        }
+        catch (WasmtimeException e) when (e is not TrapException)
+        {
+            throw new StrataException(ErrorKind.InvalidArgument, InstantiateReason(e));
+        }
+    }
+
+    private ExitStatus RunCommand(Instance instance)
+    {
+        var start = instance.GetAction("_start")
+            ?? throw StrataException.Invalid("image", "the module exports neither _start (a WASI command) nor strata_step");
+        start();
+        return Exited(0);
+    }
+
+    /// <summary>
+    /// Stepped modules: <c>strata_step() -> i32</c> is called until it returns an exit code ≥ 0 (a negative value
+    /// means "call me again"). Between two calls no guest frame is live, which is what makes a snapshot exact.
+    /// </summary>
+    private ExitStatus RunSteps(Instance instance)
+    {
+        var step = instance.GetFunction<int>(CompiledModule.StepExport)
+            ?? throw StrataException.Invalid("image", "strata_step must have the type () -> i32");
+        if (_launch.RestoreFrom is { } snapshot)
+        {
+            WasmSnapshot.Apply(snapshot, _module, instance);
+        }
+        else if (_module.HasInitialize)
+        {
+            instance.GetAction("_initialize")!();
+        }
+        while (true)
+        {
+            if (Interlocked.Exchange(ref _snapshotRequest, null) is { } request)
+            {
+                try
+                {
+                    request.Done.TrySetResult(WasmSnapshot.Capture(request.Directory, _module, instance, _launch));
+                }
+                catch (Exception e)
+                {
+                    request.Done.TrySetException(e);
+                }
+            }
+            if (_stopSignal != 0)
+            {
+                return Stopped();
+            }
+            var code = step();
+            if (code >= 0)
+            {
+                return Exited(code);
+            }
+        }
+    }
+
+    private ulong OnEpoch(Store store)
+    {
+        if (_stopSignal != 0)
+        {
+            throw new RunEndedException(null);
+        }
+        if (_time.GetTimestamp() >= _deadline)
+        {
+            throw new RunEndedException($"limit: timeout ({_launch.Timeout!.Value.TotalSeconds:0.###} s)");
+        }
+        return 1;
+    }
+
+    private ExitStatus Ended(Exception e, Instance? instance)
+    {
+        if (e is WasmtimeException { ExitCode: { } code })
+        {
+            return Exited(code); // proc_exit
+        }
+        if (FindRunEnded(e) is { } ended)
+        {
+            return ended.Reason is null ? Stopped() : Failed(TimeoutExitCode, ended.Reason);
+        }
+        if (e is TrapException trap)
+        {
+            var reason = "trap: " + TrapText(trap);
+            if (MemoryLimitReached(instance))
+            {
+                return Failed(MemoryLimitExitCode, $"limit: memory ({_launch.MemoryBytes} bytes of linear memory used up; {reason})", oom: true);
+            }
+            return Failed(TrapExitCode, reason);
+        }
+        if (e is StrataException se)
+        {
+            return Failed(1, se.Message);
+        }
+        return Failed(1, $"wasm: {WasmRuntime.FirstLine(e.Message)}");
+    }
+
+    private static RunEndedException? FindRunEnded(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is RunEndedException r)
+            {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Wasmtime refuses a memory.grow past the store limit by returning -1; the guest then fails in its own way
+    /// (malloc returns NULL, abort traps). A failure with linear memory within 1 MiB of the limit is reported as
+    /// the limit; a single huge request refused far below it is not recognisable and shows as the guest's failure.
+    /// </summary>
+    private bool MemoryLimitReached(Instance? instance)
+    {
+        if (_launch.MemoryBytes is not { } limit || instance is null)
+        {
+            return false;
+        }
+        try
+        {
+            return instance.GetMemories().Any(m => m.Item2.GetLength() + (1 << 20) > limit);
+        }
+        catch (WasmtimeException)
+        {
+            return false;
+        }
+    }
+
+    private string InstantiateReason(WasmtimeException e)
+    {
+        var text = WasmRuntime.FirstLine(e.Message);
+        if (e.InnerException is not null)
+        {
+            text += ": " + WasmRuntime.FirstLine(e.InnerException.Message);
+        }
+        return text.Contains("memory", StringComparison.OrdinalIgnoreCase) && _launch.MemoryBytes is not null
+            ? $"limit: memory (the module needs more linear memory at start than the {_launch.MemoryBytes} bytes allowed: {text})"
+            : $"cannot instantiate the module: {text}";
+    }
+
+    private static string TrapText(TrapException trap) => trap.Type switch
+    {
+        TrapCode.MemoryOutOfBounds => "out of bounds memory access",
+        TrapCode.Unreachable => "unreachable executed",
+        TrapCode.IntegerDivisionByZero => "integer divide by zero",
+        TrapCode.IntegerOverflow => "integer overflow",
+        TrapCode.StackOverflow => "call stack exhausted",
+        TrapCode.IndirectCallToNull => "indirect call to null",
+        TrapCode.BadSignature => "indirect call type mismatch",
+        TrapCode.TableOutOfBounds => "undefined element: out of bounds table access",
+        TrapCode.BadConversionToInteger => "invalid conversion to integer",
+        _ => WasmRuntime.FirstLine(trap.Message).Replace("wasm trap: ", "", StringComparison.Ordinal),
+    };
+
+    private ExitStatus Exited(int code) => new() { ExitCode = code, FinishedAt = _time.GetUtcNow() };
+
+    private ExitStatus Stopped() => new() { ExitCode = 128 + _stopSignal, Reason = $"signal: {_stopSignal}", FinishedAt = _time.GetUtcNow() };
+
+    private ExitStatus Failed(int code, string reason, bool oom = false) =>
+        new() { ExitCode = code, Reason = reason, Failed = true, OomKilled = oom, FinishedAt = _time.GetUtcNow() };
+
+    private WasiConfiguration WasiConfig()
+    {
+        var config = new WasiConfiguration()
+            .WithArgs([_launch.Argv0, .. _launch.Args])
+            .WithEnvironmentVariables(_launch.Env.Select(kv => (kv.Key, kv.Value)))
+            .WithStandardOutputCallback(data => WriteLog("stdout", data))
+            .WithStandardErrorCallback(data => WriteLog("stderr", data));
+        // Only what was granted: no preopen, no host path. Nothing else of the host filesystem exists for the guest.
+        foreach (var mount in _launch.Mounts)
+        {
+            config = config.WithPreopenedDirectory(mount.Source, mount.Target, mutable: !mount.ReadOnly);
+        }
+        return config;
+    }
+
+    private void WriteLog(string stream, ReadOnlySpan<byte> data)
+    {
+        try
+        {
+            lock (_logLock)
+            {
+                _log.Write(stream, data);
+                _log.Flush(); // readers follow the file: make output visible as it is written
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private sealed class RunEndedException(string? reason) : Exception(reason ?? "stopped")
+    {
+        public string? Reason { get; } = reason;
+    }
+
+    private sealed class SnapshotRequest(string directory)
+    {
+        public string Directory { get; } = directory;
+        public TaskCompletionSource<SnapshotDetails> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
+
+/// <summary>Everything one run needs from the spec, resolved at create time.</summary>
+internal sealed record WasmLaunch
+{
+    public required string InstanceId { get; init; }
+    public required string Directory { get; init; }
+    public required string Argv0 { get; init; }
+    public IReadOnlyList<string> Args { get; init; } = [];
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
+    public long? MemoryBytes { get; init; }
+    public TimeSpan? Timeout { get; init; }
+    /// <summary>Set for a restore: the snapshot directory whose state replaces the fresh instance's.</summary>
+    public string? RestoreFrom { get; init; }
+}
