@@ -28,6 +28,7 @@ public sealed partial class InstanceService : IAsyncDisposable
     private readonly ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly ConcurrentDictionary<Task, byte> _background = new();
+    private int _disposed;
 
     public InstanceService(IStateStore store, DriverRegistry drivers, EventBus events, ControlOptions options, TimeProvider time, ILogger<InstanceService> log)
     {
@@ -662,6 +663,10 @@ public sealed partial class InstanceService : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         await _shutdown.CancelAsync().ConfigureAwait(false);
         try
         {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Strata.Client;
 using Strata.Testing;
 

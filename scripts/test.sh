@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of Strata on this machine: installs what the tests need, builds warning-free,
+# publishes the NativeAOT binaries the end-to-end tests drive, then runs all test projects.
+# Tests that need root, KVM or a package skip with the reason, except under CI=true where they must run.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+bash scripts/install-deps.sh
+dotnet build Strata.slnx -c Debug --nologo -v quiet -warnaserror
+bash scripts/publish-native.sh
+
+results="$root/artifacts/test-results"
+rm -rf "$results"
+status=0
+dotnet test Strata.slnx --no-build -c Debug --nologo -v quiet --logger "trx" --results-directory "$results" || status=$?
+
+# One summary line over every test project, in the plain form CI reads: "N passed, N failed, N skipped".
+cat "$results"/*.trx 2>/dev/null | grep -o '<Counters [^>]*>' | awk '
+  function v(name) { return match($0, name "=\"[0-9]+\"") ? substr($0, RSTART + length(name) + 2, RLENGTH - length(name) - 3) + 0 : 0 }
+  { p += v("passed"); f += v("failed") + v("error") + v("timeout"); s += v("notExecuted") }
+  END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
+exit $status
