@@ -76,6 +76,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(new ControlOptions { Root = options.Root, AllowFakeTier = options.EnableFakeTier });
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
+            builder.Services.AddImageApi(options);
             builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, StrataJsonContext.Default));
             builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
             {
@@ -93,6 +94,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
             SystemEndpoints.Map(app);
+            app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();
             await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);
