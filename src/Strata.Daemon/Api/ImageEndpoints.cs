@@ -35,8 +35,8 @@ public static class ImageEndpoints
             .Produces<ImageSummary>()
             .WithSummary("Pull an image from a registry. Answers 202 with the operation (watch it under /v1/operations); with ?wait=true answers when the pull is done, with the image.");
 
+        // No Accepts metadata on purpose: any Content-Type is taken (curl --data-binary sends a form type).
         group.MapPost("/import", ImportAsync)
-            .Accepts<Stream>("application/x-tar")
             .Produces<ImageList>(StatusCodes.Status201Created)
             .WithSummary("Import the request body: ?kind=archive (default; a docker-save or OCI-layout tarball, ?name= names or renames it) or ?kind=rootfs (a tar of a root filesystem; ?name= required).");
 
@@ -47,8 +47,8 @@ public static class ImageEndpoints
             ValidateName(name, "name");
             var info = await store.BuildBusyboxBaseAsync(name, "/bin/busybox", http.RequestAborted);
             return Results.Json(ToSummary(info), StrataJsonContext.Default.ImageSummary, statusCode: StatusCodes.Status201Created);
-        }).Accepts<BuildBaseImageRequest>("application/json").Produces<ImageSummary>(StatusCodes.Status201Created)
-            .WithSummary("Build a minimal base image from the host's static busybox (Debian's busybox-static). No network.");
+        }).Produces<ImageSummary>(StatusCodes.Status201Created)
+            .WithSummary("Build a minimal base image from the host's static busybox (Debian's busybox-static). No network. Body (optional): BuildBaseImageRequest.");
 
         group.MapPost("/tag", async (HttpContext http, ImageStore store) =>
         {
