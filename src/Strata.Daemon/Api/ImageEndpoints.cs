@@ -327,13 +327,9 @@ public static class ImageEndpoints
                 PullPhase.Uploading => "uploading",
                 _ => "unknown",
             };
-            if (value.Phase is PullPhase.Downloading && value.Current == 0)
+            if (value.Phase is PullPhase.Downloading or PullPhase.Unpacking)
             {
-                operation.SetMessage("downloading");
-            }
-            else if (value.Phase is PullPhase.Unpacking)
-            {
-                operation.SetMessage("unpacking layers");
+                operation.SetMessage(value.Phase is PullPhase.Downloading ? "downloading" : "unpacking layers");
             }
             operation.Report(new ProgressItem(value.Digest, value.Kind, phase, value.Current, value.Total));
         }
