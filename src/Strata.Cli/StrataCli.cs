@@ -52,6 +52,8 @@ public static partial class StrataCli
             root.Subcommands.Add(command);
         }
         root.Subcommands.Add(SnapshotCommands.Build());
+        root.Subcommands.Add(ImageCommands.Build());
+        root.Subcommands.Add(OperationCommands.Build());
         root.Subcommands.Add(SystemCommands.Info());
         root.Subcommands.Add(SystemCommands.Events());
         root.Subcommands.Add(SystemCommands.Version());

@@ -31,6 +31,17 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(CreateSnapshotRequest))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(ImageSummary))]
+[JsonSerializable(typeof(ImageList))]
+[JsonSerializable(typeof(ImageDetail))]
+[JsonSerializable(typeof(PullImageRequest))]
+[JsonSerializable(typeof(BuildBaseImageRequest))]
+[JsonSerializable(typeof(TagImageRequest))]
+[JsonSerializable(typeof(RemovedImages))]
+[JsonSerializable(typeof(PruneImagesResult))]
+[JsonSerializable(typeof(OperationInfo))]
+[JsonSerializable(typeof(OperationList))]
+[JsonSerializable(typeof(OperationEvent))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /v1/instances</c>: the spec plus what to do with it.</summary>

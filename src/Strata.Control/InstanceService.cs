@@ -658,11 +658,13 @@ public sealed partial class InstanceService : IAsyncDisposable
         }
     }
 
+
     /// <summary>
     /// Stops watching (the workloads keep running; the next daemon reattaches). Used on SIGTERM.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        // DaemonHost disposes the service itself, then the DI container does again: only the first counts.
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;

@@ -77,6 +77,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(new ControlOptions { Root = options.Root, AllowFakeTier = options.EnableFakeTier });
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
+            builder.Services.AddImageApi(options);
             builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, StrataJsonContext.Default));
             builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
             {
@@ -95,6 +96,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             InstanceEndpoints.Map(app);
             SnapshotEndpoints.Map(app);
             SystemEndpoints.Map(app);
+            app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();
             await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);

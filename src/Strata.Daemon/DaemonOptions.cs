@@ -35,6 +35,9 @@ public sealed record DaemonOptions
     /// <summary>Path of the strata-supervisor binary (default: next to stratad, then PATH).</summary>
     public string? Supervisor { get; init; }
 
+    /// <summary>Registries (HOST:PORT) that image pulls may reach over plain HTTP (<c>--insecure-registry</c>, repeatable).</summary>
+    public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+
     public static DaemonOptions Parse(string[] args)
     {
         var o = new DaemonOptions();
@@ -64,6 +67,7 @@ public sealed record DaemonOptions
                 "--enable-fake-tier" => o with { EnableFakeTier = true },
                 "--log-max-size" => o with { LogMaxBytes = ParseSize("--log-max-size", Value()) },
                 "--supervisor" => o with { Supervisor = Value() },
+                "--insecure-registry" => o with { InsecureRegistries = [.. o.InsecureRegistries, ParseRegistry(Value())] },
                 _ => throw StrataException.Invalid(flag, $"unknown option '{flag}'; see 'strata daemon --help'"),
             };
         }
@@ -89,6 +93,16 @@ public sealed record DaemonOptions
         {
             throw StrataException.Invalid("--log-max-size", "must be at least 4K");
         }
+    }
+
+    private static string ParseRegistry(string text)
+    {
+        var t = text.Trim();
+        if (t.Length == 0 || t.Contains("://", StringComparison.Ordinal) || t.Contains('/', StringComparison.Ordinal) || t.Any(char.IsWhiteSpace))
+        {
+            throw StrataException.Invalid("--insecure-registry", $"'{text}' is not a registry HOST[:PORT] such as 127.0.0.1:5000 (no scheme, no path)");
+        }
+        return t;
     }
 
     private static IPEndPoint ParseEndpoint(string text)

@@ -1,0 +1,71 @@
+using System.CommandLine;
+using Spectre.Console;
+using Strata.Contracts;
+
+namespace Strata.Cli;
+
+/// <summary><c>strata operation ls|show|wait|cancel</c>: long work running in the daemon (image pulls, ...).</summary>
+internal static class OperationCommands
+{
+    public static Command Build()
+    {
+        var operation = new Command("operation", "Long work running in the daemon (image pulls, ...): list, show, wait for, cancel");
+        operation.Aliases.Add("op");
+
+        var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
+        var ls = new Command("ls", "List running and recently finished operations, newest first") { json };
+        ls.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var list = await client.ListOperationsAsync(ct);
+            if (parse.GetValue(json))
+            {
+                StrataCli.WriteJson(list, StrataJsonContext.Default.OperationList);
+                return 0;
+            }
+            var table = InstanceCommands.NewTable("ID", "KIND", "TARGET", "STATUS", "PROGRESS", "CREATED");
+            foreach (var o in list.Items)
+            {
+                table.AddRow(InstanceCommands.Cell(o.Id), InstanceCommands.Cell(o.Kind), InstanceCommands.Cell(o.Target), InstanceCommands.Cell(o.Status),
+                    InstanceCommands.Cell(Progress(o)), InstanceCommands.Cell(StrataCli.Ago(o.CreatedAt)));
+            }
+            AnsiConsole.Write(table);
+            return 0;
+        }));
+        operation.Subcommands.Add(ls);
+        operation.Subcommands.Add(One("show", "Show one operation", (c, id, ct) => c.GetOperationAsync(id, ct)));
+        operation.Subcommands.Add(One("wait", "Wait until an operation has finished, then show it", (c, id, ct) => c.WaitOperationAsync(id, ct: ct)));
+        operation.Subcommands.Add(One("cancel", "Cancel a running operation (answers once it has stopped)", (c, id, ct) => c.CancelOperationAsync(id, ct)));
+        return operation;
+    }
+
+    private static Command One(string verb, string description, Func<Client.StrataClient, string, CancellationToken, Task<OperationInfo>> call)
+    {
+        var id = new Argument<string>("id");
+        var json = new Option<bool>("--json") { Description = "print JSON" };
+        var command = new Command(verb, description) { id, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var o = await call(client, parse.GetValue(id)!, ct);
+            if (parse.GetValue(json))
+            {
+                StrataCli.WriteJson(o, StrataJsonContext.Default.OperationInfo);
+            }
+            else
+            {
+                Console.WriteLine($"{o.Id} {o.Kind} {o.Target}: {o.Status} {Progress(o)}".TrimEnd());
+                if (o.Error is { } e)
+                {
+                    Console.WriteLine($"  {e.Detail}");
+                }
+            }
+            return o.Status is OperationStatusNames.Failed ? StrataCli.ExitError : 0;
+        }));
+        return command;
+    }
+
+    private static string Progress(OperationInfo o) =>
+        o.Progress.Total > 0 ? $"{ImageCommands.Human(o.Progress.Current)}/{ImageCommands.Human(o.Progress.Total)}" + (o.Progress.Message is { } m ? $" {m}" : "")
+            : o.Progress.Message ?? "";
+}

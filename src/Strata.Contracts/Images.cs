@@ -1,0 +1,82 @@
+namespace Strata.Contracts;
+
+/// <summary>One image name in the daemon's store, as <c>GET /v1/images</c> returns it.</summary>
+public sealed record ImageSummary
+{
+    /// <summary>Familiar name, e.g. <c>busybox:latest</c> or <c>127.0.0.1:5000/team/app:1.0</c>.</summary>
+    public required string Name { get; init; }
+    /// <summary>Fully normalised reference, e.g. <c>docker.io/library/busybox:latest</c>.</summary>
+    public required string Reference { get; init; }
+    /// <summary>The image ID (<c>sha256:…</c> of its config blob). Names of one image share it.</summary>
+    public required string Id { get; init; }
+    public required string ManifestDigest { get; init; }
+    /// <summary>The multi-arch index the manifest was chosen from, if any.</summary>
+    public string? IndexDigest { get; init; }
+    /// <summary><c>oci</c> (a root filesystem) or <c>wasm</c> (a module artifact).</summary>
+    public required string Kind { get; init; }
+    public string Os { get; init; } = "";
+    public string Architecture { get; init; } = "";
+    /// <summary>Bytes of manifest, config and layer blobs as stored (compressed).</summary>
+    public long Size { get; init; }
+    public DateTimeOffset Added { get; init; }
+}
+
+public sealed record ImageList(IReadOnlyList<ImageSummary> Items);
+
+/// <summary>The run-time defaults an image carries.</summary>
+public sealed record ImageConfigInfo
+{
+    public IReadOnlyList<string> Entrypoint { get; init; } = [];
+    public IReadOnlyList<string> Cmd { get; init; } = [];
+    public IReadOnlyList<string> Env { get; init; } = [];
+    public string? WorkingDir { get; init; }
+    public string? User { get; init; }
+    public IReadOnlyList<string> ExposedPorts { get; init; } = [];
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    public string? StopSignal { get; init; }
+}
+
+public sealed record ImageLayer(string Digest, string MediaType, long Size, string? DiffId);
+
+/// <summary>Everything <c>GET /v1/images/{reference}</c> returns.</summary>
+public sealed record ImageDetail
+{
+    public required ImageSummary Image { get; init; }
+    /// <summary>Every name in the store that points at the same manifest.</summary>
+    public required IReadOnlyList<string> Names { get; init; }
+    public required string ManifestMediaType { get; init; }
+    public ImageConfigInfo? Config { get; init; }
+    public required IReadOnlyList<ImageLayer> Layers { get; init; }
+    /// <summary>The config's <c>created</c> time, as the image states it.</summary>
+    public string? Created { get; init; }
+}
+
+/// <summary>Body of <c>POST /v1/images/pull</c>.</summary>
+public sealed record PullImageRequest
+{
+    public required string Reference { get; init; }
+    public string? Username { get; init; }
+    public string? Password { get; init; }
+    /// <summary>Allow plain HTTP to this image's registry for this pull (as if listed with <c>--insecure-registry</c>).</summary>
+    public bool Insecure { get; init; }
+}
+
+/// <summary>Body of <c>POST /v1/images/build-base</c>.</summary>
+public sealed record BuildBaseImageRequest
+{
+    /// <summary>The name to give the image; default <c>busybox:latest</c>.</summary>
+    public string? Name { get; init; }
+}
+
+/// <summary>Body of <c>POST /v1/images/tag</c>.</summary>
+public sealed record TagImageRequest
+{
+    public required string Source { get; init; }
+    public required string Target { get; init; }
+}
+
+/// <summary>Answer of <c>DELETE /v1/images/{reference}</c>: the names that were removed.</summary>
+public sealed record RemovedImages(IReadOnlyList<string> Removed);
+
+/// <summary>Answer of <c>POST /v1/images/prune</c>.</summary>
+public sealed record PruneImagesResult(int BlobsRemoved, int LayersRemoved, long BytesFreed);

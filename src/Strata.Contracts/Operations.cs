@@ -1,0 +1,62 @@
+using System.Text.Json;
+
+namespace Strata.Contracts;
+
+/// <summary>Names of an operation's status on the wire.</summary>
+public static class OperationStatusNames
+{
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+
+    public static bool IsFinished(string status) => status is Succeeded or Failed or Cancelled;
+}
+
+/// <summary>Long work (an image pull, ...) the daemon runs in the background: watch it, wait for it, cancel it.</summary>
+public sealed record OperationInfo
+{
+    public required string Id { get; init; }
+    /// <summary>What the work is, e.g. <c>image-pull</c>.</summary>
+    public required string Kind { get; init; }
+    /// <summary>What it works on, e.g. the image reference.</summary>
+    public required string Target { get; init; }
+    /// <summary><c>running</c>, <c>succeeded</c>, <c>failed</c> or <c>cancelled</c>.</summary>
+    public required string Status { get; init; }
+    public required OperationProgress Progress { get; init; }
+    /// <summary>Why it failed or was cancelled (the same problem shape as any API error).</summary>
+    public ProblemDetails? Error { get; init; }
+    /// <summary>What it produced when it succeeded (for <c>image-pull</c>: an <see cref="ImageSummary"/>).</summary>
+    public JsonElement? Result { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+}
+
+/// <summary>Progress summed over the items; <see cref="Total"/> is 0 while unknown.</summary>
+public sealed record OperationProgress
+{
+    public long Current { get; init; }
+    public long Total { get; init; }
+    public string? Message { get; init; }
+    /// <summary>Per-item state (for a pull: one per blob), in the order the items first appeared.</summary>
+    public IReadOnlyList<ProgressItem> Items { get; init; } = [];
+}
+
+/// <summary>
+/// Progress of one item of an operation. For a pull: <see cref="Id"/> is the blob digest, <see cref="Kind"/>
+/// <c>config</c> or <c>layer</c>, <see cref="Phase"/> one of <c>downloading</c>, <c>already-present</c>, <c>done</c>,
+/// <c>unpacking</c>, <c>unpacked</c>. <see cref="Total"/> is -1 when unknown.
+/// </summary>
+public sealed record ProgressItem(string Id, string Kind, string Phase, long Current, long Total);
+
+public sealed record OperationList(IReadOnlyList<OperationInfo> Items);
+
+/// <summary>
+/// One line of <c>GET /v1/operations/{id}/events</c> (NDJSON): exactly one member is set. The stream starts with
+/// the operation as it is, then sends item updates, and ends with the operation in its final state.
+/// </summary>
+public sealed record OperationEvent
+{
+    public OperationInfo? Operation { get; init; }
+    public ProgressItem? Item { get; init; }
+}

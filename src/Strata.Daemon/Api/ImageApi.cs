@@ -1,0 +1,31 @@
+using Strata.Contracts;
+using Strata.Control.Operations;
+using Strata.Images;
+
+namespace Strata.Daemon.Api;
+
+/// <summary>Wires the image store and the operations facility into the daemon (services and routes).</summary>
+public static class ImageApi
+{
+    /// <summary>The image store lives at <c>&lt;root&gt;/images</c>.</summary>
+    public static IServiceCollection AddImageApi(this IServiceCollection services, DaemonOptions options)
+    {
+        services.AddSingleton(sp =>
+        {
+            var store = new ImageStore(Path.Combine(options.Root, "images"), sp.GetRequiredService<TimeProvider>());
+            ImageEndpoints.CleanSpools(store);
+            return store;
+        });
+        services.AddSingleton(sp => new OperationRegistry(sp.GetRequiredService<TimeProvider>(), Describe));
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapImageApi(this IEndpointRouteBuilder app)
+    {
+        ImageEndpoints.Map(app);
+        OperationEndpoints.Map(app);
+        return app;
+    }
+
+    private static ProblemDetails Describe(Exception e) => ProblemMapping.ToProblem(ProblemMapping.Classify(e));
+}
