@@ -102,25 +102,23 @@ public sealed partial class InstanceService : IAsyncDisposable
             Spec = spec,
             CreatedAt = _time.GetUtcNow(),
             Revision = 1,
-        });
+        })
+        {
+            // An auto-removed instance on a tier that cannot outlive the daemon (wasm runs inside it) has
+            // nothing to reconcile after a restart, so it is never written to the store at all.
+            Ephemeral = spec.AutoRemove && !driver.Capabilities.SurvivesDaemonRestart,
+        };
         var directory = InstanceDirectory(id);
         await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            try
-            {
-                await _store.InsertAsync(entry.Record, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                _names.TryRemove(Key(project, name), out _);
-                throw;
-            }
             _entries[id] = entry;
-
             DriverHandle handle;
             try
             {
+                // The name is reserved in memory (_names); the record is persisted once, with the driver's
+                // handle, so a crash can never leave a stored instance whose resources nobody knows about.
+                // A crash during the driver's create leaves only a directory, swept at the next start.
                 Directory.CreateDirectory(directory);
                 handle = await driver.CreateAsync(new CreateRequest
                 {
@@ -135,14 +133,25 @@ public sealed partial class InstanceService : IAsyncDisposable
             {
                 // Nothing half-created: forget the instance entirely and surface the driver's error.
                 LogCreateFailed(name, e.Message);
-                _entries.TryRemove(id, out _);
-                _names.TryRemove(Key(project, name), out _);
-                await _store.DeleteAsync(id, CancellationToken.None).ConfigureAwait(false);
-                TryDeleteDirectory(directory);
+                Forget(entry, directory);
                 throw;
             }
 
-            await CommitAsync(entry, entry.Record with { State = InstanceState.Created, Handle = handle }, "created").ConfigureAwait(false);
+            entry.Record = entry.Record with { State = InstanceState.Created, Handle = handle, Revision = 2 };
+            try
+            {
+                if (!entry.Ephemeral)
+                {
+                    await _store.InsertAsync(entry.Record, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            catch
+            {
+                await driver.DeleteAsync(handle, CancellationToken.None).ConfigureAwait(false);
+                Forget(entry, directory);
+                throw;
+            }
+            _events.Publish("created", View(entry.Record));
         }
         finally
         {
@@ -180,6 +189,13 @@ public sealed partial class InstanceService : IAsyncDisposable
             return Tier.Wasm; // a module file can only run on the wasm tier
         }
         throw StrataException.Invalid("tier", "no tier given and no tier advisor is configured; pass --tier");
+    }
+
+    private void Forget(Entry entry, string directory)
+    {
+        _entries.TryRemove(entry.Record.Id, out _);
+        _names.TryRemove(Key(entry.Record.Project, entry.Record.Name), out _);
+        TryDeleteDirectory(directory);
     }
 
     private string GenerateName()
@@ -392,7 +408,10 @@ public sealed partial class InstanceService : IAsyncDisposable
             await driver.DeleteAsync(handle, CancellationToken.None).ConfigureAwait(false);
         }
         TryDeleteDirectory(InstanceDirectory(record.Id));
-        await _store.DeleteAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+        if (!entry.Ephemeral)
+        {
+            await _store.DeleteAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+        }
         entry.Record = record with { State = InstanceState.Deleted, Revision = record.Revision + 1 };
         _entries.TryRemove(record.Id, out _);
         _names.TryRemove(Key(record.Project, record.Name), out _);
@@ -473,16 +492,18 @@ public sealed partial class InstanceService : IAsyncDisposable
                 Reason = exit.Reason,
                 FinishedAt = exit.FinishedAt == default ? _time.GetUtcNow() : exit.FinishedAt,
             };
+            RestartPolicy.TryParse(record.Spec.Restart, out var policy);
+            restart = !exit.Failed && policy.ShouldRestart(exit.ExitCode, record.RestartCount, record.StoppedByUser);
+            // An instance about to be auto-removed skips this write: if the daemon dies before the removal,
+            // reconciliation finds it running, learns its exit from the driver and removes it then.
             await CommitAsync(entry, finished, state switch
             {
                 InstanceState.Failed => "failed",
                 InstanceState.Stopped => "stopped",
                 _ => "exited",
-            }).ConfigureAwait(false);
+            }, persist: restart || !record.Spec.AutoRemove).ConfigureAwait(false);
             entry.Exit.TrySetResult(entry.Record);
 
-            RestartPolicy.TryParse(record.Spec.Restart, out var policy);
-            restart = !exit.Failed && policy.ShouldRestart(exit.ExitCode, record.RestartCount, record.StoppedByUser);
             if (!restart && record.Spec.AutoRemove && Volatile.Read(ref entry.Attached) == 0)
             {
                 await DeleteLockedAsync(entry).ConfigureAwait(false);
@@ -553,6 +574,7 @@ public sealed partial class InstanceService : IAsyncDisposable
             _entries[record.Id] = entry;
             _names[Key(record.Project, record.Name)] = record.Id;
         }
+        SweepOrphanDirectories();
         foreach (var entry in _entries.Values.ToList())
         {
             try
@@ -562,6 +584,26 @@ public sealed partial class InstanceService : IAsyncDisposable
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 LogBackgroundFailure(entry.Record.Name, "reconcile", e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// An instance directory without a record is what a crash during a driver's create leaves behind (or an
+    /// ephemeral instance that was never stored): nothing was started from it, so it is removed.
+    /// </summary>
+    private void SweepOrphanDirectories()
+    {
+        var root = Path.Combine(_options.Root, "instances");
+        if (!Directory.Exists(root))
+        {
+            return;
+        }
+        foreach (var dir in Directory.EnumerateDirectories(root))
+        {
+            if (!_entries.ContainsKey(Path.GetFileName(dir)))
+            {
+                TryDeleteDirectory(dir);
             }
         }
     }
@@ -619,15 +661,20 @@ public sealed partial class InstanceService : IAsyncDisposable
     // ---------------------------------------------------------------- plumbing
 
     /// <summary>Persists first, then publishes: an event is never announced for a change that could be lost.</summary>
-    private async Task CommitAsync(Entry entry, InstanceRecord next, string? eventType)
+    private async Task CommitAsync(Entry entry, InstanceRecord next, string? eventType, bool persist = true)
     {
         var previous = entry.Record;
-        next = next with { Revision = previous.Revision + 1 };
+        var write = persist && !entry.Ephemeral;
+        // The revision counts stored versions: an unwritten change keeps it, so the next write is not stale.
+        next = next with { Revision = write ? previous.Revision + 1 : previous.Revision };
         if (!InstanceStateMachine.CanTransition(previous.State, next.State) && previous.State != next.State)
         {
             throw new StrataException(ErrorKind.Internal, $"internal error: illegal transition {previous.State.ToName()} -> {next.State.ToName()} for '{previous.Name}'");
         }
-        await _store.UpdateAsync(next, CancellationToken.None).ConfigureAwait(false);
+        if (write)
+        {
+            await _store.UpdateAsync(next, CancellationToken.None).ConfigureAwait(false);
+        }
         entry.Record = next;
         if (next.State == InstanceState.Running && previous.State != InstanceState.Running)
         {
@@ -698,6 +745,7 @@ public sealed partial class InstanceService : IAsyncDisposable
         public volatile InstanceRecord Record;
         public int Generation;
         public int Attached;
+        public bool Ephemeral;
         public TaskCompletionSource<InstanceRecord> Exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void ResetExit()

@@ -131,6 +131,9 @@ public sealed record DriverCapabilities
     public bool NeedsImage { get; init; }
     public bool Exec { get; init; }
     public bool LiveResize { get; init; }
+    /// <summary>Workloads keep running when the daemon stops, and are reattached when it starts again.</summary>
+    public bool SurvivesDaemonRestart { get; init; } = true;
+
     /// <summary>Documented start-latency class, e.g. <c>~1ms</c>, <c>~50ms</c>, <c>~4s (TCG)</c>.</summary>
     public string StartLatencyClass { get; init; } = "";
 }

@@ -31,7 +31,7 @@ public sealed class FakeDriver : IDriver
 
     public Tier Tier => Tier.Fake;
 
-    public DriverCapabilities Capabilities { get; } = new() { Isolation = IsolationLevel.None, StartLatencyClass = "~0ms (fake)" };
+    public DriverCapabilities Capabilities { get; } = new() { Isolation = IsolationLevel.None, StartLatencyClass = "~0ms (fake)", SurvivesDaemonRestart = false };
 
     public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken) =>
         Task.FromResult(new DriverFingerprint(true, "in-memory fake for tests", "fake"));

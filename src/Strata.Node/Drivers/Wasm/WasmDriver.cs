@@ -43,6 +43,7 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
         Snapshots = SnapshotKind.Memory,
         NeedsImage = true,
         StartLatencyClass = "~1ms",
+        SurvivesDaemonRestart = false,
     };
 
     /// <summary>The engine, its linker and the compile cache (counters for tests and benchmarks).</summary>

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+// Foundation benchmark: the process tier end to end through the CLI, side by side with the same
+// command run directly, alternating A B C A B C so machine noise hits all three alike.
+//   dotnet run --project bench/Strata.Bench -c Release -- [--runs 30] [--bin artifacts/bin] [--json]
+var runs = 30;
+var bin = Path.Combine(FindRepoRoot(), "artifacts", "bin");
+var json = false;
+for (var i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--bin": bin = args[++i]; break;
+        case "--json": json = true; break;
+        default: Console.Error.WriteLine($"unknown option {args[i]}; use --runs N, --bin DIR, --json"); return 2;
+    }
+}
+var cli = Path.Combine(bin, "strata");
+var stratad = Path.Combine(bin, "stratad");
+if (!File.Exists(cli) || !File.Exists(stratad))
+{
+    Console.Error.WriteLine($"{cli} or {stratad} is missing; run scripts/publish-native.sh first");
+    return 1;
+}
+
+var dir = Path.Combine("/tmp", "strata-bench-" + Guid.NewGuid().ToString("N")[..8]);
+var socket = Path.Combine(dir, "s.sock");
+using var daemon = Process.Start(new ProcessStartInfo(stratad, ["--root", Path.Combine(dir, "root"), "--socket", socket])
+{
+    RedirectStandardOutput = true,
+    RedirectStandardError = true,
+})!;
+try
+{
+    var deadline = Stopwatch.StartNew();
+    while (Run(cli, ["info"], socket) != 0)
+    {
+        if (deadline.Elapsed > TimeSpan.FromSeconds(30))
+        {
+            Console.Error.WriteLine("stratad did not start");
+            return 1;
+        }
+        Thread.Sleep(100);
+    }
+
+    string[] direct = ["/bin/true"];
+    string[] viaStrata = ["run", "--rm", "--tier", "process", "--", "/bin/true"];
+    string[] cliStart = ["version"];
+    // Warm-up (JIT in the daemon, page cache).
+    for (var i = 0; i < 3; i++)
+    {
+        Time("/bin/true", [], socket);
+        Time(cli, viaStrata, socket);
+    }
+    var a = new List<double>();
+    var b = new List<double>();
+    var c = new List<double>();
+    for (var i = 0; i < runs; i++)
+    {
+        a.Add(Time(direct[0], [], socket));
+        b.Add(Time(cli, viaStrata, socket));
+        c.Add(Time(cli, cliStart, socket));
+    }
+    var ratio = Median(b) / Median(a);
+    var report = new Dictionary<string, object>
+    {
+        ["machine"] = $"{Environment.ProcessorCount} cores, {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}",
+        ["runs"] = runs,
+        ["direct_bin_true_ms"] = Stats(a),
+        ["strata_run_rm_process_ms"] = Stats(b),
+        ["strata_cli_startup_ms"] = Stats(c),
+        ["ratio_strata_to_direct_median"] = Math.Round(ratio, 2),
+        ["overhead_median_ms"] = Math.Round(Median(b) - Median(a), 2),
+    };
+    if (json)
+    {
+        Console.WriteLine(JsonSerializer.Serialize(report));
+    }
+    else
+    {
+        Console.WriteLine($"machine: {report["machine"]}; {runs} runs each, alternating");
+        Console.WriteLine($"{"what",-44} {"min",8} {"median",8} {"max",8}");
+        Row("/bin/true run directly", a);
+        Row("strata run --rm --tier process -- /bin/true", b);
+        Row("strata version (CLI start-up)", c);
+        Console.WriteLine($"ratio strata/direct (medians): {ratio:F1}x; overhead {Median(b) - Median(a):F1} ms");
+    }
+    return 0;
+}
+finally
+{
+    daemon.Kill();
+    daemon.WaitForExit();
+    Directory.Delete(dir, recursive: true);
+}
+
+static int Run(string file, string[] args, string socket)
+{
+    var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+    psi.Environment["STRATA_SOCKET"] = socket;
+    using var p = Process.Start(psi)!;
+    p.StandardOutput.ReadToEnd();
+    p.StandardError.ReadToEnd();
+    p.WaitForExit();
+    return p.ExitCode;
+}
+
+static double Time(string file, string[] args, string socket)
+{
+    var sw = Stopwatch.StartNew();
+    var code = Run(file, args, socket);
+    var ms = sw.Elapsed.TotalMilliseconds;
+    if (code != 0)
+    {
+        throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {code}");
+    }
+    return ms;
+}
+
+static double Median(List<double> xs)
+{
+    var s = xs.Order().ToList();
+    return s.Count % 2 == 1 ? s[s.Count / 2] : (s[(s.Count / 2) - 1] + s[s.Count / 2]) / 2;
+}
+
+static Dictionary<string, double> Stats(List<double> xs) => new()
+{
+    ["min"] = Math.Round(xs.Min(), 2),
+    ["median"] = Math.Round(Median(xs), 2),
+    ["max"] = Math.Round(xs.Max(), 2),
+};
+
+static void Row(string what, List<double> xs) =>
+    Console.WriteLine($"{what,-44} {xs.Min(),8:F1} {Median(xs),8:F1} {xs.Max(),8:F1}");
+
+static string FindRepoRoot()
+{
+    for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+    {
+        if (File.Exists(Path.Combine(d.FullName, "Strata.slnx")))
+        {
+            return d.FullName;
+        }
+    }
+    return Directory.GetCurrentDirectory();
+}
