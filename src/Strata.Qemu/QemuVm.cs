@@ -24,6 +24,11 @@ public sealed record GuestVmOptions
     public bool Balloon { get; init; }
     public uint? VsockCid { get; init; }
     public string QemuBinary { get; init; } = "qemu-system-x86_64";
+    /// <summary>
+    /// Under TCG, the TSC rate given to the guest kernel (<c>tsc_early_khz</c>) so it does not calibrate
+    /// against the emulated PIT, which hangs microvm boots on a busy host. Null: <see cref="HostTsc.KHz"/>.
+    /// </summary>
+    public long? GuestTscKHz { get; init; }
     /// <summary>Extra kernel arguments, appended last.</summary>
     public string? ExtraKernelArguments { get; init; }
 }
@@ -92,7 +97,10 @@ public sealed class QemuVm : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    /// <summary>Builds the QEMU command line and the file layout for a Strata guest. Touches no file.</summary>
+    /// <summary>
+    /// Builds the QEMU command line and the file layout for a Strata guest. Writes nothing; under TCG it
+    /// reads the host's TSC rate once (see <see cref="HostTsc"/>) unless the options give one.
+    /// </summary>
     public static QemuLaunchPlan Plan(GuestVmOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -103,6 +111,10 @@ public sealed class QemuVm : IAsyncDisposable
             throw StrataException.Invalid("directory", $"{dir} is too long for a unix socket path ({qmp.Length} > {MaxSocketPath} bytes); use a shorter data root");
         }
         var append = new StringBuilder("console=ttyS0 quiet panic=-1 reboot=t");
+        if (options.Accel == Accelerators.Tcg && (options.GuestTscKHz ?? HostTsc.KHz) is long tsc)
+        {
+            append.Append(" tsc_early_khz=").Append(tsc.ToString(CultureInfo.InvariantCulture));
+        }
         if (options.RootDisk is not null)
         {
             append.Append(" strata.root=/dev/vda");
