@@ -57,7 +57,7 @@ public sealed class AcceleratorProbe
         KvmBootResult? boot = null;
         if (device.Opens)
         {
-            boot = await BootUnderKvmAsync(kernel, initrd, timeout, cancellationToken).ConfigureAwait(false);
+            boot = await BootTestGuestAsync(Accelerators.Kvm, kernel, initrd, timeout, cancellationToken).ConfigureAwait(false);
         }
         var choice = Decide(device, boot, timeout);
         WriteCache(cachePath, key, choice);
@@ -108,7 +108,8 @@ public sealed class AcceleratorProbe
         }
     }
 
-    private async Task<KvmBootResult> BootUnderKvmAsync(string kernel, string initrd, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Boots the initramfs in probe mode: its init prints the marker on the console and reboots at once.</summary>
+    internal async Task<KvmBootResult> BootTestGuestAsync(string accel, string kernel, string initrd, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var dir = Directory.CreateTempSubdirectory("strata-kvm-probe-");
         try
@@ -116,9 +117,9 @@ public sealed class AcceleratorProbe
             var serial = Path.Combine(dir.FullName, "serial.log");
             var argv = new QemuCommandLine(QemuMachine.Microvm)
                 .WithBinary(_qemuBinary)
-                .WithAccel(Accelerators.Kvm)
+                .WithAccel(accel)
                 .WithMemoryMiB(128)
-                .WithKernel(kernel, initrd, "console=ttyS0 quiet panic=-1 reboot=t strata.probe=1")
+                .WithKernel(kernel, initrd, "console=ttyS0 quiet panic=-1 reboot=t strata.probe=1" + TscArgument(accel))
                 .WithSerialFile(serial)
                 .Build();
             var plan = new QemuLaunchPlan(argv, dir.FullName, Path.Combine(dir.FullName, "qmp.sock"), "", serial, "", "", Path.Combine(dir.FullName, "control"));
@@ -143,19 +144,21 @@ public sealed class AcceleratorProbe
         }
     }
 
+    private static string TscArgument(string accel) =>
+        accel == Accelerators.Tcg && HostTsc.KHz is long khz ? " tsc_early_khz=" + khz.ToString(System.Globalization.CultureInfo.InvariantCulture) : "";
+
     private async Task<string> QemuVersionAsync(CancellationToken cancellationToken)
     {
         var r = await ExternalTool.RunAsync(_qemuBinary, ["--version"], "qemu-system-x86", cancellationToken).ConfigureAwait(false);
         return r.Stdout.Split('\n')[0].Trim();
     }
 
-    private sealed record CacheEntry(int Version, string Key, string Accel, string Reason, DateTimeOffset ProbedAt);
 
     private static AcceleratorChoice? TryReadCache(string path, string key)
     {
         try
         {
-            var entry = JsonSerializer.Deserialize<CacheEntry>(File.ReadAllText(path));
+            var entry = JsonSerializer.Deserialize(File.ReadAllText(path), ProbeCacheJson.Default.ProbeCacheEntry);
             return entry is not null && entry.Version == CacheVersion && entry.Key == key && Accelerators.IsKnown(entry.Accel)
                 ? new AcceleratorChoice(entry.Accel, entry.Reason)
                 : null;
@@ -170,7 +173,14 @@ public sealed class AcceleratorProbe
     {
         Directory.CreateDirectory(_cacheDirectory);
         var temp = path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(new CacheEntry(CacheVersion, key, choice.Accel, choice.Reason, _time.GetUtcNow())));
+        File.WriteAllText(temp, JsonSerializer.Serialize(new ProbeCacheEntry(CacheVersion, key, choice.Accel, choice.Reason, _time.GetUtcNow()), ProbeCacheJson.Default.ProbeCacheEntry));
         File.Move(temp, path, overwrite: true);
     }
 }
+
+/// <summary>The probe's cache file (versioned; an unknown version is ignored and the probe runs again).</summary>
+internal sealed record ProbeCacheEntry(int Version, string Key, string Accel, string Reason, DateTimeOffset ProbedAt);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(ProbeCacheEntry))]
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true)]
+internal sealed partial class ProbeCacheJson : System.Text.Json.Serialization.JsonSerializerContext;

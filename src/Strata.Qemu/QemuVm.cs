@@ -169,9 +169,13 @@ public sealed class QemuVm : IAsyncDisposable
                 $"guest kernel {plan.Argv[kernelAt + 1]} does not exist; install it with 'apt-get install {GuestKernel.Package}' or set {GuestKernel.EnvironmentVariable}");
         }
         Directory.CreateDirectory(plan.Directory);
+        // Output of an earlier run must not be mistaken for this run's report.
         foreach (var stale in new[] { plan.QmpSocket, plan.ControlPath, plan.StdoutPath, plan.StderrPath, plan.SerialLog, plan.PidFile })
         {
-            File.Delete(stale);
+            if (!string.IsNullOrEmpty(stale))
+            {
+                File.Delete(stale);
+            }
         }
         var psi = new ProcessStartInfo(plan.Argv[0])
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Strata.Contracts;
 using Strata.Qemu.Qmp;
 
@@ -71,7 +72,7 @@ public sealed class QmpClientTests
         Assert.Equal("CommandNotFound", e.ErrorClass);
         Assert.Equal(ErrorKind.Unavailable, e.Kind);
 
-        var bad = await Assert.ThrowsAsync<QmpException>(() => qmp.ExecuteAsync("device_del", new { id = "nothing-here" }));
+        var bad = await Assert.ThrowsAsync<QmpException>(() => qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = "nothing-here" }));
         Assert.Equal(ErrorKind.NotFound, bad.Kind);
 
         // The connection stays usable after errors.

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Strata.Contracts;
 
@@ -124,7 +125,7 @@ public sealed class QmpClient : IAsyncDisposable
     /// Runs one command and returns its <c>return</c> value. A QMP error becomes a
     /// <see cref="QmpException"/> carrying QEMU's error class and a mapped <see cref="ErrorKind"/>.
     /// </summary>
-    public async Task<JsonElement> ExecuteAsync(string command, object? arguments = null, CancellationToken cancellationToken = default)
+    public async Task<JsonElement> ExecuteAsync(string command, JsonObject? arguments = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(command);
         if (!IsConnected)
@@ -136,12 +137,7 @@ public sealed class QmpClient : IAsyncDisposable
         _pending[id] = tcs;
         try
         {
-            var payload = new Dictionary<string, object?> { ["execute"] = command, ["id"] = id };
-            if (arguments is not null)
-            {
-                payload["arguments"] = arguments;
-            }
-            var bytes = JsonSerializer.SerializeToUtf8Bytes(payload, QmpJson.Options);
+            var bytes = Serialize(command, id, arguments);
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
@@ -162,6 +158,25 @@ public sealed class QmpClient : IAsyncDisposable
         {
             _pending.TryRemove(id, out _);
         }
+    }
+
+    // Written by hand (no reflection) so the library stays trimming- and NativeAOT-safe.
+    private static byte[] Serialize(string command, string id, JsonObject? arguments)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("execute", command);
+            w.WriteString("id", id);
+            if (arguments is not null)
+            {
+                w.WritePropertyName("arguments");
+                arguments.WriteTo(w);
+            }
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>Asynchronous events (SHUTDOWN, STOP, RESUME, POWERDOWN, JOB_STATUS_CHANGE, BALLOON_CHANGE, ...).</summary>
@@ -342,8 +357,3 @@ public sealed class QmpException(string errorClass, string description)
 }
 
 internal sealed class QmpProtocolException(string message) : Exception(message);
-
-internal static class QmpJson
-{
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.General);
-}
