@@ -241,7 +241,18 @@ public sealed class QemuCommandLine
         }
         if (_ports.Count > 0)
         {
-            a.AddRange(["-device", $"{Device("virtio-serial")},id=vser0"]);
+            // ioeventfd=off: QEMU takes a port's bytes in the vCPU thread at the guest's notify, so
+            // everything written is on the host before a following guest reboot ends QEMU (with an
+            // ioeventfd the main loop may see the reboot first). On microvm the switch exists only on
+            // the virtio-mmio transport, so it applies to every mmio device there.
+            if (Machine == QemuMachine.Microvm)
+            {
+                a.AddRange(["-global", "virtio-mmio.ioeventfd=off", "-device", "virtio-serial-device,id=vser0"]);
+            }
+            else
+            {
+                a.AddRange(["-device", "virtio-serial-pci,id=vser0,ioeventfd=off"]);
+            }
             for (var i = 0; i < _ports.Count; i++)
             {
                 var p = _ports[i];

@@ -72,6 +72,16 @@ public sealed class GuestBootTests : IClassFixture<GuestAssetsFixture>
     }
 
     [GuestFact]
+    public async Task Microvm_LotsOfOutputThenExit_NothingLost()
+    {
+        using var dir = new TempDir();
+        var (exit, stdout, stderr) = await RunAsync(Options(dir, new GuestWorkload(["sh", "-c", "seq 1 30000; seq 1 3000 >&2"])), "microvm 170 KB output");
+        Assert.Equal(0, exit.GuestExitCode);
+        Assert.Equal(string.Concat(Enumerable.Range(1, 30000).Select(i => i + "\n")), stdout);
+        Assert.Equal(string.Concat(Enumerable.Range(1, 3000).Select(i => i + "\n")), stderr);
+    }
+
+    [GuestFact]
     public async Task Microvm_Ext4RootDisk_RunsWorkloadInTheDisk()
     {
         using var dir = new TempDir();

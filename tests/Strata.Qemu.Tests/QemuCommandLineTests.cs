@@ -51,6 +51,7 @@ public sealed class QemuCommandLineTests
         Assert.Equal("file=/d/overlay.qcow2,format=qcow2,if=none,id=drive1", After(argv, "-drive", 1));
         Assert.Equal("virtio-blk-device,drive=drive0", After(argv, "-device"));
         Assert.Contains("virtio-serial-device,id=vser0", argv);
+        Assert.Equal("virtio-mmio.ioeventfd=off", After(argv, "-global"));
         Assert.Contains("virtserialport,bus=vser0.0,chardev=port0,name=strata.stdout", argv);
         Assert.Contains("file,id=port0,path=/d/out", argv);
         Assert.Contains("socket,id=port1,path=/d/exec.sock,server=on,wait=off", argv);
@@ -73,7 +74,7 @@ public sealed class QemuCommandLineTests
 
         Assert.Equal(name, After(argv, "-M"));
         Assert.Contains("virtio-blk-pci,drive=drive0", argv);
-        Assert.Contains("virtio-serial-pci,id=vser0", argv);
+        Assert.Contains("virtio-serial-pci,id=vser0,ioeventfd=off", argv);
         Assert.Contains("vhost-vsock-pci,guest-cid=3", argv);
         Assert.Contains("virtio-balloon-pci", argv);
         Assert.DoesNotContain(argv, a => a.Contains("-device,", StringComparison.Ordinal) || a.StartsWith("virtio-blk-device", StringComparison.Ordinal));
