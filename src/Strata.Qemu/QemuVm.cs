@@ -80,6 +80,8 @@ public sealed class QemuVm : IAsyncDisposable
     private readonly long _startedAt;
     private readonly StringBuilder _qemuOutput = new();
     private readonly Task _outputPump;
+    private readonly SemaphoreSlim _qmpLock = new(1, 1);
+    private QmpClient? _qmp;
     private bool _killed;
 
     private QemuVm(QemuLaunchPlan plan, Process process, TimeProvider time)
@@ -202,9 +204,32 @@ public sealed class QemuVm : IAsyncDisposable
         return Task.FromResult(new QemuVm(plan, process, timeProvider));
     }
 
-    /// <summary>Connects to this VM's QMP socket (waiting up to 10 s for QEMU to create it).</summary>
-    public Task<QmpClient> ConnectQmpAsync(CancellationToken cancellationToken) =>
-        QmpClient.ConnectAsync(LaunchPlan.QmpSocket, TimeSpan.FromSeconds(10), cancellationToken);
+    /// <summary>
+    /// This VM's QMP connection, opened on first use (waiting up to 10 s for QEMU to create the
+    /// socket) and opened again if it closed. QEMU serves one QMP client at a time, so everything
+    /// that talks to this VM (including <see cref="StopAsync"/>) shares this one connection.
+    /// </summary>
+    public async Task<QmpClient> GetQmpAsync(CancellationToken cancellationToken)
+    {
+        await _qmpLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_qmp is { IsConnected: true })
+            {
+                return _qmp;
+            }
+            if (_qmp is not null)
+            {
+                await _qmp.DisposeAsync().ConfigureAwait(false);
+            }
+            _qmp = await QmpClient.ConnectAsync(LaunchPlan.QmpSocket, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            return _qmp;
+        }
+        finally
+        {
+            _qmpLock.Release();
+        }
+    }
 
     /// <summary>Waits until QEMU exits, then reads what the guest reported.</summary>
     public async Task<VmExit> WaitAsync(CancellationToken cancellationToken)
@@ -246,7 +271,7 @@ public sealed class QemuVm : IAsyncDisposable
         }
         try
         {
-            await using var qmp = await ConnectQmpAsync(cancellationToken).ConfigureAwait(false);
+            var qmp = await GetQmpAsync(cancellationToken).ConfigureAwait(false);
             await qmp.ExecuteAsync("system_powerdown", null, cancellationToken).ConfigureAwait(false);
             if (await ExitedWithinAsync(grace, cancellationToken).ConfigureAwait(false))
             {
@@ -379,6 +404,11 @@ public sealed class QemuVm : IAsyncDisposable
     {
         await KillAsync().ConfigureAwait(false);
         await _outputPump.ConfigureAwait(false);
+        if (_qmp is not null)
+        {
+            await _qmp.DisposeAsync().ConfigureAwait(false);
+        }
+        _qmpLock.Dispose();
         _process.Dispose();
     }
 }

@@ -139,13 +139,20 @@ public sealed class GuestBootTests : IClassFixture<GuestAssetsFixture>
         using var dir = new TempDir();
         var plan = QemuVm.Plan(Options(dir, new GuestWorkload(["sleep", "600"])));
         await using var vm = await QemuVm.StartAsync(plan, CancellationToken.None);
-        await using (var qmp = await vm.ConnectQmpAsync(CancellationToken.None))
-        {
-            Assert.Equal("running", (await qmp.ExecuteAsync("query-status")).GetProperty("status").GetString());
-        }
+        var qmp = await vm.GetQmpAsync(CancellationToken.None);
+        Assert.Equal("running", (await qmp.ExecuteAsync("query-status")).GetProperty("status").GetString());
 
         await vm.StopAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
 
+        // The shared connection saw the whole stop: the power button, then QEMU quitting.
+        var events = new List<string>();
+        await foreach (var e in qmp.ReadEventsAsync())
+        {
+            events.Add(e.Name);
+        }
+        Assert.Contains("POWERDOWN", events);
+        Assert.Contains("SHUTDOWN", events);
+        Assert.True(events.IndexOf("POWERDOWN") < events.IndexOf("SHUTDOWN"), string.Join(",", events));
         Assert.True(vm.HasExited);
         var exit = await vm.WaitAsync(CancellationToken.None);
         Assert.False(exit.Killed); // QMP quit was enough; no SIGKILL.

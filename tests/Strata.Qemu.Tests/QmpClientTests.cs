@@ -28,7 +28,7 @@ public sealed class QmpClientTests
     {
         using var dir = new TempDir();
         await using var vm = await StartPausedAsync(dir);
-        await using var qmp = await vm.ConnectQmpAsync(CancellationToken.None);
+        var qmp = await vm.GetQmpAsync(CancellationToken.None);
 
         Assert.Matches(@"^\d+\.\d+\.\d+$", qmp.QemuVersion);
         var status = await qmp.ExecuteAsync("query-status");
@@ -41,7 +41,7 @@ public sealed class QmpClientTests
     {
         using var dir = new TempDir();
         await using var vm = await StartPausedAsync(dir);
-        await using var qmp = await vm.ConnectQmpAsync(CancellationToken.None);
+        var qmp = await vm.GetQmpAsync(CancellationToken.None);
         using var cts = new CancellationTokenSource(Timeout);
 
         await qmp.ExecuteAsync("cont", null, cts.Token);
@@ -66,7 +66,7 @@ public sealed class QmpClientTests
     {
         using var dir = new TempDir();
         await using var vm = await StartPausedAsync(dir);
-        await using var qmp = await vm.ConnectQmpAsync(CancellationToken.None);
+        var qmp = await vm.GetQmpAsync(CancellationToken.None);
 
         var e = await Assert.ThrowsAsync<QmpException>(() => qmp.ExecuteAsync("no-such-command"));
         Assert.Equal("CommandNotFound", e.ErrorClass);
@@ -84,7 +84,7 @@ public sealed class QmpClientTests
     {
         using var dir = new TempDir();
         await using var vm = await StartPausedAsync(dir);
-        var first = await vm.ConnectQmpAsync(CancellationToken.None);
+        var first = await QmpClient.ConnectAsync(vm.LaunchPlan.QmpSocket, Timeout, CancellationToken.None);
         await first.ExecuteAsync("cont");
         await first.DisposeAsync(); // The daemon goes away; QEMU keeps running.
         Assert.False(first.IsConnected);
@@ -99,7 +99,7 @@ public sealed class QmpClientTests
     {
         using var dir = new TempDir();
         await using var vm = await StartPausedAsync(dir);
-        await using var qmp = await vm.ConnectQmpAsync(CancellationToken.None);
+        var qmp = await vm.GetQmpAsync(CancellationToken.None);
         using var cancelled = new CancellationTokenSource();
         await cancelled.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => qmp.ExecuteAsync("query-status", null, cancelled.Token));
@@ -120,7 +120,7 @@ public sealed class QmpClientTests
     {
         using var dir = new TempDir();
         await using var vm = await StartPausedAsync(dir);
-        await using var qmp = await vm.ConnectQmpAsync(CancellationToken.None);
+        var qmp = await vm.GetQmpAsync(CancellationToken.None);
         await vm.KillAsync();
         await qmp.Closed.WaitAsync(Timeout);
         var e = await Assert.ThrowsAsync<StrataException>(() => qmp.ExecuteAsync("query-status"));
