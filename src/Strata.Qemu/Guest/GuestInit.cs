@@ -1,0 +1,111 @@
+namespace Strata.Qemu.Guest;
+
+/// <summary>
+/// The guest's <c>/init</c> (busybox sh, PID 1) and the names it shares with the host.
+///
+/// Channels (virtio-serial ports, found by name under /sys/class/virtio-ports):
+///   strata.stdout  - the workload's stdout, byte for byte
+///   strata.stderr  - the workload's stderr, byte for byte
+///   strata.control - init's reports, one line each: <c>STRATA-EXIT n</c> or <c>STRATA-FAIL why</c>
+///   strata.exec    - reserved for a later exec agent (not used by this init)
+/// The serial console (ttyS0) carries only the kernel's and init's own messages.
+///
+/// Kernel command line: <c>strata.workload=BASE64</c> (a shell script, see <see cref="GuestWorkload"/>),
+/// optional <c>strata.root=/dev/vda</c> (an ext4 root the workload runs chrooted in),
+/// <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
+/// </summary>
+public static class GuestInit
+{
+    /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
+    public const int Version = 1;
+
+    public const string StdoutPort = "strata.stdout";
+    public const string StderrPort = "strata.stderr";
+    public const string ControlPort = "strata.control";
+    public const string ExecPort = "strata.exec";
+    public const string ProbeMarker = "STRATA-PROBE-OK";
+    public const string ExitPrefix = "STRATA-EXIT ";
+    public const string FailPrefix = "STRATA-FAIL ";
+
+    public const string Script = """
+        #!/bin/busybox sh
+        # Strata guest init. PID 1: it must never exit (that panics the kernel); it reboots instead,
+        # and QEMU runs with -no-reboot, so a reboot ends the VM.
+        /bin/busybox mkdir -p /proc /sys /dev /tmp /newroot /strata /usr/bin /sbin /usr/sbin
+        /bin/busybox --install -s
+        export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+        mount -t proc proc /proc
+        mount -t sysfs sysfs /sys
+        mount -t devtmpfs devtmpfs /dev 2>/dev/null
+        mount -t tmpfs tmpfs /tmp
+
+        param() {
+          for w in $(cat /proc/cmdline); do
+            case "$w" in "$1="*) echo "${w#*=}"; return 0 ;; esac
+          done
+          return 1
+        }
+
+        finish() { sync; reboot -f; while true; do sleep 1; done; }
+
+        if param strata.probe >/dev/null; then
+          echo "STRATA-PROBE-OK" > /dev/console
+          finish
+        fi
+
+        for m in $(cat /etc/strata/modules 2>/dev/null); do
+          insmod "/lib/modules/$m.ko" 2>/dev/null
+        done
+
+        port() {
+          for p in /sys/class/virtio-ports/*; do
+            [ "$(cat "$p/name" 2>/dev/null)" = "$1" ] && { echo "/dev/${p##*/}"; return 0; }
+          done
+          return 1
+        }
+
+        # Devices are probed asynchronously after insmod; wait up to 10 s for the control port.
+        i=0
+        while ! ctl=$(port strata.control) || [ ! -e "$ctl" ]; do
+          i=$((i+1)); [ $i -gt 1000 ] && break
+          usleep 10000
+        done
+        [ -n "$ctl" ] && [ -e "$ctl" ] || ctl=/dev/console
+
+        fail() {
+          echo "strata-init: $*" > /dev/console
+          echo "STRATA-FAIL $*" > "$ctl"
+          finish
+        }
+
+        out=$(port strata.stdout) || fail "no strata.stdout port"
+        err=$(port strata.stderr) || fail "no strata.stderr port"
+        workload=$(param strata.workload) || fail "no strata.workload on the kernel command line"
+        echo "$workload" | base64 -d > /strata/workload.sh || fail "strata.workload is not valid base64"
+
+        if root=$(param strata.root); then
+          i=0
+          while [ ! -b "$root" ]; do
+            i=$((i+1)); [ $i -gt 1000 ] && fail "root disk $root did not appear"
+            usleep 10000
+          done
+          mount -t ext4 "$root" /newroot || fail "cannot mount $root as ext4"
+          for d in proc sys dev tmp; do mkdir -p "/newroot/$d" 2>/dev/null; done
+          mount -t proc proc /newroot/proc
+          mount -t sysfs sysfs /newroot/sys
+          mount -t devtmpfs devtmpfs /newroot/dev 2>/dev/null
+          # The workload script and a shell to read it live on a tmpfs, so the root needs no shell of its own.
+          mkdir -p /newroot/.strata || fail "cannot create /.strata on the root disk"
+          mount -t tmpfs -o mode=0755 strata /newroot/.strata
+          cp /bin/busybox /strata/workload.sh /newroot/.strata/
+          chroot /newroot /.strata/busybox sh /.strata/workload.sh < /dev/null > "$out" 2> "$err"
+          code=$?
+        else
+          cd /
+          sh /strata/workload.sh < /dev/null > "$out" 2> "$err"
+          code=$?
+        fi
+        echo "STRATA-EXIT $code" > "$ctl"
+        finish
+        """;
+}

@@ -1,0 +1,414 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Strata.Contracts;
+using Strata.Qemu.Guest;
+using Strata.Qemu.Qmp;
+
+namespace Strata.Qemu;
+
+/// <summary>What to boot: a Strata guest (kernel + Strata initramfs) running one workload.</summary>
+public sealed record GuestVmOptions
+{
+    /// <summary>The instance's directory; QEMU's sockets and output files go here.</summary>
+    public required string Directory { get; init; }
+    public required string KernelPath { get; init; }
+    public required string InitrdPath { get; init; }
+    public required GuestWorkload Workload { get; init; }
+    public QemuMachine Machine { get; init; } = QemuMachine.Microvm;
+    public string Accel { get; init; } = Accelerators.Tcg;
+    public int Cpus { get; init; } = 1;
+    public int MemoryMiB { get; init; } = 256;
+    /// <summary>An ext4 disk the workload runs in (chrooted); attached first, so it is /dev/vda. Null: the initramfs is the root.</summary>
+    public QemuDrive? RootDisk { get; init; }
+    public bool Balloon { get; init; }
+    public uint? VsockCid { get; init; }
+    public string QemuBinary { get; init; } = "qemu-system-x86_64";
+    /// <summary>
+    /// Under TCG, the TSC rate given to the guest kernel (<c>tsc_early_khz</c>) so it does not calibrate
+    /// against the emulated PIT, which hangs microvm boots on a busy host. Null: <see cref="HostTsc.KHz"/>.
+    /// </summary>
+    public long? GuestTscKHz { get; init; }
+    /// <summary>Extra kernel arguments, appended last.</summary>
+    public string? ExtraKernelArguments { get; init; }
+}
+
+/// <summary>
+/// Everything needed to run the guest: the argv and the files it writes. A supervisor process can run
+/// <see cref="Argv"/> itself; <see cref="QemuVm.ReadGuestReport"/> reads the outcome afterwards.
+/// </summary>
+public sealed record QemuLaunchPlan(
+    IReadOnlyList<string> Argv,
+    string Directory,
+    string QmpSocket,
+    string PidFile,
+    string SerialLog,
+    string StdoutPath,
+    string StderrPath,
+    string ControlPath);
+
+/// <summary>What the guest's init reported on the control port.</summary>
+/// <param name="ExitCode">The workload's exit code, or null if none was reported.</param>
+/// <param name="Failure">Why init could not run the workload (<c>STRATA-FAIL</c>), if it said so.</param>
+public sealed record GuestReport(int? ExitCode, string? Failure);
+
+/// <summary>How a VM run ended.</summary>
+public sealed record VmExit
+{
+    /// <summary>The workload's exit code as the guest reported it; null when it reported none.</summary>
+    public int? GuestExitCode { get; init; }
+    /// <summary>QEMU's own exit code (0 after a guest reboot with -no-reboot or a QMP quit).</summary>
+    public int QemuExitCode { get; init; }
+    /// <summary>Why there is no guest exit code: init's failure, a timeout, a kill, or QEMU's error output.</summary>
+    public string? Reason { get; init; }
+    public bool TimedOut { get; init; }
+    public bool Killed { get; init; }
+    public TimeSpan Elapsed { get; init; }
+}
+
+/// <summary>
+/// One running QEMU. <see cref="Plan"/> is pure (argv + file names); <see cref="StartAsync"/> runs it as
+/// a child of this process (the daemon will hand the plan to a supervisor instead).
+/// </summary>
+public sealed class QemuVm : IAsyncDisposable
+{
+    /// <summary>Unix socket paths longer than this do not fit <c>sockaddr_un</c>.</summary>
+    public const int MaxSocketPath = 107;
+
+    private readonly Process _process;
+    private readonly TimeProvider _time;
+    private readonly long _startedAt;
+    private readonly StringBuilder _qemuOutput = new();
+    private readonly Task _outputPump;
+    private readonly SemaphoreSlim _qmpLock = new(1, 1);
+    private QmpClient? _qmp;
+    private bool _killed;
+
+    private QemuVm(QemuLaunchPlan plan, Process process, TimeProvider time)
+    {
+        LaunchPlan = plan;
+        _process = process;
+        _time = time;
+        _startedAt = time.GetTimestamp();
+        _outputPump = Task.WhenAll(Pump(process.StandardOutput), Pump(process.StandardError));
+    }
+
+    public QemuLaunchPlan LaunchPlan { get; }
+
+    public int Pid => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>
+    /// Builds the QEMU command line and the file layout for a Strata guest. Writes nothing; under TCG it
+    /// reads the host's TSC rate once (see <see cref="HostTsc"/>) unless the options give one.
+    /// </summary>
+    public static QemuLaunchPlan Plan(GuestVmOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var dir = Path.GetFullPath(options.Directory);
+        var qmp = Path.Combine(dir, "qmp.sock");
+        if (qmp.Length > MaxSocketPath)
+        {
+            throw StrataException.Invalid("directory", $"{dir} is too long for a unix socket path ({qmp.Length} > {MaxSocketPath} bytes); use a shorter data root");
+        }
+        var append = new StringBuilder("console=ttyS0 quiet panic=-1 reboot=t");
+        if (options.Accel == Accelerators.Tcg && (options.GuestTscKHz ?? HostTsc.KHz) is long tsc)
+        {
+            append.Append(" tsc_early_khz=").Append(tsc.ToString(CultureInfo.InvariantCulture));
+        }
+        if (options.RootDisk is not null)
+        {
+            append.Append(" strata.root=/dev/vda");
+        }
+        append.Append(' ').Append(options.Workload.ToKernelArgument());
+        if (!string.IsNullOrWhiteSpace(options.ExtraKernelArguments))
+        {
+            append.Append(' ').Append(options.ExtraKernelArguments);
+        }
+        var plan = new QemuLaunchPlan([], dir, qmp,
+            Path.Combine(dir, "qemu.pid"),
+            Path.Combine(dir, "serial.log"),
+            Path.Combine(dir, "stdout"),
+            Path.Combine(dir, "stderr"),
+            Path.Combine(dir, "control"));
+        var cmd = new QemuCommandLine(options.Machine)
+            .WithBinary(options.QemuBinary)
+            .WithAccel(options.Accel)
+            .WithCpus(options.Cpus)
+            .WithMemoryMiB(options.MemoryMiB)
+            .WithKernel(options.KernelPath, options.InitrdPath, append.ToString())
+            .WithSerialFile(plan.SerialLog)
+            .WithQmpSocket(qmp)
+            .WithPidFile(plan.PidFile)
+            .AddSerialPort(new VirtioSerialPort(GuestInit.StdoutPort, FilePath: plan.StdoutPath))
+            .AddSerialPort(new VirtioSerialPort(GuestInit.StderrPort, FilePath: plan.StderrPath))
+            .AddSerialPort(new VirtioSerialPort(GuestInit.ControlPort, FilePath: plan.ControlPath))
+            .WithBalloon(options.Balloon);
+        if (options.RootDisk is not null)
+        {
+            cmd.AddDrive(options.RootDisk);
+        }
+        if (options.VsockCid is uint cid)
+        {
+            cmd.WithVsock(cid);
+        }
+        return plan with { Argv = cmd.Build() };
+    }
+
+    /// <summary>Starts QEMU for <paramref name="plan"/> and returns once the process runs (not once the guest booted).</summary>
+    public static Task<QemuVm> StartAsync(QemuLaunchPlan plan, CancellationToken cancellationToken) =>
+        StartAsync(plan, TimeProvider.System, cancellationToken);
+
+    public static Task<QemuVm> StartAsync(QemuLaunchPlan plan, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        cancellationToken.ThrowIfCancellationRequested();
+        var kernelAt = plan.Argv.ToList().IndexOf("-kernel");
+        if (kernelAt > 0 && kernelAt + 1 < plan.Argv.Count && !File.Exists(plan.Argv[kernelAt + 1]))
+        {
+            throw new StrataException(ErrorKind.Unavailable,
+                $"guest kernel {plan.Argv[kernelAt + 1]} does not exist; install it with 'apt-get install {GuestKernel.Package}' or set {GuestKernel.EnvironmentVariable}");
+        }
+        Directory.CreateDirectory(plan.Directory);
+        // Output of an earlier run must not be mistaken for this run's report.
+        foreach (var stale in new[] { plan.QmpSocket, plan.ControlPath, plan.StdoutPath, plan.StderrPath, plan.SerialLog, plan.PidFile })
+        {
+            if (!string.IsNullOrEmpty(stale))
+            {
+                File.Delete(stale);
+            }
+        }
+        var psi = new ProcessStartInfo(plan.Argv[0])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = plan.Directory,
+        };
+        foreach (var a in plan.Argv.Skip(1))
+        {
+            psi.ArgumentList.Add(a);
+        }
+        Process process;
+        try
+        {
+            process = Process.Start(psi) ?? throw new StrataException(ErrorKind.Unavailable, $"could not start {plan.Argv[0]}");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"{plan.Argv[0]} could not be started ({e.Message}); install it with 'apt-get install qemu-system-x86'", inner: e);
+        }
+        process.StandardInput.Close();
+        return Task.FromResult(new QemuVm(plan, process, timeProvider));
+    }
+
+    /// <summary>
+    /// This VM's QMP connection, opened on first use (waiting up to 10 s for QEMU to create the
+    /// socket) and opened again if it closed. QEMU serves one QMP client at a time, so everything
+    /// that talks to this VM (including <see cref="StopAsync"/>) shares this one connection.
+    /// </summary>
+    public async Task<QmpClient> GetQmpAsync(CancellationToken cancellationToken)
+    {
+        await _qmpLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_qmp is { IsConnected: true })
+            {
+                return _qmp;
+            }
+            if (_qmp is not null)
+            {
+                await _qmp.DisposeAsync().ConfigureAwait(false);
+            }
+            _qmp = await QmpClient.ConnectAsync(LaunchPlan.QmpSocket, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            return _qmp;
+        }
+        finally
+        {
+            _qmpLock.Release();
+        }
+    }
+
+    /// <summary>Waits until QEMU exits, then reads what the guest reported.</summary>
+    public async Task<VmExit> WaitAsync(CancellationToken cancellationToken)
+    {
+        await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        await _outputPump.ConfigureAwait(false);
+        return Outcome(timedOut: false);
+    }
+
+    /// <summary>Waits until QEMU exits or <paramref name="timeout"/> passes; on timeout the VM is killed.</summary>
+    public async Task<VmExit> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        try
+        {
+            await _process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await KillAsync().ConfigureAwait(false);
+            await _outputPump.ConfigureAwait(false);
+            return Outcome(timedOut: true) with { Reason = $"the guest did not finish within {timeout.TotalSeconds:0.#} s and was killed" };
+        }
+        await _outputPump.ConfigureAwait(false);
+        return Outcome(timedOut: false);
+    }
+
+    /// <summary>
+    /// Asks the guest to power down (QMP <c>system_powerdown</c>, an ACPI power button), waits up to
+    /// <paramref name="grace"/>, then QMP <c>quit</c>, then SIGKILL. Strata's own init ignores the power
+    /// button, so for it this ends with <c>quit</c>; a full OS shuts down cleanly.
+    /// </summary>
+    public async Task StopAsync(TimeSpan grace, CancellationToken cancellationToken)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+        try
+        {
+            var qmp = await GetQmpAsync(cancellationToken).ConfigureAwait(false);
+            await qmp.ExecuteAsync("system_powerdown", null, cancellationToken).ConfigureAwait(false);
+            if (await ExitedWithinAsync(grace, cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+            try
+            {
+                await qmp.ExecuteAsync("quit", null, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StrataException)
+            {
+                // QEMU closes the socket while answering quit; that is success.
+            }
+            if (await ExitedWithinAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+        }
+        catch (StrataException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // QMP unusable (QEMU wedged or exiting): fall through to the kill.
+        }
+        await KillAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>SIGKILLs QEMU and waits for it to be gone.</summary>
+    public async Task KillAsync()
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+        _killed = true;
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Exited in between.
+        }
+        await _process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the guest's control-port report (also usable when a supervisor ran QEMU).</summary>
+    public static GuestReport ReadGuestReport(string controlPath)
+    {
+        if (!File.Exists(controlPath))
+        {
+            return new GuestReport(null, null);
+        }
+        int? code = null;
+        string? failure = null;
+        foreach (var raw in File.ReadLines(controlPath))
+        {
+            var line = raw.TrimEnd('\r');
+            if (line.StartsWith(GuestInit.ExitPrefix, StringComparison.Ordinal)
+                && int.TryParse(line.AsSpan(GuestInit.ExitPrefix.Length), NumberStyles.Integer, CultureInfo.InvariantCulture, out var c))
+            {
+                code = c;
+            }
+            else if (line.StartsWith(GuestInit.FailPrefix, StringComparison.Ordinal))
+            {
+                failure = line[GuestInit.FailPrefix.Length..];
+            }
+        }
+        return new GuestReport(code, failure);
+    }
+
+    private async Task<bool> ExitedWithinAsync(TimeSpan time, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(time, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        try
+        {
+            await _process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private VmExit Outcome(bool timedOut)
+    {
+        var report = ReadGuestReport(LaunchPlan.ControlPath);
+        string? reason = null;
+        if (report.ExitCode is null)
+        {
+            string output;
+            lock (_qemuOutput)
+            {
+                output = _qemuOutput.ToString().Trim();
+            }
+            reason = report.Failure is not null ? $"guest init failed: {report.Failure}"
+                : _killed ? "killed"
+                : output.Length > 0 ? $"QEMU exited with {_process.ExitCode}: {output}"
+                : $"the guest reported no exit code (QEMU exit {_process.ExitCode}); see {LaunchPlan.SerialLog}";
+        }
+        return new VmExit
+        {
+            GuestExitCode = report.ExitCode,
+            QemuExitCode = _process.ExitCode,
+            Reason = reason,
+            TimedOut = timedOut,
+            Killed = _killed,
+            Elapsed = _time.GetElapsedTime(_startedAt),
+        };
+    }
+
+    // QEMU's own stdout/stderr carry only its error messages; keep the first 64 KiB for the exit reason.
+    private async Task Pump(StreamReader reader)
+    {
+        var buffer = new char[4096];
+        int n;
+        while ((n = await reader.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+        {
+            lock (_qemuOutput)
+            {
+                if (_qemuOutput.Length < 64 * 1024)
+                {
+                    _qemuOutput.Append(buffer, 0, n);
+                }
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync().ConfigureAwait(false);
+        await _outputPump.ConfigureAwait(false);
+        if (_qmp is not null)
+        {
+            await _qmp.DisposeAsync().ConfigureAwait(false);
+        }
+        _qmpLock.Dispose();
+        _process.Dispose();
+    }
+}

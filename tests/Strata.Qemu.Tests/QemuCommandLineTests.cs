@@ -1,0 +1,118 @@
+using Strata.Contracts;
+
+namespace Strata.Qemu.Tests;
+
+public sealed class QemuCommandLineTests
+{
+    private static List<string> Argv(QemuCommandLine cmd) => cmd.Build().ToList();
+
+    private static string After(List<string> argv, string option, int nth = 0) =>
+        argv.Select((a, i) => (a, i)).Where(x => x.a == option).Skip(nth).Select(x => argv[x.i + 1]).First();
+
+    [Fact]
+    public void Build_Microvm_HasMinimalMachineAndDirectBoot()
+    {
+        var argv = Argv(new QemuCommandLine(QemuMachine.Microvm)
+            .WithCpus(2).WithMemoryMiB(512)
+            .WithKernel("/k/vmlinuz", "/k/initrd", "console=ttyS0 quiet")
+            .WithSerialFile("/run/x/serial.log"));
+
+        Assert.Equal("qemu-system-x86_64", argv[0]);
+        Assert.Equal("microvm", After(argv, "-M"));
+        Assert.Equal("tcg", After(argv, "-accel"));
+        Assert.Equal("2", After(argv, "-smp"));
+        Assert.Equal("512", After(argv, "-m"));
+        Assert.Contains("-nodefaults", argv);
+        Assert.Contains("-no-user-config", argv);
+        Assert.Contains("-nographic", argv);
+        Assert.Contains("-no-reboot", argv);
+        Assert.Equal("/k/vmlinuz", After(argv, "-kernel"));
+        Assert.Equal("/k/initrd", After(argv, "-initrd"));
+        Assert.Equal("console=ttyS0 quiet", After(argv, "-append"));
+        Assert.Equal("file,id=serial0,path=/run/x/serial.log", After(argv, "-chardev"));
+        Assert.Equal("chardev:serial0", After(argv, "-serial"));
+        Assert.DoesNotContain("-cpu", argv);
+    }
+
+    [Fact]
+    public void Build_MicrovmDevices_UseVirtioMmioNames()
+    {
+        var argv = Argv(new QemuCommandLine(QemuMachine.Microvm)
+            .AddDrive(new QemuDrive("/d/base.ext4", "raw", ReadOnly: true))
+            .AddDrive(new QemuDrive("/d/overlay.qcow2", "qcow2"))
+            .AddSerialPort(new VirtioSerialPort("strata.stdout", FilePath: "/d/out"))
+            .AddSerialPort(new VirtioSerialPort("strata.exec", SocketPath: "/d/exec.sock"))
+            .WithVsock(7)
+            .Add9pShare(new NinePShare("data", "/srv/data"))
+            .WithBalloon()
+            .WithQmpSocket("/d/qmp.sock"));
+
+        Assert.Equal("file=/d/base.ext4,format=raw,if=none,id=drive0,readonly=on", After(argv, "-drive"));
+        Assert.Equal("file=/d/overlay.qcow2,format=qcow2,if=none,id=drive1", After(argv, "-drive", 1));
+        Assert.Equal("virtio-blk-device,drive=drive0", After(argv, "-device"));
+        Assert.Contains("virtio-serial-device,id=vser0", argv);
+        Assert.Equal("virtio-mmio.ioeventfd=off", After(argv, "-global"));
+        Assert.Contains("virtserialport,bus=vser0.0,chardev=port0,name=strata.stdout", argv);
+        Assert.Contains("file,id=port0,path=/d/out", argv);
+        Assert.Contains("socket,id=port1,path=/d/exec.sock,server=on,wait=off", argv);
+        Assert.Contains("vhost-vsock-device,guest-cid=7", argv);
+        Assert.Contains("local,id=fs0,path=/srv/data,security_model=none,readonly=on", argv);
+        Assert.Contains("virtio-9p-device,fsdev=fs0,mount_tag=data", argv);
+        Assert.Contains("virtio-balloon-device", argv);
+        Assert.Equal("unix:/d/qmp.sock,server=on,wait=off", After(argv, "-qmp"));
+    }
+
+    [Theory]
+    [InlineData(QemuMachine.Q35, "q35")]
+    [InlineData(QemuMachine.Pc, "pc")]
+    public void Build_PcMachines_UseVirtioPciNames(QemuMachine machine, string name)
+    {
+        var argv = Argv(new QemuCommandLine(machine)
+            .AddDrive(new QemuDrive("/d/disk.qcow2", "qcow2"))
+            .AddSerialPort(new VirtioSerialPort("p", FilePath: "/d/p"))
+            .WithVsock(3).WithBalloon());
+
+        Assert.Equal(name, After(argv, "-M"));
+        Assert.Contains("virtio-blk-pci,drive=drive0", argv);
+        Assert.Contains("virtio-serial-pci,id=vser0,ioeventfd=off", argv);
+        Assert.Contains("vhost-vsock-pci,guest-cid=3", argv);
+        Assert.Contains("virtio-balloon-pci", argv);
+        Assert.DoesNotContain(argv, a => a.Contains("-device,", StringComparison.Ordinal) || a.StartsWith("virtio-blk-device", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Build_Kvm_UsesHostCpu()
+    {
+        var argv = Argv(new QemuCommandLine(QemuMachine.Microvm).WithAccel("kvm"));
+        Assert.Equal("kvm", After(argv, "-accel"));
+        Assert.Equal("host", After(argv, "-cpu"));
+    }
+
+    [Fact]
+    public void Build_PathWithComma_IsEscapedForQemu()
+    {
+        var argv = Argv(new QemuCommandLine(QemuMachine.Microvm).AddDrive(new QemuDrive("/d/a,b.img")).WithSerialFile("/x,y"));
+        Assert.StartsWith("file=/d/a,,b.img,", After(argv, "-drive"), StringComparison.Ordinal);
+        Assert.Equal("file,id=serial0,path=/x,,y", After(argv, "-chardev"));
+    }
+
+    [Fact]
+    public void Build_NoRebootDisabled_OmitsFlag()
+    {
+        Assert.DoesNotContain("-no-reboot", Argv(new QemuCommandLine(QemuMachine.Q35).WithNoReboot(false)));
+    }
+
+    [Fact]
+    public void With_InvalidValues_ThrowInvalidArgument()
+    {
+        var cmd = new QemuCommandLine(QemuMachine.Microvm);
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<StrataException>(() => cmd.WithAccel("hvf")).Kind);
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<StrataException>(() => cmd.WithCpus(0)).Kind);
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<StrataException>(() => cmd.WithMemoryMiB(8)).Kind);
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<StrataException>(() => cmd.WithVsock(2)).Kind);
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<StrataException>(() => cmd.AddDrive(new QemuDrive("/x", "vmdk"))).Kind);
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<StrataException>(() => cmd.AddSerialPort(new VirtioSerialPort("p"))).Kind);
+        cmd.AddSerialPort(new VirtioSerialPort("p", FilePath: "/a"));
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<StrataException>(() => cmd.AddSerialPort(new VirtioSerialPort("p", FilePath: "/b"))).Kind);
+    }
+}
