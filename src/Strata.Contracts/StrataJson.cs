@@ -26,6 +26,11 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(DriverHandle))]
 [JsonSerializable(typeof(ExitStatus))]
 [JsonSerializable(typeof(CreateInstanceRequest))]
+[JsonSerializable(typeof(ExecRequest))]
+[JsonSerializable(typeof(InstanceStats))]
+[JsonSerializable(typeof(List<InstanceStats>))]
+[JsonSerializable(typeof(ProcessList))]
+[JsonSerializable(typeof(SnapshotInfo))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(JsonElement))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
