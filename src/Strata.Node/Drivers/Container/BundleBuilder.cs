@@ -192,7 +192,7 @@ public static partial class BundleBuilder
                 {
                     ["bounding"] = Caps(), ["effective"] = Caps(), ["permitted"] = Caps(),
                 },
-                ["rlimits"] = new JsonArray(new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = 1048576, ["soft"] = 1048576 }),
+                ["rlimits"] = new JsonArray(new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = s_openFilesHard, ["soft"] = Math.Min(s_openFilesHard, 1024L) }),
                 ["noNewPrivileges"] = true,
             },
             ["root"] = new JsonObject { ["path"] = plan.RootfsPath, ["readonly"] = security.ReadOnlyRootfs },
@@ -209,6 +209,28 @@ public static partial class BundleBuilder
                 ["readonlyPaths"] = new JsonArray([.. ContainerSecurity.ReadonlyPaths.Select(p => (JsonNode)p)]),
             },
         };
+    }
+
+    // A container may not raise its limit above the daemon's own hard limit.
+    private static readonly long s_openFilesHard = OpenFilesHardLimit();
+
+    private static long OpenFilesHardLimit()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/limits"))
+            {
+                if (line.StartsWith("Max open files", StringComparison.Ordinal))
+                {
+                    var cols = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return long.TryParse(cols[4], NumberStyles.None, CultureInfo.InvariantCulture, out var hard) ? Math.Min(hard, 1048576) : 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return 1024;
     }
 
     private static JsonObject Mount(string destination, string type, string source, params string[] options) => new()
