@@ -5,7 +5,9 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Control;
 using Strata.Daemon.Api;
+using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Fake;
+using Strata.Node.Images;
 using Strata.Node.Drivers.Process;
 using Strata.Store;
 
@@ -92,6 +94,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.Use(auth.Middleware);
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
+            ExecEndpoints.Map(app);
             SystemEndpoints.Map(app);
 
             var service = app.Services.GetRequiredService<InstanceService>();
@@ -118,6 +121,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
         });
+        yield return new ContainerDriver(new ContainerDriverOptions
+        {
+            Supervisor = options.Supervisor,
+            LogMaxBytes = options.LogMaxBytes,
+            Runtime = options.OciRuntime,
+            RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
+        }, services.GetService<IImageResolver>() ?? new DirectoryImageResolver(options.Images));
         if (options.EnableFakeTier)
         {
             yield return new FakeDriver(services.GetRequiredService<TimeProvider>(), options.LogMaxBytes);
