@@ -122,7 +122,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
             }
             // The first error that names a failure says why (e.g. the vDSO check); the rest are consequences.
             var errors = lines.Where(l => l.StartsWith("Error", StringComparison.Ordinal)).ToList();
-            var reason = errors.FirstOrDefault(l => l.Contains("failed", StringComparison.Ordinal)) ?? errors.LastOrDefault() ?? lines.LastOrDefault() ?? $"exit {r.ExitCode}";
+            var reason = errors.FirstOrDefault(l => l.Contains("failed", StringComparison.OrdinalIgnoreCase)) ?? errors.LastOrDefault() ?? lines.LastOrDefault() ?? $"exit {r.ExitCode}";
             return "stateful checkpoints unavailable: criu check failed: " + reason.Trim();
         }
         catch (System.ComponentModel.Win32Exception e)
