@@ -3,6 +3,7 @@ using System.Globalization;
 using Strata.Client;
 using Strata.Contracts;
 using Strata.Node.Drivers.Container;
+using Strata.Contracts.Drivers;
 
 namespace Strata.Bench.Container;
 
@@ -102,9 +103,13 @@ internal static class Program
                 var sw = Stopwatch.StartNew();
                 await foreach (var frame in client.RunAttachedAsync(new InstanceSpec { Tier = "container", Image = "busybox", Args = ["/bin/true"], AutoRemove = true }))
                 {
-                    if (frame.Exit is { ExitCode: not 0 } bad)
+                    if (frame.Exit is { } exit)
                     {
-                        throw new InvalidOperationException($"run failed: {bad.State} {bad.Reason}");
+                        if (exit.ExitCode != 0)
+                        {
+                            throw new InvalidOperationException($"run failed: {exit.State} {exit.Reason}");
+                        }
+                        break; // done, as for the CLI: the exit code is known (removal finishes in the daemon)
                     }
                 }
                 api.Add(sw.Elapsed.TotalMilliseconds);
@@ -121,6 +126,8 @@ internal static class Program
             Console.WriteLine($"  API (attached run, --rm)   total {apiTotal / 1000,6:0.00} s  median {Median(api),6:0.0} ms  p90 {Percentile(api, 0.9),6:0.0} ms");
             Console.WriteLine($"  raw runc run               total {rawTotal / 1000,6:0.00} s  median {Median(raw),6:0.0} ms  p90 {Percentile(raw, 0.9),6:0.0} ms");
             Console.WriteLine($"  ratio (median)             {Median(api) / Median(raw):0.00}x");
+
+            await DriverPhasesAsync(supervisor, rootfs, work, Math.Min(sequential, 30));
             return 0;
         }
         finally
@@ -139,6 +146,48 @@ internal static class Program
             {
             }
         }
+    }
+
+    /// <summary>Where the time goes: the driver alone (no daemon, no store, no HTTP), phase by phase.</summary>
+    private static async Task DriverPhasesAsync(string supervisor, string rootfs, string work, int runs)
+    {
+        using var driver = new ContainerDriver(new ContainerDriverOptions { Supervisor = supervisor, RuntimeStateRoot = Path.Combine(work, "oci") },
+            new Strata.Node.Images.DirectoryImageResolver(new Dictionary<string, string> { ["busybox"] = rootfs }));
+        await driver.FingerprintAsync(CancellationToken.None);
+        var phases = new Dictionary<string, List<double>> { ["create"] = [], ["start"] = [], ["wait"] = [], ["delete"] = [], ["total"] = [] };
+        for (var i = 0; i < runs + 2; i++)
+        {
+            var id = "bench" + i.ToString(CultureInfo.InvariantCulture) + Guid.NewGuid().ToString("N")[..8];
+            var dir = Path.Combine(work, "drv", id);
+            Directory.CreateDirectory(dir);
+            var total = Stopwatch.StartNew();
+            var sw = Stopwatch.StartNew();
+            var handle = await driver.CreateAsync(new Strata.Contracts.Drivers.CreateRequest
+            {
+                InstanceId = id, Name = "b", Project = "default", Directory = dir,
+                Spec = new InstanceSpec { Tier = "container", Image = "busybox", Args = ["/bin/true"] },
+            }, CancellationToken.None);
+            var create = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            handle = await driver.StartAsync(handle, CancellationToken.None);
+            var start = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            await driver.WaitAsync(handle, CancellationToken.None);
+            var wait = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            await driver.DeleteAsync(handle, CancellationToken.None);
+            Directory.Delete(dir, recursive: true);
+            var delete = sw.Elapsed.TotalMilliseconds;
+            if (i >= 2)
+            {
+                phases["create"].Add(create);
+                phases["start"].Add(start);
+                phases["wait"].Add(wait);
+                phases["delete"].Add(delete);
+                phases["total"].Add(total.Elapsed.TotalMilliseconds);
+            }
+        }
+        Console.WriteLine($"Driver phases ({runs} runs, median ms): " + string.Join("  ", phases.Select(p => $"{p.Key} {Median(p.Value):0.0}")));
     }
 
     private static async Task WaitForDaemonAsync(StrataClient client)

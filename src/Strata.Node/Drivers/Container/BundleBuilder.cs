@@ -16,6 +16,7 @@ public static partial class BundleBuilder
 {
     public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     public const long DefaultPidsLimit = 2048;
+    private const long CfsPeriodMicros = 100_000;
 
     /// <summary>The process the container starts with.</summary>
     public static IReadOnlyList<string> Argv(InstanceSpec spec, ImageConfig image)
@@ -173,10 +174,25 @@ public static partial class BundleBuilder
             deviceRules.Add(new JsonObject { ["allow"] = true, ["type"] = d.Type, ["major"] = d.Major, ["minor"] = d.Minor, ["access"] = "rwm" });
         }
         var resources = new JsonObject { ["devices"] = deviceRules };
+        var cpu = new JsonObject();
         if (spec.Resources?.Cpuset is { } cpuset)
         {
-            resources["cpu"] = new JsonObject { ["cpus"] = cpuset };
+            cpu["cpus"] = cpuset;
         }
+        if (spec.Resources?.Cpus is { } cores)
+        {
+            cpu["period"] = CfsPeriodMicros;
+            cpu["quota"] = (long)Math.Ceiling(cores * CfsPeriodMicros);
+        }
+        if (cpu.Count > 0)
+        {
+            resources["cpu"] = cpu;
+        }
+        if (spec.Resources?.Pids is { } pids)
+        {
+            resources["pids"] = new JsonObject { ["limit"] = pids };
+        }
+
 
         return new JsonObject
         {

@@ -140,12 +140,10 @@ public sealed partial class ContainerDriver
                 return null;
             }
         }
-        var dirs = handle.Data.TryGetValue("cgroups", out var d) ? d.Split('\n') : [];
         var memory = handle.Data.TryGetValue("memoryCgroup", out var m)
             ? Read(Path.Combine(m, "memory.limit_in_bytes")) ?? Read(Path.Combine(m, "memory.max"))
             : null;
-        var pidsDir = dirs.FirstOrDefault(x => File.Exists(Path.Combine(x, "pids.max")));
-        return (memory, pidsDir is null ? null : Read(Path.Combine(pidsDir, "pids.max")));
+        return (memory, handle.Data.TryGetValue(PidsLimitKey, out var p) ? long.Parse(p, CultureInfo.InvariantCulture) : null);
     }
 
     public Task<IReadOnlyList<ProcessEntry>> TopAsync(DriverHandle handle, CancellationToken cancellationToken)

@@ -24,6 +24,8 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
     private const string LayersKey = "layers";
     private const string ImageKey = "image";
     private const string CgroupDirsKey = "cgroups";
+    private const string VolatileKey = "volatileRootfs";
+    private const string PidsLimitKey = "pidsLimit";
     private const string MemoryCgroupKey = "memoryCgroup";
 
     private readonly ContainerDriverOptions _options;
@@ -144,11 +146,16 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
             ? BundleBuilder.ResolveUser(u, image.LayerDirectories)
             : BundleBuilder.ResolveUser(image.Config.User, image.LayerDirectories, "image");
 
-        var rootfs = new ContainerRootfs(request.Directory, image.LayerDirectories);
+        var rootfs = new ContainerRootfs(request.Directory, image.LayerDirectories, spec.AutoRemove);
         rootfs.CreateDirectories();
         var cgroups = new ContainerCgroups(request.InstanceId);
         var resources = (spec.Resources ?? new ResourceSpec()) with { Pids = spec.Resources?.Pids ?? _options.DefaultPidsLimit };
-        var limits = CgroupSet.Create(request.InstanceId, resources);
+        // See ContainerCgroups: the runtime applies the limits in its own cgroup, except a memory limit, which
+        // lives in a Strata-owned parent so the OOM counters survive the container. A runtime that manages no
+        // cgroups (crun on hybrid hosts) gets every limit from Strata's cgroups instead.
+        CgroupSet? limits = !runtime.ManagesCgroups ? CgroupSet.Create(request.InstanceId, resources)
+            : resources.MemoryBytes is { } memoryLimit ? CgroupSet.Create(request.InstanceId, new ResourceSpec { MemoryBytes = memoryLimit })
+            : null;
         try
         {
             var config = BundleBuilder.Build(new BundleBuilder.Plan
@@ -159,8 +166,8 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
                 WorkingDir = spec.WorkingDir ?? (string.IsNullOrEmpty(image.Config.WorkingDir) ? "/" : image.Config.WorkingDir),
                 User = user,
                 RootfsPath = rootfs.Merged,
-                CgroupsPath = cgroups.RuntimePath,
-                Spec = spec,
+                CgroupsPath = cgroups.RuntimePath(nested: limits is not null),
+                Spec = spec with { Resources = resources with { MemoryBytes = null } },
             });
             await File.WriteAllTextAsync(Path.Combine(request.Directory, "config.json"), config.ToJsonString(), cancellationToken).ConfigureAwait(false);
             var data = new Dictionary<string, string>
@@ -168,9 +175,17 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
                 [RuntimeKey] = $"{runtime.Name} {runtime.Version}",
                 [ImageKey] = image.Digest,
                 [LayersKey] = string.Join('\n', image.LayerDirectories),
-                [CgroupDirsKey] = string.Join('\n', limits.Directories),
+                [PidsLimitKey] = resources.Pids!.Value.ToString(CultureInfo.InvariantCulture),
             };
-            if (limits.MemoryDirectory is { } mem)
+            if (limits is not null)
+            {
+                data[CgroupDirsKey] = string.Join('\n', limits.Directories);
+            }
+            if (rootfs.Volatile)
+            {
+                data[VolatileKey] = "true";
+            }
+            if (limits?.MemoryDirectory is { } mem)
             {
                 data[MemoryCgroupKey] = mem;
             }
@@ -178,13 +193,13 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         }
         catch
         {
-            limits.Delete();
+            limits?.Delete();
             throw;
         }
     }
 
     private static ContainerRootfs Rootfs(DriverHandle handle) =>
-        new(handle.Directory, handle.Data.TryGetValue(LayersKey, out var l) ? l.Split('\n') : []);
+        new(handle.Directory, handle.Data.TryGetValue(LayersKey, out var l) ? l.Split('\n') : [], handle.Data.ContainsKey(VolatileKey));
 
     // ------------------------------------------------------------------ start / stop
 

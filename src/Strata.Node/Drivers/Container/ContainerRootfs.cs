@@ -16,8 +16,9 @@ public sealed partial class ContainerRootfs
     public const string WorkName = "rootfs-work";
     private const int MNT_DETACH = 2;
 
-    public ContainerRootfs(string instanceDir, IReadOnlyList<string> layersLowestFirst)
+    public ContainerRootfs(string instanceDir, IReadOnlyList<string> layersLowestFirst, bool volatileUpper = false)
     {
+        Volatile = volatileUpper;
         Merged = Path.Combine(instanceDir, MergedName);
         Upper = Path.Combine(instanceDir, UpperName);
         Work = Path.Combine(instanceDir, WorkName);
@@ -28,6 +29,12 @@ public sealed partial class ContainerRootfs
     public string Upper { get; }
     public string Work { get; }
     public IReadOnlyList<string> Layers { get; }
+
+    /// <summary>
+    /// overlayfs <c>volatile</c>: no syncs of the writable layer (unmount gets ~5 ms cheaper). Only for instances
+    /// removed when they end (as podman does for --rm): after a host crash their layer may be incomplete.
+    /// </summary>
+    public bool Volatile { get; }
 
     public void CreateDirectories()
     {
@@ -60,7 +67,7 @@ public sealed partial class ContainerRootfs
         Directory.CreateDirectory(Work);
         // overlayfs lists the top layer first.
         var lower = string.Join(':', Layers.Reverse());
-        var options = $"lowerdir={lower},upperdir={Upper},workdir={Work}";
+        var options = $"lowerdir={lower},upperdir={Upper},workdir={Work}" + (Volatile ? ",volatile" : "");
         if (mount("overlay", Merged, "overlay", 0, options) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -69,15 +76,15 @@ public sealed partial class ContainerRootfs
         }
     }
 
-    /// <summary>Unmounts the overlay (lazily if something still holds it). Idempotent.</summary>
+    /// <summary>
+    /// Detaches the overlay (the kernel finishes the unmount once nothing uses it; detaching does not wait for
+    /// it, which keeps removal fast). Idempotent.
+    /// </summary>
     public void Unmount()
     {
         for (var i = 0; i < 8 && IsMounted(); i++)
         {
-            if (umount2(Merged, 0) != 0)
-            {
-                umount2(Merged, MNT_DETACH);
-            }
+            umount2(Merged, MNT_DETACH);
         }
     }
 
