@@ -92,7 +92,7 @@ internal static class Program
             Console.WriteLine($"P1 ({rounds} rounds, alternating, median ms)");
             Console.WriteLine($"  strata run --rm (CLI, end to end) {Median(a),8:0.0}   {Median(a) / Median(c),5:0.00}x raw runc");
             Console.WriteLine(podman is null ? "  podman run --rm --runtime runc     (podman not installed: skipped)"
-                : $"  podman run --rm --runtime runc    {Median(b),8:0.0}   {Median(b) / Median(c),5:0.00}x raw runc; strata is {Median(b) / Median(a):0.0}x faster");
+                : $"  podman run --rm --runtime runc    {Median(b),8:0.0}   {Median(b) / Median(c),5:0.00}x raw runc; strata/podman {Median(a) / Median(b):0.00}x");
             Console.WriteLine($"  runc run (prepared bundle)        {Median(c),8:0.0}");
 
             // P2: sequential runs through the API, no CLI process in between.

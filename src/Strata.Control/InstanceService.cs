@@ -28,6 +28,7 @@ public sealed partial class InstanceService : IAsyncDisposable
     private readonly ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly ConcurrentDictionary<Task, byte> _background = new();
+    private int _disposed;
 
     public InstanceService(IStateStore store, DriverRegistry drivers, EventBus events, ControlOptions options, TimeProvider time, ILogger<InstanceService> log)
     {
@@ -655,6 +656,11 @@ public sealed partial class InstanceService : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        // The daemon disposes it explicitly and its DI container does so again.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         await _shutdown.CancelAsync().ConfigureAwait(false);
         try
         {
