@@ -155,7 +155,12 @@ public sealed class OciRuntime
             if (name == Crun)
             {
                 var disabled = new OciRuntime(name, path, version, ["--cgroup-manager=disabled", "--root", root], false, "", root);
-                if (await TryTrivialContainerAsync(disabled, ct).ConfigureAwait(false) is null)
+                var disabledError = await TryTrivialContainerAsync(disabled, ct).ConfigureAwait(false);
+                if (disabledError is not null)
+                {
+                    notes.Add($"{name} --cgroup-manager=disabled: {disabledError}");
+                }
+                else
                 {
                     var reason = $"{name} {version} with --cgroup-manager=disabled ({why}; it refuses this host's cgroup layout otherwise); Strata applies the limits by starting it inside the instance's cgroups";
                     return (new OciRuntime(name, path, version, disabled.GlobalArgs, false, reason, root), string.Join("; ", notes));
