@@ -127,7 +127,7 @@ public static class InstanceEndpoints
             return;
         }
         var finished = lease.Finished;
-        await foreach (var record in CriLogReader.FollowAsync(logDir, tail, () => finished.IsCompleted, ct))
+        await foreach (var record in CriLogReader.FollowAsync(logDir, tail, () => finished.IsCompleted, finished, ct))
         {
             await WriteFrameAsync(http, new StreamFrame { Log = record });
         }
