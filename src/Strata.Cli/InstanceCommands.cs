@@ -68,10 +68,8 @@ internal static class InstanceCommands
                 }
                 args = words.Length > 1 || trailing is not null ? [.. words.Skip(1), .. trailing ?? []] : null;
             }
-            if (image is null && tierValue is null && args is { Count: > 0 })
-            {
-                tierValue = TierNames.Process;
-            }
+            // No image and no tier: the daemon's advisor decides, and refuses a bare host command unless
+            // --isolation none says the workload wants the host (docs/advisor.md, R16).
 
             var mem = parse.GetValue(memory);
             var resources = parse.GetValue(cpus) is null && mem is null && parse.GetValue(pids) is null && parse.GetValue(cpuset) is null ? null : new ResourceSpec
