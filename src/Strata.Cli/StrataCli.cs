@@ -54,6 +54,8 @@ public static partial class StrataCli
         {
             root.Subcommands.Add(command);
         }
+        root.Subcommands.Add(AdvisorCommands.Advise());
+        root.Subcommands.Add(AdvisorCommands.Apply());
         root.Subcommands.Add(SnapshotCommands.Build());
         root.Subcommands.Add(ImageCommands.Build());
         root.Subcommands.Add(OperationCommands.Build());

@@ -49,6 +49,9 @@ public sealed record InstanceSpec
 
     /// <summary><c>none</c> (default: own network namespace with loopback only) or <c>host</c> (container tier).</summary>
     public string? Network { get; init; }
+
+    /// <summary>What the workload needs; the tier advisor picks the tier from it for <c>tier: auto</c> (docs/advisor.md).</summary>
+    public WorkloadRequirements? Requirements { get; init; }
 }
 
 /// <summary>Privileges of the workload (container tier). The defaults are the restrictive ones.</summary>

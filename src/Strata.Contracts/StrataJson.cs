@@ -46,6 +46,11 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(OperationInfo))]
 [JsonSerializable(typeof(OperationList))]
 [JsonSerializable(typeof(OperationEvent))]
+[JsonSerializable(typeof(Placement))]
+[JsonSerializable(typeof(AdviseRequest))]
+[JsonSerializable(typeof(AdviseResponse))]
+[JsonSerializable(typeof(ApplyRequest))]
+[JsonSerializable(typeof(ApplyResponse))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /v1/instances</c>: the spec plus what to do with it.</summary>

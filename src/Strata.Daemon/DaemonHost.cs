@@ -76,7 +76,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton<IStateStore>(_ => new SqliteStateStore(Path.Combine(options.Root, "state.db")));
             builder.Services.AddSingleton<EventBus>();
             builder.Services.AddSingleton<RequestMetrics>();
-            builder.Services.AddSingleton(new ControlOptions { Root = options.Root, AllowFakeTier = options.EnableFakeTier });
+            builder.Services.AddSingleton(sp => new ControlOptions
+            {
+                Root = options.Root,
+                AllowFakeTier = options.EnableFakeTier,
+                TierChooser = spec => sp.GetRequiredService<Advice.HostAdvisor>().Place(spec),
+            });
+            builder.Services.AddSingleton<Advice.HostAdvisor>();
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddImageApi(options);
@@ -99,6 +105,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             SnapshotEndpoints.Map(app);
             ExecEndpoints.Map(app);
             SystemEndpoints.Map(app);
+            AdvisorEndpoints.Map(app);
             app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();

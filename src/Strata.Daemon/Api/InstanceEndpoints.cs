@@ -167,6 +167,7 @@ public static class InstanceEndpoints
             StartedAt = r.StartedAt,
             FinishedAt = r.FinishedAt,
             Details = details,
+            Placement = r.Placement,
         };
     }
 }
