@@ -43,6 +43,12 @@ public sealed record InstanceSpec
     /// with <c>limit: timeout</c>. Tiers that support it say so in their docs (wasm: epoch interruption).
     /// </summary>
     public double? TimeoutSeconds { get; init; }
+
+    /// <summary>
+    /// Every change the workload makes is discarded when it stops (tiers with a disk of their own: the vm tier
+    /// throws its disk overlay away at the end of each run).
+    /// </summary>
+    public bool Disposable { get; init; }
 }
 
 public sealed record ResourceSpec
