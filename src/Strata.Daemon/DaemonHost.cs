@@ -8,6 +8,8 @@ using Strata.Daemon.Api;
 using Strata.Node.Drivers.Fake;
 using Strata.Node.Drivers.Wasm;
 using Strata.Node.Drivers.Process;
+using Strata.Node.Drivers.Vm;
+using Strata.Images;
 using Strata.Store;
 
 namespace Strata.Daemon;
@@ -127,6 +129,12 @@ public sealed partial class DaemonHost : IAsyncDisposable
             CacheDirectory = Path.Combine(options.Root, "cache", "wasm"),
             LogMaxBytes = options.LogMaxBytes,
         }, services.GetRequiredService<TimeProvider>());
+        yield return new VmDriver(new VmDriverOptions
+        {
+            CacheDirectory = Path.Combine(options.Root, "cache", "vm"),
+            Supervisor = options.Supervisor,
+            LogMaxBytes = options.LogMaxBytes,
+        }, services.GetRequiredService<ImageStore>());
         if (options.EnableFakeTier)
         {
             yield return new FakeDriver(services.GetRequiredService<TimeProvider>(), options.LogMaxBytes);
