@@ -39,6 +39,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
     internal const string ExecSocketName = "exec.sock";
     internal const string OverlayFileName = "disk.qcow2";
     private const string StopMarkerName = "stop-requested";
+    private const string PoweredOff = "powered-off";
     private const string SnapshotFileName = "vm-snapshot.json";
 
     private readonly VmDriverOptions _options;
@@ -377,6 +378,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
                 await _qmp.ExecuteAsync(socket, "system_powerdown", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
                 if (await ExitedWithinAsync(handle, grace, cancellationToken).ConfigureAwait(false))
                 {
+                    File.WriteAllText(Path.Combine(handle.Directory, StopMarkerName), PoweredOff);
                     return;
                 }
             }
@@ -448,7 +450,10 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         var stopped = File.Exists(Path.Combine(handle.Directory, StopMarkerName));
         if (stopped)
         {
-            return new ExitStatus { ExitCode = StoppedExitCode, Reason = "stopped", FinishedAt = qemu.FinishedAt };
+            var how = File.ReadAllText(Path.Combine(handle.Directory, StopMarkerName)) == PoweredOff
+                ? "stopped: the guest shut down on the ACPI power button"
+                : "stopped: QEMU quit after the grace period";
+            return new ExitStatus { ExitCode = StoppedExitCode, Reason = how, FinishedAt = qemu.FinishedAt };
         }
         if (report.Failure is { } failure)
         {
