@@ -3,7 +3,7 @@
 #   partition 1  FAT, syslinux (the disk's own bootloader) + the Debian kernel and initrd
 #   partition 2  ext4 root filesystem from debootstrap (mkfs.ext4 -d at the partition's offset)
 # The guest runs systemd; a unit prints STRATA-DEBIAN-BOOTED on the serial console once it is up, and the
-# ACPI power button shuts it down cleanly (systemd-logind).
+# ACPI power button shuts it down cleanly (systemd-logind, which needs dbus).
 #
 #   scripts/build-debian-disk.sh [OUT.qcow2]     (default: ~/.cache/strata/debian-disk.qcow2)
 #   DEBIAN_MIRROR=http://deb.debian.org/debian SUITE=bookworm
@@ -19,7 +19,7 @@ work="$(mktemp -d /var/tmp/strata-debian-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
 
-debootstrap --variant=minbase --include=linux-image-cloud-amd64,systemd-sysv,udev,initramfs-tools \
+debootstrap --variant=minbase --include=linux-image-cloud-amd64,systemd-sysv,udev,initramfs-tools,dbus \
   "$suite" "$root" "$mirror"
 
 echo strata-debian > "$root/etc/hostname"

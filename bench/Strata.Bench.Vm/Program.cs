@@ -31,34 +31,20 @@ try
         var dir = Path.Combine(root, "i" + i);
         Directory.CreateDirectory(dir);
         var handle = await driver.CreateAsync(new CreateRequest { InstanceId = "i" + i, Name = "bench", Project = "default", Directory = dir, Spec = spec }, CancellationToken.None);
-        // Warm-up on the first round only: caches (initramfs, ext4 base, accelerator probe) are built by CreateAsync.
-        var sw = Stopwatch.StartNew();
-        handle = await driver.StartAsync(handle, CancellationToken.None);
-        while (!CriLogReader.ReadTail(LogFiles.LogDirectory(dir), null).Any(r => r.Stream == "stdout"))
+        // The order alternates each round (ABBA), so neither side always runs on the warmer page cache.
+        if (i % 2 == 0)
         {
-            await Task.Delay(2);
+            handle = await RunStrataAsync(driver, handle, dir, strata);
+            await RunRawAsync(dir, raw);
         }
-        strata.Add(sw.Elapsed.TotalMilliseconds);
-        await driver.WaitAsync(handle, CancellationToken.None);
-
-        // The same argv the supervisor ran, straight from its config, on a fresh copy of the overlay.
-        using var config = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "supervisor.json")));
-        var argv = config.RootElement.GetProperty("argv").EnumerateArray().Select(e => e.GetString()!).ToList();
-        File.Delete(Path.Combine(dir, "control"));
-        var psi = new ProcessStartInfo(argv[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
-        foreach (var a in argv.Skip(1))
+        else
         {
-            psi.ArgumentList.Add(a);
+            var created = handle;
+            await RunRawAsync(Prepare(dir, created), raw);
+            handle = await RunStrataAsync(driver, handle, dir, strata);
         }
-        sw.Restart();
-        using var qemu = Process.Start(psi)!;
-        var buffer = new char[1];
-        await qemu.StandardOutput.ReadAsync(buffer);
-        raw.Add(sw.Elapsed.TotalMilliseconds);
-        await qemu.StandardOutput.ReadToEndAsync();
-        await qemu.WaitForExitAsync();
         await driver.DeleteAsync(handle, CancellationToken.None);
-        Console.WriteLine($"round {i + 1}: strata {strata[^1]:0} ms, raw qemu {raw[^1]:0} ms");
+        Console.WriteLine($"round {i + 1} ({(i % 2 == 0 ? "strata first" : "raw first")}): strata {strata[^1]:0} ms, raw qemu {raw[^1]:0} ms");
     }
     var ms = Median(strata);
     var mr = Median(raw);
@@ -67,6 +53,49 @@ try
 finally
 {
     Directory.Delete(root, true);
+}
+
+static async Task<DriverHandle> RunStrataAsync(VmDriver driver, DriverHandle handle, string dir, List<double> times)
+{
+    var sw = Stopwatch.StartNew();
+    handle = await driver.StartAsync(handle, CancellationToken.None);
+    while (!CriLogReader.ReadTail(LogFiles.LogDirectory(dir), null).Any(r => r.Stream == "stdout"))
+    {
+        await Task.Delay(2);
+    }
+    times.Add(sw.Elapsed.TotalMilliseconds);
+    await driver.WaitAsync(handle, CancellationToken.None);
+    return handle;
+}
+
+// The argv the supervisor runs (from the config it reads); for a raw-first round it is taken from the plan below.
+static async Task RunRawAsync(string dir, List<double> times)
+{
+    using var config = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "supervisor.json")));
+    var argv = config.RootElement.GetProperty("argv").EnumerateArray().Select(e => e.GetString()!).ToList();
+    File.Delete(Path.Combine(dir, "control"));
+    File.Delete(Path.Combine(dir, "qmp.sock"));
+    File.Delete(Path.Combine(dir, "exec.sock"));
+    var psi = new ProcessStartInfo(argv[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
+    foreach (var a in argv.Skip(1))
+    {
+        psi.ArgumentList.Add(a);
+    }
+    var sw = Stopwatch.StartNew();
+    using var qemu = Process.Start(psi)!;
+    var buffer = new char[1];
+    await qemu.StandardOutput.ReadAsync(buffer);
+    times.Add(sw.Elapsed.TotalMilliseconds);
+    await qemu.StandardOutput.ReadToEndAsync();
+    await qemu.WaitForExitAsync();
+}
+
+// Writes supervisor.json with the instance's argv without starting anything, so raw QEMU can go first.
+static string Prepare(string dir, DriverHandle handle)
+{
+    var argv = VmDriver.PlanArgv(handle);
+    File.WriteAllText(Path.Combine(dir, "supervisor.json"), JsonSerializer.Serialize(new Dictionary<string, IReadOnlyList<string>> { ["argv"] = argv }));
+    return dir;
 }
 
 static double Median(List<double> values)

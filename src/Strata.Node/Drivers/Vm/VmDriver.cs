@@ -303,6 +303,9 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         return cmd.Build();
     }
 
+    /// <summary>The QEMU argv a start of this instance runs (for comparisons against raw QEMU).</summary>
+    public static IReadOnlyList<string> PlanArgv(DriverHandle handle) => BuildArgv(ReadConfig(handle), handle.Directory, loadvmTag: null);
+
     private static async Task CreateOverlayAsync(VmConfig config, CancellationToken cancellationToken)
     {
         File.Delete(config.Overlay);
