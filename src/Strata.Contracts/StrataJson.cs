@@ -31,6 +31,10 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(ResizeResponse))]
 [JsonSerializable(typeof(SnapshotList))]
 [JsonSerializable(typeof(CreateSnapshotRequest))]
+[JsonSerializable(typeof(ExecRequest))]
+[JsonSerializable(typeof(InstanceStats))]
+[JsonSerializable(typeof(List<InstanceStats>))]
+[JsonSerializable(typeof(ProcessList))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(ImageSummary))]
@@ -44,6 +48,11 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(OperationInfo))]
 [JsonSerializable(typeof(OperationList))]
 [JsonSerializable(typeof(OperationEvent))]
+[JsonSerializable(typeof(Placement))]
+[JsonSerializable(typeof(AdviseRequest))]
+[JsonSerializable(typeof(AdviseResponse))]
+[JsonSerializable(typeof(ApplyRequest))]
+[JsonSerializable(typeof(ApplyResponse))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /v1/instances</c>: the spec plus what to do with it.</summary>

@@ -5,8 +5,10 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Control;
 using Strata.Daemon.Api;
+using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Fake;
 using Strata.Node.Drivers.Wasm;
+using Strata.Node.Images;
 using Strata.Node.Drivers.Process;
 using Strata.Node.Drivers.Vm;
 using Strata.Images;
@@ -76,7 +78,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton<IStateStore>(_ => new SqliteStateStore(Path.Combine(options.Root, "state.db")));
             builder.Services.AddSingleton<EventBus>();
             builder.Services.AddSingleton<RequestMetrics>();
-            builder.Services.AddSingleton(new ControlOptions { Root = options.Root, AllowFakeTier = options.EnableFakeTier });
+            builder.Services.AddSingleton(sp => new ControlOptions
+            {
+                Root = options.Root,
+                AllowFakeTier = options.EnableFakeTier,
+                TierChooser = spec => sp.GetRequiredService<Advice.HostAdvisor>().Place(spec),
+            });
+            builder.Services.AddSingleton<Advice.HostAdvisor>();
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddImageApi(options);
@@ -97,7 +105,9 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
             SnapshotEndpoints.Map(app);
+            ExecEndpoints.Map(app);
             SystemEndpoints.Map(app);
+            AdvisorEndpoints.Map(app);
             app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();
@@ -135,6 +145,15 @@ public sealed partial class DaemonHost : IAsyncDisposable
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
         }, services.GetRequiredService<ImageStore>());
+        yield return new ContainerDriver(new ContainerDriverOptions
+        {
+            Supervisor = options.Supervisor,
+            LogMaxBytes = options.LogMaxBytes,
+            Runtime = options.OciRuntime,
+            RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
+        }, new ChainedImageResolver(
+            new DirectoryImageResolver(options.Images),
+            new Images.ImageStoreResolver(services.GetRequiredService<Strata.Images.ImageStore>())));
         if (options.EnableFakeTier)
         {
             yield return new FakeDriver(services.GetRequiredService<TimeProvider>(), options.LogMaxBytes);
