@@ -18,6 +18,7 @@ internal static class InstanceCommands
         var tier = new Option<string?>("--tier") { Description = "process | container | sandbox | vm | wasm | auto (default auto)" };
         var name = new Option<string?>("--name") { Description = "instance name (DNS label; generated when omitted)" };
         var rm = new Option<bool>("--rm") { Description = "remove the instance when it finishes" };
+        var disposable = new Option<bool>("--disposable") { Description = "discard every change the workload makes when it stops (vm: a fresh disk overlay each run)" };
         var detach = new Option<bool>("--detach", "-d") { Description = "start it and print its name instead of attaching" };
         var env = new Option<string[]>("--env", "-e") { Description = "environment variable K=V (repeatable)", AllowMultipleArgumentsPerToken = false };
         var cpus = new Option<double?>("--cpus") { Description = "CPU limit in cores, e.g. 0.5" };
@@ -43,7 +44,7 @@ internal static class InstanceCommands
 
         var command = new Command("run", "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
-            tier, name, rm, detach, env, cpus, memory, pids, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
+            tier, name, rm, disposable, detach, env, cpus, memory, pids, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
             network, entrypoint, isolation, trust, json, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
@@ -105,6 +106,7 @@ internal static class InstanceCommands
                 Resources = resources,
                 Restart = parse.GetValue(restart),
                 AutoRemove = parse.GetValue(rm),
+                Disposable = parse.GetValue(disposable),
                 Mounts = Volumes(parse.GetValue(volumes)),
                 TimeoutSeconds = parse.GetValue(timeout) is { } t ? ParseDuration("--timeout", t).TotalSeconds : null,
                 Requirements = AdvisorCommands.RunRequirements(parse.GetValue(isolation), parse.GetValue(trust)),

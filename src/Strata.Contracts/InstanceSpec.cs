@@ -44,6 +44,12 @@ public sealed record InstanceSpec
     /// </summary>
     public double? TimeoutSeconds { get; init; }
 
+    /// <summary>
+    /// Every change the workload makes is discarded when it stops (tiers with a disk of their own: the vm tier
+    /// throws its disk overlay away at the end of each run).
+    /// </summary>
+    public bool Disposable { get; init; }
+
     /// <summary>Hardening and privileges (container tier).</summary>
     public SecuritySpec? Security { get; init; }
 

@@ -10,6 +10,8 @@ using Strata.Node.Drivers.Fake;
 using Strata.Node.Drivers.Wasm;
 using Strata.Node.Images;
 using Strata.Node.Drivers.Process;
+using Strata.Node.Drivers.Vm;
+using Strata.Images;
 using Strata.Store;
 
 namespace Strata.Daemon;
@@ -137,6 +139,12 @@ public sealed partial class DaemonHost : IAsyncDisposable
             CacheDirectory = Path.Combine(options.Root, "cache", "wasm"),
             LogMaxBytes = options.LogMaxBytes,
         }, services.GetRequiredService<TimeProvider>());
+        yield return new VmDriver(new VmDriverOptions
+        {
+            CacheDirectory = Path.Combine(options.Root, "cache", "vm"),
+            Supervisor = options.Supervisor,
+            LogMaxBytes = options.LogMaxBytes,
+        }, services.GetRequiredService<ImageStore>());
         yield return new ContainerDriver(new ContainerDriverOptions
         {
             Supervisor = options.Supervisor,
