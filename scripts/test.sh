@@ -11,6 +11,13 @@ bash scripts/install-deps.sh
 dotnet build Strata.slnx -c Debug --nologo -v quiet -warnaserror
 bash scripts/publish-native.sh
 
+# The vm tier's full-OS test boots a real Debian disk built with debootstrap (a few minutes and ~150 MB
+# from the Debian mirror the first time; kept in /var/tmp afterwards).
+export STRATA_DEBIAN_DISK="${STRATA_DEBIAN_DISK:-/var/tmp/strata-debian-disk.qcow2}"
+if [ ! -f "$STRATA_DEBIAN_DISK" ]; then
+  bash scripts/build-debian-disk.sh "$STRATA_DEBIAN_DISK"
+fi
+
 results="$root/artifacts/test-results"
 rm -rf "$results"
 status=0
