@@ -138,6 +138,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
         {
             CacheDirectory = Path.Combine(options.Root, "cache", "wasm"),
             LogMaxBytes = options.LogMaxBytes,
+            Sources = [new Images.ImageStoreWasmSource(services.GetRequiredService<ImageStore>())],
         }, services.GetRequiredService<TimeProvider>());
         yield return new VmDriver(new VmDriverOptions
         {

@@ -121,7 +121,7 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
                 return file;
             }
         }
-        throw StrataException.Invalid("image", $"'{image}' is not a module this daemon can find: give an absolute path to a .wasm or .wat file (the CLI makes local paths absolute)");
+        throw StrataException.Invalid("image", $"'{image}' is neither a .wasm or .wat file (give an absolute path; the CLI makes local paths absolute) nor a Wasm artifact in the image store (strata image ls)");
     }
 
     public Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken) => StartRunAsync(handle, null);
