@@ -28,12 +28,21 @@ internal static class InstanceCommands
         var labels = new Option<string[]>("--label", "-l") { Description = "label K=V (repeatable)" };
         var volumes = new Option<string[]>("--volume", "-v") { Description = "grant a host directory: HOST:GUEST[:ro] (repeatable); wasm sees nothing else of the host" };
         var timeout = new Option<string?>("--timeout") { Description = "end the run after this long and fail it with 'limit: timeout', e.g. 500ms, 30s, 5m (wasm tier)" };
+        var cpuset = new Option<string?>("--cpuset") { Description = "CPUs the workload may use, e.g. 0-1,3 (container tier)" };
+        var readOnly = new Option<bool>("--read-only") { Description = "mount the root filesystem read-only (container tier)" };
+        var user = new Option<string?>("--user", "-u") { Description = "USER[:GROUP] as uid/gid or names from the image (container tier)" };
+        var capAdd = new Option<string[]>("--cap-add") { Description = "add a Linux capability, e.g. NET_ADMIN, or ALL (repeatable)" };
+        var capDrop = new Option<string[]>("--cap-drop") { Description = "drop a Linux capability, or ALL (repeatable)" };
+        var device = new Option<string[]>("--device") { Description = "host device HOST[:CONTAINER], e.g. /dev/fuse (repeatable)" };
+        var network = new Option<string?>("--network") { Description = "none (default: own namespace, loopback only) | host" };
+        var entrypoint = new Option<string?>("--entrypoint") { Description = "replace the image's ENTRYPOINT (its CMD is then dropped unless arguments are given)" };
         var json = Json();
         var positional = new Argument<string[]>("image-and-command") { Description = "IMAGE [CMD ARGS...]; the process tier takes no image: strata run --tier process -- CMD ARGS", Arity = ArgumentArity.ZeroOrMore };
 
         var command = new Command("run", "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
-            tier, name, rm, detach, env, cpus, memory, pids, restart, workdir, labels, volumes, timeout, json, positional,
+            tier, name, rm, detach, env, cpus, memory, pids, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
+            network, entrypoint, json, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
@@ -63,19 +72,34 @@ internal static class InstanceCommands
             }
 
             var mem = parse.GetValue(memory);
-            var resources = parse.GetValue(cpus) is null && mem is null && parse.GetValue(pids) is null ? null : new ResourceSpec
+            var resources = parse.GetValue(cpus) is null && mem is null && parse.GetValue(pids) is null && parse.GetValue(cpuset) is null ? null : new ResourceSpec
             {
                 Cpus = parse.GetValue(cpus),
                 MemoryBytes = mem is null ? null : StrataCli.ParseSize("--memory", mem),
                 Pids = parse.GetValue(pids),
+                Cpuset = parse.GetValue(cpuset),
             };
+            var caps = (Add: parse.GetValue(capAdd) ?? [], Drop: parse.GetValue(capDrop) ?? []);
+            var devices = parse.GetValue(device) ?? [];
+            var security = !parse.GetValue(readOnly) && parse.GetValue(user) is null && caps.Add.Length == 0 && caps.Drop.Length == 0 && devices.Length == 0 ? null : new SecuritySpec
+            {
+                ReadOnlyRootfs = parse.GetValue(readOnly),
+                User = parse.GetValue(user),
+                CapAdd = caps.Add.Length > 0 ? caps.Add : null,
+                CapDrop = caps.Drop.Length > 0 ? caps.Drop : null,
+                Devices = devices.Length > 0 ? devices : null,
+            };
+            var entry = parse.GetValue(entrypoint);
             var spec = new InstanceSpec
             {
                 Name = parse.GetValue(name),
                 Tier = tierValue,
                 Image = image,
+                Command = entry is null ? null : [entry],
                 Args = args is { Count: > 0 } ? args : null,
                 Env = Pairs("--env", parse.GetValue(env)),
+                Security = security,
+                Network = parse.GetValue(network),
                 Labels = Pairs("--label", parse.GetValue(labels)),
                 WorkingDir = parse.GetValue(workdir),
                 Resources = resources,
@@ -195,7 +219,7 @@ internal static class InstanceCommands
         return TimeSpan.FromSeconds(value * unit);
     }
 
-    private static Dictionary<string, string>? Pairs(string option, string[]? values)
+    internal static Dictionary<string, string>? Pairs(string option, string[]? values)
     {
         if (values is null or { Length: 0 })
         {

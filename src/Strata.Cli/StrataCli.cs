@@ -47,6 +47,9 @@ public static partial class StrataCli
         root.Options.Add(ProjectOption);
         root.Subcommands.Add(DaemonCommands.Build());
         root.Subcommands.Add(InstanceCommands.Run(trailing));
+        root.Subcommands.Add(InsideCommands.Exec(trailing));
+        root.Subcommands.Add(InsideCommands.Stats());
+        root.Subcommands.Add(InsideCommands.Top());
         foreach (var command in InstanceCommands.Others())
         {
             root.Subcommands.Add(command);
@@ -58,9 +61,9 @@ public static partial class StrataCli
         root.Subcommands.Add(SystemCommands.Events());
         root.Subcommands.Add(SystemCommands.Version());
 
-        if (trailing is not null && (ours.Length == 0 || ours[0] != "run"))
+        if (trailing is not null && (ours.Length == 0 || ours[0] is not ("run" or "exec")))
         {
-            Console.Error.WriteLine("strata: '--' is only used by 'strata run' to separate the workload's command; see 'strata run --help'");
+            Console.Error.WriteLine("strata: '--' is only used by 'strata run' and 'strata exec' to separate the command; see 'strata run --help'");
             return ExitUsage;
         }
 

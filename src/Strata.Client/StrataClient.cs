@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 
 namespace Strata.Client;
 
@@ -157,6 +158,16 @@ public sealed partial class StrataClient : IDisposable
         return StreamAsync(HttpMethod.Get, Q($"v1/instances/{N(name)}/logs", query.Length > 0 ? query.ToString() : null), null, ct);
     }
 
+    /// <summary>Runs a command in a running instance: its output as log frames, then an exit frame with its exit code.</summary>
+    public IAsyncEnumerable<StreamFrame> ExecAsync(string name, ExecRequest request, CancellationToken ct = default) =>
+        StreamAsync(HttpMethod.Post, Q($"v1/instances/{N(name)}/exec"), Json(request), ct);
+
+    public Task<InstanceStats> StatsAsync(string name, CancellationToken ct = default) =>
+        GetAsync(Q($"v1/instances/{N(name)}/stats"), StrataJsonContext.Default.InstanceStats, ct);
+
+    public Task<ProcessList> TopAsync(string name, CancellationToken ct = default) =>
+        GetAsync(Q($"v1/instances/{N(name)}/top"), StrataJsonContext.Default.ProcessList, ct);
+
     public async IAsyncEnumerable<InstanceEvent> EventsAsync([EnumeratorCancellation] CancellationToken ct = default)
     {
         using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, "v1/events"), HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
@@ -203,6 +214,13 @@ public sealed partial class StrataClient : IDisposable
     private static ByteArrayContent Json(CreateInstanceRequest request)
     {
         var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, StrataJsonContext.Default.CreateInstanceRequest));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return content;
+    }
+
+    private static ByteArrayContent Json(ExecRequest request)
+    {
+        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, StrataJsonContext.Default.ExecRequest));
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         return content;
     }

@@ -43,6 +43,31 @@ public sealed record InstanceSpec
     /// with <c>limit: timeout</c>. Tiers that support it say so in their docs (wasm: epoch interruption).
     /// </summary>
     public double? TimeoutSeconds { get; init; }
+
+    /// <summary>Hardening and privileges (container tier).</summary>
+    public SecuritySpec? Security { get; init; }
+
+    /// <summary><c>none</c> (default: own network namespace with loopback only) or <c>host</c> (container tier).</summary>
+    public string? Network { get; init; }
+}
+
+/// <summary>Privileges of the workload (container tier). The defaults are the restrictive ones.</summary>
+public sealed record SecuritySpec
+{
+    /// <summary>Mount the root filesystem read-only.</summary>
+    public bool ReadOnlyRootfs { get; init; }
+
+    /// <summary><c>uid[:gid]</c> or <c>name[:group]</c> as in the image's /etc/passwd; overrides the image's USER.</summary>
+    public string? User { get; init; }
+
+    /// <summary>Capabilities to add to the default set, e.g. <c>NET_ADMIN</c> (with or without <c>CAP_</c>); <c>ALL</c> adds every one.</summary>
+    public IReadOnlyList<string>? CapAdd { get; init; }
+
+    /// <summary>Capabilities to remove from the default set; <c>ALL</c> removes every one.</summary>
+    public IReadOnlyList<string>? CapDrop { get; init; }
+
+    /// <summary>Host devices made available: <c>/dev/fuse</c> or <c>/dev/HOST:/dev/CTR</c>.</summary>
+    public IReadOnlyList<string>? Devices { get; init; }
 }
 
 public sealed record ResourceSpec
@@ -55,6 +80,9 @@ public sealed record ResourceSpec
 
     /// <summary>Maximum number of processes (tasks).</summary>
     public long? Pids { get; init; }
+
+    /// <summary>CPUs the workload may run on, in cpuset list syntax: <c>0-2,4</c>.</summary>
+    public string? Cpuset { get; init; }
 }
 
 public sealed record MountSpec

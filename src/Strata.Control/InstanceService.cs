@@ -188,7 +188,7 @@ public sealed partial class InstanceService : IAsyncDisposable
         {
             return Tier.Wasm; // a module file can only run on the wasm tier
         }
-        throw StrataException.Invalid("tier", "no tier given and no tier advisor is configured; pass --tier");
+        return Tier.Container; // an OCI image with no stated needs: the article's default answer
     }
 
     private void Forget(Entry entry, string directory)

@@ -5,8 +5,10 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Control;
 using Strata.Daemon.Api;
+using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Fake;
 using Strata.Node.Drivers.Wasm;
+using Strata.Node.Images;
 using Strata.Node.Drivers.Process;
 using Strata.Store;
 
@@ -95,6 +97,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
             SnapshotEndpoints.Map(app);
+            ExecEndpoints.Map(app);
             SystemEndpoints.Map(app);
             app.MapImageApi();
 
@@ -127,6 +130,15 @@ public sealed partial class DaemonHost : IAsyncDisposable
             CacheDirectory = Path.Combine(options.Root, "cache", "wasm"),
             LogMaxBytes = options.LogMaxBytes,
         }, services.GetRequiredService<TimeProvider>());
+        yield return new ContainerDriver(new ContainerDriverOptions
+        {
+            Supervisor = options.Supervisor,
+            LogMaxBytes = options.LogMaxBytes,
+            Runtime = options.OciRuntime,
+            RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
+        }, new ChainedImageResolver(
+            new DirectoryImageResolver(options.Images),
+            new Images.ImageStoreResolver(services.GetRequiredService<Strata.Images.ImageStore>())));
         if (options.EnableFakeTier)
         {
             yield return new FakeDriver(services.GetRequiredService<TimeProvider>(), options.LogMaxBytes);

@@ -37,6 +37,11 @@ public sealed record DaemonOptions
 
     /// <summary>Registries (HOST:PORT) that image pulls may reach over plain HTTP (<c>--insecure-registry</c>, repeatable).</summary>
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+    /// <summary>OCI runtime for the container tier (<c>runc</c>, <c>crun</c> or a path); null: probe, prefer runc.</summary>
+    public string? OciRuntime { get; init; }
+
+    /// <summary>Names served as single-layer images from directories (<c>--image busybox=/srv/rootfs/busybox</c>), beside <c>dir:/path</c>.</summary>
+    public IReadOnlyDictionary<string, string> Images { get; init; } = new Dictionary<string, string>();
 
     public static DaemonOptions Parse(string[] args)
     {
@@ -68,11 +73,23 @@ public sealed record DaemonOptions
                 "--log-max-size" => o with { LogMaxBytes = ParseSize("--log-max-size", Value()) },
                 "--supervisor" => o with { Supervisor = Value() },
                 "--insecure-registry" => o with { InsecureRegistries = [.. o.InsecureRegistries, ParseRegistry(Value())] },
+                "--oci-runtime" => o with { OciRuntime = Value() },
+                "--image" => o with { Images = AddImage(o.Images, Value()) },
                 _ => throw StrataException.Invalid(flag, $"unknown option '{flag}'; see 'strata daemon --help'"),
             };
         }
         o.Validate();
         return o;
+    }
+
+    private static Dictionary<string, string> AddImage(IReadOnlyDictionary<string, string> images, string value)
+    {
+        var eq = value.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || !Path.IsPathRooted(value[(eq + 1)..]))
+        {
+            throw StrataException.Invalid("--image", $"'{value}' is not NAME=/absolute/rootfs/dir");
+        }
+        return new Dictionary<string, string>(images) { [value[..eq]] = value[(eq + 1)..] };
     }
 
     private void Validate()

@@ -13,6 +13,8 @@ if (args.Contains("--help") || args.Contains("-h"))
           --token-file PATH     the bearer token for --listen (default <root>/admin.token, created if missing)
           --log-max-size SIZE   per-instance log cap before rotation (default 10M; two files are kept)
           --supervisor PATH     the strata-supervisor binary (default: next to stratad, then PATH)
+          --oci-runtime NAME    container tier runtime: runc, crun or a path (default: probe, prefer runc)
+          --image NAME=DIR      serve a root filesystem directory as image NAME (repeatable; dir:/path always works)
 
         Signals: SIGTERM and SIGINT stop the daemon and leave every instance running;
         `strata daemon stop --all` stops the instances too. See docs/daemon-behavior.md.

@@ -61,6 +61,11 @@ public sealed class ProcessDriver : IDriver, IDisposable
         {
             throw StrataException.Invalid("mounts", "the process tier runs on the host and already sees every host path; drop the mounts or choose an isolated tier");
         }
+        if (spec.Resources?.Cpuset is not null || spec.Security is not null || spec.Network is not null)
+        {
+            throw StrataException.Invalid(spec.Resources?.Cpuset is not null ? "resources.cpuset" : spec.Security is not null ? "security" : "network",
+                "the process tier runs straight on the host and cannot apply cpuset, security or network settings; drop them or choose --tier container");
+        }
         var argv = Argv(spec);
         if (argv.Count == 0)
         {

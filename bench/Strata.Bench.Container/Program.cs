@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Globalization;
+using Strata.Client;
+using Strata.Contracts;
+using Strata.Node.Drivers.Container;
+using Strata.Contracts.Drivers;
+
+namespace Strata.Bench.Container;
+
+/// <summary>
+/// Start-latency benchmark of the container tier (docs/container.md, "Benchmarks"):
+///   P1: `strata run --rm busybox /bin/true` (CLI → daemon → supervisor → runc, end to end) against
+///       `podman run --rm --runtime runc` of the same rootfs and a raw `runc run` of a prepared bundle,
+///       alternating A B C so drift hits all three alike; medians and ratios.
+///   P2: 100 sequential runs through the API (typed client, attached run) against 100 raw runtime runs.
+/// Usage: Strata.Bench.Container --stratad PATH --strata PATH --supervisor PATH [--rounds 20] [--sequential 100]
+/// Needs root, runc, busybox-static; podman is optional (skipped with a note when missing).
+/// </summary>
+internal static class Program
+{
+    private static async Task<int> Main(string[] args)
+    {
+        string Arg(string name, string? fallback = null)
+        {
+            var i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
+        }
+        var stratad = Path.GetFullPath(Arg("--stratad"));
+        var strata = Path.GetFullPath(Arg("--strata"));
+        var supervisor = Path.GetFullPath(Arg("--supervisor"));
+        var rounds = int.Parse(Arg("--rounds", "20"), CultureInfo.InvariantCulture);
+        var sequential = int.Parse(Arg("--sequential", "100"), CultureInfo.InvariantCulture);
+        var runc = OciRuntime.Which("runc") ?? throw new InvalidOperationException("runc is not installed");
+        var busybox = OciRuntime.StaticBusybox() ?? throw new InvalidOperationException("busybox-static is not installed");
+
+        var work = Directory.CreateTempSubdirectory("strata-bench-").FullName;
+        var rootfs = Path.Combine(work, "busybox");
+        BuildRootfs(busybox, rootfs);
+        var bundle = Path.Combine(work, "bundle");
+        PrepareRawBundle(runc, rootfs, bundle);
+        var socket = Path.Combine(work, "s.sock");
+        var daemon = Process.Start(new ProcessStartInfo(stratad)
+        {
+            ArgumentList = { "--root", Path.Combine(work, "root"), "--socket", socket, "--supervisor", supervisor, "--image", "busybox=" + rootfs },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        _ = daemon.StandardOutput.ReadToEndAsync();
+        _ = daemon.StandardError.ReadToEndAsync();
+        var podman = OciRuntime.Which("podman");
+        try
+        {
+            using var client = new StrataClient(new ClientOptions { Socket = socket });
+            await WaitForDaemonAsync(client);
+            if (podman is not null)
+            {
+                Run(podman, "rmi", "-f", "strata-bench-busybox");
+                var tar = Path.Combine(work, "rootfs.tar");
+                Run("tar", "-C", rootfs, "-cf", tar, ".");
+                Run(podman, "import", tar, "strata-bench-busybox");
+            }
+
+            var strataCli = () => Run(strata, "--socket", socket, "run", "--rm", "--tier", "container", "busybox", "/bin/true");
+            var podmanRun = () => Run(podman!, "run", "--rm", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                "--cgroup-manager", "cgroupfs", "strata-bench-busybox", "/bin/true");
+            var id = 0;
+            var rawRunc = () => Run(runc, "--root", Path.Combine(work, "runc-state"), "run", "--bundle", bundle, "raw-" + id++);
+
+            // Warm-up: first runs pay for page-cache misses and JIT in the daemon.
+            for (var i = 0; i < 3; i++)
+            {
+                strataCli();
+                rawRunc();
+                if (podman is not null)
+                {
+                    podmanRun();
+                }
+            }
+
+            var a = new List<double>();
+            var b = new List<double>();
+            var c = new List<double>();
+            for (var r = 0; r < rounds; r++)
+            {
+                a.Add(strataCli());
+                if (podman is not null)
+                {
+                    b.Add(podmanRun());
+                }
+                c.Add(rawRunc());
+            }
+            Console.WriteLine($"P1 ({rounds} rounds, alternating, median ms)");
+            Console.WriteLine($"  strata run --rm (CLI, end to end) {Median(a),8:0.0}   {Median(a) / Median(c),5:0.00}x raw runc");
+            Console.WriteLine(podman is null ? "  podman run --rm --runtime runc     (podman not installed: skipped)"
+                : $"  podman run --rm --runtime runc    {Median(b),8:0.0}   {Median(b) / Median(c),5:0.00}x raw runc; strata/podman {Median(a) / Median(b):0.00}x");
+            Console.WriteLine($"  runc run (prepared bundle)        {Median(c),8:0.0}");
+
+            // P2: sequential runs through the API, no CLI process in between.
+            var api = new List<double>();
+            var total = Stopwatch.StartNew();
+            for (var i = 0; i < sequential; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                await foreach (var frame in client.RunAttachedAsync(new InstanceSpec { Tier = "container", Image = "busybox", Args = ["/bin/true"], AutoRemove = true }))
+                {
+                    if (frame.Exit is { } exit)
+                    {
+                        if (exit.ExitCode != 0)
+                        {
+                            throw new InvalidOperationException($"run failed: {exit.State} {exit.Reason}");
+                        }
+                        break; // done, as for the CLI: the exit code is known (removal finishes in the daemon)
+                    }
+                }
+                api.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            var apiTotal = total.Elapsed.TotalMilliseconds;
+            var raw = new List<double>();
+            total.Restart();
+            for (var i = 0; i < sequential; i++)
+            {
+                raw.Add(rawRunc());
+            }
+            var rawTotal = total.Elapsed.TotalMilliseconds;
+            Console.WriteLine($"P2 ({sequential} sequential runs)");
+            Console.WriteLine($"  API (attached run, --rm)   total {apiTotal / 1000,6:0.00} s  median {Median(api),6:0.0} ms  p90 {Percentile(api, 0.9),6:0.0} ms");
+            Console.WriteLine($"  raw runc run               total {rawTotal / 1000,6:0.00} s  median {Median(raw),6:0.0} ms  p90 {Percentile(raw, 0.9),6:0.0} ms");
+            Console.WriteLine($"  ratio (median)             {Median(api) / Median(raw):0.00}x");
+
+            await DriverPhasesAsync(supervisor, rootfs, work, Math.Min(sequential, 30));
+            return 0;
+        }
+        finally
+        {
+            daemon.Kill();
+            await daemon.WaitForExitAsync();
+            if (podman is not null)
+            {
+                Run(podman, "rmi", "-f", "strata-bench-busybox");
+            }
+            try
+            {
+                Directory.Delete(work, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Where the time goes: the driver alone (no daemon, no store, no HTTP), phase by phase.</summary>
+    private static async Task DriverPhasesAsync(string supervisor, string rootfs, string work, int runs)
+    {
+        using var driver = new ContainerDriver(new ContainerDriverOptions { Supervisor = supervisor, RuntimeStateRoot = Path.Combine(work, "oci") },
+            new Strata.Node.Images.DirectoryImageResolver(new Dictionary<string, string> { ["busybox"] = rootfs }));
+        await driver.FingerprintAsync(CancellationToken.None);
+        var phases = new Dictionary<string, List<double>> { ["create"] = [], ["start"] = [], ["wait"] = [], ["delete"] = [], ["total"] = [] };
+        for (var i = 0; i < runs + 2; i++)
+        {
+            var id = "bench" + i.ToString(CultureInfo.InvariantCulture) + Guid.NewGuid().ToString("N")[..8];
+            var dir = Path.Combine(work, "drv", id);
+            Directory.CreateDirectory(dir);
+            var total = Stopwatch.StartNew();
+            var sw = Stopwatch.StartNew();
+            var handle = await driver.CreateAsync(new Strata.Contracts.Drivers.CreateRequest
+            {
+                InstanceId = id, Name = "b", Project = "default", Directory = dir,
+                Spec = new InstanceSpec { Tier = "container", Image = "busybox", Args = ["/bin/true"] },
+            }, CancellationToken.None);
+            var create = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            handle = await driver.StartAsync(handle, CancellationToken.None);
+            var start = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            await driver.WaitAsync(handle, CancellationToken.None);
+            var wait = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            await driver.DeleteAsync(handle, CancellationToken.None);
+            Directory.Delete(dir, recursive: true);
+            var delete = sw.Elapsed.TotalMilliseconds;
+            if (i >= 2)
+            {
+                phases["create"].Add(create);
+                phases["start"].Add(start);
+                phases["wait"].Add(wait);
+                phases["delete"].Add(delete);
+                phases["total"].Add(total.Elapsed.TotalMilliseconds);
+            }
+        }
+        Console.WriteLine($"Driver phases ({runs} runs, median ms): " + string.Join("  ", phases.Select(p => $"{p.Key} {Median(p.Value):0.0}")));
+    }
+
+    private static async Task WaitForDaemonAsync(StrataClient client)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                await client.InfoAsync();
+                return;
+            }
+            catch (DaemonUnreachableException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    /// <summary>Runs a command to completion; returns the wall time in ms. Throws when it fails.</summary>
+    private static double Run(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        var sw = Stopwatch.StartNew();
+        using var p = Process.Start(start)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var ms = sw.Elapsed.TotalMilliseconds;
+        if (p.ExitCode != 0 && !args.Contains("rmi"))
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result}");
+        }
+        return ms;
+    }
+
+    private static void BuildRootfs(string busybox, string rootfs)
+    {
+        var bin = Path.Combine(rootfs, "bin");
+        Directory.CreateDirectory(bin);
+        foreach (var d in new[] { "proc", "sys", "dev", "tmp", "etc", "root" })
+        {
+            Directory.CreateDirectory(Path.Combine(rootfs, d));
+        }
+        File.Copy(busybox, Path.Combine(bin, "busybox"));
+        var list = Process.Start(new ProcessStartInfo(busybox, "--list") { RedirectStandardOutput = true })!;
+        foreach (var applet in list.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (applet != "busybox")
+            {
+                File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
+            }
+        }
+        list.WaitForExit();
+    }
+
+    /// <summary>`runc spec` defaults, not a terminal, running /bin/true in the rootfs directly (no overlay).</summary>
+    private static void PrepareRawBundle(string runc, string rootfs, string bundle)
+    {
+        Directory.CreateDirectory(bundle);
+        Run(runc, "spec", "--bundle", bundle);
+        var path = Path.Combine(bundle, "config.json");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+        config["process"]!["terminal"] = false;
+        config["process"]!["args"] = new System.Text.Json.Nodes.JsonArray("/bin/true");
+        config["root"]!["path"] = rootfs;
+        File.WriteAllText(path, config.ToJsonString());
+    }
+
+    private static double Median(List<double> values) => Percentile(values, 0.5);
+
+    private static double Percentile(List<double> values, double p)
+    {
+        if (values.Count == 0)
+        {
+            return double.NaN;
+        }
+        var sorted = values.Order().ToList();
+        return sorted[(int)Math.Min(sorted.Count - 1, Math.Round(p * (sorted.Count - 1)))];
+    }
+}

@@ -1,0 +1,31 @@
+namespace Strata.Contracts.Drivers;
+
+/// <summary>Optional capability: resource usage and the processes of a running workload.</summary>
+public interface IStatsDriver
+{
+    /// <summary>Usage now; <see cref="InstanceStats.CpuPercent"/> is measured over a short window.</summary>
+    Task<InstanceStats> StatsAsync(DriverHandle handle, CancellationToken cancellationToken);
+
+    /// <summary>The workload's processes, as the host sees them.</summary>
+    Task<IReadOnlyList<ProcessEntry>> TopAsync(DriverHandle handle, CancellationToken cancellationToken);
+}
+
+/// <summary>Resource usage of one instance (<c>GET /v1/instances/{name}/stats</c>).</summary>
+public sealed record InstanceStats
+{
+    public required string Name { get; init; }
+    /// <summary>CPU used, in percent of one core (200 = two cores busy), over <see cref="SampleMilliseconds"/>.</summary>
+    public double CpuPercent { get; init; }
+    public long CpuNanoseconds { get; init; }
+    public int SampleMilliseconds { get; init; }
+    public long MemoryBytes { get; init; }
+    /// <summary>The memory limit, or null when unlimited.</summary>
+    public long? MemoryLimitBytes { get; init; }
+    public long Pids { get; init; }
+    public long? PidsLimit { get; init; }
+}
+
+/// <summary>One process of an instance (<c>GET /v1/instances/{name}/top</c>). PIDs are host PIDs.</summary>
+public sealed record ProcessEntry(int Pid, int ParentPid, int Uid, string State, double CpuSeconds, long RssBytes, string Command);
+
+public sealed record ProcessList(string Name, IReadOnlyList<ProcessEntry> Processes);

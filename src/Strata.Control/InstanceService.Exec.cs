@@ -1,0 +1,42 @@
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+
+namespace Strata.Control;
+
+/// <summary>Inside running instances: exec, stats, top (tiers that have the capability).</summary>
+public sealed partial class InstanceService
+{
+    /// <summary>Runs a command in a running instance; output goes to <paramref name="output"/> as it comes. Returns its exit code.</summary>
+    public async Task<int> ExecAsync(string project, string name, ExecRequest request, Func<string, ReadOnlyMemory<byte>, ValueTask> output, CancellationToken cancellationToken)
+    {
+        var (record, driver) = Running<IExecDriver>(project, name, "exec in", "exec");
+        return await driver.ExecAsync(record.Handle!, request, output, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<InstanceStats> StatsAsync(string project, string name, CancellationToken cancellationToken)
+    {
+        var (record, driver) = Running<IStatsDriver>(project, name, "read stats of", "stats");
+        var stats = await driver.StatsAsync(record.Handle!, cancellationToken).ConfigureAwait(false);
+        return stats with { Name = name };
+    }
+
+    public async Task<ProcessList> TopAsync(string project, string name, CancellationToken cancellationToken)
+    {
+        var (record, driver) = Running<IStatsDriver>(project, name, "list processes of", "top");
+        return new ProcessList(name, await driver.TopAsync(record.Handle!, cancellationToken).ConfigureAwait(false));
+    }
+
+    private (Store.InstanceRecord Record, T Driver) Running<T>(string project, string name, string verb, string capability) where T : class
+    {
+        var record = Get(project, name);
+        if (_drivers.Find(record.Tier) is not T driver)
+        {
+            throw StrataException.Invalid("tier", $"the {record.Tier.ToName()} tier does not support {capability}");
+        }
+        if (!record.State.IsActive() || record.Handle is null)
+        {
+            throw StrataException.Conflict($"cannot {verb} instance '{name}': it is {record.State.ToName()}, not running; start it first");
+        }
+        return (record, driver);
+    }
+}

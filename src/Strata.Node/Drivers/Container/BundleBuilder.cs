@@ -1,0 +1,378 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Strata.Contracts;
+using Strata.Node.Images;
+
+namespace Strata.Node.Drivers.Container;
+
+/// <summary>
+/// Turns an image config plus an <see cref="InstanceSpec"/> into an OCI runtime <c>config.json</c>.
+/// Argument rules follow docker/podman: <c>command</c> replaces the image's ENTRYPOINT (and then its CMD is
+/// dropped), <c>args</c> replace its CMD; the environment is the image's, overridden by the spec's.
+/// </summary>
+public static partial class BundleBuilder
+{
+    public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    public const long DefaultPidsLimit = 2048;
+    private const long CfsPeriodMicros = 100_000;
+
+    /// <summary>The process the container starts with.</summary>
+    public static IReadOnlyList<string> Argv(InstanceSpec spec, ImageConfig image)
+    {
+        IReadOnlyList<string> entrypoint, cmd;
+        if (spec.Command is { Count: > 0 } command)
+        {
+            entrypoint = command;
+            cmd = spec.Args ?? [];
+        }
+        else
+        {
+            entrypoint = image.Entrypoint ?? [];
+            cmd = spec.Args is { Count: > 0 } args ? args : image.Cmd ?? [];
+        }
+        var argv = entrypoint.Concat(cmd).ToList();
+        if (argv.Count == 0)
+        {
+            throw StrataException.Invalid("args", "the image has no ENTRYPOINT or CMD and no command was given; add one, e.g. strata run IMAGE sh -c '...'");
+        }
+        return argv;
+    }
+
+    public static IReadOnlyList<string> Environment(InstanceSpec spec, ImageConfig image, string hostname)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        var order = new List<string>();
+        void Set(string k, string v)
+        {
+            if (!env.ContainsKey(k))
+            {
+                order.Add(k);
+            }
+            env[k] = v;
+        }
+        foreach (var entry in image.Env ?? [])
+        {
+            var eq = entry.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0)
+            {
+                Set(entry[..eq], entry[(eq + 1)..]);
+            }
+        }
+        if (!env.ContainsKey("PATH"))
+        {
+            Set("PATH", DefaultPath);
+        }
+        Set("HOSTNAME", hostname);
+        foreach (var (k, v) in spec.Env ?? new Dictionary<string, string>())
+        {
+            Set(k, v);
+        }
+        return [.. order.Select(k => k + "=" + env[k])];
+    }
+
+    [GeneratedRegex(@"^\d+(-\d+)?(,\d+(-\d+)?)*$")]
+    private static partial Regex CpusetList();
+
+    /// <summary>Checks the parts of the spec only the container tier has, before anything is created.</summary>
+    public static void Validate(InstanceSpec spec)
+    {
+        if (spec.Image is null)
+        {
+            throw StrataException.Invalid("image", "the container tier needs an image, e.g. strata run --tier container busybox sh");
+        }
+        if (spec.Network is not (null or "none" or "host"))
+        {
+            throw StrataException.Invalid("network", $"'{spec.Network}' is not a network mode; use none (own namespace, loopback only) or host");
+        }
+        if (spec.Resources?.Cpuset is { } cpuset)
+        {
+            if (!CpusetList().IsMatch(cpuset))
+            {
+                throw StrataException.Invalid("resources.cpuset", $"'{cpuset}' is not a CPU list; use numbers and ranges such as 0-1,3");
+            }
+            var max = System.Environment.ProcessorCount - 1;
+            foreach (var part in cpuset.Split(',', '-'))
+            {
+                if (int.Parse(part, CultureInfo.InvariantCulture) > max)
+                {
+                    throw StrataException.Invalid("resources.cpuset", $"CPU {part} does not exist on this host (CPUs 0-{max})");
+                }
+            }
+        }
+        ContainerSecurity.Capabilities(spec.Security?.CapAdd, spec.Security?.CapDrop);
+        _ = Devices(spec.Security?.Devices);
+        var mounts = spec.Mounts ?? [];
+        for (var i = 0; i < mounts.Count; i++)
+        {
+            if (!File.Exists(mounts[i].Source) && !Directory.Exists(mounts[i].Source))
+            {
+                throw StrataException.Invalid($"mounts[{i}].source", $"'{mounts[i].Source}' does not exist on this host; create it first");
+            }
+            if (mounts[i].Target == "/" || mounts[i].Target.Split('/').Contains(".."))
+            {
+                throw StrataException.Invalid($"mounts[{i}].target", $"'{mounts[i].Target}' cannot be mounted over; choose a path below /");
+            }
+        }
+    }
+
+    public sealed record Plan
+    {
+        public required string Hostname { get; init; }
+        public required IReadOnlyList<string> Argv { get; init; }
+        public required IReadOnlyList<string> Env { get; init; }
+        public required string WorkingDir { get; init; }
+        public required (long Uid, long Gid) User { get; init; }
+        public required string RootfsPath { get; init; }
+        public required string CgroupsPath { get; init; }
+        public required InstanceSpec Spec { get; init; }
+    }
+
+    public static JsonObject Build(Plan plan)
+    {
+        var spec = plan.Spec;
+        var security = spec.Security ?? new SecuritySpec();
+        var caps = ContainerSecurity.Capabilities(security.CapAdd, security.CapDrop);
+        JsonArray Caps() => new([.. caps.Select(c => (JsonNode)c)]);
+
+        var namespaces = new JsonArray(
+            new JsonObject { ["type"] = "pid" }, new JsonObject { ["type"] = "mount" },
+            new JsonObject { ["type"] = "ipc" }, new JsonObject { ["type"] = "uts" });
+        if (spec.Network != "host")
+        {
+            // runc and crun bring the new namespace's loopback up themselves.
+            namespaces.Add(new JsonObject { ["type"] = "network" });
+        }
+
+        var mounts = new JsonArray(
+            Mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
+            Mount("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
+            Mount("/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"),
+            Mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k"),
+            Mount("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
+            spec.Network == "host"
+                ? Mount("/sys", "bind", "/sys", "rbind", "nosuid", "noexec", "nodev", "ro")
+                : Mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
+            Mount("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro"));
+        foreach (var m in spec.Mounts ?? [])
+        {
+            mounts.Add(m.ReadOnly
+                ? Mount(m.Target, "bind", m.Source, "rbind", "rprivate", "ro")
+                : Mount(m.Target, "bind", m.Source, "rbind", "rprivate"));
+        }
+
+        var deviceRules = new JsonArray(new JsonObject { ["allow"] = false, ["access"] = "rwm" });
+        var devices = new JsonArray();
+        foreach (var d in Devices(security.Devices))
+        {
+            devices.Add(new JsonObject
+            {
+                ["path"] = d.ContainerPath, ["type"] = d.Type, ["major"] = d.Major, ["minor"] = d.Minor,
+                ["fileMode"] = d.Mode, ["uid"] = 0, ["gid"] = 0,
+            });
+            deviceRules.Add(new JsonObject { ["allow"] = true, ["type"] = d.Type, ["major"] = d.Major, ["minor"] = d.Minor, ["access"] = "rwm" });
+        }
+        var resources = new JsonObject { ["devices"] = deviceRules };
+        var cpu = new JsonObject();
+        if (spec.Resources?.Cpuset is { } cpuset)
+        {
+            cpu["cpus"] = cpuset;
+        }
+        if (spec.Resources?.Cpus is { } cores)
+        {
+            cpu["period"] = CfsPeriodMicros;
+            cpu["quota"] = (long)Math.Ceiling(cores * CfsPeriodMicros);
+        }
+        if (cpu.Count > 0)
+        {
+            resources["cpu"] = cpu;
+        }
+        if (spec.Resources?.Pids is { } pids)
+        {
+            resources["pids"] = new JsonObject { ["limit"] = pids };
+        }
+
+
+        return new JsonObject
+        {
+            ["ociVersion"] = "1.0.2",
+            ["process"] = new JsonObject
+            {
+                ["terminal"] = false,
+                ["user"] = new JsonObject { ["uid"] = plan.User.Uid, ["gid"] = plan.User.Gid },
+                ["args"] = new JsonArray([.. plan.Argv.Select(a => (JsonNode)a)]),
+                ["env"] = new JsonArray([.. plan.Env.Select(e => (JsonNode)e)]),
+                ["cwd"] = plan.WorkingDir,
+                ["capabilities"] = new JsonObject
+                {
+                    ["bounding"] = Caps(), ["effective"] = Caps(), ["permitted"] = Caps(),
+                },
+                ["rlimits"] = new JsonArray(new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = s_openFilesHard, ["soft"] = Math.Min(s_openFilesHard, 1024L) }),
+                ["noNewPrivileges"] = true,
+            },
+            ["root"] = new JsonObject { ["path"] = plan.RootfsPath, ["readonly"] = security.ReadOnlyRootfs },
+            ["hostname"] = plan.Hostname,
+            ["mounts"] = mounts,
+            ["linux"] = new JsonObject
+            {
+                ["cgroupsPath"] = plan.CgroupsPath,
+                ["resources"] = resources,
+                ["namespaces"] = namespaces,
+                ["devices"] = devices,
+                ["seccomp"] = ContainerSecurity.SeccompProfile(caps),
+                ["maskedPaths"] = new JsonArray([.. ContainerSecurity.MaskedPaths.Select(p => (JsonNode)p)]),
+                ["readonlyPaths"] = new JsonArray([.. ContainerSecurity.ReadonlyPaths.Select(p => (JsonNode)p)]),
+            },
+        };
+    }
+
+    // A container may not raise its limit above the daemon's own hard limit.
+    private static readonly long s_openFilesHard = OpenFilesHardLimit();
+
+    private static long OpenFilesHardLimit()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/limits"))
+            {
+                if (line.StartsWith("Max open files", StringComparison.Ordinal))
+                {
+                    var cols = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return long.TryParse(cols[4], NumberStyles.None, CultureInfo.InvariantCulture, out var hard) ? Math.Min(hard, 1048576) : 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return 1024;
+    }
+
+    private static JsonObject Mount(string destination, string type, string source, params string[] options) => new()
+    {
+        ["destination"] = destination,
+        ["type"] = type,
+        ["source"] = source,
+        ["options"] = new JsonArray([.. options.Select(o => (JsonNode)o)]),
+    };
+
+    public sealed record Device(string ContainerPath, string Type, long Major, long Minor, int Mode);
+
+    /// <summary>Parses <c>HOST[:CONTAINER]</c> entries and looks the host devices up.</summary>
+    public static IReadOnlyList<Device> Devices(IReadOnlyList<string>? entries)
+    {
+        var result = new List<Device>();
+        for (var i = 0; i < (entries?.Count ?? 0); i++)
+        {
+            var field = $"security.devices[{i}]";
+            var parts = entries![i].Split(':');
+            var host = parts[0];
+            var container = parts.Length > 1 && parts[1].Length > 0 ? parts[1] : host;
+            if (parts.Length > 3 || !host.StartsWith('/') || !container.StartsWith("/dev/", StringComparison.Ordinal))
+            {
+                throw StrataException.Invalid(field, $"'{entries[i]}' is not HOST[:CONTAINER] with absolute paths (the container path under /dev)");
+            }
+            if (DeviceNumbers(host) is not { } dev)
+            {
+                throw StrataException.Invalid(field, $"'{host}' is not a character or block device on this host");
+            }
+            result.Add(new Device(container, dev.Type, dev.Major, dev.Minor, dev.Mode));
+        }
+        return result;
+    }
+
+    /// <summary>stat(2) of a device node: its type (c or b), major and minor numbers and permission bits.</summary>
+    private static unsafe (string Type, long Major, long Minor, int Mode)? DeviceNumbers(string path)
+    {
+        var buffer = stackalloc byte[256];
+        if (stat(path, buffer) != 0)
+        {
+            return null;
+        }
+        // struct stat differs: x86_64 has st_mode at 24 and st_rdev at 40; the generic layout (arm64) 16 and 32.
+        var arm = RuntimeInformation.ProcessArchitecture == Architecture.Arm64;
+        var mode = *(uint*)(buffer + (arm ? 16 : 24));
+        var rdev = *(ulong*)(buffer + (arm ? 32 : 40));
+        var type = (mode & 0xF000) switch { 0x2000 => "c", 0x6000 => "b", _ => null };
+        if (type is null)
+        {
+            return null;
+        }
+        var major = (long)(((rdev >> 8) & 0xfff) | ((rdev >> 32) & ~0xfffUL));
+        var minor = (long)((rdev & 0xff) | ((rdev >> 12) & ~0xffUL));
+        return (type, major, minor, (int)(mode & 0x1ff));
+    }
+
+    [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
+    private static extern unsafe int stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte* buffer);
+
+    /// <summary>
+    /// <c>uid[:gid]</c> as numbers, or names looked up in the image's /etc/passwd and /etc/group (top layer first).
+    /// A uid without a gid takes the user's primary group, or 0.
+    /// </summary>
+    public static (long Uid, long Gid) ResolveUser(string? user, IReadOnlyList<string> layersLowestFirst, string field = "security.user")
+    {
+        if (string.IsNullOrEmpty(user))
+        {
+            return (0, 0);
+        }
+        var parts = user.Split(':');
+        if (parts.Length > 2 || parts[0].Length == 0)
+        {
+            throw StrataException.Invalid(field, $"'{user}' is not USER[:GROUP]");
+        }
+        var passwd = ReadImageFile(layersLowestFirst, "etc/passwd");
+        long uid;
+        long? primaryGid = null;
+        if (long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out uid))
+        {
+            primaryGid = Lookup(passwd, 2, parts[0], 3);
+        }
+        else
+        {
+            uid = Lookup(passwd, 0, parts[0], 2)
+                ?? throw StrataException.Invalid(field, $"user '{parts[0]}' is not in the image's /etc/passwd; give a numeric uid");
+            primaryGid = Lookup(passwd, 0, parts[0], 3);
+        }
+        long gid = primaryGid ?? 0;
+        if (parts.Length == 2)
+        {
+            if (!long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out gid))
+            {
+                gid = Lookup(ReadImageFile(layersLowestFirst, "etc/group"), 0, parts[1], 2)
+                    ?? throw StrataException.Invalid(field, $"group '{parts[1]}' is not in the image's /etc/group; give a numeric gid");
+            }
+        }
+        return (uid, gid);
+    }
+
+    private static long? Lookup(string[] lines, int keyColumn, string key, int valueColumn)
+    {
+        foreach (var line in lines)
+        {
+            var cols = line.Split(':');
+            if (cols.Length > Math.Max(keyColumn, valueColumn) && cols[keyColumn] == key
+                && long.TryParse(cols[valueColumn], NumberStyles.None, CultureInfo.InvariantCulture, out var v))
+            {
+                return v;
+            }
+        }
+        return null;
+    }
+
+    private static string[] ReadImageFile(IReadOnlyList<string> layersLowestFirst, string relative)
+    {
+        for (var i = layersLowestFirst.Count - 1; i >= 0; i--)
+        {
+            var path = Path.Combine(layersLowestFirst[i], relative);
+            // A symlink could point anywhere on the host: only plain files are read.
+            var info = new FileInfo(path);
+            if (info.Exists && info.LinkTarget is null)
+            {
+                return File.ReadAllLines(path);
+            }
+        }
+        return [];
+    }
+}

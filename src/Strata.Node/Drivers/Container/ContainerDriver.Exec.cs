@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using System.Globalization;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+
+namespace Strata.Node.Drivers.Container;
+
+/// <summary>exec, stats and top.</summary>
+public sealed partial class ContainerDriver
+{
+    public async Task<int> ExecAsync(DriverHandle handle, ExecRequest request, Func<string, ReadOnlyMemory<byte>, ValueTask> output, CancellationToken cancellationToken)
+    {
+        if (request.Command is not { Count: > 0 } || request.Command.Any(string.IsNullOrEmpty))
+        {
+            throw StrataException.Invalid("command", "give the command to run, e.g. strata exec NAME -- sh -c 'echo hi'");
+        }
+        if (request.Tty)
+        {
+            throw StrataException.Invalid("tty", "exec with a terminal is not supported yet; run without -t (output is streamed, the exit code returned)");
+        }
+        if (request.WorkingDir is { } wd && !wd.StartsWith('/'))
+        {
+            throw StrataException.Invalid("workingDir", $"'{wd}' is not an absolute path");
+        }
+        var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
+        await EnsureRunningAsync(runtime, handle, "exec in", cancellationToken).ConfigureAwait(false);
+
+        var start = new ProcessStartInfo(runtime.Path)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in runtime.GlobalArgs)
+        {
+            start.ArgumentList.Add(a);
+        }
+        start.ArgumentList.Add("exec");
+        foreach (var (k, v) in request.Env ?? new Dictionary<string, string>())
+        {
+            start.ArgumentList.Add("--env");
+            start.ArgumentList.Add(k + "=" + v);
+        }
+        if (request.WorkingDir is { } cwd)
+        {
+            start.ArgumentList.Add("--cwd");
+            start.ArgumentList.Add(cwd);
+        }
+        if (request.User is { } user)
+        {
+            var (uid, gid) = BundleBuilder.ResolveUser(user, Rootfs(handle).Layers, "user");
+            start.ArgumentList.Add("--user");
+            start.ArgumentList.Add($"{uid}:{gid}");
+        }
+        start.ArgumentList.Add(handle.InstanceId);
+        foreach (var a in request.Command)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start) ?? throw new StrataException(ErrorKind.Internal, $"could not start {runtime.Path} exec");
+        process.StandardInput.Close();
+        using var gate = new SemaphoreSlim(1, 1);
+        async Task PumpAsync(Stream stream, string name)
+        {
+            var buffer = new byte[16 * 1024];
+            int n;
+            while ((n = await stream.ReadAsync(buffer, CancellationToken.None).ConfigureAwait(false)) > 0)
+            {
+                await gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await output(name, buffer.AsMemory(0, n)).ConfigureAwait(false);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }
+        }
+        var pumps = Task.WhenAll(PumpAsync(process.StandardOutput.BaseStream, "stdout"), PumpAsync(process.StandardError.BaseStream, "stderr"));
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The runtime forwards the signal to the exec'd process.
+            Supervision.Signals.Send(process.Id, Supervision.Signals.SIGKILL);
+            throw;
+        }
+        // Output held open by a background child of the command must not hold the answer forever.
+        await pumps.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        return process.ExitCode;
+    }
+
+    private static async Task EnsureRunningAsync(OciRuntime runtime, DriverHandle handle, string verb, CancellationToken ct)
+    {
+        var state = await runtime.StateAsync(handle.InstanceId, ct).ConfigureAwait(false);
+        if (state is not { Status: "running" })
+        {
+            throw StrataException.Conflict($"cannot {verb} the container: it is {state?.Status ?? "not running"}; start it first");
+        }
+    }
+
+    public async Task<InstanceStats> StatsAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        var cgroups = new ContainerCgroups(handle.InstanceId);
+        const int windowMs = 250;
+        var cpu0 = cgroups.CpuNanoseconds();
+        var t0 = Stopwatch.GetTimestamp();
+        await Task.Delay(windowMs, cancellationToken).ConfigureAwait(false);
+        var cpu1 = cgroups.CpuNanoseconds();
+        var elapsed = Stopwatch.GetElapsedTime(t0);
+        var spec = ReadSpecLimits(handle);
+        return new InstanceStats
+        {
+            Name = handle.InstanceId,
+            CpuNanoseconds = cpu1,
+            CpuPercent = Math.Round(Math.Max(0, cpu1 - cpu0) / (elapsed.TotalMilliseconds * 1e6) * 100, 1),
+            SampleMilliseconds = (int)elapsed.TotalMilliseconds,
+            MemoryBytes = cgroups.MemoryBytes(),
+            MemoryLimitBytes = spec.Memory,
+            Pids = cgroups.PidsCurrent(),
+            PidsLimit = spec.Pids,
+        };
+    }
+
+    private static (long? Memory, long? Pids) ReadSpecLimits(DriverHandle handle)
+    {
+        static long? Read(string? path)
+        {
+            try
+            {
+                return path is not null && long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+        }
+        var memory = handle.Data.TryGetValue("memoryCgroup", out var m)
+            ? Read(Path.Combine(m, "memory.limit_in_bytes")) ?? Read(Path.Combine(m, "memory.max"))
+            : null;
+        return (memory, handle.Data.TryGetValue(PidsLimitKey, out var p) ? long.Parse(p, CultureInfo.InvariantCulture) : null);
+    }
+
+    public Task<IReadOnlyList<ProcessEntry>> TopAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        var ticks = 100.0; // USER_HZ is 100 on every Linux architecture .NET runs on
+        var list = new List<ProcessEntry>();
+        foreach (var pid in new ContainerCgroups(handle.InstanceId).Processes())
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var close = stat.LastIndexOf(')');
+                var fields = stat[(close + 2)..].Split(' ');
+                var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Replace('\0', ' ');
+                if (cmdline.Length == 0)
+                {
+                    cmdline = "[" + stat[(stat.IndexOf('(') + 1)..close] + "]";
+                }
+                var uid = 0;
+                foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+                {
+                    if (line.StartsWith("Uid:", StringComparison.Ordinal))
+                    {
+                        uid = int.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+                        break;
+                    }
+                }
+                var cpu = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / ticks;
+                var rss = long.Parse(fields[21], CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+                list.Add(new ProcessEntry(pid, int.Parse(fields[1], CultureInfo.InvariantCulture), uid, fields[0], cpu, rss, cmdline));
+            }
+            catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
+            {
+                // exited while we looked
+            }
+        }
+        return Task.FromResult<IReadOnlyList<ProcessEntry>>(list);
+    }
+}

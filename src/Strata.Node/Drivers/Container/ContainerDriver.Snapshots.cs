@@ -1,0 +1,97 @@
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+
+namespace Strata.Node.Drivers.Container;
+
+/// <summary>
+/// Filesystem snapshots: a tar of the writable layer (<c>rootfs-upper</c>) in the snapshot directory the control
+/// plane gives (<c>upper.tar</c>). GNU tar
+/// keeps what overlayfs needs: whiteouts (0:0 character devices), opaque-directory xattrs, owners and modes.
+/// A running container is frozen (<c>runc pause</c>) while the layer is read, so the snapshot is consistent.
+/// Restore needs the container stopped: it swaps the layer, then starts the container on it. Memory state (CRIU) is not captured.
+/// </summary>
+public sealed partial class ContainerDriver
+{
+    private const string LayerArchive = "upper.tar";
+
+    public async Task<SnapshotDetails> SnapshotAsync(DriverHandle handle, string directory, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(directory, LayerArchive);
+        var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
+        var state = await runtime.StateAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
+        var paused = false;
+        if (state is { Status: "running" })
+        {
+            var pause = await runtime.RunAsync(["pause", handle.InstanceId], cancellationToken).ConfigureAwait(false);
+            if (pause.ExitCode != 0)
+            {
+                throw new StrataException(ErrorKind.Internal, $"could not freeze the container for a consistent snapshot: {pause.Message}");
+            }
+            paused = true;
+        }
+        var tmp = path + ".tmp";
+        try
+        {
+            var tar = await OciRuntime.Exec("tar", ["--create", "--file", tmp, "--xattrs", "--xattrs-include=*", "--numeric-owner", "--sparse", "-C", Rootfs(handle).Upper, "."],
+                CancellationToken.None, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+            if (tar.ExitCode != 0)
+            {
+                throw new StrataException(ErrorKind.Internal, $"snapshot failed: tar: {tar.Message}");
+            }
+            File.Move(tmp, path);
+        }
+        finally
+        {
+            File.Delete(tmp); // a failed (e.g. disk full) snapshot leaves nothing behind
+            if (paused)
+            {
+                await runtime.RunAsync(["resume", handle.InstanceId], CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        return new SnapshotDetails(SnapshotKind.Filesystem, new FileInfo(path).Length,
+            "the container's writable layer (files only; process memory is not captured: CRIU is unavailable here)");
+    }
+
+    public async Task<DriverHandle> RestoreAsync(DriverHandle handle, string directory, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(directory, LayerArchive);
+        if (!File.Exists(path))
+        {
+            throw StrataException.NotFound("the snapshot has no filesystem layer; it was not taken by the container tier");
+        }
+        var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
+        if (SupervisorAlive(handle) || await runtime.StateAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false) is { Status: "running" or "paused" })
+        {
+            throw StrataException.Conflict("cannot restore a snapshot while the container is running; stop it first");
+        }
+        var rootfs = Rootfs(handle);
+        rootfs.Unmount();
+        // Extract next to the live layer, then swap: a failed extraction leaves the current layer untouched.
+        var incoming = rootfs.Upper + ".restore";
+        var outgoing = rootfs.Upper + ".old";
+        DeleteTree(incoming);
+        DeleteTree(outgoing);
+        Directory.CreateDirectory(incoming);
+        var tar = await OciRuntime.Exec("tar", ["--extract", "--file", path, "--xattrs", "--xattrs-include=*", "--numeric-owner", "--same-permissions", "-C", incoming],
+            CancellationToken.None, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+        if (tar.ExitCode != 0)
+        {
+            DeleteTree(incoming);
+            throw new StrataException(ErrorKind.Internal, $"restore failed: tar: {tar.Message}");
+        }
+        Directory.Move(rootfs.Upper, outgoing);
+        Directory.Move(incoming, rootfs.Upper);
+        DeleteTree(outgoing);
+        DeleteTree(rootfs.Work); // overlayfs scratch must not outlive its upper layer
+        Directory.CreateDirectory(rootfs.Work);
+        return await StartAsync(handle, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void DeleteTree(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            Directory.Delete(path, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,386 @@
+using System.Globalization;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Node.Cgroups;
+using Strata.Node.Images;
+using Strata.Node.Logs;
+using Strata.Node.Supervision;
+
+namespace Strata.Node.Drivers.Container;
+
+/// <summary>
+/// The <c>container</c> tier: an OCI image in namespaces and cgroups, run by runc or crun (probed, see
+/// <see cref="OciRuntime"/>). The instance directory is the OCI bundle (<c>config.json</c> + an overlay
+/// <c>rootfs</c>). The supervisor holds a foreground <c>runc run</c>: the runtime's stdio is the container's
+/// stdio, its exit code is the container's, and it forwards signals — so logs, exit records and survival of
+/// daemon restarts work exactly as for the process tier. (<c>create</c> + <c>start</c> would give the
+/// container pid earlier, but the supervisor would then watch a process that exits at once.)
+/// </summary>
+public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver, ISnapshotDriver, IDisposable
+{
+    internal const string ExitFileName = "exit.json";
+    internal const string KilledMarkerName = "killed-by-strata";
+    private const string RuntimeKey = "runtime";
+    private const string LayersKey = "layers";
+    private const string ImageKey = "image";
+    private const string CgroupDirsKey = "cgroups";
+    private const string VolatileKey = "volatileRootfs";
+    private const string PidsLimitKey = "pidsLimit";
+    private const string MemoryCgroupKey = "memoryCgroup";
+
+    private readonly ContainerDriverOptions _options;
+    private readonly IImageResolver _images;
+    private readonly ExitWatcher _watcher = new();
+    private readonly string? _supervisor;
+    private readonly SemaphoreSlim _probeLock = new(1, 1);
+    private OciRuntime? _runtime;
+    private string _probeReport = "not probed yet";
+    private string? _criu;
+
+    public ContainerDriver(ContainerDriverOptions options, IImageResolver images)
+    {
+        _options = options;
+        _images = images;
+        _supervisor = options.Supervisor ?? SupervisorLauncher.Locate();
+    }
+
+    public Tier Tier => Tier.Container;
+
+    public DriverCapabilities Capabilities { get; } = new()
+    {
+        Isolation = IsolationLevel.Kernel,
+        Snapshots = SnapshotKind.Filesystem,
+        NeedsImage = true,
+        Exec = true,
+        LiveResize = false,
+        StartLatencyClass = "~50ms",
+    };
+
+    /// <summary>The runtime in use (after the first fingerprint), and why.</summary>
+    public OciRuntime? Runtime => _runtime;
+
+    /// <summary>Why stateful (CRIU) checkpoints are or are not available here.</summary>
+    public string CheckpointStatus => _criu ?? "not checked yet";
+
+    public async Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
+    {
+        if (_supervisor is null || !File.Exists(_supervisor))
+        {
+            return DriverFingerprint.Unavailable("strata-supervisor was not found next to stratad or on PATH; reinstall Strata or pass --supervisor");
+        }
+        var criu = CheckCriuAsync(cancellationToken);
+        var runtime = await EnsureRuntimeAsync(cancellationToken).ConfigureAwait(false);
+        _criu = await criu.ConfigureAwait(false);
+        if (runtime is null)
+        {
+            return DriverFingerprint.Unavailable("no working OCI runtime: " + _probeReport);
+        }
+        var skipped = _probeReport.Length > 0 ? $" (also tried: {_probeReport})" : "";
+        return new DriverFingerprint(true, $"{runtime.Reason}{skipped}; {_criu}", $"{runtime.Name} {runtime.Version}");
+    }
+
+    private async Task<OciRuntime?> EnsureRuntimeAsync(CancellationToken ct)
+    {
+        if (_runtime is not null)
+        {
+            return _runtime;
+        }
+        await _probeLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_runtime is null)
+            {
+                var (runtime, report) = await OciRuntime.ProbeAsync(_options.RuntimeStateRoot, _options.Runtime, ct).ConfigureAwait(false);
+                _probeReport = report;
+                _runtime = runtime;
+            }
+            return _runtime;
+        }
+        finally
+        {
+            _probeLock.Release();
+        }
+    }
+
+    private async Task<OciRuntime> RuntimeAsync(CancellationToken ct) =>
+        await EnsureRuntimeAsync(ct).ConfigureAwait(false)
+        ?? throw new StrataException(ErrorKind.Unavailable, "the container tier has no working OCI runtime: " + _probeReport);
+
+    /// <summary>CRIU is only detected: stateful checkpoints need it to pass <c>criu check</c> on this kernel.</summary>
+    private static async Task<string> CheckCriuAsync(CancellationToken ct)
+    {
+        var criu = OciRuntime.Which("criu");
+        if (criu is null)
+        {
+            return "stateful checkpoints unavailable: criu is not installed";
+        }
+        try
+        {
+            var r = await OciRuntime.Exec(criu, ["check"], ct, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            var lines = (r.Stderr + r.Stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            if (r.ExitCode == 0 && !lines.Any(l => l.StartsWith("Error", StringComparison.Ordinal)))
+            {
+                return "criu check passed (stateful checkpoints are not implemented yet; snapshots are filesystem-only)";
+            }
+            // The first error that names a failure says why (e.g. the vDSO check); the rest are consequences.
+            var errors = lines.Where(l => l.StartsWith("Error", StringComparison.Ordinal)).ToList();
+            var reason = errors.FirstOrDefault(l => l.Contains("failed", StringComparison.OrdinalIgnoreCase)) ?? errors.LastOrDefault() ?? lines.LastOrDefault() ?? $"exit {r.ExitCode}";
+            return "stateful checkpoints unavailable: criu check failed: " + reason.Trim();
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return "stateful checkpoints unavailable: " + e.Message;
+        }
+    }
+
+    // ------------------------------------------------------------------ create
+
+    public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
+    {
+        var spec = request.Spec;
+        BundleBuilder.Validate(spec);
+        var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
+        var image = await _images.ResolveAsync(spec.Image!, cancellationToken).ConfigureAwait(false);
+        var argv = BundleBuilder.Argv(spec, image.Config);
+        var user = spec.Security?.User is { } u
+            ? BundleBuilder.ResolveUser(u, image.LayerDirectories)
+            : BundleBuilder.ResolveUser(image.Config.User, image.LayerDirectories, "image");
+
+        var rootfs = new ContainerRootfs(request.Directory, image.LayerDirectories, spec.AutoRemove);
+        rootfs.CreateDirectories();
+        var cgroups = new ContainerCgroups(request.InstanceId);
+        var resources = (spec.Resources ?? new ResourceSpec()) with { Pids = spec.Resources?.Pids ?? _options.DefaultPidsLimit };
+        // See ContainerCgroups: the runtime applies the limits in its own cgroup, except a memory limit, which
+        // lives in a Strata-owned parent so the OOM counters survive the container. A runtime that manages no
+        // cgroups (crun on hybrid hosts) gets every limit from Strata's cgroups instead.
+        CgroupSet? limits = !runtime.ManagesCgroups ? CgroupSet.Create(request.InstanceId, resources)
+            : resources.MemoryBytes is { } memoryLimit ? CgroupSet.Create(request.InstanceId, new ResourceSpec { MemoryBytes = memoryLimit })
+            : null;
+        try
+        {
+            var config = BundleBuilder.Build(new BundleBuilder.Plan
+            {
+                Hostname = request.Name,
+                Argv = argv,
+                Env = BundleBuilder.Environment(spec, image.Config, request.Name),
+                WorkingDir = spec.WorkingDir ?? (string.IsNullOrEmpty(image.Config.WorkingDir) ? "/" : image.Config.WorkingDir),
+                User = user,
+                RootfsPath = rootfs.Merged,
+                CgroupsPath = cgroups.RuntimePath(nested: limits is not null),
+                Spec = spec with { Resources = resources with { MemoryBytes = null } },
+            });
+            await File.WriteAllTextAsync(Path.Combine(request.Directory, "config.json"), config.ToJsonString(), cancellationToken).ConfigureAwait(false);
+            var data = new Dictionary<string, string>
+            {
+                [RuntimeKey] = $"{runtime.Name} {runtime.Version}",
+                [ImageKey] = image.Digest,
+                [LayersKey] = string.Join('\n', image.LayerDirectories),
+                [PidsLimitKey] = resources.Pids!.Value.ToString(CultureInfo.InvariantCulture),
+            };
+            if (limits is not null)
+            {
+                data[CgroupDirsKey] = string.Join('\n', limits.Directories);
+            }
+            if (rootfs.Volatile)
+            {
+                data[VolatileKey] = "true";
+            }
+            if (limits?.MemoryDirectory is { } mem)
+            {
+                data[MemoryCgroupKey] = mem;
+            }
+            return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory, Data = data };
+        }
+        catch
+        {
+            limits?.Delete();
+            throw;
+        }
+    }
+
+    private static ContainerRootfs Rootfs(DriverHandle handle) =>
+        new(handle.Directory, handle.Data.TryGetValue(LayersKey, out var l) ? l.Split('\n') : [], handle.Data.ContainsKey(VolatileKey));
+
+    // ------------------------------------------------------------------ start / stop
+
+    public async Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (_supervisor is null)
+        {
+            throw new StrataException(ErrorKind.Unavailable, "strata-supervisor was not found; reinstall Strata or pass --supervisor to stratad");
+        }
+        var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
+        Rootfs(handle).EnsureMounted();
+        if (runtime.HasState(handle.InstanceId))
+        {
+            // Left over from a run whose runtime was killed: a new run under the same id would be refused.
+            await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
+        }
+        var exitFile = Path.Combine(handle.Directory, ExitFileName);
+        File.Delete(exitFile);
+        File.Delete(Path.Combine(handle.Directory, KilledMarkerName));
+        var cgroupDirs = handle.Data.TryGetValue(CgroupDirsKey, out var dirs) ? dirs.Split('\n') : [];
+        var config = new SupervisorConfig
+        {
+            Argv = runtime.RunArgv(handle.Directory, handle.InstanceId),
+            Env = new Dictionary<string, string> { ["PATH"] = BundleBuilder.DefaultPath },
+            WorkingDir = "/",
+            LogDirectory = LogFiles.LogDirectory(handle.Directory),
+            LogMaxBytes = _options.LogMaxBytes,
+            ExitFile = exitFile,
+            // A runtime that manages cgroups moves the container into its own; one that does not (crun on hybrid
+            // hosts) is started inside the instance's cgroups so that the container inherits them.
+            CgroupProcsFiles = runtime.ManagesCgroups ? [] : [.. cgroupDirs.Select(d => Path.Combine(d, "cgroup.procs"))],
+            MemoryCgroup = handle.Data.GetValueOrDefault(MemoryCgroupKey),
+        };
+        var launched = await new SupervisorLauncher(_supervisor).StartAsync(handle.Directory, config, cancellationToken).ConfigureAwait(false);
+        return handle with
+        {
+            Pid = launched.Pid,
+            PidStartTicks = launched.PidStartTicks,
+            SupervisorPid = launched.SupervisorPid,
+            SupervisorStartTicks = launched.SupervisorStartTicks,
+        };
+    }
+
+    private bool SupervisorAlive(DriverHandle handle) =>
+        handle.SupervisorPid is { } sup && handle.SupervisorStartTicks is { } ticks && ProcessIdentity.IsAlive(sup, ticks);
+
+    public async Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
+    {
+        if (handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks || !ProcessIdentity.IsAlive(sup, ticks))
+        {
+            return;
+        }
+        if (grace > TimeSpan.Zero)
+        {
+            await SignalAsync(handle, Signals.SIGTERM, cancellationToken).ConfigureAwait(false);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(grace);
+            try
+            {
+                await _watcher.WaitForExitAsync(sup, ticks, timeout.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // grace period over (a shell as PID 1 ignores SIGTERM)
+            }
+        }
+        await SignalAsync(handle, Signals.SIGKILL, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken) => SignalAsync(handle, signal, cancellationToken);
+
+    /// <summary>
+    /// Signals the container's init through the runtime. Before the container exists (just started) or after
+    /// it is gone, the runtime process itself is signalled: it forwards signals to the container once it runs.
+    /// </summary>
+    private async Task SignalAsync(DriverHandle handle, int signal, CancellationToken ct)
+    {
+        if (signal == Signals.SIGKILL)
+        {
+            File.WriteAllText(Path.Combine(handle.Directory, KilledMarkerName), "");
+        }
+        var runtime = await RuntimeAsync(ct).ConfigureAwait(false);
+        if (runtime.HasState(handle.InstanceId))
+        {
+            var r = await runtime.RunAsync(["kill", handle.InstanceId, signal.ToString(CultureInfo.InvariantCulture)], ct).ConfigureAwait(false);
+            if (r.ExitCode == 0)
+            {
+                return;
+            }
+        }
+        if (handle.Pid is { } pid && handle.PidStartTicks is { } ticks && ProcessIdentity.IsAlive(pid, ticks))
+        {
+            Signals.Send(pid, signal);
+        }
+    }
+
+    public async Task<ExitStatus> WaitAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks)
+        {
+            throw new StrataException(ErrorKind.Internal, "the instance was never started");
+        }
+        await _watcher.WaitForExitAsync(sup, ticks, cancellationToken).ConfigureAwait(false);
+        return ReadExit(handle) ?? new ExitStatus
+        {
+            ExitCode = -1,
+            Failed = true,
+            Reason = "the supervisor ended without recording the container's exit",
+            FinishedAt = DateTimeOffset.UtcNow,
+        };
+    }
+
+    private static ExitStatus? ReadExit(DriverHandle handle)
+    {
+        if (ExitFile.TryRead(Path.Combine(handle.Directory, ExitFileName)) is not { } exit)
+        {
+            return null;
+        }
+        var killedByUs = File.Exists(Path.Combine(handle.Directory, KilledMarkerName));
+        if (!exit.OomKilled && new ContainerCgroups(handle.InstanceId).OomKilled(handle.Data.GetValueOrDefault(MemoryCgroupKey), exit, killedByUs))
+        {
+            exit = exit with { OomKilled = true, Reason = "oom-killed" };
+        }
+        else if (exit.ExitCode > 128 && exit.ExitCode < 160 && exit.Reason is null)
+        {
+            // The runtime reports a container killed by a signal as 128+n, like a shell.
+            exit = exit with { Reason = "signal: " + Signals.Name(exit.ExitCode - 128) };
+        }
+        return exit;
+    }
+
+    public async Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (ReadExit(handle) is { } exit)
+        {
+            return new WorkloadStatus(WorkloadPhase.Exited, exit);
+        }
+        if (SupervisorAlive(handle))
+        {
+            return new WorkloadStatus(WorkloadPhase.Running);
+        }
+        // The supervisor is gone without an exit record. Never leave an unsupervised container behind.
+        var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
+        if (runtime.HasState(handle.InstanceId))
+        {
+            await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
+            return new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor was killed; the orphaned container was removed");
+        }
+        return new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor disappeared without recording an exit");
+    }
+
+    public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (await EnsureRuntimeAsync(cancellationToken).ConfigureAwait(false) is { } runtime && runtime.HasState(handle.InstanceId))
+        {
+            await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
+        }
+        Rootfs(handle).Unmount();
+        new ContainerCgroups(handle.InstanceId).Delete();
+        if (handle.Data.TryGetValue(CgroupDirsKey, out var dirs))
+        {
+            CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).Delete();
+        }
+    }
+
+    public void Dispose()
+    {
+        _watcher.Dispose();
+        _probeLock.Dispose();
+    }
+}
+
+public sealed record ContainerDriverOptions
+{
+    public string? Supervisor { get; init; }
+    public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
+    /// <summary><c>runc</c>, <c>crun</c> or a path; null: probe and prefer runc.</summary>
+    public string? Runtime { get; init; }
+    /// <summary>The runtime's state directory (<c>--root</c>); under /run so it is cleared by a reboot, like the containers.</summary>
+    public string RuntimeStateRoot { get; init; } = "/run/strata/oci";
+    /// <summary>Podman's default: enough for real workloads, small enough that a fork bomb stays contained.</summary>
+    public long DefaultPidsLimit { get; init; } = BundleBuilder.DefaultPidsLimit;
+}
