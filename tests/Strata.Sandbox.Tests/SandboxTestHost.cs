@@ -2,6 +2,7 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Images;
 using Strata.Node.Drivers.Sandbox;
+using Strata.Node.Images;
 using Strata.Node.Logs;
 using Strata.Qemu;
 using Strata.Testing;
@@ -54,7 +55,25 @@ internal static class SandboxTestHost
         Supervisor = Supervisor ?? "/nonexistent/strata-supervisor",
         LogMaxBytes = 1024 * 1024,
         Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL") ?? Accelerators.Tcg,
-    }, new ImageStore(ImagesRoot));
+    }, new StoreResolver(new ImageStore(ImagesRoot)));
+
+    /// <summary>The image store as the driver sees images (the daemon has the same adapter).</summary>
+    private sealed class StoreResolver(ImageStore store) : IImageResolver
+    {
+        public async Task<ResolvedImage> ResolveAsync(string reference, CancellationToken cancellationToken)
+        {
+            var prepared = await store.PrepareRootfsLayersAsync(reference, cancellationToken);
+            var c = prepared.Config;
+            return new ResolvedImage(prepared.LayerDirs, new Strata.Node.Images.ImageConfig
+            {
+                Entrypoint = c.Entrypoint.Count > 0 ? c.Entrypoint : null,
+                Cmd = c.Cmd.Count > 0 ? c.Cmd : null,
+                Env = c.Env,
+                WorkingDir = string.IsNullOrEmpty(c.WorkingDir) ? null : c.WorkingDir,
+                User = string.IsNullOrEmpty(c.User) ? null : c.User,
+            }, prepared.Image.Id.ToString());
+        }
+    }
 
     private static async Task<string> BuildAsync()
     {

@@ -55,15 +55,7 @@ public sealed partial class SandboxDriver
         await turn.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
-            }
-            catch (SocketException e)
-            {
-                throw new StrataException(ErrorKind.Conflict, $"the sandbox's exec channel {socketPath} is not accepting ({e.SocketErrorCode}); is it still running?", inner: e);
-            }
+            using var socket = await ConnectAsync(socketPath, sup, ticks, cancellationToken).ConfigureAwait(false);
             await using var stream = new NetworkStream(socket, ownsSocket: false);
             await stream.WriteAsync(Encoding.ASCII.GetBytes(line), cancellationToken).ConfigureAwait(false);
             using var reader = new StreamReader(stream, Encoding.ASCII);
@@ -91,6 +83,30 @@ public sealed partial class SandboxDriver
         finally
         {
             turn.Release();
+        }
+    }
+
+    /// <summary>QEMU creates the socket a moment after it starts: retry (every 50 ms, up to 10 s) while the VM runs.</summary>
+    private static async Task<Socket> ConnectAsync(string socketPath, int supervisorPid, long supervisorTicks, CancellationToken ct)
+    {
+        var deadline = Environment.TickCount64 + 10_000;
+        while (true)
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct).ConfigureAwait(false);
+                return socket;
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                if (Environment.TickCount64 > deadline || !ProcessIdentity.IsAlive(supervisorPid, supervisorTicks))
+                {
+                    throw new StrataException(ErrorKind.Conflict, $"the sandbox's exec channel {socketPath} is not accepting ({e.SocketErrorCode}); is it still running?", inner: e);
+                }
+            }
+            await Task.Delay(50, ct).ConfigureAwait(false);
         }
     }
 }

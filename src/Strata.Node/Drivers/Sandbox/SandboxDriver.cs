@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
-using Strata.Images;
+using Strata.Node.Images;
 using Strata.Node.Logs;
 using Strata.Node.Supervision;
 using Strata.Qemu;
@@ -30,7 +30,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
     private const string StartedAtKey = "startedAt";
 
     private readonly SandboxDriverOptions _options;
-    private readonly ImageStore _images;
+    private readonly IImageResolver _images;
     private readonly ILogger _logger;
     private readonly ExitWatcher _watcher = new();
     private readonly string? _supervisor;
@@ -38,7 +38,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
     private readonly SemaphoreSlim _assetsLock = new(1, 1);
     private GuestAssets? _assets;
 
-    public SandboxDriver(SandboxDriverOptions options, ImageStore images, ILogger? logger = null)
+    public SandboxDriver(SandboxDriverOptions options, IImageResolver images, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
@@ -126,12 +126,12 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         {
             throw StrataException.Invalid("resources.pids", "the sandbox tier has no process limit (the guest kernel owns its processes); drop --pids or use --tier container");
         }
-        var prepared = await _images.PrepareRootfsLayersAsync(spec.Image, cancellationToken).ConfigureAwait(false);
-        var digest = prepared.Image.Id.ToString();
+        var image = await _images.ResolveAsync(spec.Image, cancellationToken).ConfigureAwait(false);
+        var digest = image.Digest;
         // Decide (and validate) the workload before the expensive disk work.
-        _ = SandboxWorkload.Decide(spec, request.Name, prepared.Config, "", digest);
-        var baseDisk = await _rootfs.EnsureBaseAsync(prepared.LayerDirs, digest, cancellationToken).ConfigureAwait(false);
-        var workload = SandboxWorkload.Decide(spec, request.Name, prepared.Config, baseDisk, digest);
+        _ = SandboxWorkload.Decide(spec, request.Name, image.Config, "", digest);
+        var baseDisk = await _rootfs.EnsureBaseAsync(image.LayerDirectories, digest, cancellationToken).ConfigureAwait(false);
+        var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest);
         var overlay = Path.Combine(request.Directory, OverlayFileName);
         try
         {

@@ -17,7 +17,7 @@ internal sealed partial class SandboxRootfs(string cacheDirectory)
     /// <summary>The shared base disk for this image, built on first use.</summary>
     public async Task<string> EnsureBaseAsync(IReadOnlyList<string> layerDirs, string imageDigest, CancellationToken ct)
     {
-        var key = "image-" + imageDigest.Replace("sha256:", "", StringComparison.Ordinal);
+        var key = CacheKey(layerDirs, imageDigest);
         var cached = Path.Combine(cacheDirectory, key + ".ext4");
         if (File.Exists(cached))
         {
@@ -49,6 +49,21 @@ internal sealed partial class SandboxRootfs(string cacheDirectory)
         {
             s_build.Release();
         }
+    }
+
+    /// <summary>
+    /// An image store digest names content, so its disk is shared for good. A directory image (<c>dir:PATH</c>)
+    /// can change under the same name: its key adds the directory's modification time, so replacing or
+    /// touching the directory builds a new disk (changes deep inside it that leave the top untouched do not).
+    /// </summary>
+    internal static string CacheKey(IReadOnlyList<string> layerDirs, string imageDigest)
+    {
+        if (imageDigest.StartsWith("sha256:", StringComparison.Ordinal))
+        {
+            return "image-" + imageDigest["sha256:".Length..];
+        }
+        var stamp = string.Join('|', layerDirs.Select(d => d + ":" + Directory.GetLastWriteTimeUtc(d).Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        return "dir-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(imageDigest + "|" + stamp)))[..32];
     }
 
     public Task CreateOverlayAsync(string baseDisk, string overlay, CancellationToken ct) =>

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Strata.Contracts;
-using Strata.Images;
+using Strata.Node.Images;
 using Strata.Qemu.Guest;
 
 namespace Strata.Node.Drivers.Sandbox;
@@ -35,14 +35,14 @@ public sealed record SandboxWorkload
     /// </summary>
     public static SandboxWorkload Decide(InstanceSpec spec, string name, ImageConfig config, string baseDisk, string imageDigest)
     {
-        var argv = new List<string>(spec.Command ?? config.Entrypoint);
-        argv.AddRange(spec.Args ?? (spec.Command is not null ? [] : config.Cmd));
+        var argv = new List<string>(spec.Command ?? config.Entrypoint ?? []);
+        argv.AddRange(spec.Args ?? (spec.Command is not null ? [] : config.Cmd ?? []));
         if (argv.Count == 0 || string.IsNullOrEmpty(argv[0]))
         {
             throw StrataException.Invalid("args", $"image {spec.Image} has no entrypoint or cmd; give a command, e.g. strata run --tier sandbox {spec.Image} -- sh -c 'echo hi'");
         }
         var env = new Dictionary<string, string>(StringComparer.Ordinal) { ["PATH"] = GuestWorkload.DefaultPath };
-        foreach (var entry in config.Env)
+        foreach (var entry in config.Env ?? [])
         {
             var eq = entry.IndexOf('=', StringComparison.Ordinal);
             if (eq > 0)
