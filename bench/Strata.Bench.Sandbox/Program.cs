@@ -38,8 +38,8 @@ internal static class Program
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        start.Environment["STRATA_SANDBOX_ACCEL"] = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL") ?? "";
         var daemon = Process.Start(start)!;
+        Environment.SetEnvironmentVariable("STRATA_SOCKET", socket); // for the CLI runs below
         _ = daemon.StandardOutput.ReadToEndAsync();
         _ = daemon.StandardError.ReadToEndAsync();
         try
@@ -49,10 +49,10 @@ internal static class Program
             var tiers = info.Tiers.ToDictionary(t => t.Tier, t => t);
             Console.WriteLine($"host: {info.Host.Cpus} CPUs, kernel {info.Host.Kernel}, load {File.ReadAllText("/proc/loadavg").Trim()}");
             Console.WriteLine($"sandbox: {tiers["sandbox"].Reason}");
-            Run(strata, "--socket", socket, "image", "build-base", "busybox");
+            Run(strata, "image", "build-base", "busybox");
 
             // The raw baseline boots exactly what the daemon boots: its cached initramfs and base disk.
-            var sandbox = () => Run(strata, "--socket", socket, "run", "--rm", "--tier", "sandbox", "busybox", "--", "/bin/true");
+            var sandbox = () => Run(strata, "run", "--rm", "--tier", "sandbox", "busybox", "--", "/bin/true");
             sandbox(); // builds the base disk and the initramfs
             var initrd = Directory.GetFiles(Path.Combine(root, "cache", "sandbox", "initramfs"), "*.cpio.gz").Single();
             var baseDisk = Directory.GetFiles(Path.Combine(root, "cache", "sandbox", "disks"), "*.ext4").Single();
@@ -99,11 +99,14 @@ internal static class Program
                     Console.WriteLine($"{tier}: not available here ({(tiers.TryGetValue(tier, out var u) ? u.Reason : "no driver in this build")}); left out");
                 }
             }
-            var results = new Dictionary<string, List<double>> { ["sandbox"] = [], ["raw"] = [] };
+            var results = new Dictionary<string, List<double>> { ["sandbox"] = [], ["raw"] = [], ["driver"] = [] };
+            using var phases = new DriverPhases(supervisor, root, work);
+            await phases.RunAsync(); // warm-up
+            phases.Clear();
             foreach (var tier in others)
             {
                 results[tier] = [];
-                Run(strata, "--socket", socket, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"); // warm-up
+                Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"); // warm-up
             }
             await RawAsync(); // warm-up
             rawMarks.Clear();
@@ -111,15 +114,17 @@ internal static class Program
             {
                 results["sandbox"].Add(sandbox());
                 results["raw"].Add(await RawAsync());
+                results["driver"].Add(await phases.RunAsync());
                 foreach (var tier in others)
                 {
-                    results[tier].Add(Run(strata, "--socket", socket, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"));
+                    results[tier].Add(Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"));
                 }
             }
             var raw = Median(results["raw"]);
             Console.WriteLine($"P5 busybox /bin/true, {rounds} rounds alternating, accelerator {accel.ToUpperInvariant()}; ms min / median / max");
             Console.WriteLine($"  {"strata run --rm --tier sandbox",-36} {Describe(results["sandbox"])}   {Median(results["sandbox"]) / raw:0.00}x raw QEMU");
             Console.WriteLine($"  {"raw QEMU microvm (same kernel/initrd/disk)",-36} {Describe(results["raw"])}");
+            Console.WriteLine($"  {"sandbox driver alone (no CLI/daemon)",-36} {Describe(results["driver"])}   {Median(results["driver"]) / raw:0.00}x raw QEMU");
             foreach (var tier in others)
             {
                 Console.WriteLine($"  {"strata run --rm --tier " + tier,-36} {Describe(results[tier])}   {Median(results[tier]) / raw:0.00}x raw QEMU");
@@ -132,6 +137,7 @@ internal static class Program
                     + $"  workload {Median(marks.Select(m => (m.ExitSeconds!.Value - m.WorkloadSeconds!.Value) * 1000).ToList()):0}"
                     + $"  qemu start+exit {raw - Median(marks.Select(m => m.ExitSeconds!.Value * 1000).ToList()):0}");
             }
+            phases.Print();
             return 0;
         }
         finally
@@ -145,6 +151,79 @@ internal static class Program
             catch (IOException)
             {
             }
+        }
+    }
+
+    /// <summary>Where the time goes: the driver alone (no CLI, daemon, store or HTTP), phase by phase, with the guest's marks.</summary>
+    private sealed class DriverPhases(string supervisor, string daemonRoot, string work) : IDisposable
+    {
+        private readonly SandboxDriver _driver = new(new SandboxDriverOptions
+        {
+            CacheDirectory = Path.Combine(daemonRoot, "cache", "sandbox"),
+            Supervisor = supervisor,
+        }, new StoreResolver(new Strata.Images.ImageStore(Path.Combine(daemonRoot, "images"))));
+        private readonly Dictionary<string, List<double>> _phases = new() { ["create"] = [], ["start"] = [], ["wait"] = [], ["delete"] = [] };
+        private readonly List<SandboxGuestReport> _guest = [];
+
+        public void Clear()
+        {
+            foreach (var list in _phases.Values)
+            {
+                list.Clear();
+            }
+            _guest.Clear();
+        }
+
+        public async Task<double> RunAsync()
+        {
+            var id = Guid.NewGuid().ToString("N");
+            var dir = Path.Combine(work, "drv", id[..8]);
+            Directory.CreateDirectory(dir);
+            var total = Stopwatch.StartNew();
+            var sw = Stopwatch.StartNew();
+            var handle = await _driver.CreateAsync(new Strata.Contracts.Drivers.CreateRequest
+            {
+                InstanceId = id, Name = "b", Project = "default", Directory = dir,
+                Spec = new Strata.Contracts.InstanceSpec { Tier = "sandbox", Image = "busybox", Args = ["/bin/true"] },
+            }, CancellationToken.None);
+            _phases["create"].Add(sw.Elapsed.TotalMilliseconds);
+            sw.Restart();
+            handle = await _driver.StartAsync(handle, CancellationToken.None);
+            _phases["start"].Add(sw.Elapsed.TotalMilliseconds);
+            sw.Restart();
+            await _driver.WaitAsync(handle, CancellationToken.None);
+            _phases["wait"].Add(sw.Elapsed.TotalMilliseconds);
+            sw.Restart();
+            await _driver.DeleteAsync(handle, CancellationToken.None);
+            _phases["delete"].Add(sw.Elapsed.TotalMilliseconds);
+            var ms = total.Elapsed.TotalMilliseconds;
+            _guest.Add(SandboxGuestReport.Read(Path.Combine(dir, "control")));
+            return ms;
+        }
+
+        public void Print()
+        {
+            Console.WriteLine("  driver phases (median ms): " + string.Join("  ", _phases.Select(p => $"{p.Key} {Median(p.Value):0}")));
+            var marks = _guest.Where(m => m.ExitSeconds is not null).ToList();
+            Console.WriteLine($"  driver guest breakdown (median ms): kernel {Median(marks.Select(m => m.KernelSeconds!.Value * 1000).ToList()):0}"
+                + $"  init {Median(marks.Select(m => (m.WorkloadSeconds!.Value - m.KernelSeconds!.Value) * 1000).ToList()):0}"
+                + $"  workload {Median(marks.Select(m => (m.ExitSeconds!.Value - m.WorkloadSeconds!.Value) * 1000).ToList()):0}");
+        }
+
+        public void Dispose() => _driver.Dispose();
+    }
+
+    private sealed class StoreResolver(Strata.Images.ImageStore store) : Strata.Node.Images.IImageResolver
+    {
+        public async Task<Strata.Node.Images.ResolvedImage> ResolveAsync(string reference, CancellationToken cancellationToken)
+        {
+            var p = await store.PrepareRootfsLayersAsync(reference, cancellationToken);
+            return new Strata.Node.Images.ResolvedImage(p.LayerDirs, new Strata.Node.Images.ImageConfig
+            {
+                Entrypoint = p.Config.Entrypoint.Count > 0 ? p.Config.Entrypoint : null,
+                Cmd = p.Config.Cmd.Count > 0 ? p.Config.Cmd : null,
+                Env = p.Config.Env,
+            }, p.Image.Id.ToString());
         }
     }
 

@@ -95,9 +95,13 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             {
                 return again;
             }
+            if (_options.Accelerator is { Length: > 0 } wanted && !Accelerators.IsKnown(wanted))
+            {
+                throw new StrataException(ErrorKind.Unavailable, $"accelerator '{wanted}' (STRATA_SANDBOX_ACCEL) is not kvm or tcg; fix or unset it");
+            }
             var kernel = _options.Kernel ?? GuestKernel.Locate();
             var initrd = await new InitramfsBuilder(kernel, _options.Busybox).EnsureAsync(Path.Combine(_options.CacheDirectory, "initramfs"), ct).ConfigureAwait(false);
-            var accel = _options.Accelerator is { } forced
+            var accel = _options.Accelerator is { Length: > 0 } forced
                 ? new AcceleratorChoice(forced, "set by configuration")
                 : await new AcceleratorProbe(_options.CacheDirectory, _options.QemuBinary).ProbeAsync(kernel.KernelPath, initrd, TimeSpan.FromSeconds(4), ct).ConfigureAwait(false);
             _assets = new GuestAssets(kernel, initrd, accel);
