@@ -18,17 +18,21 @@ var module = Path.GetFullPath(args[1]);
 var runs = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 200;
 using var client = new StrataClient(ClientOptions.FromEnvironment(socket));
 
+// What `strata run --rm` does: one attached request that creates, starts, streams the output and the exit,
+// and removes the instance when it has finished.
 async Task<double> ApiRun(InstanceSpec spec)
 {
     var sw = Stopwatch.StartNew();
-    var created = await client.CreateAsync(spec, start: true);
-    var result = await client.WaitAsync(created.Name);
-    sw.Stop();
-    if (result.ExitCode != 0)
+    WaitResult? result = null;
+    await foreach (var frame in client.RunAttachedAsync(spec with { AutoRemove = true }))
     {
-        throw new InvalidOperationException($"{spec.Tier} run failed: {result.State} {result.Reason}");
+        result = frame.Exit ?? result;
     }
-    await client.DeleteAsync(created.Name);
+    sw.Stop();
+    if (result?.ExitCode != 0)
+    {
+        throw new InvalidOperationException($"{spec.Tier} run failed: {result?.State} {result?.Reason}");
+    }
     return sw.Elapsed.TotalMilliseconds;
 }
 

@@ -196,10 +196,11 @@ internal static class ImageCommands
         var source = new Argument<string>("source") { Description = "docker-save or OCI-layout tarball (plain or gzipped; '-' for stdin); with --rootfs a directory or a tar of a root filesystem" };
         var name = new Argument<string?>("name") { Description = "image name (overrides the archive's; required with --rootfs)", Arity = ArgumentArity.ZeroOrOne };
         var rootfs = new Option<bool>("--rootfs") { Description = "SOURCE is a root filesystem (directory or tar), not an image archive" };
+        var kindOption = new Option<string?>("--kind") { Description = "archive (default), rootfs (same as --rootfs) or disk (a bootable raw/qcow2 disk for the vm tier; NAME required)" };
         var json = Json();
         var command = new Command("import", "Import an image archive (docker save, OCI layout) or a root filesystem; the file is streamed to the daemon")
         {
-            source, name, rootfs, json,
+            source, name, rootfs, kindOption, json,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
@@ -207,7 +208,21 @@ internal static class ImageCommands
             var imageName = parse.GetValue(name);
             using var client = StrataCli.Client(parse);
             ImageList imported;
-            if (parse.GetValue(rootfs))
+            var kind = parse.GetValue(kindOption) ?? (parse.GetValue(rootfs) ? "rootfs" : "archive");
+            if (kind is not ("archive" or "rootfs" or "disk"))
+            {
+                throw StrataException.Invalid("--kind", $"'{kind}' is not an import kind; use archive, rootfs or disk");
+            }
+            if (kind == "disk")
+            {
+                if (imageName is null)
+                {
+                    throw StrataException.Invalid("name", "a disk import needs a name: strata image import disk.qcow2 --kind disk NAME");
+                }
+                await using var disk = OpenSource(path);
+                imported = await client.ImportDiskImageAsync(disk, imageName, ct);
+            }
+            else if (kind == "rootfs")
             {
                 if (imageName is null)
                 {

@@ -18,6 +18,7 @@ internal static class InstanceCommands
         var tier = new Option<string?>("--tier") { Description = "process | container | sandbox | vm | wasm | auto (default auto)" };
         var name = new Option<string?>("--name") { Description = "instance name (DNS label; generated when omitted)" };
         var rm = new Option<bool>("--rm") { Description = "remove the instance when it finishes" };
+        var disposable = new Option<bool>("--disposable") { Description = "discard every change the workload makes when it stops (vm: a fresh disk overlay each run)" };
         var detach = new Option<bool>("--detach", "-d") { Description = "start it and print its name instead of attaching" };
         var env = new Option<string[]>("--env", "-e") { Description = "environment variable K=V (repeatable)", AllowMultipleArgumentsPerToken = false };
         var cpus = new Option<double?>("--cpus") { Description = "CPU limit in cores, e.g. 0.5" };
@@ -36,13 +37,15 @@ internal static class InstanceCommands
         var device = new Option<string[]>("--device") { Description = "host device HOST[:CONTAINER], e.g. /dev/fuse (repeatable)" };
         var network = new Option<string?>("--network") { Description = "none (default: own namespace, loopback only) | host" };
         var entrypoint = new Option<string?>("--entrypoint") { Description = "replace the image's ENTRYPOINT (its CMD is then dropped unless arguments are given)" };
+        var isolation = AdvisorCommands.IsolationOption();
+        var trust = AdvisorCommands.TrustOption();
         var json = Json();
         var positional = new Argument<string[]>("image-and-command") { Description = "IMAGE [CMD ARGS...]; the process tier takes no image: strata run --tier process -- CMD ARGS", Arity = ArgumentArity.ZeroOrMore };
 
         var command = new Command("run", "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
-            tier, name, rm, detach, env, cpus, memory, pids, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
-            network, entrypoint, json, positional,
+            tier, name, rm, disposable, detach, env, cpus, memory, pids, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
+            network, entrypoint, isolation, trust, json, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
@@ -66,10 +69,8 @@ internal static class InstanceCommands
                 }
                 args = words.Length > 1 || trailing is not null ? [.. words.Skip(1), .. trailing ?? []] : null;
             }
-            if (image is null && tierValue is null && args is { Count: > 0 })
-            {
-                tierValue = TierNames.Process;
-            }
+            // No image and no tier: the daemon's advisor decides, and refuses a bare host command unless
+            // --isolation none says the workload wants the host (docs/advisor.md, R16).
 
             var mem = parse.GetValue(memory);
             var resources = parse.GetValue(cpus) is null && mem is null && parse.GetValue(pids) is null && parse.GetValue(cpuset) is null ? null : new ResourceSpec
@@ -105,8 +106,10 @@ internal static class InstanceCommands
                 Resources = resources,
                 Restart = parse.GetValue(restart),
                 AutoRemove = parse.GetValue(rm),
+                Disposable = parse.GetValue(disposable),
                 Mounts = Volumes(parse.GetValue(volumes)),
                 TimeoutSeconds = parse.GetValue(timeout) is { } t ? ParseDuration("--timeout", t).TotalSeconds : null,
+                Requirements = AdvisorCommands.RunRequirements(parse.GetValue(isolation), parse.GetValue(trust)),
             };
 
             using var client = StrataCli.Client(parse);
@@ -396,6 +399,7 @@ internal static class InstanceCommands
                 Row(k, v);
             }
             AnsiConsole.Write(grid);
+            AdvisorCommands.WritePlacement(i.Placement);
             return 0;
         }));
         return command;

@@ -18,6 +18,36 @@ internal static class SnapshotCommands
         return command;
     }
 
+    /// <summary><c>strata resize NAME [--memory 512M] [--cpus 2]</c>.</summary>
+    public static Command Resize()
+    {
+        var instance = new Argument<string>("instance");
+        var memory = new Option<string?>("--memory", "-m") { Description = "new memory size, e.g. 512M (vm: between 64M and the size it booted with)" };
+        var cpus = new Option<int?>("--cpus") { Description = "new vCPU count (vm: only up, to the maximum set at create)" };
+        var json = new Option<bool>("--json") { Description = "print JSON" };
+        var command = new Command("resize", "Change a running instance's memory and vCPUs without restarting it (vm tier)") { instance, memory, cpus, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var mem = parse.GetValue(memory);
+            var r = await client.ResizeAsync(parse.GetValue(instance)!, mem is null ? null : StrataCli.ParseSize("--memory", mem), parse.GetValue(cpus), ct);
+            if (parse.GetValue(json))
+            {
+                StrataCli.WriteJson(r, StrataJsonContext.Default.ResizeResponse);
+            }
+            else
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"memory {r.MemoryBytes / (1024 * 1024)}M of {r.MaxMemoryBytes / (1024 * 1024)}M, cpus {r.Cpus} of {r.MaxCpus}"));
+                if (r.Note is not null)
+                {
+                    Console.WriteLine(r.Note);
+                }
+            }
+            return 0;
+        }));
+        return command;
+    }
+
     private static Command Create()
     {
         var instance = new Argument<string>("instance");

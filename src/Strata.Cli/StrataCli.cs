@@ -54,7 +54,10 @@ public static partial class StrataCli
         {
             root.Subcommands.Add(command);
         }
+        root.Subcommands.Add(AdvisorCommands.Advise());
+        root.Subcommands.Add(AdvisorCommands.Apply());
         root.Subcommands.Add(SnapshotCommands.Build());
+        root.Subcommands.Add(SnapshotCommands.Resize());
         root.Subcommands.Add(ImageCommands.Build());
         root.Subcommands.Add(OperationCommands.Build());
         root.Subcommands.Add(SystemCommands.Info());

@@ -31,6 +31,10 @@ public sealed partial class StrataClient
     public Task<ImageList> ImportImageAsync(Stream archive, string? name = null, CancellationToken ct = default) =>
         ImportAsync(new StreamContent(archive, 1 << 16), "archive", name, ct);
 
+    /// <summary>Imports a bootable raw or qcow2 disk image for the vm tier as <paramref name="name"/>.</summary>
+    public Task<ImageList> ImportDiskImageAsync(Stream disk, string name, CancellationToken ct = default) =>
+        ImportAsync(new StreamContent(disk, 1 << 16), "disk", name, ct);
+
     /// <summary>Imports a tar (or tar.gz) of a root filesystem as a one-layer image named <paramref name="name"/>.</summary>
     public Task<ImageList> ImportRootfsAsync(Stream tar, string name, CancellationToken ct = default) =>
         ImportAsync(new StreamContent(tar, 1 << 16), "rootfs", name, ct);

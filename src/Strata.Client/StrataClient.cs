@@ -181,6 +181,13 @@ public sealed partial class StrataClient : IDisposable
         }
     }
 
+    public Task<ResizeResponse> ResizeAsync(string name, long? memoryBytes, int? cpus, CancellationToken ct = default)
+    {
+        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(new ResizeRequest { MemoryBytes = memoryBytes, Cpus = cpus }, StrataJsonContext.Default.ResizeRequest));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return SendAsync(HttpMethod.Post, Q($"v1/instances/{N(name)}/resize"), content, StrataJsonContext.Default.ResizeResponse, ct);
+    }
+
     public Task<SnapshotInfo> CreateSnapshotAsync(string name, string? snapshot = null, CancellationToken ct = default)
     {
         var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(new CreateSnapshotRequest { Name = snapshot }, StrataJsonContext.Default.CreateSnapshotRequest));

@@ -20,6 +20,8 @@ public sealed record InstanceInfo
     public DateTimeOffset? FinishedAt { get; init; }
     /// <summary>Driver-specific facts worth showing (runtime, accelerator, ...).</summary>
     public IReadOnlyDictionary<string, string>? Details { get; init; }
+    /// <summary>Why the instance runs on its tier (the advisor's reasons, fallback and runners-up).</summary>
+    public Placement? Placement { get; init; }
 }
 
 public sealed record InstanceList(IReadOnlyList<InstanceInfo> Items);

@@ -44,11 +44,20 @@ public sealed record InstanceSpec
     /// </summary>
     public double? TimeoutSeconds { get; init; }
 
+    /// <summary>
+    /// Every change the workload makes is discarded when it stops (tiers with a disk of their own: the vm tier
+    /// throws its disk overlay away at the end of each run).
+    /// </summary>
+    public bool Disposable { get; init; }
+
     /// <summary>Hardening and privileges (container tier).</summary>
     public SecuritySpec? Security { get; init; }
 
     /// <summary><c>none</c> (default: own network namespace with loopback only) or <c>host</c> (container tier).</summary>
     public string? Network { get; init; }
+
+    /// <summary>What the workload needs; the tier advisor picks the tier from it for <c>tier: auto</c> (docs/advisor.md).</summary>
+    public WorkloadRequirements? Requirements { get; init; }
 }
 
 /// <summary>Privileges of the workload (container tier). The defaults are the restrictive ones.</summary>

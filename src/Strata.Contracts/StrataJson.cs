@@ -27,6 +27,8 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(ExitStatus))]
 [JsonSerializable(typeof(CreateInstanceRequest))]
 [JsonSerializable(typeof(SnapshotInfo))]
+[JsonSerializable(typeof(ResizeRequest))]
+[JsonSerializable(typeof(ResizeResponse))]
 [JsonSerializable(typeof(SnapshotList))]
 [JsonSerializable(typeof(CreateSnapshotRequest))]
 [JsonSerializable(typeof(ExecRequest))]
@@ -46,6 +48,11 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(OperationInfo))]
 [JsonSerializable(typeof(OperationList))]
 [JsonSerializable(typeof(OperationEvent))]
+[JsonSerializable(typeof(Placement))]
+[JsonSerializable(typeof(AdviseRequest))]
+[JsonSerializable(typeof(AdviseResponse))]
+[JsonSerializable(typeof(ApplyRequest))]
+[JsonSerializable(typeof(ApplyResponse))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /v1/instances</c>: the spec plus what to do with it.</summary>
@@ -76,3 +83,20 @@ public sealed record SnapshotInfo
 }
 
 public sealed record SnapshotList(IReadOnlyList<SnapshotInfo> Items);
+
+/// <summary>Body of <c>POST /v1/instances/{name}/resize</c>: what to change (null = unchanged).</summary>
+public sealed record ResizeRequest
+{
+    public long? MemoryBytes { get; init; }
+    public int? Cpus { get; init; }
+}
+
+/// <summary>What a resized instance has now, and the most it can have.</summary>
+public sealed record ResizeResponse
+{
+    public long MemoryBytes { get; init; }
+    public long MaxMemoryBytes { get; init; }
+    public int Cpus { get; init; }
+    public int MaxCpus { get; init; }
+    public string? Note { get; init; }
+}

@@ -104,6 +104,13 @@ public sealed partial class InstanceService
             {
                 throw StrataException.NotFound($"instance '{name}' has no snapshot named '{snapshot}'; 'strata snapshot ls {name}' lists them");
             }
+            if (record.State == InstanceState.Running && driver is ILiveSnapshotDriver live)
+            {
+                // The tier can put a running instance back in place (a VM continues from the saved moment).
+                await live.RestoreRunningAsync(record.Handle!, directory, cancellationToken).ConfigureAwait(false);
+                _events.Publish("snapshot-restored", View(record));
+                return record;
+            }
             if (record.State.IsActive())
             {
                 throw StrataException.Conflict($"cannot restore instance '{name}' while it is {record.State.ToName()}; stop it first ('strata stop {name}')");
@@ -131,6 +138,18 @@ public sealed partial class InstanceService
                 throw StrataException.NotFound($"instance '{name}' has no snapshot named '{snapshot}'");
             }
             File.Delete(infoPath); // first: from here on the snapshot does not exist, even if the data removal fails
+            if (_drivers.Find(entry.Record.Tier) is ILiveSnapshotDriver live && entry.Record.Handle is { } handle)
+            {
+                try
+                {
+                    // Engine-side data (a VM's internal snapshot inside its disk overlay).
+                    await live.DeleteSnapshotAsync(handle, directory, entry.Record.State == InstanceState.Running, cancellationToken).ConfigureAwait(false);
+                }
+                catch (StrataException)
+                {
+                    // The snapshot is already gone from the listing; leftover engine data goes with the instance.
+                }
+            }
             TryDeleteDirectory(directory);
         }
         finally
@@ -158,5 +177,35 @@ public sealed partial class InstanceService
         var root = Path.Combine(InstanceDirectory(record.Id), "snapshots");
         Directory.CreateDirectory(root);
         return (Path.Combine(root, snapshot), Path.Combine(root, snapshot + ".json"));
+    }
+
+    /// <summary>Changes a running instance's memory and vCPUs in place, for tiers that can (<see cref="IResizeDriver"/>).</summary>
+    public async Task<ResizeResult> ResizeAsync(string project, string name, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
+    {
+        if (memoryBytes is null && cpus is null)
+        {
+            throw StrataException.Invalid("memoryBytes", "give the new memory size, the new vCPU count, or both");
+        }
+        var entry = Find(project, name);
+        await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var record = entry.Record;
+            if (_drivers.Find(record.Tier) is not IResizeDriver driver || driver is not IDriver { Capabilities.LiveResize: true })
+            {
+                throw StrataException.Conflict($"the {record.Tier.ToName()} tier cannot resize a running instance (instance '{name}')");
+            }
+            if (record.State != InstanceState.Running || record.Handle is null)
+            {
+                throw StrataException.Conflict($"instance '{name}' is {record.State.ToName()}; resize changes a running instance");
+            }
+            var result = await driver.ResizeAsync(record.Handle, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
+            _events.Publish("resized", View(record));
+            return result;
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
     }
 }

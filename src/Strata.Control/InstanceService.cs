@@ -81,7 +81,9 @@ public sealed partial class InstanceService : IAsyncDisposable
     public async Task<InstanceRecord> CreateAsync(InstanceSpec requested, bool start, string project, CancellationToken cancellationToken)
     {
         var spec = SpecValidator.Normalize(requested);
-        var tier = SpecValidator.ParseTier(spec.Tier, _options.AllowFakeTier) ?? ChooseTier(spec);
+        var requestedTier = SpecValidator.ParseTier(spec.Tier, _options.AllowFakeTier);
+        var placement = _options.TierChooser?.Invoke(spec);
+        var tier = placement is not null && TierNames.TryParse(placement.Tier, out var placed) ? placed : requestedTier ?? ChooseTier(spec);
         var driver = _drivers.Get(tier);
         var name = spec.Name ?? GenerateName();
         spec = spec with { Name = name, Tier = tier.ToName() };
@@ -102,6 +104,7 @@ public sealed partial class InstanceService : IAsyncDisposable
             Spec = spec,
             CreatedAt = _time.GetUtcNow(),
             Revision = 1,
+            Placement = placement,
         })
         {
             // An auto-removed instance on a tier that cannot outlive the daemon (wasm runs inside it) has
@@ -173,13 +176,9 @@ public sealed partial class InstanceService : IAsyncDisposable
         }
     }
 
-    /// <summary>The tier for <c>tier: auto</c> when the caller did not choose one.</summary>
-    private Tier ChooseTier(InstanceSpec spec)
+    /// <summary>The tier for <c>tier: auto</c> when no tier chooser (the advisor) is configured.</summary>
+    private static Tier ChooseTier(InstanceSpec spec)
     {
-        if (_options.TierChooser is { } chooser)
-        {
-            return chooser(spec);
-        }
         if (spec.Image is null)
         {
             return Tier.Process;
@@ -772,6 +771,10 @@ public sealed record ControlOptions
 {
     public required string Root { get; init; }
     public bool AllowFakeTier { get; init; }
-    /// <summary>Chooses a tier for <c>tier: auto</c> (the tier advisor). Null: no image → process, else an error.</summary>
-    public Func<InstanceSpec, Tier>? TierChooser { get; init; }
+    /// <summary>
+    /// Places a (normalised) spec: chooses the tier for <c>tier: auto</c> and checks a named tier against the
+    /// spec's requirements (the tier advisor). Throws <see cref="StrataException"/> when no tier fits. The
+    /// placement is stored with the instance. Null: no image → process, a .wasm module → wasm, else an error.
+    /// </summary>
+    public Func<InstanceSpec, Placement>? TierChooser { get; init; }
 }

@@ -11,6 +11,8 @@ using Strata.Node.Drivers.Wasm;
 using Strata.Node.Images;
 using Strata.Node.Drivers.Process;
 using Strata.Node.Drivers.Sandbox;
+using Strata.Node.Drivers.Vm;
+using Strata.Images;
 using Strata.Store;
 
 namespace Strata.Daemon;
@@ -77,7 +79,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton<IStateStore>(_ => new SqliteStateStore(Path.Combine(options.Root, "state.db")));
             builder.Services.AddSingleton<EventBus>();
             builder.Services.AddSingleton<RequestMetrics>();
-            builder.Services.AddSingleton(new ControlOptions { Root = options.Root, AllowFakeTier = options.EnableFakeTier });
+            builder.Services.AddSingleton(sp => new ControlOptions
+            {
+                Root = options.Root,
+                AllowFakeTier = options.EnableFakeTier,
+                TierChooser = spec => sp.GetRequiredService<Advice.HostAdvisor>().Place(spec),
+            });
+            builder.Services.AddSingleton<Advice.HostAdvisor>();
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddImageApi(options);
@@ -100,6 +108,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             SnapshotEndpoints.Map(app);
             ExecEndpoints.Map(app);
             SystemEndpoints.Map(app);
+            AdvisorEndpoints.Map(app);
             app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();
@@ -134,6 +143,12 @@ public sealed partial class DaemonHost : IAsyncDisposable
             CacheDirectory = Path.Combine(options.Root, "cache", "wasm"),
             LogMaxBytes = options.LogMaxBytes,
         }, services.GetRequiredService<TimeProvider>());
+        yield return new VmDriver(new VmDriverOptions
+        {
+            CacheDirectory = Path.Combine(options.Root, "cache", "vm"),
+            Supervisor = options.Supervisor,
+            LogMaxBytes = options.LogMaxBytes,
+        }, services.GetRequiredService<ImageStore>());
         yield return new ContainerDriver(new ContainerDriverOptions
         {
             Supervisor = options.Supervisor,

@@ -23,4 +23,6 @@ public sealed record InstanceRecord
     public DateTimeOffset? FinishedAt { get; init; }
     /// <summary>Optimistic-concurrency revision; the store refuses an update whose base revision is stale.</summary>
     public long Revision { get; init; }
+    /// <summary>Why the instance runs on its tier (the advisor's decision); null for instances created before it was recorded.</summary>
+    public Placement? Placement { get; init; }
 }

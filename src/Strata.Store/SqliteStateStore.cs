@@ -38,6 +38,8 @@ public sealed class SqliteStateStore : IStateStore
             UNIQUE (project, name)
         );
         """,
+        // 2: the tier advisor's decision (Placement JSON), null for instances created before.
+        "ALTER TABLE instances ADD COLUMN placement TEXT;",
     ];
 
     public static int SchemaVersion => Migrations.Length;
@@ -117,9 +119,9 @@ public sealed class SqliteStateStore : IStateStore
             using var command = _connection.CreateCommand();
             command.CommandText = """
                 INSERT INTO instances (id, project, name, tier, state, spec, handle, exit_code, reason, restart_count,
-                                       stopped_by_user, created_at, started_at, finished_at, revision)
+                                       stopped_by_user, created_at, started_at, finished_at, revision, placement)
                 VALUES ($id, $project, $name, $tier, $state, $spec, $handle, $exit_code, $reason, $restart_count,
-                        $stopped_by_user, $created_at, $started_at, $finished_at, $revision);
+                        $stopped_by_user, $created_at, $started_at, $finished_at, $revision, $placement);
                 """;
             Bind(command, record);
             command.ExecuteNonQuery();
@@ -144,7 +146,7 @@ public sealed class SqliteStateStore : IStateStore
                 UPDATE instances SET project = $project, name = $name, tier = $tier, state = $state, spec = $spec,
                     handle = $handle, exit_code = $exit_code, reason = $reason, restart_count = $restart_count,
                     stopped_by_user = $stopped_by_user, created_at = $created_at, started_at = $started_at,
-                    finished_at = $finished_at, revision = $revision
+                    finished_at = $finished_at, revision = $revision, placement = $placement
                 WHERE id = $id AND revision = $base_revision;
                 """;
             Bind(command, record);
@@ -222,7 +224,7 @@ public sealed class SqliteStateStore : IStateStore
 
     private const string SelectColumns = """
         SELECT id, project, name, tier, state, spec, handle, exit_code, reason, restart_count, stopped_by_user,
-               created_at, started_at, finished_at, revision FROM instances
+               created_at, started_at, finished_at, revision, placement FROM instances
         """;
 
     private static void Bind(SqliteCommand command, InstanceRecord r)
@@ -243,6 +245,7 @@ public sealed class SqliteStateStore : IStateStore
         p.AddWithValue("$started_at", r.StartedAt is { } s ? Time(s) : DBNull.Value);
         p.AddWithValue("$finished_at", r.FinishedAt is { } f ? Time(f) : DBNull.Value);
         p.AddWithValue("$revision", r.Revision);
+        p.AddWithValue("$placement", r.Placement is null ? DBNull.Value : JsonSerializer.Serialize(r.Placement, StrataJsonContext.Default.Placement));
     }
 
     private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
@@ -267,6 +270,7 @@ public sealed class SqliteStateStore : IStateStore
         StartedAt = reader.IsDBNull(12) ? null : ParseTime(reader.GetString(12)),
         FinishedAt = reader.IsDBNull(13) ? null : ParseTime(reader.GetString(13)),
         Revision = reader.GetInt64(14),
+        Placement = reader.IsDBNull(15) ? null : JsonSerializer.Deserialize(reader.GetString(15), StrataJsonContext.Default.Placement),
     };
 
     public void Dispose()

@@ -25,3 +25,16 @@ public interface ISnapshotDriver
 
 /// <summary>What a driver reports about a snapshot it took.</summary>
 public sealed record SnapshotDetails(SnapshotKind Kind, long SizeBytes, string Description);
+
+/// <summary>
+/// Optional capability beside <see cref="ISnapshotDriver"/>: restoring a <em>running</em> instance in place (a VM
+/// goes back to the saved moment without a reboot), and removing what a snapshot left inside the engine.
+/// </summary>
+public interface ILiveSnapshotDriver
+{
+    /// <summary>Puts the running instance back to the state in <paramref name="directory"/>; it keeps running.</summary>
+    Task RestoreRunningAsync(DriverHandle handle, string directory, CancellationToken cancellationToken);
+
+    /// <summary>Removes engine-side data of the snapshot in <paramref name="directory"/> (before the directory goes). Idempotent.</summary>
+    Task DeleteSnapshotAsync(DriverHandle handle, string directory, bool running, CancellationToken cancellationToken);
+}

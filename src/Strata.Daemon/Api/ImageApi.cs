@@ -1,6 +1,7 @@
 using Strata.Contracts;
 using Strata.Control.Operations;
 using Strata.Images;
+using Strata.Node.Drivers.Vm;
 
 namespace Strata.Daemon.Api;
 
@@ -16,6 +17,7 @@ public static class ImageApi
             ImageEndpoints.CleanSpools(store);
             return store;
         });
+        services.AddSingleton(_ => new VmDiskImages(Path.Combine(options.Root, "images", "disks")));
         services.AddSingleton(sp => new OperationRegistry(sp.GetRequiredService<TimeProvider>(), Describe));
         return services;
     }

@@ -6,6 +6,7 @@ using Strata.Control;
 using Strata.Control.Operations;
 using Strata.Images;
 using Strata.Images.Registry;
+using Strata.Node.Drivers.Vm;
 
 namespace Strata.Daemon.Api;
 
@@ -38,7 +39,7 @@ public static class ImageEndpoints
         // No Accepts metadata on purpose: any Content-Type is taken (curl --data-binary sends a form type).
         group.MapPost("/import", ImportAsync)
             .Produces<ImageList>(StatusCodes.Status201Created)
-            .WithSummary("Import the request body: ?kind=archive (default; a docker-save or OCI-layout tarball, ?name= names or renames it) or ?kind=rootfs (a tar of a root filesystem; ?name= required).");
+            .WithSummary("Import the request body: ?kind=archive (default; a docker-save or OCI-layout tarball, ?name= names or renames it) or ?kind=rootfs (a tar of a root filesystem; ?name= required) or ?kind=disk (a bootable raw/qcow2 disk for the vm tier; ?name= required).");
 
         group.MapPost("/build-base", async (HttpContext http, ImageStore store) =>
         {
@@ -150,14 +151,14 @@ public static class ImageEndpoints
         await JsonSerializer.SerializeAsync(http.Response.Body, problem, StrataJsonContext.Default.ProblemDetails, http.RequestAborted);
     }
 
-    private static async Task<IResult> ImportAsync(HttpContext http, ImageStore store, string? name, string? kind)
+    private static async Task<IResult> ImportAsync(HttpContext http, ImageStore store, VmDiskImages disks, TimeProvider time, string? name, string? kind)
     {
         kind ??= "archive";
-        if (kind is not ("archive" or "rootfs"))
+        if (kind is not ("archive" or "rootfs" or "disk"))
         {
-            throw StrataException.Invalid("kind", $"'{kind}' is not an import kind; use archive (docker save / OCI layout tarball) or rootfs (a tar of a root filesystem)");
+            throw StrataException.Invalid("kind", $"'{kind}' is not an import kind; use archive (docker save / OCI layout tarball), rootfs (a tar of a root filesystem) or disk (a bootable raw/qcow2 disk)");
         }
-        if (kind == "rootfs" && string.IsNullOrWhiteSpace(name))
+        if (kind is "rootfs" or "disk" && string.IsNullOrWhiteSpace(name))
         {
             throw StrataException.Invalid("name", "a root filesystem import needs a name for the image, such as mybase:1");
         }
@@ -181,6 +182,21 @@ public static class ImageEndpoints
                 {
                     throw StrataException.Invalid("body", "is empty; send the archive's bytes as the request body");
                 }
+            }
+            if (kind == "disk")
+            {
+                var disk = await disks.ImportAsync(spool, name!, time, http.RequestAborted);
+                var summary = new ImageSummary
+                {
+                    Name = disk.Name,
+                    Reference = "disk:" + disk.Name,
+                    Id = "",
+                    ManifestDigest = "",
+                    Kind = "disk",
+                    Size = disk.VirtualSize,
+                    Added = disk.Added,
+                };
+                return Results.Json(new ImageList([summary]), StrataJsonContext.Default.ImageList, statusCode: StatusCodes.Status201Created);
             }
             IReadOnlyList<ImageInfo> images = kind == "archive"
                 ? await store.ImportArchiveAsync(spool, name, http.RequestAborted)

@@ -127,7 +127,7 @@ public static class InstanceEndpoints
             return;
         }
         var finished = lease.Finished;
-        await foreach (var record in CriLogReader.FollowAsync(logDir, tail, () => finished.IsCompleted, ct))
+        await foreach (var record in CriLogReader.FollowAsync(logDir, tail, () => finished.IsCompleted, finished, ct))
         {
             await WriteFrameAsync(http, new StreamFrame { Log = record });
         }
@@ -167,6 +167,7 @@ public static class InstanceEndpoints
             StartedAt = r.StartedAt,
             FinishedAt = r.FinishedAt,
             Details = details,
+            Placement = r.Placement,
         };
     }
 }

@@ -36,7 +36,24 @@ public static class SnapshotEndpoints
 
         group.MapPost("/{snapshot}/restore", async (string name, string snapshot, HttpContext http, InstanceService service) =>
             Results.Json(InstanceEndpoints.ToInfo(await service.RestoreSnapshotAsync(InstanceEndpoints.Project(http), name, snapshot, http.RequestAborted)), StrataJsonContext.Default.InstanceInfo))
-            .Produces<InstanceInfo>().WithSummary("Start the (not running) instance again from the snapshot.");
+            .Produces<InstanceInfo>().WithSummary("Start the (not running) instance again from the snapshot; a running VM is put back to the snapshot in place, without a reboot.");
+
+        app.MapPost("/v1/instances/{name}/resize", async (string name, HttpContext http, InstanceService service) =>
+        {
+            ResizeRequest? request;
+            try
+            {
+                request = await JsonSerializer.DeserializeAsync(http.Request.Body, StrataJsonContext.Default.ResizeRequest, http.RequestAborted);
+            }
+            catch (JsonException e)
+            {
+                throw new StrataException(ErrorKind.InvalidArgument, $"body: {e.Message}");
+            }
+            var r = await service.ResizeAsync(InstanceEndpoints.Project(http), name, request?.MemoryBytes, request?.Cpus, http.RequestAborted);
+            return Results.Json(new ResizeResponse { MemoryBytes = r.MemoryBytes, MaxMemoryBytes = r.MaxMemoryBytes, Cpus = r.Cpus, MaxCpus = r.MaxCpus, Note = r.Note },
+                StrataJsonContext.Default.ResizeResponse);
+        }).WithTags("instances").Accepts<ResizeRequest>("application/json").Produces<ResizeResponse>()
+          .WithSummary("Change a running instance's memory (vm: balloon, up to its boot size) and vCPUs (vm: hot-add up to its maximum).");
 
         group.MapDelete("/{snapshot}", async (string name, string snapshot, HttpContext http, InstanceService service) =>
         {

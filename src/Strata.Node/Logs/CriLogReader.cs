@@ -46,8 +46,29 @@ public sealed class CriLogReader
     /// written, across rotations. Ends once <paramref name="isFinished"/> has returned true and all
     /// that was written before has been read.
     /// </summary>
+    public static IAsyncEnumerable<LogRecord> FollowAsync(string logDir, int? tail, Func<bool> isFinished, CancellationToken ct) =>
+        FollowAsync(logDir, tail, isFinished, finishedSignal: null, ct);
+
+    /// <summary>
+    /// As above; <paramref name="finishedSignal"/> completes when the workload has finished, so the last
+    /// output is delivered at once instead of at the next poll.
+    /// </summary>
+    private static async Task PauseAsync(Task? finishedSignal, CancellationToken ct)
+    {
+        if (finishedSignal is null || finishedSignal.IsCompleted)
+        {
+            await Task.Delay(s_pollInterval, ct).ConfigureAwait(false);
+            return;
+        }
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var delay = Task.Delay(s_pollInterval, cts.Token);
+        await Task.WhenAny(delay, finishedSignal).ConfigureAwait(false);
+        await cts.CancelAsync().ConfigureAwait(false);
+        ct.ThrowIfCancellationRequested();
+    }
+
     public static async IAsyncEnumerable<LogRecord> FollowAsync(
-        string logDir, int? tail, Func<bool> isFinished, [EnumeratorCancellation] CancellationToken ct)
+        string logDir, int? tail, Func<bool> isFinished, Task? finishedSignal, [EnumeratorCancellation] CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(logDir);
         ArgumentNullException.ThrowIfNull(isFinished);
@@ -72,7 +93,7 @@ public sealed class CriLogReader
                 {
                     yield break;
                 }
-                await Task.Delay(s_pollInterval, ct).ConfigureAwait(false);
+                await PauseAsync(finishedSignal, ct).ConfigureAwait(false);
             }
 
             long offset = 0;
@@ -129,7 +150,7 @@ public sealed class CriLogReader
                 {
                     yield break;
                 }
-                await Task.Delay(s_pollInterval, ct).ConfigureAwait(false);
+                await PauseAsync(finishedSignal, ct).ConfigureAwait(false);
             }
         }
         finally

@@ -7,10 +7,8 @@ namespace Strata.Node.Tests.Drivers;
 
 public sealed class FakeDriverConformanceTests : DriverConformanceTests
 {
-    // One fake shared by "restarts": the fake keeps nothing across a real daemon restart, and says so.
+    // The fake keeps nothing across a daemon restart, and says so (Capabilities.SurvivesDaemonRestart).
     protected override IDriver CreateDriver() => new FakeDriver(TimeProvider.System);
-
-    protected override bool SurvivesRestart => false;
 
     protected override InstanceSpec EchoAndExit(string text, int exitCode) =>
         exitCode == 0 ? new() { Args = ["echo", text] } : new() { Args = ["exit", exitCode.ToString(System.Globalization.CultureInfo.InvariantCulture)] };

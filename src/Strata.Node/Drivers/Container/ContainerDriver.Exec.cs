@@ -95,9 +95,15 @@ public sealed partial class ContainerDriver
         return process.ExitCode;
     }
 
-    private static async Task EnsureRunningAsync(OciRuntime runtime, DriverHandle handle, string verb, CancellationToken ct)
+    private async Task EnsureRunningAsync(OciRuntime runtime, DriverHandle handle, string verb, CancellationToken ct)
     {
         var state = await runtime.StateAsync(handle.InstanceId, ct).ConfigureAwait(false);
+        // Right after `strata run -d` the runtime may still be between create and start: give it a moment.
+        for (var attempt = 0; attempt < 100 && (state is null || state.Value.Status == "created") && SupervisorAlive(handle); attempt++)
+        {
+            await Task.Delay(20, ct).ConfigureAwait(false);
+            state = await runtime.StateAsync(handle.InstanceId, ct).ConfigureAwait(false);
+        }
         if (state is not { Status: "running" })
         {
             throw StrataException.Conflict($"cannot {verb} the container: it is {state?.Status ?? "not running"}; start it first");

@@ -1,0 +1,184 @@
+using System.Globalization;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Node.Drivers.Vm;
+using Strata.Node.Logs;
+using Strata.Testing;
+
+namespace Strata.Vm.Tests;
+
+/// <summary>Behaviour of the vm tier beyond the shared contract: real QEMU guests under TCG or KVM.</summary>
+public sealed class VmDriverTests
+{
+    private static string GuestKernelRelease() =>
+        Path.GetFileName(Directory.GetFiles("/boot", "vmlinuz-*-cloud-amd64").Order(StringComparer.Ordinal).Last())["vmlinuz-".Length..];
+
+    [SkippableFact]
+    public async Task Run_UnameAndEcho_PrintsGuestKernelReleaseAndExitsWithGuestCode()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        await using var vm = await VmInstance.CreateAsync(driver, VmFixture.Busybox("sh", "-c", "uname -r; echo ok; echo to-stderr >&2; exit 5"));
+        await vm.StartAsync();
+        var exit = await vm.WaitAsync();
+
+        Assert.Equal(5, exit.ExitCode);
+        var log = CriLogReader.ReadTail(LogFiles.LogDirectory(vm.Directory), null);
+        var stdout = string.Concat(log.Where(r => r.Stream == "stdout").Select(r => r.Text + "\n"));
+        Assert.Contains(GuestKernelRelease(), stdout, StringComparison.Ordinal);
+        Assert.Contains("ok\n", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("to-stderr", stdout, StringComparison.Ordinal);
+        Assert.Contains(log, r => r.Stream == "stderr" && r.Text.Contains("to-stderr", StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    public async Task Create_MemoryBelowMinimum_IsRefusedAndLeavesNothing()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        var dir = Directory.CreateTempSubdirectory("strata-vm-bad-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<StrataException>(() => driver.CreateAsync(Request(dir,
+                VmFixture.Busybox("true") with { Resources = new ResourceSpec { MemoryBytes = 32L * 1024 * 1024 } }), CancellationToken.None));
+            Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+            Assert.Equal("resources.memoryBytes", e.Field);
+            Assert.Contains("64 MiB", e.Message, StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Create_MissingKernel_SaysWhichPackageAndLeavesNothing()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync(o => o with { KernelPath = "/nonexistent/vmlinuz-0.0-cloud-amd64", Accel = "tcg" });
+        var dir = Directory.CreateTempSubdirectory("strata-vm-bad-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<StrataException>(() => driver.CreateAsync(Request(dir, VmFixture.Busybox("true")), CancellationToken.None));
+            Assert.Equal(ErrorKind.Unavailable, e.Kind);
+            Assert.Contains("linux-image-cloud-amd64", e.Message, StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Create_UnknownImage_IsRefusedNamingTheImage()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        var dir = Directory.CreateTempSubdirectory("strata-vm-bad-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<StrataException>(() => driver.CreateAsync(Request(dir, new InstanceSpec { Image = "no-such-image:1", Args = ["true"] }), CancellationToken.None));
+            Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+            Assert.Equal("image", e.Field);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Snapshot_RestoreRunning_RollsBackWithoutReboot()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        await using var vm = await VmInstance.CreateAsync(driver, VmFixture.Busybox(GuestShell.Workload));
+        await vm.StartAsync();
+        await using var shell = await GuestShell.ConnectAsync(VmDriver.ExecSocket(vm.Handle), TimeSpan.FromSeconds(30));
+
+        await shell.RunAsync("echo 1 > /counter", TimeSpan.FromSeconds(120)); // the first command waits for the boot
+        Assert.Equal("1", (await shell.RunAsync("cat /counter")).Trim());
+        var bootId = (await shell.RunAsync("cat /proc/sys/kernel/random/boot_id")).Trim();
+        var uptimeAtSnapshot = Uptime(await shell.RunAsync("cat /proc/uptime"));
+
+        var snapDir = Directory.CreateTempSubdirectory("strata-vm-snap-").FullName;
+        try
+        {
+            var details = await driver.SnapshotAsync(vm.Handle, snapDir, CancellationToken.None);
+            Assert.Equal(SnapshotKind.Stateful, details.Kind);
+
+            await shell.RunAsync("echo 2 > /counter");
+            Assert.Equal("2", (await shell.RunAsync("cat /counter")).Trim());
+            var uptimeBeforeRestore = Uptime(await shell.RunAsync("cat /proc/uptime"));
+
+            await driver.RestoreRunningAsync(vm.Handle, snapDir, CancellationToken.None);
+
+            Assert.Equal("1", (await shell.RunAsync("cat /counter")).Trim());
+            Assert.Equal(bootId, (await shell.RunAsync("cat /proc/sys/kernel/random/boot_id")).Trim());
+            var uptimeAfter = Uptime(await shell.RunAsync("cat /proc/uptime"));
+            // No reboot: the uptime was not reset, it counts on from the snapshot (QEMU keeps the guest clock
+            // monotonic across loadvm, so it does not jump back to the snapshot's value either).
+            Assert.True(uptimeAfter >= uptimeAtSnapshot, $"uptime {uptimeAfter} s after restore is below {uptimeAtSnapshot} s at the snapshot (a reboot?)");
+            Assert.True(uptimeBeforeRestore >= uptimeAtSnapshot);
+
+            await driver.DeleteSnapshotAsync(vm.Handle, snapDir, running: true, CancellationToken.None);
+        }
+        finally
+        {
+            Directory.Delete(snapDir, true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Disposable_SecondRun_DoesNotSeeTheFirstRunsWrites()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        await using var vm = await VmInstance.CreateAsync(driver,
+            VmFixture.Busybox("sh", "-c", "cat /marker 2>/dev/null || echo absent; echo present > /marker; sync") with { Disposable = true });
+        await vm.StartAsync();
+        Assert.Equal(0, (await vm.WaitAsync()).ExitCode);
+        await vm.StartAsync();
+        Assert.Equal(0, (await vm.WaitAsync()).ExitCode);
+
+        var lines = CriLogReader.ReadTail(LogFiles.LogDirectory(vm.Directory), null).Where(r => r.Stream == "stdout").Select(r => r.Text).ToList();
+        Assert.Equal(2, lines.Count(l => l == "absent"));
+        Assert.DoesNotContain("present", lines);
+    }
+
+    [SkippableFact]
+    public async Task Resize_Memory_BalloonTakesItBack()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        await using var vm = await VmInstance.CreateAsync(driver,
+            VmFixture.Busybox(GuestShell.Workload) with { Resources = new ResourceSpec { MemoryBytes = 256L * 1024 * 1024 } });
+        await vm.StartAsync();
+        await using var shell = await GuestShell.ConnectAsync(VmDriver.ExecSocket(vm.Handle), TimeSpan.FromSeconds(30));
+        var before = MemTotalKiB(await shell.RunAsync("cat /proc/meminfo", TimeSpan.FromSeconds(120)));
+
+        var bad = await Assert.ThrowsAsync<StrataException>(() => driver.ResizeAsync(vm.Handle, 512L * 1024 * 1024, null, CancellationToken.None));
+        Assert.Equal(ErrorKind.InvalidArgument, bad.Kind);
+
+        await driver.ResizeAsync(vm.Handle, 160L * 1024 * 1024, null, CancellationToken.None);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        long after;
+        while ((after = MemTotalKiB(await shell.RunAsync("cat /proc/meminfo"))) > before - 64 * 1024 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+        }
+        Assert.True(after <= before - 64 * 1024, $"MemTotal went from {before} KiB to {after} KiB; the balloon should have taken ~96 MiB");
+    }
+
+    internal static CreateRequest Request(string dir, InstanceSpec spec) =>
+        new() { InstanceId = "bad", Name = "bad", Project = "default", Directory = dir, Spec = spec with { Name = "bad" } };
+
+    private static double Uptime(string procUptime) =>
+        double.Parse(procUptime.Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+
+    private static long MemTotalKiB(string meminfo) =>
+        long.Parse(meminfo.Split('\n').First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+}
