@@ -10,6 +10,7 @@ using Strata.Node.Drivers.Fake;
 using Strata.Node.Drivers.Wasm;
 using Strata.Node.Images;
 using Strata.Node.Drivers.Process;
+using Strata.Node.Drivers.Sandbox;
 using Strata.Node.Drivers.Vm;
 using Strata.Images;
 using Strata.Store;
@@ -129,6 +130,9 @@ public sealed partial class DaemonHost : IAsyncDisposable
 
     private static IEnumerable<IDriver> CreateDrivers(DaemonOptions options, IServiceProvider services)
     {
+        var images = new ChainedImageResolver(
+            new DirectoryImageResolver(options.Images),
+            new Images.ImageStoreResolver(services.GetRequiredService<Strata.Images.ImageStore>()));
         yield return new ProcessDriver(new ProcessDriverOptions
         {
             Supervisor = options.Supervisor,
@@ -152,9 +156,14 @@ public sealed partial class DaemonHost : IAsyncDisposable
             LogMaxBytes = options.LogMaxBytes,
             Runtime = options.OciRuntime,
             RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
-        }, new ChainedImageResolver(
-            new DirectoryImageResolver(options.Images),
-            new Images.ImageStoreResolver(services.GetRequiredService<Strata.Images.ImageStore>())));
+        }, images);
+        yield return new SandboxDriver(new SandboxDriverOptions
+        {
+            CacheDirectory = Path.Combine(options.Root, "cache", "sandbox"),
+            Supervisor = options.Supervisor,
+            LogMaxBytes = options.LogMaxBytes,
+            Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL"),
+        }, images, services.GetRequiredService<ILogger<SandboxDriver>>());
         if (options.EnableFakeTier)
         {
             yield return new FakeDriver(services.GetRequiredService<TimeProvider>(), options.LogMaxBytes);

@@ -31,6 +31,14 @@ public sealed record GuestVmOptions
     public long? GuestTscKHz { get; init; }
     /// <summary>Extra kernel arguments, appended last.</summary>
     public string? ExtraKernelArguments { get; init; }
+    /// <summary>
+    /// Where the <c>strata.stdout</c> / <c>strata.stderr</c> ports write; null: files <c>stdout</c> / <c>stderr</c> in
+    /// <see cref="Directory"/>. A supervisor that hands QEMU pipes passes <c>/proc/self/fd/N</c> here.
+    /// </summary>
+    public string? StdoutPath { get; init; }
+    public string? StderrPath { get; init; }
+    /// <summary>When set, the <c>strata.exec</c> port is a unix server socket here and init starts the exec agent (root disk only).</summary>
+    public string? ExecSocket { get; init; }
 }
 
 /// <summary>
@@ -122,6 +130,14 @@ public sealed class QemuVm : IAsyncDisposable
             append.Append(" strata.root=/dev/vda");
         }
         append.Append(' ').Append(options.Workload.ToKernelArgument());
+        if (options.ExecSocket is not null)
+        {
+            if (options.ExecSocket.Length > MaxSocketPath)
+            {
+                throw StrataException.Invalid("directory", $"{options.ExecSocket} is too long for a unix socket path; use a shorter data root");
+            }
+            append.Append(" strata.exec=1");
+        }
         if (!string.IsNullOrWhiteSpace(options.ExtraKernelArguments))
         {
             append.Append(' ').Append(options.ExtraKernelArguments);
@@ -129,8 +145,8 @@ public sealed class QemuVm : IAsyncDisposable
         var plan = new QemuLaunchPlan([], dir, qmp,
             Path.Combine(dir, "qemu.pid"),
             Path.Combine(dir, "serial.log"),
-            Path.Combine(dir, "stdout"),
-            Path.Combine(dir, "stderr"),
+            options.StdoutPath ?? Path.Combine(dir, "stdout"),
+            options.StderrPath ?? Path.Combine(dir, "stderr"),
             Path.Combine(dir, "control"));
         var cmd = new QemuCommandLine(options.Machine)
             .WithBinary(options.QemuBinary)
@@ -145,6 +161,10 @@ public sealed class QemuVm : IAsyncDisposable
             .AddSerialPort(new VirtioSerialPort(GuestInit.StderrPort, FilePath: plan.StderrPath))
             .AddSerialPort(new VirtioSerialPort(GuestInit.ControlPort, FilePath: plan.ControlPath))
             .WithBalloon(options.Balloon);
+        if (options.ExecSocket is not null)
+        {
+            cmd.AddSerialPort(new VirtioSerialPort(GuestInit.ExecPort, SocketPath: options.ExecSocket));
+        }
         if (options.RootDisk is not null)
         {
             cmd.AddDrive(options.RootDisk);

@@ -1,3 +1,4 @@
 using System.Runtime.CompilerServices;
 
 [assembly: InternalsVisibleTo("Strata.Node.Tests")]
+[assembly: InternalsVisibleTo("Strata.Sandbox.Tests")]

@@ -7,7 +7,9 @@ namespace Strata.Qemu.Guest;
 ///   strata.stdout  - the workload's stdout, byte for byte
 ///   strata.stderr  - the workload's stderr, byte for byte
 ///   strata.control - init's reports, one line each: <c>STRATA-EXIT n</c> or <c>STRATA-FAIL why</c>
-///   strata.exec    - reserved for a later exec agent (not used by this init)
+///   strata.exec    - the exec agent's requests and framed replies (<see cref="ExecAgentScript"/>), when
+///                    the kernel command line has <c>strata.exec=1</c> and the guest runs on a root disk
+///   timing lines on strata.control: <c>STRATA-TIME kernel|workload|exit SECONDS</c> (guest uptime), for start-up breakdowns
 /// The serial console (ttyS0) carries only the kernel's and init's own messages.
 ///
 /// Kernel command line: <c>strata.workload=BASE64</c> (a shell script, see <see cref="GuestWorkload"/>),
@@ -17,7 +19,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -26,6 +28,9 @@ public static class GuestInit
     public const string ProbeMarker = "STRATA-PROBE-OK";
     public const string ExitPrefix = "STRATA-EXIT ";
     public const string FailPrefix = "STRATA-FAIL ";
+    public const string TimePrefix = "STRATA-TIME ";
+    /// <summary>Where the initramfs keeps <see cref="ExecAgentScript"/>.</summary>
+    public const string ExecAgentPath = "etc/strata/exec-agent.sh";
 
     public const string Script = """
         #!/bin/busybox sh
@@ -35,6 +40,7 @@ public static class GuestInit
         /bin/busybox --install -s
         export PATH=/bin:/sbin:/usr/bin:/usr/sbin
         mount -t proc proc /proc
+        read -r t0 _ < /proc/uptime
         mount -t sysfs sysfs /sys
         mount -t devtmpfs devtmpfs /dev 2>/dev/null
         mount -t tmpfs tmpfs /tmp
@@ -71,6 +77,8 @@ public static class GuestInit
           usleep 10000
         done
         [ -n "$ctl" ] && [ -e "$ctl" ] || ctl=/dev/console
+        echo "STRATA-TIME kernel $t0" > "$ctl"
+        mark() { read -r up _ < /proc/uptime; echo "STRATA-TIME $1 $up" > "$ctl"; }
 
         fail() {
           echo "strata-init: $*" > /dev/console
@@ -98,14 +106,63 @@ public static class GuestInit
           mkdir -p /newroot/.strata || fail "cannot create /.strata on the root disk"
           mount -t tmpfs -o mode=0755 strata /newroot/.strata
           cp /bin/busybox /strata/workload.sh /newroot/.strata/
+          if param strata.exec >/dev/null && xp=$(port strata.exec); then
+            cp /etc/strata/exec-agent.sh /newroot/.strata/
+            chroot /newroot /.strata/busybox sh /.strata/exec-agent.sh "$xp" < /dev/null > /dev/null 2>&1 &
+          fi
+          mark workload
           chroot /newroot /.strata/busybox sh /.strata/workload.sh < /dev/null > "$out" 2> "$err"
           code=$?
         else
           cd /
+          mark workload
           sh /strata/workload.sh < /dev/null > "$out" 2> "$err"
           code=$?
         fi
+        mark exit
         echo "STRATA-EXIT $code" > "$ctl"
         finish
+        """;
+
+    /// <summary>
+    /// The exec agent, run by init inside the workload's root (<c>/.strata</c> holds busybox) with the
+    /// <c>strata.exec</c> port as its argument. Requests, one line each: <c>ID BASE64</c> (a
+    /// <see cref="GuestWorkload"/> script). Replies, one line each (one write, so lines of concurrent
+    /// requests never interleave): <c>ID 1 BASE64</c> stdout bytes, <c>ID 2 BASE64</c> stderr bytes,
+    /// <c>ID X CODE</c> last. Reading the port returns end-of-file while no host is connected, so the
+    /// agent then polls every 200 ms; while a host is connected a read blocks.
+    /// </summary>
+    public const string ExecAgentScript = """
+        bb=/.strata/busybox
+        exec 5<>"$1" || exit 1
+        pump() {
+          while :; do
+            c=$($bb dd bs=3072 count=1 2>/dev/null | $bb base64 -w 0)
+            [ -n "$c" ] || break
+            echo "$1 $2 $c" >&5
+          done
+        }
+        run() {
+          d=/.strata/x.$1
+          $bb mkdir -p "$d" && echo "$2" | $bb base64 -d > "$d/s" && $bb mkfifo "$d/o" "$d/e" || { echo "$1 X 126" >&5; return; }
+          pump "$1" 1 < "$d/o" &
+          p1=$!
+          pump "$1" 2 < "$d/e" &
+          p2=$!
+          $bb sh "$d/s" < /dev/null > "$d/o" 2> "$d/e"
+          code=$?
+          wait $p1 $p2
+          echo "$1 X $code" >&5
+          $bb rm -rf "$d"
+        }
+        while :; do
+          if IFS= read -r line <&5; then
+            case "$line" in
+              *" "*) run "${line%% *}" "${line#* }" & ;;
+            esac
+          else
+            $bb usleep 200000
+          fi
+        done
         """;
 }

@@ -72,7 +72,7 @@ public sealed class InitramfsBuilder
         }
         var modules = ResolveModules();
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes($"v{GuestInit.Version}\n{GuestInit.Script}\n{_kernel.Release}\n"));
+        hash.AppendData(Encoding.UTF8.GetBytes($"v{GuestInit.Version}\n{GuestInit.Script}\n{GuestInit.ExecAgentScript}\n{_kernel.Release}\n"));
         hash.AppendData(File.ReadAllBytes(_busybox));
         foreach (var m in modules)
         {
@@ -171,6 +171,7 @@ public sealed class InitramfsBuilder
         {
             cpio.AddFile($"lib/modules/{m.Name}.ko", await File.ReadAllBytesAsync(m.Path, cancellationToken).ConfigureAwait(false));
         }
+        cpio.AddFile(GuestInit.ExecAgentPath, Encoding.UTF8.GetBytes(GuestInit.ExecAgentScript.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n"), 0x1ED);
         cpio.AddFile("init", Encoding.UTF8.GetBytes(GuestInit.Script.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n"), 0x1ED);
         cpio.Finish();
         cpioBytes.Position = 0;

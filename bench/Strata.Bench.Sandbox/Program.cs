@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Globalization;
+using Strata.Client;
+using Strata.Node.Drivers.Sandbox;
+using Strata.Qemu;
+using Strata.Qemu.Guest;
+
+namespace Strata.Bench.Sandbox;
+
+/// <summary>
+/// P5 (docs/sandbox.md, "Benchmark"): `strata run --rm --tier sandbox busybox -- /bin/true` (CLI → daemon →
+/// supervisor → QEMU microvm, to the CLI's exit) against raw QEMU started directly with the same kernel,
+/// initramfs, root disk (a fresh qcow2 overlay on the same cached ext4 base), accelerator and flags, to
+/// QEMU's exit. Alternating A B, medians and ratio; the container and vm tiers run in the same rounds
+/// (through the same CLI) for comparison, when this daemon has them.
+/// Usage: Strata.Bench.Sandbox --stratad PATH --strata PATH --supervisor PATH [--rounds 7]
+/// </summary>
+internal static class Program
+{
+    private static async Task<int> Main(string[] args)
+    {
+        string Arg(string name, string? fallback = null)
+        {
+            var i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
+        }
+        var stratad = Path.GetFullPath(Arg("--stratad"));
+        var strata = Path.GetFullPath(Arg("--strata"));
+        var supervisor = Path.GetFullPath(Arg("--supervisor"));
+        var rounds = int.Parse(Arg("--rounds", "7"), CultureInfo.InvariantCulture);
+
+        var work = Directory.CreateTempSubdirectory("strata-bench-sb-").FullName;
+        var root = Path.Combine(work, "root");
+        var socket = Path.Combine(work, "s.sock");
+        var start = new ProcessStartInfo(stratad)
+        {
+            ArgumentList = { "--root", root, "--socket", socket, "--supervisor", supervisor },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        var daemon = Process.Start(start)!;
+        Environment.SetEnvironmentVariable("STRATA_SOCKET", socket); // for the CLI runs below
+        _ = daemon.StandardOutput.ReadToEndAsync();
+        _ = daemon.StandardError.ReadToEndAsync();
+        try
+        {
+            using var client = new StrataClient(new ClientOptions { Socket = socket });
+            var info = await WaitForDaemonAsync(client);
+            var tiers = info.Tiers.ToDictionary(t => t.Tier, t => t);
+            Console.WriteLine($"host: {info.Host.Cpus} CPUs, kernel {info.Host.Kernel}, load {File.ReadAllText("/proc/loadavg").Trim()}");
+            Console.WriteLine($"sandbox: {tiers["sandbox"].Reason}");
+            Run(strata, "image", "build-base", "busybox");
+
+            // The raw baseline boots exactly what the daemon boots: its cached initramfs and base disk.
+            var sandbox = () => Run(strata, "run", "--rm", "--tier", "sandbox", "busybox", "--", "/bin/true");
+            sandbox(); // builds the base disk and the initramfs
+            var initrd = Directory.GetFiles(Path.Combine(root, "cache", "sandbox", "initramfs"), "*.cpio.gz").Single();
+            var baseDisk = Directory.GetFiles(Path.Combine(root, "cache", "sandbox", "disks"), "*.ext4").Single();
+            var kernel = GuestKernel.Locate();
+            var accel = tiers["sandbox"].Reason.Contains("KVM (", StringComparison.Ordinal) ? Accelerators.Kvm : Accelerators.Tcg;
+            var rawRuns = 0;
+            var rawMarks = new List<SandboxGuestReport>();
+            async Task<double> RawAsync()
+            {
+                var dir = Path.Combine(work, "raw" + rawRuns++.ToString(CultureInfo.InvariantCulture));
+                Directory.CreateDirectory(dir);
+                var sw = Stopwatch.StartNew();
+                await new DiskBuilder(Path.Combine(work, "unused")).CreateOverlayAsync(baseDisk, "raw", Path.Combine(dir, "rootfs.qcow2"), CancellationToken.None);
+                var plan = QemuVm.Plan(new GuestVmOptions
+                {
+                    Directory = dir,
+                    KernelPath = kernel.KernelPath,
+                    InitrdPath = initrd,
+                    Workload = new GuestWorkload(["/bin/true"], new Dictionary<string, string> { ["PATH"] = GuestWorkload.DefaultPath }, "/"),
+                    Accel = accel,
+                    RootDisk = new QemuDrive(Path.Combine(dir, "rootfs.qcow2"), "qcow2"),
+                    ExecSocket = Path.Combine(dir, "exec.sock"),
+                });
+                await using var vm = await QemuVm.StartAsync(plan, CancellationToken.None);
+                var exit = await vm.WaitAsync(TimeSpan.FromMinutes(2), CancellationToken.None);
+                var ms = sw.Elapsed.TotalMilliseconds;
+                if (exit.GuestExitCode != 0)
+                {
+                    throw new InvalidOperationException($"raw QEMU run failed: {exit.Reason}");
+                }
+                rawMarks.Add(SandboxGuestReport.Read(plan.ControlPath));
+                return ms;
+            }
+
+            var others = new List<string>();
+            foreach (var tier in new[] { "container", "vm" })
+            {
+                if (tiers.TryGetValue(tier, out var t) && t.Available)
+                {
+                    others.Add(tier);
+                }
+                else
+                {
+                    Console.WriteLine($"{tier}: not available here ({(tiers.TryGetValue(tier, out var u) ? u.Reason : "no driver in this build")}); left out");
+                }
+            }
+            var results = new Dictionary<string, List<double>> { ["sandbox"] = [], ["raw"] = [], ["driver"] = [] };
+            using var phases = new DriverPhases(supervisor, root, work);
+            await phases.RunAsync(); // warm-up
+            phases.Clear();
+            foreach (var tier in others)
+            {
+                results[tier] = [];
+                Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"); // warm-up
+            }
+            await RawAsync(); // warm-up
+            rawMarks.Clear();
+            for (var r = 0; r < rounds; r++)
+            {
+                results["sandbox"].Add(sandbox());
+                results["raw"].Add(await RawAsync());
+                results["driver"].Add(await phases.RunAsync());
+                foreach (var tier in others)
+                {
+                    results[tier].Add(Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"));
+                }
+            }
+            var raw = Median(results["raw"]);
+            Console.WriteLine($"P5 busybox /bin/true, {rounds} rounds alternating, accelerator {accel.ToUpperInvariant()}; ms min / median / max");
+            Console.WriteLine($"  {"strata run --rm --tier sandbox",-36} {Describe(results["sandbox"])}   {Median(results["sandbox"]) / raw:0.00}x raw QEMU");
+            Console.WriteLine($"  {"raw QEMU microvm (same kernel/initrd/disk)",-36} {Describe(results["raw"])}");
+            Console.WriteLine($"  {"sandbox driver alone (no CLI/daemon)",-36} {Describe(results["driver"])}   {Median(results["driver"]) / raw:0.00}x raw QEMU");
+            foreach (var tier in others)
+            {
+                Console.WriteLine($"  {"strata run --rm --tier " + tier,-36} {Describe(results[tier])}   {Median(results[tier]) / raw:0.00}x raw QEMU");
+            }
+            var marks = rawMarks.Where(m => m.ExitSeconds is not null).ToList();
+            if (marks.Count > 0)
+            {
+                Console.WriteLine($"  raw QEMU guest breakdown (median ms): kernel {Median(marks.Select(m => m.KernelSeconds!.Value * 1000).ToList()):0}"
+                    + $"  init {Median(marks.Select(m => (m.WorkloadSeconds!.Value - m.KernelSeconds!.Value) * 1000).ToList()):0}"
+                    + $"  workload {Median(marks.Select(m => (m.ExitSeconds!.Value - m.WorkloadSeconds!.Value) * 1000).ToList()):0}"
+                    + $"  qemu start+exit {raw - Median(marks.Select(m => m.ExitSeconds!.Value * 1000).ToList()):0}");
+            }
+            phases.Print();
+            return 0;
+        }
+        finally
+        {
+            daemon.Kill();
+            await daemon.WaitForExitAsync();
+            try
+            {
+                Directory.Delete(work, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Where the time goes: the driver alone (no CLI, daemon, store or HTTP), phase by phase, with the guest's marks.</summary>
+    private sealed class DriverPhases(string supervisor, string daemonRoot, string work) : IDisposable
+    {
+        private readonly SandboxDriver _driver = new(new SandboxDriverOptions
+        {
+            CacheDirectory = Path.Combine(daemonRoot, "cache", "sandbox"),
+            Supervisor = supervisor,
+        }, new StoreResolver(new Strata.Images.ImageStore(Path.Combine(daemonRoot, "images"))));
+        private readonly Dictionary<string, List<double>> _phases = new() { ["create"] = [], ["start"] = [], ["wait"] = [], ["delete"] = [] };
+        private readonly List<SandboxGuestReport> _guest = [];
+
+        public void Clear()
+        {
+            foreach (var list in _phases.Values)
+            {
+                list.Clear();
+            }
+            _guest.Clear();
+        }
+
+        public async Task<double> RunAsync()
+        {
+            var id = Guid.NewGuid().ToString("N");
+            var dir = Path.Combine(work, "drv", id[..8]);
+            Directory.CreateDirectory(dir);
+            var total = Stopwatch.StartNew();
+            var sw = Stopwatch.StartNew();
+            var handle = await _driver.CreateAsync(new Strata.Contracts.Drivers.CreateRequest
+            {
+                InstanceId = id, Name = "b", Project = "default", Directory = dir,
+                Spec = new Strata.Contracts.InstanceSpec { Tier = "sandbox", Image = "busybox", Args = ["/bin/true"] },
+            }, CancellationToken.None);
+            _phases["create"].Add(sw.Elapsed.TotalMilliseconds);
+            sw.Restart();
+            handle = await _driver.StartAsync(handle, CancellationToken.None);
+            _phases["start"].Add(sw.Elapsed.TotalMilliseconds);
+            sw.Restart();
+            await _driver.WaitAsync(handle, CancellationToken.None);
+            _phases["wait"].Add(sw.Elapsed.TotalMilliseconds);
+            sw.Restart();
+            await _driver.DeleteAsync(handle, CancellationToken.None);
+            _phases["delete"].Add(sw.Elapsed.TotalMilliseconds);
+            var ms = total.Elapsed.TotalMilliseconds;
+            _guest.Add(SandboxGuestReport.Read(Path.Combine(dir, "control")));
+            return ms;
+        }
+
+        public void Print()
+        {
+            Console.WriteLine("  driver phases (median ms): " + string.Join("  ", _phases.Select(p => $"{p.Key} {Median(p.Value):0}")));
+            var marks = _guest.Where(m => m.ExitSeconds is not null).ToList();
+            Console.WriteLine($"  driver guest breakdown (median ms): kernel {Median(marks.Select(m => m.KernelSeconds!.Value * 1000).ToList()):0}"
+                + $"  init {Median(marks.Select(m => (m.WorkloadSeconds!.Value - m.KernelSeconds!.Value) * 1000).ToList()):0}"
+                + $"  workload {Median(marks.Select(m => (m.ExitSeconds!.Value - m.WorkloadSeconds!.Value) * 1000).ToList()):0}");
+        }
+
+        public void Dispose() => _driver.Dispose();
+    }
+
+    private sealed class StoreResolver(Strata.Images.ImageStore store) : Strata.Node.Images.IImageResolver
+    {
+        public async Task<Strata.Node.Images.ResolvedImage> ResolveAsync(string reference, CancellationToken cancellationToken)
+        {
+            var p = await store.PrepareRootfsLayersAsync(reference, cancellationToken);
+            return new Strata.Node.Images.ResolvedImage(p.LayerDirs, new Strata.Node.Images.ImageConfig
+            {
+                Entrypoint = p.Config.Entrypoint.Count > 0 ? p.Config.Entrypoint : null,
+                Cmd = p.Config.Cmd.Count > 0 ? p.Config.Cmd : null,
+                Env = p.Config.Env,
+            }, p.Image.Id.ToString());
+        }
+    }
+
+    private static string Describe(List<double> values) =>
+        string.Create(CultureInfo.InvariantCulture, $"{values.Min(),7:0} / {Median(values),7:0} / {values.Max(),7:0}");
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    private static async Task<Strata.Contracts.DaemonInfo> WaitForDaemonAsync(StrataClient client)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                return await client.InfoAsync();
+            }
+            catch (DaemonUnreachableException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    /// <summary>Runs a command to completion; returns the wall time in ms. Throws when it fails.</summary>
+    private static double Run(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        var sw = Stopwatch.StartNew();
+        using var p = Process.Start(start)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        var ms = sw.Elapsed.TotalMilliseconds;
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {p.ExitCode}: {stdout.Result}{stderr.Result}");
+        }
+        return ms;
+    }
+}

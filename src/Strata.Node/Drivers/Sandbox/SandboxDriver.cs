@@ -1,0 +1,378 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Node.Images;
+using Strata.Node.Logs;
+using Strata.Node.Supervision;
+using Strata.Qemu;
+using Strata.Qemu.Guest;
+
+namespace Strata.Node.Drivers.Sandbox;
+
+/// <summary>
+/// The <c>sandbox</c> tier (a Kata-style secure container): an OCI image run inside a QEMU <c>microvm</c>
+/// with its own kernel. The image's layers become a cached read-only ext4 disk with a per-instance qcow2
+/// overlay; the guest's init (docs/qemu.md) chroots into it and runs the workload. QEMU runs under a
+/// strata-supervisor, so the sandbox outlives the daemon; the guest's stdout and stderr ports write
+/// straight into the supervisor's pipes, which it copies into the CRI log. See docs/sandbox.md.
+/// </summary>
+public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
+{
+    internal const string ExitFileName = "exit.json";
+    internal const string ControlFileName = "control";
+    internal const string OverlayFileName = "rootfs.qcow2";
+    internal const string ExecSocketName = "exec.sock";
+    internal const string QemuLogName = "qemu.log";
+    /// <summary>Written before the driver stops or signals QEMU: the signal number, so the exit is 128 + it.</summary>
+    internal const string StopSignalFileName = "stop-signal";
+    private const string StartedAtKey = "startedAt";
+
+    private readonly SandboxDriverOptions _options;
+    private readonly IImageResolver _images;
+    private readonly ILogger _logger;
+    private readonly ExitWatcher _watcher = new();
+    private readonly string? _supervisor;
+    private readonly SandboxRootfs _rootfs;
+    private readonly SemaphoreSlim _assetsLock = new(1, 1);
+    private GuestAssets? _assets;
+
+    public SandboxDriver(SandboxDriverOptions options, IImageResolver images, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _images = images;
+        _logger = logger ?? NullLogger.Instance;
+        _supervisor = options.Supervisor ?? SupervisorLauncher.Locate();
+        _rootfs = new SandboxRootfs(Path.Combine(options.CacheDirectory, "disks"));
+    }
+
+    public Tier Tier => Tier.Sandbox;
+
+    public DriverCapabilities Capabilities { get; } = new()
+    {
+        Isolation = IsolationLevel.Hardware,
+        Snapshots = SnapshotKind.None,
+        NeedsImage = true,
+        Exec = true,
+        LiveResize = false,
+        StartLatencyClass = "~3s (TCG)",
+    };
+
+    /// <summary>The kernel, initramfs and accelerator every sandbox of this daemon boots with.</summary>
+    private sealed record GuestAssets(GuestKernelInfo Kernel, string Initrd, AcceleratorChoice Accel);
+
+    public async Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
+    {
+        if (_supervisor is null || !File.Exists(_supervisor))
+        {
+            return DriverFingerprint.Unavailable("strata-supervisor was not found next to stratad or on PATH; reinstall Strata or pass --supervisor");
+        }
+        try
+        {
+            var assets = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
+            var accel = assets.Accel.Accel == Accelerators.Kvm ? "KVM" : "TCG";
+            var why = assets.Accel.Reason.Replace("; using TCG", "", StringComparison.Ordinal);
+            return new DriverFingerprint(true, $"qemu microvm, {accel} ({why}); kernel {assets.Kernel.Release}", $"{_options.QemuBinary} -M microvm");
+        }
+        catch (StrataException e)
+        {
+            return DriverFingerprint.Unavailable(e.Message);
+        }
+    }
+
+    private async Task<GuestAssets> EnsureAssetsAsync(CancellationToken ct)
+    {
+        if (_assets is { } ready)
+        {
+            return ready;
+        }
+        await _assetsLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_assets is { } again)
+            {
+                return again;
+            }
+            if (_options.Accelerator is { Length: > 0 } wanted && !Accelerators.IsKnown(wanted))
+            {
+                throw new StrataException(ErrorKind.Unavailable, $"accelerator '{wanted}' (STRATA_SANDBOX_ACCEL) is not kvm or tcg; fix or unset it");
+            }
+            var kernel = _options.Kernel ?? GuestKernel.Locate();
+            var initrd = await new InitramfsBuilder(kernel, _options.Busybox).EnsureAsync(Path.Combine(_options.CacheDirectory, "initramfs"), ct).ConfigureAwait(false);
+            var accel = _options.Accelerator is { Length: > 0 } forced
+                ? new AcceleratorChoice(forced, "set by configuration")
+                : await new AcceleratorProbe(_options.CacheDirectory, _options.QemuBinary).ProbeAsync(kernel.KernelPath, initrd, TimeSpan.FromSeconds(4), ct).ConfigureAwait(false);
+            _assets = new GuestAssets(kernel, initrd, accel);
+            LogAssets(kernel.Release, accel.Accel, accel.Reason);
+            return _assets;
+        }
+        finally
+        {
+            _assetsLock.Release();
+        }
+    }
+
+    public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
+    {
+        var spec = request.Spec;
+        if (string.IsNullOrEmpty(spec.Image))
+        {
+            throw StrataException.Invalid("image", "the sandbox tier runs an OCI image; give one, e.g. strata run --tier sandbox busybox -- true");
+        }
+        if (spec.Mounts is { Count: > 0 })
+        {
+            throw StrataException.Invalid("mounts",
+                "the sandbox tier cannot share host directories yet: its guest kernel has no 9p, and virtio-fs needs virtiofsd, which Strata does not run; copy the data into the image or use --tier container");
+        }
+        if (spec.Resources?.Pids is not null)
+        {
+            throw StrataException.Invalid("resources.pids", "the sandbox tier has no process limit (the guest kernel owns its processes); drop --pids or use --tier container");
+        }
+        var image = await _images.ResolveAsync(spec.Image, cancellationToken).ConfigureAwait(false);
+        var digest = image.Digest;
+        // Decide (and validate) the workload before the expensive disk work.
+        _ = SandboxWorkload.Decide(spec, request.Name, image.Config, "", digest);
+        var baseDisk = await _rootfs.EnsureBaseAsync(image.LayerDirectories, digest, cancellationToken).ConfigureAwait(false);
+        var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest);
+        var overlay = Path.Combine(request.Directory, OverlayFileName);
+        try
+        {
+            await _rootfs.CreateOverlayAsync(baseDisk, overlay, cancellationToken).ConfigureAwait(false);
+            workload.Save(request.Directory);
+        }
+        catch
+        {
+            File.Delete(overlay);
+            File.Delete(Path.Combine(request.Directory, SandboxWorkload.FileName));
+            throw;
+        }
+        return new DriverHandle
+        {
+            InstanceId = request.InstanceId,
+            Directory = request.Directory,
+            Data = new Dictionary<string, string> { ["image"] = digest },
+        };
+    }
+
+    public async Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (_supervisor is null)
+        {
+            throw new StrataException(ErrorKind.Unavailable, "strata-supervisor was not found; reinstall Strata or pass --supervisor to stratad");
+        }
+        var assets = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
+        var workload = SandboxWorkload.Load(handle.Directory);
+        var dir = handle.Directory;
+        // Nothing of a previous run may be mistaken for this run's outcome.
+        foreach (var stale in new[] { ExitFileName, ControlFileName, StopSignalFileName, ExecSocketName, "qmp.sock", QemuLogName, "serial.log" })
+        {
+            File.Delete(Path.Combine(dir, stale));
+        }
+        var plan = QemuVm.Plan(new GuestVmOptions
+        {
+            Directory = dir,
+            KernelPath = assets.Kernel.KernelPath,
+            InitrdPath = assets.Initrd,
+            Workload = workload.ToGuest(),
+            Machine = QemuMachine.Microvm,
+            Accel = assets.Accel.Accel,
+            Cpus = workload.Cpus,
+            MemoryMiB = workload.MemoryMiB,
+            RootDisk = new QemuDrive(Path.Combine(dir, OverlayFileName), "qcow2"),
+            QemuBinary = _options.QemuBinary,
+            // QEMU opens these in its own process: fd 1 and fd 4 are the supervisor's stdout and stderr pipes
+            // (see WrapperScript), so the guest's output reaches the CRI log live and bounded by its rotation.
+            StdoutPath = "/proc/self/fd/1",
+            StderrPath = "/proc/self/fd/4",
+            ExecSocket = Path.Combine(dir, ExecSocketName),
+        });
+        var startedAt = DateTimeOffset.UtcNow;
+        var config = new SupervisorConfig
+        {
+            Argv = ["/bin/sh", "-c", WrapperScript, Path.Combine(dir, QemuLogName), .. plan.Argv],
+            Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+            WorkingDir = dir,
+            LogDirectory = LogFiles.LogDirectory(dir),
+            LogMaxBytes = _options.LogMaxBytes,
+            ExitFile = Path.Combine(dir, ExitFileName),
+        };
+        var launched = await new SupervisorLauncher(_supervisor).StartAsync(dir, config, cancellationToken).ConfigureAwait(false);
+        LogStarted(handle.InstanceId, launched.Pid, assets.Accel.Accel, (DateTimeOffset.UtcNow - startedAt).TotalMilliseconds);
+        var data = new Dictionary<string, string>(handle.Data)
+        {
+            [StartedAtKey] = startedAt.ToString("O", CultureInfo.InvariantCulture),
+            ["accelerator"] = assets.Accel.Accel,
+        };
+        return handle with
+        {
+            Pid = launched.Pid,
+            PidStartTicks = launched.PidStartTicks,
+            SupervisorPid = launched.SupervisorPid,
+            SupervisorStartTicks = launched.SupervisorStartTicks,
+            Data = data,
+        };
+    }
+
+    /// <summary>
+    /// Run by <c>/bin/sh -c</c> under the supervisor with $0 = the QEMU log path and "$@" = QEMU's argv. Keeps
+    /// the supervisor's stderr pipe as fd 4 for the guest's stderr port and sends QEMU's own messages
+    /// (warnings, "terminating on signal") to <c>qemu.log</c> instead of the workload's stderr; then execs
+    /// QEMU, so the supervised pid is QEMU's.
+    /// </summary>
+    internal const string WrapperScript = "exec 4>&2 2>>\"$0\"; exec \"$@\"";
+
+    public async Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
+    {
+        if (handle.Pid is not { } pid || handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks
+            || !ProcessIdentity.IsAlive(sup, ticks))
+        {
+            return;
+        }
+        // QEMU ends at SIGTERM (the guest is not asked first: Strata's init has no shutdown path yet).
+        MarkStop(handle, Signals.SIGTERM);
+        if (grace > TimeSpan.Zero && Signals.SendToGroup(pid, Signals.SIGTERM))
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(grace);
+            try
+            {
+                await _watcher.WaitForExitAsync(sup, ticks, timeout.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // grace period over
+            }
+        }
+        MarkStop(handle, Signals.SIGKILL);
+        Signals.SendToGroup(pid, Signals.SIGKILL);
+    }
+
+    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken)
+    {
+        if (handle.Pid is { } pid && handle.PidStartTicks is { } pticks && ProcessIdentity.IsAlive(pid, pticks))
+        {
+            MarkStop(handle, signal);
+            Signals.SendToGroup(pid, signal);
+        }
+        return Task.CompletedTask;
+    }
+
+    private static void MarkStop(DriverHandle handle, int signal) =>
+        File.WriteAllText(Path.Combine(handle.Directory, StopSignalFileName), signal.ToString(CultureInfo.InvariantCulture));
+
+    public async Task<ExitStatus> WaitAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks)
+        {
+            throw new StrataException(ErrorKind.Internal, "the instance was never started");
+        }
+        await _watcher.WaitForExitAsync(sup, ticks, cancellationToken).ConfigureAwait(false);
+        var exit = Outcome(handle, ExitFile.TryRead(Path.Combine(handle.Directory, ExitFileName)));
+        if (handle.Data.TryGetValue(StartedAtKey, out var s) && DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var startedAt))
+        {
+            var report = SandboxGuestReport.Read(Path.Combine(handle.Directory, ControlFileName));
+            LogBreakdown(handle.InstanceId, report.Breakdown(exit.FinishedAt - startedAt));
+        }
+        return exit;
+    }
+
+    /// <summary>
+    /// How the sandbox ended. The guest's own report wins (the workload's real exit code); otherwise a stop or
+    /// kill by the driver (128 + signal); otherwise QEMU's end as the supervisor recorded it, marked failed
+    /// because the workload's fate is unknown.
+    /// </summary>
+    internal static ExitStatus Outcome(DriverHandle handle, ExitStatus? supervisorExit)
+    {
+        var dir = handle.Directory;
+        var finishedAt = supervisorExit?.FinishedAt ?? DateTimeOffset.UtcNow;
+        var report = SandboxGuestReport.Read(Path.Combine(dir, ControlFileName));
+        if (report.ExitCode is { } code)
+        {
+            return new ExitStatus { ExitCode = code, FinishedAt = finishedAt };
+        }
+        var stopFile = Path.Combine(dir, StopSignalFileName);
+        if (File.Exists(stopFile) && int.TryParse(File.ReadAllText(stopFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var signal))
+        {
+            return new ExitStatus { ExitCode = 128 + signal, Reason = $"signal: {Signals.Name(signal)} (the VM was stopped)", FinishedAt = finishedAt };
+        }
+        if (supervisorExit is { Reason: { } r } && r.StartsWith("signal:", StringComparison.Ordinal))
+        {
+            return supervisorExit with { Reason = r + " (QEMU was killed)" };
+        }
+        var qemuLog = ReadTail(Path.Combine(dir, QemuLogName));
+        var why = report.Failure is { } f ? $"guest init failed: {f}"
+            : qemuLog.Length > 0 ? $"QEMU exited with {supervisorExit?.ExitCode}: {qemuLog}"
+            : $"the guest never reported the workload's exit code (QEMU exited with {supervisorExit?.ExitCode.ToString(CultureInfo.InvariantCulture) ?? "?"}); see {Path.Combine(dir, "serial.log")}";
+        return new ExitStatus { ExitCode = supervisorExit?.ExitCode is { } q && q != 0 ? q : 255, Reason = why, Failed = true, FinishedAt = finishedAt };
+    }
+
+    private static string ReadTail(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return "";
+        }
+        var text = File.ReadAllText(path).Trim();
+        return text.Length > 2000 ? text[^2000..] : text;
+    }
+
+    public Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (ExitFile.TryRead(Path.Combine(handle.Directory, ExitFileName)) is { } exit)
+        {
+            return Task.FromResult(new WorkloadStatus(WorkloadPhase.Exited, Outcome(handle, exit)));
+        }
+        if (handle.SupervisorPid is { } sup && handle.SupervisorStartTicks is { } ticks && ProcessIdentity.IsAlive(sup, ticks))
+        {
+            return Task.FromResult(new WorkloadStatus(WorkloadPhase.Running));
+        }
+        if (handle.Pid is { } pid && handle.PidStartTicks is { } pticks && ProcessIdentity.IsAlive(pid, pticks))
+        {
+            Signals.SendToGroup(pid, Signals.SIGKILL);
+            return Task.FromResult(new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor was killed; the orphaned VM was killed too"));
+        }
+        return Task.FromResult(new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor disappeared without recording an exit"));
+    }
+
+    public Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        // The overlay is the sandbox's only engine-side resource; the shared base disk stays cached.
+        foreach (var name in new[] { OverlayFileName, ExecSocketName, "qmp.sock" })
+        {
+            File.Delete(Path.Combine(handle.Directory, name));
+        }
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        _watcher.Dispose();
+        _assetsLock.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "sandbox guests: kernel {Release}, accelerator {Accel} ({Reason})")]
+    private partial void LogAssets(string release, string accel, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "sandbox {Instance}: QEMU pid {Pid} ({Accel}) running under its supervisor after {Ms:0} ms")]
+    private partial void LogStarted(string instance, int pid, string accel, double ms);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "sandbox {Instance} start-up breakdown: {Breakdown}")]
+    private partial void LogBreakdown(string instance, string breakdown);
+}
+
+public sealed record SandboxDriverOptions
+{
+    /// <summary>Built initramfs, base disks per image digest and the accelerator probe's answer.</summary>
+    public required string CacheDirectory { get; init; }
+    public string? Supervisor { get; init; }
+    public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
+    public string QemuBinary { get; init; } = "qemu-system-x86_64";
+    public string Busybox { get; init; } = "/bin/busybox";
+    /// <summary>Null: <see cref="GuestKernel.Locate()"/>.</summary>
+    public GuestKernelInfo? Kernel { get; init; }
+    /// <summary><c>kvm</c> or <c>tcg</c> to skip the probe; null: probe once (cached under <see cref="CacheDirectory"/>).</summary>
+    public string? Accelerator { get; init; }
+}

@@ -1,0 +1,190 @@
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Node.Drivers.Sandbox;
+using Strata.Node.Images;
+using Strata.Testing;
+
+namespace Strata.Sandbox.Tests;
+
+/// <summary>Engine-free rules of the sandbox tier: workload decisions, exit outcomes, reports, layer merging.</summary>
+public sealed partial class SandboxRulesTests : IDisposable
+{
+    private static partial class Xattr
+    {
+        [System.Runtime.InteropServices.LibraryImport("libc", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int lsetxattr(string path, string name, byte[] value, nuint size, int flags);
+    }
+
+    private readonly TempDirectory _temp = new("strata-sbrules");
+
+    private static readonly ImageConfig Image = new()
+    {
+        Entrypoint = ["/entry"],
+        Cmd = ["default-arg"],
+        Env = ["PATH=/image/bin", "A=image"],
+        WorkingDir = "/srv",
+    };
+
+    private static SandboxWorkload Decide(InstanceSpec spec, ImageConfig? config = null) =>
+        SandboxWorkload.Decide(spec with { Image = "img" }, "name", config ?? Image, "/base.ext4", "sha256:00");
+
+    [Fact]
+    public void Decide_NoOverrides_UsesEntrypointCmdEnvAndWorkdirOfTheImage()
+    {
+        var w = Decide(new InstanceSpec());
+        Assert.Equal(["/entry", "default-arg"], w.Argv);
+        Assert.Equal("/image/bin", w.Env["PATH"]);
+        Assert.Equal("image", w.Env["A"]);
+        Assert.Equal("/srv", w.WorkingDir);
+        Assert.Equal(1, w.Cpus);
+        Assert.Equal(SandboxWorkload.DefaultMemoryMiB, w.MemoryMiB);
+    }
+
+    [Fact]
+    public void Decide_ArgsOnly_ReplaceCmdKeepEntrypoint() =>
+        Assert.Equal(["/entry", "x"], Decide(new InstanceSpec { Args = ["x"] }).Argv);
+
+    [Fact]
+    public void Decide_CommandGiven_DropsTheImageCmd() =>
+        Assert.Equal(["/bin/sh"], Decide(new InstanceSpec { Command = ["/bin/sh"] }).Argv);
+
+    [Fact]
+    public void Decide_SpecEnvAndResources_OverrideAndMap()
+    {
+        var w = Decide(new InstanceSpec
+        {
+            Env = new Dictionary<string, string> { ["A"] = "spec" },
+            WorkingDir = "/w",
+            Resources = new ResourceSpec { Cpus = 1.5, MemoryBytes = 512L * 1024 * 1024 },
+        });
+        Assert.Equal("spec", w.Env["A"]);
+        Assert.Equal("name", w.Env["HOSTNAME"]);
+        Assert.Equal("/w", w.WorkingDir);
+        Assert.Equal(2, w.Cpus);
+        Assert.Equal(512, w.MemoryMiB);
+    }
+
+    [Theory]
+    [InlineData("nobody")]
+    [InlineData("1000:1000")]
+    public void Decide_NonRootImageUser_IsRefused(string user)
+    {
+        var e = Assert.Throws<StrataException>(() => Decide(new InstanceSpec(), Image with { User = user }));
+        Assert.Equal("image", e.Field);
+    }
+
+    [Fact]
+    public void Decide_TooLittleMemoryOrNoCommand_AreRefusedWithTheField()
+    {
+        Assert.Equal("resources.memoryBytes", Assert.Throws<StrataException>(() => Decide(new InstanceSpec { Resources = new ResourceSpec { MemoryBytes = 16L << 20 } })).Field);
+        Assert.Equal("args", Assert.Throws<StrataException>(() => Decide(new InstanceSpec(), new ImageConfig())).Field);
+        Assert.Equal("command", Assert.Throws<StrataException>(() => Decide(new InstanceSpec { Args = [new string('x', 3000)] })).Field);
+    }
+
+    private DriverHandle Handle(string? control = null, string? stopSignal = null)
+    {
+        var dir = _temp.Combine(Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        if (control is not null)
+        {
+            File.WriteAllText(Path.Combine(dir, SandboxDriver.ControlFileName), control);
+        }
+        if (stopSignal is not null)
+        {
+            File.WriteAllText(Path.Combine(dir, SandboxDriver.StopSignalFileName), stopSignal);
+        }
+        return new DriverHandle { InstanceId = "i", Directory = dir };
+    }
+
+    private static readonly ExitStatus QemuExitedCleanly = new() { ExitCode = 0, FinishedAt = DateTimeOffset.UnixEpoch };
+
+    [Fact]
+    public void Outcome_GuestReported_ItsCodeWinsOverAStop()
+    {
+        var exit = SandboxDriver.Outcome(Handle("STRATA-TIME kernel 1.5\nSTRATA-EXIT 4\n", stopSignal: "15"), QemuExitedCleanly);
+        Assert.Equal(4, exit.ExitCode);
+        Assert.False(exit.Failed);
+    }
+
+    [Fact]
+    public void Outcome_StoppedByTheDriver_Is128PlusTheSignal()
+    {
+        var exit = SandboxDriver.Outcome(Handle("STRATA-TIME kernel 1.5\n", stopSignal: "9"), QemuExitedCleanly);
+        Assert.Equal(137, exit.ExitCode);
+        Assert.Contains("SIGKILL", exit.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Outcome_GuestNeverReported_FailsSayingWhy()
+    {
+        var exit = SandboxDriver.Outcome(Handle("STRATA-FAIL cannot mount /dev/vda as ext4\n"), QemuExitedCleanly);
+        Assert.True(exit.Failed);
+        Assert.Contains("cannot mount", exit.Reason, StringComparison.Ordinal);
+
+        var silent = SandboxDriver.Outcome(Handle(), QemuExitedCleanly);
+        Assert.True(silent.Failed);
+        Assert.Contains("never reported", silent.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Report_TimingMarks_GiveTheBreakdown()
+    {
+        var handle = Handle("STRATA-TIME kernel 2.0\nSTRATA-TIME workload 2.5\nSTRATA-TIME exit 2.75\nSTRATA-EXIT 0\n");
+        var report = SandboxGuestReport.Read(Path.Combine(handle.Directory, SandboxDriver.ControlFileName));
+        Assert.Equal(0, report.ExitCode);
+        Assert.Equal("total 3000 ms = qemu 250 + kernel 2000 + init 500 + workload 250", report.Breakdown(TimeSpan.FromSeconds(3)));
+    }
+
+    [SkippableFact]
+    public async Task MergeLayers_WhiteoutsAndOpaqueDirectories_HideLowerContent()
+    {
+        TestEnvironment.Require(TestEnvironment.IsRoot, "whiteouts are character devices: mknod needs root");
+        var lower = _temp.Combine("lower");
+        var upper = _temp.Combine("upper");
+        Directory.CreateDirectory(Path.Combine(lower, "etc"));
+        Directory.CreateDirectory(Path.Combine(lower, "opaque"));
+        File.WriteAllText(Path.Combine(lower, "etc", "gone"), "x");
+        File.WriteAllText(Path.Combine(lower, "etc", "kept"), "lower");
+        File.WriteAllText(Path.Combine(lower, "opaque", "old"), "x");
+        Directory.CreateDirectory(Path.Combine(upper, "etc"));
+        Directory.CreateDirectory(Path.Combine(upper, "opaque"));
+        File.WriteAllText(Path.Combine(upper, "opaque", "new"), "upper");
+        File.WriteAllText(Path.Combine(upper, "etc", "kept"), "upper");
+        Assert.Equal(0, Run("mknod", Path.Combine(upper, "etc", "gone"), "c", "0", "0"));
+        Assert.Equal(0, Xattr.lsetxattr(Path.Combine(upper, "opaque"), "trusted.overlay.opaque", "y"u8.ToArray(), 1, 0));
+
+        var merged = _temp.Combine("merged");
+        await SandboxRootfs.MergeLayersAsync([lower, upper], merged, CancellationToken.None);
+
+        Assert.False(File.Exists(Path.Combine(merged, "etc", "gone")));
+        Assert.Equal("upper", File.ReadAllText(Path.Combine(merged, "etc", "kept")));
+        Assert.False(File.Exists(Path.Combine(merged, "opaque", "old")));
+        Assert.Equal("upper", File.ReadAllText(Path.Combine(merged, "opaque", "new")));
+    }
+
+    private static int Run(string file, params string[] args)
+    {
+        TestEnvironment.Require(TestEnvironment.Which(file) is not null, $"{file} is not installed");
+        var psi = new System.Diagnostics.ProcessStartInfo(file);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        p.WaitForExit();
+        return p.ExitCode;
+    }
+
+    [Fact]
+    public void CacheKey_ImageDigest_IsStableAndNamesTheDigest()
+    {
+        Assert.Equal("image-abc", SandboxRootfs.CacheKey([], "sha256:abc"));
+        var dir = _temp.Combine("d");
+        Directory.CreateDirectory(dir);
+        var key = SandboxRootfs.CacheKey([dir], "dir:" + dir);
+        Assert.StartsWith("dir-", key, StringComparison.Ordinal);
+        Assert.Equal(key, SandboxRootfs.CacheKey([dir], "dir:" + dir));
+    }
+
+    public void Dispose() => _temp.Dispose();
+}
