@@ -30,10 +30,11 @@ public static partial class StrataCli
         var ours = split >= 0 ? args[..split] : args;
         var trailing = split >= 0 ? args[(split + 1)..] : null;
 
-        if (ours.Length > 0 && ours[0] == "daemon" && (ours.Length == 1 || ours[1] != "stop"))
+        var verb = VerbIndex(ours);
+        if (verb >= 0 && ours[verb] == "daemon" && (ours.Length == verb + 1 || ours[verb + 1] != "stop"))
         {
-            // Every flag belongs to stratad (including --socket, which is also one of our global options).
-            return DaemonCommands.Exec(ours[1..]);
+            // Every flag after the verb belongs to stratad (including --socket, also one of our global options).
+            return DaemonCommands.Exec(ours[(verb + 1)..]);
         }
         if (Console.IsOutputRedirected)
         {
@@ -64,7 +65,7 @@ public static partial class StrataCli
         root.Subcommands.Add(SystemCommands.Events());
         root.Subcommands.Add(SystemCommands.Version());
 
-        if (trailing is not null && (ours.Length == 0 || ours[0] is not ("run" or "exec")))
+        if (trailing is not null && (verb < 0 || ours[verb] is not ("run" or "exec")))
         {
             Console.Error.WriteLine("strata: '--' is only used by 'strata run' and 'strata exec' to separate the command; see 'strata run --help'");
             return ExitUsage;
@@ -81,6 +82,25 @@ public static partial class StrataCli
             return ExitUsage;
         }
         return await parse.InvokeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Where the command word is: global options (and their values) may come before it.</summary>
+    internal static int VerbIndex(string[] tokens)
+    {
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            var t = tokens[i];
+            if (t is "--socket" or "--host" or "--token" or "--project")
+            {
+                i++; // its value
+                continue;
+            }
+            if (!t.StartsWith('-'))
+            {
+                return i;
+            }
+        }
+        return -1;
     }
 
     internal static StrataClient Client(ParseResult parse) => new(ClientOptions.FromEnvironment(

@@ -92,6 +92,23 @@ public sealed class EndToEndTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public void Run_GlobalOptionsBeforeTheVerb_AreHonoured()
+    {
+        RequireBinaries();
+        var psi = new ProcessStartInfo(Cli, ["--socket", Socket, "run", "--tier", "process", "--", "sh", "-c", "echo via-flag; exit 4"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["STRATA_SOCKET"] = _dir.Combine("not-this-one.sock");
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.Equal(4, p.ExitCode);
+        Assert.Equal("via-flag\n", stdout);
+    }
+
+    [SkippableFact]
     public void Run_BadInput_FailsWithAMessageNamingTheProblem()
     {
         RequireBinaries();
