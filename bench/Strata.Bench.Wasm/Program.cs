@@ -99,7 +99,7 @@ for (var i = 0; i < runs + 20; i++)
 Directory.Delete(root, recursive: true);
 
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
-Report("wasm via API (create+start, wait, 1 client)", wasm);
+Report("wasm via API (strata run --rm: one attached request, 1 client)", wasm);
 if (processAvailable)
 {
     Report("process /bin/true via API (same run)", process);
