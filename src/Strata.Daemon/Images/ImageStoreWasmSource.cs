@@ -12,6 +12,10 @@ public sealed class ImageStoreWasmSource(ImageStore store) : IWasmModuleSource
 {
     public async ValueTask<WasmModuleFile?> ResolveAsync(string image, CancellationToken cancellationToken)
     {
+        if (Path.IsPathRooted(image))
+        {
+            return null; // a file on the host, never an image reference: leave it to the file source
+        }
         ImageDetails details;
         try
         {
