@@ -141,30 +141,8 @@ public static partial class StrataCli
         stdout.Write("\n"u8);
     }
 
-    /// <summary>Parses 64M, 1G, 512K, 1048576 (powers of 1024).</summary>
-    internal static long ParseSize(string option, string text)
-    {
-        var t = text.Trim();
-        long multiplier = 1;
-        if (t.Length > 0 && char.IsLetter(t[^1]))
-        {
-            var unit = t.TrimEnd('B', 'b').TrimEnd('i');
-            multiplier = unit.Length == 0 ? 0 : char.ToUpperInvariant(unit[^1]) switch
-            {
-                'K' => 1L << 10,
-                'M' => 1L << 20,
-                'G' => 1L << 30,
-                'T' => 1L << 40,
-                _ => 0,
-            };
-            t = multiplier == 0 ? t : unit[..^1];
-        }
-        if (multiplier == 0 || !long.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n))
-        {
-            throw StrataException.Invalid(option, $"'{text}' is not a size; use bytes or a number with K, M or G (e.g. 64M)");
-        }
-        return n * multiplier;
-    }
+    /// <summary>Sizes as the CLI takes them; a sign passes through so the daemon names the out-of-range field.</summary>
+    internal static long ParseSize(string option, string text) => Sizes.Parse(option, text, allowNegative: true);
 
     internal static string Ago(DateTimeOffset? time)
     {

@@ -70,7 +70,7 @@ public sealed record DaemonOptions
                 "--listen" => o with { Listen = ParseEndpoint(Value()) },
                 "--token-file" => o with { TokenFile = Value() },
                 "--enable-fake-tier" => o with { EnableFakeTier = true },
-                "--log-max-size" => o with { LogMaxBytes = ParseSize("--log-max-size", Value()) },
+                "--log-max-size" => o with { LogMaxBytes = Sizes.Parse("--log-max-size", Value()) },
                 "--supervisor" => o with { Supervisor = Value() },
                 "--insecure-registry" => o with { InsecureRegistries = [.. o.InsecureRegistries, ParseRegistry(Value())] },
                 "--oci-runtime" => o with { OciRuntime = Value() },
@@ -129,30 +129,5 @@ public sealed record DaemonOptions
             throw StrataException.Invalid("--listen", $"'{text}' is not an address:port such as 127.0.0.1:7070");
         }
         return endpoint;
-    }
-
-    /// <summary>Parses 4096, 64K, 10M, 1G (powers of 1024).</summary>
-    public static long ParseSize(string field, string text)
-    {
-        var t = text.Trim();
-        long multiplier = 1;
-        if (t.Length > 0 && char.IsLetter(t[^1]))
-        {
-            var unit = t.TrimEnd('B', 'b', 'i');
-            multiplier = char.ToUpperInvariant(unit.Length > 0 ? unit[^1] : ' ') switch
-            {
-                'K' => 1L << 10,
-                'M' => 1L << 20,
-                'G' => 1L << 30,
-                'T' => 1L << 40,
-                _ => 0,
-            };
-            t = multiplier == 0 ? t : unit[..^1];
-        }
-        if (multiplier == 0 || !long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
-        {
-            throw StrataException.Invalid(field, $"'{text}' is not a size; use bytes or a number with K, M or G (e.g. 64M)");
-        }
-        return checked(n * multiplier);
     }
 }
