@@ -5,7 +5,7 @@ using Strata.Contracts;
 namespace Strata.Qemu;
 
 /// <summary>Runs a short-lived host tool (qemu-img, mkfs.ext4, qemu --version) and captures its output.</summary>
-internal static class ExternalTool
+public static class ExternalTool
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Strata.Contracts;
+using Strata.Qemu;
 
 namespace Strata.Node.Drivers.Vm;
 
@@ -77,7 +78,7 @@ public sealed class VmDiskImages(string directory)
             var temp = target + ".tmp";
             try
             {
-                var copy = await HostTool.RunAsync("cp", ["--sparse=always", "--reflink=auto", file, temp], "coreutils", cancellationToken).ConfigureAwait(false);
+                var copy = await ExternalTool.RunAsync("cp", ["--sparse=always", "--reflink=auto", file, temp], "coreutils", cancellationToken).ConfigureAwait(false);
                 if (copy.ExitCode != 0)
                 {
                     throw new StrataException(ErrorKind.Internal, $"copying {file} failed: {copy.Stderr.Trim()}");
@@ -113,7 +114,7 @@ public sealed class VmDiskImages(string directory)
 
     internal static async Task<(string Format, long VirtualSize)> InspectAsync(string file, CancellationToken cancellationToken)
     {
-        var info = await HostTool.RunAsync("qemu-img", ["info", "--output=json", file], "qemu-utils", cancellationToken).ConfigureAwait(false);
+        var info = await ExternalTool.RunAsync("qemu-img", ["info", "--output=json", file], "qemu-utils", cancellationToken).ConfigureAwait(false);
         if (info.ExitCode != 0)
         {
             throw StrataException.Invalid("path", $"{file} is not a disk image QEMU can read: {info.Stderr.Trim()}");
@@ -127,7 +128,7 @@ public sealed class VmDiskImages(string directory)
             {
                 throw StrataException.Invalid("path", $"{file} is a qcow2 overlay with a backing file; import a standalone image ('qemu-img convert -O qcow2 {file} out.qcow2')");
             }
-            var check = await HostTool.RunAsync("qemu-img", ["check", "-q", file], "qemu-utils", cancellationToken).ConfigureAwait(false);
+            var check = await ExternalTool.RunAsync("qemu-img", ["check", "-q", file], "qemu-utils", cancellationToken).ConfigureAwait(false);
             if (check.ExitCode != 0)
             {
                 throw StrataException.Invalid("path", $"{file} is a corrupt or truncated qcow2 image (qemu-img check: {(check.Stderr + check.Stdout).Trim()})");

@@ -309,7 +309,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
     private static async Task CreateOverlayAsync(VmConfig config, CancellationToken cancellationToken)
     {
         File.Delete(config.Overlay);
-        var r = await HostTool.RunAsync("qemu-img",
+        var r = await ExternalTool.RunAsync("qemu-img",
             ["create", "-q", "-f", "qcow2", "-b", Path.GetFullPath(config.BaseDisk), "-F", config.BaseFormat, config.Overlay],
             "qemu-utils", cancellationToken).ConfigureAwait(false);
         if (r.ExitCode != 0)
@@ -578,7 +578,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         }
         else if (TryReadConfig(handle) is { } config && File.Exists(config.Overlay))
         {
-            await HostTool.RunAsync("qemu-img", ["snapshot", "-d", tag, config.Overlay], "qemu-utils", cancellationToken).ConfigureAwait(false);
+            await ExternalTool.RunAsync("qemu-img", ["snapshot", "-d", tag, config.Overlay], "qemu-utils", cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -1,4 +1,5 @@
 using Strata.Contracts;
+using Strata.Qemu;
 using Strata.Images;
 using Strata.Qemu.Guest;
 
@@ -56,13 +57,13 @@ internal sealed class VmRootDisk(string cacheDirectory)
     /// </summary>
     private static async Task ApplyLayerAsync(string layer, string merged, CancellationToken cancellationToken)
     {
-        var find = await HostTool.RunAsync("find", [layer, "-type", "c", "-printf", "%P\\0"], "findutils", cancellationToken).ConfigureAwait(false);
+        var find = await ExternalTool.RunAsync("find", [layer, "-type", "c", "-printf", "%P\\0"], "findutils", cancellationToken).ConfigureAwait(false);
         var whiteouts = find.Stdout.Split('\0', StringSplitOptions.RemoveEmptyEntries);
         foreach (var relative in whiteouts)
         {
             TryDelete(Path.Combine(merged, relative));
         }
-        var copy = await HostTool.RunAsync("cp", ["-a", "--reflink=auto", layer + "/.", merged], "coreutils", cancellationToken).ConfigureAwait(false);
+        var copy = await ExternalTool.RunAsync("cp", ["-a", "--reflink=auto", layer + "/.", merged], "coreutils", cancellationToken).ConfigureAwait(false);
         if (copy.ExitCode != 0)
         {
             throw new StrataException(ErrorKind.Internal, $"merging image layer {layer} failed: {copy.Stderr.Trim()}");
