@@ -141,8 +141,10 @@ public sealed class QmpClient : IAsyncDisposable
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
+                // One write for the object and its newline: QEMU acts on a command as soon as its closing
+                // brace arrives, and after `quit` it closes the socket, so a separate newline write could
+                // hit a closed connection (EPIPE) although the command was taken.
                 await _stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-                await _stream.WriteAsync("\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
             }
             catch (IOException e)
             {
@@ -176,6 +178,7 @@ public sealed class QmpClient : IAsyncDisposable
             }
             w.WriteEndObject();
         }
+        System.Buffers.BuffersExtensions.Write(buffer, "\n"u8);
         return buffer.WrittenSpan.ToArray();
     }
 
