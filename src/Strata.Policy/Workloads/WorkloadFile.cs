@@ -554,31 +554,23 @@ public static partial class WorkloadFile
             return null;
         }
 
-        private long? Memory(YamlNode node, string path)
-        {
-            var text = String(node, path);
-            if (text is null)
-            {
-                return null;
-            }
-            if (Quantities.TryParseMemoryBytes(text, out var bytes, out var error))
-            {
-                return bytes;
-            }
-            Error(node, path, error);
-            return null;
-        }
+        private long? Memory(YamlNode node, string path) => Quantity<long>(node, path, Quantities.TryParseMemoryBytes);
 
-        private TimeSpan? Duration(YamlNode node, string path)
+        private TimeSpan? Duration(YamlNode node, string path) => Quantity<TimeSpan>(node, path, Quantities.TryParseDuration);
+
+        private delegate bool QuantityParser<T>(string? text, out T value, out string error);
+
+        // A quantity is written as a string ("512Mi", "30s"); its parser names what was wrong.
+        private T? Quantity<T>(YamlNode node, string path, QuantityParser<T> parse) where T : struct
         {
             var text = String(node, path);
             if (text is null)
             {
                 return null;
             }
-            if (Quantities.TryParseDuration(text, out var duration, out var error))
+            if (parse(text, out var value, out var error))
             {
-                return duration;
+                return value;
             }
             Error(node, path, error);
             return null;
