@@ -110,6 +110,7 @@ public sealed class TenantTests : IAsyncLifetime
         var cases = new (InstanceSpec Spec, string Field, string Words)[]
         {
             (Sleeper("m") with { Mounts = [new MountSpec { Source = "/etc", Target = "/data" }] }, "mounts", "host paths"),
+            (Sleeper("i") with { Image = "dir:/" }, "image", "host paths as images"),
             (Sleeper("d") with { Security = new SecuritySpec { Devices = ["/dev/fuse"] } }, "security.devices", "host devices"),
             (Sleeper("n") with { Network = "host" }, "network", "host network"),
             (Sleeper("c") with { Security = new SecuritySpec { CapAdd = ["SYS_ADMIN"] } }, "security.capAdd", "capabilities"),

@@ -32,6 +32,10 @@ public static class ProjectAdmission
         {
             throw Refuse("mounts", $"project '{project}' may not mount host paths ({mounts[0].Source}); drop the --volume/mounts or ask an administrator (--host-mounts allow)");
         }
+        if (IsHostPathImage(spec.Image) && !rules.AllowHostMounts)
+        {
+            throw Refuse("image", $"project '{project}' may not use host paths as images ({spec.Image}): that would expose the host's files; use an image from the image store (strata image ls), or ask an administrator (--host-mounts allow)");
+        }
         if (spec.Security?.Devices is { Count: > 0 } devices && !rules.AllowDevices)
         {
             throw Refuse("security.devices", $"project '{project}' may not use host devices ({devices[0]}); drop --device or ask an administrator (--devices allow)");
@@ -49,6 +53,11 @@ public static class ProjectAdmission
             }
         }
     }
+
+    /// <summary><c>dir:/path</c> root filesystems and module or disk files given by path read the host's files.</summary>
+    public static bool IsHostPathImage(string? image) =>
+        image is { Length: > 0 } && (image.StartsWith("dir:", StringComparison.Ordinal) || image.StartsWith('/') || image.StartsWith("./", StringComparison.Ordinal)
+            || image.StartsWith("../", StringComparison.Ordinal) || image.StartsWith("file:", StringComparison.Ordinal));
 
     public static bool IsUntrusted(InstanceSpec spec) =>
         string.Equals(spec.Requirements?.Trust, "untrusted", StringComparison.OrdinalIgnoreCase);
