@@ -24,6 +24,7 @@ internal static class InstanceCommands
         var cpus = new Option<double?>("--cpus") { Description = "CPU limit in cores, e.g. 0.5" };
         var memory = new Option<string?>("--memory", "-m") { Description = "memory limit, e.g. 64M, 1G" };
         var pids = new Option<long?>("--pids") { Description = "maximum number of processes" };
+        var disk = new Option<string?>("--disk") { Description = "disk space to account the instance for against its project's disk quota, e.g. 10G" };
         var restart = new Option<string?>("--restart") { Description = "no | on-failure[:N] | always" };
         var workdir = new Option<string?>("--workdir", "-w") { Description = "working directory of the workload" };
         var labels = new Option<string[]>("--label", "-l") { Description = "label K=V (repeatable)" };
@@ -44,7 +45,7 @@ internal static class InstanceCommands
 
         var command = new Command("run", "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
-            tier, name, rm, disposable, detach, env, cpus, memory, pids, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
+            tier, name, rm, disposable, detach, env, cpus, memory, pids, disk, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
             network, entrypoint, isolation, trust, json, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
@@ -73,12 +74,13 @@ internal static class InstanceCommands
             // --isolation none says the workload wants the host (docs/advisor.md, R16).
 
             var mem = parse.GetValue(memory);
-            var resources = parse.GetValue(cpus) is null && mem is null && parse.GetValue(pids) is null && parse.GetValue(cpuset) is null ? null : new ResourceSpec
+            var resources = parse.GetValue(cpus) is null && mem is null && parse.GetValue(pids) is null && parse.GetValue(cpuset) is null && parse.GetValue(disk) is null ? null : new ResourceSpec
             {
                 Cpus = parse.GetValue(cpus),
                 MemoryBytes = mem is null ? null : StrataCli.ParseSize("--memory", mem),
                 Pids = parse.GetValue(pids),
                 Cpuset = parse.GetValue(cpuset),
+                DiskBytes = parse.GetValue(disk) is { } diskText ? StrataCli.ParseSize("--disk", diskText) : null,
             };
             var caps = (Add: parse.GetValue(capAdd) ?? [], Drop: parse.GetValue(capDrop) ?? []);
             var devices = parse.GetValue(device) ?? [];

@@ -20,8 +20,8 @@ public static partial class StrataCli
 
     private static readonly Option<string?> SocketOption = new("--socket") { Description = "daemon unix socket (default /run/strata/strata.sock, or STRATA_SOCKET)", Recursive = true };
     private static readonly Option<string?> HostOption = new("--host") { Description = "daemon TCP address such as 127.0.0.1:7070 (or STRATA_HOST); needs --token", Recursive = true };
-    private static readonly Option<string?> TokenOption = new("--token") { Description = "bearer token for --host (or STRATA_TOKEN)", Recursive = true };
-    private static readonly Option<string?> ProjectOption = new("--project") { Description = "project to act in (default: default, or STRATA_PROJECT)", Recursive = true };
+    private static readonly Option<string?> TokenOption = new("--token") { Description = "bearer token for --host (or STRATA_TOKEN, or \"token\" in the config file)", Recursive = true };
+    private static readonly Option<string?> ProjectOption = new("--project") { Description = "project to act in (or STRATA_PROJECT; default: a token's own project, else default)", Recursive = true };
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -61,6 +61,7 @@ public static partial class StrataCli
         root.Subcommands.Add(SnapshotCommands.Resize());
         root.Subcommands.Add(ImageCommands.Build());
         root.Subcommands.Add(OperationCommands.Build());
+        root.Subcommands.Add(ProjectCommands.Build());
         root.Subcommands.Add(SystemCommands.Info());
         root.Subcommands.Add(SystemCommands.Events());
         root.Subcommands.Add(SystemCommands.Version());
@@ -102,6 +103,10 @@ public static partial class StrataCli
         }
         return -1;
     }
+
+    /// <summary>The project named by --project or STRATA_PROJECT, if any.</summary>
+    internal static string? ProjectName(ParseResult parse) =>
+        parse.GetValue(ProjectOption) ?? (Environment.GetEnvironmentVariable("STRATA_PROJECT") is { Length: > 0 } p ? p : null);
 
     internal static StrataClient Client(ParseResult parse) => new(ClientOptions.FromEnvironment(
         parse.GetValue(SocketOption), parse.GetValue(HostOption), parse.GetValue(TokenOption), parse.GetValue(ProjectOption)));

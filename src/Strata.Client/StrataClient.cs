@@ -23,20 +23,34 @@ public sealed record ClientOptions
 
     public string? Token { get; init; }
 
-    public string Project { get; init; } = "default";
+    /// <summary>
+    /// The project to act in. Null: the daemon decides (a project token's own project; <c>default</c> for
+    /// administrators). A named project is sent with every request.
+    /// </summary>
+    public string? Project { get; init; }
 
-    /// <summary>Reads STRATA_SOCKET, STRATA_HOST, STRATA_TOKEN and STRATA_PROJECT, then applies explicit values.</summary>
+    /// <summary>PEM file of the CA (or the self-signed certificate) that signed an HTTPS daemon's certificate.</summary>
+    public string? TlsCaFile { get; init; }
+
+    /// <summary>
+    /// Explicit values first, then STRATA_SOCKET, STRATA_HOST, STRATA_TOKEN, STRATA_PROJECT and STRATA_TLS_CA,
+    /// then the config file (<see cref="ClientConfig"/>).
+    /// </summary>
     public static ClientOptions FromEnvironment(string? socket = null, string? host = null, string? token = null, string? project = null)
     {
-        host ??= Environment.GetEnvironmentVariable("STRATA_HOST");
+        var config = ClientConfig.Load();
+        host ??= Env("STRATA_HOST") ?? config?.Host;
         return new ClientOptions
         {
-            Socket = socket ?? Environment.GetEnvironmentVariable("STRATA_SOCKET") ?? DefaultSocket,
+            Socket = socket ?? Env("STRATA_SOCKET") ?? config?.Socket ?? DefaultSocket,
             Host = string.IsNullOrEmpty(host) ? null : new Uri(host.Contains("://", StringComparison.Ordinal) ? host : "http://" + host),
-            Token = token ?? Environment.GetEnvironmentVariable("STRATA_TOKEN"),
-            Project = project ?? Environment.GetEnvironmentVariable("STRATA_PROJECT") ?? "default",
+            Token = token ?? Env("STRATA_TOKEN") ?? config?.Token,
+            Project = project ?? Env("STRATA_PROJECT") ?? config?.Project,
+            TlsCaFile = Env("STRATA_TLS_CA") ?? config?.TlsCa,
         };
     }
+
+    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 }
 
 /// <summary>A failure the daemon reported (problem details), with its kind, status and field.</summary>
@@ -85,7 +99,13 @@ public sealed partial class StrataClient : IDisposable
         }
         else
         {
-            handler = new SocketsHttpHandler { UseProxy = false };
+            var tcp = new SocketsHttpHandler { UseProxy = false };
+            if (options.TlsCaFile is { } caFile)
+            {
+                var ca = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(caFile));
+                tcp.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => TrustedBy(ca, certificate);
+            }
+            handler = tcp;
         }
         _http = new HttpClient(handler)
         {
@@ -98,12 +118,27 @@ public sealed partial class StrataClient : IDisposable
         }
     }
 
+    /// <summary>The daemon's certificate chains to <paramref name="ca"/> (and only to it), and its host name matched when checked.</summary>
+    private static bool TrustedBy(System.Security.Cryptography.X509Certificates.X509Certificate2 ca, System.Security.Cryptography.X509Certificates.X509Certificate? presented)
+    {
+        if (presented is null)
+        {
+            return false;
+        }
+        using var leaf = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
+        using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+        chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+        return chain.Build(leaf);
+    }
+
     public string Endpoint => _options.Host?.ToString() ?? $"unix:{_options.Socket}";
 
     private string Q(string path, string? query = null)
     {
         var sep = path.Contains('?', StringComparison.Ordinal) ? '&' : '?';
-        var project = _options.Project == "default" ? "" : $"{sep}project={Uri.EscapeDataString(_options.Project)}";
+        var project = _options.Project is null ? "" : $"{sep}project={Uri.EscapeDataString(_options.Project)}";
         if (query is not null)
         {
             project += (project.Length == 0 ? sep : '&') + query;

@@ -92,6 +92,12 @@ public sealed record ResourceSpec
 
     /// <summary>CPUs the workload may run on, in cpuset list syntax: <c>0-2,4</c>.</summary>
     public string? Cpuset { get; init; }
+
+    /// <summary>
+    /// Disk space the instance is accounted for, in bytes: counted against its project's disk quota at admission.
+    /// Declared, not enforced by the drivers (docs/security.md).
+    /// </summary>
+    public long? DiskBytes { get; init; }
 }
 
 public sealed record MountSpec

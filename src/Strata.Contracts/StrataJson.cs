@@ -53,6 +53,14 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(AdviseResponse))]
 [JsonSerializable(typeof(ApplyRequest))]
 [JsonSerializable(typeof(ApplyResponse))]
+[JsonSerializable(typeof(ProjectQuota))]
+[JsonSerializable(typeof(ProjectRestrictions))]
+[JsonSerializable(typeof(ProjectInfo))]
+[JsonSerializable(typeof(ProjectList))]
+[JsonSerializable(typeof(CreateProjectRequest))]
+[JsonSerializable(typeof(TokenInfo))]
+[JsonSerializable(typeof(TokenList))]
+[JsonSerializable(typeof(CreateTokenRequest))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /v1/instances</c>: the spec plus what to do with it.</summary>

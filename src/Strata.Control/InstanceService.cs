@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Control.Projects;
+using Strata.Policy.Admission;
 using Strata.Store;
 
 namespace Strata.Control;
@@ -27,6 +29,7 @@ public sealed partial class InstanceService : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
+    private readonly Lock _admission = new();
     private readonly ConcurrentDictionary<Task, byte> _background = new();
     private int _disposed;
 
@@ -81,19 +84,24 @@ public sealed partial class InstanceService : IAsyncDisposable
     public async Task<InstanceRecord> CreateAsync(InstanceSpec requested, bool start, string project, CancellationToken cancellationToken)
     {
         var spec = SpecValidator.Normalize(requested);
+        var projectRecord = _options.Projects is { } projects ? projects.Get(project) : null;
         var requestedTier = SpecValidator.ParseTier(spec.Tier, _options.AllowFakeTier);
-        var placement = _options.TierChooser?.Invoke(spec);
+        if (projectRecord is not null && requestedTier is { } named)
+        {
+            // A named tier is checked before the advisor, so a refusal is the project's 403, not a placement error.
+            ProjectAdmission.CheckRestrictions(project, projectRecord.Restrictions, spec, named);
+        }
+        var placement = _options.TierChooser?.Invoke(spec, project);
         var tier = placement is not null && TierNames.TryParse(placement.Tier, out var placed) ? placed : requestedTier ?? ChooseTier(spec);
+        if (projectRecord is not null)
+        {
+            ProjectAdmission.CheckRestrictions(project, projectRecord.Restrictions, spec, tier);
+        }
         var driver = _drivers.Get(tier);
-        var name = spec.Name ?? GenerateName();
+        var name = spec.Name ?? GenerateName(project);
         spec = spec with { Name = name, Tier = tier.ToName() };
 
         var id = Guid.NewGuid().ToString("N");
-        if (!_names.TryAdd(Key(project, name), id))
-        {
-            throw StrataException.Conflict($"an instance named '{name}' exists already in project '{project}'; choose another name or remove it first");
-        }
-
         var entry = new Entry(new InstanceRecord
         {
             Id = id,
@@ -115,7 +123,7 @@ public sealed partial class InstanceService : IAsyncDisposable
         await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            _entries[id] = entry;
+            Admit(entry, projectRecord);
             DriverHandle handle;
             try
             {
@@ -197,12 +205,49 @@ public sealed partial class InstanceService : IAsyncDisposable
         TryDeleteDirectory(directory);
     }
 
-    private string GenerateName()
+    /// <summary>
+    /// Admission: reserves the name and counts the instance against its project's quota in one step under
+    /// <see cref="_admission"/>, so concurrent creates can never overshoot. From here the entry counts as usage
+    /// (while the driver creates it, too) until <see cref="Forget"/> or its removal takes it out again.
+    /// </summary>
+    private void Admit(Entry entry, ProjectRecord? project)
+    {
+        var record = entry.Record;
+        lock (_admission)
+        {
+            if (project is not null)
+            {
+                ProjectAdmission.CheckQuota(record.Project, project.Quota, Usage(record.Project), record.Spec);
+            }
+            if (!_names.TryAdd(Key(record.Project, record.Name), record.Id))
+            {
+                throw StrataException.Conflict($"an instance named '{record.Name}' exists already in project '{record.Project}'; choose another name or remove it first");
+            }
+            _entries[record.Id] = entry;
+        }
+    }
+
+    /// <summary>What the project's instances count for against its quota: every instance that exists, in any state.</summary>
+    public ProjectUsage Usage(string project)
+    {
+        var usage = new ProjectUsage();
+        foreach (var entry in _entries.Values)
+        {
+            var r = entry.Record;
+            if (r.Project == project && r.State != InstanceState.Deleted)
+            {
+                usage = ProjectAdmission.Add(usage, r.Spec);
+            }
+        }
+        return usage;
+    }
+
+    private string GenerateName(string project)
     {
         for (var attempt = 0; ; attempt++)
         {
             var name = NameGenerator.Next(Random.Shared);
-            if (!_names.ContainsKey(Key(DefaultProject, name)) || attempt > 20)
+            if (!_names.ContainsKey(Key(project, name)) || attempt > 20)
             {
                 return name;
             }
@@ -775,6 +820,13 @@ public sealed record ControlOptions
     /// Places a (normalised) spec: chooses the tier for <c>tier: auto</c> and checks a named tier against the
     /// spec's requirements (the tier advisor). Throws <see cref="StrataException"/> when no tier fits. The
     /// placement is stored with the instance. Null: no image → process, a .wasm module → wasm, else an error.
+    /// The second argument is the project, whose rules (allowed tiers, minimum tier for untrusted code) it honours.
     /// </summary>
-    public Func<InstanceSpec, Placement>? TierChooser { get; init; }
+    public Func<InstanceSpec, string, Placement>? TierChooser { get; init; }
+
+    /// <summary>
+    /// Projects. When set, every create names an existing project, and that project's restrictions and quota are
+    /// enforced at admission (403 with the reason). Null: any project name, no rules (unit tests).
+    /// </summary>
+    public ProjectService? Projects { get; init; }
 }

@@ -3,7 +3,9 @@ using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using System.Security.Cryptography.X509Certificates;
 using Strata.Control;
+using Strata.Control.Projects;
 using Strata.Daemon.Api;
 using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Fake;
@@ -67,23 +69,34 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 k.ListenUnixSocket(options.Socket);
                 if (options.Listen is { } endpoint)
                 {
-                    k.Listen(endpoint, l => l.Protocols = HttpProtocols.Http1);
+                    k.Listen(endpoint, l =>
+                    {
+                        l.Protocols = HttpProtocols.Http1;
+                        if (options.TlsCertificate is { } cert)
+                        {
+                            l.UseHttps(X509Certificate2.CreateFromPemFile(cert, options.TlsKey));
+                        }
+                    });
                 }
             });
 
             var token = options.Listen is null ? null
                 : Authentication.LoadOrCreateToken(options.TokenFile ?? Path.Combine(options.Root, "admin.token"));
             builder.Services.AddSingleton(options);
-            builder.Services.AddSingleton(new Authentication(token ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))));
             builder.Services.AddSingleton(TimeProvider.System);
-            builder.Services.AddSingleton<IStateStore>(_ => new SqliteStateStore(Path.Combine(options.Root, "state.db")));
+            builder.Services.AddSingleton(_ => new SqliteStateStore(Path.Combine(options.Root, "state.db")));
+            builder.Services.AddSingleton<IStateStore>(sp => sp.GetRequiredService<SqliteStateStore>());
+            builder.Services.AddSingleton(sp => new ProjectService(sp.GetRequiredService<SqliteStateStore>(), sp.GetRequiredService<TimeProvider>()));
+            builder.Services.AddSingleton(sp => new Authentication(
+                token ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), sp.GetRequiredService<ProjectService>()));
             builder.Services.AddSingleton<EventBus>();
             builder.Services.AddSingleton<RequestMetrics>();
             builder.Services.AddSingleton(sp => new ControlOptions
             {
                 Root = options.Root,
                 AllowFakeTier = options.EnableFakeTier,
-                TierChooser = spec => sp.GetRequiredService<Advice.HostAdvisor>().Place(spec),
+                TierChooser = (spec, project) => sp.GetRequiredService<Advice.HostAdvisor>().Place(spec, project),
+                Projects = sp.GetRequiredService<ProjectService>(),
             });
             builder.Services.AddSingleton<Advice.HostAdvisor>();
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
@@ -109,10 +122,12 @@ public sealed partial class DaemonHost : IAsyncDisposable
             ExecEndpoints.Map(app);
             SystemEndpoints.Map(app);
             AdvisorEndpoints.Map(app);
+            ProjectEndpoints.Map(app);
             app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();
             await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);
+            await app.Services.GetRequiredService<ProjectService>().InitializeAsync(cancellationToken).ConfigureAwait(false);
             await service.InitializeAsync(cancellationToken).ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             SecureSocket(options.Socket);

@@ -26,6 +26,12 @@ public sealed record DaemonOptions
     /// <summary>File holding the bearer token for the TCP listener; generated (0600) under the root when not given.</summary>
     public string? TokenFile { get; init; }
 
+    /// <summary>PEM certificate (chain) for the TCP listener; with <see cref="TlsKey"/>, the listener speaks only HTTPS.</summary>
+    public string? TlsCertificate { get; init; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificate"/>.</summary>
+    public string? TlsKey { get; init; }
+
     /// <summary>Offer the in-memory <c>fake</c> tier (tests only).</summary>
     public bool EnableFakeTier { get; init; }
 
@@ -69,6 +75,8 @@ public sealed record DaemonOptions
                 "--socket" => o with { Socket = Value() },
                 "--listen" => o with { Listen = ParseEndpoint(Value()) },
                 "--token-file" => o with { TokenFile = Value() },
+                "--tls-cert" => o with { TlsCertificate = Value() },
+                "--tls-key" => o with { TlsKey = Value() },
                 "--enable-fake-tier" => o with { EnableFakeTier = true },
                 "--log-max-size" => o with { LogMaxBytes = Sizes.Parse("--log-max-size", Value()) },
                 "--supervisor" => o with { Supervisor = Value() },
@@ -105,6 +113,21 @@ public sealed record DaemonOptions
         if (System.Text.Encoding.UTF8.GetByteCount(Socket) > 107)
         {
             throw StrataException.Invalid("--socket", $"'{Socket}' is longer than the 107 bytes a unix socket path may have; choose a shorter path");
+        }
+        if ((TlsCertificate is null) != (TlsKey is null))
+        {
+            throw StrataException.Invalid(TlsCertificate is null ? "--tls-cert" : "--tls-key", "TLS needs both --tls-cert and --tls-key (PEM files)");
+        }
+        if (TlsCertificate is not null && Listen is null)
+        {
+            throw StrataException.Invalid("--tls-cert", "TLS is for the TCP listener; give --listen ADDR:PORT too");
+        }
+        foreach (var (flag, path) in new[] { ("--tls-cert", TlsCertificate), ("--tls-key", TlsKey) })
+        {
+            if (path is not null && !File.Exists(path))
+            {
+                throw StrataException.Invalid(flag, $"'{path}' does not exist; give a PEM file");
+            }
         }
         if (LogMaxBytes < 4096)
         {

@@ -10,7 +10,10 @@ if (args.Contains("--help") || args.Contains("-h"))
           --root DIR            data root (default /var/lib/strata)
           --socket PATH         unix socket for administrators (default /run/strata/strata.sock, mode 0660)
           --listen ADDR:PORT    also listen on TCP; every request needs a bearer token
-          --token-file PATH     the bearer token for --listen (default <root>/admin.token, created if missing)
+          --token-file PATH     the host admin's bearer token for --listen (default <root>/admin.token, created if missing);
+                                project tokens ('strata project token create') work there too
+          --tls-cert PEM        serve --listen over HTTPS with this certificate (needs --tls-key)
+          --tls-key PEM         the certificate's private key
           --log-max-size SIZE   per-instance log cap before rotation (default 10M; two files are kept)
           --supervisor PATH     the strata-supervisor binary (default: next to stratad, then PATH)
           --oci-runtime NAME    container tier runtime: runc, crun or a path (default: probe, prefer runc)

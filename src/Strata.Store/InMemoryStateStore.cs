@@ -3,7 +3,7 @@ using Strata.Contracts;
 namespace Strata.Store;
 
 /// <summary>A real, non-durable store for tests and for the fake-driver daemon mode.</summary>
-public sealed class InMemoryStateStore : IStateStore
+public sealed partial class InMemoryStateStore : IStateStore
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, InstanceRecord> _byId = new(StringComparer.Ordinal);

@@ -10,7 +10,7 @@ namespace Strata.Store;
 /// change survives power loss. One connection, serialised by a semaphore: SQLite has a single writer
 /// anyway, and the control plane keeps its own in-memory view for reads.
 /// </summary>
-public sealed class SqliteStateStore : IStateStore
+public sealed partial class SqliteStateStore : IStateStore
 {
     /// <summary>
     /// Schema migrations, applied in order; the index + 1 is the schema version stored in PRAGMA user_version.
@@ -40,6 +40,34 @@ public sealed class SqliteStateStore : IStateStore
         """,
         // 2: the tier advisor's decision (Placement JSON), null for instances created before.
         "ALTER TABLE instances ADD COLUMN placement TEXT;",
+        // 3: projects (quota and restrictions as JSON) and their API tokens (SHA-256 only). Every project an
+        // existing instance names becomes a row; 'default' always exists and allows everything.
+        // Restrictions of projects found in old rows are unrestricted too: they were made by administrators.
+        """
+        CREATE TABLE projects (
+            name         TEXT PRIMARY KEY,
+            description  TEXT,
+            created_at   TEXT NOT NULL,
+            quota        TEXT NOT NULL,
+            restrictions TEXT NOT NULL
+        );
+        CREATE TABLE tokens (
+            id          TEXT PRIMARY KEY,
+            project     TEXT NOT NULL REFERENCES projects(name),
+            role        TEXT NOT NULL,
+            hash        TEXT NOT NULL UNIQUE,
+            description TEXT,
+            created_at  TEXT NOT NULL
+        );
+        UPDATE instances SET project = 'default' WHERE project IS NULL OR project = '';
+        INSERT INTO projects (name, description, created_at, quota, restrictions)
+            VALUES ('default', 'the project of every request that names none', '1970-01-01T00:00:00.0000000Z', '{}',
+                    '{"allowProcessTier":true,"allowHostNetwork":true,"allowHostMounts":true,"allowDevices":true,"allowCapAdd":true}');
+        INSERT OR IGNORE INTO projects (name, description, created_at, quota, restrictions)
+            SELECT DISTINCT project, NULL, '1970-01-01T00:00:00.0000000Z', '{}',
+                   '{"allowProcessTier":true,"allowHostNetwork":true,"allowHostMounts":true,"allowDevices":true,"allowCapAdd":true}'
+            FROM instances;
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;

@@ -14,7 +14,7 @@ public sealed class InProcessDaemon : IAsyncDisposable
     public string Socket => _dir.Combine("s.sock");
     public DaemonOptions Options { get; private set; } = null!;
 
-    public static async Task<InProcessDaemon> StartAsync(Func<DaemonOptions, DaemonOptions>? configure = null)
+    public static async Task<InProcessDaemon> StartAsync(Func<DaemonOptions, DaemonOptions>? configure = null, Action<ILoggingBuilder>? logging = null)
     {
         var d = new InProcessDaemon();
         var supervisor = Path.Combine(TestEnvironment.ArtifactsBin, "strata-supervisor");
@@ -26,7 +26,7 @@ public sealed class InProcessDaemon : IAsyncDisposable
             Supervisor = File.Exists(supervisor) ? supervisor : null,
         };
         d.Options = configure?.Invoke(d.Options) ?? d.Options;
-        d._host = await DaemonHost.StartAsync(d.Options, logging => logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning));
+        d._host = await DaemonHost.StartAsync(d.Options, logging ?? (l => l.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning)));
         return d;
     }
 

@@ -78,6 +78,37 @@ public sealed class SchemaMigrationTests : IDisposable
     }
 
     [Fact]
+    public async Task Open_Version1Database_EveryInstancesProjectBecomesAProject_DefaultAlwaysExists()
+    {
+        var path = _dir.Combine("v1-projects.db");
+        using (var c = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = SchemaV1 + """
+                INSERT INTO instances (id, project, name, tier, state, spec, handle, exit_code, reason, restart_count,
+                                       stopped_by_user, created_at, started_at, finished_at, revision)
+                VALUES ('id1', 'team', 'old', 1, 4, '{"name":"old","tier":"process","args":["true"]}', NULL, 0, NULL, 0,
+                        1, '2024-05-01T10:00:00.0000000Z', NULL, NULL, 1);
+                """;
+            cmd.ExecuteNonQuery();
+        }
+
+        using var store = new SqliteStateStore(path);
+        var projects = await store.ListProjectsAsync();
+        Assert.Equal(["default", "team"], projects.Select(p => p.Name).Order(StringComparer.Ordinal));
+        // Projects that only existed as names were made by administrators: they keep working as before.
+        Assert.All(projects, p => Assert.True(p.Restrictions.AllowHostMounts && p.Restrictions.AllowProcessTier));
+        Assert.Null(projects[0].Quota.Instances);
+        Assert.Equal("team", (await store.GetAsync("id1"))!.Project);
+
+        await store.InsertTokenAsync(new TokenRecord { Id = "abc", Project = "team", Role = "viewer", Hash = "00", CreatedAt = DateTimeOffset.UnixEpoch });
+        Assert.Equal("abc", Assert.Single(await store.ListTokensAsync()).Id);
+        Assert.True(await store.DeleteProjectAsync("team"));
+        Assert.Empty(await store.ListTokensAsync());
+    }
+
+    [Fact]
     public async Task Insert_WithPlacement_RoundTrips()
     {
         using var store = new SqliteStateStore(_dir.Combine("new.db"));

@@ -11,14 +11,14 @@ namespace Strata.Daemon.Advice;
 /// costs when <c>strata bench</c> has left them, and whether KVM is usable. <see cref="Place"/> is the
 /// daemon's <see cref="ControlOptions.TierChooser"/>.
 /// </summary>
-public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, DaemonOptions options)
+public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, DaemonOptions options, Strata.Control.Projects.ProjectService projects)
 {
     /// <summary>Reason id for a tier named in the request rather than chosen by the advisor.</summary>
     public const string RequestedRule = "T0-requested";
 
     private readonly Lazy<bool> _kvm = new(ProbeKvm);
 
-    public AdvisorContext Context(string? image)
+    public AdvisorContext Context(string? image, string? project = null)
     {
         var tiers = TierNames.UserTiers.Select(t =>
         {
@@ -35,6 +35,9 @@ public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, Daemo
             Tiers = AdvisorContext.AvailabilityFrom(tiers),
             Costs = HostCosts.Load(options.Root, out _),
             HardwareAccelerated = _kvm.Value,
+            Project = project is not null && projects.Find(project) is { } p
+                ? Strata.Policy.Admission.ProjectAdmission.ToOverrides(p.Name, p.Restrictions)
+                : null,
         };
     }
 
@@ -42,13 +45,13 @@ public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, Daemo
     /// The placement of a spec about to be created: the advisor's choice for <c>tier: auto</c>, or the named
     /// tier after checking it against the spec's requirements. Throws when no tier fits.
     /// </summary>
-    public Placement Place(InstanceSpec spec)
+    public Placement Place(InstanceSpec spec, string? project = null)
     {
         var requested = SpecValidator.ParseTier(spec.Tier, options.EnableFakeTier);
         var req = ContractMapping.ToRequirements(spec.Requirements);
         if (requested is { } named)
         {
-            return PlaceNamed(named, spec.Requirements is not null, req, spec.Image);
+            return PlaceNamed(named, spec.Requirements is not null, req, spec.Image, project);
         }
         if (string.IsNullOrWhiteSpace(spec.Image) && req.Isolation != IsolationNeed.None)
         {
@@ -56,11 +59,11 @@ public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, Daemo
                 "no tier and no image given: a host command runs only on the process tier, and tier auto never runs anything straight on the host unless asked; " +
                 "pass --tier process (\"tier\": \"process\"), or --isolation none (\"requirements\": {\"isolation\": \"none\"}) to let the advisor place it there");
         }
-        var result = TierAdvisor.Evaluate(req, Context(spec.Image));
+        var result = TierAdvisor.Evaluate(req, Context(spec.Image, project));
         return result.Advice is { } advice ? ContractMapping.ToPlacement(advice) : throw result.Problem!.ToException();
     }
 
-    private Placement PlaceNamed(Tier tier, bool hasRequirements, Requirements req, string? image)
+    private Placement PlaceNamed(Tier tier, bool hasRequirements, Requirements req, string? image, string? project)
     {
         if (tier == Tier.Fake || !hasRequirements)
         {
@@ -71,7 +74,7 @@ public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, Daemo
                 Reasons = [new(RequestedRule, $"tier {tier.ToName()} was named in the request; it gave no requirements, so the advisor did not check it")],
             };
         }
-        var context = Context(image);
+        var context = Context(image, project);
         var broken = TierAdvisor.Violations(req, context, tier);
         var advice = TierAdvisor.Evaluate(req, context);
         var advisorWould = advice.Advice is { } a ? $"; with tier auto the advisor picks {a.Chosen.ToName()} here" : "";
@@ -98,7 +101,7 @@ public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, Daemo
     {
         try
         {
-            var placement = Place(spec);
+            var placement = Place(spec, project);
             return new AdviseItem
             {
                 Name = name,

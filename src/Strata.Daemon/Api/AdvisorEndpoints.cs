@@ -37,13 +37,29 @@ public static class AdvisorEndpoints
         }
         else if (request.File is { } file)
         {
-            items = [.. Parse(file, request.FileName).Select(w => advisor.Advise(w.Name, w.Project ?? project, SpecValidator.Normalize(ToSpec(w))))];
+            items = [.. Parse(file, request.FileName).Select(w => advisor.Advise(w.Name, WorkloadProject(http, w.Project, project), SpecValidator.Normalize(ToSpec(w))))];
         }
         else
         {
             throw StrataException.Invalid("body", "expected 'file' (the text of a workload file, YAML or JSON) or 'spec' (an instance spec)");
         }
         await WriteAsync(http, new AdviseResponse(items), StrataJsonContext.Default.AdviseResponse);
+    }
+
+    /// <summary>A workload file may name projects; a project token may only name its own.</summary>
+    private static string WorkloadProject(HttpContext http, string? named, string callerProject)
+    {
+        if (named is null || named == callerProject)
+        {
+            return callerProject;
+        }
+        var caller = Caller.Of(http);
+        if (!caller.IsHostAdmin)
+        {
+            throw new StrataException(ErrorKind.Forbidden,
+                $"the workload file names project '{named}', but this token acts only in project '{caller.Project}'; remove the 'project:' line or use that project's token");
+        }
+        return named;
     }
 
     private static async Task ApplyAsync(HttpContext http, HostAdvisor advisor, InstanceService service)
@@ -57,7 +73,7 @@ public static class AdvisorEndpoints
         var plans = new List<(WorkloadDefinition Workload, string Project, InstanceSpec Spec, AdviseItem Advice)>();
         foreach (var workload in workloads)
         {
-            var project = workload.Project ?? defaultProject;
+            var project = WorkloadProject(http, workload.Project, defaultProject);
             var spec = SpecValidator.Normalize(ToSpec(workload));
             plans.Add((workload, project, spec, advisor.Advise(workload.Name, project, spec)));
         }

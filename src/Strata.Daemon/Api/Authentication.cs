@@ -1,21 +1,31 @@
 using System.Security.Cryptography;
 using System.Text;
 using Strata.Contracts;
+using Strata.Control.Projects;
 
 namespace Strata.Daemon.Api;
 
 /// <summary>
-/// Who may talk to the daemon. The unix socket is for administrators: its file mode (0660, root and the
-/// <c>strata</c> group) is the access check. Every request on a TCP listener needs
-/// <c>Authorization: Bearer TOKEN</c>; the token is compared in constant time and never logged.
+/// Who is asking, resolved once per request (<see cref="Caller"/>), and whether they may (<see cref="Permissions"/>).
+/// <list type="bullet">
+/// <item>The unix socket is for host administrators: its file mode (0660, root and the <c>strata</c> group) is the
+/// access check. They act in any project: <c>X-Strata-Project</c> or <c>?project=</c> picks it (default <c>default</c>).</item>
+/// <item>A TCP listener needs <c>Authorization: Bearer TOKEN</c>: the daemon's own admin token (a host administrator,
+/// as on the socket) or a project token, which acts in its project only, with its role.</item>
+/// </list>
+/// Tokens are compared in constant time and never logged; a revoked token is refused from the next request on.
 /// </summary>
 public sealed class Authentication
 {
-    private readonly byte[] _token;
+    public const string ProjectHeader = "X-Strata-Project";
 
-    public Authentication(string token)
+    private readonly byte[] _adminToken;
+    private readonly ProjectService _projects;
+
+    public Authentication(string adminToken, ProjectService projects)
     {
-        _token = Encoding.UTF8.GetBytes(token);
+        _adminToken = Encoding.UTF8.GetBytes(adminToken);
+        _projects = projects;
     }
 
     public static bool IsUnixSocket(HttpContext context) =>
@@ -23,26 +33,62 @@ public sealed class Authentication
 
     public async Task Middleware(HttpContext context, RequestDelegate next)
     {
-        if (!IsUnixSocket(context) && !HasValidToken(context))
+        Caller caller;
+        try
         {
-            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"strata\"";
-            await ProblemMapping.WriteAsync(context, new StrataException(ErrorKind.Unauthorized,
-                "this listener needs a bearer token: pass --token or set STRATA_TOKEN (the daemon's token file is given by --token-file, or <root>/admin.token)")).ConfigureAwait(false);
+            caller = Resolve(context);
+            Permissions.Check(caller, context.Request.Method, context.Request.Path.Value ?? "/");
+        }
+        catch (StrataException e)
+        {
+            if (e.Kind == ErrorKind.Unauthorized)
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer realm=\"strata\"";
+            }
+            await ProblemMapping.WriteAsync(context, e).ConfigureAwait(false);
             return;
         }
+        context.Items[typeof(Caller)] = caller;
         await next(context).ConfigureAwait(false);
     }
 
-    private bool HasValidToken(HttpContext context)
+    private Caller Resolve(HttpContext context)
     {
+        var named = NamedProject(context);
+        if (IsUnixSocket(context))
+        {
+            return Caller.HostAdmin(named ?? Control.InstanceService.DefaultProject);
+        }
         var header = context.Request.Headers.Authorization.ToString();
         const string prefix = "Bearer ";
         if (!header.StartsWith(prefix, StringComparison.Ordinal))
         {
-            return false;
+            throw new StrataException(ErrorKind.Unauthorized,
+                "this listener needs a bearer token: pass --token, set STRATA_TOKEN, or put it in the CLI config file (a project token from 'strata project token create', or the daemon's admin token file)");
         }
-        var presented = Encoding.UTF8.GetBytes(header[prefix.Length..].Trim());
-        return CryptographicOperations.FixedTimeEquals(presented, _token);
+        var presented = header[prefix.Length..].Trim();
+        if (CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), _adminToken))
+        {
+            return Caller.HostAdmin(named ?? Control.InstanceService.DefaultProject);
+        }
+        var token = _projects.Authenticate(presented)
+            ?? throw new StrataException(ErrorKind.Unauthorized, "the bearer token is not valid (unknown, revoked, or its project was removed); ask the project's admin for a new one");
+        if (named is not null && named != token.Project)
+        {
+            throw new StrataException(ErrorKind.Forbidden,
+                $"this token belongs to project '{token.Project}' and acts only there; drop --project (or use a token of project '{named}')");
+        }
+        return new Caller(token.Project, token.Role, IsHostAdmin: false, token.Id);
+    }
+
+    private static string? NamedProject(HttpContext context)
+    {
+        var header = context.Request.Headers[ProjectHeader].ToString();
+        if (header.Length > 0)
+        {
+            return header;
+        }
+        return context.Request.Query.TryGetValue("project", out var p) && !string.IsNullOrEmpty(p) ? p.ToString() : null;
     }
 
     /// <summary>Reads the token file, or creates one (0600) with 256 random bits.</summary>
@@ -70,4 +116,84 @@ public sealed class Authentication
         }
         return token;
     }
+}
+
+/// <summary>
+/// The authenticated caller of one request: the project it acts in and its role there. Host administrators
+/// (the unix socket, or the daemon's admin token) hold <c>admin</c> in whichever project they name.
+/// </summary>
+public sealed record Caller(string Project, string Role, bool IsHostAdmin, string? TokenId)
+{
+    public static Caller HostAdmin(string project) => new(project, ProjectRoles.Admin, IsHostAdmin: true, null);
+
+    public static Caller Of(HttpContext http) =>
+        http.Items.TryGetValue(typeof(Caller), out var c) && c is Caller caller ? caller
+        : throw new StrataException(ErrorKind.Internal, "internal error: the request has no authenticated caller");
+
+    public bool Has(string role) => ProjectRoles.Rank(Role) >= ProjectRoles.Rank(role);
+}
+
+/// <summary>
+/// What each role may call, in one table (docs/security.md shows it). Anything not listed needs a host
+/// administrator, so a new endpoint is closed to tenants until it is added here.
+/// </summary>
+public static class Permissions
+{
+    /// <summary>The least a caller needs for the request: a project role, or null for host administrators only.</summary>
+    public static string? Required(string method, string path)
+    {
+        var read = HttpMethods.IsGet(method) || HttpMethods.IsHead(method);
+        var segments = path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var first = segments.Length > 1 && segments[0] == "v1" ? segments[1] : segments.FirstOrDefault() ?? "";
+        return first switch
+        {
+            "instances" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,
+            "apply" => ProjectRoles.Operator,
+            "advise" => ProjectRoles.Viewer, // advice changes nothing
+            "info" or "events" or "openapi" when read => ProjectRoles.Viewer,
+            // Images are one store for the whole host: everyone may read it, only host administrators change it.
+            "images" or "operations" when read => ProjectRoles.Viewer,
+            "projects" => ProjectPath(read, segments),
+            _ => null, // /metrics (every project's counts), /v1/daemon/stop, image changes, anything new
+        };
+    }
+
+    private static string? ProjectPath(bool read, string[] segments)
+    {
+        // v1/projects[/{name}[/tokens[/{id}]]]  and  v1/projects/{name}/{quota|restrictions}
+        if (segments.Length >= 4 && segments[3] == "tokens")
+        {
+            return ProjectRoles.Admin;
+        }
+        if (read)
+        {
+            return ProjectRoles.Viewer; // the endpoint shows a token only its own project
+        }
+        return null; // create, remove, set quota or restrictions: host administrators only
+    }
+
+    public static void Check(Caller caller, string method, string path)
+    {
+        if (caller.IsHostAdmin)
+        {
+            return;
+        }
+        var required = Required(method, path);
+        if (required is null)
+        {
+            throw new StrataException(ErrorKind.Forbidden,
+                $"{method} {path} is for host administrators (the unix socket or the daemon's admin token); a project token ({caller.Role} of '{caller.Project}') cannot call it");
+        }
+        if (!caller.Has(required))
+        {
+            throw new StrataException(ErrorKind.Forbidden,
+                $"a {caller.Role} of project '{caller.Project}' may not {Verb(method, path)}; that needs the {required} role (ask the project's admin for a token with it)");
+        }
+    }
+
+    private static string Verb(string method, string path) =>
+        path.Contains("/tokens", StringComparison.Ordinal) ? "manage tokens"
+        : HttpMethods.IsPost(method) && path.TrimEnd('/').EndsWith("/v1/instances", StringComparison.Ordinal) ? "create instances"
+        : HttpMethods.IsDelete(method) ? "remove anything"
+        : $"change anything ({method} {path})";
 }

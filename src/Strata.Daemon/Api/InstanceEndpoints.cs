@@ -60,8 +60,17 @@ public static class InstanceEndpoints
             .WithSummary("The instance's output as NDJSON StreamFrames (?tail=N lines, ?follow=true to follow until it finishes).");
     }
 
-    internal static string Project(HttpContext http) =>
-        http.Request.Query.TryGetValue("project", out var p) && !string.IsNullOrEmpty(p) ? p.ToString() : InstanceService.DefaultProject;
+    /// <summary>
+    /// The project the request acts in (the authenticated caller's, see <see cref="Authentication"/>). Every
+    /// instance lookup goes through it, so another project's instance is "not found" exactly like a missing one.
+    /// </summary>
+    internal static string Project(HttpContext http)
+    {
+        var project = Caller.Of(http).Project;
+        return http.RequestServices.GetRequiredService<Control.Projects.ProjectService>().Find(project) is null
+            ? throw Control.Projects.ProjectService.NoProject(project)
+            : project;
+    }
 
     private static async Task CreateAsync(HttpContext http, InstanceService service, bool? attach)
     {

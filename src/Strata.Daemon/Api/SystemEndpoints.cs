@@ -10,8 +10,13 @@ public static class SystemEndpoints
 {
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/info", (InstanceService service, DaemonOptions options) =>
-            Results.Json(Info(service, options), StrataJsonContext.Default.DaemonInfo))
+        app.MapGet("/v1/info", (HttpContext http, InstanceService service, DaemonOptions options) =>
+        {
+            var info = Info(service, options);
+            var caller = Caller.Of(http);
+            // A project token learns nothing about other projects, not even how many instances they have.
+            return Results.Json(caller.IsHostAdmin ? info : info with { Instances = service.List(caller.Project).Count }, StrataJsonContext.Default.DaemonInfo);
+        })
             .WithTags("system").Produces<DaemonInfo>().WithSummary("Version, store, host, and which tiers are available here (and why not).");
 
         app.MapGet("/v1/events", EventsAsync)
@@ -58,6 +63,9 @@ public static class SystemEndpoints
 
     private static async Task EventsAsync(HttpContext http, EventBus bus)
     {
+        var caller = Caller.Of(http);
+        // Host administrators see every project's events; a project token only its own project's.
+        string? only = caller.IsHostAdmin ? null : caller.Project;
         using var subscription = bus.Subscribe();
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
@@ -70,6 +78,10 @@ public static class SystemEndpoints
             {
                 while (subscription.Reader.TryRead(out var e))
                 {
+                    if (only is not null && e.Project != only)
+                    {
+                        continue;
+                    }
                     var json = JsonSerializer.Serialize(e, StrataJsonContext.Default.InstanceEvent);
                     await http.Response.WriteAsync($"id: {e.Sequence}\nevent: {e.Type}\ndata: {json}\n\n", ct);
                 }

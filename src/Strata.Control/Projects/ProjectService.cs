@@ -1,0 +1,272 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Strata.Contracts;
+using Strata.Store;
+
+namespace Strata.Control.Projects;
+
+/// <summary>
+/// Projects and their API tokens. Reads come from an in-memory view written through to the
+/// <see cref="IProjectStore"/>; a revoke removes the token from that view before it returns, so the next
+/// request with it is refused (nothing else caches tokens). Tokens are <c>strata_ID_SECRET</c>: the ID is
+/// public (listing, revoking), only the SHA-256 of the whole token is stored, and the secret is shown once.
+/// </summary>
+public sealed class ProjectService
+{
+    public const string TokenPrefix = "strata_";
+
+    private readonly IProjectStore _store;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, ProjectRecord> _projects = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TokenRecord> _tokens = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _writes = new(1, 1);
+
+    public ProjectService(IProjectStore store, TimeProvider time)
+    {
+        _store = store;
+        _time = time;
+    }
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        foreach (var p in await _store.ListProjectsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            _projects[p.Name] = p;
+        }
+        foreach (var t in await _store.ListTokensAsync(cancellationToken).ConfigureAwait(false))
+        {
+            _tokens[t.Id] = t;
+        }
+    }
+
+    // ---------------------------------------------------------------- projects
+
+    public ProjectRecord? Find(string name) => _projects.GetValueOrDefault(name);
+
+    public ProjectRecord Get(string name) => Find(name) ?? throw NoProject(name);
+
+    public static StrataException NoProject(string name) =>
+        StrataException.NotFound($"no project named '{name}'; 'strata project ls' lists them, 'strata project create {name}' makes it");
+
+    public IReadOnlyList<ProjectRecord> List() =>
+        [.. _projects.Values.OrderBy(p => p.CreatedAt).ThenBy(p => p.Name, StringComparer.Ordinal)];
+
+    public async Task<ProjectRecord> CreateAsync(CreateProjectRequest request, CancellationToken cancellationToken)
+    {
+        SpecValidator.ValidateName(request.Name);
+        var record = new ProjectRecord
+        {
+            Name = request.Name,
+            Description = request.Description,
+            CreatedAt = _time.GetUtcNow(),
+            Quota = Validate(request.Quota ?? new ProjectQuota()),
+            Restrictions = Validate(request.Restrictions ?? new ProjectRestrictions()),
+        };
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_projects.ContainsKey(record.Name))
+            {
+                throw StrataException.Conflict($"a project named '{record.Name}' exists already");
+            }
+            await _store.InsertProjectAsync(record, CancellationToken.None).ConfigureAwait(false);
+            _projects[record.Name] = record;
+            return record;
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    /// <summary>Removes a project and its tokens. <paramref name="isEmpty"/> is asked under the write lock.</summary>
+    public async Task DeleteAsync(string name, Func<bool> isEmpty, CancellationToken cancellationToken)
+    {
+        if (name == InstanceService.DefaultProject)
+        {
+            throw new StrataException(ErrorKind.Conflict, "the default project cannot be removed");
+        }
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Get(name);
+            if (!isEmpty())
+            {
+                throw StrataException.Conflict($"project '{name}' still has instances; remove them first (strata --project {name} rm -f ...)");
+            }
+            // Tokens go first, so a request racing the removal can no longer authenticate.
+            foreach (var token in _tokens.Values.Where(t => t.Project == name).ToList())
+            {
+                _tokens.TryRemove(token.Id, out _);
+            }
+            _projects.TryRemove(name, out _);
+            await _store.DeleteProjectAsync(name, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    public Task<ProjectRecord> SetQuotaAsync(string name, ProjectQuota quota, CancellationToken cancellationToken) =>
+        UpdateAsync(name, p => p with { Quota = Validate(quota) }, cancellationToken);
+
+    public Task<ProjectRecord> SetRestrictionsAsync(string name, ProjectRestrictions restrictions, CancellationToken cancellationToken) =>
+        UpdateAsync(name, p => p with { Restrictions = Validate(restrictions) }, cancellationToken);
+
+    private async Task<ProjectRecord> UpdateAsync(string name, Func<ProjectRecord, ProjectRecord> change, CancellationToken cancellationToken)
+    {
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var next = change(Get(name));
+            await _store.UpdateProjectAsync(next, CancellationToken.None).ConfigureAwait(false);
+            _projects[name] = next;
+            return next;
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    private static ProjectQuota Validate(ProjectQuota q)
+    {
+        if (q.Instances is < 0)
+        {
+            throw StrataException.Invalid("quota.instances", $"{q.Instances} is negative; give 0 or more, or leave it unset for no limit");
+        }
+        if (q.Cpus is { } cpus && (double.IsNaN(cpus) || cpus < 0))
+        {
+            throw StrataException.Invalid("quota.cpus", $"{cpus} is not a number of cores; give 0 or more");
+        }
+        if (q.MemoryBytes is < 0)
+        {
+            throw StrataException.Invalid("quota.memoryBytes", $"{q.MemoryBytes} is negative");
+        }
+        if (q.Pids is < 0)
+        {
+            throw StrataException.Invalid("quota.pids", $"{q.Pids} is negative");
+        }
+        if (q.DiskBytes is < 0)
+        {
+            throw StrataException.Invalid("quota.diskBytes", $"{q.DiskBytes} is negative");
+        }
+        return q;
+    }
+
+    private static ProjectRestrictions Validate(ProjectRestrictions r)
+    {
+        if (r.AllowedTiers is { } tiers)
+        {
+            if (tiers.Count == 0)
+            {
+                throw StrataException.Invalid("restrictions.allowedTiers", "an empty list would forbid every workload; list at least one tier, or leave it unset to allow all");
+            }
+            foreach (var t in tiers)
+            {
+                if (!TierNames.TryParse(t, out _))
+                {
+                    throw StrataException.Invalid("restrictions.allowedTiers", $"'{t}' is not a tier; use process, container, sandbox, vm or wasm");
+                }
+            }
+            r = r with { AllowedTiers = [.. tiers.Select(t => t.Trim().ToLowerInvariant()).Distinct()] };
+        }
+        if (r.MinimumTierForUntrusted is { } min)
+        {
+            if (!TierNames.TryParse(min, out var tier) || tier is not (Tier.Wasm or Tier.Sandbox or Tier.Vm))
+            {
+                throw StrataException.Invalid("restrictions.minimumTierForUntrusted", $"'{min}' is not allowed: untrusted code never runs on process or container; use wasm, sandbox or vm");
+            }
+            r = r with { MinimumTierForUntrusted = tier.ToName() };
+        }
+        return r;
+    }
+
+    // ---------------------------------------------------------------- tokens
+
+    /// <summary>Makes a token; the returned secret is the only copy (the store keeps its hash).</summary>
+    public async Task<(TokenRecord Record, string Token)> CreateTokenAsync(string project, string role, string? description, CancellationToken cancellationToken)
+    {
+        if (ProjectRoles.Rank(role) < 0)
+        {
+            throw StrataException.Invalid("role", $"'{role}' is not a role; use viewer, operator or admin");
+        }
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var token = $"{TokenPrefix}{id}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))}";
+        var record = new TokenRecord
+        {
+            Id = id,
+            Project = project,
+            Role = role,
+            Hash = Hash(token),
+            Description = description,
+            CreatedAt = _time.GetUtcNow(),
+        };
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Get(project);
+            await _store.InsertTokenAsync(record, CancellationToken.None).ConfigureAwait(false);
+            _tokens[id] = record;
+        }
+        finally
+        {
+            _writes.Release();
+        }
+        return (record, token);
+    }
+
+    public IReadOnlyList<TokenRecord> ListTokens(string project) =>
+        [.. _tokens.Values.Where(t => t.Project == project).OrderBy(t => t.CreatedAt)];
+
+    /// <summary>Revokes a token of the project; from the moment this returns, the token is refused.</summary>
+    public async Task RevokeTokenAsync(string project, string id, CancellationToken cancellationToken)
+    {
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_tokens.TryGetValue(id, out var token) || token.Project != project)
+            {
+                throw StrataException.NotFound($"no token '{id}' in project '{project}'; 'strata project token ls' lists them");
+            }
+            // Out of the in-memory view first: if the store write fails, the token is still refused now.
+            _tokens.TryRemove(id, out _);
+            await _store.DeleteTokenAsync(id, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    /// <summary>The token's record when the bearer token is a live token of an existing project; otherwise null.</summary>
+    public TokenRecord? Authenticate(string bearer)
+    {
+        if (!bearer.StartsWith(TokenPrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var rest = bearer.AsSpan(TokenPrefix.Length);
+        var sep = rest.IndexOf('_');
+        if (sep <= 0)
+        {
+            return null;
+        }
+        if (!_tokens.TryGetValue(rest[..sep].ToString(), out var record))
+        {
+            return null;
+        }
+        var presented = Encoding.ASCII.GetBytes(Hash(bearer));
+        var stored = Encoding.ASCII.GetBytes(record.Hash);
+        if (!CryptographicOperations.FixedTimeEquals(presented, stored) || !_projects.ContainsKey(record.Project))
+        {
+            return null;
+        }
+        // Re-check after the comparison: a revoke that finished meanwhile wins.
+        return _tokens.ContainsKey(record.Id) ? record : null;
+    }
+
+    private static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+}
