@@ -53,6 +53,9 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(AdviseResponse))]
 [JsonSerializable(typeof(ApplyRequest))]
 [JsonSerializable(typeof(ApplyResponse))]
+[JsonSerializable(typeof(CreateNetworkRequest))]
+[JsonSerializable(typeof(NetworkInfo))]
+[JsonSerializable(typeof(NetworkList))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /v1/instances</c>: the spec plus what to do with it.</summary>
