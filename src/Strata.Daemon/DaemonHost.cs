@@ -9,6 +9,7 @@ using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Fake;
 using Strata.Node.Drivers.Wasm;
 using Strata.Node.Images;
+using Strata.Node.Networking;
 using Strata.Node.Drivers.Process;
 using Strata.Node.Drivers.Sandbox;
 using Strata.Node.Drivers.Vm;
@@ -86,6 +87,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 TierChooser = spec => sp.GetRequiredService<Advice.HostAdvisor>().Place(spec),
             });
             builder.Services.AddSingleton<Advice.HostAdvisor>();
+            builder.Services.AddSingleton(new NetworkRegistry(options.Networks ?? new NetworkOptions { StateDirectory = Path.Combine(options.Root, "networks") }));
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddImageApi(options);
@@ -109,6 +111,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             ExecEndpoints.Map(app);
             SystemEndpoints.Map(app);
             AdvisorEndpoints.Map(app);
+            NetworkEndpoints.Map(app);
             app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();
@@ -156,6 +159,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             LogMaxBytes = options.LogMaxBytes,
             Runtime = options.OciRuntime,
             RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
+            Networks = services.GetRequiredService<NetworkRegistry>(),
         }, images);
         yield return new SandboxDriver(new SandboxDriverOptions
         {
