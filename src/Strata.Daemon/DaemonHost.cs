@@ -117,6 +117,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
             var service = app.Services.GetRequiredService<InstanceService>();
             await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);
             await service.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            // Network members whose instance the store does not know are leftovers of a create cut short by a crash.
+            await app.Services.GetRequiredService<NetworkRegistry>().PruneAsync([.. service.List().Select(r => r.Id)], cancellationToken).ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             SecureSocket(options.Socket);
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http;
 using Strata.Contracts;
+using Strata.Node.Networking;
 
 namespace Strata.Network.Tests;
 
@@ -212,6 +213,44 @@ public sealed class ContainerNetworkTests(NetworkFixture fx)
         finally
         {
             await fx.Networks.RemoveAsync("churn", "default", CancellationToken.None);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Prune_MembersOfUnknownInstances_AreDetached()
+    {
+        fx.RequireEngine();
+        var before = HostNetworkState.Capture(fx);
+        // What a daemon that died right after attaching leaves: a member no stored instance owns.
+        await fx.Networks.AttachAsync(new NetworkAttachRequest { InstanceId = "orphan" + Guid.NewGuid().ToString("N")[..8], Name = "orphan", Project = "default", Network = fx.Options.DefaultNetwork }, CancellationToken.None);
+        Assert.NotEqual(before, HostNetworkState.Capture(fx));
+        Assert.Equal(1, await fx.Networks.PruneAsync([], CancellationToken.None));
+        Assert.Equal(before, HostNetworkState.Capture(fx));
+    }
+
+    [SkippableFact]
+    public async Task Start_AfterTheNamespaceVanished_JoinsTheNetworkAgain()
+    {
+        fx.RequireEngine();
+        var handle = await fx.CreateAsync("rebooted", new InstanceSpec { Network = fx.Options.DefaultNetwork, Args = ["sh", "-c", "ls /sys/class/net; cat /etc/hosts"] });
+        try
+        {
+            // A reboot empties /run/netns; the member and its lease are still on record.
+            var ns = fx.Networks.Attachment(handle.InstanceId)!.NamespacePath;
+            var r = System.Diagnostics.Process.Start("ip", ["netns", "del", Path.GetFileName(ns)]);
+            await r.WaitForExitAsync();
+            Assert.False(File.Exists(ns));
+            handle = await fx.Driver.StartAsync(handle, CancellationToken.None);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var exit = await fx.Driver.WaitAsync(handle, cts.Token);
+            var output = string.Join("\n", Strata.Node.Logs.CriLogReader.ReadTail(Strata.Node.Logs.LogFiles.LogDirectory(handle.Directory), null).Select(l => l.Text));
+            Assert.Equal(0, exit.ExitCode);
+            Assert.Contains("eth0", output);
+            Assert.Contains(fx.Networks.Attachment(handle.InstanceId)!.Address + "\trebooted", output);
+        }
+        finally
+        {
+            await fx.RemoveAsync(handle);
         }
     }
 }

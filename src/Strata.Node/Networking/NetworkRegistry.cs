@@ -309,18 +309,33 @@ public sealed partial class NetworkRegistry : IDisposable
 
             var nsName = _options.NamespacePrefix + request.InstanceId;
             var nsPath = NamespacePath(nsName);
+            // Recorded before anything exists on the host: if the daemon dies halfway, PruneAsync finds the
+            // member (no address yet) and undoes whatever was made.
+            var member = new MemberRecord
+            {
+                InstanceId = request.InstanceId,
+                Name = request.Name,
+                Project = request.Project,
+                Address = "",
+                Namespace = nsName,
+                HostsFile = request.HostsFile,
+                Ports = [.. request.Ports],
+            };
+            record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
+            record.Members.Add(member);
+            Save();
             if (File.Exists(nsPath))
             {
                 await HostCommand.IpAsync(ct, "netns", "del", nsName).ConfigureAwait(false);
             }
-            var add = await HostCommand.IpAsync(ct, "netns", "add", nsName).ConfigureAwait(false);
-            if (add.ExitCode != 0)
-            {
-                throw new StrataException(ErrorKind.Internal, $"could not create network namespace {nsName}: {add.Error}");
-            }
             var chain = Chain(record, request.Ports);
             try
             {
+                var add = await HostCommand.IpAsync(ct, "netns", "add", nsName).ConfigureAwait(false);
+                if (add.ExitCode != 0)
+                {
+                    throw new StrataException(ErrorKind.Internal, $"could not create network namespace {nsName}: {add.Error}");
+                }
                 var lo = await HostCommand.IpAsync(ct, "-n", nsName, "link", "set", "lo", "up").ConfigureAwait(false);
                 if (lo.ExitCode != 0)
                 {
@@ -330,26 +345,20 @@ public sealed partial class NetworkRegistry : IDisposable
                 var result = JsonSerializer.Deserialize(resultJson, NetworkJsonContext.Default.CniResult);
                 var address = result?.Ips.FirstOrDefault()?.Address is { } a ? a.Split('/')[0]
                     : throw new StrataException(ErrorKind.Internal, "the CNI bridge plugin returned no address");
-                record.Members.Add(new MemberRecord
-                {
-                    InstanceId = request.InstanceId,
-                    Name = request.Name,
-                    Project = request.Project,
-                    Address = address,
-                    Namespace = nsName,
-                    HostsFile = request.HostsFile,
-                    Ports = [.. request.Ports],
-                    CniResult = resultJson,
-                });
+                record.Members[record.Members.IndexOf(member)] = member with { Address = address, CniResult = resultJson };
                 Save();
                 WriteHostsFiles(record);
                 return new NetworkAttachment(record.Name, nsPath, address, request.Ports);
             }
             catch
             {
-                record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
                 await chain.DeleteAsync(request.InstanceId, nsPath, null, CancellationToken.None).ConfigureAwait(false);
-                await HostCommand.IpAsync(CancellationToken.None, "netns", "del", nsName).ConfigureAwait(false);
+                if (File.Exists(nsPath))
+                {
+                    await HostCommand.IpAsync(CancellationToken.None, "netns", "del", nsName).ConfigureAwait(false);
+                }
+                record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
+                Save();
                 throw;
             }
         }
@@ -372,7 +381,11 @@ public sealed partial class NetworkRegistry : IDisposable
             {
                 var member = record.Members.First(m => m.InstanceId == instanceId);
                 nsName = member.Namespace;
-                errors.AddRange(await Chain(record, member.Ports).DeleteAsync(instanceId, NamespacePath(nsName), member.CniResult, CancellationToken.None).ConfigureAwait(false));
+                var cleanup = await Chain(record, member.Ports).DeleteAsync(instanceId, NamespacePath(nsName), member.CniResult, CancellationToken.None).ConfigureAwait(false);
+                if (member.CniResult is not null)
+                {
+                    errors.AddRange(cleanup); // without a cached result (a create cut short) some DELs fail by design
+                }
                 record.Members.Remove(member);
                 Save();
                 WriteHostsFiles(record);
@@ -391,6 +404,64 @@ public sealed partial class NetworkRegistry : IDisposable
         {
             _lock.Release();
         }
+    }
+
+    /// <summary>
+    /// Joins the network again when the instance's namespace is gone although it is still a member (the host
+    /// rebooted: /run/netns, veths and rules are gone, the lease file is not). Returns the current attachment.
+    /// </summary>
+    public async Task<NetworkAttachment?> EnsureAttachedAsync(string instanceId, CancellationToken ct)
+    {
+        NetworkAttachRequest? again = null;
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var record = _state.Networks.FirstOrDefault(n => n.Members.Any(m => m.InstanceId == instanceId));
+            if (record is null)
+            {
+                return null;
+            }
+            var member = record.Members.First(m => m.InstanceId == instanceId);
+            if (File.Exists(NamespacePath(member.Namespace)))
+            {
+                return new NetworkAttachment(record.Name, NamespacePath(member.Namespace), member.Address, member.Ports);
+            }
+            again = new NetworkAttachRequest
+            {
+                InstanceId = instanceId, Name = member.Name, Project = member.Project, Network = record.Name,
+                Ports = member.Ports, HostsFile = member.HostsFile,
+            };
+        }
+        finally
+        {
+            _lock.Release();
+        }
+        await DetachAsync(instanceId, ct).ConfigureAwait(false);
+        return await AttachAsync(again, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Detaches every member that is not one of <paramref name="instanceIds"/>: what a daemon that died during a
+    /// create (or a remove) leaves behind. Called once the daemon knows its instances.
+    /// </summary>
+    public async Task<int> PruneAsync(IReadOnlyCollection<string> instanceIds, CancellationToken ct)
+    {
+        var known = instanceIds.ToHashSet(StringComparer.Ordinal);
+        List<string> stale;
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            stale = [.. _state.Networks.SelectMany(n => n.Members).Select(m => m.InstanceId).Where(id => !known.Contains(id))];
+        }
+        finally
+        {
+            _lock.Release();
+        }
+        foreach (var id in stale)
+        {
+            await DetachAsync(id, ct).ConfigureAwait(false);
+        }
+        return stale.Count;
     }
 
     /// <summary>
@@ -499,7 +570,7 @@ public sealed partial class NetworkRegistry : IDisposable
                 continue;
             }
             var text = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-            foreach (var m in record.Members.Where(m => m.Project == member.Project))
+            foreach (var m in record.Members.Where(m => m.Project == member.Project && m.Address.Length > 0))
             {
                 text.Append(m.Address).Append('\t').Append(m.Name).Append('\n');
             }

@@ -166,7 +166,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
             if (NetworkName(spec) is { } networkName)
             {
                 var registry = _options.Networks
-                    ?? throw new StrataException(ErrorKind.Unavailable, "this daemon has no networks configured; use --network none or host");
+                    ?? throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none or host");
                 var hosts = Path.Combine(request.Directory, HostsFileName);
                 NetworkRegistry.PrepareHostsFile(hosts, request.Name);
                 network = await registry.AttachAsync(new NetworkAttachRequest
@@ -251,6 +251,11 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         }
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         Rootfs(handle).EnsureMounted();
+        if (handle.Data.ContainsKey(NetworkKey) && _options.Networks is { } networks)
+        {
+            // After a reboot the named namespace is gone (it lives in /run); the config names its path, so it comes back first.
+            await networks.EnsureAttachedAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
+        }
         if (runtime.HasState(handle.InstanceId))
         {
             // Left over from a run whose runtime was killed: a new run under the same id would be refused.
