@@ -220,11 +220,13 @@ public sealed class ContainerNetworkTests(NetworkFixture fx)
     public async Task Prune_MembersOfUnknownInstances_AreDetached()
     {
         fx.RequireEngine();
+        await fx.Networks.RemoveAsync(fx.Options.DefaultNetwork, "default", CancellationToken.None);
         var before = HostNetworkState.Capture(fx);
         // What a daemon that died right after attaching leaves: a member no stored instance owns.
         await fx.Networks.AttachAsync(new NetworkAttachRequest { InstanceId = "orphan" + Guid.NewGuid().ToString("N")[..8], Name = "orphan", Project = "default", Network = fx.Options.DefaultNetwork }, CancellationToken.None);
         Assert.NotEqual(before, HostNetworkState.Capture(fx));
         Assert.Equal(1, await fx.Networks.PruneAsync([], CancellationToken.None));
+        await fx.Networks.RemoveAsync(fx.Options.DefaultNetwork, "default", CancellationToken.None);
         Assert.Equal(before, HostNetworkState.Capture(fx));
     }
 
@@ -232,6 +234,9 @@ public sealed class ContainerNetworkTests(NetworkFixture fx)
     public async Task Start_AfterTheNamespaceVanished_JoinsTheNetworkAgain()
     {
         fx.RequireEngine();
+        // The census is compared with the network itself gone (its bridge and isolation rules stay while it exists).
+        await fx.Networks.RemoveAsync(fx.Options.DefaultNetwork, "default", CancellationToken.None);
+        var before = HostNetworkState.Capture(fx);
         var handle = await fx.CreateAsync("rebooted", new InstanceSpec { Network = fx.Options.DefaultNetwork, Args = ["sh", "-c", "ls /sys/class/net; cat /etc/hosts"] });
         try
         {
@@ -252,5 +257,7 @@ public sealed class ContainerNetworkTests(NetworkFixture fx)
         {
             await fx.RemoveAsync(handle);
         }
+        await fx.Networks.RemoveAsync(fx.Options.DefaultNetwork, "default", CancellationToken.None);
+        Assert.Equal(before, HostNetworkState.Capture(fx));
     }
 }

@@ -381,10 +381,15 @@ public sealed partial class NetworkRegistry : IDisposable
             {
                 var member = record.Members.First(m => m.InstanceId == instanceId);
                 nsName = member.Namespace;
+                var vanished = !File.Exists(NamespacePath(nsName));
                 var cleanup = await Chain(record, member.Ports).DeleteAsync(instanceId, NamespacePath(nsName), member.CniResult, CancellationToken.None).ConfigureAwait(false);
                 if (member.CniResult is not null)
                 {
                     errors.AddRange(cleanup); // without a cached result (a create cut short) some DELs fail by design
+                }
+                if (vanished && !record.Internal && member.Address.Length > 0)
+                {
+                    await TeardownMasqueradeAsync(record.Name, instanceId, member.Address).ConfigureAwait(false);
                 }
                 record.Members.Remove(member);
                 Save();
@@ -404,6 +409,21 @@ public sealed partial class NetworkRegistry : IDisposable
         {
             _lock.Release();
         }
+    }
+
+    /// <summary>
+    /// The bridge plugin finds the addresses to un-masquerade on the container's eth0, so when the namespace
+    /// vanished first (removed behind Strata's back) its DEL leaves the NAT rule and chain. They are named
+    /// the way the plugin names them (CNI- + SHA-512 of network name and container id), so remove them here.
+    /// </summary>
+    private static async Task TeardownMasqueradeAsync(string network, string instanceId, string address)
+    {
+        var hash = System.Security.Cryptography.SHA512.HashData(Encoding.UTF8.GetBytes(network + instanceId));
+        var chain = ("CNI-" + Convert.ToHexStringLower(hash))[..28];
+        var comment = $"name: \"{network}\" id: \"{instanceId}\"";
+        await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-D", "POSTROUTING", "-s", address + "/32", "-m", "comment", "--comment", comment, "-j", chain]).ConfigureAwait(false);
+        await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-F", chain]).ConfigureAwait(false);
+        await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-X", chain]).ConfigureAwait(false);
     }
 
     /// <summary>
