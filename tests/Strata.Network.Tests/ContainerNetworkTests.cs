@@ -10,7 +10,7 @@ namespace Strata.Network.Tests;
 /// to loopback and to addresses of the containers these tests create.
 /// </summary>
 [Collection(NetworkCollection.Name)]
-public sealed class ContainerNetworkTests(NetworkFixture fx)
+public sealed class ContainerNetworkTests(NetworkFixture fx, Xunit.Abstractions.ITestOutputHelper output)
 {
     // The server writes a page and serves it; clients poll it with a deadline of their own.
     private static InstanceSpec Server(string network, IReadOnlyList<PortSpec>? ports = null) => new()
@@ -198,16 +198,32 @@ public sealed class ContainerNetworkTests(NetworkFixture fx)
             var warm = await fx.CreateAsync("warm", new InstanceSpec { Network = "churn", Ports = [PortSpec.Parse("127.0.0.1:18181:80")], Args = ["true"] });
             await fx.RemoveAsync(warm);
             var before = HostNetworkState.Capture(fx);
+            var creating = new Stopwatch();
+            var removing = new Stopwatch();
+            var baseline = new Stopwatch();
             for (var i = 0; i < 100; i++)
             {
                 var ports = i % 10 == 0 ? new[] { PortSpec.Parse($"127.0.0.1:{18200 + i}:80") } : null;
+                creating.Start();
                 var h = await fx.CreateAsync($"c{i}", new InstanceSpec { Network = "churn", Ports = ports, Args = ["true"] });
+                creating.Stop();
                 if (i == 0)
                 {
                     Assert.NotEqual(before, HostNetworkState.Capture(fx)); // the census does see a member
                 }
+                removing.Start();
                 await fx.RemoveAsync(h);
+                removing.Stop();
+                if (i % 5 == 0)
+                {
+                    // Baseline, alternated under the same load: the same container without a network.
+                    baseline.Start();
+                    var b = await fx.CreateAsync($"b{i}", new InstanceSpec { Network = "none", Args = ["true"] });
+                    baseline.Stop();
+                    await fx.RemoveAsync(b);
+                }
             }
+            output.WriteLine($"100 instances: create (with network) {creating.ElapsedMilliseconds / 100.0:0.0} ms, remove {removing.ElapsedMilliseconds / 100.0:0.0} ms on average; create without a network {baseline.ElapsedMilliseconds / 20.0:0.0} ms (20 alternated)");
             Assert.Equal(before, HostNetworkState.Capture(fx));
         }
         finally
