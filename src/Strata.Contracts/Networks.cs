@@ -19,6 +19,7 @@ public sealed record PortSpec
     /// <summary><c>tcp</c> (default) or <c>udp</c>.</summary>
     public string? Protocol { get; init; }
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public string ProtocolName => Protocol ?? "tcp";
 
     public override string ToString() =>
