@@ -36,7 +36,8 @@ internal static class InstanceCommands
         var capAdd = new Option<string[]>("--cap-add") { Description = "add a Linux capability, e.g. NET_ADMIN, or ALL (repeatable)" };
         var capDrop = new Option<string[]>("--cap-drop") { Description = "drop a Linux capability, or ALL (repeatable)" };
         var device = new Option<string[]>("--device") { Description = "host device HOST[:CONTAINER], e.g. /dev/fuse (repeatable)" };
-        var network = new Option<string?>("--network") { Description = "none (default: own namespace, loopback only) | host" };
+        var network = new Option<string?>("--network") { Description = "none (default: own namespace, loopback only) | host | NAME of a network (strata0 is the default bridge)" };
+        var publish = new Option<string[]>("--publish", "-p") { Description = "publish a port: [IP:]HOST_PORT:PORT[/tcp|udp], e.g. 127.0.0.1:8080:80 (repeatable; joins strata0 unless --network names one)" };
         var entrypoint = new Option<string?>("--entrypoint") { Description = "replace the image's ENTRYPOINT (its CMD is then dropped unless arguments are given)" };
         var isolation = AdvisorCommands.IsolationOption();
         var trust = AdvisorCommands.TrustOption();
@@ -46,7 +47,7 @@ internal static class InstanceCommands
         var command = new Command("run", "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
             tier, name, rm, disposable, detach, env, cpus, memory, pids, disk, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
-            network, entrypoint, isolation, trust, json, positional,
+            network, publish, entrypoint, isolation, trust, json, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
@@ -103,6 +104,7 @@ internal static class InstanceCommands
                 Env = Pairs("--env", parse.GetValue(env)),
                 Security = security,
                 Network = parse.GetValue(network),
+                Ports = parse.GetValue(publish) is { Length: > 0 } published ? [.. published.Select(p => PortSpec.Parse(p, "--publish"))] : null,
                 Labels = Pairs("--label", parse.GetValue(labels)),
                 WorkingDir = parse.GetValue(workdir),
                 Resources = resources,

@@ -60,6 +60,7 @@ public static partial class StrataCli
         root.Subcommands.Add(SnapshotCommands.Build());
         root.Subcommands.Add(SnapshotCommands.Resize());
         root.Subcommands.Add(ImageCommands.Build());
+        root.Subcommands.Add(NetworkCommands.Build());
         root.Subcommands.Add(OperationCommands.Build());
         root.Subcommands.Add(ProjectCommands.Build());
         root.Subcommands.Add(SystemCommands.Info());

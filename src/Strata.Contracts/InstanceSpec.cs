@@ -53,8 +53,14 @@ public sealed record InstanceSpec
     /// <summary>Hardening and privileges (container tier).</summary>
     public SecuritySpec? Security { get; init; }
 
-    /// <summary><c>none</c> (default: own network namespace with loopback only) or <c>host</c> (container tier).</summary>
+    /// <summary>
+    /// <c>none</c> (default: own network namespace with loopback only), <c>host</c>, or the name of a network
+    /// (<c>strata0</c> is the default bridge; docs/network.md). Container tier.
+    /// </summary>
     public string? Network { get; init; }
+
+    /// <summary>Host ports forwarded to the instance; needs a network (the default bridge when <see cref="Network"/> is unset).</summary>
+    public IReadOnlyList<PortSpec>? Ports { get; init; }
 
     /// <summary>What the workload needs; the tier advisor picks the tier from it for <c>tier: auto</c> (docs/advisor.md).</summary>
     public WorkloadRequirements? Requirements { get; init; }

@@ -61,6 +61,9 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(TokenInfo))]
 [JsonSerializable(typeof(TokenList))]
 [JsonSerializable(typeof(CreateTokenRequest))]
+[JsonSerializable(typeof(CreateNetworkRequest))]
+[JsonSerializable(typeof(NetworkInfo))]
+[JsonSerializable(typeof(NetworkList))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /v1/instances</c>: the spec plus what to do with it.</summary>

@@ -98,6 +98,12 @@ public sealed partial class InstanceService : IAsyncDisposable
             ProjectAdmission.CheckRestrictions(project, projectRecord.Restrictions, spec, tier);
         }
         var driver = _drivers.Get(tier);
+        if (tier is not (Tier.Container or Tier.Fake) && (spec.Ports is { Count: > 0 } || spec.Network is not (null or "none" or "host")))
+        {
+            // Only the container tier joins networks so far (docs/network.md); never ignore the request silently.
+            throw StrataException.Invalid(spec.Ports is { Count: > 0 } ? "ports" : "network",
+                $"the {tier.ToName()} tier does not join networks yet; networks and published ports work on the container tier (--tier container)");
+        }
         var name = spec.Name ?? GenerateName(project);
         spec = spec with { Name = name, Tier = tier.ToName() };
 

@@ -11,6 +11,7 @@ using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Fake;
 using Strata.Node.Drivers.Wasm;
 using Strata.Node.Images;
+using Strata.Node.Networking;
 using Strata.Node.Drivers.Process;
 using Strata.Node.Drivers.Sandbox;
 using Strata.Node.Drivers.Vm;
@@ -99,6 +100,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 Projects = sp.GetRequiredService<ProjectService>(),
             });
             builder.Services.AddSingleton<Advice.HostAdvisor>();
+            builder.Services.AddSingleton(new NetworkRegistry(options.Networks ?? new NetworkOptions { StateDirectory = Path.Combine(options.Root, "networks") }));
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddImageApi(options);
@@ -123,12 +125,15 @@ public sealed partial class DaemonHost : IAsyncDisposable
             SystemEndpoints.Map(app);
             AdvisorEndpoints.Map(app);
             ProjectEndpoints.Map(app);
+            NetworkEndpoints.Map(app);
             app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();
             await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);
             await app.Services.GetRequiredService<ProjectService>().InitializeAsync(cancellationToken).ConfigureAwait(false);
             await service.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            // Network members whose instance the store does not know are leftovers of a create cut short by a crash.
+            await app.Services.GetRequiredService<NetworkRegistry>().PruneAsync([.. service.List().Select(r => r.Id)], cancellationToken).ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             SecureSocket(options.Socket);
 
@@ -171,6 +176,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             LogMaxBytes = options.LogMaxBytes,
             Runtime = options.OciRuntime,
             RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
+            Networks = services.GetRequiredService<NetworkRegistry>(),
         }, images);
         yield return new SandboxDriver(new SandboxDriverOptions
         {

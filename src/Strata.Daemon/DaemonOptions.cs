@@ -49,6 +49,9 @@ public sealed record DaemonOptions
     /// <summary>Names served as single-layer images from directories (<c>--image busybox=/srv/rootfs/busybox</c>), beside <c>dir:/path</c>.</summary>
     public IReadOnlyDictionary<string, string> Images { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Names and ranges of bridge networks (docs/network.md); null: the defaults, state under ROOT/networks. Not a flag: for tests and embedding.</summary>
+    public Strata.Node.Networking.NetworkOptions? Networks { get; init; }
+
     public static DaemonOptions Parse(string[] args)
     {
         var o = new DaemonOptions();

@@ -84,7 +84,18 @@ public static partial class BundleBuilder
         }
         if (spec.Network is not (null or "none" or "host"))
         {
-            throw StrataException.Invalid("network", $"'{spec.Network}' is not a network mode; use none (own namespace, loopback only) or host");
+            Strata.Node.Networking.NetworkRegistry.ValidateName(spec.Network, "network");
+        }
+        if (spec.Ports is { Count: > 0 } ports)
+        {
+            if (spec.Network is "none" or "host")
+            {
+                throw StrataException.Invalid("ports", $"published ports need a network, and --network {spec.Network} has none; leave --network out (the default bridge) or name a network");
+            }
+            for (var i = 0; i < ports.Count; i++)
+            {
+                ports[i].Validate($"ports[{i}]");
+            }
         }
         if (spec.Resources?.Cpuset is { } cpuset)
         {
@@ -127,6 +138,10 @@ public static partial class BundleBuilder
         public required string RootfsPath { get; init; }
         public required string CgroupsPath { get; init; }
         public required InstanceSpec Spec { get; init; }
+        /// <summary>A named network namespace to join (a network member) instead of a new, loopback-only one.</summary>
+        public string? NetworkNamespacePath { get; init; }
+        /// <summary>The managed hosts file of a network member, bind-mounted read-only as /etc/hosts.</summary>
+        public string? HostsFile { get; init; }
     }
 
     public static JsonObject Build(Plan plan)
@@ -141,8 +156,11 @@ public static partial class BundleBuilder
             new JsonObject { ["type"] = "ipc" }, new JsonObject { ["type"] = "uts" });
         if (spec.Network != "host")
         {
-            // runc and crun bring the new namespace's loopback up themselves.
-            namespaces.Add(new JsonObject { ["type"] = "network" });
+            // runc and crun bring a new namespace's loopback up themselves; a network member's namespace is
+            // prepared (loopback up, eth0 on the bridge) before the container joins it.
+            namespaces.Add(plan.NetworkNamespacePath is { } netns
+                ? new JsonObject { ["type"] = "network", ["path"] = netns }
+                : new JsonObject { ["type"] = "network" });
         }
 
         var mounts = new JsonArray(
@@ -155,6 +173,10 @@ public static partial class BundleBuilder
                 ? Mount("/sys", "bind", "/sys", "rbind", "nosuid", "noexec", "nodev", "ro")
                 : Mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
             Mount("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro"));
+        if (plan.HostsFile is { } hosts)
+        {
+            mounts.Add(Mount("/etc/hosts", "bind", hosts, "bind", "rprivate", "ro"));
+        }
         foreach (var m in spec.Mounts ?? [])
         {
             mounts.Add(m.ReadOnly

@@ -4,6 +4,7 @@ using Strata.Contracts.Drivers;
 using Strata.Node.Cgroups;
 using Strata.Node.Images;
 using Strata.Node.Logs;
+using Strata.Node.Networking;
 using Strata.Node.Supervision;
 
 namespace Strata.Node.Drivers.Container;
@@ -27,6 +28,9 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
     private const string VolatileKey = "volatileRootfs";
     private const string PidsLimitKey = "pidsLimit";
     private const string MemoryCgroupKey = "memoryCgroup";
+    private const string NetworkKey = "network";
+    private const string AddressKey = "address";
+    internal const string HostsFileName = "hosts";
 
     private readonly ContainerDriverOptions _options;
     private readonly IImageResolver _images;
@@ -156,8 +160,25 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         CgroupSet? limits = !runtime.ManagesCgroups ? CgroupSet.Create(request.InstanceId, resources)
             : resources.MemoryBytes is { } memoryLimit ? CgroupSet.Create(request.InstanceId, new ResourceSpec { MemoryBytes = memoryLimit })
             : null;
+        NetworkAttachment? network = null;
         try
         {
+            if (NetworkName(spec) is { } networkName)
+            {
+                var registry = _options.Networks
+                    ?? throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none or host");
+                var hosts = Path.Combine(request.Directory, HostsFileName);
+                NetworkRegistry.PrepareHostsFile(hosts, request.Name);
+                network = await registry.AttachAsync(new NetworkAttachRequest
+                {
+                    InstanceId = request.InstanceId,
+                    Name = request.Name,
+                    Project = request.Project,
+                    Network = networkName,
+                    Ports = spec.Ports ?? [],
+                    HostsFile = hosts,
+                }, cancellationToken).ConfigureAwait(false);
+            }
             var config = BundleBuilder.Build(new BundleBuilder.Plan
             {
                 Hostname = request.Name,
@@ -168,6 +189,8 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
                 RootfsPath = rootfs.Merged,
                 CgroupsPath = cgroups.RuntimePath(nested: limits is not null),
                 Spec = spec with { Resources = resources with { MemoryBytes = null } },
+                NetworkNamespacePath = network?.NamespacePath,
+                HostsFile = network is null ? null : Path.Combine(request.Directory, HostsFileName),
             });
             await File.WriteAllTextAsync(Path.Combine(request.Directory, "config.json"), config.ToJsonString(), cancellationToken).ConfigureAwait(false);
             var data = new Dictionary<string, string>
@@ -189,14 +212,31 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
             {
                 data[MemoryCgroupKey] = mem;
             }
+            if (network is not null)
+            {
+                data[NetworkKey] = network.Network;
+                data[AddressKey] = network.Address;
+            }
             return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory, Data = data };
         }
         catch
         {
             limits?.Delete();
+            if (network is not null)
+            {
+                await _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None).ConfigureAwait(false);
+            }
             throw;
         }
     }
+
+    /// <summary>The network an instance joins: the one named, the default bridge when it publishes ports, else none.</summary>
+    internal string? NetworkName(InstanceSpec spec) => spec.Network switch
+    {
+        "none" or "host" => null,
+        null => spec.Ports is { Count: > 0 } ? _options.Networks?.DefaultNetwork ?? "strata0" : null,
+        var name => name,
+    };
 
     private static ContainerRootfs Rootfs(DriverHandle handle) =>
         new(handle.Directory, handle.Data.TryGetValue(LayersKey, out var l) ? l.Split('\n') : [], handle.Data.ContainsKey(VolatileKey));
@@ -211,6 +251,11 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         }
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         Rootfs(handle).EnsureMounted();
+        if (handle.Data.ContainsKey(NetworkKey) && _options.Networks is { } networks)
+        {
+            // After a reboot the named namespace is gone (it lives in /run); the config names its path, so it comes back first.
+            await networks.EnsureAttachedAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
+        }
         if (runtime.HasState(handle.InstanceId))
         {
             // Left over from a run whose runtime was killed: a new run under the same id would be refused.
@@ -359,6 +404,12 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
             await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
         }
         Rootfs(handle).Unmount();
+        if (_options.Networks is { } networks)
+        {
+            // Always asked, not only when the handle names a network: a create that died between attaching and
+            // returning its handle must not leave a namespace, veth or lease behind.
+            await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
+        }
         new ContainerCgroups(handle.InstanceId).Delete();
         if (handle.Data.TryGetValue(CgroupDirsKey, out var dirs))
         {
@@ -383,4 +434,6 @@ public sealed record ContainerDriverOptions
     public string RuntimeStateRoot { get; init; } = "/run/strata/oci";
     /// <summary>Podman's default: enough for real workloads, small enough that a fork bomb stays contained.</summary>
     public long DefaultPidsLimit { get; init; } = BundleBuilder.DefaultPidsLimit;
+    /// <summary>Bridge networks instances may join (<c>--network NAME</c>, <c>-p</c>); null: only none and host.</summary>
+    public NetworkRegistry? Networks { get; init; }
 }

@@ -1,0 +1,29 @@
+namespace Strata.Node.Networking;
+
+/// <summary>Where networks keep their state and which host names and addresses they may use.</summary>
+public sealed record NetworkOptions
+{
+    /// <summary>Holds <c>networks.json</c> and the IPAM leases (<c>ipam/&lt;network&gt;/</c>); under the data root.</summary>
+    public required string StateDirectory { get; init; }
+
+    /// <summary>The bridge network every project may use; created on first use.</summary>
+    public string DefaultNetwork { get; init; } = "strata0";
+
+    /// <summary>
+    /// The default network's subnet. 10.77.0.0/16 stays clear of podman (10.88/16), docker (172.17/16),
+    /// libvirt (192.168.122/24) and the usual home and cloud ranges.
+    /// </summary>
+    public string DefaultSubnet { get; init; } = "10.77.0.0/16";
+
+    /// <summary>Networks created without <c>--subnet</c> get the first free /24 of this range.</summary>
+    public string SubnetPool { get; init; } = "10.78.0.0/16";
+
+    /// <summary>Bridge devices are named PREFIX0 (the default network), PREFIX1, ...</summary>
+    public string BridgePrefix { get; init; } = "strata";
+
+    /// <summary>Named network namespaces are PREFIX&lt;instance id&gt; under /run/netns.</summary>
+    public string NamespacePrefix { get; init; } = "strata-";
+
+    /// <summary>Debian's containernetworking-plugins install here.</summary>
+    public string PluginDirectory { get; init; } = "/usr/lib/cni";
+}

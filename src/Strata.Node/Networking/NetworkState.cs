@@ -1,0 +1,64 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Strata.Contracts;
+
+namespace Strata.Node.Networking;
+
+/// <summary>
+/// <c>networks.json</c>: every network of this node and who is attached to it. Networks are node-local
+/// resources (a bridge, iptables rules, IPAM leases on this host), so they live beside the leases under the
+/// data root rather than in the shared state store; the file is written atomically (temp + rename).
+/// </summary>
+internal sealed record NetworkState
+{
+    public const int CurrentVersion = 1;
+
+    public int Version { get; init; } = CurrentVersion;
+
+    public List<NetworkRecord> Networks { get; init; } = [];
+}
+
+internal sealed record NetworkRecord
+{
+    public required string Name { get; init; }
+    public string? Project { get; init; }
+    public required string Subnet { get; init; }
+    public required string Bridge { get; init; }
+    public bool Internal { get; init; }
+    public bool Default { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public List<MemberRecord> Members { get; init; } = [];
+}
+
+internal sealed record MemberRecord
+{
+    public required string InstanceId { get; init; }
+    public required string Name { get; init; }
+    public required string Project { get; init; }
+    public required string Address { get; init; }
+    public required string Namespace { get; init; }
+    public string? HostsFile { get; init; }
+    public List<PortSpec> Ports { get; init; } = [];
+    /// <summary>The CNI result of ADD, handed back to the plugins as prevResult on DEL (the firewall plugin needs it).</summary>
+    public string? CniResult { get; init; }
+}
+
+/// <summary>The parts of a CNI 1.0 result Strata reads.</summary>
+internal sealed record CniResult
+{
+    public List<CniInterface> Interfaces { get; init; } = [];
+    public List<CniIp> Ips { get; init; } = [];
+}
+
+internal sealed record CniInterface(string Name, string? Mac, string? Sandbox);
+
+internal sealed record CniIp(string Address, string? Gateway, int? Interface);
+
+/// <summary>A CNI error (printed on stdout with a non-zero exit).</summary>
+internal sealed record CniError(int Code, string? Msg, string? Details);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true)]
+[JsonSerializable(typeof(NetworkState))]
+[JsonSerializable(typeof(CniResult))]
+[JsonSerializable(typeof(CniError))]
+internal sealed partial class NetworkJsonContext : JsonSerializerContext;
