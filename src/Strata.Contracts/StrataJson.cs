@@ -64,6 +64,7 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(CreateNetworkRequest))]
 [JsonSerializable(typeof(NetworkInfo))]
 [JsonSerializable(typeof(NetworkList))]
+[JsonSerializable(typeof(PortSpec))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /v1/instances</c>: the spec plus what to do with it.</summary>

@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Net;
+using Strata.Testing;
+
+namespace Strata.Daemon.Tests;
+
+/// <summary>
+/// Projects as an administrator and a tenant use them: the NativeAOT <c>strata</c> CLI against a real
+/// <c>stratad</c> process with a TCP listener, a project token from the CLI, the token from the environment and
+/// from the config file, and a revoke that takes effect at once.
+/// </summary>
+[Collection("end-to-end")]
+public sealed class TenantEndToEndTests : IAsyncLifetime
+{
+    private readonly TempDirectory _dir = new("strata-tenant-e2e");
+    private readonly int _port = FreePort();
+    private Process? _daemon;
+
+    private string Socket => _dir.Combine("s.sock");
+    private static string Cli => Path.Combine(TestEnvironment.ArtifactsBin, "strata");
+    private static string Stratad => Path.Combine(TestEnvironment.ArtifactsBin, "stratad");
+
+    public async Task InitializeAsync()
+    {
+        if (!File.Exists(Cli) || !File.Exists(Stratad))
+        {
+            return;
+        }
+        var psi = new ProcessStartInfo(Stratad) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["--root", _dir.Combine("root"), "--socket", Socket, "--listen", $"127.0.0.1:{_port}", "--enable-fake-tier"])
+        {
+            psi.ArgumentList.Add(a);
+        }
+        _daemon = Process.Start(psi)!;
+        _daemon.OutputDataReceived += (_, _) => { };
+        _daemon.ErrorDataReceived += (_, _) => { };
+        _daemon.BeginOutputReadLine();
+        _daemon.BeginErrorReadLine();
+        var up = await TestEnvironment.EventuallyAsync(() => Admin("info").Code == 0, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
+        Assert.True(up, "stratad did not come up within 30 s");
+    }
+
+    public Task DisposeAsync()
+    {
+        if (_daemon is { HasExited: false })
+        {
+            _daemon.Kill(entireProcessTree: true);
+            _daemon.WaitForExit();
+        }
+        _daemon?.Dispose();
+        _dir.Dispose();
+        return Task.CompletedTask;
+    }
+
+    private (int Code, string Out, string Err) Admin(params string[] args) => Run(new() { ["STRATA_SOCKET"] = Socket }, args);
+
+    private (int Code, string Out, string Err) Tenant(Dictionary<string, string> env, params string[] args)
+    {
+        env["STRATA_HOST"] = $"127.0.0.1:{_port}";
+        env["STRATA_SOCKET"] = _dir.Combine("no-such.sock"); // a tenant never reaches the socket
+        return Run(env, args);
+    }
+
+    private (int Code, string Out, string Err) Run(Dictionary<string, string> env, string[] args)
+    {
+        var psi = new ProcessStartInfo(Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["STRATA_CONFIG"] = _dir.Combine("no-config.json");
+        foreach (var (k, v) in env)
+        {
+            psi.Environment[k] = v;
+        }
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromSeconds(120)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish");
+        }
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [SkippableFact]
+    public void ProjectToken_FromEnvAndConfigFile_ActsInItsProject_UntilRevoked()
+    {
+        TestEnvironment.Require(File.Exists(Cli) && File.Exists(Stratad), $"{Cli} and {Stratad} are missing; run scripts/publish-native.sh");
+
+        var created = Admin("project", "create", "team", "--instances", "2", "--allowed-tiers", "fake,container");
+        Assert.True(created.Code == 0, created.Err);
+        var token = Admin("project", "token", "create", "team", "--role", "operator", "--description", "ci");
+        Assert.True(token.Code == 0, token.Err);
+        var secret = token.Out.Trim();
+        Assert.StartsWith("strata_", secret, StringComparison.Ordinal);
+        Assert.Contains("not shown again", token.Err, StringComparison.Ordinal);
+        Assert.Equal(0, Admin("run", "-d", "--tier", "fake", "--name", "web", "--", "sleep").Code); // default project
+
+        var env = new Dictionary<string, string> { ["STRATA_TOKEN"] = secret };
+        var run = Tenant(env, "run", "-d", "--tier", "fake", "--name", "web", "--", "sleep");
+        Assert.True(run.Code == 0, run.Err);
+        Assert.Equal("web", Tenant(env, "ps", "-q").Out.Trim());
+        var show = Tenant(env, "project", "show");
+        Assert.True(show.Code == 0, show.Err);
+        Assert.Contains("team", show.Out, StringComparison.Ordinal);
+        Assert.Contains("1 of 2", show.Out, StringComparison.Ordinal);
+
+        var restricted = Tenant(env, "run", "-d", "--tier", "fake", "--name", "host", "--network", "host", "--", "sleep");
+        Assert.Equal(1, restricted.Code);
+        Assert.Contains("host network", restricted.Err, StringComparison.Ordinal);
+        var otherProject = Tenant(env, "--project", "default", "ps");
+        Assert.Equal(1, otherProject.Code);
+        Assert.Contains("belongs to project 'team'", otherProject.Err, StringComparison.Ordinal);
+
+        // The same token from the config file (mode 0600), no environment variable.
+        var config = _dir.Combine("config.json");
+        File.WriteAllText(config, $$"""{"host": "127.0.0.1:{{_port}}", "token": "{{secret}}"}""");
+        File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var fromConfig = Run(new() { ["STRATA_CONFIG"] = config }, ["ps", "-q"]);
+        Assert.True(fromConfig.Code == 0, fromConfig.Err);
+        Assert.Equal("web", fromConfig.Out.Trim());
+
+        var id = secret.Split('_')[1];
+        Assert.Equal(0, Admin("project", "token", "revoke", "team", id).Code);
+        var after = Tenant(env, "ps");
+        Assert.Equal(1, after.Code);
+        Assert.Contains("not valid", after.Err, StringComparison.Ordinal);
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
