@@ -45,7 +45,12 @@ internal sealed class WasmRun
         }
     }
 
-    public TaskCompletionSource<ExitStatus> Exit { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>
+    /// Completed as the run thread's last act. Continuations (the control plane recording the exit) run right
+    /// there rather than being queued to the thread pool: this thread has nothing else to do, and a hop through
+    /// a busy pool is the largest delay left in a short run.
+    /// </summary>
+    public TaskCompletionSource<ExitStatus> Exit { get; } = new();
 
     public void Start()
     {
