@@ -136,7 +136,11 @@ public sealed partial class InstanceService : IAsyncDisposable
                 // The name is reserved in memory (_names); the record is persisted once, with the driver's
                 // handle, so a crash can never leave a stored instance whose resources nobody knows about.
                 // A crash during the driver's create leaves only a directory, swept at the next start.
-                Directory.CreateDirectory(directory);
+                // An ephemeral instance gets none: its driver keeps it in memory (and creates it if it needs one).
+                if (!entry.Ephemeral)
+                {
+                    Directory.CreateDirectory(directory);
+                }
                 handle = await driver.CreateAsync(new CreateRequest
                 {
                     InstanceId = id,

@@ -175,6 +175,39 @@ public static class Wat
               (then (i32.const 0)) (else (i32.const -1)))))
         """;
 
+    /// <summary>Writes "hello\nworld" (no final newline) to stdout and "err\n" to stderr, then exits 3.</summary>
+    public const string PrintAndExit3 = """
+        (module
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 100) "hello\nworld")
+          (data (i32.const 200) "err\n")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 100))
+            (i32.store (i32.const 4) (i32.const 11))
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (i32.store (i32.const 0) (i32.const 200))
+            (i32.store (i32.const 4) (i32.const 4))
+            (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (call $proc_exit (i32.const 3))))
+        """;
+
+    /// <summary>Prints "0123456789" on 5,000 lines.</summary>
+    public const string ManyLines = """
+        (module
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 100) "0123456789\n")
+          (func (export "_start") (local $i i32)
+            (i32.store (i32.const 0) (i32.const 100))
+            (i32.store (i32.const 4) (i32.const 11))
+            (loop $l
+              (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $l (i32.lt_u (local.get $i) (i32.const 5000))))))
+        """;
+
     public const string Exit0 = """
         (module
           (memory (export "memory") 1)

@@ -54,7 +54,10 @@ public sealed record CreateRequest
     public required string InstanceId { get; init; }
     public required string Name { get; init; }
     public required string Project { get; init; }
-    /// <summary>The instance's own directory (exists, empty). Logs go to <c>logs/</c> below it.</summary>
+    /// <summary>
+    /// The instance's own directory (exists, empty). Logs go to <c>logs/</c> below it. Not created for an
+    /// auto-removed instance on a tier that does not survive a daemon restart: such a driver may keep it in memory.
+    /// </summary>
     public required string Directory { get; init; }
     /// <summary>The validated, normalised spec.</summary>
     public required InstanceSpec Spec { get; init; }

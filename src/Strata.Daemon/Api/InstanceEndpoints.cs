@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Strata.Contracts;
 using Strata.Control;
@@ -107,8 +108,8 @@ public static class InstanceEndpoints
         }
         http.Response.StatusCode = StatusCodes.Status201Created;
         http.Response.ContentType = "application/x-ndjson";
-        await WriteFrameAsync(http, new StreamFrame { Instance = ToInfo(record) });
-        await StreamLogsAsync(http, lease, tail: null, follow: true);
+        WriteFrame(http, new StreamFrame { Instance = ToInfo(record) }); // leaves with the first output, or before waiting for it
+        await StreamLogsAsync(http, service, lease, tail: null, follow: true);
     }
 
     private static async Task LogsAsync(string name, int? tail, bool? follow, HttpContext http, InstanceService service)
@@ -119,13 +120,20 @@ public static class InstanceEndpoints
         }
         await using var lease = service.Attach(Project(http), name);
         http.Response.ContentType = "application/x-ndjson";
-        await StreamLogsAsync(http, lease, tail, follow ?? false);
+        await StreamLogsAsync(http, service, lease, tail, follow ?? false);
     }
 
-    private static async Task StreamLogsAsync(HttpContext http, InstanceService.AttachLease lease, int? tail, bool follow)
+    private static async Task StreamLogsAsync(HttpContext http, InstanceService service, InstanceService.AttachLease lease, int? tail, bool follow)
     {
+        var instance = lease.Record;
+        if ((service.Drivers.Find(instance.Tier) as IMemoryLogs)?.FindLog(instance.Id) is { } memory)
+        {
+            await StreamMemoryLogAsync(http, memory, lease, tail, follow);
+            return;
+        }
         var logDir = LogFiles.LogDirectory(lease.Directory);
         var ct = http.RequestAborted;
+        await http.Response.Body.FlushAsync(ct); // what was written before (an attached run's first frame) goes out now
         if (!follow)
         {
             foreach (var record in CriLogReader.ReadTail(logDir, tail))
@@ -144,7 +152,63 @@ public static class InstanceEndpoints
         await WriteFrameAsync(http, new StreamFrame { Exit = new WaitResult(final.Name, final.State.ToName(), final.ExitCode, final.Reason) });
     }
 
+    /// <summary>
+    /// An instance whose output is in memory (an auto-removed wasm run): no files and no polling. Frames are
+    /// written as output arrives and flushed before each wait, so a short run's whole answer leaves in one write.
+    /// </summary>
+    private static async Task StreamMemoryLogAsync(HttpContext http, MemoryLog log, InstanceService.AttachLease lease, int? tail, bool follow)
+    {
+        var ct = http.RequestAborted;
+        var position = tail is { } n ? Math.Max(0, log.End - n) : 0;
+        var batch = new List<LogRecord>();
+        if (!follow)
+        {
+            log.Read(ref position, batch);
+            foreach (var r in batch)
+            {
+                WriteFrame(http, new StreamFrame { Log = r });
+            }
+            await http.Response.BodyWriter.FlushAsync(ct);
+            return;
+        }
+        var finished = lease.Finished;
+        while (true)
+        {
+            // Asked before reading: if it had finished then, everything it wrote is read below.
+            var done = finished.IsCompleted;
+            batch.Clear();
+            log.Read(ref position, batch);
+            foreach (var r in batch)
+            {
+                WriteFrame(http, new StreamFrame { Log = r });
+            }
+            if (done)
+            {
+                break;
+            }
+            if (batch.Count == 0)
+            {
+                await http.Response.BodyWriter.FlushAsync(ct);
+                await Task.WhenAny(log.WaitAsync(position), finished).WaitAsync(ct);
+            }
+        }
+        var final = await finished;
+        WriteFrame(http, new StreamFrame { Exit = new WaitResult(final.Name, final.State.ToName(), final.ExitCode, final.Reason) });
+        await http.Response.BodyWriter.FlushAsync(ct);
+    }
+
     private static readonly byte[] NewLine = "\n"u8.ToArray();
+
+    /// <summary>Serialises one NDJSON frame straight into the response buffer (sent at the next flush).</summary>
+    private static void WriteFrame(HttpContext http, StreamFrame frame)
+    {
+        var body = http.Response.BodyWriter;
+        using (var json = new Utf8JsonWriter(body))
+        {
+            JsonSerializer.Serialize(json, frame, StrataJsonContext.Default.StreamFrame);
+        }
+        body.Write(NewLine);
+    }
 
     private static async Task WriteFrameAsync(HttpContext http, StreamFrame frame, bool flush = true)
     {

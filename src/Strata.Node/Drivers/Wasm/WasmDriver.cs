@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Node.Logs;
 
 namespace Strata.Node.Drivers.Wasm;
 
@@ -18,13 +19,21 @@ public sealed record WasmDriverOptions
 /// for why, and what it costs). Create resolves and compiles the module (or finds it in the cache) and checks
 /// its imports, so a bad module is a 400 before anything exists; Start runs it on a thread of its own.
 /// Runs do not survive a daemon restart: Recover reports them Lost.
+///
+/// An auto-removed instance (<c>strata run --rm</c>) leaves nothing on disk: its spec stays in memory and its
+/// output goes to a <see cref="MemoryLog"/> (bounded like the files) that the daemon reads through
+/// <see cref="IMemoryLogs"/>. Nothing of it could be used after a daemon restart anyway, and it is removed
+/// when it ends.
 /// </summary>
-public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
+public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposable
 {
     private readonly WasmDriverOptions _options;
     private readonly TimeProvider _time;
     private readonly IWasmModuleSource[] _sources;
     private readonly ConcurrentDictionary<string, WasmRun> _runs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, InstanceSpec> _specs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, MemoryLog> _memoryLogs = new(StringComparer.Ordinal);
+    private readonly WasmThreads _threads = new();
     private readonly Lazy<WasmRuntime> _runtime;
 
     public WasmDriver(WasmDriverOptions options, TimeProvider time)
@@ -48,6 +57,14 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
 
     /// <summary>The engine, its linker and the compile cache (counters for tests and benchmarks).</summary>
     public WasmRuntime Runtime => _runtime.Value;
+
+    /// <summary>OS threads started for runs so far; a finished run's thread is reused by the next.</summary>
+    public long ThreadsStarted => _threads.ThreadsStarted;
+
+    /// <summary>Run threads waiting for the next run.</summary>
+    public int IdleThreads => _threads.IdleThreads;
+
+    public MemoryLog? FindLog(string instanceId) => _memoryLogs.GetValueOrDefault(instanceId);
 
     public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
     {
@@ -95,8 +112,17 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
         {
             throw StrataException.Invalid("image", "the module exports neither _start (a WASI command) nor strata_step (a stepped module); nothing to run");
         }
-        // The spec lives beside the instance, so Start after Create (or after a daemon restart) needs nothing else.
-        File.WriteAllText(Path.Combine(request.Directory, SpecFile), System.Text.Json.JsonSerializer.Serialize(spec, StrataJsonContext.Default.InstanceSpec));
+        if (!spec.AutoRemove)
+        {
+            // The spec lives beside the instance, so Start after a daemon restart needs nothing else. An
+            // auto-removed instance cannot outlive the daemon: memory is enough, and no file is written.
+            File.WriteAllText(Path.Combine(request.Directory, SpecFile), System.Text.Json.JsonSerializer.Serialize(spec, StrataJsonContext.Default.InstanceSpec));
+        }
+        else
+        {
+            _memoryLogs[request.InstanceId] = new MemoryLog(_options.LogMaxBytes, _time);
+        }
+        _specs[request.InstanceId] = spec;
         return new DriverHandle
         {
             InstanceId = request.InstanceId,
@@ -138,7 +164,7 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
         {
             WasmSnapshot.Read(restoreFrom, module.Digest); // refuse a mismatched snapshot before anything runs
         }
-        var run = new WasmRun(Runtime, module, new WasmLaunch
+        var run = new WasmRun(Runtime, _threads, module, new WasmLaunch
         {
             InstanceId = handle.InstanceId,
             Directory = handle.Directory,
@@ -149,7 +175,7 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
             MemoryBytes = spec.Resources?.MemoryBytes,
             Timeout = spec.TimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
             RestoreFrom = restoreFrom,
-        }, _options.LogMaxBytes, _time);
+        }, FindLog(handle.InstanceId), _options.LogMaxBytes, _time);
         _runs[handle.InstanceId] = run;
         run.Start();
         return Task.FromResult(handle);
@@ -173,8 +199,9 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
 
     private const string SpecFile = "wasm-spec.json";
 
-    private static InstanceSpec SpecOf(DriverHandle handle) =>
-        System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(handle.Directory, SpecFile)), StrataJsonContext.Default.InstanceSpec)!;
+    private InstanceSpec SpecOf(DriverHandle handle) =>
+        _specs.TryGetValue(handle.InstanceId, out var spec) ? spec
+        : _specs[handle.InstanceId] = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(handle.Directory, SpecFile)), StrataJsonContext.Default.InstanceSpec)!;
 
     public async Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
     {
@@ -211,6 +238,8 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IDisposable
         {
             run.Signal(9);
         }
+        _specs.TryRemove(handle.InstanceId, out _);
+        _memoryLogs.TryRemove(handle.InstanceId, out _);
         return Task.CompletedTask;
     }
 

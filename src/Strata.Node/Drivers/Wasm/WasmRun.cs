@@ -22,22 +22,35 @@ internal sealed class WasmRun
     private readonly CompiledModule _module;
     private readonly WasmLaunch _launch;
     private readonly TimeProvider _time;
+    private readonly WasmThreads _threads;
     private readonly object _logLock = new();
-    private readonly CriLogWriter _log;
+    private readonly CriLogWriter? _log;
+    private readonly MemoryLog? _memoryLog;
     private volatile int _stopSignal;
     private long _deadline = long.MaxValue;
     private SnapshotRequest? _snapshotRequest;
 
-    public WasmRun(WasmRuntime runtime, CompiledModule module, WasmLaunch launch, long logMaxBytes, TimeProvider time)
+    /// <param name="memoryLog">Where output goes for an instance without log files; null: the CRI log under its directory.</param>
+    public WasmRun(WasmRuntime runtime, WasmThreads threads, CompiledModule module, WasmLaunch launch, MemoryLog? memoryLog, long logMaxBytes, TimeProvider time)
     {
         _runtime = runtime;
+        _threads = threads;
         _module = module;
         _launch = launch;
         _time = time;
-        _log = new CriLogWriter(LogFiles.LogDirectory(launch.Directory), logMaxBytes, time);
+        _memoryLog = memoryLog;
+        if (memoryLog is null)
+        {
+            _log = new CriLogWriter(LogFiles.LogDirectory(launch.Directory), logMaxBytes, time);
+        }
     }
 
-    public TaskCompletionSource<ExitStatus> Exit { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>
+    /// Completed as the run thread's last act. Continuations (the control plane recording the exit) run right
+    /// there rather than being queued to the thread pool: this thread has nothing else to do, and a hop through
+    /// a busy pool is the largest delay left in a short run.
+    /// </summary>
+    public TaskCompletionSource<ExitStatus> Exit { get; } = new();
 
     public void Start()
     {
@@ -45,9 +58,8 @@ internal sealed class WasmRun
         {
             _deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
         }
-        // A thread of its own: a module that computes for minutes must not hold a thread-pool thread the API needs.
-        var thread = new Thread(Run, maxStackSize: 8 * 1024 * 1024) { IsBackground = true, Name = "wasm " + _launch.InstanceId[..8] };
-        thread.Start();
+        // A thread of its own (reused from an earlier run when one is waiting), never a thread-pool thread.
+        _threads.Run(Run, "wasm run");
     }
 
     /// <summary>Ends the run at the next epoch tick (≤ 10 ms of guest code; a guest blocked in a host call ends when it returns).</summary>
@@ -87,9 +99,17 @@ internal sealed class WasmRun
         {
             Interlocked.Exchange(ref _snapshotRequest, null)?.Done.TrySetException(
                 StrataException.Conflict("the instance ended before the snapshot could be taken"));
-            lock (_logLock)
+            if (_memoryLog is not null)
             {
-                _log.Dispose();
+                _memoryLog.EndOfStream("stdout");
+                _memoryLog.EndOfStream("stderr");
+            }
+            else
+            {
+                lock (_logLock)
+                {
+                    _log!.Dispose();
+                }
             }
             store?.Dispose();
         }
@@ -279,11 +299,16 @@ internal sealed class WasmRun
 
     private void WriteLog(string stream, ReadOnlySpan<byte> data)
     {
+        if (_memoryLog is not null)
+        {
+            _memoryLog.Write(stream, data);
+            return;
+        }
         try
         {
             lock (_logLock)
             {
-                _log.Write(stream, data);
+                _log!.Write(stream, data);
                 _log.Flush(); // readers follow the file: make output visible as it is written
             }
         }
