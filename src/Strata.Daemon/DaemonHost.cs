@@ -109,6 +109,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             ExecEndpoints.Map(app);
             SystemEndpoints.Map(app);
             AdvisorEndpoints.Map(app);
+            BenchEndpoints.Map(app);
             app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();
