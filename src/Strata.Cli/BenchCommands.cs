@@ -86,7 +86,17 @@ internal static class BenchCommands
             }
             if (parse.GetValue(report) is { } file)
             {
-                File.WriteAllText(file, HtmlReport.Render(result));
+                try
+                {
+                    var full = Path.GetFullPath(file);
+                    Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+                    File.WriteAllText(full, HtmlReport.Render(result));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // The measurements are done and stored: say what went wrong with the page, still print the tables.
+                    Console.Error.WriteLine($"strata: cannot write the report {file}: {e.Message}");
+                }
             }
             if (asJson)
             {
