@@ -9,6 +9,9 @@ namespace Strata.Cli;
 /// <summary><c>strata bench</c>: the article's comparison tables, measured on this machine (docs/bench.md).</summary>
 internal static class BenchCommands
 {
+    /// <summary>How long Ctrl-C waits for the bench to remove its instances before the process ends anyway.</summary>
+    public static readonly TimeSpan CleanupGrace = TimeSpan.FromSeconds(120);
+
     public static Command Build()
     {
         var quick = new Option<bool>("--quick") { Description = "about a minute: fewer rounds, one boot per VM tier, a shorter CPU kernel" };

@@ -61,6 +61,39 @@ public sealed class BenchAcceptanceTests : IDisposable
         Assert.Contains("measured on this host, strata bench", advice.Stdout, StringComparison.Ordinal);
     }
 
+    [SkippableFact]
+    public async Task Bench_CtrlCMidway_ExitsWith130AndRemovesEveryInstance()
+    {
+        TestEnvironment.Require(File.Exists(Cli) && File.Exists(Stratad), $"{Cli} and {Stratad} are missing; run scripts/publish-native.sh");
+        TestEnvironment.Require(TestEnvironment.IsRoot, "the container tier needs root");
+        await StartDaemonAsync();
+        var psi = new ProcessStartInfo(Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["STRATA_SOCKET"] = Socket;
+        foreach (var a in (string[])["bench", "--tiers", "process,container", "--runs", "200", "--no-baselines", "--no-save", "--json"])
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var bench = Process.Start(psi)!;
+        var inRounds = new TaskCompletionSource();
+        bench.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("round 3:", StringComparison.Ordinal) == true)
+            {
+                inRounds.TrySetResult();
+            }
+        };
+        bench.BeginErrorReadLine();
+        var stdout = bench.StandardOutput.ReadToEndAsync();
+        await inRounds.Task.WaitAsync(TimeSpan.FromMinutes(5));
+
+        Run("kill", "-INT", bench.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(bench.WaitForExit(TimeSpan.FromMinutes(3)), "strata bench did not end after SIGINT");
+
+        Assert.Equal(130, bench.ExitCode);
+        Assert.Equal("", (await stdout).Trim()); // no report for an interrupted run
+        Assert.Equal("", RunCli(TimeSpan.FromMinutes(1), "ps", "-a", "-q").Stdout.Trim());
+    }
+
     private async Task StartDaemonAsync()
     {
         var psi = new ProcessStartInfo(Stratad) { RedirectStandardOutput = true, RedirectStandardError = true };
