@@ -32,7 +32,7 @@ public static class BenchTables
             Row("memory per idle instance (PSS)", tiers, t => Bytes(t.Memory?.Bytes)),
             Row("image / disk size", tiers, t => Bytes(t.Size?.Bytes)),
             Row("density in budget (extrapolated)", tiers, t => t.Density?.Fits is { } f ? f.ToString("N0", CultureInfo.InvariantCulture) : "-"),
-            Row("CPU kernel vs process", tiers, t => t.Cpu?.RatioToProcess is { } r ? $"{r:0.00}x" : "-"),
+            Row("CPU kernel vs process", tiers, t => t.Cpu?.RatioToProcess is { } r ? Inv($"{r:0.00}x") : "-"),
             Row("snapshot / restore", tiers, t => t.Snapshot is { CreateMs: { } c } s ? $"{Ms(c)} / {Ms(s.RestoreMs)}" : "-"),
             Row("isolation", tiers, t => Static.GetValueOrDefault(t.Name).Isolation ?? "-"),
         };
@@ -56,12 +56,12 @@ public static class BenchTables
             }
             var e = t.Exit;
             var baseline = t.Baseline is { } b ? report.Find(b) : null;
-            var ratio = BenchStatistics.Ratio(t.Exit.MedianMs, baseline?.Exit?.MedianMs) is { } x ? $"{x:0.00}x {t.Baseline}" : "";
+            var ratio = BenchStatistics.Ratio(t.Exit.MedianMs, baseline?.Exit?.MedianMs) is { } x ? Inv($"{x:0.00}x {t.Baseline}") : "";
             if (t.Name == "container" && report.Find("podman")?.Exit?.MedianMs is { } podman)
             {
-                ratio += (ratio.Length > 0 ? "; " : "") + $"{BenchStatistics.Ratio(e.MedianMs, podman):0.00}x podman";
+                ratio += (ratio.Length > 0 ? "; " : "") + Inv($"{BenchStatistics.Ratio(e.MedianMs, podman):0.00}x podman");
             }
-            rows.Add([t.Name, t.Label, Ms(t.FirstOutput?.MedianMs), Ms(e.MinMs), Ms(e.MedianMs), Ms(e.P90Ms), Ms(e.MaxMs), ratio + (e.Count < 3 ? $" (n={e.Count})" : "")]);
+            rows.Add([t.Name, t.Label, Ms(t.FirstOutput?.MedianMs), Ms(e.MinMs), Ms(e.MedianMs), Ms(e.P90Ms), Ms(e.MaxMs), ratio + (e.Count < 3 ? Inv($" (n={e.Count})") : "")]);
         }
         return new TextTable("Start latency (ms; to exit unless said; alternating rounds)", ["target", "what ran", "first output", "min", "median", "p90", "max", "ratio"], rows);
     }
@@ -73,7 +73,7 @@ public static class BenchTables
         {
             $"machine: {m.Cpus} CPUs, {Bytes(m.MemoryBytes)}, kernel {m.Kernel} ({m.Arch}), cgroups {m.Cgroups}",
             $"guests: {m.Accelerator}" + (m.AcceleratorNote is { } n ? $" — {n}" : ""),
-            $"load: {m.LoadAtStart ?? "?"} at start, {m.LoadAtEnd ?? "?"} at end; run took {report.DurationSeconds:0.0} s ({(report.Quick ? "quick" : "full")})",
+            Inv($"load: {m.LoadAtStart ?? "?"} at start, {m.LoadAtEnd ?? "?"} at end; run took {report.DurationSeconds:0.0} s ({(report.Quick ? "quick" : "full")})"),
         };
         if (m.Versions.Count > 0)
         {
@@ -88,18 +88,21 @@ public static class BenchTables
     public static string Ms(double? ms) => ms switch
     {
         null => "-",
-        >= 10_000 => $"{ms / 1000:0.0} s",
-        >= 1000 => $"{ms / 1000:0.00} s",
-        >= 10 => $"{ms:0} ms",
-        _ => $"{ms:0.0} ms",
+        >= 10_000 => Inv($"{ms / 1000:0.0} s"),
+        >= 1000 => Inv($"{ms / 1000:0.00} s"),
+        >= 10 => Inv($"{ms:0} ms"),
+        _ => Inv($"{ms:0.0} ms"),
     };
 
     public static string Bytes(long? bytes) => bytes switch
     {
         null => "-",
-        >= 1L << 30 => $"{bytes / (double)(1L << 30):0.0} GiB",
-        >= 1L << 20 => $"{bytes / (double)(1L << 20):0.0} MiB",
-        >= 1L << 10 => $"{bytes / 1024.0:0} KiB",
-        _ => $"{bytes} B",
+        >= 1L << 30 => Inv($"{bytes / (double)(1L << 30):0.0} GiB"),
+        >= 1L << 20 => Inv($"{bytes / (double)(1L << 20):0.0} MiB"),
+        >= 1L << 10 => Inv($"{bytes / 1024.0:0} KiB"),
+        _ => Inv($"{bytes} B"),
     };
+
+    /// <summary>Tables are compared by tests and read across machines: numbers never follow the current culture.</summary>
+    private static string Inv(FormattableString text) => FormattableString.Invariant(text);
 }

@@ -46,9 +46,9 @@ public static class HtmlReport
         Chart(html, "image-size", "Image or disk size (log scale)", measured
             .Where(t => t.Size?.Bytes is > 0).Select(t => new Bar(t.Name, t.Size!.Bytes!.Value, BenchTables.Bytes(t.Size.Bytes), t.Kind)).ToList(), log: true);
         Chart(html, "density", "Idle instances in the memory budget (extrapolated; log scale)", measured
-            .Where(t => t.Density?.Fits is > 0).Select(t => new Bar(t.Name, t.Density!.Fits!.Value, $"{t.Density.Fits:N0} (from {t.Density.Started})", t.Kind)).ToList(), log: true);
+            .Where(t => t.Density?.Fits is > 0).Select(t => new Bar(t.Name, t.Density!.Fits!.Value, FormattableString.Invariant($"{t.Density.Fits:N0} (from {t.Density.Started})"), t.Kind)).ToList(), log: true);
         Chart(html, "cpu-overhead", "CPU-bound kernel time relative to the process tier (1.00 = no overhead)", measured
-            .Where(t => t.Cpu?.RatioToProcess is not null).Select(t => new Bar(t.Name, t.Cpu!.RatioToProcess!.Value, $"{t.Cpu.RatioToProcess:0.00}x", t.Kind)).ToList(), log: false);
+            .Where(t => t.Cpu?.RatioToProcess is not null).Select(t => new Bar(t.Name, t.Cpu!.RatioToProcess!.Value, FormattableString.Invariant($"{t.Cpu.RatioToProcess:0.00}x"), t.Kind)).ToList(), log: false);
         Chart(html, "snapshot", "Snapshot create time", measured
             .Where(t => t.Snapshot?.CreateMs is not null).Select(t => new Bar(t.Name, t.Snapshot!.CreateMs!.Value, BenchTables.Ms(t.Snapshot.CreateMs), t.Kind)).ToList(), log: false);
         html.Append("<p class=\"note\">Density is extrapolated from the idle instances really started, never measured to exhaustion. ")

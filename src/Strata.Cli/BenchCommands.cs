@@ -46,6 +46,11 @@ internal static class BenchCommands
             };
             var asJson = parse.GetValue(json);
             using var client = StrataCli.Client(parse);
+            if (!client.Endpoint.StartsWith("unix:", StringComparison.Ordinal))
+            {
+                // Memory, baselines and the raw QEMU run are read and run on this machine: they must be the daemon's.
+                throw StrataException.Invalid("--host", "strata bench measures the machine it runs on: run it on the daemon's host, over its unix socket");
+            }
             var engineProbe = new ProcHostProbe();
             BenchReport result;
             if (!asJson && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
