@@ -4,6 +4,7 @@
 #   - builds strata (CLI), strata-supervisor and stratad, installs them under /usr/local
 #   - starts the daemon on its embedded store (/var/lib/strata, socket /run/strata/strata.sock)
 #   - runs a first workload on every tier available here, and lists what happened
+#   - ends with `strata bench --quick`: the article's comparison table measured on this machine
 # Safe to run again: it reinstalls the binaries and reuses a running daemon.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,5 +72,9 @@ fi
 step "What ran (strata ps -a) and which tiers this host offers"
 strata run -d --name hello-web --tier process -- sleep 3600 >/dev/null 2>&1 || true
 strata ps -a
+
+step "The article's tables, measured on this machine (strata bench --quick, about a minute)"
+# Its numbers are stored for the advisor: 'strata advise' then quotes this host's real start times.
+strata bench --quick --report /var/lib/strata/bench/bench.html || echo "strata bench failed; the daemon log is /var/log/strata/stratad.log" >&2
 echo
-echo "Strata is running. Try: strata ps, strata logs hello-web, strata stop hello-web, strata --help"
+echo "Strata is running. Try: strata ps, strata logs hello-web, strata stop hello-web, strata advise --image busybox, strata --help"

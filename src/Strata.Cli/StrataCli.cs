@@ -57,6 +57,7 @@ public static partial class StrataCli
         }
         root.Subcommands.Add(AdvisorCommands.Advise());
         root.Subcommands.Add(AdvisorCommands.Apply());
+        root.Subcommands.Add(BenchCommands.Build());
         root.Subcommands.Add(SnapshotCommands.Build());
         root.Subcommands.Add(SnapshotCommands.Resize());
         root.Subcommands.Add(ImageCommands.Build());
@@ -83,7 +84,10 @@ public static partial class StrataCli
             Console.Error.WriteLine("Run 'strata --help' for usage.");
             return ExitUsage;
         }
-        return await parse.InvokeAsync().ConfigureAwait(false);
+        // Ctrl-C cancels the action's token; by default the process is ended 2 s later. A bench must still remove
+        // every instance it started (stopping a VM takes longer), so it gets time to clean up.
+        var invocation = verb >= 0 && ours[verb] == "bench" ? new InvocationConfiguration { ProcessTerminationTimeout = BenchCommands.CleanupGrace } : null;
+        return await parse.InvokeAsync(invocation).ConfigureAwait(false);
     }
 
     /// <summary>Where the command word is: global options (and their values) may come before it.</summary>

@@ -126,6 +126,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             AdvisorEndpoints.Map(app);
             ProjectEndpoints.Map(app);
             NetworkEndpoints.Map(app);
+            BenchEndpoints.Map(app);
             app.MapImageApi();
 
             var service = app.Services.GetRequiredService<InstanceService>();

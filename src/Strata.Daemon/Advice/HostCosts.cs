@@ -34,10 +34,18 @@ public static class HostCosts
             problem = $"{RelativePath}: {e.Message}";
             return costs;
         }
+        return Parse(text, out problem);
+    }
+
+    /// <summary>The costs in a results document's text; <paramref name="problem"/> says what was wrong with it, if anything.</summary>
+    public static IReadOnlyDictionary<Tier, TierCost> Parse(string text, out string? problem)
+    {
+        problem = null;
+        var costs = new Dictionary<Tier, TierCost>();
         try
         {
             using var document = JsonDocument.Parse(text);
-            if (!document.RootElement.TryGetProperty("tiers", out var tiers) || tiers.ValueKind != JsonValueKind.Object)
+            if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("tiers", out var tiers) || tiers.ValueKind != JsonValueKind.Object)
             {
                 problem = $"{RelativePath}: expected an object with a 'tiers' object";
                 return costs;

@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace Strata.Bench.Core;
+
+/// <summary>
+/// What the baselines need, prepared once per run in a scratch directory: a busybox root filesystem, a runc bundle
+/// that runs it directly (the raw OCI runtime, no Strata), a podman image imported from the same files, and a tiny
+/// WASI module. <see cref="DisposeAsync"/> removes the podman image and the directory.
+/// </summary>
+public sealed class BaselineKit : IAsyncDisposable
+{
+    /// <summary>The smallest WASI program: prints one line (the wasm tier's trivial workload).</summary>
+    public const string HelloWat = """
+        (module
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (memory 1)
+          (export "memory" (memory 0))
+          (data (i32.const 8) "bench\n")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 8))
+            (i32.store (i32.const 4) (i32.const 6))
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 40)))))
+        """;
+
+    private readonly bool _ownsDirectory;
+
+    public BaselineKit(string? directory, string runId)
+    {
+        _ownsDirectory = directory is null;
+        Directory = directory ?? System.IO.Directory.CreateTempSubdirectory("strata-bench-").FullName;
+        System.IO.Directory.CreateDirectory(Directory);
+        RunId = runId;
+        WasmModule = Path.Combine(Directory, "bench.wat");
+        File.WriteAllText(WasmModule, HelloWat);
+    }
+
+    public string Directory { get; }
+    public string RunId { get; }
+    public string WasmModule { get; }
+    public string? Rootfs { get; private set; }
+    public string? Bundle { get; private set; }
+    public string? PodmanImage { get; private set; }
+    private string? _podman;
+
+    public void BuildRootfs(string busybox)
+    {
+        var rootfs = Path.Combine(Directory, "rootfs");
+        var bin = Path.Combine(rootfs, "bin");
+        System.IO.Directory.CreateDirectory(bin);
+        foreach (var d in new[] { "proc", "sys", "dev", "tmp", "etc", "root" })
+        {
+            System.IO.Directory.CreateDirectory(Path.Combine(rootfs, d));
+        }
+        File.Copy(busybox, Path.Combine(bin, "busybox"), overwrite: true);
+        var applets = Run(busybox, "--list").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var applet in applets.Where(a => a != "busybox"))
+        {
+            File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
+        }
+        Rootfs = rootfs;
+    }
+
+    /// <summary><c>runc spec</c> defaults, no terminal, <c>echo bench</c> in the rootfs directly (no overlay).</summary>
+    public void PrepareBundle(string runc)
+    {
+        var bundle = Path.Combine(Directory, "bundle");
+        System.IO.Directory.CreateDirectory(bundle);
+        Run(runc, "spec", "--bundle", bundle);
+        var path = Path.Combine(bundle, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(path))!;
+        config["process"]!["terminal"] = false;
+        config["process"]!["args"] = new JsonArray("echo", "bench");
+        config["root"]!["path"] = Rootfs ?? throw new InvalidOperationException("build the rootfs first");
+        File.WriteAllText(path, config.ToJsonString());
+        Bundle = bundle;
+    }
+
+    public void ImportPodmanImage(string podman)
+    {
+        var tar = Path.Combine(Directory, "rootfs.tar");
+        Run("tar", "-C", Rootfs ?? throw new InvalidOperationException("build the rootfs first"), "-cf", tar, ".");
+        var image = $"localhost/strata-bench-busybox-{RunId}";
+        Run(podman, "import", tar, image);
+        File.Delete(tar);
+        _podman = podman;
+        PodmanImage = image;
+    }
+
+    /// <summary>The podman image's size as podman reports it (uncompressed).</summary>
+    public long? PodmanImageSize() =>
+        _podman is null || PodmanImage is null ? null
+            : long.TryParse(Run(_podman, "image", "inspect", "--format", "{{.Size}}", PodmanImage).Trim(), out var size) ? size : null;
+
+    public static long DirectorySize(string directory) =>
+        new DirectoryInfo(directory).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint })
+            .Sum(f => f.Length);
+
+    public ValueTask DisposeAsync()
+    {
+        if (_podman is not null && PodmanImage is not null)
+        {
+            try
+            {
+                Run(_podman, "rmi", "-f", PodmanImage);
+            }
+            catch (InvalidOperationException)
+            {
+                // Best effort: the run's result does not depend on it.
+            }
+        }
+        if (_ownsDirectory)
+        {
+            try
+            {
+                System.IO.Directory.Delete(Directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    internal static string Run(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(start)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{Path.GetFileName(file)} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result.Trim()}");
+        }
+        return stdout;
+    }
+}

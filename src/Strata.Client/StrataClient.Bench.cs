@@ -1,0 +1,23 @@
+using System.Net.Http.Headers;
+using System.Text;
+
+namespace Strata.Client;
+
+public sealed partial class StrataClient
+{
+    /// <summary>Stores a <c>strata bench</c> report (JSON) as this host's measured numbers (<c>PUT /v1/bench/results</c>).</summary>
+    public async Task SaveBenchResultsAsync(string json, CancellationToken ct = default)
+    {
+        var content = new StringContent(json, Encoding.UTF8);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Put, "v1/bench/results") { Content = content };
+        using var response = await SendRawAsync(request, HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The last stored bench report (JSON text); a 404 (<see cref="Contracts.ErrorKind.NotFound"/>) when none was stored.</summary>
+    public async Task<string> GetBenchResultsAsync(CancellationToken ct = default)
+    {
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, "v1/bench/results"), HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
+        return await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+    }
+}

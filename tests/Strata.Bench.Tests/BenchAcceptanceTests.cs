@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Strata.Bench.Core;
+using Strata.Contracts;
+using Strata.Testing;
+
+namespace Strata.Bench.Tests;
+
+/// <summary>
+/// <c>strata bench --quick --json</c> as a user runs it: the NativeAOT CLI against a real <c>stratad</c> on every real
+/// tier of this host, with podman and raw runc as baselines; nothing may be left behind, and the advisor must then
+/// quote the measured numbers.
+/// </summary>
+[Collection("end-to-end")]
+public sealed class BenchAcceptanceTests : IDisposable
+{
+    private readonly TempDirectory _dir = new("strata-bench-e2e");
+    private Process? _daemon;
+
+    private string Socket => _dir.Combine("s.sock");
+    private string Root => _dir.Combine("root");
+    private static string Cli => Path.Combine(TestEnvironment.ArtifactsBin, "strata");
+    private static string Stratad => Path.Combine(TestEnvironment.ArtifactsBin, "stratad");
+
+    [SkippableFact]
+    public async Task BenchQuickJson_RealTiers_ResultForEveryTierAndBaseline_LeavesNothingBehind()
+    {
+        TestEnvironment.Require(File.Exists(Cli) && File.Exists(Stratad), $"{Cli} and {Stratad} are missing; run scripts/publish-native.sh");
+        TestEnvironment.Require(TestEnvironment.IsRoot, "the container baselines and tiers need root");
+        TestEnvironment.Require(TestEnvironment.Which("runc") is not null, "runc is not installed");
+        TestEnvironment.Require(TestEnvironment.Which("podman") is not null, "podman is not installed (the bench's baseline)");
+        await StartDaemonAsync();
+
+        var (code, stdout, stderr) = RunCli(TimeSpan.FromMinutes(15), "bench", "--quick", "--json");
+
+        Assert.True(code == 0, $"strata bench failed ({code}): {stderr}");
+        var report = JsonSerializer.Deserialize(stdout, BenchJsonContext.Default.BenchReport)!;
+        var info = JsonSerializer.Deserialize(RunCli(TimeSpan.FromMinutes(1), "info", "--json").Stdout, StrataJsonContext.Default.DaemonInfo)!;
+        var available = info.Tiers.Where(t => t.Available && t.Tier != "fake").Select(t => t.Tier).ToList();
+        Assert.NotEmpty(available);
+        foreach (var name in available.Concat(["podman", "runc"]))
+        {
+            var target = report.Find(name);
+            Assert.True(target is not null, $"no result for {name}");
+            Assert.True(target!.Exit is { Count: >= 1 }, $"{name} has no start latency: {target.Skipped} {string.Join("; ", target.Errors)}");
+        }
+        foreach (var name in available)
+        {
+            Assert.True(report.Tiers.ContainsKey(name), $"{name} is missing from the advisor's costs");
+        }
+        Assert.Equal(report.Machine.Cpus, info.Host.Cpus);
+        Assert.NotEqual("unknown", report.Machine.Accelerator);
+
+        Assert.Equal("", RunCli(TimeSpan.FromMinutes(1), "ps", "-a", "-q").Stdout.Trim());
+        var podmanImages = Run("podman", "images", "--format", "{{.Repository}}");
+        Assert.DoesNotContain("strata-bench-busybox", podmanImages, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(Root, "bench", "results.json")), "the results were not stored under the daemon's root");
+
+        var advice = RunCli(TimeSpan.FromMinutes(1), "advise", "--image", "busybox");
+        Assert.True(advice.ExitCode == 0, advice.Stderr);
+        Assert.Contains("measured on this host, strata bench", advice.Stdout, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Bench_CtrlCMidway_ExitsWith130AndRemovesEveryInstance()
+    {
+        TestEnvironment.Require(File.Exists(Cli) && File.Exists(Stratad), $"{Cli} and {Stratad} are missing; run scripts/publish-native.sh");
+        TestEnvironment.Require(TestEnvironment.IsRoot, "the container tier needs root");
+        await StartDaemonAsync();
+        var psi = new ProcessStartInfo(Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["STRATA_SOCKET"] = Socket;
+        foreach (var a in (string[])["bench", "--tiers", "process,container", "--runs", "200", "--no-baselines", "--no-save", "--json"])
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var bench = Process.Start(psi)!;
+        var inRounds = new TaskCompletionSource();
+        bench.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("round 3:", StringComparison.Ordinal) == true)
+            {
+                inRounds.TrySetResult();
+            }
+        };
+        bench.BeginErrorReadLine();
+        var stdout = bench.StandardOutput.ReadToEndAsync();
+        await inRounds.Task.WaitAsync(TimeSpan.FromMinutes(5));
+
+        Run("kill", "-INT", bench.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(bench.WaitForExit(TimeSpan.FromMinutes(3)), "strata bench did not end after SIGINT");
+
+        Assert.Equal(130, bench.ExitCode);
+        Assert.Equal("", (await stdout).Trim()); // no report for an interrupted run
+        Assert.Equal("", RunCli(TimeSpan.FromMinutes(1), "ps", "-a", "-q").Stdout.Trim());
+    }
+
+    private async Task StartDaemonAsync()
+    {
+        var psi = new ProcessStartInfo(Stratad) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["--root", Root, "--socket", Socket])
+        {
+            psi.ArgumentList.Add(a);
+        }
+        _daemon = Process.Start(psi)!;
+        _daemon.OutputDataReceived += (_, _) => { };
+        _daemon.ErrorDataReceived += (_, _) => { };
+        _daemon.BeginOutputReadLine();
+        _daemon.BeginErrorReadLine();
+        var up = await TestEnvironment.EventuallyAsync(() => RunCli(TimeSpan.FromSeconds(30), "info").ExitCode == 0, TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(200));
+        Assert.True(up, "stratad did not come up within 90 s");
+    }
+
+    private (int ExitCode, string Stdout, string Stderr) RunCli(TimeSpan timeout, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["STRATA_SOCKET"] = Socket;
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish within {timeout}");
+        }
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static string Run(string file, params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return stdout;
+    }
+
+    public void Dispose()
+    {
+        if (_daemon is { HasExited: false })
+        {
+            _daemon.Kill();
+            _daemon.WaitForExit();
+        }
+        _daemon?.Dispose();
+        _dir.Dispose();
+    }
+}
