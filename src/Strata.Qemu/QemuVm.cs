@@ -325,8 +325,8 @@ public sealed class QemuVm : IAsyncDisposable
 
     /// <summary>
     /// Asks the guest to power down (QMP <c>system_powerdown</c>, an ACPI power button), waits up to
-    /// <paramref name="grace"/>, then QMP <c>quit</c>, then SIGKILL. Strata's own init ignores the power
-    /// button, so for it this ends with <c>quit</c>; a full OS shuts down cleanly.
+    /// <paramref name="grace"/>, then QMP <c>quit</c>, then SIGKILL. Strata's own init answers the button by
+    /// sending SIGTERM to the workload (once its watcher runs); a full OS shuts down cleanly.
     /// </summary>
     public async Task StopAsync(TimeSpan grace, CancellationToken cancellationToken)
     {

@@ -263,8 +263,9 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
                 // grace period over
             }
         }
-        // QEMU ends at SIGTERM (its block layer flushes the overlay); SIGKILL only if that does not work.
-        if (Signals.SendToGroup(pid, Signals.SIGTERM))
+        // QEMU ends at SIGTERM (its block layer flushes the overlay); SIGKILL only if that does not work, or at
+        // once when no grace was given (docker stop -t 0).
+        if (grace > TimeSpan.Zero && Signals.SendToGroup(pid, Signals.SIGTERM))
         {
             using var quit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             quit.CancelAfter(QuitBudget);
