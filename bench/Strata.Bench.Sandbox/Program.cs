@@ -110,18 +110,28 @@ internal static class Program
             }
             await RawAsync(); // warm-up
             rawMarks.Clear();
+            // Each round runs every variant once; the order rotates from round to round, so no variant always
+            // follows the same one (a VM that just ended, a daemon still cleaning up) on a busy host.
+            var variants = new List<(string Name, Func<Task<double>> Run)>
+            {
+                ("sandbox", () => Task.FromResult(sandbox())),
+                ("raw", RawAsync),
+                ("driver", phases.RunAsync),
+            };
+            foreach (var tier in others)
+            {
+                variants.Add((tier, () => Task.FromResult(Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"))));
+            }
             for (var r = 0; r < rounds; r++)
             {
-                results["sandbox"].Add(sandbox());
-                results["raw"].Add(await RawAsync());
-                results["driver"].Add(await phases.RunAsync());
-                foreach (var tier in others)
+                for (var i = 0; i < variants.Count; i++)
                 {
-                    results[tier].Add(Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"));
+                    var (name, run) = variants[(i + r) % variants.Count];
+                    results[name].Add(await run());
                 }
             }
             var raw = Median(results["raw"]);
-            Console.WriteLine($"P5 busybox /bin/true, {rounds} rounds alternating, accelerator {accel.ToUpperInvariant()}; ms min / median / max");
+            Console.WriteLine($"P5 busybox /bin/true, {rounds} rounds alternating (order rotating), accelerator {accel.ToUpperInvariant()}, load at the end {File.ReadAllText("/proc/loadavg").Trim()}; ms min / median / max");
             Console.WriteLine($"  {"strata run --rm --tier sandbox",-36} {Describe(results["sandbox"])}   {Median(results["sandbox"]) / raw:0.00}x raw QEMU");
             Console.WriteLine($"  {"raw QEMU microvm (same kernel/initrd/disk)",-36} {Describe(results["raw"])}");
             Console.WriteLine($"  {"sandbox driver alone (no CLI/daemon)",-36} {Describe(results["driver"])}   {Median(results["driver"]) / raw:0.00}x raw QEMU");

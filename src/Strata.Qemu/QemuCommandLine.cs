@@ -34,6 +34,14 @@ public sealed record VirtioSerialPort(string Name, string? FilePath = null, stri
 public sealed record NinePShare(string Tag, string HostPath, bool ReadOnly = true);
 
 /// <summary>
+/// A directory shared into the guest over virtio-fs: a virtiofsd (started by the caller, see
+/// <see cref="VirtioFsDaemon"/>) serves it on <paramref name="SocketPath"/>; the guest mounts it as
+/// <c>mount -t virtiofs TAG DIR</c>. Needs guest RAM QEMU can share with virtiofsd, which
+/// <see cref="QemuCommandLine.Build"/> then sets up (a memfd memory backend).
+/// </summary>
+public sealed record VirtioFsShare(string Tag, string SocketPath);
+
+/// <summary>
 /// Builds QEMU's argv. Pure: it checks values and produces strings, it touches no file.
 /// Device names follow the machine: <c>virtio-*-device</c> (mmio) on microvm, <c>virtio-*-pci</c> otherwise.
 /// </summary>
@@ -42,6 +50,7 @@ public sealed class QemuCommandLine
     private readonly List<QemuDrive> _drives = [];
     private readonly List<VirtioSerialPort> _ports = [];
     private readonly List<NinePShare> _shares = [];
+    private readonly List<VirtioFsShare> _fsShares = [];
     private readonly List<string> _extra = [];
 
     public QemuCommandLine(QemuMachine machine) => Machine = machine;
@@ -166,6 +175,21 @@ public sealed class QemuCommandLine
         return this;
     }
 
+    public QemuCommandLine AddVirtioFsShare(VirtioFsShare share)
+    {
+        ArgumentNullException.ThrowIfNull(share);
+        NotEmpty(share.Tag, "share.tag");
+        NotEmpty(share.SocketPath, "share.socketPath");
+        if (_fsShares.Any(s => s.Tag == share.Tag))
+        {
+            throw StrataException.Invalid("share.tag", $"virtio-fs tag '{share.Tag}' is added twice");
+        }
+        _fsShares.Add(share);
+        return this;
+    }
+
+    public IReadOnlyList<VirtioFsShare> VirtioFsShares => _fsShares;
+
     public QemuCommandLine WithBalloon(bool balloon = true) { Balloon = balloon; return this; }
 
     /// <summary>Raw arguments appended last, for what the builder does not model.</summary>
@@ -175,13 +199,15 @@ public sealed class QemuCommandLine
     public IReadOnlyList<string> Build()
     {
         var a = new List<string> { Binary };
-        a.AddRange(["-M", Machine switch
+        var machine = Machine switch
         {
             QemuMachine.Microvm => "microvm",
             QemuMachine.Q35 => "q35",
             QemuMachine.Pc => "pc",
             _ => throw new ArgumentOutOfRangeException(nameof(Machine)),
-        }]);
+        };
+        // vhost-user devices (virtiofsd) map guest RAM into another process, so RAM must be a shareable memfd.
+        a.AddRange(["-M", _fsShares.Count > 0 ? machine + ",memory-backend=mem0" : machine]);
         a.AddRange(["-accel", Accel]);
         if (Accel == Accelerators.Kvm)
         {
@@ -190,6 +216,15 @@ public sealed class QemuCommandLine
         a.AddRange(["-smp", Cpus.ToString(CultureInfo.InvariantCulture)]);
         a.AddRange(["-m", MemoryMiB.ToString(CultureInfo.InvariantCulture)]);
         a.AddRange(["-nodefaults", "-no-user-config", "-nographic"]);
+        if (_fsShares.Count > 0)
+        {
+            a.AddRange(["-object", $"memory-backend-memfd,id=mem0,size={MemoryMiB.ToString(CultureInfo.InvariantCulture)}M,share=on"]);
+            if (Machine == QemuMachine.Microvm)
+            {
+                // virtiofsd (libvhost-user) refuses legacy virtio, microvm's default for virtio-mmio.
+                a.AddRange(["-global", "virtio-mmio.force-legacy=false"]);
+            }
+        }
         if (NoReboot)
         {
             a.Add("-no-reboot");
@@ -271,6 +306,12 @@ public sealed class QemuCommandLine
             var s = _shares[i];
             a.AddRange(["-fsdev", $"local,id=fs{i},path={Escape(s.HostPath)},security_model=none{(s.ReadOnly ? ",readonly=on" : "")}"]);
             a.AddRange(["-device", $"{Device("virtio-9p")},fsdev=fs{i},mount_tag={s.Tag}"]);
+        }
+        for (var i = 0; i < _fsShares.Count; i++)
+        {
+            var s = _fsShares[i];
+            a.AddRange(["-chardev", $"socket,id=vfs{i},path={Escape(s.SocketPath)}"]);
+            a.AddRange(["-device", $"{Device("vhost-user-fs")},chardev=vfs{i},tag={s.Tag}"]);
         }
         if (Balloon)
         {

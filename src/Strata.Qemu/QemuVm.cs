@@ -39,6 +39,31 @@ public sealed record GuestVmOptions
     public string? StderrPath { get; init; }
     /// <summary>When set, the <c>strata.exec</c> port is a unix server socket here and init starts the exec agent (root disk only).</summary>
     public string? ExecSocket { get; init; }
+    /// <summary>Host directories (served by virtiofsd on their sockets) that init mounts before the workload starts.</summary>
+    public IReadOnlyList<GuestMount> Mounts { get; init; } = [];
+}
+
+/// <summary>A virtio-fs share the guest's init mounts at <paramref name="GuestPath"/> (read-only with <c>-o ro</c> when asked).</summary>
+public sealed record GuestMount(string Tag, string SocketPath, string GuestPath, bool ReadOnly)
+{
+    /// <summary>The <c>strata.mounts=BASE64</c> kernel argument: one line <c>TAG ro|rw PATH</c> per mount.</summary>
+    public static string ToKernelArgument(IReadOnlyList<GuestMount> mounts)
+    {
+        var lines = new StringBuilder();
+        foreach (var m in mounts)
+        {
+            if (m.Tag.Length == 0 || m.Tag.Any(c => !char.IsAsciiLetterOrDigit(c)))
+            {
+                throw StrataException.Invalid("mounts", $"virtio-fs tag '{m.Tag}' must be letters and digits");
+            }
+            if (!m.GuestPath.StartsWith('/') || m.GuestPath.Any(char.IsControl))
+            {
+                throw StrataException.Invalid("mounts", $"'{m.GuestPath}' is not an absolute path without control characters");
+            }
+            lines.Append(m.Tag).Append(m.ReadOnly ? " ro " : " rw ").Append(m.GuestPath).Append('\n');
+        }
+        return "strata.mounts=" + Convert.ToBase64String(Encoding.UTF8.GetBytes(lines.ToString()));
+    }
 }
 
 /// <summary>
@@ -82,6 +107,9 @@ public sealed class QemuVm : IAsyncDisposable
 {
     /// <summary>Unix socket paths longer than this do not fit <c>sockaddr_un</c>.</summary>
     public const int MaxSocketPath = 107;
+
+    /// <summary>x86 Linux keeps 2048 bytes of kernel command line, including its terminating NUL.</summary>
+    public const int MaxKernelCommandLine = 2047;
 
     private readonly Process _process;
     private readonly TimeProvider _time;
@@ -138,9 +166,18 @@ public sealed class QemuVm : IAsyncDisposable
             }
             append.Append(" strata.exec=1");
         }
+        if (options.Mounts.Count > 0)
+        {
+            append.Append(' ').Append(GuestMount.ToKernelArgument(options.Mounts));
+        }
         if (!string.IsNullOrWhiteSpace(options.ExtraKernelArguments))
         {
             append.Append(' ').Append(options.ExtraKernelArguments);
+        }
+        if (append.Length > MaxKernelCommandLine)
+        {
+            throw StrataException.Invalid(options.Mounts.Count > 0 ? "mounts" : "command",
+                $"the guest kernel command line would be {append.Length} bytes, more than the {MaxKernelCommandLine} it can carry; shorten the command, environment or mount paths");
         }
         var plan = new QemuLaunchPlan([], dir, qmp,
             Path.Combine(dir, "qemu.pid"),
@@ -168,6 +205,14 @@ public sealed class QemuVm : IAsyncDisposable
         if (options.RootDisk is not null)
         {
             cmd.AddDrive(options.RootDisk);
+        }
+        foreach (var m in options.Mounts)
+        {
+            if (m.SocketPath.Length > MaxSocketPath)
+            {
+                throw StrataException.Invalid("directory", $"{m.SocketPath} is too long for a unix socket path; use a shorter data root");
+            }
+            cmd.AddVirtioFsShare(new VirtioFsShare(m.Tag, m.SocketPath));
         }
         if (options.VsockCid is uint cid)
         {
@@ -280,8 +325,8 @@ public sealed class QemuVm : IAsyncDisposable
 
     /// <summary>
     /// Asks the guest to power down (QMP <c>system_powerdown</c>, an ACPI power button), waits up to
-    /// <paramref name="grace"/>, then QMP <c>quit</c>, then SIGKILL. Strata's own init ignores the power
-    /// button, so for it this ends with <c>quit</c>; a full OS shuts down cleanly.
+    /// <paramref name="grace"/>, then QMP <c>quit</c>, then SIGKILL. Strata's own init answers the button by
+    /// sending SIGTERM to the workload (once its watcher runs); a full OS shuts down cleanly.
     /// </summary>
     public async Task StopAsync(TimeSpan grace, CancellationToken cancellationToken)
     {

@@ -62,6 +62,31 @@ public sealed class QemuCommandLineTests
         Assert.Equal("unix:/d/qmp.sock,server=on,wait=off", After(argv, "-qmp"));
     }
 
+    [Fact]
+    public void Build_VirtioFsShares_ShareGuestRamAndUseModernVirtioMmio()
+    {
+        var argv = Argv(new QemuCommandLine(QemuMachine.Microvm)
+            .WithMemoryMiB(128)
+            .AddVirtioFsShare(new VirtioFsShare("m0", "/d/fs0.sock"))
+            .AddVirtioFsShare(new VirtioFsShare("m1", "/d/fs,1.sock")));
+
+        Assert.Equal("microvm,memory-backend=mem0", After(argv, "-M"));
+        Assert.Equal("memory-backend-memfd,id=mem0,size=128M,share=on", After(argv, "-object"));
+        Assert.Equal("virtio-mmio.force-legacy=false", After(argv, "-global"));
+        Assert.Contains("socket,id=vfs0,path=/d/fs0.sock", argv);
+        Assert.Contains("vhost-user-fs-device,chardev=vfs0,tag=m0", argv);
+        Assert.Contains("socket,id=vfs1,path=/d/fs,,1.sock", argv);
+        Assert.Throws<StrataException>(() => new QemuCommandLine(QemuMachine.Microvm).AddVirtioFsShare(new VirtioFsShare("m0", "/a")).AddVirtioFsShare(new VirtioFsShare("m0", "/b")));
+    }
+
+    [Fact]
+    public void Build_NoShares_KeepsPlainGuestRam()
+    {
+        var argv = Argv(new QemuCommandLine(QemuMachine.Microvm));
+        Assert.Equal("microvm", After(argv, "-M"));
+        Assert.DoesNotContain("-object", argv);
+    }
+
     [Theory]
     [InlineData(QemuMachine.Q35, "q35")]
     [InlineData(QemuMachine.Pc, "pc")]

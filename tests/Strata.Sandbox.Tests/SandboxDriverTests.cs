@@ -152,18 +152,64 @@ public sealed class SandboxDriverTests : IDisposable
     }
 
     [SkippableFact]
-    public async Task Create_Mounts_AreRefusedNamingTheReason()
+    public async Task Run_GrantedMounts_ReachTheGuestOnlyWhereGrantedAndReadOnlyHolds()
     {
         SandboxTestHost.RequireEngine();
-        var e = await Assert.ThrowsAsync<StrataException>(() => SandboxTestHost.CreateAsync(_driver, _temp, new InstanceSpec
+        TestEnvironment.Require(Strata.Qemu.VirtioFsDaemon.Locate() is not null, "virtiofsd is not installed (apt-get install qemu-system-common)");
+        var rw = _temp.Combine("rw dir");
+        var ro = _temp.Combine("ro");
+        Directory.CreateDirectory(rw);
+        Directory.CreateDirectory(ro);
+        await File.WriteAllTextAsync(Path.Combine(rw, "in.txt"), "from-host\n");
+        await File.WriteAllTextAsync(Path.Combine(ro, "ro.txt"), "read-only-data\n");
+        // Next to the granted directories, not granted: the guest must not reach it by any path.
+        var secret = _temp.Combine("secret.txt");
+        await File.WriteAllTextAsync(secret, "host secret");
+
+        var handle = await RunAsync(new InstanceSpec
         {
-            Image = "busybox",
-            Args = ["true"],
-            Mounts = [new MountSpec { Source = "/tmp", Target = "/data" }],
-        }));
-        Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
-        Assert.Equal("mounts", e.Field);
-        Assert.Contains("virtiofsd", e.Message, StringComparison.Ordinal);
+            Mounts = [new MountSpec { Source = rw, Target = "/data" }, new MountSpec { Source = ro, Target = "/ro", ReadOnly = true }],
+            Args = ["sh", "-c", string.Join("; ",
+                "cat /data/in.txt /ro/ro.txt",
+                "echo from-guest > /data/out.txt",
+                "echo x > /ro/w 2>/dev/null && echo RO-WRITABLE",
+                // Even a guest root that remounts read-write cannot write: the host's bind mount is read-only.
+                "mount -o remount,rw /ro 2>/dev/null; grep -q '^m1 /ro virtiofs rw' /proc/mounts && echo REMOUNTED-RW",
+                "echo y > /ro/w2 2>/dev/null && echo RO-HOST-WRITABLE",
+                "cat /data/../secret.txt /ro/../secret.txt " + secret + " 2>/dev/null && echo SECRET-VISIBLE",
+                "ls -a /data/.. | grep -q secret && echo SECRET-LISTED",
+                "sync; exit 0")],
+        });
+        var exit = await WaitAsync(handle);
+
+        var stdout = SandboxTestHost.Stream(handle, "stdout");
+        Assert.True(exit.ExitCode == 0, $"exit {exit.ExitCode}: {exit.Reason}; stdout: {stdout}; stderr: {SandboxTestHost.Stream(handle, "stderr")}");
+        Assert.StartsWith("from-host\nread-only-data\n", stdout, StringComparison.Ordinal);
+        Assert.Equal("from-guest\n", await File.ReadAllTextAsync(Path.Combine(rw, "out.txt")));
+        Assert.DoesNotContain("RO-WRITABLE", stdout, StringComparison.Ordinal);
+        Assert.Contains("REMOUNTED-RW", stdout, StringComparison.Ordinal); // so the next line tests the host's enforcement
+        Assert.DoesNotContain("RO-HOST-WRITABLE", stdout, StringComparison.Ordinal);
+        Assert.Equal(["ro.txt"], Directory.GetFiles(ro).Select(Path.GetFileName));
+        Assert.DoesNotContain("SECRET", stdout, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Stop_WorkloadTrapsTerm_GetsSigtermInsideTheGuestAndExitsWithItsCode()
+    {
+        SandboxTestHost.RequireEngine();
+        var handle = await RunAsync(new InstanceSpec
+        {
+            Args = ["sh", "-c", "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 1; done"],
+        });
+        Assert.True(await TestEnvironment.EventuallyAsync(() => SandboxTestHost.Stream(handle, "stdout").Contains("ready", StringComparison.Ordinal), BootBudget),
+            "the workload never printed 'ready'");
+
+        await _driver.StopAsync(handle, BootBudget, CancellationToken.None);
+        var exit = await WaitAsync(handle);
+
+        Assert.Equal("ready\ngot-term\n", SandboxTestHost.Stream(handle, "stdout"));
+        Assert.Equal(3, exit.ExitCode);
+        Assert.False(exit.Failed, exit.Reason);
     }
 
     [SkippableFact]

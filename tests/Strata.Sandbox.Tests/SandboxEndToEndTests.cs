@@ -65,6 +65,15 @@ public sealed class SandboxEndToEndTests : IDisposable
         Assert.DoesNotContain("err", run.Stdout, StringComparison.Ordinal);
         Assert.Contains("err", run.Stderr, StringComparison.Ordinal);
 
+        // -v through the CLI and the daemon: read and write a granted host directory.
+        var shared = _temp.Combine("shared");
+        Directory.CreateDirectory(shared);
+        await File.WriteAllTextAsync(Path.Combine(shared, "in"), "host-data\n");
+        var mounted = await CliAsync("run", "--rm", "--tier", "sandbox", "-v", shared + ":/data", "busybox", "--", "sh", "-c", "cat /data/in; echo guest-data > /data/out");
+        Assert.True(mounted.Code == 0, mounted.Stderr);
+        Assert.Equal("host-data\n", mounted.Stdout);
+        Assert.Equal("guest-data\n", await File.ReadAllTextAsync(Path.Combine(shared, "out")));
+
         Assert.Equal(0, (await CliAsync("run", "-d", "--name", "svc", "--tier", "sandbox", "busybox", "--", "sleep", "600")).Code);
         var exec = await CliAsync("exec", "svc", "--", "sh", "-c", "echo inside; exit 5");
         Assert.Equal(5, exec.Code);

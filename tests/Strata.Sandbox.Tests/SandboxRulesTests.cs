@@ -99,6 +99,55 @@ public sealed partial class SandboxRulesTests : IDisposable
     private static readonly ExitStatus QemuExitedCleanly = new() { ExitCode = 0, FinishedAt = DateTimeOffset.UnixEpoch };
 
     [Fact]
+    public void Decide_Mounts_KeepDirectoriesAndRefuseFilesMissingPathsAndGuestDirectories()
+    {
+        var dir = _temp.Combine("share");
+        Directory.CreateDirectory(dir);
+        var file = _temp.Combine("file.txt");
+        File.WriteAllText(file, "x");
+
+        var w = Decide(new InstanceSpec { Mounts = [new MountSpec { Source = dir, Target = "/data/", ReadOnly = true }] });
+        Assert.Equal([new SandboxMount(dir, "/data", true)], w.Mounts);
+
+        void Refused(MountSpec m, string field)
+        {
+            var e = Assert.Throws<StrataException>(() => Decide(new InstanceSpec { Mounts = [new MountSpec { Source = dir, Target = "/ok" }, m] }));
+            Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+            Assert.Equal(field, e.Field);
+        }
+        Refused(new MountSpec { Source = file, Target = "/f" }, "mounts[1].source");
+        Refused(new MountSpec { Source = dir + "-missing", Target = "/m" }, "mounts[1].source");
+        Refused(new MountSpec { Source = "relative", Target = "/m" }, "mounts[1].source");
+        Refused(new MountSpec { Source = dir, Target = "/" }, "mounts[1].target");
+        Refused(new MountSpec { Source = dir, Target = "/a/../b" }, "mounts[1].target");
+        Refused(new MountSpec { Source = dir, Target = "/proc" }, "mounts[1].target");
+        Refused(new MountSpec { Source = dir, Target = "/a\nb" }, "mounts[1].target");
+    }
+
+    [Fact]
+    public void Load_VersionOneFile_HasNoMounts()
+    {
+        var dir = _temp.Combine("v1");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, SandboxWorkload.FileName),
+            """{"version":1,"argv":["true"],"env":{},"workingDir":"/","cpus":1,"memoryMiB":256,"baseDisk":"/b.ext4","imageDigest":"sha256:00"}""");
+        var w = SandboxWorkload.Load(dir);
+        Assert.Empty(w.Mounts);
+        Assert.Equal(["true"], w.Argv);
+    }
+
+    [Fact]
+    public void VirtioFsStartScript_ReadOnlyExport_BindsReadOnlyAndWaitsForTheSocket()
+    {
+        var script = Strata.Qemu.VirtioFsDaemon.StartScript("/usr/lib/qemu/virtiofsd",
+            [new Strata.Qemu.VirtioFsExport("/host/it's", "/i/mnt/m0", "/i/fs0.sock", ReadOnly: true)]);
+        Assert.Contains("unshare -m --propagation private", script, StringComparison.Ordinal);
+        Assert.Contains("'/host/it'\\''s' '/i/mnt/m0' ro '/usr/lib/qemu/virtiofsd' --socket-path='/i/fs0.sock' -o source='/i/mnt/m0'", script, StringComparison.Ordinal);
+        Assert.Contains("[ -S '/i/fs0.sock' ]", script, StringComparison.Ordinal);
+        Assert.Throws<StrataException>(() => Strata.Qemu.VirtioFsDaemon.StartScript("/v", [new Strata.Qemu.VirtioFsExport("/h", "/i,x/m0", "/i/fs0.sock", false)]));
+    }
+
+    [Fact]
     public void Outcome_GuestReported_ItsCodeWinsOverAStop()
     {
         var exit = SandboxDriver.Outcome(Handle("STRATA-TIME kernel 1.5\nSTRATA-EXIT 4\n", stopSignal: "15"), QemuExitedCleanly);

@@ -14,12 +14,17 @@ namespace Strata.Qemu.Guest;
 ///
 /// Kernel command line: <c>strata.workload=BASE64</c> (a shell script, see <see cref="GuestWorkload"/>),
 /// optional <c>strata.root=/dev/vda</c> (an ext4 root the workload runs chrooted in),
-/// <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
+/// <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw PATH</c>: virtio-fs shares init mounts before the workload starts, see
+/// <see cref="GuestMount"/>), <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
+///
+/// Stop: an ACPI power-button press (QMP <c>system_powerdown</c>) makes init send SIGTERM to the workload; it then
+/// reports the workload's own exit code as usual. The button and evdev modules load in the background, off the
+/// boot path.
 /// </summary>
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -29,6 +34,10 @@ public static class GuestInit
     public const string ExitPrefix = "STRATA-EXIT ";
     public const string FailPrefix = "STRATA-FAIL ";
     public const string TimePrefix = "STRATA-TIME ";
+    /// <summary>Modules (in load order) that init loads only when the guest has virtio-fs mounts.</summary>
+    public const string VirtioFsModulesPath = "etc/strata/modules-virtiofs";
+    /// <summary>Modules (in load order) for the ACPI power button, loaded in the background.</summary>
+    public const string PowerButtonModulesPath = "etc/strata/modules-power";
     /// <summary>Where the initramfs keeps <see cref="ExecAgentScript"/>.</summary>
     public const string ExecAgentPath = "etc/strata/exec-agent.sh";
 
@@ -80,6 +89,29 @@ public static class GuestInit
         echo "STRATA-TIME kernel $t0" > "$ctl"
         mark() { read -r up _ < /proc/uptime; echo "STRATA-TIME $1 $up" > "$ctl"; }
 
+        # Graceful stop: the host presses the ACPI power button; the workload gets SIGTERM. /strata/stop covers a
+        # press before the workload started.
+        stopnow() { touch /strata/stop; [ -f /strata/workload.pid ] && kill -TERM "$(cat /strata/workload.pid)" 2>/dev/null; }
+        powerwatch() {
+          for m in $(cat /etc/strata/modules-power 2>/dev/null); do insmod "/lib/modules/$m.ko" 2>/dev/null; done
+          i=0
+          while :; do
+            found=
+            for e in /sys/class/input/event*; do
+              d="/dev/input/${e##*/}"
+              [ "$(cat "$e/device/name" 2>/dev/null)" = "Power Button" ] && [ -c "$d" ] && found="$found $d"
+            done
+            [ -n "$found" ] && break
+            i=$((i+1)); [ $i -gt 500 ] && return
+            usleep 10000
+          done
+          # A read of an input device blocks until an event: the press.
+          for d in $found; do
+            { dd if="$d" of=/dev/null bs=64 count=1 2>/dev/null && stopnow; } &
+          done
+        }
+        powerwatch < /dev/null > /dev/null 2>&1 &
+
         fail() {
           echo "strata-init: $*" > /dev/console
           echo "STRATA-FAIL $*" > "$ctl"
@@ -106,19 +138,38 @@ public static class GuestInit
           mkdir -p /newroot/.strata || fail "cannot create /.strata on the root disk"
           mount -t tmpfs -o mode=0755 strata /newroot/.strata
           cp /bin/busybox /strata/workload.sh /newroot/.strata/
+          prefix=/newroot
+        else
+          prefix=
+        fi
+
+        if mounts=$(param strata.mounts); then
+          for m in $(cat /etc/strata/modules-virtiofs 2>/dev/null); do insmod "/lib/modules/$m.ko" 2>/dev/null; done
+          echo "$mounts" | base64 -d > /strata/mounts || fail "strata.mounts is not valid base64"
+          while read -r tag mode path; do
+            [ -n "$tag" ] || continue
+            mkdir -p "$prefix$path" && mount -t virtiofs -o "$mode" "$tag" "$prefix$path" || fail "cannot mount the host directory ($tag) at $path"
+          done < /strata/mounts
+        fi
+
+        [ -f /strata/stop ] && { echo "STRATA-FAIL stopped before the workload started" > "$ctl"; finish; }
+        if [ -n "$prefix" ]; then
           if param strata.exec >/dev/null && xp=$(port strata.exec); then
             cp /etc/strata/exec-agent.sh /newroot/.strata/
             chroot /newroot /.strata/busybox sh /.strata/exec-agent.sh "$xp" < /dev/null > /dev/null 2>&1 &
           fi
           mark workload
-          chroot /newroot /.strata/busybox sh /.strata/workload.sh < /dev/null > "$out" 2> "$err"
-          code=$?
+          chroot /newroot /.strata/busybox sh /.strata/workload.sh < /dev/null > "$out" 2> "$err" &
         else
           cd /
           mark workload
-          sh /strata/workload.sh < /dev/null > "$out" 2> "$err"
-          code=$?
+          sh /strata/workload.sh < /dev/null > "$out" 2> "$err" &
         fi
+        wpid=$!
+        echo "$wpid" > /strata/workload.pid
+        [ -f /strata/stop ] && kill -TERM "$wpid"
+        wait "$wpid"
+        code=$?
         mark exit
         echo "STRATA-EXIT $code" > "$ctl"
         finish

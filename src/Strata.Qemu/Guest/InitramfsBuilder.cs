@@ -17,9 +17,15 @@ public sealed class InitramfsBuilder
     /// <summary>Modules without which Strata's guests cannot work (when the kernel builds them as modules).</summary>
     public static readonly IReadOnlyList<string> RequiredModules = ["virtio_mmio", "virtio_pci", "virtio_blk", "virtio_console"];
 
-    /// <summary>Modules loaded when present: vsock, balloon, network, 9p, ext4.</summary>
+    /// <summary>Modules loaded when present: vsock, balloon, network, ext4.</summary>
     public static readonly IReadOnlyList<string> OptionalModules =
-        ["ext4", "virtio_balloon", "virtio_net", "vmw_vsock_virtio_transport", "9pnet_virtio", "9p"];
+        ["ext4", "virtio_balloon", "virtio_net", "vmw_vsock_virtio_transport"];
+
+    /// <summary>Loaded by init only when the guest mounts host directories (<see cref="GuestInit.VirtioFsModulesPath"/>).</summary>
+    public static readonly IReadOnlyList<string> VirtioFsModules = ["virtiofs"];
+
+    /// <summary>The ACPI power button as an input device, for the graceful stop (<see cref="GuestInit.PowerButtonModulesPath"/>).</summary>
+    public static readonly IReadOnlyList<string> PowerButtonModules = ["button", "evdev"];
 
     private readonly GuestKernelInfo _kernel;
     private readonly string _busybox;
@@ -56,10 +62,16 @@ public sealed class InitramfsBuilder
     /// <summary>Writes the initramfs to <paramref name="outputPath"/>.</summary>
     public Task BuildAsync(string outputPath, CancellationToken cancellationToken) => WriteAsync(Plan(), outputPath, cancellationToken);
 
-    /// <summary>The modules, in load order, that the initramfs will carry for this kernel.</summary>
-    public IReadOnlyList<string> ModuleLoadOrder() => Plan().Modules.Select(m => m.Name).ToList();
+    /// <summary>The modules, in load order, that init loads at every boot (not the on-demand virtio-fs and power-button ones).</summary>
+    public IReadOnlyList<string> ModuleLoadOrder() => Plan().Modules.Where(m => m.Group == BaseGroup).Select(m => m.Name).ToList();
 
-    private sealed record ModuleFile(string Name, string Path);
+    /// <summary>The modules, in load order, of one on-demand group: <c>modules-virtiofs</c> or <c>modules-power</c>.</summary>
+    public IReadOnlyList<string> ModuleLoadOrder(string group) => Plan().Modules.Where(m => m.Group == group).Select(m => m.Name).ToList();
+
+    /// <summary>A module file and the list init loads it from (<c>modules</c>, <c>modules-virtiofs</c> or <c>modules-power</c>).</summary>
+    private sealed record ModuleFile(string Name, string Path, string Group = BaseGroup);
+
+    private const string BaseGroup = "modules";
 
     private sealed record BuildPlan(IReadOnlyList<ModuleFile> Modules, string Key);
 
@@ -77,7 +89,7 @@ public sealed class InitramfsBuilder
         foreach (var m in modules)
         {
             var info = new FileInfo(m.Path);
-            hash.AppendData(Encoding.UTF8.GetBytes($"{m.Name}:{info.Length}:{info.LastWriteTimeUtc.Ticks}\n"));
+            hash.AppendData(Encoding.UTF8.GetBytes($"{m.Group}/{m.Name}:{info.Length}:{info.LastWriteTimeUtc.Ticks}\n"));
         }
         return new BuildPlan(modules, Convert.ToHexStringLower(hash.GetHashAndReset()));
     }
@@ -112,6 +124,7 @@ public sealed class InitramfsBuilder
 
         var order = new List<ModuleFile>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var group = BaseGroup;
         void Visit(string name)
         {
             if (!seen.Add(name) || !deps.TryGetValue(name, out var entry))
@@ -127,7 +140,7 @@ public sealed class InitramfsBuilder
                 throw new StrataException(ErrorKind.Unavailable,
                     $"kernel module {entry.Path} is compressed; the guest's busybox insmod needs plain .ko files (use a kernel package with uncompressed modules)");
             }
-            order.Add(new ModuleFile(name, Path.Combine(_kernel.ModulesDirectory!, entry.Path)));
+            order.Add(new ModuleFile(name, Path.Combine(_kernel.ModulesDirectory!, entry.Path), group));
         }
         foreach (var name in RequiredModules)
         {
@@ -139,6 +152,17 @@ public sealed class InitramfsBuilder
             Visit(name);
         }
         foreach (var name in OptionalModules)
+        {
+            Visit(name);
+        }
+        // Dependencies already in the base list are not repeated: init has loaded them by then.
+        group = Path.GetFileName(GuestInit.VirtioFsModulesPath);
+        foreach (var name in VirtioFsModules)
+        {
+            Visit(name);
+        }
+        group = Path.GetFileName(GuestInit.PowerButtonModulesPath);
+        foreach (var name in PowerButtonModules)
         {
             Visit(name);
         }
@@ -166,7 +190,10 @@ public sealed class InitramfsBuilder
         cpio.AddFile("bin/busybox", await File.ReadAllBytesAsync(_busybox, cancellationToken).ConfigureAwait(false), 0x1ED);
         cpio.AddSymlink("bin/sh", "busybox");
         cpio.AddFile("etc/strata/kernel-release", Encoding.UTF8.GetBytes(_kernel.Release + "\n"));
-        cpio.AddFile("etc/strata/modules", Encoding.UTF8.GetBytes(string.Join('\n', plan.Modules.Select(m => m.Name)) + "\n"));
+        foreach (var group in new[] { BaseGroup, Path.GetFileName(GuestInit.VirtioFsModulesPath), Path.GetFileName(GuestInit.PowerButtonModulesPath) })
+        {
+            cpio.AddFile("etc/strata/" + group, Encoding.UTF8.GetBytes(string.Join('\n', plan.Modules.Where(m => m.Group == group).Select(m => m.Name)) + "\n"));
+        }
         foreach (var m in plan.Modules)
         {
             cpio.AddFile($"lib/modules/{m.Name}.ko", await File.ReadAllBytesAsync(m.Path, cancellationToken).ConfigureAwait(false));

@@ -8,6 +8,7 @@ using Strata.Node.Logs;
 using Strata.Node.Supervision;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
+using Strata.Qemu.Qmp;
 
 namespace Strata.Node.Drivers.Sandbox;
 
@@ -25,6 +26,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
     internal const string OverlayFileName = "rootfs.qcow2";
     internal const string ExecSocketName = "exec.sock";
     internal const string QemuLogName = "qemu.log";
+    internal const string QmpSocketName = "qmp.sock";
     /// <summary>Written before the driver stops or signals QEMU: the signal number, so the exit is 128 + it.</summary>
     internal const string StopSignalFileName = "stop-signal";
     private const string StartedAtKey = "startedAt";
@@ -121,10 +123,10 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         {
             throw StrataException.Invalid("image", "the sandbox tier runs an OCI image; give one, e.g. strata run --tier sandbox busybox -- true");
         }
-        if (spec.Mounts is { Count: > 0 })
+        if (spec.Mounts is { Count: > 0 } && _options.VirtioFsDaemon is null)
         {
-            throw StrataException.Invalid("mounts",
-                "the sandbox tier cannot share host directories yet: its guest kernel has no 9p, and virtio-fs needs virtiofsd, which Strata does not run; copy the data into the image or use --tier container");
+            throw new StrataException(ErrorKind.Unavailable,
+                $"the sandbox tier shares host directories through virtiofsd, which is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}', or drop -v");
         }
         if (spec.Resources?.Pids is not null)
         {
@@ -166,9 +168,15 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         var workload = SandboxWorkload.Load(handle.Directory);
         var dir = handle.Directory;
         // Nothing of a previous run may be mistaken for this run's outcome.
-        foreach (var stale in new[] { ExitFileName, ControlFileName, StopSignalFileName, ExecSocketName, "qmp.sock", QemuLogName, "serial.log" })
+        foreach (var stale in new[] { ExitFileName, ControlFileName, StopSignalFileName, ExecSocketName, QmpSocketName, QemuLogName, "serial.log" })
         {
             File.Delete(Path.Combine(dir, stale));
+        }
+        var exports = workload.Mounts.Select((m, i) => new VirtioFsExport(m.Source, Path.Combine(dir, "mnt", "m" + i.ToString(CultureInfo.InvariantCulture)),
+            Path.Combine(dir, $"fs{i.ToString(CultureInfo.InvariantCulture)}.sock"), m.ReadOnly)).ToList();
+        if (exports.Count > 0 && _options.VirtioFsDaemon is null)
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"virtiofsd is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}'");
         }
         var plan = QemuVm.Plan(new GuestVmOptions
         {
@@ -187,11 +195,13 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             StdoutPath = "/proc/self/fd/1",
             StderrPath = "/proc/self/fd/4",
             ExecSocket = Path.Combine(dir, ExecSocketName),
+            Mounts = workload.Mounts.Select((m, i) => new GuestMount("m" + i.ToString(CultureInfo.InvariantCulture), exports[i].SocketPath, m.Target, m.ReadOnly)).ToList(),
         });
+        var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
         var startedAt = DateTimeOffset.UtcNow;
         var config = new SupervisorConfig
         {
-            Argv = ["/bin/sh", "-c", WrapperScript, Path.Combine(dir, QemuLogName), .. plan.Argv],
+            Argv = ["/bin/sh", "-c", wrapper, Path.Combine(dir, QemuLogName), .. plan.Argv],
             Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
             WorkingDir = dir,
             LogDirectory = LogFiles.LogDirectory(dir),
@@ -219,9 +229,13 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
     /// Run by <c>/bin/sh -c</c> under the supervisor with $0 = the QEMU log path and "$@" = QEMU's argv. Keeps
     /// the supervisor's stderr pipe as fd 4 for the guest's stderr port and sends QEMU's own messages
     /// (warnings, "terminating on signal") to <c>qemu.log</c> instead of the workload's stderr; then execs
-    /// QEMU, so the supervised pid is QEMU's.
+    /// QEMU, so the supervised pid is QEMU's. With mounts, the virtiofsd start lines go between the two parts
+    /// (their messages land in <c>qemu.log</c> too).
     /// </summary>
-    internal const string WrapperScript = "exec 4>&2 2>>\"$0\"; exec \"$@\"";
+    internal const string WrapperScript = WrapperPrologue + WrapperExec;
+
+    private const string WrapperPrologue = "exec 4>&2 2>>\"$0\"\n";
+    private const string WrapperExec = "exec \"$@\"";
 
     public async Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
     {
@@ -230,24 +244,88 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         {
             return;
         }
-        // QEMU ends at SIGTERM (the guest is not asked first: Strata's init has no shutdown path yet).
         MarkStop(handle, Signals.SIGTERM);
-        if (grace > TimeSpan.Zero && Signals.SendToGroup(pid, Signals.SIGTERM))
+        if (grace > TimeSpan.Zero)
         {
+            // The ACPI power button: the guest's init sends SIGTERM to the workload, which may clean up and exit
+            // within the grace period; the guest then reports its exit code and powers off.
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(grace);
             try
             {
-                await _watcher.WaitForExitAsync(sup, ticks, timeout.Token).ConfigureAwait(false);
-                return;
+                if (await PressPowerButtonAsync(handle, sup, ticks, timeout.Token).ConfigureAwait(false))
+                {
+                    return;
+                }
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 // grace period over
             }
         }
+        // QEMU ends at SIGTERM (its block layer flushes the overlay); SIGKILL only if that does not work, or at
+        // once when no grace was given (docker stop -t 0).
+        if (grace > TimeSpan.Zero && Signals.SendToGroup(pid, Signals.SIGTERM))
+        {
+            using var quit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            quit.CancelAfter(QuitBudget);
+            try
+            {
+                await _watcher.WaitForExitAsync(sup, ticks, quit.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+            }
+        }
         MarkStop(handle, Signals.SIGKILL);
         Signals.SendToGroup(pid, Signals.SIGKILL);
+    }
+
+    /// <summary>How long QEMU gets to exit after SIGTERM before SIGKILL.</summary>
+    private static readonly TimeSpan QuitBudget = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Presses the power button (QMP <c>system_powerdown</c>) until the sandbox has exited: again every second,
+    /// because a press before the guest's watcher is listening (early in boot) is lost. True once it exited;
+    /// false when QMP cannot be reached (QEMU wedged or already exiting). Cancelled when the grace period ends.
+    /// </summary>
+    private async Task<bool> PressPowerButtonAsync(DriverHandle handle, int sup, long ticks, CancellationToken ct)
+    {
+        QmpClient qmp;
+        try
+        {
+            qmp = await QmpClient.ConnectAsync(Path.Combine(handle.Directory, QmpSocketName), TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
+        }
+        catch (StrataException e)
+        {
+            LogPowerButtonFailed(handle.InstanceId, e.Message);
+            return false;
+        }
+        await using (qmp.ConfigureAwait(false))
+        {
+            var exited = _watcher.WaitForExitAsync(sup, ticks, ct);
+            while (true)
+            {
+                try
+                {
+                    await qmp.ExecuteAsync("system_powerdown", null, ct).ConfigureAwait(false);
+                }
+                catch (StrataException) when (!ct.IsCancellationRequested)
+                {
+                    // QEMU closed QMP: it is exiting.
+                    await exited.ConfigureAwait(false);
+                    return true;
+                }
+                LogPowerButton(handle.InstanceId);
+                if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(1), ct)).ConfigureAwait(false) == exited)
+                {
+                    await exited.ConfigureAwait(false);
+                    return true;
+                }
+                ct.ThrowIfCancellationRequested();
+            }
+        }
     }
 
     public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken)
@@ -340,9 +418,29 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
     public Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         // The overlay is the sandbox's only engine-side resource; the shared base disk stays cached.
-        foreach (var name in new[] { OverlayFileName, ExecSocketName, "qmp.sock" })
+        foreach (var name in new[] { OverlayFileName, ExecSocketName, QmpSocketName })
         {
             File.Delete(Path.Combine(handle.Directory, name));
+        }
+        foreach (var socket in Directory.EnumerateFiles(handle.Directory, "fs*.sock"))
+        {
+            File.Delete(socket);
+        }
+        var mountPoints = Path.Combine(handle.Directory, "mnt");
+        if (Directory.Exists(mountPoints))
+        {
+            // Empty directories the bind mounts used (in virtiofsd's private namespace; never mounted on the host).
+            try
+            {
+                foreach (var d in Directory.EnumerateDirectories(mountPoints))
+                {
+                    Directory.Delete(d); // never recursive: should one still be a mount, this fails instead of emptying it
+                }
+                Directory.Delete(mountPoints);
+            }
+            catch (IOException)
+            {
+            }
         }
         return Task.CompletedTask;
     }
@@ -358,6 +456,12 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "sandbox {Instance}: QEMU pid {Pid} ({Accel}) running under its supervisor after {Ms:0} ms")]
     private partial void LogStarted(string instance, int pid, string accel, double ms);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "sandbox {Instance}: power button pressed (the workload gets SIGTERM)")]
+    private partial void LogPowerButton(string instance);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "sandbox {Instance}: could not press the power button ({Why}); stopping QEMU")]
+    private partial void LogPowerButtonFailed(string instance, string why);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "sandbox {Instance} start-up breakdown: {Breakdown}")]
     private partial void LogBreakdown(string instance, string breakdown);
@@ -375,4 +479,6 @@ public sealed record SandboxDriverOptions
     public GuestKernelInfo? Kernel { get; init; }
     /// <summary><c>kvm</c> or <c>tcg</c> to skip the probe; null: probe once (cached under <see cref="CacheDirectory"/>).</summary>
     public string? Accelerator { get; init; }
+    /// <summary>virtiofsd, for <c>-v</c> mounts; default: <see cref="Strata.Qemu.VirtioFsDaemon.Locate"/>. Null: mounts are refused.</summary>
+    public string? VirtioFsDaemon { get; init; } = Strata.Qemu.VirtioFsDaemon.Locate();
 }

@@ -13,7 +13,8 @@ namespace Strata.Node.Drivers.Sandbox;
 /// </summary>
 public sealed record SandboxWorkload
 {
-    public const int CurrentVersion = 1;
+    /// <summary>2 added <see cref="Mounts"/>; version 1 files (no mounts) are still read.</summary>
+    public const int CurrentVersion = 2;
     public const string FileName = "sandbox.json";
 
     public int Version { get; init; } = CurrentVersion;
@@ -25,6 +26,8 @@ public sealed record SandboxWorkload
     /// <summary>The cached read-only ext4 image of the image's layers (the overlay's backing file).</summary>
     public required string BaseDisk { get; init; }
     public required string ImageDigest { get; init; }
+    /// <summary>Host directories shared into the guest (virtio-fs), in the order of the spec.</summary>
+    public IReadOnlyList<SandboxMount> Mounts { get; init; } = [];
 
     public const int DefaultMemoryMiB = 256;
     public const int MinimumMemoryMiB = 64;
@@ -68,8 +71,15 @@ public sealed record SandboxWorkload
         {
             throw StrataException.Invalid("resources.memoryBytes", $"a sandbox needs at least {MinimumMemoryMiB} MiB for its guest kernel; give --memory {MinimumMemoryMiB}m or more");
         }
+        var mounts = new List<SandboxMount>();
+        var specMounts = spec.Mounts ?? [];
+        for (var i = 0; i < specMounts.Count; i++)
+        {
+            mounts.Add(SandboxMount.From(specMounts[i], i));
+        }
         var workload = new SandboxWorkload
         {
+            Mounts = mounts,
             Argv = argv,
             Env = env,
             WorkingDir = spec.WorkingDir ?? (string.IsNullOrEmpty(config.WorkingDir) ? "/" : config.WorkingDir),
@@ -96,11 +106,43 @@ public sealed record SandboxWorkload
         }
         var w = JsonSerializer.Deserialize(File.ReadAllText(path), SandboxJsonContext.Default.SandboxWorkload)
             ?? throw new StrataException(ErrorKind.Internal, $"{path} is empty");
-        if (w.Version != CurrentVersion)
+        if (w.Version is < 1 or > CurrentVersion)
         {
-            throw new StrataException(ErrorKind.Internal, $"{path} has version {w.Version}; this stratad reads version {CurrentVersion}");
+            throw new StrataException(ErrorKind.Internal, $"{path} has version {w.Version}; this stratad reads versions 1 to {CurrentVersion}");
         }
-        return w;
+        // A version 1 file has no mounts (the serializer leaves the property null, not its initializer's []).
+        return w.Mounts is null ? w with { Mounts = [] } : w;
+    }
+}
+
+/// <summary>One <c>-v HOST:GUEST[:ro]</c> of a sandbox: a host directory the guest mounts over virtio-fs.</summary>
+public sealed record SandboxMount(string Source, string Target, bool ReadOnly)
+{
+    /// <summary>Checks a spec mount for the sandbox tier: an existing host directory, a guest path below /.</summary>
+    public static SandboxMount From(MountSpec spec, int index)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var field = $"mounts[{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}]";
+        if (!Path.IsPathFullyQualified(spec.Source) || spec.Source.Any(char.IsControl))
+        {
+            throw StrataException.Invalid(field + ".source", $"'{spec.Source}' is not an absolute host path");
+        }
+        if (!Directory.Exists(spec.Source))
+        {
+            throw StrataException.Invalid(field + ".source", File.Exists(spec.Source)
+                ? $"'{spec.Source}' is a file; the sandbox tier shares directories only (virtio-fs); mount its directory or use --tier container"
+                : $"'{spec.Source}' does not exist on this host; create it first");
+        }
+        var target = spec.Target;
+        if (!target.StartsWith('/') || target == "/" || target.Split('/').Contains("..") || target.Any(char.IsControl))
+        {
+            throw StrataException.Invalid(field + ".target", $"'{target}' cannot be mounted over; choose an absolute path below /, without '..'");
+        }
+        if (target.TrimEnd('/') is "/proc" or "/sys" or "/dev" or "/.strata")
+        {
+            throw StrataException.Invalid(field + ".target", $"'{target}' is the guest's own; choose another path");
+        }
+        return new SandboxMount(Path.GetFullPath(spec.Source), target.TrimEnd('/'), spec.ReadOnly);
     }
 }
 
