@@ -141,8 +141,9 @@ public sealed class QmpClient : IAsyncDisposable
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
+                // One write, newline included: QEMU runs a command as soon as its JSON object is complete, so after
+                // 'quit' it may exit before a separate newline arrives, and that second write broke the pipe.
                 await _stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-                await _stream.WriteAsync("\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
             }
             catch (IOException e)
             {
@@ -176,6 +177,7 @@ public sealed class QmpClient : IAsyncDisposable
             }
             w.WriteEndObject();
         }
+        System.Buffers.BuffersExtensions.Write(buffer, "\n"u8);
         return buffer.WrittenSpan.ToArray();
     }
 
