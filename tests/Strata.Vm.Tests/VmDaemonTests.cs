@@ -134,6 +134,27 @@ public sealed class VmDaemonTests
         Assert.Contains("not running", stopped.Stderr, StringComparison.Ordinal);
     }
 
+    [SkippableFact]
+    public async Task ImageLs_ImportedDisk_IsListedWithKindDisk()
+    {
+        VmDaemon.RequireBinaries();
+        await using var daemon = new VmDaemon();
+        await daemon.StartAsync();
+        // The smallest raw disk the import accepts: whole sectors, at least 1 MiB, an MBR boot signature.
+        var raw = Path.Combine(daemon.Root, "..", "tiny.raw");
+        var bytes = new byte[2 * 1024 * 1024];
+        bytes[510] = 0x55;
+        bytes[511] = 0xAA;
+        await File.WriteAllBytesAsync(raw, bytes);
+        daemon.RunOk("image", "import", raw, "--kind", "disk", "tinydisk");
+
+        var list = JsonSerializer.Deserialize(daemon.RunOk("image", "ls", "--json"), StrataJsonContext.Default.ImageList)!;
+        var disk = Assert.Single(list.Items, i => i.Name == "tinydisk");
+        Assert.Equal("disk", disk.Kind);
+        Assert.Equal(2L * 1024 * 1024, disk.Size);
+        Assert.Contains("disk", daemon.RunOk("image", "ls").Split('\n').Single(l => l.Contains("tinydisk", StringComparison.Ordinal)), StringComparison.Ordinal);
+    }
+
     private static bool Alive(int pid)
     {
         try
