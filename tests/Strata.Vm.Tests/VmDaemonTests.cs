@@ -115,20 +115,35 @@ public sealed class VmDaemonTests
         var serial = Path.Combine(daemon.Root, "instances", daemon.Inspect("con").Id, "serial.log");
         Assert.Contains("answer-42", File.ReadAllText(serial), StringComparison.Ordinal);
 
-        // Attaching again works after the detach; a console of a stopped instance is refused with the reason.
+        // Attaching again works after the detach; stopping the VM while attached ends the session.
         var again = daemon.CliStartInfo("console", "con");
         again.RedirectStandardInput = true;
         using (var cli2 = Process.Start(again)!)
         {
-            var text = cli2.StandardOutput.ReadToEndAsync();
+            var text = new StringBuilder();
+            var pump = Task.Run(async () =>
+            {
+                var buffer = new char[1024];
+                int n;
+                while ((n = await cli2.StandardOutput.ReadAsync(buffer)) > 0)
+                {
+                    lock (text)
+                    {
+                        text.Append(buffer, 0, n);
+                    }
+                }
+            });
+            var stderr = cli2.StandardError.ReadToEndAsync();
             await cli2.StandardInput.WriteAsync("echo again-$((1+1))\n");
             await cli2.StandardInput.FlushAsync();
-            cli2.StandardInput.Close(); // end of input detaches too
-            Assert.True(cli2.WaitForExit(TimeSpan.FromSeconds(20)));
+            Assert.True(await TestEnvironment.EventuallyAsync(() => { lock (text) { return text.ToString().Contains("again-2", StringComparison.Ordinal); } }, TimeSpan.FromSeconds(60)),
+                "no answer on the second attach");
+            daemon.RunOk("stop", "-t", "1", "con");
+            Assert.True(cli2.WaitForExit(TimeSpan.FromSeconds(30)), "strata console did not end when the VM stopped");
             Assert.Equal(0, cli2.ExitCode);
-            await text;
+            await pump;
+            Assert.Contains("console closed", await stderr, StringComparison.Ordinal);
         }
-        daemon.RunOk("stop", "-t", "1", "con");
         var stopped = daemon.Run("console", "con");
         Assert.NotEqual(0, stopped.ExitCode);
         Assert.Contains("not running", stopped.Stderr, StringComparison.Ordinal);

@@ -50,7 +50,18 @@ public static class ConsoleEndpoints
         using var done = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         var output = PumpOutputAsync(console, socket, done.Token);
         var input = PumpInputAsync(socket, console, done.Token);
-        await Task.WhenAny(output, input).ConfigureAwait(false);
+        if (await Task.WhenAny(output, input).ConfigureAwait(false) == output && socket.State == WebSocketState.Open)
+        {
+            // The console ended (the VM stopped): tell the client with a close frame before the input side is dropped.
+            using var closeTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            try
+            {
+                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "console closed", closeTimeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+            {
+            }
+        }
         await done.CancelAsync().ConfigureAwait(false);
         try
         {
