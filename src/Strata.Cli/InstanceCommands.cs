@@ -41,13 +41,14 @@ internal static class InstanceCommands
         var entrypoint = new Option<string?>("--entrypoint") { Description = "replace the image's ENTRYPOINT (its CMD is then dropped unless arguments are given)" };
         var isolation = AdvisorCommands.IsolationOption();
         var trust = AdvisorCommands.TrustOption();
+        var arch = new Option<string?>("--arch") { Description = "guest architecture: amd64 (default) | arm64 (vm tier, under qemu-system-aarch64)" };
         var json = Json();
         var positional = new Argument<string[]>("image-and-command") { Description = "IMAGE [CMD ARGS...]; the process tier takes no image: strata run --tier process -- CMD ARGS", Arity = ArgumentArity.ZeroOrMore };
 
         var command = new Command("run", "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
             tier, name, rm, disposable, detach, env, cpus, memory, pids, disk, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
-            network, publish, entrypoint, isolation, trust, json, positional,
+            network, publish, entrypoint, isolation, trust, arch, json, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
@@ -113,7 +114,9 @@ internal static class InstanceCommands
                 Disposable = parse.GetValue(disposable),
                 Mounts = Volumes(parse.GetValue(volumes)),
                 TimeoutSeconds = parse.GetValue(timeout) is { } t ? ParseDuration("--timeout", t).TotalSeconds : null,
-                Requirements = AdvisorCommands.RunRequirements(parse.GetValue(isolation), parse.GetValue(trust)),
+                Requirements = AdvisorCommands.RunRequirements(parse.GetValue(isolation), parse.GetValue(trust)) is var requirements && parse.GetValue(arch) is { } guestArch
+                    ? (requirements ?? new WorkloadRequirements()) with { Arch = guestArch }
+                    : requirements,
             };
 
             using var client = StrataCli.Client(parse);

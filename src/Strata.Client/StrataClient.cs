@@ -68,6 +68,7 @@ public sealed class DaemonUnreachableException(string message, Exception inner) 
 public sealed partial class StrataClient : IDisposable
 {
     private readonly HttpClient _http;
+    private readonly HttpMessageHandler _handler;
     private readonly ClientOptions _options;
 
     public StrataClient(ClientOptions options)
@@ -107,6 +108,7 @@ public sealed partial class StrataClient : IDisposable
             }
             handler = tcp;
         }
+        _handler = handler;
         _http = new HttpClient(handler)
         {
             BaseAddress = options.Host ?? new Uri("http://strata/"),

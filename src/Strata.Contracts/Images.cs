@@ -12,7 +12,7 @@ public sealed record ImageSummary
     public required string ManifestDigest { get; init; }
     /// <summary>The multi-arch index the manifest was chosen from, if any.</summary>
     public string? IndexDigest { get; init; }
-    /// <summary><c>oci</c> (a root filesystem) or <c>wasm</c> (a module artifact).</summary>
+    /// <summary><c>oci</c> (a root filesystem), <c>wasm</c> (a module artifact) or <c>disk</c> (a vm tier disk image).</summary>
     public required string Kind { get; init; }
     public string Os { get; init; } = "";
     public string Architecture { get; init; } = "";

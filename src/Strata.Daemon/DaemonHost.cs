@@ -118,10 +118,12 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.Use(metrics.Middleware);
             app.Use(ProblemMapping.Middleware);
             app.Use(auth.Middleware);
+            app.UseWebSockets();
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
             SnapshotEndpoints.Map(app);
             ExecEndpoints.Map(app);
+            ConsoleEndpoints.Map(app);
             SystemEndpoints.Map(app);
             AdvisorEndpoints.Map(app);
             ProjectEndpoints.Map(app);

@@ -323,8 +323,8 @@ public sealed class QemuCommandLine
 
     private string Device(string kind) => Machine == QemuMachine.Microvm ? kind + "-device" : kind + "-pci";
 
-    // QEMU option values separate keys with ',' and escape a literal ',' by doubling it.
-    private static string Escape(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
+    /// <summary>QEMU option values separate keys with ',' and escape a literal ',' by doubling it.</summary>
+    public static string Escape(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
 
     private static string NotEmpty(string value, string field)
     {

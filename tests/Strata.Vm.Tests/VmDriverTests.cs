@@ -173,6 +173,105 @@ public sealed class VmDriverTests
         Assert.True(after <= before - 64 * 1024, $"MemTotal went from {before} KiB to {after} KiB; the balloon should have taken ~96 MiB");
     }
 
+    [SkippableFact]
+    public async Task Resize_Cpus_HotAddsAVcpuTheGuestCanOnline()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        await using var vm = await VmInstance.CreateAsync(driver,
+            VmFixture.Busybox(GuestShell.Workload) with { Resources = new ResourceSpec { Cpus = 1 } });
+        await vm.StartAsync();
+        await using var shell = await GuestShell.ConnectAsync(VmDriver.ExecSocket(vm.Handle), TimeSpan.FromSeconds(30));
+        Assert.Equal("1", (await shell.RunAsync("grep -c ^processor /proc/cpuinfo", TimeSpan.FromSeconds(120))).Trim());
+
+        // The count comes from QMP query-cpus-fast after the device_add.
+        var resized = await driver.ResizeAsync(vm.Handle, null, 2, CancellationToken.None);
+        Assert.Equal(2, resized.Cpus);
+        Assert.Equal(4, resized.MaxCpus);
+
+        // The guest kernel registers the new CPU (ACPI hot-plug); without a udev rule it stays offline until asked.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!(await shell.RunAsync("ls /sys/devices/system/cpu/")).Contains("cpu1", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+        }
+        await shell.RunAsync("[ \"$(cat /sys/devices/system/cpu/cpu1/online)\" = 1 ] || echo 1 > /sys/devices/system/cpu/cpu1/online", TimeSpan.FromSeconds(60));
+        Assert.Equal("2", (await shell.RunAsync("grep -c ^processor /proc/cpuinfo")).Trim());
+
+        var shrink = await Assert.ThrowsAsync<StrataException>(() => driver.ResizeAsync(vm.Handle, null, 1, CancellationToken.None));
+        Assert.Equal(ErrorKind.InvalidArgument, shrink.Kind);
+        var tooMany = await Assert.ThrowsAsync<StrataException>(() => driver.ResizeAsync(vm.Handle, null, 5, CancellationToken.None));
+        Assert.Contains("4 vCPUs", tooMany.Message, StringComparison.Ordinal);
+    }
+
+    [SkippableTheory]
+    [InlineData("mips")]
+    [InlineData("riscv64")]
+    public async Task Create_UnsupportedArch_IsRefusedNamingTheFieldAndLeavesNothing(string arch)
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        var dir = Directory.CreateTempSubdirectory("strata-vm-bad-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<StrataException>(() => driver.CreateAsync(Request(dir,
+                VmFixture.Busybox("true") with { Requirements = new WorkloadRequirements { Arch = arch } }), CancellationToken.None));
+            Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+            Assert.Equal("requirements.arch", e.Field);
+            Assert.Contains("amd64 or arm64", e.Message, StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Create_Arm64WithoutEmulator_NamesThePackage()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync(o => o with { Arm64QemuBinary = "/nonexistent/qemu-system-aarch64" });
+        var dir = Directory.CreateTempSubdirectory("strata-vm-bad-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<StrataException>(() => driver.CreateAsync(Request(dir,
+                VmFixture.Busybox("true") with { Requirements = new WorkloadRequirements { Arch = "arm64" } }), CancellationToken.None));
+            Assert.Equal(ErrorKind.Unavailable, e.Kind);
+            Assert.Contains("apt-get install qemu-system-arm", e.Message, StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+            var fingerprint = await driver.FingerprintAsync(CancellationToken.None);
+            Assert.Contains("arm64: no", fingerprint.Reason, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Create_Arm64WithoutKernel_NamesTheKernelPackage()
+    {
+        VmFixture.RequireEngine();
+        TestEnvironment.Require(File.Exists("/usr/bin/qemu-system-aarch64"), "qemu-system-aarch64 is missing; apt-get install qemu-system-arm");
+        using var driver = await VmFixture.CreateDriverAsync(o => o with { Arm64KernelPath = "/nonexistent/vmlinuz-6.1.0-cloud-arm64" });
+        var dir = Directory.CreateTempSubdirectory("strata-vm-bad-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<StrataException>(() => driver.CreateAsync(Request(dir,
+                VmFixture.Busybox("true") with { Requirements = new WorkloadRequirements { Arch = "aarch64" } }), CancellationToken.None));
+            Assert.Equal(ErrorKind.Unavailable, e.Kind);
+            Assert.Contains("linux-image-cloud-arm64", e.Message, StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+            var fingerprint = await driver.FingerprintAsync(CancellationToken.None);
+            Assert.Contains("arm64: qemu-system-aarch64 installed (TCG), no arm64 guest kernel", fingerprint.Reason, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
     internal static CreateRequest Request(string dir, InstanceSpec spec) =>
         new() { InstanceId = "bad", Name = "bad", Project = "default", Directory = dir, Spec = spec with { Name = "bad" } };
 

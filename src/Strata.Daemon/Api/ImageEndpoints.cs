@@ -26,9 +26,9 @@ public static class ImageEndpoints
     {
         var group = app.MapGroup("/v1/images").WithTags("images");
 
-        group.MapGet("/", (ImageStore store) =>
-            Results.Json(new ImageList([.. store.List().Select(ToSummary)]), StrataJsonContext.Default.ImageList))
-            .Produces<ImageList>().WithSummary("List image names in the store.");
+        group.MapGet("/", (ImageStore store, VmDiskImages disks) =>
+            Results.Json(new ImageList([.. store.List().Select(ToSummary), .. disks.List().Select(DiskSummary)]), StrataJsonContext.Default.ImageList))
+            .Produces<ImageList>().WithSummary("List image names in the store, and the disk images of the vm tier (kind disk).");
 
         group.MapPost("/pull", PullAsync)
             .Accepts<PullImageRequest>("application/json")
@@ -151,6 +151,17 @@ public static class ImageEndpoints
         await JsonSerializer.SerializeAsync(http.Response.Body, problem, StrataJsonContext.Default.ProblemDetails, http.RequestAborted);
     }
 
+    private static ImageSummary DiskSummary(VmDiskImage disk) => new()
+    {
+        Name = disk.Name,
+        Reference = "disk:" + disk.Name,
+        Id = "",
+        ManifestDigest = "",
+        Kind = "disk",
+        Size = disk.VirtualSize,
+        Added = disk.Added,
+    };
+
     private static async Task<IResult> ImportAsync(HttpContext http, ImageStore store, VmDiskImages disks, TimeProvider time, string? name, string? kind)
     {
         kind ??= "archive";
@@ -186,17 +197,7 @@ public static class ImageEndpoints
             if (kind == "disk")
             {
                 var disk = await disks.ImportAsync(spool, name!, time, http.RequestAborted);
-                var summary = new ImageSummary
-                {
-                    Name = disk.Name,
-                    Reference = "disk:" + disk.Name,
-                    Id = "",
-                    ManifestDigest = "",
-                    Kind = "disk",
-                    Size = disk.VirtualSize,
-                    Added = disk.Added,
-                };
-                return Results.Json(new ImageList([summary]), StrataJsonContext.Default.ImageList, statusCode: StatusCodes.Status201Created);
+                return Results.Json(new ImageList([DiskSummary(disk)]), StrataJsonContext.Default.ImageList, statusCode: StatusCodes.Status201Created);
             }
             IReadOnlyList<ImageInfo> images = kind == "archive"
                 ? await store.ImportArchiveAsync(spool, name, http.RequestAborted)

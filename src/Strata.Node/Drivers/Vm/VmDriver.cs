@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Globalization;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -24,7 +26,7 @@ namespace Strata.Node.Drivers.Vm;
 /// extra copying; the control port (exit code) is a file; the serial console is <c>serial.log</c> (OCI) or the
 /// stdout stream (disk images, whose console is their only output).
 /// </summary>
-public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IResizeDriver, IDisposable
+public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IResizeDriver, IConsoleDriver, IDisposable
 {
     public const int MinimumMemoryMiB = 64;
     public const int DefaultMemoryMiB = 256;
@@ -37,6 +39,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
     internal const string SerialFileName = "serial.log";
     internal const string QmpSocketName = "qmp.sock";
     internal const string ExecSocketName = "exec.sock";
+    internal const string ConsoleSocketName = "console.sock";
     internal const string OverlayFileName = "disk.qcow2";
     private const string StopMarkerName = "stop-requested";
     private const string PoweredOff = "powered-off";
@@ -47,6 +50,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
     private readonly VmDiskImages? _disks;
     private readonly ExitWatcher _watcher = new();
     private readonly VmQmpConnections _qmp = new();
+    private readonly ConcurrentDictionary<string, byte> _attachedConsoles = new(StringComparer.Ordinal);
     private readonly VmRootDisk _rootDisks;
     private readonly string? _supervisor;
     private readonly SemaphoreSlim _assetsGate = new(1, 1);
@@ -90,8 +94,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         {
             var (kernel, _) = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
             var accel = await AccelAsync(cancellationToken).ConfigureAwait(false);
-            var arm = FindOnPath("qemu-system-aarch64") is null ? "arm64: no (qemu-system-arm not installed)" : "arm64: qemu-system-aarch64 (TCG)";
-            return new DriverFingerprint(true, $"QEMU pc machine, {accel.Accel.ToUpperInvariant()} ({accel.Reason}); guest kernel {kernel.Release}; {arm}", "qemu");
+            return new DriverFingerprint(true, $"QEMU pc machine, {accel.Accel.ToUpperInvariant()} ({accel.Reason}); guest kernel {kernel.Release}; arches: amd64; {Arm64Status()}", "qemu");
         }
         catch (StrataException e)
         {
@@ -104,6 +107,10 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         var spec = request.Spec;
         var memoryMiB = MemoryMiB(spec.Resources?.MemoryBytes);
         var cpus = CpuCount(spec.Resources?.Cpus);
+        if (GuestArch(spec.Requirements?.Arch) == Arm64)
+        {
+            RefuseArm64();
+        }
         if (spec.Mounts is { Count: > 0 })
         {
             throw StrataException.Invalid("mounts", "the vm tier cannot share host directories (the guest kernel has no 9p); put the data into the image or use the container tier");
@@ -183,6 +190,59 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory };
     }
 
+    internal const string Amd64 = "amd64";
+    internal const string Arm64 = "arm64";
+    internal const string Arm64EmulatorPackage = "qemu-system-arm";
+    internal const string Arm64KernelPackage = "linux-image-cloud-arm64";
+
+    /// <summary>The guest architecture from <c>requirements.arch</c> (<c>--arch</c>): amd64 (default) or arm64.</summary>
+    internal static string GuestArch(string? requested) => requested?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "host" or "amd64" or "x86_64" or "x86-64" => Amd64,
+        "arm64" or "aarch64" => Arm64,
+        var other => throw StrataException.Invalid("requirements.arch", $"'{other}' is not an architecture the vm tier runs; use amd64 or arm64 (arm64 runs under qemu-system-aarch64)"),
+    };
+
+    /// <summary>What <c>strata info</c> says about arm64 guests on this host.</summary>
+    private string Arm64Status()
+    {
+        if (FindOnPath(_options.Arm64QemuBinary) is null)
+        {
+            return $"arm64: no ({_options.Arm64QemuBinary} is not installed: apt-get install {Arm64EmulatorPackage})";
+        }
+        return Arm64Kernel() is { } kernel
+            ? $"arm64: {_options.Arm64QemuBinary} installed (TCG), kernel {Path.GetFileName(kernel)}, boots not supported yet"
+            : $"arm64: {_options.Arm64QemuBinary} installed (TCG), no arm64 guest kernel ({Arm64KernelPackage})";
+    }
+
+    private string? Arm64Kernel()
+    {
+        if (_options.Arm64KernelPath is { } path)
+        {
+            return File.Exists(path) ? path : null;
+        }
+        return Directory.Exists("/boot") ? Directory.GetFiles("/boot", "vmlinuz-*-arm64").Order(StringComparer.Ordinal).LastOrDefault() : null;
+    }
+
+    /// <summary>
+    /// arm64 guests: the emulator and an arm64 kernel are checked and named when missing. Booting them is not done
+    /// yet: Strata's guest init and its busybox image are amd64 binaries, and a Debian amd64 host cannot install
+    /// the arm64 kernel package with plain apt. docs/vm.md says what is missing.
+    /// </summary>
+    private void RefuseArm64()
+    {
+        if (FindOnPath(_options.Arm64QemuBinary) is null)
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"arm64 guests run under {_options.Arm64QemuBinary}, which is not installed; apt-get install {Arm64EmulatorPackage}");
+        }
+        if (Arm64Kernel() is null)
+        {
+            var where = _options.Arm64KernelPath ?? "/boot/vmlinuz-*-arm64";
+            throw new StrataException(ErrorKind.Unavailable, $"there is no arm64 guest kernel at {where}; it comes from Debian's {Arm64KernelPackage} package (arm64 architecture: dpkg --add-architecture arm64, or apt-get download and unpack it)");
+        }
+        throw new StrataException(ErrorKind.Unavailable, "arm64 guests are not supported yet: the emulator and kernel are here, but Strata's guest init and images are amd64 binaries; run the workload as amd64 (drop --arch)");
+    }
+
     /// <summary>Memory in MiB from the spec's bytes; refuses less than a Linux guest can boot with.</summary>
     internal static int MemoryMiB(long? bytes)
     {
@@ -259,7 +319,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
     internal static IReadOnlyList<string> BuildArgv(VmConfig config, string directory, string? loadvmTag)
     {
         var dir = Path.GetFullPath(directory);
-        foreach (var socket in new[] { QmpSocketName, ExecSocketName })
+        foreach (var socket in new[] { QmpSocketName, ExecSocketName, ConsoleSocketName })
         {
             var path = Path.Combine(dir, socket);
             if (path.Length > QemuVm.MaxSocketPath)
@@ -276,20 +336,19 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
             .WithQmpSocket(Path.Combine(dir, QmpSocketName))
             .WithBalloon(true)
             .AddDrive(new QemuDrive(config.Overlay, "qcow2", Id: "root"));
+        // The serial console is a socket `strata console` attaches to (QEMU serves one client); QEMU also copies
+        // everything the guest writes on it to the log, attached or not: serial.log for OCI boots, the supervisor's
+        // stdout (the CRI log) for a full OS, whose console is its only output.
+        var consoleLog = config.Kind == VmKinds.Oci ? Path.Combine(dir, SerialFileName) : "/dev/stdout";
+        cmd.WithSerialChardev($"socket,path={QemuCommandLine.Escape(Path.Combine(dir, ConsoleSocketName))},server=on,wait=off,logfile={QemuCommandLine.Escape(consoleLog)},logappend=on");
         if (config.Kind == VmKinds.Oci)
         {
             cmd.WithKernel(config.KernelPath!, config.InitrdPath, config.KernelAppend)
-                .WithSerialFile(Path.Combine(dir, SerialFileName))
                 // The supervisor's pipes: guest stdout and stderr reach the CRI log as their own streams.
                 .AddSerialPort(new VirtioSerialPort(GuestInit.StdoutPort, FilePath: "/dev/stdout"))
                 .AddSerialPort(new VirtioSerialPort(GuestInit.StderrPort, FilePath: "/dev/stderr"))
                 .AddSerialPort(new VirtioSerialPort(GuestInit.ControlPort, FilePath: Path.Combine(dir, ControlFileName)))
                 .AddSerialPort(new VirtioSerialPort(GuestInit.ExecPort, SocketPath: Path.Combine(dir, ExecSocketName)));
-        }
-        else
-        {
-            // A full OS speaks on its serial console only: that is its log.
-            cmd.WithSerialChardev("file,path=/dev/stdout");
         }
         if (config.MaxCpus > config.Cpus)
         {
@@ -336,7 +395,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         {
             throw new StrataException(ErrorKind.Unavailable, $"guest kernel {config.KernelPath} is gone; install it with 'apt-get install {GuestKernel.Package}' and create the instance again");
         }
-        foreach (var stale in new[] { ExitFileName, ControlFileName, StopMarkerName, SerialFileName, QmpSocketName, ExecSocketName })
+        foreach (var stale in new[] { ExitFileName, ControlFileName, StopMarkerName, SerialFileName, QmpSocketName, ExecSocketName, ConsoleSocketName })
         {
             File.Delete(Path.Combine(handle.Directory, stale));
         }
@@ -498,9 +557,65 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
     public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         await _qmp.ForgetAsync(QmpSocket(handle)).ConfigureAwait(false);
-        foreach (var name in new[] { OverlayFileName, QmpSocketName, ExecSocketName, ControlFileName, SerialFileName })
+        foreach (var name in new[] { OverlayFileName, QmpSocketName, ExecSocketName, ConsoleSocketName, ControlFileName, SerialFileName })
         {
             File.Delete(Path.Combine(handle.Directory, name));
+        }
+    }
+
+    // ---- console ----
+
+    /// <summary>
+    /// Connects to the serial console's socket. QEMU serves one client at a time (a second would wait unanswered),
+    /// so a second attach through this daemon is refused; the log keeps the output either way.
+    /// </summary>
+    public async Task<Stream> OpenConsoleAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        if (!IsRunning(handle))
+        {
+            throw StrataException.Conflict("the VM is not running; start it first");
+        }
+        var path = Path.Combine(Path.GetFullPath(handle.Directory), ConsoleSocketName);
+        if (!File.Exists(path))
+        {
+            throw StrataException.Conflict("this VM was started without a console socket (by an older Strata); restart it to attach");
+        }
+        if (!_attachedConsoles.TryAdd(path, 0))
+        {
+            throw StrataException.Conflict("someone is already attached to this VM's console; the serial console serves one client (detach the other with Ctrl-])");
+        }
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
+            return new ConsoleStream(socket, () => _attachedConsoles.TryRemove(path, out _));
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            _attachedConsoles.TryRemove(path, out _);
+            throw StrataException.Conflict($"the VM's console did not answer ({e.Message}); is QEMU still running?");
+        }
+        catch
+        {
+            socket.Dispose();
+            _attachedConsoles.TryRemove(path, out _);
+            throw;
+        }
+    }
+
+    /// <summary>The console connection; disposing it detaches (and frees the one attach slot).</summary>
+    private sealed class ConsoleStream(Socket socket, Action detached) : NetworkStream(socket, ownsSocket: true)
+    {
+        private int _disposed;
+
+        protected override void Dispose(bool disposing)
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                detached();
+            }
+            base.Dispose(disposing);
         }
     }
 
@@ -796,6 +911,10 @@ public sealed record VmDriverOptions
     public string? Supervisor { get; init; }
     public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
     public string QemuBinary { get; init; } = "qemu-system-x86_64";
+    /// <summary>The emulator for arm64 guests (package qemu-system-arm).</summary>
+    public string Arm64QemuBinary { get; init; } = "qemu-system-aarch64";
+    /// <summary>arm64 guest kernel; null: the newest <c>/boot/vmlinuz-*-arm64</c>.</summary>
+    public string? Arm64KernelPath { get; init; }
     /// <summary>Guest kernel; null: <see cref="GuestKernel.Locate()"/> (Debian's cloud kernel).</summary>
     public string? KernelPath { get; init; }
     /// <summary>Force <c>kvm</c> or <c>tcg</c>; null: probe once and cache.</summary>
