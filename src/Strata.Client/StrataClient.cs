@@ -25,6 +25,9 @@ public sealed record ClientOptions
 
     public string Project { get; init; } = "default";
 
+    /// <summary>When the client process started; sent with each request so the daemon's run timeline (debug log) covers client → daemon.</summary>
+    public DateTimeOffset? StartedAt { get; init; }
+
     /// <summary>Reads STRATA_SOCKET, STRATA_HOST, STRATA_TOKEN and STRATA_PROJECT, then applies explicit values.</summary>
     public static ClientOptions FromEnvironment(string? socket = null, string? host = null, string? token = null, string? project = null)
     {
@@ -92,6 +95,11 @@ public sealed partial class StrataClient : IDisposable
             BaseAddress = options.Host ?? new Uri("http://strata/"),
             Timeout = Timeout.InfiniteTimeSpan,
         };
+        if (options.StartedAt is { } started)
+        {
+            _http.DefaultRequestHeaders.TryAddWithoutValidation("Strata-Client-Started",
+                ((started - DateTimeOffset.UnixEpoch).Ticks / 10).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
         if (options.Token is { Length: > 0 } token)
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);

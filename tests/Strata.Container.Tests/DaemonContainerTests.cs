@@ -103,6 +103,43 @@ public sealed class DaemonContainerTests(ContainerFixture fx)
         await client.DeleteAsync("svc");
     }
 
+    [SkippableFact]
+    public async Task AttachedRemoveRun_NameIsFreeAtTheExitFrame_AndNothingIsLeftBehind()
+    {
+        fx.RequireEngine();
+        var socket = Path.Combine(fx.Root, "rm.sock");
+        var root = Path.Combine(fx.Root, "daemon-rm");
+        await using var host = await DaemonHost.StartAsync(new DaemonOptions
+        {
+            Root = root,
+            Socket = socket,
+            Supervisor = fx.Supervisor,
+            Images = new Dictionary<string, string> { ["busybox"] = fx.Rootfs },
+        }, logging => logging.ClearProviders());
+        using var client = new StrataClient(new ClientOptions { Socket = socket });
+
+        // The same name three times in a row, each started as soon as the previous one's exit code is known.
+        for (var i = 0; i < 3; i++)
+        {
+            int? code = null;
+            await foreach (var frame in client.RunAttachedAsync(new InstanceSpec
+            {
+                Tier = "container", Image = "busybox", Name = "again", AutoRemove = true, Args = ["sh", "-c", $"exit {i + 3}"],
+            }))
+            {
+                code = frame.Exit?.ExitCode ?? code;
+            }
+            Assert.Equal(i + 3, code);
+            var gone = await Assert.ThrowsAsync<StrataApiException>(() => client.GetAsync("again"));
+            Assert.Equal(ErrorKind.NotFound, gone.Kind);
+        }
+
+        // The background cleanup finishes: no instance directory, no overlay mount, no cgroup left.
+        var instances = Path.Combine(root, "instances");
+        await WaitUntilAsync(() => Task.FromResult(Directory.GetDirectories(instances).Length == 0));
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(instances, StringComparison.Ordinal));
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
@@ -141,6 +142,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         BundleBuilder.Validate(spec);
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         var image = await _images.ResolveAsync(spec.Image!, cancellationToken).ConfigureAwait(false);
+        Mark("image resolved");
         var argv = BundleBuilder.Argv(spec, image.Config);
         var user = spec.Security?.User is { } u
             ? BundleBuilder.ResolveUser(u, image.LayerDirectories)
@@ -170,6 +172,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
                 Spec = spec with { Resources = resources with { MemoryBytes = null } },
             });
             await File.WriteAllTextAsync(Path.Combine(request.Directory, "config.json"), config.ToJsonString(), cancellationToken).ConfigureAwait(false);
+            Mark("bundle written");
             var data = new Dictionary<string, string>
             {
                 [RuntimeKey] = $"{runtime.Name} {runtime.Version}",
@@ -211,6 +214,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         }
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         Rootfs(handle).EnsureMounted();
+        Mark("overlay mounted");
         if (runtime.HasState(handle.InstanceId))
         {
             // Left over from a run whose runtime was killed: a new run under the same id would be refused.
@@ -232,8 +236,13 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
             // hosts) is started inside the instance's cgroups so that the container inherits them.
             CgroupProcsFiles = runtime.ManagesCgroups ? [] : [.. cgroupDirs.Select(d => Path.Combine(d, "cgroup.procs"))],
             MemoryCgroup = handle.Data.GetValueOrDefault(MemoryCgroupKey),
+            // runc and crun set up their own signal handling: no exec-mode step in between (one process less).
+            SpawnDirectly = runtime.ManagesCgroups,
+            // An auto-removed container's exit record only has to outlive a daemon crash, not a host crash.
+            VolatileExitFile = handle.Data.ContainsKey(VolatileKey),
         };
         var launched = await new SupervisorLauncher(_supervisor).StartAsync(handle.Directory, config, cancellationToken).ConfigureAwait(false);
+        Mark("supervisor handshake");
         return handle with
         {
             Pid = launched.Pid,
@@ -357,14 +366,20 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         if (await EnsureRuntimeAsync(cancellationToken).ConfigureAwait(false) is { } runtime && runtime.HasState(handle.InstanceId))
         {
             await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
+            Mark("runtime delete");
         }
         Rootfs(handle).Unmount();
+        Mark("overlay unmounted");
         new ContainerCgroups(handle.InstanceId).Delete();
         if (handle.Data.TryGetValue(CgroupDirsKey, out var dirs))
         {
             CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).Delete();
         }
+        Mark("cgroups removed");
     }
+
+    /// <summary>A phase of the current run's timeline (see Strata.Control.RunTimeline; logged at debug level).</summary>
+    private static void Mark(string phase) => Activity.Current?.AddEvent(new ActivityEvent(phase));
 
     public void Dispose()
     {
