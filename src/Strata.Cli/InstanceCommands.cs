@@ -268,6 +268,24 @@ internal static class InstanceCommands
         var force = new Option<bool>("--force", "-f") { Description = "stop running instances first" };
         yield return Simple("rm", "Remove instances", async (c, n, p, ct) => { await c.DeleteAsync(n, p.GetValue(force), ct); }, force);
         yield return Wait();
+        yield return Commit();
+    }
+
+    private static Command Commit()
+    {
+        var name = new Argument<string>("name") { Description = "a stopped (or exited) container" };
+        var image = new Argument<string>("image") { Description = "name of the new image, e.g. myapp:1" };
+        var cmd = new Option<string[]>("--cmd") { Description = "the new image's Cmd, one word per --cmd (default: the original image's)", AllowMultipleArgumentsPerToken = false };
+        var command = new Command("commit", "Turn a stopped container into a new image: its writable layer on top of its image") { name, image, cmd };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var words = parse.GetValue(cmd);
+            var summary = await client.CommitAsync(parse.GetValue(name)!, parse.GetValue(image)!, words is { Length: > 0 } ? words : null, ct);
+            Console.WriteLine(summary.Id);
+            return 0;
+        }));
+        return command;
     }
 
     private static int SignalNumber(string text) => text.ToUpperInvariant().Replace("SIG", "", StringComparison.Ordinal) switch

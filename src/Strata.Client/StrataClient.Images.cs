@@ -65,6 +65,17 @@ public sealed partial class StrataClient
         SendAsync(HttpMethod.Post, "v1/images/build-base", JsonBody(new BuildBaseImageRequest { Name = name }, StrataJsonContext.Default.BuildBaseImageRequest),
             StrataJsonContext.Default.ImageSummary, ct);
 
+    /// <summary>Turns the stopped container <paramref name="name"/> into the image <paramref name="image"/> (its writable layer on top of its image); <paramref name="cmd"/> replaces the Cmd.</summary>
+    public Task<ImageSummary> CommitAsync(string name, string image, IReadOnlyList<string>? cmd = null, CancellationToken ct = default)
+    {
+        var query = new StringBuilder("image=").Append(Uri.EscapeDataString(image));
+        foreach (var word in cmd ?? [])
+        {
+            query.Append("&cmd=").Append(Uri.EscapeDataString(word));
+        }
+        return SendAsync(HttpMethod.Post, Q($"v1/instances/{N(name)}/commit", query.ToString()), null, StrataJsonContext.Default.ImageSummary, ct);
+    }
+
     public Task<ImageSummary> TagImageAsync(string source, string target, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, "v1/images/tag", JsonBody(new TagImageRequest { Source = source, Target = target }, StrataJsonContext.Default.TagImageRequest),
             StrataJsonContext.Default.ImageSummary, ct);

@@ -32,6 +32,9 @@ public sealed record ClientOptions
     /// <summary>PEM file of the CA (or the self-signed certificate) that signed an HTTPS daemon's certificate.</summary>
     public string? TlsCaFile { get; init; }
 
+    /// <summary>When the client process started; sent with each request so the daemon's run timeline (debug log) covers client → daemon.</summary>
+    public DateTimeOffset? StartedAt { get; init; }
+
     /// <summary>
     /// Explicit values first, then STRATA_SOCKET, STRATA_HOST, STRATA_TOKEN, STRATA_PROJECT and STRATA_TLS_CA,
     /// then the config file (<see cref="ClientConfig"/>).
@@ -114,6 +117,11 @@ public sealed partial class StrataClient : IDisposable
             BaseAddress = options.Host ?? new Uri("http://strata/"),
             Timeout = Timeout.InfiniteTimeSpan,
         };
+        if (options.StartedAt is { } started)
+        {
+            _http.DefaultRequestHeaders.TryAddWithoutValidation("Strata-Client-Started",
+                ((started - DateTimeOffset.UnixEpoch).Ticks / 10).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
         if (options.Token is { Length: > 0 } token)
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);

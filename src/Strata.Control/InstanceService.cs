@@ -105,6 +105,7 @@ public sealed partial class InstanceService : IAsyncDisposable
                 $"the {tier.ToName()} tier does not join networks yet; networks and published ports work on the container tier (--tier container)");
         }
         var name = spec.Name ?? GenerateName(project);
+        RunTimeline.Mark("spec validated");
         spec = spec with { Name = name, Tier = tier.ToName() };
 
         var id = Guid.NewGuid().ToString("N");
@@ -149,6 +150,7 @@ public sealed partial class InstanceService : IAsyncDisposable
                     Directory = directory,
                     Spec = spec,
                 }, cancellationToken).ConfigureAwait(false);
+                RunTimeline.Mark("driver create");
             }
             catch (Exception e)
             {
@@ -164,6 +166,7 @@ public sealed partial class InstanceService : IAsyncDisposable
                 if (!entry.Ephemeral)
                 {
                     await _store.InsertAsync(entry.Record, CancellationToken.None).ConfigureAwait(false);
+                    RunTimeline.Mark("store insert");
                 }
             }
             catch
@@ -295,6 +298,7 @@ public sealed partial class InstanceService : IAsyncDisposable
             handle = launch is null
                 ? await driver.StartAsync(record.Handle!, cancellationToken).ConfigureAwait(false)
                 : await launch(driver, record.Handle!).ConfigureAwait(false);
+            RunTimeline.Mark("driver start");
         }
         catch (StrataException e) when (e.Kind != ErrorKind.Cancelled)
         {
@@ -318,6 +322,7 @@ public sealed partial class InstanceService : IAsyncDisposable
             StartedAt = _time.GetUtcNow(),
             FinishedAt = null,
         }, restartCount > record.RestartCount ? "restarted" : "started").ConfigureAwait(false);
+        RunTimeline.Mark("store running");
         Watch(entry, driver, handle);
     }
 
@@ -419,8 +424,14 @@ public sealed partial class InstanceService : IAsyncDisposable
 
         public string Directory => _service.InstanceDirectory(_entry.Record.Id);
 
+        private int _disposed;
+
         public async ValueTask DisposeAsync()
         {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
             if (Interlocked.Decrement(ref _entry.Attached) == 0 && _entry.Record.Spec.AutoRemove && _entry.Record.State.IsFinished())
             {
                 await _service.RemoveFinishedAsync(_entry).ConfigureAwait(false);
@@ -454,17 +465,50 @@ public sealed partial class InstanceService : IAsyncDisposable
         }
     }
 
-    private async Task DeleteLockedAsync(Entry entry)
+    /// <param name="deferCleanup">
+    /// Forget the instance first (store row, name) and release its resources (driver delete, directory) in the
+    /// background: the auto-removal of a finished instance, so an attached client learns the exit code and can
+    /// reuse the name at once. A removal marker in the directory makes this crash-safe: the next start's orphan
+    /// sweep finishes the driver's part.
+    /// </param>
+    private async Task DeleteLockedAsync(Entry entry, bool deferCleanup = false)
     {
         var record = entry.Record;
-        if (record.Handle is { } handle && _drivers.Find(record.Tier) is { } driver)
+        var directory = InstanceDirectory(record.Id);
+        var driver = _drivers.Find(record.Tier);
+        if (deferCleanup && record.Handle is { } deferred && driver is not null && RemovalMarker.TryWrite(directory, record.Tier, deferred))
         {
-            await driver.DeleteAsync(handle, CancellationToken.None).ConfigureAwait(false);
+            Track(Task.Run(async () =>
+            {
+                try
+                {
+                    await driver.DeleteAsync(deferred, CancellationToken.None).ConfigureAwait(false);
+                    TryDeleteDirectory(directory);
+                    RunTimeline.Mark("directory removed");
+                    if (System.Diagnostics.Activity.Current is { OperationName: RunTimeline.ActivityName } timeline && _log.IsEnabled(LogLevel.Debug))
+                    {
+                        LogRemovalTimeline(record.Name, RunTimeline.Format(timeline));
+                    }
+                }
+                catch (Exception e)
+                {
+                    LogBackgroundFailure(record.Name, "remove (the next daemon start retries)", e);
+                }
+            }, CancellationToken.None));
         }
-        TryDeleteDirectory(InstanceDirectory(record.Id));
+        else
+        {
+            if (record.Handle is { } handle && driver is not null)
+            {
+                await driver.DeleteAsync(handle, CancellationToken.None).ConfigureAwait(false);
+            }
+            TryDeleteDirectory(directory);
+            RunTimeline.Mark("directory removed");
+        }
         if (!entry.Ephemeral)
         {
             await _store.DeleteAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+            RunTimeline.Mark("store delete");
         }
         entry.Record = record with { State = InstanceState.Deleted, Revision = record.Revision + 1 };
         _entries.TryRemove(record.Id, out _);
@@ -480,7 +524,7 @@ public sealed partial class InstanceService : IAsyncDisposable
         {
             if (entry.Record.State.IsFinished())
             {
-                await DeleteLockedAsync(entry).ConfigureAwait(false);
+                await DeleteLockedAsync(entry, deferCleanup: true).ConfigureAwait(false);
             }
         }
         catch (Exception e)
@@ -513,6 +557,11 @@ public sealed partial class InstanceService : IAsyncDisposable
         try
         {
             exit = await driver.WaitAsync(handle, _shutdown.Token).ConfigureAwait(false);
+            RunTimeline.Mark("exit detected");
+            if (exit.FinishedAt != default)
+            {
+                RunTimeline.Mark("workload exited", exit.FinishedAt);
+            }
         }
         catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
         {
@@ -556,11 +605,12 @@ public sealed partial class InstanceService : IAsyncDisposable
                 InstanceState.Stopped => "stopped",
                 _ => "exited",
             }, persist: restart || !record.Spec.AutoRemove).ConfigureAwait(false);
+            RunTimeline.Mark("exit recorded");
             entry.Exit.TrySetResult(entry.Record);
 
             if (!restart && record.Spec.AutoRemove && Volatile.Read(ref entry.Attached) == 0)
             {
-                await DeleteLockedAsync(entry).ConfigureAwait(false);
+                await DeleteLockedAsync(entry, deferCleanup: true).ConfigureAwait(false);
                 return;
             }
         }
@@ -628,7 +678,7 @@ public sealed partial class InstanceService : IAsyncDisposable
             _entries[record.Id] = entry;
             _names[Key(record.Project, record.Name)] = record.Id;
         }
-        SweepOrphanDirectories();
+        await SweepOrphanDirectoriesAsync().ConfigureAwait(false);
         foreach (var entry in _entries.Values.ToList())
         {
             try
@@ -644,21 +694,36 @@ public sealed partial class InstanceService : IAsyncDisposable
 
     /// <summary>
     /// An instance directory without a record is what a crash during a driver's create leaves behind (or an
-    /// ephemeral instance that was never stored): nothing was started from it, so it is removed.
+    /// ephemeral instance that was never stored): nothing was started from it, so it is removed. One with a
+    /// removal marker is an auto-removed instance whose cleanup a crash interrupted: its driver finishes first
+    /// (unmount, cgroups), so nothing is left behind.
     /// </summary>
-    private void SweepOrphanDirectories()
+    private async Task SweepOrphanDirectoriesAsync()
     {
         var root = Path.Combine(_options.Root, "instances");
         if (!Directory.Exists(root))
         {
             return;
         }
-        foreach (var dir in Directory.EnumerateDirectories(root))
+        foreach (var dir in Directory.EnumerateDirectories(root).ToList())
         {
-            if (!_entries.ContainsKey(Path.GetFileName(dir)))
+            if (_entries.ContainsKey(Path.GetFileName(dir)))
             {
-                TryDeleteDirectory(dir);
+                continue;
             }
+            if (RemovalMarker.TryRead(dir) is { } marker && _drivers.Find(marker.Tier) is { } driver)
+            {
+                try
+                {
+                    await driver.DeleteAsync(marker.Handle, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogBackgroundFailure(Path.GetFileName(dir), "finish an interrupted removal", e);
+                    continue; // keep the directory (and its marker) for the next start rather than delete into a mount
+                }
+            }
+            TryDeleteDirectory(dir);
         }
     }
 
@@ -813,6 +878,9 @@ public sealed partial class InstanceService : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "create of instance {Name} failed: {Reason}")]
     private partial void LogCreateFailed(string name, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "run {Name} removed in the background (ms from the request; step): {Timeline}")]
+    private partial void LogRemovalTimeline(string name, string timeline);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "reattached to instance {Name} (pid {Pid})")]
     private partial void LogReattached(string name, int pid);

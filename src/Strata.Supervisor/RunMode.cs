@@ -70,10 +70,22 @@ internal static unsafe class RunMode
         int stdoutRead = pipes[0], stdoutWrite = pipes[1], stderrRead = pipes[2], stderrWrite = pipes[3];
         int statusRead = pipes[4], statusWrite = pipes[5];
 
-        var pid = SpawnExecMode(config, stdoutWrite, stderrWrite, statusWrite, out var spawnError);
+        var direct = config.SpawnDirectly && config.CgroupProcsFiles.Count == 0 && config.WorkingDir == "/" && config.Argv[0].StartsWith('/');
+        var pid = SpawnExecMode(config, stdoutWrite, stderrWrite, statusWrite, direct, out var spawnError);
         Libc.close(stdoutWrite);
         Libc.close(stderrWrite);
         Libc.close(statusWrite);
+        if (pid <= 0 && direct)
+        {
+            // glibc's posix_spawn reports the child's failed exec as its own error: the same outcome as exec mode's.
+            var exitCode = ExecMode.ExitCodeFor(ExecMode.StageExec, spawnError);
+            var reason = ExecMode.ReasonFor(ExecMode.StageExec, spawnError, config.Argv[0], config.WorkingDir);
+            Libc.close(statusRead);
+            log.Write("stderr", System.Text.Encoding.UTF8.GetBytes(reason + "\n"));
+            log.Dispose();
+            WriteExit(config, new ExitStatus { ExitCode = exitCode, Reason = reason, FinishedAt = DateTimeOffset.UtcNow, Failed = true });
+            return Handshake(new HandshakeLine { Ok = false, Error = reason, ExitCode = exitCode });
+        }
         if (pid <= 0)
         {
             return Handshake(new HandshakeLine { Ok = false, Error = "posix_spawn: " + Libc.ErrorText(spawnError) });
@@ -124,15 +136,27 @@ internal static unsafe class RunMode
         }
     }
 
-    /// <summary>posix_spawn of this executable in exec mode (vfork-style: safe in a multithreaded runtime).</summary>
-    private static int SpawnExecMode(SupervisorConfig config, int stdoutWrite, int stderrWrite, int statusWrite, out int error)
+    /// <summary>
+    /// posix_spawn of this executable in exec mode (vfork-style: safe in a multithreaded runtime), or with
+    /// <paramref name="direct"/> of the workload itself: every signal back to its default disposition, nothing
+    /// blocked, and a failed exec returned as the error (the status pipe then just closes).
+    /// </summary>
+    private static int SpawnExecMode(SupervisorConfig config, int stdoutWrite, int stderrWrite, int statusWrite, bool direct, out int error)
     {
         const int StatusFd = 3;
         var self = Environment.ProcessPath ?? "/proc/self/exe";
-        var argv = new List<string> { self, "exec", "--cwd", config.WorkingDir, "--status-fd", StatusFd.ToString(CultureInfo.InvariantCulture) };
-        argv.AddRange(config.CgroupProcsFiles);
-        argv.Add("--");
-        argv.AddRange(config.Argv);
+        var argv = new List<string>();
+        if (direct)
+        {
+            argv.AddRange(config.Argv);
+        }
+        else
+        {
+            argv.AddRange([self, "exec", "--cwd", config.WorkingDir, "--status-fd", StatusFd.ToString(CultureInfo.InvariantCulture)]);
+            argv.AddRange(config.CgroupProcsFiles);
+            argv.Add("--");
+            argv.AddRange(config.Argv);
+        }
         var env = new List<string>(config.Env.Count);
         foreach (var (key, value) in config.Env)
         {
@@ -142,20 +166,32 @@ internal static unsafe class RunMode
         var actions = NativeMemory.AllocZeroed(Libc.OpaqueBytes);
         var attributes = NativeMemory.AllocZeroed(Libc.OpaqueBytes);
         var emptyMask = NativeMemory.AllocZeroed(Libc.OpaqueBytes);
+        var allSignals = NativeMemory.AllocZeroed(Libc.OpaqueBytes);
         try
         {
             Libc.posix_spawn_file_actions_init(actions);
             Libc.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", Libc.O_RDONLY, 0);
             Libc.posix_spawn_file_actions_adddup2(actions, stdoutWrite, 1);
             Libc.posix_spawn_file_actions_adddup2(actions, stderrWrite, 2);
-            Libc.posix_spawn_file_actions_adddup2(actions, statusWrite, StatusFd);
+            if (!direct)
+            {
+                Libc.posix_spawn_file_actions_adddup2(actions, statusWrite, StatusFd);
+            }
             Libc.posix_spawnattr_init(attributes);
             // Process group 0 = the child's own pid: the workload leads its group (pgid == pid).
-            Libc.posix_spawnattr_setflags(attributes, Libc.POSIX_SPAWN_SETPGROUP | Libc.POSIX_SPAWN_SETSIGMASK);
+            var flags = (short)(Libc.POSIX_SPAWN_SETPGROUP | Libc.POSIX_SPAWN_SETSIGMASK);
+            if (direct)
+            {
+                // The .NET runtime ignores SIGPIPE (and handles others): all back to SIG_DFL, as exec mode does.
+                Libc.sigfillset(allSignals);
+                Libc.posix_spawnattr_setsigdefault(attributes, allSignals);
+                flags |= Libc.POSIX_SPAWN_SETSIGDEF;
+            }
+            Libc.posix_spawnattr_setflags(attributes, flags);
             Libc.posix_spawnattr_setpgroup(attributes, 0);
             Libc.posix_spawnattr_setsigmask(attributes, emptyMask);
 
-            var path = (byte*)Marshal.StringToCoTaskMemUTF8(self);
+            var path = (byte*)Marshal.StringToCoTaskMemUTF8(direct ? config.Argv[0] : self);
             var nativeArgv = Libc.ToNativeStringArray(argv);
             var nativeEnv = Libc.ToNativeStringArray(env);
             int pid;
@@ -172,6 +208,7 @@ internal static unsafe class RunMode
             NativeMemory.Free(actions);
             NativeMemory.Free(attributes);
             NativeMemory.Free(emptyMask);
+            NativeMemory.Free(allSignals);
         }
     }
 
@@ -321,7 +358,7 @@ internal static unsafe class RunMode
     {
         try
         {
-            ExitFile.Write(config.ExitFile, status);
+            ExitFile.Write(config.ExitFile, status, durable: !config.VolatileExitFile);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -10,6 +10,7 @@ internal static unsafe partial class Libc
     public const int FD_CLOEXEC = 1;
     public const int SIG_SETMASK = 2;
     public const short POSIX_SPAWN_SETPGROUP = 0x02;
+    public const short POSIX_SPAWN_SETSIGDEF = 0x04;
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
     public const nint SIG_DFL = 0;
     public const nint SIG_IGN = 1;
@@ -47,6 +48,12 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc")]
     public static partial int posix_spawnattr_setsigmask(void* attributes, void* sigset);
+
+    [LibraryImport("libc")]
+    public static partial int posix_spawnattr_setsigdefault(void* attributes, void* sigset);
+
+    [LibraryImport("libc")]
+    public static partial int sigfillset(void* sigset);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int waitpid(int pid, int* status, int options);

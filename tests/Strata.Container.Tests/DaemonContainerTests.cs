@@ -103,6 +103,86 @@ public sealed class DaemonContainerTests(ContainerFixture fx)
         await client.DeleteAsync("svc");
     }
 
+    [SkippableFact]
+    public async Task AttachedRemoveRun_NameIsFreeAtTheExitFrame_AndNothingIsLeftBehind()
+    {
+        fx.RequireEngine();
+        var socket = Path.Combine(fx.Root, "rm.sock");
+        var root = Path.Combine(fx.Root, "daemon-rm");
+        await using var host = await DaemonHost.StartAsync(new DaemonOptions
+        {
+            Root = root,
+            Socket = socket,
+            Supervisor = fx.Supervisor,
+            Images = new Dictionary<string, string> { ["busybox"] = fx.Rootfs },
+        }, logging => logging.ClearProviders());
+        using var client = new StrataClient(new ClientOptions { Socket = socket });
+
+        // The same name three times in a row, each started as soon as the previous one's exit code is known.
+        for (var i = 0; i < 3; i++)
+        {
+            int? code = null;
+            await foreach (var frame in client.RunAttachedAsync(new InstanceSpec
+            {
+                Tier = "container", Image = "busybox", Name = "again", AutoRemove = true, Args = ["sh", "-c", $"exit {i + 3}"],
+            }))
+            {
+                code = frame.Exit?.ExitCode ?? code;
+            }
+            Assert.Equal(i + 3, code);
+            var gone = await Assert.ThrowsAsync<StrataApiException>(() => client.GetAsync("again"));
+            Assert.Equal(ErrorKind.NotFound, gone.Kind);
+        }
+
+        // The background cleanup finishes: no instance directory, no overlay mount, no cgroup left.
+        var instances = Path.Combine(root, "instances");
+        await WaitUntilAsync(() => Task.FromResult(Directory.GetDirectories(instances).Length == 0));
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(instances, StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    public async Task Commit_StoppedContainer_NewImageSeesTheChangedFileAndNotTheDeletedOne()
+    {
+        fx.RequireEngine();
+        var socket = Path.Combine(fx.Root, "commit.sock");
+        await using var host = await DaemonHost.StartAsync(new DaemonOptions
+        {
+            Root = Path.Combine(fx.Root, "daemon-commit"),
+            Socket = socket,
+            Supervisor = fx.Supervisor,
+        }, logging => logging.ClearProviders());
+        using var client = new StrataClient(new ClientOptions { Socket = socket });
+        await client.BuildBaseImageAsync("busybox:latest");
+
+        await client.CreateAsync(new InstanceSpec
+        {
+            Tier = "container", Image = "busybox:latest", Name = "changer",
+            Args = ["sh", "-c", "echo committed > /etc/note && mkdir -p /opt/app && echo x > /opt/app/f && rm /etc/group"],
+        });
+        var done = await client.WaitAsync("changer");
+        Assert.Equal(0, done.ExitCode);
+        var running = await client.CreateAsync(new InstanceSpec { Tier = "container", Image = "busybox:latest", Name = "busy", Args = ["sleep", "60"] });
+        var refused = await Assert.ThrowsAsync<StrataApiException>(() => client.CommitAsync("busy", "nope:1"));
+        Assert.Equal(ErrorKind.Conflict, refused.Kind);
+        await client.DeleteAsync("busy", force: true);
+
+        var image = await client.CommitAsync("changer", "changed:1", ["sh", "-c", "cat /etc/note /opt/app/f; test -e /etc/group && echo group-present || echo group-gone"]);
+        var detail = await client.InspectImageAsync("changed:1");
+        Assert.Equal(2, detail.Layers.Count);
+        Assert.Equal("application/vnd.oci.image.layer.v1.tar+gzip", detail.Layers[^1].MediaType);
+        Assert.Equal("changed:1", image.Name);
+
+        var output = new StringBuilder();
+        int? code = null;
+        await foreach (var frame in client.RunAttachedAsync(new InstanceSpec { Tier = "container", Image = "changed:1", AutoRemove = true }))
+        {
+            output.Append(frame.Log?.Text).Append(frame.Log is null ? "" : "\n");
+            code = frame.Exit?.ExitCode ?? code;
+        }
+        Assert.Equal(0, code);
+        Assert.Equal("committed\nx\ngroup-gone\n", output.ToString());
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);

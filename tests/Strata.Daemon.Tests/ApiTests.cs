@@ -203,6 +203,8 @@ public sealed class ApiTests : IAsyncLifetime
         Assert.Equal("attached", frames[0].Instance!.Name);
         Assert.Contains(frames, f => f.Log is { Stream: "stdout", Text: "hello world" });
         Assert.Equal(0, frames[^1].Exit!.ExitCode);
+        // Forgotten before the exit frame was sent: the name is free at once.
+        Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<StrataApiException>(() => _client.GetAsync("attached"))).Kind);
         Assert.True(await TestEnvironment.EventuallyAsync(() => _client.ListAsync().GetAwaiter().GetResult().Items.Count == 0, TimeSpan.FromSeconds(5)));
     }
 

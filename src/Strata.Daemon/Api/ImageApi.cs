@@ -26,6 +26,7 @@ public static class ImageApi
     {
         ImageEndpoints.Map(app);
         OperationEndpoints.Map(app);
+        CommitEndpoints.Map(app);
         return app;
     }
 

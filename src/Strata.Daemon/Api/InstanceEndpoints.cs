@@ -73,8 +73,13 @@ public static class InstanceEndpoints
             : project;
     }
 
-    private static async Task CreateAsync(HttpContext http, InstanceService service, bool? attach)
+    /// <summary>Sent by the CLI: when its process started (Unix time in microseconds), so a run's timeline includes CLI → daemon.</summary>
+    public const string ClientStartedHeader = "Strata-Client-Started";
+
+    private static async Task CreateAsync(HttpContext http, InstanceService service, ILoggerFactory loggers, bool? attach)
     {
+        var log = loggers.CreateLogger("Strata.Daemon.RunTimeline");
+        using var timeline = attach == true && log.IsEnabled(LogLevel.Debug) ? RunTimeline.Start(ClientStarted(http)) : null;
         if (http.Request.ContentType is { } type && !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
         {
             throw new StrataException(ErrorKind.InvalidArgument, $"expected a JSON body (Content-Type: application/json), got '{type}'");
@@ -82,6 +87,7 @@ public static class InstanceEndpoints
         var request = await JsonSerializer.DeserializeAsync(http.Request.Body, StrataJsonContext.Default.CreateInstanceRequest, http.RequestAborted)
             ?? throw new StrataException(ErrorKind.InvalidArgument, "body: expected a JSON object with a 'spec'");
         var project = Project(http);
+        RunTimeline.Mark("request read");
 
         if (attach != true)
         {
@@ -109,8 +115,22 @@ public static class InstanceEndpoints
         http.Response.StatusCode = StatusCodes.Status201Created;
         http.Response.ContentType = "application/x-ndjson";
         WriteFrame(http, new StreamFrame { Instance = ToInfo(record) }); // leaves with the first output, or before waiting for it
+        RunTimeline.Mark("instance frame buffered");
         await StreamLogsAsync(http, service, lease, tail: null, follow: true);
+        RunTimeline.Mark("exit frame sent");
+        if (timeline is not null)
+        {
+            LogTimeline(log, record.Name, RunTimeline.Format(timeline), null);
+        }
     }
+
+    private static DateTimeOffset? ClientStarted(HttpContext http) =>
+        http.Request.Headers.TryGetValue(ClientStartedHeader, out var v) && long.TryParse(v.ToString(), out var us)
+            ? DateTimeOffset.FromUnixTimeMilliseconds(0).AddTicks(us * 10)
+            : null;
+
+    private static readonly Action<ILogger, string, string, Exception?> LogTimeline =
+        LoggerMessage.Define<string, string>(LogLevel.Debug, new EventId(1, "RunTimeline"), "run {Name} (ms from the request; step): {Timeline}");
 
     private static async Task LogsAsync(string name, int? tail, bool? follow, HttpContext http, InstanceService service)
     {
@@ -149,6 +169,9 @@ public static class InstanceEndpoints
             await WriteFrameAsync(http, new StreamFrame { Log = record });
         }
         var final = await finished.WaitAsync(ct);
+        // Release before the exit frame: an auto-removed instance is forgotten now (its cleanup continues in the
+        // background), so its name is free by the time the client has the exit code.
+        await lease.DisposeAsync();
         await WriteFrameAsync(http, new StreamFrame { Exit = new WaitResult(final.Name, final.State.ToName(), final.ExitCode, final.Reason) });
     }
 

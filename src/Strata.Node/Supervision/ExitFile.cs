@@ -51,7 +51,8 @@ public static class ExitFile
         };
     }
 
-    public static void Write(string path, ExitStatus status)
+    /// <param name="durable">false: no fsync of the file and its directory (atomic, but may be lost by a host crash).</param>
+    public static void Write(string path, ExitStatus status, bool durable = true)
     {
         var record = new ExitFileRecord
         {
@@ -69,9 +70,12 @@ public static class ExitFile
         {
             stream.Write(bytes);
             stream.WriteByte((byte)'\n');
-            stream.Flush(flushToDisk: true);
+            stream.Flush(flushToDisk: durable);
         }
         File.Move(tmp, path, overwrite: true);
-        Libc.FsyncDirectory(directory);
+        if (durable)
+        {
+            Libc.FsyncDirectory(directory);
+        }
     }
 }

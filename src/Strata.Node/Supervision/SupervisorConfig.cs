@@ -33,6 +33,19 @@ public sealed record SupervisorConfig
     public string? MemoryCgroup { get; init; }
 
     /// <summary>
+    /// posix_spawn the workload itself instead of this executable's exec mode (one process start less on the
+    /// start path). Only for a program that sets up its own signal handling (the OCI runtime), with
+    /// <see cref="WorkingDir"/> "/", no <see cref="CgroupProcsFiles"/> and an absolute argv[0].
+    /// </summary>
+    public bool SpawnDirectly { get; init; }
+
+    /// <summary>
+    /// Write the exit file without fsync (still atomic through a rename): for instances removed when they end,
+    /// whose record a host crash would make meaningless anyway. Survives a daemon crash (page cache).
+    /// </summary>
+    public bool VolatileExitFile { get; init; }
+
+    /// <summary>
     /// Fills in what a hand-written config left out. (Source-generated JSON sets init-only properties
     /// that are absent to default(T) rather than keeping the initialisers above.)
     /// </summary>

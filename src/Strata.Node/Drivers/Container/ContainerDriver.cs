@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
@@ -145,6 +146,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         BundleBuilder.Validate(spec);
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         var image = await _images.ResolveAsync(spec.Image!, cancellationToken).ConfigureAwait(false);
+        Mark("image resolved");
         var argv = BundleBuilder.Argv(spec, image.Config);
         var user = spec.Security?.User is { } u
             ? BundleBuilder.ResolveUser(u, image.LayerDirectories)
@@ -193,6 +195,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
                 HostsFile = network is null ? null : Path.Combine(request.Directory, HostsFileName),
             });
             await File.WriteAllTextAsync(Path.Combine(request.Directory, "config.json"), config.ToJsonString(), cancellationToken).ConfigureAwait(false);
+            Mark("bundle written");
             var data = new Dictionary<string, string>
             {
                 [RuntimeKey] = $"{runtime.Name} {runtime.Version}",
@@ -251,6 +254,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         }
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         Rootfs(handle).EnsureMounted();
+        Mark("overlay mounted");
         if (handle.Data.ContainsKey(NetworkKey) && _options.Networks is { } networks)
         {
             // After a reboot the named namespace is gone (it lives in /run); the config names its path, so it comes back first.
@@ -277,8 +281,13 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
             // hosts) is started inside the instance's cgroups so that the container inherits them.
             CgroupProcsFiles = runtime.ManagesCgroups ? [] : [.. cgroupDirs.Select(d => Path.Combine(d, "cgroup.procs"))],
             MemoryCgroup = handle.Data.GetValueOrDefault(MemoryCgroupKey),
+            // runc and crun set up their own signal handling: no exec-mode step in between (one process less).
+            SpawnDirectly = runtime.ManagesCgroups,
+            // An auto-removed container's exit record only has to outlive a daemon crash, not a host crash.
+            VolatileExitFile = handle.Data.ContainsKey(VolatileKey),
         };
         var launched = await new SupervisorLauncher(_supervisor).StartAsync(handle.Directory, config, cancellationToken).ConfigureAwait(false);
+        Mark("supervisor handshake");
         return handle with
         {
             Pid = launched.Pid,
@@ -402,8 +411,10 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         if (await EnsureRuntimeAsync(cancellationToken).ConfigureAwait(false) is { } runtime && runtime.HasState(handle.InstanceId))
         {
             await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
+            Mark("runtime delete");
         }
         Rootfs(handle).Unmount();
+        Mark("overlay unmounted");
         if (_options.Networks is { } networks)
         {
             // Always asked, not only when the handle names a network: a create that died between attaching and
@@ -415,7 +426,11 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver
         {
             CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).Delete();
         }
+        Mark("cgroups removed");
     }
+
+    /// <summary>A phase of the current run's timeline (see Strata.Control.RunTimeline; logged at debug level).</summary>
+    private static void Mark(string phase) => Activity.Current?.AddEvent(new ActivityEvent(phase));
 
     public void Dispose()
     {
