@@ -108,7 +108,7 @@ public sealed class TenantEndToEndTests : IAsyncLifetime
         Assert.Contains("1 of 2", show.Out, StringComparison.Ordinal);
 
         var restricted = Tenant(env, "run", "-d", "--tier", "fake", "--name", "host", "--network", "host", "--", "sleep");
-        Assert.Equal(1, restricted.Code);
+        Assert.Equal(125, restricted.Code); // run could not create the workload
         Assert.Contains("host network", restricted.Err, StringComparison.Ordinal);
         var otherProject = Tenant(env, "--project", "default", "ps");
         Assert.Equal(1, otherProject.Code);

@@ -46,6 +46,12 @@ public static class ProjectAdmission
         }
         if (IsUntrusted(spec) && tier != Tier.Fake)
         {
+            if (TierRank.Of(tier) < TierRank.Of(TierAdvisor.UntrustedFloor))
+            {
+                // Below the fixed floor no project can allow: an invalid request (400, the advisor's rule), not a project rule.
+                throw StrataException.Invalid("tier",
+                    $"[R8-untrusted] untrusted code (requirements.trust: untrusted) never runs on {tierName}, in any project; use --tier auto, wasm, sandbox or vm");
+            }
             var minimum = MinimumForUntrusted(rules);
             if (TierRank.Of(tier) < TierRank.Of(minimum))
             {
