@@ -233,6 +233,37 @@ public sealed class ContainerNetworkTests(NetworkFixture fx, Xunit.Abstractions.
     }
 
     [SkippableFact]
+    public async Task Attach_OtherProject_CannotJoinTheDefaultNetworkOrAnotherProjectsNetwork()
+    {
+        fx.RequireEngine();
+        await fx.Networks.CreateAsync(new CreateNetworkRequest { Name = "tenant-a" }, "alpha", CancellationToken.None);
+        try
+        {
+            var before = HostNetworkState.Capture(fx);
+            // A bridge shared by two projects would let their instances reach each other: both are refused
+            // before anything is made on the host.
+            var shared = await Assert.ThrowsAsync<StrataException>(() => fx.Networks.AttachAsync(new NetworkAttachRequest
+            {
+                InstanceId = "x" + Guid.NewGuid().ToString("N")[..8], Name = "b1", Project = "beta", Network = fx.Options.DefaultNetwork,
+            }, CancellationToken.None));
+            Assert.Equal(ErrorKind.Forbidden, shared.Kind);
+            Assert.Contains("strata network create", shared.Message);
+            var foreign = await Assert.ThrowsAsync<StrataException>(() => fx.Networks.AttachAsync(new NetworkAttachRequest
+            {
+                InstanceId = "x" + Guid.NewGuid().ToString("N")[..8], Name = "b2", Project = "beta", Network = "tenant-a",
+            }, CancellationToken.None));
+            Assert.Equal(ErrorKind.NotFound, foreign.Kind);
+            Assert.Equal(before, HostNetworkState.Capture(fx));
+            Assert.DoesNotContain(fx.Networks.List("beta"), n => n.Name == "tenant-a" || n.Name == fx.Options.DefaultNetwork);
+            Assert.Contains(fx.Networks.List("alpha"), n => n.Name == "tenant-a");
+        }
+        finally
+        {
+            await fx.Networks.RemoveAsync("tenant-a", "alpha", CancellationToken.None);
+        }
+    }
+
+    [SkippableFact]
     public async Task Prune_MembersOfUnknownInstances_AreDetached()
     {
         fx.RequireEngine();

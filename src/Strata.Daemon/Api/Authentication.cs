@@ -154,6 +154,8 @@ public static class Permissions
             // Images are one store for the whole host: everyone may read it, only host administrators change it.
             "images" or "operations" when read => ProjectRoles.Viewer,
             "projects" => ProjectPath(read, segments),
+            // A project's own bridges: its operators make and remove them (other projects' networks are 404).
+            "networks" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,
             _ => null, // /metrics (every project's counts), /v1/daemon/stop, image changes, anything new
         };
     }

@@ -6,8 +6,14 @@ public sealed record NetworkOptions
     /// <summary>Holds <c>networks.json</c> and the IPAM leases (<c>ipam/&lt;network&gt;/</c>); under the data root.</summary>
     public required string StateDirectory { get; init; }
 
-    /// <summary>The bridge network every project may use; created on first use.</summary>
+    /// <summary>The default bridge network; created on first use. Only <see cref="DefaultNetworkProject"/> joins it.</summary>
     public string DefaultNetwork { get; init; } = "strata0";
+
+    /// <summary>
+    /// The one project whose instances may join <see cref="DefaultNetwork"/>. One bridge shared by several
+    /// projects would let their instances reach each other, so every other project uses networks of its own.
+    /// </summary>
+    public string DefaultNetworkProject { get; init; } = "default";
 
     /// <summary>
     /// The default network's subnet. 10.77.0.0/16 stays clear of podman (10.88/16), docker (172.17/16),

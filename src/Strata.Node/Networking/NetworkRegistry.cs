@@ -168,14 +168,14 @@ public sealed partial class NetworkRegistry : IDisposable
         CreatedAt = DateTimeOffset.UtcNow,
     };
 
-    /// <summary>The networks a project may see: its own and the default network (always listed).</summary>
+    /// <summary>The networks a project may see: its own, and for the default project the default network (always listed).</summary>
     public IReadOnlyList<NetworkInfo> List(string project)
     {
         _lock.Wait();
         try
         {
             var list = new List<NetworkInfo>();
-            if (_state.Networks.All(n => n.Name != _options.DefaultNetwork))
+            if (project == _options.DefaultNetworkProject && _state.Networks.All(n => n.Name != _options.DefaultNetwork))
             {
                 list.Add(ToInfo(DefaultRecord(), project));
             }
@@ -194,7 +194,8 @@ public sealed partial class NetworkRegistry : IDisposable
     private static StrataException NotFound(string name) =>
         StrataException.NotFound($"no network named '{name}'; 'strata network ls' lists them, 'strata network create {name}' makes one");
 
-    private static bool Visible(NetworkRecord n, string project) => n.Project is null || n.Project == project;
+    private bool Visible(NetworkRecord n, string project) =>
+        n.Project == project || (n.Project is null && project == _options.DefaultNetworkProject);
 
     /// <summary>Removes an unused network with its bridge, its isolation rules and its leases. The default network comes back on next use.</summary>
     public async Task RemoveAsync(string name, string project, CancellationToken ct)
@@ -294,6 +295,12 @@ public sealed partial class NetworkRegistry : IDisposable
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            if (request.Network == _options.DefaultNetwork && request.Project != _options.DefaultNetworkProject)
+            {
+                throw new StrataException(ErrorKind.Forbidden,
+                    $"the default network '{_options.DefaultNetwork}' is for the '{_options.DefaultNetworkProject}' project only (a shared bridge would let projects reach each other); " +
+                    $"create a network for project '{request.Project}' ('strata network create NAME --project {request.Project}') and pass --network NAME");
+            }
             var record = _state.Networks.FirstOrDefault(n => n.Name == request.Network && Visible(n, request.Project));
             if (record is null && request.Network == _options.DefaultNetwork)
             {
