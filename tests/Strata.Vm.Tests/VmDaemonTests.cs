@@ -19,7 +19,7 @@ public sealed class VmDaemonTests
         Assert.Contains("arm64: yes", daemon.RunOk("info"), StringComparison.Ordinal);
         var built = daemon.RunOk("image", "build-base", "busybox", "--arch", "arm64");
         Assert.StartsWith("busybox:arm64 ", built, StringComparison.Ordinal);
-        Assert.Contains("\"architecture\": \"arm64\"", daemon.RunOk("image", "inspect", "busybox:arm64"), StringComparison.Ordinal);
+        Assert.Contains("linux/arm64", daemon.RunOk("image", "inspect", "busybox:arm64"), StringComparison.Ordinal);
 
         var (code, stdout, stderr) = daemon.Run("run", "--rm", "--tier", "vm", "--arch", "arm64", "busybox:arm64", "--", "sh", "-c", "uname -m; exit 3");
         Assert.True(code == 3, $"exit {code}: {stderr}");
