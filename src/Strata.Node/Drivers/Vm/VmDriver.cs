@@ -256,7 +256,8 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         }
         if (Arm64Kernel() is null)
         {
-            throw new StrataException(ErrorKind.Unavailable, $"there is no arm64 guest kernel ({Arm64KernelPackage}) in {_options.Arm64GuestDirectory}; {Arm64Guest.FetchHint}");
+            var where = _options.Arm64KernelPath ?? Path.Combine(_options.Arm64GuestDirectory, "vmlinuz-*-arm64");
+            throw new StrataException(ErrorKind.Unavailable, $"there is no arm64 guest kernel ({Arm64KernelPackage}) at {where}; {Arm64Guest.FetchHint}");
         }
         Arm64Guest.LocateBusybox(_options.Arm64GuestDirectory);
     }
@@ -430,7 +431,8 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         }
         if (config.Kind == VmKinds.Oci && !File.Exists(config.KernelPath))
         {
-            throw new StrataException(ErrorKind.Unavailable, $"guest kernel {config.KernelPath} is gone; install it with 'apt-get install {GuestKernel.Package}' and create the instance again");
+            var install = config.Machine == "virt" ? Arm64Guest.FetchHint : $"install it with 'apt-get install {GuestKernel.Package}'";
+            throw new StrataException(ErrorKind.Unavailable, $"guest kernel {config.KernelPath} is gone; {install} and create the instance again");
         }
         foreach (var stale in new[] { ExitFileName, ControlFileName, StopMarkerName, SerialFileName, QmpSocketName, ExecSocketName, ConsoleSocketName })
         {
