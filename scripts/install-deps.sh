@@ -18,14 +18,19 @@ for pkg in "${wanted[@]}"; do
 done
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#wanted[@]} packages present"
-  exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
+elif [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages: ${missing[*]}; run as root (sudo) to install them" >&2
   exit 1
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "install-deps: done"
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: done"
+
+# arm64 guests for the vm tier: Debian's arm64 kernel and busybox, fetched without multiarch (only when the
+# emulator is here; needs root to write /usr/local/share/strata).
+if command -v qemu-system-aarch64 >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  bash "$root/scripts/fetch-arm64-guest.sh"
+fi

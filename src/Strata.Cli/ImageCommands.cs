@@ -273,9 +273,10 @@ internal static class ImageCommands
     private static Command BuildBase()
     {
         var kind = new Argument<string>("kind") { Description = "what to build from: busybox (the host's busybox-static)" };
-        var name = new Option<string?>("--name") { Description = "image name (default busybox:latest)" };
+        var name = new Option<string?>("--name") { Description = "image name (default busybox:latest; busybox:arm64 with --arch arm64)" };
+        var arch = new Option<string?>("--arch") { Description = "amd64 (default: the host's busybox) or arm64 (the arm64 busybox from scripts/fetch-arm64-guest.sh, for --tier vm --arch arm64)" };
         var json = Json();
-        var command = new Command("build-base", "Build a minimal base image without any network: strata image build-base busybox") { kind, name, json };
+        var command = new Command("build-base", "Build a minimal base image without any network: strata image build-base busybox") { kind, name, arch, json };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
             if (parse.GetValue(kind) != "busybox")
@@ -283,7 +284,7 @@ internal static class ImageCommands
                 throw StrataException.Invalid("kind", $"'{parse.GetValue(kind)}' is not a base Strata can build; the one base is busybox");
             }
             using var client = StrataCli.Client(parse);
-            var image = await client.BuildBaseImageAsync(parse.GetValue(name), ct);
+            var image = await client.BuildBaseImageAsync(parse.GetValue(name), parse.GetValue(arch), ct);
             if (parse.GetValue(json))
             {
                 StrataCli.WriteJson(image, StrataJsonContext.Default.ImageSummary);

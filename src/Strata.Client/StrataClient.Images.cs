@@ -62,7 +62,10 @@ public sealed partial class StrataClient
 
     /// <summary>Builds the busybox base image from the daemon host's busybox-static (default name <c>busybox:latest</c>).</summary>
     public Task<ImageSummary> BuildBaseImageAsync(string? name = null, CancellationToken ct = default) =>
-        SendAsync(HttpMethod.Post, "v1/images/build-base", JsonBody(new BuildBaseImageRequest { Name = name }, StrataJsonContext.Default.BuildBaseImageRequest),
+        BuildBaseImageAsync(name, arch: null, ct);
+
+    public Task<ImageSummary> BuildBaseImageAsync(string? name, string? arch, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "v1/images/build-base", JsonBody(new BuildBaseImageRequest { Name = name, Arch = arch }, StrataJsonContext.Default.BuildBaseImageRequest),
             StrataJsonContext.Default.ImageSummary, ct);
 
     /// <summary>Turns the stopped container <paramref name="name"/> into the image <paramref name="image"/> (its writable layer on top of its image); <paramref name="cmd"/> replaces the Cmd.</summary>

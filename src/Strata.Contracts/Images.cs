@@ -64,8 +64,10 @@ public sealed record PullImageRequest
 /// <summary>Body of <c>POST /v1/images/build-base</c>.</summary>
 public sealed record BuildBaseImageRequest
 {
-    /// <summary>The name to give the image; default <c>busybox:latest</c>.</summary>
+    /// <summary>The name to give the image; default <c>busybox:latest</c> (<c>busybox:arm64</c> for arm64).</summary>
     public string? Name { get; init; }
+    /// <summary>Architecture: null or <c>amd64</c> = the host's busybox; <c>arm64</c> = the arm64 guest busybox (vm tier).</summary>
+    public string? Arch { get; init; }
 }
 
 /// <summary>Body of <c>POST /v1/images/tag</c>.</summary>

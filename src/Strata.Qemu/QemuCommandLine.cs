@@ -13,6 +13,8 @@ public enum QemuMachine
     Q35 = 2,
     /// <summary>Classic i440FX PC.</summary>
     Pc = 3,
+    /// <summary>QEMU's arm64 <c>virt</c> board (qemu-system-aarch64): PL011 serial (ttyAMA0), PCIe for virtio devices.</summary>
+    Virt = 4,
 }
 
 /// <summary>Accelerator names as QEMU spells them.</summary>
@@ -204,6 +206,7 @@ public sealed class QemuCommandLine
             QemuMachine.Microvm => "microvm",
             QemuMachine.Q35 => "q35",
             QemuMachine.Pc => "pc",
+            QemuMachine.Virt => "virt",
             _ => throw new ArgumentOutOfRangeException(nameof(Machine)),
         };
         // vhost-user devices (virtiofsd) map guest RAM into another process, so RAM must be a shareable memfd.
@@ -212,6 +215,11 @@ public sealed class QemuCommandLine
         if (Accel == Accelerators.Kvm)
         {
             a.AddRange(["-cpu", "host"]);
+        }
+        else if (Machine == QemuMachine.Virt)
+        {
+            // virt's default CPU is a 32-bit cortex-a15; an arm64 kernel needs a 64-bit core.
+            a.AddRange(["-cpu", "cortex-a57"]);
         }
         a.AddRange(["-smp", Cpus.ToString(CultureInfo.InvariantCulture)]);
         a.AddRange(["-m", MemoryMiB.ToString(CultureInfo.InvariantCulture)]);

@@ -90,6 +90,7 @@ public sealed class QemuCommandLineTests
     [Theory]
     [InlineData(QemuMachine.Q35, "q35")]
     [InlineData(QemuMachine.Pc, "pc")]
+    [InlineData(QemuMachine.Virt, "virt")]
     public void Build_PcMachines_UseVirtioPciNames(QemuMachine machine, string name)
     {
         var argv = Argv(new QemuCommandLine(machine)
@@ -103,6 +104,17 @@ public sealed class QemuCommandLineTests
         Assert.Contains("vhost-vsock-pci,guest-cid=3", argv);
         Assert.Contains("virtio-balloon-pci", argv);
         Assert.DoesNotContain(argv, a => a.Contains("-device,", StringComparison.Ordinal) || a.StartsWith("virtio-blk-device", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Build_VirtUnderTcg_UsesA64BitCpu()
+    {
+        var argv = Argv(new QemuCommandLine(QemuMachine.Virt).WithBinary("qemu-system-aarch64"));
+        Assert.Equal("virt", After(argv, "-M"));
+        // virt's default CPU is 32-bit: an arm64 kernel would not start.
+        Assert.Equal("cortex-a57", After(argv, "-cpu"));
+        Assert.Equal("qemu-system-aarch64", argv[0]);
+        Assert.DoesNotContain("-cpu", Argv(new QemuCommandLine(QemuMachine.Pc)));
     }
 
     [Fact]

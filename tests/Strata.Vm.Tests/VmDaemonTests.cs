@@ -10,6 +10,23 @@ namespace Strata.Vm.Tests;
 public sealed class VmDaemonTests
 {
     [SkippableFact]
+    public async Task RunArm64_UnameM_PrintsAarch64AndExitsWithGuestCode()
+    {
+        VmDaemon.RequireBinaries();
+        VmFixture.RequireArm64();
+        await using var daemon = new VmDaemon();
+        await daemon.StartAsync();
+        Assert.Contains("arm64: yes", daemon.RunOk("info"), StringComparison.Ordinal);
+        var built = daemon.RunOk("image", "build-base", "busybox", "--arch", "arm64");
+        Assert.StartsWith("busybox:arm64 ", built, StringComparison.Ordinal);
+        Assert.Contains("linux/arm64", daemon.RunOk("image", "inspect", "busybox:arm64"), StringComparison.Ordinal);
+
+        var (code, stdout, stderr) = daemon.Run("run", "--rm", "--tier", "vm", "--arch", "arm64", "busybox:arm64", "--", "sh", "-c", "uname -m; exit 3");
+        Assert.True(code == 3, $"exit {code}: {stderr}");
+        Assert.Equal("aarch64\n", stdout);
+    }
+
+    [SkippableFact]
     public async Task DaemonKilled_RunningVm_KeepsRunningIsReattachedAndStopsCleanly()
     {
         VmDaemon.RequireBinaries();

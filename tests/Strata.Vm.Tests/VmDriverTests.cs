@@ -264,7 +264,50 @@ public sealed class VmDriverTests
             Assert.Contains("linux-image-cloud-arm64", e.Message, StringComparison.Ordinal);
             Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
             var fingerprint = await driver.FingerprintAsync(CancellationToken.None);
-            Assert.Contains("arm64: qemu-system-aarch64 installed (TCG), no arm64 guest kernel", fingerprint.Reason, StringComparison.Ordinal);
+            Assert.Contains("arm64: no (qemu-system-aarch64 installed, but no arm64 guest kernel", fingerprint.Reason, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Run_Arm64UnameM_PrintsAarch64AndExitsWithGuestCode()
+    {
+        VmFixture.RequireEngine();
+        VmFixture.RequireArm64();
+        using var driver = await VmFixture.CreateDriverAsync();
+        await using var vm = await VmInstance.CreateAsync(driver, new InstanceSpec
+        {
+            Image = "busybox:arm64",
+            Args = ["sh", "-c", "uname -m; exit 7"],
+            Requirements = new WorkloadRequirements { Arch = "arm64" },
+        });
+        await vm.StartAsync();
+        var exit = await vm.WaitAsync(TimeSpan.FromMinutes(3));
+
+        Assert.Equal(7, exit.ExitCode);
+        var log = CriLogReader.ReadTail(LogFiles.LogDirectory(vm.Directory), null);
+        Assert.Contains(log, r => r.Stream == "stdout" && r.Text == "aarch64");
+        var fingerprint = await driver.FingerprintAsync(CancellationToken.None);
+        Assert.Contains("arm64: yes", fingerprint.Reason, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Create_Arm64WithAmd64Image_IsRefusedAndLeavesNothing()
+    {
+        VmFixture.RequireEngine();
+        VmFixture.RequireArm64();
+        using var driver = await VmFixture.CreateDriverAsync();
+        var dir = Directory.CreateTempSubdirectory("strata-vm-bad-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<StrataException>(() => driver.CreateAsync(Request(dir,
+                VmFixture.Busybox("true") with { Requirements = new WorkloadRequirements { Arch = "arm64" } }), CancellationToken.None));
+            Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+            Assert.Contains("build-base busybox --arch arm64", e.Message, StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
         }
         finally
         {

@@ -2,6 +2,7 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Images;
 using Strata.Node.Drivers.Vm;
+using Strata.Qemu.Guest;
 using Strata.Testing;
 
 namespace Strata.Vm.Tests;
@@ -16,6 +17,11 @@ internal static class VmFixture
     {
         var store = new ImageStore(Directory.CreateTempSubdirectory("strata-vm-img-").FullName);
         await store.BuildBusyboxBaseAsync("busybox:latest");
+        if (File.Exists(Arm64Guest.BusyboxPath(Arm64Guest.Directory)))
+        {
+            // The arm64 busybox cannot run here to list its applets; the host's (same Debian source) lists them.
+            await store.BuildBusyboxBaseAsync("busybox:arm64", Arm64Guest.BusyboxPath(Arm64Guest.Directory), "arm64", "/bin/busybox");
+        }
         return store;
     });
 
@@ -37,6 +43,14 @@ internal static class VmFixture
         TestEnvironment.Require(File.Exists("/usr/bin/qemu-system-x86_64"), "qemu-system-x86_64 is missing; apt-get install qemu-system-x86 qemu-utils");
         TestEnvironment.Require(Directory.GetFiles("/boot", "vmlinuz-*-cloud-amd64").Length > 0, "the guest kernel is missing; apt-get install linux-image-cloud-amd64");
         TestEnvironment.Require(File.Exists("/bin/busybox"), "busybox is missing; apt-get install busybox-static");
+    }
+
+    /// <summary>arm64 guests: the emulator plus the kernel and busybox of scripts/fetch-arm64-guest.sh.</summary>
+    public static void RequireArm64()
+    {
+        TestEnvironment.Require(File.Exists("/usr/bin/qemu-system-aarch64"), "qemu-system-aarch64 is missing; apt-get install qemu-system-arm");
+        TestEnvironment.Require(Arm64Guest.FindKernel(Arm64Guest.Directory) is not null && File.Exists(Arm64Guest.BusyboxPath(Arm64Guest.Directory)),
+            $"the arm64 guest kernel and busybox are missing from {Arm64Guest.Directory}; run scripts/fetch-arm64-guest.sh");
     }
 
     public static async Task<VmDriver> CreateDriverAsync(Func<VmDriverOptions, VmDriverOptions>? configure = null)

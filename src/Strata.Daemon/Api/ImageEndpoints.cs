@@ -44,9 +44,18 @@ public static class ImageEndpoints
         group.MapPost("/build-base", async (HttpContext http, ImageStore store) =>
         {
             var request = await ReadJsonAsync(http, StrataJsonContext.Default.BuildBaseImageRequest) ?? new BuildBaseImageRequest();
-            var name = request.Name ?? "busybox:latest";
+            var arm64 = request.Arch?.Trim().ToLowerInvariant() switch
+            {
+                null or "" or "amd64" or "host" or "x86_64" => false,
+                "arm64" or "aarch64" => true,
+                var other => throw StrataException.Invalid("arch", $"'{other}' is not an architecture Strata builds a base for; use amd64 or arm64"),
+            };
+            var name = request.Name ?? (arm64 ? "busybox:arm64" : "busybox:latest");
             ValidateName(name, "name");
-            var info = await store.BuildBusyboxBaseAsync(name, "/bin/busybox", http.RequestAborted);
+            // arm64: the busybox fetched for arm64 guests; its applets are listed by the host's busybox (same Debian source).
+            var info = arm64
+                ? await store.BuildBusyboxBaseAsync(name, Strata.Qemu.Guest.Arm64Guest.LocateBusybox(Strata.Qemu.Guest.Arm64Guest.Directory), "arm64", "/bin/busybox", http.RequestAborted)
+                : await store.BuildBusyboxBaseAsync(name, "/bin/busybox", http.RequestAborted);
             return Results.Json(ToSummary(info), StrataJsonContext.Default.ImageSummary, statusCode: StatusCodes.Status201Created);
         }).Produces<ImageSummary>(StatusCodes.Status201Created)
             .WithSummary("Build a minimal base image from the host's static busybox (Debian's busybox-static). No network. Body (optional): BuildBaseImageRequest.");

@@ -220,14 +220,22 @@ public sealed partial class ImageStore
     /// every applet of <c>busybox --list</c>, /etc/passwd, /etc/group, /tmp, /proc, /sys, /dev, /root. No network;
     /// every byte is fixed by the busybox binary, so two builds give the same digests.
     /// </summary>
-    public async Task<ImageInfo> BuildBusyboxBaseAsync(string name = "busybox:latest", string busyboxPath = "/bin/busybox", CancellationToken ct = default)
+    public Task<ImageInfo> BuildBusyboxBaseAsync(string name = "busybox:latest", string busyboxPath = "/bin/busybox", CancellationToken ct = default) =>
+        BuildBusyboxBaseAsync(name, busyboxPath, architecture: null, appletSource: null, ct);
+
+    /// <summary>
+    /// The same for another architecture's busybox (e.g. arm64 busybox-static for arm64 VMs): the config says
+    /// <paramref name="architecture"/>, and the applet list comes from <paramref name="appletSource"/>, a busybox this
+    /// host can run built from the same source (a foreign binary cannot list its own applets here).
+    /// </summary>
+    public async Task<ImageInfo> BuildBusyboxBaseAsync(string name, string busyboxPath, string? architecture, string? appletSource, CancellationToken ct = default)
     {
         var reference = ImageReference.Parse(name, "name");
         if (!File.Exists(busyboxPath))
         {
             throw new StrataException(ErrorKind.Unavailable, $"{busyboxPath} does not exist; install the busybox-static package");
         }
-        var applets = await ListAppletsAsync(busyboxPath, ct).ConfigureAwait(false);
+        var applets = await ListAppletsAsync(appletSource ?? busyboxPath, ct).ConfigureAwait(false);
         using var tar = new MemoryStream();
         using (var writer = new TarWriter(tar, TarEntryFormat.Ustar, leaveOpen: true))
         {
@@ -267,6 +275,10 @@ public sealed partial class ImageStore
         {
             var (blob, _) = await Blobs.WriteAsync(bytes, ct).ConfigureAwait(false);
             var config = DefaultConfig([blob.ToString()]) with { Created = BaseImageTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) };
+            if (architecture is not null && architecture != config.Architecture)
+            {
+                config = config with { Architecture = architecture, Variant = architecture == "arm64" ? "v8" : null };
+            }
             return await CreateImageAsync(reference.ToString(), config, [blob], ct).ConfigureAwait(false);
         }
         finally

@@ -107,9 +107,10 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         var spec = request.Spec;
         var memoryMiB = MemoryMiB(spec.Resources?.MemoryBytes);
         var cpus = CpuCount(spec.Resources?.Cpus);
-        if (GuestArch(spec.Requirements?.Arch) == Arm64)
+        var arm64 = GuestArch(spec.Requirements?.Arch) == Arm64;
+        if (arm64)
         {
-            RefuseArm64();
+            CheckArm64();
         }
         if (spec.Mounts is { Count: > 0 })
         {
@@ -136,6 +137,10 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
             VmConfig config;
             if (_disks?.Find(spec.Image) is { } disk)
             {
+                if (arm64)
+                {
+                    throw StrataException.Invalid("requirements.arch", "arm64 VMs boot OCI images only (an arm64 disk needs UEFI firmware, which Strata does not set up); use an arm64 image, e.g. 'strata image build-base busybox --arch arm64'");
+                }
                 config = new VmConfig
                 {
                     Kind = VmKinds.Disk,
@@ -145,7 +150,9 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
             }
             else
             {
-                var (kernel, initrd) = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
+                var (kernel, initrd) = arm64
+                    ? await EnsureArm64AssetsAsync(cancellationToken).ConfigureAwait(false)
+                    : await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
                 PreparedRootfs rootfs;
                 try
                 {
@@ -155,6 +162,13 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
                 {
                     throw StrataException.Invalid("image", $"{e.Message}; pull or import it first ('strata image pull {spec.Image}', or 'strata image import FILE --kind disk {spec.Image}' for a disk)");
                 }
+                var imageArch = string.IsNullOrEmpty(rootfs.Config.Architecture) ? Amd64 : rootfs.Config.Architecture;
+                if (imageArch != (arm64 ? Arm64 : Amd64))
+                {
+                    throw StrataException.Invalid("image", arm64
+                        ? $"image {spec.Image} is {imageArch}, not arm64; build an arm64 busybox with 'strata image build-base busybox --arch arm64' (named busybox:arm64) or import an arm64 image"
+                        : $"image {spec.Image} is {imageArch}; run it with --arch {imageArch} or use an amd64 image");
+                }
                 var workload = Workload(spec, rootfs.Config);
                 var baseDisk = await _rootDisks.EnsureAsync(rootfs, cancellationToken).ConfigureAwait(false);
                 config = new VmConfig
@@ -162,17 +176,19 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
                     Kind = VmKinds.Oci,
                     KernelPath = kernel.KernelPath,
                     InitrdPath = initrd,
-                    KernelAppend = KernelAppend(accel, workload),
+                    KernelAppend = KernelAppend(arm64 ? Accelerators.Tcg : accel, workload, arm64),
                     BaseDisk = baseDisk,
                     BaseFormat = "raw",
                 };
             }
             config = config with
             {
-                QemuBinary = _options.QemuBinary,
-                Accel = accel,
+                QemuBinary = arm64 ? _options.Arm64QemuBinary : _options.QemuBinary,
+                // arm64 on an amd64 host is always emulated; virt takes no vCPU hot-plug here.
+                Machine = arm64 ? "virt" : config.Machine,
+                Accel = arm64 ? Accelerators.Tcg : accel,
                 Cpus = cpus,
-                MaxCpus = Math.Max(cpus, _options.MaxCpus),
+                MaxCpus = arm64 ? cpus : Math.Max(cpus, _options.MaxCpus),
                 MemoryMiB = memoryMiB,
                 Overlay = overlay,
                 Disposable = spec.Disposable,
@@ -210,9 +226,13 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         {
             return $"arm64: no ({_options.Arm64QemuBinary} is not installed: apt-get install {Arm64EmulatorPackage})";
         }
-        return Arm64Kernel() is { } kernel
-            ? $"arm64: {_options.Arm64QemuBinary} installed (TCG), kernel {Path.GetFileName(kernel)}, boots not supported yet"
-            : $"arm64: {_options.Arm64QemuBinary} installed (TCG), no arm64 guest kernel ({Arm64KernelPackage})";
+        if (Arm64Kernel() is not { } kernel)
+        {
+            return $"arm64: no ({_options.Arm64QemuBinary} installed, but no arm64 guest kernel in {_options.Arm64GuestDirectory}: run scripts/fetch-arm64-guest.sh)";
+        }
+        return File.Exists(Arm64Guest.BusyboxPath(_options.Arm64GuestDirectory))
+            ? $"arm64: yes ({_options.Arm64QemuBinary}, TCG, virt machine, kernel {Path.GetFileName(kernel)})"
+            : $"arm64: no (kernel {Path.GetFileName(kernel)} but no arm64 busybox in {_options.Arm64GuestDirectory}: run scripts/fetch-arm64-guest.sh)";
     }
 
     private string? Arm64Kernel()
@@ -221,15 +241,14 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         {
             return File.Exists(path) ? path : null;
         }
-        return Directory.Exists("/boot") ? Directory.GetFiles("/boot", "vmlinuz-*-arm64").Order(StringComparer.Ordinal).LastOrDefault() : null;
+        return Arm64Guest.FindKernel(_options.Arm64GuestDirectory);
     }
 
     /// <summary>
-    /// arm64 guests: the emulator and an arm64 kernel are checked and named when missing. Booting them is not done
-    /// yet: Strata's guest init and its busybox image are amd64 binaries, and a Debian amd64 host cannot install
-    /// the arm64 kernel package with plain apt. docs/vm.md says what is missing.
+    /// arm64 guests: the emulator, the arm64 kernel and the arm64 busybox are checked and named when missing
+    /// (the kernel and busybox come from scripts/fetch-arm64-guest.sh; docs/vm.md).
     /// </summary>
-    private void RefuseArm64()
+    private void CheckArm64()
     {
         if (FindOnPath(_options.Arm64QemuBinary) is null)
         {
@@ -237,10 +256,28 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         }
         if (Arm64Kernel() is null)
         {
-            var where = _options.Arm64KernelPath ?? "/boot/vmlinuz-*-arm64";
-            throw new StrataException(ErrorKind.Unavailable, $"there is no arm64 guest kernel at {where}; it comes from Debian's {Arm64KernelPackage} package (arm64 architecture: dpkg --add-architecture arm64, or apt-get download and unpack it)");
+            var where = _options.Arm64KernelPath ?? Path.Combine(_options.Arm64GuestDirectory, "vmlinuz-*-arm64");
+            throw new StrataException(ErrorKind.Unavailable, $"there is no arm64 guest kernel ({Arm64KernelPackage}) at {where}; {Arm64Guest.FetchHint}");
         }
-        throw new StrataException(ErrorKind.Unavailable, "arm64 guests are not supported yet: the emulator and kernel are here, but Strata's guest init and images are amd64 binaries; run the workload as amd64 (drop --arch)");
+        Arm64Guest.LocateBusybox(_options.Arm64GuestDirectory);
+    }
+
+    private (GuestKernelInfo Kernel, string Initrd)? _arm64Assets;
+
+    /// <summary>The arm64 kernel and an initramfs of arm64 busybox, its modules and the same init (cached like amd64's).</summary>
+    private async Task<(GuestKernelInfo Kernel, string Initrd)> EnsureArm64AssetsAsync(CancellationToken cancellationToken)
+    {
+        if (_arm64Assets is { } ready)
+        {
+            return ready;
+        }
+        var kernel = _options.Arm64KernelPath is { } path
+            ? new GuestKernelInfo(path, Path.GetFileName(path).Replace("vmlinuz-", "", StringComparison.Ordinal), null)
+            : Arm64Guest.LocateKernel(_options.Arm64GuestDirectory);
+        var busybox = Arm64Guest.LocateBusybox(_options.Arm64GuestDirectory);
+        var initrd = await new InitramfsBuilder(kernel, busybox).EnsureAsync(_options.CacheDirectory, cancellationToken).ConfigureAwait(false);
+        _arm64Assets = (kernel, initrd);
+        return (kernel, initrd);
     }
 
     /// <summary>Memory in MiB from the spec's bytes; refuses less than a Linux guest can boot with.</summary>
@@ -303,10 +340,11 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         return new GuestWorkload(argv, env, spec.WorkingDir ?? image.WorkingDir);
     }
 
-    private static string KernelAppend(string accel, GuestWorkload workload)
+    private static string KernelAppend(string accel, GuestWorkload workload, bool arm64 = false)
     {
-        var append = new StringBuilder("console=ttyS0 quiet panic=-1 reboot=t strata.root=/dev/vda");
-        if (accel == Accelerators.Tcg && HostTsc.KHz is long tsc)
+        // virt's serial port is a PL011 (ttyAMA0); it has no TSC to calibrate.
+        var append = new StringBuilder(arm64 ? "console=ttyAMA0 quiet panic=-1 reboot=t strata.root=/dev/vda" : "console=ttyS0 quiet panic=-1 reboot=t strata.root=/dev/vda");
+        if (!arm64 && accel == Accelerators.Tcg && HostTsc.KHz is long tsc)
         {
             // Under TCG the guest TSC runs at the host's rate; without this the kernel may hang calibrating against the PIT.
             append.Append(" tsc_early_khz=").Append(tsc.ToString(CultureInfo.InvariantCulture));
@@ -327,7 +365,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
                 throw StrataException.Invalid("directory", $"{dir} is too long for a unix socket path ({path.Length} > {QemuVm.MaxSocketPath} bytes); use a shorter data root");
             }
         }
-        var machine = config.Machine == "q35" ? QemuMachine.Q35 : QemuMachine.Pc;
+        var machine = config.Machine switch { "q35" => QemuMachine.Q35, "virt" => QemuMachine.Virt, _ => QemuMachine.Pc };
         var cmd = new QemuCommandLine(machine)
             .WithBinary(config.QemuBinary)
             .WithAccel(config.Accel)
@@ -393,7 +431,8 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         }
         if (config.Kind == VmKinds.Oci && !File.Exists(config.KernelPath))
         {
-            throw new StrataException(ErrorKind.Unavailable, $"guest kernel {config.KernelPath} is gone; install it with 'apt-get install {GuestKernel.Package}' and create the instance again");
+            var install = config.Machine == "virt" ? Arm64Guest.FetchHint : $"install it with 'apt-get install {GuestKernel.Package}'";
+            throw new StrataException(ErrorKind.Unavailable, $"guest kernel {config.KernelPath} is gone; {install} and create the instance again");
         }
         foreach (var stale in new[] { ExitFileName, ControlFileName, StopMarkerName, SerialFileName, QmpSocketName, ExecSocketName, ConsoleSocketName })
         {
@@ -913,8 +952,10 @@ public sealed record VmDriverOptions
     public string QemuBinary { get; init; } = "qemu-system-x86_64";
     /// <summary>The emulator for arm64 guests (package qemu-system-arm).</summary>
     public string Arm64QemuBinary { get; init; } = "qemu-system-aarch64";
-    /// <summary>arm64 guest kernel; null: the newest <c>/boot/vmlinuz-*-arm64</c>.</summary>
+    /// <summary>arm64 guest kernel; null: the newest <c>vmlinuz-*-arm64</c> in <see cref="Arm64GuestDirectory"/>.</summary>
     public string? Arm64KernelPath { get; init; }
+    /// <summary>arm64 kernel, modules and busybox (scripts/fetch-arm64-guest.sh); default <see cref="Arm64Guest.Directory"/>.</summary>
+    public string Arm64GuestDirectory { get; init; } = Arm64Guest.Directory;
     /// <summary>Guest kernel; null: <see cref="GuestKernel.Locate()"/> (Debian's cloud kernel).</summary>
     public string? KernelPath { get; init; }
     /// <summary>Force <c>kvm</c> or <c>tcg</c>; null: probe once and cache.</summary>
