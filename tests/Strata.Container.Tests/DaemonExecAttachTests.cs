@@ -31,10 +31,9 @@ public sealed class DaemonExecAttachTests(ContainerFixture fx)
         });
 
         // -t: the command's stdin is a terminal of the size asked for.
-        var (code, output, _) = await RunAsync(client, new ExecRequest { Command = ["sh", "-c", "tty; stty size"], Tty = true }, null, 100, 30);
+        var (code, output, _) = await RunAsync(client, new ExecRequest { Command = ["tty"], Tty = true }, null, 100, 30);
         Assert.Equal(0, code);
-        Assert.Contains("/dev/pts/", output);
-        Assert.Contains("30 100", output);
+        Assert.StartsWith("/dev/pts/", output);
 
         // -i: what is sent comes back, and the end of input ends the command.
         (code, output, _) = await RunAsync(client, new ExecRequest { Command = ["cat"] }, "line one\nline two\n");
@@ -60,6 +59,10 @@ public sealed class DaemonExecAttachTests(ContainerFixture fx)
             var screen = new WatchedStream();
             var run = shell.RunAsync(null, screen, Stream.Null, timeout.Token);
             await screen.WaitForAsync("# ", timeout.Token);
+            // The size asked for at the start, then a resize, reach the command's terminal.
+            await TypeUntilAsync(shell, screen, "stty size\r", "24 80", timeout.Token);
+            await shell.ResizeAsync(100, 30, timeout.Token);
+            await TypeUntilAsync(shell, screen, "stty size\r", "30 100", timeout.Token);
             await shell.SendInputAsync(Encoding.UTF8.GetBytes("echo $((6*7)); exit 3\r"), timeout.Token);
             Assert.Equal(3, await run);
             Assert.Contains("42", screen.Text);
@@ -89,6 +92,23 @@ public sealed class DaemonExecAttachTests(ContainerFixture fx)
         Assert.Equal(400, refused.Status);
         Assert.Contains("container tier", refused.Message);
         await client.DeleteAsync("plain", force: true);
+    }
+
+    /// <summary>Types <paramref name="keys"/> until <paramref name="expected"/> shows (the terminal's size reaches the command asynchronously).</summary>
+    private static async Task TypeUntilAsync(ExecAttachment shell, WatchedStream screen, string keys, string expected, CancellationToken ct)
+    {
+        while (true)
+        {
+            await shell.SendInputAsync(Encoding.UTF8.GetBytes(keys), ct);
+            try
+            {
+                await screen.WaitForAsync(expected, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(1), ct);
+                return;
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
     }
 
     private static async Task<(int Code, string Output, string Error)> RunAsync(StrataClient client, ExecRequest request, string? input, ushort columns = 0, ushort rows = 0)

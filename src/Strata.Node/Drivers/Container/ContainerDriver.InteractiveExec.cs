@@ -122,6 +122,23 @@ public sealed partial class ContainerDriver
             _process = process;
             _pty = pty;
             _exited = WaitAsync();
+            _ = NudgeSizeAsync();
+        }
+
+        /// <summary>
+        /// runc copies our size to the container's terminal right after the start, but skips it when it has not yet
+        /// received that terminal from its init (a race inside runc); SIGWINCH makes it copy again.
+        /// </summary>
+        private async Task NudgeSizeAsync()
+        {
+            foreach (var ms in new[] { 20, 100, 500 })
+            {
+                if (await Task.WhenAny(_exited, Task.Delay(ms)).ConfigureAwait(false) == _exited)
+                {
+                    return;
+                }
+                Signals.Send(_process.Id, SIGWINCH);
+            }
         }
 
         public override Stream Input => _pty.Stream;
@@ -216,6 +233,14 @@ public sealed partial class ContainerDriver
                 handle.Dispose();
                 throw new StrataException(ErrorKind.Internal, $"could not open {path} (errno {Marshal.GetLastPInvokeError()})");
             }
+            // Raw from the start: the container's own terminal already does the line discipline (echo, CR/LF), and
+            // doing it twice doubles carriage returns; runc makes it raw too, but only once it is running.
+            var termios = stackalloc byte[256];
+            if (tcgetattr(terminal, termios) == 0)
+            {
+                cfmakeraw(termios);
+                _ = tcsetattr(terminal, 0, termios);
+            }
             var pty = new PseudoTerminal(handle, terminal, path);
             if (columns > 0 && rows > 0)
             {
@@ -266,6 +291,15 @@ public sealed partial class ContainerDriver
 
         [LibraryImport("libc", SetLastError = true)]
         private static partial int close(int fd);
+
+        [LibraryImport("libc")]
+        private static partial int tcgetattr(int fd, byte* termios);
+
+        [LibraryImport("libc")]
+        private static partial int tcsetattr(int fd, int optionalActions, byte* termios);
+
+        [LibraryImport("libc")]
+        private static partial void cfmakeraw(byte* termios);
 
         [LibraryImport("libc", SetLastError = true)]
         private static partial int ioctl(int fd, nuint request, ushort* argp);
