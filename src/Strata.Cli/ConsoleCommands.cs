@@ -1,11 +1,10 @@
 using System.CommandLine;
 using System.Net.WebSockets;
-using System.Runtime.InteropServices;
 
 namespace Strata.Cli;
 
 /// <summary><c>strata console NAME</c>: the instance's serial console, interactively; Ctrl-] detaches.</summary>
-internal static partial class ConsoleCommands
+internal static class ConsoleCommands
 {
     /// <summary>Ctrl-] (telnet's and virsh's escape): detaches and leaves the instance running.</summary>
     internal const byte DetachKey = 0x1d;
@@ -104,60 +103,4 @@ internal static partial class ConsoleCommands
         var first = await Task.WhenAny(detach.Task, output);
         return first == detach.Task;
     }
-
-    /// <summary>The terminal in raw mode (no echo, no line editing, no signals from ^C), restored at dispose.</summary>
-    private sealed unsafe class RawTerminal : IDisposable
-    {
-        // glibc's struct termios is 60 bytes; a larger buffer keeps this independent of the exact layout.
-        private const int TermiosSize = 256;
-        private readonly byte[] _saved = new byte[TermiosSize];
-        private bool _restored;
-
-        private RawTerminal()
-        {
-        }
-
-        public static RawTerminal? Enter()
-        {
-            var t = new RawTerminal();
-            var raw = new byte[TermiosSize];
-            fixed (byte* saved = t._saved)
-            fixed (byte* r = raw)
-            {
-                if (TcGetAttr(0, saved) != 0)
-                {
-                    return null; // not a terminal after all
-                }
-                Buffer.MemoryCopy(saved, r, TermiosSize, TermiosSize);
-                CfMakeRaw(r);
-                if (TcSetAttr(0, 0, r) != 0)
-                {
-                    return null;
-                }
-            }
-            return t;
-        }
-
-        public void Dispose()
-        {
-            if (_restored)
-            {
-                return;
-            }
-            _restored = true;
-            fixed (byte* saved = _saved)
-            {
-                _ = TcSetAttr(0, 0, saved);
-            }
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "tcgetattr")]
-    private static unsafe partial int TcGetAttr(int fd, byte* termios);
-
-    [LibraryImport("libc", EntryPoint = "tcsetattr")]
-    private static unsafe partial int TcSetAttr(int fd, int optionalActions, byte* termios);
-
-    [LibraryImport("libc", EntryPoint = "cfmakeraw")]
-    private static unsafe partial void CfMakeRaw(byte* termios);
 }

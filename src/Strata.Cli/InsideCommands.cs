@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using Spectre.Console;
+using Strata.Client;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 
@@ -12,8 +14,8 @@ internal static class InsideCommands
 {
     public static Command Exec(string[]? trailing)
     {
-        var interactive = new Option<bool>("--interactive", "-i") { Description = "forward stdin (not supported yet)" };
-        var tty = new Option<bool>("--tty", "-t") { Description = "allocate a terminal (not supported yet)" };
+        var interactive = new Option<bool>("--interactive", "-i") { Description = "forward stdin to the command (container tier)" };
+        var tty = new Option<bool>("--tty", "-t") { Description = "run the command on a terminal (container tier); raw mode when stdin is one" };
         var env = new Option<string[]>("--env", "-e") { Description = "environment variable K=V (repeatable)" };
         var workdir = new Option<string?>("--workdir", "-w") { Description = "working directory inside the instance" };
         var user = new Option<string?>("--user", "-u") { Description = "USER[:GROUP] to run as" };
@@ -31,10 +33,6 @@ internal static class InsideCommands
             {
                 throw StrataException.Invalid("command", "give the command to run: strata exec NAME -- CMD ARGS");
             }
-            if (parse.GetValue(interactive))
-            {
-                throw StrataException.Invalid("--interactive", "stdin is not forwarded by exec yet; run a non-interactive command (output and exit code are returned)");
-            }
             using var client = StrataCli.Client(parse);
             using var stdout = Console.OpenStandardOutput();
             using var stderr = Console.OpenStandardError();
@@ -46,6 +44,10 @@ internal static class InsideCommands
                 User = parse.GetValue(user),
                 Tty = parse.GetValue(tty),
             };
+            if (parse.GetValue(interactive) || request.Tty)
+            {
+                return await AttachedAsync(client, name, request, parse.GetValue(interactive), stdout, stderr, ct);
+            }
             await foreach (var frame in client.ExecAsync(name, request, ct))
             {
                 if (frame.Log is { } log)
@@ -63,6 +65,26 @@ internal static class InsideCommands
             return StrataCli.ExitError;
         }));
         return command;
+    }
+
+    /// <summary>exec -i/-t over the attach WebSocket; the terminal goes raw only with -t on a real terminal.</summary>
+    private static async Task<int> AttachedAsync(StrataClient client, string name, ExecRequest request, bool interactive, Stream stdout, Stream stderr, CancellationToken ct)
+    {
+        var terminal = request.Tty && !Console.IsInputRedirected;
+        var (columns, rows) = request.Tty ? RawTerminal.Size() : ((ushort)0, (ushort)0);
+        using var attachment = await client.AttachExecAsync(name, request, columns, rows, ct);
+        // Without -i nothing is sent: the command's input stays open and empty, as with docker exec -t.
+        using var stdin = interactive ? Console.OpenStandardInput() : null;
+        using var resized = request.Tty ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, signal =>
+        {
+            var (c, r) = RawTerminal.Size();
+            if (c > 0)
+            {
+                _ = attachment.ResizeAsync(c, r, CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }) : null;
+        using var raw = terminal && interactive ? RawTerminal.Enter() : null;
+        return await attachment.RunAsync(stdin, stdout, stderr, ct);
     }
 
     public static Command Stats()

@@ -9,9 +9,15 @@ public sealed partial class StrataClient
     /// Attaches to a running instance's console (<c>GET /v1/instances/{name}/console</c> upgraded to a WebSocket):
     /// binary messages both ways. Close or dispose the socket to detach.
     /// </summary>
-    public async Task<WebSocket> AttachConsoleAsync(string name, CancellationToken ct = default)
+    public Task<WebSocket> AttachConsoleAsync(string name, CancellationToken ct = default) =>
+        ConnectWebSocketAsync(Q($"v1/instances/{N(name)}/console"), "console", ct);
+
+    /// <summary>
+    /// Upgrades <paramref name="path"/> to a WebSocket. A refused upgrade throws the daemon's problem (from the
+    /// X-Strata-Error header, or by asking the same URL without the upgrade).
+    /// </summary>
+    private async Task<WebSocket> ConnectWebSocketAsync(string path, string what, CancellationToken ct)
     {
-        var path = Q($"v1/instances/{N(name)}/console");
         var http = new Uri(_http.BaseAddress!, path);
         var uri = new UriBuilder(http) { Scheme = http.Scheme == Uri.UriSchemeHttps ? "wss" : "ws" }.Uri;
         var socket = new ClientWebSocket();
@@ -41,15 +47,18 @@ public sealed partial class StrataClient
                 503 => ErrorKind.Unavailable,
                 _ => ErrorKind.Internal,
             };
-            throw new StrataApiException(kind, status, string.Join(' ', detail!), null);
+            var message = string.Join(' ', detail!);
+            // "field: message" from StrataException.Invalid keeps its field, as JSON problems do.
+            var colon = message.IndexOf(": ", StringComparison.Ordinal);
+            var field = kind == ErrorKind.InvalidArgument && colon > 0 && !message[..colon].Contains(' ', StringComparison.Ordinal) ? message[..colon] : null;
+            throw new StrataApiException(kind, status, message, field);
         }
         catch (WebSocketException)
         {
             socket.Dispose();
         }
-        // The upgrade was refused: the same URL without it answers the problem (or the daemon is unreachable).
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         using var response = await SendRawAsync(request, HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
-        throw new StrataApiException(ErrorKind.Internal, (int)response.StatusCode, "the daemon did not accept the console connection", null);
+        throw new StrataApiException(ErrorKind.Internal, (int)response.StatusCode, $"the daemon did not accept the {what} connection", null);
     }
 }

@@ -19,6 +19,6 @@ public sealed record ExecRequest
     public string? WorkingDir { get; init; }
     /// <summary><c>uid[:gid]</c>; default: the workload's user.</summary>
     public string? User { get; init; }
-    /// <summary>Allocate a terminal. Not supported yet by the API (it streams output only).</summary>
+    /// <summary>Allocate a terminal: only through the attached exec (<see cref="IInteractiveExecDriver"/>); POST /exec refuses it.</summary>
     public bool Tty { get; init; }
 }

@@ -37,12 +37,7 @@ public static class ConsoleEndpoints
         }
         catch (StrataException e)
         {
-            // A refused WebSocket handshake shows the client only status and headers, so the reason goes there too.
-            http.Response.OnStarting(() =>
-            {
-                http.Response.Headers[ErrorHeader] = new string([.. e.Message.Select(c => c is >= ' ' and <= '~' ? c : '?')]);
-                return Task.CompletedTask;
-            });
+            ExplainRefusal(http, e);
             throw;
         }
         await using var console = opened;
@@ -83,6 +78,14 @@ public static class ConsoleEndpoints
             }
         }
     }
+
+    /// <summary>A refused WebSocket handshake shows the client only status and headers, so the reason goes there too.</summary>
+    internal static void ExplainRefusal(HttpContext http, StrataException e) =>
+        http.Response.OnStarting(() =>
+        {
+            http.Response.Headers[ErrorHeader] = new string([.. e.Message.Select(c => c is >= ' ' and <= '~' ? c : '?')]);
+            return Task.CompletedTask;
+        });
 
     private static async Task PumpOutputAsync(Stream console, WebSocket socket, CancellationToken cancellationToken)
     {

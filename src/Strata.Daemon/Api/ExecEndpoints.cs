@@ -18,6 +18,8 @@ public static class ExecEndpoints
             .Produces<StreamFrame>(contentType: "application/x-ndjson")
             .WithSummary("Run a command in a running instance. NDJSON StreamFrames: its output as log frames, then an exit frame with its exit code.");
 
+        ExecAttachEndpoint.Map(group);
+
         group.MapGet("/{name}/stats", async (string name, HttpContext http, InstanceService service) =>
             Results.Json(await service.StatsAsync(InstanceEndpoints.Project(http), name, http.RequestAborted), StrataJsonContext.Default.InstanceStats))
             .Produces<InstanceStats>().WithSummary("CPU (over a 250 ms window), memory and process count of a running instance, from its cgroups.");

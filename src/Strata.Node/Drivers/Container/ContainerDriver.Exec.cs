@@ -10,54 +10,15 @@ public sealed partial class ContainerDriver
 {
     public async Task<int> ExecAsync(DriverHandle handle, ExecRequest request, Func<string, ReadOnlyMemory<byte>, ValueTask> output, CancellationToken cancellationToken)
     {
-        if (request.Command is not { Count: > 0 } || request.Command.Any(string.IsNullOrEmpty))
-        {
-            throw StrataException.Invalid("command", "give the command to run, e.g. strata exec NAME -- sh -c 'echo hi'");
-        }
         if (request.Tty)
         {
-            throw StrataException.Invalid("tty", "exec with a terminal is not supported yet; run without -t (output is streamed, the exit code returned)");
-        }
-        if (request.WorkingDir is { } wd && !wd.StartsWith('/'))
-        {
-            throw StrataException.Invalid("workingDir", $"'{wd}' is not an absolute path");
+            throw StrataException.Invalid("tty", "a terminal needs the attached exec: strata exec -t NAME -- CMD (GET /v1/instances/{name}/exec/attach?tty=true); POST /exec streams output only");
         }
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
-        await EnsureRunningAsync(runtime, handle, "exec in", cancellationToken).ConfigureAwait(false);
-
-        var start = new ProcessStartInfo(runtime.Path)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in runtime.GlobalArgs)
-        {
-            start.ArgumentList.Add(a);
-        }
-        start.ArgumentList.Add("exec");
-        foreach (var (k, v) in request.Env ?? new Dictionary<string, string>())
-        {
-            start.ArgumentList.Add("--env");
-            start.ArgumentList.Add(k + "=" + v);
-        }
-        if (request.WorkingDir is { } cwd)
-        {
-            start.ArgumentList.Add("--cwd");
-            start.ArgumentList.Add(cwd);
-        }
-        if (request.User is { } user)
-        {
-            var (uid, gid) = BundleBuilder.ResolveUser(user, Rootfs(handle).Layers, "user");
-            start.ArgumentList.Add("--user");
-            start.ArgumentList.Add($"{uid}:{gid}");
-        }
-        start.ArgumentList.Add(handle.InstanceId);
-        foreach (var a in request.Command)
-        {
-            start.ArgumentList.Add(a);
-        }
+        var start = await ExecStartAsync(runtime, handle, request, cancellationToken).ConfigureAwait(false);
+        start.RedirectStandardInput = true;
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
 
         using var process = System.Diagnostics.Process.Start(start) ?? throw new StrataException(ErrorKind.Internal, $"could not start {runtime.Path} exec");
         process.StandardInput.Close();
@@ -93,6 +54,53 @@ public sealed partial class ContainerDriver
         // Output held open by a background child of the command must not hold the answer forever.
         await pumps.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
         return process.ExitCode;
+    }
+
+    /// <summary>Validates the request and builds <c>runtime exec [--tty] ... ID CMD...</c> (nothing redirected yet).</summary>
+    private async Task<ProcessStartInfo> ExecStartAsync(OciRuntime runtime, DriverHandle handle, ExecRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Command is not { Count: > 0 } || request.Command.Any(string.IsNullOrEmpty))
+        {
+            throw StrataException.Invalid("command", "give the command to run, e.g. strata exec NAME -- sh -c 'echo hi'");
+        }
+        if (request.WorkingDir is { } wd && !wd.StartsWith('/'))
+        {
+            throw StrataException.Invalid("workingDir", $"'{wd}' is not an absolute path");
+        }
+        await EnsureRunningAsync(runtime, handle, "exec in", cancellationToken).ConfigureAwait(false);
+
+        var start = new ProcessStartInfo(runtime.Path) { UseShellExecute = false };
+        foreach (var a in runtime.GlobalArgs)
+        {
+            start.ArgumentList.Add(a);
+        }
+        start.ArgumentList.Add("exec");
+        if (request.Tty)
+        {
+            start.ArgumentList.Add("--tty");
+        }
+        foreach (var (k, v) in request.Env ?? new Dictionary<string, string>())
+        {
+            start.ArgumentList.Add("--env");
+            start.ArgumentList.Add(k + "=" + v);
+        }
+        if (request.WorkingDir is { } cwd)
+        {
+            start.ArgumentList.Add("--cwd");
+            start.ArgumentList.Add(cwd);
+        }
+        if (request.User is { } user)
+        {
+            var (uid, gid) = BundleBuilder.ResolveUser(user, Rootfs(handle).Layers, "user");
+            start.ArgumentList.Add("--user");
+            start.ArgumentList.Add($"{uid}:{gid}");
+        }
+        start.ArgumentList.Add(handle.InstanceId);
+        foreach (var a in request.Command)
+        {
+            start.ArgumentList.Add(a);
+        }
+        return start;
     }
 
     private async Task EnsureRunningAsync(OciRuntime runtime, DriverHandle handle, string verb, CancellationToken ct)

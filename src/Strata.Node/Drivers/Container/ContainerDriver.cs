@@ -18,7 +18,7 @@ namespace Strata.Node.Drivers.Container;
 /// daemon restarts work exactly as for the process tier. (<c>create</c> + <c>start</c> would give the
 /// container pid earlier, but the supervisor would then watch a process that exits at once.)
 /// </summary>
-public sealed partial class ContainerDriver : IDriver, IExecDriver, IStatsDriver, ISnapshotDriver, IDisposable
+public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IDisposable
 {
     internal const string ExitFileName = "exit.json";
     internal const string KilledMarkerName = "killed-by-strata";
