@@ -107,6 +107,16 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
         return (exit.ExitCode, output + (exit.Reason is null ? "" : "\n" + exit.Reason));
     }
 
+    private static string Host(string file, params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var text = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return text;
+    }
+
+    private static string ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : "(none)";
+
     private int Taps() => Directory.GetFileSystemEntries("/sys/class/net", Options.TapPrefix + "*").Length;
 
     private int Leases()
@@ -148,9 +158,9 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
             {
                 Network = "front",
                 Args = ["sh", "-c",
-                    "mkdir -p /tmp/www && echo hello-from-sandbox > /tmp/www/index.html && httpd -p 80 -h /tmp/www && " +
-                    $"i=0; while [ $i -lt 100 ]; do wget -q -T 2 -O - http://{webAddress}/ 2>/dev/null && break; i=$((i+1)); sleep 0.2; done; " +
-                    "ip -4 addr show eth0; touch /tmp/fetched; sleep 600"],
+                    "(while :; do echo hello-from-sandbox | nc -l -p 80; done) & " +
+                    $"i=0; while [ $i -lt 100 ]; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc {webAddress} 80 > /tmp/page 2>&1; grep -q hello-from-container /tmp/page && break; i=$((i+1)); sleep 0.2; done; " +
+                    "cat /tmp/page; ip -4 addr show eth0; sleep 600"],
             });
             try
             {
@@ -161,11 +171,12 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
                 var client = await StartAsync(_containers, "client", "client", new InstanceSpec
                 {
                     Network = "front",
-                    Args = ["sh", "-c", $"i=0; while [ $i -lt 600 ]; do wget -q -T 2 -O - http://{guestAddress}/ 2>/dev/null && exit 0; i=$((i+1)); sleep 0.2; done; echo unreachable; exit 1"],
+                    Args = ["sh", "-c", $"i=0; while [ $i -lt 600 ]; do timeout 3 nc {guestAddress} 80 </dev/null > /tmp/o 2>/dev/null; grep -q hello-from-sandbox /tmp/o && {{ cat /tmp/o; exit 0; }}; i=$((i+1)); sleep 0.2; done; echo unreachable; exit 1"],
                 });
                 var (clientCode, clientOutput) = await WaitOutputAsync(_containers, client);
                 await _containers.DeleteAsync(client, CancellationToken.None);
-                Assert.True(clientCode == 0, clientOutput);
+                Assert.True(clientCode == 0, clientOutput + "\nguest stdout: " + SandboxTestHost.Stream(guest, "stdout") + "\nguest stderr: " + SandboxTestHost.Stream(guest, "stderr")
+                    + "\nserial: " + ReadIfExists(Path.Combine(guest.Directory, "serial.log")) + "\nqemu: " + ReadIfExists(Path.Combine(guest.Directory, "qemu.log")) + "\nhost: " + Host("ip", "-d", "link", "show", "master", Options.BridgePrefix + "1"));
                 Assert.Contains("hello-from-sandbox", clientOutput);
 
                 // The sandbox got the container's page (it printed it before its own eth0 address).
@@ -187,7 +198,7 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
             var outsider = await StartAsync(_sandboxes, "sandbox", "outsider", new InstanceSpec
             {
                 Network = "back",
-                Args = ["sh", "-c", $"ip -4 addr show eth0 | grep -q inet || echo no-eth0; timeout 5 nc {webAddress} 80 </dev/null && echo connected || echo blocked"],
+                Args = ["sh", "-c", $"ip -4 addr show eth0 | grep -q inet || echo no-eth0; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc {webAddress} 80 | grep -q hello-from-container && echo connected || echo blocked"],
             });
             try
             {
@@ -216,34 +227,45 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
     public async Task AttachTap_NetworkFull_LeavesNoTapLeaseOrRule_AndDetachCleansUp()
     {
         RequireNetworks();
-        // A /30 has one address for members (the first is the gateway): the second VM's IPAM runs dry after its tap exists.
-        await _networks.CreateAsync(new CreateNetworkRequest { Name = "tiny", Subnet = "10.236.250.0/30" }, "default", CancellationToken.None);
+        // A /28 has 13 addresses for members (the first is the gateway): the 14th VM's IPAM runs dry after its tap exists.
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "tiny", Subnet = "10.236.250.0/28" }, "default", CancellationToken.None);
+        var ids = new List<string>();
         try
         {
             var before = Census();
-            var firstId = "a" + Guid.NewGuid().ToString("N");
-            var first = await _networks.AttachTapAsync(new NetworkAttachRequest { InstanceId = firstId, Name = "one", Project = "default", Network = "tiny" }, CancellationToken.None);
-            Assert.Equal("10.236.250.2", first.Address);
-            Assert.Equal(30, first.Prefix);
-            Assert.True(Directory.Exists(Path.Combine("/sys/class/net", first.Tap)));
+            for (var i = 0; i < 13; i++)
+            {
+                ids.Add($"a{i}" + Guid.NewGuid().ToString("N"));
+                var tap = await _networks.AttachTapAsync(new NetworkAttachRequest { InstanceId = ids[^1], Name = $"m{i}", Project = "default", Network = "tiny" }, CancellationToken.None);
+                Assert.Equal(28, tap.Prefix);
+                Assert.True(Directory.Exists(Path.Combine("/sys/class/net", tap.Tap)));
+            }
             var during = Census();
-            Assert.Equal(before.Taps + 1, during.Taps);
-            Assert.Equal(before.Leases + 1, during.Leases);
+            Assert.Equal(before.Taps + 13, during.Taps);
+            Assert.Equal(before.Leases + 13, during.Leases);
 
-            var second = "b" + Guid.NewGuid().ToString("N");
-            await Assert.ThrowsAsync<StrataException>(() => _networks.AttachTapAsync(new NetworkAttachRequest { InstanceId = second, Name = "two", Project = "default", Network = "tiny" }, CancellationToken.None));
+            var last = "b" + Guid.NewGuid().ToString("N");
+            await Assert.ThrowsAsync<StrataException>(() => _networks.AttachTapAsync(new NetworkAttachRequest { InstanceId = last, Name = "last", Project = "default", Network = "tiny" }, CancellationToken.None));
             Assert.Equal(during, Census());
-            Assert.Null(_networks.TapAttachmentOf(second));
+            Assert.Null(_networks.TapAttachmentOf(last));
 
-            Assert.Equal("one", _networks.Get("tiny", "default").Members.Single().Instance);
-            var errors = await _networks.DetachAsync(firstId, CancellationToken.None);
-            Assert.Empty(errors);
-            Assert.Equal(before.Taps, Taps());
-            Assert.Equal(before.Leases, Leases());
+            foreach (var id in ids)
+            {
+                Assert.Empty(await _networks.DetachAsync(id, CancellationToken.None));
+            }
+            ids.Clear();
+            var after = Census();
+            Assert.Equal(before.Taps, after.Taps);
+            Assert.Equal(before.Leases, after.Leases);
+            Assert.Equal(before.Nat, after.Nat);
             Assert.Empty(_networks.Get("tiny", "default").Members);
         }
         finally
         {
+            foreach (var id in ids)
+            {
+                await _networks.DetachAsync(id, CancellationToken.None);
+            }
             await _networks.RemoveAsync("tiny", "default", CancellationToken.None);
         }
     }
