@@ -100,9 +100,13 @@ public sealed partial class InstanceService : IAsyncDisposable
         var driver = _drivers.Get(tier);
         if (tier is not (Tier.Container or Tier.Fake) && (spec.Ports is { Count: > 0 } || spec.Network is not (null or "none" or "host")))
         {
-            // Only the container tier joins networks so far (docs/network.md); never ignore the request silently.
-            throw StrataException.Invalid(spec.Ports is { Count: > 0 } ? "ports" : "network",
-                $"the {tier.ToName()} tier does not join networks yet; networks and published ports work on the container tier (--tier container)");
+            // Containers and sandboxes join networks (docs/network.md); never ignore the request silently elsewhere.
+            if (tier != Tier.Sandbox || spec.Ports is { Count: > 0 })
+            {
+                throw StrataException.Invalid(spec.Ports is { Count: > 0 } ? "ports" : "network", tier == Tier.Sandbox
+                    ? "the sandbox tier joins networks but does not publish ports yet; drop -p or use --tier container"
+                    : $"the {tier.ToName()} tier does not join networks yet; networks work on the container and sandbox tiers (--tier container or sandbox), published ports on the container tier");
+            }
         }
         var name = spec.Name ?? GenerateName(project);
         RunTimeline.Mark("spec validated");

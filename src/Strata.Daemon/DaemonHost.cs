@@ -187,6 +187,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
             Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL"),
+            Networks = services.GetRequiredService<NetworkRegistry>(),
         }, images, services.GetRequiredService<ILogger<SandboxDriver>>());
         if (options.EnableFakeTier)
         {

@@ -194,6 +194,17 @@ public sealed class QemuCommandLine
 
     public QemuCommandLine WithBalloon(bool balloon = true) { Balloon = balloon; return this; }
 
+    /// <summary>A virtio-net NIC on an existing tap device (made and bridged by the host; QEMU runs no scripts).</summary>
+    public QemuCommandLine WithTap(string tap, string mac)
+    {
+        Tap = NotEmpty(tap, nameof(tap));
+        Mac = NotEmpty(mac, nameof(mac));
+        return this;
+    }
+
+    public string? Tap { get; private set; }
+    public string? Mac { get; private set; }
+
     /// <summary>Raw arguments appended last, for what the builder does not model.</summary>
     public QemuCommandLine AddRawArguments(params string[] args) { _extra.AddRange(args); return this; }
 
@@ -320,6 +331,10 @@ public sealed class QemuCommandLine
             var s = _fsShares[i];
             a.AddRange(["-chardev", $"socket,id=vfs{i},path={Escape(s.SocketPath)}"]);
             a.AddRange(["-device", $"{Device("vhost-user-fs")},chardev=vfs{i},tag={s.Tag}"]);
+        }
+        if (Tap is not null)
+        {
+            a.AddRange(["-netdev", $"tap,id=n0,ifname={Escape(Tap)},script=no,downscript=no", "-device", $"{Device("virtio-net")},netdev=n0,mac={Mac}"]);
         }
         if (Balloon)
         {

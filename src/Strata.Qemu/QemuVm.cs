@@ -41,6 +41,25 @@ public sealed record GuestVmOptions
     public string? ExecSocket { get; init; }
     /// <summary>Host directories (served by virtiofsd on their sockets) that init mounts before the workload starts.</summary>
     public IReadOnlyList<GuestMount> Mounts { get; init; } = [];
+    /// <summary>A NIC on a host tap device that init configures as eth0; null: no network device.</summary>
+    public GuestNetwork? Network { get; init; }
+}
+
+/// <summary>
+/// The guest's network: a tap device the host bridged, the NIC's MAC, and the address init gives eth0
+/// (<c>strata.net=ADDRESS/PREFIX[,GATEWAY]</c>; without a gateway there is no default route).
+/// </summary>
+public sealed record GuestNetwork(string Tap, string Mac, string Address, int Prefix, string? Gateway)
+{
+    public string ToKernelArgument()
+    {
+        if (!System.Net.IPAddress.TryParse(Address, out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || Prefix is < 1 or > 32
+            || (Gateway is not null && !System.Net.IPAddress.TryParse(Gateway, out _)))
+        {
+            throw StrataException.Invalid("network", $"{Address}/{Prefix} via {Gateway} is not an IPv4 address, prefix and gateway");
+        }
+        return $"strata.net={Address}/{Prefix.ToString(CultureInfo.InvariantCulture)}" + (Gateway is null ? "" : "," + Gateway);
+    }
 }
 
 /// <summary>A virtio-fs share the guest's init mounts at <paramref name="GuestPath"/> (read-only with <c>-o ro</c> when asked).</summary>
@@ -170,6 +189,10 @@ public sealed class QemuVm : IAsyncDisposable
         {
             append.Append(' ').Append(GuestMount.ToKernelArgument(options.Mounts));
         }
+        if (options.Network is not null)
+        {
+            append.Append(' ').Append(options.Network.ToKernelArgument());
+        }
         if (!string.IsNullOrWhiteSpace(options.ExtraKernelArguments))
         {
             append.Append(' ').Append(options.ExtraKernelArguments);
@@ -217,6 +240,10 @@ public sealed class QemuVm : IAsyncDisposable
         if (options.VsockCid is uint cid)
         {
             cmd.WithVsock(cid);
+        }
+        if (options.Network is { } net)
+        {
+            cmd.WithTap(net.Tap, net.Mac);
         }
         return plan with { Argv = cmd.Build() };
     }

@@ -79,6 +79,25 @@ public sealed class QemuCommandLineTests
         Assert.Throws<StrataException>(() => new QemuCommandLine(QemuMachine.Microvm).AddVirtioFsShare(new VirtioFsShare("m0", "/a")).AddVirtioFsShare(new VirtioFsShare("m0", "/b")));
     }
 
+    [Theory]
+    [InlineData(QemuMachine.Microvm, "virtio-net-device")]
+    [InlineData(QemuMachine.Q35, "virtio-net-pci")]
+    public void Build_Tap_NetdevWithoutScriptsAndVirtioNetWithMac(QemuMachine machine, string device)
+    {
+        var argv = Argv(new QemuCommandLine(machine).WithTap("stap0123", "52:54:0a:4e:00:05"));
+        Assert.Equal("tap,id=n0,ifname=stap0123,script=no,downscript=no", After(argv, "-netdev"));
+        Assert.Contains($"{device},netdev=n0,mac=52:54:0a:4e:00:05", argv);
+        Assert.DoesNotContain("-netdev", Argv(new QemuCommandLine(machine)));
+    }
+
+    [Fact]
+    public void GuestNetwork_KernelArgument_AddressPrefixAndOptionalGateway()
+    {
+        Assert.Equal("strata.net=10.78.0.5/24,10.78.0.1", new GuestNetwork("t", "m", "10.78.0.5", 24, "10.78.0.1").ToKernelArgument());
+        Assert.Equal("strata.net=10.78.0.5/24", new GuestNetwork("t", "m", "10.78.0.5", 24, null).ToKernelArgument());
+        Assert.Throws<StrataException>(() => new GuestNetwork("t", "m", "10.78.0.5 x", 24, null).ToKernelArgument());
+    }
+
     [Fact]
     public void Build_NoShares_KeepsPlainGuestRam()
     {

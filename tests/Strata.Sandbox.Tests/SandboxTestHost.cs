@@ -58,7 +58,7 @@ internal static class SandboxTestHost
     }, new StoreResolver(new ImageStore(ImagesRoot)));
 
     /// <summary>The image store as the driver sees images (the daemon has the same adapter).</summary>
-    private sealed class StoreResolver(ImageStore store) : IImageResolver
+    internal sealed class StoreResolver(ImageStore store) : IImageResolver
     {
         public async Task<ResolvedImage> ResolveAsync(string reference, CancellationToken cancellationToken)
         {

@@ -14,9 +14,9 @@ internal sealed class CniChain(string pluginDirectory, string networkName, IRead
     public const string Version = "1.0.0";
 
     /// <returns>The final result as JSON text.</returns>
-    public async Task<string> AddAsync(string containerId, string netnsPath, CancellationToken ct)
+    public async Task<string> AddAsync(string containerId, string netnsPath, CancellationToken ct, JsonNode? prevResult = null)
     {
-        JsonNode? previous = null;
+        var previous = prevResult;
         foreach (var plugin in plugins)
         {
             var output = await InvokeAsync("ADD", plugin, previous, containerId, netnsPath, ct).ConfigureAwait(false);

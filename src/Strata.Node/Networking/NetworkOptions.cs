@@ -30,6 +30,9 @@ public sealed record NetworkOptions
     /// <summary>Named network namespaces are PREFIX&lt;instance id&gt; under /run/netns.</summary>
     public string NamespacePrefix { get; init; } = "strata-";
 
+    /// <summary>Tap devices of VM members (sandbox tier) are PREFIX + the start of the instance id (15 bytes at most).</summary>
+    public string TapPrefix { get; init; } = "stap";
+
     /// <summary>Debian's containernetworking-plugins install here.</summary>
     public string PluginDirectory { get; init; } = "/usr/lib/cni";
 }

@@ -387,6 +387,11 @@ public sealed partial class NetworkRegistry : IDisposable
             if (record is not null)
             {
                 var member = record.Members.First(m => m.InstanceId == instanceId);
+                if (member.Tap is not null)
+                {
+                    errors.AddRange(await DetachTapAsync(record, member).ConfigureAwait(false));
+                    return errors;
+                }
                 nsName = member.Namespace;
                 var vanished = !File.Exists(NamespacePath(nsName));
                 var cleanup = await Chain(record, member.Ports).DeleteAsync(instanceId, NamespacePath(nsName), member.CniResult, CancellationToken.None).ConfigureAwait(false);
@@ -449,6 +454,10 @@ public sealed partial class NetworkRegistry : IDisposable
                 return null;
             }
             var member = record.Members.First(m => m.InstanceId == instanceId);
+            if (member.Tap is not null)
+            {
+                return new NetworkAttachment(record.Name, "", member.Address, member.Ports); // a VM member: no namespace
+            }
             if (File.Exists(NamespacePath(member.Namespace)))
             {
                 return new NetworkAttachment(record.Name, NamespacePath(member.Namespace), member.Address, member.Ports);

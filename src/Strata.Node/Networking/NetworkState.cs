@@ -38,6 +38,8 @@ internal sealed record MemberRecord
     public required string Address { get; init; }
     public required string Namespace { get; init; }
     public string? HostsFile { get; init; }
+    /// <summary>Set for a VM member: its tap device on the bridge (it has no namespace; <see cref="Namespace"/> is empty).</summary>
+    public string? Tap { get; init; }
     public List<PortSpec> Ports { get; init; } = [];
     /// <summary>The CNI result of ADD, handed back to the plugins as prevResult on DEL (the firewall plugin needs it).</summary>
     public string? CniResult { get; init; }

@@ -14,7 +14,8 @@ namespace Strata.Qemu.Guest;
 ///
 /// Kernel command line: <c>strata.workload=BASE64</c> (a shell script, see <see cref="GuestWorkload"/>),
 /// optional <c>strata.root=/dev/vda</c> (an ext4 root the workload runs chrooted in),
-/// <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw PATH</c>: virtio-fs shares init mounts before the workload starts, see
+/// <c>strata.net=ADDRESS/PREFIX[,GATEWAY]</c> (init configures eth0, a virtio-net NIC, with it and a default route via
+/// GATEWAY), <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw PATH</c>: virtio-fs shares init mounts before the workload starts, see
 /// <see cref="GuestMount"/>), <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
 ///
 /// Stop: an ACPI power-button press (QMP <c>system_powerdown</c>) makes init send SIGTERM to the workload; it then
@@ -24,7 +25,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -117,6 +118,20 @@ public static class GuestInit
           echo "STRATA-FAIL $*" > "$ctl"
           finish
         }
+
+        ip link set lo up 2>/dev/null
+        if net=$(param strata.net); then
+          addr=${net%%,*}
+          gw=
+          case "$net" in *,*) gw=${net#*,} ;; esac
+          i=0
+          while [ ! -e /sys/class/net/eth0 ]; do
+            i=$((i+1)); [ $i -gt 1000 ] && fail "the network device eth0 did not appear (virtio_net)"
+            usleep 10000
+          done
+          ip addr add "$addr" dev eth0 && ip link set eth0 up || fail "cannot give eth0 the address $addr"
+          if [ -n "$gw" ]; then ip route add default via "$gw" || fail "cannot add a default route via $gw"; fi
+        fi
 
         out=$(port strata.stdout) || fail "no strata.stdout port"
         err=$(port strata.stderr) || fail "no strata.stderr port"

@@ -5,6 +5,7 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Images;
 using Strata.Node.Logs;
+using Strata.Node.Networking;
 using Strata.Node.Supervision;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
@@ -128,6 +129,10 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             throw new StrataException(ErrorKind.Unavailable,
                 $"the sandbox tier shares host directories through virtiofsd, which is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}', or drop -v");
         }
+        if (spec.Ports is { Count: > 0 })
+        {
+            throw StrataException.Invalid("ports", "the sandbox tier joins networks but does not publish ports yet; drop -p (reach it from the network's other members) or use --tier container");
+        }
         if (spec.Resources?.Pids is not null)
         {
             throw StrataException.Invalid("resources.pids", "the sandbox tier has no process limit (the guest kernel owns its processes); drop --pids or use --tier container");
@@ -139,13 +144,33 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         var baseDisk = await _rootfs.EnsureBaseAsync(image.LayerDirectories, digest, cancellationToken).ConfigureAwait(false);
         var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest);
         var overlay = Path.Combine(request.Directory, OverlayFileName);
+        var data = new Dictionary<string, string> { ["image"] = digest };
+        TapAttachment? network = null;
         try
         {
             await _rootfs.CreateOverlayAsync(baseDisk, overlay, cancellationToken).ConfigureAwait(false);
             workload.Save(request.Directory);
+            if (spec.Network is { } networkName and not ("none" or "host"))
+            {
+                var registry = _options.Networks
+                    ?? throw StrataException.Invalid("network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
+                network = await registry.AttachTapAsync(new NetworkAttachRequest
+                {
+                    InstanceId = request.InstanceId,
+                    Name = request.Name,
+                    Project = request.Project,
+                    Network = networkName,
+                }, cancellationToken).ConfigureAwait(false);
+                data[NetworkKey] = network.Network;
+                data[AddressKey] = network.Address;
+            }
         }
         catch
         {
+            if (network is not null)
+            {
+                await _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None).ConfigureAwait(false);
+            }
             File.Delete(overlay);
             File.Delete(Path.Combine(request.Directory, SandboxWorkload.FileName));
             throw;
@@ -154,9 +179,13 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         {
             InstanceId = request.InstanceId,
             Directory = request.Directory,
-            Data = new Dictionary<string, string> { ["image"] = digest },
+            Data = data,
         };
     }
+
+    /// <summary>Handle keys of a sandbox on a network (the same keys the container tier uses).</summary>
+    internal const string NetworkKey = "network";
+    internal const string AddressKey = "address";
 
     public async Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
@@ -171,6 +200,16 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         foreach (var stale in new[] { ExitFileName, ControlFileName, StopSignalFileName, ExecSocketName, QmpSocketName, QemuLogName, "serial.log" })
         {
             File.Delete(Path.Combine(dir, stale));
+        }
+        TapAttachment? network = null;
+        if (handle.Data.ContainsKey(NetworkKey))
+        {
+            network = _options.Networks?.TapAttachmentOf(handle.InstanceId)
+                ?? throw new StrataException(ErrorKind.Conflict, $"the sandbox's network membership is gone (network '{handle.Data[NetworkKey]}'); remove and create the sandbox again");
+            if (!Directory.Exists(Path.Combine("/sys/class/net", network.Tap)))
+            {
+                throw new StrataException(ErrorKind.Conflict, $"the sandbox's tap device {network.Tap} is gone (the host rebooted?); remove and create the sandbox again");
+            }
         }
         var exports = workload.Mounts.Select((m, i) => new VirtioFsExport(m.Source, Path.Combine(dir, "mnt", "m" + i.ToString(CultureInfo.InvariantCulture)),
             Path.Combine(dir, $"fs{i.ToString(CultureInfo.InvariantCulture)}.sock"), m.ReadOnly)).ToList();
@@ -196,6 +235,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             StderrPath = "/proc/self/fd/4",
             ExecSocket = Path.Combine(dir, ExecSocketName),
             Mounts = workload.Mounts.Select((m, i) => new GuestMount("m" + i.ToString(CultureInfo.InvariantCulture), exports[i].SocketPath, m.Target, m.ReadOnly)).ToList(),
+            Network = network is null ? null : new GuestNetwork(network.Tap, network.Mac, network.Address, network.Prefix, network.Gateway),
         });
         var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
         var startedAt = DateTimeOffset.UtcNow;
@@ -415,8 +455,14 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         return Task.FromResult(new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor disappeared without recording an exit"));
     }
 
-    public Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
+    public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
+        if (_options.Networks is { } networks)
+        {
+            // Always asked, not only when the handle names a network: a create that died between attaching and
+            // returning its handle must not leave a tap or lease behind.
+            await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
+        }
         // The overlay is the sandbox's only engine-side resource; the shared base disk stays cached.
         foreach (var name in new[] { OverlayFileName, ExecSocketName, QmpSocketName })
         {
@@ -442,7 +488,6 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             {
             }
         }
-        return Task.CompletedTask;
     }
 
     public void Dispose()
@@ -481,4 +526,6 @@ public sealed record SandboxDriverOptions
     public string? Accelerator { get; init; }
     /// <summary>virtiofsd, for <c>-v</c> mounts; default: <see cref="Strata.Qemu.VirtioFsDaemon.Locate"/>. Null: mounts are refused.</summary>
     public string? VirtioFsDaemon { get; init; } = Strata.Qemu.VirtioFsDaemon.Locate();
+    /// <summary>The node's networks, for <c>--network NAME</c> (a tap on the bridge). Null: sandboxes join no network.</summary>
+    public NetworkRegistry? Networks { get; init; }
 }

@@ -1,0 +1,272 @@
+using System.Diagnostics;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Images;
+using Strata.Node.Drivers.Container;
+using Strata.Node.Drivers.Sandbox;
+using Strata.Node.Logs;
+using Strata.Node.Networking;
+using Strata.Qemu;
+using Strata.Testing;
+
+namespace Strata.Sandbox.Tests;
+
+/// <summary>
+/// Sandboxes on bridge networks next to containers: a tap on the bridge, an address from the network's IPAM,
+/// eth0 configured by the guest's init. Needs root, the CNI plugins, iptables and runc besides the sandbox engine.
+/// Bridges, taps and subnets carry a per-run tag (10.236.x.x); traffic goes only to the test's own instances.
+/// </summary>
+public sealed class SandboxNetworkTests : IAsyncLifetime
+{
+    private static readonly TimeSpan BootBudget = TimeSpan.FromSeconds(180);
+    private static readonly string s_tag = string.Concat(Enumerable.Range(0, 4).Select(_ => (char)('a' + Random.Shared.Next(26))));
+    private readonly TempDirectory _temp = new("strata-sbnet");
+    private NetworkRegistry _networks = null!;
+    private SandboxDriver _sandboxes = null!;
+    private ContainerDriver _containers = null!;
+
+    private NetworkOptions Options => new()
+    {
+        StateDirectory = _temp.Combine("networks"),
+        DefaultNetwork = "sbtest0",
+        DefaultSubnet = "10.236.0.0/24",
+        SubnetPool = "10.236.0.0/16",
+        BridgePrefix = "sbn" + s_tag,
+        NamespacePrefix = $"sbn-{s_tag}-",
+        TapPrefix = "sbt" + s_tag,
+    };
+
+    public Task InitializeAsync()
+    {
+        _networks = new NetworkRegistry(Options);
+        _sandboxes = new SandboxDriver(new SandboxDriverOptions
+        {
+            CacheDirectory = SandboxTestHost.CacheDirectory,
+            Supervisor = SandboxTestHost.Supervisor ?? "/nonexistent/strata-supervisor",
+            LogMaxBytes = 1024 * 1024,
+            Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL") ?? Accelerators.Tcg,
+            Networks = _networks,
+        }, new SandboxTestHost.StoreResolver(new ImageStore(SandboxTestHost.ImagesRoot)));
+        _containers = new ContainerDriver(
+            new ContainerDriverOptions { Supervisor = SandboxTestHost.Supervisor, RuntimeStateRoot = _temp.Combine("oci"), Networks = _networks },
+            new SandboxTestHost.StoreResolver(new ImageStore(SandboxTestHost.ImagesRoot)));
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var n in _networks.List("default"))
+        {
+            try
+            {
+                await _networks.RemoveAsync(n.Name, "default", CancellationToken.None);
+            }
+            catch (StrataException)
+            {
+            }
+        }
+        _sandboxes.Dispose();
+        _networks.Dispose();
+        _temp.Dispose();
+    }
+
+    private void RequireNetworks()
+    {
+        SandboxTestHost.RequireEngine();
+        TestEnvironment.Require(Environment.UserName == "root", "sandbox networks need root");
+        TestEnvironment.Require(_networks.MissingReason() is null, _networks.MissingReason() ?? "");
+        TestEnvironment.Require(TestEnvironment.Which("runc") is not null || TestEnvironment.Which("crun") is not null, "no OCI runtime; apt-get install runc");
+    }
+
+    private async Task<DriverHandle> StartAsync(IDriver driver, string tier, string name, InstanceSpec spec)
+    {
+        var id = Guid.NewGuid().ToString("N");
+        var dir = _temp.Combine(id[..12]);
+        Directory.CreateDirectory(dir);
+        var handle = await driver.CreateAsync(new CreateRequest
+        {
+            InstanceId = id, Name = name, Project = "default", Directory = dir,
+            Spec = spec with { Name = name, Tier = tier, Image = "busybox" },
+        }, CancellationToken.None);
+        return await driver.StartAsync(handle, CancellationToken.None);
+    }
+
+    private static async Task RemoveAsync(IDriver driver, DriverHandle handle)
+    {
+        await driver.StopAsync(handle, TimeSpan.Zero, CancellationToken.None);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await driver.WaitAsync(handle, cts.Token);
+        await driver.DeleteAsync(handle, CancellationToken.None);
+    }
+
+    private static async Task<(int Code, string Output)> WaitOutputAsync(IDriver driver, DriverHandle handle)
+    {
+        using var cts = new CancellationTokenSource(BootBudget);
+        var exit = await driver.WaitAsync(handle, cts.Token);
+        var output = string.Join("\n", CriLogReader.ReadTail(LogFiles.LogDirectory(handle.Directory), null).Select(r => r.Text));
+        return (exit.ExitCode, output + (exit.Reason is null ? "" : "\n" + exit.Reason));
+    }
+
+    private static string Host(string file, params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var text = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return text;
+    }
+
+    private static string ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : "(none)";
+
+    private int Taps() => Directory.GetFileSystemEntries("/sys/class/net", Options.TapPrefix + "*").Length;
+
+    private int Leases()
+    {
+        var ipam = Path.Combine(Options.StateDirectory, "ipam");
+        return Directory.Exists(ipam)
+            ? Directory.GetFiles(ipam, "*", SearchOption.AllDirectories).Count(f => !Path.GetFileName(f).StartsWith("last_reserved_ip", StringComparison.Ordinal) && Path.GetFileName(f) != "lock")
+            : 0;
+    }
+
+    /// <summary>Rules of a table, without the per-bridge isolation rules (they belong to the network and go with network rm).</summary>
+    private static int Rules(string table)
+    {
+        using var p = Process.Start(new ProcessStartInfo("iptables", ["-w", "-t", table, "-S"]) { RedirectStandardOutput = true })!;
+        var n = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Count(l => !l.Contains("ingressPolicy: same-bridge", StringComparison.Ordinal));
+        p.WaitForExit();
+        return n;
+    }
+
+    private (int Taps, int Leases, int Filter, int Nat) Census() => (Taps(), Leases(), Rules("filter"), Rules("nat"));
+
+    [SkippableFact]
+    public async Task SandboxAndContainer_SameNetwork_ReachEachOther_OtherNetworkCannot()
+    {
+        RequireNetworks();
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "front" }, "default", CancellationToken.None);
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "back" }, "default", CancellationToken.None);
+        var web = await StartAsync(_containers, "container", "web", new InstanceSpec
+        {
+            Network = "front",
+            Args = ["sh", "-c", "mkdir -p /tmp/www && echo hello-from-container > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"],
+        });
+        var before = Census();
+        try
+        {
+            var webAddress = web.Data["address"];
+            // The sandbox serves a page of its own, then fetches the container's, then waits to be fetched from.
+            var guest = await StartAsync(_sandboxes, "sandbox", "guest", new InstanceSpec
+            {
+                Network = "front",
+                Args = ["sh", "-c",
+                    "(while :; do echo hello-from-sandbox | nc -l -p 80; done) & " +
+                    $"i=0; while [ $i -lt 100 ]; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc {webAddress} 80 > /tmp/page 2>&1; grep -q hello-from-container /tmp/page && break; i=$((i+1)); sleep 0.2; done; " +
+                    "cat /tmp/page; ip -4 addr show eth0; sleep 600"],
+            });
+            try
+            {
+                var guestAddress = guest.Data["address"];
+                Assert.StartsWith("10.236.", guestAddress, StringComparison.Ordinal);
+                Assert.Equal(before.Taps + 1, Taps());
+                // The reverse: a container on the same network fetches the sandbox's page (polling while it boots).
+                var client = await StartAsync(_containers, "client", "client", new InstanceSpec
+                {
+                    Network = "front",
+                    Args = ["sh", "-c", $"i=0; while [ $i -lt 600 ]; do timeout 3 nc {guestAddress} 80 </dev/null > /tmp/o 2>/dev/null; grep -q hello-from-sandbox /tmp/o && {{ cat /tmp/o; exit 0; }}; i=$((i+1)); sleep 0.2; done; echo unreachable; exit 1"],
+                });
+                var (clientCode, clientOutput) = await WaitOutputAsync(_containers, client);
+                await _containers.DeleteAsync(client, CancellationToken.None);
+                Assert.True(clientCode == 0, clientOutput + "\nguest stdout: " + SandboxTestHost.Stream(guest, "stdout") + "\nguest stderr: " + SandboxTestHost.Stream(guest, "stderr")
+                    + "\nserial: " + ReadIfExists(Path.Combine(guest.Directory, "serial.log")) + "\nqemu: " + ReadIfExists(Path.Combine(guest.Directory, "qemu.log")) + "\nhost: " + Host("ip", "-d", "link", "show", "master", Options.BridgePrefix + "1"));
+                Assert.Contains("hello-from-sandbox", clientOutput);
+
+                // The sandbox got the container's page (it printed it before its own eth0 address).
+                var deadline = DateTime.UtcNow + BootBudget;
+                string guestOutput;
+                while (!(guestOutput = SandboxTestHost.Stream(guest, "stdout")).Contains(guestAddress, StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(200);
+                }
+                Assert.Contains("hello-from-container", guestOutput);
+                Assert.Contains($"inet {guestAddress}/24", guestOutput);
+            }
+            finally
+            {
+                await RemoveAsync(_sandboxes, guest);
+            }
+
+            // A sandbox on another network reaches neither the container's address nor anything on its bridge.
+            var outsider = await StartAsync(_sandboxes, "sandbox", "outsider", new InstanceSpec
+            {
+                Network = "back",
+                Args = ["sh", "-c", $"ip -4 addr show eth0 | grep -q inet || echo no-eth0; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc {webAddress} 80 | grep -q hello-from-container && echo connected || echo blocked"],
+            });
+            try
+            {
+                var (code, output) = await WaitOutputAsync(_sandboxes, outsider);
+                Assert.Equal(0, code);
+                Assert.Contains("blocked", output);
+                Assert.DoesNotContain("connected", output);
+                Assert.DoesNotContain("no-eth0", output);
+            }
+            finally
+            {
+                await _sandboxes.DeleteAsync(outsider, CancellationToken.None);
+            }
+            // Both sandboxes are gone: no tap, no lease, no rule of theirs is left.
+            Assert.Equal(before, Census());
+        }
+        finally
+        {
+            await RemoveAsync(_containers, web);
+            await _networks.RemoveAsync("front", "default", CancellationToken.None);
+            await _networks.RemoveAsync("back", "default", CancellationToken.None);
+        }
+    }
+
+    [SkippableFact]
+    public async Task AttachTap_NetworkFull_LeavesNoTapLeaseOrRule_AndDetachCleansUp()
+    {
+        RequireNetworks();
+        // A /28 has 13 addresses for members (the first is the gateway): the 14th VM's IPAM runs dry after its tap exists.
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "tiny", Subnet = "10.236.250.0/28" }, "default", CancellationToken.None);
+        var ids = new List<string>();
+        try
+        {
+            var before = Census();
+            for (var i = 0; i < 13; i++)
+            {
+                ids.Add($"a{i}" + Guid.NewGuid().ToString("N"));
+                var tap = await _networks.AttachTapAsync(new NetworkAttachRequest { InstanceId = ids[^1], Name = $"m{i}", Project = "default", Network = "tiny" }, CancellationToken.None);
+                Assert.Equal(28, tap.Prefix);
+                Assert.True(Directory.Exists(Path.Combine("/sys/class/net", tap.Tap)));
+            }
+            var during = Census();
+            Assert.Equal(before.Taps + 13, during.Taps);
+            Assert.Equal(before.Leases + 13, during.Leases);
+
+            var last = "b" + Guid.NewGuid().ToString("N");
+            await Assert.ThrowsAsync<StrataException>(() => _networks.AttachTapAsync(new NetworkAttachRequest { InstanceId = last, Name = "last", Project = "default", Network = "tiny" }, CancellationToken.None));
+            Assert.Equal(during, Census());
+            Assert.Null(_networks.TapAttachmentOf(last));
+
+            foreach (var id in ids)
+            {
+                Assert.Empty(await _networks.DetachAsync(id, CancellationToken.None));
+            }
+            ids.Clear();
+            var after = Census();
+            Assert.Equal(before.Taps, after.Taps);
+            Assert.Equal(before.Leases, after.Leases);
+            Assert.Equal(before.Nat, after.Nat);
+            Assert.Empty(_networks.Get("tiny", "default").Members);
+        }
+        finally
+        {
+            foreach (var id in ids)
+            {
+                await _networks.DetachAsync(id, CancellationToken.None);
+            }
+            await _networks.RemoveAsync("tiny", "default", CancellationToken.None);
+        }
+    }
+}
