@@ -47,23 +47,7 @@ public sealed partial class NetworkRegistry
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            if (request.Network == _options.DefaultNetwork && request.Project != _options.DefaultNetworkProject)
-            {
-                throw new StrataException(ErrorKind.Forbidden,
-                    $"the default network '{_options.DefaultNetwork}' is for the '{_options.DefaultNetworkProject}' project only (a shared bridge would let projects reach each other); " +
-                    $"create a network for project '{request.Project}' ('strata network create NAME --project {request.Project}') and pass --network NAME");
-            }
-            var record = _state.Networks.FirstOrDefault(n => n.Name == request.Network && Visible(n, request.Project));
-            if (record is null && request.Network == _options.DefaultNetwork)
-            {
-                record = DefaultRecord();
-                _state.Networks.Add(record);
-                Save();
-            }
-            if (record is null)
-            {
-                throw NotFound(request.Network);
-            }
+            var record = JoinableNetwork(request);
             var tap = TapName(request.InstanceId);
             var member = new MemberRecord
             {

@@ -191,6 +191,32 @@ public sealed partial class NetworkRegistry : IDisposable
     public NetworkInfo Get(string name, string project) =>
         List(project).FirstOrDefault(n => n.Name == name) ?? throw NotFound(name);
 
+    /// <summary>
+    /// The network a member joins, under the lock: the named network of its project, or the default one (made
+    /// on first use) for the default project only — one bridge shared by projects would let them reach each other.
+    /// </summary>
+    private NetworkRecord JoinableNetwork(NetworkAttachRequest request)
+    {
+        if (request.Network == _options.DefaultNetwork && request.Project != _options.DefaultNetworkProject)
+        {
+            throw new StrataException(ErrorKind.Forbidden,
+                $"the default network '{_options.DefaultNetwork}' is for the '{_options.DefaultNetworkProject}' project only (a shared bridge would let projects reach each other); " +
+                $"create a network for project '{request.Project}' ('strata network create NAME --project {request.Project}') and pass --network NAME");
+        }
+        var record = _state.Networks.FirstOrDefault(n => n.Name == request.Network && Visible(n, request.Project));
+        if (record is null && request.Network == _options.DefaultNetwork)
+        {
+            record = DefaultRecord();
+            _state.Networks.Add(record);
+            Save();
+        }
+        if (record is null)
+        {
+            throw NotFound(request.Network);
+        }
+        return record;
+    }
+
     private static StrataException NotFound(string name) =>
         StrataException.NotFound($"no network named '{name}'; 'strata network ls' lists them, 'strata network create {name}' makes one");
 
@@ -295,23 +321,7 @@ public sealed partial class NetworkRegistry : IDisposable
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            if (request.Network == _options.DefaultNetwork && request.Project != _options.DefaultNetworkProject)
-            {
-                throw new StrataException(ErrorKind.Forbidden,
-                    $"the default network '{_options.DefaultNetwork}' is for the '{_options.DefaultNetworkProject}' project only (a shared bridge would let projects reach each other); " +
-                    $"create a network for project '{request.Project}' ('strata network create NAME --project {request.Project}') and pass --network NAME");
-            }
-            var record = _state.Networks.FirstOrDefault(n => n.Name == request.Network && Visible(n, request.Project));
-            if (record is null && request.Network == _options.DefaultNetwork)
-            {
-                record = DefaultRecord();
-                _state.Networks.Add(record);
-                Save();
-            }
-            if (record is null)
-            {
-                throw NotFound(request.Network);
-            }
+            var record = JoinableNetwork(request);
             CheckPorts(request.Ports);
 
             var nsName = _options.NamespacePrefix + request.InstanceId;
