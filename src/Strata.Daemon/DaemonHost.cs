@@ -172,6 +172,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             CacheDirectory = Path.Combine(options.Root, "cache", "vm"),
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
+            Networks = services.GetRequiredService<NetworkRegistry>(),
         }, services.GetRequiredService<ImageStore>());
         yield return new ContainerDriver(new ContainerDriverOptions
         {

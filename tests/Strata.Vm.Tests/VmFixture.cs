@@ -25,6 +25,9 @@ internal static class VmFixture
         return store;
     });
 
+    /// <summary>The shared image store (busybox:latest built in).</summary>
+    public static Task<ImageStore> ImagesAsync() => s_images.Value;
+
     public static string CacheDirectory { get; } = Path.Combine(Path.GetTempPath(), "strata-vm-tests-cache");
 
     public static string? Supervisor

@@ -28,6 +28,8 @@ public sealed record VmConfig
     /// <summary>This instance's qcow2 overlay: every write, and the internal snapshots (memory + devices + disk).</summary>
     public string Overlay { get; init; } = "";
     public bool Disposable { get; init; }
+    /// <summary>The network this VM joined (a tap on its bridge, looked up at every start); null: no NIC.</summary>
+    public string? Network { get; init; }
 }
 
 public static class VmKinds

@@ -8,6 +8,7 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Images;
 using Strata.Node.Logs;
+using Strata.Node.Networking;
 using Strata.Node.Supervision;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
@@ -131,6 +132,8 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
 
         var overlay = Path.Combine(request.Directory, OverlayFileName);
         var configPath = Path.Combine(request.Directory, ConfigFileName);
+        var data = new Dictionary<string, string>();
+        var attached = false;
         try
         {
             var accel = (await AccelAsync(cancellationToken).ConfigureAwait(false)).Accel;
@@ -140,6 +143,11 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
                 if (arm64)
                 {
                     throw StrataException.Invalid("requirements.arch", "arm64 VMs boot OCI images only (an arm64 disk needs UEFI firmware, which Strata does not set up); use an arm64 image, e.g. 'strata image build-base busybox --arch arm64'");
+                }
+                if (JoinsNetwork(spec) is { } refused)
+                {
+                    // A full OS configures its own NIC (DHCP, cloud-init...): Strata's strata.net= reaches only its own init.
+                    throw StrataException.Invalid("network", $"disk-image VMs do not join networks yet (their OS would not configure the address Strata leases); drop --network {refused}, or boot an OCI image on the vm tier");
                 }
                 config = new VmConfig
                 {
@@ -195,15 +203,57 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
             };
             _ = BuildArgv(config, request.Directory, loadvmTag: null); // checks socket path lengths and values now
             await CreateOverlayAsync(config, cancellationToken).ConfigureAwait(false);
+            if (JoinsNetwork(spec) is { } networkName)
+            {
+                var registry = _options.Networks
+                    ?? throw StrataException.Invalid("network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
+                var tap = await registry.AttachTapAsync(new NetworkAttachRequest
+                {
+                    InstanceId = request.InstanceId,
+                    Name = request.Name,
+                    Project = request.Project,
+                    Network = networkName,
+                }, cancellationToken).ConfigureAwait(false);
+                attached = true;
+                config = config with { Network = tap.Network };
+                data[NetworkKey] = tap.Network;
+                data[AddressKey] = tap.Address;
+            }
             await File.WriteAllBytesAsync(configPath, JsonSerializer.SerializeToUtf8Bytes(config, VmJsonContext.Default.VmConfig), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
+            if (attached)
+            {
+                await _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None).ConfigureAwait(false);
+            }
             File.Delete(overlay);
             File.Delete(configPath);
             throw;
         }
-        return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory };
+        return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory, Data = data };
+    }
+
+    /// <summary>Handle keys of a VM on a network (the same keys the container and sandbox tiers use).</summary>
+    internal const string NetworkKey = "network";
+    internal const string AddressKey = "address";
+
+    private static string? JoinsNetwork(InstanceSpec spec) => spec.Network is { } name and not ("none" or "host") ? name : null;
+
+    /// <summary>The VM's tap and address, checked to still exist (a host reboot removes taps); null when it joined no network.</summary>
+    private GuestNetwork? NetworkOf(DriverHandle handle, VmConfig config)
+    {
+        if (config.Network is null)
+        {
+            return null;
+        }
+        var tap = _options.Networks?.TapAttachmentOf(handle.InstanceId)
+            ?? throw new StrataException(ErrorKind.Conflict, $"the VM's network membership is gone (network '{config.Network}'); remove and create the VM again");
+        if (!Directory.Exists(Path.Combine("/sys/class/net", tap.Tap)))
+        {
+            throw new StrataException(ErrorKind.Conflict, $"the VM's tap device {tap.Tap} is gone (the host rebooted?); remove and create the VM again");
+        }
+        return new GuestNetwork(tap.Tap, tap.Mac, tap.Address, tap.Prefix, tap.Gateway);
     }
 
     internal const string Amd64 = "amd64";
@@ -354,7 +404,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
     }
 
     /// <summary>QEMU's argv for this instance (pure).</summary>
-    internal static IReadOnlyList<string> BuildArgv(VmConfig config, string directory, string? loadvmTag)
+    internal static IReadOnlyList<string> BuildArgv(VmConfig config, string directory, string? loadvmTag, GuestNetwork? network = null)
     {
         var dir = Path.GetFullPath(directory);
         foreach (var socket in new[] { QmpSocketName, ExecSocketName, ConsoleSocketName })
@@ -381,12 +431,19 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         cmd.WithSerialChardev($"socket,path={QemuCommandLine.Escape(Path.Combine(dir, ConsoleSocketName))},server=on,wait=off,logfile={QemuCommandLine.Escape(consoleLog)},logappend=on");
         if (config.Kind == VmKinds.Oci)
         {
-            cmd.WithKernel(config.KernelPath!, config.InitrdPath, config.KernelAppend)
+            // The address is leased at create and kept until delete, so the argument is the same at every start.
+            var append = network is null ? config.KernelAppend : $"{config.KernelAppend} {network.ToKernelArgument()}";
+            cmd.WithKernel(config.KernelPath!, config.InitrdPath, append)
                 // The supervisor's pipes: guest stdout and stderr reach the CRI log as their own streams.
                 .AddSerialPort(new VirtioSerialPort(GuestInit.StdoutPort, FilePath: "/dev/stdout"))
                 .AddSerialPort(new VirtioSerialPort(GuestInit.StderrPort, FilePath: "/dev/stderr"))
                 .AddSerialPort(new VirtioSerialPort(GuestInit.ControlPort, FilePath: Path.Combine(dir, ControlFileName)))
                 .AddSerialPort(new VirtioSerialPort(GuestInit.ExecPort, SocketPath: Path.Combine(dir, ExecSocketName)));
+        }
+        if (network is not null)
+        {
+            // virtio-net-pci on pc/q35/virt; the same initramfs loads virtio_net and init configures eth0.
+            cmd.WithTap(network.Tap, network.Mac);
         }
         if (config.MaxCpus > config.Cpus)
         {
@@ -446,7 +503,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         }
         var supervisorConfig = new SupervisorConfig
         {
-            Argv = BuildArgv(config, handle.Directory, loadvmTag),
+            Argv = BuildArgv(config, handle.Directory, loadvmTag, NetworkOf(handle, config)),
             Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
             WorkingDir = handle.Directory,
             LogDirectory = LogFiles.LogDirectory(handle.Directory),
@@ -595,6 +652,12 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
 
     public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
+        if (_options.Networks is { } networks)
+        {
+            // Always asked, not only when the config names a network: a create that died between attaching and
+            // writing its config must not leave a tap or lease behind.
+            await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
+        }
         await _qmp.ForgetAsync(QmpSocket(handle)).ConfigureAwait(false);
         foreach (var name in new[] { OverlayFileName, QmpSocketName, ExecSocketName, ConsoleSocketName, ControlFileName, SerialFileName })
         {
@@ -962,4 +1025,6 @@ public sealed record VmDriverOptions
     public string? Accel { get; init; }
     /// <summary>vCPUs a VM may grow to by hot-plug (at least what it starts with).</summary>
     public int MaxCpus { get; init; } = 4;
+    /// <summary>The node's networks, for <c>--network NAME</c> (a tap on the bridge). Null: VMs join no network.</summary>
+    public NetworkRegistry? Networks { get; init; }
 }

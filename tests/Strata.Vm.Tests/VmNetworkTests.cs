@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Images;
+using Strata.Node.Drivers.Container;
+using Strata.Node.Drivers.Vm;
+using Strata.Node.Logs;
+using Strata.Node.Networking;
+using Strata.Testing;
+
+namespace Strata.Vm.Tests;
+
+/// <summary>
+/// VMs (OCI-image boots) on bridge networks next to containers: a tap on the bridge, an address from the network's
+/// IPAM, eth0 (virtio-net-pci) configured by the guest's init. Needs root, the CNI plugins, iptables and runc besides
+/// the vm engine. Bridges, taps and subnets carry a per-run tag (10.237.x.x); traffic goes only to the test's own instances.
+/// </summary>
+public sealed class VmNetworkTests : IAsyncLifetime
+{
+    private static readonly TimeSpan BootBudget = TimeSpan.FromSeconds(240);
+    private static readonly string s_tag = string.Concat(Enumerable.Range(0, 4).Select(_ => (char)('a' + Random.Shared.Next(26))));
+    private readonly TempDirectory _temp = new("strata-vmnet");
+    private NetworkRegistry _networks = null!;
+    private VmDriver _vms = null!;
+    private ContainerDriver _containers = null!;
+
+    private NetworkOptions Options => new()
+    {
+        StateDirectory = _temp.Combine("networks"),
+        DefaultNetwork = "vmtest0",
+        DefaultSubnet = "10.237.0.0/24",
+        SubnetPool = "10.237.0.0/16",
+        BridgePrefix = "vmn" + s_tag,
+        NamespacePrefix = $"vmn-{s_tag}-",
+        TapPrefix = "vmt" + s_tag,
+    };
+
+    public async Task InitializeAsync()
+    {
+        _networks = new NetworkRegistry(Options);
+        _vms = await VmFixture.CreateDriverAsync(o => o with { Networks = _networks });
+        _containers = new ContainerDriver(
+            new ContainerDriverOptions { Supervisor = VmFixture.Supervisor, RuntimeStateRoot = _temp.Combine("oci"), Networks = _networks },
+            new StoreResolver(await VmFixture.ImagesAsync()));
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var n in _networks.List("default"))
+        {
+            try
+            {
+                await _networks.RemoveAsync(n.Name, "default", CancellationToken.None);
+            }
+            catch (StrataException)
+            {
+            }
+        }
+        _vms.Dispose();
+        _networks.Dispose();
+        _temp.Dispose();
+    }
+
+    private void RequireNetworks()
+    {
+        VmFixture.RequireEngine();
+        TestEnvironment.Require(Environment.UserName == "root", "vm networks need root");
+        TestEnvironment.Require(_networks.MissingReason() is null, _networks.MissingReason() ?? "");
+        TestEnvironment.Require(TestEnvironment.Which("runc") is not null || TestEnvironment.Which("crun") is not null, "no OCI runtime; apt-get install runc");
+    }
+
+    private CreateRequest Request(string tier, string name, InstanceSpec spec)
+    {
+        var id = Guid.NewGuid().ToString("N");
+        var dir = _temp.Combine(id[..12]);
+        Directory.CreateDirectory(dir);
+        return new CreateRequest
+        {
+            InstanceId = id, Name = name, Project = "default", Directory = dir,
+            Spec = spec with { Name = name, Tier = tier, Image = "busybox:latest" },
+        };
+    }
+
+    private async Task<DriverHandle> StartAsync(IDriver driver, string tier, string name, InstanceSpec spec)
+    {
+        var handle = await driver.CreateAsync(Request(tier, name, spec), CancellationToken.None);
+        return await driver.StartAsync(handle, CancellationToken.None);
+    }
+
+    private static async Task RemoveAsync(IDriver driver, DriverHandle handle)
+    {
+        await driver.StopAsync(handle, TimeSpan.Zero, CancellationToken.None);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await driver.WaitAsync(handle, cts.Token);
+        await driver.DeleteAsync(handle, CancellationToken.None);
+    }
+
+    private static string Logs(DriverHandle handle) =>
+        string.Join("\n", CriLogReader.ReadTail(LogFiles.LogDirectory(handle.Directory), null).Select(r => r.Text));
+
+    private static async Task<(int Code, string Output)> WaitOutputAsync(IDriver driver, DriverHandle handle)
+    {
+        using var cts = new CancellationTokenSource(BootBudget);
+        var exit = await driver.WaitAsync(handle, cts.Token);
+        return (exit.ExitCode, Logs(handle) + (exit.Reason is null ? "" : "\n" + exit.Reason));
+    }
+
+    private static string ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : "(none)";
+
+    private int Taps() => Directory.GetFileSystemEntries("/sys/class/net", Options.TapPrefix + "*").Length;
+
+    private int Leases()
+    {
+        var ipam = Path.Combine(Options.StateDirectory, "ipam");
+        return Directory.Exists(ipam)
+            ? Directory.GetFiles(ipam, "*", SearchOption.AllDirectories).Count(f => !Path.GetFileName(f).StartsWith("last_reserved_ip", StringComparison.Ordinal) && Path.GetFileName(f) != "lock")
+            : 0;
+    }
+
+    /// <summary>Rules of a table, without the per-bridge isolation rules (they belong to the network and go with network rm).</summary>
+    private static int Rules(string table)
+    {
+        using var p = Process.Start(new ProcessStartInfo("iptables", ["-w", "-t", table, "-S"]) { RedirectStandardOutput = true })!;
+        var n = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Count(l => !l.Contains("ingressPolicy: same-bridge", StringComparison.Ordinal));
+        p.WaitForExit();
+        return n;
+    }
+
+    private (int Taps, int Leases, int Filter, int Nat) Census() => (Taps(), Leases(), Rules("filter"), Rules("nat"));
+
+    [SkippableFact]
+    public async Task VmAndContainer_SameNetwork_ReachEachOther_AndDeleteLeavesNothing()
+    {
+        RequireNetworks();
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "front" }, "default", CancellationToken.None);
+        var web = await StartAsync(_containers, "container", "web", new InstanceSpec
+        {
+            Network = "front",
+            Args = ["sh", "-c", "mkdir -p /tmp/www && echo hello-from-container > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"],
+        });
+        var before = Census();
+        try
+        {
+            var webAddress = web.Data["address"];
+            // The VM serves a page of its own, then fetches the container's, then waits to be fetched from.
+            var guest = await StartAsync(_vms, "vm", "guest", new InstanceSpec
+            {
+                Network = "front",
+                Args = ["sh", "-c",
+                    "(while :; do echo hello-from-vm | nc -l -p 80; done) & " +
+                    $"i=0; while [ $i -lt 100 ]; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc {webAddress} 80 > /tmp/page 2>&1; grep -q hello-from-container /tmp/page && break; i=$((i+1)); sleep 0.2; done; " +
+                    "cat /tmp/page; ip -4 addr show eth0; sleep 600"],
+            });
+            try
+            {
+                var guestAddress = guest.Data["address"];
+                Assert.StartsWith("10.237.", guestAddress, StringComparison.Ordinal);
+                Assert.Equal(before.Taps + 1, Taps());
+                Assert.Equal(before.Leases + 1, Leases());
+                // The reverse: a container on the same network fetches the VM's page (polling while it boots).
+                var client = await StartAsync(_containers, "container", "client", new InstanceSpec
+                {
+                    Network = "front",
+                    Args = ["sh", "-c", $"i=0; while [ $i -lt 900 ]; do timeout 3 nc {guestAddress} 80 </dev/null > /tmp/o 2>/dev/null; grep -q hello-from-vm /tmp/o && {{ cat /tmp/o; exit 0; }}; i=$((i+1)); sleep 0.2; done; echo unreachable; exit 1"],
+                });
+                var (clientCode, clientOutput) = await WaitOutputAsync(_containers, client);
+                await _containers.DeleteAsync(client, CancellationToken.None);
+                Assert.True(clientCode == 0, clientOutput + "\nguest: " + Logs(guest) + "\nserial: " + ReadIfExists(Path.Combine(guest.Directory, "serial.log")));
+                Assert.Contains("hello-from-vm", clientOutput);
+
+                // The VM got the container's page (it printed it before its own eth0 address).
+                var deadline = DateTime.UtcNow + BootBudget;
+                string guestOutput;
+                while (!(guestOutput = Logs(guest)).Contains(guestAddress, StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(200);
+                }
+                Assert.Contains("hello-from-container", guestOutput);
+                Assert.Contains($"inet {guestAddress}/24", guestOutput);
+            }
+            finally
+            {
+                await RemoveAsync(_vms, guest);
+            }
+            // The VM is gone: no tap, no lease, no rule of its is left.
+            Assert.Equal(before, Census());
+            Assert.Null(_networks.TapAttachmentOf(guest.InstanceId));
+
+            // A create that fails after the tap was attached (its config cannot be written) leaves nothing either.
+            var failing = Request("vm", "failing", new InstanceSpec { Network = "front", Args = ["true"] });
+            Directory.CreateDirectory(Path.Combine(failing.Directory, "vm.json"));
+            await Assert.ThrowsAnyAsync<Exception>(() => _vms.CreateAsync(failing, CancellationToken.None));
+            Assert.Equal(before, Census());
+        }
+        finally
+        {
+            await RemoveAsync(_containers, web);
+            await _networks.RemoveAsync("front", "default", CancellationToken.None);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Create_DiskImageOnNetwork_IsRefusedWithoutTapOrLease()
+    {
+        VmFixture.RequireEngine();
+        // A raw disk with only a boot signature: enough to import; it never boots because create refuses first.
+        var raw = _temp.Combine("blank.raw");
+        var bytes = new byte[2 * 1024 * 1024];
+        bytes[510] = 0x55;
+        bytes[511] = 0xAA;
+        await File.WriteAllBytesAsync(raw, bytes);
+        var name = "netdisk-" + Guid.NewGuid().ToString("N")[..6];
+        await _vms.Disks!.ImportAsync(raw, name, TimeProvider.System, CancellationToken.None);
+        try
+        {
+            var request = Request("vm", "fullos", new InstanceSpec { Network = "front" });
+            request = request with { Spec = request.Spec with { Image = name } };
+            var taps = Taps();
+            var e = await Assert.ThrowsAsync<StrataException>(() => _vms.CreateAsync(request, CancellationToken.None));
+            Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+            Assert.Contains("disk-image VMs do not join networks", e.Message, StringComparison.Ordinal);
+            Assert.Equal(taps, Taps());
+            Assert.Null(_networks.TapAttachmentOf(request.InstanceId));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(request.Directory));
+        }
+        finally
+        {
+            _vms.Disks.Remove(name);
+        }
+    }
+
+    /// <summary>The image store as the container driver sees images (the daemon has the same adapter).</summary>
+    private sealed class StoreResolver(ImageStore store) : Strata.Node.Images.IImageResolver
+    {
+        public async Task<Strata.Node.Images.ResolvedImage> ResolveAsync(string reference, CancellationToken cancellationToken)
+        {
+            var prepared = await store.PrepareRootfsLayersAsync(reference, cancellationToken);
+            var c = prepared.Config;
+            return new Strata.Node.Images.ResolvedImage(prepared.LayerDirs, new Strata.Node.Images.ImageConfig
+            {
+                Entrypoint = c.Entrypoint.Count > 0 ? c.Entrypoint : null,
+                Cmd = c.Cmd.Count > 0 ? c.Cmd : null,
+                Env = c.Env,
+                WorkingDir = string.IsNullOrEmpty(c.WorkingDir) ? null : c.WorkingDir,
+                User = string.IsNullOrEmpty(c.User) ? null : c.User,
+            }, prepared.Image.Id.ToString());
+        }
+    }
+}
