@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Strata.Testing;
 
 namespace Strata.Network.Tests;
 
@@ -9,20 +9,6 @@ public sealed record HostNetworkState(int Veths, int Namespaces, int Leases, int
     {
         var veths = Directory.GetFileSystemEntries("/sys/class/net", "veth*").Length;
         var namespaces = Directory.Exists("/run/netns") ? Directory.GetFiles("/run/netns", fx.NamespacePrefix + "*").Length : 0;
-        var ipam = Path.Combine(fx.Options.StateDirectory, "ipam");
-        // host-local keeps one file per leased address, plus its lock and last_reserved_ip files.
-        var leases = Directory.Exists(ipam)
-            ? Directory.GetFiles(ipam, "*", SearchOption.AllDirectories).Count(f => !Path.GetFileName(f).StartsWith("last_reserved_ip", StringComparison.Ordinal) && Path.GetFileName(f) != "lock")
-            : 0;
-        return new HostNetworkState(veths, namespaces, leases, Rules("filter"), Rules("nat"));
-    }
-
-    private static int Rules(string table)
-    {
-        var psi = new ProcessStartInfo("iptables", ["-w", "-t", table, "-S"]) { RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var lines = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        p.WaitForExit();
-        return lines.Length;
+        return new HostNetworkState(veths, namespaces, NetworkCensus.Leases(fx.Options), NetworkCensus.Rules("filter"), NetworkCensus.Rules("nat"));
     }
 }

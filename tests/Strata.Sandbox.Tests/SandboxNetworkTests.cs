@@ -117,26 +117,11 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
 
     private static string ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : "(none)";
 
-    private int Taps() => Directory.GetFileSystemEntries("/sys/class/net", Options.TapPrefix + "*").Length;
+    private int Taps() => NetworkCensus.Taps(Options);
 
-    private int Leases()
-    {
-        var ipam = Path.Combine(Options.StateDirectory, "ipam");
-        return Directory.Exists(ipam)
-            ? Directory.GetFiles(ipam, "*", SearchOption.AllDirectories).Count(f => !Path.GetFileName(f).StartsWith("last_reserved_ip", StringComparison.Ordinal) && Path.GetFileName(f) != "lock")
-            : 0;
-    }
+    private int Leases() => NetworkCensus.Leases(Options);
 
-    /// <summary>Rules of a table, without the per-bridge isolation rules (they belong to the network and go with network rm).</summary>
-    private static int Rules(string table)
-    {
-        using var p = Process.Start(new ProcessStartInfo("iptables", ["-w", "-t", table, "-S"]) { RedirectStandardOutput = true })!;
-        var n = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Count(l => !l.Contains("ingressPolicy: same-bridge", StringComparison.Ordinal));
-        p.WaitForExit();
-        return n;
-    }
-
-    private (int Taps, int Leases, int Filter, int Nat) Census() => (Taps(), Leases(), Rules("filter"), Rules("nat"));
+    private (int Taps, int Leases, int Filter, int Nat) Census() => NetworkCensus.OfMembers(Options);
 
     [SkippableFact]
     public async Task SandboxAndContainer_SameNetwork_ReachEachOther_OtherNetworkCannot()

@@ -1,0 +1,39 @@
+using System.Diagnostics;
+using Strata.Node.Networking;
+
+namespace Strata.Testing;
+
+/// <summary>
+/// Counts what bridge networking leaves on the host, for before/after leak checks: tap devices, IPAM
+/// leases and iptables rules.
+/// </summary>
+public static class NetworkCensus
+{
+    public static int Taps(NetworkOptions options) =>
+        Directory.GetFileSystemEntries("/sys/class/net", options.TapPrefix + "*").Length;
+
+    /// <summary>host-local keeps one file per leased address, plus its lock and last_reserved_ip files.</summary>
+    public static int Leases(NetworkOptions options)
+    {
+        var ipam = Path.Combine(options.StateDirectory, "ipam");
+        return Directory.Exists(ipam)
+            ? Directory.GetFiles(ipam, "*", SearchOption.AllDirectories).Count(f => !Path.GetFileName(f).StartsWith("last_reserved_ip", StringComparison.Ordinal) && Path.GetFileName(f) != "lock")
+            : 0;
+    }
+
+    /// <summary>
+    /// Rules of an iptables table; <paramref name="withIsolationRules"/> false leaves out the per-bridge
+    /// isolation rules (they belong to a network and go with network rm, not with a member).
+    /// </summary>
+    public static int Rules(string table, bool withIsolationRules = true)
+    {
+        using var p = Process.Start(new ProcessStartInfo("iptables", ["-w", "-t", table, "-S"]) { RedirectStandardOutput = true })!;
+        var lines = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        p.WaitForExit();
+        return withIsolationRules ? lines.Length : lines.Count(l => !l.Contains("ingressPolicy: same-bridge", StringComparison.Ordinal));
+    }
+
+    /// <summary>Taps, leases and rules of the filter and nat tables, isolation rules left out.</summary>
+    public static (int Taps, int Leases, int Filter, int Nat) OfMembers(NetworkOptions options) =>
+        (Taps(options), Leases(options), Rules("filter", withIsolationRules: false), Rules("nat", withIsolationRules: false));
+}
