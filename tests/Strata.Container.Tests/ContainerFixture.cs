@@ -4,6 +4,7 @@ using Strata.Contracts.Drivers;
 using Strata.Node.Drivers.Container;
 using Strata.Node.Images;
 using Strata.Node.Logs;
+using Strata.Testing;
 
 namespace Strata.Container.Tests;
 
@@ -23,7 +24,7 @@ public sealed class ContainerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Supervisor = FindSupervisor();
+        Supervisor = TestEnvironment.Supervisor;
         var busybox = OciRuntime.StaticBusybox();
         MissingReason = Environment.UserName != "root" ? "the container tests need root"
             : Supervisor is null ? "strata-supervisor is not published; run scripts/publish-native.sh"
@@ -79,23 +80,6 @@ public sealed class ContainerFixture : IAsyncLifetime
         list.WaitForExit();
         File.WriteAllText(Path.Combine(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n");
         File.WriteAllText(Path.Combine(rootfs, "etc/group"), "root:x:0:\napp:x:1000:\n");
-    }
-
-    private static string? FindSupervisor()
-    {
-        if (Environment.GetEnvironmentVariable("STRATA_SUPERVISOR") is { Length: > 0 } env && File.Exists(env))
-        {
-            return env;
-        }
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "artifacts", "bin", "strata-supervisor");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        return null;
     }
 
     private int _counter;

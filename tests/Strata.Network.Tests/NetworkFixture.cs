@@ -5,6 +5,7 @@ using Strata.Node.Drivers.Container;
 using Strata.Node.Images;
 using Strata.Node.Logs;
 using Strata.Node.Networking;
+using Strata.Testing;
 
 namespace Strata.Network.Tests;
 
@@ -41,7 +42,7 @@ public sealed class NetworkFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Supervisor = FindSupervisor();
+        Supervisor = TestEnvironment.Supervisor;
         var busybox = OciRuntime.StaticBusybox();
         Networks = new NetworkRegistry(Options);
         MissingReason = Environment.UserName != "root" ? "the network tests need root"
@@ -98,23 +99,6 @@ public sealed class NetworkFixture : IAsyncLifetime
         File.WriteAllText(Path.Combine(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
         File.WriteAllText(Path.Combine(rootfs, "etc/group"), "root:x:0:\n");
         File.WriteAllText(Path.Combine(rootfs, "etc/hosts"), "127.0.0.1\tlocalhost\n");
-    }
-
-    private static string? FindSupervisor()
-    {
-        if (Environment.GetEnvironmentVariable("STRATA_SUPERVISOR") is { Length: > 0 } env && File.Exists(env))
-        {
-            return env;
-        }
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "artifacts", "bin", "strata-supervisor");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        return null;
     }
 
     private int _counter;

@@ -27,15 +27,7 @@ internal static class SandboxTestHost
 
     public static string CacheDirectory => Path.Combine(Root, "cache");
 
-    public static string? Supervisor
-    {
-        get
-        {
-            var fromEnv = Environment.GetEnvironmentVariable("STRATA_SUPERVISOR");
-            var path = string.IsNullOrEmpty(fromEnv) ? Path.Combine(TestEnvironment.ArtifactsBin, "strata-supervisor") : fromEnv;
-            return File.Exists(path) ? path : null;
-        }
-    }
+    public static string? Supervisor => TestEnvironment.Supervisor;
 
     /// <summary>Skips (fails in CI) unless QEMU, a guest kernel, static busybox and the supervisor are here.</summary>
     public static void RequireEngine()

@@ -61,6 +61,17 @@ public static class TestEnvironment
         Skip.If(true, reason);
     }
 
+    /// <summary>strata-supervisor: STRATA_SUPERVISOR when set, else the published one; null when missing.</summary>
+    public static string? Supervisor
+    {
+        get
+        {
+            var fromEnv = Environment.GetEnvironmentVariable("STRATA_SUPERVISOR");
+            var path = string.IsNullOrEmpty(fromEnv) ? Path.Combine(ArtifactsBin, "strata-supervisor") : fromEnv;
+            return File.Exists(path) ? path : null;
+        }
+    }
+
     public static string RequireArtifact(string name)
     {
         var path = Path.Combine(ArtifactsBin, name);

@@ -30,15 +30,7 @@ internal static class VmFixture
 
     public static string CacheDirectory { get; } = Path.Combine(Path.GetTempPath(), "strata-vm-tests-cache");
 
-    public static string? Supervisor
-    {
-        get
-        {
-            var fromEnv = Environment.GetEnvironmentVariable("STRATA_SUPERVISOR");
-            var path = string.IsNullOrEmpty(fromEnv) ? Path.Combine(TestEnvironment.ArtifactsBin, "strata-supervisor") : fromEnv;
-            return File.Exists(path) ? path : null;
-        }
-    }
+    public static string? Supervisor => TestEnvironment.Supervisor;
 
     public static void RequireEngine()
     {
