@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Strata.Bench.Core;
 using Strata.Client;
 using Strata.Contracts;
 using Strata.Node.Drivers.Container;
@@ -10,7 +11,7 @@ namespace Strata.Bench.Container;
 /// <summary>
 /// Start-latency benchmark of the container tier (docs/container.md, "Benchmarks"):
 ///   P1: `strata run --rm busybox /bin/true` (CLI → daemon → supervisor → runc, end to end) against
-///       `podman run --rm --runtime runc` of the same rootfs and a raw `runc run` of a prepared bundle,
+///       `podman run --rm --runtime runc` of the same rootfs and a raw `runc run` of a prepared bundle (Strata's own config.json),
 ///       alternating A B C so drift hits all three alike; medians and ratios.
 ///   P2: 100 sequential runs through the API (typed client, attached run) against 100 raw runtime runs.
 /// Usage: Strata.Bench.Container --stratad PATH --strata PATH --supervisor PATH [--rounds 20] [--sequential 100]
@@ -34,10 +35,10 @@ internal static class Program
         var busybox = OciRuntime.StaticBusybox() ?? throw new InvalidOperationException("busybox-static is not installed");
 
         var work = Directory.CreateTempSubdirectory("strata-bench-").FullName;
-        var rootfs = Path.Combine(work, "busybox");
-        BuildRootfs(busybox, rootfs);
-        var bundle = Path.Combine(work, "bundle");
-        PrepareRawBundle(runc, rootfs, bundle);
+        await using var kit = new BaselineKit(Path.Combine(work, "kit"), "container");
+        kit.BuildRootfs(busybox);
+        kit.PrepareDefaultBundle(runc);
+        var rootfs = kit.Rootfs!;
         var socket = Path.Combine(work, "s.sock");
         var daemon = Process.Start(new ProcessStartInfo(stratad)
         {
@@ -63,14 +64,20 @@ internal static class Program
             var strataCli = () => Run(strata, "--socket", socket, "run", "--rm", "--tier", "container", "busybox", "/bin/true");
             var podmanRun = () => Run(podman!, "run", "--rm", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
                 "--cgroup-manager", "cgroupfs", "strata-bench-busybox", "/bin/true");
+            // Same flags (PERFORMANCE.md): the raw runtime runs the config.json Strata writes for this very workload.
+            await client.CreateAsync(new InstanceSpec { Name = "bench-config", Tier = "container", Image = "busybox", Args = ["/bin/true"] }, start: false);
+            kit.PrepareBundleFrom(await client.RuntimeConfigAsync("bench-config"));
+            await client.DeleteAsync("bench-config", force: true);
             var id = 0;
-            var rawRunc = () => Run(runc, "--root", Path.Combine(work, "runc-state"), "run", "--bundle", bundle, "raw-" + id++);
+            var rawRunc = () => Run(runc, "--root", Path.Combine(work, "runc-state"), "run", "--bundle", kit.Bundle!, "raw-" + id++);
+            var rawDefaults = () => Run(runc, "--root", Path.Combine(work, "runc-state"), "run", "--bundle", kit.DefaultBundle!, "raw-" + id++);
 
             // Warm-up: first runs pay for page-cache misses and JIT in the daemon.
             for (var i = 0; i < 3; i++)
             {
                 strataCli();
                 rawRunc();
+                rawDefaults();
                 if (podman is not null)
                 {
                     podmanRun();
@@ -80,6 +87,7 @@ internal static class Program
             var a = new List<double>();
             var b = new List<double>();
             var c = new List<double>();
+            var d = new List<double>();
             for (var r = 0; r < rounds; r++)
             {
                 a.Add(strataCli());
@@ -88,12 +96,14 @@ internal static class Program
                     b.Add(podmanRun());
                 }
                 c.Add(rawRunc());
+                d.Add(rawDefaults());
             }
             Console.WriteLine($"P1 ({rounds} rounds, alternating, median ms)");
             Console.WriteLine($"  strata run --rm (CLI, end to end) {Median(a),8:0.0}   {Median(a) / Median(c),5:0.00}x raw runc");
             Console.WriteLine(podman is null ? "  podman run --rm --runtime runc     (podman not installed: skipped)"
                 : $"  podman run --rm --runtime runc    {Median(b),8:0.0}   {Median(b) / Median(c),5:0.00}x raw runc; strata/podman {Median(a) / Median(b):0.00}x");
-            Console.WriteLine($"  runc run (prepared bundle)        {Median(c),8:0.0}");
+            Console.WriteLine($"  runc run (Strata's config.json)   {Median(c),8:0.0}");
+            Console.WriteLine($"  runc run (runc spec defaults)     {Median(d),8:0.0}   strata {Median(a) / Median(d):0.00}x of it (informational: no seccomp, no limits)");
 
             // P2: sequential runs through the API, no CLI process in between.
             var api = new List<double>();
@@ -124,7 +134,7 @@ internal static class Program
             var rawTotal = total.Elapsed.TotalMilliseconds;
             Console.WriteLine($"P2 ({sequential} sequential runs)");
             Console.WriteLine($"  API (attached run, --rm)   total {apiTotal / 1000,6:0.00} s  median {Median(api),6:0.0} ms  p90 {Percentile(api, 0.9),6:0.0} ms");
-            Console.WriteLine($"  raw runc run               total {rawTotal / 1000,6:0.00} s  median {Median(raw),6:0.0} ms  p90 {Percentile(raw, 0.9),6:0.0} ms");
+            Console.WriteLine($"  raw runc run (same config) total {rawTotal / 1000,6:0.00} s  median {Median(raw),6:0.0} ms  p90 {Percentile(raw, 0.9),6:0.0} ms");
             Console.WriteLine($"  ratio (median)             {Median(api) / Median(raw):0.00}x");
 
             await DriverPhasesAsync(supervisor, rootfs, work, Math.Min(sequential, 30));
@@ -226,39 +236,6 @@ internal static class Program
             throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result}");
         }
         return ms;
-    }
-
-    private static void BuildRootfs(string busybox, string rootfs)
-    {
-        var bin = Path.Combine(rootfs, "bin");
-        Directory.CreateDirectory(bin);
-        foreach (var d in new[] { "proc", "sys", "dev", "tmp", "etc", "root" })
-        {
-            Directory.CreateDirectory(Path.Combine(rootfs, d));
-        }
-        File.Copy(busybox, Path.Combine(bin, "busybox"));
-        var list = Process.Start(new ProcessStartInfo(busybox, "--list") { RedirectStandardOutput = true })!;
-        foreach (var applet in list.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (applet != "busybox")
-            {
-                File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
-            }
-        }
-        list.WaitForExit();
-    }
-
-    /// <summary>`runc spec` defaults, not a terminal, running /bin/true in the rootfs directly (no overlay).</summary>
-    private static void PrepareRawBundle(string runc, string rootfs, string bundle)
-    {
-        Directory.CreateDirectory(bundle);
-        Run(runc, "spec", "--bundle", bundle);
-        var path = Path.Combine(bundle, "config.json");
-        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
-        config["process"]!["terminal"] = false;
-        config["process"]!["args"] = new System.Text.Json.Nodes.JsonArray("/bin/true");
-        config["root"]!["path"] = rootfs;
-        File.WriteAllText(path, config.ToJsonString());
     }
 
     private static double Median(List<double> values) => Percentile(values, 0.5);

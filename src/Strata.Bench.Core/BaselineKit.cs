@@ -5,7 +5,7 @@ namespace Strata.Bench.Core;
 
 /// <summary>
 /// What the baselines need, prepared once per run in a scratch directory: a busybox root filesystem, a runc bundle
-/// that runs it directly (the raw OCI runtime, no Strata), a podman image imported from the same files, and a tiny
+/// that runs it directly with Strata's own config.json (the raw OCI runtime, no Strata), one with <c>runc spec</c> defaults, a podman image imported from the same files, and a tiny
 /// WASI module. <see cref="DisposeAsync"/> removes the podman image and the directory.
 /// </summary>
 public sealed class BaselineKit : IAsyncDisposable
@@ -39,7 +39,10 @@ public sealed class BaselineKit : IAsyncDisposable
     public string RunId { get; }
     public string WasmModule { get; }
     public string? Rootfs { get; private set; }
+    /// <summary>The bundle with Strata's own config.json (see <see cref="PrepareBundleFrom"/>).</summary>
     public string? Bundle { get; private set; }
+    /// <summary>The bundle with <c>runc spec</c> defaults (see <see cref="PrepareDefaultBundle"/>).</summary>
+    public string? DefaultBundle { get; private set; }
     public string? PodmanImage { get; private set; }
     private string? _podman;
 
@@ -61,10 +64,10 @@ public sealed class BaselineKit : IAsyncDisposable
         Rootfs = rootfs;
     }
 
-    /// <summary><c>runc spec</c> defaults, no terminal, <c>echo bench</c> in the rootfs directly (no overlay).</summary>
-    public void PrepareBundle(string runc)
+    /// <summary><c>runc spec</c> defaults (no seccomp filter, no resource limits), no terminal, <c>echo bench</c> in the rootfs directly (no overlay).</summary>
+    public void PrepareDefaultBundle(string runc)
     {
-        var bundle = Path.Combine(Directory, "bundle");
+        var bundle = Path.Combine(Directory, "bundle-defaults");
         System.IO.Directory.CreateDirectory(bundle);
         Run(runc, "spec", "--bundle", bundle);
         var path = Path.Combine(bundle, "config.json");
@@ -73,6 +76,36 @@ public sealed class BaselineKit : IAsyncDisposable
         config["process"]!["args"] = new JsonArray("echo", "bench");
         config["root"]!["path"] = Rootfs ?? throw new InvalidOperationException("build the rootfs first");
         File.WriteAllText(path, config.ToJsonString());
+        DefaultBundle = bundle;
+    }
+
+    /// <summary>
+    /// The bundle of the P1 comparison ("same flags"): the <c>config.json</c> Strata itself gave the runtime for the same
+    /// workload (<c>strata inspect --runtime-config</c>: namespaces, capabilities, seccomp allowlist, masked paths, limits),
+    /// with only the root pointed at the kit's plain rootfs directory (Strata's overlay mount is Strata's work) and a
+    /// cgroup of its own next to Strata's. Refused when it bind-mounts host files (the trivial workload has none; a
+    /// network member's hosts file would be gone with the instance).
+    /// </summary>
+    public void PrepareBundleFrom(string strataConfigJson)
+    {
+        var config = JsonNode.Parse(strataConfigJson) as JsonObject ?? throw new InvalidOperationException("the runtime config is not a JSON object");
+        foreach (var mount in config["mounts"] as JsonArray ?? [])
+        {
+            if (mount?["type"]?.GetValue<string>() == "bind" && mount["source"]?.GetValue<string>() is { } source && source != "/sys")
+            {
+                throw new InvalidOperationException($"Strata's config.json for the benchmark workload bind-mounts {source}; the raw runtime cannot reuse it");
+            }
+        }
+        var bundle = Path.Combine(Directory, "bundle");
+        System.IO.Directory.CreateDirectory(bundle);
+        config["root"]!["path"] = Rootfs ?? throw new InvalidOperationException("build the rootfs first");
+        config["process"]!["terminal"] = false;
+        if (config["linux"]?["cgroupsPath"]?.GetValue<string>() is { Length: > 0 } cgroups)
+        {
+            var parent = cgroups.Contains(':', StringComparison.Ordinal) ? null : Path.GetDirectoryName(cgroups);
+            config["linux"]!["cgroupsPath"] = parent is null ? $"strata-bench-{RunId}" : $"{parent.TrimEnd('/')}/strata-bench-{RunId}";
+        }
+        File.WriteAllText(Path.Combine(bundle, "config.json"), config.ToJsonString());
         Bundle = bundle;
     }
 

@@ -59,7 +59,7 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
             }
 
             // Baselines.
-            var baselines = PrepareBaselines(kit, busybox, available, info, results);
+            var baselines = await PrepareBaselinesAsync(client, tracker, kit, busybox, available, info, results, ct).ConfigureAwait(false);
 
             // Start-latency rounds.
             foreach (var tier in available)
@@ -135,7 +135,8 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
         {
             "direct" => 1,
             "runc" => 11,
-            "podman" => 12,
+            "runc-defaults" => 12,
+            "podman" => 13,
             "qemu" => 31,
             _ => index < 0 ? 100 : index * 10,
         };
@@ -423,7 +424,7 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
 
     private sealed record Baseline(string After, IBenchTarget Target);
 
-    private List<Baseline> PrepareBaselines(BaselineKit kit, string? busybox, List<string> tiers, DaemonInfo info, Dictionary<string, TargetResult> results)
+    private async Task<List<Baseline>> PrepareBaselinesAsync(StrataClient client, InstanceTracker tracker, BaselineKit kit, string? busybox, List<string> tiers, DaemonInfo info, Dictionary<string, TargetResult> results, CancellationToken ct)
     {
         var list = new List<Baseline>();
         if (!options.Baselines)
@@ -451,28 +452,38 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
             }
             catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
             {
-                results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = "runc run (prepared bundle)", Skipped = e.Message };
+                results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = RuncLabel, Skipped = e.Message };
                 results["podman"] = new TargetResult { Name = "podman", Kind = "baseline", Label = "podman run --rm --runtime runc", Skipped = e.Message };
                 return list;
             }
             if (runc is null)
             {
-                results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = "runc run (prepared bundle)", Skipped = "runc is not installed" };
+                results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = RuncLabel, Skipped = "runc is not installed" };
             }
             else
             {
+                var state = Path.Combine(kit.Directory, "runc-state");
+                var n = 0;
+                string[] RuncRun(string bundle) => ["--root", state, "run", "--bundle", bundle, $"strata-bench-{kit.RunId}-{Interlocked.Increment(ref n)}"];
                 try
                 {
-                    kit.PrepareBundle(runc);
-                    var state = Path.Combine(kit.Directory, "runc-state");
-                    var n = 0;
-                    list.Add(new Baseline(TierNames.Container, new CommandTarget("runc", "runc run (prepared bundle, same busybox)", runc,
-                        () => ["--root", state, "run", "--bundle", kit.Bundle!, $"strata-bench-{kit.RunId}-{Interlocked.Increment(ref n)}"], probe.Version("runc"))));
-                    results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = "runc run (prepared bundle, same busybox)", Size = new SizeResult(BaselineKit.DirectorySize(kit.Rootfs!), "busybox rootfs directory") };
+                    // Same flags (PERFORMANCE.md): the raw runtime runs the very config.json Strata gives it for this workload.
+                    kit.PrepareBundleFrom(await StrataConfigAsync(client, tracker, kit, ct).ConfigureAwait(false));
+                    list.Add(new Baseline(TierNames.Container, new CommandTarget("runc", RuncLabel, runc, () => RuncRun(kit.Bundle!), probe.Version("runc"))));
+                    results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = RuncLabel, Size = new SizeResult(BaselineKit.DirectorySize(kit.Rootfs!), "busybox rootfs directory") };
+                }
+                catch (Exception e) when (e is InvalidOperationException or StrataException or StrataApiException or IOException)
+                {
+                    results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = RuncLabel, Skipped = e.Message };
+                }
+                try
+                {
+                    kit.PrepareDefaultBundle(runc);
+                    list.Add(new Baseline(TierNames.Container, new CommandTarget("runc-defaults", RuncDefaultsLabel, runc, () => RuncRun(kit.DefaultBundle!), probe.Version("runc"))));
                 }
                 catch (InvalidOperationException e)
                 {
-                    results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = "runc run (prepared bundle)", Skipped = e.Message };
+                    results["runc-defaults"] = new TargetResult { Name = "runc-defaults", Kind = "baseline", Label = RuncDefaultsLabel, Skipped = e.Message };
                 }
             }
             if (podman is null)
@@ -509,6 +520,25 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
             }
         }
         return list;
+    }
+
+    private const string RuncLabel = "runc run (prepared bundle: Strata's config.json, same busybox)";
+    private const string RuncDefaultsLabel = "runc run (runc spec defaults: no seccomp, no limits)";
+
+    /// <summary>Creates (without starting) the trivial container workload and returns the config.json Strata wrote for it.</summary>
+    private async Task<string> StrataConfigAsync(StrataClient client, InstanceTracker tracker, BaselineKit kit, CancellationToken ct)
+    {
+        var name = tracker.NewName(TierNames.Container);
+        var spec = TrivialSpec(TierNames.Container, null, kit) with { Name = name, Tier = TierNames.Container, Labels = InstanceTracker.Labels(tracker.RunId) };
+        await client.CreateAsync(spec, start: false, ct).ConfigureAwait(false);
+        try
+        {
+            return await client.RuntimeConfigAsync(name, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await client.DeleteAsync(name, force: true, CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     private async Task<Dictionary<string, (List<double> First, List<double> Exit, List<string> Errors)>> RoundsAsync(List<IBenchTarget> targets, CancellationToken ct)

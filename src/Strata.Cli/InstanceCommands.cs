@@ -13,7 +13,8 @@ internal static class InstanceCommands
 {
     private static Option<bool> Json() => new("--json") { Description = "print JSON instead of a table" };
 
-    public static Command Run(string[]? trailing)
+    /// <summary><c>run</c>, or with <paramref name="createOnly"/> <c>create</c>: the same options, but the instance is only created.</summary>
+    public static Command Run(string[]? trailing, bool createOnly = false)
     {
         var tier = new Option<string?>("--tier") { Description = "process | container | sandbox | vm | wasm | auto (default auto)" };
         var name = new Option<string?>("--name") { Description = "instance name (DNS label; generated when omitted)" };
@@ -45,7 +46,9 @@ internal static class InstanceCommands
         var json = Json();
         var positional = new Argument<string[]>("image-and-command") { Description = "IMAGE [CMD ARGS...]; the process tier takes no image: strata run --tier process -- CMD ARGS", Arity = ArgumentArity.ZeroOrMore };
 
-        var command = new Command("run", "Create and start an instance; attached runs stream its output and exit with its exit code")
+        var command = new Command(createOnly ? "create" : "run", createOnly
+            ? "Create an instance without starting it (start it with 'strata start'); prints its name"
+            : "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
             tier, name, rm, disposable, detach, env, cpus, memory, pids, disk, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
             network, publish, entrypoint, isolation, trust, arch, json, positional,
@@ -120,9 +123,9 @@ internal static class InstanceCommands
             };
 
             using var client = StrataCli.Client(parse);
-            if (parse.GetValue(detach))
+            if (createOnly || parse.GetValue(detach))
             {
-                var created = await client.CreateAsync(spec, start: true, ct);
+                var created = await client.CreateAsync(spec, start: !createOnly, ct);
                 if (parse.GetValue(json))
                 {
                     StrataCli.WriteJson(created, StrataJsonContext.Default.InstanceInfo);
@@ -392,10 +395,16 @@ internal static class InstanceCommands
     {
         var name = new Argument<string>("name");
         var json = Json();
-        var command = new Command("inspect", "Show everything about one instance") { name, json };
+        var runtimeConfig = new Option<bool>("--runtime-config") { Description = "print the OCI config.json the container runtime runs it with (container tier)" };
+        var command = new Command("inspect", "Show everything about one instance") { name, json, runtimeConfig };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
             using var client = StrataCli.Client(parse);
+            if (parse.GetValue(runtimeConfig))
+            {
+                Console.Out.WriteLine(await client.RuntimeConfigAsync(parse.GetValue(name)!, ct));
+                return 0;
+            }
             var i = await client.GetAsync(parse.GetValue(name)!, ct);
             if (parse.GetValue(json))
             {

@@ -53,6 +53,7 @@ public static partial class StrataCli
             // The hot path (`strata run --rm ...` is measured against runc itself): only the command in use is built.
             return await ParseAndInvokeAsync(root, ours, trailing, verb).ConfigureAwait(false);
         }
+        root.Subcommands.Add(InstanceCommands.Run(trailing, createOnly: true));
         root.Subcommands.Add(DaemonCommands.Build());
         root.Subcommands.Add(InsideCommands.Exec(trailing));
         root.Subcommands.Add(InsideCommands.Stats());

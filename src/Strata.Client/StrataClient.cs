@@ -213,6 +213,10 @@ public sealed partial class StrataClient : IDisposable
     public Task<ProcessList> TopAsync(string name, CancellationToken ct = default) =>
         GetAsync(Q($"v1/instances/{N(name)}/top"), StrataJsonContext.Default.ProcessList, ct);
 
+    /// <summary>The OCI runtime configuration (config.json text) of a container instance.</summary>
+    public Task<string> RuntimeConfigAsync(string name, CancellationToken ct = default) =>
+        GetTextAsync(Q($"v1/instances/{N(name)}/runtime-config"), ct);
+
     public async IAsyncEnumerable<InstanceEvent> EventsAsync([EnumeratorCancellation] CancellationToken ct = default)
     {
         using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, "v1/events"), HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);

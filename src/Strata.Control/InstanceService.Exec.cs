@@ -42,6 +42,24 @@ public sealed partial class InstanceService
         return new ProcessList(name, await driver.TopAsync(record.Handle!, cancellationToken).ConfigureAwait(false));
     }
 
+    /// <summary>
+    /// The runtime configuration of a created instance (the container tier's OCI <c>config.json</c>); any state
+    /// but removed, since the file is written at create time.
+    /// </summary>
+    public async Task<string> RuntimeConfigAsync(string project, string name, CancellationToken cancellationToken)
+    {
+        var record = Get(project, name);
+        if (_drivers.Find(record.Tier) is not IRuntimeConfigDriver driver)
+        {
+            throw StrataException.Invalid("tier", $"the {record.Tier.ToName()} tier hands no runtime configuration to an external runtime; only container instances have one");
+        }
+        if (record.Handle is null)
+        {
+            throw StrataException.Conflict($"instance '{name}' has no runtime configuration: it is {record.State.ToName()} and was never created by its driver");
+        }
+        return await driver.RuntimeConfigAsync(record.Handle, cancellationToken).ConfigureAwait(false);
+    }
+
     private (Store.InstanceRecord Record, T Driver) Running<T>(string project, string name, string verb, string capability) where T : class
     {
         var record = Get(project, name);

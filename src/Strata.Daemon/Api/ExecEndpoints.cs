@@ -6,7 +6,7 @@ using Strata.Control;
 
 namespace Strata.Daemon.Api;
 
-/// <summary><c>/v1/instances/{name}/exec</c>, <c>/stats</c> and <c>/top</c>: looking inside a running instance.</summary>
+/// <summary><c>/v1/instances/{name}/exec</c>, <c>/stats</c>, <c>/top</c> and <c>/runtime-config</c>: looking inside an instance.</summary>
 public static class ExecEndpoints
 {
     public static void Map(IEndpointRouteBuilder app)
@@ -27,6 +27,11 @@ public static class ExecEndpoints
         group.MapGet("/{name}/top", async (string name, HttpContext http, InstanceService service) =>
             Results.Json(await service.TopAsync(InstanceEndpoints.Project(http), name, http.RequestAborted), StrataJsonContext.Default.ProcessList))
             .Produces<ProcessList>().WithSummary("The processes of a running instance (host PIDs).");
+
+        group.MapGet("/{name}/runtime-config", async (string name, HttpContext http, InstanceService service) =>
+            Results.Text(await service.RuntimeConfigAsync(InstanceEndpoints.Project(http), name, http.RequestAborted), "application/json"))
+            .Produces<string>(contentType: "application/json")
+            .WithSummary("The OCI runtime configuration (config.json) a container instance runs with, exactly as the runtime reads it.");
     }
 
     private static async Task ExecAsync(string name, HttpContext http, InstanceService service)

@@ -118,6 +118,18 @@ public sealed partial class ContainerDriver
         }
     }
 
+    public async Task<string> RuntimeConfigAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await File.ReadAllTextAsync(Path.Combine(handle.Directory, "config.json"), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new StrataException(ErrorKind.NotFound, $"the bundle of instance {handle.InstanceId} has no config.json any more (it is being removed)");
+        }
+    }
+
     public async Task<InstanceStats> StatsAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         var cgroups = new ContainerCgroups(handle.InstanceId);
