@@ -3,8 +3,11 @@ using Strata.Contracts.Drivers;
 
 namespace Strata.Control;
 
-/// <summary>The drivers of this daemon and what their fingerprints said at start-up.</summary>
-public sealed class DriverRegistry
+/// <summary>
+/// The drivers of this daemon and what their fingerprints said at start-up. Disposing it (the daemon's shutdown)
+/// disposes the drivers: their watchers, caches and spare processes end; workloads keep running.
+/// </summary>
+public sealed class DriverRegistry : IDisposable
 {
     private readonly Dictionary<Tier, IDriver> _drivers;
     private Dictionary<Tier, DriverFingerprint> _fingerprints = [];
@@ -15,6 +18,14 @@ public sealed class DriverRegistry
     }
 
     public IReadOnlyCollection<IDriver> All => _drivers.Values;
+
+    public void Dispose()
+    {
+        foreach (var driver in _drivers.Values.OfType<IDisposable>())
+        {
+            driver.Dispose();
+        }
+    }
 
     public async Task FingerprintAllAsync(CancellationToken cancellationToken)
     {

@@ -181,6 +181,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             Runtime = options.OciRuntime,
             RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
             Networks = services.GetRequiredService<NetworkRegistry>(),
+            KeepSpareSupervisor = true,
         }, images);
         yield return new SandboxDriver(new SandboxDriverOptions
         {

@@ -6,6 +6,8 @@ namespace Strata.Supervisor;
 /// <summary>
 /// strata-supervisor: one small process per running instance (protocol in docs/supervisor.md).
 ///   run CONFIG_JSON          supervise a workload: stdio → CRI logs, exit → exit file
+///   standby                  a spare started ahead of time: reads CONFIG_JSON's path as one line on stdin,
+///                            then behaves as `run` (EOF first: exits 0 without doing anything)
 ///   exec [--cwd DIR] [--status-fd N] [CGROUP_PROCS...] -- ARGV...
 ///                            internal: join cgroups, chdir, exec (the child side of run)
 /// </summary>
@@ -21,7 +23,11 @@ internal static class Program
         {
             return RunMode.Run(args[1]);
         }
-        var usage = "usage: strata-supervisor run CONFIG_JSON\n       strata-supervisor exec [--cwd DIR] [--status-fd N] [CGROUP_PROCS_FILE...] -- ARGV0 [ARGS...]\n"u8;
+        if (args.Length == 1 && args[0] == "standby")
+        {
+            return Standby.ReadConfigPath() is { } path ? RunMode.Run(path) : 0;
+        }
+        var usage = "usage: strata-supervisor run CONFIG_JSON\n       strata-supervisor standby\n       strata-supervisor exec [--cwd DIR] [--status-fd N] [CGROUP_PROCS_FILE...] -- ARGV0 [ARGS...]\n"u8;
         Libc.WriteAll(2, usage);
         return 2;
     }

@@ -104,6 +104,88 @@ public sealed class DaemonContainerTests(ContainerFixture fx)
     }
 
     [SkippableFact]
+    public async Task RuntimeConfig_CreatedContainer_IsTheBundleRuncRuns_OtherTiersAndMissingAreClearErrors()
+    {
+        fx.RequireEngine();
+        var socket = Path.Combine(fx.Root, "cfg.sock");
+        var root = Path.Combine(fx.Root, "daemon-cfg");
+        int? spare;
+        await using (var host = await DaemonHost.StartAsync(new DaemonOptions
+        {
+            Root = root,
+            Socket = socket,
+            Supervisor = fx.Supervisor,
+            Images = new Dictionary<string, string> { ["busybox"] = fx.Rootfs },
+        }, logging => logging.ClearProviders()))
+        {
+            using var client = new StrataClient(new ClientOptions { Socket = socket });
+            var created = await client.CreateAsync(new InstanceSpec
+            {
+                Tier = "container", Image = "busybox", Name = "cfg", Args = ["sh", "-c", "echo cfg"], Resources = new ResourceSpec { Pids = 77 },
+            }, start: false);
+            Assert.Equal("created", created.State);
+
+            var config = System.Text.Json.Nodes.JsonNode.Parse(await client.RuntimeConfigAsync("cfg"))!;
+            Assert.Equal(["sh", "-c", "echo cfg"], config["process"]!["args"]!.AsArray().Select(a => a!.GetValue<string>()));
+            Assert.Equal("cfg", config["hostname"]!.GetValue<string>());
+            Assert.True(config["process"]!["noNewPrivileges"]!.GetValue<bool>());
+            Assert.Equal(77, config["linux"]!["resources"]!["pids"]!["limit"]!.GetValue<long>());
+            Assert.Equal("SCMP_ACT_ERRNO", config["linux"]!["seccomp"]!["defaultAction"]!.GetValue<string>());
+            // It is the very file of the bundle the runtime is started with.
+            var bundleFile = Directory.GetFiles(Path.Combine(root, "instances"), "config.json", SearchOption.AllDirectories).Single();
+            Assert.Equal(File.ReadAllText(bundleFile), await client.RuntimeConfigAsync("cfg"));
+
+            var process = await client.CreateAsync(new InstanceSpec { Tier = "process", Name = "plain", Command = ["/bin/true"] }, start: false);
+            var notContainer = await Assert.ThrowsAsync<StrataApiException>(() => client.RuntimeConfigAsync(process.Name));
+            Assert.Equal(ErrorKind.InvalidArgument, notContainer.Kind);
+            Assert.Contains("only container instances", notContainer.Message);
+            var missing = await Assert.ThrowsAsync<StrataApiException>(() => client.RuntimeConfigAsync("nope"));
+            Assert.Equal(ErrorKind.NotFound, missing.Kind);
+
+            // The daemon keeps a standby supervisor for the next container run; it goes with the daemon.
+            await client.StartAsync("cfg");
+            Assert.Equal(0, (await client.WaitAsync("cfg")).ExitCode);
+            spare = StandbySupervisors().SingleOrDefault();
+            Assert.NotNull(spare);
+        }
+        await WaitUntilAsync(() => Task.FromResult(!Directory.Exists($"/proc/{spare}") || File.ReadAllText($"/proc/{spare}/stat").Contains(") Z ", StringComparison.Ordinal)));
+    }
+
+    /// <summary>strata-supervisor processes in standby whose parent is this test process (the in-process daemon).</summary>
+    private static List<int> StandbySupervisors()
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                if (cmdline.Contains(SupervisorName, StringComparison.Ordinal) && cmdline.EndsWith("\0standby\0", StringComparison.Ordinal) && ParentOf(pid) == Environment.ProcessId)
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+                // gone meanwhile
+            }
+        }
+        return found;
+    }
+
+    private const string SupervisorName = "strata-supervisor";
+
+    private static int ParentOf(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [SkippableFact]
     public async Task AttachedRemoveRun_NameIsFreeAtTheExitFrame_AndNothingIsLeftBehind()
     {
         fx.RequireEngine();

@@ -13,9 +13,17 @@ public sealed record SupervisedProcess(int Pid, long PidStartTicks, int Supervis
 /// The supervisor puts itself in its own session and outlives the daemon; after the handshake the
 /// daemon only watches it (<see cref="ExitWatcher"/>), signals the workload (<see cref="Signals"/>) and
 /// reads the exit file and logs it leaves behind. See docs/supervisor.md.
+/// With <see cref="KeepSpare"/> it keeps one supervisor started ahead of time (<c>strata-supervisor standby</c>) and
+/// hands it the next config: a run then does not wait for a process start. Dispose ends the spare.
 /// </summary>
-public sealed class SupervisorLauncher
+public sealed class SupervisorLauncher : IDisposable
 {
+    private Spare? _spare;
+    private int _refilling;
+    private volatile bool _disposed;
+
+    private sealed record Spare(Process Process, long StartTicks);
+
     public const string ExecutableName = "strata-supervisor";
     public const string EnvironmentVariable = "STRATA_SUPERVISOR";
     public const string ConfigFileName = "supervisor.json";
@@ -27,6 +35,12 @@ public sealed class SupervisorLauncher
     }
 
     public string SupervisorPath { get; }
+
+    /// <summary>Keep one standby supervisor ready (the daemon's container tier does; tests need not).</summary>
+    public bool KeepSpare { get; init; }
+
+    /// <summary>The PID of the standby supervisor waiting for the next start, or null when there is none (yet).</summary>
+    public int? SparePid => Volatile.Read(ref _spare) is { } spare && !spare.Process.HasExited ? spare.Process.Id : null;
 
     /// <summary>How long to wait for the handshake line (the supervisor reports once the workload has exec'd).</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
@@ -74,34 +88,9 @@ public sealed class SupervisorLauncher
         var configPath = Path.Combine(instanceDir, ConfigFileName);
         WriteConfig(configPath, config);
 
-        var start = new ProcessStartInfo(SupervisorPath)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = "/",
-        };
-        start.ArgumentList.Add("run");
-        start.ArgumentList.Add(configPath);
-        // Nothing of the daemon's environment leaks into the supervisor (DOTNET_* knobs would change it);
-        // the workload's environment is in the config.
-        start.Environment.Clear();
-
-        Process process;
-        try
-        {
-            process = Process.Start(start) ?? throw new StrataException(ErrorKind.Internal, $"could not start {SupervisorPath}");
-        }
-        catch (Win32Exception e)
-        {
-            throw new StrataException(ErrorKind.Internal,
-                $"could not start the supervisor {SupervisorPath}: {e.Message}; build it with scripts/publish-native.sh or set {EnvironmentVariable}", inner: e);
-        }
+        var (process, supervisorStartTicks) = TakeSpare(configPath) ?? StartSupervisor(["run", configPath]);
         using (process)
         {
-            // Read now: the supervisor cannot have been reaped before it has answered.
-            var supervisorStartTicks = ProcessIdentity.TryGetStartTicks(process.Id) ?? 0;
             process.StandardInput.Close();
             var stderrTask = process.StandardError.ReadToEndAsync(CancellationToken.None);
             string? line;
@@ -117,6 +106,11 @@ public sealed class SupervisorLauncher
                     throw new StrataException(ErrorKind.Cancelled, "starting the workload was cancelled", inner: e);
                 }
                 throw new StrataException(ErrorKind.Internal, $"the supervisor did not report within {HandshakeTimeout.TotalSeconds:0} s", inner: e);
+            }
+            if (KeepSpare)
+            {
+                // After the handshake: the next spare's start does not compete with this workload's.
+                RefillSpareInBackground();
             }
 
             HandshakeLine? handshake = null;
@@ -142,6 +136,114 @@ public sealed class SupervisorLauncher
             var stderr = await ReadStderrAsync(stderrTask).ConfigureAwait(false);
             var detail = handshake?.Error ?? (string.IsNullOrWhiteSpace(stderr) ? $"no handshake (got: {line ?? "end of output"})" : stderr.Trim());
             throw new StrataException(ErrorKind.Internal, $"the supervisor failed to start the workload: {detail}");
+        }
+    }
+
+    /// <summary>Starts a supervisor: no environment of the daemon's (DOTNET_* knobs would change it), stdio piped.</summary>
+    private (Process Process, long StartTicks) StartSupervisor(string[] args)
+    {
+        var start = new ProcessStartInfo(SupervisorPath)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = "/",
+        };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        // The workload's environment is in the config.
+        start.Environment.Clear();
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new StrataException(ErrorKind.Internal, $"could not start {SupervisorPath}");
+        }
+        catch (Win32Exception e)
+        {
+            throw new StrataException(ErrorKind.Internal,
+                $"could not start the supervisor {SupervisorPath}: {e.Message}; build it with scripts/publish-native.sh or set {EnvironmentVariable}", inner: e);
+        }
+        // Read now: the supervisor cannot have been reaped before it has answered.
+        return (process, ProcessIdentity.TryGetStartTicks(process.Id) ?? 0);
+    }
+
+    /// <summary>The standby supervisor, given <paramref name="configPath"/>; null when there is none or it is gone.</summary>
+    private (Process, long)? TakeSpare(string configPath)
+    {
+        if (Interlocked.Exchange(ref _spare, null) is not { } spare)
+        {
+            return null;
+        }
+        try
+        {
+            if (!spare.Process.HasExited)
+            {
+                spare.Process.StandardInput.Write(configPath + "\n");
+                spare.Process.StandardInput.Flush();
+                return (spare.Process, spare.StartTicks);
+            }
+        }
+        catch (IOException)
+        {
+            // It died between the check and the write: start one the usual way.
+        }
+        TryKill(spare.Process);
+        spare.Process.Dispose();
+        return null;
+    }
+
+    private void RefillSpareInBackground()
+    {
+        if (_disposed || Volatile.Read(ref _spare) is not null || Interlocked.Exchange(ref _refilling, 1) == 1)
+        {
+            return;
+        }
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                var (process, ticks) = StartSupervisor(["standby"]);
+                if (_disposed || Interlocked.CompareExchange(ref _spare, new Spare(process, ticks), null) is not null)
+                {
+                    TryKill(process);
+                    process.Dispose();
+                }
+                else if (_disposed && Interlocked.Exchange(ref _spare, null) is { } late)
+                {
+                    TryKill(late.Process);
+                    late.Process.Dispose();
+                }
+            }
+            catch (StrataException)
+            {
+                // No spare this time; the next run starts its supervisor itself and tries again.
+            }
+            finally
+            {
+                Volatile.Write(ref _refilling, 0);
+            }
+        });
+    }
+
+    /// <summary>Starts the spare now (a daemon does so at start, so that even its first run finds one).</summary>
+    public void PrepareSpare()
+    {
+        if (KeepSpare)
+        {
+            RefillSpareInBackground();
+        }
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        if (Interlocked.Exchange(ref _spare, null) is { } spare)
+        {
+            TryKill(spare.Process);
+            spare.Process.Dispose();
         }
     }
 

@@ -338,6 +338,78 @@ public sealed class SupervisorTests(ITestOutputHelper output) : IDisposable
         Assert.InRange(pssAnon, 1, 2048);
     }
 
+    /// <summary>Polls until the launcher has a live spare (it is started in the background after a handshake).</summary>
+    private static async Task<int> SpareAsync(SupervisorLauncher launcher)
+    {
+        var deadline = DateTime.UtcNow + s_timeout;
+        int? pid;
+        while ((pid = launcher.SparePid) is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no standby supervisor appeared");
+            await Task.Delay(10);
+        }
+        return pid.Value;
+    }
+
+    [SupervisorFact]
+    public async Task KeepSpare_NextStart_UsesTheStandbySupervisorAndRunsTheWorkload()
+    {
+        using var launcher = new SupervisorLauncher(SupervisorPath) { KeepSpare = true };
+        launcher.PrepareSpare();
+        var spare = await SpareAsync(launcher);
+        Assert.Contains("standby", File.ReadAllText($"/proc/{spare}/cmdline").Split('\0'));
+
+        var started = await launcher.StartAsync(_dir.Path, Config("sh", "-c", "echo from-spare; exit 4"), CancellationToken.None);
+        _groupsToKill.Add(started.Pid);
+
+        Assert.Equal(spare, started.SupervisorPid);
+        // The spare became a real supervisor: its own session, the workload's exit and output recorded as usual.
+        Assert.Equal(spare, Stat(spare).Sid);
+        var exit = await WaitForExitAsync(started);
+        Assert.Equal(4, exit.ExitCode);
+        Assert.Contains(CriLogReader.ReadTail(LogDir, null), r => r is { Stream: "stdout", Text: "from-spare" });
+        // ... and a new spare waits for the run after it.
+        var next = await SpareAsync(launcher);
+        Assert.NotEqual(spare, next);
+    }
+
+    [SupervisorFact]
+    public async Task KeepSpare_SpareKilled_StartFallsBackToAFreshSupervisor()
+    {
+        using var launcher = new SupervisorLauncher(SupervisorPath) { KeepSpare = true };
+        launcher.PrepareSpare();
+        var spare = await SpareAsync(launcher);
+        using (var p = Process.GetProcessById(spare))
+        {
+            p.Kill();
+            await p.WaitForExitAsync().WaitAsync(s_timeout);
+        }
+
+        var started = await launcher.StartAsync(_dir.Path, Config("sh", "-c", "exit 6"), CancellationToken.None);
+        _groupsToKill.Add(started.Pid);
+
+        Assert.NotEqual(spare, started.SupervisorPid);
+        Assert.Equal(6, (await WaitForExitAsync(started)).ExitCode);
+    }
+
+    [SupervisorFact]
+    public async Task KeepSpare_Dispose_EndsTheSpareWithoutATrace()
+    {
+        int spare;
+        using (var launcher = new SupervisorLauncher(SupervisorPath) { KeepSpare = true })
+        {
+            launcher.PrepareSpare();
+            spare = await SpareAsync(launcher);
+        }
+        var deadline = DateTime.UtcNow + s_timeout;
+        while (Directory.Exists($"/proc/{spare}") && !File.ReadAllText($"/proc/{spare}/stat").Contains(") Z ", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the standby supervisor outlived its launcher");
+            await Task.Delay(10);
+        }
+        Assert.False(File.Exists(ExitPath), "a spare that never got a config must not write anything");
+    }
+
     private static (int Ppid, int Pgid, int Sid) Stat(int pid)
     {
         var text = File.ReadAllText($"/proc/{pid}/stat");

@@ -18,7 +18,7 @@ namespace Strata.Node.Drivers.Container;
 /// daemon restarts work exactly as for the process tier. (<c>create</c> + <c>start</c> would give the
 /// container pid earlier, but the supervisor would then watch a process that exits at once.)
 /// </summary>
-public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IDisposable
+public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IRuntimeConfigDriver, IDisposable
 {
     internal const string ExitFileName = "exit.json";
     internal const string KilledMarkerName = "killed-by-strata";
@@ -37,6 +37,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
     private readonly IImageResolver _images;
     private readonly ExitWatcher _watcher = new();
     private readonly string? _supervisor;
+    private readonly SupervisorLauncher? _launcher;
     private readonly SemaphoreSlim _probeLock = new(1, 1);
     private OciRuntime? _runtime;
     private string _probeReport = "not probed yet";
@@ -47,6 +48,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
         _options = options;
         _images = images;
         _supervisor = options.Supervisor ?? SupervisorLauncher.Locate();
+        _launcher = _supervisor is null ? null : new SupervisorLauncher(_supervisor) { KeepSpare = options.KeepSpareSupervisor };
     }
 
     public Tier Tier => Tier.Container;
@@ -81,6 +83,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
             return DriverFingerprint.Unavailable("no working OCI runtime: " + _probeReport);
         }
         var skipped = _probeReport.Length > 0 ? $" (also tried: {_probeReport})" : "";
+        _launcher?.PrepareSpare();
         return new DriverFingerprint(true, $"{runtime.Reason}{skipped}; {_criu}", $"{runtime.Name} {runtime.Version}");
     }
 
@@ -286,7 +289,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
             // An auto-removed container's exit record only has to outlive a daemon crash, not a host crash.
             VolatileExitFile = handle.Data.ContainsKey(VolatileKey),
         };
-        var launched = await new SupervisorLauncher(_supervisor).StartAsync(handle.Directory, config, cancellationToken).ConfigureAwait(false);
+        var launched = await _launcher!.StartAsync(handle.Directory, config, cancellationToken).ConfigureAwait(false);
         Mark("supervisor handshake");
         return handle with
         {
@@ -434,6 +437,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
 
     public void Dispose()
     {
+        _launcher?.Dispose();
         _watcher.Dispose();
         _probeLock.Dispose();
     }
@@ -451,4 +455,6 @@ public sealed record ContainerDriverOptions
     public long DefaultPidsLimit { get; init; } = BundleBuilder.DefaultPidsLimit;
     /// <summary>Bridge networks instances may join (<c>--network NAME</c>, <c>-p</c>); null: only none and host.</summary>
     public NetworkRegistry? Networks { get; init; }
+    /// <summary>Keep one supervisor started ahead of time for the next run (the daemon does; see SupervisorLauncher).</summary>
+    public bool KeepSpareSupervisor { get; init; }
 }
