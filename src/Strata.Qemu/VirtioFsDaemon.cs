@@ -70,7 +70,9 @@ public static class VirtioFsDaemon
         {
             return "";
         }
-        // virtiofsd creates its socket within milliseconds; QEMU must not start before (it connects once).
+        // virtiofsd creates its socket within milliseconds; QEMU must not start before (it connects once). On a
+        // failure the ones already started are ended: with no QEMU to connect, they would wait forever.
+        var stopAll = "kill" + string.Concat(Enumerable.Range(0, exports.Count).Select(i => " $vfs" + i.ToString(CultureInfo.InvariantCulture))) + " 2>/dev/null; ";
         s.Append("n=0\n");
         s.Append("while :; do\n  ready=1\n");
         for (var i = 0; i < exports.Count; i++)
@@ -78,12 +80,53 @@ public static class VirtioFsDaemon
             var pid = "$vfs" + i.ToString(CultureInfo.InvariantCulture);
             s.Append("  [ -S ").Append(Quote(exports[i].SocketPath)).Append(" ] || { ready=0; kill -0 ").Append(pid)
                 .Append(" 2>/dev/null || { echo \"virtiofsd for ").Append(Quote(exports[i].HostPath).Replace("\"", "", StringComparison.Ordinal))
-                .Append(" exited; see the lines above\" >&2; exit 125; }; }\n");
+                .Append(" exited; see the lines above\" >&2; ").Append(stopAll).Append("exit 125; }; }\n");
         }
         s.Append("  [ $ready = 1 ] && break\n");
-        s.Append("  n=$((n+1)); [ $n -gt 1000 ] && { echo 'virtiofsd did not create its socket within 10 s' >&2; exit 125; }\n");
+        s.Append("  n=$((n+1)); [ $n -gt 1000 ] && { echo 'virtiofsd did not create its socket within 10 s' >&2; ").Append(stopAll).Append("exit 125; }\n");
         s.Append("  sleep 0.01\ndone\n");
         return s.ToString();
+    }
+
+    /// <summary>
+    /// Kills any virtiofsd still serving a socket in <paramref name="directory"/> (an instance's): one whose QEMU never
+    /// connected (QEMU failed to start) waits forever otherwise, holding its namespace and bind mounts. Returns how
+    /// many it found. A virtiofsd is recognised by its own command line, so no other process can be hit.
+    /// </summary>
+    public static int StopStragglers(string directory)
+    {
+        var prefix = "--socket-path=" + Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)) + "/";
+        var found = 0;
+        foreach (var proc in System.IO.Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(proc), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+            string[] args;
+            try
+            {
+                args = System.IO.File.ReadAllText(Path.Combine(proc, "cmdline")).Split('\0');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue; // gone meanwhile
+            }
+            if (args.Length > 1 && Path.GetFileName(args[0]) == "virtiofsd" && args.Any(a => a.StartsWith(prefix, StringComparison.Ordinal)))
+            {
+                found++;
+                try
+                {
+                    using var p = System.Diagnostics.Process.GetProcessById(pid);
+                    p.Kill();
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+                {
+                    // exited meanwhile
+                }
+            }
+        }
+        return found;
     }
 
     /// <summary>Run by <c>sh -c</c> in the new mount namespace: $0 sh, $1 host dir, $2 mount point, $3 ro|rw, then virtiofsd's argv.</summary>

@@ -46,8 +46,8 @@ public sealed record GuestWorkload(IReadOnlyList<string> Argv, IReadOnlyDictiona
         s.Append('\n');
         if (!Argv[0].Contains('/', StringComparison.Ordinal))
         {
-            // The guest's busybox runs its own applet for a bare name (sh, ls, ...) rather than the image's
-            // program, in `exec` and in nsenter alike: look the name up in PATH here, as execvp would.
+            // The guest's busybox sh runs its own applet for a bare name (sh, ls, ...) rather than the image's
+            // program, and so does nsenter: look the name up in PATH first, as execvp would.
             s.Append(ResolveFromPath);
         }
         if (Uid < 0 || Gid < 0)
@@ -56,10 +56,8 @@ public sealed record GuestWorkload(IReadOnlyList<string> Argv, IReadOnlyDictiona
         }
         if (Uid != 0 || Gid != 0)
         {
-            // The workload's root has busybox at /.strata; a guest without a root disk has it at /bin.
-            var nsenter = string.Create(CultureInfo.InvariantCulture, $" nsenter -F -S {Uid} -G {Gid} -- \"$@\"\n");
-            s.Append("[ -x /.strata/busybox ] && exec /.strata/busybox").Append(nsenter);
-            s.Append("exec /bin/busybox").Append(nsenter);
+            // The script runs in busybox sh, which runs its own nsenter applet for the bare name (whatever the image has).
+            s.Append(string.Create(CultureInfo.InvariantCulture, $"exec nsenter -F -S {Uid} -G {Gid} -- \"$@\"\n"));
         }
         else
         {
@@ -80,11 +78,9 @@ public sealed record GuestWorkload(IReadOnlyList<string> Argv, IReadOnlyDictiona
         return "strata.workload=" + encoded;
     }
 
-    /// <summary>Replaces $1 with the first executable regular file of that name in PATH, or exits 127 as a shell would.</summary>
+    /// <summary>Replaces $1 with its path as busybox <c>which</c> finds it in PATH (a real lookup), or exits 127 as a shell would.</summary>
     private const string ResolveFromPath =
-        "_sf=; set -f; IFS=:; for _sd in $PATH; do _sd=${_sd:-.}; [ -f \"$_sd/$1\" ] && [ -x \"$_sd/$1\" ] && { _sf=$_sd/$1; break; }; done; unset IFS; set +f\n"
-        + "[ -n \"$_sf\" ] || { echo \"strata: $1: command not found\" >&2; exit 127; }\n"
-        + "shift; set -- \"$_sf\" \"$@\"; unset _sf _sd\n";
+        "_sf=$(which \"$1\") || { echo \"strata: $1: not found\" >&2; exit 127; }; shift; set -- \"$_sf\" \"$@\"; unset _sf\n";
 
     internal static string Quote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 }

@@ -468,6 +468,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         {
             File.Delete(Path.Combine(handle.Directory, name));
         }
+        VirtioFsDaemon.StopStragglers(handle.Directory);
         foreach (var socket in Directory.EnumerateFiles(handle.Directory, "fs*.sock"))
         {
             File.Delete(socket);
