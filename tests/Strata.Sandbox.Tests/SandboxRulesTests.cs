@@ -108,6 +108,45 @@ public sealed partial class SandboxRulesTests : IDisposable
         Assert.Contains("exec \"$@\"", script, StringComparison.Ordinal);
     }
 
+    /// <summary>Runs a workload script the way the guest does (busybox sh), here on the host.</summary>
+    private (int Code, string Output) RunScript(Strata.Qemu.Guest.GuestWorkload workload)
+    {
+        TestEnvironment.Require(File.Exists("/bin/busybox"), "static busybox is missing (apt-get install busybox-static)");
+        var script = _temp.Combine("w-" + Guid.NewGuid().ToString("N")[..6] + ".sh");
+        File.WriteAllText(script, workload.ToScript());
+        var psi = new System.Diagnostics.ProcessStartInfo("/bin/busybox") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
+        psi.ArgumentList.Add("sh");
+        psi.ArgumentList.Add(script);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output);
+    }
+
+    [SkippableFact]
+    public void WorkloadScript_BareName_RunsThePathsProgramNotABusyboxApplet()
+    {
+        var bin = _temp.Combine("bin");
+        Directory.CreateDirectory(bin);
+        File.WriteAllText(Path.Combine(bin, "ls"), "#!/bin/sh\necho image-ls \"$@\"\n");
+        File.SetUnixFileMode(Path.Combine(bin, "ls"), UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        var env = new Dictionary<string, string> { ["PATH"] = bin };
+        Assert.Equal((0, "image-ls a b\n"), RunScript(new Strata.Qemu.Guest.GuestWorkload(["ls", "a", "b"], env)));
+        var (code, output) = RunScript(new Strata.Qemu.Guest.GuestWorkload(["cat"], env));
+        Assert.Equal(127, code);
+        Assert.Contains("cat: not found", output, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public void WorkloadScript_NonRootUser_DropsToItWithNoGroupsOrCapabilitiesAndKeepsTheExitCode()
+    {
+        TestEnvironment.Require(TestEnvironment.IsRoot, "changing uid needs root");
+        var (code, output) = RunScript(new Strata.Qemu.Guest.GuestWorkload(
+            ["sh", "-c", "echo $(id -u):$(id -g):$HOME; grep -E '^(Groups|CapEff)' /proc/self/status; exit 9"], null, "/", 1234, 5678, "/home/x"));
+        Assert.Equal(9, code);
+        Assert.Equal("1234:5678:/home/x\nGroups:\t\nCapEff:\t0000000000000000\n", output.Replace("\t \n", "\t\n", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Load_VersionTwoFile_RunsAsRoot()
     {
