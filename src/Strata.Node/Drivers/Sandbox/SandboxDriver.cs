@@ -127,7 +127,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         if (spec.Mounts is { Count: > 0 } && _options.VirtioFsDaemon is null)
         {
             throw new StrataException(ErrorKind.Unavailable,
-                $"the sandbox tier shares host directories through virtiofsd, which is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}', or drop -v");
+                $"the sandbox tier shares host directories and files through virtiofsd, which is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}', or drop -v");
         }
         if (spec.Ports is { Count: > 0 })
         {

@@ -30,7 +30,7 @@ public sealed record SandboxWorkload
     /// <summary>The cached read-only ext4 image of the image's layers (the overlay's backing file).</summary>
     public required string BaseDisk { get; init; }
     public required string ImageDigest { get; init; }
-    /// <summary>Host directories shared into the guest (virtio-fs), in the order of the spec.</summary>
+    /// <summary>Host directories and files shared into the guest (virtio-fs), in the order of the spec.</summary>
     public IReadOnlyList<SandboxMount> Mounts { get; init; } = [];
     /// <summary>The user the workload runs as in the guest (image USER, or the spec's <c>--user</c>), resolved like the container tier.</summary>
     public long Uid { get; init; }
