@@ -62,10 +62,15 @@ public sealed record GuestNetwork(string Tap, string Mac, string Address, int Pr
     }
 }
 
-/// <summary>A virtio-fs share the guest's init mounts at <paramref name="GuestPath"/> (read-only with <c>-o ro</c> when asked).</summary>
-public sealed record GuestMount(string Tag, string SocketPath, string GuestPath, bool ReadOnly)
+/// <summary>
+/// A virtio-fs share the guest's init mounts at <paramref name="GuestPath"/> (read-only with <c>-o ro</c> when asked).
+/// <paramref name="File"/>: the share holds one file (<see cref="VirtioFsExport.StagedFileName"/>, see
+/// <see cref="VirtioFsExport.File"/>); init mounts the share where the workload does not see it and bind-mounts that
+/// file onto <paramref name="GuestPath"/>, creating an empty file there first if needed.
+/// </summary>
+public sealed record GuestMount(string Tag, string SocketPath, string GuestPath, bool ReadOnly, bool File = false)
 {
-    /// <summary>The <c>strata.mounts=BASE64</c> kernel argument: one line <c>TAG ro|rw PATH</c> per mount.</summary>
+    /// <summary>The <c>strata.mounts=BASE64</c> kernel argument: one line <c>TAG ro|rw dir|file PATH</c> per mount.</summary>
     public static string ToKernelArgument(IReadOnlyList<GuestMount> mounts)
     {
         var lines = new StringBuilder();
@@ -79,7 +84,7 @@ public sealed record GuestMount(string Tag, string SocketPath, string GuestPath,
             {
                 throw StrataException.Invalid("mounts", $"'{m.GuestPath}' is not an absolute path without control characters");
             }
-            lines.Append(m.Tag).Append(m.ReadOnly ? " ro " : " rw ").Append(m.GuestPath).Append('\n');
+            lines.Append(m.Tag).Append(m.ReadOnly ? " ro " : " rw ").Append(m.File ? "file " : "dir ").Append(m.GuestPath).Append('\n');
         }
         return "strata.mounts=" + Convert.ToBase64String(Encoding.UTF8.GetBytes(lines.ToString()));
     }

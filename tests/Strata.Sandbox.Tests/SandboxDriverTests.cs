@@ -7,12 +7,12 @@ using Strata.Testing;
 namespace Strata.Sandbox.Tests;
 
 /// <summary>The sandbox tier's own promises: guest kernel, container semantics, isolation, exec, restarts.</summary>
-public sealed class SandboxDriverTests : IDisposable
+public sealed partial class SandboxDriverTests : IDisposable
 {
     private static readonly TimeSpan BootBudget = TimeSpan.FromSeconds(120);
     private readonly TempDirectory _temp = new("strata-sb");
     private readonly List<(IDriver Driver, DriverHandle Handle)> _started = [];
-    private readonly SandboxDriver _driver = SandboxTestHost.CreateDriver();
+    private readonly SandboxDriver _driver = SandboxTestHost.CreateAppDriver();
 
     private async Task<DriverHandle> RunAsync(InstanceSpec spec, SandboxDriver? driver = null)
     {
@@ -106,10 +106,10 @@ public sealed class SandboxDriverTests : IDisposable
         Assert.Equal(string.Concat(Enumerable.Range(1, 5000).Select(i => i + "\n")), big.ToString());
     }
 
-    private async Task<int> ExecAsync(DriverHandle handle, IReadOnlyList<string> command, StringBuilder stdout, StringBuilder stderr, IReadOnlyDictionary<string, string>? env = null)
+    private async Task<int> ExecAsync(DriverHandle handle, IReadOnlyList<string> command, StringBuilder stdout, StringBuilder stderr, IReadOnlyDictionary<string, string>? env = null, string? user = null)
     {
         using var cts = new CancellationTokenSource(BootBudget);
-        return await _driver.ExecAsync(handle, new ExecRequest { Command = command, Env = env }, (stream, bytes) =>
+        return await _driver.ExecAsync(handle, new ExecRequest { Command = command, Env = env, User = user }, (stream, bytes) =>
         {
             (stream == "stdout" ? stdout : stderr).Append(Encoding.UTF8.GetString(bytes.Span));
             return ValueTask.CompletedTask;
@@ -221,7 +221,10 @@ public sealed class SandboxDriverTests : IDisposable
         var b = await RunAsync(new InstanceSpec { Args = ["sh", "-c", "cat /etc/marker 2>/dev/null || echo absent"] });
         Assert.Equal(0, (await WaitAsync(b)).ExitCode);
         Assert.Equal("absent\n", SandboxTestHost.Stream(b, "stdout"));
-        Assert.Single(Directory.GetFiles(Path.Combine(SandboxTestHost.CacheDirectory, "disks"), "*.ext4"));
+        // One base disk for both (other tests' images have their own).
+        var baseDisk = SandboxWorkload.Load(a.Directory).BaseDisk;
+        Assert.Equal(baseDisk, SandboxWorkload.Load(b.Directory).BaseDisk);
+        Assert.True(File.Exists(baseDisk), baseDisk);
     }
 
     public void Dispose()

@@ -1,3 +1,4 @@
+using System.Text;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Drivers.Sandbox;
@@ -64,13 +65,101 @@ public sealed partial class SandboxRulesTests : IDisposable
         Assert.Equal(512, w.MemoryMiB);
     }
 
-    [Theory]
-    [InlineData("nobody")]
-    [InlineData("1000:1000")]
-    public void Decide_NonRootImageUser_IsRefused(string user)
+    private string UserLayer()
     {
-        var e = Assert.Throws<StrataException>(() => Decide(new InstanceSpec(), Image with { User = user }));
-        Assert.Equal("image", e.Field);
+        var layer = _temp.Combine("users-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(Path.Combine(layer, "etc"));
+        File.WriteAllText(Path.Combine(layer, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
+        File.WriteAllText(Path.Combine(layer, "etc", "group"), "root:x:0:\napp:x:1000:\nstaff:x:50:app\n");
+        return layer;
+    }
+
+    [Fact]
+    public void Decide_ImageUserByName_ResolvesUidGidAndHomeFromTheImage()
+    {
+        var w = SandboxWorkload.Decide(new InstanceSpec { Image = "img" }, "name", Image with { User = "app" }, "/base.ext4", "sha256:00", [UserLayer()]);
+        Assert.Equal((1000L, 1000L, "/home/app"), (w.Uid, w.Gid, w.Home));
+        var script = w.ToGuest().ToScript();
+        Assert.Contains("HOME='/home/app'", script, StringComparison.Ordinal);
+        Assert.Contains("nsenter -F -S 1000 -G 1000 -- \"$@\"", script, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decide_SpecUser_WinsOverTheImageAndUnknownNamesAreRefused()
+    {
+        var layers = new[] { UserLayer() };
+        var w = SandboxWorkload.Decide(new InstanceSpec { Image = "img", Security = new SecuritySpec { User = "1234:staff" } }, "name", Image with { User = "app" }, "/b", "sha256:00", layers);
+        Assert.Equal((1234L, 50L, "/"), (w.Uid, w.Gid, w.Home));
+
+        var e = Assert.Throws<StrataException>(() => SandboxWorkload.Decide(new InstanceSpec { Image = "img", Security = new SecuritySpec { User = "nosuchuser" } }, "name", Image, "/b", "sha256:00", layers));
+        Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+        Assert.Equal("security.user", e.Field);
+        Assert.Contains("nosuchuser", e.Message, StringComparison.Ordinal);
+        Assert.Equal("image", Assert.Throws<StrataException>(() => SandboxWorkload.Decide(new InstanceSpec { Image = "img" }, "name", Image with { User = "ghost" }, "/b", "sha256:00", layers)).Field);
+    }
+
+    [Fact]
+    public void Decide_RootUser_RunsWithoutNsenterAndKeepsRootsHome()
+    {
+        var w = Decide(new InstanceSpec());
+        Assert.Equal((0L, 0L, "/root"), (w.Uid, w.Gid, w.Home));
+        var script = w.ToGuest().ToScript();
+        Assert.DoesNotContain("nsenter", script, StringComparison.Ordinal);
+        Assert.Contains("exec \"$@\"", script, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs a workload script the way the guest does (busybox sh), here on the host.</summary>
+    private (int Code, string Output) RunScript(Strata.Qemu.Guest.GuestWorkload workload)
+    {
+        TestEnvironment.Require(File.Exists("/bin/busybox"), "static busybox is missing (apt-get install busybox-static)");
+        var script = _temp.Combine("w-" + Guid.NewGuid().ToString("N")[..6] + ".sh");
+        File.WriteAllText(script, workload.ToScript());
+        var psi = new System.Diagnostics.ProcessStartInfo("/bin/busybox") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
+        psi.ArgumentList.Add("sh");
+        psi.ArgumentList.Add(script);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output);
+    }
+
+    [SkippableFact]
+    public void WorkloadScript_BareName_RunsThePathsProgramNotABusyboxApplet()
+    {
+        var bin = _temp.Combine("bin");
+        Directory.CreateDirectory(bin);
+        File.WriteAllText(Path.Combine(bin, "ls"), "#!/bin/sh\necho image-ls \"$@\"\n");
+        File.SetUnixFileMode(Path.Combine(bin, "ls"), UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        var env = new Dictionary<string, string> { ["PATH"] = bin };
+        Assert.Equal((0, "image-ls a b\n"), RunScript(new Strata.Qemu.Guest.GuestWorkload(["ls", "a", "b"], env)));
+        var (code, output) = RunScript(new Strata.Qemu.Guest.GuestWorkload(["cat"], env));
+        Assert.Equal(127, code);
+        Assert.Contains("cat: not found", output, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public void WorkloadScript_NonRootUser_DropsToItWithNoGroupsOrCapabilitiesAndKeepsTheExitCode()
+    {
+        TestEnvironment.Require(TestEnvironment.IsRoot, "changing uid needs root");
+        var (code, output) = RunScript(new Strata.Qemu.Guest.GuestWorkload(
+            ["sh", "-c", "echo $(id -u):$(id -g):$HOME; grep -E '^(Groups|CapEff)' /proc/self/status; exit 9"], null, "/", 1234, 5678, "/home/x"));
+        Assert.Equal(9, code);
+        Assert.Equal("1234:5678:/home/x\nGroups:\t\nCapEff:\t0000000000000000\n", output.Replace("\t \n", "\t\n", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Load_VersionTwoFile_RunsAsRoot()
+    {
+        var dir = _temp.Combine("v2");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, SandboxWorkload.FileName),
+            """{"version":2,"argv":["true"],"env":{},"workingDir":"/","cpus":1,"memoryMiB":256,"baseDisk":"/b.ext4","imageDigest":"sha256:00","mounts":[{"source":"/s","target":"/t","readOnly":true}]}""");
+        var w = SandboxWorkload.Load(dir);
+        Assert.Equal((0L, 0L), (w.Uid, w.Gid));
+        Assert.Empty(w.Layers);
+        Assert.Equal([new SandboxMount("/s", "/t", true)], w.Mounts);
+        Assert.DoesNotContain("nsenter", w.ToGuest().ToScript(), StringComparison.Ordinal);
+        Assert.Contains("HOME='/root'", w.ToGuest().ToScript(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -99,7 +188,7 @@ public sealed partial class SandboxRulesTests : IDisposable
     private static readonly ExitStatus QemuExitedCleanly = new() { ExitCode = 0, FinishedAt = DateTimeOffset.UnixEpoch };
 
     [Fact]
-    public void Decide_Mounts_KeepDirectoriesAndRefuseFilesMissingPathsAndGuestDirectories()
+    public void Decide_Mounts_KeepDirectoriesAndFilesAndRefuseMissingPathsAndGuestDirectories()
     {
         var dir = _temp.Combine("share");
         Directory.CreateDirectory(dir);
@@ -108,6 +197,8 @@ public sealed partial class SandboxRulesTests : IDisposable
 
         var w = Decide(new InstanceSpec { Mounts = [new MountSpec { Source = dir, Target = "/data/", ReadOnly = true }] });
         Assert.Equal([new SandboxMount(dir, "/data", true)], w.Mounts);
+        var f = Decide(new InstanceSpec { Mounts = [new MountSpec { Source = file, Target = "/etc/app.conf" }] });
+        Assert.Equal([new SandboxMount(file, "/etc/app.conf", false, File: true)], f.Mounts);
 
         void Refused(MountSpec m, string field)
         {
@@ -115,7 +206,6 @@ public sealed partial class SandboxRulesTests : IDisposable
             Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
             Assert.Equal(field, e.Field);
         }
-        Refused(new MountSpec { Source = file, Target = "/f" }, "mounts[1].source");
         Refused(new MountSpec { Source = dir + "-missing", Target = "/m" }, "mounts[1].source");
         Refused(new MountSpec { Source = "relative", Target = "/m" }, "mounts[1].source");
         Refused(new MountSpec { Source = dir, Target = "/" }, "mounts[1].target");
@@ -145,6 +235,25 @@ public sealed partial class SandboxRulesTests : IDisposable
         Assert.Contains("'/host/it'\\''s' '/i/mnt/m0' ro '/usr/lib/qemu/virtiofsd' --socket-path='/i/fs0.sock' -o source='/i/mnt/m0'", script, StringComparison.Ordinal);
         Assert.Contains("[ -S '/i/fs0.sock' ]", script, StringComparison.Ordinal);
         Assert.Throws<StrataException>(() => Strata.Qemu.VirtioFsDaemon.StartScript("/v", [new Strata.Qemu.VirtioFsExport("/h", "/i,x/m0", "/i/fs0.sock", false)]));
+    }
+
+    [Fact]
+    public void VirtioFsStartScript_FileExport_StagesTheFileAloneOnAReadOnlyTmpfs()
+    {
+        var script = Strata.Qemu.VirtioFsDaemon.StartScript("/usr/lib/qemu/virtiofsd",
+            [new Strata.Qemu.VirtioFsExport("/host/app.conf", "/i/mnt/m0", "/i/fs0.sock", ReadOnly: true, File: true)]);
+        Assert.Contains("mount -t tmpfs", script, StringComparison.Ordinal);
+        Assert.Contains("mount -o remount,bind,ro", script, StringComparison.Ordinal);
+        Assert.Contains("'/host/app.conf' '/i/mnt/m0' ro", script, StringComparison.Ordinal);
+        Assert.Contains("-o source='/i/mnt/m0'", script, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GuestMounts_KernelArgument_NamesFilesAndDirectories()
+    {
+        var arg = Strata.Qemu.GuestMount.ToKernelArgument([new Strata.Qemu.GuestMount("m0", "/s0", "/data", false), new Strata.Qemu.GuestMount("m1", "/s1", "/etc/a b", true, File: true)]);
+        var lines = Encoding.UTF8.GetString(Convert.FromBase64String(arg["strata.mounts=".Length..]));
+        Assert.Equal("m0 rw dir /data\nm1 ro file /etc/a b\n", lines);
     }
 
     [Fact]

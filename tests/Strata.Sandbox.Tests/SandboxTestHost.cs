@@ -49,6 +49,45 @@ internal static class SandboxTestHost
         Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL") ?? Accelerators.Tcg,
     }, new StoreResolver(new ImageStore(ImagesRoot)));
 
+    /// <summary>
+    /// busybox plus a layer with an <c>app</c> user (<c>app:x:1000:1000::/home/app:/bin/sh</c>) and group, whose
+    /// config says <c>USER app</c>, as an image built with a Dockerfile <c>USER app</c> line would.
+    /// </summary>
+    public const string AppImage = "busybox-app:latest";
+
+    private static readonly Lazy<Task> s_appImage = new(BuildAppImageAsync);
+
+    public static Task EnsureAppImageAsync() => s_appImage.Value;
+
+    private static async Task BuildAppImageAsync()
+    {
+        var upper = Path.Combine(Root, "app-layer");
+        Directory.CreateDirectory(Path.Combine(upper, "etc"));
+        Directory.CreateDirectory(Path.Combine(upper, "home", "app"));
+        await File.WriteAllTextAsync(Path.Combine(upper, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
+        await File.WriteAllTextAsync(Path.Combine(upper, "etc", "group"), "root:x:0:\napp:x:1000:\n");
+        await new ImageStore(ImagesRoot).CommitLayerAsync("busybox:latest", upper, AppImage, null);
+    }
+
+    /// <summary>Sets <c>USER app</c> on <see cref="AppImage"/>'s config (the store's commit keeps the base image's config).</summary>
+    internal sealed class AppUserResolver(IImageResolver inner) : IImageResolver
+    {
+        public async Task<ResolvedImage> ResolveAsync(string reference, CancellationToken cancellationToken)
+        {
+            var image = await inner.ResolveAsync(reference, cancellationToken);
+            return reference == AppImage ? image with { Config = image.Config with { User = "app" } } : image;
+        }
+    }
+
+    /// <summary>A driver like <see cref="CreateDriver"/> that also knows <see cref="AppImage"/>'s USER.</summary>
+    public static SandboxDriver CreateAppDriver() => new(new SandboxDriverOptions
+    {
+        CacheDirectory = CacheDirectory,
+        Supervisor = Supervisor ?? "/nonexistent/strata-supervisor",
+        LogMaxBytes = 1024 * 1024,
+        Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL") ?? Accelerators.Tcg,
+    }, new AppUserResolver(new StoreResolver(new ImageStore(ImagesRoot))));
+
     /// <summary>The image store as the driver sees images (the daemon has the same adapter).</summary>
     internal sealed class StoreResolver(ImageStore store) : IImageResolver
     {

@@ -15,7 +15,8 @@ namespace Strata.Qemu.Guest;
 /// Kernel command line: <c>strata.workload=BASE64</c> (a shell script, see <see cref="GuestWorkload"/>),
 /// optional <c>strata.root=/dev/vda</c> (an ext4 root the workload runs chrooted in),
 /// <c>strata.net=ADDRESS/PREFIX[,GATEWAY]</c> (init configures eth0, a virtio-net NIC, with it and a default route via
-/// GATEWAY), <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw PATH</c>: virtio-fs shares init mounts before the workload starts, see
+/// GATEWAY), <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw dir|file PATH</c>: virtio-fs shares init mounts before the workload starts;
+/// a <c>file</c> share is mounted at /strata/fs/TAG, outside the workload's root, and its one file bind-mounted onto PATH; see
 /// <see cref="GuestMount"/>), <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
 ///
 /// Stop: an ACPI power-button press (QMP <c>system_powerdown</c>) makes init send SIGTERM to the workload; it then
@@ -25,7 +26,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 4;
+    public const int Version = 5;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -161,9 +162,16 @@ public static class GuestInit
         if mounts=$(param strata.mounts); then
           for m in $(cat /etc/strata/modules-virtiofs 2>/dev/null); do insmod "/lib/modules/$m.ko" 2>/dev/null; done
           echo "$mounts" | base64 -d > /strata/mounts || fail "strata.mounts is not valid base64"
-          while read -r tag mode path; do
+          while read -r tag mode kind path; do
             [ -n "$tag" ] || continue
-            mkdir -p "$prefix$path" && mount -t virtiofs -o "$mode" "$tag" "$prefix$path" || fail "cannot mount the host directory ($tag) at $path"
+            if [ "$kind" = file ]; then
+              t="$prefix$path"
+              mkdir -p "/strata/fs/$tag" && mount -t virtiofs -o "$mode" "$tag" "/strata/fs/$tag" || fail "cannot mount the host file's share ($tag)"
+              d=${t%/*}; mkdir -p "${d:-/}" && { [ -e "$t" ] || : > "$t"; } && mount --bind "/strata/fs/$tag/file" "$t" || fail "cannot mount the host file ($tag) at $path"
+              [ "$mode" = rw ] || mount -o remount,bind,ro "$t" || fail "cannot make $path read-only"
+            else
+              mkdir -p "$prefix$path" && mount -t virtiofs -o "$mode" "$tag" "$prefix$path" || fail "cannot mount the host directory ($tag) at $path"
+            fi
           done < /strata/mounts
         fi
 

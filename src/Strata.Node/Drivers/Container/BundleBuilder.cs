@@ -383,7 +383,7 @@ public static partial class BundleBuilder
         return null;
     }
 
-    private static string[] ReadImageFile(IReadOnlyList<string> layersLowestFirst, string relative)
+    internal static string[] ReadImageFile(IReadOnlyList<string> layersLowestFirst, string relative)
     {
         for (var i = layersLowestFirst.Count - 1; i >= 0; i--)
         {

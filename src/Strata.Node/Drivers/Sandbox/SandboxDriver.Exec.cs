@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Node.Drivers.Container;
 using Strata.Node.Supervision;
 using Strata.Qemu.Guest;
 
@@ -32,10 +33,6 @@ public sealed partial class SandboxDriver
         {
             throw StrataException.Invalid("tty", "the sandbox tier's exec streams output only; drop -t");
         }
-        if (request.User is { Length: > 0 } user && user is not ("root" or "0" or "0:0"))
-        {
-            throw StrataException.Invalid("user", "the sandbox tier runs commands as root inside the guest only");
-        }
         if (handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks || !ProcessIdentity.IsAlive(sup, ticks))
         {
             throw new StrataException(ErrorKind.Conflict, "the sandbox is not running; start it first");
@@ -46,7 +43,14 @@ public sealed partial class SandboxDriver
         {
             env[k] = v;
         }
-        var script = new GuestWorkload(request.Command, env, request.WorkingDir ?? workload.WorkingDir).ToScript();
+        // Like docker exec: the sandbox's own user unless --user names another (resolved in the image's /etc/passwd).
+        var (uid, gid, home) = (workload.Uid, workload.Gid, workload.Home);
+        if (request.User is { Length: > 0 } user)
+        {
+            (uid, gid) = BundleBuilder.ResolveUser(user, workload.Layers, "user");
+            home = SandboxWorkload.HomeOf(uid, workload.Layers);
+        }
+        var script = new GuestWorkload(request.Command, env, request.WorkingDir ?? workload.WorkingDir, uid, gid, home).ToScript();
         var id = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
         var line = $"{id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(script))}\n";
 

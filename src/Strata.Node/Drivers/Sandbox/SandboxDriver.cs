@@ -127,7 +127,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         if (spec.Mounts is { Count: > 0 } && _options.VirtioFsDaemon is null)
         {
             throw new StrataException(ErrorKind.Unavailable,
-                $"the sandbox tier shares host directories through virtiofsd, which is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}', or drop -v");
+                $"the sandbox tier shares host directories and files through virtiofsd, which is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}', or drop -v");
         }
         if (spec.Ports is { Count: > 0 })
         {
@@ -140,9 +140,9 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         var image = await _images.ResolveAsync(spec.Image, cancellationToken).ConfigureAwait(false);
         var digest = image.Digest;
         // Decide (and validate) the workload before the expensive disk work.
-        _ = SandboxWorkload.Decide(spec, request.Name, image.Config, "", digest);
+        _ = SandboxWorkload.Decide(spec, request.Name, image.Config, "", digest, image.LayerDirectories);
         var baseDisk = await _rootfs.EnsureBaseAsync(image.LayerDirectories, digest, cancellationToken).ConfigureAwait(false);
-        var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest);
+        var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest, image.LayerDirectories);
         var overlay = Path.Combine(request.Directory, OverlayFileName);
         var data = new Dictionary<string, string> { ["image"] = digest };
         TapAttachment? network = null;
@@ -212,7 +212,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             }
         }
         var exports = workload.Mounts.Select((m, i) => new VirtioFsExport(m.Source, Path.Combine(dir, "mnt", "m" + i.ToString(CultureInfo.InvariantCulture)),
-            Path.Combine(dir, $"fs{i.ToString(CultureInfo.InvariantCulture)}.sock"), m.ReadOnly)).ToList();
+            Path.Combine(dir, $"fs{i.ToString(CultureInfo.InvariantCulture)}.sock"), m.ReadOnly, m.File)).ToList();
         if (exports.Count > 0 && _options.VirtioFsDaemon is null)
         {
             throw new StrataException(ErrorKind.Unavailable, $"virtiofsd is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}'");
@@ -234,7 +234,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             StdoutPath = "/proc/self/fd/1",
             StderrPath = "/proc/self/fd/4",
             ExecSocket = Path.Combine(dir, ExecSocketName),
-            Mounts = workload.Mounts.Select((m, i) => new GuestMount("m" + i.ToString(CultureInfo.InvariantCulture), exports[i].SocketPath, m.Target, m.ReadOnly)).ToList(),
+            Mounts = workload.Mounts.Select((m, i) => new GuestMount("m" + i.ToString(CultureInfo.InvariantCulture), exports[i].SocketPath, m.Target, m.ReadOnly, m.File)).ToList(),
             Network = network is null ? null : new GuestNetwork(network.Tap, network.Mac, network.Address, network.Prefix, network.Gateway),
         });
         var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
@@ -468,6 +468,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         {
             File.Delete(Path.Combine(handle.Directory, name));
         }
+        VirtioFsDaemon.StopStragglers(handle.Directory);
         foreach (var socket in Directory.EnumerateFiles(handle.Directory, "fs*.sock"))
         {
             File.Delete(socket);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Strata.Contracts;
+using Strata.Node.Drivers.Container;
 using Strata.Node.Images;
 using Strata.Qemu.Guest;
 
@@ -13,8 +14,11 @@ namespace Strata.Node.Drivers.Sandbox;
 /// </summary>
 public sealed record SandboxWorkload
 {
-    /// <summary>2 added <see cref="Mounts"/>; version 1 files (no mounts) are still read.</summary>
-    public const int CurrentVersion = 2;
+    /// <summary>
+    /// 2 added <see cref="Mounts"/>; 3 added <see cref="Uid"/>, <see cref="Gid"/>, <see cref="Home"/>, <see cref="Layers"/>
+    /// and <see cref="SandboxMount.File"/>. Older files are still read: no mounts, root, HOME /root.
+    /// </summary>
+    public const int CurrentVersion = 3;
     public const string FileName = "sandbox.json";
 
     public int Version { get; init; } = CurrentVersion;
@@ -26,8 +30,15 @@ public sealed record SandboxWorkload
     /// <summary>The cached read-only ext4 image of the image's layers (the overlay's backing file).</summary>
     public required string BaseDisk { get; init; }
     public required string ImageDigest { get; init; }
-    /// <summary>Host directories shared into the guest (virtio-fs), in the order of the spec.</summary>
+    /// <summary>Host directories and files shared into the guest (virtio-fs), in the order of the spec.</summary>
     public IReadOnlyList<SandboxMount> Mounts { get; init; } = [];
+    /// <summary>The user the workload runs as in the guest (image USER, or the spec's <c>--user</c>), resolved like the container tier.</summary>
+    public long Uid { get; init; }
+    public long Gid { get; init; }
+    /// <summary>HOME when neither the image nor the spec sets it: the user's /etc/passwd entry, as Docker does. Null: /root.</summary>
+    public string? Home { get; init; }
+    /// <summary>The image's layer directories (lowest first), to resolve <c>exec --user NAME</c> in the image's /etc/passwd.</summary>
+    public IReadOnlyList<string> Layers { get; init; } = [];
 
     public const int DefaultMemoryMiB = 256;
     public const int MinimumMemoryMiB = 64;
@@ -36,8 +47,16 @@ public sealed record SandboxWorkload
     /// argv = (spec command ?? image entrypoint) ++ (spec args ?? (spec command given ? [] : image cmd)), as
     /// Docker does (<c>--entrypoint</c> resets CMD). Env: image env, then Strata's, then the spec's.
     /// </summary>
-    public static SandboxWorkload Decide(InstanceSpec spec, string name, ImageConfig config, string baseDisk, string imageDigest)
+    /// <remarks>
+    /// The user: the spec's (<c>--user</c>) or else the image's USER, names looked up in the image's
+    /// /etc/passwd and /etc/group in <paramref name="layers"/> (<see cref="BundleBuilder.ResolveUser"/>).
+    /// </remarks>
+    public static SandboxWorkload Decide(InstanceSpec spec, string name, ImageConfig config, string baseDisk, string imageDigest, IReadOnlyList<string>? layers = null)
     {
+        layers ??= [];
+        var (uid, gid) = spec.Security?.User is { } specUser
+            ? BundleBuilder.ResolveUser(specUser, layers)
+            : BundleBuilder.ResolveUser(config.User, layers, "image");
         var argv = new List<string>(spec.Command ?? config.Entrypoint ?? []);
         argv.AddRange(spec.Args ?? (spec.Command is not null ? [] : config.Cmd ?? []));
         if (argv.Count == 0 || string.IsNullOrEmpty(argv[0]))
@@ -58,12 +77,6 @@ public sealed record SandboxWorkload
         foreach (var (k, v) in spec.Env ?? new Dictionary<string, string>())
         {
             env[k] = v;
-        }
-        if (config.User is { Length: > 0 } user && user is not ("root" or "0" or "0:0" or "root:root"))
-        {
-            // Debian's static busybox has no way to drop to another uid (no setpriv --reuid, no chpst), and running
-            // as root when the image asked for another user would be a silent privilege gain.
-            throw StrataException.Invalid("image", $"image {spec.Image} runs as user '{user}'; the sandbox tier runs workloads as root inside the guest only; use --tier container for this image");
         }
         var cpus = spec.Resources?.Cpus is { } c ? (int)Math.Ceiling(c) : 1;
         var memory = spec.Resources?.MemoryBytes is { } m ? (int)Math.Min(int.MaxValue, m / (1024 * 1024)) : DefaultMemoryMiB;
@@ -87,12 +100,31 @@ public sealed record SandboxWorkload
             MemoryMiB = memory,
             BaseDisk = baseDisk,
             ImageDigest = imageDigest,
+            Uid = uid,
+            Gid = gid,
+            Home = HomeOf(uid, layers),
+            Layers = layers,
         };
         _ = workload.ToGuest().ToKernelArgument(); // refuses what does not fit the kernel command line, naming the field
         return workload;
     }
 
-    public GuestWorkload ToGuest() => new(Argv, Env, WorkingDir);
+    public GuestWorkload ToGuest() => new(Argv, Env, WorkingDir, Uid, Gid, Home);
+
+    /// <summary>The home directory of <paramref name="uid"/> in the image's /etc/passwd; else /root for root and / for others (Docker's rule).</summary>
+    public static string HomeOf(long uid, IReadOnlyList<string> layers)
+    {
+        var key = uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var line in BundleBuilder.ReadImageFile(layers, "etc/passwd"))
+        {
+            var cols = line.Split(':');
+            if (cols.Length >= 6 && cols[2] == key && cols[5].StartsWith('/'))
+            {
+                return cols[5];
+            }
+        }
+        return uid == 0 ? "/root" : "/";
+    }
 
     public void Save(string instanceDir) =>
         File.WriteAllText(Path.Combine(instanceDir, FileName), JsonSerializer.Serialize(this, SandboxJsonContext.Default.SandboxWorkload));
@@ -110,15 +142,18 @@ public sealed record SandboxWorkload
         {
             throw new StrataException(ErrorKind.Internal, $"{path} has version {w.Version}; this stratad reads versions 1 to {CurrentVersion}");
         }
-        // A version 1 file has no mounts (the serializer leaves the property null, not its initializer's []).
-        return w.Mounts is null ? w with { Mounts = [] } : w;
+        // Older files lack the newer lists (the serializer leaves such a property null, not its initializer's []).
+        return w with { Mounts = w.Mounts ?? [], Layers = w.Layers ?? [] };
     }
 }
 
-/// <summary>One <c>-v HOST:GUEST[:ro]</c> of a sandbox: a host directory the guest mounts over virtio-fs.</summary>
-public sealed record SandboxMount(string Source, string Target, bool ReadOnly)
+/// <summary>
+/// One <c>-v HOST:GUEST[:ro]</c> of a sandbox: a host directory the guest mounts over virtio-fs, or (<paramref name="File"/>)
+/// a single host file, shared alone from a private staging directory and bind-mounted onto GUEST in the guest.
+/// </summary>
+public sealed record SandboxMount(string Source, string Target, bool ReadOnly, bool File = false)
 {
-    /// <summary>Checks a spec mount for the sandbox tier: an existing host directory, a guest path below /.</summary>
+    /// <summary>Checks a spec mount for the sandbox tier: an existing host directory or file, a guest path below /.</summary>
     public static SandboxMount From(MountSpec spec, int index)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -127,11 +162,10 @@ public sealed record SandboxMount(string Source, string Target, bool ReadOnly)
         {
             throw StrataException.Invalid(field + ".source", $"'{spec.Source}' is not an absolute host path");
         }
-        if (!Directory.Exists(spec.Source))
+        var isFile = System.IO.File.Exists(spec.Source);
+        if (!isFile && !Directory.Exists(spec.Source))
         {
-            throw StrataException.Invalid(field + ".source", File.Exists(spec.Source)
-                ? $"'{spec.Source}' is a file; the sandbox tier shares directories only (virtio-fs); mount its directory or use --tier container"
-                : $"'{spec.Source}' does not exist on this host; create it first");
+            throw StrataException.Invalid(field + ".source", $"'{spec.Source}' does not exist on this host; create it first");
         }
         var target = spec.Target;
         if (!target.StartsWith('/') || target == "/" || target.Split('/').Contains("..") || target.Any(char.IsControl))
@@ -142,7 +176,7 @@ public sealed record SandboxMount(string Source, string Target, bool ReadOnly)
         {
             throw StrataException.Invalid(field + ".target", $"'{target}' is the guest's own; choose another path");
         }
-        return new SandboxMount(Path.GetFullPath(spec.Source), target.TrimEnd('/'), spec.ReadOnly);
+        return new SandboxMount(Path.GetFullPath(spec.Source), target.TrimEnd('/'), spec.ReadOnly, isFile);
     }
 }
 
