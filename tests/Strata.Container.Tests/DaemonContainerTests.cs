@@ -151,6 +151,52 @@ public sealed class DaemonContainerTests(ContainerFixture fx)
         await WaitUntilAsync(() => Task.FromResult(!Directory.Exists($"/proc/{spare}") || File.ReadAllText($"/proc/{spare}/stat").Contains(") Z ", StringComparison.Ordinal)));
     }
 
+    [SkippableFact]
+    public async Task InterruptedRemoval_NextDaemonStart_FinishesTheDriversCleanup()
+    {
+        fx.RequireEngine();
+        var socket = Path.Combine(fx.Root, "irm.sock");
+        var root = Path.Combine(fx.Root, "daemon-irm");
+        var instances = Path.Combine(root, "instances");
+        DaemonOptions Options() => new()
+        {
+            Root = root,
+            Socket = socket,
+            Supervisor = fx.Supervisor,
+            Images = new Dictionary<string, string> { ["busybox"] = fx.Rootfs },
+        };
+        string id;
+        await using (var host = await DaemonHost.StartAsync(Options(), logging => logging.ClearProviders()))
+        {
+            using var client = new StrataClient(new ClientOptions { Socket = socket });
+            var created = await client.CreateAsync(new InstanceSpec { Tier = "container", Image = "busybox", Name = "half", Args = ["sh", "-c", "echo x > /written"] });
+            Assert.Equal(0, (await client.WaitAsync("half")).ExitCode);
+            id = created.Id;
+        }
+        // A finished container keeps its overlay mounted until it is removed.
+        Assert.Contains(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(Path.Combine(instances, id), StringComparison.Ordinal));
+
+        // What a crash in the middle of an auto-removal leaves: the record is gone, the removal marker
+        // ("strata-removal 1 TIER" + the driver handle) is written, the driver's cleanup has not run.
+        using (var store = new Strata.Store.SqliteStateStore(Path.Combine(root, "state.db")))
+        {
+            var record = await store.GetAsync(id) ?? throw new Xunit.Sdk.XunitException("the record is missing");
+            await File.WriteAllTextAsync(Path.Combine(instances, id, "removing"),
+                "strata-removal 1 container\n" + System.Text.Json.JsonSerializer.Serialize(record.Handle!, StrataJsonContext.Default.DriverHandle) + "\n");
+            Assert.True(await store.DeleteAsync(id));
+        }
+
+        await using (var host = await DaemonHost.StartAsync(Options(), logging => logging.ClearProviders()))
+        {
+            using var client = new StrataClient(new ClientOptions { Socket = socket });
+            Assert.DoesNotContain((await client.ListAsync()).Items, i => i.Name == "half");
+            Assert.False(Directory.Exists(Path.Combine(instances, id)), "the instance directory survived the sweep");
+            Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(Path.Combine(instances, id), StringComparison.Ordinal));
+            var cgroups = Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(h => Path.Combine(h, "strata", id));
+            Assert.DoesNotContain(cgroups, Directory.Exists);
+        }
+    }
+
     /// <summary>strata-supervisor processes in standby whose parent is this test process (the in-process daemon).</summary>
     private static List<int> StandbySupervisors()
     {
