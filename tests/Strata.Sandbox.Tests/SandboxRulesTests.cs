@@ -214,6 +214,28 @@ public sealed partial class SandboxRulesTests : IDisposable
         Refused(new MountSpec { Source = dir, Target = "/a\nb" }, "mounts[1].target");
     }
 
+    [Theory]
+    [InlineData("readonly", "security.readOnlyRootfs")]
+    [InlineData("capadd", "security.capAdd")]
+    [InlineData("device", "security.devices")]
+    [InlineData("cpuset", "resources.cpuset")]
+    public void HostKernelOptions_OnTheSandboxTier_AreRefusedNotIgnored(string option, string field)
+    {
+        var spec = option switch
+        {
+            "readonly" => new InstanceSpec { Security = new SecuritySpec { ReadOnlyRootfs = true } },
+            "capadd" => new InstanceSpec { Security = new SecuritySpec { CapAdd = ["NET_ADMIN"] } },
+            "device" => new InstanceSpec { Security = new SecuritySpec { Devices = ["/dev/fuse"] } },
+            _ => new InstanceSpec { Resources = new ResourceSpec { Cpuset = "0-1" } },
+        };
+        var e = Assert.Throws<StrataException>(() => Strata.Node.Drivers.GuestTierOptions.RefuseHostKernelOptions(spec, "sandbox"));
+        Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+        Assert.Equal(field, e.Field);
+        Assert.Contains("--tier container", e.Message, StringComparison.Ordinal);
+        // A user, env, mounts and resources the tier maps are not refused.
+        Strata.Node.Drivers.GuestTierOptions.RefuseHostKernelOptions(new InstanceSpec { Security = new SecuritySpec { User = "1000" }, Resources = new ResourceSpec { Cpus = 2 } }, "sandbox");
+    }
+
     [Fact]
     public void Load_VersionOneFile_HasNoMounts()
     {

@@ -53,6 +53,53 @@ public sealed class VmDriverTests
     }
 
     [SkippableFact]
+    public async Task Create_ContainerOnlyOptions_AreRefusedNamingTheFieldAndLeaveNothing()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        var dir = Directory.CreateTempSubdirectory("strata-vm-bad-").FullName;
+        try
+        {
+            var cases = new (InstanceSpec Spec, string Field, string Flag)[]
+            {
+                (VmFixture.Busybox("true") with { Security = new SecuritySpec { ReadOnlyRootfs = true } }, "security.readOnlyRootfs", "--read-only"),
+                (VmFixture.Busybox("true") with { Security = new SecuritySpec { CapDrop = ["ALL"] } }, "security.capDrop", "--cap-add/--cap-drop"),
+                (VmFixture.Busybox("true") with { Security = new SecuritySpec { Devices = ["/dev/null"] } }, "security.devices", "--device"),
+                (VmFixture.Busybox("true") with { Resources = new ResourceSpec { Cpuset = "0" } }, "resources.cpuset", "--cpuset"),
+            };
+            foreach (var (spec, field, flag) in cases)
+            {
+                var e = await Assert.ThrowsAsync<StrataException>(() => driver.CreateAsync(Request(dir, spec), CancellationToken.None));
+                Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+                Assert.Equal(field, e.Field);
+                Assert.Contains(flag, e.Message, StringComparison.Ordinal);
+                Assert.Contains("vm tier", e.Message, StringComparison.Ordinal);
+            }
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Run_SpecUser_RunsAsThatUserInTheGuest()
+    {
+        VmFixture.RequireEngine();
+        using var driver = await VmFixture.CreateDriverAsync();
+        await using var vm = await VmInstance.CreateAsync(driver, VmFixture.Busybox("sh", "-c", "echo ids $(id -u) $(id -g) home $HOME; echo x > /etc/owned || exit 9")
+            with { Security = new SecuritySpec { User = "1234:5678" } });
+        await vm.StartAsync();
+        var exit = await vm.WaitAsync();
+
+        var log = CriLogReader.ReadTail(LogFiles.LogDirectory(vm.Directory), null);
+        var stdout = string.Concat(log.Where(r => r.Stream == "stdout").Select(r => r.Text + "\n"));
+        Assert.Contains("ids 1234 5678 home /\n", stdout, StringComparison.Ordinal);
+        Assert.Equal(9, exit.ExitCode); // root-owned /etc is not writable for uid 1234
+    }
+
+    [SkippableFact]
     public async Task Create_MissingKernel_SaysWhichPackageAndLeavesNothing()
     {
         VmFixture.RequireEngine();

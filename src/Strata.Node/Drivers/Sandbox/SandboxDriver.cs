@@ -137,6 +137,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         {
             throw StrataException.Invalid("resources.pids", "the sandbox tier has no process limit (the guest kernel owns its processes); drop --pids or use --tier container");
         }
+        GuestTierOptions.RefuseHostKernelOptions(spec, "sandbox");
         var image = await _images.ResolveAsync(spec.Image, cancellationToken).ConfigureAwait(false);
         var digest = image.Digest;
         // Decide (and validate) the workload before the expensive disk work.

@@ -7,6 +7,8 @@ using System.Text.Json.Nodes;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Images;
+using Strata.Node.Drivers.Container;
+using Strata.Node.Drivers.Sandbox;
 using Strata.Node.Logs;
 using Strata.Node.Networking;
 using Strata.Node.Supervision;
@@ -109,6 +111,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         var memoryMiB = MemoryMiB(spec.Resources?.MemoryBytes);
         var cpus = CpuCount(spec.Resources?.Cpus);
         var arm64 = GuestArch(spec.Requirements?.Arch) == Arm64;
+        GuestTierOptions.RefuseHostKernelOptions(spec, "vm");
         if (arm64)
         {
             CheckArm64();
@@ -177,7 +180,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
                         ? $"image {spec.Image} is {imageArch}, not arm64; build an arm64 busybox with 'strata image build-base busybox --arch arm64' (named busybox:arm64) or import an arm64 image"
                         : $"image {spec.Image} is {imageArch}; run it with --arch {imageArch} or use an amd64 image");
                 }
-                var workload = Workload(spec, rootfs.Config);
+                var workload = Workload(spec, rootfs.Config, rootfs.LayerDirs);
                 var baseDisk = await _rootDisks.EnsureAsync(rootfs, cancellationToken).ConfigureAwait(false);
                 config = new VmConfig
                 {
@@ -364,9 +367,16 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         return n;
     }
 
-    /// <summary>The image's entrypoint, cmd, env and working directory, overridden by the spec (Docker's rules).</summary>
-    internal static GuestWorkload Workload(InstanceSpec spec, ImageConfig image)
+    /// <summary>
+    /// The image's entrypoint, cmd, env, working directory and user, overridden by the spec (Docker's rules); the user
+    /// is resolved in the image's /etc/passwd and /etc/group like the container and sandbox tiers do.
+    /// </summary>
+    internal static GuestWorkload Workload(InstanceSpec spec, ImageConfig image, IReadOnlyList<string>? layers = null)
     {
+        layers ??= [];
+        var (uid, gid) = spec.Security?.User is { } specUser
+            ? BundleBuilder.ResolveUser(specUser, layers)
+            : BundleBuilder.ResolveUser(image.User, layers, "image");
         IReadOnlyList<string> argv = spec.Command is { Count: > 0 } command
             ? [.. command, .. spec.Args ?? []]
             : [.. image.Entrypoint, .. spec.Args ?? image.Cmd];
@@ -387,7 +397,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         {
             env[k] = v;
         }
-        return new GuestWorkload(argv, env, spec.WorkingDir ?? image.WorkingDir);
+        return new GuestWorkload(argv, env, spec.WorkingDir ?? image.WorkingDir, uid, gid, SandboxWorkload.HomeOf(uid, layers));
     }
 
     private static string KernelAppend(string accel, GuestWorkload workload, bool arm64 = false)
