@@ -209,13 +209,13 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
     }
 
     /// <summary>Reads what a server on 127.0.0.1:<paramref name="port"/> answers to a GET, or null while nothing answers.</summary>
-    private static async Task<string?> GetAsync(int port)
+    private static async Task<string?> GetAsync(int port, System.Net.IPAddress? address = null)
     {
         try
         {
             using var client = new System.Net.Sockets.TcpClient();
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await client.ConnectAsync(System.Net.IPAddress.Loopback, port, cts.Token);
+            await client.ConnectAsync(address ?? System.Net.IPAddress.Loopback, port, cts.Token);
             var stream = client.GetStream();
             await stream.WriteAsync("GET / HTTP/1.0\r\n\r\n"u8.ToArray(), cts.Token);
             using var reader = new StreamReader(stream);
@@ -248,6 +248,7 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
         var web = await StartAsync(_containers, "container", "web", new InstanceSpec { Network = "front", Args = ["sh", "-c", string.Format(null, Serve, "hello-from-container")] });
         var other = await StartAsync(_containers, "container", "other", new InstanceSpec { Network = "back", Args = ["sleep", "600"] });
         var port = NetworkCensus.FreePort();
+        var anyPort = NetworkCensus.FreePort();
         var before = Census();
         DriverHandle? late = null;
         try
@@ -257,7 +258,7 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
             var guest = await StartAsync(_sandboxes, "sandbox", "guest", new InstanceSpec
             {
                 Network = "front",
-                Ports = [PortSpec.Parse($"127.0.0.1:{port}:80")],
+                Ports = [PortSpec.Parse($"127.0.0.1:{port}:80"), PortSpec.Parse($"{anyPort}:80")],
                 Args = ["sh", "-c",
                     "mkdir -p /tmp/www && echo hello-from-sandbox > /tmp/www/index.html && httpd -p 80 -h /tmp/www; " +
                     "i=0; until wget -q -O /tmp/web http://web/; do i=$((i+1)); [ $i -gt 300 ] && break; sleep 0.2; done; echo \"web-says $(cat /tmp/web)\"; " +
@@ -295,6 +296,11 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
                 // The host reaches the guest's httpd on 127.0.0.1:PORT (polling while it boots).
                 var page = await PollAsync(() => GetAsync(port), "hello-from-sandbox", BootBudget);
                 Assert.True(page.Contains("hello-from-sandbox", StringComparison.Ordinal), "127.0.0.1:" + port + " answered: " + page + Diagnostics());
+                // A port published on every address answers on a host address other than loopback too (the network's
+                // gateway, an address of this host the test made) and on loopback.
+                var gateway = System.Net.IPAddress.Parse(_networks.Get("front", "default").Gateway);
+                Assert.Contains("hello-from-sandbox", await PollAsync(() => GetAsync(anyPort, gateway), "hello-from-sandbox", TimeSpan.FromSeconds(30)), StringComparison.Ordinal);
+                Assert.Contains("hello-from-sandbox", await PollAsync(() => GetAsync(anyPort), "hello-from-sandbox", TimeSpan.FromSeconds(30)), StringComparison.Ordinal);
 
                 // A container on the network reaches the sandbox by name.
                 var client = await StartAsync(_containers, "container", "client", new InstanceSpec

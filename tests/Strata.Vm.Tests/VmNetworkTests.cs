@@ -117,8 +117,8 @@ public sealed class VmNetworkTests : IAsyncLifetime
                 using var client = new System.Net.Sockets.TcpClient();
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                 await client.ConnectAsync(System.Net.IPAddress.Loopback, port, cts.Token);
-                client.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send); // nc in the guest answers and ends at our end-of-file
                 using var reader = new StreamReader(client.GetStream());
+                client.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send); // nc in the guest answers and ends at our end-of-file
                 last = await reader.ReadToEndAsync(cts.Token);
                 if (last.Length > 0)
                 {
