@@ -109,6 +109,11 @@ public sealed partial class NetworkRegistry
                 var ipam = JsonSerializer.Deserialize(ipamJson, NetworkJsonContext.Default.CniResult);
                 var cidr = ipam?.Ips.FirstOrDefault()?.Address ?? throw new StrataException(ErrorKind.Internal, "the CNI host-local plugin returned no address");
                 var address = cidr.Split('/')[0];
+                // Known from here on, so that a failure below removes the NAT rule that names the address.
+                var leased = member with { Address = address };
+                record.Members[record.Members.IndexOf(member)] = leased;
+                member = leased;
+                Save();
                 // What the bridge plugin would have returned: interface 0 is the bridge (the firewall plugin's
                 // same-bridge policy reads its name there), then the host end, then the guest's eth0.
                 var prev = new JsonObject
