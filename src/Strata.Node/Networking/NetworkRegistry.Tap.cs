@@ -289,6 +289,12 @@ public sealed partial class NetworkRegistry
         ];
         foreach (var rule in rules)
         {
+            // AppendUnique, as the plugin does: a rule left by a create that died halfway is not added twice (the
+            // teardown deletes the POSTROUTING rule once).
+            if ((await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-C", .. rule[1..]], ct: ct).ConfigureAwait(false)).ExitCode == 0)
+            {
+                continue;
+            }
             var r = await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", .. rule], ct: ct).ConfigureAwait(false);
             if (r.ExitCode != 0)
             {
