@@ -251,6 +251,11 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
         var anyPort = NetworkCensus.FreePort();
         var before = Census();
         DriverHandle? late = null;
+        // "Outside": a namespace of the test's own behind a veth (10.236.254.0/30), routed by the host, serving a CGI
+        // that prints the client address it sees. Made before the guest boots, removed after it is gone, so the guest's
+        // traffic to it never leaves the machine.
+        var outside = $"sbo-{s_tag}";
+        using var outsideServer = StartOutside(outside);
         try
         {
             // The guest serves a page, fetches the container's by name, checks that a member of another network does not
@@ -263,6 +268,7 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
                     "mkdir -p /tmp/www && echo hello-from-sandbox > /tmp/www/index.html && httpd -p 80 -h /tmp/www; " +
                     "i=0; until wget -q -O /tmp/web http://web/; do i=$((i+1)); [ $i -gt 300 ] && break; sleep 0.2; done; echo \"web-says $(cat /tmp/web)\"; " +
                     "ping -c 1 -W 1 other 2>&1 | grep -q 'bad address' && echo other-unresolved; " +
+                    "i=0; until wget -q -O /tmp/seen http://10.236.254.2/cgi-bin/ip; do i=$((i+1)); [ $i -gt 50 ] && break; sleep 0.2; done; echo \"outside-sees $(cat /tmp/seen)\"; " +
                     "i=0; until wget -q -O /tmp/late http://late/; do i=$((i+1)); [ $i -gt 1500 ] && break; sleep 0.2; done; echo \"late-says $(cat /tmp/late)\"; sleep 600"],
             });
             string Diagnostics() => "\nguest stdout: " + SandboxTestHost.Stream(guest, "stdout") + "\nguest stderr: " + SandboxTestHost.Stream(guest, "stderr")
@@ -315,6 +321,9 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
                 // The guest resolved the container by name, and not the member of the other network.
                 var output = await PollAsync(() => Task.FromResult<string?>(SandboxTestHost.Stream(guest, "stdout")), "other-unresolved", TimeSpan.FromSeconds(60));
                 Assert.True(output.Contains("web-says hello-from-container", StringComparison.Ordinal) && output.Contains("other-unresolved", StringComparison.Ordinal), output + Diagnostics());
+                // Outbound NAT works: the outside namespace sees the host's address on its link, not the guest's.
+                output = await PollAsync(() => Task.FromResult<string?>(SandboxTestHost.Stream(guest, "stdout")), "outside-sees", TimeSpan.FromSeconds(60));
+                Assert.True(output.Contains("outside-sees 10.236.254.1", StringComparison.Ordinal), output + Diagnostics());
 
                 // A member that joins now becomes resolvable in the running guest.
                 late = await StartAsync(_containers, "container", "late", new InstanceSpec { Network = "front", Args = ["sh", "-c", string.Format(null, Serve, "hello-from-late")] });
@@ -353,7 +362,54 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
             await RemoveAsync(_containers, other);
             await _networks.RemoveAsync("front", "default", CancellationToken.None);
             await _networks.RemoveAsync("back", "default", CancellationToken.None);
+            StopOutside(outside, outsideServer);
         }
+    }
+
+    /// <summary>A namespace with a veth to the host (host 10.236.254.1, namespace .2) running busybox httpd with a CGI printing REMOTE_ADDR.</summary>
+    private Process StartOutside(string ns)
+    {
+        var www = _temp.Combine("outside");
+        Directory.CreateDirectory(Path.Combine(www, "cgi-bin"));
+        var cgi = Path.Combine(www, "cgi-bin", "ip");
+        File.WriteAllText(cgi, "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' \"$REMOTE_ADDR\"\n");
+        File.SetUnixFileMode(cgi, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        string[][] steps =
+        [
+            ["netns", "add", ns],
+            ["link", "add", "vo" + s_tag, "type", "veth", "peer", "name", "vi" + s_tag, "netns", ns],
+            ["addr", "add", "10.236.254.1/30", "dev", "vo" + s_tag],
+            ["link", "set", "vo" + s_tag, "up"],
+            ["-n", ns, "addr", "add", "10.236.254.2/30", "dev", "vi" + s_tag],
+            ["-n", ns, "link", "set", "vi" + s_tag, "up"],
+            ["-n", ns, "link", "set", "lo", "up"],
+        ];
+        try
+        {
+            foreach (var step in steps)
+            {
+                using var ip = Process.Start(new ProcessStartInfo("ip", step) { RedirectStandardError = true })!;
+                var error = ip.StandardError.ReadToEnd();
+                ip.WaitForExit();
+                Assert.True(ip.ExitCode == 0, $"ip {string.Join(' ', step)}: {error}");
+            }
+            return Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "/bin/busybox", "httpd", "-f", "-p", "10.236.254.2:80", "-h", www]))!;
+        }
+        catch
+        {
+            Host("ip", "netns", "del", ns);
+            throw;
+        }
+    }
+
+    private static void StopOutside(string ns, Process server)
+    {
+        if (!server.HasExited)
+        {
+            server.Kill();
+            server.WaitForExit();
+        }
+        Host("ip", "netns", "del", ns); // takes the veth pair with it
     }
 
     [SkippableFact]
