@@ -187,7 +187,7 @@ public sealed partial class NetworkRegistry
         }
         if (!record.Internal)
         {
-            // Named by network and instance id, so this finds the rules even of a create cut short (no address yet).
+            // Named by network and instance id; the address is recorded before the rules are made, so a create cut short is covered.
             await TeardownMasqueradeAsync(record.Name, member.InstanceId, member.Address.Length > 0 ? member.Address : null).ConfigureAwait(false);
         }
         errors.AddRange(await IpamChain(record).DeleteAsync(member.InstanceId, "", null, CancellationToken.None).ConfigureAwait(false));
