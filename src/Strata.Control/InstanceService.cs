@@ -101,11 +101,10 @@ public sealed partial class InstanceService : IAsyncDisposable
         if (tier is not (Tier.Container or Tier.Fake) && (spec.Ports is { Count: > 0 } || spec.Network is not (null or "none" or "host")))
         {
             // Containers, sandboxes and VMs join networks (docs/network.md); never ignore the request silently elsewhere.
-            if (tier is not (Tier.Sandbox or Tier.Vm) || spec.Ports is { Count: > 0 })
+            if (tier is not (Tier.Sandbox or Tier.Vm))
             {
-                throw StrataException.Invalid(spec.Ports is { Count: > 0 } ? "ports" : "network", tier is Tier.Sandbox or Tier.Vm
-                    ? $"the {tier.ToName()} tier joins networks but does not publish ports yet; drop -p or use --tier container"
-                    : $"the {tier.ToName()} tier does not join networks yet; networks work on the container, sandbox and vm tiers, published ports on the container tier");
+                throw StrataException.Invalid(spec.Ports is { Count: > 0 } ? "ports" : "network",
+                    $"the {tier.ToName()} tier does not join networks yet; networks and published ports work on the container, sandbox and vm tiers");
             }
         }
         var name = spec.Name ?? GenerateName(project);

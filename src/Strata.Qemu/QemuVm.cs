@@ -47,10 +47,15 @@ public sealed record GuestVmOptions
 
 /// <summary>
 /// The guest's network: a tap device the host bridged, the NIC's MAC, and the address init gives eth0
-/// (<c>strata.net=ADDRESS/PREFIX[,GATEWAY]</c>; without a gateway there is no default route).
+/// (<c>strata.net=ADDRESS/PREFIX[,GATEWAY]</c>; without a gateway there is no default route). <paramref name="NamesDisk"/>:
+/// a raw file the host keeps the network's hosts list in, attached read-only with the serial
+/// <see cref="GuestInit.NamesDiskSerial"/>; init copies it to /etc/hosts and re-reads it every second.
 /// </summary>
-public sealed record GuestNetwork(string Tap, string Mac, string Address, int Prefix, string? Gateway)
+public sealed record GuestNetwork(string Tap, string Mac, string Address, int Prefix, string? Gateway, string? NamesDisk = null)
 {
+    /// <summary>The names disk as a drive (added after the root disk, so the root stays /dev/vda); null without one.</summary>
+    public QemuDrive? NamesDrive => NamesDisk is null ? null : new QemuDrive(NamesDisk, "raw", ReadOnly: true, Id: "names", Serial: GuestInit.NamesDiskSerial);
+
     public string ToKernelArgument()
     {
         if (!System.Net.IPAddress.TryParse(Address, out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || Prefix is < 1 or > 32
@@ -58,7 +63,8 @@ public sealed record GuestNetwork(string Tap, string Mac, string Address, int Pr
         {
             throw StrataException.Invalid("network", $"{Address}/{Prefix} via {Gateway} is not an IPv4 address, prefix and gateway");
         }
-        return $"strata.net={Address}/{Prefix.ToString(CultureInfo.InvariantCulture)}" + (Gateway is null ? "" : "," + Gateway);
+        return $"strata.net={Address}/{Prefix.ToString(CultureInfo.InvariantCulture)}" + (Gateway is null ? "" : "," + Gateway)
+            + (NamesDisk is null ? "" : " strata.hosts=" + GuestInit.NamesDiskSerial);
     }
 }
 
@@ -249,6 +255,10 @@ public sealed class QemuVm : IAsyncDisposable
         if (options.Network is { } net)
         {
             cmd.WithTap(net.Tap, net.Mac);
+            if (net.NamesDrive is { } names)
+            {
+                cmd.AddDrive(names);
+            }
         }
         return plan with { Argv = cmd.Build() };
     }

@@ -208,6 +208,260 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Reads what a server on 127.0.0.1:<paramref name="port"/> answers to a GET, or null while nothing answers.</summary>
+    private static async Task<string?> GetAsync(int port, System.Net.IPAddress? address = null)
+    {
+        try
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await client.ConnectAsync(address ?? System.Net.IPAddress.Loopback, port, cts.Token);
+            var stream = client.GetStream();
+            await stream.WriteAsync("GET / HTTP/1.0\r\n\r\n"u8.ToArray(), cts.Token);
+            using var reader = new StreamReader(stream);
+            return await reader.ReadToEndAsync(cts.Token);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<string> PollAsync(Func<Task<string?>> read, string wanted, TimeSpan budget)
+    {
+        var deadline = DateTime.UtcNow + budget;
+        string? last;
+        while (!((last = await read()) ?? "").Contains(wanted, StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+        }
+        return last ?? "";
+    }
+
+    [SkippableFact]
+    public async Task Sandbox_PublishedPortNatAndNames_WorkLikeAContainers_AndRemovalLeavesNothing()
+    {
+        RequireNetworks();
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "front" }, "default", CancellationToken.None);
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "back" }, "default", CancellationToken.None);
+        const string Serve = "mkdir -p /tmp/www && echo {0} > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www";
+        var web = await StartAsync(_containers, "container", "web", new InstanceSpec { Network = "front", Args = ["sh", "-c", string.Format(null, Serve, "hello-from-container")] });
+        var other = await StartAsync(_containers, "container", "other", new InstanceSpec { Network = "back", Args = ["sleep", "600"] });
+        var port = NetworkCensus.FreePort();
+        var anyPort = NetworkCensus.FreePort();
+        var before = Census();
+        DriverHandle? late = null;
+        // "Outside": a namespace of the test's own behind a veth (10.236.254.0/30), routed by the host, serving a CGI
+        // that prints the client address it sees. Made before the guest boots, removed after it is gone, so the guest's
+        // traffic to it never leaves the machine.
+        var outside = $"sbo-{s_tag}";
+        using var outsideServer = StartOutside(outside);
+        try
+        {
+            // The guest serves a page, fetches the container's by name, checks that a member of another network does not
+            // resolve, then waits for a member that joins after it booted ("late") to resolve and fetches its page.
+            var guest = await StartAsync(_sandboxes, "sandbox", "guest", new InstanceSpec
+            {
+                Network = "front",
+                Ports = [PortSpec.Parse($"127.0.0.1:{port}:80"), PortSpec.Parse($"{anyPort}:80")],
+                Args = ["sh", "-c",
+                    "mkdir -p /tmp/www && echo hello-from-sandbox > /tmp/www/index.html && httpd -p 80 -h /tmp/www; " +
+                    "i=0; until wget -q -O /tmp/web http://web/; do i=$((i+1)); [ $i -gt 300 ] && break; sleep 0.2; done; echo \"web-says $(cat /tmp/web)\"; " +
+                    "ping -c 1 -W 1 other 2>&1 | grep -q 'bad address' && echo other-unresolved; " +
+                    "i=0; until wget -q -O /tmp/seen http://10.236.254.2/cgi-bin/ip; do i=$((i+1)); [ $i -gt 50 ] && break; sleep 0.2; done; echo \"outside-sees $(cat /tmp/seen)\"; " +
+                    "i=0; until wget -q -O /tmp/late http://late/; do i=$((i+1)); [ $i -gt 1500 ] && break; sleep 0.2; done; echo \"late-says $(cat /tmp/late)\"; sleep 600"],
+            });
+            string Diagnostics() => "\nguest stdout: " + SandboxTestHost.Stream(guest, "stdout") + "\nguest stderr: " + SandboxTestHost.Stream(guest, "stderr")
+                + "\nserial: " + ReadIfExists(Path.Combine(guest.Directory, "serial.log")) + "\nqemu: " + ReadIfExists(Path.Combine(guest.Directory, "qemu.log"));
+            try
+            {
+                var address = guest.Data["address"];
+                var during = Census();
+                // Outbound NAT as the bridge plugin's ipMasq makes it for a container: POSTROUTING for the address into a
+                // chain of its own that masquerades; the published port is a DNAT to the guest.
+                var nat = NetworkCensus.RuleText("nat");
+                var jump = nat.Split('\n').FirstOrDefault(l => l.StartsWith($"-A POSTROUTING -s {address}/32", StringComparison.Ordinal));
+                Assert.True(jump is not null, nat);
+                var chain = jump!.Split(' ')[^1];
+                Assert.Contains($"-A {chain} ! -d 224.0.0.0/4", nat, StringComparison.Ordinal);
+                Assert.Contains("-j MASQUERADE", nat.Split('\n').First(l => l.StartsWith($"-A {chain} ! -d", StringComparison.Ordinal)), StringComparison.Ordinal);
+                Assert.Contains($"--to-destination {address}:80", nat, StringComparison.Ordinal);
+
+                // The same host port again: 409 at create, and nothing is made (no tap, lease or rule).
+                var dup = _temp.Combine("dup");
+                Directory.CreateDirectory(dup);
+                var conflict = await Assert.ThrowsAsync<StrataException>(() => _sandboxes.CreateAsync(new CreateRequest
+                {
+                    InstanceId = Guid.NewGuid().ToString("N"), Name = "dup", Project = "default", Directory = dup,
+                    Spec = new InstanceSpec { Name = "dup", Tier = "sandbox", Image = "busybox", Network = "front", Ports = [PortSpec.Parse($"127.0.0.1:{port}:80")], Args = ["true"] },
+                }, CancellationToken.None));
+                Assert.Equal(ErrorKind.Conflict, conflict.Kind);
+                Assert.Equal(during, Census());
+                Assert.Empty(Directory.EnumerateFileSystemEntries(dup));
+
+                // The host reaches the guest's httpd on 127.0.0.1:PORT (polling while it boots).
+                var page = await PollAsync(() => GetAsync(port), "hello-from-sandbox", BootBudget);
+                Assert.True(page.Contains("hello-from-sandbox", StringComparison.Ordinal), "127.0.0.1:" + port + " answered: " + page + Diagnostics());
+                // A port published on every address answers on a host address other than loopback too (the network's
+                // gateway, an address of this host the test made) and on loopback.
+                var gateway = System.Net.IPAddress.Parse(_networks.Get("front", "default").Gateway);
+                Assert.Contains("hello-from-sandbox", await PollAsync(() => GetAsync(anyPort, gateway), "hello-from-sandbox", TimeSpan.FromSeconds(30)), StringComparison.Ordinal);
+                Assert.Contains("hello-from-sandbox", await PollAsync(() => GetAsync(anyPort), "hello-from-sandbox", TimeSpan.FromSeconds(30)), StringComparison.Ordinal);
+
+                // A container on the network reaches the sandbox by name.
+                var client = await StartAsync(_containers, "container", "client", new InstanceSpec
+                {
+                    Network = "front",
+                    Args = ["sh", "-c", "i=0; until wget -q -O - http://guest/; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.2; done"],
+                });
+                var (clientCode, clientOutput) = await WaitOutputAsync(_containers, client);
+                await _containers.DeleteAsync(client, CancellationToken.None);
+                Assert.True(clientCode == 0 && clientOutput.Contains("hello-from-sandbox", StringComparison.Ordinal), clientOutput + Diagnostics());
+
+                // The guest resolved the container by name, and not the member of the other network.
+                var output = await PollAsync(() => Task.FromResult<string?>(SandboxTestHost.Stream(guest, "stdout")), "other-unresolved", TimeSpan.FromSeconds(60));
+                Assert.True(output.Contains("web-says hello-from-container", StringComparison.Ordinal) && output.Contains("other-unresolved", StringComparison.Ordinal), output + Diagnostics());
+                // Outbound NAT works: the outside namespace sees the host's address on its link, not the guest's.
+                output = await PollAsync(() => Task.FromResult<string?>(SandboxTestHost.Stream(guest, "stdout")), "outside-sees", TimeSpan.FromSeconds(60));
+                Assert.True(output.Contains("outside-sees 10.236.254.1", StringComparison.Ordinal), output + Diagnostics());
+
+                // A member that joins now becomes resolvable in the running guest.
+                late = await StartAsync(_containers, "container", "late", new InstanceSpec { Network = "front", Args = ["sh", "-c", string.Format(null, Serve, "hello-from-late")] });
+                output = await PollAsync(() => Task.FromResult<string?>(SandboxTestHost.Stream(guest, "stdout")), "late-says", TimeSpan.FromSeconds(60));
+                Assert.True(output.Contains("late-says hello-from-late", StringComparison.Ordinal), output + Diagnostics());
+
+                // A member of another network resolves neither the sandbox nor the container.
+                var outsider = await StartAsync(_containers, "container", "outsider", new InstanceSpec
+                {
+                    Network = "back",
+                    Args = ["sh", "-c", "for n in guest web; do ping -c 1 -W 1 $n 2>&1 | grep -q 'bad address' && echo $n-unresolved; done; cat /etc/hosts"],
+                });
+                var (_, outsiderOutput) = await WaitOutputAsync(_containers, outsider);
+                await _containers.DeleteAsync(outsider, CancellationToken.None);
+                Assert.True(outsiderOutput.Contains("guest-unresolved", StringComparison.Ordinal) && outsiderOutput.Contains("web-unresolved", StringComparison.Ordinal), outsiderOutput);
+            }
+            finally
+            {
+                await RemoveAsync(_sandboxes, guest);
+            }
+            var address2 = guest.Data["address"];
+            var natAfter = NetworkCensus.RuleText("nat");
+            Assert.DoesNotContain($"{address2}/32", natAfter, StringComparison.Ordinal);
+            Assert.DoesNotContain($"{address2}:80", natAfter, StringComparison.Ordinal);
+            await RemoveAsync(_containers, late!);
+            late = null;
+            Assert.Equal(before, Census());
+        }
+        finally
+        {
+            if (late is not null)
+            {
+                await RemoveAsync(_containers, late);
+            }
+            await RemoveAsync(_containers, web);
+            await RemoveAsync(_containers, other);
+            await _networks.RemoveAsync("front", "default", CancellationToken.None);
+            await _networks.RemoveAsync("back", "default", CancellationToken.None);
+            StopOutside(outside, outsideServer);
+        }
+    }
+
+    /// <summary>A namespace with a veth to the host (host 10.236.254.1, namespace .2) running busybox httpd with a CGI printing REMOTE_ADDR.</summary>
+    private Process StartOutside(string ns)
+    {
+        var www = _temp.Combine("outside");
+        Directory.CreateDirectory(Path.Combine(www, "cgi-bin"));
+        var cgi = Path.Combine(www, "cgi-bin", "ip");
+        File.WriteAllText(cgi, "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' \"$REMOTE_ADDR\"\n");
+        File.SetUnixFileMode(cgi, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        string[][] steps =
+        [
+            ["netns", "add", ns],
+            ["link", "add", "vo" + s_tag, "type", "veth", "peer", "name", "vi" + s_tag, "netns", ns],
+            ["addr", "add", "10.236.254.1/30", "dev", "vo" + s_tag],
+            ["link", "set", "vo" + s_tag, "up"],
+            ["-n", ns, "addr", "add", "10.236.254.2/30", "dev", "vi" + s_tag],
+            ["-n", ns, "link", "set", "vi" + s_tag, "up"],
+            ["-n", ns, "link", "set", "lo", "up"],
+        ];
+        try
+        {
+            foreach (var step in steps)
+            {
+                using var ip = Process.Start(new ProcessStartInfo("ip", step) { RedirectStandardError = true })!;
+                var error = ip.StandardError.ReadToEnd();
+                ip.WaitForExit();
+                Assert.True(ip.ExitCode == 0, $"ip {string.Join(' ', step)}: {error}");
+            }
+            return Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "/bin/busybox", "httpd", "-f", "-p", "10.236.254.2:80", "-h", www]))!;
+        }
+        catch
+        {
+            Host("ip", "netns", "del", ns);
+            throw;
+        }
+    }
+
+    private static void StopOutside(string ns, Process server)
+    {
+        if (!server.HasExited)
+        {
+            server.Kill();
+            server.WaitForExit();
+        }
+        Host("ip", "netns", "del", ns); // takes the veth pair with it
+    }
+
+    [SkippableFact]
+    public async Task AttachTap_NatOnlyOffInternalNetworks_PortsConflict_AndDetachRemovesRules()
+    {
+        RequireNetworks();
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "outer" }, "default", CancellationToken.None);
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "inner", Internal = true }, "default", CancellationToken.None);
+        var port = NetworkCensus.FreePort();
+        var a = "n" + Guid.NewGuid().ToString("N");
+        var b = "i" + Guid.NewGuid().ToString("N");
+        try
+        {
+            var before = Census();
+            var outer = await _networks.AttachTapAsync(new NetworkAttachRequest
+            {
+                InstanceId = a, Name = "a", Project = "default", Network = "outer", Ports = [PortSpec.Parse($"127.0.0.1:{port}:8080/udp")],
+            }, CancellationToken.None);
+            var inner = await _networks.AttachTapAsync(new NetworkAttachRequest { InstanceId = b, Name = "b", Project = "default", Network = "inner" }, CancellationToken.None);
+            Assert.Null(inner.Gateway);
+            var nat = NetworkCensus.RuleText("nat");
+            Assert.Contains($"-A POSTROUTING -s {outer.Address}/32", nat, StringComparison.Ordinal);
+            Assert.Contains($"--to-destination {outer.Address}:8080", nat, StringComparison.Ordinal);
+            Assert.DoesNotContain($"{inner.Address}/32", nat, StringComparison.Ordinal);
+            Assert.Equal("1", File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim());
+            Assert.Equal([$"127.0.0.1:{port}:8080/udp"], _networks.Get("outer", "default").Members.Single().Ports.Select(p => p.ToString()));
+
+            // The port is taken now (DNAT holds no socket: the registry itself must refuse), on every address too.
+            var during = Census();
+            var clash = await Assert.ThrowsAsync<StrataException>(() => _networks.AttachTapAsync(new NetworkAttachRequest
+            {
+                InstanceId = "c" + Guid.NewGuid().ToString("N"), Name = "c", Project = "default", Network = "outer", Ports = [PortSpec.Parse($"{port}:80/udp")],
+            }, CancellationToken.None));
+            Assert.Equal(ErrorKind.Conflict, clash.Kind);
+            Assert.Equal(during, Census());
+
+            Assert.Empty(await _networks.DetachAsync(a, CancellationToken.None));
+            Assert.Empty(await _networks.DetachAsync(b, CancellationToken.None));
+            nat = NetworkCensus.RuleText("nat");
+            Assert.DoesNotContain($"{outer.Address}/32", nat, StringComparison.Ordinal);
+            Assert.DoesNotContain($"{outer.Address}:8080", nat, StringComparison.Ordinal);
+            Assert.Equal(before, Census());
+        }
+        finally
+        {
+            await _networks.DetachAsync(a, CancellationToken.None);
+            await _networks.DetachAsync(b, CancellationToken.None);
+            await _networks.RemoveAsync("outer", "default", CancellationToken.None);
+            await _networks.RemoveAsync("inner", "default", CancellationToken.None);
+        }
+    }
+
     [SkippableFact]
     public async Task AttachTap_NetworkFull_LeavesNoTapLeaseOrRule_AndDetachCleansUp()
     {

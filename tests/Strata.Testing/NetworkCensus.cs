@@ -33,6 +33,25 @@ public static class NetworkCensus
         return withIsolationRules ? lines.Length : lines.Count(l => !l.Contains("ingressPolicy: same-bridge", StringComparison.Ordinal));
     }
 
+    /// <summary>The rules of an iptables table as <c>iptables -S</c> prints them (e.g. to look for a member's NAT or DNAT rules).</summary>
+    public static string RuleText(string table)
+    {
+        using var p = Process.Start(new ProcessStartInfo("iptables", ["-w", "-t", table, "-S"]) { RedirectStandardOutput = true })!;
+        var text = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return text;
+    }
+
+    /// <summary>A free TCP port on 127.0.0.1 (bound and released at once), for a test's published port.</summary>
+    public static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     /// <summary>Taps, leases and rules of the filter and nat tables, isolation rules left out.</summary>
     public static (int Taps, int Leases, int Filter, int Nat) OfMembers(NetworkOptions options) =>
         (Taps(options), Leases(options), Rules("filter", withIsolationRules: false), Rules("nat", withIsolationRules: false));

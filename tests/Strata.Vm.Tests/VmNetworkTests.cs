@@ -105,6 +105,35 @@ public sealed class VmNetworkTests : IAsyncLifetime
         return (exit.ExitCode, Logs(handle) + (exit.Reason is null ? "" : "\n" + exit.Reason));
     }
 
+    /// <summary>What the server behind 127.0.0.1:<paramref name="port"/> sends (the guest's nc loop needs no request); polls briefly.</summary>
+    private static async Task<string> ReadPortAsync(int port)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var last = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var client = new System.Net.Sockets.TcpClient();
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await client.ConnectAsync(System.Net.IPAddress.Loopback, port, cts.Token);
+                using var reader = new StreamReader(client.GetStream());
+                client.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send); // nc in the guest answers and ends at our end-of-file
+                last = await reader.ReadToEndAsync(cts.Token);
+                if (last.Length > 0)
+                {
+                    return last;
+                }
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or OperationCanceledException)
+            {
+                last = e.Message;
+            }
+            await Task.Delay(200);
+        }
+        return last;
+    }
+
     private static string ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : "(none)";
 
     private int Taps() => NetworkCensus.Taps(Options);
@@ -114,7 +143,7 @@ public sealed class VmNetworkTests : IAsyncLifetime
     private (int Taps, int Leases, int Filter, int Nat) Census() => NetworkCensus.OfMembers(Options);
 
     [SkippableFact]
-    public async Task VmAndContainer_SameNetwork_ReachEachOther_AndDeleteLeavesNothing()
+    public async Task VmAndContainer_SameNetwork_ReachEachOtherByName_PortPublished_AndDeleteLeavesNothing()
     {
         RequireNetworks();
         await _networks.CreateAsync(new CreateNetworkRequest { Name = "front" }, "default", CancellationToken.None);
@@ -124,16 +153,18 @@ public sealed class VmNetworkTests : IAsyncLifetime
             Args = ["sh", "-c", "mkdir -p /tmp/www && echo hello-from-container > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"],
         });
         var before = Census();
+        var port = NetworkCensus.FreePort();
         try
         {
-            var webAddress = web.Data["address"];
-            // The VM serves a page of its own, then fetches the container's, then waits to be fetched from.
+            // The VM serves a page of its own (also on a published port), fetches the container's by name, then waits to be
+            // fetched from.
             var guest = await StartAsync(_vms, "vm", "guest", new InstanceSpec
             {
                 Network = "front",
+                Ports = [PortSpec.Parse($"127.0.0.1:{port}:80")],
                 Args = ["sh", "-c",
                     "(while :; do echo hello-from-vm | nc -l -p 80; done) & " +
-                    $"i=0; while [ $i -lt 100 ]; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc {webAddress} 80 > /tmp/page 2>&1; grep -q hello-from-container /tmp/page && break; i=$((i+1)); sleep 0.2; done; " +
+                    "i=0; while [ $i -lt 100 ]; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc web 80 > /tmp/page 2>&1; grep -q hello-from-container /tmp/page && break; i=$((i+1)); sleep 0.2; done; " +
                     "cat /tmp/page; ip -4 addr show eth0; sleep 600"],
             });
             try
@@ -142,16 +173,19 @@ public sealed class VmNetworkTests : IAsyncLifetime
                 Assert.StartsWith("10.237.", guestAddress, StringComparison.Ordinal);
                 Assert.Equal(before.Taps + 1, Taps());
                 Assert.Equal(before.Leases + 1, Leases());
-                // The reverse: a container on the same network fetches the VM's page (polling while it boots).
+                Assert.Contains($"-A POSTROUTING -s {guestAddress}/32", NetworkCensus.RuleText("nat"), StringComparison.Ordinal);
+                // The reverse: a container on the same network fetches the VM's page by name (polling while it boots).
                 var client = await StartAsync(_containers, "container", "client", new InstanceSpec
                 {
                     Network = "front",
-                    Args = ["sh", "-c", $"i=0; while [ $i -lt 900 ]; do timeout 3 nc {guestAddress} 80 </dev/null > /tmp/o 2>/dev/null; grep -q hello-from-vm /tmp/o && {{ cat /tmp/o; exit 0; }}; i=$((i+1)); sleep 0.2; done; echo unreachable; exit 1"],
+                    Args = ["sh", "-c", "i=0; while [ $i -lt 900 ]; do timeout 3 nc guest 80 </dev/null > /tmp/o 2>/dev/null; grep -q hello-from-vm /tmp/o && { cat /tmp/o; exit 0; }; i=$((i+1)); sleep 0.2; done; echo unreachable; exit 1"],
                 });
                 var (clientCode, clientOutput) = await WaitOutputAsync(_containers, client);
                 await _containers.DeleteAsync(client, CancellationToken.None);
                 Assert.True(clientCode == 0, clientOutput + "\nguest: " + Logs(guest) + "\nserial: " + ReadIfExists(Path.Combine(guest.Directory, "serial.log")));
                 Assert.Contains("hello-from-vm", clientOutput);
+                // The host reaches it on the published port.
+                Assert.Contains("hello-from-vm", await ReadPortAsync(port));
 
                 // The VM got the container's page (it printed it before its own eth0 address).
                 var deadline = DateTime.UtcNow + BootBudget;
@@ -167,8 +201,10 @@ public sealed class VmNetworkTests : IAsyncLifetime
             {
                 await RemoveAsync(_vms, guest);
             }
-            // The VM is gone: no tap, no lease, no rule of its is left.
+            // The VM is gone: no tap, no lease, no rule of its is left (NAT and DNAT included).
             Assert.Equal(before, Census());
+            Assert.DoesNotContain($"{guest.Data["address"]}/32", NetworkCensus.RuleText("nat"), StringComparison.Ordinal);
+            Assert.DoesNotContain($"{guest.Data["address"]}:80", NetworkCensus.RuleText("nat"), StringComparison.Ordinal);
             Assert.Null(_networks.TapAttachmentOf(guest.InstanceId));
 
             // A create that fails after the tap was attached (its config cannot be written) leaves nothing either.

@@ -31,8 +31,37 @@ public sealed record TapAttachment(string Network, string Tap, string Address, i
 public sealed partial class NetworkRegistry
 {
     /// <summary>
-    /// Creates the instance's tap device on the network's bridge and leases it an address. On any failure the
-    /// tap, lease and rules made so far are removed before the error is thrown. Published ports are not supported.
+    /// The network a sandbox or VM joins, by the container tier's rules: the one named, the default bridge when it
+    /// publishes ports, else none (null). Published ports with <c>--network none|host</c> are refused (400).
+    /// </summary>
+    public static string? TapNetworkName(InstanceSpec spec, NetworkRegistry? registry)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Ports is { Count: > 0 } ports)
+        {
+            if (spec.Network is "none" or "host")
+            {
+                throw StrataException.Invalid("ports", $"published ports need a network, and --network {spec.Network} has none; leave --network out (the default bridge) or name a network");
+            }
+            for (var i = 0; i < ports.Count; i++)
+            {
+                ports[i].Validate($"ports[{i}]");
+            }
+        }
+        return spec.Network switch
+        {
+            "none" or "host" => null,
+            null => spec.Ports is { Count: > 0 } ? registry?.DefaultNetwork ?? "strata0" : null,
+            var name => name,
+        };
+    }
+
+    /// <summary>
+    /// Creates the instance's tap device on the network's bridge and leases it an address, with the member's
+    /// outbound NAT (unless internal) and published ports. On any failure the tap, lease and rules made so far are
+    /// removed before the error is thrown; a port conflict (409) is found before anything is made.
+    /// <see cref="NetworkAttachRequest.HostsFile"/>, when given, is the member's names disk (<see cref="NamesDiskSize"/>
+    /// bytes, see <see cref="WriteNamesDisk"/>), kept up to date from then on.
     /// </summary>
     public async Task<TapAttachment> AttachTapAsync(NetworkAttachRequest request, CancellationToken ct)
     {
@@ -40,14 +69,15 @@ public sealed partial class NetworkRegistry
         {
             throw new StrataException(ErrorKind.Unavailable, "networks are unavailable: " + missing);
         }
-        if (request.Ports.Count > 0)
+        for (var i = 0; i < request.Ports.Count; i++)
         {
-            throw StrataException.Invalid("ports", "published ports work on the container tier only; drop -p or use --tier container");
+            request.Ports[i].Validate($"ports[{i}]");
         }
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             var record = JoinableNetwork(request);
+            CheckPorts(request.Ports);
             var tap = TapName(request.InstanceId);
             var member = new MemberRecord
             {
@@ -57,6 +87,8 @@ public sealed partial class NetworkRegistry
                 Address = "",
                 Namespace = "",
                 Tap = tap,
+                HostsFile = request.HostsFile,
+                Ports = [.. request.Ports],
             };
             // Recorded before anything exists on the host, as for containers (PruneAsync undoes a create cut short).
             record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
@@ -68,11 +100,20 @@ public sealed partial class NetworkRegistry
                 await DeleteTapDeviceAsync(tap).ConfigureAwait(false); // left by a daemon that died mid-create
                 await MustAsync(ct, $"could not create tap device {tap}", "tuntap", "add", "dev", tap, "mode", "tap");
                 await MustAsync(ct, $"could not attach {tap} to bridge {record.Bridge}", "link", "set", tap, "master", record.Bridge, "up");
+                // As the bridge plugin's hairpinMode does for veths: a guest reaching its own published port through a
+                // host address gets the DNATed packet back out of the port it came in on.
+                await MustAsync(ct, $"could not set hairpin mode on {tap}", "link", "set", "dev", tap, "type", "bridge_slave", "hairpin", "on");
+                EnableForwarding();
 
                 var ipamJson = await IpamChain(record).AddAsync(request.InstanceId, NamespacePath(tap), ct).ConfigureAwait(false);
                 var ipam = JsonSerializer.Deserialize(ipamJson, NetworkJsonContext.Default.CniResult);
                 var cidr = ipam?.Ips.FirstOrDefault()?.Address ?? throw new StrataException(ErrorKind.Internal, "the CNI host-local plugin returned no address");
                 var address = cidr.Split('/')[0];
+                // Known from here on, so that a failure below removes the NAT rule that names the address.
+                var leased = member with { Address = address };
+                record.Members[record.Members.IndexOf(member)] = leased;
+                member = leased;
+                Save();
                 // What the bridge plugin would have returned: interface 0 is the bridge (the firewall plugin's
                 // same-bridge policy reads its name there), then the host end, then the guest's eth0.
                 var prev = new JsonObject
@@ -84,7 +125,15 @@ public sealed partial class NetworkRegistry
                         new JsonObject { ["name"] = "eth0", ["sandbox"] = "vm:" + request.InstanceId }),
                     ["ips"] = new JsonArray(new JsonObject { ["address"] = cidr, ["gateway"] = Ipv4Subnet.Parse(record.Subnet).Gateway, ["interface"] = 2 }),
                 };
-                var resultJson = await FirewallChain(record).AddAsync(request.InstanceId, NamespacePath(tap), ct, prev).ConfigureAwait(false);
+                if (!record.Internal)
+                {
+                    // What the bridge plugin's ipMasq makes for a container (its chain and comment names, so the same
+                    // teardown removes it): outbound traffic from the member leaves with the host's address.
+                    await SetupMasqueradeAsync(record.Name, request.InstanceId, address, record.Subnet, ct).ConfigureAwait(false);
+                }
+                // portmap needs no namespace (it only reads the guest address from prevResult and installs DNAT rules
+                // on the host), so the container tier's DNAT, loopback and hairpin handling apply to taps unchanged.
+                var resultJson = await TapChain(record, request.Ports).AddAsync(request.InstanceId, NamespacePath(tap), ct, prev).ConfigureAwait(false);
                 record.Members[record.Members.IndexOf(member)] = member with { Address = address, CniResult = resultJson };
                 Save();
                 WriteHostsFiles(record);
@@ -124,14 +173,22 @@ public sealed partial class NetworkRegistry
         }
     }
 
-    /// <summary>Firewall DEL (with the cached result), lease release, tap removal; then the member is forgotten. Caller holds the lock.</summary>
+    /// <summary>
+    /// Firewall and portmap DEL (with the cached result), NAT rules, lease release, tap removal; then the member is
+    /// forgotten. Caller holds the lock.
+    /// </summary>
     private async Task<IReadOnlyList<string>> DetachTapAsync(NetworkRecord record, MemberRecord member)
     {
         var errors = new List<string>();
-        var cleanup = await FirewallChain(record).DeleteAsync(member.InstanceId, "", member.CniResult, CancellationToken.None).ConfigureAwait(false);
+        var cleanup = await TapChain(record, member.Ports).DeleteAsync(member.InstanceId, "", member.CniResult, CancellationToken.None).ConfigureAwait(false);
         if (member.CniResult is not null)
         {
             errors.AddRange(cleanup);
+        }
+        if (!record.Internal)
+        {
+            // Named by network and instance id; the address is recorded before the rules are made, so a create cut short is covered.
+            await TeardownMasqueradeAsync(record.Name, member.InstanceId, member.Address.Length > 0 ? member.Address : null).ConfigureAwait(false);
         }
         errors.AddRange(await IpamChain(record).DeleteAsync(member.InstanceId, "", null, CancellationToken.None).ConfigureAwait(false));
         if (await DeleteTapDeviceAsync(member.Tap!).ConfigureAwait(false) is { } failed)
@@ -203,6 +260,56 @@ public sealed partial class NetworkRegistry
         ]);
     }
 
-    private CniChain FirewallChain(NetworkRecord record) =>
-        new(_options.PluginDirectory, record.Name, [new JsonObject { ["type"] = "firewall", ["backend"] = "iptables", ["ingressPolicy"] = "same-bridge" }]);
+    /// <summary>portmap (only with published ports, as for containers), then the firewall plugin.</summary>
+    private CniChain TapChain(NetworkRecord record, IReadOnlyList<PortSpec> ports)
+    {
+        var plugins = new List<JsonObject>();
+        if (PortmapPlugin(ports) is { } portmap)
+        {
+            plugins.Add(portmap);
+        }
+        plugins.Add(new JsonObject { ["type"] = "firewall", ["backend"] = "iptables", ["ingressPolicy"] = "same-bridge" });
+        return new CniChain(_options.PluginDirectory, record.Name, plugins);
+    }
+
+    /// <summary>
+    /// The bridge plugin's <c>ipMasq</c> for one address (its SetupIPMasq): a chain named CNI-&lt;hash of network and
+    /// id&gt; that accepts traffic to the member's own subnet and masquerades the rest (multicast aside), jumped to from
+    /// POSTROUTING for the member's source address. Every rule carries the plugin's comment.
+    /// </summary>
+    private static async Task SetupMasqueradeAsync(string network, string instanceId, string address, string subnet, CancellationToken ct)
+    {
+        var (chain, comment) = MasqueradeNames(network, instanceId);
+        await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-N", chain], ct: ct).ConfigureAwait(false); // exists already: fine
+        string[][] rules =
+        [
+            ["-A", chain, "-d", subnet, "-j", "ACCEPT", "-m", "comment", "--comment", comment],
+            ["-A", chain, "!", "-d", "224.0.0.0/4", "-j", "MASQUERADE", "-m", "comment", "--comment", comment],
+            ["-A", "POSTROUTING", "-s", address + "/32", "-j", chain, "-m", "comment", "--comment", comment],
+        ];
+        foreach (var rule in rules)
+        {
+            // AppendUnique, as the plugin does: a rule left by a create that died halfway is not added twice (the
+            // teardown deletes the POSTROUTING rule once).
+            if ((await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-C", .. rule[1..]], ct: ct).ConfigureAwait(false)).ExitCode == 0)
+            {
+                continue;
+            }
+            var r = await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", .. rule], ct: ct).ConfigureAwait(false);
+            if (r.ExitCode != 0)
+            {
+                throw new StrataException(ErrorKind.Internal, $"could not add the NAT rule for {address} ({string.Join(' ', rule)}): {r.Error}");
+            }
+        }
+    }
+
+    /// <summary>The bridge plugin's linux sysctl: a gateway bridge forwards (the plugin sets it for every container it attaches).</summary>
+    private static void EnableForwarding()
+    {
+        const string path = "/proc/sys/net/ipv4/ip_forward";
+        if (File.Exists(path) && File.ReadAllText(path).Trim() != "1")
+        {
+            File.WriteAllText(path, "1");
+        }
+    }
 }

@@ -437,15 +437,24 @@ public sealed partial class NetworkRegistry : IDisposable
     /// The bridge plugin finds the addresses to un-masquerade on the container's eth0, so when the namespace
     /// vanished first (removed behind Strata's back) its DEL leaves the NAT rule and chain. They are named
     /// the way the plugin names them (CNI- + SHA-512 of network name and container id), so remove them here.
+    /// Tap members (which have no eth0 on the host) always take this path. Without an address only the chain goes.
     /// </summary>
-    private static async Task TeardownMasqueradeAsync(string network, string instanceId, string address)
+    private static async Task TeardownMasqueradeAsync(string network, string instanceId, string? address)
     {
-        var hash = System.Security.Cryptography.SHA512.HashData(Encoding.UTF8.GetBytes(network + instanceId));
-        var chain = ("CNI-" + Convert.ToHexStringLower(hash))[..28];
-        var comment = $"name: \"{network}\" id: \"{instanceId}\"";
-        await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-D", "POSTROUTING", "-s", address + "/32", "-m", "comment", "--comment", comment, "-j", chain]).ConfigureAwait(false);
+        var (chain, comment) = MasqueradeNames(network, instanceId);
+        if (address is not null)
+        {
+            await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-D", "POSTROUTING", "-s", address + "/32", "-m", "comment", "--comment", comment, "-j", chain]).ConfigureAwait(false);
+        }
         await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-F", chain]).ConfigureAwait(false);
         await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-X", chain]).ConfigureAwait(false);
+    }
+
+    /// <summary>The bridge plugin's names for a member's NAT chain (utils.FormatChainName) and rule comment (utils.FormatComment).</summary>
+    private static (string Chain, string Comment) MasqueradeNames(string network, string instanceId)
+    {
+        var hash = System.Security.Cryptography.SHA512.HashData(Encoding.UTF8.GetBytes(network + instanceId));
+        return (("CNI-" + Convert.ToHexStringLower(hash))[..28], $"name: \"{network}\" id: \"{instanceId}\"");
     }
 
     /// <summary>
@@ -579,28 +588,38 @@ public sealed partial class NetworkRegistry : IDisposable
                 },
             },
         };
-        if (ports.Count > 0)
+        if (PortmapPlugin(ports) is { } portmap)
         {
-            var mappings = new JsonArray();
-            foreach (var p in ports)
-            {
-                var m = new JsonObject { ["hostPort"] = p.HostPort, ["containerPort"] = p.ContainerPort, ["protocol"] = p.ProtocolName };
-                if (p.HostIp is { } ip && ip != "0.0.0.0")
-                {
-                    m["hostIP"] = ip;
-                }
-                mappings.Add(m);
-            }
-            plugins.Add(new JsonObject
-            {
-                ["type"] = "portmap",
-                ["capabilities"] = new JsonObject { ["portMappings"] = true },
-                ["runtimeConfig"] = new JsonObject { ["portMappings"] = mappings },
-            });
+            plugins.Add(portmap);
         }
         // iptables here is Debian's iptables-nft: the rules land in nftables tables, which is what the kernel runs.
         plugins.Add(new JsonObject { ["type"] = "firewall", ["backend"] = "iptables", ["ingressPolicy"] = "same-bridge" });
         return new CniChain(_options.PluginDirectory, record.Name, plugins);
+    }
+
+    /// <summary>The portmap plugin's configuration for <paramref name="ports"/>; null without ports.</summary>
+    private static JsonObject? PortmapPlugin(IReadOnlyList<PortSpec> ports)
+    {
+        if (ports.Count == 0)
+        {
+            return null;
+        }
+        var mappings = new JsonArray();
+        foreach (var p in ports)
+        {
+            var m = new JsonObject { ["hostPort"] = p.HostPort, ["containerPort"] = p.ContainerPort, ["protocol"] = p.ProtocolName };
+            if (p.HostIp is { } ip && ip != "0.0.0.0")
+            {
+                m["hostIP"] = ip;
+            }
+            mappings.Add(m);
+        }
+        return new JsonObject
+        {
+            ["type"] = "portmap",
+            ["capabilities"] = new JsonObject { ["portMappings"] = true },
+            ["runtimeConfig"] = new JsonObject { ["portMappings"] = mappings },
+        };
     }
 
     /// <summary>
@@ -620,10 +639,42 @@ public sealed partial class NetworkRegistry : IDisposable
             {
                 text.Append(m.Address).Append('\t').Append(m.Name).Append('\n');
             }
+            if (member.Tap is not null)
+            {
+                WriteNamesDisk(member.HostsFile, text.ToString());
+                continue;
+            }
             using var stream = new FileStream(member.HostsFile, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
             stream.SetLength(0);
             stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
         }
+    }
+
+    /// <summary>The size of a sandbox's or VM's names disk: room for about 2,000 members (QEMU fixes the size at start).</summary>
+    public const int NamesDiskSize = 64 * 1024;
+
+    /// <summary>
+    /// A guest's hosts file, as a raw disk QEMU attaches read-only and the guest's init re-reads every second
+    /// (docs/network.md): the line <c># strata-hosts MD5</c> (of everything after it), the hosts text, zeros up to
+    /// <see cref="NamesDiskSize"/>. Rewritten in place in one write, because QEMU keeps the file open; the checksum
+    /// lets the guest skip a copy it read in the middle of a rewrite.
+    /// </summary>
+    internal static void WriteNamesDisk(string path, string hosts)
+    {
+        var body = Encoding.UTF8.GetBytes(hosts);
+        var header = Encoding.ASCII.GetBytes("# strata-hosts " + Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(body)) + "\n");
+        if (header.Length + body.Length > NamesDiskSize)
+        {
+            // Keep whole lines that fit: the guest then resolves the first members rather than none.
+            var cut = Array.LastIndexOf(body, (byte)'\n', NamesDiskSize - header.Length - 1);
+            WriteNamesDisk(path, Encoding.UTF8.GetString(body, 0, cut + 1));
+            return;
+        }
+        var disk = new byte[NamesDiskSize];
+        header.CopyTo(disk, 0);
+        body.CopyTo(disk, header.Length);
+        using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
+        stream.Write(disk);
     }
 
     /// <summary>Writes an instance's hosts file before it has an address (the runtime needs the file to bind-mount).</summary>

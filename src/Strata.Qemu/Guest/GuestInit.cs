@@ -15,7 +15,8 @@ namespace Strata.Qemu.Guest;
 /// Kernel command line: <c>strata.workload=BASE64</c> (a shell script, see <see cref="GuestWorkload"/>),
 /// optional <c>strata.root=/dev/vda</c> (an ext4 root the workload runs chrooted in),
 /// <c>strata.net=ADDRESS/PREFIX[,GATEWAY]</c> (init configures eth0, a virtio-net NIC, with it and a default route via
-/// GATEWAY), <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw dir|file PATH</c>: virtio-fs shares init mounts before the workload starts;
+/// GATEWAY), <c>strata.hosts=SERIAL</c> (the virtio-blk disk with that serial holds the network's hosts list; init keeps
+/// /etc/hosts a copy of it), <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw dir|file PATH</c>: virtio-fs shares init mounts before the workload starts;
 /// a <c>file</c> share is mounted at /strata/fs/TAG, outside the workload's root, and its one file bind-mounted onto PATH; see
 /// <see cref="GuestMount"/>), <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
 ///
@@ -26,13 +27,15 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 5;
+    public const int Version = 6;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
     public const string ControlPort = "strata.control";
     public const string ExecPort = "strata.exec";
     public const string ProbeMarker = "STRATA-PROBE-OK";
+    /// <summary>The virtio-blk serial of the names disk (<c>strata.hosts=</c> names it; see <see cref="GuestNetwork"/>).</summary>
+    public const string NamesDiskSerial = "strata-hosts";
     public const string ExitPrefix = "STRATA-EXIT ";
     public const string FailPrefix = "STRATA-FAIL ";
     public const string TimePrefix = "STRATA-TIME ";
@@ -173,6 +176,30 @@ public static class GuestInit
               mkdir -p "$prefix$path" && mount -t virtiofs -o "$mode" "$tag" "$prefix$path" || fail "cannot mount the host directory ($tag) at $path"
             fi
           done < /strata/mounts
+        fi
+
+        # Names of the network's members (docs/network.md): a read-only disk the host rewrites in place. Copied to
+        # /etc/hosts before the workload starts, then re-read every second; O_DIRECT, because the guest's page cache
+        # would hide the host's rewrite, and a copy whose checksum does not match (read mid-rewrite) is skipped.
+        if hs=$(param strata.hosts); then
+          disk() { for b in /sys/block/vd*; do [ "$(cat "$b/serial" 2>/dev/null)" = "$1" ] && { echo "/dev/${b##*/}"; return 0; }; done; return 1; }
+          i=0
+          while ! hd=$(disk "$hs") || [ ! -b "$hd" ]; do
+            i=$((i+1)); [ $i -gt 1000 ] && fail "the names disk ($hs) did not appear"
+            usleep 10000
+          done
+          hostsync() {
+            dd if="$hd" of=/strata/hosts.raw bs=65536 count=1 iflag=direct 2>/dev/null || return 1
+            cmp -s /strata/hosts.raw /strata/hosts.last && return 0
+            tr -d '\000' < /strata/hosts.raw > /strata/hosts.new
+            sum=$(sed -n '1s/^# strata-hosts //p' /strata/hosts.new)
+            [ -n "$sum" ] && [ "$(sed 1d /strata/hosts.new | md5sum)" = "$sum  -" ] || return 1
+            mkdir -p "$prefix/etc" && cp /strata/hosts.new "$prefix/etc/.hosts.strata" && mv -f "$prefix/etc/.hosts.strata" "$prefix/etc/hosts" \
+              && mv -f /strata/hosts.raw /strata/hosts.last
+          }
+          i=0
+          until hostsync; do i=$((i+1)); [ $i -gt 100 ] && break; usleep 10000; done
+          (while :; do sleep 1; hostsync; done) < /dev/null > /dev/null 2>&1 &
         fi
 
         [ -f /strata/stop ] && { echo "STRATA-FAIL stopped before the workload started" > "$ctl"; finish; }

@@ -129,10 +129,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             throw new StrataException(ErrorKind.Unavailable,
                 $"the sandbox tier shares host directories and files through virtiofsd, which is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}', or drop -v");
         }
-        if (spec.Ports is { Count: > 0 })
-        {
-            throw StrataException.Invalid("ports", "the sandbox tier joins networks but does not publish ports yet; drop -p (reach it from the network's other members) or use --tier container");
-        }
+        var networkName = NetworkRegistry.TapNetworkName(spec, _options.Networks);
         if (spec.Resources?.Pids is not null)
         {
             throw StrataException.Invalid("resources.pids", "the sandbox tier has no process limit (the guest kernel owns its processes); drop --pids or use --tier container");
@@ -151,16 +148,18 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         {
             await _rootfs.CreateOverlayAsync(baseDisk, overlay, cancellationToken).ConfigureAwait(false);
             workload.Save(request.Directory);
-            if (spec.Network is { } networkName and not ("none" or "host"))
+            if (networkName is not null)
             {
                 var registry = _options.Networks
-                    ?? throw StrataException.Invalid("network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
+                    ?? throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
                 network = await registry.AttachTapAsync(new NetworkAttachRequest
                 {
                     InstanceId = request.InstanceId,
                     Name = request.Name,
                     Project = request.Project,
                     Network = networkName,
+                    Ports = spec.Ports ?? [],
+                    HostsFile = Path.Combine(request.Directory, NamesDiskFileName),
                 }, cancellationToken).ConfigureAwait(false);
                 data[NetworkKey] = network.Network;
                 data[AddressKey] = network.Address;
@@ -174,6 +173,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             }
             File.Delete(overlay);
             File.Delete(Path.Combine(request.Directory, SandboxWorkload.FileName));
+            File.Delete(Path.Combine(request.Directory, NamesDiskFileName));
             throw;
         }
         return new DriverHandle
@@ -187,6 +187,8 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
     /// <summary>Handle keys of a sandbox on a network (the same keys the container tier uses).</summary>
     internal const string NetworkKey = "network";
     internal const string AddressKey = "address";
+    /// <summary>The network's hosts list for the guest (docs/network.md), kept up to date by the network registry.</summary>
+    internal const string NamesDiskFileName = "names.img";
 
     public async Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
@@ -236,7 +238,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             StderrPath = "/proc/self/fd/4",
             ExecSocket = Path.Combine(dir, ExecSocketName),
             Mounts = workload.Mounts.Select((m, i) => new GuestMount("m" + i.ToString(CultureInfo.InvariantCulture), exports[i].SocketPath, m.Target, m.ReadOnly, m.File)).ToList(),
-            Network = network is null ? null : new GuestNetwork(network.Tap, network.Mac, network.Address, network.Prefix, network.Gateway),
+            Network = network is null ? null : new GuestNetwork(network.Tap, network.Mac, network.Address, network.Prefix, network.Gateway, NamesDisk(dir)),
         });
         var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
         var startedAt = DateTimeOffset.UtcNow;
@@ -265,6 +267,9 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             Data = data,
         };
     }
+
+    /// <summary>The names disk, when the create made one (a sandbox created before names disks existed has none).</summary>
+    private static string? NamesDisk(string dir) => File.Exists(Path.Combine(dir, NamesDiskFileName)) ? Path.Combine(dir, NamesDiskFileName) : null;
 
     /// <summary>
     /// Run by <c>/bin/sh -c</c> under the supervisor with $0 = the QEMU log path and "$@" = QEMU's argv. Keeps
@@ -465,7 +470,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
         }
         // The overlay is the sandbox's only engine-side resource; the shared base disk stays cached.
-        foreach (var name in new[] { OverlayFileName, ExecSocketName, QmpSocketName })
+        foreach (var name in new[] { OverlayFileName, ExecSocketName, QmpSocketName, NamesDiskFileName })
         {
             File.Delete(Path.Combine(handle.Directory, name));
         }

@@ -150,7 +150,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
                 if (JoinsNetwork(spec) is { } refused)
                 {
                     // A full OS configures its own NIC (DHCP, cloud-init...): Strata's strata.net= reaches only its own init.
-                    throw StrataException.Invalid("network", $"disk-image VMs do not join networks yet (their OS would not configure the address Strata leases); drop --network {refused}, or boot an OCI image on the vm tier");
+                    throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"disk-image VMs do not join networks or publish ports yet (their OS would not configure the address Strata leases); drop {(spec.Network is null ? "-p" : "--network " + refused)}, or boot an OCI image on the vm tier");
                 }
                 config = new VmConfig
                 {
@@ -209,13 +209,15 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
             if (JoinsNetwork(spec) is { } networkName)
             {
                 var registry = _options.Networks
-                    ?? throw StrataException.Invalid("network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
+                    ?? throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
                 var tap = await registry.AttachTapAsync(new NetworkAttachRequest
                 {
                     InstanceId = request.InstanceId,
                     Name = request.Name,
                     Project = request.Project,
                     Network = networkName,
+                    Ports = spec.Ports ?? [],
+                    HostsFile = Path.Combine(request.Directory, NamesDiskFileName),
                 }, cancellationToken).ConfigureAwait(false);
                 attached = true;
                 config = config with { Network = tap.Network };
@@ -232,6 +234,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
             }
             File.Delete(overlay);
             File.Delete(configPath);
+            File.Delete(Path.Combine(request.Directory, NamesDiskFileName));
             throw;
         }
         return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory, Data = data };
@@ -241,7 +244,10 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
     internal const string NetworkKey = "network";
     internal const string AddressKey = "address";
 
-    private static string? JoinsNetwork(InstanceSpec spec) => spec.Network is { } name and not ("none" or "host") ? name : null;
+    /// <summary>The network's hosts list for the guest (docs/network.md), kept up to date by the network registry.</summary>
+    internal const string NamesDiskFileName = "names.img";
+
+    private string? JoinsNetwork(InstanceSpec spec) => NetworkRegistry.TapNetworkName(spec, _options.Networks);
 
     /// <summary>The VM's tap and address, checked to still exist (a host reboot removes taps); null when it joined no network.</summary>
     private GuestNetwork? NetworkOf(DriverHandle handle, VmConfig config)
@@ -256,7 +262,8 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         {
             throw new StrataException(ErrorKind.Conflict, $"the VM's tap device {tap.Tap} is gone (the host rebooted?); remove and create the VM again");
         }
-        return new GuestNetwork(tap.Tap, tap.Mac, tap.Address, tap.Prefix, tap.Gateway);
+        var names = Path.Combine(handle.Directory, NamesDiskFileName);
+        return new GuestNetwork(tap.Tap, tap.Mac, tap.Address, tap.Prefix, tap.Gateway, File.Exists(names) ? Path.GetFullPath(names) : null);
     }
 
     internal const string Amd64 = "amd64";
@@ -454,6 +461,10 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         {
             // virtio-net-pci on pc/q35/virt; the same initramfs loads virtio_net and init configures eth0.
             cmd.WithTap(network.Tap, network.Mac);
+            if (network.NamesDrive is { } names)
+            {
+                cmd.AddDrive(names);
+            }
         }
         if (config.MaxCpus > config.Cpus)
         {
@@ -669,7 +680,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
             await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
         }
         await _qmp.ForgetAsync(QmpSocket(handle)).ConfigureAwait(false);
-        foreach (var name in new[] { OverlayFileName, QmpSocketName, ExecSocketName, ConsoleSocketName, ControlFileName, SerialFileName })
+        foreach (var name in new[] { OverlayFileName, QmpSocketName, ExecSocketName, ConsoleSocketName, ControlFileName, SerialFileName, NamesDiskFileName })
         {
             File.Delete(Path.Combine(handle.Directory, name));
         }
