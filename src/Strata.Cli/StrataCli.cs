@@ -37,11 +37,6 @@ public static partial class StrataCli
             // Every flag after the verb belongs to stratad (including --socket, also one of our global options).
             return DaemonCommands.Exec(ours[(verb + 1)..]);
         }
-        if (Console.IsOutputRedirected)
-        {
-            // Tables piped into files or other programs must not wrap at an imaginary 80 columns.
-            Spectre.Console.AnsiConsole.Profile.Width = 512;
-        }
         var root = new RootCommand("strata — run any workload on the isolation tier that fits it: process, container, sandbox, vm, wasm");
         root.Options.Add(SocketOption);
         root.Options.Add(HostOption);
@@ -52,6 +47,12 @@ public static partial class StrataCli
         {
             // The hot path (`strata run --rm ...` is measured against runc itself): only the command in use is built.
             return await ParseAndInvokeAsync(root, ours, trailing, verb).ConfigureAwait(false);
+        }
+        if (Console.IsOutputRedirected)
+        {
+            // Tables piped into files or other programs must not wrap at an imaginary 80 columns. (Not on the run
+            // path above: it prints no tables, and initializing Spectre.Console costs a run its start-up time.)
+            Spectre.Console.AnsiConsole.Profile.Width = 512;
         }
         root.Subcommands.Add(InstanceCommands.Run(trailing, createOnly: true));
         root.Subcommands.Add(DaemonCommands.Build());
