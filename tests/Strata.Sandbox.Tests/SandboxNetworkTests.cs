@@ -463,6 +463,46 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task EnsureTapAttached_TapGoneAsAfterAReboot_MakesTapRulesAndLeaseAgain_AndDetachLeavesNothing()
+    {
+        RequireNetworks();
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "again" }, "default", CancellationToken.None);
+        var port = NetworkCensus.FreePort();
+        var id = "r" + Guid.NewGuid().ToString("N");
+        try
+        {
+            var before = Census();
+            var first = await _networks.AttachTapAsync(new NetworkAttachRequest
+            {
+                InstanceId = id, Name = "rebooted", Project = "default", Network = "again", Ports = [PortSpec.Parse($"127.0.0.1:{port}:80")],
+            }, CancellationToken.None);
+            // Present: nothing to do, the same attachment.
+            Assert.Equal(first, await _networks.EnsureTapAttachedAsync(id, CancellationToken.None));
+
+            // A host reboot removes the tap (and with it the bridge port); the membership and the lease file stay.
+            Host("ip", "link", "del", first.Tap);
+            var again = await _networks.EnsureTapAttachedAsync(id, CancellationToken.None) ?? throw new Xunit.Sdk.XunitException("no attachment");
+
+            Assert.Equal(first.Tap, again.Tap);
+            Assert.True(Directory.Exists(Path.Combine("/sys/class/net", again.Tap, "brport")), "the new tap is not on the bridge");
+            var nat = NetworkCensus.RuleText("nat");
+            Assert.Contains($"--to-destination {again.Address}:80", nat, StringComparison.Ordinal);
+            Assert.Single(nat.Split('\n'), l => l.StartsWith($"-A POSTROUTING -s {again.Address}/32", StringComparison.Ordinal));
+            var member = _networks.Get("again", "default").Members.Single();
+            Assert.Equal(("rebooted", again.Address, $"127.0.0.1:{port}:80/tcp"), (member.Instance, member.Address, member.Ports.Single().ToString()));
+            Assert.Null(await _networks.EnsureTapAttachedAsync("not-a-member", CancellationToken.None));
+
+            Assert.Empty(await _networks.DetachAsync(id, CancellationToken.None));
+            Assert.Equal(before, Census());
+        }
+        finally
+        {
+            await _networks.DetachAsync(id, CancellationToken.None);
+            await _networks.RemoveAsync("again", "default", CancellationToken.None);
+        }
+    }
+
+    [SkippableFact]
     public async Task AttachTap_NetworkFull_LeavesNoTapLeaseOrRule_AndDetachCleansUp()
     {
         RequireNetworks();

@@ -151,6 +151,43 @@ public sealed partial class NetworkRegistry
         }
     }
 
+    /// <summary>
+    /// The tap of a sandbox or VM member, made again when the device is gone although the instance is still a member
+    /// (the host rebooted: taps and rules are gone, the membership and the lease file are not). The member keeps its
+    /// name, project, published ports and names disk; its address is leased again (the guest reads it at boot).
+    /// Null when the instance is no member of any network.
+    /// </summary>
+    public async Task<TapAttachment?> EnsureTapAttachedAsync(string instanceId, CancellationToken ct)
+    {
+        if (TapAttachmentOf(instanceId) is not { } current)
+        {
+            return null;
+        }
+        if (Directory.Exists(Path.Combine("/sys/class/net", current.Tap)))
+        {
+            return current;
+        }
+        NetworkAttachRequest again;
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var record = _state.Networks.First(n => n.Members.Any(m => m.InstanceId == instanceId && m.Tap is not null));
+            var member = record.Members.First(m => m.InstanceId == instanceId);
+            again = new NetworkAttachRequest
+            {
+                InstanceId = instanceId, Name = member.Name, Project = member.Project, Network = record.Name,
+                Ports = member.Ports, HostsFile = member.HostsFile,
+            };
+            // Whatever is left (rules of a crashed daemon, the lease) goes first; the tap itself is gone already.
+            await DetachTapAsync(record, member).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+        return await AttachTapAsync(again, ct).ConfigureAwait(false);
+    }
+
     /// <summary>The tap of a VM member, or null.</summary>
     public TapAttachment? TapAttachmentOf(string instanceId)
     {

@@ -207,12 +207,9 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         TapAttachment? network = null;
         if (handle.Data.ContainsKey(NetworkKey))
         {
-            network = _options.Networks?.TapAttachmentOf(handle.InstanceId)
+            // After a host reboot the tap is gone: it is made again (same network, ports and names) before the boot.
+            network = (_options.Networks is { } networks ? await networks.EnsureTapAttachedAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false) : null)
                 ?? throw new StrataException(ErrorKind.Conflict, $"the sandbox's network membership is gone (network '{handle.Data[NetworkKey]}'); remove and create the sandbox again");
-            if (!Directory.Exists(Path.Combine("/sys/class/net", network.Tap)))
-            {
-                throw new StrataException(ErrorKind.Conflict, $"the sandbox's tap device {network.Tap} is gone (the host rebooted?); remove and create the sandbox again");
-            }
         }
         var exports = workload.Mounts.Select((m, i) => new VirtioFsExport(m.Source, Path.Combine(dir, "mnt", "m" + i.ToString(CultureInfo.InvariantCulture)),
             Path.Combine(dir, $"fs{i.ToString(CultureInfo.InvariantCulture)}.sock"), m.ReadOnly, m.File)).ToList();

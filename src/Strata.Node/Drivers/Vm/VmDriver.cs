@@ -249,19 +249,15 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
 
     private string? JoinsNetwork(InstanceSpec spec) => NetworkRegistry.TapNetworkName(spec, _options.Networks);
 
-    /// <summary>The VM's tap and address, checked to still exist (a host reboot removes taps); null when it joined no network.</summary>
-    private GuestNetwork? NetworkOf(DriverHandle handle, VmConfig config)
+    /// <summary>The VM's tap and address, made again when a host reboot removed the tap; null when it joined no network.</summary>
+    private async Task<GuestNetwork?> NetworkOfAsync(DriverHandle handle, VmConfig config, CancellationToken cancellationToken)
     {
         if (config.Network is null)
         {
             return null;
         }
-        var tap = _options.Networks?.TapAttachmentOf(handle.InstanceId)
+        var tap = (_options.Networks is { } networks ? await networks.EnsureTapAttachedAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false) : null)
             ?? throw new StrataException(ErrorKind.Conflict, $"the VM's network membership is gone (network '{config.Network}'); remove and create the VM again");
-        if (!Directory.Exists(Path.Combine("/sys/class/net", tap.Tap)))
-        {
-            throw new StrataException(ErrorKind.Conflict, $"the VM's tap device {tap.Tap} is gone (the host rebooted?); remove and create the VM again");
-        }
         var names = Path.Combine(handle.Directory, NamesDiskFileName);
         return new GuestNetwork(tap.Tap, tap.Mac, tap.Address, tap.Prefix, tap.Gateway, File.Exists(names) ? Path.GetFullPath(names) : null);
     }
@@ -524,7 +520,7 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
         }
         var supervisorConfig = new SupervisorConfig
         {
-            Argv = BuildArgv(config, handle.Directory, loadvmTag, NetworkOf(handle, config)),
+            Argv = BuildArgv(config, handle.Directory, loadvmTag, await NetworkOfAsync(handle, config, cancellationToken).ConfigureAwait(false)),
             Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
             WorkingDir = handle.Directory,
             LogDirectory = LogFiles.LogDirectory(handle.Directory),
