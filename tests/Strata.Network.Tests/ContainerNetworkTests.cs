@@ -117,6 +117,62 @@ public sealed class ContainerNetworkTests(NetworkFixture fx, Xunit.Abstractions.
     }
 
     [SkippableFact]
+    public async Task ResolvConf_BridgeMemberGetsTheHostsResolversWithoutLoopback_InternalGetsNone_HostGetsTheHostsFile()
+    {
+        fx.RequireEngine();
+        var expected = ResolvConf.ForBridge(File.Exists(ResolvConf.HostPath) ? File.ReadAllText(ResolvConf.HostPath) : null, internalNetwork: false,
+            File.Exists(ResolvConf.SystemdUpstreamPath) ? File.ReadAllText(ResolvConf.SystemdUpstreamPath) : null);
+        var (code, output) = await fx.RunAsync("resolver", new InstanceSpec { Network = fx.Options.DefaultNetwork, Args = ["sh", "-c", "cat /etc/resolv.conf; echo x >> /etc/resolv.conf || echo read-only"] });
+        Assert.Equal(0, code);
+        foreach (var line in expected.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            Assert.Contains(line, output);
+        }
+        Assert.Contains("read-only", output); // bind-mounted read-only, like the hosts file
+        Assert.DoesNotContain("nameserver 127.", output);
+
+        await fx.Networks.CreateAsync(new CreateNetworkRequest { Name = "nodns", Internal = true }, "default", CancellationToken.None);
+        try
+        {
+            (code, output) = await fx.RunAsync("nodns", new InstanceSpec { Network = "nodns", Args = ["cat", "/etc/resolv.conf"] });
+            Assert.Equal(0, code);
+            Assert.Contains("Internal network", output);
+            Assert.DoesNotContain("\nnameserver", output);
+        }
+        finally
+        {
+            await fx.Networks.RemoveAsync("nodns", "default", CancellationToken.None);
+        }
+
+        if (File.Exists(ResolvConf.HostPath))
+        {
+            (code, output) = await fx.RunAsync("hostdns", new InstanceSpec { Network = "host", Args = ["cat", "/etc/resolv.conf"] });
+            Assert.Equal(0, code);
+            Assert.Equal(File.ReadAllText(ResolvConf.HostPath).Trim(), output.Trim());
+        }
+    }
+
+    [Fact]
+    public void ResolvConfForBridge_DropsLoopbackNameserversKeepsSearchAndOptions_FallsBackToSystemdUpstream()
+    {
+        var host = "# comment\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 192.0.2.10\nsearch example.test\noptions ndots:2\n";
+        var bridge = ResolvConf.ForBridge(host, internalNetwork: false);
+        Assert.Contains("nameserver 192.0.2.10\n", bridge);
+        Assert.DoesNotContain("127.0.0.53", bridge);
+        Assert.DoesNotContain("::1", bridge);
+        Assert.Contains("search example.test\n", bridge);
+        Assert.Contains("options ndots:2\n", bridge);
+
+        var stubOnly = ResolvConf.ForBridge("nameserver 127.0.0.53\nsearch lan\n", internalNetwork: false, "nameserver 198.51.100.7\nsearch lan\n");
+        Assert.Contains("nameserver 198.51.100.7\n", stubOnly);
+        Assert.DoesNotContain("127.0.0.53", stubOnly);
+
+        var sealedNet = ResolvConf.ForBridge(host, internalNetwork: true);
+        Assert.DoesNotContain("\nnameserver", sealedNet);
+        Assert.Contains("search example.test\n", sealedNet);
+    }
+
+    [SkippableFact]
     public async Task InternalNetwork_HasNoDefaultRoute_AndNoMasquerade()
     {
         fx.RequireEngine();

@@ -142,6 +142,8 @@ public static partial class BundleBuilder
         public string? NetworkNamespacePath { get; init; }
         /// <summary>The managed hosts file of a network member, bind-mounted read-only as /etc/hosts.</summary>
         public string? HostsFile { get; init; }
+        /// <summary>The resolver configuration (see ResolvConf), bind-mounted read-only as /etc/resolv.conf; null: the image's.</summary>
+        public string? ResolvConf { get; init; }
     }
 
     public static JsonObject Build(Plan plan)
@@ -176,6 +178,10 @@ public static partial class BundleBuilder
         if (plan.HostsFile is { } hosts)
         {
             mounts.Add(Mount("/etc/hosts", "bind", hosts, "bind", "rprivate", "ro"));
+        }
+        if (plan.ResolvConf is { } resolv)
+        {
+            mounts.Add(Mount("/etc/resolv.conf", "bind", resolv, "bind", "rprivate", "ro"));
         }
         foreach (var m in spec.Mounts ?? [])
         {

@@ -183,6 +183,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
                     Ports = spec.Ports ?? [],
                     HostsFile = hosts,
                 }, cancellationToken).ConfigureAwait(false);
+                ResolvConf.WriteForBridge(Path.Combine(request.Directory, ResolvConf.FileName), registry.Get(network.Network, request.Project).Internal);
             }
             var config = BundleBuilder.Build(new BundleBuilder.Plan
             {
@@ -196,6 +197,9 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
                 Spec = spec with { Resources = resources with { MemoryBytes = null } },
                 NetworkNamespacePath = network?.NamespacePath,
                 HostsFile = network is null ? null : Path.Combine(request.Directory, HostsFileName),
+                ResolvConf = network is not null ? Path.Combine(request.Directory, ResolvConf.FileName)
+                    : spec.Network == "host" && File.Exists(ResolvConf.HostPath) ? ResolvConf.HostPath
+                    : null,
             });
             await File.WriteAllTextAsync(Path.Combine(request.Directory, "config.json"), config.ToJsonString(), cancellationToken).ConfigureAwait(false);
             Mark("bundle written");
