@@ -64,7 +64,7 @@ internal static class Program
             var strataCli = () => Run(strata, "--socket", socket, "run", "--rm", "--tier", "container", "busybox", "/bin/true");
             var podmanRun = () => Run(podman!, "run", "--rm", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
                 "--cgroup-manager", "cgroupfs", "strata-bench-busybox", "/bin/true");
-            // Same flags (PERFORMANCE.md): the raw runtime runs the config.json Strata writes for this very workload.
+            // Same flags (docs/SPECIFICATION.md): the raw runtime runs the config.json Strata writes for this very workload.
             await client.CreateAsync(new InstanceSpec { Name = "bench-config", Tier = "container", Image = "busybox", Args = ["/bin/true"] }, start: false);
             kit.PrepareBundleFrom(await client.RuntimeConfigAsync("bench-config"));
             await client.DeleteAsync("bench-config", force: true);

@@ -467,7 +467,7 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
                 string[] RuncRun(string bundle) => ["--root", state, "run", "--bundle", bundle, $"strata-bench-{kit.RunId}-{Interlocked.Increment(ref n)}"];
                 try
                 {
-                    // Same flags (PERFORMANCE.md): the raw runtime runs the very config.json Strata gives it for this workload.
+                    // Same flags (docs/SPECIFICATION.md): the raw runtime runs the very config.json Strata gives it for this workload.
                     kit.PrepareBundleFrom(await StrataConfigAsync(client, tracker, kit, ct).ConfigureAwait(false));
                     list.Add(new Baseline(TierNames.Container, new CommandTarget("runc", RuncLabel, runc, () => RuncRun(kit.Bundle!), probe.Version("runc"))));
                     results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = RuncLabel, Size = new SizeResult(BaselineKit.DirectorySize(kit.Rootfs!), "busybox rootfs directory") };
