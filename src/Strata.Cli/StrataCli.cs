@@ -81,9 +81,9 @@ public static partial class StrataCli
 
     private static async Task<int> ParseAndInvokeAsync(RootCommand root, string[] ours, string[]? trailing, int verb)
     {
-        if (trailing is not null && (verb < 0 || ours[verb] is not ("run" or "exec")))
+        if (trailing is not null && (verb < 0 || ours[verb] is not ("run" or "create" or "exec")))
         {
-            Console.Error.WriteLine("strata: '--' is only used by 'strata run' and 'strata exec' to separate the command; see 'strata run --help'");
+            Console.Error.WriteLine("strata: '--' is only used by 'strata run', 'strata create' and 'strata exec' to separate the command; see 'strata run --help'");
             return ExitUsage;
         }
 

@@ -92,6 +92,21 @@ public sealed class EndToEndTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public void Create_ThenStart_RunsTheCommandGivenAfterTheSeparator()
+    {
+        RequireBinaries();
+        var (code, stdout, stderr) = RunCli("create", "--name", "later", "--tier", "process", "--", "sh", "-c", "echo created-then-started; exit 6");
+        Assert.True(code == 0, stderr);
+        Assert.Equal("later\n", stdout);
+        Assert.Contains("\"state\":\"created\"", RunCli("inspect", "--json", "later").Stdout.Replace(" ", ""));
+
+        Assert.Equal(0, RunCli("start", "later").ExitCode);
+        Assert.Equal("6", RunCli("wait", "later").Stdout.Trim());
+        Assert.Equal("created-then-started\n", RunCli("logs", "later").Stdout);
+        Assert.Equal(0, RunCli("rm", "later").ExitCode);
+    }
+
+    [SkippableFact]
     public void Run_GlobalOptionsBeforeTheVerb_AreHonoured()
     {
         RequireBinaries();
