@@ -88,8 +88,9 @@ public sealed class RealRegistry : IDisposable
                     return;
                 }
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                // Not listening yet, or (on a loaded machine) slow to answer one request: ask again until the deadline.
             }
             // Polling a readiness condition with a deadline (the registry offers no readiness event).
             Thread.Sleep(50);
