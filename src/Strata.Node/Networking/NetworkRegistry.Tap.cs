@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 
 namespace Strata.Node.Networking;
 
@@ -54,6 +55,28 @@ public sealed partial class NetworkRegistry
             null => spec.Ports is { Count: > 0 } ? registry?.DefaultNetwork ?? "strata0" : null,
             var name => name,
         };
+    }
+
+    /// <summary>
+    /// The create step of a sandbox or VM joining <paramref name="networkName"/> (from <see cref="TapNetworkName"/>):
+    /// its name, project and published ports, with <paramref name="namesDisk"/> as its names disk. A driver without
+    /// networks refuses with a 400 on the field the network came from.
+    /// </summary>
+    public static Task<TapAttachment> AttachTapAsync(NetworkRegistry? registry, InstanceSpec spec, CreateRequest request, string networkName, string namesDisk, CancellationToken ct)
+    {
+        if (registry is null)
+        {
+            throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
+        }
+        return registry.AttachTapAsync(new NetworkAttachRequest
+        {
+            InstanceId = request.InstanceId,
+            Name = request.Name,
+            Project = request.Project,
+            Network = networkName,
+            Ports = spec.Ports ?? [],
+            HostsFile = namesDisk,
+        }, ct);
     }
 
     /// <summary>

@@ -150,17 +150,8 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             workload.Save(request.Directory);
             if (networkName is not null)
             {
-                var registry = _options.Networks
-                    ?? throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
-                network = await registry.AttachTapAsync(new NetworkAttachRequest
-                {
-                    InstanceId = request.InstanceId,
-                    Name = request.Name,
-                    Project = request.Project,
-                    Network = networkName,
-                    Ports = spec.Ports ?? [],
-                    HostsFile = Path.Combine(request.Directory, NamesDiskFileName),
-                }, cancellationToken).ConfigureAwait(false);
+                network = await NetworkRegistry.AttachTapAsync(_options.Networks, spec, request, networkName,
+                    Path.Combine(request.Directory, NamesDiskFileName), cancellationToken).ConfigureAwait(false);
                 data[NetworkKey] = network.Network;
                 data[AddressKey] = network.Address;
             }

@@ -208,17 +208,8 @@ public sealed class VmDriver : IDriver, ISnapshotDriver, ILiveSnapshotDriver, IR
             await CreateOverlayAsync(config, cancellationToken).ConfigureAwait(false);
             if (JoinsNetwork(spec) is { } networkName)
             {
-                var registry = _options.Networks
-                    ?? throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
-                var tap = await registry.AttachTapAsync(new NetworkAttachRequest
-                {
-                    InstanceId = request.InstanceId,
-                    Name = request.Name,
-                    Project = request.Project,
-                    Network = networkName,
-                    Ports = spec.Ports ?? [],
-                    HostsFile = Path.Combine(request.Directory, NamesDiskFileName),
-                }, cancellationToken).ConfigureAwait(false);
+                var tap = await NetworkRegistry.AttachTapAsync(_options.Networks, spec, request, networkName,
+                    Path.Combine(request.Directory, NamesDiskFileName), cancellationToken).ConfigureAwait(false);
                 attached = true;
                 config = config with { Network = tap.Network };
                 data[NetworkKey] = tap.Network;
