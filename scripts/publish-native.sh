@@ -2,7 +2,7 @@
 # Publishes what an installation needs into one folder (default artifacts/bin):
 #   strata             the CLI (NativeAOT)
 #   strata-supervisor  the per-instance supervisor (NativeAOT)
-#   stratad            the daemon (framework-dependent .NET app) and its libraries
+#   stratad            the daemon (framework-dependent .NET app, ReadyToRun) and its libraries
 # NativeAOT needs clang and zlib1g-dev (scripts/deps/supervisor.txt).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,7 +11,7 @@ out="${1:-$root/artifacts/bin}"
 mkdir -p "$out"
 dotnet publish "$root/src/Strata.Supervisor/Strata.Supervisor.csproj" -c Release -r "$rid" -o "$out" --nologo -v quiet
 dotnet publish "$root/src/Strata.Cli/Strata.Cli.csproj" -c Release -r "$rid" -o "$out" --nologo -v quiet
-dotnet publish "$root/src/Strata.Daemon/Strata.Daemon.csproj" -c Release -o "$out" --nologo -v quiet
+dotnet publish "$root/src/Strata.Daemon/Strata.Daemon.csproj" -c Release -r "$rid" --self-contained false -o "$out" --nologo -v quiet
 # Only executables and libraries are needed at run time.
 rm -f "$out"/*.dbg "$out"/*.pdb
 echo "published strata, strata-supervisor and stratad to $out"
