@@ -25,6 +25,7 @@ internal static class Program
         }
         if (args.Length == 1 && args[0] == "standby")
         {
+            Standby.WarmUp();
             return Standby.ReadConfigPath() is { } path ? RunMode.Run(path) : 0;
         }
         var usage = "usage: strata-supervisor run CONFIG_JSON\n       strata-supervisor standby\n       strata-supervisor exec [--cwd DIR] [--status-fd N] [CGROUP_PROCS_FILE...] -- ARGV0 [ARGS...]\n"u8;

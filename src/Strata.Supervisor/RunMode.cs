@@ -20,6 +20,9 @@ internal static unsafe class RunMode
     // Process group of the workload (its pid); read by the signal handler thread.
     private static volatile int s_workloadGroup;
 
+    // Set once a config is being run: from then on SIGTERM and SIGINT never end the supervisor itself.
+    private static volatile bool s_supervising;
+
     public static int Run(string configPath)
     {
         // Own session first: a terminal's or the daemon's group signals must not reach us.
@@ -57,10 +60,8 @@ internal static unsafe class RunMode
             return Handshake(new HandshakeLine { Ok = false, Error = $"log directory {config.LogDirectory}: {e.Message}" });
         }
 
-        // SIGTERM/SIGINT to the supervisor stop the workload, and the supervisor stays to record how it ended.
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ForwardTerm);
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, ForwardTerm);
-        using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, static c => c.Cancel = true);
+        s_supervising = true;
+        RegisterSignalHandlers();
 
         var pipes = stackalloc int[6];
         if (Libc.pipe2(pipes, Libc.O_CLOEXEC) != 0 || Libc.pipe2(pipes + 2, Libc.O_CLOEXEC) != 0 || Libc.pipe2(pipes + 4, Libc.O_CLOEXEC) != 0)
@@ -126,8 +127,33 @@ internal static unsafe class RunMode
         return 0;
     }
 
+    /// <summary>
+    /// SIGTERM/SIGINT to the supervisor stop the workload, and the supervisor stays to record how it ended; SIGHUP
+    /// is ignored. A spare that has no config yet ends on them as usual.
+    /// Registered once for the process's life (a spare registers them ahead of time).
+    /// </summary>
+    internal static void RegisterSignalHandlers()
+    {
+        if (s_signalRegistrations is not null)
+        {
+            return;
+        }
+        s_signalRegistrations =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, ForwardTerm),
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, ForwardTerm),
+            PosixSignalRegistration.Create(PosixSignal.SIGHUP, static c => c.Cancel = true),
+        ];
+    }
+
+    private static PosixSignalRegistration[]? s_signalRegistrations;
+
     private static void ForwardTerm(PosixSignalContext context)
     {
+        if (!s_supervising)
+        {
+            return;
+        }
         context.Cancel = true;
         var group = s_workloadGroup;
         if (group > 1)

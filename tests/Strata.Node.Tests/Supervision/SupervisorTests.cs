@@ -410,6 +410,44 @@ public sealed class SupervisorTests(ITestOutputHelper output) : IDisposable
         Assert.False(File.Exists(ExitPath), "a spare that never got a config must not write anything");
     }
 
+    [SupervisorFact]
+    public async Task KeepSpare_SpareGetsSigtermBeforeAConfig_EndsWithoutATrace()
+    {
+        using var launcher = new SupervisorLauncher(SupervisorPath) { KeepSpare = true };
+        launcher.PrepareSpare();
+        var spare = await SpareAsync(launcher);
+        // The spare registers its signal handlers ahead of time (warm-up); until it has a config they must not
+        // keep it alive, or `kill` would no longer end an idle spare.
+        await Task.Delay(100);
+
+        Assert.True(Signals.Send(spare, Signals.SIGTERM));
+
+        var deadline = DateTime.UtcNow + s_timeout;
+        while (Directory.Exists($"/proc/{spare}") && !File.ReadAllText($"/proc/{spare}/stat").Contains(") Z ", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "an idle standby supervisor ignored SIGTERM");
+            await Task.Delay(10);
+        }
+        Assert.False(File.Exists(ExitPath));
+    }
+
+    [SupervisorFact]
+    public async Task KeepSpare_SupervisorFromTheSpareGetsSigterm_ForwardedToWorkloadAndRecorded()
+    {
+        using var launcher = new SupervisorLauncher(SupervisorPath) { KeepSpare = true };
+        launcher.PrepareSpare();
+        var spare = await SpareAsync(launcher);
+        var started = await launcher.StartAsync(_dir.Path, Config("sleep", "30"), CancellationToken.None);
+        _groupsToKill.Add(started.Pid);
+        Assert.Equal(spare, started.SupervisorPid);
+
+        Assert.True(Signals.Send(started.SupervisorPid, Signals.SIGTERM));
+
+        var exit = await WaitForExitAsync(started);
+        Assert.Equal(143, exit.ExitCode);
+        Assert.Equal("signal: SIGTERM", exit.Reason);
+    }
+
     private static (int Ppid, int Pgid, int Sid) Stat(int pid)
     {
         var text = File.ReadAllText($"/proc/{pid}/stat");
