@@ -161,11 +161,11 @@ internal static class InstanceCommands
                 Environment.Exit(130);
             }
         });
-        await foreach (var frame in client.RunAttachedAsync(spec, CancellationToken.None))
+        await foreach (var frame in client.RunOutputAsync(spec, CancellationToken.None))
         {
-            if (frame.Instance is { } info)
+            if (frame.InstanceName is { } name)
             {
-                instance = info.Name;
+                instance = name;
             }
             else if (frame.Log is { } log)
             {

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Strata.Client;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 using Strata.Testing;
 
 namespace Strata.Daemon.Tests;
@@ -206,6 +207,66 @@ public sealed class ApiTests : IAsyncLifetime
         // Forgotten before the exit frame was sent: the name is free at once.
         Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<StrataApiException>(() => _client.GetAsync("attached"))).Kind);
         Assert.True(await TestEnvironment.EventuallyAsync(() => _client.ListAsync().GetAwaiter().GetResult().Items.Count == 0, TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task RunOutput_NameThenOutputThenExit_AsTheFullStreamSaysIt()
+    {
+        var frames = new List<RunFrame>();
+        await foreach (var f in _client.RunOutputAsync(Fake("lean", "echo", "hello", "world") with { AutoRemove = true }))
+        {
+            frames.Add(f);
+        }
+        Assert.Equal("lean", frames[0].InstanceName);
+        Assert.Contains(frames, f => f.Log is { Stream: "stdout", Text: "hello world" });
+        Assert.Equal(new WaitResult("lean", "exited", 0, null), frames[^1].Exit);
+
+        var failing = new List<RunFrame>();
+        await foreach (var f in _client.RunOutputAsync(Fake("lean-exit", "exit", "7") with { AutoRemove = true }))
+        {
+            failing.Add(f);
+        }
+        Assert.Equal(7, failing[^1].Exit!.ExitCode);
+    }
+
+    [Fact]
+    public void RunFrame_Parse_ReadsEachKindAndSkipsTheRestOfTheInstance()
+    {
+        var instance = RunFrame.Parse("""{"instance":{"id":"x","spec":{"name":"n","args":["a"]},"name":"web","placement":{"reasons":[]}}}"""u8);
+        Assert.Equal(new RunFrame("web", null, null), instance);
+        var log = RunFrame.Parse("""{"log":{"time":"2026-01-02T03:04:05Z","stream":"stderr","text":"boom","partial":true}}"""u8);
+        Assert.Equal(new LogRecord(new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero), "stderr", "boom", true), log!.Log);
+        var exit = RunFrame.Parse("""{"exit":{"name":"web","state":"failed","exitCode":127,"reason":"not found"}}"""u8);
+        Assert.Equal(new WaitResult("web", "failed", 127, "not found"), exit!.Exit);
+        Assert.Null(RunFrame.Parse("""{"future":{"a":[1,2]}}"""u8));
+        Assert.Throws<System.Text.Json.JsonException>(() => RunFrame.Parse("""{"instance":{"id":"x"}}"""u8));
+    }
+
+    [Fact]
+    public void RequestJson_FastPathContext_WritesTheSameBytesAsTheFullContext()
+    {
+        // Every member set, so any difference in options between the two contexts shows.
+        var spec = new InstanceSpec
+        {
+            Name = "all", Tier = "container", Image = "busybox", Command = ["/bin/sh"], Args = ["-c", "echo \"x\" <&> é"],
+            Env = new Dictionary<string, string> { ["A"] = "1", ["B"] = "two words" },
+            WorkingDir = "/w", Restart = "on-failure", AutoRemove = true, Disposable = true, TimeoutSeconds = 2.5, Network = "n1",
+            Labels = new Dictionary<string, string> { ["team"] = "a" },
+            Ports = [new PortSpec { HostPort = 8080, ContainerPort = 80, Protocol = "tcp", HostIp = "127.0.0.1" }],
+            Mounts = [new MountSpec { Source = "/src", Target = "/dst", ReadOnly = true }],
+            Resources = new ResourceSpec { Cpus = 1.5, MemoryBytes = 1 << 24, Pids = 64, Cpuset = "0", DiskBytes = 1 << 30 },
+            Security = new SecuritySpec { User = "1:2", ReadOnlyRootfs = true, CapAdd = ["CAP_NET_ADMIN"], CapDrop = ["CAP_CHOWN"], Devices = ["/dev/null"] },
+            Requirements = new WorkloadRequirements { Os = "linux", Arch = "amd64", FullOs = false, OwnKernel = true, KernelModules = ["kvm"], SpecialDrivers = false, Isolation = "strong", Trust = "untrusted" },
+        };
+        var request = new CreateInstanceRequest { Spec = spec, Start = true };
+        var full = System.Text.Json.JsonSerializer.Serialize(request, StrataJsonContext.Default.CreateInstanceRequest);
+        var fast = System.Text.Json.JsonSerializer.Serialize(request, StrataRequestJsonContext.Default.CreateInstanceRequest);
+        Assert.Equal(full, fast);
+        Assert.Contains("\"hostPort\":8080", fast, StringComparison.Ordinal);
+
+        var exec = new ExecRequest { Command = ["ls", "-l"], Env = new Dictionary<string, string> { ["X"] = "y" }, Tty = true, User = "1000", WorkingDir = "/tmp" };
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(exec, StrataJsonContext.Default.ExecRequest),
+            System.Text.Json.JsonSerializer.Serialize(exec, StrataRequestJsonContext.Default.ExecRequest));
     }
 
     [Fact]
