@@ -67,9 +67,11 @@ public sealed class BenchAcceptanceTests : IDisposable
         TestEnvironment.Require(File.Exists(Cli) && File.Exists(Stratad), $"{Cli} and {Stratad} are missing; run scripts/publish-native.sh");
         TestEnvironment.Require(TestEnvironment.IsRoot, "the container tier needs root");
         await StartDaemonAsync();
-        var psi = new ProcessStartInfo(Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // Through env --default-signal: a test host started in the background by a non-interactive shell inherits
+        // SIGINT ignored, and so would the CLI, which then (rightly) keeps ignoring it. A user's Ctrl-C is SIG_DFL.
+        var psi = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.Environment["STRATA_SOCKET"] = Socket;
-        foreach (var a in (string[])["bench", "--tiers", "process,container", "--runs", "200", "--no-baselines", "--no-save", "--json"])
+        foreach (var a in (string[])["--default-signal=INT", Cli, "bench", "--tiers", "process,container", "--runs", "200", "--no-baselines", "--no-save", "--json"])
         {
             psi.ArgumentList.Add(a);
         }
