@@ -71,6 +71,21 @@ public sealed class BundleBuilderTests
         Assert.Contains("clone", Allowed(admin));
     }
 
+    [Fact]
+    public void Seccomp_CachedProfile_EveryCallGetsItsOwnCopy()
+    {
+        var first = ContainerSecurity.SeccompProfile(ContainerSecurity.DefaultCapabilities);
+        first["defaultAction"] = "SCMP_ACT_ALLOW";
+        first["syscalls"]!.AsArray().Clear();
+        var second = ContainerSecurity.SeccompProfile(ContainerSecurity.DefaultCapabilities);
+        Assert.Equal("SCMP_ACT_ERRNO", (string?)second["defaultAction"]);
+        Assert.NotEmpty(second["syscalls"]!.AsArray());
+        // Two bundles built one after the other hold equal, separate filters.
+        var third = ContainerSecurity.SeccompProfile(ContainerSecurity.DefaultCapabilities);
+        Assert.True(JsonNode.DeepEquals(second, third));
+        Assert.NotSame(second, third);
+    }
+
     [Theory]
     [InlineData("0-1,1", true)]
     [InlineData("0", true)]

@@ -162,6 +162,23 @@ public static class ContainerSecurity
     /// </summary>
     public static JsonObject SeccompProfile(IReadOnlyList<string> capabilities)
     {
+        // The same few capability sets come back run after run: build each profile once (~400 nodes) and hand out copies.
+        // JsonNode makes no promise for concurrent readers: the cache and the copying share one lock.
+        var key = string.Join(',', capabilities);
+        lock (s_profiles)
+        {
+            if (!s_profiles.TryGetValue(key, out var profile))
+            {
+                s_profiles[key] = profile = BuildSeccompProfile(capabilities);
+            }
+            return (JsonObject)profile.DeepClone();
+        }
+    }
+
+    private static readonly Dictionary<string, JsonObject> s_profiles = new(StringComparer.Ordinal);
+
+    private static JsonObject BuildSeccompProfile(IReadOnlyList<string> capabilities)
+    {
         var allowed = new SortedSet<string>(s_allowed, StringComparer.Ordinal);
         foreach (var (cap, calls) in s_byCapability)
         {
