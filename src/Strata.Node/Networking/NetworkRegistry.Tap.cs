@@ -62,22 +62,8 @@ public sealed partial class NetworkRegistry
     /// its name, project and published ports, with <paramref name="namesDisk"/> as its names disk. A driver without
     /// networks refuses with a 400 on the field the network came from.
     /// </summary>
-    public static Task<TapAttachment> AttachTapAsync(NetworkRegistry? registry, InstanceSpec spec, CreateRequest request, string networkName, string namesDisk, CancellationToken ct)
-    {
-        if (registry is null)
-        {
-            throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none");
-        }
-        return registry.AttachTapAsync(new NetworkAttachRequest
-        {
-            InstanceId = request.InstanceId,
-            Name = request.Name,
-            Project = request.Project,
-            Network = networkName,
-            Ports = spec.Ports ?? [],
-            HostsFile = namesDisk,
-        }, ct);
-    }
+    public static Task<TapAttachment> AttachTapAsync(NetworkRegistry? registry, InstanceSpec spec, CreateRequest request, string networkName, string namesDisk, CancellationToken ct) =>
+        Require(registry, spec, networkName, "--network none").AttachTapAsync(NetworkAttachRequest.For(request, spec, networkName, namesDisk), ct);
 
     /// <summary>
     /// Creates the instance's tap device on the network's bridge and leases it an address, with the member's

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 
 namespace Strata.Node.Networking;
 
@@ -19,6 +20,17 @@ public sealed record NetworkAttachRequest
     public IReadOnlyList<PortSpec> Ports { get; init; } = [];
     /// <summary>A file Strata keeps up to date with the names of the network's members; bind-mounted as /etc/hosts.</summary>
     public string? HostsFile { get; init; }
+
+    /// <summary>The join of an instance being created: its id, name, project and published ports.</summary>
+    public static NetworkAttachRequest For(CreateRequest request, InstanceSpec spec, string network, string hostsFile) => new()
+    {
+        InstanceId = request.InstanceId,
+        Name = request.Name,
+        Project = request.Project,
+        Network = network,
+        Ports = spec.Ports ?? [],
+        HostsFile = hostsFile,
+    };
 }
 
 /// <summary>An instance's place on a network: its named namespace (give it to the runtime) and its address.</summary>
@@ -33,6 +45,15 @@ public sealed record NetworkAttachment(string Network, string NamespacePath, str
 public sealed partial class NetworkRegistry : IDisposable
 {
     private const string IsolationComment = "CNI firewall plugin rules (ingressPolicy: same-bridge)";
+
+    /// <summary>
+    /// The registry a create needs to join <paramref name="networkName"/>; a driver without networks refuses with a
+    /// 400 on the field the network came from, naming <paramref name="alternatives"/>.
+    /// </summary>
+    public static NetworkRegistry Require(NetworkRegistry? registry, InstanceSpec spec, string networkName, string alternatives) =>
+        registry ?? throw StrataException.Invalid(spec.Network is null ? "ports" : "network",
+            $"there is no network '{networkName}' here (this driver has no networks configured); use {alternatives}");
+
     private readonly NetworkOptions _options;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly string _stateFile;

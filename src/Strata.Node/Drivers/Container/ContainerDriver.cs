@@ -170,19 +170,10 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
         {
             if (NetworkName(spec) is { } networkName)
             {
-                var registry = _options.Networks
-                    ?? throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"there is no network '{networkName}' here (this driver has no networks configured); use --network none or host");
+                var registry = NetworkRegistry.Require(_options.Networks, spec, networkName, "--network none or host");
                 var hosts = Path.Combine(request.Directory, HostsFileName);
                 NetworkRegistry.PrepareHostsFile(hosts, request.Name);
-                network = await registry.AttachAsync(new NetworkAttachRequest
-                {
-                    InstanceId = request.InstanceId,
-                    Name = request.Name,
-                    Project = request.Project,
-                    Network = networkName,
-                    Ports = spec.Ports ?? [],
-                    HostsFile = hosts,
-                }, cancellationToken).ConfigureAwait(false);
+                network = await registry.AttachAsync(NetworkAttachRequest.For(request, spec, networkName, hosts), cancellationToken).ConfigureAwait(false);
                 ResolvConf.WriteForBridge(Path.Combine(request.Directory, ResolvConf.FileName), registry.Get(network.Network, request.Project).Internal);
             }
             var config = BundleBuilder.Build(new BundleBuilder.Plan
