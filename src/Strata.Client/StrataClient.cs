@@ -179,12 +179,9 @@ public sealed partial class StrataClient : IDisposable
     /// </summary>
     public async IAsyncEnumerable<RunFrame> RunOutputAsync(InstanceSpec spec, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, Q("v1/instances", "attach=true")) { Content = Json(new CreateInstanceRequest { Spec = spec, Start = true }) };
-        using var response = await SendRawAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), Encoding.UTF8);
-        while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+        await foreach (var line in LinesAsync(HttpMethod.Post, Q("v1/instances", "attach=true"), Json(new CreateInstanceRequest { Spec = spec, Start = true }), ct).ConfigureAwait(false))
         {
-            if (line.Length > 0 && RunFrame.Parse(Encoding.UTF8.GetBytes(line)) is { } frame)
+            if (RunFrame.Parse(Encoding.UTF8.GetBytes(line)) is { } frame)
             {
                 yield return frame;
             }
@@ -313,6 +310,15 @@ public sealed partial class StrataClient : IDisposable
 
     private async IAsyncEnumerable<StreamFrame> StreamAsync(HttpMethod method, string path, HttpContent? content, [EnumeratorCancellation] CancellationToken ct)
     {
+        await foreach (var line in LinesAsync(method, path, content, ct).ConfigureAwait(false))
+        {
+            yield return JsonSerializer.Deserialize(line, StrataJsonContext.Default.StreamFrame)!;
+        }
+    }
+
+    /// <summary>The non-empty lines of an NDJSON stream, as they arrive.</summary>
+    private async IAsyncEnumerable<string> LinesAsync(HttpMethod method, string path, HttpContent? content, [EnumeratorCancellation] CancellationToken ct)
+    {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         using var response = await SendRawAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), Encoding.UTF8);
@@ -320,7 +326,7 @@ public sealed partial class StrataClient : IDisposable
         {
             if (line.Length > 0)
             {
-                yield return JsonSerializer.Deserialize(line, StrataJsonContext.Default.StreamFrame)!;
+                yield return line;
             }
         }
     }
