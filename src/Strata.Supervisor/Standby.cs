@@ -29,12 +29,11 @@ internal static unsafe class Standby
     /// </summary>
     public static void WarmUp()
     {
-        var config = JsonSerializer.Deserialize(SampleConfig, SupervisionJsonContext.Default.SupervisorConfig)?.WithDefaults();
+        _ = JsonSerializer.Deserialize(SampleConfig, SupervisionJsonContext.Default.SupervisorConfig)?.WithDefaults();
         _ = JsonSerializer.SerializeToUtf8Bytes(new HandshakeLine { Ok = true, Pid = 1, PidStartTicks = 1 }, SupervisionJsonContext.Default.HandshakeLine);
-        _ = JsonSerializer.SerializeToUtf8Bytes(new ExitFileRecord { ExitCode = config?.Argv.Count ?? 0, Reason = "signal: SIGKILL", FinishedAt = DateTime.UtcNow },
+        _ = JsonSerializer.SerializeToUtf8Bytes(new ExitFileRecord { ExitCode = 0, Reason = "signal: SIGKILL", FinishedAt = DateTime.UtcNow },
             SupervisionJsonContext.Default.ExitFileRecord);
         _ = ProcessIdentity.TryGetStartTicks(Environment.ProcessId);
-        _ = DateTimeOffset.UtcNow;
         RunMode.RegisterSignalHandlers();
     }
 

@@ -401,12 +401,7 @@ public sealed class SupervisorTests(ITestOutputHelper output) : IDisposable
             launcher.PrepareSpare();
             spare = await SpareAsync(launcher);
         }
-        var deadline = DateTime.UtcNow + s_timeout;
-        while (Directory.Exists($"/proc/{spare}") && !File.ReadAllText($"/proc/{spare}/stat").Contains(") Z ", StringComparison.Ordinal))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the standby supervisor outlived its launcher");
-            await Task.Delay(10);
-        }
+        await GoneAsync(spare, "the standby supervisor outlived its launcher");
         Assert.False(File.Exists(ExitPath), "a spare that never got a config must not write anything");
     }
 
@@ -422,12 +417,7 @@ public sealed class SupervisorTests(ITestOutputHelper output) : IDisposable
 
         Assert.True(Signals.Send(spare, Signals.SIGTERM));
 
-        var deadline = DateTime.UtcNow + s_timeout;
-        while (Directory.Exists($"/proc/{spare}") && !File.ReadAllText($"/proc/{spare}/stat").Contains(") Z ", StringComparison.Ordinal))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "an idle standby supervisor ignored SIGTERM");
-            await Task.Delay(10);
-        }
+        await GoneAsync(spare, "an idle standby supervisor ignored SIGTERM");
         Assert.False(File.Exists(ExitPath));
     }
 
@@ -446,6 +436,17 @@ public sealed class SupervisorTests(ITestOutputHelper output) : IDisposable
         var exit = await WaitForExitAsync(started);
         Assert.Equal(143, exit.ExitCode);
         Assert.Equal("signal: SIGTERM", exit.Reason);
+    }
+
+    /// <summary>Polls until <paramref name="pid"/> has exited (gone, or a zombie its parent has not reaped yet).</summary>
+    private static async Task GoneAsync(int pid, string failure)
+    {
+        var deadline = DateTime.UtcNow + s_timeout;
+        while (Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, failure);
+            await Task.Delay(10);
+        }
     }
 
     private static (int Ppid, int Pgid, int Sid) Stat(int pid)
