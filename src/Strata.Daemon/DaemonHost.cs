@@ -52,7 +52,15 @@ public sealed partial class DaemonHost : IAsyncDisposable
         {
             PrepareSocket(options.Socket);
 
-            var builder = WebApplication.CreateSlimBuilder();
+            // The daemon is configured by its flags and environment (e.g. Logging__LogLevel__*). The host's defaults
+            // would also read appsettings.json from the working directory and watch it for changes: a recursive
+            // inotify watch of that whole tree (from /, every directory on the machine) whose events cost CPU on
+            // every file write under it. So: the install directory as content root, and nothing watched.
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+            {
+                ContentRootPath = AppContext.BaseDirectory,
+                Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            });
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o =>
             {

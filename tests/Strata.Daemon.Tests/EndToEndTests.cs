@@ -37,6 +37,8 @@ public sealed class EndToEndTests : IAsyncLifetime
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            // Started from the directory its root is in, as `cd /var/lib/strata && stratad` would be.
+            WorkingDirectory = _dir.Path,
         };
         foreach (var a in (string[])["--root", Root, "--socket", Socket, "--log-max-size", "1M", .. extra])
         {
@@ -153,6 +155,18 @@ public sealed class EndToEndTests : IAsyncLifetime
         p.WaitForExit();
         Assert.Equal(1, p.ExitCode);
         Assert.Contains("strata daemon", err, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public void Daemon_WatchesNoFiles_NotEvenUnderItsWorkingDirectory()
+    {
+        RequireBinaries();
+        // Its working directory holds its root: a watcher there would get an event for every file an instance writes
+        // (and from / it would watch the whole machine). The host's appsettings.json watch must be off.
+        Assert.Equal(0, RunCli("run", "--tier", "process", "--", "true").ExitCode);
+        var watchers = Directory.GetFiles($"/proc/{_daemon!.Id}/fd")
+            .Count(fd => new FileInfo(fd).LinkTarget == "anon_inode:inotify");
+        Assert.Equal(0, watchers);
     }
 
     [SkippableFact]
