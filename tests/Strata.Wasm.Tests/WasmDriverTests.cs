@@ -2,6 +2,7 @@ using System.Text.Json;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Drivers.Wasm;
+using Strata.Testing;
 using Xunit;
 
 namespace Strata.Wasm.Tests;
@@ -149,6 +150,18 @@ public sealed class WasmDriverTests : IDisposable
         second.Runtime.Load(new WasmModuleFile(path, IsText: true));
         Assert.Equal(0, second.Runtime.Compilations);
         Assert.Equal(1, second.Runtime.DiskCacheHits);
+    }
+
+    [Fact]
+    public async Task EpochTicker_RunsOnlyWhileAModuleRuns()
+    {
+        var handle = await _host.CreateAsync(new InstanceSpec { Image = _host.WriteFile("loop.wat", Wat.InfiniteLoop) });
+        Assert.False(_host.Driver.Runtime.IsTicking);
+        await _host.Driver.StartAsync(handle, CancellationToken.None);
+        Assert.True(_host.Driver.Runtime.IsTicking);
+        await _host.Driver.KillAsync(handle, 9, CancellationToken.None); // ends at the next tick: needs the ticker
+        await _host.Driver.WaitAsync(handle, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(await TestEnvironment.EventuallyAsync(() => !_host.Driver.Runtime.IsTicking, TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(10)));
     }
 
     [Fact]

@@ -58,8 +58,17 @@ internal sealed class WasmRun
         {
             _deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
         }
-        // A thread of its own (reused from an earlier run when one is waiting), never a thread-pool thread.
-        _threads.Run(Run, "wasm run");
+        _runtime.RunStarted(); // before the run's thread exists, so stop and timeout work from its first instruction
+        try
+        {
+            // A thread of its own (reused from an earlier run when one is waiting), never a thread-pool thread.
+            _threads.Run(Run, "wasm run");
+        }
+        catch
+        {
+            _runtime.RunEnded();
+            throw;
+        }
     }
 
     /// <summary>Ends the run at the next epoch tick (≤ 10 ms of guest code; a guest blocked in a host call ends when it returns).</summary>
@@ -112,6 +121,7 @@ internal sealed class WasmRun
                 }
             }
             store?.Dispose();
+            _runtime.RunEnded();
         }
         Exit.TrySetResult(status);
     }

@@ -7,7 +7,7 @@ namespace Strata.Node.Drivers.Wasm;
 
 /// <summary>
 /// The one Wasmtime engine of the daemon, the linker every instance is made with (WASI preview 1), the epoch
-/// ticker that enforces timeouts and makes modules stoppable, and the compiled-module cache:
+/// ticker that enforces timeouts and makes modules stoppable (it runs only while a module does), and the compiled-module cache:
 ///   memory (digest → Module)  →  disk (&lt;cache&gt;/&lt;digest&gt;-&lt;engine key&gt;.cwasm, deserialised, no compile)  →  compile.
 /// The engine key names the Wasmtime version and every engine setting that changes generated code, so a
 /// cached artifact is never loaded into an engine that did not produce it.
@@ -23,6 +23,8 @@ public sealed class WasmRuntime : IDisposable
     private readonly ConcurrentDictionary<string, CompiledModule> _modules = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (DateTime Modified, long Length, string Digest)> _fileDigests = new(StringComparer.Ordinal);
     private readonly ITimer _ticker;
+    private readonly Lock _tickerLock = new();
+    private int _runs;
     private long _compilations;
     private long _diskHits;
 
@@ -37,7 +39,43 @@ public sealed class WasmRuntime : IDisposable
         EngineKey = "wasmtime" + WasmtimeVersion + "-epoch-speed-" + (Engine.IsPulleyInterpreter ? "pulley" : "cranelift");
         Linker = new Linker(Engine);
         Linker.DefineWasi();
-        _ticker = time.CreateTimer(_ => Engine.IncrementEpoch(), null, EpochTick, EpochTick);
+        // Started by the first running module, stopped by the last: an idle daemon is not woken 100 times a second.
+        _ticker = time.CreateTimer(_ => Engine.IncrementEpoch(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Whether the epoch is advancing, i.e. some module is running.</summary>
+    public bool IsTicking
+    {
+        get
+        {
+            lock (_tickerLock)
+            {
+                return _runs > 0;
+            }
+        }
+    }
+
+    /// <summary>A module starts running: the epoch advances (every <see cref="EpochTick"/>) until every run has called <see cref="RunEnded"/>.</summary>
+    internal void RunStarted()
+    {
+        lock (_tickerLock)
+        {
+            if (_runs++ == 0)
+            {
+                _ticker.Change(EpochTick, EpochTick);
+            }
+        }
+    }
+
+    internal void RunEnded()
+    {
+        lock (_tickerLock)
+        {
+            if (--_runs == 0)
+            {
+                _ticker.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
     }
 
     public Engine Engine { get; }
