@@ -135,6 +135,15 @@ public sealed class ContainerFixture : IAsyncLifetime
             }
             Driver.Dispose();
         }
+        // Daemons started by tests under Root leave their containers' rootfs mounted (workloads outlive a daemon by
+        // design): detach every mount below Root, deepest first, or each test run would leak them.
+        var below = Root.TrimEnd('/') + "/";
+        foreach (var mountPoint in File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
+                     .Where(m => m.StartsWith(below, StringComparison.Ordinal)).OrderByDescending(m => m.Length))
+        {
+            using var umount = Process.Start("umount", ["-l", mountPoint]);
+            await umount.WaitForExitAsync();
+        }
         try
         {
             Directory.Delete(Root, recursive: true);
