@@ -7,6 +7,7 @@ using System.Security.Cryptography.X509Certificates;
 using Strata.Control;
 using Strata.Control.Projects;
 using Strata.Daemon.Api;
+using Strata.Node.Cgroups;
 using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Fake;
 using Strata.Node.Drivers.Wasm;
@@ -139,6 +140,10 @@ public sealed partial class DaemonHost : IAsyncDisposable
             BenchEndpoints.Map(app);
             app.MapImageApi();
 
+            // Before the drivers' probes start containers: each of them moves processes into cgroups.
+            var favorDynMods = options.FavorDynMods
+                ? CgroupFavorDynMods.Enable()
+                : new CgroupFavorDynMods.Result(CgroupFavorDynMods.IsEnabled(), "left as it is (--no-favordynmods)");
             var service = app.Services.GetRequiredService<InstanceService>();
             await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);
             await app.Services.GetRequiredService<ProjectService>().InitializeAsync(cancellationToken).ConfigureAwait(false);
@@ -149,6 +154,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
             SecureSocket(options.Socket);
 
             var host = new DaemonHost(app, rootLock, options);
+            host.LogFavorDynMods(favorDynMods.Enabled ? "on" : "off", favorDynMods.Enabled ? favorDynMods.Detail
+                : favorDynMods.Detail + "; each move into a cgroup (every container start) may wait ~10 ms for an RCU grace period");
             host.LogListening(options.Socket, options.Listen?.ToString() ?? "-", service.StoreDescription, service.List().Count);
             return host;
         }
@@ -286,6 +293,9 @@ public sealed partial class DaemonHost : IAsyncDisposable
         }
         await _lock.DisposeAsync().ConfigureAwait(false);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "cgroup2 favordynmods {State}: {Detail}")]
+    private partial void LogFavorDynMods(string state, string detail);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "stratad listening on {Socket} (tcp {Tcp}); store {Store}; {Count} instances")]
     private partial void LogListening(string socket, string tcp, string store, int count);

@@ -46,6 +46,12 @@ public sealed record DaemonOptions
     /// <summary>OCI runtime for the container tier (<c>runc</c>, <c>crun</c> or a path); null: probe, prefer runc.</summary>
     public string? OciRuntime { get; init; }
 
+    /// <summary>
+    /// Turn on the cgroup2 option <c>favordynmods</c> at start (the default; <c>--no-favordynmods</c> leaves the host's
+    /// mount as it is). Without it every move of a process into a cgroup may wait for an RCU grace period.
+    /// </summary>
+    public bool FavorDynMods { get; init; } = true;
+
     /// <summary>Names served as single-layer images from directories (<c>--image busybox=/srv/rootfs/busybox</c>), beside <c>dir:/path</c>.</summary>
     public IReadOnlyDictionary<string, string> Images { get; init; } = new Dictionary<string, string>();
 
@@ -86,6 +92,7 @@ public sealed record DaemonOptions
                 "--insecure-registry" => o with { InsecureRegistries = [.. o.InsecureRegistries, ParseRegistry(Value())] },
                 "--oci-runtime" => o with { OciRuntime = Value() },
                 "--image" => o with { Images = AddImage(o.Images, Value()) },
+                "--no-favordynmods" => o with { FavorDynMods = false },
                 _ => throw StrataException.Invalid(flag, $"unknown option '{flag}'; see 'strata daemon --help'"),
             };
         }

@@ -18,6 +18,8 @@ if (args.Contains("--help") || args.Contains("-h"))
           --supervisor PATH     the strata-supervisor binary (default: next to stratad, then PATH)
           --oci-runtime NAME    container tier runtime: runc, crun or a path (default: probe, prefer runc)
           --image NAME=DIR      serve a root filesystem directory as image NAME (repeatable; dir:/path always works)
+          --no-favordynmods     leave the host's cgroup2 mount as it is; by default stratad turns on its
+                                favordynmods option, which spares every container start an RCU grace period
 
         Signals: SIGTERM and SIGINT stop the daemon and leave every instance running;
         `strata daemon stop --all` stops the instances too. See docs/daemon-behavior.md.

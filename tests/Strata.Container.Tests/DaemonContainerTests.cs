@@ -29,6 +29,11 @@ public sealed class DaemonContainerTests(ContainerFixture fx)
         var container = info.Tiers.Single(t => t.Tier == "container");
         Assert.True(container.Available, container.Reason);
         Assert.Contains("stateful checkpoints", container.Reason);
+        if (Strata.Node.Cgroups.CgroupFavorDynMods.Find(File.ReadAllText("/proc/self/mountinfo")) is not null && Environment.OSVersion.Version.Major >= 6)
+        {
+            // The daemon turned the option on at start (it needs a cgroup2 mount and Linux 6.0+).
+            Assert.Contains("favordynmods", info.Host.Cgroups, StringComparison.Ordinal);
+        }
 
         // Attached run with --rm: output, exit code, and the instance is gone afterwards.
         var output = new StringBuilder();

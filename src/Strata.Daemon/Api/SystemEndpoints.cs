@@ -112,6 +112,10 @@ public static class HostFacts
         var cgroups = File.Exists("/sys/fs/cgroup/cgroup.controllers") ? "v2"
             : Directory.Exists("/sys/fs/cgroup/unified") ? "hybrid (v1 + v2 mount)"
             : Directory.Exists("/sys/fs/cgroup/memory") ? "v1" : "none";
+        if (Strata.Node.Cgroups.CgroupFavorDynMods.IsEnabled())
+        {
+            cgroups += ", favordynmods";
+        }
         return new HostInfo("linux", kernel.Trim(), System.Runtime.InteropServices.RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant() switch
         {
             "x64" => "amd64",
