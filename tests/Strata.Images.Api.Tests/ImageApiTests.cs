@@ -182,6 +182,19 @@ public sealed class ImageApiTests
         Assert.Equal("kind", kind.Field);
     }
 
+    [Fact]
+    public async Task Resolve_ImageNotInTheStore_SaysWhatToDoOnce()
+    {
+        using var dir = new Strata.Testing.TempDirectory("strata-resolver");
+        var resolver = new Strata.Daemon.Images.ImageStoreResolver(new Strata.Images.ImageStore(dir.Path));
+        var e = await Assert.ThrowsAsync<StrataException>(() => resolver.ResolveAsync("busybox", CancellationToken.None));
+        Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+        Assert.Equal("image", e.Field);
+        Assert.StartsWith("image: image busybox is not in the store", e.Message, StringComparison.Ordinal);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(e.Message, "pull, import or build it first"));
+        Assert.EndsWith("(strata image ls lists what is here)", e.Message, StringComparison.Ordinal);
+    }
+
     private static async Task PostRawAsync(ApiFixture api, string path, string body)
     {
         using var http = new HttpClient(new SocketsHttpHandler

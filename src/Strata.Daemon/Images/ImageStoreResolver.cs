@@ -16,7 +16,10 @@ public sealed class ImageStoreResolver(ImageStore store) : IImageResolver
         }
         catch (StrataException e) when (e.Kind is ErrorKind.NotFound or ErrorKind.InvalidArgument)
         {
-            throw StrataException.Invalid("image", $"{e.Message.TrimEnd('.')}; pull, import or build it first (strata image ls lists what is here)");
+            const string Hint = "pull, import or build it first";
+            var message = e.Message.TrimEnd('.');
+            throw StrataException.Invalid("image", (message.EndsWith(Hint, StringComparison.Ordinal) ? message : $"{message}; {Hint}")
+                + " (strata image ls lists what is here)");
         }
         var c = prepared.Config;
         return new ResolvedImage(prepared.LayerDirs, new Strata.Node.Images.ImageConfig
