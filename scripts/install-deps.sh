@@ -19,7 +19,7 @@ done
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#wanted[@]} packages present"
 elif [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages: ${missing[*]}; run as root (sudo) to install them" >&2
+  echo "install-deps: missing packages: ${missing[*]}; run it as root to install them" >&2
   exit 1
 else
   echo "install-deps: installing ${missing[*]}"

@@ -12,10 +12,9 @@ cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "setup: run as root (sudo bash scripts/setup.sh): Strata installs packages and manages cgroups" >&2
-  exit 1
-fi
+# Strata installs packages and manages cgroups: root, or sudo when this user has it.
+source "$root/scripts/as-root.sh"
+as_root "$root/scripts/setup.sh" "$@"
 
 step "Installing packages"
 bash scripts/install-deps.sh

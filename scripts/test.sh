@@ -5,6 +5,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# The tests drive runc, cgroups and QEMU as root: root, or sudo when this user has it.
+source "$root/scripts/as-root.sh"
+as_root --optional "$root/scripts/test.sh" "$@"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 bash scripts/install-deps.sh
