@@ -1,0 +1,16 @@
+namespace Strata.Scheduler.Filters;
+
+/// <summary>The node's CPU architecture must match the one the image needs, when the request names one.</summary>
+public sealed class ArchFilter : IFilterPlugin
+{
+    public const string PluginName = "arch";
+
+    public string Name => PluginName;
+
+    public bool AppliesTo(PlacementRequest request) => request.Arch is not null;
+
+    public FilterVerdict Filter(in NodeCandidate node, PlacementRequest request) =>
+        node.Node.Arch == request.Arch
+            ? FilterVerdict.Pass
+            : FilterVerdict.Reject($"not {request.Arch}", $"node {node.Name}: arch {node.Node.Arch}, the image needs {request.Arch}");
+}
