@@ -2,8 +2,9 @@ namespace Strata.Scheduler;
 
 /// <summary>
 /// A feasibility check: may this node take this request at all? One file per plugin under <c>Filters/</c>.
-/// A rejection names a bounded <see cref="FilterVerdict.Reason"/> (what the explanation counts by) and the
-/// fact for this node ("node n3: memory 512 MiB free &lt; 1 GiB asked").
+/// <see cref="Reject"/> runs for every visited node, so it returns a bounded reason (a constant string: what the
+/// explanation counts by) and allocates nothing; <see cref="Explain"/> writes the sentence for one rejected node
+/// ("node n3: memory 512 MiB free &lt; 1 GiB asked") and is asked only for the few examples an explanation keeps.
 /// </summary>
 public interface IFilterPlugin
 {
@@ -13,7 +14,11 @@ public interface IFilterPlugin
     /// <summary>False when the request gives this plugin nothing to check (no pin, no constraints…): it is skipped.</summary>
     bool AppliesTo(PlacementRequest request);
 
-    FilterVerdict Filter(in NodeCandidate node, PlacementRequest request);
+    /// <summary>Null when the node passes; otherwise the reason, bounded (no node names or numbers).</summary>
+    string? Reject(in NodeCandidate node, PlacementRequest request);
+
+    /// <summary>The fact behind <paramref name="reason"/> for this node, starting with <c>node NAME:</c>.</summary>
+    string Explain(in NodeCandidate node, PlacementRequest request, string reason);
 }
 
 /// <summary>
@@ -33,41 +38,61 @@ public interface IScorePlugin
     double Score(in NodeCandidate node, PlacementRequest request);
 }
 
-/// <summary>A filter's answer: pass, or a rejection with its reason and the fact behind it.</summary>
-public readonly record struct FilterVerdict(string? Reason, string? Fact)
-{
-    public static FilterVerdict Pass => default;
-
-    public bool Passed => Reason is null;
-
-    /// <param name="reason">Bounded (no node names, no numbers): rejections are counted by it.</param>
-    /// <param name="fact">The sentence for this node, starting with <c>node NAME:</c>.</param>
-    public static FilterVerdict Reject(string reason, string fact) => new(reason, fact);
-}
-
 /// <summary>
 /// A node as a plugin sees it during a placement: the snapshot's record plus what the current plan has already
 /// placed on it (free resources and anti-affinity counts are the plan's, not the snapshot's).
+/// <para>
+/// A rejected node kept as an explanation example is <em>frozen</em>: its fact is written later, only if the
+/// explanation is read, from the free resources and the request's anti-affinity count it had when rejected.
+/// </para>
 /// </summary>
 public readonly struct NodeCandidate
 {
-    private readonly SchedulingPlan _plan;
+    private readonly SchedulingPlan? _plan;
     private readonly int _index;
+    private readonly NodeInfo? _frozenNode;
+    private readonly Resources _frozenFree;
+    private readonly (string Project, string Group, int Added) _frozenGroup;
 
     internal NodeCandidate(SchedulingPlan plan, int index)
     {
         _plan = plan;
         _index = index;
+        _frozenNode = null;
+        _frozenFree = default;
+        _frozenGroup = default;
     }
 
-    public NodeInfo Node => _plan.Snapshot.Nodes[_index];
+    private NodeCandidate(NodeInfo node, Resources free, (string, string, int) group)
+    {
+        _plan = null;
+        _index = -1;
+        _frozenNode = node;
+        _frozenFree = free;
+        _frozenGroup = group;
+    }
+
+    public NodeInfo Node => _plan?.Snapshot.NodeAt(_index) ?? _frozenNode!;
 
     public string Name => Node.Name;
 
     /// <summary>What is free on the node now, after the plan's earlier placements.</summary>
-    public Resources Free => _plan.FreeAt(_index);
+    public Resources Free => _plan is { } plan ? plan.FreeAt(_index) : _frozenFree;
 
     /// <summary>Instances of <paramref name="project"/>'s anti-affinity <paramref name="group"/> on the node, the plan's included.</summary>
     public int CountInGroup(string project, string group) =>
-        Node.CountInGroup(project, group) + _plan.AddedInGroup(_index, project, group);
+        Node.CountInGroup(project, group) + (_plan is { } plan
+            ? plan.AddedInGroup(_index, project, group)
+            : _frozenGroup.Project == project && _frozenGroup.Group == group ? _frozenGroup.Added : 0);
+
+    /// <summary>This node as it is now, for <paramref name="request"/>'s explanation, independent of later placements.</summary>
+    internal NodeCandidate Freeze(PlacementRequest request)
+    {
+        if (_plan is not { } plan)
+        {
+            return this;
+        }
+        var group = request.AntiAffinity is { } a ? (request.Project, a.Group, plan.AddedInGroup(_index, request.Project, a.Group)) : default;
+        return new NodeCandidate(Node, Free, group);
+    }
 }

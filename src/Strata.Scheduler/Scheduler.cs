@@ -16,6 +16,10 @@ namespace Strata.Scheduler;
 public sealed class Scheduler
 {
     private readonly Dictionary<IScorePlugin, int> _weights;
+    // The plugins that apply to a request depend only on which AppliesTo answered true: one array per answer set,
+    // built on first use (a benign race: two threads may build the same array).
+    private readonly IFilterPlugin[]?[]? _filterSets;
+    private readonly ScorerSet?[]? _scorerSets;
 
     public Scheduler(SchedulerOptions? options = null, IEnumerable<IFilterPlugin>? filters = null, IEnumerable<IScorePlugin>? scorers = null)
     {
@@ -34,6 +38,8 @@ public sealed class Scheduler
             }
         }
         _weights = Scorers.ToDictionary(s => s, s => Options.Weights.TryGetValue(s.Name, out var w) ? w : s.DefaultWeight);
+        _filterSets = Filters.Count <= MaxCachedPlugins ? new IFilterPlugin[]?[1 << Filters.Count] : null;
+        _scorerSets = Scorers.Count <= MaxCachedPlugins ? new ScorerSet?[1 << Scorers.Count] : null;
     }
 
     public SchedulerOptions Options { get; }
@@ -49,12 +55,12 @@ public sealed class Scheduler
     public static IReadOnlyList<IFilterPlugin> DefaultFilters() =>
     [
         new NodeStateFilter(),
+        new CapacityFilter(), // right after the state: late in a fill most visited nodes are full, and this is cheap
         new PinFilter(),
         new ProjectRestrictionFilter(),
         new TierFilter(),
         new ArchFilter(),
         new ConstraintFilter(),
-        new CapacityFilter(),
         new AntiAffinityFilter(),
     ];
 
@@ -99,13 +105,13 @@ public sealed class Scheduler
             {
                 failure = $"node {onNode.Key} is no longer in the cluster";
             }
-            else if (newer.Nodes[index].Version != seen)
+            else if (newer.NodeAt(index).Version != seen)
             {
                 foreach (var placement in onNode)
                 {
-                    if (check.FirstRejection(index, placement.Request) is { } rejection)
+                    if (check.FirstRejection(index, placement.Request) is { } fact)
                     {
-                        failure = $"node {onNode.Key} changed since the plan (version {seen} → {newer.Nodes[index].Version}) and no longer fits {Describe(placement.Request)}: {rejection.Fact}";
+                        failure = $"node {onNode.Key} changed since the plan (version {seen} → {newer.NodeAt(index).Version}) and no longer fits {Describe(placement.Request)}: {fact}";
                         break;
                     }
                     check.Commit(index, placement.Request, placement.Score);
@@ -123,6 +129,44 @@ public sealed class Scheduler
         return new PlanVerification(accepted, rejected);
     }
 
+    private const int MaxCachedPlugins = 12;
+
+    /// <summary>The filters that apply to <paramref name="request"/>, in order.</summary>
+    internal IFilterPlugin[] ActiveFilters(PlacementRequest request)
+    {
+        if (_filterSets is null)
+        {
+            return [.. Filters.Where(f => f.AppliesTo(request))];
+        }
+        var mask = 0;
+        for (var i = 0; i < Filters.Count; i++)
+        {
+            mask |= Filters[i].AppliesTo(request) ? 1 << i : 0;
+        }
+        return _filterSets[mask] ??= [.. Filters.Where((_, i) => (mask & (1 << i)) != 0)];
+    }
+
+    /// <summary>The score plugins with a weight above 0 that apply to <paramref name="request"/>, and their weights.</summary>
+    internal ScorerSet ActiveScorers(PlacementRequest request)
+    {
+        var mask = 0;
+        for (var i = 0; i < Scorers.Count && i < 31; i++)
+        {
+            mask |= WeightOf(Scorers[i]) > 0 && Scorers[i].AppliesTo(request) ? 1 << i : 0;
+        }
+        if (_scorerSets is not null && _scorerSets[mask] is { } cached)
+        {
+            return cached;
+        }
+        IScorePlugin[] active = [.. Scorers.Where(s => WeightOf(s) > 0 && s.AppliesTo(request))];
+        var set = new ScorerSet(active, [.. active.Select(WeightOf)]);
+        if (_scorerSets is not null)
+        {
+            _scorerSets[mask] = set;
+        }
+        return set;
+    }
+
     /// <summary>"instance 'web-1'" or "the instance" when it has no name yet.</summary>
     internal static string Describe(PlacementRequest request) =>
         request.Name.Length > 0 ? $"instance '{request.Name}'" : "the instance";
@@ -138,4 +182,6 @@ public sealed class Scheduler
             }
         }
     }
+
+    internal sealed record ScorerSet(IScorePlugin[] Plugins, int[] Weights);
 }

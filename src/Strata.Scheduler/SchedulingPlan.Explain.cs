@@ -2,44 +2,61 @@ using System.Text;
 
 namespace Strata.Scheduler;
 
-/// <summary>Building the bounded "Why this node" explanation of a placement.</summary>
+/// <summary>Keeping what explains a placement: the best candidates (bounded) and the rejections by reason.</summary>
 public sealed partial class SchedulingPlan
 {
-    private PlacementExplanation Explain(PlacementRequest request, RejectionTally tally, int visited, int sample,
-        List<Scored> scored, IScorePlugin[] scorers, int[] weights, int best)
+    /// <summary>
+    /// The best <see cref="SchedulerOptions.ExplainCandidates"/> scored nodes, best first; ties keep visiting order,
+    /// so the first is the pick. A partial selection (O(feasible × kept)), not a sort of every feasible node.
+    /// </summary>
+    private ExplanationDraft Draft(RejectionTally tally, int visited, int sample, IScorePlugin[] scorers, int[] weights)
     {
-        var keep = Math.Min(scored.Count, _scheduler.Options.ExplainCandidates);
-        var order = new List<Scored>(keep) { scored[best] };
-        if (keep > 1)
+        var keep = Math.Min(_scored.Count, _scheduler.Options.ExplainCandidates);
+        var top = new int[keep]; // positions in _scored
+        var kept = 0;
+        for (var i = 0; i < _scored.Count; i++)
         {
-            // The next best after the chosen one, ties in visiting order (a stable sort).
-            order.AddRange(scored.Where((_, i) => i != best).OrderByDescending(s => s.Score).Take(keep - 1));
-        }
-        var candidates = new CandidateScore[order.Count];
-        for (var c = 0; c < order.Count; c++)
-        {
-            var parts = new PluginScore[scorers.Length];
-            for (var i = 0; i < scorers.Length; i++)
+            var score = _scored[i].Score;
+            if (kept == keep && score <= _scored[top[kept - 1]].Score)
             {
-                parts[i] = new PluginScore(scorers[i].Name, Round(order[c].Scores[i]), weights[i]);
+                continue;
             }
-            candidates[c] = new CandidateScore { Node = Snapshot.Nodes[order[c].Index].Name, Score = Round(order[c].Score), Scores = parts };
+            var at = kept == keep ? keep - 1 : kept++;
+            while (at > 0 && _scored[top[at - 1]].Score < score)
+            {
+                top[at] = top[at - 1];
+                at--;
+            }
+            top[at] = i;
         }
-        return new PlacementExplanation
+        var nodes = new int[keep];
+        var totals = new double[keep];
+        var parts = new double[keep * scorers.Length];
+        for (var c = 0; c < keep; c++)
         {
-            Node = candidates[0].Node,
+            var s = _scored[top[c]];
+            nodes[c] = s.Index;
+            totals[c] = s.Score;
+            Array.Copy(_scores, top[c] * scorers.Length, parts, c * scorers.Length, scorers.Length);
+        }
+        return new ExplanationDraft
+        {
             Algorithm = _scheduler.AlgorithmName,
-            Nodes = Snapshot.Nodes.Count,
+            Snapshot = Snapshot,
+            Nodes = nodes,
+            Totals = totals,
+            PluginScores = parts,
+            Scorers = scorers,
+            Weights = weights,
+            Tally = tally,
             Visited = visited,
-            Feasible = scored.Count,
+            Feasible = _scored.Count,
             SampleSize = sample == int.MaxValue ? null : sample,
-            Candidates = candidates,
-            Rejected = tally.Groups(),
         };
     }
 
     private PlacementOutcome Failed(PlacementRequest request, RejectionTally tally, int visited, int sample, string error) =>
-        new(request, null, new PlacementExplanation
+        new(request, new PlacementExplanation
         {
             Algorithm = _scheduler.AlgorithmName,
             Nodes = Snapshot.Nodes.Count,
@@ -87,15 +104,48 @@ public sealed partial class SchedulingPlan
         }
         return text.Append(". Free capacity, add a node, or relax --node, --constraint, the anti-affinity group or the project's restrictions.").ToString();
     }
-
-    private static double Round(double score) => Math.Round(score, 2);
 }
 
 /// <summary>The result of one placement: the node (null when none fits) and the explanation either way.</summary>
-public sealed record PlacementOutcome(PlacementRequest Request, string? Node, PlacementExplanation Explanation)
+public sealed class PlacementOutcome
 {
+    private ExplanationDraft? _draft;
+    private PlacementExplanation? _explanation;
+
+    internal PlacementOutcome(PlacementRequest request, string node, ExplanationDraft draft)
+    {
+        Request = request;
+        Node = node;
+        _draft = draft;
+    }
+
+    internal PlacementOutcome(PlacementRequest request, PlacementExplanation failure)
+    {
+        Request = request;
+        _explanation = failure;
+    }
+
+    public PlacementRequest Request { get; }
+
+    /// <summary>The chosen node; null when no node could take the request.</summary>
+    public string? Node { get; }
+
     public bool Placed => Node is not null;
 
+    /// <summary>"Why this node" (built on first read, then kept).</summary>
+    public PlacementExplanation Explanation
+    {
+        get
+        {
+            if (_explanation is null)
+            {
+                _explanation = _draft!.Build();
+                _draft = null;
+            }
+            return _explanation;
+        }
+    }
+
     /// <summary>Why nothing was placed (the rejections by count and what to do); null when placed.</summary>
-    public string? Error => Explanation.Error;
+    public string? Error => Node is null ? Explanation.Error : null;
 }

@@ -14,8 +14,10 @@ public sealed partial class SchedulingPlan
     private readonly Resources[] _free;
     private readonly NodeOrder _order;
     private readonly List<PlannedPlacement> _placements = [];
+    // Reused by every placement: the feasible nodes found and their plugin scores (row-major).
+    private readonly List<Scored> _scored = [];
+    private double[] _scores = new double[64];
     private Dictionary<(int Node, string Project, string Group), int>? _groups;
-    private long _step;
 
     internal SchedulingPlan(Scheduler scheduler, ClusterSnapshot snapshot, Random random)
     {
@@ -26,7 +28,7 @@ public sealed partial class SchedulingPlan
         _free = new Resources[snapshot.Nodes.Count];
         for (var i = 0; i < _free.Length; i++)
         {
-            _free[i] = snapshot.Nodes[i].Free;
+            _free[i] = snapshot.NodeAt(i).Free;
         }
         _order = new NodeOrder(snapshot.Nodes.Count, random);
     }
@@ -55,12 +57,12 @@ public sealed partial class SchedulingPlan
     public PlacementOutcome Place(PlacementRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var filters = Active(_scheduler.Filters, request);
-        var scorers = ActiveScorers(request, out var weights);
+        var filters = _scheduler.ActiveFilters(request);
+        var (scorers, weights) = _scheduler.ActiveScorers(request);
         var nodes = Snapshot.Nodes.Count;
         var sample = _scheduler.Options.SampleSize(nodes);
-        var tally = new RejectionTally(_scheduler.Options.ExplainExamples);
-        var scored = new List<Scored>(Math.Min(nodes, Math.Min(sample, 64)));
+        var tally = new RejectionTally(_scheduler.Options.ExplainExamples, request);
+        _scored.Clear();
         var visited = 0;
         if (request.Node is { } pinned)
         {
@@ -73,48 +75,38 @@ public sealed partial class SchedulingPlan
             // Only the pinned node can pass: the others are counted, not visited.
             if (nodes > 1)
             {
-                tally.Add(PinFilter.PluginName, "not the pinned node", null, nodes - 1);
+                tally.AddUnvisited(PinFilter.PluginName, PinFilter.NotPinned, nodes - 1);
             }
             visited = 1;
-            Visit(index, request, filters, scorers, weights, tally, scored);
+            Visit(index, request, filters, scorers, weights, tally);
         }
         else
         {
-            while (visited < nodes && scored.Count < sample)
+            while (visited < nodes && _scored.Count < sample)
             {
-                Visit(_order.At(_step++), request, filters, scorers, weights, tally, scored);
+                Visit(_order.Next(), request, filters, scorers, weights, tally);
                 visited++;
             }
         }
-        if (scored.Count == 0)
+        if (_scored.Count == 0)
         {
             return Failed(request, tally, visited, sample, NoNodeError(request, tally, nodes));
         }
-        var best = 0;
-        for (var i = 1; i < scored.Count; i++)
-        {
-            if (scored[i].Score > scored[best].Score)
-            {
-                best = i; // strictly greater: ties go to the node visited first
-            }
-        }
-        Commit(scored[best].Index, request, scored[best].Score);
-        return new PlacementOutcome(request, Snapshot.Nodes[scored[best].Index].Name, Explain(request, tally, visited, sample, scored, scorers, weights, best));
+        var draft = Draft(tally, visited, sample, scorers, weights);
+        var chosen = draft.Nodes[0];
+        Commit(chosen, request, draft.Totals[0]);
+        return new PlacementOutcome(request, Snapshot.NodeAt(chosen).Name, draft);
     }
 
-    /// <summary>The first filter that rejects node <paramref name="index"/> for <paramref name="request"/> now, or null.</summary>
-    internal FilterVerdict? FirstRejection(int index, PlacementRequest request)
+    /// <summary>The first filter that rejects node <paramref name="index"/> for <paramref name="request"/> now, as its fact; or null.</summary>
+    internal string? FirstRejection(int index, PlacementRequest request)
     {
         var candidate = new NodeCandidate(this, index);
         foreach (var filter in _scheduler.Filters)
         {
-            if (filter.AppliesTo(request))
+            if (filter.AppliesTo(request) && filter.Reject(candidate, request) is { } reason)
             {
-                var verdict = filter.Filter(candidate, request);
-                if (!verdict.Passed)
-                {
-                    return verdict;
-                }
+                return filter.Explain(candidate, request, reason);
             }
         }
         return null;
@@ -129,61 +121,37 @@ public sealed partial class SchedulingPlan
             var key = (index, request.Project, affinity.Group);
             _groups[key] = _groups.GetValueOrDefault(key) + 1;
         }
-        var node = Snapshot.Nodes[index];
+        var node = Snapshot.NodeAt(index);
         _placements.Add(new PlannedPlacement(request, node.Name, node.Version, score));
     }
 
-    private void Visit(int index, PlacementRequest request, IFilterPlugin[] filters, IScorePlugin[] scorers, int[] weights, RejectionTally tally, List<Scored> scored)
+    private void Visit(int index, PlacementRequest request, IFilterPlugin[] filters, IScorePlugin[] scorers, int[] weights, RejectionTally tally)
     {
         var candidate = new NodeCandidate(this, index);
         foreach (var filter in filters)
         {
-            var verdict = filter.Filter(candidate, request);
-            if (!verdict.Passed)
+            if (filter.Reject(candidate, request) is { } reason)
             {
-                tally.Add(filter.Name, verdict);
+                tally.Add(filter, reason, candidate);
                 return;
             }
         }
-        var scores = new double[scorers.Length];
+        var offset = _scored.Count * scorers.Length;
+        if (offset + scorers.Length > _scores.Length)
+        {
+            Array.Resize(ref _scores, Math.Max(_scores.Length * 2, offset + scorers.Length));
+        }
         double sum = 0;
         var weightSum = 0;
         for (var i = 0; i < scorers.Length; i++)
         {
-            scores[i] = Math.Clamp(scorers[i].Score(candidate, request), 0, 100);
-            sum += scores[i] * weights[i];
+            var score = Math.Clamp(scorers[i].Score(candidate, request), 0, 100);
+            _scores[offset + i] = score;
+            sum += score * weights[i];
             weightSum += weights[i];
         }
-        scored.Add(new Scored(index, weightSum > 0 ? sum / weightSum : 0, scores));
+        _scored.Add(new Scored(index, weightSum > 0 ? sum / weightSum : 0));
     }
 
-    private static IFilterPlugin[] Active(IReadOnlyList<IFilterPlugin> filters, PlacementRequest request)
-    {
-        var count = 0;
-        var active = new IFilterPlugin[filters.Count];
-        foreach (var filter in filters)
-        {
-            if (filter.AppliesTo(request))
-            {
-                active[count++] = filter;
-            }
-        }
-        return count == active.Length ? active : active[..count];
-    }
-
-    private IScorePlugin[] ActiveScorers(PlacementRequest request, out int[] weights)
-    {
-        var active = new List<IScorePlugin>(_scheduler.Scorers.Count);
-        foreach (var scorer in _scheduler.Scorers)
-        {
-            if (_scheduler.WeightOf(scorer) > 0 && scorer.AppliesTo(request))
-            {
-                active.Add(scorer);
-            }
-        }
-        weights = [.. active.Select(_scheduler.WeightOf)];
-        return [.. active];
-    }
-
-    private readonly record struct Scored(int Index, double Score, double[] Scores);
+    private readonly record struct Scored(int Index, double Score);
 }

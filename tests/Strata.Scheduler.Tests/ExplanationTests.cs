@@ -24,9 +24,23 @@ public sealed class ExplanationTests
         Assert.Equal([6, 3, 1], outcome.Explanation.Rejected.Select(g => g.Count));
         var error = outcome.Error!;
         Assert.StartsWith("no node can take instance 'api' (tier container; cpu 2 cores, memory 1 GiB): all 10 nodes rejected — 6 by capacity (memory), e.g. node full", error, StringComparison.Ordinal);
-        Assert.Contains(": memory 512 MiB free < 1 GiB asked; 3 by tier (container unavailable), e.g. node wasm-only", error, StringComparison.Ordinal);
+        Assert.Contains(": memory 512 MiB free < 1 GiB asked; 3 by tier (unavailable), e.g. node wasm-only", error, StringComparison.Ordinal);
         Assert.Contains("; 1 by node-state (offline), e.g. node gone: offline (its lease expired).", error, StringComparison.Ordinal);
         Assert.EndsWith("Free capacity, add a node, or relax --node, --constraint, the anti-affinity group or the project's restrictions.", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Explanation_ReadLater_ShowsTheNodeAsItWasWhenRejected()
+    {
+        var snapshot = new ClusterBuilder().Node("small", n => n.Capacity(4, "1GiB")).Node("big", n => n.Capacity(4, "16GiB")).Build();
+        var plan = new Scheduler().CreatePlan(snapshot, seed: 1);
+
+        var first = plan.Place(Ask.Container(1, "2GiB", "first"));
+        plan.Place(Ask.Container(1, "512MiB", "second") with { Node = "small" });
+
+        PlacementAssert.PlacedOn(first, "big");
+        PlacementAssert.Rejected(first, "capacity", "memory", fact: "node small: memory 1 GiB free < 2 GiB asked");
+        Assert.Equal(Resources.Bytes(512L << 20), Resources.Bytes(plan.FreeOn("small").MemoryBytes));
     }
 
     [Fact]

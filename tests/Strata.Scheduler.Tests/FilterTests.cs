@@ -33,12 +33,12 @@ public sealed class FilterTests
 
     [Fact]
     public void Tier_Unavailable_IsRejected() =>
-        PlacementAssert.Rejected(PlaceBesideAGoodNode(n => n.Tiers("container", "wasm"), Ask.For("sandbox", 1, "1GiB")), "tier", "sandbox unavailable",
+        PlacementAssert.Rejected(PlaceBesideAGoodNode(n => n.Tiers("container", "wasm"), Ask.For("sandbox", 1, "1GiB")), "tier", "unavailable",
             fact: "node bad: tier sandbox not available (has container, wasm)");
 
     [Fact]
     public void Arch_Mismatch_IsRejected() =>
-        PlacementAssert.Rejected(PlaceBesideAGoodNode(n => n.Arch("aarch64"), Ask.Container() with { Arch = "x86_64" }), "arch", "not x86_64",
+        PlacementAssert.Rejected(PlaceBesideAGoodNode(n => n.Arch("aarch64"), Ask.Container() with { Arch = "x86_64" }), "arch", "other arch",
             fact: "node bad: arch aarch64, the image needs x86_64");
 
     [Fact]
@@ -103,7 +103,7 @@ public sealed class FilterTests
     [Fact]
     public void AntiAffinity_Hard_RejectsANodeRunningTheGroup() =>
         PlacementAssert.Rejected(PlaceBesideAGoodNode(n => n.Runs("web-0", group: "web"), Ask.Container() with { AntiAffinity = new AntiAffinity("web") }),
-            "anti-affinity", "group web", fact: "node bad: already runs 1 instance of anti-affinity group web");
+            "anti-affinity", "group already there", fact: "node bad: already runs 1 instance of anti-affinity group web");
 
     [Fact]
     public void AntiAffinity_AnotherProjectsGroupOfTheSameName_IsInvisible()
@@ -157,7 +157,9 @@ public sealed class FilterTests
 
         public bool AppliesTo(PlacementRequest request) => true;
 
-        public FilterVerdict Filter(in NodeCandidate node, PlacementRequest request) =>
-            node.Node.Labels.GetValueOrDefault("gpu") == "none" ? FilterVerdict.Reject("no gpu", $"node {node.Name}: no gpu") : FilterVerdict.Pass;
+        public string? Reject(in NodeCandidate node, PlacementRequest request) =>
+            node.Node.Labels.GetValueOrDefault("gpu") == "none" ? "no gpu" : null;
+
+        public string Explain(in NodeCandidate node, PlacementRequest request, string reason) => $"node {node.Name}: no gpu";
     }
 }

@@ -79,7 +79,7 @@ public sealed class PlanTests
 
         Assert.Equal(3, outcomes.Take(3).Select(o => o.Node).Distinct().Count());
         Assert.False(outcomes[3].Placed);
-        PlacementAssert.Rejected(outcomes[3], "anti-affinity", "group db", count: 3);
+        PlacementAssert.Rejected(outcomes[3], "anti-affinity", "group already there", count: 3);
     }
 
     [Fact]

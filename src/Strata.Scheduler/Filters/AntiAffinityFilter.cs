@@ -12,13 +12,13 @@ public sealed class AntiAffinityFilter : IFilterPlugin
 
     public bool AppliesTo(PlacementRequest request) => request.AntiAffinity is { Hard: true };
 
-    public FilterVerdict Filter(in NodeCandidate node, PlacementRequest request)
+    public string? Reject(in NodeCandidate node, PlacementRequest request) =>
+        node.CountInGroup(request.Project, request.AntiAffinity!.Group) == 0 ? null : "group already there";
+
+    public string Explain(in NodeCandidate node, PlacementRequest request, string reason)
     {
         var group = request.AntiAffinity!.Group;
         var count = node.CountInGroup(request.Project, group);
-        return count == 0
-            ? FilterVerdict.Pass
-            : FilterVerdict.Reject($"group {group}",
-                $"node {node.Name}: already runs {count} instance{(count == 1 ? "" : "s")} of anti-affinity group {group}");
+        return $"node {node.Name}: already runs {count} instance{(count == 1 ? "" : "s")} of anti-affinity group {group}";
     }
 }

@@ -9,8 +9,9 @@ public sealed class ArchFilter : IFilterPlugin
 
     public bool AppliesTo(PlacementRequest request) => request.Arch is not null;
 
-    public FilterVerdict Filter(in NodeCandidate node, PlacementRequest request) =>
-        node.Node.Arch == request.Arch
-            ? FilterVerdict.Pass
-            : FilterVerdict.Reject($"not {request.Arch}", $"node {node.Name}: arch {node.Node.Arch}, the image needs {request.Arch}");
+    public string? Reject(in NodeCandidate node, PlacementRequest request) =>
+        node.Node.Arch == request.Arch ? null : "other arch";
+
+    public string Explain(in NodeCandidate node, PlacementRequest request, string reason) =>
+        $"node {node.Name}: arch {node.Node.Arch}, the image needs {request.Arch}";
 }

@@ -12,24 +12,27 @@ public sealed class CapacityFilter : IFilterPlugin
 
     public bool AppliesTo(PlacementRequest request) => true;
 
-    public FilterVerdict Filter(in NodeCandidate node, PlacementRequest request)
+    public string? Reject(in NodeCandidate node, PlacementRequest request)
     {
         var free = node.Free;
         var ask = request.Resources;
-        if (free.Covers(ask))
+        return ask.CpuMillis > free.CpuMillis ? "cpu"
+            : ask.MemoryBytes > free.MemoryBytes ? "memory"
+            : ask.DiskBytes > free.DiskBytes ? "disk"
+            : ask.Pids > free.Pids ? "pids"
+            : null;
+    }
+
+    public string Explain(in NodeCandidate node, PlacementRequest request, string reason)
+    {
+        var free = node.Free;
+        var ask = request.Resources;
+        return reason switch
         {
-            return FilterVerdict.Pass;
-        }
-        if (ask.CpuMillis > free.CpuMillis)
-        {
-            return FilterVerdict.Reject("cpu", $"node {node.Name}: cpu {Resources.Cpu(free.CpuMillis)} free < {Resources.Cpu(ask.CpuMillis)} asked");
-        }
-        if (ask.MemoryBytes > free.MemoryBytes)
-        {
-            return FilterVerdict.Reject("memory", $"node {node.Name}: memory {Resources.Bytes(free.MemoryBytes)} free < {Resources.Bytes(ask.MemoryBytes)} asked");
-        }
-        return ask.DiskBytes > free.DiskBytes
-            ? FilterVerdict.Reject("disk", $"node {node.Name}: disk {Resources.Bytes(free.DiskBytes)} free < {Resources.Bytes(ask.DiskBytes)} asked")
-            : FilterVerdict.Reject("pids", $"node {node.Name}: pids {free.Pids} free < {ask.Pids} asked");
+            "cpu" => $"node {node.Name}: cpu {Resources.Cpu(free.CpuMillis)} free < {Resources.Cpu(ask.CpuMillis)} asked",
+            "memory" => $"node {node.Name}: memory {Resources.Bytes(free.MemoryBytes)} free < {Resources.Bytes(ask.MemoryBytes)} asked",
+            "disk" => $"node {node.Name}: disk {Resources.Bytes(free.DiskBytes)} free < {Resources.Bytes(ask.DiskBytes)} asked",
+            _ => $"node {node.Name}: pids {free.Pids} free < {ask.Pids} asked",
+        };
     }
 }

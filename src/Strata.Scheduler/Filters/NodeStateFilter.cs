@@ -9,15 +9,14 @@ public sealed class NodeStateFilter : IFilterPlugin
 
     public bool AppliesTo(PlacementRequest request) => true;
 
-    public FilterVerdict Filter(in NodeCandidate node, PlacementRequest request)
+    public string? Reject(in NodeCandidate node, PlacementRequest request)
     {
         var info = node.Node;
-        if (info.Offline)
-        {
-            return FilterVerdict.Reject("offline", $"node {info.Name}: offline (its lease expired)");
-        }
-        return info.Draining
-            ? FilterVerdict.Reject("draining", $"node {info.Name}: draining (strata node undrain {info.Name} to use it again)")
-            : FilterVerdict.Pass;
+        return info.Offline ? "offline" : info.Draining ? "draining" : null;
     }
+
+    public string Explain(in NodeCandidate node, PlacementRequest request, string reason) =>
+        reason == "offline"
+            ? $"node {node.Name}: offline (its lease expired)"
+            : $"node {node.Name}: draining (strata node undrain {node.Name} to use it again)";
 }

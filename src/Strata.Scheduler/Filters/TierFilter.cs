@@ -9,12 +9,12 @@ public sealed class TierFilter : IFilterPlugin
 
     public bool AppliesTo(PlacementRequest request) => true;
 
-    public FilterVerdict Filter(in NodeCandidate node, PlacementRequest request)
+    public string? Reject(in NodeCandidate node, PlacementRequest request) =>
+        node.Node.HasTier(request.Tier) ? null : "unavailable";
+
+    public string Explain(in NodeCandidate node, PlacementRequest request, string reason)
     {
         var tiers = node.Node.Tiers;
-        return tiers.Contains(request.Tier)
-            ? FilterVerdict.Pass
-            : FilterVerdict.Reject($"{request.Tier} unavailable",
-                $"node {node.Name}: tier {request.Tier} not available (has {(tiers.Count == 0 ? "none" : string.Join(", ", tiers.Order(StringComparer.Ordinal)))})");
+        return $"node {node.Name}: tier {request.Tier} not available (has {(tiers.Count == 0 ? "none" : string.Join(", ", tiers.Order(StringComparer.Ordinal)))})";
     }
 }

@@ -7,10 +7,12 @@ namespace Strata.Scheduler;
 public sealed class ClusterSnapshot
 {
     private readonly Dictionary<string, int> _index;
+    private readonly NodeInfo[] _nodes;
 
     public ClusterSnapshot(IEnumerable<NodeInfo> nodes, long revision = 0)
     {
-        Nodes = [.. nodes];
+        _nodes = [.. nodes];
+        Nodes = _nodes;
         Revision = revision;
         _index = new Dictionary<string, int>(Nodes.Count, StringComparer.Ordinal);
         for (var i = 0; i < Nodes.Count; i++)
@@ -29,6 +31,8 @@ public sealed class ClusterSnapshot
 
     /// <summary>The position of node <paramref name="name"/> in <see cref="Nodes"/>, or -1.</summary>
     public int IndexOf(string name) => _index.TryGetValue(name, out var i) ? i : -1;
+
+    internal NodeInfo NodeAt(int index) => _nodes[index];
 
     public NodeInfo? Find(string name) => _index.TryGetValue(name, out var i) ? Nodes[i] : null;
 }

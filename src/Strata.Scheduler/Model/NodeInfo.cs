@@ -11,6 +11,7 @@ public sealed record PlacedInstance(string Name, string Project, string? AntiAff
 public sealed class NodeInfo
 {
     private Dictionary<(string Project, string Group), int>? _groups;
+    private int _tierMask = -1;
 
     public required string Name { get; init; }
     public long Version { get; init; }
@@ -27,9 +28,33 @@ public sealed class NodeInfo
     public bool Offline { get; init; }
     public IReadOnlyList<PlacedInstance> Instances { get; init; } = [];
 
+    /// <summary>Whether the node offers <paramref name="tier"/>; the five known tiers are a bit test.</summary>
+    public bool HasTier(string tier)
+    {
+        var bit = TierBit(tier);
+        if (bit == 0)
+        {
+            return Tiers.Contains(tier);
+        }
+        if (_tierMask < 0)
+        {
+            var mask = 0;
+            foreach (var t in Tiers)
+            {
+                mask |= TierBit(t);
+            }
+            _tierMask = mask;
+        }
+        return (_tierMask & bit) != 0;
+    }
+
     /// <summary>How many of <paramref name="project"/>'s instances in anti-affinity <paramref name="group"/> run here.</summary>
     public int CountInGroup(string project, string group)
     {
+        if (Instances.Count == 0)
+        {
+            return 0;
+        }
         var groups = _groups;
         if (groups is null)
         {
@@ -46,4 +71,14 @@ public sealed class NodeInfo
         }
         return groups.GetValueOrDefault((project, group));
     }
+
+    private static int TierBit(string tier) => tier switch
+    {
+        "process" => 1,
+        "container" => 2,
+        "sandbox" => 4,
+        "vm" => 8,
+        "wasm" => 16,
+        _ => 0,
+    };
 }

@@ -37,6 +37,9 @@ public sealed record ProjectPlacementRules
 /// <summary>A <c>label=value</c> or <c>label!=value</c> condition on a node's labels. A missing label never equals.</summary>
 public readonly record struct LabelConstraint(string Label, string Value, bool Negated = false)
 {
+    /// <summary><c>label=value</c> or <c>label!=value</c>, made once (rejections are counted by it).</summary>
+    public string Text { get; } = Label + (Negated ? "!=" : "=") + Value;
+
     /// <summary>Parses <c>label=value</c> or <c>label!=value</c>; throws a FormatException saying what is expected.</summary>
     public static LabelConstraint Parse(string text)
     {
@@ -58,5 +61,5 @@ public readonly record struct LabelConstraint(string Label, string Value, bool N
     public bool HoldsOn(IReadOnlyDictionary<string, string> labels) =>
         labels.TryGetValue(Label, out var actual) && actual == Value ? !Negated : Negated;
 
-    public override string ToString() => Label + (Negated ? "!=" : "=") + Value;
+    public override string ToString() => Text;
 }
