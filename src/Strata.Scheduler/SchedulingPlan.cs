@@ -57,6 +57,11 @@ public sealed partial class SchedulingPlan
     public PlacementOutcome Place(PlacementRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var ask = request.Resources;
+        if (ask.CpuMillis < 0 || ask.MemoryBytes < 0 || ask.DiskBytes < 0 || ask.Pids < 0)
+        {
+            throw new ArgumentException($"{Scheduler.Describe(request)} asks for {ask}; every resource must be 0 or more", nameof(request));
+        }
         var filters = _scheduler.ActiveFilters(request);
         var (scorers, weights) = _scheduler.ActiveScorers(request);
         var nodes = Snapshot.Nodes.Count;

@@ -44,6 +44,16 @@ public sealed class ExplanationTests
     }
 
     [Fact]
+    public void Place_NegativeResources_IsRefusedNamingTheRequest()
+    {
+        var snapshot = new ClusterBuilder().Node("a").Build();
+
+        var error = Assert.Throws<ArgumentException>(() => new Scheduler().Place(snapshot, Ask.Container(-1, "1GiB", "bad"), seed: 1));
+
+        Assert.StartsWith("instance 'bad' asks for cpu -1 cores, memory 1 GiB", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Place_EmptyCluster_SaysSo()
     {
         var outcome = new Scheduler().Place(new ClusterSnapshot([]), Ask.Container(), seed: 1);
