@@ -5,6 +5,7 @@ using Strata.Client;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Daemon;
+using Strata.Testing;
 
 namespace Strata.Container.Tests;
 
@@ -19,7 +20,7 @@ public sealed class DaemonImageSafetyTests(ContainerFixture fx)
     public async Task Commit_TenantToken_RefusedForExistingAndNewNames_OtherProjectsKeepTheOriginal_AdminCommitsUnchanged()
     {
         fx.RequireEngine();
-        var port = FreePort();
+        var port = NetworkCensus.FreePort();
         var socket = Path.Combine(fx.Root, "own.sock");
         await using var host = await DaemonHost.StartAsync(new DaemonOptions
         {
@@ -105,7 +106,7 @@ public sealed class DaemonImageSafetyTests(ContainerFixture fx)
 
         // Once the instance is gone, prune reclaims the layers.
         await client.DeleteAsync("keeper", force: true);
-        await WaitUntilAsync(async () => (await client.ListAsync()).Items.All(i => i.Name != "keeper"));
+        await DaemonContainerTests.WaitUntilAsync(async () => (await client.ListAsync()).Items.All(i => i.Name != "keeper"));
         var after = await client.PruneImagesAsync();
         Assert.Equal(layers.Length, after.LayersRemoved);
         Assert.Equal(0, after.LayersInUse);
@@ -143,22 +144,5 @@ public sealed class DaemonImageSafetyTests(ContainerFixture fx)
                 await Task.Delay(50); // the workload is still starting
             }
         }
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 20 s");
-            await Task.Delay(20);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }
