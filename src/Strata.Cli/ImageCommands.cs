@@ -391,9 +391,14 @@ internal static class ImageCommands
             {
                 var code = await StrataCli.Guard(async () =>
                 {
-                    foreach (var name in (await client.RemoveImageAsync(r, parse.GetValue(force), ct)).Removed)
+                    var result = await client.RemoveImageAsync(r, parse.GetValue(force), ct);
+                    foreach (var name in result.Removed)
                     {
                         Console.WriteLine($"untagged {name}");
+                    }
+                    if (result.Message is { } message)
+                    {
+                        Console.WriteLine(message);
                     }
                     return 0;
                 });
@@ -433,7 +438,8 @@ internal static class ImageCommands
             }
             else
             {
-                Console.WriteLine($"removed {r.BlobsRemoved} blobs and {r.LayersRemoved} layers, freed {Human(r.BytesFreed)}");
+                Console.WriteLine($"removed {r.BlobsRemoved} blobs and {r.LayersRemoved} layers, freed {Human(r.BytesFreed)}"
+                    + (r.LayersInUse > 0 ? $"; kept {r.LayersInUse} layer{(r.LayersInUse == 1 ? "" : "s")} of removed images that instances still use" : ""));
             }
             return 0;
         }));

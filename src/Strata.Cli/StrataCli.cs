@@ -20,7 +20,7 @@ public static partial class StrataCli
 
     private static readonly Option<string?> SocketOption = new("--socket") { Description = "daemon unix socket (default /run/strata/strata.sock, or STRATA_SOCKET)", Recursive = true };
     private static readonly Option<string?> HostOption = new("--host") { Description = "daemon TCP address such as 127.0.0.1:7070 (or STRATA_HOST); needs --token", Recursive = true };
-    private static readonly Option<string?> TokenOption = new("--token") { Description = "bearer token for --host (or STRATA_TOKEN, or \"token\" in the config file)", Recursive = true };
+    private static readonly Option<string?> TokenOption = new("--token") { Description = "bearer token: needed with --host; on the socket it makes the CLI act as the token (its project and role) instead of the host administrator (or STRATA_TOKEN, or \"token\" in the config file)", Recursive = true };
     private static readonly Option<string?> ProjectOption = new("--project") { Description = "project to act in (or STRATA_PROJECT; default: a token's own project, else default)", Recursive = true };
 
     public static async Task<int> RunAsync(string[] args)

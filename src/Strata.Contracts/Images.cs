@@ -78,7 +78,21 @@ public sealed record TagImageRequest
 }
 
 /// <summary>Answer of <c>DELETE /v1/images/{reference}</c>: the names that were removed.</summary>
-public sealed record RemovedImages(IReadOnlyList<string> Removed);
+public sealed record RemovedImages(IReadOnlyList<string> Removed)
+{
+    /// <summary>
+    /// Instances (<c>project/name</c> outside the <c>default</c> project) still running on the image whose last name
+    /// was removed (<c>force=true</c>): only the name went; its layers stay until no instance uses them.
+    /// </summary>
+    public IReadOnlyList<string>? StillUsedBy { get; init; }
+
+    /// <summary>What happened beyond the removed names, in words (set with <see cref="StillUsedBy"/>).</summary>
+    public string? Message { get; init; }
+}
 
 /// <summary>Answer of <c>POST /v1/images/prune</c>.</summary>
-public sealed record PruneImagesResult(int BlobsRemoved, int LayersRemoved, long BytesFreed);
+public sealed record PruneImagesResult(int BlobsRemoved, int LayersRemoved, long BytesFreed)
+{
+    /// <summary>Unpacked layers no name refers to that were kept because instances (or their snapshots) stand on them.</summary>
+    public int LayersInUse { get; init; }
+}

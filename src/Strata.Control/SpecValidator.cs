@@ -40,13 +40,17 @@ public static partial class SpecValidator
         return parsed;
     }
 
-    /// <summary>Checks everything that does not depend on the tier; returns the spec with defaults filled in.</summary>
-    public static InstanceSpec Normalize(InstanceSpec spec)
+    /// <summary>
+    /// Checks everything that does not depend on the tier; returns the spec with defaults filled in.
+    /// <paramref name="host"/>: the size limits are checked against (default: this host).
+    /// </summary>
+    public static InstanceSpec Normalize(InstanceSpec spec, HostCapacity? host = null)
     {
         if (spec.Name is not null)
         {
             ValidateName(spec.Name);
         }
+        CheckNoNul(spec);
         if (spec.Resources is { } r)
         {
             if (r.Cpus is { } cpus && (double.IsNaN(cpus) || cpus <= 0 || cpus > 1024))
@@ -64,6 +68,7 @@ public static partial class SpecValidator
             {
                 throw StrataException.Invalid("resources.pids", $"{pids} is not a valid process limit; give a positive number");
             }
+            CheckHostBounds(r, host ?? HostCapacity.Current);
         }
         if (!RestartPolicy.TryParse(spec.Restart, out _))
         {

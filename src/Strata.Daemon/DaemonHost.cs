@@ -114,6 +114,9 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddImageApi(options);
             builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, StrataJsonContext.Default));
+            // A parameter that does not bind (?timeout=99999999999) throws into ProblemMapping, which answers with a
+            // problem document naming the parameter, instead of a bare 400 with an empty body.
+            builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
             builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
             {
                 doc.Info.Title = "Strata API";

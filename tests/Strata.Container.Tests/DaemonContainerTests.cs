@@ -316,7 +316,7 @@ public sealed class DaemonContainerTests(ContainerFixture fx)
         Assert.Equal("committed\nx\ngroup-gone\n", output.ToString());
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    internal static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (!await condition())

@@ -9,7 +9,8 @@ namespace Strata.Daemon.Api;
 /// Who is asking, resolved once per request (<see cref="Caller"/>), and whether they may (<see cref="Permissions"/>).
 /// <list type="bullet">
 /// <item>The unix socket is for host administrators: its file mode (0660, root and the <c>strata</c> group) is the
-/// access check. They act in any project: <c>X-Strata-Project</c> or <c>?project=</c> picks it (default <c>default</c>).</item>
+/// access check. They act in any project: <c>X-Strata-Project</c> or <c>?project=</c> picks it (default <c>default</c>).
+/// A request on the socket that carries <c>Authorization: Bearer TOKEN</c> acts as that token instead, as on TCP.</item>
 /// <item>A TCP listener needs <c>Authorization: Bearer TOKEN</c>: the daemon's own admin token (a host administrator,
 /// as on the socket) or a project token, which acts in its project only, with its role.</item>
 /// </list>
@@ -55,11 +56,13 @@ public sealed class Authentication
     private Caller Resolve(HttpContext context)
     {
         var named = NamedProject(context);
-        if (IsUnixSocket(context))
+        var header = context.Request.Headers.Authorization.ToString();
+        // A token sent over the socket is honoured: whoever tests a token there sees what the token may do,
+        // not what the socket's owner may.
+        if (IsUnixSocket(context) && header.Length == 0)
         {
             return Caller.HostAdmin(named ?? Control.InstanceService.DefaultProject);
         }
-        var header = context.Request.Headers.Authorization.ToString();
         const string prefix = "Bearer ";
         if (!header.StartsWith(prefix, StringComparison.Ordinal))
         {
@@ -147,6 +150,8 @@ public static class Permissions
         var first = segments.Length > 1 && segments[0] == "v1" ? segments[1] : segments.FirstOrDefault() ?? "";
         return first switch
         {
+            // Commit writes an image into the store every project shares: host administrators only, like image changes.
+            "instances" when IsCommit(segments) => null,
             "instances" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,
             "apply" => ProjectRoles.Operator,
             "advise" => ProjectRoles.Viewer, // advice changes nothing
@@ -159,6 +164,14 @@ public static class Permissions
             _ => null, // /metrics (every project's counts), /v1/daemon/stop, image changes, anything new
         };
     }
+
+    /// <summary>
+    /// <c>v1/instances/{name}/commit</c>: turns an instance into an image of the shared store. Routes match without
+    /// regard to case, so this does too (<c>/COMMIT</c> reaches the same endpoint).
+    /// </summary>
+    private static bool IsCommit(string[] segments) =>
+        segments.Length == 4 && segments[0] == "v1"
+        && segments[1].Equals("instances", StringComparison.OrdinalIgnoreCase) && segments[3].Equals("commit", StringComparison.OrdinalIgnoreCase);
 
     private static string? ProjectPath(bool read, string[] segments)
     {
@@ -181,6 +194,11 @@ public static class Permissions
             return;
         }
         var required = Required(method, path);
+        if (required is null && IsCommit(path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries)))
+        {
+            throw new StrataException(ErrorKind.Forbidden,
+                $"a project token ({caller.Role} of '{caller.Project}') cannot commit an instance: images are one store shared by every project on this host, and only host administrators change it (docs/security.md, 'Images'); keep the instance's files in your project with 'strata snapshot create NAME', or ask a host administrator to commit it");
+        }
         if (required is null)
         {
             throw new StrataException(ErrorKind.Forbidden,

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Strata.Contracts;
 using Strata.Control;
 using Strata.Control.Operations;
+using Strata.Daemon.Images;
 using Strata.Images;
 using Strata.Images.Registry;
 using Strata.Node.Drivers.Vm;
@@ -71,11 +72,13 @@ public static class ImageEndpoints
         }).Accepts<TagImageRequest>("application/json").Produces<ImageSummary>(StatusCodes.Status201Created)
             .WithSummary("Give an image another name.");
 
-        group.MapPost("/prune", (ImageStore store) =>
+        group.MapPost("/prune", (ImageStore store, InstanceService instances) =>
         {
-            var r = store.GarbageCollect();
-            return Results.Json(new PruneImagesResult(r.BlobsRemoved, r.LayersRemoved, r.BytesFreed), StrataJsonContext.Default.PruneImagesResult);
-        }).Produces<PruneImagesResult>().WithSummary("Delete blobs and unpacked layers that no image name refers to.");
+            var inUse = LayerReferences.Of(instances.List());
+            var r = store.GarbageCollect(inUse.Contains);
+            return Results.Json(new PruneImagesResult(r.BlobsRemoved, r.LayersRemoved, r.BytesFreed) { LayersInUse = r.LayersInUse },
+                StrataJsonContext.Default.PruneImagesResult);
+        }).Produces<PruneImagesResult>().WithSummary("Delete blobs and unpacked layers that no image name refers to; layers an instance stands on stay until it is removed.");
 
         group.MapGet("/{**reference}", (string reference, ImageStore store) =>
         {
@@ -87,6 +90,9 @@ public static class ImageEndpoints
         {
             ValidateReference(reference, "reference");
             var users = new List<string>();
+            // Forced: who stands on the image is asked before its names go (afterwards it cannot be looked up).
+            var forced = force == true ? store.Inspect(reference).Image : null;
+            var forcedUsers = forced is null ? [] : InstancesUsing(store, instances, forced).ToList();
             IReadOnlyList<string> removed;
             try
             {
@@ -101,9 +107,19 @@ public static class ImageEndpoints
                 throw StrataException.Conflict(
                     $"image {reference} is used by instance{(users.Count == 1 ? "" : "s")} {string.Join(", ", users)}; remove {(users.Count == 1 ? "it" : "them")} first, or force it (force=true, 'strata image rm -f')");
             }
+            if (forced is not null && forcedUsers.Count > 0 && !store.List().Any(i => i.ManifestDigest == forced.ManifestDigest))
+            {
+                var them = forcedUsers.Count == 1 ? "it" : "them";
+                return Results.Json(new RemovedImages(removed)
+                {
+                    StillUsedBy = forcedUsers,
+                    Message = $"image {reference} is still used by instance{(forcedUsers.Count == 1 ? "" : "s")} {string.Join(", ", forcedUsers)}: only its name was removed; "
+                        + $"{them} keep{(forcedUsers.Count == 1 ? "s" : "")} running on its layers, which 'strata image prune' frees once {them} {(forcedUsers.Count == 1 ? "is" : "are")} removed",
+                }, StrataJsonContext.Default.RemovedImages);
+            }
             return Results.Json(new RemovedImages(removed), StrataJsonContext.Default.RemovedImages);
         }).Produces<RemovedImages>()
-            .WithSummary("Remove an image name (an ID removes all its names). Refused with 409 while an instance uses the image, unless ?force=true.");
+            .WithSummary("Remove an image name (an ID removes all its names). Refused with 409 while an instance uses the image, unless ?force=true: then only the name goes, the answer names the instances (stillUsedBy) and their layers stay until they are removed.");
     }
 
     private static async Task PullAsync(HttpContext http, ImageStore store, OperationRegistry operations, DaemonOptions options, bool? wait)

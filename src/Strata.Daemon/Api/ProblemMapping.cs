@@ -1,10 +1,11 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Strata.Contracts;
 
 namespace Strata.Daemon.Api;
 
 /// <summary>The one place where failures become HTTP responses (RFC 7807 problem details).</summary>
-public static class ProblemMapping
+public static partial class ProblemMapping
 {
     public static int Status(ErrorKind kind) => kind switch
     {
@@ -49,10 +50,46 @@ public static class ProblemMapping
         JsonException j => FromJson(j),
         BadHttpRequestException b when b.StatusCode == StatusCodes.Status413PayloadTooLarge =>
             new StrataException(ErrorKind.InvalidArgument, "request body too large (limit 1 MiB)"),
-        BadHttpRequestException b => new StrataException(ErrorKind.InvalidArgument, $"bad request: {b.Message}"),
+        BadHttpRequestException { InnerException: JsonException j } => FromJson(j),
+        BadHttpRequestException b => FromBinding(b),
         OperationCanceledException => new StrataException(ErrorKind.Cancelled, "the operation was cancelled"),
         _ => new StrataException(ErrorKind.Internal, $"internal error: {e.Message}", inner: e),
     };
+
+    /// <summary>
+    /// A query, route or header value the endpoint's parameter cannot take (<c>?timeout=99999999999</c> for an int).
+    /// ASP.NET says <c>Failed to bind parameter "int? timeout" from "99999999999".</c> or <c>Required parameter
+    /// "string image" was not provided from query string.</c>; the field is the parameter's name.
+    /// </summary>
+    private static StrataException FromBinding(BadHttpRequestException b)
+    {
+        var bind = BindFailure().Match(b.Message);
+        if (bind.Success)
+        {
+            var type = bind.Groups["type"].Value.TrimEnd('?');
+            var expected = type switch
+            {
+                "int" or "Int32" => $"a whole number from {int.MinValue} to {int.MaxValue}",
+                "long" or "Int64" => "a whole number",
+                "double" or "Double" or "float" or "Single" => "a number",
+                "bool" or "Boolean" => "true or false",
+                _ => $"a value of type {type}",
+            };
+            return StrataException.Invalid(bind.Groups["name"].Value, $"'{bind.Groups["value"].Value}' is not valid here; give {expected}");
+        }
+        var required = RequiredParameter().Match(b.Message);
+        if (required.Success)
+        {
+            return StrataException.Invalid(required.Groups["name"].Value, "is required");
+        }
+        return new StrataException(ErrorKind.InvalidArgument, $"bad request: {b.Message}");
+    }
+
+    [GeneratedRegex("^Failed to bind parameter \"(?<type>[^ \"]+) (?<name>[^\"]+)\" from \"(?<value>.*)\"\\.?$", RegexOptions.Singleline)]
+    private static partial Regex BindFailure();
+
+    [GeneratedRegex("^Required parameter \"(?<type>[^ \"]+) (?<name>[^\"]+)\" was not provided")]
+    private static partial Regex RequiredParameter();
 
     /// <summary>
     /// System.Text.Json says "The JSON property 'x' could not be mapped ..." with a JSON path; turn it into

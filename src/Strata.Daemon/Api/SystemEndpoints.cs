@@ -100,15 +100,8 @@ public static class HostFacts
     public static HostInfo Read()
     {
         var kernel = TryRead("/proc/sys/kernel/osrelease") ?? Environment.OSVersion.VersionString;
-        long memory = 0;
-        foreach (var line in (TryRead("/proc/meminfo") ?? "").Split('\n'))
-        {
-            if (line.StartsWith("MemTotal:", StringComparison.Ordinal))
-            {
-                _ = long.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], out memory);
-                memory *= 1024;
-            }
-        }
+        var host = Strata.Control.HostCapacity.Current;
+        var memory = host.MemoryBytes == long.MaxValue ? 0 : host.MemoryBytes;
         var cgroups = File.Exists("/sys/fs/cgroup/cgroup.controllers") ? "v2"
             : Directory.Exists("/sys/fs/cgroup/unified") ? "hybrid (v1 + v2 mount)"
             : Directory.Exists("/sys/fs/cgroup/memory") ? "v1" : "none";
@@ -121,7 +114,7 @@ public static class HostFacts
             "x64" => "amd64",
             "arm64" => "arm64",
             var other => other,
-        }, Environment.ProcessorCount, memory, cgroups);
+        }, host.Cpus, memory, cgroups);
     }
 
     private static string? TryRead(string path)

@@ -66,7 +66,11 @@ public sealed record ImageDetails
 /// <summary>What a driver needs to build a root filesystem: lowest layer first.</summary>
 public sealed record PreparedRootfs(ImageInfo Image, IReadOnlyList<string> LayerDirs, ImageConfig Config);
 
-public sealed record GarbageCollectResult(int BlobsRemoved, int LayersRemoved, long BytesFreed);
+public sealed record GarbageCollectResult(int BlobsRemoved, int LayersRemoved, long BytesFreed)
+{
+    /// <summary>Layer directories no name refers to, kept because the caller said something uses them.</summary>
+    public int LayersInUse { get; init; }
+}
 
 /// <summary>The persisted list of names (<c>&lt;root&gt;/images.json</c>). Version 1.</summary>
 internal sealed record ImageIndexFile

@@ -81,11 +81,29 @@ public sealed partial class ImageStore
         }
     }
 
-    /// <summary>The upper directory as an OCI layer tar: sorted, depth-first, symlinks kept, whiteouts converted.</summary>
+    /// <summary>
+    /// The upper directory as an OCI layer tar: sorted, depth-first, symlinks kept, whiteouts converted. An unchanged
+    /// container (empty directory) gives the empty layer: just the end-of-archive blocks, as Docker commits it
+    /// (<see cref="TarWriter"/> writes no blocks at all when it wrote no entry, which is not a tar archive).
+    /// </summary>
     private static async Task WriteUpperTarAsync(string directory, Stream output, CancellationToken ct)
     {
-        var root = Path.GetFullPath(directory);
-        await using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
+        var start = output.Position;
+        await using (var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            await WriteUpperEntriesAsync(Path.GetFullPath(directory), writer, ct).ConfigureAwait(false);
+        }
+        if (output.Position == start)
+        {
+            await output.WriteAsync(new byte[EndOfArchiveBytes], ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Two zero 512-byte records end a tar archive.</summary>
+    private const int EndOfArchiveBytes = 2 * 512;
+
+    private static async Task WriteUpperEntriesAsync(string root, TarWriter writer, CancellationToken ct)
+    {
         async Task Walk(string dir)
         {
             foreach (var path in Directory.EnumerateFileSystemEntries(dir).Order(StringComparer.Ordinal))

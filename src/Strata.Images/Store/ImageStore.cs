@@ -289,7 +289,9 @@ public sealed partial class ImageStore
 
     /// <summary>
     /// Deletes blobs and unpacked layers no name refers to (and leftovers of interrupted work). Layer directories
-    /// for which <paramref name="isLayerInUse"/> returns true (mounted by an instance) are kept.
+    /// for which <paramref name="isLayerInUse"/> returns true (the full path, as <see cref="LayerPath"/> gives it:
+    /// instances stand on it) are kept, so removing an image's last name never takes the files from under a
+    /// container; the blobs go (a running container needs only the unpacked layers).
     /// </summary>
     public GarbageCollectResult GarbageCollect(Func<string, bool>? isLayerInUse = null)
     {
@@ -317,7 +319,7 @@ public sealed partial class ImageStore
                     }
                 }
             }
-            int blobs = 0, layers = 0;
+            int blobs = 0, layers = 0, inUse = 0;
             long bytes = 0;
             foreach (var blob in Blobs.List().ToList())
             {
@@ -330,15 +332,20 @@ public sealed partial class ImageStore
             }
             foreach (var dir in Directory.EnumerateDirectories(_layersDir).ToList())
             {
-                var name = Path.GetFileName(dir);
-                if (!keepLayers.Contains(name) && isLayerInUse?.Invoke(dir) != true)
+                if (keepLayers.Contains(Path.GetFileName(dir)))
                 {
-                    TryDeleteDirectory(dir);
-                    layers++;
+                    continue;
                 }
+                if (isLayerInUse?.Invoke(dir) == true)
+                {
+                    inUse++;
+                    continue;
+                }
+                TryDeleteDirectory(dir);
+                layers++;
             }
             Blobs.CleanTemp();
-            return new GarbageCollectResult(blobs, layers, bytes);
+            return new GarbageCollectResult(blobs, layers, bytes) { LayersInUse = inUse };
         }
         finally
         {
