@@ -14,7 +14,8 @@ namespace Strata.Bench.Container;
 ///       `podman run --rm --runtime runc` of the same rootfs and a raw `runc run` of a prepared bundle (Strata's own config.json),
 ///       alternating A B C so drift hits all three alike; medians and ratios.
 ///   P2: 100 sequential runs through the API (typed client, attached run) against 100 raw runtime runs.
-/// Usage: Strata.Bench.Container --stratad PATH --strata PATH --supervisor PATH [--rounds 20] [--sequential 100] [--daemon-log FILE]
+/// Usage: Strata.Bench.Container [--stratad PATH] [--strata PATH] [--supervisor PATH] [--allow-debug-build] [--rounds 20] [--sequential 100] [--daemon-log FILE]
+/// The binaries default to the published ones in artifacts/bin (scripts/publish-native.sh); the output names the build measured.
 /// Needs root, runc, busybox-static; podman is optional (skipped with a note when missing).
 /// </summary>
 internal static class Program
@@ -26,9 +27,28 @@ internal static class Program
             var i = Array.IndexOf(args, name);
             return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
         }
-        var stratad = Path.GetFullPath(Arg("--stratad"));
-        var strata = Path.GetFullPath(Arg("--strata"));
-        var supervisor = Path.GetFullPath(Arg("--supervisor"));
+        // The published build users run (artifacts/bin) unless told otherwise; a Debug stratad is refused unless asked for.
+        var published = MeasuredBuild.PublishedDirectory();
+        var stratad = Path.GetFullPath(Arg("--stratad", Path.Combine(published, "stratad")));
+        var strata = Path.GetFullPath(Arg("--strata", Path.Combine(published, "strata")));
+        var supervisor = Path.GetFullPath(Arg("--supervisor", Path.Combine(published, "strata-supervisor")));
+        foreach (var binary in new[] { stratad, strata, supervisor })
+        {
+            if (!File.Exists(binary))
+            {
+                Console.Error.WriteLine($"{binary} is missing; run scripts/publish-native.sh first");
+                return 1;
+            }
+        }
+        try
+        {
+            Console.WriteLine(MeasuredBuild.Describe(args.Contains("--allow-debug-build"), ("stratad", stratad), ("strata", strata), ("supervisor", supervisor)));
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
         var rounds = int.Parse(Arg("--rounds", "20"), CultureInfo.InvariantCulture);
         var sequential = int.Parse(Arg("--sequential", "100"), CultureInfo.InvariantCulture);
         var runc = OciRuntime.Which("runc") ?? throw new InvalidOperationException("runc is not installed");

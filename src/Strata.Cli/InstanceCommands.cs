@@ -357,14 +357,14 @@ internal static class InstanceCommands
                 }
                 return 0;
             }
-            var table = NewTable("NAME", "TIER", "STATE", "PID", "IMAGE / COMMAND", "CREATED", "STATUS");
+            var table = new PlainTable("NAME", "TIER", "STATE", "PID", "IMAGE / COMMAND", "CREATED", "STATUS");
             foreach (var i in items)
             {
                 var what = i.Image ?? string.Join(' ', [.. i.Spec.Command ?? [], .. i.Spec.Args ?? []]);
-                table.AddRow(Cell(i.Name), Cell(i.Tier), Cell(i.State), Cell(i.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-"),
-                    Cell(what.Length > 40 ? what[..37] + "..." : what), Cell(StrataCli.Ago(i.CreatedAt)), Cell(Status(i)));
+                table.AddRow(i.Name, i.Tier, i.State, i.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-",
+                    what.Length > 40 ? what[..37] + "..." : what, StrataCli.Ago(i.CreatedAt), Status(i));
             }
-            AnsiConsole.Write(table);
+            table.Write();
             return 0;
         }));
         return command;

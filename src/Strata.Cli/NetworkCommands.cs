@@ -24,8 +24,12 @@ internal static class NetworkCommands
         var name = new Argument<string>("name") { Description = "network name (1-32 of a-z, 0-9, '-')" };
         var subnet = new Option<string?>("--subnet") { Description = "IPv4 CIDR, e.g. 10.78.5.0/24 (default: a free /24 of 10.78.0.0/16)" };
         var @internal = new Option<bool>("--internal") { Description = "no NAT and no default route: members reach each other and the host only" };
+        var allowHost = new Option<bool>("--allow-host")
+        {
+            Description = "members may reach services on the host's own addresses (host administrators; a network of a project other than 'default' is kept off them otherwise)",
+        };
         var json = Json();
-        var command = new Command("create", "Create a bridge network") { name, subnet, @internal, json };
+        var command = new Command("create", "Create a bridge network") { name, subnet, @internal, allowHost, json };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
             using var client = StrataCli.Client(parse);
@@ -34,6 +38,7 @@ internal static class NetworkCommands
                 Name = parse.GetValue(name)!,
                 Subnet = parse.GetValue(subnet),
                 Internal = parse.GetValue(@internal),
+                AllowHost = parse.GetValue(allowHost),
             }, ct);
             if (parse.GetValue(json))
             {

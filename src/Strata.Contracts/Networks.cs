@@ -81,6 +81,12 @@ public sealed record CreateNetworkRequest
 
     /// <summary>No NAT and no default route: members reach each other and the host, nothing beyond.</summary>
     public bool Internal { get; init; }
+
+    /// <summary>
+    /// Members of a network of a project other than <c>default</c> may reach services on the host's own addresses
+    /// (they are dropped otherwise). Host administrators only.
+    /// </summary>
+    public bool AllowHost { get; init; }
 }
 
 /// <summary>A network as the API returns it.</summary>
@@ -94,6 +100,8 @@ public sealed record NetworkInfo
     /// <summary>The host's bridge device.</summary>
     public required string Bridge { get; init; }
     public bool Internal { get; init; }
+    /// <summary>Whether members may reach the host's own addresses (always for the <c>default</c> project's networks).</summary>
+    public bool HostAccess { get; init; }
     public bool Default { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public IReadOnlyList<NetworkMemberInfo> Members { get; init; } = [];

@@ -153,6 +153,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
             await service.InitializeAsync(cancellationToken).ConfigureAwait(false);
             // Network members whose instance the store does not know are leftovers of a create cut short by a crash.
             await app.Services.GetRequiredService<NetworkRegistry>().PruneAsync([.. service.List().Select(r => r.Id)], cancellationToken).ConfigureAwait(false);
+            // Tenant networks' members stay off the host's addresses: the rules come back after a reboot or an upgrade.
+            await app.Services.GetRequiredService<NetworkRegistry>().EnsureHostAccessRulesAsync(cancellationToken).ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             SecureSocket(options.Socket);
 

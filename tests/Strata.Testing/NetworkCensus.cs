@@ -33,10 +33,10 @@ public static class NetworkCensus
         return withIsolationRules ? lines.Length : lines.Count(l => !l.Contains("ingressPolicy: same-bridge", StringComparison.Ordinal));
     }
 
-    /// <summary>The rules of an iptables table as <c>iptables -S</c> prints them (e.g. to look for a member's NAT or DNAT rules).</summary>
-    public static string RuleText(string table)
+    /// <summary>The rules of an iptables table as <c>iptables -S</c> (or <paramref name="tool"/>, e.g. ip6tables) prints them (e.g. to look for a member's NAT or DNAT rules).</summary>
+    public static string RuleText(string table, string tool = "iptables")
     {
-        using var p = Process.Start(new ProcessStartInfo("iptables", ["-w", "-t", table, "-S"]) { RedirectStandardOutput = true })!;
+        using var p = Process.Start(new ProcessStartInfo(tool, ["-w", "-t", table, "-S"]) { RedirectStandardOutput = true })!;
         var text = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         return text;

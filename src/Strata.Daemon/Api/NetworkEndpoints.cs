@@ -18,10 +18,10 @@ public static class NetworkEndpoints
         {
             var request = await ImageEndpoints.ReadJsonAsync(http, StrataJsonContext.Default.CreateNetworkRequest)
                 ?? throw StrataException.Invalid("body", "expected a CreateNetworkRequest, e.g. {\"name\":\"backend\"}");
-            var created = await networks.CreateAsync(request, InstanceEndpoints.Project(http), http.RequestAborted);
+            var created = await networks.CreateAsync(request, InstanceEndpoints.Project(http), http.RequestAborted, Caller.Of(http).IsHostAdmin);
             return Results.Json(created, StrataJsonContext.Default.NetworkInfo, statusCode: StatusCodes.Status201Created);
         }).Accepts<CreateNetworkRequest>("application/json").Produces<NetworkInfo>(StatusCodes.Status201Created)
-            .WithSummary("Create a bridge network; 'subnet' (IPv4 CIDR) defaults to a free /24 of 10.78.0.0/16, 'internal' turns NAT and the default route off.");
+            .WithSummary("Create a bridge network of the project (names are per project); 'subnet' (IPv4 CIDR) defaults to a free /24 of 10.78.0.0/16, 'internal' turns NAT and the default route off, 'allowHost' (host administrators) lets a tenant project's members reach the host's own addresses.");
 
         group.MapGet("/{name}", (string name, HttpContext http, NetworkRegistry networks) =>
             Results.Json(networks.Get(name, InstanceEndpoints.Project(http)), StrataJsonContext.Default.NetworkInfo))

@@ -64,9 +64,9 @@ public static class SystemEndpoints
     private static async Task EventsAsync(HttpContext http, EventBus bus)
     {
         var caller = Caller.Of(http);
-        // Host administrators see every project's events; a project token only its own project's.
-        string? only = caller.IsHostAdmin ? null : caller.Project;
-        using var subscription = bus.Subscribe();
+        // Host administrators see every project's events; a project token only its own project's, numbered by a
+        // sequence of the subscription's own (a global one would count other projects' events in its gaps).
+        using var subscription = bus.Subscribe(caller.IsHostAdmin ? null : caller.Project);
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
         await http.Response.WriteAsync(": strata events\n\n", http.RequestAborted);
@@ -78,10 +78,6 @@ public static class SystemEndpoints
             {
                 while (subscription.Reader.TryRead(out var e))
                 {
-                    if (only is not null && e.Project != only)
-                    {
-                        continue;
-                    }
                     var json = JsonSerializer.Serialize(e, StrataJsonContext.Default.InstanceEvent);
                     await http.Response.WriteAsync($"id: {e.Sequence}\nevent: {e.Type}\ndata: {json}\n\n", ct);
                 }

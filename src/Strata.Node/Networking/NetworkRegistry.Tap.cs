@@ -86,7 +86,8 @@ public sealed partial class NetworkRegistry
         try
         {
             var record = JoinableNetwork(request);
-            CheckPorts(request.Ports);
+            CheckPorts(request);
+            await EnsureHostAccessRulesAsync(record, ct).ConfigureAwait(false);
             var tap = TapName(request.InstanceId);
             var member = new MemberRecord
             {
@@ -138,7 +139,7 @@ public sealed partial class NetworkRegistry
                 {
                     // What the bridge plugin's ipMasq makes for a container (its chain and comment names, so the same
                     // teardown removes it): outbound traffic from the member leaves with the host's address.
-                    await SetupMasqueradeAsync(record.Name, request.InstanceId, address, record.Subnet, ct).ConfigureAwait(false);
+                    await SetupMasqueradeAsync(record.Key, request.InstanceId, address, record.Subnet, ct).ConfigureAwait(false);
                 }
                 // portmap needs no namespace (it only reads the guest address from prevResult and installs DNAT rules
                 // on the host), so the container tier's DNAT, loopback and hairpin handling apply to taps unchanged.
@@ -234,7 +235,7 @@ public sealed partial class NetworkRegistry
         if (!record.Internal)
         {
             // Named by network and instance id; the address is recorded before the rules are made, so a create cut short is covered.
-            await TeardownMasqueradeAsync(record.Name, member.InstanceId, member.Address.Length > 0 ? member.Address : null).ConfigureAwait(false);
+            await TeardownMasqueradeAsync(record.Key, member.InstanceId, member.Address.Length > 0 ? member.Address : null).ConfigureAwait(false);
         }
         errors.AddRange(await IpamChain(record).DeleteAsync(member.InstanceId, "", null, CancellationToken.None).ConfigureAwait(false));
         if (await DeleteTapDeviceAsync(member.Tap!).ConfigureAwait(false) is { } failed)
@@ -291,7 +292,7 @@ public sealed partial class NetworkRegistry
     private CniChain IpamChain(NetworkRecord record)
     {
         var subnet = Ipv4Subnet.Parse(record.Subnet);
-        return new CniChain(_options.PluginDirectory, record.Name,
+        return new CniChain(_options.PluginDirectory, record.Key,
         [
             new JsonObject
             {
@@ -315,7 +316,7 @@ public sealed partial class NetworkRegistry
             plugins.Add(portmap);
         }
         plugins.Add(new JsonObject { ["type"] = "firewall", ["backend"] = "iptables", ["ingressPolicy"] = "same-bridge" });
-        return new CniChain(_options.PluginDirectory, record.Name, plugins);
+        return new CniChain(_options.PluginDirectory, record.Key, plugins);
     }
 
     /// <summary>

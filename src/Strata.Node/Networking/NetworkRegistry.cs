@@ -105,26 +105,38 @@ public sealed partial class NetworkRegistry : IDisposable
         }
     }
 
-    public async Task<NetworkInfo> CreateAsync(CreateNetworkRequest request, string project, CancellationToken ct)
+    /// <summary>
+    /// Creates a network of <paramref name="project"/>. Names are unique per project (as instance names are); subnets
+    /// are unique on the host, and an overlap with another project's network does not say which subnet it hit
+    /// unless <paramref name="hostAdmin"/> asks. <see cref="CreateNetworkRequest.AllowHost"/> needs a host administrator.
+    /// </summary>
+    public async Task<NetworkInfo> CreateAsync(CreateNetworkRequest request, string project, CancellationToken ct, bool hostAdmin = false)
     {
         ValidateName(request.Name);
+        if (request.AllowHost && !hostAdmin)
+        {
+            throw new StrataException(ErrorKind.Forbidden,
+                "allowHost (members reach services on the host's own addresses) is for host administrators; ask one to create the network with --allow-host");
+        }
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            if (request.Name == _options.DefaultNetwork || _state.Networks.Any(n => n.Name == request.Name))
+            if (request.Name == _options.DefaultNetwork || _state.Networks.Any(n => n.Name == request.Name && Visible(n, project)))
             {
                 throw StrataException.Conflict($"a network named '{request.Name}' exists already; choose another name or remove it first");
             }
-            var taken = _state.Networks.Where(n => !n.Default).Select(n => Ipv4Subnet.Parse(n.Subnet)).Append(Ipv4Subnet.Parse(_options.DefaultSubnet)).ToList();
+            var taken = TakenSubnets(project, hostAdmin);
             var ours = _state.Networks.Select(n => n.Bridge).ToHashSet();
             var routes = Ipv4Subnet.HostRoutes().Where(r => !ours.Contains(r.Device)).ToList();
             Ipv4Subnet subnet;
             if (request.Subnet is { } text)
             {
                 subnet = Ipv4Subnet.Parse(text);
-                if (taken.FirstOrDefault(t => t.Overlaps(subnet)) is { Prefix: > 0 } clash)
+                if (taken.FirstOrDefault(t => t.Subnet.Overlaps(subnet)) is { Owner: { } owner } clash)
                 {
-                    throw StrataException.Conflict($"subnet {subnet} overlaps {clash}, used by another Strata network; choose another --subnet");
+                    throw StrataException.Conflict(owner.Length > 0
+                        ? $"subnet {subnet} overlaps {clash.Subnet}, used by {owner}; choose another --subnet"
+                        : $"subnet {subnet} overlaps a subnet in use on this host; choose another --subnet, or leave it out for a free one");
                 }
                 if (routes.FirstOrDefault(r => r.Subnet.Overlaps(subnet)) is { Device: not null } route)
                 {
@@ -133,15 +145,17 @@ public sealed partial class NetworkRegistry : IDisposable
             }
             else
             {
-                subnet = FreeSubnet(taken, routes.Select(r => r.Subnet).ToList());
+                subnet = FreeSubnet([.. taken.Select(t => t.Subnet)], [.. routes.Select(r => r.Subnet)]);
             }
             var record = new NetworkRecord
             {
                 Name = request.Name,
                 Project = project,
+                CniName = UniqueCniName(request.Name, project),
                 Subnet = subnet.ToString(),
                 Bridge = FreeBridge(),
                 Internal = request.Internal,
+                AllowHost = request.AllowHost,
                 CreatedAt = DateTimeOffset.UtcNow,
             };
             _state.Networks.Add(record);
@@ -253,11 +267,11 @@ public sealed partial class NetworkRegistry : IDisposable
             var record = _state.Networks.FirstOrDefault(n => n.Name == name && Visible(n, project));
             if (record is null)
             {
-                if (name == _options.DefaultNetwork)
+                if (name == _options.DefaultNetwork && project == _options.DefaultNetworkProject)
                 {
                     return; // not in use and nothing on the host yet
                 }
-                throw NotFound(name);
+                throw NotFound(name); // another project's networks, the default one included, are missing here
             }
             if (record.Members.Count > 0)
             {
@@ -294,7 +308,8 @@ public sealed partial class NetworkRegistry : IDisposable
         {
             await HostCommand.RunAsync("iptables", ["-w", "-t", "filter", .. rule], ct: ct).ConfigureAwait(false);
         }
-        var leases = Path.Combine(IpamDirectory, record.Name);
+        await RemoveHostAccessRulesAsync(record).ConfigureAwait(false);
+        var leases = Path.Combine(IpamDirectory, record.Key);
         if (Directory.Exists(leases))
         {
             Directory.Delete(leases, recursive: true);
@@ -343,7 +358,8 @@ public sealed partial class NetworkRegistry : IDisposable
         try
         {
             var record = JoinableNetwork(request);
-            CheckPorts(request.Ports);
+            CheckPorts(request);
+            await EnsureHostAccessRulesAsync(record, ct).ConfigureAwait(false);
 
             var nsName = _options.NamespacePrefix + request.InstanceId;
             var nsPath = NamespacePath(nsName);
@@ -432,7 +448,7 @@ public sealed partial class NetworkRegistry : IDisposable
                 }
                 if (vanished && !record.Internal && member.Address.Length > 0)
                 {
-                    await TeardownMasqueradeAsync(record.Name, instanceId, member.Address).ConfigureAwait(false);
+                    await TeardownMasqueradeAsync(record.Key, instanceId, member.Address).ConfigureAwait(false);
                 }
                 record.Members.Remove(member);
                 Save();
@@ -540,53 +556,6 @@ public sealed partial class NetworkRegistry : IDisposable
         return stale.Count;
     }
 
-    /// <summary>
-    /// A published port must be free now (a probe bind; DNAT itself holds no socket) and not published by
-    /// another instance (which the probe cannot see, for the same reason).
-    /// </summary>
-    private void CheckPorts(IReadOnlyList<PortSpec> ports)
-    {
-        static bool Wildcard(string? ip) => ip is null or "0.0.0.0";
-        static bool Clash(PortSpec a, PortSpec b) =>
-            a.HostPort == b.HostPort && a.ProtocolName == b.ProtocolName && (Wildcard(a.HostIp) || Wildcard(b.HostIp) || a.HostIp == b.HostIp);
-        for (var i = 0; i < ports.Count; i++)
-        {
-            var p = ports[i];
-            for (var j = 0; j < i; j++)
-            {
-                if (Clash(p, ports[j]))
-                {
-                    throw StrataException.Invalid($"ports[{i}]", $"host port {p.HostPort}/{p.ProtocolName} is published twice");
-                }
-            }
-            foreach (var n in _state.Networks)
-            {
-                foreach (var m in n.Members)
-                {
-                    if (m.Ports.FirstOrDefault(q => Clash(p, q)) is { } other)
-                    {
-                        throw StrataException.Conflict($"host port {p.HostIp ?? "0.0.0.0"}:{p.HostPort}/{p.ProtocolName} is already published by instance '{m.Name}' ({other}); choose another host port");
-                    }
-                }
-            }
-            using var socket = p.ProtocolName == "udp"
-                ? new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)
-                : new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                socket.Bind(new IPEndPoint(Wildcard(p.HostIp) ? IPAddress.Any : IPAddress.Parse(p.HostIp!), p.HostPort));
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
-            {
-                throw StrataException.Conflict($"host port {p.HostIp ?? "0.0.0.0"}:{p.HostPort}/{p.ProtocolName} is in use by another program on this host; choose another host port");
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable)
-            {
-                throw StrataException.Invalid($"ports[{i}]", $"{p.HostIp} is not an address of this host");
-            }
-        }
-    }
-
     private CniChain Chain(NetworkRecord record, IReadOnlyList<PortSpec> ports)
     {
         var subnet = Ipv4Subnet.Parse(record.Subnet);
@@ -615,32 +584,7 @@ public sealed partial class NetworkRegistry : IDisposable
         }
         // iptables here is Debian's iptables-nft: the rules land in nftables tables, which is what the kernel runs.
         plugins.Add(new JsonObject { ["type"] = "firewall", ["backend"] = "iptables", ["ingressPolicy"] = "same-bridge" });
-        return new CniChain(_options.PluginDirectory, record.Name, plugins);
-    }
-
-    /// <summary>The portmap plugin's configuration for <paramref name="ports"/>; null without ports.</summary>
-    private static JsonObject? PortmapPlugin(IReadOnlyList<PortSpec> ports)
-    {
-        if (ports.Count == 0)
-        {
-            return null;
-        }
-        var mappings = new JsonArray();
-        foreach (var p in ports)
-        {
-            var m = new JsonObject { ["hostPort"] = p.HostPort, ["containerPort"] = p.ContainerPort, ["protocol"] = p.ProtocolName };
-            if (p.HostIp is { } ip && ip != "0.0.0.0")
-            {
-                m["hostIP"] = ip;
-            }
-            mappings.Add(m);
-        }
-        return new JsonObject
-        {
-            ["type"] = "portmap",
-            ["capabilities"] = new JsonObject { ["portMappings"] = true },
-            ["runtimeConfig"] = new JsonObject { ["portMappings"] = mappings },
-        };
+        return new CniChain(_options.PluginDirectory, record.Key, plugins);
     }
 
     /// <summary>
@@ -713,6 +657,7 @@ public sealed partial class NetworkRegistry : IDisposable
             Gateway = subnet.Gateway,
             Bridge = n.Bridge,
             Internal = n.Internal,
+            HostAccess = !GuardsHost(n),
             Default = n.Default,
             CreatedAt = n.CreatedAt,
             Members = [.. n.Members.Where(m => m.Project == project).Select(m => new NetworkMemberInfo

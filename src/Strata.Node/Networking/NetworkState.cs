@@ -25,8 +25,21 @@ internal sealed record NetworkRecord
     public required string Subnet { get; init; }
     public required string Bridge { get; init; }
     public bool Internal { get; init; }
+    /// <summary>Set by a host administrator: members of a tenant project's network may reach the host's own addresses.</summary>
+    public bool AllowHost { get; init; }
     public bool Default { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>
+    /// The network's name towards CNI (its IPAM lease directory <c>ipam/&lt;name&gt;</c>, the plugins' rule names), unique
+    /// on the host while <see cref="Name"/> is unique per project only. Absent in records written before names were
+    /// per project: <see cref="Name"/> was unique then and stays the key.
+    /// </summary>
+    public string? CniName { get; init; }
+
+    [JsonIgnore]
+    public string Key => CniName ?? Name;
+
     public List<MemberRecord> Members { get; init; } = [];
 }
 

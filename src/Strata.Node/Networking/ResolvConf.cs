@@ -47,12 +47,22 @@ public static class ResolvConf
     }
 
     /// <summary>Writes <see cref="ForBridge"/> of this host into <paramref name="path"/>.</summary>
-    public static void WriteForBridge(string path, bool internalNetwork)
+    public static void WriteForBridge(string path, bool internalNetwork) => File.WriteAllText(path, ForThisHost(internalNetwork));
+
+    private static string ForThisHost(bool internalNetwork)
     {
         var host = File.Exists(HostPath) ? File.ReadAllText(HostPath) : null;
         var upstream = File.Exists(SystemdUpstreamPath) ? File.ReadAllText(SystemdUpstreamPath) : null;
-        File.WriteAllText(path, ForBridge(host, internalNetwork, upstream));
+        return ForBridge(host, internalNetwork, upstream);
     }
+
+    /// <summary>The nameservers a member of a bridge network (not internal) of this host is given.</summary>
+    public static IReadOnlyList<IPAddress> NameserversForBridge() =>
+        [.. ForThisHost(internalNetwork: false).Split('\n')
+            .Select(l => l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+            .Where(parts => parts.Length >= 2 && parts[0] == "nameserver")
+            .Select(parts => IPAddress.TryParse(parts[1].Split('%')[0], out var a) ? a : null)
+            .OfType<IPAddress>()];
 
     private static bool IsNameserver(string line) => line.Trim().StartsWith("nameserver", StringComparison.Ordinal);
 
