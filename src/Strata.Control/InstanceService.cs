@@ -778,6 +778,9 @@ public sealed partial class InstanceService : IAsyncDisposable
             case InstanceState.Exited when record.Spec.AutoRemove:
                 await RemoveFinishedAsync(entry).ConfigureAwait(false);
                 return;
+            case InstanceState.Created:
+                await ReconcileCreatedAsync(entry, driver, cancellationToken).ConfigureAwait(false);
+                return;
         }
     }
 
