@@ -143,7 +143,8 @@ public sealed partial class InstanceService : IAsyncDisposable
                 // An ephemeral instance gets none: its driver keeps it in memory (and creates it if it needs one).
                 if (!entry.Ephemeral)
                 {
-                    Directory.CreateDirectory(directory);
+                    // Private (docs/security.md): it holds the environment, the output and a container's root file system.
+                    Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
                 }
                 handle = await driver.CreateAsync(new CreateRequest
                 {
@@ -776,6 +777,9 @@ public sealed partial class InstanceService : IAsyncDisposable
                 }
             case InstanceState.Exited when record.Spec.AutoRemove:
                 await RemoveFinishedAsync(entry).ConfigureAwait(false);
+                return;
+            case InstanceState.Created:
+                await ReconcileCreatedAsync(entry, driver, cancellationToken).ConfigureAwait(false);
                 return;
         }
     }

@@ -45,12 +45,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
 
     public static async Task<DaemonHost> StartAsync(DaemonOptions options, Action<ILoggingBuilder>? configureLogging = null, CancellationToken cancellationToken = default)
     {
-        Directory.CreateDirectory(options.Root);
-        File.SetUnixFileMode(options.Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
-        Directory.CreateDirectory(Path.Combine(options.Root, "instances"));
+        Directory.CreateDirectory(options.Root, DataRootPermissions.RootMode().Mode);
         var rootLock = LockRoot(options.Root);
         try
         {
+            // Before anything else opens a file under the root: leftovers of interrupted operations go, and an
+            // install with older, looser modes is made private (docs/security.md, "File permissions").
+            var (swept, repaired) = PrepareRoot(options.Root);
             PrepareSocket(options.Socket);
 
             // The daemon is configured by its flags and environment (e.g. Logging__LogLevel__*). The host's defaults
@@ -158,7 +159,11 @@ public sealed partial class DaemonHost : IAsyncDisposable
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             SecureSocket(options.Socket);
 
+            // What this start created (the store, the image store's directories) gets the same modes.
+            _ = DataRootPermissions.Enforce(options.Root);
+
             var host = new DaemonHost(app, rootLock, options);
+            host.LogPrepared(swept, repaired);
             host.LogFavorDynMods(favorDynMods.Enabled ? "on" : "off", favorDynMods.Enabled ? favorDynMods.Detail
                 : favorDynMods.Detail + "; each move into a cgroup (every container start) may wait ~10 ms for an RCU grace period");
             host.LogListening(options.Socket, options.Listen?.ToString() ?? "-", service.StoreDescription, service.List().Count);
@@ -224,7 +229,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
         try
         {
             // On Unix, FileShare.None takes an exclusive advisory lock (flock), released when the process dies.
-            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            return new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate,
+                Access = FileAccess.ReadWrite,
+                Share = FileShare.None,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            });
         }
         catch (IOException)
         {
@@ -254,29 +265,10 @@ public sealed partial class DaemonHost : IAsyncDisposable
     private static void SecureSocket(string socketPath)
     {
         File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
-        if (FindGroup("strata") is { } gid)
+        if (UnixGroups.Find(DataRootPermissions.GroupName) is { } gid)
         {
             _ = Chown(socketPath, -1, gid);
         }
-    }
-
-    private static int? FindGroup(string name)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/etc/group"))
-            {
-                var parts = line.Split(':');
-                if (parts.Length > 2 && parts[0] == name && int.TryParse(parts[2], out var gid))
-                {
-                    return gid;
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return null;
     }
 
     [LibraryImport("libc", EntryPoint = "chown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]

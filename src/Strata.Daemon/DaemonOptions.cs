@@ -55,6 +55,12 @@ public sealed record DaemonOptions
     /// <summary>Names served as single-layer images from directories (<c>--image busybox=/srv/rootfs/busybox</c>), beside <c>dir:/path</c>.</summary>
     public IReadOnlyDictionary<string, string> Images { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Bounds on what an image layer or an imported archive may expand to (<c>--unpack-max-size</c>,
+    /// <c>--unpack-max-ratio</c>, <c>--unpack-min-free</c>); a decompression bomb stops with an error naming the limit.
+    /// </summary>
+    public Strata.Images.Layers.UnpackLimits Unpack { get; init; } = Strata.Images.Layers.UnpackLimits.Default;
+
     /// <summary>Names and ranges of bridge networks (docs/network.md); null: the defaults, state under ROOT/networks. Not a flag: for tests and embedding.</summary>
     public Strata.Node.Networking.NetworkOptions? Networks { get; init; }
 
@@ -93,12 +99,20 @@ public sealed record DaemonOptions
                 "--oci-runtime" => o with { OciRuntime = Value() },
                 "--image" => o with { Images = AddImage(o.Images, Value()) },
                 "--no-favordynmods" => o with { FavorDynMods = false },
+                "--unpack-max-size" => o with { Unpack = o.Unpack with { MaxBytes = Sizes.Parse("--unpack-max-size", Value()) } },
+                "--unpack-max-ratio" => o with { Unpack = o.Unpack with { MaxRatio = ParseRatio(Value()) } },
+                "--unpack-min-free" => o with { Unpack = o.Unpack with { MinFreeBytes = Sizes.Parse("--unpack-min-free", Value()) } },
                 _ => throw StrataException.Invalid(flag, $"unknown option '{flag}'; see 'strata daemon --help'"),
             };
         }
         o.Validate();
         return o;
     }
+
+    private static long ParseRatio(string text) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ratio) && ratio >= 2
+            ? ratio
+            : throw StrataException.Invalid("--unpack-max-ratio", $"'{text}' is not a whole number of at least 2 (uncompressed bytes per compressed byte; default 100)");
 
     private static Dictionary<string, string> AddImage(IReadOnlyDictionary<string, string> images, string value)
     {
@@ -138,6 +152,10 @@ public sealed record DaemonOptions
             {
                 throw StrataException.Invalid(flag, $"'{path}' does not exist; give a PEM file");
             }
+        }
+        if (Unpack.MaxBytes < 1 << 20)
+        {
+            throw StrataException.Invalid("--unpack-max-size", "must be at least 1M");
         }
         if (LogMaxBytes < 4096)
         {

@@ -18,6 +18,9 @@ if (args.Contains("--help") || args.Contains("-h"))
           --supervisor PATH     the strata-supervisor binary (default: next to stratad, then PATH)
           --oci-runtime NAME    container tier runtime: runc, crun or a path (default: probe, prefer runc)
           --image NAME=DIR      serve a root filesystem directory as image NAME (repeatable; dir:/path always works)
+          --unpack-max-size SIZE  most one image layer or imported archive may expand to (default 32G)
+          --unpack-max-ratio N  most it may expand per compressed byte, past 256M (default 100)
+          --unpack-min-free SIZE  space pulls and imports leave free on the data root's disk (default 1G)
           --no-favordynmods     leave the host's cgroup2 mount as it is; by default stratad turns on its
                                 favordynmods option, which spares every container start an RCU grace period
 

@@ -33,13 +33,15 @@ public static class LayerUnpacker
     private const string OpaqueMarker = ".wh..wh..opq";
     public const string OpaqueXattr = "trusted.overlay.opaque";
 
-    public static LayerUnpackResult Unpack(Stream layer, string target, string layerName, CancellationToken ct = default)
+    /// <param name="limits">Bounds on the uncompressed size (a decompression bomb stops with a clear error); null: none.</param>
+    public static LayerUnpackResult Unpack(Stream layer, string target, string layerName, CancellationToken ct = default, UnpackLimits? limits = null)
     {
         if (!Directory.Exists(target))
         {
             throw new DirectoryNotFoundException(target);
         }
-        using var decompressed = Decompress(layer, layerName);
+        using var decompressed = limits is null ? Decompress(layer, layerName)
+            : new BoundedDecompressionStream(Decompress(layer, layerName), layer, limits, $"layer {layerName}", target);
         using var hashing = new HashingReadStream(decompressed);
         var context = new UnpackContext(Path.GetFullPath(target), layerName);
         var entries = 0;

@@ -33,7 +33,7 @@ public sealed partial class ImageStore
             var files = new Dictionary<string, Digest>(StringComparer.Ordinal);
             var links = new Dictionary<string, string>(StringComparer.Ordinal);
             await using (var file = OpenArchive(path))
-            await using (var stream = MaybeGunzip(file))
+            await using (var stream = BoundedUnpack(MaybeGunzip(file), file, $"archive {path}", Path.Combine(_root, "blobs")))
             {
                 var reader = new TarReader(stream);
                 TarEntry? entry;

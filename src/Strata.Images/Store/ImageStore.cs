@@ -398,6 +398,7 @@ public sealed partial class ImageStore
         var blob = Digest.Parse(layer.Digest);
         await Blobs.VerifyAsync(blob, ct).ConfigureAwait(false);
         progress?.Report(new PullProgress(blob.ToString(), "layer", 0, layer.Size, PullPhase.Unpacking));
+        UnpackLimits.CheckFreeSpace(_layersDir, layer.Size, $"layer {blob}");
         var tmp = Path.Combine(_layersDir, ".tmp-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(tmp);
         try
@@ -405,7 +406,7 @@ public sealed partial class ImageStore
             LayerUnpackResult result;
             await using (var stream = Blobs.OpenRead(blob))
             {
-                result = await Task.Run(() => LayerUnpacker.Unpack(stream, tmp, blob.ToString(), ct), ct).ConfigureAwait(false);
+                result = await Task.Run(() => LayerUnpacker.Unpack(stream, tmp, blob.ToString(), ct, UnpackLimits), ct).ConfigureAwait(false);
             }
             if (result.DiffId != diffId)
             {
