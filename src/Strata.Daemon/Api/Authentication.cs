@@ -147,7 +147,7 @@ public static class Permissions
         var first = segments.Length > 1 && segments[0] == "v1" ? segments[1] : segments.FirstOrDefault() ?? "";
         return first switch
         {
-            "instances" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,
+            "instances" => read && !IsTerminal(segments) ? ProjectRoles.Viewer : ProjectRoles.Operator,
             "apply" => ProjectRoles.Operator,
             "advise" => ProjectRoles.Viewer, // advice changes nothing
             "info" or "events" or "openapi" when read => ProjectRoles.Viewer,
@@ -159,6 +159,10 @@ public static class Permissions
             _ => null, // /metrics (every project's counts), /v1/daemon/stop, image changes, anything new
         };
     }
+
+    /// <summary>A shell or console WebSocket is a GET that runs commands: operators only.</summary>
+    private static bool IsTerminal(string[] segments) =>
+        segments.Length >= 4 && (segments[^1] == "console" || (segments[^2] == "exec" && segments[^1] == "attach"));
 
     private static string? ProjectPath(bool read, string[] segments)
     {
@@ -195,6 +199,7 @@ public static class Permissions
 
     private static string Verb(string method, string path) =>
         path.Contains("/tokens", StringComparison.Ordinal) ? "manage tokens"
+        : path.EndsWith("/console", StringComparison.Ordinal) || path.EndsWith("/exec/attach", StringComparison.Ordinal) ? "open a shell or console"
         : HttpMethods.IsPost(method) && path.TrimEnd('/').EndsWith("/v1/instances", StringComparison.Ordinal) ? "create instances"
         : HttpMethods.IsDelete(method) ? "remove anything"
         : $"change anything ({method} {path})";
