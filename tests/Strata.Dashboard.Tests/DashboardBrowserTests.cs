@@ -221,6 +221,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
     public async Task EveryPage_HasLabelsOnEveryControl_IsReachableByKeyboard_AndIsPhotographed()
     {
         fx.RequireBrowser();
+        await fx.Admin.SetQuotaAsync("b", new ProjectQuota { Instances = 8 });
         var page = await fx.SignInAsync(fx.AdminToken);
         foreach (var (link, shot) in new[] { ("Overview", "overview"), ("Instances", "instances-admin"), ("Create", "create-admin"), ("Images", "images"), ("Networks", "networks"), ("Projects", "projects"), ("Bench", "bench") })
         {
@@ -236,6 +237,25 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
                 """);
             Assert.True(unlabelled.Length == 0, $"{link}: controls without a label: {string.Join("; ", unlabelled)}");
             await FixtureShot(page, shot);
+        }
+        // Quotas are usage bars: project b may have 8 instances.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Projects", Exact = true }).ClickAsync();
+        var card = page.Locator("section.card", new() { Has = page.GetByRole(AriaRole.Heading, new() { Name = "b", Exact = true }) });
+        await Expect(card.Locator("meter[data-quota='instances']")).ToHaveAttributeAsync("max", "8");
+        await Expect(page.GetByLabel(new Regex("^Instances: \\d+ of 8$"))).ToHaveCountAsync(1);
+
+        // A token is shown once when created, works, and stops working when revoked from the page.
+        await card.GetByLabel("Role").SelectOptionAsync("viewer");
+        await card.GetByLabel("Description").FillAsync("made in the ui");
+        await card.GetByRole(AriaRole.Button, new() { Name = "Create token" }).ClickAsync();
+        var secret = await card.Locator("code.secret").TextContentAsync();
+        Assert.False(string.IsNullOrEmpty(secret));
+        using (var made = fx.Tcp(secret!))
+        {
+            await made.ListAsync();
+            await card.Locator("tr", new() { HasText = "made in the ui" }).GetByRole(AriaRole.Button).ClickAsync();
+            await Expect(card.Locator("tr", new() { HasText = "made in the ui" })).ToHaveCountAsync(0);
+            Assert.Equal(401, (await Assert.ThrowsAsync<StrataApiException>(() => made.ListAsync())).Status);
         }
 
         // Keyboard only: Tab to the navigation, Enter follows the link, focus moves to the page's heading.

@@ -16,11 +16,7 @@ public sealed class DashboardConsoleTests(DashboardFixture fx)
         var vm = (await fx.Admin.InfoAsync()).Tiers.Single(t => t.Tier == "vm");
         var missing = !vm.Available ? $"the vm tier is not available here: {vm.Reason}"
             : Strata.Node.Drivers.Container.OciRuntime.StaticBusybox() is null ? "busybox-static is not installed" : null;
-        if (missing is not null)
-        {
-            Assert.False(TestEnvironment.IsCi, missing);
-            Skip.If(true, missing);
-        }
+        TestEnvironment.Require(missing is null, missing ?? "");
         await fx.Admin.BuildBaseImageAsync("busybox");
         using var a = fx.Tcp(fx.OperatorA);
         // The workload opens the serial console first (input is buffered from then on), says so, and runs a shell there.

@@ -87,22 +87,9 @@ public sealed class DashboardFixture : IAsyncLifetime
         });
     }
 
-    public void RequireBrowser() => Require(BrowserMissing);
+    public void RequireBrowser() => TestEnvironment.Require(BrowserMissing is null, BrowserMissing ?? "");
 
-    public void RequireContainer() => Require(ContainerMissing);
-
-    private static void Require(string? missing)
-    {
-        if (missing is null)
-        {
-            return;
-        }
-        if (TestEnvironment.IsCi)
-        {
-            Assert.Fail(missing);
-        }
-        Skip.If(true, missing);
-    }
+    public void RequireContainer() => TestEnvironment.Require(ContainerMissing is null, ContainerMissing ?? "");
 
     public StrataClient Tcp(string token) => new(new ClientOptions { Host = new Uri(BaseUrl), Token = token });
 

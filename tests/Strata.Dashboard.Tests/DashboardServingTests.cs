@@ -65,8 +65,10 @@ public sealed class DashboardServingTests(DashboardFixture fx)
         plain.Headers.Add("Cookie", $"strata-token={fx.OperatorA}");
         plain.Headers.Add("Origin", fx.BaseUrl);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(plain)).StatusCode);
-        // A viewer's cookie is a viewer: exec is an operator's.
+        // A viewer's cookie is a viewer: a shell or a console is an operator's.
         Assert.Equal(HttpStatusCode.Forbidden, await UpgradeAsync(url, fx.BaseUrl, fx.ViewerA));
+        Assert.Equal(HttpStatusCode.Forbidden, await UpgradeAsync(new Uri($"ws://127.0.0.1:{fx.Port}/v1/instances/no-such/console"), fx.BaseUrl, fx.ViewerA));
+        Assert.Equal(HttpStatusCode.NotFound, await UpgradeAsync(new Uri($"ws://127.0.0.1:{fx.Port}/v1/instances/no-such/console"), fx.BaseUrl, fx.OperatorA));
     }
 
     private static async Task<HttpStatusCode> UpgradeAsync(Uri url, string? origin, string token)

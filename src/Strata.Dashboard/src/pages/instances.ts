@@ -40,8 +40,8 @@ export function instancesPage(): Page {
     h("thead", null, h("tr", null,
       operator ? h("th", { scope: "col", class: "pick" }, selectAll) : null,
       h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Project"), h("th", { scope: "col" }, "Tier"),
-      h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Image"), h("th", { scope: "col" }, "Created"),
-      operator ? h("th", { scope: "col" }, "Actions") : null)),
+      h("th", { scope: "col", class: "c-state" }, "State"), h("th", { scope: "col" }, "Image"), h("th", { scope: "col", class: "c-created" }, "Created"),
+      operator ? h("th", { scope: "col", class: "c-actions" }, "Actions") : null)),
     body);
   const count = h("p", { id: "instances-count", class: "muted" });
 

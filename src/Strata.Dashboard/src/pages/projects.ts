@@ -29,9 +29,11 @@ export function projectsPage(): Page {
       const show = (v: number) => (k.endsWith("Bytes") ? bytes(v) : String(v));
       const text = limit == null ? `${show(used)} (no limit)` : `${show(used)} of ${show(limit)}`;
       const id = `q-${p.name}-${k}`;
-      bars.appendChild(h("div", { class: "quota" },
-        h("label", { for: id }, `${label}: ${text}`),
-        h("meter", { id, min: "0", max: String(limit ?? Math.max(used, 1)), value: String(used), high: String((limit ?? 1) * 0.8), "data-quota": k }, text)));
+      bars.appendChild(limit == null
+        ? h("div", { class: "quota", "data-quota": k }, `${label}: ${text}`)
+        : h("div", { class: "quota" },
+          h("label", { for: id }, `${label}: ${text}`),
+          h("meter", { id, min: "0", max: String(limit), value: String(used), high: String(limit * 0.8), optimum: "0", "data-quota": k }, text)));
     }
     const sec = h("section", { class: "card", "aria-labelledby": `p-${p.name}` },
       h("h2", { id: `p-${p.name}` }, p.name), p.description ? h("p", null, p.description) : null, bars);
@@ -70,7 +72,7 @@ export function projectsPage(): Page {
         void reload();
       }, e => showError(st, e));
     });
-    box.append(form, shown, st, table);
+    box.append(form, shown, st, h("div", { class: "table-wrap" }, table));
     void reload();
     return box;
   }
