@@ -97,6 +97,11 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
         await Expect(page.Locator("tr[data-name='live-2']")).ToHaveCountAsync(0);
         await page.GetByLabel("State").SelectOptionAsync("");
         await Expect(page.Locator("tr[data-name='live-2']")).ToHaveCountAsync(1);
+
+        // Bulk remove: the two selected rows go, from the page and from the daemon.
+        await page.GetByRole(AriaRole.Button, new() { Name = "Remove selected" }).ClickAsync();
+        await Expect(page.Locator("tr[data-name='live-2'], tr[data-name='live-3']")).ToHaveCountAsync(0);
+        Assert.DoesNotContain((await a.ListAsync()).Items, i => i.Name is "live-2" or "live-3");
         await DashboardFixture.AssertNotReloadedAsync(page);
 
         // The detail page of a fake instance: placement and events.
@@ -222,6 +227,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
     {
         fx.RequireBrowser();
         await fx.Admin.SetQuotaAsync("b", new ProjectQuota { Instances = 8 });
+        await fx.Admin.BuildBaseImageAsync("ui-base");
         var page = await fx.SignInAsync(fx.AdminToken);
         foreach (var (link, shot) in new[] { ("Overview", "overview"), ("Instances", "instances-admin"), ("Create", "create-admin"), ("Images", "images"), ("Networks", "networks"), ("Projects", "projects"), ("Bench", "bench") })
         {
@@ -238,6 +244,18 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
             Assert.True(unlabelled.Length == 0, $"{link}: controls without a label: {string.Join("; ", unlabelled)}");
             await FixtureShot(page, shot);
         }
+        // Images: tag one from the page, then remove the new name.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Images", Exact = true }).ClickAsync();
+        await Expect(page.Locator("table.images")).ToContainTextAsync("ui-base");
+        await page.GetByLabel("Image", new() { Exact = true }).FillAsync("ui-base");
+        await page.GetByLabel("New name").FillAsync("ui-tagged:1");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Tag", Exact = true }).ClickAsync();
+        var tagged = page.Locator("table.images tr", new() { HasText = "ui-tagged:1" });
+        await Expect(tagged).ToHaveCountAsync(1);
+        await tagged.GetByRole(AriaRole.Button).ClickAsync();
+        await Expect(tagged).ToHaveCountAsync(0);
+        Assert.Contains((await fx.Admin.ListImagesAsync()).Items, i => i.Name.StartsWith("ui-base", StringComparison.Ordinal));
+
         // Quotas are usage bars: project b may have 8 instances.
         await page.GetByRole(AriaRole.Link, new() { Name = "Projects", Exact = true }).ClickAsync();
         var card = page.Locator("section.card", new() { Has = page.GetByRole(AriaRole.Heading, new() { Name = "b", Exact = true }) });

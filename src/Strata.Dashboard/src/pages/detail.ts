@@ -1,4 +1,4 @@
-import { can, del, get, instancePath, isHostAdmin, onEvent, post, session, setProject, streamLines } from "../api";
+import { ApiError, can, del, get, instancePath, isHostAdmin, onEvent, post, session, setProject, streamLines } from "../api";
 import { bytes, clear, esc, field, h, parseSize, showError, showOk, statusLine, when } from "../dom";
 import { Page, pageShell } from "../page";
 import { InstanceInfo } from "../types";
@@ -173,6 +173,7 @@ export function detailPage(arg: string): Page {
       statsLine.textContent = `CPU ${s.cpuPercent.toFixed(1)} %, memory ${bytes(s.memoryBytes)}${s.memoryLimitBytes ? ` of ${bytes(s.memoryLimitBytes)}` : ""}, ${s.pids} processes`;
     } catch (e) {
       statsLine.textContent = (e as Error).message;
+      if (e instanceof ApiError && e.status === 400) clearInterval(timer); // the tier has no stats
     }
   }
   const timer = window.setInterval(() => void sample(), 2000);
