@@ -84,7 +84,8 @@ public static partial class StrataCli
             var down = tcp.GetStream();
             await unix.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct);
             await using var up = new NetworkStream(unix, ownsSocket: false);
-            var responses = up.CopyToAsync(down, ct);
+            // When the daemon ends the connection (its keep-alive timeout), end the browser's too, so its next request opens a new one.
+            var responses = up.CopyToAsync(down, ct).ContinueWith(_ => client.Close(), TaskScheduler.Default);
             var buffer = new byte[HeadLimit];
             int start = 0, end = 0;
             while (true)
