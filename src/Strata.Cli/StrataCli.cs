@@ -76,6 +76,7 @@ public static partial class StrataCli
         root.Subcommands.Add(SystemCommands.Info());
         root.Subcommands.Add(SystemCommands.Events());
         root.Subcommands.Add(SystemCommands.Version());
+        root.Subcommands.Add(Ui());
         return await ParseAndInvokeAsync(root, ours, trailing, verb).ConfigureAwait(false);
     }
 

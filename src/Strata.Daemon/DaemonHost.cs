@@ -130,6 +130,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             var auth = app.Services.GetRequiredService<Authentication>();
             app.Use(metrics.Middleware);
             app.Use(ProblemMapping.Middleware);
+            app.Use(DashboardEndpoints.Middleware); // /ui, and the dashboard's WebSocket token cookie
             app.Use(auth.Middleware);
             app.UseWebSockets();
             app.MapOpenApi("/openapi/{documentName}.json");
@@ -142,6 +143,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             ProjectEndpoints.Map(app);
             NetworkEndpoints.Map(app);
             BenchEndpoints.Map(app);
+            DashboardEndpoints.Map(app);
             app.MapImageApi();
 
             // Before the drivers' probes start containers: each of them moves processes into cgroups.

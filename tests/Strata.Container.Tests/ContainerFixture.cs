@@ -35,7 +35,7 @@ public sealed class ContainerFixture : IAsyncLifetime
         {
             return;
         }
-        BuildBusyboxRootfs(busybox!, Rootfs);
+        BusyboxRootfs.Build(busybox!, Rootfs);
         Driver = NewDriver();
         var fingerprint = await Driver.FingerprintAsync(CancellationToken.None);
         if (!fingerprint.Available)
@@ -58,28 +58,6 @@ public sealed class ContainerFixture : IAsyncLifetime
             Assert.Fail(MissingReason);
         }
         Skip.If(true, MissingReason);
-    }
-
-    private static void BuildBusyboxRootfs(string busybox, string rootfs)
-    {
-        var bin = Path.Combine(rootfs, "bin");
-        Directory.CreateDirectory(bin);
-        foreach (var d in new[] { "proc", "sys", "dev", "tmp", "etc", "root", "home/app" })
-        {
-            Directory.CreateDirectory(Path.Combine(rootfs, d));
-        }
-        File.Copy(busybox, Path.Combine(bin, "busybox"), overwrite: true);
-        var list = Process.Start(new ProcessStartInfo(busybox, "--list") { RedirectStandardOutput = true })!;
-        foreach (var applet in list.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (applet != "busybox")
-            {
-                File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
-            }
-        }
-        list.WaitForExit();
-        File.WriteAllText(Path.Combine(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n");
-        File.WriteAllText(Path.Combine(rootfs, "etc/group"), "root:x:0:\napp:x:1000:\n");
     }
 
     private int _counter;

@@ -152,7 +152,7 @@ public static class Permissions
         {
             // Commit writes an image into the store every project shares: host administrators only, like image changes.
             "instances" when IsCommit(segments) => null,
-            "instances" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,
+            "instances" => read && !IsTerminal(segments) ? ProjectRoles.Viewer : ProjectRoles.Operator,
             "apply" => ProjectRoles.Operator,
             "advise" => ProjectRoles.Viewer, // advice changes nothing
             "info" or "events" or "openapi" when read => ProjectRoles.Viewer,
@@ -172,6 +172,15 @@ public static class Permissions
     private static bool IsCommit(string[] segments) =>
         segments.Length == 4 && segments[0] == "v1"
         && segments[1].Equals("instances", StringComparison.OrdinalIgnoreCase) && segments[3].Equals("commit", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// A shell or console WebSocket is a GET that runs commands: operators only. Matched without regard to case,
+    /// as the router matches (<c>/CONSOLE</c> reaches the console endpoint).
+    /// </summary>
+    private static bool IsTerminal(string[] segments) =>
+        segments.Length >= 4
+        && (segments[^1].Equals("console", StringComparison.OrdinalIgnoreCase)
+            || (segments[^2].Equals("exec", StringComparison.OrdinalIgnoreCase) && segments[^1].Equals("attach", StringComparison.OrdinalIgnoreCase)));
 
     private static string? ProjectPath(bool read, string[] segments)
     {
@@ -213,6 +222,7 @@ public static class Permissions
 
     private static string Verb(string method, string path) =>
         path.Contains("/tokens", StringComparison.Ordinal) ? "manage tokens"
+        : path.EndsWith("/console", StringComparison.Ordinal) || path.EndsWith("/exec/attach", StringComparison.Ordinal) ? "open a shell or console"
         : HttpMethods.IsPost(method) && path.TrimEnd('/').EndsWith("/v1/instances", StringComparison.Ordinal) ? "create instances"
         : HttpMethods.IsDelete(method) ? "remove anything"
         : $"change anything ({method} {path})";
