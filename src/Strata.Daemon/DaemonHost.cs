@@ -52,6 +52,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
         try
         {
             PrepareSocket(options.Socket);
+            PrepareDockerSockets(options);
 
             // The daemon is configured by its flags and environment (e.g. Logging__LogLevel__*). The host's defaults
             // would also read appsettings.json from the working directory and watch it for changes: a recursive
@@ -77,6 +78,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 k.Limits.MaxRequestBodySize = 1024 * 1024;
                 k.AddServerHeader = false;
                 k.ListenUnixSocket(options.Socket);
+                DockerApi.DockerApiHost.Listen(k, options);
                 if (options.Listen is { } endpoint)
                 {
                     k.Listen(endpoint, l =>
@@ -113,6 +115,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddImageApi(options);
+            DockerApi.DockerApiHost.AddDockerApi(builder.Services, options);
             builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, StrataJsonContext.Default));
             builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
             {
@@ -125,6 +128,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             var metrics = app.Services.GetRequiredService<RequestMetrics>();
             var auth = app.Services.GetRequiredService<Authentication>();
             app.Use(metrics.Middleware);
+            DockerApi.DockerApiHost.MapDockerApi(app); // requests of a docker socket branch off here (docs/docker-api.md)
             app.Use(ProblemMapping.Middleware);
             app.Use(auth.Middleware);
             app.UseWebSockets();
@@ -152,6 +156,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             await app.Services.GetRequiredService<NetworkRegistry>().PruneAsync([.. service.List().Select(r => r.Id)], cancellationToken).ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             SecureSocket(options.Socket);
+            SecureDockerSockets(options);
 
             var host = new DaemonHost(app, rootLock, options);
             host.LogFavorDynMods(favorDynMods.Enabled ? "on" : "off", favorDynMods.Enabled ? favorDynMods.Detail
@@ -291,6 +296,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
         catch (IOException)
         {
         }
+        DeleteDockerSockets();
         await _lock.DisposeAsync().ConfigureAwait(false);
     }
 

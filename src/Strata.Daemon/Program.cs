@@ -18,6 +18,11 @@ if (args.Contains("--help") || args.Contains("-h"))
           --supervisor PATH     the strata-supervisor binary (default: next to stratad, then PATH)
           --oci-runtime NAME    container tier runtime: runc, crun or a path (default: probe, prefer runc)
           --image NAME=DIR      serve a root filesystem directory as image NAME (repeatable; dir:/path always works)
+          --docker-socket PATH  serve the Docker Engine API on PATH (default /run/strata/docker.sock, mode 0660),
+                                acting in the default project; repeatable, each one may be followed by
+            --project NAME      ... acting in project NAME instead (its quotas and restrictions apply)
+            --socket-group GRP  ... group owning that socket (default strata)
+          --no-docker-socket    serve no Docker API socket (see docs/docker-api.md)
           --no-favordynmods     leave the host's cgroup2 mount as it is; by default stratad turns on its
                                 favordynmods option, which spares every container start an RCU grace period
 
