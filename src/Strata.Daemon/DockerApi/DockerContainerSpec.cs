@@ -641,14 +641,17 @@ internal sealed class DockerContainerSpec
 
     internal static string? NonEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
-    /// <summary>What a client sends for an option it does not use: null, false, 0, "", [] or an object of such.</summary>
+    /// <summary>
+    /// What a client sends for an option it does not use: null, false, 0, "", [] or a struct of such (members named
+    /// like Docker's fields). A map (keys such as paths or names: <c>{"/run": ""}</c>) with any entry is a setting.
+    /// </summary>
     internal static bool IsZero(JsonElement v) => v.ValueKind switch
     {
         JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.False => true,
         JsonValueKind.Number => v.TryGetDouble(out var d) && d == 0,
         JsonValueKind.String => v.GetString()!.Length == 0,
         JsonValueKind.Array => v.GetArrayLength() == 0,
-        JsonValueKind.Object => v.EnumerateObject().All(p => IsZero(p.Value)),
+        JsonValueKind.Object => v.EnumerateObject().All(p => p.Name.Length > 0 && char.IsAsciiLetterUpper(p.Name[0]) && IsZero(p.Value)),
         _ => false,
     };
 
