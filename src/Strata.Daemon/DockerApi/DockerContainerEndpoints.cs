@@ -15,8 +15,8 @@ internal static class DockerContainerEndpoints
     {
         app.MapPost("/containers/create", CreateAsync);
         app.MapGet("/containers/json", List);
-        app.MapGet("/containers/{id}/json", (string id, HttpContext http, InstanceService service, NetworkRegistry networks, Strata.Images.ImageStore images, DockerVolumes volumes) =>
-            Json(DockerContainers.Inspect(DockerContainers.Resolve(service, Project(http), id), networks, images, volumes.Root), DockerJsonContext.Default.DockerContainerInspect));
+        app.MapGet("/containers/{id}/json", (string id, HttpContext http, InstanceService service, NetworkRegistry networks, Strata.Images.ImageStore images, DockerVolumes volumes, DockerNetworkNames names) =>
+            Json(DockerContainers.Inspect(DockerContainers.Resolve(service, Project(http), id), networks, images, volumes.Root, names), DockerJsonContext.Default.DockerContainerInspect));
         app.MapPost("/containers/{id}/start", async (string id, HttpContext http, InstanceService service) =>
         {
             var r = DockerContainers.Resolve(service, Project(http), id);
@@ -104,7 +104,7 @@ internal static class DockerContainerEndpoints
     private static TimeSpan Grace(HttpContext http) =>
         TimeSpan.FromSeconds(int.TryParse(http.Request.Query["t"], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var t) ? Math.Clamp(t, 0, 3600) : 10);
 
-    private static async Task CreateAsync(HttpContext http, InstanceService service, DockerVolumes volumes, NetworkRegistry networks)
+    private static async Task CreateAsync(HttpContext http, InstanceService service, DockerVolumes volumes, NetworkRegistry networks, DockerNetworkNames names)
     {
         var project = Project(http);
         var body = await ReadJsonAsync(http) ?? throw StrataException.Invalid("body", "expected the container's configuration as a JSON object");
@@ -113,7 +113,7 @@ internal static class DockerContainerEndpoints
             throw StrataException.Invalid("platform", $"'{platform}': Strata runs linux containers of this host's architecture");
         }
         var defaultNetwork = project == InstanceService.DefaultProject && networks.MissingReason() is null ? networks.DefaultNetwork : null;
-        var parsed = DockerContainerSpec.Parse(body, http.Request.Query["name"], volumes, project, defaultNetwork);
+        var parsed = DockerContainerSpec.Parse(body, http.Request.Query["name"], volumes, project, defaultNetwork, n => names.ToStrata(project, n));
         foreach (var volume in parsed.NewVolumes.Distinct())
         {
             volumes.Create(project, volume, null);
@@ -139,7 +139,7 @@ internal static class DockerContainerEndpoints
         await JsonSerializer.SerializeAsync(http.Response.Body, new DockerCreated(DockerContainers.IdOf(record), []), DockerJsonContext.Default.DockerCreated);
     }
 
-    private static IResult List(HttpContext http, InstanceService service, NetworkRegistry networks, Strata.Images.ImageStore images, DockerVolumes volumes, TimeProvider time)
+    private static IResult List(HttpContext http, InstanceService service, NetworkRegistry networks, Strata.Images.ImageStore images, DockerVolumes volumes, DockerNetworkNames names, TimeProvider time)
     {
         var all = Flag(http, "all");
         var filters = DockerFilters.Parse(http.Request.Query["filters"]);
@@ -150,13 +150,13 @@ internal static class DockerContainerEndpoints
             .Where(r => filters.Matches("status", s => DockerContainers.State(r) == s))
             .Where(r => filters.Matches("name", n => r.Name.Contains(n.TrimStart('/'), StringComparison.Ordinal)))
             .Where(r => filters.Matches("id", i => DockerContainers.IdOf(r).StartsWith(i, StringComparison.Ordinal)))
-            .Where(r => filters.Matches("label", l => DockerFilters.LabelMatches(r.Spec.Labels, l)))
+            .Where(r => filters.MatchesAll("label", l => DockerFilters.LabelMatches(r.Spec.Labels, l)))
             .OrderByDescending(r => r.CreatedAt);
         if (int.TryParse(http.Request.Query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit > 0)
         {
             items = items.Take(limit);
         }
-        return Json(items.Select(r => DockerContainers.Summary(r, networks, images, volumes.Root, now)).ToList(), DockerJsonContext.Default.ListDockerContainerSummary);
+        return Json(items.Select(r => DockerContainers.Summary(r, networks, images, volumes.Root, names, now)).ToList(), DockerJsonContext.Default.ListDockerContainerSummary);
     }
 
     private static async Task WaitAsync(string id, HttpContext http, InstanceService service)

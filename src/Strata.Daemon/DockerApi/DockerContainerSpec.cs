@@ -29,6 +29,8 @@ internal sealed class DockerContainerSpec
     private readonly DockerVolumes _volumes;
     private readonly string _project;
     private readonly string? _defaultNetwork;
+    private readonly Func<string, string> _networkName;
+    private readonly List<string> _aliases = [];
     private string? _tier;
     private string? _network;
     private readonly List<MountSpec> _mounts = [];
@@ -39,8 +41,9 @@ internal sealed class DockerContainerSpec
     private SecuritySpec _security = new();
     private ResourceSpec _resources = new();
 
-    private DockerContainerSpec(DockerVolumes volumes, string project, string? defaultNetwork)
+    private DockerContainerSpec(DockerVolumes volumes, string project, string? defaultNetwork, Func<string, string> networkName)
     {
+        _networkName = networkName;
         _volumes = volumes;
         _project = project;
         _defaultNetwork = defaultNetwork;
@@ -49,14 +52,15 @@ internal sealed class DockerContainerSpec
     /// <summary>Named volumes the spec mounts that do not exist yet (created, as Docker does, when the container is).</summary>
     public List<string> NewVolumes { get; } = [];
 
-    public static DockerContainerSpec Parse(JsonElement body, string? name, DockerVolumes volumes, string project, string? defaultNetwork)
+    /// <param name="networkName">The Strata network a Docker network name means.</param>
+    public static DockerContainerSpec Parse(JsonElement body, string? name, DockerVolumes volumes, string project, string? defaultNetwork, Func<string, string> networkName)
     {
         if (body.ValueKind != JsonValueKind.Object)
         {
             throw StrataException.Invalid("body", "expected a JSON object (the container's Config with HostConfig)");
         }
-        var parsed = new DockerContainerSpec(volumes, project, defaultNetwork);
-        parsed._spec = parsed._spec with { Name = string.IsNullOrEmpty(name) ? null : name.TrimStart('/') };
+        var parsed = new DockerContainerSpec(volumes, project, defaultNetwork, networkName);
+        parsed._spec = parsed._spec with { Name = string.IsNullOrEmpty(name) ? null : ToStrataName(name) };
         parsed.ReadConfig(body);
         parsed.Finish();
         return parsed;
@@ -317,14 +321,8 @@ internal sealed class DockerContainerSpec
                     var field = $"NetworkingConfig.EndpointsConfig.{endpoint.Name}.{setting.Name}";
                     if (setting.Name == "Aliases")
                     {
-                        // A container is found on its network by its name; aliases equal to the name (or its ID) add nothing.
-                        foreach (var alias in Strings(setting.Value, field) ?? [])
-                        {
-                            if (alias != _spec.Name)
-                            {
-                                throw Unsupported(field, $"'{alias}': on a Strata network a container is reached by its name only; name the container '{alias}' instead");
-                            }
-                        }
+                        // More names the container is reached by (Compose gives the service's name); '_' becomes '-'.
+                        _aliases.AddRange((Strings(setting.Value, field) ?? []).Select(ToStrataName));
                         continue;
                     }
                     if (setting.Name is "NetworkID" or "EndpointID")
@@ -376,6 +374,7 @@ internal sealed class DockerContainerSpec
             Tier = _tier ?? "container",
             Network = network,
             Ports = _ports.Count > 0 ? _ports : null,
+            NetworkAliases = _aliases.Where(a => a != _spec.Name).Distinct().ToList() is { Count: > 0 } aliases ? aliases : null,
             Mounts = _mounts.Count > 0 ? _mounts : null,
             Security = _security == new SecuritySpec() ? null : _security,
             Resources = _resources == new ResourceSpec() ? null : _resources,
@@ -400,7 +399,7 @@ internal sealed class DockerContainerSpec
             "none" or "host" => mode,
             _ when mode.StartsWith("container:", StringComparison.Ordinal) =>
                 throw Unsupported(field, "a Strata container cannot share another container's network namespace; put both on one network"),
-            _ => mode,
+            _ => _networkName(mode),
         };
         if (_network is not null && _network != network)
         {
@@ -551,6 +550,12 @@ internal sealed class DockerContainerSpec
             _ => throw StrataException.Invalid($"{field}.Name", $"'{name}' is not a restart policy; use no, always, unless-stopped or on-failure"),
         };
     }
+
+    /// <summary>
+    /// A Docker name as a Strata name: Strata's names are DNS labels, so '_' (Compose's <c>app_web_1</c>) becomes
+    /// '-'; anything else invalid is refused by Strata's validation, naming the field.
+    /// </summary>
+    public static string ToStrataName(string name) => name.TrimStart('/').Replace('_', '-');
 
     internal static (int Port, string Protocol) ParsePortKey(string key, string field)
     {

@@ -25,7 +25,7 @@ internal static class DockerContainers
     {
         var key = reference.TrimStart('/');
         var all = service.List(project).Where(r => r.State != InstanceState.Deleted).ToList();
-        if (all.FirstOrDefault(r => r.Name == key) is { } byName)
+        if (all.FirstOrDefault(r => r.Name == key || r.Name == DockerContainerSpec.ToStrataName(key)) is { } byName)
         {
             return byName;
         }
@@ -93,18 +93,18 @@ internal static class DockerContainers
         _ => "runc",
     };
 
-    private static string NetworkMode(InstanceRecord r, NetworkRegistry networks) => r.Spec.Network switch
+    private static string NetworkMode(InstanceRecord r, NetworkRegistry networks, DockerNetworkNames names) => r.Spec.Network switch
     {
         null or "none" => "none",
         "host" => "host",
         var n when n == networks.DefaultNetwork => "bridge",
-        var n => n,
+        var n => names.ToDocker(r.Project, n),
     };
 
-    private static Dictionary<string, DockerEndpoint> Endpoints(InstanceRecord r, NetworkRegistry networks)
+    private static Dictionary<string, DockerEndpoint> Endpoints(InstanceRecord r, NetworkRegistry networks, DockerNetworkNames names)
     {
         var result = new Dictionary<string, DockerEndpoint>(StringComparer.Ordinal);
-        var mode = NetworkMode(r, networks);
+        var mode = NetworkMode(r, networks, names);
         if (mode is "none" or "host")
         {
             result[mode] = new DockerEndpoint { NetworkID = DockerNetworkEndpoints.IdOf(mode) };
@@ -124,7 +124,7 @@ internal static class DockerContainers
         }
         result[mode] = new DockerEndpoint
         {
-            Aliases = [r.Name],
+            Aliases = [r.Name, .. r.Spec.NetworkAliases ?? [], IdOf(r)[..12]],
             NetworkID = DockerNetworkEndpoints.IdOf(mode),
             EndpointID = attachment is null ? "" : IdOf(r) + "-ep",
             Gateway = attachment is null ? "" : gateway,
@@ -153,7 +153,7 @@ internal static class DockerContainers
             };
         })];
 
-    public static DockerContainerSummary Summary(InstanceRecord r, NetworkRegistry networks, Strata.Images.ImageStore images, string volumesRoot, DateTimeOffset now) => new()
+    public static DockerContainerSummary Summary(InstanceRecord r, NetworkRegistry networks, Strata.Images.ImageStore images, string volumesRoot, DockerNetworkNames names, DateTimeOffset now) => new()
     {
         Id = IdOf(r),
         Names = ["/" + r.Name],
@@ -165,12 +165,12 @@ internal static class DockerContainers
         Labels = new Dictionary<string, string>(r.Spec.Labels ?? new Dictionary<string, string>()),
         State = State(r),
         Status = Status(r, now),
-        HostConfig = new Dictionary<string, string> { ["NetworkMode"] = NetworkMode(r, networks) },
-        NetworkSettings = new DockerNetworkSettingsSummary(Endpoints(r, networks)),
+        HostConfig = new Dictionary<string, string> { ["NetworkMode"] = NetworkMode(r, networks, names) },
+        NetworkSettings = new DockerNetworkSettingsSummary(Endpoints(r, networks, names)),
         Mounts = Mounts(r, volumesRoot),
     };
 
-    public static DockerContainerInspect Inspect(InstanceRecord r, NetworkRegistry networks, Strata.Images.ImageStore images, string volumesRoot)
+    public static DockerContainerInspect Inspect(InstanceRecord r, NetworkRegistry networks, Strata.Images.ImageStore images, string volumesRoot, DockerNetworkNames names)
     {
         var argv = (r.Spec.Command ?? []).Concat(r.Spec.Args ?? []).ToList();
         var bindings = new Dictionary<string, IReadOnlyList<DockerPortBinding>>(StringComparer.Ordinal);
@@ -181,7 +181,7 @@ internal static class DockerContainers
         var exposed = bindings.Keys.ToDictionary(k => k, _ => JsonDocument.Parse("{}").RootElement.Clone(), StringComparer.Ordinal);
         var restart = RestartPolicy.TryParse(r.Spec.Restart, out var policy) ? policy : Contracts.RestartPolicy.No;
         var mounts = Mounts(r, volumesRoot);
-        var endpoints = Endpoints(r, networks);
+        var endpoints = Endpoints(r, networks, names);
         var first = endpoints.Values.First();
         return new DockerContainerInspect
         {
@@ -205,7 +205,7 @@ internal static class DockerContainers
             RestartCount = r.RestartCount,
             HostConfig = new DockerHostConfigView
             {
-                NetworkMode = NetworkMode(r, networks),
+                NetworkMode = NetworkMode(r, networks, names),
                 PortBindings = bindings,
                 RestartPolicy = new DockerRestartPolicy(restart.Mode switch
                 {

@@ -48,6 +48,9 @@ internal sealed class DockerFilters
 
     public bool Matches(string name, Func<string, bool> match) => !_filters.TryGetValue(name, out var values) || values.Any(match);
 
+    /// <summary>Every value must match (Docker's rule for <c>label</c>: each label filter narrows the result).</summary>
+    public bool MatchesAll(string name, Func<string, bool> match) => !_filters.TryGetValue(name, out var values) || values.All(match);
+
     public void Only(params string[] supported)
     {
         foreach (var name in _filters.Keys)

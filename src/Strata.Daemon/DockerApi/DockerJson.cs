@@ -36,5 +36,6 @@ namespace Strata.Daemon.DockerApi;
 [JsonSerializable(typeof(DockerMountPoint))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
+[JsonSerializable(typeof(Dictionary<string, DockerNetworkMeta>))]
 [JsonSerializable(typeof(Dictionary<string, List<string>>))]
 internal sealed partial class DockerJsonContext : JsonSerializerContext;

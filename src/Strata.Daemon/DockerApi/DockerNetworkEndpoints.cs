@@ -17,21 +17,21 @@ internal static class DockerNetworkEndpoints
 
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/networks", (HttpContext http, NetworkRegistry networks, InstanceService service) =>
+        app.MapGet("/networks", (HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names) =>
         {
             var filters = DockerFilters.Parse(http.Request.Query["filters"]);
             filters.Only("name", "id", "driver", "label", "type", "scope");
-            var list = All(Project(http), networks, service)
+            var list = All(Project(http), networks, service, names)
                 .Where(n => filters.Matches("name", f => n.Name.Contains(f, StringComparison.Ordinal)))
                 .Where(n => filters.Matches("id", f => n.Id.StartsWith(f, StringComparison.Ordinal)))
                 .Where(n => filters.Matches("driver", f => n.Driver == f))
-                .Where(n => filters.Matches("label", f => DockerFilters.LabelMatches(n.Labels, f)))
+                .Where(n => filters.MatchesAll("label", f => DockerFilters.LabelMatches(n.Labels, f)))
                 .ToList();
             return Json(list, DockerJsonContext.Default.ListDockerNetwork);
         });
-        app.MapGet("/networks/{id}", (string id, HttpContext http, NetworkRegistry networks, InstanceService service) =>
-            Json(Find(Project(http), id, networks, service), DockerJsonContext.Default.DockerNetwork));
-        app.MapPost("/networks/create", async (HttpContext http, NetworkRegistry networks) =>
+        app.MapGet("/networks/{id}", (string id, HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names) =>
+            Json(Find(Project(http), id, networks, service, names), DockerJsonContext.Default.DockerNetwork));
+        app.MapPost("/networks/create", async (HttpContext http, NetworkRegistry networks, DockerNetworkNames names) =>
         {
             var request = await ReadAsync(http, DockerJsonContext.Default.DockerNetworkCreate)
                 ?? throw StrataException.Invalid("body", "expected a network configuration such as {\"Name\":\"backend\"}");
@@ -46,10 +46,6 @@ internal static class DockerNetworkEndpoints
             if (request.Options is { Count: > 0 } options)
             {
                 throw StrataException.Invalid($"Options.{options.Keys.First()}", "driver options are not supported by Strata");
-            }
-            if (request.Labels is { Count: > 0 } labels)
-            {
-                throw StrataException.Invalid($"Labels.{labels.Keys.First()}", "Strata networks carry no labels");
             }
             if (request.ConfigOnly || request.Ingress || request.ConfigFrom is { ValueKind: not System.Text.Json.JsonValueKind.Null } || request.Scope is { Length: > 0 } and not "local")
             {
@@ -68,52 +64,59 @@ internal static class DockerNetworkEndpoints
             {
                 throw new StrataException(ErrorKind.Forbidden, $"{request.Name} is a pre-defined network and cannot be created");
             }
+            var project = Project(http);
+            var strataName = DockerContainerSpec.ToStrataName(request.Name);
             var created = await networks.CreateAsync(new CreateNetworkRequest
             {
-                Name = request.Name,
+                Name = strataName,
                 Subnet = ipam.FirstOrDefault()?.Subnet,
                 Internal = request.Internal,
-            }, Project(http), http.RequestAborted);
-            return Json(new DockerNetworkCreated(IdOf(created.Name), ""), DockerJsonContext.Default.DockerNetworkCreated, StatusCodes.Status201Created);
+            }, project, http.RequestAborted);
+            names.Set(project, created.Name, new DockerNetworkMeta(request.Name, request.Labels ?? []));
+            return Json(new DockerNetworkCreated(IdOf(request.Name), ""), DockerJsonContext.Default.DockerNetworkCreated, StatusCodes.Status201Created);
         });
-        app.MapDelete("/networks/{id}", async (string id, HttpContext http, NetworkRegistry networks, InstanceService service) =>
+        app.MapDelete("/networks/{id}", async (string id, HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names) =>
         {
-            var network = Find(Project(http), id, networks, service);
+            var project = Project(http);
+            var network = Find(project, id, networks, service, names);
             if (network.Name is "bridge" or "host" or "none")
             {
                 throw new StrataException(ErrorKind.Forbidden, $"{network.Name} is a pre-defined network and cannot be removed");
             }
-            await networks.RemoveAsync(network.Name, Project(http), http.RequestAborted);
+            var strataName = names.ToStrata(project, network.Name);
+            await networks.RemoveAsync(strataName, project, http.RequestAborted);
+            names.Remove(project, strataName);
             return Results.NoContent();
         });
-        app.MapPost("/networks/{id}/connect", (string id, HttpContext http, NetworkRegistry networks, InstanceService service) =>
+        app.MapPost("/networks/{id}/connect", (string id, HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names) =>
         {
-            var network = Find(Project(http), id, networks, service);
+            var network = Find(Project(http), id, networks, service, names);
             throw StrataException.Invalid("Container", $"a Strata container joins its network when it is created and cannot join '{network.Name}' later; create it with --network {network.Name}");
         });
-        app.MapPost("/networks/{id}/disconnect", (string id, HttpContext http, NetworkRegistry networks, InstanceService service) =>
+        app.MapPost("/networks/{id}/disconnect", (string id, HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names) =>
         {
-            var network = Find(Project(http), id, networks, service);
+            var network = Find(Project(http), id, networks, service, names);
             throw StrataException.Invalid("Container", $"a Strata container stays on its network '{network.Name}' until it is removed; remove the container instead");
         });
         app.MapPost("/networks/prune", () => DockerContainerEndpoints.NotSupported("network prune"));
     }
 
-    private static DockerNetwork Find(string project, string id, NetworkRegistry networks, InstanceService service)
+    private static DockerNetwork Find(string project, string id, NetworkRegistry networks, InstanceService service, DockerNetworkNames names)
     {
-        var all = All(project, networks, service);
+        var all = All(project, networks, service, names);
         return all.FirstOrDefault(n => n.Name == id)
             ?? (all.Where(n => n.Id.StartsWith(id, StringComparison.Ordinal)).ToList() is [var one] ? one : null)
             ?? throw StrataException.NotFound($"network {id} not found");
     }
 
-    private static List<DockerNetwork> All(string project, NetworkRegistry networks, InstanceService service)
+    private static List<DockerNetwork> All(string project, NetworkRegistry networks, InstanceService service, DockerNetworkNames names)
     {
         var instances = service.List(project).ToDictionary(r => r.Name, StringComparer.Ordinal);
         var list = new List<DockerNetwork>();
         foreach (var n in networks.List(project))
         {
-            var name = n.Name == networks.DefaultNetwork ? "bridge" : n.Name;
+            var meta = names.Find(project, n.Name);
+            var name = n.Name == networks.DefaultNetwork ? "bridge" : meta?.Name ?? n.Name;
             var members = new Dictionary<string, DockerNetworkMember>(StringComparer.Ordinal);
             foreach (var m in n.Members.Where(m => m.Project == project))
             {
@@ -128,7 +131,7 @@ internal static class DockerNetworkEndpoints
                 Internal = n.Internal,
                 IPAM = new DockerIpam { Driver = "default", Config = [new DockerIpamConfig { Subnet = n.Subnet, Gateway = n.Gateway }] },
                 Containers = members,
-                Options = new Dictionary<string, string> { ["io.strata.bridge"] = n.Bridge },
+                Labels = meta?.Labels ?? [],
             });
         }
         foreach (var special in new[] { "host", "none" })

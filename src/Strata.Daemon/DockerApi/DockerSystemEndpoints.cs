@@ -127,7 +127,7 @@ internal static class DockerSystemEndpoints
                     }
                     if (!filters.Matches("type", t => t == "container") || !filters.Matches("event", a => a == action)
                         || !filters.Matches("container", c => c == e.Instance || id.StartsWith(c, StringComparison.Ordinal))
-                        || !filters.Matches("label", l => DockerFilters.LabelMatches(record?.Spec.Labels, l)))
+                        || !filters.MatchesAll("label", l => DockerFilters.LabelMatches(record?.Spec.Labels, l)))
                     {
                         continue;
                     }

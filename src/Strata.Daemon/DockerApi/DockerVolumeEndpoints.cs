@@ -34,7 +34,7 @@ internal static class DockerVolumeEndpoints
             filters.Only("name", "label", "driver", "dangling");
             var list = volumes.List(Project(http))
                 .Where(v => filters.Matches("name", n => v.Name.Contains(n, StringComparison.Ordinal)))
-                .Where(v => filters.Matches("label", l => DockerFilters.LabelMatches(v.Labels, l)))
+                .Where(v => filters.MatchesAll("label", l => DockerFilters.LabelMatches(v.Labels, l)))
                 .Where(v => filters.Matches("driver", d => d == "local"))
                 .ToList();
             return Json(new DockerVolumeList(list, []), DockerJsonContext.Default.DockerVolumeList);
