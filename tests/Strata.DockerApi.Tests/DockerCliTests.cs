@@ -294,4 +294,35 @@ public sealed class DockerCliTests(DockerFixture fx)
         var labelled = (await fx.OkAsync("run --rm --label io.strata.tier=sandbox busybox uname -r")).Trim();
         Assert.Equal(kernel, labelled);
     }
+
+    [SkippableFact]
+    public async Task Events_Top_Stats_OfARunningContainer()
+    {
+        fx.RequireEngine();
+        var name = fx.Name("observed");
+        using var http = fx.Http();
+        using var events = await http.GetAsync($"/events?filters={Uri.EscapeDataString($"{{\"container\":[\"{name}\"]}}")}", HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await events.Content.ReadAsStreamAsync());
+        await fx.OkAsync($"run -d --name {name} busybox sleep 300");
+        try
+        {
+            var actions = new List<string>();
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (!actions.Contains("start") && await reader.ReadLineAsync(cts.Token) is { } line)
+            {
+                using var e = JsonDocument.Parse(line);
+                Assert.Equal(name, e.RootElement.GetProperty("Actor").GetProperty("Attributes").GetProperty("name").GetString());
+                actions.Add(e.RootElement.GetProperty("Action").GetString()!);
+            }
+            Assert.Equal(["create", "start"], actions);
+
+            Assert.Contains("sleep 300", await fx.OkAsync($"top {name}"));
+            var stats = await fx.OkAsync($"stats --no-stream --format '{{{{.Name}}}} {{{{.PIDs}}}}' {name}");
+            Assert.Contains($"{name} 1", stats);
+        }
+        finally
+        {
+            await fx.RunAsync($"rm -f {name}");
+        }
+    }
 }
