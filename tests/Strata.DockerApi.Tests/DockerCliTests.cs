@@ -316,7 +316,13 @@ public sealed class DockerCliTests(DockerFixture fx)
             }
             Assert.Equal(["create", "start"], actions);
 
-            Assert.Contains("sleep 300", await fx.OkAsync($"top {name}"));
+            // Right after the start the workload may still be the runtime's init, about to exec sleep.
+            var top = "";
+            Assert.True(await Testing.TestEnvironment.EventuallyAsync(() =>
+            {
+                top = fx.OkAsync($"top {name}").GetAwaiter().GetResult();
+                return top.Contains("sleep", StringComparison.Ordinal);
+            }, TimeSpan.FromSeconds(10)), top);
             var stats = await fx.OkAsync($"stats --no-stream --format '{{{{.Name}}}} {{{{.PIDs}}}}' {name}");
             Assert.Contains($"{name} 1", stats);
         }
