@@ -62,20 +62,7 @@ public sealed class ComposeTests(DockerFixture fx)
         try
         {
             await ComposeAsync("up -d");
-            using var http = new HttpClient();
-            string? page = null;
-            Assert.True(await TestEnvironment.EventuallyAsync(() =>
-            {
-                try
-                {
-                    page = http.GetStringAsync($"http://127.0.0.1:{port}/").GetAwaiter().GetResult();
-                    return true;
-                }
-                catch (HttpRequestException)
-                {
-                    return false;
-                }
-            }, TimeSpan.FromSeconds(30)), "the web service's published port never answered");
+            var page = await DockerFixture.GetPageAsync(port, "the web service's published port");
             Assert.Equal("hello-compose\n", page);
 
             var ps = await ComposeAsync("ps");

@@ -54,20 +54,7 @@ public sealed class DockerCliTests(DockerFixture fx)
         Assert.Contains($"127.0.0.1:{port}->8080/tcp", ps);
         Assert.Contains("Up", ps);
 
-        using var web = new HttpClient();
-        string? page = null;
-        Assert.True(await Testing.TestEnvironment.EventuallyAsync(() =>
-        {
-            try
-            {
-                page = web.GetStringAsync($"http://127.0.0.1:{port}/").GetAwaiter().GetResult();
-                return true;
-            }
-            catch (HttpRequestException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(20)), "the published port never answered");
+        var page = await DockerFixture.GetPageAsync(port, "the published port");
         Assert.Equal("hello-web\n", page);
 
         Assert.Contains("started", await fx.OkAsync($"logs {name}"));

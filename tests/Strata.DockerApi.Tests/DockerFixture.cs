@@ -150,6 +150,28 @@ public sealed class DockerFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>The page a published port serves, once it answers (the server may still be starting).</summary>
+    public static async Task<string> GetPageAsync(int port, string what)
+    {
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            try
+            {
+                return await http.GetStringAsync($"http://127.0.0.1:{port}/");
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+            catch (HttpRequestException e)
+            {
+                throw new TimeoutException($"{what}: port {port} never answered", e);
+            }
+        }
+    }
+
     /// <summary>A TCP port on loopback that nothing listens on now.</summary>
     public static int FreePort()
     {

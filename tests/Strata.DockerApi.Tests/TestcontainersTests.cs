@@ -32,20 +32,7 @@ public sealed class TestcontainersTests(DockerFixture fx)
             Assert.Equal("to-stderr\n", exec.Stderr);
 
             var port = container.GetMappedPublicPort(8080);
-            using var http = new HttpClient();
-            string? page = null;
-            Assert.True(await Testing.TestEnvironment.EventuallyAsync(() =>
-            {
-                try
-                {
-                    page = http.GetStringAsync($"http://127.0.0.1:{port}/").GetAwaiter().GetResult();
-                    return true;
-                }
-                catch (HttpRequestException)
-                {
-                    return false;
-                }
-            }, TimeSpan.FromSeconds(20)), $"mapped port {port} never answered");
+            var page = await DockerFixture.GetPageAsync(port, "the mapped port");
             Assert.Equal("from-testcontainers\n", page);
         }
         finally
