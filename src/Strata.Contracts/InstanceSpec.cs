@@ -59,6 +59,9 @@ public sealed record InstanceSpec
     /// </summary>
     public string? Network { get; init; }
 
+    /// <summary>More names (DNS labels) the other members of its network reach the instance by, beside its name.</summary>
+    public IReadOnlyList<string>? NetworkAliases { get; init; }
+
     /// <summary>Host ports forwarded to the instance; needs a network (the default bridge when <see cref="Network"/> is unset).</summary>
     public IReadOnlyList<PortSpec>? Ports { get; init; }
 

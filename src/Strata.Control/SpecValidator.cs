@@ -70,6 +70,10 @@ public static partial class SpecValidator
             }
             CheckHostBounds(r, host ?? HostCapacity.Current);
         }
+        for (var i = 0; i < (spec.NetworkAliases?.Count ?? 0); i++)
+        {
+            ValidateName(spec.NetworkAliases![i], $"networkAliases[{i}]");
+        }
         if (!RestartPolicy.TryParse(spec.Restart, out _))
         {
             throw StrataException.Invalid("restart", $"'{spec.Restart}' is not a restart policy; use no, on-failure, on-failure:N (N > 0) or always");

@@ -53,6 +53,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             // install with older, looser modes is made private (docs/security.md, "File permissions").
             var (swept, repaired) = PrepareRoot(options.Root);
             PrepareSocket(options.Socket);
+            PrepareDockerSockets(options);
 
             // The daemon is configured by its flags and environment (e.g. Logging__LogLevel__*). The host's defaults
             // would also read appsettings.json from the working directory and watch it for changes: a recursive
@@ -78,6 +79,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 k.Limits.MaxRequestBodySize = 1024 * 1024;
                 k.AddServerHeader = false;
                 k.ListenUnixSocket(options.Socket);
+                DockerApi.DockerApiHost.Listen(k, options);
                 if (options.Listen is { } endpoint)
                 {
                     k.Listen(endpoint, l =>
@@ -114,6 +116,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddImageApi(options);
+            DockerApi.DockerApiHost.AddDockerApi(builder.Services, options);
             builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, StrataJsonContext.Default));
             // A parameter that does not bind (?timeout=99999999999) throws into ProblemMapping, which answers with a
             // problem document naming the parameter, instead of a bare 400 with an empty body.
@@ -129,6 +132,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             var metrics = app.Services.GetRequiredService<RequestMetrics>();
             var auth = app.Services.GetRequiredService<Authentication>();
             app.Use(metrics.Middleware);
+            DockerApi.DockerApiHost.MapDockerApi(app); // requests of a docker socket branch off here (docs/docker-api.md)
             app.Use(ProblemMapping.Middleware);
             app.Use(DashboardEndpoints.Middleware); // /ui, and the dashboard's WebSocket token cookie
             app.Use(auth.Middleware);
@@ -160,6 +164,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             await app.Services.GetRequiredService<NetworkRegistry>().EnsureHostAccessRulesAsync(cancellationToken).ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             SecureSocket(options.Socket);
+            SecureDockerSockets(options);
 
             // What this start created (the store, the image store's directories) gets the same modes.
             _ = DataRootPermissions.Enforce(options.Root);
@@ -290,6 +295,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
         catch (IOException)
         {
         }
+        DeleteDockerSockets();
         await _lock.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -64,9 +64,16 @@ public sealed record DaemonOptions
     /// <summary>Names and ranges of bridge networks (docs/network.md); null: the defaults, state under ROOT/networks. Not a flag: for tests and embedding.</summary>
     public Strata.Node.Networking.NetworkOptions? Networks { get; init; }
 
+    /// <summary>
+    /// Sockets speaking the Docker Engine API (docs/docker-api.md). Empty when embedded; <see cref="Parse"/> adds
+    /// <see cref="DockerApi.DockerSocketOptions.DefaultPath"/> unless <c>--docker-socket</c> or <c>--no-docker-socket</c> is given.
+    /// </summary>
+    public IReadOnlyList<DockerApi.DockerSocketOptions> DockerSockets { get; init; } = [];
+
     public static DaemonOptions Parse(string[] args)
     {
         var o = new DaemonOptions();
+        var noDockerSocket = false;
         for (var i = 0; i < args.Length; i++)
         {
             var arg = args[i];
@@ -82,6 +89,11 @@ public sealed record DaemonOptions
                     throw StrataException.Invalid(arg, "needs a value");
                 }
                 return args[++i];
+            }
+            DaemonOptions NoDockerSocket()
+            {
+                noDockerSocket = true;
+                return o;
             }
             var flag = arg.Split('=', 2)[0];
             o = flag switch
@@ -102,8 +114,18 @@ public sealed record DaemonOptions
                 "--unpack-max-size" => o with { Unpack = o.Unpack with { MaxBytes = Sizes.Parse("--unpack-max-size", Value()) } },
                 "--unpack-max-ratio" => o with { Unpack = o.Unpack with { MaxRatio = ParseRatio(Value()) } },
                 "--unpack-min-free" => o with { Unpack = o.Unpack with { MinFreeBytes = Sizes.Parse("--unpack-min-free", Value()) } },
+                "--docker-socket" or "--project" or "--socket-group" => o with { DockerSockets = DockerApi.DockerSocketOptions.Apply(o.DockerSockets, flag, Value()) },
+                "--no-docker-socket" => NoDockerSocket(),
                 _ => throw StrataException.Invalid(flag, $"unknown option '{flag}'; see 'strata daemon --help'"),
             };
+        }
+        if (noDockerSocket && o.DockerSockets.Count > 0)
+        {
+            throw StrataException.Invalid("--no-docker-socket", "contradicts --docker-socket; give one of them");
+        }
+        if (!noDockerSocket && o.DockerSockets.Count == 0)
+        {
+            o = o with { DockerSockets = [new DockerApi.DockerSocketOptions(DockerApi.DockerSocketOptions.DefaultPath)] };
         }
         o.Validate();
         return o;

@@ -21,6 +21,11 @@ if (args.Contains("--help") || args.Contains("-h"))
           --unpack-max-size SIZE  most one image layer or imported archive may expand to (default 32G)
           --unpack-max-ratio N  most it may expand per compressed byte, past 256M (default 100)
           --unpack-min-free SIZE  space pulls and imports leave free on the data root's disk (default 1G)
+          --docker-socket PATH  serve the Docker Engine API on PATH (default /run/strata/docker.sock, mode 0660),
+                                acting in the default project; repeatable, each one may be followed by
+            --project NAME      ... acting in project NAME instead (its quotas and restrictions apply)
+            --socket-group GRP  ... group owning that socket (default strata)
+          --no-docker-socket    serve no Docker API socket (see docs/docker-api.md)
           --no-favordynmods     leave the host's cgroup2 mount as it is; by default stratad turns on its
                                 favordynmods option, which spares every container start an RCU grace period
 

@@ -99,6 +99,7 @@ public sealed partial class NetworkRegistry
                 Tap = tap,
                 HostsFile = request.HostsFile,
                 Ports = [.. request.Ports],
+                Aliases = [.. request.Aliases],
             };
             // Recorded before anything exists on the host, as for containers (PruneAsync undoes a create cut short).
             record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
@@ -186,7 +187,7 @@ public sealed partial class NetworkRegistry
             again = new NetworkAttachRequest
             {
                 InstanceId = instanceId, Name = member.Name, Project = member.Project, Network = record.Name,
-                Ports = member.Ports, HostsFile = member.HostsFile,
+                Ports = member.Ports, HostsFile = member.HostsFile, Aliases = member.Aliases,
             };
             // Whatever is left (rules of a crashed daemon, the lease) goes first; the tap itself is gone already.
             await DetachTapAsync(record, member).ConfigureAwait(false);

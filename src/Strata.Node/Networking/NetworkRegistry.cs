@@ -20,6 +20,8 @@ public sealed record NetworkAttachRequest
     public IReadOnlyList<PortSpec> Ports { get; init; } = [];
     /// <summary>A file Strata keeps up to date with the names of the network's members; bind-mounted as /etc/hosts.</summary>
     public string? HostsFile { get; init; }
+    /// <summary>More names the member is reached by, beside <see cref="Name"/>.</summary>
+    public IReadOnlyList<string> Aliases { get; init; } = [];
 
     /// <summary>The join of an instance being created: its id, name, project and published ports.</summary>
     public static NetworkAttachRequest For(CreateRequest request, InstanceSpec spec, string network, string hostsFile) => new()
@@ -30,6 +32,7 @@ public sealed record NetworkAttachRequest
         Network = network,
         Ports = spec.Ports ?? [],
         HostsFile = hostsFile,
+        Aliases = spec.NetworkAliases ?? [],
     };
 }
 
@@ -374,6 +377,7 @@ public sealed partial class NetworkRegistry : IDisposable
                 Namespace = nsName,
                 HostsFile = request.HostsFile,
                 Ports = [.. request.Ports],
+                Aliases = [.. request.Aliases],
             };
             record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
             record.Members.Add(member);
@@ -521,7 +525,7 @@ public sealed partial class NetworkRegistry : IDisposable
             again = new NetworkAttachRequest
             {
                 InstanceId = instanceId, Name = member.Name, Project = member.Project, Network = record.Name,
-                Ports = member.Ports, HostsFile = member.HostsFile,
+                Ports = member.Ports, HostsFile = member.HostsFile, Aliases = member.Aliases,
             };
         }
         finally
@@ -602,7 +606,12 @@ public sealed partial class NetworkRegistry : IDisposable
             var text = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
             foreach (var m in record.Members.Where(m => m.Project == member.Project && m.Address.Length > 0))
             {
-                text.Append(m.Address).Append('\t').Append(m.Name).Append('\n');
+                text.Append(m.Address).Append('\t').Append(m.Name);
+                foreach (var alias in m.Aliases)
+                {
+                    text.Append(' ').Append(alias);
+                }
+                text.Append('\n');
             }
             if (member.Tap is not null)
             {

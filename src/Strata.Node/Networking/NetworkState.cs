@@ -54,6 +54,8 @@ internal sealed record MemberRecord
     /// <summary>Set for a VM member: its tap device on the bridge (it has no namespace; <see cref="Namespace"/> is empty).</summary>
     public string? Tap { get; init; }
     public List<PortSpec> Ports { get; init; } = [];
+    /// <summary>More names the member is reached by (its spec's networkAliases).</summary>
+    public List<string> Aliases { get; init; } = [];
     /// <summary>The CNI result of ADD, handed back to the plugins as prevResult on DEL (the firewall plugin needs it).</summary>
     public string? CniResult { get; init; }
 }
