@@ -17,15 +17,7 @@ public sealed partial class DaemonHost
     {
         foreach (var socket in options.DockerSockets)
         {
-            File.SetUnixFileMode(socket.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
-            if (FindGroup(socket.Group ?? "strata") is { } gid)
-            {
-                _ = Chown(socket.Path, -1, gid);
-            }
-            else if (socket.Group is not null)
-            {
-                throw new Contracts.StrataException(Contracts.ErrorKind.InvalidArgument, $"--socket-group: no group named '{socket.Group}' on this host (socket {socket.Path}); create it or name another");
-            }
+            SecureSocket(socket.Path, socket.Group);
         }
     }
 

@@ -269,12 +269,20 @@ public sealed partial class DaemonHost : IAsyncDisposable
         }
     }
 
-    private static void SecureSocket(string socketPath)
+    /// <summary>
+    /// A socket is 0660 root:GROUP (default <c>strata</c>). A named group that does not exist is an error; the default
+    /// one may be missing (then only root reaches the socket).
+    /// </summary>
+    private static void SecureSocket(string socketPath, string? group = null)
     {
         File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
-        if (UnixGroups.Find(DataRootPermissions.GroupName) is { } gid)
+        if (UnixGroups.Find(group ?? DataRootPermissions.GroupName) is { } gid)
         {
             _ = Chown(socketPath, -1, gid);
+        }
+        else if (group is not null)
+        {
+            throw new StrataException(ErrorKind.InvalidArgument, $"--socket-group: no group named '{group}' on this host (socket {socketPath}); create it or name another");
         }
     }
 
