@@ -94,6 +94,11 @@ public sealed record ExitStatus
     public bool OomKilled { get; init; }
     /// <summary>True when the driver could not run the workload at all (it never started properly).</summary>
     public bool Failed { get; init; }
+    /// <summary>
+    /// Nobody saw how the workload ended (its supervisor was lost): <see cref="ExitCode"/> means nothing and is not
+    /// recorded. <see cref="Reason"/> says what is known.
+    /// </summary>
+    public bool ExitCodeUnknown { get; init; }
 }
 
 public enum WorkloadPhase
