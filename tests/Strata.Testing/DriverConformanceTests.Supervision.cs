@@ -110,11 +110,17 @@ public abstract partial class DriverConformanceTests
             recordedTicks = ProcessIdentity.TryGetStartTicks(ended.Id) ?? 1;
             await ended.WaitForExitAsync();
         }
-        using var stranger = Process.Start("sleep", "60");
+        // Its own process group, as a workload has: a group signal to the recorded PID would reach it.
+        using var stranger = Process.Start("setsid", "sleep 60");
         using var supervisor = Process.Start("sleep", "60"); // a supervisor that still lives (the stop goes as far as SIGKILL)
         try
         {
             var strangerTicks = ProcessIdentity.TryGetStartTicks(stranger.Id)!.Value;
+            for (var i = 0; i < 200 && !File.ReadAllText($"/proc/{stranger.Id}/cmdline").StartsWith("sleep", StringComparison.Ordinal); i++)
+            {
+                await Task.Delay(10); // setsid execs sleep in place (same PID)
+            }
+            Assert.True(Signals.SendToGroup(stranger.Id, 0), "the stranger should lead its own process group");
             Assert.NotEqual(recordedTicks, strangerTicks);
             var driver = CreateDriver();
             var id = Guid.NewGuid().ToString("N");
