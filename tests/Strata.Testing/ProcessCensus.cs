@@ -22,7 +22,7 @@ public static class ProcessCensus
             string cmdline;
             try
             {
-                cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+                cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
             }
             catch (IOException)
             {
@@ -30,7 +30,7 @@ public static class ProcessCensus
             }
             if (cmdline.Contains(text, StringComparison.Ordinal))
             {
-                yield return (pid, cmdline.Replace('\0', ' '));
+                yield return (pid, cmdline);
             }
         }
     }

@@ -105,7 +105,10 @@ public enum WorkloadPhase
 {
     Running = 1,
     Exited = 2,
-    /// <summary>Neither running nor with a recorded exit: the supervisor vanished.</summary>
+    /// <summary>
+    /// Neither running nor with a recorded exit: the supervisor vanished. <see cref="WorkloadStatus.Exit"/>, when set,
+    /// says what the driver found out and did (e.g. "supervisor lost; workload stopped", with no exit code).
+    /// </summary>
     Lost = 3,
 }
 
