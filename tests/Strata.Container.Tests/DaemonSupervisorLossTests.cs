@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Strata.Client;
 using Strata.Contracts;
@@ -40,14 +39,7 @@ public sealed class DaemonSupervisorLossTests(ContainerFixture fx)
             await Task.Delay(10);
         }
 
-        var clock = Stopwatch.StartNew();
-        Assert.True(Signals.Send(supervisor, Signals.SIGKILL));
-        InstanceInfo info;
-        while ((info = await client.GetAsync("orphan")).State == "running" && clock.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            await Task.Delay(20);
-        }
-        var noticed = clock.Elapsed;
+        var (info, noticed) = await ProcessCensus.KillAndWatchAsync(supervisor, () => client.GetAsync("orphan"), i => i.State != "running");
 
         Assert.Equal("failed", info.State);
         Assert.Equal(SupervisedRuntime.LostAndStopped, info.Reason);

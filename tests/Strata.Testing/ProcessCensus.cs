@@ -14,6 +14,25 @@ public static class ProcessCensus
     /// <summary>The parent of <paramref name="pid"/>.</summary>
     public static int ParentOf(int pid) => Stat(pid)?.Ppid ?? throw new InvalidOperationException($"there is no process {pid}");
 
+    /// <summary>
+    /// Sends SIGKILL to <paramref name="pid"/> (an instance's supervisor) and reads <paramref name="read"/> every 20 ms
+    /// until <paramref name="settled"/> holds (at most 10 s). Returns the last value and how long after the kill it settled.
+    /// </summary>
+    public static async Task<(T Value, TimeSpan Elapsed)> KillAndWatchAsync<T>(int pid, Func<Task<T>> read, Func<T, bool> settled)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        if (!Strata.Node.Supervision.Signals.Send(pid, Strata.Node.Supervision.Signals.SIGKILL))
+        {
+            throw new InvalidOperationException($"could not kill {pid}");
+        }
+        T value;
+        while (!settled(value = await read()) && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20);
+        }
+        return (value, clock.Elapsed);
+    }
+
     /// <summary>Live processes whose command line contains <paramref name="text"/>.</summary>
     public static IEnumerable<(int Pid, string CommandLine)> Naming(string text)
     {
