@@ -36,7 +36,13 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
         var results = new Dictionary<string, TargetResult>();
         try
         {
-            await SweepAsync(null, ct).ConfigureAwait(false);
+            var leftovers = await RemoveLeftoversAsync(client, ct).ConfigureAwait(false);
+            if (leftovers.Count > 0)
+            {
+                var said = LeftoversRemoved(leftovers);
+                Report("cleanup", said);
+                _notes.Add(said);
+            }
             var busybox = probe.Which("busybox");
             var needsImage = tiers.Any(t => t.Name is TierNames.Container or TierNames.Sandbox or TierNames.Vm);
             if (needsImage)
@@ -596,15 +602,27 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
         }
     }
 
-    /// <summary>Removes leftovers of earlier bench runs (killed before their cleanup) or of this one.</summary>
-    private async Task SweepAsync(string? runId, CancellationToken ct)
+    /// <summary>
+    /// Removes the instances of earlier bench runs that were killed before their cleanup (SIGKILL runs no
+    /// <c>finally</c>): every instance labelled <c>strata-bench</c>. Returns their names. <c>strata bench</c> does
+    /// this first; <c>strata bench --clean</c> does only this.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> RemoveLeftoversAsync(StrataClient client, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(client);
         var list = await client.ListAsync(ct).ConfigureAwait(false);
-        foreach (var i in list.Items.Where(i => i.Spec.Labels is { } l && l.TryGetValue(InstanceTracker.Label, out var id) && (runId is null || id == runId)))
+        var removed = new List<string>();
+        foreach (var i in list.Items.Where(i => i.Spec.Labels is { } l && l.ContainsKey(InstanceTracker.Label)))
         {
-            await DeleteQuietlyAsync(i.Name, ct).ConfigureAwait(false);
+            await DeleteQuietlyAsync(client, i.Name, ct).ConfigureAwait(false);
+            removed.Add(i.Name);
         }
+        return removed;
     }
+
+    /// <summary>What a run says after removing leftovers of an interrupted one.</summary>
+    public static string LeftoversRemoved(IReadOnlyList<string> names) =>
+        $"removed {names.Count} leftover instance{(names.Count == 1 ? "" : "s")} of an interrupted bench run: {string.Join(", ", names)}";
 
     private async Task CleanupAsync(InstanceTracker tracker)
     {
@@ -639,7 +657,9 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
         }
     }
 
-    private async Task DeleteQuietlyAsync(string name, CancellationToken ct)
+    private Task DeleteQuietlyAsync(string name, CancellationToken ct) => DeleteQuietlyAsync(client, name, ct);
+
+    private static async Task DeleteQuietlyAsync(StrataClient client, string name, CancellationToken ct)
     {
         try
         {

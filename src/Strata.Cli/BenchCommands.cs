@@ -22,12 +22,20 @@ internal static class BenchCommands
         var noBaselines = new Option<bool>("--no-baselines") { Description = "skip podman, raw runc and raw QEMU" };
         var noSave = new Option<bool>("--no-save") { Description = "do not store the results as this host's numbers for 'strata advise'" };
         var budget = new Option<string?>("--budget") { Description = "memory budget for the density estimate, e.g. 8G (default: half the available memory)" };
+        var clean = new Option<bool>("--clean") { Description = "only remove the instances an interrupted bench run left behind (every run does this first), then exit" };
         var command = new Command("bench", "Measure every tier here side by side with podman, raw runc and raw QEMU: start time, memory, size, density, CPU overhead, snapshots")
         {
-            quick, json, report, tiers, runs, noBaselines, noSave, budget,
+            quick, json, report, tiers, runs, noBaselines, noSave, budget, clean,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
+            if (parse.GetValue(clean))
+            {
+                using var cleaner = StrataCli.Client(parse);
+                var removed = await BenchEngine.RemoveLeftoversAsync(cleaner, ct);
+                Console.WriteLine(removed.Count > 0 ? BenchEngine.LeftoversRemoved(removed) : "no leftovers of an interrupted bench run");
+                return 0;
+            }
             var options = parse.GetValue(quick) ? BenchOptions.QuickProfile : new BenchOptions();
             if (parse.GetValue(runs) is { } n)
             {

@@ -573,7 +573,7 @@ public sealed partial class InstanceService : IAsyncDisposable
         }
         catch (Exception e)
         {
-            exit = new ExitStatus { ExitCode = -1, Failed = true, Reason = $"lost track of the workload: {e.Message}", FinishedAt = _time.GetUtcNow() };
+            exit = new ExitStatus { ExitCode = -1, ExitCodeUnknown = true, Failed = true, Reason = $"lost track of the workload: {e.Message}", FinishedAt = _time.GetUtcNow() };
         }
         await OnExitedAsync(entry, exit, generation).ConfigureAwait(false);
     }
@@ -595,7 +595,8 @@ public sealed partial class InstanceService : IAsyncDisposable
             var finished = record with
             {
                 State = state,
-                ExitCode = exit.ExitCode,
+                // A lost supervisor saw no exit: no code is recorded that did not happen.
+                ExitCode = exit.ExitCodeUnknown ? null : exit.ExitCode,
                 Reason = exit.Reason,
                 FinishedAt = exit.FinishedAt == default ? _time.GetUtcNow() : exit.FinishedAt,
             };
@@ -766,9 +767,11 @@ public sealed partial class InstanceService : IAsyncDisposable
                         await OnExitedAsync(entry, status.Exit!, entry.Generation).ConfigureAwait(false);
                         return;
                     default:
-                        await OnExitedAsync(entry, new ExitStatus
+                        // The supervisor died while the daemon was down; the driver found out what is true (and stopped what still ran).
+                        await OnExitedAsync(entry, status.Exit ?? new ExitStatus
                         {
                             ExitCode = -1,
+                            ExitCodeUnknown = true,
                             Failed = true,
                             Reason = status.Reason ?? "the workload's supervisor disappeared while the daemon was down",
                             FinishedAt = _time.GetUtcNow(),

@@ -13,6 +13,7 @@ using Strata.Node.Drivers.Fake;
 using Strata.Node.Drivers.Wasm;
 using Strata.Node.Images;
 using Strata.Node.Networking;
+using Strata.Node.Supervision;
 using Strata.Node.Drivers.Process;
 using Strata.Node.Drivers.Sandbox;
 using Strata.Node.Drivers.Vm;
@@ -188,10 +189,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
         var images = new ChainedImageResolver(
             new DirectoryImageResolver(options.Images),
             new Images.ImageStoreResolver(services.GetRequiredService<Strata.Images.ImageStore>()));
+        // One standby supervisor serves every supervised tier.
+        var launcher = SupervisedRuntime.SharedLauncher(options.Supervisor);
         yield return new ProcessDriver(new ProcessDriverOptions
         {
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
+            Launcher = launcher,
         });
         yield return new WasmDriver(new WasmDriverOptions
         {
@@ -205,6 +209,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
             Networks = services.GetRequiredService<NetworkRegistry>(),
+            Launcher = launcher,
         }, services.GetRequiredService<ImageStore>());
         yield return new ContainerDriver(new ContainerDriverOptions
         {
@@ -213,7 +218,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             Runtime = options.OciRuntime,
             RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
             Networks = services.GetRequiredService<NetworkRegistry>(),
-            KeepSpareSupervisor = true,
+            Launcher = launcher,
         }, images);
         yield return new SandboxDriver(new SandboxDriverOptions
         {
@@ -222,6 +227,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             LogMaxBytes = options.LogMaxBytes,
             Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL"),
             Networks = services.GetRequiredService<NetworkRegistry>(),
+            Launcher = launcher,
         }, images, services.GetRequiredService<ILogger<SandboxDriver>>());
         if (options.EnableFakeTier)
         {

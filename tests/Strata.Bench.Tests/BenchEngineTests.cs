@@ -68,9 +68,28 @@ public sealed class BenchEngineTests : IAsyncLifetime
         await _client.CreateAsync(new InstanceSpec { Name = "bench-old-fake-1", Tier = "fake", Args = ["sleep"], Labels = InstanceTracker.Labels("old") });
         await _client.CreateAsync(new InstanceSpec { Name = "keep-me", Tier = "fake", Args = ["sleep"] });
 
-        await new BenchEngine(_client, FakeOnly with { Runs = 1 }, new ProcHostProbe()).RunAsync(CancellationToken.None);
+        var steps = new List<BenchProgress>();
+        var report = await new BenchEngine(_client, FakeOnly with { Runs = 1 }, new ProcHostProbe(), new Collect(steps)).RunAsync(CancellationToken.None);
 
         Assert.Equal(["keep-me"], (await _client.ListAsync()).Items.Select(i => i.Name));
+        // It says so: in the progress and in the report.
+        Assert.Contains(steps, s => s.Message == "removed 1 leftover instance of an interrupted bench run: bench-old-fake-1");
+        Assert.Contains("removed 1 leftover instance of an interrupted bench run: bench-old-fake-1", report.Notes);
+        await _client.DeleteAsync("keep-me", force: true);
+    }
+
+    [Fact]
+    public async Task RemoveLeftovers_TheCleanCommand_RemovesOnlyBenchInstancesAndNamesThem()
+    {
+        await _client.CreateAsync(new InstanceSpec { Name = "bench-old-fake-1", Tier = "fake", Args = ["sleep"], Labels = InstanceTracker.Labels("old") });
+        await _client.CreateAsync(new InstanceSpec { Name = "bench-old-fake-2", Tier = "fake", Args = ["sleep"], Labels = InstanceTracker.Labels("older") }, start: false);
+        await _client.CreateAsync(new InstanceSpec { Name = "keep-me", Tier = "fake", Args = ["sleep"] });
+
+        var removed = await BenchEngine.RemoveLeftoversAsync(_client, CancellationToken.None);
+
+        Assert.Equal(["bench-old-fake-1", "bench-old-fake-2"], removed.Order(StringComparer.Ordinal));
+        Assert.Equal(["keep-me"], (await _client.ListAsync()).Items.Select(i => i.Name));
+        Assert.Empty(await BenchEngine.RemoveLeftoversAsync(_client, CancellationToken.None));
         await _client.DeleteAsync("keep-me", force: true);
     }
 

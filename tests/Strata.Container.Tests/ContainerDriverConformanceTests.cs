@@ -1,6 +1,7 @@
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Testing;
+using Xunit;
 
 namespace Strata.Container.Tests;
 
@@ -14,8 +15,19 @@ public sealed class ContainerDriverConformanceTests(ContainerFixture fx) : Drive
     protected override InstanceSpec EchoAndExit(string text, int exitCode) =>
         new() { Tier = "container", Image = "busybox", Args = ["sh", "-c", $"echo {text}; exit {exitCode}"] };
 
+    protected override bool Supervised => true;
+
     protected override InstanceSpec LongRunning() =>
         new() { Tier = "container", Image = "busybox", Args = ["sleep", "600"] };
+
+    /// <summary>Also no cgroup of the instance in any hierarchy, and no state in the OCI runtime.</summary>
+    protected override void AssertNothingLeft(DriverHandle handle)
+    {
+        base.AssertNothingLeft(handle);
+        var cgroups = Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(h => Path.Combine(h, "strata", handle.InstanceId));
+        Assert.DoesNotContain(cgroups, Directory.Exists);
+        Assert.False(Directory.Exists(Path.Combine(fx.StateRoot, handle.InstanceId)), "the OCI runtime still has state for the container");
+    }
 
     protected override InstanceSpec InvalidForThisTier() =>
         new() { Tier = "container", Image = "no-such-image-anywhere", Args = ["true"] };

@@ -17,6 +17,8 @@ public sealed class SandboxDriverConformanceTests : DriverConformanceTests
     protected override InstanceSpec EchoAndExit(string text, int exitCode) =>
         new() { Tier = "sandbox", Image = "busybox", Args = ["sh", "-c", $"echo {text}; exit {exitCode}"] };
 
+    protected override bool Supervised => true;
+
     protected override InstanceSpec LongRunning() => new() { Tier = "sandbox", Image = "busybox", Args = ["sleep", "600"] };
 
     protected override InstanceSpec InvalidForThisTier() => new() { Tier = "sandbox", Args = ["true"] };

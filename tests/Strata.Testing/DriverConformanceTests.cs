@@ -9,7 +9,7 @@ namespace Strata.Testing;
 /// The lifecycle every driver must honour. Each driver's test project derives from this class and supplies
 /// workloads in its own terms; a host without the engine skips (or fails under CI) with the reason.
 /// </summary>
-public abstract class DriverConformanceTests : IDisposable
+public abstract partial class DriverConformanceTests : IDisposable
 {
     private readonly TempDirectory _temp = new("strata-conf");
     private readonly List<(IDriver Driver, DriverHandle Handle)> _created = [];

@@ -12,6 +12,8 @@ public sealed class VmDriverConformanceTests : DriverConformanceTests
 
     protected override InstanceSpec EchoAndExit(string text, int exitCode) => VmFixture.Busybox("sh", "-c", $"echo {text}; exit {exitCode}");
 
+    protected override bool Supervised => true;
+
     protected override InstanceSpec LongRunning() => VmFixture.Busybox("sleep", "600");
 
     protected override InstanceSpec InvalidForThisTier() =>

@@ -94,13 +94,21 @@ public sealed record ExitStatus
     public bool OomKilled { get; init; }
     /// <summary>True when the driver could not run the workload at all (it never started properly).</summary>
     public bool Failed { get; init; }
+    /// <summary>
+    /// Nobody saw how the workload ended (its supervisor was lost): <see cref="ExitCode"/> means nothing and is not
+    /// recorded. <see cref="Reason"/> says what is known.
+    /// </summary>
+    public bool ExitCodeUnknown { get; init; }
 }
 
 public enum WorkloadPhase
 {
     Running = 1,
     Exited = 2,
-    /// <summary>Neither running nor with a recorded exit: the supervisor vanished.</summary>
+    /// <summary>
+    /// Neither running nor with a recorded exit: the supervisor vanished. <see cref="WorkloadStatus.Exit"/>, when set,
+    /// says what the driver found out and did (e.g. "supervisor lost; workload stopped", with no exit code).
+    /// </summary>
     Lost = 3,
 }
 

@@ -158,6 +158,30 @@ public sealed class CgroupSet
         return false;
     }
 
+    /// <summary>Sends SIGKILL to every process in the cgroups (they stay); true when there was one.</summary>
+    public bool KillAll()
+    {
+        var found = false;
+        foreach (var dir in _directories)
+        {
+            try
+            {
+                foreach (var line in File.ReadAllLines(Path.Combine(dir, "cgroup.procs")))
+                {
+                    if (int.TryParse(line, CultureInfo.InvariantCulture, out var pid))
+                    {
+                        found |= Supervision.Signals.Send(pid, Supervision.Signals.SIGKILL);
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // gone already
+            }
+        }
+        return found;
+    }
+
     /// <summary>Kills what is left inside and removes the directories. Idempotent.</summary>
     public void Delete()
     {

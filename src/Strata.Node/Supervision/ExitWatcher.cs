@@ -12,6 +12,9 @@ public sealed unsafe class ExitWatcher : IDisposable
 {
     private const int FallbackPollMs = 100;
 
+    /// <summary>The watcher the supervised tiers share: one thread for the whole process, started at first use, never disposed.</summary>
+    public static ExitWatcher Shared { get; } = new();
+
     private readonly Lock _lock = new();
     private readonly List<Watch> _watches = [];
     private Thread? _thread;

@@ -20,6 +20,8 @@ public sealed class ProcessDriverConformanceTests : DriverConformanceTests
     protected override InstanceSpec EchoAndExit(string text, int exitCode) =>
         new() { Args = ["sh", "-c", $"echo {text}; exit {exitCode}"] };
 
+    protected override bool Supervised => true;
+
     protected override InstanceSpec LongRunning() => new() { Args = ["sleep", "600"] };
 
     protected override InstanceSpec InvalidForThisTier() => new() { Image = "busybox", Args = ["true"] };

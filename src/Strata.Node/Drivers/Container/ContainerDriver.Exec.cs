@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Node.Supervision;
 
 namespace Strata.Node.Drivers.Container;
 
@@ -107,7 +108,7 @@ public sealed partial class ContainerDriver
     {
         var state = await runtime.StateAsync(handle.InstanceId, ct).ConfigureAwait(false);
         // Right after `strata run -d` the runtime may still be between create and start: give it a moment.
-        for (var attempt = 0; attempt < 100 && (state is null || state.Value.Status == "created") && SupervisorAlive(handle); attempt++)
+        for (var attempt = 0; attempt < 100 && (state is null || state.Value.Status == "created") && SupervisedRuntime.SupervisorAlive(handle); attempt++)
         {
             await Task.Delay(20, ct).ConfigureAwait(false);
             state = await runtime.StateAsync(handle.InstanceId, ct).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Node.Supervision;
 
 namespace Strata.Node.Drivers.Container;
 
@@ -60,7 +61,7 @@ public sealed partial class ContainerDriver
             throw StrataException.NotFound("the snapshot has no filesystem layer; it was not taken by the container tier");
         }
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
-        if (SupervisorAlive(handle) || await runtime.StateAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false) is { Status: "running" or "paused" })
+        if (SupervisedRuntime.SupervisorAlive(handle) || await runtime.StateAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false) is { Status: "running" or "paused" })
         {
             throw StrataException.Conflict("cannot restore a snapshot while the container is running; stop it first");
         }

@@ -18,9 +18,9 @@ namespace Strata.Node.Drivers.Container;
 /// daemon restarts work exactly as for the process tier. (<c>create</c> + <c>start</c> would give the
 /// container pid earlier, but the supervisor would then watch a process that exits at once.)
 /// </summary>
-public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IRuntimeConfigDriver, IDisposable
+public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IRuntimeConfigDriver, IDisposable
 {
-    internal const string ExitFileName = "exit.json";
+    internal const string ExitFileName = SupervisedRuntime.ExitFileName;
     internal const string KilledMarkerName = "killed-by-strata";
     private const string RuntimeKey = "runtime";
     private const string LayersKey = "layers";
@@ -35,9 +35,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
 
     private readonly ContainerDriverOptions _options;
     private readonly IImageResolver _images;
-    private readonly ExitWatcher _watcher = new();
-    private readonly string? _supervisor;
-    private readonly SupervisorLauncher? _launcher;
+    private readonly SupervisedRuntime _supervised;
     private readonly SemaphoreSlim _probeLock = new(1, 1);
     private OciRuntime? _runtime;
     private string _probeReport = "not probed yet";
@@ -47,8 +45,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
     {
         _options = options;
         _images = images;
-        _supervisor = options.Supervisor ?? SupervisorLauncher.Locate();
-        _launcher = _supervisor is null ? null : new SupervisorLauncher(_supervisor) { KeepSpare = options.KeepSpareSupervisor };
+        _supervised = new SupervisedRuntime(this, "container", options.Supervisor, options.Launcher, options.KeepSpareSupervisor);
     }
 
     public Tier Tier => Tier.Container;
@@ -71,9 +68,9 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
 
     public async Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
     {
-        if (_supervisor is null || !File.Exists(_supervisor))
+        if (_supervised.MissingSupervisor() is { } missing)
         {
-            return DriverFingerprint.Unavailable("strata-supervisor was not found next to stratad or on PATH; reinstall Strata or pass --supervisor");
+            return missing;
         }
         var criu = CheckCriuAsync(cancellationToken);
         var runtime = await EnsureRuntimeAsync(cancellationToken).ConfigureAwait(false);
@@ -83,7 +80,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
             return DriverFingerprint.Unavailable("no working OCI runtime: " + _probeReport);
         }
         var skipped = _probeReport.Length > 0 ? $" (also tried: {_probeReport})" : "";
-        _launcher?.PrepareSpare();
+        _supervised.PrepareSpare();
         return new DriverFingerprint(true, $"{runtime.Reason}{skipped}; {_criu}", $"{runtime.Name} {runtime.Version}");
     }
 
@@ -247,10 +244,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
 
     public async Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
-        if (_supervisor is null)
-        {
-            throw new StrataException(ErrorKind.Unavailable, "strata-supervisor was not found; reinstall Strata or pass --supervisor to stratad");
-        }
+        _supervised.RequireSupervisor();
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         Rootfs(handle).EnsureMounted();
         Mark("overlay mounted");
@@ -264,8 +258,6 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
             // Left over from a run whose runtime was killed: a new run under the same id would be refused.
             await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
         }
-        var exitFile = Path.Combine(handle.Directory, ExitFileName);
-        File.Delete(exitFile);
         File.Delete(Path.Combine(handle.Directory, KilledMarkerName));
         var cgroupDirs = handle.Data.TryGetValue(CgroupDirsKey, out var dirs) ? dirs.Split('\n') : [];
         var config = new SupervisorConfig
@@ -275,7 +267,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
             WorkingDir = "/",
             LogDirectory = LogFiles.LogDirectory(handle.Directory),
             LogMaxBytes = _options.LogMaxBytes,
-            ExitFile = exitFile,
+            ExitFile = SupervisedRuntime.ExitFilePath(handle),
             // A runtime that manages cgroups moves the container into its own; one that does not (crun on hybrid
             // hosts) is started inside the instance's cgroups so that the container inherits them.
             CgroupProcsFiles = runtime.ManagesCgroups ? [] : [.. cgroupDirs.Select(d => Path.Combine(d, "cgroup.procs"))],
@@ -285,45 +277,47 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
             // An auto-removed container's exit record only has to outlive a daemon crash, not a host crash.
             VolatileExitFile = handle.Data.ContainsKey(VolatileKey),
         };
-        var launched = await _launcher!.StartAsync(handle.Directory, config, cancellationToken).ConfigureAwait(false);
+        var started = await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
         Mark("supervisor handshake");
-        return handle with
-        {
-            Pid = launched.Pid,
-            PidStartTicks = launched.PidStartTicks,
-            SupervisorPid = launched.SupervisorPid,
-            SupervisorStartTicks = launched.SupervisorStartTicks,
-        };
+        return started;
     }
 
-    private bool SupervisorAlive(DriverHandle handle) =>
-        handle.SupervisorPid is { } sup && handle.SupervisorStartTicks is { } ticks && ProcessIdentity.IsAlive(sup, ticks);
+    public Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken) => _supervised.StopAsync(handle, grace, cancellationToken);
 
-    public async Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
+    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken) => _supervised.KillAsync(handle, signal, cancellationToken);
+
+    public Task<ExitStatus> WaitAsync(DriverHandle handle, CancellationToken cancellationToken) => _supervised.WaitAsync(handle, cancellationToken);
+
+    public Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken) => _supervised.RecoverAsync(handle, cancellationToken);
+
+    // ---- the supervised tier: signals go through the OCI runtime; an orphaned container is removed by it
+
+    Task<bool> ISupervisedTier.StopGracefullyAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken) =>
+        // A shell as PID 1 ignores SIGTERM: then the grace period runs out.
+        _supervised.TerminateWithinAsync(handle, grace, cancellationToken);
+
+    Task ISupervisedTier.SignalAsync(DriverHandle handle, int signal, CancellationToken cancellationToken) => SignalAsync(handle, signal, cancellationToken);
+
+    ExitStatus ISupervisedTier.ReadExit(DriverHandle handle, ExitStatus recorded) => ReadExit(handle, recorded);
+
+    ExitStatus? ISupervisedTier.ReportedExit(DriverHandle handle) => null;
+
+    /// <summary>The container's runtime removes it (every process of its cgroup); the runtime process and Strata's limit cgroups are emptied too.</summary>
+    async Task<bool> ISupervisedTier.StopOrphanAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
-        if (handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks || !ProcessIdentity.IsAlive(sup, ticks))
+        var ran = false;
+        if (await EnsureRuntimeAsync(cancellationToken).ConfigureAwait(false) is { } runtime && runtime.HasState(handle.InstanceId))
         {
-            return;
+            ran = await runtime.StateAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false) is { Status: not "stopped" };
+            await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
         }
-        if (grace > TimeSpan.Zero)
+        ran |= await SupervisedRuntime.EndWorkloadGroupAsync(handle, TimeSpan.Zero).ConfigureAwait(false);
+        if (handle.Data.TryGetValue(CgroupDirsKey, out var dirs))
         {
-            await SignalAsync(handle, Signals.SIGTERM, cancellationToken).ConfigureAwait(false);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(grace);
-            try
-            {
-                await _watcher.WaitForExitAsync(sup, ticks, timeout.Token).ConfigureAwait(false);
-                return;
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                // grace period over (a shell as PID 1 ignores SIGTERM)
-            }
+            ran |= CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).KillAll();
         }
-        await SignalAsync(handle, Signals.SIGKILL, cancellationToken).ConfigureAwait(false);
+        return ran;
     }
-
-    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken) => SignalAsync(handle, signal, cancellationToken);
 
     /// <summary>
     /// Signals the container's init through the runtime. Before the container exists (just started) or after
@@ -350,28 +344,8 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
         }
     }
 
-    public async Task<ExitStatus> WaitAsync(DriverHandle handle, CancellationToken cancellationToken)
+    private static ExitStatus ReadExit(DriverHandle handle, ExitStatus exit)
     {
-        if (handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks)
-        {
-            throw new StrataException(ErrorKind.Internal, "the instance was never started");
-        }
-        await _watcher.WaitForExitAsync(sup, ticks, cancellationToken).ConfigureAwait(false);
-        return ReadExit(handle) ?? new ExitStatus
-        {
-            ExitCode = -1,
-            Failed = true,
-            Reason = "the supervisor ended without recording the container's exit",
-            FinishedAt = DateTimeOffset.UtcNow,
-        };
-    }
-
-    private static ExitStatus? ReadExit(DriverHandle handle)
-    {
-        if (ExitFile.TryRead(Path.Combine(handle.Directory, ExitFileName)) is not { } exit)
-        {
-            return null;
-        }
         var killedByUs = File.Exists(Path.Combine(handle.Directory, KilledMarkerName));
         if (!exit.OomKilled && new ContainerCgroups(handle.InstanceId).OomKilled(handle.Data.GetValueOrDefault(MemoryCgroupKey), exit, killedByUs))
         {
@@ -385,28 +359,13 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
         return exit;
     }
 
-    public async Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken)
-    {
-        if (ReadExit(handle) is { } exit)
-        {
-            return new WorkloadStatus(WorkloadPhase.Exited, exit);
-        }
-        if (SupervisorAlive(handle))
-        {
-            return new WorkloadStatus(WorkloadPhase.Running);
-        }
-        // The supervisor is gone without an exit record. Never leave an unsupervised container behind.
-        var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
-        if (runtime.HasState(handle.InstanceId))
-        {
-            await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
-            return new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor was killed; the orphaned container was removed");
-        }
-        return new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor disappeared without recording an exit");
-    }
-
     public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
+        if (SupervisedRuntime.SupervisorAlive(handle))
+        {
+            // Removing a running container (the contract says it is not; a supervisor that outlived its stop is ended here).
+            await _supervised.EndEverythingAsync(handle, cancellationToken).ConfigureAwait(false);
+        }
         if (await EnsureRuntimeAsync(cancellationToken).ConfigureAwait(false) is { } runtime && runtime.HasState(handle.InstanceId))
         {
             await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
@@ -433,8 +392,7 @@ public sealed partial class ContainerDriver : IDriver, IExecDriver, IInteractive
 
     public void Dispose()
     {
-        _launcher?.Dispose();
-        _watcher.Dispose();
+        _supervised.Dispose();
         _probeLock.Dispose();
     }
 }
@@ -453,4 +411,6 @@ public sealed record ContainerDriverOptions
     public NetworkRegistry? Networks { get; init; }
     /// <summary>Keep one supervisor started ahead of time for the next run (the daemon does; see SupervisorLauncher).</summary>
     public bool KeepSpareSupervisor { get; init; }
+    /// <summary>The daemon's launcher, shared by its supervised tiers (one standby supervisor for all); null: the driver's own.</summary>
+    public SupervisorLauncher? Launcher { get; init; }
 }

@@ -11,20 +11,19 @@ namespace Strata.Node.Drivers.Process;
 /// strata-supervisor that outlives the daemon. Limits (cpu, memory, pids) are applied through cgroups when
 /// asked for. This is the baseline every other tier is measured against.
 /// </summary>
-public sealed class ProcessDriver : IDriver, IDisposable
+public sealed class ProcessDriver : IDriver, ISupervisedTier, IDisposable
 {
-    internal const string ExitFileName = "exit.json";
+    internal const string ExitFileName = SupervisedRuntime.ExitFileName;
     private const string CgroupDirsKey = "cgroups";
     private const string MemoryCgroupKey = "memoryCgroup";
 
     private readonly ProcessDriverOptions _options;
-    private readonly ExitWatcher _watcher = new();
-    private readonly string? _supervisor;
+    private readonly SupervisedRuntime _supervised;
 
     public ProcessDriver(ProcessDriverOptions options)
     {
         _options = options;
-        _supervisor = options.Supervisor ?? SupervisorLauncher.Locate();
+        _supervised = new SupervisedRuntime(this, "process", options.Supervisor, options.Launcher, options.KeepSpareSupervisor);
     }
 
     public Tier Tier => Tier.Process;
@@ -41,11 +40,11 @@ public sealed class ProcessDriver : IDriver, IDisposable
 
     public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
     {
-        if (_supervisor is null || !File.Exists(_supervisor))
+        if (_supervised.MissingSupervisor() is { } missing)
         {
-            return Task.FromResult(DriverFingerprint.Unavailable(
-                "strata-supervisor was not found next to stratad or on PATH; reinstall Strata (scripts/setup.sh) or pass --supervisor"));
+            return Task.FromResult(missing);
         }
+        _supervised.PrepareSpare();
         var limits = CgroupSet.IsUnifiedOnly() ? "cgroup v2" : Directory.Exists("/sys/fs/cgroup/memory") ? "cgroup v1" : "no cgroups (limits unavailable)";
         return Task.FromResult(new DriverFingerprint(true, $"host processes under strata-supervisor; limits through {limits}", "strata-supervisor"));
     }
@@ -123,15 +122,9 @@ public sealed class ProcessDriver : IDriver, IDisposable
 
     public async Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
-        if (_supervisor is null)
-        {
-            throw new StrataException(ErrorKind.Unavailable, "strata-supervisor was not found; reinstall Strata or pass --supervisor to stratad");
-        }
+        _supervised.RequireSupervisor();
         var specPath = Path.Combine(handle.Directory, SpecFileName);
         var spec = System.Text.Json.JsonSerializer.Deserialize(await File.ReadAllTextAsync(specPath, cancellationToken).ConfigureAwait(false), StrataJsonContext.Default.InstanceSpec)!;
-        var exitFile = Path.Combine(handle.Directory, ExitFileName);
-        File.Delete(exitFile); // a restart must not see the previous run's exit
-        var cgroupDirs = handle.Data.TryGetValue(CgroupDirsKey, out var dirs) ? dirs.Split('\n') : [];
         var config = new SupervisorConfig
         {
             Argv = Argv(spec),
@@ -139,106 +132,64 @@ public sealed class ProcessDriver : IDriver, IDisposable
             WorkingDir = spec.WorkingDir ?? "/",
             LogDirectory = LogFiles.LogDirectory(handle.Directory),
             LogMaxBytes = _options.LogMaxBytes,
-            ExitFile = exitFile,
-            CgroupProcsFiles = [.. cgroupDirs.Select(d => Path.Combine(d, "cgroup.procs"))],
+            ExitFile = SupervisedRuntime.ExitFilePath(handle),
+            CgroupProcsFiles = [.. Cgroups(handle)?.ProcsFiles ?? []],
             MemoryCgroup = handle.Data.GetValueOrDefault(MemoryCgroupKey),
         };
-        var launched = await new SupervisorLauncher(_supervisor).StartAsync(handle.Directory, config, cancellationToken).ConfigureAwait(false);
-        return handle with
-        {
-            Pid = launched.Pid,
-            PidStartTicks = launched.PidStartTicks,
-            SupervisorPid = launched.SupervisorPid,
-            SupervisorStartTicks = launched.SupervisorStartTicks,
-        };
+        return await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
     }
+
+    private static CgroupSet? Cgroups(DriverHandle handle) =>
+        handle.Data.TryGetValue(CgroupDirsKey, out var dirs) ? CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)) : null;
 
     /// <summary>The spec is kept beside the handle so a start after a daemon restart needs nothing else.</summary>
     internal const string SpecFileName = "spec.json";
 
-    public async Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
+    public Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken) => _supervised.StopAsync(handle, grace, cancellationToken);
+
+    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken) => _supervised.KillAsync(handle, signal, cancellationToken);
+
+    public Task<ExitStatus> WaitAsync(DriverHandle handle, CancellationToken cancellationToken) => _supervised.WaitAsync(handle, cancellationToken);
+
+    public Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken) => _supervised.RecoverAsync(handle, cancellationToken);
+
+    public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
-        if (handle.Pid is not { } pid || handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks)
-        {
-            return;
-        }
-        if (grace > TimeSpan.Zero && Signals.SendToGroup(pid, Signals.SIGTERM))
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(grace);
-            try
-            {
-                await _watcher.WaitForExitAsync(sup, ticks, timeout.Token).ConfigureAwait(false);
-                return;
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                // grace period over
-            }
-        }
-        Signals.SendToGroup(pid, Signals.SIGKILL);
+        await _supervised.EndEverythingAsync(handle, cancellationToken).ConfigureAwait(false);
+        Cgroups(handle)?.Delete();
     }
 
-    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken)
+    // ---- the supervised tier: SIGTERM to the workload's process group; its cgroup holds whatever left the group
+
+    Task<bool> ISupervisedTier.StopGracefullyAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken) =>
+        _supervised.TerminateWithinAsync(handle, grace, cancellationToken);
+
+    Task ISupervisedTier.SignalAsync(DriverHandle handle, int signal, CancellationToken cancellationToken)
     {
-        if (handle.Pid is { } pid)
-        {
-            Signals.SendToGroup(pid, signal);
-        }
+        SupervisedRuntime.SignalWorkloadGroup(handle, signal);
         return Task.CompletedTask;
     }
 
-    public async Task<ExitStatus> WaitAsync(DriverHandle handle, CancellationToken cancellationToken)
+    ExitStatus ISupervisedTier.ReadExit(DriverHandle handle, ExitStatus recorded) => recorded;
+
+    ExitStatus? ISupervisedTier.ReportedExit(DriverHandle handle) => null;
+
+    async Task<bool> ISupervisedTier.StopOrphanAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
-        if (handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks)
-        {
-            throw new StrataException(ErrorKind.Internal, "the instance was never started");
-        }
-        await _watcher.WaitForExitAsync(sup, ticks, cancellationToken).ConfigureAwait(false);
-        return ReadExit(handle) ?? new ExitStatus
-        {
-            ExitCode = -1,
-            Failed = true,
-            Reason = "the supervisor ended without recording the workload's exit",
-            FinishedAt = DateTimeOffset.UtcNow,
-        };
+        // No log pipes and no exit record are possible any more: SIGKILL at once, then every process of its cgroup.
+        var ran = await SupervisedRuntime.EndWorkloadGroupAsync(handle, TimeSpan.Zero).ConfigureAwait(false);
+        return Cgroups(handle)?.KillAll() is true || ran;
     }
 
-    private static ExitStatus? ReadExit(DriverHandle handle) => ExitFile.TryRead(Path.Combine(handle.Directory, ExitFileName));
-
-    public Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken)
-    {
-        if (ReadExit(handle) is { } exit)
-        {
-            return Task.FromResult(new WorkloadStatus(WorkloadPhase.Exited, exit));
-        }
-        if (handle.SupervisorPid is { } sup && handle.SupervisorStartTicks is { } ticks && ProcessIdentity.IsAlive(sup, ticks))
-        {
-            return Task.FromResult(new WorkloadStatus(WorkloadPhase.Running));
-        }
-        // The supervisor is gone without an exit record (killed). Do not leave an unsupervised workload behind.
-        if (handle.Pid is { } pid && handle.PidStartTicks is { } pticks && ProcessIdentity.IsAlive(pid, pticks))
-        {
-            Signals.SendToGroup(pid, Signals.SIGKILL);
-            return Task.FromResult(new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor was killed; the orphaned workload was killed too"));
-        }
-        return Task.FromResult(new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor disappeared without recording an exit"));
-    }
-
-    public Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
-    {
-        if (handle.Data.TryGetValue(CgroupDirsKey, out var dirs))
-        {
-            CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).Delete();
-        }
-        return Task.CompletedTask;
-    }
-
-    public void Dispose() => _watcher.Dispose();
+    public void Dispose() => _supervised.Dispose();
 }
 
 public sealed record ProcessDriverOptions
 {
     public string? Supervisor { get; init; }
     public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
+    /// <summary>Keep one supervisor started ahead of time for the next run (the daemon does; see SupervisorLauncher).</summary>
+    public bool KeepSpareSupervisor { get; init; }
+    /// <summary>The daemon's launcher, shared by its supervised tiers (one standby supervisor for all); null: the driver's own.</summary>
+    public SupervisorLauncher? Launcher { get; init; }
 }

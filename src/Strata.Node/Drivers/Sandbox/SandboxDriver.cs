@@ -20,9 +20,9 @@ namespace Strata.Node.Drivers.Sandbox;
 /// strata-supervisor, so the sandbox outlives the daemon; the guest's stdout and stderr ports write
 /// straight into the supervisor's pipes, which it copies into the CRI log. See docs/sandbox.md.
 /// </summary>
-public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
+public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDriver, IDisposable
 {
-    internal const string ExitFileName = "exit.json";
+    internal const string ExitFileName = SupervisedRuntime.ExitFileName;
     internal const string ControlFileName = "control";
     internal const string OverlayFileName = "rootfs.qcow2";
     internal const string ExecSocketName = "exec.sock";
@@ -35,8 +35,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
     private readonly SandboxDriverOptions _options;
     private readonly IImageResolver _images;
     private readonly ILogger _logger;
-    private readonly ExitWatcher _watcher = new();
-    private readonly string? _supervisor;
+    private readonly SupervisedRuntime _supervised;
     private readonly SandboxRootfs _rootfs;
     private readonly SemaphoreSlim _assetsLock = new(1, 1);
     private GuestAssets? _assets;
@@ -47,7 +46,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         _options = options;
         _images = images;
         _logger = logger ?? NullLogger.Instance;
-        _supervisor = options.Supervisor ?? SupervisorLauncher.Locate();
+        _supervised = new SupervisedRuntime(this, "sandbox", options.Supervisor, options.Launcher, options.KeepSpareSupervisor, logger: _logger);
         _rootfs = new SandboxRootfs(Path.Combine(options.CacheDirectory, "disks"));
     }
 
@@ -68,10 +67,11 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
 
     public async Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
     {
-        if (_supervisor is null || !File.Exists(_supervisor))
+        if (_supervised.MissingSupervisor() is { } missing)
         {
-            return DriverFingerprint.Unavailable("strata-supervisor was not found next to stratad or on PATH; reinstall Strata or pass --supervisor");
+            return missing;
         }
+        _supervised.PrepareSpare();
         try
         {
             var assets = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
@@ -183,10 +183,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
 
     public async Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
-        if (_supervisor is null)
-        {
-            throw new StrataException(ErrorKind.Unavailable, "strata-supervisor was not found; reinstall Strata or pass --supervisor to stratad");
-        }
+        _supervised.RequireSupervisor();
         var assets = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
         var workload = SandboxWorkload.Load(handle.Directory);
         var dir = handle.Directory;
@@ -239,21 +236,14 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
             LogMaxBytes = _options.LogMaxBytes,
             ExitFile = Path.Combine(dir, ExitFileName),
         };
-        var launched = await new SupervisorLauncher(_supervisor).StartAsync(dir, config, cancellationToken).ConfigureAwait(false);
-        LogStarted(handle.InstanceId, launched.Pid, assets.Accel.Accel, (DateTimeOffset.UtcNow - startedAt).TotalMilliseconds);
+        var started = await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
+        LogStarted(handle.InstanceId, started.Pid ?? 0, assets.Accel.Accel, (DateTimeOffset.UtcNow - startedAt).TotalMilliseconds);
         var data = new Dictionary<string, string>(handle.Data)
         {
             [StartedAtKey] = startedAt.ToString("O", CultureInfo.InvariantCulture),
             ["accelerator"] = assets.Accel.Accel,
         };
-        return handle with
-        {
-            Pid = launched.Pid,
-            PidStartTicks = launched.PidStartTicks,
-            SupervisorPid = launched.SupervisorPid,
-            SupervisorStartTicks = launched.SupervisorStartTicks,
-            Data = data,
-        };
+        return started with { Data = data };
     }
 
     /// <summary>The names disk, when the create made one (a sandbox created before names disks existed has none).</summary>
@@ -271,25 +261,24 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
     private const string WrapperPrologue = "exec 4>&2 2>>\"$0\"\n";
     private const string WrapperExec = "exec \"$@\"";
 
-    public async Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
+    public Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken) => _supervised.StopAsync(handle, grace, cancellationToken);
+
+    /// <summary>
+    /// The sandbox's stop method. The ACPI power button: the guest's init sends SIGTERM to the workload, which may
+    /// clean up and exit within the grace period; the guest then reports its exit code and powers off. Then QEMU gets
+    /// SIGTERM (its block layer flushes the overlay); SIGKILL (by the runtime) only if that does not work either.
+    /// </summary>
+    async Task<bool> ISupervisedTier.StopGracefullyAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
     {
-        if (handle.Pid is not { } pid || handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks
-            || !ProcessIdentity.IsAlive(sup, ticks))
-        {
-            return;
-        }
         MarkStop(handle, Signals.SIGTERM);
-        if (grace > TimeSpan.Zero)
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
-            // The ACPI power button: the guest's init sends SIGTERM to the workload, which may clean up and exit
-            // within the grace period; the guest then reports its exit code and powers off.
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(grace);
             try
             {
-                if (await PressPowerButtonAsync(handle, sup, ticks, timeout.Token).ConfigureAwait(false))
+                if (await PressPowerButtonAsync(handle, timeout.Token).ConfigureAwait(false))
                 {
-                    return;
+                    return true;
                 }
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -297,23 +286,8 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
                 // grace period over
             }
         }
-        // QEMU ends at SIGTERM (its block layer flushes the overlay); SIGKILL only if that does not work, or at
-        // once when no grace was given (docker stop -t 0).
-        if (grace > TimeSpan.Zero && Signals.SendToGroup(pid, Signals.SIGTERM))
-        {
-            using var quit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            quit.CancelAfter(QuitBudget);
-            try
-            {
-                await _watcher.WaitForExitAsync(sup, ticks, quit.Token).ConfigureAwait(false);
-                return;
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-            }
-        }
-        MarkStop(handle, Signals.SIGKILL);
-        Signals.SendToGroup(pid, Signals.SIGKILL);
+        return SupervisedRuntime.SignalWorkloadGroup(handle, Signals.SIGTERM)
+            && await SupervisedRuntime.ExitedWithinAsync(handle, QuitBudget, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>How long QEMU gets to exit after SIGTERM before SIGKILL.</summary>
@@ -324,7 +298,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
     /// because a press before the guest's watcher is listening (early in boot) is lost. True once it exited;
     /// false when QMP cannot be reached (QEMU wedged or already exiting). Cancelled when the grace period ends.
     /// </summary>
-    private async Task<bool> PressPowerButtonAsync(DriverHandle handle, int sup, long ticks, CancellationToken ct)
+    private async Task<bool> PressPowerButtonAsync(DriverHandle handle, CancellationToken ct)
     {
         QmpClient qmp;
         try
@@ -338,7 +312,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         }
         await using (qmp.ConfigureAwait(false))
         {
-            var exited = _watcher.WaitForExitAsync(sup, ticks, ct);
+            var exited = SupervisedRuntime.WaitForSupervisorAsync(handle, ct);
             while (true)
             {
                 try
@@ -362,14 +336,31 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         }
     }
 
-    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken)
+    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken) => _supervised.KillAsync(handle, signal, cancellationToken);
+
+    Task ISupervisedTier.SignalAsync(DriverHandle handle, int signal, CancellationToken cancellationToken)
     {
-        if (handle.Pid is { } pid && handle.PidStartTicks is { } pticks && ProcessIdentity.IsAlive(pid, pticks))
+        if (SupervisedRuntime.WorkloadAlive(handle))
         {
             MarkStop(handle, signal);
-            Signals.SendToGroup(pid, signal);
+            SupervisedRuntime.SignalWorkloadGroup(handle, signal);
         }
         return Task.CompletedTask;
+    }
+
+    ExitStatus ISupervisedTier.ReadExit(DriverHandle handle, ExitStatus recorded) => Outcome(handle, recorded);
+
+    ExitStatus? ISupervisedTier.ReportedExit(DriverHandle handle) =>
+        SandboxGuestReport.Read(Path.Combine(handle.Directory, ControlFileName)).ExitCode is { } code
+            ? new ExitStatus { ExitCode = code, FinishedAt = DateTimeOffset.UtcNow }
+            : null;
+
+    /// <summary>QEMU by its recorded identity (SIGTERM, then SIGKILL), and the virtiofsd helpers its wrapper started.</summary>
+    async Task<bool> ISupervisedTier.StopOrphanAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        var ran = await SupervisedRuntime.EndWorkloadGroupAsync(handle, SupervisedRuntime.OrphanTermBudget).ConfigureAwait(false);
+        VirtioFsDaemon.StopStragglers(handle.Directory);
+        return ran;
     }
 
     private static void MarkStop(DriverHandle handle, int signal) =>
@@ -377,12 +368,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
 
     public async Task<ExitStatus> WaitAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
-        if (handle.SupervisorPid is not { } sup || handle.SupervisorStartTicks is not { } ticks)
-        {
-            throw new StrataException(ErrorKind.Internal, "the instance was never started");
-        }
-        await _watcher.WaitForExitAsync(sup, ticks, cancellationToken).ConfigureAwait(false);
-        var exit = Outcome(handle, ExitFile.TryRead(Path.Combine(handle.Directory, ExitFileName)));
+        var exit = await _supervised.WaitAsync(handle, cancellationToken).ConfigureAwait(false);
         if (handle.Data.TryGetValue(StartedAtKey, out var s) && DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var startedAt))
         {
             var report = SandboxGuestReport.Read(Path.Combine(handle.Directory, ControlFileName));
@@ -431,26 +417,12 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
         return text.Length > 2000 ? text[^2000..] : text;
     }
 
-    public Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken)
-    {
-        if (ExitFile.TryRead(Path.Combine(handle.Directory, ExitFileName)) is { } exit)
-        {
-            return Task.FromResult(new WorkloadStatus(WorkloadPhase.Exited, Outcome(handle, exit)));
-        }
-        if (handle.SupervisorPid is { } sup && handle.SupervisorStartTicks is { } ticks && ProcessIdentity.IsAlive(sup, ticks))
-        {
-            return Task.FromResult(new WorkloadStatus(WorkloadPhase.Running));
-        }
-        if (handle.Pid is { } pid && handle.PidStartTicks is { } pticks && ProcessIdentity.IsAlive(pid, pticks))
-        {
-            Signals.SendToGroup(pid, Signals.SIGKILL);
-            return Task.FromResult(new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor was killed; the orphaned VM was killed too"));
-        }
-        return Task.FromResult(new WorkloadStatus(WorkloadPhase.Lost, Reason: "the supervisor disappeared without recording an exit"));
-    }
+    public Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken) => _supervised.RecoverAsync(handle, cancellationToken);
 
     public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
+        // QEMU first (by its identity, supervisor or not): a tap in use cannot go, nor may a guest outlive its removal.
+        await _supervised.EndEverythingAsync(handle, cancellationToken).ConfigureAwait(false);
         if (_options.Networks is { } networks)
         {
             // Always asked, not only when the handle names a network: a create that died between attaching and
@@ -487,7 +459,7 @@ public sealed partial class SandboxDriver : IDriver, IExecDriver, IDisposable
 
     public void Dispose()
     {
-        _watcher.Dispose();
+        _supervised.Dispose();
         _assetsLock.Dispose();
     }
 
@@ -523,4 +495,8 @@ public sealed record SandboxDriverOptions
     public string? VirtioFsDaemon { get; init; } = Strata.Qemu.VirtioFsDaemon.Locate();
     /// <summary>The node's networks, for <c>--network NAME</c> (a tap on the bridge). Null: sandboxes join no network.</summary>
     public NetworkRegistry? Networks { get; init; }
+    /// <summary>Keep one supervisor started ahead of time for the next run (the daemon does; see SupervisorLauncher).</summary>
+    public bool KeepSpareSupervisor { get; init; }
+    /// <summary>The daemon's launcher, shared by its supervised tiers (one standby supervisor for all); null: the driver's own.</summary>
+    public SupervisorLauncher? Launcher { get; init; }
 }

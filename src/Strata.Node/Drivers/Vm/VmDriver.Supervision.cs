@@ -1,0 +1,175 @@
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Node.Logs;
+using Strata.Node.Supervision;
+using Strata.Qemu;
+using Strata.Qemu.Guest;
+
+namespace Strata.Node.Drivers.Vm;
+
+public sealed partial class VmDriver
+{
+    public Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken) =>
+        LaunchAsync(handle, loadvmTag: null, cancellationToken);
+
+    private async Task<DriverHandle> LaunchAsync(DriverHandle handle, string? loadvmTag, CancellationToken cancellationToken)
+    {
+        _supervised.RequireSupervisor();
+        var config = ReadConfig(handle);
+        if (!File.Exists(config.BaseDisk))
+        {
+            throw new StrataException(ErrorKind.NotFound, $"the VM's base disk {config.BaseDisk} is gone; remove the instance and create it again");
+        }
+        if (config.Kind == VmKinds.Oci && !File.Exists(config.KernelPath))
+        {
+            var install = config.Machine == "virt" ? Arm64Guest.FetchHint : $"install it with 'apt-get install {GuestKernel.Package}'";
+            throw new StrataException(ErrorKind.Unavailable, $"guest kernel {config.KernelPath} is gone; {install} and create the instance again");
+        }
+        foreach (var stale in new[] { ExitFileName, ControlFileName, StopMarkerName, SerialFileName, QmpSocketName, ExecSocketName, ConsoleSocketName })
+        {
+            File.Delete(Path.Combine(handle.Directory, stale));
+        }
+        await _qmp.ForgetAsync(QmpSocket(handle)).ConfigureAwait(false);
+        if (config.Disposable && loadvmTag is null)
+        {
+            // Every run starts from the image again: nothing of the previous run survives.
+            await CreateOverlayAsync(config, cancellationToken).ConfigureAwait(false);
+        }
+        var supervisorConfig = new SupervisorConfig
+        {
+            Argv = BuildArgv(config, handle.Directory, loadvmTag, await NetworkOfAsync(handle, config, cancellationToken).ConfigureAwait(false)),
+            Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+            WorkingDir = handle.Directory,
+            LogDirectory = LogFiles.LogDirectory(handle.Directory),
+            LogMaxBytes = _options.LogMaxBytes,
+            ExitFile = Path.Combine(handle.Directory, ExitFileName),
+        };
+        return await _supervised.LaunchAsync(handle, supervisorConfig, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken) =>
+        IsRunning(handle) || !SupervisedRuntime.SupervisorAlive(handle) ? _supervised.StopAsync(handle, grace, cancellationToken) : Task.CompletedTask;
+
+    public Task KillAsync(DriverHandle handle, int signal, CancellationToken cancellationToken) => _supervised.KillAsync(handle, signal, cancellationToken);
+
+    public async Task<ExitStatus> WaitAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        var exit = await _supervised.WaitAsync(handle, cancellationToken).ConfigureAwait(false);
+        await _qmp.ForgetAsync(QmpSocket(handle)).ConfigureAwait(false);
+        return exit;
+    }
+
+    public async Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        var status = await _supervised.RecoverAsync(handle, cancellationToken).ConfigureAwait(false);
+        if (status.Phase != WorkloadPhase.Running)
+        {
+            return status;
+        }
+        // Reattach: QMP answers again from this daemon (QEMU kept running; its one client, the old daemon, is gone).
+        try
+        {
+            await _qmp.ExecuteAsync(QmpSocket(handle), "query-status", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        }
+        catch (StrataException e)
+        {
+            return new WorkloadStatus(WorkloadPhase.Running, Reason: "QEMU runs but its QMP socket did not answer: " + e.Message);
+        }
+        return status;
+    }
+
+    // ---- the supervised tier: QMP for a clean stop; QEMU by its recorded identity for signals and orphans
+
+    /// <summary>ACPI power button (a full OS shuts down), up to <paramref name="grace"/>; then QMP quit; then (by the runtime) SIGKILL.</summary>
+    async Task<bool> ISupervisedTier.StopGracefullyAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken)
+    {
+        File.WriteAllText(Path.Combine(handle.Directory, StopMarkerName), "");
+        var socket = QmpSocket(handle);
+        try
+        {
+            await _qmp.ExecuteAsync(socket, "system_powerdown", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            if (await SupervisedRuntime.ExitedWithinAsync(handle, grace, cancellationToken).ConfigureAwait(false))
+            {
+                File.WriteAllText(Path.Combine(handle.Directory, StopMarkerName), PoweredOff);
+                return true;
+            }
+            try
+            {
+                await _qmp.ExecuteAsync(socket, "quit", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            }
+            catch (StrataException)
+            {
+                // QEMU may close the socket while answering quit.
+            }
+            return await SupervisedRuntime.ExitedWithinAsync(handle, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        }
+        catch (StrataException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false; // QMP unusable (QEMU wedged): killed next
+        }
+    }
+
+    Task ISupervisedTier.SignalAsync(DriverHandle handle, int signal, CancellationToken cancellationToken)
+    {
+        // Only the QEMU that was started: a PID that now belongs to another process is never signalled.
+        SupervisedRuntime.SignalWorkloadGroup(handle, signal);
+        return Task.CompletedTask;
+    }
+
+    ExitStatus ISupervisedTier.ReadExit(DriverHandle handle, ExitStatus recorded) => Outcome(handle, recorded);
+
+    ExitStatus? ISupervisedTier.ReportedExit(DriverHandle handle) =>
+        QemuVm.ReadGuestReport(Path.Combine(handle.Directory, ControlFileName)).ExitCode is int code
+            ? new ExitStatus { ExitCode = code, FinishedAt = DateTimeOffset.UtcNow }
+            : null;
+
+    Task<bool> ISupervisedTier.StopOrphanAsync(DriverHandle handle, CancellationToken cancellationToken) =>
+        SupervisedRuntime.EndWorkloadGroupAsync(handle, SupervisedRuntime.OrphanTermBudget);
+
+    /// <summary>How the run ended: the guest's own exit code when its init reported one, else QEMU's outcome.</summary>
+    private static ExitStatus Outcome(DriverHandle handle, ExitStatus qemu)
+    {
+        var report = QemuVm.ReadGuestReport(Path.Combine(handle.Directory, ControlFileName));
+        if (report.ExitCode is int code)
+        {
+            return new ExitStatus { ExitCode = code, FinishedAt = qemu.FinishedAt };
+        }
+        if (qemu.ExitCode != 0 || qemu.Failed)
+        {
+            return qemu with { Reason = qemu.Reason ?? $"QEMU exited with {qemu.ExitCode}; its message is in the instance's stderr log" };
+        }
+        var stopped = File.Exists(Path.Combine(handle.Directory, StopMarkerName));
+        if (stopped)
+        {
+            var how = File.ReadAllText(Path.Combine(handle.Directory, StopMarkerName)) == PoweredOff
+                ? "stopped: the guest shut down on the ACPI power button"
+                : "stopped: QEMU quit after the grace period";
+            return new ExitStatus { ExitCode = StoppedExitCode, Reason = how, FinishedAt = qemu.FinishedAt };
+        }
+        if (report.Failure is { } failure)
+        {
+            return new ExitStatus { ExitCode = 127, Failed = true, Reason = "guest init failed: " + failure, FinishedAt = qemu.FinishedAt };
+        }
+        var kind = TryReadConfig(handle)?.Kind;
+        return kind == VmKinds.Disk
+            ? new ExitStatus { ExitCode = 0, Reason = "the guest powered off", FinishedAt = qemu.FinishedAt }
+            : new ExitStatus { ExitCode = -1, Failed = true, Reason = $"the guest ended without reporting an exit code; see {Path.Combine(handle.Directory, SerialFileName)}", FinishedAt = qemu.FinishedAt };
+    }
+
+    public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        // QEMU first (by its identity, supervisor or not): a tap in use cannot go, nor may a guest outlive its removal.
+        await _supervised.EndEverythingAsync(handle, cancellationToken).ConfigureAwait(false);
+        if (_options.Networks is { } networks)
+        {
+            // Always asked, not only when the config names a network: a create that died between attaching and
+            // writing its config must not leave a tap or lease behind.
+            await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
+        }
+        await _qmp.ForgetAsync(QmpSocket(handle)).ConfigureAwait(false);
+        foreach (var name in new[] { OverlayFileName, QmpSocketName, ExecSocketName, ConsoleSocketName, ControlFileName, SerialFileName, NamesDiskFileName })
+        {
+            File.Delete(Path.Combine(handle.Directory, name));
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using System.Globalization;
+
+namespace Strata.Testing;
+
+/// <summary>Live processes on the host as /proc shows them; zombies (ended, not yet reaped by their parent) do not count.</summary>
+public static class ProcessCensus
+{
+    /// <summary>True when a live process of process group <paramref name="pgid"/> runs.</summary>
+    public static bool GroupAlive(int pgid) => Live().Any(p => p.Pgid == pgid);
+
+    /// <summary>True when <paramref name="pid"/> is a live process.</summary>
+    public static bool Alive(int pid) => Stat(pid) is { } s && !s.Zombie;
+
+    /// <summary>The parent of <paramref name="pid"/>.</summary>
+    public static int ParentOf(int pid) => Stat(pid)?.Ppid ?? throw new InvalidOperationException($"there is no process {pid}");
+
+    /// <summary>
+    /// Sends SIGKILL to <paramref name="pid"/> (an instance's supervisor) and reads <paramref name="read"/> every 20 ms
+    /// until <paramref name="settled"/> holds (at most 10 s). Returns the last value and how long after the kill it settled.
+    /// </summary>
+    public static async Task<(T Value, TimeSpan Elapsed)> KillAndWatchAsync<T>(int pid, Func<Task<T>> read, Func<T, bool> settled)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        if (!Strata.Node.Supervision.Signals.Send(pid, Strata.Node.Supervision.Signals.SIGKILL))
+        {
+            throw new InvalidOperationException($"could not kill {pid}");
+        }
+        T value;
+        while (!settled(value = await read()) && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20);
+        }
+        return (value, clock.Elapsed);
+    }
+
+    /// <summary>Live processes whose command line contains <paramref name="text"/>.</summary>
+    public static IEnumerable<(int Pid, string CommandLine)> Naming(string text)
+    {
+        foreach (var (pid, _, _, _) in Live())
+        {
+            string cmdline;
+            try
+            {
+                cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+            if (cmdline.Contains(text, StringComparison.Ordinal))
+            {
+                yield return (pid, cmdline);
+            }
+        }
+    }
+
+    private static IEnumerable<(int Pid, int Ppid, int Pgid, bool Zombie)> Live()
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && Stat(pid) is { Zombie: false } s)
+            {
+                yield return (pid, s.Ppid, s.Pgid, false);
+            }
+        }
+    }
+
+    private static (int Ppid, int Pgid, bool Zombie)? Stat(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (int.Parse(fields[1], CultureInfo.InvariantCulture), int.Parse(fields[2], CultureInfo.InvariantCulture), fields[0] is "Z" or "X");
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+}
