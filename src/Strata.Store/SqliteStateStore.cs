@@ -107,15 +107,13 @@ public sealed partial class SqliteStateStore : IStateStore
 
     private void Execute(string sql)
     {
-        using var command = _connection.CreateCommand();
-        command.CommandText = sql;
+        using var command = Command(_connection, sql);
         command.ExecuteNonQuery();
     }
 
     private long Scalar(string sql)
     {
-        using var command = _connection.CreateCommand();
-        command.CommandText = sql;
+        using var command = Command(_connection, sql);
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 
@@ -129,68 +127,49 @@ public sealed partial class SqliteStateStore : IStateStore
         }
         for (var i = version; i < Migrations.Length; i++)
         {
-            using var tx = _connection.BeginTransaction();
-            using (var command = _connection.CreateCommand())
-            {
-                command.Transaction = tx;
-                command.CommandText = Migrations[i];
-                command.ExecuteNonQuery();
-            }
-            using (var command = _connection.CreateCommand())
-            {
-                command.Transaction = tx;
-                command.CommandText = $"PRAGMA user_version = {i + 1};";
-                command.ExecuteNonQuery();
-            }
-            tx.Commit();
+            ExecuteInTransaction(_connection, [Migrations[i], $"PRAGMA user_version = {i + 1};"]);
         }
     }
 
     public async Task InsertAsync(InstanceRecord record, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            using var command = _connection.CreateCommand();
-            command.CommandText = """
-                INSERT INTO instances (id, project, name, tier, state, spec, handle, exit_code, reason, restart_count,
-                                       stopped_by_user, created_at, started_at, finished_at, revision, placement)
-                VALUES ($id, $project, $name, $tier, $state, $spec, $handle, $exit_code, $reason, $restart_count,
-                        $stopped_by_user, $created_at, $started_at, $finished_at, $revision, $placement);
-                """;
-            Bind(command, record);
-            using (Durability(record.Spec.AutoRemove))
+            await WithConnectionAsync(connection =>
             {
-                command.ExecuteNonQuery();
-            }
-            if (record.Spec.AutoRemove)
-            {
-                _relaxed.Add(record.Id);
-            }
+                using var command = Command(connection, """
+                    INSERT INTO instances (id, project, name, tier, state, spec, handle, exit_code, reason, restart_count,
+                                           stopped_by_user, created_at, started_at, finished_at, revision, placement)
+                    VALUES ($id, $project, $name, $tier, $state, $spec, $handle, $exit_code, $reason, $restart_count,
+                            $stopped_by_user, $created_at, $started_at, $finished_at, $revision, $placement);
+                    """);
+                Bind(command, record);
+                using (Durability(record.Spec.AutoRemove))
+                {
+                    command.ExecuteNonQuery();
+                }
+                if (record.Spec.AutoRemove)
+                {
+                    _relaxed.Add(record.Id);
+                }
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19 /* SQLITE_CONSTRAINT */)
         {
             throw StoreErrors.NameTaken(record.Project, record.Name);
         }
-        finally
-        {
-            _gate.Release();
-        }
     }
 
-    public async Task UpdateAsync(InstanceRecord record, CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+    public Task UpdateAsync(InstanceRecord record, CancellationToken cancellationToken = default) =>
+        WithConnectionAsync(connection =>
         {
-            using var command = _connection.CreateCommand();
-            command.CommandText = """
+            using var command = Command(connection, """
                 UPDATE instances SET project = $project, name = $name, tier = $tier, state = $state, spec = $spec,
                     handle = $handle, exit_code = $exit_code, reason = $reason, restart_count = $restart_count,
                     stopped_by_user = $stopped_by_user, created_at = $created_at, started_at = $started_at,
                     finished_at = $finished_at, revision = $revision, placement = $placement
                 WHERE id = $id AND revision = $base_revision;
-                """;
+                """);
             Bind(command, record);
             command.Parameters.AddWithValue("$base_revision", record.Revision - 1);
             using (Durability(record.Spec.AutoRemove))
@@ -200,80 +179,42 @@ public sealed partial class SqliteStateStore : IStateStore
                     return;
                 }
             }
-            using var exists = _connection.CreateCommand();
-            exists.CommandText = "SELECT COUNT(*) FROM instances WHERE id = $id;";
-            exists.Parameters.AddWithValue("$id", record.Id);
+            using var exists = Command(connection, "SELECT COUNT(*) FROM instances WHERE id = $id;", ("$id", record.Id));
             throw Convert.ToInt64(exists.ExecuteScalar(), CultureInfo.InvariantCulture) == 0
                 ? StoreErrors.Gone(record.Name)
                 : StoreErrors.Stale(record.Name);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, cancellationToken);
 
-    public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+    public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken = default) =>
+        WithConnectionAsync(connection =>
         {
-            using var command = _connection.CreateCommand();
-            command.CommandText = "DELETE FROM instances WHERE id = $id;";
-            command.Parameters.AddWithValue("$id", id);
+            using var command = Command(connection, "DELETE FROM instances WHERE id = $id;", ("$id", id));
             using (Durability(_relaxed.Remove(id)))
             {
                 return command.ExecuteNonQuery() == 1;
             }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, cancellationToken);
 
     public async Task<InstanceRecord?> GetAsync(string id, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            using var command = _connection.CreateCommand();
-            command.CommandText = $"{SelectColumns} WHERE id = $id;";
-            command.Parameters.AddWithValue("$id", id);
-            using var reader = command.ExecuteReader();
-            return reader.Read() ? Read(reader) : null;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        var rows = await WithConnectionAsync(connection =>
+            ReadAll(connection, $"{SelectColumns} WHERE id = $id;", Read, ("$id", id)), cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0];
     }
 
-    public async Task<IReadOnlyList<InstanceRecord>> ListAsync(CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+    public Task<IReadOnlyList<InstanceRecord>> ListAsync(CancellationToken cancellationToken = default) =>
+        WithConnectionAsync<IReadOnlyList<InstanceRecord>>(connection =>
         {
-            using var command = _connection.CreateCommand();
-            command.CommandText = $"{SelectColumns} ORDER BY created_at, id;";
-            using var reader = command.ExecuteReader();
-            var result = new List<InstanceRecord>();
-            while (reader.Read())
+            var result = ReadAll(connection, $"{SelectColumns} ORDER BY created_at, id;", Read);
+            foreach (var record in result)
             {
-                var record = Read(reader);
                 if (record.Spec.AutoRemove)
                 {
                     _relaxed.Add(record.Id);
                 }
-                result.Add(record);
             }
             return result;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, cancellationToken);
 
     /// <summary>While disposed-of, commits are <c>synchronous=NORMAL</c> when <paramref name="relaxed"/>; call under the gate.</summary>
     private RelaxedScope? Durability(bool relaxed)

@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text.Json;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 using Strata.Images.Blobs;
 using Strata.Images.Oci;
 
@@ -299,14 +299,12 @@ public sealed partial class ImageStore
 
     private static async Task<IReadOnlyList<string>> ListAppletsAsync(string busyboxPath, CancellationToken ct)
     {
-        var start = new ProcessStartInfo(busyboxPath, "--list") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var process = Process.Start(start) ?? throw new StrataException(ErrorKind.Unavailable, $"could not run {busyboxPath}");
-        var output = await process.StandardOutput.ReadToEndAsync(ct).ConfigureAwait(false);
-        await process.WaitForExitAsync(ct).ConfigureAwait(false);
-        if (process.ExitCode != 0)
+        var result = await HostTool.RunAsync(busyboxPath, ["--list"], cancellationToken: ct).ConfigureAwait(false);
+        if (!result.Succeeded)
         {
-            throw new StrataException(ErrorKind.Unavailable, $"{busyboxPath} --list exited with {process.ExitCode}; is it a busybox binary?");
+            throw new StrataException(ErrorKind.Unavailable, $"{busyboxPath} --list exited with {result.ExitCode}: {result.Error}; is it a busybox binary?");
         }
+        var output = result.Stdout;
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(a => a != "busybox" && !a.Contains('/', StringComparison.Ordinal) && a is not ("." or ".."))
             .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
