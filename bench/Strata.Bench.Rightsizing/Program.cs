@@ -11,7 +11,7 @@ using Strata.Rightsizing.Policy;
 // hand, all computed in the same run over the same traces. Target: average memory slack ≤ 25 % with no more OOM
 // events than the peak-sized baseline (Autopilot: 23 %).
 //   dotnet run -c Release --project bench/Strata.Bench.Rightsizing -- [--instances 1000] [--days 7] [--step-seconds 60]
-//     [--evaluate-every 5] [--consecutive 6] [--cooldown-minutes 60] [--seed 1]
+//     [--evaluate-every 5] [--consecutive 6] [--cooldown-minutes 60] [--shrink-above-upper] [--seed 1]
 var instances = 1000;
 var days = 7;
 var stepSeconds = 60;
@@ -19,6 +19,7 @@ var evaluateEvery = 5;
 var consecutive = 6;
 var cooldownMinutes = 60;
 var seed = 1;
+var shrinkAboveUpper = false;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -29,9 +30,10 @@ for (var i = 0; i < args.Length; i++)
         case "--evaluate-every": evaluateEvery = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--consecutive": consecutive = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--cooldown-minutes": cooldownMinutes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--shrink-above-upper": shrinkAboveUpper = true; break;
         case "--seed": seed = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         default:
-            Console.Error.WriteLine($"unknown option {args[i]}; use --instances N, --days N, --step-seconds N, --evaluate-every N, --consecutive N, --cooldown-minutes N, --seed N");
+            Console.Error.WriteLine($"unknown option {args[i]}; use --instances N, --days N, --step-seconds N, --evaluate-every N, --consecutive N, --cooldown-minutes N, --shrink-above-upper, --seed N");
             return 2;
     }
 }
@@ -40,7 +42,7 @@ var step = TimeSpan.FromSeconds(stepSeconds);
 var samples = (int)(TimeSpan.FromDays(days) / step);
 var start = new DateTimeOffset(2026, 1, 5, 0, 0, 0, TimeSpan.Zero);
 var recommender = new Recommender(new RecommenderOptions { SampleInterval = step });
-var policy = new RightsizePolicy(new RightsizePolicyOptions { ConsecutiveSamples = consecutive, Cooldown = TimeSpan.FromMinutes(cooldownMinutes) });
+var policy = new RightsizePolicy(new RightsizePolicyOptions { ConsecutiveSamples = consecutive, Cooldown = TimeSpan.FromMinutes(cooldownMinutes), ShrinkOnlyAboveUpperBound = shrinkAboveUpper });
 var kinds = Enum.GetValues<TraceKind>();
 var probe = new ProcHostProbe();
 
@@ -54,6 +56,7 @@ var auto = new ReplayResult[instances];
 var peak = new ReplayResult[instances];
 var mean = new ReplayResult[instances];
 var declared = new ReplayResult[instances];
+var peakMargin = new ReplayResult[instances];
 var examples = new (UsageHistory History, ResourceLimits Limits)?[kinds.Length];
 using var self = Process.GetCurrentProcess();
 var cpuBefore = self.TotalProcessorTime;
@@ -66,6 +69,7 @@ Parallel.For(0, instances, i =>
     peak[i] = Replay.Static(trace, new ResourceLimits(trace.Cpu.Max(), trace.Memory.Max()));
     mean[i] = Replay.Static(trace, new ResourceLimits(trace.Cpu.Average(), trace.Memory.Average()));
     declared[i] = Replay.Static(trace, trace.Declared);
+    peakMargin[i] = Replay.Static(trace, new ResourceLimits(trace.Cpu.Max() * (1 + recommender.Options.Margin), trace.Memory.Max() * (1 + recommender.Options.Margin)));
     if (i < kinds.Length)
     {
         examples[i] = (history, final);
@@ -76,16 +80,17 @@ self.Refresh();
 var cpuSeconds = (self.TotalProcessorTime - cpuBefore).TotalSeconds;
 
 Console.WriteLine();
-Console.WriteLine("memory slack (time-weighted, mean over instances) and OOM events; cpu slack and throttled samples");
-Console.WriteLine($"{"kind",-8} {"strategy",-18} {"mem slack",9} {"OOM events",10} {"cpu slack",9} {"throttled",9} {"changes",8}");
+Console.WriteLine("memory slack (time-weighted, mean over instances) and OOM events; cpu slack and throttled samples; memory slack on the last day");
+Console.WriteLine("(\"peak + margin\" is the static limit at the trace's peak plus the recommender's margin: the least slack a limit that never goes below the observed peak plus margin can have on a trace that does not grow)");
+Console.WriteLine($"{"kind",-8} {"strategy",-18} {"mem slack",9} {"OOM events",10} {"cpu slack",9} {"throttled",9} {"changes",8} {"last day",9}");
 foreach (var kind in kinds.Select(k => (TraceKind?)k).Append(null))
 {
     var members = Enumerable.Range(0, instances).Where(i => kind is null || kinds[i % kinds.Length] == kind).ToList();
-    foreach (var (name, results) in new[] { ("auto", auto), ("static at peak", peak), ("static at mean", mean), ("declared by hand", declared) })
+    foreach (var (name, results) in new[] { ("auto", auto), ("static at peak", peak), ("static at mean", mean), ("declared by hand", declared), ("peak + margin", peakMargin) })
     {
         var rows = members.Select(i => results[i]).ToList();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{kind?.ToString().ToLowerInvariant() ?? "all",-8} {name,-18} {rows.Average(r => r.MemorySlack) * 100,8:0.0}% {rows.Sum(r => r.OomEvents),10:N0} {rows.Average(r => r.CpuSlack) * 100,8:0.0}% {rows.Sum(r => r.ThrottledSamples) * 100.0 / ((long)rows.Count * samples),8:0.00}% {rows.Average(r => r.Changes),8:0.0}"));
+            $"{kind?.ToString().ToLowerInvariant() ?? "all",-8} {name,-18} {rows.Average(r => r.MemorySlack) * 100,8:0.0}% {rows.Sum(r => r.OomEvents),10:N0} {rows.Average(r => r.CpuSlack) * 100,8:0.0}% {rows.Sum(r => r.ThrottledSamples) * 100.0 / ((long)rows.Count * samples),8:0.00}% {rows.Average(r => r.Changes),8:0.0} {rows.Average(r => r.LastDayMemorySlack) * 100,8:0.0}%"));
     }
 }
 

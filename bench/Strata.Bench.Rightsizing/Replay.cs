@@ -2,7 +2,7 @@ using Strata.Rightsizing;
 using Strata.Rightsizing.Policy;
 
 /// <summary>What one limit strategy did over one trace.</summary>
-internal readonly record struct ReplayResult(double MemorySlack, long OomEvents, double CpuSlack, long ThrottledSamples, int Changes);
+internal readonly record struct ReplayResult(double MemorySlack, long OomEvents, double CpuSlack, long ThrottledSamples, int Changes, double LastDayMemorySlack);
 
 /// <summary>
 /// Replays a trace under a limit strategy. Slack is time-weighted (samples are evenly spaced): the mean of
@@ -15,7 +15,8 @@ internal static class Replay
     {
         var (memSlack, ooms) = Slack(trace.Memory, limits.MemoryBytes);
         var (cpuSlack, throttled) = Slack(trace.Cpu, limits.CpuCores);
-        return new ReplayResult(memSlack, ooms, cpuSlack, throttled, 0);
+        var lastDay = trace.Memory.Length - (trace.Memory.Length / 7);
+        return new ReplayResult(memSlack, ooms, cpuSlack, throttled, 0, Slack(trace.Memory[lastDay..], limits.MemoryBytes).Slack);
     }
 
     /// <summary>
@@ -28,7 +29,8 @@ internal static class Replay
         history = recommender.NewHistory();
         var state = new RightsizeState();
         var limits = trace.Declared;
-        double memSlack = 0, cpuSlack = 0;
+        double memSlack = 0, cpuSlack = 0, lastDaySlack = 0;
+        var lastDay = trace.Memory.Length - (int)(TimeSpan.FromDays(1) / step);
         long ooms = 0, throttled = 0;
         var changes = 0;
         for (var i = 0; i < trace.Memory.Length; i++)
@@ -46,7 +48,9 @@ internal static class Replay
             }
             else
             {
-                memSlack += (limits.MemoryBytes - memory) / limits.MemoryBytes;
+                var slack = (limits.MemoryBytes - memory) / limits.MemoryBytes;
+                memSlack += slack;
+                lastDaySlack += i >= lastDay ? slack : 0;
             }
             if (cpu > limits.CpuCores)
             {
@@ -69,7 +73,7 @@ internal static class Replay
             }
         }
         final = limits;
-        return new ReplayResult(memSlack / trace.Memory.Length, ooms, cpuSlack / trace.Cpu.Length, throttled, changes);
+        return new ReplayResult(memSlack / trace.Memory.Length, ooms, cpuSlack / trace.Cpu.Length, throttled, changes, lastDaySlack / (trace.Memory.Length - lastDay));
     }
 
     private static (double Slack, long Over) Slack(double[] usage, double limit)

@@ -30,8 +30,8 @@ public sealed class RightsizePolicy
         {
             return Keep(current, RightsizeReason.NoHistory, "no usage history yet", state with { ConsecutiveOff = 0 });
         }
-        var cpuOff = Off(current.CpuCores, estimate.Cpu.Target);
-        var memoryOff = Off(current.MemoryBytes, estimate.Memory.Target);
+        var cpuOff = Off(current.CpuCores, estimate.Cpu);
+        var memoryOff = Off(current.MemoryBytes, estimate.Memory);
         if (!cpuOff && !memoryOff)
         {
             return Keep(current, RightsizeReason.WithinThreshold,
@@ -94,7 +94,10 @@ public sealed class RightsizePolicy
         };
     }
 
-    private bool Off(double limit, double target) => limit <= 0 || Math.Abs(target - limit) > Options.Threshold * limit;
+    private bool Off(double limit, ResourceBounds bounds) =>
+        limit <= 0
+        || bounds.Target - limit > Options.Threshold * limit
+        || (limit - bounds.Target > Options.Threshold * limit && !(Options.ShrinkOnlyAboveUpperBound && limit <= bounds.Upper));
 
     private static RightsizeDecision Keep(ResourceLimits current, RightsizeReason reason, string why, RightsizeState state) =>
         new() { Apply = false, Limits = current, Reason = reason, Explanation = why, State = state };

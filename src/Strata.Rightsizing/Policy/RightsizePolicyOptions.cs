@@ -15,6 +15,12 @@ public sealed record RightsizePolicyOptions
     /// <summary>An OOM kill raises memory to the larger of limit × this and the recommendation's upper bound (Autopilot, VPA: 1.2).</summary>
     public double OomBumpRatio { get; init; } = 1.2;
 
+    /// <summary>
+    /// When set, a limit is lowered only once it is above the recommendation's upper bound (VPA's updater rule), so a
+    /// short history, whose upper bound is widened, does not shrink a limit; raising still follows <see cref="Threshold"/>.
+    /// </summary>
+    public bool ShrinkOnlyAboveUpperBound { get; init; }
+
     /// <summary>Throws an ArgumentException naming the setting that is out of range.</summary>
     public void Validate()
     {
