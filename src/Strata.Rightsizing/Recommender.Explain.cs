@@ -31,7 +31,10 @@ public sealed partial class Recommender
             {
                 sentences.Add(Invariant($"the forecast ({MethodName(f.Method)}) peaks at {Bytes(f.ForecastPeak)} within {o.Forecast.Horizon.TotalHours:0} h, inside the margin"));
             }
-            sentences.Add(Invariant($"{Duration(TimeSpan.FromDays(f.Days))} of history widens the upper bounds ×{f.UpperFactor:0.##} and the lower bounds ×{f.LowerFactor:0.###}"));
+            var counted = f.Days < history.Span.TotalDays
+                ? Invariant($"{history.Samples:N0} samples at {Duration(o.SampleInterval)} count as {Duration(TimeSpan.FromDays(f.Days))} of history, which widens")
+                : Invariant($"{Duration(TimeSpan.FromDays(f.Days))} of history widens");
+            sentences.Add(Invariant($"{counted} the upper bounds ×{f.UpperFactor:0.##} and the lower bounds ×{f.LowerFactor:0.###}"));
             if (history.OomKills > 0)
             {
                 sentences.Add(Invariant($"{history.OomKills:N0} OOM {Plural(history.OomKills, "kill", "kills")} counted as peaks of {o.OomBumpRatio:0.##} × the limit"));
@@ -73,7 +76,7 @@ public sealed partial class Recommender
         method == ForecastMethod.HoltWinters ? "Holt-Winters, daily season" : "double exponential smoothing";
 
     internal static string Cores(double cores) =>
-        cores < 1 ? Invariant($"{cores * 1000:0}m") : Invariant($"{cores:0.##} cores");
+        cores < 1 ? Invariant($"{cores * 1000:0}m") : cores == 1 ? "1 core" : Invariant($"{cores:0.##} cores");
 
     internal static string Bytes(double bytes) =>
         bytes >= 1L << 30 ? Invariant($"{bytes / (1L << 30):0.##} GiB") : Invariant($"{bytes / (1L << 20):0} MiB");
@@ -81,7 +84,8 @@ public sealed partial class Recommender
     internal static string Percent(double fraction) => Invariant($"{fraction * 100:0} %");
 
     internal static string Duration(TimeSpan span) =>
-        span.TotalHours < 1 ? Invariant($"{span.TotalMinutes:0} min")
+        span.TotalMinutes < 1 ? Invariant($"{span.TotalSeconds:0} s")
+        : span.TotalHours < 1 ? Invariant($"{span.TotalMinutes:0} min")
         : span.TotalHours < 48 ? Invariant($"{span.TotalHours:0.#} h")
         : Invariant($"{span.TotalDays:0.#} days");
 }

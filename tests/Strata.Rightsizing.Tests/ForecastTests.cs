@@ -6,37 +6,48 @@ namespace Strata.Rightsizing.Tests;
 public class ForecastTests
 {
     [Fact]
-    public void Forecaster_LinearGrowth_RaisesTheTargetBeforeUsageReachesTheLimit()
+    public void Forecaster_LinearGrowth_RaisesTheLimitBeforeUsageReachesIt()
     {
-        // 300 MiB growing 10 MiB an hour under a 1 GiB limit: usage would reach the limit after 72 h.
-        var recommender = new Recommender(new RecommenderOptions { SampleInterval = TimeSpan.FromMinutes(1) });
-        var policy = new RightsizePolicy();
+        // 200 MiB growing 40 MiB an hour; a day of history, then auto mode from a 2 GiB limit with an 8 h cooldown.
+        // Peak + 15 % alone leaves about 6 h of growth after a change, less than the cooldown: only the forecast's
+        // 12 h look-ahead keeps the limit above the usage.
+        var withForecast = Run(new ForecastOptions());
+        Assert.Null(withForecast.CrossedAt);
+        Assert.True(withForecast.Raises >= 2, $"{withForecast.Raises} raises");
+
+        var withoutForecast = Run(new ForecastOptions { Horizon = TimeSpan.FromMinutes(15), Beta = 0.0001 });
+        Assert.NotNull(withoutForecast.CrossedAt);
+    }
+
+    private static (TimeSpan? CrossedAt, int Raises) Run(ForecastOptions forecast)
+    {
+        var recommender = new Recommender(new RecommenderOptions { SampleInterval = TimeSpan.FromMinutes(1), Forecast = forecast });
+        var policy = new RightsizePolicy(new RightsizePolicyOptions { Cooldown = TimeSpan.FromHours(8) });
         var history = recommender.NewHistory();
-        var limits = new ResourceLimits(1, 1024 * Samples.Mib);
+        var limits = new ResourceLimits(1, 2048 * Samples.Mib);
         var state = new RightsizeState();
-        var raisedAt = (TimeSpan?)null;
-        var forecastRaised = false;
-        foreach (var sample in Samples.Over(TimeSpan.FromHours(96), TimeSpan.FromMinutes(1), t => (0.2, (300 + (10 * t.TotalHours)) * Samples.Mib)))
+        var raises = 0;
+        foreach (var sample in Samples.Over(TimeSpan.FromHours(72), TimeSpan.FromMinutes(1), t => (0.2, (200 + (40 * t.TotalHours)) * Samples.Mib)))
         {
-            Assert.True(sample.MemoryBytes <= limits.MemoryBytes, $"usage {sample.MemoryBytes / Samples.Mib:0} MiB crossed the limit {limits.MemoryBytes / Samples.Mib:0} MiB at {sample.Time - Samples.Start}");
+            var elapsed = sample.Time - Samples.Start;
+            if (elapsed >= TimeSpan.FromHours(24) && sample.MemoryBytes > limits.MemoryBytes)
+            {
+                return (elapsed, raises);
+            }
             history.Add(sample);
-            var estimate = recommender.Estimate(history);
-            var decision = policy.Evaluate(RightsizeMode.Auto, state, limits, estimate, sample.Time);
+            if (elapsed < TimeSpan.FromHours(24))
+            {
+                continue;
+            }
+            var decision = policy.Evaluate(RightsizeMode.Auto, state, limits, recommender.Estimate(history), sample.Time);
             state = decision.State;
             if (decision.Apply)
             {
-                if (decision.Limits.MemoryBytes > limits.MemoryBytes && sample.MemoryBytes > 700 * Samples.Mib)
-                {
-                    raisedAt ??= sample.Time - Samples.Start;
-                    forecastRaised |= recommender.Recommend(history, limits).Explanation.ForecastRaised;
-                }
+                raises += decision.Limits.MemoryBytes > limits.MemoryBytes ? 1 : 0;
                 limits = decision.Limits;
             }
         }
-        Assert.NotNull(raisedAt);
-        Assert.True(raisedAt < TimeSpan.FromHours(72), $"raised at {raisedAt}");
-        Assert.True(forecastRaised, "the raise came from the forecast");
-        Assert.Equal(0, history.OomKills);
+        return (null, raises);
     }
 
     [Fact]
@@ -47,6 +58,7 @@ public class ForecastTests
         var r = recommender.Recommend(history, new ResourceLimits(1, 1024 * Samples.Mib));
         Assert.Equal(ForecastMethod.Holt, r.Explanation.ForecastMethod);
         Assert.True(r.Explanation.ForecastRaised);
+        Assert.True(r.Memory.Target >= r.Explanation.ForecastMemoryPeak * 1.15);
         // Twelve hours on, usage is about 660 MiB; the forecast sees most of that growth.
         Assert.InRange(r.Explanation.ForecastMemoryPeak, 600 * Samples.Mib, 700 * Samples.Mib);
         Assert.Contains(r.Explanation.Sentences, s => s.StartsWith("the forecast (double exponential smoothing) reaches", StringComparison.Ordinal));

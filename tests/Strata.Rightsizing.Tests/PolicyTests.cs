@@ -33,7 +33,7 @@ public class PolicyTests
         Assert.True(applied.Apply);
         Assert.Equal(RightsizeReason.Resized, applied.Reason);
         Assert.Equal(new ResourceLimits(1, 500 * Samples.Mib), applied.Limits);
-        Assert.Equal("cpu 2 cores → 1 cores, memory 1 GiB → 500 MiB: off by more than 10 % for 3 consecutive samples", applied.Explanation);
+        Assert.Equal("cpu 2 cores → 1 core, memory 1 GiB → 500 MiB: off by more than 10 % for 3 consecutive samples", applied.Explanation);
     }
 
     [Fact]

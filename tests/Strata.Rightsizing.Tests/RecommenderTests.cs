@@ -96,6 +96,8 @@ public class RecommenderTests
         Assert.Equal(2_880, r.Samples);
         Assert.StartsWith("memory: p90 of 1 daily peak over 20 h is 4", r.Explanation.Sentences[1], StringComparison.Ordinal);
         Assert.Contains("cpu: p90 of 2,880 samples over 20 h", r.Explanation.Sentences[0], StringComparison.Ordinal);
+        // 2,880 samples at the expected 10 s cover 8 h: the confidence counts what the samples cover, not the span.
+        Assert.Contains(r.Explanation.Sentences, s => s.StartsWith("2,880 samples at 10 s count as 8 h of history, which widens the upper bounds ×4 ", StringComparison.Ordinal));
         Assert.Equal((1024 - 400) / 1024.0, r.SlackToday.Memory, 6);
         Assert.Equal(1 - (400 * Samples.Mib / r.Memory.Target), r.SlackAfter.Memory, 6);
         Assert.Contains(r.Explanation.Sentences, s => s.StartsWith("slack today: cpu 70 %, memory 61 %", StringComparison.Ordinal));
