@@ -1,0 +1,44 @@
+namespace Strata.Rightsizing.Policy;
+
+/// <summary>The policy's hysteresis, cooldown and OOM rule; validated by <see cref="Validate"/>.</summary>
+public sealed record RightsizePolicyOptions
+{
+    /// <summary>A limit is "off" when it differs from its target by more than this fraction of the limit.</summary>
+    public double Threshold { get; init; } = 0.10;
+
+    /// <summary>How many consecutive evaluations a limit must be off before it is changed.</summary>
+    public int ConsecutiveSamples { get; init; } = 6;
+
+    /// <summary>At most one change per cooldown (an OOM bump excepted).</summary>
+    public TimeSpan Cooldown { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>An OOM kill raises memory to the larger of limit × this and the recommendation's upper bound (Autopilot, VPA: 1.2).</summary>
+    public double OomBumpRatio { get; init; } = 1.2;
+
+    /// <summary>
+    /// When set, a limit is lowered only once it is above the recommendation's upper bound (VPA's updater rule), so a
+    /// short history, whose upper bound is widened, does not shrink a limit; raising still follows <see cref="Threshold"/>.
+    /// </summary>
+    public bool ShrinkOnlyAboveUpperBound { get; init; }
+
+    /// <summary>Throws an ArgumentException naming the setting that is out of range.</summary>
+    public void Validate()
+    {
+        if (!(Threshold is >= 0 and < 1))
+        {
+            throw new ArgumentException($"Threshold is {Threshold}; use a fraction in [0, 1)", nameof(Threshold));
+        }
+        if (ConsecutiveSamples < 1)
+        {
+            throw new ArgumentException($"ConsecutiveSamples is {ConsecutiveSamples}; use 1 or more", nameof(ConsecutiveSamples));
+        }
+        if (Cooldown < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Cooldown is {Cooldown}; use zero or more", nameof(Cooldown));
+        }
+        if (!(OomBumpRatio > 1))
+        {
+            throw new ArgumentException($"OomBumpRatio is {OomBumpRatio}; use a ratio above 1", nameof(OomBumpRatio));
+        }
+    }
+}
