@@ -55,7 +55,7 @@ public sealed class SecurityProbeTests(ContainerFixture fx)
 
             // Project B: a network, and an instance on it that publishes a host port.
             using var b = probe.Tenant(probe.TokenB);
-            var bnet = await b.CreateNetworkAsync(new CreateNetworkRequest { Name = "bnet" });
+            var bnet = await b.CreateNetworkAsync(new CreateNetworkRequest { Name = "bnet", Subnet = "10.93.17.0/24" });
             var hostPort = NetworkCensus.FreePort();
             var bweb = await b.CreateAsync(Sleeper("bsecretweb", "bnet", $"127.0.0.1:{hostPort}:80"));
             Assert.Equal("running", bweb.State);
@@ -147,6 +147,7 @@ public sealed class SecurityProbeTests(ContainerFixture fx)
         Assert.Equal(original.Id, victim.Details!["image"]);
         Assert.Equal(0, (await b.WaitAsync("victim")).ExitCode);
         Assert.Equal("clean", await InstanceOutput.LogTextAsync(b, "victim"));
+        await b.DeleteAsync("victim"); // a finished container keeps its files mounted until it is removed
         Assert.Equal(original.Id, (await b.GetAsync("bsecretweb")).Details!["image"]);
 
         // B's instance is as missing as one that does not exist.
@@ -160,7 +161,7 @@ public sealed class SecurityProbeTests(ContainerFixture fx)
         var anet = await a.CreateNetworkAsync(new CreateNetworkRequest { Name = "bnet" });
         Assert.Equal("a", anet.Project);
         Assert.NotEqual(bnet.Subnet, anet.Subnet);
-        var overlap = await Assert.ThrowsAsync<StrataApiException>(() => a.CreateNetworkAsync(new CreateNetworkRequest { Name = "probe", Subnet = bnet.Subnet }));
+        var overlap = await Assert.ThrowsAsync<StrataApiException>(() => a.CreateNetworkAsync(new CreateNetworkRequest { Name = "probe", Subnet = "10.93.17.128/25" }));
         Assert.Equal(409, overlap.Status);
         Assert.DoesNotContain(bnet.Subnet, overlap.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("'b'", overlap.Message, StringComparison.Ordinal);
@@ -241,6 +242,7 @@ public sealed class SecurityProbeTests(ContainerFixture fx)
         await admin.CreateAsync(new InstanceSpec { Tier = "container", Image = "busybox", Name = "marker", Args = ["sh", "-c", "echo probe > /marker"] });
         Assert.Equal(0, (await admin.WaitAsync("marker")).ExitCode);
         await admin.CommitAsync("marker", "doomed:1");
+        await admin.DeleteAsync("marker");
         var keeper = await admin.CreateAsync(new InstanceSpec { Tier = "container", Image = "doomed:1", Name = "keeper", Args = ["sh", "-c", Sleep] });
         var layers = keeper.Details!["layers"].Split('\n');
         Assert.Equal(2, layers.Length);
