@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Strata.Client;
 using Strata.Contracts;
@@ -53,7 +52,7 @@ public sealed class DaemonImageSafetyTests(ContainerFixture fx)
         var run = await b.CreateAsync(new InstanceSpec { Tier = "container", Image = "busybox", Name = "victim", Args = ["sh", "-c", "test -e /bin/owned && echo owned || echo clean"] });
         Assert.Equal(original.Id, run.Details!["image"]);
         Assert.Equal(0, (await b.WaitAsync("victim")).ExitCode);
-        Assert.Equal("clean", await LogTextAsync(b, "victim"));
+        Assert.Equal("clean", await InstanceOutput.LogTextAsync(b, "victim"));
 
         // The host administrator still commits, an unchanged container too (an empty layer).
         await admin.CreateAsync(new InstanceSpec { Tier = "container", Image = "busybox", Name = "plain", Args = ["true"] });
@@ -63,7 +62,7 @@ public sealed class DaemonImageSafetyTests(ContainerFixture fx)
         var again = await admin.CreateAsync(new InstanceSpec { Tier = "container", Image = "plain:1", Name = "again" });
         Assert.Equal(committed.Id, again.Details!["image"]);
         Assert.Equal(0, (await admin.WaitAsync("again")).ExitCode);
-        Assert.Equal("from plain", await LogTextAsync(admin, "again"));
+        Assert.Equal("from plain", await InstanceOutput.LogTextAsync(admin, "again"));
     }
 
     [SkippableFact]
@@ -97,12 +96,12 @@ public sealed class DaemonImageSafetyTests(ContainerFixture fx)
         Assert.Equal(0, prune.LayersRemoved);
         Assert.Equal(layers.Length, prune.LayersInUse);
         Assert.All(layers, l => Assert.True(File.Exists(Path.Combine(l, "bin", "busybox")), $"{l} lost its files"));
-        Assert.Equal((0, "intact"), await ExecAsync(client, "keeper", "test -x /bin/busybox && ls /bin | grep -qx sh && echo intact"));
+        Assert.Equal((0, "intact"), await InstanceOutput.ExecAsync(client, "keeper", "test -x /bin/busybox && ls /bin | grep -qx sh && echo intact"));
 
         // Restartable: stop, start, and the root is whole.
         await client.StopAsync("keeper", 5);
         Assert.Equal("running", (await client.StartAsync("keeper")).State);
-        Assert.Equal((0, "intact"), await ExecAsync(client, "keeper", "test -x /bin/busybox && echo intact"));
+        Assert.Equal((0, "intact"), await InstanceOutput.ExecAsync(client, "keeper", "test -x /bin/busybox && echo intact"));
 
         // Once the instance is gone, prune reclaims the layers.
         await client.DeleteAsync("keeper", force: true);
@@ -111,38 +110,5 @@ public sealed class DaemonImageSafetyTests(ContainerFixture fx)
         Assert.Equal(layers.Length, after.LayersRemoved);
         Assert.Equal(0, after.LayersInUse);
         Assert.All(layers, l => Assert.False(Directory.Exists(l), $"{l} was not reclaimed"));
-    }
-
-    private static async Task<string> LogTextAsync(StrataClient client, string name)
-    {
-        var text = new StringBuilder();
-        await foreach (var frame in client.LogsAsync(name))
-        {
-            text.Append(frame.Log?.Text);
-        }
-        return text.ToString().Trim();
-    }
-
-    private static async Task<(int? Code, string Output)> ExecAsync(StrataClient client, string name, string script)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            try
-            {
-                var output = new StringBuilder();
-                int? code = null;
-                await foreach (var frame in client.ExecAsync(name, new ExecRequest { Command = ["sh", "-c", script] }))
-                {
-                    output.Append(frame.Log?.Text);
-                    code = frame.Exit?.ExitCode ?? code;
-                }
-                return (code, output.ToString().Trim());
-            }
-            catch (StrataApiException e) when (e.Kind == ErrorKind.Conflict && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50); // the workload is still starting
-            }
-        }
     }
 }

@@ -1,9 +1,8 @@
-using System.Net;
 using System.Text;
-using System.Text.Json;
 using Strata.Client;
 using Strata.Contracts;
 using Strata.Control;
+using Strata.Testing;
 
 namespace Strata.Daemon.Tests;
 
@@ -23,16 +22,6 @@ public sealed class InputBoundsTests : IAsyncLifetime
     {
         _client.Dispose();
         await _daemon.DisposeAsync();
-    }
-
-    private static async Task<ProblemDetails> ProblemAsync(HttpResponseMessage response)
-    {
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        var problem = JsonSerializer.Deserialize(await response.Content.ReadAsStringAsync(), StrataJsonContext.Default.ProblemDetails)!;
-        Assert.Equal(400, problem.Status);
-        Assert.False(string.IsNullOrWhiteSpace(problem.Detail));
-        return problem;
     }
 
     [Fact]
@@ -65,7 +54,7 @@ public sealed class InputBoundsTests : IAsyncLifetime
     {
         using var http = _daemon.Http();
         using var response = await http.PostAsync("v1/instances", new StringContent(json, Encoding.UTF8, "application/json"));
-        var problem = await ProblemAsync(response);
+        var problem = await ProblemDocuments.BadRequestAsync(response);
         Assert.Equal(field, problem.Field);
         Assert.Contains("NUL", problem.Detail, StringComparison.Ordinal);
         Assert.Empty((await _client.ListAsync()).Items);
@@ -81,7 +70,7 @@ public sealed class InputBoundsTests : IAsyncLifetime
         await _client.CreateAsync(new InstanceSpec { Name = "web", Tier = "fake", Args = ["sleep"] });
         using var http = _daemon.Http();
         using var response = await http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
-        var problem = await ProblemAsync(response);
+        var problem = await ProblemDocuments.BadRequestAsync(response);
         Assert.Equal(field, problem.Field);
         Assert.Equal("running", (await _client.GetAsync("web")).State);
     }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Strata.Testing;
 
 /// <summary>
@@ -26,13 +24,13 @@ public sealed class UnprivilegedUser : IDisposable
         TestEnvironment.Require(TestEnvironment.Which("useradd") is not null && TestEnvironment.Which("setpriv") is not null,
             "useradd and setpriv (passwd, util-linux) are needed to act as an unprivileged user");
         var name = "strt" + Guid.NewGuid().ToString("N")[..10];
-        var (code, _, err) = Exec("useradd", ["--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name]);
+        var (code, _, err) = TestEnvironment.Exec("useradd", ["--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name]);
         if (code != 0)
         {
             throw new InvalidOperationException($"useradd {name} failed: {err}");
         }
-        var uid = int.Parse(Exec("id", ["-u", name]).Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        var gid = int.Parse(Exec("id", ["-g", name]).Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var uid = int.Parse(TestEnvironment.Exec("id", ["-u", name]).Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var gid = int.Parse(TestEnvironment.Exec("id", ["-g", name]).Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture);
         return new UnprivilegedUser(name, uid, gid);
     }
 
@@ -42,7 +40,7 @@ public sealed class UnprivilegedUser : IDisposable
     /// them only with the new program), so it would reach files the user cannot.
     /// </summary>
     public (int ExitCode, string Stdout, string Stderr) Run(string file, IEnumerable<string> args, string? stdin = null) =>
-        Exec("setpriv", [$"--reuid={Uid}", $"--regid={Gid}", "--clear-groups", "--reset-env", "--", "/bin/sh", "-c", "exec \"$0\" \"$@\"", file, .. args], stdin);
+        TestEnvironment.Exec("setpriv", [$"--reuid={Uid}", $"--regid={Gid}", "--clear-groups", "--reset-env", "--", "/bin/sh", "-c", "exec \"$0\" \"$@\"", file, .. args], stdin);
 
     /// <summary>
     /// The paths of <paramref name="paths"/> this user can stat, list, read, write or execute, each with what it
@@ -64,33 +62,7 @@ public sealed class UnprivilegedUser : IDisposable
         return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
-    public void Dispose() => Exec("userdel", ["--force", Name]);
-
-    private static (int ExitCode, string Stdout, string Stderr) Exec(string file, string[] args, string? stdin = null)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            WorkingDirectory = "/",
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardInput.Write(stdin ?? "");
-        p.StandardInput.Close();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(60)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    public void Dispose() => TestEnvironment.Exec("userdel", ["--force", Name]);
 
     /// <summary>Every path below <paramref name="root"/>, without following symlinks; at most <paramref name="limit"/>.</summary>
     public static IReadOnlyList<string> Census(string root, int limit = 50_000)

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using Strata.Client;
+using Strata.Contracts;
+using Xunit;
+
+namespace Strata.Testing;
+
+/// <summary>
+/// The published stratad (scripts/publish-native.sh) as a child process, for tests that crash it (<c>kill -9</c>)
+/// as an operator's host would. Its output is drained and dropped.
+/// </summary>
+public static class PublishedDaemon
+{
+    /// <summary>The published stratad, or a skip (a failure under CI) when it is not published.</summary>
+    public static string Binary => TestEnvironment.RequireArtifact("stratad");
+
+    /// <summary>Starts stratad with <paramref name="arguments"/> and waits until it answers on <paramref name="socket"/>.</summary>
+    public static async Task<Process> StartAsync(string socket, IEnumerable<string> arguments)
+    {
+        var psi = new ProcessStartInfo(Binary)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in arguments)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        var daemon = Process.Start(psi)!;
+        daemon.OutputDataReceived += (_, _) => { };
+        daemon.ErrorDataReceived += (_, _) => { };
+        daemon.BeginOutputReadLine();
+        daemon.BeginErrorReadLine();
+        using var probe = new StrataClient(new ClientOptions { Socket = socket });
+        var up = await TestEnvironment.EventuallyAsync(() =>
+        {
+            try
+            {
+                probe.InfoAsync().GetAwaiter().GetResult();
+                return true;
+            }
+            catch (Exception e) when (e is StrataApiException or DaemonUnreachableException or HttpRequestException or IOException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100));
+        Assert.True(up, "stratad did not come up within 2 minutes");
+        return daemon;
+    }
+
+    /// <summary><c>kill -9</c>, and waits for it.</summary>
+    public static async Task KillAsync(Process daemon)
+    {
+        daemon.Kill();
+        await daemon.WaitForExitAsync();
+        daemon.Dispose();
+    }
+
+    /// <summary>
+    /// Creates (and starts) every one of <paramref name="specs"/> at once, whose names start with
+    /// <paramref name="prefix"/>, and kills the daemon with <c>kill -9</c> as soon as the first of them runs: the
+    /// others are between create and start, or starting. Returns once every create call has ended.
+    /// </summary>
+    public static async Task KillDuringCreatesAsync(Process daemon, StrataClient client, string prefix, IEnumerable<InstanceSpec> specs)
+    {
+        var creates = specs.Select(spec => Task.Run(async () =>
+        {
+            try
+            {
+                await client.CreateAsync(spec);
+            }
+            catch (Exception e) when (e is StrataApiException or DaemonUnreachableException or HttpRequestException or IOException or TaskCanceledException)
+            {
+                // the daemon was killed under it
+            }
+        })).ToList();
+        await TestEnvironment.EventuallyAsync(() => InstanceReality.RunningCount(client, prefix) > 0, TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(10));
+        await KillAsync(daemon);
+        await Task.WhenAll(creates);
+    }
+}
