@@ -112,6 +112,51 @@ public sealed class DataRootTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A member of the <c>strata</c> group reaches the daemon through its socket and nothing else: it may pass through
+    /// the root (0710 root:strata) to the names it already knows, but list, read, write or run nothing below it.
+    /// The group is host-wide, so the test makes it only where it is missing and removes what it made; the tests of
+    /// this class run one at a time, so none of them sees the root's mode change under it.
+    /// </summary>
+    [SkippableFact]
+    public async Task StrataGroupMember_ReadsNothingUnderTheRoot_ButUsesTheApi()
+    {
+        var cli = TestEnvironment.RequireArtifact("strata");
+        TestEnvironment.Require(TestEnvironment.Which("groupadd") is not null, "groupadd (passwd) is needed to make the strata group");
+        using var group = HostGroup.Ensure(DataRootPermissions.GroupName);
+        File.SetUnixFileMode(_dir.Path, LooseDir); // as /var/lib and /run are: only the root's own modes protect it
+        var copy = _dir.Combine("strata"); // the user may not reach the build's folder; a copy it can run
+        File.Copy(cli, copy);
+        File.SetUnixFileMode(copy, LooseDir);
+
+        await using var _ = await StartAsync();
+        var id = await CreateInstanceAsync("secretive");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute, File.GetUnixFileMode(Root));
+
+        using var user = UnprivilegedUser.Create();
+        user.Group = group.Gid;
+        Assert.Equal(["sx " + Root], user.Reachable([Root]));
+        // Below the root: names can be looked up (the group may pass through the root), nothing opened.
+        Assert.All(user.Reachable(UnprivilegedUser.Census(Root)), line => Assert.StartsWith("s ", line, StringComparison.Ordinal));
+        var read = user.Run("/bin/cat", [Path.Combine(Root, "instances", id, "config.json"), Path.Combine(Root, "state.db"), Path.Combine(Root, "instances", id, "logs", "current.log")]);
+        Assert.NotEqual(0, read.ExitCode);
+        Assert.DoesNotContain("hunter2", read.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("the-secret-output", read.Stdout, StringComparison.Ordinal);
+
+        // Through the API the member is the host administrator's client (the socket is 0660 root:strata).
+        var ps = user.Run(copy, ["--socket", Socket, "ps", "-a", "--json"]);
+        Assert.True(ps.ExitCode == 0, $"strata ps as a strata group member failed: {ps.Stderr}");
+        Assert.Contains("secretive", ps.Stdout, StringComparison.Ordinal);
+        var logs = user.Run(copy, ["--socket", Socket, "logs", "secretive"]);
+        Assert.Contains("the-secret-output", logs.Stdout, StringComparison.Ordinal);
+
+        // Without the group, the same user reaches not even the socket.
+        user.Group = null;
+        var outsider = user.Run(copy, ["--socket", Socket, "ps", "-a", "--json"]);
+        Assert.NotEqual(0, outsider.ExitCode);
+        Assert.DoesNotContain("secretive", outsider.Stdout, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task NewInstall_IsPrivateFromTheStart()
     {

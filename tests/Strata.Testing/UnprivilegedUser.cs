@@ -2,7 +2,8 @@ namespace Strata.Testing;
 
 /// <summary>
 /// A local user without privileges, created for one test (useradd) and removed at dispose (userdel), for checks
-/// "as another user on the host". Commands run with setpriv (uid, gid, no supplementary groups). Needs root.
+/// "as another user on the host". Commands run with setpriv (uid, gid, and no supplementary group but
+/// <see cref="Group"/> when set). Needs root.
 /// </summary>
 public sealed class UnprivilegedUser : IDisposable
 {
@@ -16,6 +17,9 @@ public sealed class UnprivilegedUser : IDisposable
     public string Name { get; }
     public int Uid { get; }
     public int Gid { get; }
+
+    /// <summary>A supplementary group the user's commands run with (as a member of it); none when null.</summary>
+    public int? Group { get; set; }
 
     /// <summary>Creates the user, or skips (fails under CI=true) when the test cannot: not root, no useradd/setpriv.</summary>
     public static UnprivilegedUser Create()
@@ -40,7 +44,7 @@ public sealed class UnprivilegedUser : IDisposable
     /// them only with the new program), so it would reach files the user cannot.
     /// </summary>
     public (int ExitCode, string Stdout, string Stderr) Run(string file, IEnumerable<string> args, string? stdin = null) =>
-        TestEnvironment.Exec("setpriv", [$"--reuid={Uid}", $"--regid={Gid}", "--clear-groups", "--reset-env", "--", "/bin/sh", "-c", "exec \"$0\" \"$@\"", file, .. args], stdin);
+        TestEnvironment.Exec("setpriv", [$"--reuid={Uid}", $"--regid={Gid}", Group is { } g ? $"--groups={g}" : "--clear-groups", "--reset-env", "--", "/bin/sh", "-c", "exec \"$0\" \"$@\"", file, .. args], stdin);
 
     /// <summary>
     /// The paths of <paramref name="paths"/> this user can stat, list, read, write or execute, each with what it
