@@ -112,6 +112,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(new NetworkRegistry(options.Networks ?? new NetworkOptions { StateDirectory = Path.Combine(options.Root, "networks") }));
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
+            builder.Services.AddSingleton<InstanceListWriter>();
             builder.Services.AddImageApi(options);
             builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, StrataJsonContext.Default));
             // A parameter that does not bind (?timeout=99999999999) throws into ProblemMapping, which answers with a
