@@ -20,4 +20,16 @@ public sealed partial class StrataClient
         using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, "v1/bench/results"), HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
         return await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// A GET's body copied as bytes into <paramref name="destination"/>, unparsed; returns its length. Benchmarks use it
+    /// to time the API's answer apart from the client's JSON parsing.
+    /// </summary>
+    public async Task<long> CopyRawAsync(string path, Stream destination, CancellationToken ct = default)
+    {
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, Q(path)), HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        var start = destination.CanSeek ? destination.Position : 0;
+        await response.Content.CopyToAsync(destination, ct).ConfigureAwait(false);
+        return destination.CanSeek ? destination.Position - start : -1;
+    }
 }

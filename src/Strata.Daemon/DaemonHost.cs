@@ -116,6 +116,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(new NetworkRegistry(options.Networks ?? new NetworkOptions { StateDirectory = Path.Combine(options.Root, "networks") }));
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
+            builder.Services.AddSingleton<InstanceListWriter>();
             builder.Services.AddImageApi(options);
             DockerApi.DockerApiHost.AddDockerApi(builder.Services, options);
             builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, StrataJsonContext.Default));

@@ -14,12 +14,9 @@ public static class InstanceEndpoints
     {
         var group = app.MapGroup("/v1/instances").WithTags("instances");
 
-        group.MapGet("/", (HttpContext http, InstanceService service) =>
-        {
-            var project = Project(http);
-            var items = service.List(project).Select(ToInfo).ToList();
-            return Results.Json(new InstanceList(items), StrataJsonContext.Default.InstanceList);
-        }).Produces<InstanceList>().WithSummary("List instances of the project (all states).");
+        group.MapGet("/", (HttpContext http, InstanceService service, InstanceListWriter list) =>
+            list.WriteAsync(http.Response, service.List(Project(http)), http.RequestAborted))
+            .Produces<InstanceList>().WithSummary("List instances of the project (all states).");
 
         group.MapPost("/", CreateAsync)
             .Accepts<CreateInstanceRequest>("application/json")
