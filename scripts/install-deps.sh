@@ -16,6 +16,11 @@ for pkg in "${wanted[@]}"; do
     missing+=("$pkg")
   fi
 done
+# npm: a nodejs package built elsewhere (nodesource's) brings its own npm and conflicts with Debian's npm
+# package, so Debian's is wanted only where no npm is on PATH.
+if ! command -v npm >/dev/null 2>&1 && ! dpkg-query -W -f='${Status}' npm 2>/dev/null | grep -q "install ok installed"; then
+  missing+=(npm)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#wanted[@]} packages present"
 elif [ "$(id -u)" -ne 0 ]; then
@@ -26,12 +31,11 @@ else
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # Packages must not start services here (docker.io would start a dockerd): hold them off while installing.
-  made_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT # also when the install fails
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
   echo "install-deps: done"
 fi
 
