@@ -15,7 +15,8 @@ namespace Strata.DockerApi.Tests;
 /// <summary>
 /// A real stratad in the test process with two Docker API sockets (the default project's and project
 /// <c>tenant</c>'s), the container tier on runc, networks of this run's own names, and busybox in the image store
-/// (built from the host's busybox-static, as <c>strata image build-base</c> does). Needs root, runc, a published
+/// (built from the host's busybox-static, as <c>strata image build-base</c> does), and a real docker-registry on
+/// loopback that the daemon trusts over plain HTTP (<c>--insecure-registry</c>). Needs root, runc, a published
 /// strata-supervisor and a <c>docker</c> CLI; fails without them under CI=true, skips otherwise.
 /// </summary>
 public sealed class DockerFixture : IAsyncLifetime
@@ -31,6 +32,9 @@ public sealed class DockerFixture : IAsyncLifetime
     public string ConfigDirectory => _dir.Combine("docker-config");
     public string? MissingReason { get; private set; }
     public string Docker { get; private set; } = "docker";
+
+    /// <summary>The test registry (null when docker-registry is not installed; the pull tests then skip or fail in CI).</summary>
+    public RealRegistry? Registry { get; private set; }
     public IServiceProvider Services => _host!.Services;
     public InstanceService Instances => Services.GetRequiredService<InstanceService>();
 
@@ -52,11 +56,13 @@ public sealed class DockerFixture : IAsyncLifetime
         }
         Docker = docker!;
         Directory.CreateDirectory(ConfigDirectory);
+        Registry = File.Exists("/usr/bin/docker-registry") ? new RealRegistry() : null;
         _host = await DaemonHost.StartAsync(new DaemonOptions
         {
             Root = Root,
             Socket = Socket,
             Supervisor = TestEnvironment.Supervisor,
+            InsecureRegistries = Registry is null ? [] : [Registry.Host],
             DockerSockets = [new DockerSocketOptions(DockerSocket), new DockerSocketOptions(TenantSocket, "tenant")],
             Networks = new NetworkOptions
             {
@@ -87,9 +93,10 @@ public sealed class DockerFixture : IAsyncLifetime
     }
 
     /// <summary>Runs the docker CLI against the default project's socket (or <paramref name="socket"/>).</summary>
-    public async Task<(int Code, string Out, string Err)> RunAsync(string arguments, string? socket = null, string? input = null, TimeSpan? timeout = null)
+    public async Task<(int Code, string Out, string Err)> RunAsync(string arguments, string? socket = null, string? input = null, TimeSpan? timeout = null,
+        string? docker = null)
     {
-        var info = new ProcessStartInfo(Docker)
+        var info = new ProcessStartInfo(docker ?? Docker)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -125,9 +132,9 @@ public sealed class DockerFixture : IAsyncLifetime
     }
 
     /// <summary>Like <see cref="RunAsync"/>, and the command must succeed.</summary>
-    public async Task<string> OkAsync(string arguments, string? socket = null, string? input = null)
+    public async Task<string> OkAsync(string arguments, string? socket = null, string? input = null, string? docker = null)
     {
-        var (code, stdout, stderr) = await RunAsync(arguments, socket, input);
+        var (code, stdout, stderr) = await RunAsync(arguments, socket, input, docker: docker);
         Assert.True(code == 0, $"docker {arguments} exited {code}: {stderr}{stdout}");
         return stdout;
     }
@@ -173,12 +180,7 @@ public sealed class DockerFixture : IAsyncLifetime
     }
 
     /// <summary>A TCP port on loopback that nothing listens on now.</summary>
-    public static int FreePort()
-    {
-        using var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
+    public static int FreePort() => TestEnvironment.FreeLoopbackPort();
 
     public HttpClient Http(string? socket = null) => new(new SocketsHttpHandler
     {
@@ -222,6 +224,7 @@ public sealed class DockerFixture : IAsyncLifetime
             }
             await _host.DisposeAsync();
         }
+        Registry?.Dispose();
         var below = Root.TrimEnd('/') + "/";
         foreach (var mountPoint in File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
                      .Where(m => m.StartsWith(below, StringComparison.Ordinal)).OrderByDescending(m => m.Length))

@@ -1,6 +1,7 @@
 using Strata.Client;
 using Strata.Contracts;
 using Strata.Images.Registry;
+using Strata.Testing;
 using Strata.Images.Tests;
 using Xunit;
 

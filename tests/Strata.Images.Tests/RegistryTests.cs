@@ -2,6 +2,7 @@ using System.Text.Json;
 using Strata.Contracts;
 using Strata.Images.Oci;
 using Strata.Images.Registry;
+using Strata.Testing;
 using Xunit;
 
 namespace Strata.Images.Tests;

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Formats.Tar;
-using System.Net;
-using System.Net.Sockets;
 
 namespace Strata.Images.Tests;
 
@@ -99,12 +97,7 @@ public static class Tools
         throw new Xunit.SkipException(message);
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Strata.Testing.TestEnvironment.FreeLoopbackPort();
 
     public static bool IsRoot => Environment.UserName == "root";
 

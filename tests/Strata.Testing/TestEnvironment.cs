@@ -92,6 +92,14 @@ public static class TestEnvironment
         return null;
     }
 
+    /// <summary>A TCP port on loopback that nothing listens on now.</summary>
+    public static int FreeLoopbackPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     /// <summary>Polls a condition until it holds or the deadline passes (never a blind sleep).</summary>
     public static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan timeout, TimeSpan? interval = null)
     {

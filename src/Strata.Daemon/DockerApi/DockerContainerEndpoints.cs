@@ -159,7 +159,7 @@ internal static class DockerContainerEndpoints
         return Json(items.Select(r => DockerContainers.Summary(r, networks, images, volumes.Root, names, now)).ToList(), DockerJsonContext.Default.ListDockerContainerSummary);
     }
 
-    private static async Task WaitAsync(string id, HttpContext http, InstanceService service)
+    private static async Task WaitAsync(string id, HttpContext http, InstanceService service, EventBus events)
     {
         var project = Project(http);
         var record = DockerContainers.Resolve(service, project, id);
@@ -198,9 +198,23 @@ internal static class DockerContainerEndpoints
         }
         if (condition == "removed")
         {
+            // Woken by the project's events (the instance's "deleted" comes once it has left the list; subscribed
+            // before the check, so none is missed), re-checked each second in case a full queue dropped it.
+            using var subscription = events.Subscribe(project);
             while (Current(service, record) is not null)
             {
-                await Task.Delay(20, ct);
+                using var tick = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                tick.CancelAfter(TimeSpan.FromSeconds(1));
+                try
+                {
+                    await subscription.Reader.WaitToReadAsync(tick.Token);
+                    while (subscription.Reader.TryRead(out _))
+                    {
+                    }
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                }
             }
         }
         await JsonSerializer.SerializeAsync(http.Response.Body, new DockerWaitResponse(DockerContainers.ExitCode(final), null), DockerJsonContext.Default.DockerWaitResponse, ct);

@@ -145,7 +145,11 @@ internal static class DockerImageEndpoints
         };
     }
 
-    /// <summary>Pull; the answer is a stream of progress objects, and a failure after it began is its last object.</summary>
+    /// <summary>
+    /// Pull; the answer is a stream of progress objects, and a failure after it began is its last object. The stream
+    /// begins with the first progress from the registry: a failure before it (no such repository or tag, registry
+    /// unreachable, refused) is an HTTP error with Docker's <c>{"message": …}</c> body, as Docker answers it.
+    /// </summary>
     private static async Task PullAsync(HttpContext http, ImageStore store, DaemonOptions options)
     {
         var from = http.Request.Query["fromImage"].ToString();
@@ -159,16 +163,26 @@ internal static class DockerImageEndpoints
         var reference = tag.Length == 0 ? from : tag.StartsWith("sha256:", StringComparison.Ordinal) ? $"{from}@{tag}" : $"{from}:{tag}";
         var parsed = ImageReference.Parse(reference, "fromImage");
         var registry = new RegistryOptions { InsecureRegistries = options.InsecureRegistries };
-        http.Response.ContentType = "application/json";
-        await http.Response.StartAsync(http.RequestAborted);
         var gate = new SemaphoreSlim(1, 1);
+        var started = false;
+        async Task WriteAsync(DockerProgress p)
+        {
+            await JsonSerializer.SerializeAsync(http.Response.Body, p, DockerJsonContext.Default.DockerProgress, http.RequestAborted);
+            await http.Response.Body.WriteAsync("\r\n"u8.ToArray(), http.RequestAborted);
+        }
         async Task SendAsync(DockerProgress p)
         {
             await gate.WaitAsync(http.RequestAborted);
             try
             {
-                await JsonSerializer.SerializeAsync(http.Response.Body, p, DockerJsonContext.Default.DockerProgress, http.RequestAborted);
-                await http.Response.Body.WriteAsync("\r\n"u8.ToArray(), http.RequestAborted);
+                if (!started)
+                {
+                    started = true;
+                    http.Response.ContentType = "application/json";
+                    await http.Response.StartAsync(http.RequestAborted);
+                    await WriteAsync(new DockerProgress { Status = $"Pulling from {parsed.Repository}", Id = parsed.Tag ?? parsed.ManifestReference });
+                }
+                await WriteAsync(p);
                 await http.Response.Body.FlushAsync(http.RequestAborted);
             }
             finally
@@ -176,18 +190,24 @@ internal static class DockerImageEndpoints
                 gate.Release();
             }
         }
-        await SendAsync(new DockerProgress { Status = $"Pulling from {parsed.Repository}", Id = parsed.Tag ?? parsed.ManifestReference });
         var progress = new Progress(SendAsync);
         try
         {
             var info = await store.PullAsync(reference, registry, progress, http.RequestAborted);
             await progress.DrainAsync();
             await SendAsync(new DockerProgress { Status = $"Digest: {info.ManifestDigest}" });
-            await SendAsync(new DockerProgress { Status = $"Status: Downloaded newer image for {parsed.FamiliarName}" });
+            await SendAsync(new DockerProgress
+            {
+                Status = progress.Downloaded ? $"Status: Downloaded newer image for {parsed.FamiliarName}" : $"Status: Image is up to date for {parsed.FamiliarName}",
+            });
         }
         catch (StrataException e)
         {
             await progress.DrainAsync();
+            if (!started)
+            {
+                throw;
+            }
             await SendAsync(new DockerProgress { Error = e.Message, ErrorDetail = new DockerError(e.Message) });
         }
     }
@@ -198,8 +218,12 @@ internal static class DockerImageEndpoints
         private Task _last = Task.CompletedTask;
         private readonly Lock _lock = new();
 
+        /// <summary>Whether a blob was fetched (Docker's last line says "Downloaded newer image" then, else "Image is up to date").</summary>
+        public bool Downloaded { get; private set; }
+
         public void Report(PullProgress value)
         {
+            Downloaded |= value.Phase is PullPhase.Downloading or PullPhase.Done;
             var id = value.Digest.StartsWith("sha256:", StringComparison.Ordinal) ? value.Digest[7..Math.Min(value.Digest.Length, 19)] : value.Digest;
             var status = value.Phase switch
             {

@@ -4,23 +4,26 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
+using Strata.Images;
 
-namespace Strata.Images.Tests;
+namespace Strata.Testing;
 
 /// <summary>
 /// A real registry (Debian's docker-registry, distribution 2.8) on a free loopback port with its own storage,
-/// optionally with token auth backed by <see cref="TokenServer"/>.
+/// optionally with token auth backed by <see cref="TokenServer"/>. Skips (fails under CI=true) without docker-registry.
 /// </summary>
 public sealed class RealRegistry : IDisposable
 {
     private readonly Process _process;
-    private readonly TempDir _dir = new();
+    private readonly TempDirectory _dir = new("strata-registry");
 
     public RealRegistry(TokenServer? tokens = null)
     {
-        var binary = Tools.Require("/usr/bin/docker-registry", "docker-registry");
-        Port = Tools.FreePort();
-        Storage = _dir.Sub("storage");
+        const string binary = "/usr/bin/docker-registry";
+        TestEnvironment.Require(File.Exists(binary), $"{binary} is missing; install the Debian package 'docker-registry' (scripts/deps/images.txt)");
+        Port = TestEnvironment.FreeLoopbackPort();
+        Storage = _dir.Combine("storage");
+        Directory.CreateDirectory(Storage);
         var auth = "";
         if (tokens is not null)
         {
@@ -135,7 +138,7 @@ public sealed class TokenServer : IDisposable
         var request = new CertificateRequest("CN=strata-test-token-issuer", _key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         _certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        var port = Tools.FreePort();
+        var port = TestEnvironment.FreeLoopbackPort();
         Realm = $"http://127.0.0.1:{port}/token";
         _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
         _listener.Start();
