@@ -123,7 +123,8 @@ public static partial class StrataCli
                     await RefuseAsync(down, 401, why);
                     return;
                 }
-                await up.WriteAsync(buffer.AsMemory(start, headLength), ct);
+                // Latin-1 maps every byte to one char and back, so the head is forwarded byte for byte but for the key.
+                await up.WriteAsync(Encoding.Latin1.GetBytes(WithoutCredentials(Encoding.Latin1.GetString(buffer, start, headLength))), ct);
                 start += headLength;
                 if (upgrade)
                 {
@@ -163,6 +164,15 @@ public static partial class StrataCli
             // the browser or the daemon went away
         }
     }
+
+    /// <summary>
+    /// The request head without the key (its Authorization header, or the WebSocket's <c>strata-token</c> cookie):
+    /// the key is this command's, not a daemon token, and a token on the socket acts as that token — an unknown one
+    /// is a 401. Without one, the socket's own rule applies: the local administrator.
+    /// </summary>
+    private static string WithoutCredentials(string head) =>
+        string.Join("\r\n", head.Split("\r\n").Where(line =>
+            !line.StartsWith("authorization:", StringComparison.OrdinalIgnoreCase) && !line.StartsWith("cookie:", StringComparison.OrdinalIgnoreCase)));
 
     private static (string Target, Dictionary<string, string> Headers) ParseHead(string head)
     {
