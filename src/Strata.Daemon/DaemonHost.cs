@@ -46,7 +46,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
 
     public static async Task<DaemonHost> StartAsync(DaemonOptions options, Action<ILoggingBuilder>? configureLogging = null, CancellationToken cancellationToken = default)
     {
-        Directory.CreateDirectory(options.Root, DataRootPermissions.RootMode().Mode);
+        DataRootPermissions.CreateRoot(options.Root);
         var rootLock = LockRoot(options.Root);
         try
         {

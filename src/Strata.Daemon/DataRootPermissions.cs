@@ -38,6 +38,25 @@ internal static partial class DataRootPermissions
         return gid is null ? (Private, null) : (Private | UnixFileMode.GroupExecute, gid);
     }
 
+    /// <summary>
+    /// Creates the data root of a new install as the model wants it (mode and group, whatever the umask), so its
+    /// first start has nothing to repair; an existing root is left to <see cref="Enforce"/>.
+    /// </summary>
+    public static void CreateRoot(string root)
+    {
+        if (Directory.Exists(root))
+        {
+            return;
+        }
+        var (mode, gid) = RootMode();
+        Directory.CreateDirectory(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (gid is { } g && IsRoot)
+        {
+            _ = Chown(root, 0, g);
+        }
+        File.SetUnixFileMode(root, mode);
+    }
+
     /// <summary>Makes the data root match the model; returns what had to change (empty on a healthy install).</summary>
     public static IReadOnlyList<Fix> Enforce(string root)
     {
