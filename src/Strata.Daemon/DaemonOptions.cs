@@ -20,6 +20,13 @@ public sealed record DaemonOptions
     /// <summary>The unix socket for administrators (mode 0660, group <c>strata</c> when it exists).</summary>
     public string Socket { get; init; } = DefaultSocket;
 
+    /// <summary>
+    /// The node's name (<c>--node</c>, default <c>local</c>): the host-global names this daemon makes (cgroup parents,
+    /// bridges, taps, namespaces, iptables chains, runtime roots) derive from it, so daemons with different roots,
+    /// sockets and node names share one host; a cluster knows its members by it.
+    /// </summary>
+    public string Node { get; init; } = Strata.Contracts.Host.NodeName.Default;
+
     /// <summary>Optional loopback/TCP listener; requires a bearer token.</summary>
     public IPEndPoint? Listen { get; init; }
 
@@ -100,6 +107,7 @@ public sealed record DaemonOptions
             {
                 "--root" => o with { Root = Value() },
                 "--socket" => o with { Socket = Value() },
+                "--node" => o with { Node = Value() },
                 "--listen" => o with { Listen = ParseEndpoint(Value()) },
                 "--token-file" => o with { TokenFile = Value() },
                 "--tls-cert" => o with { TlsCertificate = Value() },
@@ -148,6 +156,7 @@ public sealed record DaemonOptions
 
     private void Validate()
     {
+        Strata.Contracts.Host.NodeName.Validate("--node", Node);
         if (!Path.IsPathRooted(Root))
         {
             throw StrataException.Invalid("--root", $"'{Root}' must be an absolute path");
