@@ -24,12 +24,8 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        string Arg(string name, string fallback)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-        }
-        var stratad = Path.GetFullPath(Arg("--stratad", Path.Combine(MeasuredBuild.PublishedDirectory(), "stratad")));
+        var cli = new BenchArgs(args);
+        var stratad = Path.GetFullPath(cli.Get("--stratad", Path.Combine(MeasuredBuild.PublishedDirectory(), "stratad")));
         if (!File.Exists(stratad))
         {
             Console.Error.WriteLine($"{stratad} is missing; run scripts/publish-native.sh first");
@@ -37,20 +33,20 @@ internal static class Program
         }
         try
         {
-            Console.WriteLine(MeasuredBuild.Describe(args.Contains("--allow-debug-build"), ("stratad", stratad)));
+            Console.WriteLine(MeasuredBuild.Describe(cli.Has("--allow-debug-build"), ("stratad", stratad)));
         }
         catch (InvalidOperationException e)
         {
             Console.Error.WriteLine(e.Message);
             return 2;
         }
-        var count = int.Parse(Arg("--instances", "10000"), CultureInfo.InvariantCulture);
-        var runs = int.Parse(Arg("--runs", "30"), CultureInfo.InvariantCulture);
-        var parallel = int.Parse(Arg("--parallel", "8"), CultureInfo.InvariantCulture);
+        var count = cli.Int("--instances", 10000);
+        var runs = cli.Int("--runs", 30);
+        var parallel = cli.Int("--parallel", 8);
         const string listPath = "v1/instances";
         Console.WriteLine($"machine: {Environment.ProcessorCount} CPUs, load {File.ReadAllText("/proc/loadavg").Trim()}");
 
-        var compare = Arg("--compare", "") is { Length: > 0 } other ? Path.GetFullPath(other) : null;
+        var compare = cli.Get("--compare", "") is { Length: > 0 } other ? Path.GetFullPath(other) : null;
         if (compare is not null)
         {
             Console.WriteLine($"  compared with {compare} ({MeasuredBuild.Configuration(compare)}), alternating in the same rounds");
@@ -106,12 +102,12 @@ internal static class Program
             Console.WriteLine(Line($"GET /{listPath} ({count:N0})", a) + $"   {listBytes:N0} bytes, {listBytes / (double)count:0} per instance");
             if (baseline is not null)
             {
-                Console.WriteLine(Line("  the same, compared daemon", a2) + $"   measured/compared median {Median(a) / Median(a2):0.00}x");
+                Console.WriteLine(Line("  the same, compared daemon", a2) + $"   measured/compared median {BenchStatistics.Median(a) / BenchStatistics.Median(a2):0.00}x");
             }
             Console.WriteLine(Line("GET /v1/info (one request's floor)", b) + $"   {infoBytes:N0} bytes");
             Console.WriteLine(Line("same list serialised in-process", c) + "   (JSON work alone, no HTTP)");
             Console.WriteLine(Line("typed client ListAsync (+ parsing)", d2));
-            Console.WriteLine($"  list / info median {Median(a) / Median(b):0.0}x; list minus info {Median(a) - Median(b):0.0} ms; target P8 <= 50 ms: {(Median(a) <= 50 ? "met" : "not met")}");
+            Console.WriteLine($"  list / info median {BenchStatistics.Median(a) / BenchStatistics.Median(b):0.0}x; list minus info {BenchStatistics.Median(a) - BenchStatistics.Median(b):0.0} ms; target P8 <= 50 ms: {(BenchStatistics.Median(a) <= 50 ? "met" : "not met")}");
             Console.WriteLine("P7 daemon RSS (target <= 20 MiB per 1,000 instances)");
             measured.PrintMemory("measured", count);
             baseline?.PrintMemory("compared", count);
@@ -147,8 +143,6 @@ internal static class Program
         var s = BenchStatistics.Summarize(samples)!;
         return $"  {what,-40} {s.MinMs,7:0.0} {s.MedianMs,7:0.0} {s.P90Ms,7:0.0} {s.MaxMs,7:0.0}";
     }
-
-    private static double Median(List<double> samples) => BenchStatistics.Summarize(samples)!.MedianMs;
 
     private static string Mib(long bytes) => (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture) + " MiB";
 }

@@ -5,6 +5,7 @@ using Strata.Client;
 using Strata.Contracts;
 using Strata.Node.Drivers.Container;
 using Strata.Contracts.Drivers;
+using static Strata.Bench.Core.BenchStatistics;
 
 namespace Strata.Bench.Container;
 
@@ -22,16 +23,12 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        string Arg(string name, string? fallback = null)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
-        }
+        var cli = new BenchArgs(args);
         // The published build users run (artifacts/bin) unless told otherwise; a Debug stratad is refused unless asked for.
         var published = MeasuredBuild.PublishedDirectory();
-        var stratad = Path.GetFullPath(Arg("--stratad", Path.Combine(published, "stratad")));
-        var strata = Path.GetFullPath(Arg("--strata", Path.Combine(published, "strata")));
-        var supervisor = Path.GetFullPath(Arg("--supervisor", Path.Combine(published, "strata-supervisor")));
+        var stratad = Path.GetFullPath(cli.Get("--stratad", Path.Combine(published, "stratad")));
+        var strata = Path.GetFullPath(cli.Get("--strata", Path.Combine(published, "strata")));
+        var supervisor = Path.GetFullPath(cli.Get("--supervisor", Path.Combine(published, "strata-supervisor")));
         foreach (var binary in new[] { stratad, strata, supervisor })
         {
             if (!File.Exists(binary))
@@ -42,15 +39,15 @@ internal static class Program
         }
         try
         {
-            Console.WriteLine(MeasuredBuild.Describe(args.Contains("--allow-debug-build"), ("stratad", stratad), ("strata", strata), ("supervisor", supervisor)));
+            Console.WriteLine(MeasuredBuild.Describe(cli.Has("--allow-debug-build"), ("stratad", stratad), ("strata", strata), ("supervisor", supervisor)));
         }
         catch (InvalidOperationException e)
         {
             Console.Error.WriteLine(e.Message);
             return 2;
         }
-        var rounds = int.Parse(Arg("--rounds", "20"), CultureInfo.InvariantCulture);
-        var sequential = int.Parse(Arg("--sequential", "100"), CultureInfo.InvariantCulture);
+        var rounds = cli.Int("--rounds", 20);
+        var sequential = cli.Int("--sequential", 100);
         var runc = OciRuntime.Which("runc") ?? throw new InvalidOperationException("runc is not installed");
         var busybox = OciRuntime.StaticBusybox() ?? throw new InvalidOperationException("busybox-static is not installed");
 
@@ -66,7 +63,7 @@ internal static class Program
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        var daemonLog = Arg("--daemon-log", "");
+        var daemonLog = cli.Get("--daemon-log", "");
         if (daemonLog.Length > 0)
         {
             // Each run's timeline (docs/bench.md, "Where the time goes") lands in this file.
@@ -79,25 +76,25 @@ internal static class Program
         try
         {
             using var client = new StrataClient(new ClientOptions { Socket = socket });
-            await WaitForDaemonAsync(client);
+            await TimedCommand.WaitForDaemonAsync(client, TimeSpan.FromSeconds(30));
             if (podman is not null)
             {
-                Run(podman, "rmi", "-f", "strata-bench-busybox");
+                TimedCommand.RunQuietly(podman, "rmi", "-f", "strata-bench-busybox");
                 var tar = Path.Combine(work, "rootfs.tar");
-                Run("tar", "-C", rootfs, "-cf", tar, ".");
-                Run(podman, "import", tar, "strata-bench-busybox");
+                TimedCommand.Run("tar", "-C", rootfs, "-cf", tar, ".");
+                TimedCommand.Run(podman, "import", tar, "strata-bench-busybox");
             }
 
-            var strataCli = () => Run(strata, "--socket", socket, "run", "--rm", "--tier", "container", "busybox", "/bin/true");
-            var podmanRun = () => Run(podman!, "run", "--rm", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+            var strataCli = () => TimedCommand.Run(strata, "--socket", socket, "run", "--rm", "--tier", "container", "busybox", "/bin/true");
+            var podmanRun = () => TimedCommand.Run(podman!, "run", "--rm", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
                 "--cgroup-manager", "cgroupfs", "strata-bench-busybox", "/bin/true");
             // Same flags (docs/SPECIFICATION.md): the raw runtime runs the config.json Strata writes for this very workload.
             await client.CreateAsync(new InstanceSpec { Name = "bench-config", Tier = "container", Image = "busybox", Args = ["/bin/true"] }, start: false);
             kit.PrepareBundleFrom(await client.RuntimeConfigAsync("bench-config"));
             await client.DeleteAsync("bench-config", force: true);
             var id = 0;
-            var rawRunc = () => Run(runc, "--root", Path.Combine(work, "runc-state"), "run", "--bundle", kit.Bundle!, "raw-" + id++);
-            var rawDefaults = () => Run(runc, "--root", Path.Combine(work, "runc-state"), "run", "--bundle", kit.DefaultBundle!, "raw-" + id++);
+            var rawRunc = () => TimedCommand.Run(runc, "--root", Path.Combine(work, "runc-state"), "run", "--bundle", kit.Bundle!, "raw-" + id++);
+            var rawDefaults = () => TimedCommand.Run(runc, "--root", Path.Combine(work, "runc-state"), "run", "--bundle", kit.DefaultBundle!, "raw-" + id++);
 
             // Warm-up: first runs pay for page-cache misses and JIT in the daemon.
             for (var i = 0; i < 3; i++)
@@ -168,8 +165,8 @@ internal static class Program
                 rawTotal += block.Elapsed.TotalMilliseconds;
             }
             Console.WriteLine($"P2 ({sequential} sequential runs each, alternating blocks of {Block})");
-            Console.WriteLine($"  API (attached run, --rm)   total {apiTotal / 1000,6:0.00} s  median {Median(api),6:0.0} ms  p90 {Percentile(api, 0.9),6:0.0} ms");
-            Console.WriteLine($"  raw runc run (same config) total {rawTotal / 1000,6:0.00} s  median {Median(raw),6:0.0} ms  p90 {Percentile(raw, 0.9),6:0.0} ms");
+            Console.WriteLine($"  API (attached run, --rm)   total {apiTotal / 1000,6:0.00} s  median {Median(api),6:0.0} ms  p90 {Percentile([.. api.Order()], 0.9),6:0.0} ms");
+            Console.WriteLine($"  raw runc run (same config) total {rawTotal / 1000,6:0.00} s  median {Median(raw),6:0.0} ms  p90 {Percentile([.. raw.Order()], 0.9),6:0.0} ms");
             Console.WriteLine($"  ratio                      total {apiTotal / rawTotal:0.00}x  median {Median(api) / Median(raw):0.00}x");
 
             await DriverPhasesAsync(supervisor, rootfs, work, Math.Min(sequential, 30));
@@ -185,7 +182,7 @@ internal static class Program
             }
             if (podman is not null)
             {
-                Run(podman, "rmi", "-f", "strata-bench-busybox");
+                TimedCommand.RunQuietly(podman, "rmi", "-f", "strata-bench-busybox");
             }
             try
             {
@@ -237,55 +234,5 @@ internal static class Program
             }
         }
         Console.WriteLine($"Driver phases ({runs} runs, median ms): " + string.Join("  ", phases.Select(p => $"{p.Key} {Median(p.Value):0.0}")));
-    }
-
-    private static async Task WaitForDaemonAsync(StrataClient client)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            try
-            {
-                await client.InfoAsync();
-                return;
-            }
-            catch (DaemonUnreachableException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
-        }
-    }
-
-    /// <summary>Runs a command to completion; returns the wall time in ms. Throws when it fails.</summary>
-    private static double Run(string file, params string[] args)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-        var sw = Stopwatch.StartNew();
-        using var p = Process.Start(start)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        var ms = sw.Elapsed.TotalMilliseconds;
-        if (p.ExitCode != 0 && !args.Contains("rmi"))
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result}");
-        }
-        return ms;
-    }
-
-    private static double Median(List<double> values) => Percentile(values, 0.5);
-
-    private static double Percentile(List<double> values, double p)
-    {
-        if (values.Count == 0)
-        {
-            return double.NaN;
-        }
-        var sorted = values.Order().ToList();
-        return sorted[(int)Math.Min(sorted.Count - 1, Math.Round(p * (sorted.Count - 1)))];
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using Strata.Bench.Core;
 using Strata.Node.Drivers.Container;
+using static Strata.Bench.Core.BenchStatistics;
 
 namespace Strata.Bench.DockerApi;
 
@@ -21,16 +22,12 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        string Arg(string name, string? fallback = null)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
-        }
+        var cli = new BenchArgs(args);
         var published = MeasuredBuild.PublishedDirectory();
-        var stratad = Path.GetFullPath(Arg("--stratad", Path.Combine(published, "stratad")));
-        var supervisor = Path.GetFullPath(Arg("--supervisor", Path.Combine(published, "strata-supervisor")));
-        var strata = Path.GetFullPath(Arg("--strata", Path.Combine(published, "strata")));
-        var docker = Arg("--docker", OciRuntime.Which("docker") ?? "docker");
+        var stratad = Path.GetFullPath(cli.Get("--stratad", Path.Combine(published, "stratad")));
+        var supervisor = Path.GetFullPath(cli.Get("--supervisor", Path.Combine(published, "strata-supervisor")));
+        var strata = Path.GetFullPath(cli.Get("--strata", Path.Combine(published, "strata")));
+        var docker = cli.Get("--docker", OciRuntime.Which("docker") ?? "docker");
         foreach (var binary in new[] { stratad, supervisor, strata })
         {
             if (!File.Exists(binary))
@@ -49,15 +46,15 @@ internal static class Program
         }
         try
         {
-            Console.WriteLine(MeasuredBuild.Describe(args.Contains("--allow-debug-build"), ("stratad", stratad), ("supervisor", supervisor), ("strata", strata)));
+            Console.WriteLine(MeasuredBuild.Describe(cli.Has("--allow-debug-build"), ("stratad", stratad), ("supervisor", supervisor), ("strata", strata)));
         }
         catch (InvalidOperationException e)
         {
             Console.Error.WriteLine(e.Message);
             return 2;
         }
-        var rounds = int.Parse(Arg("--rounds", "20"), CultureInfo.InvariantCulture);
-        Console.WriteLine($"docker CLI {docker}: {Capture(docker, "--version").Trim()}; {Capture(podman, "--version").Trim()}");
+        var rounds = cli.Int("--rounds", 20);
+        Console.WriteLine($"docker CLI {docker}: {TimedCommand.Output(docker, "--version").Trim()}; {TimedCommand.Output(podman, "--version").Trim()}");
         Console.WriteLine($"load average before: {File.ReadAllText("/proc/loadavg").Trim()}");
 
         var work = Directory.CreateTempSubdirectory("strata-bench-dk-").FullName;
@@ -82,13 +79,13 @@ internal static class Program
         {
             await WaitForSocketAsync(dockerSocket, daemon);
             var dockerEnv = new Dictionary<string, string> { ["DOCKER_HOST"] = "unix://" + dockerSocket, ["DOCKER_CONFIG"] = Path.Combine(work, "docker-config") };
-            var dockerNone = () => Run(docker, dockerEnv, "run", "--rm", "--network", "none", "busybox", "true");
-            var dockerDefault = () => Run(docker, dockerEnv, "run", "--rm", "busybox", "true");
+            var dockerNone = () => TimedCommand.Run(docker, dockerEnv, "run", "--rm", "--network", "none", "busybox", "true");
+            var dockerDefault = () => TimedCommand.Run(docker, dockerEnv, "run", "--rm", "busybox", "true");
             // P1's command in the same rounds: Strata's own CLI on the same daemon and image.
-            var strataRun = () => Run(strata, null, "--socket", socket, "run", "--rm", "--tier", "container", "busybox", "/bin/true");
+            var strataRun = () => TimedCommand.Run(strata, "--socket", socket, "run", "--rm", "--tier", "container", "busybox", "/bin/true");
             // The floor the docker CLI itself adds: its start-up and one request (no container).
-            var dockerFloor = () => Run(docker, dockerEnv, "ps", "-q");
-            var podmanRun = () => Run(podman, null, "run", "--rm", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024",
+            var dockerFloor = () => TimedCommand.Run(docker, dockerEnv, "ps", "-q");
+            var podmanRun = () => TimedCommand.Run(podman, "run", "--rm", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024",
                 "--ulimit", "nproc=1024:1024", "--cgroup-manager", "cgroupfs", kit.PodmanImage!, "true");
 
             // Warm-up: the first runs pay for page-cache misses and JIT in the daemon.
@@ -113,11 +110,11 @@ internal static class Program
                 e.Add(strataRun());
             }
             Console.WriteLine($"P12 ({rounds} rounds, alternating, median ms; p90 in brackets)");
-            Console.WriteLine($"  docker run --rm --network none (Strata socket) {Median(a),8:0.0} [{Percentile(a, 0.9):0.0}]   {Median(a) / Median(b):0.00}x podman (target <= 0.25x)");
-            Console.WriteLine($"  podman run --rm --runtime runc --network none  {Median(b),8:0.0} [{Percentile(b, 0.9):0.0}]");
-            Console.WriteLine($"  docker run --rm (Strata's default network)     {Median(c),8:0.0} [{Percentile(c, 0.9):0.0}]   {Median(c) / Median(b):0.00}x podman (informational)");
-            Console.WriteLine($"  docker ps -q (the CLI's start-up and one request) {Median(d),6:0.0} [{Percentile(d, 0.9):0.0}]");
-            Console.WriteLine($"  strata run --rm (P1's command, same daemon)     {Median(e),8:0.0} [{Percentile(e, 0.9):0.0}]   {Median(e) / Median(b):0.00}x podman (informational)");
+            Console.WriteLine($"  docker run --rm --network none (Strata socket) {Median(a),8:0.0} [{Percentile([.. a.Order()], 0.9):0.0}]   {Median(a) / Median(b):0.00}x podman (target <= 0.25x)");
+            Console.WriteLine($"  podman run --rm --runtime runc --network none  {Median(b),8:0.0} [{Percentile([.. b.Order()], 0.9):0.0}]");
+            Console.WriteLine($"  docker run --rm (Strata's default network)     {Median(c),8:0.0} [{Percentile([.. c.Order()], 0.9):0.0}]   {Median(c) / Median(b):0.00}x podman (informational)");
+            Console.WriteLine($"  docker ps -q (the CLI's start-up and one request) {Median(d),6:0.0} [{Percentile([.. d.Order()], 0.9):0.0}]");
+            Console.WriteLine($"  strata run --rm (P1's command, same daemon)     {Median(e),8:0.0} [{Percentile([.. e.Order()], 0.9):0.0}]   {Median(e) / Median(b):0.00}x podman (informational)");
             Console.WriteLine($"load average after: {File.ReadAllText("/proc/loadavg").Trim()}");
             return 0;
         }
@@ -125,10 +122,7 @@ internal static class Program
         {
             // SIGTERM: the daemon finishes the background cleanup of the last auto-removed runs (their network
             // namespaces) before it exits; killed only if it does not within 30 s.
-            using (var term = Process.Start("kill", ["-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture)]))
-            {
-                await term.WaitForExitAsync();
-            }
+            TimedCommand.RunQuietly("kill", "-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture));
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             try
             {
@@ -165,46 +159,5 @@ internal static class Program
                 await Task.Delay(50);
             }
         }
-    }
-
-    private static string Capture(string file, string arg)
-    {
-        using var p = Process.Start(new ProcessStartInfo(file, arg) { RedirectStandardOutput = true })!;
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return output;
-    }
-
-    /// <summary>Runs a command to completion; returns the wall time in ms. Throws when it fails.</summary>
-    private static double Run(string file, Dictionary<string, string>? env, params string[] args)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-        foreach (var (k, v) in env ?? [])
-        {
-            start.Environment[k] = v;
-        }
-        var sw = Stopwatch.StartNew();
-        using var p = Process.Start(start)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        var ms = sw.Elapsed.TotalMilliseconds;
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result}");
-        }
-        return ms;
-    }
-
-    private static double Median(List<double> values) => Percentile(values, 0.5);
-
-    private static double Percentile(List<double> values, double p)
-    {
-        var sorted = values.Order().ToList();
-        return BenchStatistics.Percentile(sorted, p);
     }
 }

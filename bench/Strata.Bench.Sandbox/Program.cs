@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
+using Strata.Bench.Core;
 using Strata.Client;
 using Strata.Node.Drivers.Sandbox;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
+using static Strata.Bench.Core.BenchStatistics;
 
 namespace Strata.Bench.Sandbox;
 
@@ -19,15 +21,11 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        string Arg(string name, string? fallback = null)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
-        }
-        var stratad = Path.GetFullPath(Arg("--stratad"));
-        var strata = Path.GetFullPath(Arg("--strata"));
-        var supervisor = Path.GetFullPath(Arg("--supervisor"));
-        var rounds = int.Parse(Arg("--rounds", "7"), CultureInfo.InvariantCulture);
+        var cli = new BenchArgs(args);
+        var stratad = Path.GetFullPath(cli.Get("--stratad"));
+        var strata = Path.GetFullPath(cli.Get("--strata"));
+        var supervisor = Path.GetFullPath(cli.Get("--supervisor"));
+        var rounds = cli.Int("--rounds", 7);
 
         var work = Directory.CreateTempSubdirectory("strata-bench-sb-").FullName;
         var root = Path.Combine(work, "root");
@@ -45,14 +43,14 @@ internal static class Program
         try
         {
             using var client = new StrataClient(new ClientOptions { Socket = socket });
-            var info = await WaitForDaemonAsync(client);
+            var info = await TimedCommand.WaitForDaemonAsync(client, TimeSpan.FromSeconds(60));
             var tiers = info.Tiers.ToDictionary(t => t.Tier, t => t);
             Console.WriteLine($"host: {info.Host.Cpus} CPUs, kernel {info.Host.Kernel}, load {File.ReadAllText("/proc/loadavg").Trim()}");
             Console.WriteLine($"sandbox: {tiers["sandbox"].Reason}");
-            Run(strata, "image", "build-base", "busybox");
+            TimedCommand.Run(strata, "image", "build-base", "busybox");
 
             // The raw baseline boots exactly what the daemon boots: its cached initramfs and base disk.
-            var sandbox = () => Run(strata, "run", "--rm", "--tier", "sandbox", "busybox", "--", "/bin/true");
+            var sandbox = () => TimedCommand.Run(strata, "run", "--rm", "--tier", "sandbox", "busybox", "--", "/bin/true");
             sandbox(); // builds the base disk and the initramfs
             var initrd = Directory.GetFiles(Path.Combine(root, "cache", "sandbox", "initramfs"), "*.cpio.gz").Single();
             var baseDisk = Directory.GetFiles(Path.Combine(root, "cache", "sandbox", "disks"), "*.ext4").Single();
@@ -106,7 +104,7 @@ internal static class Program
             foreach (var tier in others)
             {
                 results[tier] = [];
-                Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"); // warm-up
+                TimedCommand.Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"); // warm-up
             }
             await RawAsync(); // warm-up
             rawMarks.Clear();
@@ -120,7 +118,7 @@ internal static class Program
             };
             foreach (var tier in others)
             {
-                variants.Add((tier, () => Task.FromResult(Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"))));
+                variants.Add((tier, () => Task.FromResult(TimedCommand.Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"))));
             }
             for (var r = 0; r < rounds; r++)
             {
@@ -171,7 +169,7 @@ internal static class Program
         {
             CacheDirectory = Path.Combine(daemonRoot, "cache", "sandbox"),
             Supervisor = supervisor,
-        }, new StoreResolver(new Strata.Images.ImageStore(Path.Combine(daemonRoot, "images"))));
+        }, new Strata.Node.Images.ImageStoreResolver(new Strata.Images.ImageStore(Path.Combine(daemonRoot, "images"))));
         private readonly Dictionary<string, List<double>> _phases = new() { ["create"] = [], ["start"] = [], ["wait"] = [], ["delete"] = [] };
         private readonly List<SandboxGuestReport> _guest = [];
 
@@ -223,63 +221,6 @@ internal static class Program
         public void Dispose() => _driver.Dispose();
     }
 
-    private sealed class StoreResolver(Strata.Images.ImageStore store) : Strata.Node.Images.IImageResolver
-    {
-        public async Task<Strata.Node.Images.ResolvedImage> ResolveAsync(string reference, CancellationToken cancellationToken)
-        {
-            var p = await store.PrepareRootfsLayersAsync(reference, cancellationToken);
-            return new Strata.Node.Images.ResolvedImage(p.LayerDirs, new Strata.Node.Images.ImageConfig
-            {
-                Entrypoint = p.Config.Entrypoint.Count > 0 ? p.Config.Entrypoint : null,
-                Cmd = p.Config.Cmd.Count > 0 ? p.Config.Cmd : null,
-                Env = p.Config.Env,
-            }, p.Image.Id.ToString());
-        }
-    }
-
     private static string Describe(List<double> values) =>
         string.Create(CultureInfo.InvariantCulture, $"{values.Min(),7:0} / {Median(values),7:0} / {values.Max(),7:0}");
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-    }
-
-    private static async Task<Strata.Contracts.DaemonInfo> WaitForDaemonAsync(StrataClient client)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                return await client.InfoAsync();
-            }
-            catch (DaemonUnreachableException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(100);
-            }
-        }
-    }
-
-    /// <summary>Runs a command to completion; returns the wall time in ms. Throws when it fails.</summary>
-    private static double Run(string file, params string[] args)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-        var sw = Stopwatch.StartNew();
-        using var p = Process.Start(start)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        var ms = sw.Elapsed.TotalMilliseconds;
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {p.ExitCode}: {stdout.Result}{stderr.Result}");
-        }
-        return ms;
-    }
 }

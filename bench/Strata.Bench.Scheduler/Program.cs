@@ -121,20 +121,18 @@ Report("   sampled spread, per CPU-second", cpuRates[spread]);
 Report("   exhaustive bin-pack, per CPU-second", cpuRates[exhaustive]);
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"nodes filtered per placement (mean of every 100th): sampled bin-pack {visitedPer[sampled].Average():0.0}, sampled spread {visitedPer[spread].Average():0.0}, exhaustive {visitedPer[exhaustive].Average():0.0}"));
-var ratio = Median(sampledRates) / Median(exhaustiveRates);
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sampling speed-up (medians): {ratio:0.0} × wall clock, {Median(cpuRates[sampled]) / Median(cpuRates[exhaustive]):0.0} × per CPU-second"));
+var ratio = BenchStatistics.Median(sampledRates) / BenchStatistics.Median(exhaustiveRates);
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sampling speed-up (medians): {ratio:0.0} × wall clock, {BenchStatistics.Median(cpuRates[sampled]) / BenchStatistics.Median(cpuRates[exhaustive]):0.0} × per CPU-second"));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"packing over the first {sampledHead.Count:N0} placements: sampled used {sampledHead.Select(p => p.Node).Distinct().Count():N0} nodes (mean score {sampledHead.Average(p => p.Score):0.0}), exhaustive used {lastExhaustive.Plan.Placements.Select(p => p.Node).Distinct().Count():N0} (mean score {lastExhaustive.Plan.Placements.Average(p => p.Score):0.0})"));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"plan verification of {last.Plan.Placements.Count:N0} placements against a snapshot with {nodeCount / 10:N0} changed nodes: {verifySw.Elapsed.TotalMilliseconds:0} ms ({verdict.Accepted.Count:N0} accepted, {verdict.Rejected.Count:N0} rejected)"));
 Console.WriteLine($"one explanation as JSON: {explanationBytes} bytes");
 Console.WriteLine($"load average during the runs: {string.Join("; ", loads)}");
-var met = Median(sampledRates) >= Target;
+var met = BenchStatistics.Median(sampledRates) >= Target;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"target ≥ {Target:N0} placements/s: {(met ? "met" : "NOT met")} on the wall clock (median {Median(sampledRates):N0}/s); per CPU-second median {Median(cpuRates[sampled]):N0}/s ({(Median(cpuRates[sampled]) >= Target ? "meets" : "below")} the target on one dedicated core)"));
+    $"target ≥ {Target:N0} placements/s: {(met ? "met" : "NOT met")} on the wall clock (median {BenchStatistics.Median(sampledRates):N0}/s); per CPU-second median {BenchStatistics.Median(cpuRates[sampled]):N0}/s ({(BenchStatistics.Median(cpuRates[sampled]) >= Target ? "meets" : "below")} the target on one dedicated core)"));
 return met ? 0 : 1;
-
-static double Median(List<double> values) => BenchStatistics.Percentile([.. values.Order()], 0.5);
 
 static void Report(string what, List<double> rates)
 {

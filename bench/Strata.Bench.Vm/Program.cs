@@ -2,6 +2,7 @@
 // disk overlay, flags), alternating, medians. Usage: Strata.Bench.Vm [RUNS] [SUPERVISOR]
 using System.Diagnostics;
 using System.Text.Json;
+using Strata.Bench.Core;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Images;
@@ -46,8 +47,8 @@ try
         await driver.DeleteAsync(handle, CancellationToken.None);
         Console.WriteLine($"round {i + 1} ({(i % 2 == 0 ? "strata first" : "raw first")}): strata {strata[^1]:0} ms, raw qemu {raw[^1]:0} ms");
     }
-    var ms = Median(strata);
-    var mr = Median(raw);
+    var ms = BenchStatistics.Median(strata);
+    var mr = BenchStatistics.Median(raw);
     Console.WriteLine($"median boot to first guest output: strata {ms:0} ms, raw qemu {mr:0} ms, ratio {ms / mr:0.000} (target <= 1.05), {runs} alternating rounds");
 }
 finally
@@ -98,8 +99,3 @@ static string Prepare(string dir, DriverHandle handle)
     return dir;
 }
 
-static double Median(List<double> values)
-{
-    var sorted = values.Order().ToList();
-    return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-}

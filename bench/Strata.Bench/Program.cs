@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Strata.Bench.Core;
+using static Strata.Bench.Core.BenchStatistics;
 
 // Foundation benchmark: the process tier end to end through the CLI, side by side with the same
 // command run directly, alternating A B C A B C so machine noise hits all three alike.
@@ -36,7 +38,7 @@ using var daemon = Process.Start(new ProcessStartInfo(stratad, ["--root", Path.C
 try
 {
     var deadline = Stopwatch.StartNew();
-    while (Run(cli, ["info"], socket) != 0)
+    while (!Ready(cli, socket))
     {
         if (deadline.Elapsed > TimeSpan.FromSeconds(30))
         {
@@ -97,33 +99,20 @@ finally
     Directory.Delete(dir, recursive: true);
 }
 
-static int Run(string file, string[] args, string socket)
-{
-    var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-    psi.Environment["STRATA_SOCKET"] = socket;
-    using var p = Process.Start(psi)!;
-    p.StandardOutput.ReadToEnd();
-    p.StandardError.ReadToEnd();
-    p.WaitForExit();
-    return p.ExitCode;
-}
+static double Time(string file, string[] args, string socket) =>
+    TimedCommand.Run(file, new Dictionary<string, string> { ["STRATA_SOCKET"] = socket }, args);
 
-static double Time(string file, string[] args, string socket)
+static bool Ready(string cli, string socket)
 {
-    var sw = Stopwatch.StartNew();
-    var code = Run(file, args, socket);
-    var ms = sw.Elapsed.TotalMilliseconds;
-    if (code != 0)
+    try
     {
-        throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {code}");
+        Time(cli, ["info"], socket);
+        return true;
     }
-    return ms;
-}
-
-static double Median(List<double> xs)
-{
-    var s = xs.Order().ToList();
-    return s.Count % 2 == 1 ? s[s.Count / 2] : (s[(s.Count / 2) - 1] + s[s.Count / 2]) / 2;
+    catch (InvalidOperationException)
+    {
+        return false;
+    }
 }
 
 static Dictionary<string, double> Stats(List<double> xs) => new()

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Strata.Contracts.Host;
 
 namespace Strata.Bench.Core;
 
@@ -157,19 +157,9 @@ public sealed class BaselineKit : IAsyncDisposable
 
     internal static string Run(string file, params string[] args)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(start)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{Path.GetFileName(file)} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result.Trim()}");
-        }
-        return stdout;
+        // Setup steps are synchronous; the runner is the one every host tool goes through.
+        var result = HostTool.RunAsync(file, args).GetAwaiter().GetResult();
+        return result.Succeeded ? result.Stdout
+            : throw new InvalidOperationException($"{Path.GetFileName(file)} {string.Join(' ', args)} failed ({result.ExitCode}): {result.Error}");
     }
 }

@@ -11,7 +11,7 @@ namespace Strata.Bench.Core;
 /// baselines (A B C A B C …, so machine noise hits all alike). Every instance it creates is named <c>bench-…</c>,
 /// labelled <c>strata-bench=RUN</c> and removed before <see cref="RunAsync"/> returns — also when cancelled or failed.
 /// </summary>
-public sealed class BenchEngine(StrataClient client, BenchOptions options, IHostProbe probe, IProgress<BenchProgress>? progress = null)
+public sealed partial class BenchEngine(StrataClient client, BenchOptions options, IHostProbe probe, IProgress<BenchProgress>? progress = null)
 {
     public const string CpuMarker = "strata-bench-cpu";
     public const string IdleMarker = "strata-bench-idle";
@@ -428,125 +428,6 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
         throw new InvalidOperationException($"{name} ended before it was ready: {state.State} {state.ExitCode} {state.Reason}".TrimEnd());
     }
 
-    private sealed record Baseline(string After, IBenchTarget Target);
-
-    private async Task<List<Baseline>> PrepareBaselinesAsync(StrataClient client, InstanceTracker tracker, BaselineKit kit, string? busybox, List<string> tiers, DaemonInfo info, Dictionary<string, TargetResult> results, CancellationToken ct)
-    {
-        var list = new List<Baseline>();
-        if (!options.Baselines)
-        {
-            return list;
-        }
-        Report("prepare", "baselines: rootfs, runc bundle, podman image");
-        if (tiers.Contains(TierNames.Process))
-        {
-            list.Add(new Baseline(TierNames.Process, busybox is null
-                ? new CommandTarget("direct", "/bin/echo (directly, no Strata)", "/bin/echo", () => ["bench"])
-                : new CommandTarget("direct", "busybox echo (directly, no Strata)", busybox, () => ["echo", "bench"])));
-        }
-        if (tiers.Contains(TierNames.Container))
-        {
-            var runc = probe.Which("runc");
-            var podman = probe.Which("podman");
-            try
-            {
-                if (busybox is null)
-                {
-                    throw new InvalidOperationException("busybox is not installed (Debian: busybox-static)");
-                }
-                kit.BuildRootfs(busybox);
-            }
-            catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
-            {
-                results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = RuncLabel, Skipped = e.Message };
-                results["podman"] = new TargetResult { Name = "podman", Kind = "baseline", Label = "podman run --rm --runtime runc", Skipped = e.Message };
-                return list;
-            }
-            if (runc is null)
-            {
-                results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = RuncLabel, Skipped = "runc is not installed" };
-            }
-            else
-            {
-                var state = Path.Combine(kit.Directory, "runc-state");
-                var n = 0;
-                string[] RuncRun(string bundle) => ["--root", state, "run", "--bundle", bundle, $"strata-bench-{kit.RunId}-{Interlocked.Increment(ref n)}"];
-                try
-                {
-                    // Same flags (docs/SPECIFICATION.md): the raw runtime runs the very config.json Strata gives it for this workload.
-                    kit.PrepareBundleFrom(await StrataConfigAsync(client, tracker, kit, ct).ConfigureAwait(false));
-                    list.Add(new Baseline(TierNames.Container, new CommandTarget("runc", RuncLabel, runc, () => RuncRun(kit.Bundle!), probe.Version("runc"))));
-                    results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = RuncLabel, Size = new SizeResult(BaselineKit.DirectorySize(kit.Rootfs!), "busybox rootfs directory") };
-                }
-                catch (Exception e) when (e is InvalidOperationException or StrataException or StrataApiException or IOException)
-                {
-                    results["runc"] = new TargetResult { Name = "runc", Kind = "baseline", Label = RuncLabel, Skipped = e.Message };
-                }
-                try
-                {
-                    kit.PrepareDefaultBundle(runc);
-                    list.Add(new Baseline(TierNames.Container, new CommandTarget("runc-defaults", RuncDefaultsLabel, runc, () => RuncRun(kit.DefaultBundle!), probe.Version("runc"))));
-                }
-                catch (InvalidOperationException e)
-                {
-                    results["runc-defaults"] = new TargetResult { Name = "runc-defaults", Kind = "baseline", Label = RuncDefaultsLabel, Skipped = e.Message };
-                }
-            }
-            if (podman is null)
-            {
-                results["podman"] = new TargetResult { Name = "podman", Kind = "baseline", Label = "podman run --rm --runtime runc", Skipped = "podman is not installed" };
-            }
-            else
-            {
-                try
-                {
-                    kit.ImportPodmanImage(podman);
-                    list.Add(new Baseline(TierNames.Container, new CommandTarget("podman", "podman run --rm --runtime runc", podman,
-                        () => ["run", "--rm", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-                            "--cgroup-manager", "cgroupfs", kit.PodmanImage!, "echo", "bench"], probe.Version("podman"))));
-                    results["podman"] = new TargetResult { Name = "podman", Kind = "baseline", Label = "podman run --rm --runtime runc", Size = new SizeResult(kit.PodmanImageSize(), "podman image (uncompressed)") };
-                }
-                catch (InvalidOperationException e)
-                {
-                    results["podman"] = new TargetResult { Name = "podman", Kind = "baseline", Label = "podman run --rm --runtime runc", Skipped = e.Message };
-                }
-            }
-        }
-        if (tiers.Contains(TierNames.Sandbox))
-        {
-            var accel = results.TryGetValue(TierNames.Sandbox, out _) && info.Tiers.First(t => t.Tier == TierNames.Sandbox).Reason.Contains(", kvm (", StringComparison.OrdinalIgnoreCase) ? "kvm" : "tcg";
-            var (target, why) = RawQemuTarget.Locate(info.Root, accel, kit.Directory);
-            if (target is null)
-            {
-                results["qemu"] = new TargetResult { Name = "qemu", Kind = "baseline", Label = "qemu-system-x86_64 -M microvm", Skipped = why };
-            }
-            else
-            {
-                list.Add(new Baseline(TierNames.Sandbox, target));
-            }
-        }
-        return list;
-    }
-
-    private const string RuncLabel = "runc run (prepared bundle: Strata's config.json, same busybox)";
-    private const string RuncDefaultsLabel = "runc run (runc spec defaults: no seccomp, no limits)";
-
-    /// <summary>Creates (without starting) the trivial container workload and returns the config.json Strata wrote for it.</summary>
-    private async Task<string> StrataConfigAsync(StrataClient client, InstanceTracker tracker, BaselineKit kit, CancellationToken ct)
-    {
-        var name = tracker.NewName(TierNames.Container);
-        var spec = TrivialSpec(TierNames.Container, null, kit) with { Name = name, Tier = TierNames.Container, Labels = InstanceTracker.Labels(tracker.RunId) };
-        await client.CreateAsync(spec, start: false, ct).ConfigureAwait(false);
-        try
-        {
-            return await client.RuntimeConfigAsync(name, ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            await client.DeleteAsync(name, force: true, CancellationToken.None).ConfigureAwait(false);
-        }
-    }
-
     private async Task<Dictionary<string, (List<double> First, List<double> Exit, List<string> Errors)>> RoundsAsync(List<IBenchTarget> targets, CancellationToken ct)
     {
         var samples = targets.ToDictionary(t => t.Name, _ => (First: new List<double>(), Exit: new List<double>(), Errors: new List<string>()));
@@ -599,75 +480,6 @@ public sealed class BenchEngine(StrataClient client, BenchOptions options, IHost
             {
                 _done++;
             }
-        }
-    }
-
-    /// <summary>
-    /// Removes the instances of earlier bench runs that were killed before their cleanup (SIGKILL runs no
-    /// <c>finally</c>): every instance labelled <c>strata-bench</c>. Returns their names. <c>strata bench</c> does
-    /// this first; <c>strata bench --clean</c> does only this.
-    /// </summary>
-    public static async Task<IReadOnlyList<string>> RemoveLeftoversAsync(StrataClient client, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(client);
-        var list = await client.ListAsync(ct).ConfigureAwait(false);
-        var removed = new List<string>();
-        foreach (var i in list.Items.Where(i => i.Spec.Labels is { } l && l.ContainsKey(InstanceTracker.Label)))
-        {
-            await DeleteQuietlyAsync(client, i.Name, ct).ConfigureAwait(false);
-            removed.Add(i.Name);
-        }
-        return removed;
-    }
-
-    /// <summary>What a run says after removing leftovers of an interrupted one.</summary>
-    public static string LeftoversRemoved(IReadOnlyList<string> names) =>
-        $"removed {names.Count} leftover instance{(names.Count == 1 ? "" : "s")} of an interrupted bench run: {string.Join(", ", names)}";
-
-    private async Task CleanupAsync(InstanceTracker tracker)
-    {
-        // Never with the caller's token: cleanup must also happen after Ctrl-C.
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        Report("cleanup", "removing every bench instance");
-        try
-        {
-            foreach (var name in tracker.Names)
-            {
-                await DeleteQuietlyAsync(name, cts.Token).ConfigureAwait(false);
-            }
-            // Auto-removed runs finish their removal in the daemon: wait until none of ours is listed.
-            while (!cts.IsCancellationRequested)
-            {
-                var left = (await client.ListAsync(cts.Token).ConfigureAwait(false)).Items
-                    .Where(i => i.Spec.Labels is { } l && l.TryGetValue(InstanceTracker.Label, out var id) && id == tracker.RunId).ToList();
-                if (left.Count == 0)
-                {
-                    return;
-                }
-                foreach (var i in left)
-                {
-                    await DeleteQuietlyAsync(i.Name, cts.Token).ConfigureAwait(false);
-                }
-                await Task.Delay(100, cts.Token).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or StrataApiException or DaemonUnreachableException)
-        {
-            _notes.Add($"cleanup incomplete ({e.Message}); remove leftovers with: strata ps -a, strata rm -f NAME (they are named {InstanceTracker.Prefix}{tracker.RunId}-…)");
-        }
-    }
-
-    private Task DeleteQuietlyAsync(string name, CancellationToken ct) => DeleteQuietlyAsync(client, name, ct);
-
-    private static async Task DeleteQuietlyAsync(StrataClient client, string name, CancellationToken ct)
-    {
-        try
-        {
-            await client.DeleteAsync(name, force: true, ct).ConfigureAwait(false);
-        }
-        catch (StrataApiException e) when (e.Kind is ErrorKind.NotFound or ErrorKind.Conflict)
-        {
-            // Already gone (auto-removed), or being removed right now.
         }
     }
 

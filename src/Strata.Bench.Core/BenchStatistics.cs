@@ -19,6 +19,13 @@ public static class BenchStatistics
         return new LatencyStats(sorted.Length, Round(sorted[0]), Round(Percentile(sorted, 0.5)), Round(Percentile(sorted, 0.9)), Round(sorted[^1]));
     }
 
+    /// <summary>The median of unsorted samples (the mean of the middle two for an even count); NaN when there are none.</summary>
+    public static double Median(IEnumerable<double> samples)
+    {
+        var sorted = samples.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : Percentile(sorted, 0.5);
+    }
+
     /// <summary>The p-th quantile (0..1) of sorted samples, linearly interpolated.</summary>
     public static double Percentile(IReadOnlyList<double> sorted, double p)
     {

@@ -1,5 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
+using Strata.Contracts;
+using Strata.Contracts.Host;
 
 namespace Strata.Bench.Core;
 
@@ -103,18 +104,15 @@ public sealed class ProcHostProbe : IHostProbe
         }
         try
         {
-            using var p = Process.Start(new ProcessStartInfo(path, argument) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            var output = p.StandardOutput.ReadToEndAsync();
-            var error = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(5000))
-            {
-                p.Kill(true);
-                return "installed (version unknown)";
-            }
-            var text = output.Result.Length > 0 ? output.Result : error.Result;
+            var result = HostTool.RunAsync(path, [argument], new HostToolOptions { Timeout = TimeSpan.FromSeconds(5) }).GetAwaiter().GetResult();
+            var text = result.Stdout.Length > 0 ? result.Stdout : result.Stderr;
             return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()?.Trim() ?? "installed";
         }
-        catch (System.ComponentModel.Win32Exception)
+        catch (StrataException e) when (e.Kind == ErrorKind.Internal)
+        {
+            return "installed (version unknown)";
+        }
+        catch (StrataException)
         {
             return null;
         }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Strata.Contracts;
 
 /// <summary>One image name in the daemon's store, as <c>GET /v1/images</c> returns it.</summary>
@@ -23,17 +25,36 @@ public sealed record ImageSummary
 
 public sealed record ImageList(IReadOnlyList<ImageSummary> Items);
 
-/// <summary>The run-time defaults an image carries.</summary>
-public sealed record ImageConfigInfo
+/// <summary>
+/// The run-time defaults an image carries (from its OCI config blob): one type for the image store, the drivers
+/// and the API (<c>GET /v1/images/{reference}</c> returns it as <c>config</c>). Lists are never null; an empty
+/// list means the image does not set it.
+/// </summary>
+public sealed record ImageConfig
 {
-    public IReadOnlyList<string> Entrypoint { get; init; } = [];
-    public IReadOnlyList<string> Cmd { get; init; } = [];
-    public IReadOnlyList<string> Env { get; init; } = [];
+    private readonly IReadOnlyList<string> _entrypoint = [];
+    private readonly IReadOnlyList<string> _cmd = [];
+    private readonly IReadOnlyList<string> _env = [];
+    private readonly IReadOnlyList<string> _exposedPorts = [];
+    private readonly IReadOnlyDictionary<string, string> _labels = new Dictionary<string, string>();
+
+    // The JSON reader sets every init-only member, absent ones to null: null becomes "not set" here.
+    public IReadOnlyList<string> Entrypoint { get => _entrypoint; init => _entrypoint = value ?? []; }
+    public IReadOnlyList<string> Cmd { get => _cmd; init => _cmd = value ?? []; }
+    /// <summary><c>KEY=value</c> entries, in image order.</summary>
+    public IReadOnlyList<string> Env { get => _env; init => _env = value ?? []; }
     public string? WorkingDir { get; init; }
     public string? User { get; init; }
-    public IReadOnlyList<string> ExposedPorts { get; init; } = [];
-    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    /// <summary>e.g. <c>80/tcp</c>.</summary>
+    public IReadOnlyList<string> ExposedPorts { get => _exposedPorts; init => _exposedPorts = value ?? []; }
+    public IReadOnlyDictionary<string, string> Labels { get => _labels; init => _labels = value ?? new Dictionary<string, string>(); }
     public string? StopSignal { get; init; }
+    /// <summary>
+    /// The platform the config states (<c>linux</c>, <c>amd64</c>); empty when it states none. Not part of the
+    /// config's JSON (the API gives the platform in <see cref="ImageSummary"/>), so the shape clients read is unchanged.
+    /// </summary>
+    [JsonIgnore] public string Os { get; init; } = "";
+    [JsonIgnore] public string Architecture { get; init; } = "";
 }
 
 public sealed record ImageLayer(string Digest, string MediaType, long Size, string? DiffId);
@@ -45,7 +66,7 @@ public sealed record ImageDetail
     /// <summary>Every name in the store that points at the same manifest.</summary>
     public required IReadOnlyList<string> Names { get; init; }
     public required string ManifestMediaType { get; init; }
-    public ImageConfigInfo? Config { get; init; }
+    public ImageConfig? Config { get; init; }
     public required IReadOnlyList<ImageLayer> Layers { get; init; }
     /// <summary>The config's <c>created</c> time, as the image states it.</summary>
     public string? Created { get; init; }

@@ -1,10 +1,20 @@
+using Strata.Contracts.Host;
+
 namespace Strata.Daemon;
 
 /// <summary>The data root at start-up: the sweep of temporary leftovers and the permission check (both logged).</summary>
 public sealed partial class DaemonHost
 {
-    /// <summary>The directories every start makes sure of, private from the start (see <see cref="DataRootPermissions"/>).</summary>
-    private static readonly string[] OwnDirectories = ["instances", "images", "cache", "run", "networks"];
+    /// <summary>
+    /// The directories every start makes sure of, private from the start (see <see cref="DataRootPermissions"/>): the
+    /// top-level ones, and those below them that are otherwise made while the daemon runs, some by helpers that use
+    /// their own modes (the CNI host-local plugin's lease directory, the tiers' caches, strata bench's results).
+    /// </summary>
+    private static readonly string[] OwnDirectories =
+    [
+        "instances", "images", "cache", "run", "networks", "bench",
+        "images/disks", "cache/wasm", "cache/sandbox", "cache/vm", "networks/ipam",
+    ];
 
     private static (IReadOnlyList<StartupSweep.Removed> Swept, IReadOnlyList<DataRootPermissions.Fix> Repaired) PrepareRoot(string root)
     {
@@ -12,7 +22,7 @@ public sealed partial class DaemonHost
         var repaired = DataRootPermissions.Enforce(root);
         foreach (var name in OwnDirectories)
         {
-            Directory.CreateDirectory(Path.Combine(root, name), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            PrivatePaths.CreateDirectory(Path.Combine(root, name));
         }
         // SQLite gives the WAL and SHM files the database's mode: a new store starts as 0600.
         DataRootPermissions.CreatePrivateFile(Path.Combine(root, "state.db"));
@@ -31,9 +41,9 @@ public sealed partial class DaemonHost
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "start-up sweep removed {Count} temporary artefacts of interrupted operations ({Bytes} bytes): {Paths}")]
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "start-up sweep removed {Count} temporary artefacts of interrupted operations ({Bytes} bytes): {Paths}")]
     private partial void LogSwept(int count, long bytes, string paths);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "data root permissions repaired ({Count} paths were reachable by other users or looser than the model): {Fixes}")]
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "data root permissions repaired ({Count} paths were reachable by other users or looser than the model): {Fixes}")]
     private partial void LogPermissionsRepaired(int count, string fixes);
 }

@@ -98,7 +98,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 : Authentication.LoadOrCreateToken(options.TokenFile ?? Path.Combine(options.Root, "admin.token"));
             builder.Services.AddSingleton(options);
             builder.Services.AddSingleton(TimeProvider.System);
-            builder.Services.AddSingleton(_ => new SqliteStateStore(Path.Combine(options.Root, "state.db")));
+            builder.Services.AddSingleton(sp => new SqliteStateStore(Path.Combine(options.Root, "state.db"), sp.GetRequiredService<ILogger<SqliteStateStore>>()));
             builder.Services.AddSingleton<IStateStore>(sp => sp.GetRequiredService<SqliteStateStore>());
             builder.Services.AddSingleton(sp => new ProjectService(sp.GetRequiredService<SqliteStateStore>(), sp.GetRequiredService<TimeProvider>()));
             builder.Services.AddSingleton(sp => new Authentication(
@@ -189,7 +189,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
     {
         var images = new ChainedImageResolver(
             new DirectoryImageResolver(options.Images),
-            new Images.ImageStoreResolver(services.GetRequiredService<Strata.Images.ImageStore>()));
+            new Strata.Node.Images.ImageStoreResolver(services.GetRequiredService<Strata.Images.ImageStore>()));
         // One standby supervisor serves every supervised tier.
         var launcher = SupervisedRuntime.SharedLauncher(options.Supervisor);
         yield return new ProcessDriver(new ProcessDriverOptions
@@ -197,13 +197,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
             Launcher = launcher,
-        });
+        }, services.GetRequiredService<ILogger<ProcessDriver>>());
         yield return new WasmDriver(new WasmDriverOptions
         {
             CacheDirectory = Path.Combine(options.Root, "cache", "wasm"),
             LogMaxBytes = options.LogMaxBytes,
             Sources = [new Images.ImageStoreWasmSource(services.GetRequiredService<ImageStore>())],
-        }, services.GetRequiredService<TimeProvider>());
+        }, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<WasmDriver>>());
         yield return new VmDriver(new VmDriverOptions
         {
             CacheDirectory = Path.Combine(options.Root, "cache", "vm"),
@@ -211,7 +211,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             LogMaxBytes = options.LogMaxBytes,
             Networks = services.GetRequiredService<NetworkRegistry>(),
             Launcher = launcher,
-        }, services.GetRequiredService<ImageStore>());
+        }, services.GetRequiredService<ImageStore>(), services.GetRequiredService<ILogger<VmDriver>>());
         yield return new ContainerDriver(new ContainerDriverOptions
         {
             Supervisor = options.Supervisor,
@@ -220,7 +220,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
             Networks = services.GetRequiredService<NetworkRegistry>(),
             Launcher = launcher,
-        }, images);
+        }, images, services.GetRequiredService<ILogger<ContainerDriver>>());
         yield return new SandboxDriver(new SandboxDriverOptions
         {
             CacheDirectory = Path.Combine(options.Root, "cache", "sandbox"),
@@ -314,9 +314,9 @@ public sealed partial class DaemonHost : IAsyncDisposable
         await _lock.DisposeAsync().ConfigureAwait(false);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "cgroup2 favordynmods {State}: {Detail}")]
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "cgroup2 favordynmods {State}: {Detail}")]
     private partial void LogFavorDynMods(string state, string detail);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "stratad listening on {Socket} (tcp {Tcp}); store {Store}; {Count} instances")]
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "stratad listening on {Socket} (tcp {Tcp}); store {Store}; {Count} instances")]
     private partial void LogListening(string socket, string tcp, string store, int count);
 }

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 
 namespace Strata.Store;
@@ -81,10 +83,12 @@ public sealed partial class SqliteStateStore : IStateStore
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly HashSet<string> _relaxed = new(StringComparer.Ordinal);
+    private readonly ILogger _logger;
 
-    public SqliteStateStore(string path)
+    public SqliteStateStore(string path, ILogger<SqliteStateStore>? logger = null)
     {
         Path = path;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
         var builder = new SqliteConnectionStringBuilder
         {
             DataSource = path,
@@ -128,7 +132,9 @@ public sealed partial class SqliteStateStore : IStateStore
         for (var i = version; i < Migrations.Length; i++)
         {
             ExecuteInTransaction(_connection, [Migrations[i], $"PRAGMA user_version = {i + 1};"]);
+            LogMigrated(Path, i, i + 1);
         }
+        LogOpened(Path, Migrations.Length);
     }
 
     public async Task InsertAsync(InstanceRecord record, CancellationToken cancellationToken = default)
@@ -180,9 +186,9 @@ public sealed partial class SqliteStateStore : IStateStore
                 }
             }
             using var exists = Command(connection, "SELECT COUNT(*) FROM instances WHERE id = $id;", ("$id", record.Id));
-            throw Convert.ToInt64(exists.ExecuteScalar(), CultureInfo.InvariantCulture) == 0
-                ? StoreErrors.Gone(record.Name)
-                : StoreErrors.Stale(record.Name);
+            var gone = Convert.ToInt64(exists.ExecuteScalar(), CultureInfo.InvariantCulture) == 0;
+            LogUpdateRefused(record.Project, record.Name, record.Revision - 1, gone ? "the instance is gone" : "another writer changed it first");
+            throw gone ? StoreErrors.Gone(record.Name) : StoreErrors.Stale(record.Name);
         }, cancellationToken);
 
     public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken = default) =>

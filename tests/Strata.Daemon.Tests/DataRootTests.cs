@@ -172,6 +172,37 @@ public sealed class DataRootTests : IDisposable
     }
 
     [Fact]
+    public async Task PathsMadeWhileRunning_ArePrivateAtOnce_AndTheNextStartRepairsNothing()
+    {
+        const UnixFileMode PrivateDir = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        var module = _dir.Combine("exit0.wat");
+        await File.WriteAllTextAsync(module, """(module (func (export "_start")))""");
+        await using (var _ = await StartAsync())
+        {
+            using var client = new StrataClient(new ClientOptions { Socket = Socket });
+            // strata bench's results and a wasm module's compiled cache are made while the daemon runs.
+            await client.SaveBenchResultsAsync("""{"tiers":{"process":{"startMedianMs":5.0}}}""");
+            await client.CreateAsync(new InstanceSpec { Name = "compiled", Tier = "wasm", Image = module });
+            await client.WaitAsync("compiled");
+
+            Assert.Equal(PrivateDir, File.GetUnixFileMode(Path.Combine(Root, "bench")));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(Root, "bench", "results.json")));
+            Assert.NotEmpty(Directory.GetFiles(Path.Combine(Root, "cache", "wasm"), "*.cwasm"));
+            foreach (var dir in new[] { "cache/wasm", "cache/sandbox", "cache/vm", "images/disks", "networks/ipam" })
+            {
+                Assert.Equal(PrivateDir, File.GetUnixFileMode(Path.Combine(Root, dir)));
+            }
+            // The model holds while the daemon runs: the start-up check would have nothing to change.
+            Assert.Empty(DataRootPermissions.Enforce(Root));
+        }
+        var capture = new LogCapture();
+        await using (var _ = await StartAsync(capture))
+        {
+        }
+        Assert.DoesNotContain(capture.Lines, l => l.Contains("permissions repaired", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task TemporaryLeftoversOfInterruptedOperations_AreSweptAtStart_AndNothingElse()
     {
         string id;

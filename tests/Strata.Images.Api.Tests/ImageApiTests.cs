@@ -186,7 +186,7 @@ public sealed class ImageApiTests
     public async Task Resolve_ImageNotInTheStore_SaysWhatToDoOnce()
     {
         using var dir = new Strata.Testing.TempDirectory("strata-resolver");
-        var resolver = new Strata.Daemon.Images.ImageStoreResolver(new Strata.Images.ImageStore(dir.Path));
+        var resolver = new Strata.Node.Images.ImageStoreResolver(new Strata.Images.ImageStore(dir.Path));
         var e = await Assert.ThrowsAsync<StrataException>(() => resolver.ResolveAsync("busybox", CancellationToken.None));
         Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
         Assert.Equal("image", e.Field);

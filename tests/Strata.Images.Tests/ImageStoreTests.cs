@@ -115,6 +115,64 @@ public sealed class ImageStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task ImportRootfs_LayerDoesNotUnpack_LeavesNoBlobLayerOrName()
+    {
+        var dir = _temp.Sub("rootfs-ok");
+        File.WriteAllText(Path.Combine(dir, "hello"), "hi\n");
+        await _store.ImportRootfsAsync(dir, "good:1");
+        var root = Path.Combine(_temp.Path, "root");
+        string[] Files(string sub) => [.. Directory.EnumerateFileSystemEntries(Path.Combine(root, sub), "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)];
+        var (blobs, layers) = (Files("blobs"), Files("layers"));
+        var bad = Path.Combine(_temp.Path, "bad.tar");
+        File.WriteAllText(bad, string.Concat(Enumerable.Repeat("this is not a tar archive; ", 200)));
+
+        var log = new Strata.Testing.RecordingLogger<ImageStore>();
+        var store = new ImageStore(root, logger: log);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => store.ImportRootfsAsync(bad, "bad:1"));
+
+        // The layer, config and manifest blobs the failed import wrote are gone again; what was there stays.
+        Assert.Equal(blobs, Files("blobs"));
+        Assert.Equal(layers, Files("layers"));
+        Assert.Equal(["good:1"], _store.List().Select(i => i.Name));
+        // The failure is logged naming the layer blob; no image was recorded as stored.
+        Assert.Matches("^layer sha256:[0-9a-f]{64} could not be unpacked", Assert.Single(log.WithId(5005)).Message);
+        Assert.Empty(log.WithId(5001));
+    }
+
+    [Fact]
+    public async Task ImportRootfs_NamesFileAndStoreDirectories_ArePrivateWhateverTheUmask()
+    {
+        var dir = _temp.Sub("rootfs-private");
+        File.WriteAllText(Path.Combine(dir, "hello"), "hi\n");
+        await _store.ImportRootfsAsync(dir, "private:1");
+
+        var root = Path.Combine(_temp.Path, "root");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(root, "images.json")));
+        foreach (var sub in new[] { "layers", "blobs", "blobs/sha256", "blobs/.tmp" })
+        {
+            var mode = File.GetUnixFileMode(Path.Combine(root, sub));
+            Assert.True(mode == (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute), $"{sub} is {mode}");
+        }
+    }
+
+    [Fact]
+    public async Task ImportRootfs_Stored_LoggedWithNameAndManifest()
+    {
+        var dir = _temp.Sub("rootfs-logged");
+        File.WriteAllText(Path.Combine(dir, "hello"), "hi\n");
+        var log = new Strata.Testing.RecordingLogger<ImageStore>();
+        var store = new ImageStore(Path.Combine(_temp.Path, "root"), logger: log);
+
+        var image = await store.ImportRootfsAsync(dir, "logged:1");
+
+        var line = Assert.Single(log.WithId(5001));
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Information, line.Level);
+        Assert.Equal($"image logged:1 stored: manifest {image.ManifestDigest}, Oci, layers: 1", line.Message);
+        Assert.Single(log.WithId(5004)); // its one layer was unpacked
+    }
+
+    [Fact]
     public async Task TagRemoveGc_InUseRefusedThenForcedAndCollected()
     {
         var path = Path.Combine(_temp.Path, "save.tar");

@@ -46,10 +46,10 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
             LogMaxBytes = 1024 * 1024,
             Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL") ?? Accelerators.Tcg,
             Networks = _networks,
-        }, new SandboxTestHost.StoreResolver(new ImageStore(SandboxTestHost.ImagesRoot)));
+        }, new Strata.Node.Images.ImageStoreResolver(new ImageStore(SandboxTestHost.ImagesRoot)));
         _containers = new ContainerDriver(
             new ContainerDriverOptions { Supervisor = SandboxTestHost.Supervisor, RuntimeStateRoot = _temp.Combine("oci"), Networks = _networks },
-            new SandboxTestHost.StoreResolver(new ImageStore(SandboxTestHost.ImagesRoot)));
+            new Strata.Node.Images.ImageStoreResolver(new ImageStore(SandboxTestHost.ImagesRoot)));
         return Task.CompletedTask;
     }
 

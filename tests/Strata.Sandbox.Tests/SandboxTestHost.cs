@@ -47,7 +47,7 @@ internal static class SandboxTestHost
         Supervisor = Supervisor ?? "/nonexistent/strata-supervisor",
         LogMaxBytes = 1024 * 1024,
         Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL") ?? Accelerators.Tcg,
-    }, new StoreResolver(new ImageStore(ImagesRoot)));
+    }, new ImageStoreResolver(new ImageStore(ImagesRoot)));
 
     /// <summary>
     /// busybox plus a layer with an <c>app</c> user (<c>app:x:1000:1000::/home/app:/bin/sh</c>) and group, whose
@@ -86,25 +86,7 @@ internal static class SandboxTestHost
         Supervisor = Supervisor ?? "/nonexistent/strata-supervisor",
         LogMaxBytes = 1024 * 1024,
         Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL") ?? Accelerators.Tcg,
-    }, new AppUserResolver(new StoreResolver(new ImageStore(ImagesRoot))));
-
-    /// <summary>The image store as the driver sees images (the daemon has the same adapter).</summary>
-    internal sealed class StoreResolver(ImageStore store) : IImageResolver
-    {
-        public async Task<ResolvedImage> ResolveAsync(string reference, CancellationToken cancellationToken)
-        {
-            var prepared = await store.PrepareRootfsLayersAsync(reference, cancellationToken);
-            var c = prepared.Config;
-            return new ResolvedImage(prepared.LayerDirs, new Strata.Node.Images.ImageConfig
-            {
-                Entrypoint = c.Entrypoint.Count > 0 ? c.Entrypoint : null,
-                Cmd = c.Cmd.Count > 0 ? c.Cmd : null,
-                Env = c.Env,
-                WorkingDir = string.IsNullOrEmpty(c.WorkingDir) ? null : c.WorkingDir,
-                User = string.IsNullOrEmpty(c.User) ? null : c.User,
-            }, prepared.Image.Id.ToString());
-        }
-    }
+    }, new AppUserResolver(new ImageStoreResolver(new ImageStore(ImagesRoot))));
 
     private static async Task<string> BuildAsync()
     {

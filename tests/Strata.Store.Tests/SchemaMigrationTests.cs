@@ -49,7 +49,12 @@ public sealed class SchemaMigrationTests : IDisposable
             cmd.ExecuteNonQuery();
         }
 
-        using var store = new SqliteStateStore(path);
+        var log = new Strata.Testing.RecordingLogger<SqliteStateStore>();
+        using var store = new SqliteStateStore(path, log);
+        // Each applied migration is logged with the file and both versions, then the open itself.
+        Assert.Equal(SqliteStateStore.SchemaVersion - 1, log.WithId(6002).Count);
+        Assert.Contains($"{path} migrated from schema version 1 to 2", log.WithId(6002)[0].Message, StringComparison.Ordinal);
+        Assert.Contains($"at schema version {SqliteStateStore.SchemaVersion}", Assert.Single(log.WithId(6001)).Message, StringComparison.Ordinal);
         var old = await store.GetAsync("id1");
         Assert.NotNull(old);
         Assert.Equal("old", old.Name);

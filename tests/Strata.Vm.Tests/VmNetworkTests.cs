@@ -41,7 +41,7 @@ public sealed class VmNetworkTests : IAsyncLifetime
         _vms = await VmFixture.CreateDriverAsync(o => o with { Networks = _networks });
         _containers = new ContainerDriver(
             new ContainerDriverOptions { Supervisor = VmFixture.Supervisor, RuntimeStateRoot = _temp.Combine("oci"), Networks = _networks },
-            new StoreResolver(await VmFixture.ImagesAsync()));
+            new Strata.Node.Images.ImageStoreResolver(await VmFixture.ImagesAsync()));
     }
 
     public async Task DisposeAsync()
@@ -247,24 +247,6 @@ public sealed class VmNetworkTests : IAsyncLifetime
         finally
         {
             _vms.Disks.Remove(name);
-        }
-    }
-
-    /// <summary>The image store as the container driver sees images (the daemon has the same adapter).</summary>
-    private sealed class StoreResolver(ImageStore store) : Strata.Node.Images.IImageResolver
-    {
-        public async Task<Strata.Node.Images.ResolvedImage> ResolveAsync(string reference, CancellationToken cancellationToken)
-        {
-            var prepared = await store.PrepareRootfsLayersAsync(reference, cancellationToken);
-            var c = prepared.Config;
-            return new Strata.Node.Images.ResolvedImage(prepared.LayerDirs, new Strata.Node.Images.ImageConfig
-            {
-                Entrypoint = c.Entrypoint.Count > 0 ? c.Entrypoint : null,
-                Cmd = c.Cmd.Count > 0 ? c.Cmd : null,
-                Env = c.Env,
-                WorkingDir = string.IsNullOrEmpty(c.WorkingDir) ? null : c.WorkingDir,
-                User = string.IsNullOrEmpty(c.User) ? null : c.User,
-            }, prepared.Image.Id.ToString());
         }
     }
 }

@@ -1,4 +1,5 @@
 using Strata.Contracts;
+using Strata.Contracts.Host;
 using Strata.Daemon.Advice;
 
 namespace Strata.Daemon.Api;
@@ -44,10 +45,11 @@ public static class BenchEndpoints
             throw StrataException.Invalid("body", problem.Replace(HostCosts.RelativePath + ": ", "", StringComparison.Ordinal));
         }
         var path = Path.Combine(options.Root, HostCosts.RelativePath);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        PrivatePaths.CreateDirectory(Path.GetDirectoryName(path)!);
         // Written beside and renamed, so the advisor never reads half a file.
         var temp = path + ".tmp";
-        await File.WriteAllTextAsync(temp, text, http.RequestAborted);
+        File.Delete(temp); // a leftover would keep its mode: the file is made anew as 0600
+        await PrivatePaths.WriteAllTextAsync(temp, text, http.RequestAborted);
         File.Move(temp, path, overwrite: true);
         return Results.Text($"{{\"stored\":\"{HostCosts.RelativePath}\",\"tiers\":{costs.Count}}}", "application/json");
     }

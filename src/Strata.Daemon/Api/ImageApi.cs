@@ -13,7 +13,7 @@ public static class ImageApi
     {
         services.AddSingleton(sp =>
         {
-            var store = new ImageStore(Path.Combine(options.Root, "images"), sp.GetRequiredService<TimeProvider>()) { UnpackLimits = options.Unpack };
+            var store = new ImageStore(Path.Combine(options.Root, "images"), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ImageStore>>()) { UnpackLimits = options.Unpack };
             ImageEndpoints.CleanSpools(store);
             return store;
         });

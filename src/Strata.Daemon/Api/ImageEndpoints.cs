@@ -336,17 +336,7 @@ public static class ImageEndpoints
         Image = ToSummary(d.Image),
         Names = d.Names,
         ManifestMediaType = d.ManifestMediaType,
-        Config = d.Config is not { } c ? null : new ImageConfigInfo
-        {
-            Entrypoint = c.Entrypoint,
-            Cmd = c.Cmd,
-            Env = c.Env,
-            WorkingDir = c.WorkingDir,
-            User = c.User,
-            ExposedPorts = c.ExposedPorts,
-            Labels = c.Labels,
-            StopSignal = c.StopSignal,
-        },
+        Config = d.Config,
         Layers = [.. d.Layers.Select(l => new ImageLayer(l.Digest.ToString(), l.MediaType, l.Size, l.DiffId?.ToString()))],
         Created = d.Created,
     };

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 
 namespace Strata.Images.Blobs;
 
@@ -17,8 +18,8 @@ public sealed class BlobStore
     {
         _dir = Path.Combine(root, "blobs", "sha256");
         _tmpDir = Path.Combine(root, "blobs", ".tmp");
-        Directory.CreateDirectory(_dir);
-        Directory.CreateDirectory(_tmpDir);
+        PrivatePaths.CreateDirectory(_dir);
+        PrivatePaths.CreateDirectory(_tmpDir);
     }
 
     public string PathOf(Digest digest) => Path.Combine(_dir, digest.Hex);
@@ -53,10 +54,12 @@ public sealed class BlobStore
 
     /// <summary>
     /// Streams <paramref name="content"/> into the store. When <paramref name="expected"/> is given the bytes
-    /// must hash to it (and match <paramref name="expectedSize"/> when known), otherwise nothing is kept.
+    /// must hash to it (and match <paramref name="expectedSize"/> when known), otherwise nothing is kept. With a
+    /// <paramref name="revert"/>, a blob this write adds (not one the store already had) is removed again when the
+    /// operation it belongs to fails.
     /// </summary>
     public async Task<(Digest Digest, long Size)> WriteAsync(Stream content, Digest? expected = null, long? expectedSize = null,
-        Action<long>? progress = null, CancellationToken ct = default)
+        Action<long>? progress = null, CancellationToken ct = default, Revert? revert = null)
     {
         var tmp = Path.Combine(_tmpDir, Guid.NewGuid().ToString("N"));
         try
@@ -94,6 +97,10 @@ public sealed class BlobStore
                 throw new StrataException(ErrorKind.InvalidArgument,
                     $"blob {actual} has {size} bytes but its descriptor announced {exact}; it was refused and not stored");
             }
+            if (revert is not null && !Exists(actual))
+            {
+                revert.Add(() => Delete(actual));
+            }
             File.Move(tmp, PathOf(actual), overwrite: true);
             return (actual, size);
         }
@@ -107,8 +114,8 @@ public sealed class BlobStore
         }
     }
 
-    public Task<(Digest Digest, long Size)> WriteAsync(byte[] content, CancellationToken ct = default) =>
-        WriteAsync(new MemoryStream(content, writable: false), Digest.Compute(content), content.Length, null, ct);
+    public Task<(Digest Digest, long Size)> WriteAsync(byte[] content, CancellationToken ct = default, Revert? revert = null) =>
+        WriteAsync(new MemoryStream(content, writable: false), Digest.Compute(content), content.Length, null, ct, revert);
 
     /// <summary>Re-hashes a stored blob. Returns false when it is missing or its bytes no longer match.</summary>
     public async Task<bool> IsIntactAsync(Digest digest, CancellationToken ct = default)

@@ -88,7 +88,7 @@ public static class LayerUnpacker
             return new ZstdSharp.DecompressionStream(layer, leaveOpen: true);
         }
         _ = layerName;
-        return new NonClosingStream(layer);
+        return new NonClosingReadStream(layer);
     }
 
     private sealed class UnpackContext(string root, string layerName)
@@ -345,14 +345,11 @@ public static class LayerUnpacker
     }
 
     /// <summary>A read-only pass-through that hashes everything read (the layer's diff_id).</summary>
-    private sealed class HashingReadStream(Stream inner) : Stream
+    private sealed class HashingReadStream(Stream inner) : ReadOnlyStream
     {
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         private long _length;
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
         public override long Length => _length;
         public override long Position { get => _length; set => throw new NotSupportedException(); }
 
@@ -368,11 +365,6 @@ public static class LayerUnpacker
             return n;
         }
 
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
         protected override void Dispose(bool disposing)
         {
             if (disposing)
@@ -381,20 +373,5 @@ public static class LayerUnpacker
             }
             base.Dispose(disposing);
         }
-    }
-
-    private sealed class NonClosingStream(Stream inner) : Stream
-    {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override int Read(Span<byte> buffer) => inner.Read(buffer);
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

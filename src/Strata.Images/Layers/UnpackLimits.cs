@@ -79,15 +79,11 @@ public sealed record UnpackLimits
 /// under <paramref name="directory"/> every <see cref="UnpackLimits.FreeSpaceCheckInterval"/> bytes. It throws
 /// before handing out a byte past a limit; the caller removes what was written.
 /// </summary>
-public sealed class BoundedDecompressionStream(Stream inner, Stream compressed, UnpackLimits limits, string what, string directory) : Stream
+public sealed class BoundedDecompressionStream(Stream inner, Stream compressed, UnpackLimits limits, string what, string directory) : ReadOnlyStream
 {
     private long _read;
     private long _nextSpaceCheck = limits.FreeSpaceCheckInterval;
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _read; set => throw new NotSupportedException(); }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
@@ -145,11 +141,6 @@ public sealed class BoundedDecompressionStream(Stream inner, Stream compressed, 
             return null;
         }
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Strata.Contracts;
 
 namespace Strata.Images;
 
@@ -9,23 +10,6 @@ public enum ImageKind
     Oci = 1,
     /// <summary>A Wasm artifact: one <c>application/wasm</c> layer, the module itself.</summary>
     Wasm = 2,
-}
-
-/// <summary>The run-time defaults of an image, as the drivers need them.</summary>
-public sealed record ImageConfig
-{
-    public IReadOnlyList<string> Entrypoint { get; init; } = [];
-    public IReadOnlyList<string> Cmd { get; init; } = [];
-    /// <summary><c>KEY=value</c> entries, in image order.</summary>
-    public IReadOnlyList<string> Env { get; init; } = [];
-    public string? WorkingDir { get; init; }
-    public string? User { get; init; }
-    /// <summary>e.g. <c>80/tcp</c>.</summary>
-    public IReadOnlyList<string> ExposedPorts { get; init; } = [];
-    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
-    public string? StopSignal { get; init; }
-    public string Os { get; init; } = "";
-    public string Architecture { get; init; } = "";
 }
 
 /// <summary>One name in the store (as <c>image ls</c> shows it).</summary>

@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text.Json;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 using Strata.Images.Blobs;
 using Strata.Images.Layers;
 using Strata.Images.Oci;
@@ -28,11 +29,12 @@ public sealed partial class ImageStore
         }
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         var scratch = Path.Combine(_root, "blobs", ".tmp");
-        Directory.CreateDirectory(scratch);
+        PrivatePaths.CreateDirectory(scratch);
         var tarPath = Path.Combine(scratch, Guid.NewGuid().ToString("N") + ".tar");
         var gzPath = tarPath + ".gz";
         try
         {
+            await using var revert = new Revert();
             var record = Resolve(baseReference);
             var manifestDigest = Digest.Parse(record.Manifest);
             var manifest = ParseManifest(Blobs.ReadAllBytes(manifestDigest), manifestDigest);
@@ -51,7 +53,7 @@ public sealed partial class ImageStore
                     await tar.CopyToAsync(zip, ct).ConfigureAwait(false);
                 }
                 gz.Position = 0;
-                (blob, _) = await Blobs.WriteAsync(gz, ct: ct).ConfigureAwait(false);
+                (blob, _) = await Blobs.WriteAsync(gz, ct: ct, revert: revert).ConfigureAwait(false);
             }
 
             var created = _time.GetUtcNow().ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
@@ -67,7 +69,9 @@ public sealed partial class ImageStore
                 History = history,
             };
             var layers = manifest.Layers.Select(l => Digest.Parse(l.Digest)).Append(blob).ToList();
-            return await CreateImageAsync(reference.ToString(), next, layers, ct).ConfigureAwait(false);
+            var image = await CreateImageAsync(reference.ToString(), next, layers, revert, ct).ConfigureAwait(false);
+            revert.Success();
+            return image;
         }
         catch (IOException e) when (DiskFull.Is(e))
         {

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Strata.Contracts;
 using Strata.Contracts.Host;
 using Strata.Images.Blobs;
+using Strata.Images.Layers;
 using Strata.Images.Oci;
 
 namespace Strata.Images;
@@ -169,6 +170,8 @@ public sealed partial class ImageStore
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            // A rootfs that does not unpack leaves none of the blobs it added.
+            await using var revert = new Revert();
             Digest blob, diffId;
             if (Directory.Exists(directoryOrTar))
             {
@@ -179,7 +182,7 @@ public sealed partial class ImageStore
                     {
                         await WriteDirectoryTarAsync(directoryOrTar, output, ct).ConfigureAwait(false);
                         output.Position = 0;
-                        (blob, _) = await Blobs.WriteAsync(output, ct: ct).ConfigureAwait(false);
+                        (blob, _) = await Blobs.WriteAsync(output, ct: ct, revert: revert).ConfigureAwait(false);
                     }
                 }
                 finally
@@ -192,7 +195,7 @@ public sealed partial class ImageStore
             {
                 await using (var input = OpenArchive(directoryOrTar))
                 {
-                    (blob, _) = await Blobs.WriteAsync(input, ct: ct).ConfigureAwait(false);
+                    (blob, _) = await Blobs.WriteAsync(input, ct: ct, revert: revert).ConfigureAwait(false);
                 }
                 await using var stored = Blobs.OpenRead(blob);
                 await using var plain = MaybeGunzip(stored);
@@ -203,7 +206,9 @@ public sealed partial class ImageStore
                 throw StrataException.NotFound($"{directoryOrTar} is neither a directory nor a tar file");
             }
             var config = DefaultConfig([diffId.ToString()]);
-            return await CreateImageAsync(reference.ToString(), config, [blob], ct).ConfigureAwait(false);
+            var image = await CreateImageAsync(reference.ToString(), config, [blob], revert, ct).ConfigureAwait(false);
+            revert.Success();
+            return image;
         }
         catch (IOException e) when (DiskFull.Is(e))
         {
@@ -273,13 +278,16 @@ public sealed partial class ImageStore
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var (blob, _) = await Blobs.WriteAsync(bytes, ct).ConfigureAwait(false);
+            await using var revert = new Revert();
+            var (blob, _) = await Blobs.WriteAsync(bytes, ct, revert).ConfigureAwait(false);
             var config = DefaultConfig([blob.ToString()]) with { Created = BaseImageTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) };
             if (architecture is not null && architecture != config.Architecture)
             {
                 config = config with { Architecture = architecture, Variant = architecture == "arm64" ? "v8" : null };
             }
-            return await CreateImageAsync(reference.ToString(), config, [blob], ct).ConfigureAwait(false);
+            var image = await CreateImageAsync(reference.ToString(), config, [blob], revert, ct).ConfigureAwait(false);
+            revert.Success();
+            return image;
         }
         finally
         {
@@ -320,21 +328,25 @@ public sealed partial class ImageStore
     };
 
     /// <summary>Writes config + OCI manifest for already-stored layer blobs, then unpacks and names the image.</summary>
-    private async Task<ImageInfo> CreateImageAsync(string reference, ImageConfigFile config, IReadOnlyList<Digest> layers, CancellationToken ct)
+    /// <summary>
+    /// Writes the config and manifest of an image made here and names it; the blobs it adds go onto
+    /// <paramref name="revert"/>, so a caller whose image fails to commit (a layer that does not unpack) keeps none.
+    /// </summary>
+    private async Task<ImageInfo> CreateImageAsync(string reference, ImageConfigFile config, IReadOnlyList<Digest> layers, Revert revert, CancellationToken ct)
     {
         var configBytes = JsonSerializer.SerializeToUtf8Bytes(config, OciJsonContext.Default.ImageConfigFile);
-        var (configDigest, configSize) = await Blobs.WriteAsync(configBytes, ct).ConfigureAwait(false);
+        var (configDigest, configSize) = await Blobs.WriteAsync(configBytes, ct, revert).ConfigureAwait(false);
         var descriptors = layers.Select(l => new Descriptor { MediaType = LayerMediaType(l), Digest = l.ToString(), Size = Blobs.SizeOf(l) }).ToList();
         var manifestDigest = await WriteManifestAsync(
-            new Descriptor { MediaType = MediaTypes.OciConfig, Digest = configDigest.ToString(), Size = configSize }, descriptors, ct).ConfigureAwait(false);
+            new Descriptor { MediaType = MediaTypes.OciConfig, Digest = configDigest.ToString(), Size = configSize }, descriptors, ct, revert).ConfigureAwait(false);
         return await CommitAsync(reference, manifestDigest, null, null, ct).ConfigureAwait(false);
     }
 
-    private async Task<Digest> WriteManifestAsync(Descriptor config, List<Descriptor> layers, CancellationToken ct)
+    private async Task<Digest> WriteManifestAsync(Descriptor config, List<Descriptor> layers, CancellationToken ct, Revert? revert = null)
     {
         var manifest = new ImageManifest { MediaType = MediaTypes.OciManifest, Config = config, Layers = layers };
         var bytes = JsonSerializer.SerializeToUtf8Bytes(manifest, OciJsonContext.Default.ImageManifest);
-        return (await Blobs.WriteAsync(bytes, ct).ConfigureAwait(false)).Digest;
+        return (await Blobs.WriteAsync(bytes, ct, revert).ConfigureAwait(false)).Digest;
     }
 
     /// <summary>The layer media type from the blob's first bytes (archives do not say).</summary>
@@ -423,7 +435,7 @@ public sealed partial class ImageStore
         Span<byte> magic = stackalloc byte[2];
         var n = stream.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
         stream.Position = 0;
-        return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b ? new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true) : new NonDisposing(stream);
+        return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b ? new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true) : new NonClosingReadStream(stream);
     }
 
     private static async Task<TarEntry?> NextEntryAsync(TarReader reader, string path, CancellationToken ct)
@@ -436,20 +448,5 @@ public sealed partial class ImageStore
         {
             throw StrataException.Invalid("path", $"{path} is not a valid tar archive: {e.Message}");
         }
-    }
-
-    private sealed class NonDisposing(Stream inner) : Stream
-    {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -1,5 +1,8 @@
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 using Strata.Images.Blobs;
 using Strata.Images.Layers;
 using Strata.Images.Oci;
@@ -20,15 +23,17 @@ public sealed partial class ImageStore
     private readonly string _indexPath;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ILogger _logger;
 
-    public ImageStore(string root, TimeProvider? time = null)
+    public ImageStore(string root, TimeProvider? time = null, ILogger<ImageStore>? logger = null)
     {
         _root = Path.GetFullPath(root);
         _time = time ?? TimeProvider.System;
-        Directory.CreateDirectory(_root);
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        PrivatePaths.CreateDirectory(_root);
         Blobs = new BlobStore(_root);
         _layersDir = Path.Combine(_root, "layers");
-        Directory.CreateDirectory(_layersDir);
+        PrivatePaths.CreateDirectory(_layersDir);
         _indexPath = Path.Combine(_root, "images.json");
         Blobs.CleanTemp();
         foreach (var stale in Directory.EnumerateDirectories(_layersDir, ".tmp-*"))
@@ -43,100 +48,6 @@ public sealed partial class ImageStore
 
     /// <summary>The directory a layer with this diff_id is (or would be) unpacked into.</summary>
     public string LayerPath(Digest diffId) => Path.Combine(_layersDir, diffId.Hex);
-
-    // ---------------------------------------------------------------- pull
-
-    /// <summary>
-    /// Pulls <paramref name="reference"/> (tag or digest) from its registry, verifying every blob, picks the host
-    /// platform from a multi-arch index, unpacks the layers and records the name. Blobs already present are
-    /// re-hashed; a corrupted one is fetched again (so a pull heals a damaged store).
-    /// </summary>
-    public async Task<ImageInfo> PullAsync(string reference, RegistryOptions? options = null, IProgress<PullProgress>? progress = null,
-        CancellationToken ct = default)
-    {
-        var parsed = ImageReference.Parse(reference);
-        options ??= new RegistryOptions();
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            using var client = new RegistryClient(parsed.Registry, options);
-            var (bytes, mediaType, digest) = await client.GetManifestAsync(parsed.Repository, parsed.ManifestReference, ct).ConfigureAwait(false);
-            Digest? indexDigest = null;
-            if (IsIndex(bytes, mediaType))
-            {
-                var index = JsonSerializer.Deserialize(bytes, OciJsonContext.Default.ImageIndex)!;
-                var platform = options.Platform ?? PlatformSelector.Host;
-                var chosen = PlatformSelector.Select(index, platform) ?? throw new StrataException(ErrorKind.NotFound,
-                    $"{parsed.FamiliarName} has no image for {platform} (it has: {string.Join(", ", index.Manifests.Select(m => m.Platform?.ToString() ?? "?"))})");
-                await Blobs.WriteAsync(bytes, ct).ConfigureAwait(false);
-                indexDigest = digest;
-                var chosenDigest = Digest.Parse(chosen.Digest, "index.manifests.digest");
-                (bytes, mediaType, digest) = await client.GetManifestAsync(parsed.Repository, chosenDigest.ToString(), ct).ConfigureAwait(false);
-            }
-            var manifest = ParseManifest(bytes, digest);
-            await Blobs.WriteAsync(bytes, ct).ConfigureAwait(false);
-
-            var wanted = new List<Descriptor> { manifest.Config };
-            wanted.AddRange(manifest.Layers);
-            foreach (var descriptor in wanted)
-            {
-                if (descriptor.Size == 0 && descriptor.Digest.Length == 0)
-                {
-                    continue;
-                }
-                var blob = Digest.Parse(descriptor.Digest, "manifest descriptor digest");
-                var kind = descriptor == manifest.Config ? "config" : "layer";
-                if (await Blobs.IsIntactAsync(blob, ct).ConfigureAwait(false))
-                {
-                    progress?.Report(new PullProgress(blob.ToString(), kind, descriptor.Size, descriptor.Size, PullPhase.AlreadyPresent));
-                    continue;
-                }
-                Blobs.Delete(blob);
-                var (body, _, response) = await client.GetBlobAsync(parsed.Repository, blob, ct).ConfigureAwait(false);
-                using (response)
-                await using (body)
-                {
-                    await Blobs.WriteAsync(body, blob, descriptor.Size, current =>
-                        progress?.Report(new PullProgress(blob.ToString(), kind, current, descriptor.Size, PullPhase.Downloading)), ct).ConfigureAwait(false);
-                }
-                progress?.Report(new PullProgress(blob.ToString(), kind, descriptor.Size, descriptor.Size, PullPhase.Done));
-            }
-
-            var storedName = parsed.Tag is null ? parsed : parsed.WithTag(parsed.Tag);
-            var info = await CommitAsync(storedName.ToString(), digest, indexDigest, progress, ct).ConfigureAwait(false);
-            return info;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    /// <summary>Pushes a stored image to a registry (monolithic blob uploads, then the manifest).</summary>
-    public async Task PushAsync(string localReference, string remoteReference, RegistryOptions? options = null,
-        IProgress<PullProgress>? progress = null, CancellationToken ct = default)
-    {
-        var record = Resolve(localReference);
-        var remote = ImageReference.Parse(remoteReference, "destination");
-        using var client = new RegistryClient(remote.Registry, options ?? new RegistryOptions());
-        var manifestDigest = Digest.Parse(record.Manifest);
-        var bytes = Blobs.ReadAllBytes(manifestDigest);
-        var manifest = ParseManifest(bytes, manifestDigest);
-        foreach (var descriptor in new[] { manifest.Config }.Concat(manifest.Layers))
-        {
-            var blob = Digest.Parse(descriptor.Digest);
-            await Blobs.VerifyAsync(blob, ct).ConfigureAwait(false);
-            if (await client.BlobExistsAsync(remote.Repository, blob, ct).ConfigureAwait(false))
-            {
-                progress?.Report(new PullProgress(blob.ToString(), "blob", descriptor.Size, descriptor.Size, PullPhase.AlreadyPresent));
-                continue;
-            }
-            progress?.Report(new PullProgress(blob.ToString(), "blob", 0, descriptor.Size, PullPhase.Uploading));
-            await client.PushBlobAsync(remote.Repository, blob, () => Blobs.OpenRead(blob), Blobs.SizeOf(blob), ct).ConfigureAwait(false);
-            progress?.Report(new PullProgress(blob.ToString(), "blob", descriptor.Size, descriptor.Size, PullPhase.Done));
-        }
-        await client.PutManifestAsync(remote.Repository, remote.ManifestReference, bytes, manifest.MediaType ?? MediaTypes.OciManifest, ct).ConfigureAwait(false);
-    }
 
     // ---------------------------------------------------------------- queries
 
@@ -235,6 +146,7 @@ public sealed partial class ImageStore
         {
             var record = Resolve(source);
             UpdateIndex(index => Upsert(index, record with { Reference = dst.ToString(), Added = _time.GetUtcNow() }));
+            LogTagged(Familiar(record.Reference), Familiar(dst.ToString()));
         }
         finally
         {
@@ -279,7 +191,9 @@ public sealed partial class ImageStore
                 }
             }
             UpdateIndex(i => i.Images.RemoveAll(r => victims.Any(v => v.Reference == r.Reference)));
-            return victims.Select(v => Familiar(v.Reference)).ToList();
+            var removed = victims.Select(v => Familiar(v.Reference)).ToList();
+            LogRemoved(string.Join(", ", removed), force);
+            return removed;
         }
         finally
         {
@@ -345,6 +259,7 @@ public sealed partial class ImageStore
                 layers++;
             }
             Blobs.CleanTemp();
+            LogCollected(blobs, layers, bytes, inUse);
             return new GarbageCollectResult(blobs, layers, bytes) { LayersInUse = inUse };
         }
         finally
@@ -380,7 +295,9 @@ public sealed partial class ImageStore
             Added = _time.GetUtcNow(),
         };
         UpdateIndex(index => Upsert(index, record));
-        return ToInfo(record);
+        var info = ToInfo(record);
+        LogStored(info.Name, manifestDigest, manifest.Layers.Count, info.Kind);
+        return info;
     }
 
     /// <summary>Unpacks a layer into <c>layers/&lt;diffid&gt;</c> unless it is there already: temp dir, verify, rename.</summary>
@@ -400,9 +317,12 @@ public sealed partial class ImageStore
         progress?.Report(new PullProgress(blob.ToString(), "layer", 0, layer.Size, PullPhase.Unpacking));
         UnpackLimits.CheckFreeSpace(_layersDir, layer.Size, $"layer {blob}");
         var tmp = Path.Combine(_layersDir, ".tmp-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(tmp);
         try
         {
+            await using var revert = new Revert();
+            Directory.CreateDirectory(tmp);
+            revert.Add(() => TryDeleteDirectory(tmp));
+            var started = _time.GetTimestamp();
             LayerUnpackResult result;
             await using (var stream = Blobs.OpenRead(blob))
             {
@@ -421,32 +341,15 @@ public sealed partial class ImageStore
             {
                 TryDeleteDirectory(tmp);
             }
+            revert.Success();
+            LogLayerUnpacked(blob, diffId, (long)_time.GetElapsedTime(started).TotalMilliseconds);
             progress?.Report(new PullProgress(blob.ToString(), "layer", layer.Size, layer.Size, PullPhase.Unpacked));
             return final;
         }
-        catch (Exception e)
+        catch (Exception e) when (LogUnpackFailed(blob, e) || DiskFull.Is(e))
         {
-            TryDeleteDirectory(tmp);
-            if (DiskFull.Is(e))
-            {
-                throw DiskFull.Exception($"unpacking layer {blob}", _root, e);
-            }
-            throw;
+            throw DiskFull.Exception($"unpacking layer {blob}", _root, e);
         }
-    }
-
-    private static bool IsIndex(byte[] bytes, string mediaType)
-    {
-        if (MediaTypes.IsIndex(mediaType))
-        {
-            return true;
-        }
-        if (MediaTypes.IsManifest(mediaType))
-        {
-            return false;
-        }
-        var probe = JsonSerializer.Deserialize(bytes, OciJsonContext.Default.MediaTypeProbe);
-        return MediaTypes.IsIndex(probe?.MediaType) || (probe?.Manifests is not null && probe.Config is null);
     }
 
     internal static ImageManifest ParseManifest(byte[] bytes, Digest digest)
@@ -555,89 +458,6 @@ public sealed partial class ImageStore
             Size = manifestBytes.Length + manifest.Config.Size + manifest.Layers.Sum(l => l.Size),
             Added = record.Added,
         };
-    }
-
-    private static string Familiar(string reference) => ImageReference.Parse(reference).FamiliarName;
-
-    private static ImageRecord? FindByName(ImageIndexFile index, string reference)
-    {
-        if (!ImageReference.TryParse(reference, out var parsed, out _))
-        {
-            return null;
-        }
-        var full = parsed!.ToString();
-        return index.Images.FirstOrDefault(r => r.Reference == full);
-    }
-
-    /// <summary>By name first; else by image ID or manifest digest (full, or a unique hex prefix of 4+).</summary>
-    private ImageRecord Resolve(string reference)
-    {
-        var index = ReadIndex();
-        if (FindByName(index, reference) is { } byName)
-        {
-            return byName;
-        }
-        var hex = reference.StartsWith(Digest.Sha256Prefix, StringComparison.Ordinal) ? reference[Digest.Sha256Prefix.Length..] : reference;
-        if (hex.Length >= 4 && hex.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
-        {
-            var matches = index.Images
-                .Where(r => { var i = ToInfo(r); return i.Id.Hex.StartsWith(hex, StringComparison.Ordinal) || i.ManifestDigest.Hex.StartsWith(hex, StringComparison.Ordinal); })
-                .ToList();
-            if (matches.Select(m => m.Manifest).Distinct().Count() > 1)
-            {
-                throw StrataException.Invalid("image", $"'{reference}' matches more than one image; use more characters of the ID");
-            }
-            if (matches.Count > 0)
-            {
-                return matches[0];
-            }
-        }
-        ImageReference.Parse(reference);
-        throw StrataException.NotFound($"image {reference} is not in the store; pull, import or build it first");
-    }
-
-    private static void Upsert(ImageIndexFile index, ImageRecord record)
-    {
-        index.Images.RemoveAll(r => r.Reference == record.Reference);
-        index.Images.Add(record);
-    }
-
-    private ImageIndexFile ReadIndex()
-    {
-        if (!File.Exists(_indexPath))
-        {
-            return new ImageIndexFile();
-        }
-        var index = JsonSerializer.Deserialize(File.ReadAllBytes(_indexPath), StoreJsonContext.Default.ImageIndexFile) ?? new ImageIndexFile();
-        if (index.Version != ImageIndexFile.CurrentVersion)
-        {
-            throw new StrataException(ErrorKind.Internal,
-                $"{_indexPath} has format version {index.Version}; this Strata reads version {ImageIndexFile.CurrentVersion} — upgrade Strata");
-        }
-        return index;
-    }
-
-    /// <summary>Read-modify-write with temp file + fsync + rename, so readers see the old or the new list, never half.</summary>
-    private void UpdateIndex(Action<ImageIndexFile> change)
-    {
-        var index = ReadIndex();
-        change(index);
-        index.Images.Sort((a, b) => string.CompareOrdinal(a.Reference, b.Reference));
-        var tmp = _indexPath + ".tmp";
-        try
-        {
-            using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                JsonSerializer.Serialize(file, index, StoreJsonContext.Default.ImageIndexFile);
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, _indexPath, overwrite: true);
-        }
-        catch (IOException e) when (DiskFull.Is(e))
-        {
-            File.Delete(tmp);
-            throw DiskFull.Exception("writing the image list", _root, e);
-        }
     }
 
     private static void TryDeleteDirectory(string path)

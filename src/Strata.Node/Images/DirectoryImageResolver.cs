@@ -1,13 +1,22 @@
+using Strata.Contracts;
+
 namespace Strata.Node.Images;
 
 /// <summary>
-/// Treats a directory as a single-layer image with <see cref="ImageConfig.Default"/>: <c>dir:/abs/path</c>,
+/// Treats a directory as a single-layer image with <see cref="DefaultConfig"/>: <c>dir:/abs/path</c>,
 /// or a name from a configured map (<c>busybox</c> → a rootfs directory). Lets the container tier run
 /// before (and beside) the real image store.
 /// </summary>
 public sealed class DirectoryImageResolver : IImageResolver
 {
     public const string Prefix = "dir:";
+
+    /// <summary>What a bare root filesystem gets: a shell and a standard PATH.</summary>
+    public static ImageConfig DefaultConfig { get; } = new()
+    {
+        Cmd = ["sh"],
+        Env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    };
 
     private readonly IReadOnlyDictionary<string, string> _named;
 
@@ -25,7 +34,7 @@ public sealed class DirectoryImageResolver : IImageResolver
             throw ImageErrors.NotFound(reference);
         }
         var full = Path.GetFullPath(path);
-        return Task.FromResult(new ResolvedImage([full], ImageConfig.Default, "dir:" + full));
+        return Task.FromResult(new ResolvedImage([full], DefaultConfig, "dir:" + full));
     }
 }
 

@@ -18,24 +18,6 @@ public interface IImageResolver
 /// <summary>An image ready to run: its layer directories (lowest first) and its runtime config.</summary>
 public sealed record ResolvedImage(IReadOnlyList<string> LayerDirectories, ImageConfig Config, string Digest);
 
-/// <summary>The parts of an OCI image config that decide how a container starts.</summary>
-public sealed record ImageConfig
-{
-    public IReadOnlyList<string>? Entrypoint { get; init; }
-    public IReadOnlyList<string>? Cmd { get; init; }
-    /// <summary><c>KEY=VALUE</c> entries, as in the OCI image config.</summary>
-    public IReadOnlyList<string>? Env { get; init; }
-    public string? WorkingDir { get; init; }
-    public string? User { get; init; }
-
-    /// <summary>What a bare root filesystem gets: a shell and a standard PATH.</summary>
-    public static ImageConfig Default { get; } = new()
-    {
-        Cmd = ["sh"],
-        Env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-    };
-}
-
 public static class ImageErrors
 {
     public static StrataException NotFound(string reference) =>

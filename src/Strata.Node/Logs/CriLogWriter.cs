@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Win32.SafeHandles;
+using Strata.Contracts.Host;
 
 namespace Strata.Node.Logs;
 
@@ -48,13 +49,14 @@ public sealed class CriLogWriter : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(logDir);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
         ArgumentNullException.ThrowIfNull(time);
-        Directory.CreateDirectory(logDir);
+        PrivatePaths.CreateDirectory(logDir); // workload output: private to the daemon (docs/security.md)
         _currentPath = Path.Combine(logDir, LogFileNames.Current);
         _rotatedPath = Path.Combine(logDir, LogFileNames.Rotated);
         _maxBytes = maxBytes;
         _time = time;
         // Append: a restarted workload keeps the log of its earlier runs.
         _file = File.OpenHandle(_currentPath, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        File.SetUnixFileMode(_file, PrivatePaths.FileMode);
         _fileLength = RandomAccess.GetLength(_file);
     }
 
@@ -219,6 +221,7 @@ public sealed class CriLogWriter : IDisposable
         try
         {
             _file = File.OpenHandle(_currentPath, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+            File.SetUnixFileMode(_file, PrivatePaths.FileMode);
         }
         catch (IOException)
         {

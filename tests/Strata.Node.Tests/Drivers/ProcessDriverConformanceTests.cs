@@ -65,6 +65,24 @@ public sealed class ProcessDriverTests : IDisposable
         Assert.Contains("definitely-not-a-command-xyz", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Create_Logged_NamesInstanceAndCommand()
+    {
+        var log = new RecordingLogger<ProcessDriver>();
+        using var driver = new ProcessDriver(new ProcessDriverOptions { Supervisor = "/nonexistent/strata-supervisor" }, log);
+        var dir = _temp.Combine("logged");
+        Directory.CreateDirectory(dir);
+
+        await driver.CreateAsync(new CreateRequest
+        {
+            InstanceId = "id-logged", Name = "logged", Project = "default", Directory = dir,
+            Spec = new InstanceSpec { Name = "logged", Args = ["/bin/sh", "-c", "true"] },
+        }, CancellationToken.None);
+
+        var line = Assert.Single(log.WithId(3201));
+        Assert.Equal("process logged (id-logged) created: runs /bin/sh on the host; own cgroups: False", line.Message);
+    }
+
     [SkippableFact]
     public async Task Start_EnvAndWorkdir_ReachTheWorkload()
     {

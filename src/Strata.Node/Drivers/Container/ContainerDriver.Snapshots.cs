@@ -1,5 +1,6 @@
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Node.Supervision;
 
 namespace Strata.Node.Drivers.Container;
@@ -26,7 +27,7 @@ public sealed partial class ContainerDriver
             var pause = await runtime.RunAsync(["pause", handle.InstanceId], cancellationToken).ConfigureAwait(false);
             if (pause.ExitCode != 0)
             {
-                throw new StrataException(ErrorKind.Internal, $"could not freeze the container for a consistent snapshot: {pause.Message}");
+                throw new StrataException(ErrorKind.Internal, $"could not freeze the container for a consistent snapshot: {pause.Error}");
             }
             paused = true;
         }
@@ -37,7 +38,7 @@ public sealed partial class ContainerDriver
                 CancellationToken.None, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
             if (tar.ExitCode != 0)
             {
-                throw new StrataException(ErrorKind.Internal, $"snapshot failed: tar: {tar.Message}");
+                throw new StrataException(ErrorKind.Internal, $"snapshot failed: tar: {tar.Error}");
             }
             File.Move(tmp, path);
         }
@@ -49,7 +50,9 @@ public sealed partial class ContainerDriver
                 await runtime.RunAsync(["resume", handle.InstanceId], CancellationToken.None).ConfigureAwait(false);
             }
         }
-        return new SnapshotDetails(SnapshotKind.Filesystem, new FileInfo(path).Length,
+        var size = new FileInfo(path).Length;
+        LogSnapshotWritten(handle.InstanceId, path, size, paused);
+        return new SnapshotDetails(SnapshotKind.Filesystem, size,
             "the container's writable layer (files only; process memory is not captured: CRIU is unavailable here)");
     }
 
@@ -72,19 +75,24 @@ public sealed partial class ContainerDriver
         var outgoing = rootfs.Upper + ".old";
         DeleteTree(incoming);
         DeleteTree(outgoing);
-        Directory.CreateDirectory(incoming);
-        var tar = await OciRuntime.Exec("tar", ["--extract", "--file", path, "--xattrs", "--xattrs-include=*", "--numeric-owner", "--same-permissions", "-C", incoming],
-            CancellationToken.None, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
-        if (tar.ExitCode != 0)
+        await using (var revert = new Revert())
         {
-            DeleteTree(incoming);
-            throw new StrataException(ErrorKind.Internal, $"restore failed: tar: {tar.Message}");
+            Directory.CreateDirectory(incoming);
+            revert.Add(() => DeleteTree(incoming));
+            var tar = await OciRuntime.Exec("tar", ["--extract", "--file", path, "--xattrs", "--xattrs-include=*", "--numeric-owner", "--same-permissions", "-C", incoming],
+                CancellationToken.None, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+            if (tar.ExitCode != 0)
+            {
+                throw new StrataException(ErrorKind.Internal, $"restore failed: tar: {tar.Error}");
+            }
+            revert.Success();
         }
         Directory.Move(rootfs.Upper, outgoing);
         Directory.Move(incoming, rootfs.Upper);
         DeleteTree(outgoing);
         DeleteTree(rootfs.Work); // overlayfs scratch must not outlive its upper layer
         Directory.CreateDirectory(rootfs.Work);
+        LogRestored(handle.InstanceId, path);
         return await StartAsync(handle, cancellationToken).ConfigureAwait(false);
     }
 

@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Node.Cgroups;
 using Strata.Node.Images;
 using Strata.Node.Logs;
@@ -36,16 +39,18 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
     private readonly ContainerDriverOptions _options;
     private readonly IImageResolver _images;
     private readonly SupervisedRuntime _supervised;
+    private readonly ILogger _logger;
     private readonly SemaphoreSlim _probeLock = new(1, 1);
     private OciRuntime? _runtime;
     private string _probeReport = "not probed yet";
     private string? _criu;
 
-    public ContainerDriver(ContainerDriverOptions options, IImageResolver images)
+    public ContainerDriver(ContainerDriverOptions options, IImageResolver images, ILogger<ContainerDriver>? logger = null)
     {
         _options = options;
         _images = images;
-        _supervised = new SupervisedRuntime(this, "container", options.Supervisor, options.Launcher, options.KeepSpareSupervisor);
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _supervised = new SupervisedRuntime(this, "container", options.Supervisor, options.Launcher, options.KeepSpareSupervisor, logger: _logger);
     }
 
     public Tier Tier => Tier.Container;
@@ -98,6 +103,14 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
                 var (runtime, report) = await OciRuntime.ProbeAsync(_options.RuntimeStateRoot, _options.Runtime, ct).ConfigureAwait(false);
                 _probeReport = report;
                 _runtime = runtime;
+                if (runtime is null)
+                {
+                    LogNoRuntime(report);
+                }
+                else
+                {
+                    LogRuntimeChosen(runtime.ToString(), runtime.Reason, report.Length > 0 ? report : "nothing else");
+                }
             }
             return _runtime;
         }
@@ -132,7 +145,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             var reason = errors.FirstOrDefault(l => l.Contains("failed", StringComparison.OrdinalIgnoreCase)) ?? errors.LastOrDefault() ?? lines.LastOrDefault() ?? $"exit {r.ExitCode}";
             return "stateful checkpoints unavailable: criu check failed: " + reason.Trim();
         }
-        catch (System.ComponentModel.Win32Exception e)
+        catch (StrataException e) when (e.Kind == ErrorKind.Unavailable)
         {
             return "stateful checkpoints unavailable: " + e.Message;
         }
@@ -159,74 +172,70 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         // See ContainerCgroups: the runtime applies the limits in its own cgroup, except a memory limit, which
         // lives in a Strata-owned parent so the OOM counters survive the container. A runtime that manages no
         // cgroups (crun on hybrid hosts) gets every limit from Strata's cgroups instead.
+        await using var revert = new Revert();
         CgroupSet? limits = !runtime.ManagesCgroups ? CgroupSet.Create(request.InstanceId, resources)
             : resources.MemoryBytes is { } memoryLimit ? CgroupSet.Create(request.InstanceId, new ResourceSpec { MemoryBytes = memoryLimit })
             : null;
+        if (limits is not null)
+        {
+            revert.Add(limits.Delete);
+        }
         NetworkAttachment? network = null;
-        try
+        if (NetworkName(spec) is { } networkName)
         {
-            if (NetworkName(spec) is { } networkName)
-            {
-                var registry = NetworkRegistry.Require(_options.Networks, spec, networkName, "--network none or host");
-                var hosts = Path.Combine(request.Directory, HostsFileName);
-                NetworkRegistry.PrepareHostsFile(hosts, request.Name);
-                network = await registry.AttachAsync(NetworkAttachRequest.For(request, spec, networkName, hosts), cancellationToken).ConfigureAwait(false);
-                ResolvConf.WriteForBridge(Path.Combine(request.Directory, ResolvConf.FileName), registry.Get(network.Network, request.Project).Internal);
-            }
-            var config = BundleBuilder.Build(new BundleBuilder.Plan
-            {
-                Hostname = request.Name,
-                Argv = argv,
-                Env = BundleBuilder.Environment(spec, image.Config, request.Name),
-                WorkingDir = spec.WorkingDir ?? (string.IsNullOrEmpty(image.Config.WorkingDir) ? "/" : image.Config.WorkingDir),
-                User = user,
-                RootfsPath = rootfs.Merged,
-                CgroupsPath = cgroups.RuntimePath(nested: limits is not null),
-                Spec = spec with { Resources = resources with { MemoryBytes = null } },
-                NetworkNamespacePath = network?.NamespacePath,
-                HostsFile = network is null ? null : Path.Combine(request.Directory, HostsFileName),
-                ResolvConf = network is not null ? Path.Combine(request.Directory, ResolvConf.FileName)
-                    : spec.Network == "host" && File.Exists(ResolvConf.HostPath) ? ResolvConf.HostPath
-                    : null,
-            });
-            // Written in place (10 KB): an asynchronous write only adds a hop through the thread pool here.
-            File.WriteAllText(Path.Combine(request.Directory, "config.json"), config.ToJsonString());
-            Mark("bundle written");
-            var data = new Dictionary<string, string>
-            {
-                [RuntimeKey] = $"{runtime.Name} {runtime.Version}",
-                [ImageKey] = image.Digest,
-                [LayersKey] = string.Join('\n', image.LayerDirectories),
-                [PidsLimitKey] = resources.Pids!.Value.ToString(CultureInfo.InvariantCulture),
-            };
-            if (limits is not null)
-            {
-                data[CgroupDirsKey] = string.Join('\n', limits.Directories);
-            }
-            if (rootfs.Volatile)
-            {
-                data[VolatileKey] = "true";
-            }
-            if (limits?.MemoryDirectory is { } mem)
-            {
-                data[MemoryCgroupKey] = mem;
-            }
-            if (network is not null)
-            {
-                data[NetworkKey] = network.Network;
-                data[AddressKey] = network.Address;
-            }
-            return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory, Data = data };
+            var registry = NetworkRegistry.Require(_options.Networks, spec, networkName, "--network none or host");
+            var hosts = Path.Combine(request.Directory, HostsFileName);
+            NetworkRegistry.PrepareHostsFile(hosts, request.Name);
+            network = await registry.AttachAsync(NetworkAttachRequest.For(request, spec, networkName, hosts), cancellationToken).ConfigureAwait(false);
+            revert.AddAsync(() => registry.DetachAsync(request.InstanceId, CancellationToken.None));
+            ResolvConf.WriteForBridge(Path.Combine(request.Directory, ResolvConf.FileName), registry.Get(network.Network, request.Project).Internal);
         }
-        catch
+        var config = BundleBuilder.Build(new BundleBuilder.Plan
         {
-            limits?.Delete();
-            if (network is not null)
-            {
-                await _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None).ConfigureAwait(false);
-            }
-            throw;
+            Hostname = request.Name,
+            Argv = argv,
+            Env = BundleBuilder.Environment(spec, image.Config, request.Name),
+            WorkingDir = spec.WorkingDir ?? (string.IsNullOrEmpty(image.Config.WorkingDir) ? "/" : image.Config.WorkingDir),
+            User = user,
+            RootfsPath = rootfs.Merged,
+            CgroupsPath = cgroups.RuntimePath(nested: limits is not null),
+            Spec = spec with { Resources = resources with { MemoryBytes = null } },
+            NetworkNamespacePath = network?.NamespacePath,
+            HostsFile = network is null ? null : Path.Combine(request.Directory, HostsFileName),
+            ResolvConf = network is not null ? Path.Combine(request.Directory, ResolvConf.FileName)
+                : spec.Network == "host" && File.Exists(ResolvConf.HostPath) ? ResolvConf.HostPath
+                : null,
+        });
+        // Written in place (10 KB): an asynchronous write only adds a hop through the thread pool here.
+        File.WriteAllText(Path.Combine(request.Directory, "config.json"), config.ToJsonString());
+        Mark("bundle written");
+        var data = new Dictionary<string, string>
+        {
+            [RuntimeKey] = $"{runtime.Name} {runtime.Version}",
+            [ImageKey] = image.Digest,
+            [LayersKey] = string.Join('\n', image.LayerDirectories),
+            [PidsLimitKey] = resources.Pids!.Value.ToString(CultureInfo.InvariantCulture),
+        };
+        if (limits is not null)
+        {
+            data[CgroupDirsKey] = string.Join('\n', limits.Directories);
         }
+        if (rootfs.Volatile)
+        {
+            data[VolatileKey] = "true";
+        }
+        if (limits?.MemoryDirectory is { } mem)
+        {
+            data[MemoryCgroupKey] = mem;
+        }
+        if (network is not null)
+        {
+            data[NetworkKey] = network.Network;
+            data[AddressKey] = network.Address;
+        }
+        revert.Success();
+        LogCreated(request.Name, request.InstanceId, spec.Image!, image.Digest, network?.Network ?? spec.Network ?? "none", runtime.Name);
+        return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory, Data = data };
     }
 
     /// <summary>The network an instance joins: the one named, the default bridge when it publishes ports, else none.</summary>
@@ -256,6 +265,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         if (runtime.HasState(handle.InstanceId))
         {
             // Left over from a run whose runtime was killed: a new run under the same id would be refused.
+            LogStaleRuntimeState(handle.InstanceId, runtime.Name);
             await runtime.RunAsync(["delete", "--force", handle.InstanceId], cancellationToken).ConfigureAwait(false);
         }
         File.Delete(Path.Combine(handle.Directory, KilledMarkerName));
@@ -279,6 +289,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         };
         var started = await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
         Mark("supervisor handshake");
+        LogStarted(handle.InstanceId, started.Pid ?? 0, started.SupervisorPid ?? 0);
         return started;
     }
 
@@ -385,6 +396,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).Delete();
         }
         Mark("cgroups removed");
+        LogDeleted(handle.InstanceId);
     }
 
     /// <summary>A phase of the current run's timeline (see Strata.Control.RunTimeline; logged at debug level).</summary>

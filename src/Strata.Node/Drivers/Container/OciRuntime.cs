@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 
 namespace Strata.Node.Drivers.Container;
 
@@ -45,7 +45,7 @@ public sealed class OciRuntime
     public bool HasState(string containerId) => Directory.Exists(System.IO.Path.Combine(StateRoot, containerId));
 
     /// <summary>Runs a runtime subcommand to completion.</summary>
-    public Task<RuntimeResult> RunAsync(IReadOnlyList<string> args, CancellationToken ct, TimeSpan? timeout = null) =>
+    public Task<HostToolResult> RunAsync(IReadOnlyList<string> args, CancellationToken ct, TimeSpan? timeout = null) =>
         Exec(Path, [.. GlobalArgs, .. args], ct, timeout ?? TimeSpan.FromSeconds(30));
 
     /// <summary><c>state ID</c>: status (created, running, paused, stopped) and the container's init pid, or null when there is no such container.</summary>
@@ -64,45 +64,21 @@ public sealed class OciRuntime
         return ((string?)json?["status"] ?? "unknown", (int?)json?["pid"] ?? 0);
     }
 
-    public static async Task<RuntimeResult> Exec(string path, IReadOnlyList<string> args, CancellationToken ct, TimeSpan timeout)
+    /// <summary>
+    /// Runs a host tool (the runtime, tar, criu) through <see cref="HostTool.RunAsync"/>. A tool that outlives
+    /// <paramref name="timeout"/> is killed and reported as a failed run (exit -1, the reason as its error), as a
+    /// non-zero exit would be, so callers handle one shape; a tool that cannot be started at all throws.
+    /// </summary>
+    public static async Task<HostToolResult> Exec(string path, IReadOnlyList<string> args, CancellationToken ct, TimeSpan timeout)
     {
-        var start = new ProcessStartInfo(path)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = System.Diagnostics.Process.Start(start) ?? throw new StrataException(ErrorKind.Internal, $"could not start {path}");
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        limit.CancelAfter(timeout);
         try
         {
-            await process.WaitForExitAsync(limit.Token).ConfigureAwait(false);
+            return await HostTool.RunAsync(path, args, new HostToolOptions { Timeout = timeout }, ct).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (StrataException e) when (e.Kind == ErrorKind.Internal && !ct.IsCancellationRequested)
         {
-            try
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-            }
-            if (ct.IsCancellationRequested)
-            {
-                throw;
-            }
-            return new RuntimeResult(-1, "", $"{System.IO.Path.GetFileName(path)} {string.Join(' ', args)} did not finish within {timeout.TotalSeconds:0} s");
+            return new HostToolResult(path, args, -1, "", e.Message);
         }
-        return new RuntimeResult(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
     }
 
     /// <summary>
@@ -112,7 +88,7 @@ public sealed class OciRuntime
     /// </summary>
     public static async Task<(OciRuntime? Runtime, string Report)> ProbeAsync(string stateRoot, string? preferred, CancellationToken ct)
     {
-        Directory.CreateDirectory(stateRoot);
+        PrivatePaths.CreateDirectory(stateRoot);
         var notes = new List<string>();
         var candidates = new List<(string Name, string Path)>();
         if (preferred is not null)
@@ -179,7 +155,7 @@ public sealed class OciRuntime
             var words = first.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             return words.Length >= 3 && words[1] == "version" ? words[2] : first.Trim();
         }
-        catch (System.ComponentModel.Win32Exception e)
+        catch (StrataException e) when (e.Kind == ErrorKind.Unavailable)
         {
             return "unknown (" + e.Message + ")";
         }
@@ -305,9 +281,4 @@ public sealed class OciRuntime
     }
 
     public override string ToString() => new StringBuilder(Name).Append(' ').Append(Version).ToString();
-}
-
-public sealed record RuntimeResult(int ExitCode, string Stdout, string Stderr)
-{
-    public string Message => (Stderr.Trim().Length > 0 ? Stderr : Stdout).Trim();
 }

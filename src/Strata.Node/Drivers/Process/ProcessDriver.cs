@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Cgroups;
@@ -11,7 +13,7 @@ namespace Strata.Node.Drivers.Process;
 /// strata-supervisor that outlives the daemon. Limits (cpu, memory, pids) are applied through cgroups when
 /// asked for. This is the baseline every other tier is measured against.
 /// </summary>
-public sealed class ProcessDriver : IDriver, ISupervisedTier, IDisposable
+public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposable
 {
     internal const string ExitFileName = SupervisedRuntime.ExitFileName;
     private const string CgroupDirsKey = "cgroups";
@@ -19,11 +21,13 @@ public sealed class ProcessDriver : IDriver, ISupervisedTier, IDisposable
 
     private readonly ProcessDriverOptions _options;
     private readonly SupervisedRuntime _supervised;
+    private readonly ILogger _logger;
 
-    public ProcessDriver(ProcessDriverOptions options)
+    public ProcessDriver(ProcessDriverOptions options, ILogger<ProcessDriver>? logger = null)
     {
         _options = options;
-        _supervised = new SupervisedRuntime(this, "process", options.Supervisor, options.Launcher, options.KeepSpareSupervisor);
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _supervised = new SupervisedRuntime(this, "process", options.Supervisor, options.Launcher, options.KeepSpareSupervisor, logger: _logger);
     }
 
     public Tier Tier => Tier.Process;
@@ -91,6 +95,7 @@ public sealed class ProcessDriver : IDriver, ISupervisedTier, IDisposable
                 data[MemoryCgroupKey] = mem;
             }
         }
+        LogCreated(request.Name, request.InstanceId, argv[0], data.ContainsKey(CgroupDirsKey));
         return Task.FromResult(new DriverHandle
         {
             InstanceId = request.InstanceId,
@@ -136,7 +141,9 @@ public sealed class ProcessDriver : IDriver, ISupervisedTier, IDisposable
             CgroupProcsFiles = [.. Cgroups(handle)?.ProcsFiles ?? []],
             MemoryCgroup = handle.Data.GetValueOrDefault(MemoryCgroupKey),
         };
-        return await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
+        var started = await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
+        LogStarted(handle.InstanceId, started.Pid ?? 0, started.SupervisorPid ?? 0);
+        return started;
     }
 
     private static CgroupSet? Cgroups(DriverHandle handle) =>
@@ -157,6 +164,7 @@ public sealed class ProcessDriver : IDriver, ISupervisedTier, IDisposable
     {
         await _supervised.EndEverythingAsync(handle, cancellationToken).ConfigureAwait(false);
         Cgroups(handle)?.Delete();
+        LogDeleted(handle.InstanceId);
     }
 
     // ---- the supervised tier: SIGTERM to the workload's process group; its cgroup holds whatever left the group

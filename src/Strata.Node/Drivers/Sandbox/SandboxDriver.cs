@@ -463,19 +463,19 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         _assetsLock.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "sandbox guests: kernel {Release}, accelerator {Accel} ({Reason})")]
+    [LoggerMessage(EventId = 3401, Level = LogLevel.Information, Message = "sandbox guests: kernel {Release}, accelerator {Accel} ({Reason})")]
     private partial void LogAssets(string release, string accel, string reason);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "sandbox {Instance}: QEMU pid {Pid} ({Accel}) running under its supervisor after {Ms:0} ms")]
+    [LoggerMessage(EventId = 3402, Level = LogLevel.Debug, Message = "sandbox {Instance}: QEMU pid {Pid} ({Accel}) running under its supervisor after {Ms:0} ms")]
     private partial void LogStarted(string instance, int pid, string accel, double ms);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "sandbox {Instance}: power button pressed (the workload gets SIGTERM)")]
+    [LoggerMessage(EventId = 3403, Level = LogLevel.Debug, Message = "sandbox {Instance}: power button pressed (the workload gets SIGTERM)")]
     private partial void LogPowerButton(string instance);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "sandbox {Instance}: could not press the power button ({Why}); stopping QEMU")]
+    [LoggerMessage(EventId = 3404, Level = LogLevel.Warning, Message = "sandbox {Instance}: could not press the power button ({Why}); stopping QEMU")]
     private partial void LogPowerButtonFailed(string instance, string why);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "sandbox {Instance} start-up breakdown: {Breakdown}")]
+    [LoggerMessage(EventId = 3405, Level = LogLevel.Debug, Message = "sandbox {Instance} start-up breakdown: {Breakdown}")]
     private partial void LogBreakdown(string instance, string breakdown);
 }
 

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 using Strata.Qemu.Guest;
 
 namespace Strata.Node.Drivers.Sandbox;
@@ -135,22 +135,8 @@ internal sealed partial class SandboxRootfs(string cacheDirectory)
 
     private static bool IsOpaque(string path) => Native.GetXattr(path, "trusted.overlay.opaque") == "y";
 
-    private static async Task RunAsync(string file, IEnumerable<string> args, CancellationToken ct)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = System.Diagnostics.Process.Start(psi) ?? throw new StrataException(ErrorKind.Unavailable, $"could not start {file}");
-        var err = p.StandardError.ReadToEndAsync(ct);
-        await p.StandardOutput.ReadToEndAsync(ct).ConfigureAwait(false);
-        await p.WaitForExitAsync(ct).ConfigureAwait(false);
-        if (p.ExitCode != 0)
-        {
-            throw new StrataException(ErrorKind.Internal, $"{file} {string.Join(' ', psi.ArgumentList)} failed (exit {p.ExitCode}): {(await err.ConfigureAwait(false)).Trim()}");
-        }
-    }
+    private static async Task RunAsync(string file, IEnumerable<string> args, CancellationToken ct) =>
+        (await HostTool.RunAsync(file, args, cancellationToken: ct).ConfigureAwait(false)).EnsureSuccess();
 
     private static unsafe partial class Native
     {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 using Strata.Qemu;
 
 namespace Strata.Node.Drivers.Vm;
@@ -73,7 +74,7 @@ public sealed class VmDiskImages(string directory)
             {
                 throw StrataException.Conflict($"a disk image named '{name}' exists; remove it first ('strata image rm {name}')");
             }
-            System.IO.Directory.CreateDirectory(Directory);
+            PrivatePaths.CreateDirectory(Directory);
             var target = System.IO.Path.Combine(Directory, $"{name}.{format}");
             var temp = target + ".tmp";
             try

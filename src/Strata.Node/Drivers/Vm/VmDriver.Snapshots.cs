@@ -36,6 +36,7 @@ public sealed partial class VmDriver
             JsonSerializer.SerializeToUtf8Bytes(new VmSnapshotRecord { Tag = tag, TakenAt = DateTimeOffset.UtcNow }, VmJsonContext.Default.VmSnapshotRecord),
             cancellationToken).ConfigureAwait(false);
         var size = Math.Max(0, new FileInfo(config.Overlay).Length - before);
+        LogSnapshotWritten(handle.InstanceId, tag, size);
         return new SnapshotDetails(SnapshotKind.Stateful, size, $"memory, devices and disk of the running VM (internal snapshot {tag} in its overlay)");
     }
 

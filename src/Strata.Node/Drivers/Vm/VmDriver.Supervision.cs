@@ -44,7 +44,9 @@ public sealed partial class VmDriver
             LogMaxBytes = _options.LogMaxBytes,
             ExitFile = Path.Combine(handle.Directory, ExitFileName),
         };
-        return await _supervised.LaunchAsync(handle, supervisorConfig, cancellationToken).ConfigureAwait(false);
+        var started = await _supervised.LaunchAsync(handle, supervisorConfig, cancellationToken).ConfigureAwait(false);
+        LogStarted(handle.InstanceId, started.Pid ?? 0, loadvmTag ?? "a cold boot");
+        return started;
     }
 
     public Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken) =>
@@ -171,5 +173,6 @@ public sealed partial class VmDriver
         {
             File.Delete(Path.Combine(handle.Directory, name));
         }
+        LogDeleted(handle.InstanceId);
     }
 }

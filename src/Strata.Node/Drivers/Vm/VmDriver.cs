@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Images;
@@ -55,13 +57,15 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     private readonly SemaphoreSlim _assetsGate = new(1, 1);
     private (GuestKernelInfo Kernel, string Initrd)? _assets;
     private AcceleratorChoice? _accel;
+    private readonly ILogger _logger;
 
-    public VmDriver(VmDriverOptions options, ImageStore? images)
+    public VmDriver(VmDriverOptions options, ImageStore? images, ILogger<VmDriver>? logger = null)
     {
         _options = options;
         _images = images;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
         _disks = images is null ? null : new VmDiskImages(Path.Combine(images.Root, "disks"));
-        _supervised = new SupervisedRuntime(this, "vm", options.Supervisor, options.Launcher, options.KeepSpareSupervisor);
+        _supervised = new SupervisedRuntime(this, "vm", options.Supervisor, options.Launcher, options.KeepSpareSupervisor, logger: _logger);
         _rootDisks = new VmRootDisk(Path.Combine(options.CacheDirectory, "disks"));
     }
 
@@ -210,6 +214,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
                 data[AddressKey] = tap.Address;
             }
             await File.WriteAllBytesAsync(configPath, JsonSerializer.SerializeToUtf8Bytes(config, VmJsonContext.Default.VmConfig), cancellationToken).ConfigureAwait(false);
+            LogCreated(request.Name, request.InstanceId, spec.Image, config.Kind, config.Accel, config.MemoryMiB, config.Cpus, config.Network ?? "none");
         }
         catch
         {

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Logs;
@@ -25,7 +27,7 @@ public sealed record WasmDriverOptions
 /// <see cref="IMemoryLogs"/>. Nothing of it could be used after a daemon restart anyway, and it is removed
 /// when it ends.
 /// </summary>
-public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposable
+public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposable
 {
     private readonly WasmDriverOptions _options;
     private readonly TimeProvider _time;
@@ -35,11 +37,13 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposa
     private readonly ConcurrentDictionary<string, MemoryLog> _memoryLogs = new(StringComparer.Ordinal);
     private readonly WasmThreads _threads = new();
     private readonly Lazy<WasmRuntime> _runtime;
+    private readonly ILogger _logger;
 
-    public WasmDriver(WasmDriverOptions options, TimeProvider time)
+    public WasmDriver(WasmDriverOptions options, TimeProvider time, ILogger<WasmDriver>? logger = null)
     {
         _options = options;
         _time = time;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
         _sources = [.. options.Sources, new FileModuleSource()];
         _runtime = new Lazy<WasmRuntime>(() => new WasmRuntime(options.CacheDirectory, time));
     }
@@ -123,6 +127,7 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposa
             _memoryLogs[request.InstanceId] = new MemoryLog(_options.LogMaxBytes, _time);
         }
         _specs[request.InstanceId] = spec;
+        LogCreated(request.Name, request.InstanceId, file.Path, module.Digest, module.IsStepped ? "stepped" : "command");
         return new DriverHandle
         {
             InstanceId = request.InstanceId,
@@ -178,6 +183,9 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposa
         }, FindLog(handle.InstanceId), _options.LogMaxBytes, _time);
         _runs[handle.InstanceId] = run;
         run.Start();
+        LogStarted(handle.InstanceId, module.Digest, restoreFrom ?? "no snapshot");
+        _ = run.Exit.Task.ContinueWith(t => LogExited(handle.InstanceId, t.Result.ExitCode, t.Result.Reason ?? "exited"),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return Task.FromResult(handle);
     }
 
@@ -262,7 +270,9 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposa
         timeout.CancelAfter(TimeSpan.FromSeconds(30));
         try
         {
-            return await run.RequestSnapshotAsync(directory, timeout.Token).ConfigureAwait(false);
+            var details = await run.RequestSnapshotAsync(directory, timeout.Token).ConfigureAwait(false);
+            LogSnapshotWritten(handle.InstanceId, directory, details.SizeBytes);
+            return details;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 using Wasmtime;
 
 namespace Strata.Node.Drivers.Wasm;
@@ -132,7 +133,7 @@ public sealed class WasmRuntime : IDisposable
 
     private Module LoadOrCompile(string path, string digest, byte[] bytes)
     {
-        Directory.CreateDirectory(_cacheDirectory);
+        PrivatePaths.CreateDirectory(_cacheDirectory);
         var artifact = Path.Combine(_cacheDirectory, $"{digest["sha256:".Length..]}-{EngineKey}.cwasm");
         if (File.Exists(artifact))
         {

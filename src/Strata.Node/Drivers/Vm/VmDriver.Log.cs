@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Logging;
+
+namespace Strata.Node.Drivers.Vm;
+
+// The vm tier's log lines: EventIds 3500-3599 (docs/contributing.md, "Logging").
+public sealed partial class VmDriver
+{
+    [LoggerMessage(EventId = 3501, Level = LogLevel.Information,
+        Message = "vm {Name} ({Instance}) created from {Image} ({Kind} boot): {Accel}, {MemoryMiB} MiB, {Cpus} vCPUs, network {Network}")]
+    private partial void LogCreated(string name, string instance, string image, string kind, string accel, int memoryMiB, int cpus, string network);
+
+    [LoggerMessage(EventId = 3502, Level = LogLevel.Debug, Message = "vm {Instance} started: QEMU pid {Pid}, from {Start}")]
+    private partial void LogStarted(string instance, int pid, string start);
+
+    [LoggerMessage(EventId = 3503, Level = LogLevel.Debug, Message = "vm {Instance} deleted: QEMU ended, overlay, sockets and network removed")]
+    private partial void LogDeleted(string instance);
+
+    [LoggerMessage(EventId = 3504, Level = LogLevel.Information, Message = "vm {Instance}: snapshot {Tag} saved in its overlay ({Bytes} bytes added)")]
+    private partial void LogSnapshotWritten(string instance, string tag, long bytes);
+}
