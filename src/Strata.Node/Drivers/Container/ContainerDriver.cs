@@ -4,6 +4,7 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Cgroups;
 using Strata.Node.Images;
+using Strata.Node.Workloads;
 using Strata.Node.Logs;
 using Strata.Node.Networking;
 using Strata.Node.Supervision;
@@ -140,6 +141,10 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
 
     // ------------------------------------------------------------------ create
 
+    /// <summary>What the container's process is (argv, env, user, workdir): the rules every OCI tier shares.</summary>
+    internal static ResolvedWorkload Workload(InstanceSpec spec, string name, ResolvedImage image) =>
+        WorkloadResolver.Resolve(spec, name, image.Config, image.LayerDirectories, TierNames.Container);
+
     public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
     {
         var spec = request.Spec;
@@ -147,10 +152,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         var image = await _images.ResolveAsync(spec.Image!, cancellationToken).ConfigureAwait(false);
         Mark("image resolved");
-        var argv = BundleBuilder.Argv(spec, image.Config);
-        var user = spec.Security?.User is { } u
-            ? BundleBuilder.ResolveUser(u, image.LayerDirectories)
-            : BundleBuilder.ResolveUser(image.Config.User, image.LayerDirectories, "image");
+        var workload = Workload(spec, request.Name, image);
 
         var rootfs = new ContainerRootfs(request.Directory, image.LayerDirectories, spec.AutoRemove);
         rootfs.CreateDirectories();
@@ -176,10 +178,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             var config = BundleBuilder.Build(new BundleBuilder.Plan
             {
                 Hostname = request.Name,
-                Argv = argv,
-                Env = BundleBuilder.Environment(spec, image.Config, request.Name),
-                WorkingDir = spec.WorkingDir ?? (string.IsNullOrEmpty(image.Config.WorkingDir) ? "/" : image.Config.WorkingDir),
-                User = user,
+                Workload = workload,
                 RootfsPath = rootfs.Merged,
                 CgroupsPath = cgroups.RuntimePath(nested: limits is not null),
                 Spec = spec with { Resources = resources with { MemoryBytes = null } },

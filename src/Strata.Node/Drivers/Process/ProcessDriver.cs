@@ -2,7 +2,9 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Cgroups;
 using Strata.Node.Logs;
+using Strata.Node.Images;
 using Strata.Node.Supervision;
+using Strata.Node.Workloads;
 
 namespace Strata.Node.Drivers.Process;
 
@@ -99,7 +101,10 @@ public sealed class ProcessDriver : IDriver, ISupervisedTier, IDisposable
         });
     }
 
-    internal static IReadOnlyList<string> Argv(InstanceSpec spec) => [.. spec.Command ?? [], .. spec.Args ?? []];
+    /// <summary>command ++ args: the shared rules (docs/workload.md) with no image behind them.</summary>
+    internal static IReadOnlyList<string> Argv(InstanceSpec spec) => WorkloadResolver.Argv(spec.Command, spec.Args, NoImage);
+
+    private static readonly ImageConfig NoImage = new();
 
     internal static Dictionary<string, string> Environment(InstanceSpec spec, string name)
     {
@@ -108,7 +113,7 @@ public sealed class ProcessDriver : IDriver, ISupervisedTier, IDisposable
             ["PATH"] = ExecutableResolver.DefaultPath,
             ["HOME"] = "/root",
             ["HOSTNAME"] = System.Environment.MachineName,
-            ["STRATA_INSTANCE"] = name,
+            [WorkloadResolver.InstanceVariable] = name,
         };
         if (spec.Env is { } extra)
         {

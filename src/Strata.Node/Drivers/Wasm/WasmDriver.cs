@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Logs;
+using Strata.Node.Workloads;
 
 namespace Strata.Node.Drivers.Wasm;
 
@@ -77,6 +78,17 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposa
         {
             return Task.FromResult(DriverFingerprint.Unavailable($"the Wasmtime native library could not be loaded: {e.Message}"));
         }
+    }
+
+    /// <summary><c>STRATA_INSTANCE</c> (as on every tier), then the spec's variables.</summary>
+    private static Dictionary<string, string> Environment(InstanceSpec spec, DriverHandle handle)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal) { [WorkloadResolver.InstanceVariable] = spec.Name ?? handle.InstanceId };
+        foreach (var (k, v) in spec.Env ?? new Dictionary<string, string>())
+        {
+            env[k] = v;
+        }
+        return env;
     }
 
     public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
@@ -170,7 +182,7 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposa
             Directory = handle.Directory,
             Argv0 = Path.GetFileName(handle.Data["module"]),
             Args = spec.Args ?? [],
-            Env = spec.Env ?? new Dictionary<string, string>(),
+            Env = Environment(spec, handle),
             Mounts = spec.Mounts ?? [],
             MemoryBytes = spec.Resources?.MemoryBytes,
             Timeout = spec.TimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
