@@ -8,17 +8,26 @@ public sealed record ControlOptions
 {
     public required string Root { get; init; }
     public bool AllowFakeTier { get; init; }
-    /// <summary>
-    /// Places a (normalised) spec: chooses the tier for <c>tier: auto</c> and checks a named tier against the
-    /// spec's requirements (the tier advisor). Throws <see cref="StrataException"/> when no tier fits. The
-    /// placement is stored with the instance. Null: no image → process, a .wasm module → wasm, else an error.
-    /// The second argument is the project, whose rules (allowed tiers, minimum tier for untrusted code) it honours.
-    /// </summary>
-    public Func<InstanceSpec, string, Placement>? TierChooser { get; init; }
+
+    /// <summary>Where an instance goes (the tier advisor). Null: no image → process, a .wasm module → wasm, else container.</summary>
+    public IInstancePlacement? Placement { get; init; }
 
     /// <summary>
     /// Projects. When set, every create names an existing project, and that project's restrictions and quota are
     /// enforced at admission (403 with the reason). Null: any project name, no rules (unit tests).
     /// </summary>
     public ProjectService? Projects { get; init; }
+}
+
+/// <summary>
+/// Places a (normalised) spec: chooses the tier for <c>tier: auto</c>, or checks a named tier against the spec's
+/// requirements. The placement is stored with the instance.
+/// </summary>
+public interface IInstancePlacement
+{
+    /// <param name="spec">The normalised spec.</param>
+    /// <param name="requested">The tier the spec names, parsed by the caller; null for <c>auto</c>.</param>
+    /// <param name="project">The project, whose rules (allowed tiers, minimum tier for untrusted code) it honours.</param>
+    /// <exception cref="StrataException">No tier fits, or the named one does not meet the requirements.</exception>
+    Placement Place(InstanceSpec spec, Tier? requested, string project);
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Control.Projects;
 using Strata.Policy.Admission;
 using Strata.Store;
@@ -11,31 +12,79 @@ public sealed partial class InstanceService
 {
     // ---------------------------------------------------------------- create
 
+    /// <summary>
+    /// Creates an instance and, with <paramref name="start"/>, starts it. An auto-removed instance whose start fails
+    /// is removed again (<see cref="StartOrRemoveAsync"/>), so a failed <c>run --rm</c> leaves nothing behind.
+    /// </summary>
     public async Task<InstanceRecord> CreateAsync(InstanceSpec requested, bool start, string project, CancellationToken cancellationToken)
+    {
+        var created = await CreateCoreAsync(requested, project, cancellationToken).ConfigureAwait(false);
+        return start ? await StartOrRemoveAsync(created, cancellationToken).ConfigureAwait(false) : created;
+    }
+
+    /// <summary>
+    /// An attached run (<c>strata run</c> without <c>-d</c>): create, hold the instance, start. The lease keeps an
+    /// auto-removed instance (and its output) until the caller has read its exit and disposes it. A failed start
+    /// releases the lease and, for an auto-removed instance, removes it before the error reaches the caller.
+    /// </summary>
+    public async Task<AttachLease> RunAttachedAsync(InstanceSpec requested, string project, CancellationToken cancellationToken)
+    {
+        var created = await CreateCoreAsync(requested, project, cancellationToken).ConfigureAwait(false);
+        var lease = Attach(project, created.Name);
+        await using var revert = new Revert();
+        revert.AddAsync(async () => await lease.DisposeAsync().ConfigureAwait(false));
+        await StartOrRemoveAsync(created, cancellationToken, revert).ConfigureAwait(false);
+        revert.Success();
+        return lease;
+    }
+
+    /// <summary>
+    /// Starts a just-created instance. When the start fails and the instance is auto-removed, the undo steps of
+    /// <paramref name="revert"/> (an attached run's lease) run first, then the instance is removed: one place for
+    /// "delete on a failed start".
+    /// </summary>
+    private async Task<InstanceRecord> StartOrRemoveAsync(InstanceRecord created, CancellationToken cancellationToken, Revert? revert = null)
+    {
+        try
+        {
+            return await StartAsync(created.Project, created.Name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StrataException) when (created.Spec.AutoRemove)
+        {
+            if (revert is not null)
+            {
+                await revert.UndoAsync().ConfigureAwait(false);
+            }
+            await DeleteAsync(created.Project, created.Name, force: true, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task<InstanceRecord> CreateCoreAsync(InstanceSpec requested, string project, CancellationToken cancellationToken)
     {
         var spec = SpecValidator.Normalize(requested);
         var projectRecord = _options.Projects is { } projects ? projects.Get(project) : null;
+        // The tier is parsed once, here; the placement gets the parsed value.
         var requestedTier = SpecValidator.ParseTier(spec.Tier, _options.AllowFakeTier);
         if (projectRecord is not null && requestedTier is { } named)
         {
-            // A named tier is checked before the advisor, so a refusal is the project's 403, not a placement error.
+            // A named tier is checked before placement, so a refusal is the project's 403, not a placement error.
             ProjectAdmission.CheckRestrictions(project, projectRecord.Restrictions, spec, named);
         }
-        var placement = _options.TierChooser?.Invoke(spec, project);
-        var tier = placement is not null && TierNames.TryParse(placement.Tier, out var placed) ? placed : requestedTier ?? ChooseTier(spec);
-        if (projectRecord is not null)
+        var placement = _options.Placement?.Place(spec, requestedTier, project);
+        var tier = requestedTier ?? (placement is not null ? PlacedTier(placement) : ChooseTier(spec));
+        if (projectRecord is not null && requestedTier is null)
         {
+            // A tier the placement chose is checked once, now that it is known.
             ProjectAdmission.CheckRestrictions(project, projectRecord.Restrictions, spec, tier);
         }
         var driver = _drivers.Get(tier);
-        if (tier is not (Tier.Container or Tier.Fake) && (spec.Ports is { Count: > 0 } || spec.Network is not (null or "none" or "host")))
+        if (!driver.Capabilities.Networks && (spec.Ports is { Count: > 0 } || spec.Network is not (null or "none" or "host")))
         {
-            // Containers, sandboxes and VMs join networks (docs/network.md); never ignore the request silently elsewhere.
-            if (tier is not (Tier.Sandbox or Tier.Vm))
-            {
-                throw StrataException.Invalid(spec.Ports is { Count: > 0 } ? "ports" : "network",
-                    $"the {tier.ToName()} tier does not join networks yet; networks and published ports work on the container, sandbox and vm tiers");
-            }
+            // Never ignore a network request silently on a tier that joins none (docs/network.md).
+            var networked = TierNames.UserTiers.Where(t => _drivers.Of(t)?.Networks == true).Select(t => t.ToName());
+            throw StrataException.Invalid(spec.Ports is { Count: > 0 } ? "ports" : "network",
+                $"the {tier.ToName()} tier does not join networks; networks and published ports work on the {string.Join(", ", networked)} tiers");
         }
         var name = spec.Name ?? GenerateName(project);
         RunTimeline.Mark("spec validated");
@@ -64,18 +113,22 @@ public sealed partial class InstanceService
         try
         {
             Admit(entry, projectRecord);
+            // Nothing half-created: each step below registers its undo; a failure forgets the instance entirely
+            // and surfaces the step's own error.
+            await using var revert = new Revert(e => LogBackgroundFailure(name, "undo a failed create", e));
+            revert.Add(() => Forget(entry, directory));
+            // The name is reserved in memory (_names); the record is persisted once, with the driver's
+            // handle, so a crash can never leave a stored instance whose resources nobody knows about.
+            // A crash during the driver's create leaves only a directory, swept at the next start.
+            // An ephemeral instance gets none: its driver keeps it in memory (and creates it if it needs one).
+            if (!entry.Ephemeral)
+            {
+                // Private (docs/security.md): it holds the environment, the output and a container's root file system.
+                Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
             DriverHandle handle;
             try
             {
-                // The name is reserved in memory (_names); the record is persisted once, with the driver's
-                // handle, so a crash can never leave a stored instance whose resources nobody knows about.
-                // A crash during the driver's create leaves only a directory, swept at the next start.
-                // An ephemeral instance gets none: its driver keeps it in memory (and creates it if it needs one).
-                if (!entry.Ephemeral)
-                {
-                    // Private (docs/security.md): it holds the environment, the output and a container's root file system.
-                    Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                }
                 handle = await driver.CreateAsync(new CreateRequest
                 {
                     InstanceId = id,
@@ -84,54 +137,36 @@ public sealed partial class InstanceService
                     Directory = directory,
                     Spec = spec,
                 }, cancellationToken).ConfigureAwait(false);
-                RunTimeline.Mark("driver create");
             }
             catch (Exception e)
             {
-                // Nothing half-created: forget the instance entirely and surface the driver's error.
                 LogCreateFailed(name, e.Message);
-                Forget(entry, directory);
                 throw;
             }
+            RunTimeline.Mark("driver create");
+            revert.AddAsync(() => driver.DeleteAsync(handle, CancellationToken.None));
 
             entry.Record = entry.Record with { State = InstanceState.Created, Handle = handle, Revision = 2 };
-            try
+            if (!entry.Ephemeral)
             {
-                if (!entry.Ephemeral)
-                {
-                    await _store.InsertAsync(entry.Record, CancellationToken.None).ConfigureAwait(false);
-                    RunTimeline.Mark("store insert");
-                }
+                await _store.InsertAsync(entry.Record, CancellationToken.None).ConfigureAwait(false);
+                RunTimeline.Mark("store insert");
             }
-            catch
-            {
-                await driver.DeleteAsync(handle, CancellationToken.None).ConfigureAwait(false);
-                Forget(entry, directory);
-                throw;
-            }
+            revert.Success();
             _events.Publish("created", View(entry.Record));
+            return entry.Record;
         }
         finally
         {
             entry.Lock.Release();
         }
-
-        if (!start)
-        {
-            return entry.Record;
-        }
-        try
-        {
-            return await StartAsync(project, name, cancellationToken).ConfigureAwait(false);
-        }
-        catch (StrataException) when (spec.AutoRemove)
-        {
-            await DeleteAsync(project, name, force: true, CancellationToken.None).ConfigureAwait(false);
-            throw;
-        }
     }
 
-    /// <summary>The tier for <c>tier: auto</c> when no tier chooser (the advisor) is configured.</summary>
+    private static Tier PlacedTier(Placement placement) =>
+        TierNames.TryParse(placement.Tier, out var tier) ? tier
+        : throw new StrataException(ErrorKind.Internal, $"internal error: the placement chose '{placement.Tier}', which is not a tier");
+
+    /// <summary>The tier for <c>tier: auto</c> when no placement (the advisor) is configured.</summary>
     private static Tier ChooseTier(InstanceSpec spec)
     {
         if (spec.Image is null)

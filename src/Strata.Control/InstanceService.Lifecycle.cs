@@ -166,6 +166,15 @@ public sealed partial class InstanceService
 
         public string Directory => _service.InstanceDirectory(_entry.Record.Id);
 
+        /// <summary>
+        /// Where the instance's output is: in memory when its driver keeps it there (<see cref="IMemoryLogDriver"/>),
+        /// else null and the CRI files under <see cref="LogDirectory"/>.
+        /// </summary>
+        public IMemoryLog? MemoryLog => (_service._drivers.Find(_entry.Record.Tier) as IMemoryLogDriver)?.FindLog(_entry.Record.Id);
+
+        /// <summary>The directory of the instance's CRI log files (<see cref="InstanceLogs"/>).</summary>
+        public string LogDirectory => InstanceLogs.DirectoryOf(Directory);
+
         private int _disposed;
 
         public async ValueTask DisposeAsync()

@@ -19,7 +19,7 @@ namespace Strata.Node.Drivers.Container;
 /// daemon restarts work exactly as for the process tier. (<c>create</c> + <c>start</c> would give the
 /// container pid earlier, but the supervisor would then watch a process that exits at once.)
 /// </summary>
-public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IRuntimeConfigDriver, IDisposable
+public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IRuntimeConfigDriver, ICommitDriver, IDisposable
 {
     internal const string ExitFileName = SupervisedRuntime.ExitFileName;
     internal const string KilledMarkerName = "killed-by-strata";
@@ -55,6 +55,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
     {
         Isolation = IsolationLevel.Kernel,
         Snapshots = SnapshotKind.Filesystem,
+        Networks = true,
         NeedsImage = true,
         Exec = true,
         LiveResize = false,
@@ -235,6 +236,9 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         null => spec.Ports is { Count: > 0 } ? _options.Networks?.DefaultNetwork ?? "strata0" : null,
         var name => name,
     };
+
+    /// <summary>The overlay's upper directory: every write of the container (<see cref="ICommitDriver"/>).</summary>
+    public string ChangesDirectory(DriverHandle handle) => Path.Combine(handle.Directory, ContainerRootfs.UpperName);
 
     private static ContainerRootfs Rootfs(DriverHandle handle) =>
         new(handle.Directory, handle.Data.TryGetValue(LayersKey, out var l) ? l.Split('\n') : [], handle.Data.ContainsKey(VolatileKey));

@@ -72,6 +72,8 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     {
         Isolation = IsolationLevel.Hardware,
         Snapshots = SnapshotKind.Stateful,
+        Networks = true,
+        HoldsUntrustedCode = true,
         NeedsImage = true,
         Exec = false,
         LiveResize = true,

@@ -23,10 +23,10 @@ public sealed record WasmDriverOptions
 ///
 /// An auto-removed instance (<c>strata run --rm</c>) leaves nothing on disk: its spec stays in memory and its
 /// output goes to a <see cref="MemoryLog"/> (bounded like the files) that the daemon reads through
-/// <see cref="IMemoryLogs"/>. Nothing of it could be used after a daemon restart anyway, and it is removed
+/// <see cref="IMemoryLogDriver"/>. Nothing of it could be used after a daemon restart anyway, and it is removed
 /// when it ends.
 /// </summary>
-public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposable
+public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogDriver, IDisposable
 {
     private readonly WasmDriverOptions _options;
     private readonly TimeProvider _time;
@@ -51,6 +51,7 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposa
     {
         Isolation = IsolationLevel.Language,
         Snapshots = SnapshotKind.Memory,
+        HoldsUntrustedCode = true,
         NeedsImage = true,
         StartLatencyClass = "~1ms",
         SurvivesDaemonRestart = false,
@@ -66,6 +67,8 @@ public sealed class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposa
     public int IdleThreads => _threads.IdleThreads;
 
     public MemoryLog? FindLog(string instanceId) => _memoryLogs.GetValueOrDefault(instanceId);
+
+    IMemoryLog? IMemoryLogDriver.FindLog(string instanceId) => FindLog(instanceId);
 
     public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
     {
