@@ -53,9 +53,17 @@ public sealed partial class InstanceService
         {
             if (revert is not null)
             {
+                // Releasing an attached run's lease may remove the failed instance already (auto-remove).
                 await revert.UndoAsync().ConfigureAwait(false);
             }
-            await DeleteAsync(created.Project, created.Name, force: true, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await DeleteAsync(created.Project, created.Name, force: true, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (StrataException gone) when (gone.Kind == ErrorKind.NotFound)
+            {
+                // Removed meanwhile: the caller gets the start's error, not this one.
+            }
             throw;
         }
     }
