@@ -7,17 +7,31 @@ namespace Strata.Control;
 /// The drivers of this daemon and what their fingerprints said at start-up. Disposing it (the daemon's shutdown)
 /// disposes the drivers: their watchers, caches and spare processes end; workloads keep running.
 /// </summary>
-public sealed class DriverRegistry : IDisposable
+public sealed class DriverRegistry : IDisposable, ITierCapabilities
 {
-    private readonly Dictionary<Tier, IDriver> _drivers;
+    private readonly Dictionary<Tier, IDriver> _drivers = [];
     private Dictionary<Tier, DriverFingerprint> _fingerprints = [];
 
+    /// <summary>Registers one driver per tier; a second driver for a tier is a start-up error naming both.</summary>
     public DriverRegistry(IEnumerable<IDriver> drivers)
     {
-        _drivers = drivers.ToDictionary(d => d.Tier);
+        ArgumentNullException.ThrowIfNull(drivers);
+        foreach (var driver in drivers)
+        {
+            if (_drivers.TryGetValue(driver.Tier, out var first))
+            {
+                throw new InvalidOperationException(
+                    $"two drivers are registered for tier '{driver.Tier.ToName()}' ({first.GetType().Name} and {driver.GetType().Name}); register exactly one driver per tier in DaemonHost.CreateDrivers");
+            }
+            _drivers.Add(driver.Tier, driver);
+        }
     }
 
     public IReadOnlyCollection<IDriver> All => _drivers.Values;
+
+    public IReadOnlyCollection<Tier> Tiers => _drivers.Keys;
+
+    public DriverCapabilities? Of(Tier tier) => _drivers.GetValueOrDefault(tier)?.Capabilities;
 
     public void Dispose()
     {

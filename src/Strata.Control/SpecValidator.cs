@@ -96,9 +96,10 @@ public static partial class SpecValidator
         {
             throw StrataException.Invalid("workingDir", $"'{wd}' is not an absolute path; working directories start with '/'");
         }
-        if (spec.Command is { } command && command.Any(string.IsNullOrEmpty))
+        // [""] alone is Docker's --entrypoint "": no ENTRYPOINT (docs/workload.md).
+        if (spec.Command is { } command && command is not [""] && command.Any(string.IsNullOrEmpty))
         {
-            throw StrataException.Invalid("command", "contains an empty string; every element must be non-empty");
+            throw StrataException.Invalid("command", "contains an empty string; every element must be non-empty (a single \"\" clears the image's ENTRYPOINT)");
         }
         if (spec.Mounts is { } mounts)
         {

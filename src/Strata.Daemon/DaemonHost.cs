@@ -100,7 +100,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(TimeProvider.System);
             builder.Services.AddSingleton(sp => new SqliteStateStore(Path.Combine(options.Root, "state.db"), sp.GetRequiredService<ILogger<SqliteStateStore>>()));
             builder.Services.AddSingleton<IStateStore>(sp => sp.GetRequiredService<SqliteStateStore>());
-            builder.Services.AddSingleton(sp => new ProjectService(sp.GetRequiredService<SqliteStateStore>(), sp.GetRequiredService<TimeProvider>()));
+            builder.Services.AddSingleton(sp => new ProjectService(sp.GetRequiredService<SqliteStateStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<DriverRegistry>()));
             builder.Services.AddSingleton(sp => new Authentication(
                 token ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), sp.GetRequiredService<ProjectService>()));
             builder.Services.AddSingleton<EventBus>();
@@ -109,7 +109,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             {
                 Root = options.Root,
                 AllowFakeTier = options.EnableFakeTier,
-                TierChooser = (spec, project) => sp.GetRequiredService<Advice.HostAdvisor>().Place(spec, project),
+                Placement = sp.GetRequiredService<Advice.HostAdvisor>(),
                 Projects = sp.GetRequiredService<ProjectService>(),
             });
             builder.Services.AddSingleton<Advice.HostAdvisor>();

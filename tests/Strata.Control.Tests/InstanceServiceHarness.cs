@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 using Strata.Node.Drivers.Fake;
 using Strata.Store;
 
@@ -16,13 +17,17 @@ public sealed class InstanceServiceHarness : IAsyncDisposable
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
     private readonly List<InstanceEvent> _unread = [];
+    private readonly IInstancePlacement? _placement;
     private EventBus.Subscription _subscription;
 
-    public InstanceServiceHarness()
+    /// <param name="more">Further drivers (built over the fake one), e.g. a <see cref="TierStandIn"/> for another tier.</param>
+    /// <param name="placement">The placement the service asks (the advisor in the daemon); null: none.</param>
+    public InstanceServiceHarness(Func<FakeDriver, IEnumerable<IDriver>>? more = null, IInstancePlacement? placement = null)
     {
         Root = Directory.CreateTempSubdirectory("strata-instance-service-").FullName;
         Driver = new FakeDriver(Time);
-        Drivers = new DriverRegistry([Driver]);
+        Drivers = new DriverRegistry([Driver, .. more?.Invoke(Driver) ?? []]);
+        _placement = placement;
         Events = new EventBus(Time);
         _subscription = Events.Subscribe();
         Service = NewService();
@@ -68,7 +73,7 @@ public sealed class InstanceServiceHarness : IAsyncDisposable
     }
 
     private InstanceService NewService() =>
-        new(Store, Drivers, Events, new ControlOptions { Root = Root, AllowFakeTier = true }, Time, NullLogger<InstanceService>.Instance);
+        new(Store, Drivers, Events, new ControlOptions { Root = Root, AllowFakeTier = true, Placement = _placement }, Time, NullLogger<InstanceService>.Instance);
 
     public Task<InstanceRecord> CreateAsync(InstanceSpec spec, bool start = true) =>
         Service.CreateAsync(spec, start, InstanceService.DefaultProject, CancellationToken.None);

@@ -26,6 +26,15 @@ public sealed class SpecValidatorTests
     }
 
     [Fact]
+    public void Normalize_EmptyCommandElement_OnlyAsDockersClearedEntrypoint()
+    {
+        // [""] is --entrypoint "" (docs/workload.md); an empty string among others is a mistake.
+        Assert.Equal([""], SpecValidator.Normalize(new InstanceSpec { Command = [""], Args = ["echo"] }).Command);
+        Assert.Empty(SpecValidator.Normalize(new InstanceSpec { Command = [] }).Command!);
+        Assert.Equal("command", Invalid(new InstanceSpec { Command = ["sh", ""] }).Field);
+    }
+
+    [Fact]
     public void ValidateName_64Characters_IsTooLong() =>
         Assert.Throws<StrataException>(() => SpecValidator.ValidateName(new string('a', 64)));
 

@@ -99,10 +99,10 @@ public sealed partial class SandboxRulesTests : IDisposable
     }
 
     [Fact]
-    public void Decide_RootUser_RunsWithoutNsenterAndKeepsRootsHome()
+    public void Decide_RootUser_RunsWithoutNsenter_HomeIsSlashWithoutPasswd()
     {
         var w = Decide(new InstanceSpec());
-        Assert.Equal((0L, 0L, "/root"), (w.Uid, w.Gid, w.Home));
+        Assert.Equal((0L, 0L, "/"), (w.Uid, w.Gid, w.Home));
         var script = w.ToGuest().ToScript();
         Assert.DoesNotContain("nsenter", script, StringComparison.Ordinal);
         Assert.Contains("exec \"$@\"", script, StringComparison.Ordinal);
@@ -166,7 +166,7 @@ public sealed partial class SandboxRulesTests : IDisposable
     public void Decide_TooLittleMemoryOrNoCommand_AreRefusedWithTheField()
     {
         Assert.Equal("resources.memoryBytes", Assert.Throws<StrataException>(() => Decide(new InstanceSpec { Resources = new ResourceSpec { MemoryBytes = 16L << 20 } })).Field);
-        Assert.Equal("args", Assert.Throws<StrataException>(() => Decide(new InstanceSpec(), new ImageConfig())).Field);
+        Assert.Equal("command", Assert.Throws<StrataException>(() => Decide(new InstanceSpec(), new ImageConfig())).Field);
         Assert.Equal("command", Assert.Throws<StrataException>(() => Decide(new InstanceSpec { Args = [new string('x', 3000)] })).Field);
     }
 

@@ -142,6 +142,16 @@ public sealed record DriverCapabilities
     public bool NeedsImage { get; init; }
     public bool Exec { get; init; }
     public bool LiveResize { get; init; }
+    /// <summary>
+    /// Joins Strata networks and publishes ports (<c>spec.network</c>, <c>spec.ports</c>); a create that asks for
+    /// them on a tier without it is refused, never silently ignored.
+    /// </summary>
+    public bool Networks { get; init; }
+    /// <summary>
+    /// Its boundary is one untrusted code may run behind: a project may name this tier as its
+    /// <c>minimumTierForUntrusted</c> (wasm's language sandbox, the sandbox's and the vm's hardware boundary).
+    /// </summary>
+    public bool HoldsUntrustedCode { get; init; }
     /// <summary>Workloads keep running when the daemon stops, and are reattached when it starts again.</summary>
     public bool SurvivesDaemonRestart { get; init; } = true;
 

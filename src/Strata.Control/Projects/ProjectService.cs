@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 using Strata.Store;
 
 namespace Strata.Control.Projects;
@@ -18,14 +19,17 @@ public sealed class ProjectService
 
     private readonly IProjectStore _store;
     private readonly TimeProvider _time;
+    private readonly ITierCapabilities _tiers;
     private readonly ConcurrentDictionary<string, ProjectRecord> _projects = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TokenRecord> _tokens = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _writes = new(1, 1);
 
-    public ProjectService(IProjectStore store, TimeProvider time)
+    /// <param name="tiers">What the drivers declare: which tiers a project may require for untrusted code.</param>
+    public ProjectService(IProjectStore store, TimeProvider time, ITierCapabilities tiers)
     {
         _store = store;
         _time = time;
+        _tiers = tiers;
     }
 
     public async Task InitializeAsync(CancellationToken cancellationToken)
@@ -156,7 +160,7 @@ public sealed class ProjectService
         return q;
     }
 
-    private static ProjectRestrictions Validate(ProjectRestrictions r)
+    private ProjectRestrictions Validate(ProjectRestrictions r)
     {
         if (r.AllowedTiers is { } tiers)
         {
@@ -175,9 +179,11 @@ public sealed class ProjectService
         }
         if (r.MinimumTierForUntrusted is { } min)
         {
-            if (!TierNames.TryParse(min, out var tier) || tier is not (Tier.Wasm or Tier.Sandbox or Tier.Vm))
+            if (!TierNames.TryParse(min, out var tier) || tier == Tier.Fake || _tiers.Of(tier)?.HoldsUntrustedCode != true)
             {
-                throw StrataException.Invalid("restrictions.minimumTierForUntrusted", $"'{min}' is not allowed: untrusted code never runs on process or container; use wasm, sandbox or vm");
+                var holding = TierNames.UserTiers.Where(t => _tiers.Of(t)?.HoldsUntrustedCode == true).Select(t => t.ToName());
+                throw StrataException.Invalid("restrictions.minimumTierForUntrusted",
+                    $"'{min}' is not allowed: untrusted code runs only behind a boundary made for it; use {string.Join(", ", holding)}");
             }
             r = r with { MinimumTierForUntrusted = tier.ToName() };
         }

@@ -9,9 +9,9 @@ namespace Strata.Daemon.Advice;
 /// The tier advisor with this host's facts: which tiers the drivers found usable, the host's OS and
 /// architecture, what an image is (the image store knows better than the reference), measured start
 /// costs when <c>strata bench</c> has left them, and whether KVM is usable. <see cref="Place"/> is the
-/// daemon's <see cref="ControlOptions.TierChooser"/>.
+/// daemon's <see cref="IInstancePlacement"/>.
 /// </summary>
-public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, DaemonOptions options, Strata.Control.Projects.ProjectService projects)
+public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, DaemonOptions options, Strata.Control.Projects.ProjectService projects) : IInstancePlacement
 {
     /// <summary>Reason id for a tier named in the request rather than chosen by the advisor.</summary>
     public const string RequestedRule = "T0-requested";
@@ -45,9 +45,13 @@ public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, Daemo
     /// The placement of a spec about to be created: the advisor's choice for <c>tier: auto</c>, or the named
     /// tier after checking it against the spec's requirements. Throws when no tier fits.
     /// </summary>
-    public Placement Place(InstanceSpec spec, string? project = null)
+    public Placement Place(InstanceSpec spec, string? project = null) => Place(spec, SpecValidator.ParseTier(spec.Tier, options.EnableFakeTier), project);
+
+    /// <inheritdoc cref="Place(InstanceSpec, string?)"/>
+    /// <param name="requested">The tier the spec names, already parsed (null: auto).</param>
+    public Placement Place(InstanceSpec spec, Tier? requested, string? project)
     {
-        var requested = SpecValidator.ParseTier(spec.Tier, options.EnableFakeTier);
+        ArgumentNullException.ThrowIfNull(spec);
         var req = ContractMapping.ToRequirements(spec.Requirements);
         if (requested is { } named)
         {

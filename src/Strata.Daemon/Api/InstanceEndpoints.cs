@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 using Strata.Control;
 using Strata.Node.Logs;
 using Strata.Store;
@@ -95,25 +96,15 @@ public static class InstanceEndpoints
             return;
         }
 
-        // Attached run: create without starting, hold the instance so an auto-remove cannot take its logs
-        // away before we have sent them, then start and stream.
-        var record = await service.CreateAsync(request.Spec, start: false, project, http.RequestAborted);
-        await using var lease = service.Attach(project, record.Name);
-        try
-        {
-            record = await service.StartAsync(project, record.Name, http.RequestAborted);
-        }
-        catch (StrataException) when (request.Spec.AutoRemove)
-        {
-            await lease.DisposeAsync();
-            await service.DeleteAsync(project, record.Name, force: true, CancellationToken.None);
-            throw;
-        }
+        // Attached run: the service creates, holds (so an auto-remove cannot take the output away before it is
+        // sent) and starts; a failed start has already been undone when it throws.
+        await using var lease = await service.RunAttachedAsync(request.Spec, project, http.RequestAborted);
+        var record = lease.Record;
         http.Response.StatusCode = StatusCodes.Status201Created;
         http.Response.ContentType = "application/x-ndjson";
         WriteFrame(http, new StreamFrame { Instance = ToInfo(record) }); // leaves with the first output, or before waiting for it
         RunTimeline.Mark("instance frame buffered");
-        await StreamLogsAsync(http, service, lease, tail: null, follow: true);
+        await StreamLogsAsync(http, lease, tail: null, follow: true);
         RunTimeline.Mark("exit frame sent");
         if (timeline is not null)
         {
@@ -137,18 +128,17 @@ public static class InstanceEndpoints
         }
         await using var lease = service.Attach(Project(http), name);
         http.Response.ContentType = "application/x-ndjson";
-        await StreamLogsAsync(http, service, lease, tail, follow ?? false);
+        await StreamLogsAsync(http, lease, tail, follow ?? false);
     }
 
-    private static async Task StreamLogsAsync(HttpContext http, InstanceService service, InstanceService.AttachLease lease, int? tail, bool follow)
+    private static async Task StreamLogsAsync(HttpContext http, InstanceService.AttachLease lease, int? tail, bool follow)
     {
-        var instance = lease.Record;
-        if ((service.Drivers.Find(instance.Tier) as IMemoryLogs)?.FindLog(instance.Id) is { } memory)
+        if (lease.MemoryLog is { } memory)
         {
             await StreamMemoryLogAsync(http, memory, lease, tail, follow);
             return;
         }
-        var logDir = LogFiles.LogDirectory(lease.Directory);
+        var logDir = lease.LogDirectory;
         var ct = http.RequestAborted;
         await http.Response.Body.FlushAsync(ct); // what was written before (an attached run's first frame) goes out now
         if (!follow)
@@ -176,7 +166,7 @@ public static class InstanceEndpoints
     /// An instance whose output is in memory (an auto-removed wasm run): no files and no polling. Frames are
     /// written as output arrives and flushed before each wait, so a short run's whole answer leaves in one write.
     /// </summary>
-    private static async Task StreamMemoryLogAsync(HttpContext http, MemoryLog log, InstanceService.AttachLease lease, int? tail, bool follow)
+    private static async Task StreamMemoryLogAsync(HttpContext http, IMemoryLog log, InstanceService.AttachLease lease, int? tail, bool follow)
     {
         var ct = http.RequestAborted;
         var position = tail is { } n ? Math.Max(0, log.End - n) : 0;

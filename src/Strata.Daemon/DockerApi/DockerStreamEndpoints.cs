@@ -40,7 +40,7 @@ internal static class DockerStreamEndpoints
                 await Task.Delay(20, ct);
             }
         }
-        var logDir = LogFiles.LogDirectory(lease.Directory);
+        var logDir = lease.LogDirectory;
         if (!follow)
         {
             foreach (var line in history ? CriLogReader.ReadTail(logDir, null) : [])
@@ -79,7 +79,7 @@ internal static class DockerStreamEndpoints
         await http.Response.StartAsync(http.RequestAborted);
         var output = http.Response.Body;
         var ct = http.RequestAborted;
-        var logDir = LogFiles.LogDirectory(lease.Directory);
+        var logDir = lease.LogDirectory;
         bool InRange(LogRecord r) => (since is null || r.Time >= since) && (until is null || r.Time <= until);
         if (Flag(http, "follow"))
         {

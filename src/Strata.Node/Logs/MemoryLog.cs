@@ -1,5 +1,6 @@
 using System.Text;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 
 namespace Strata.Node.Logs;
 
@@ -15,7 +16,7 @@ namespace Strata.Node.Logs;
 /// <see cref="WaitAsync"/> completes as soon as a record beyond the reader's position is written.
 /// Thread-safe: one writer (the run) and any number of readers.
 /// </summary>
-public sealed class MemoryLog
+public sealed class MemoryLog : IMemoryLog
 {
     private const int RecordOverheadBytes = 40; // what a record costs beyond its text in the CRI file (timestamp, stream, tag)
 
@@ -223,14 +224,4 @@ public sealed class MemoryLog
             Length += bytes.Length;
         }
     }
-}
-
-/// <summary>
-/// A driver that keeps some instances' output in memory (<see cref="MemoryLog"/>) rather than in CRI files:
-/// readers ask it first and fall back to the files under the instance's directory.
-/// </summary>
-public interface IMemoryLogs
-{
-    /// <summary>The in-memory log of the instance, or null when its output is in files.</summary>
-    MemoryLog? FindLog(string instanceId);
 }

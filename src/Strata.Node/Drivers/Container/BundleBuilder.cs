@@ -3,74 +3,20 @@ using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Strata.Contracts;
-using Strata.Node.Images;
+using Strata.Node.Workloads;
 
 namespace Strata.Node.Drivers.Container;
 
 /// <summary>
-/// Turns an image config plus an <see cref="InstanceSpec"/> into an OCI runtime <c>config.json</c>.
-/// Argument rules follow docker/podman: <c>command</c> replaces the image's ENTRYPOINT (and then its CMD is
-/// dropped), <c>args</c> replace its CMD; the environment is the image's, overridden by the spec's.
+/// Turns a resolved workload (<see cref="WorkloadResolver"/>: argv, env, user and working directory from the image
+/// config and the spec, the same rules as every OCI tier) plus an <see cref="InstanceSpec"/> into an OCI runtime
+/// <c>config.json</c>.
 /// </summary>
 public static partial class BundleBuilder
 {
-    public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    public const string DefaultPath = WorkloadResolver.DefaultPath;
     public const long DefaultPidsLimit = 2048;
     private const long CfsPeriodMicros = 100_000;
-
-    /// <summary>The process the container starts with.</summary>
-    public static IReadOnlyList<string> Argv(InstanceSpec spec, ImageConfig image)
-    {
-        IReadOnlyList<string> entrypoint, cmd;
-        if (spec.Command is { Count: > 0 } command)
-        {
-            entrypoint = command;
-            cmd = spec.Args ?? [];
-        }
-        else
-        {
-            entrypoint = image.Entrypoint ?? [];
-            cmd = spec.Args is { Count: > 0 } args ? args : image.Cmd ?? [];
-        }
-        var argv = entrypoint.Concat(cmd).ToList();
-        if (argv.Count == 0)
-        {
-            throw StrataException.Invalid("args", "the image has no ENTRYPOINT or CMD and no command was given; add one, e.g. strata run IMAGE sh -c '...'");
-        }
-        return argv;
-    }
-
-    public static IReadOnlyList<string> Environment(InstanceSpec spec, ImageConfig image, string hostname)
-    {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        var order = new List<string>();
-        void Set(string k, string v)
-        {
-            if (!env.ContainsKey(k))
-            {
-                order.Add(k);
-            }
-            env[k] = v;
-        }
-        foreach (var entry in image.Env ?? [])
-        {
-            var eq = entry.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-            {
-                Set(entry[..eq], entry[(eq + 1)..]);
-            }
-        }
-        if (!env.ContainsKey("PATH"))
-        {
-            Set("PATH", DefaultPath);
-        }
-        Set("HOSTNAME", hostname);
-        foreach (var (k, v) in spec.Env ?? new Dictionary<string, string>())
-        {
-            Set(k, v);
-        }
-        return [.. order.Select(k => k + "=" + env[k])];
-    }
 
     [GeneratedRegex(@"^\d+(-\d+)?(,\d+(-\d+)?)*$")]
     private static partial Regex CpusetList();
@@ -131,10 +77,8 @@ public static partial class BundleBuilder
     public sealed record Plan
     {
         public required string Hostname { get; init; }
-        public required IReadOnlyList<string> Argv { get; init; }
-        public required IReadOnlyList<string> Env { get; init; }
-        public required string WorkingDir { get; init; }
-        public required (long Uid, long Gid) User { get; init; }
+        /// <summary>argv, environment, user and working directory of the container's process.</summary>
+        public required ResolvedWorkload Workload { get; init; }
         public required string RootfsPath { get; init; }
         public required string CgroupsPath { get; init; }
         public required InstanceSpec Spec { get; init; }
@@ -228,10 +172,10 @@ public static partial class BundleBuilder
             ["process"] = new JsonObject
             {
                 ["terminal"] = false,
-                ["user"] = new JsonObject { ["uid"] = plan.User.Uid, ["gid"] = plan.User.Gid },
-                ["args"] = new JsonArray([.. plan.Argv.Select(a => (JsonNode)a)]),
-                ["env"] = new JsonArray([.. plan.Env.Select(e => (JsonNode)e)]),
-                ["cwd"] = plan.WorkingDir,
+                ["user"] = new JsonObject { ["uid"] = plan.Workload.Uid, ["gid"] = plan.Workload.Gid },
+                ["args"] = new JsonArray([.. plan.Workload.Argv.Select(a => (JsonNode)a)]),
+                ["env"] = new JsonArray([.. plan.Workload.EnvEntries().Select(e => (JsonNode)e)]),
+                ["cwd"] = plan.Workload.WorkingDir,
                 ["capabilities"] = new JsonObject
                 {
                     ["bounding"] = Caps(), ["effective"] = Caps(), ["permitted"] = Caps(),
@@ -334,73 +278,4 @@ public static partial class BundleBuilder
 
     [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
     private static extern unsafe int stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte* buffer);
-
-    /// <summary>
-    /// <c>uid[:gid]</c> as numbers, or names looked up in the image's /etc/passwd and /etc/group (top layer first).
-    /// A uid without a gid takes the user's primary group, or 0.
-    /// </summary>
-    public static (long Uid, long Gid) ResolveUser(string? user, IReadOnlyList<string> layersLowestFirst, string field = "security.user")
-    {
-        if (string.IsNullOrEmpty(user))
-        {
-            return (0, 0);
-        }
-        var parts = user.Split(':');
-        if (parts.Length > 2 || parts[0].Length == 0)
-        {
-            throw StrataException.Invalid(field, $"'{user}' is not USER[:GROUP]");
-        }
-        var passwd = ReadImageFile(layersLowestFirst, "etc/passwd");
-        long uid;
-        long? primaryGid = null;
-        if (long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out uid))
-        {
-            primaryGid = Lookup(passwd, 2, parts[0], 3);
-        }
-        else
-        {
-            uid = Lookup(passwd, 0, parts[0], 2)
-                ?? throw StrataException.Invalid(field, $"user '{parts[0]}' is not in the image's /etc/passwd; give a numeric uid");
-            primaryGid = Lookup(passwd, 0, parts[0], 3);
-        }
-        long gid = primaryGid ?? 0;
-        if (parts.Length == 2)
-        {
-            if (!long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out gid))
-            {
-                gid = Lookup(ReadImageFile(layersLowestFirst, "etc/group"), 0, parts[1], 2)
-                    ?? throw StrataException.Invalid(field, $"group '{parts[1]}' is not in the image's /etc/group; give a numeric gid");
-            }
-        }
-        return (uid, gid);
-    }
-
-    private static long? Lookup(string[] lines, int keyColumn, string key, int valueColumn)
-    {
-        foreach (var line in lines)
-        {
-            var cols = line.Split(':');
-            if (cols.Length > Math.Max(keyColumn, valueColumn) && cols[keyColumn] == key
-                && long.TryParse(cols[valueColumn], NumberStyles.None, CultureInfo.InvariantCulture, out var v))
-            {
-                return v;
-            }
-        }
-        return null;
-    }
-
-    internal static string[] ReadImageFile(IReadOnlyList<string> layersLowestFirst, string relative)
-    {
-        for (var i = layersLowestFirst.Count - 1; i >= 0; i--)
-        {
-            var path = Path.Combine(layersLowestFirst[i], relative);
-            // A symlink could point anywhere on the host: only plain files are read.
-            var info = new FileInfo(path);
-            if (info.Exists && info.LinkTarget is null)
-            {
-                return File.ReadAllLines(path);
-            }
-        }
-        return [];
-    }
 }

@@ -92,9 +92,16 @@ public sealed partial class ContainerDriver
         }
         if (request.User is { } user)
         {
-            var (uid, gid) = BundleBuilder.ResolveUser(user, Rootfs(handle).Layers, "user");
+            var layers = Rootfs(handle).Layers;
+            var (uid, gid) = Workloads.ImageUsers.Resolve(user, layers, "user");
             start.ArgumentList.Add("--user");
             start.ArgumentList.Add($"{uid}:{gid}");
+            if (request.Env?.ContainsKey("HOME") != true)
+            {
+                // The container's HOME is its own user's; another user gets theirs (added last, so it wins).
+                start.ArgumentList.Add("--env");
+                start.ArgumentList.Add("HOME=" + Workloads.ImageUsers.HomeOf(uid, layers));
+            }
         }
         start.ArgumentList.Add(handle.InstanceId);
         foreach (var a in request.Command)

@@ -7,6 +7,7 @@ using Strata.Contracts.Drivers;
 using Strata.Contracts.Host;
 using Strata.Node.Cgroups;
 using Strata.Node.Images;
+using Strata.Node.Workloads;
 using Strata.Node.Logs;
 using Strata.Node.Networking;
 using Strata.Node.Supervision;
@@ -21,7 +22,7 @@ namespace Strata.Node.Drivers.Container;
 /// daemon restarts work exactly as for the process tier. (<c>create</c> + <c>start</c> would give the
 /// container pid earlier, but the supervisor would then watch a process that exits at once.)
 /// </summary>
-public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IRuntimeConfigDriver, IDisposable
+public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IRuntimeConfigDriver, ICommitDriver, IDisposable
 {
     internal const string ExitFileName = SupervisedRuntime.ExitFileName;
     internal const string KilledMarkerName = "killed-by-strata";
@@ -59,6 +60,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
     {
         Isolation = IsolationLevel.Kernel,
         Snapshots = SnapshotKind.Filesystem,
+        Networks = true,
         NeedsImage = true,
         Exec = true,
         LiveResize = false,
@@ -153,6 +155,10 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
 
     // ------------------------------------------------------------------ create
 
+    /// <summary>What the container's process is (argv, env, user, workdir): the rules every OCI tier shares.</summary>
+    internal static ResolvedWorkload Workload(InstanceSpec spec, string name, ResolvedImage image) =>
+        WorkloadResolver.Resolve(spec, name, image.Config, image.LayerDirectories, TierNames.Container);
+
     public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
     {
         var spec = request.Spec;
@@ -160,10 +166,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         var image = await _images.ResolveAsync(spec.Image!, cancellationToken).ConfigureAwait(false);
         Mark("image resolved");
-        var argv = BundleBuilder.Argv(spec, image.Config);
-        var user = spec.Security?.User is { } u
-            ? BundleBuilder.ResolveUser(u, image.LayerDirectories)
-            : BundleBuilder.ResolveUser(image.Config.User, image.LayerDirectories, "image");
+        var workload = Workload(spec, request.Name, image);
 
         var rootfs = new ContainerRootfs(request.Directory, image.LayerDirectories, spec.AutoRemove);
         rootfs.CreateDirectories();
@@ -193,10 +196,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         var config = BundleBuilder.Build(new BundleBuilder.Plan
         {
             Hostname = request.Name,
-            Argv = argv,
-            Env = BundleBuilder.Environment(spec, image.Config, request.Name),
-            WorkingDir = spec.WorkingDir ?? (string.IsNullOrEmpty(image.Config.WorkingDir) ? "/" : image.Config.WorkingDir),
-            User = user,
+            Workload = workload,
             RootfsPath = rootfs.Merged,
             CgroupsPath = cgroups.RuntimePath(nested: limits is not null),
             Spec = spec with { Resources = resources with { MemoryBytes = null } },
@@ -245,6 +245,9 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         null => spec.Ports is { Count: > 0 } ? _options.Networks?.DefaultNetwork ?? "strata0" : null,
         var name => name,
     };
+
+    /// <summary>The overlay's upper directory: every write of the container (<see cref="ICommitDriver"/>).</summary>
+    public string ChangesDirectory(DriverHandle handle) => Path.Combine(handle.Directory, ContainerRootfs.UpperName);
 
     private static ContainerRootfs Rootfs(DriverHandle handle) =>
         new(handle.Directory, handle.Data.TryGetValue(LayersKey, out var l) ? l.Split('\n') : [], handle.Data.ContainsKey(VolatileKey));

@@ -31,7 +31,8 @@ public sealed class FakeDriver : IDriver
 
     public Tier Tier => Tier.Fake;
 
-    public DriverCapabilities Capabilities { get; } = new() { Isolation = IsolationLevel.None, StartLatencyClass = "~0ms (fake)", SurvivesDaemonRestart = false };
+    // Accepts networks and ports (it joins nothing) so tests of the API's network paths can run on it.
+    public DriverCapabilities Capabilities { get; } = new() { Isolation = IsolationLevel.None, StartLatencyClass = "~0ms (fake)", SurvivesDaemonRestart = false, Networks = true };
 
     public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken) =>
         Task.FromResult(new DriverFingerprint(true, "in-memory fake for tests", "fake"));

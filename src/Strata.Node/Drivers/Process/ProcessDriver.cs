@@ -4,7 +4,9 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Cgroups;
 using Strata.Node.Logs;
+using Strata.Node.Images;
 using Strata.Node.Supervision;
+using Strata.Node.Workloads;
 
 namespace Strata.Node.Drivers.Process;
 
@@ -104,7 +106,10 @@ public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposabl
         });
     }
 
-    internal static IReadOnlyList<string> Argv(InstanceSpec spec) => [.. spec.Command ?? [], .. spec.Args ?? []];
+    /// <summary>command ++ args: the shared rules (docs/workload.md) with no image behind them.</summary>
+    internal static IReadOnlyList<string> Argv(InstanceSpec spec) => WorkloadResolver.Argv(spec.Command, spec.Args, NoImage);
+
+    private static readonly ImageConfig NoImage = new();
 
     internal static Dictionary<string, string> Environment(InstanceSpec spec, string name)
     {
@@ -113,7 +118,7 @@ public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposabl
             ["PATH"] = ExecutableResolver.DefaultPath,
             ["HOME"] = "/root",
             ["HOSTNAME"] = System.Environment.MachineName,
-            ["STRATA_INSTANCE"] = name,
+            [WorkloadResolver.InstanceVariable] = name,
         };
         if (spec.Env is { } extra)
         {

@@ -47,8 +47,13 @@ public sealed partial class SandboxDriver
         var (uid, gid, home) = (workload.Uid, workload.Gid, workload.Home);
         if (request.User is { Length: > 0 } user)
         {
-            (uid, gid) = BundleBuilder.ResolveUser(user, workload.Layers, "user");
-            home = SandboxWorkload.HomeOf(uid, workload.Layers);
+            (uid, gid) = Workloads.ImageUsers.Resolve(user, workload.Layers, "user");
+            var derived = env.TryGetValue("HOME", out var current) && current == workload.Home;
+            home = Workloads.ImageUsers.HomeOf(uid, workload.Layers);
+            if (derived && request.Env?.ContainsKey("HOME") != true)
+            {
+                env["HOME"] = home; // the sandbox user's HOME was derived from its passwd entry: the other user gets theirs
+            }
         }
         var script = new GuestWorkload(request.Command, env, request.WorkingDir ?? workload.WorkingDir, uid, gid, home).ToScript();
         var id = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));

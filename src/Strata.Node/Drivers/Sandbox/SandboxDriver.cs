@@ -56,6 +56,8 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     {
         Isolation = IsolationLevel.Hardware,
         Snapshots = SnapshotKind.None,
+        Networks = true,
+        HoldsUntrustedCode = true,
         NeedsImage = true,
         Exec = true,
         LiveResize = false,

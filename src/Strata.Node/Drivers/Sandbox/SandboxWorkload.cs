@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Strata.Contracts;
-using Strata.Node.Drivers.Container;
 using Strata.Node.Images;
+using Strata.Node.Workloads;
 using Strata.Qemu.Guest;
 
 namespace Strata.Node.Drivers.Sandbox;
@@ -35,7 +35,7 @@ public sealed record SandboxWorkload
     /// <summary>The user the workload runs as in the guest (image USER, or the spec's <c>--user</c>), resolved like the container tier.</summary>
     public long Uid { get; init; }
     public long Gid { get; init; }
-    /// <summary>HOME when neither the image nor the spec sets it: the user's /etc/passwd entry, as Docker does. Null: /root.</summary>
+    /// <summary>The user's home in the image's /etc/passwd, else / (HOME unless the image or the spec set it; <see cref="Env"/> holds HOME too). Null in older files: /root.</summary>
     public string? Home { get; init; }
     /// <summary>The image's layer directories (lowest first), to resolve <c>exec --user NAME</c> in the image's /etc/passwd.</summary>
     public IReadOnlyList<string> Layers { get; init; } = [];
@@ -44,40 +44,13 @@ public sealed record SandboxWorkload
     public const int MinimumMemoryMiB = 64;
 
     /// <summary>
-    /// argv = (spec command ?? image entrypoint) ++ (spec args ?? (spec command given ? [] : image cmd)), as
-    /// Docker does (<c>--entrypoint</c> resets CMD). Env: image env, then Strata's, then the spec's.
+    /// argv, environment, user, HOME and working directory come from <see cref="WorkloadResolver"/>, the rules every
+    /// OCI tier shares (docs/workload.md); the rest (vCPUs, memory, mounts) is the sandbox's own.
     /// </summary>
-    /// <remarks>
-    /// The user: the spec's (<c>--user</c>) or else the image's USER, names looked up in the image's
-    /// /etc/passwd and /etc/group in <paramref name="layers"/> (<see cref="BundleBuilder.ResolveUser"/>).
-    /// </remarks>
     public static SandboxWorkload Decide(InstanceSpec spec, string name, ImageConfig config, string baseDisk, string imageDigest, IReadOnlyList<string>? layers = null)
     {
         layers ??= [];
-        var (uid, gid) = spec.Security?.User is { } specUser
-            ? BundleBuilder.ResolveUser(specUser, layers)
-            : BundleBuilder.ResolveUser(config.User, layers, "image");
-        var argv = new List<string>(spec.Command ?? config.Entrypoint ?? []);
-        argv.AddRange(spec.Args ?? (spec.Command is not null ? [] : config.Cmd ?? []));
-        if (argv.Count == 0 || string.IsNullOrEmpty(argv[0]))
-        {
-            throw StrataException.Invalid("args", $"image {spec.Image} has no entrypoint or cmd; give a command, e.g. strata run --tier sandbox {spec.Image} -- sh -c 'echo hi'");
-        }
-        var env = new Dictionary<string, string>(StringComparer.Ordinal) { ["PATH"] = GuestWorkload.DefaultPath };
-        foreach (var entry in config.Env ?? [])
-        {
-            var eq = entry.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-            {
-                env[entry[..eq]] = entry[(eq + 1)..];
-            }
-        }
-        env["HOSTNAME"] = name;
-        env["STRATA_INSTANCE"] = name;
-        foreach (var (k, v) in spec.Env ?? new Dictionary<string, string>())
-        {
-            env[k] = v;
-        }
+        var resolved = WorkloadResolver.Resolve(spec, name, config, layers, TierNames.Sandbox);
         var cpus = spec.Resources?.Cpus is { } c ? (int)Math.Ceiling(c) : 1;
         var memory = spec.Resources?.MemoryBytes is { } m ? (int)Math.Min(int.MaxValue, m / (1024 * 1024)) : DefaultMemoryMiB;
         if (memory < MinimumMemoryMiB)
@@ -93,16 +66,16 @@ public sealed record SandboxWorkload
         var workload = new SandboxWorkload
         {
             Mounts = mounts,
-            Argv = argv,
-            Env = env,
-            WorkingDir = spec.WorkingDir ?? (string.IsNullOrEmpty(config.WorkingDir) ? "/" : config.WorkingDir),
+            Argv = resolved.Argv,
+            Env = resolved.EnvMap(),
+            WorkingDir = resolved.WorkingDir,
             Cpus = Math.Max(1, cpus),
             MemoryMiB = memory,
             BaseDisk = baseDisk,
             ImageDigest = imageDigest,
-            Uid = uid,
-            Gid = gid,
-            Home = HomeOf(uid, layers),
+            Uid = resolved.Uid,
+            Gid = resolved.Gid,
+            Home = resolved.Home,
             Layers = layers,
         };
         _ = workload.ToGuest().ToKernelArgument(); // refuses what does not fit the kernel command line, naming the field
@@ -110,21 +83,6 @@ public sealed record SandboxWorkload
     }
 
     public GuestWorkload ToGuest() => new(Argv, Env, WorkingDir, Uid, Gid, Home);
-
-    /// <summary>The home directory of <paramref name="uid"/> in the image's /etc/passwd; else /root for root and / for others (Docker's rule).</summary>
-    public static string HomeOf(long uid, IReadOnlyList<string> layers)
-    {
-        var key = uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        foreach (var line in BundleBuilder.ReadImageFile(layers, "etc/passwd"))
-        {
-            var cols = line.Split(':');
-            if (cols.Length >= 6 && cols[2] == key && cols[5].StartsWith('/'))
-            {
-                return cols[5];
-            }
-        }
-        return uid == 0 ? "/root" : "/";
-    }
 
     public void Save(string instanceDir) =>
         File.WriteAllText(Path.Combine(instanceDir, FileName), JsonSerializer.Serialize(this, SandboxJsonContext.Default.SandboxWorkload));

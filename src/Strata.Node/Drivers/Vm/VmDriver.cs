@@ -11,6 +11,7 @@ using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Sandbox;
 using Strata.Node.Networking;
 using Strata.Node.Supervision;
+using Strata.Node.Workloads;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
 
@@ -75,6 +76,8 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     {
         Isolation = IsolationLevel.Hardware,
         Snapshots = SnapshotKind.Stateful,
+        Networks = true,
+        HoldsUntrustedCode = true,
         NeedsImage = true,
         Exec = false,
         LiveResize = true,
@@ -178,7 +181,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
                         ? $"image {spec.Image} is {imageArch}, not arm64; build an arm64 busybox with 'strata image build-base busybox --arch arm64' (named busybox:arm64) or import an arm64 image"
                         : $"image {spec.Image} is {imageArch}; run it with --arch {imageArch} or use an amd64 image");
                 }
-                var workload = Workload(spec, rootfs.Config, rootfs.LayerDirs);
+                var workload = Workload(spec, request.Name, rootfs.Config, rootfs.LayerDirs);
                 var baseDisk = await _rootDisks.EnsureAsync(rootfs, cancellationToken).ConfigureAwait(false);
                 config = new VmConfig
                 {
@@ -287,36 +290,20 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     }
 
     /// <summary>
-    /// The image's entrypoint, cmd, env, working directory and user, overridden by the spec (Docker's rules); the user
-    /// is resolved in the image's /etc/passwd and /etc/group like the container and sandbox tiers do.
+    /// What the guest's init runs: argv, environment, user, HOME and working directory from <see cref="WorkloadResolver"/>,
+    /// the rules every OCI tier shares (docs/workload.md).
     /// </summary>
-    internal static GuestWorkload Workload(InstanceSpec spec, ImageConfig image, IReadOnlyList<string>? layers = null)
+    internal static GuestWorkload Workload(InstanceSpec spec, string name, ImageConfig image, IReadOnlyList<string>? layers = null)
     {
-        layers ??= [];
-        var (uid, gid) = spec.Security?.User is { } specUser
-            ? BundleBuilder.ResolveUser(specUser, layers)
-            : BundleBuilder.ResolveUser(image.User, layers, "image");
-        IReadOnlyList<string> argv = spec.Command is { Count: > 0 } command
-            ? [.. command, .. spec.Args ?? []]
-            : [.. image.Entrypoint, .. spec.Args ?? image.Cmd];
-        if (argv.Count == 0)
+        var resolved = WorkloadResolver.Resolve(spec, name, new Strata.Node.Images.ImageConfig
         {
-            throw StrataException.Invalid("command", $"image {spec.Image} has no entrypoint or command; give one, e.g. strata run --tier vm {spec.Image} -- sh -c 'echo hi'");
-        }
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var pair in image.Env)
-        {
-            var eq = pair.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-            {
-                env[pair[..eq]] = pair[(eq + 1)..];
-            }
-        }
-        foreach (var (k, v) in spec.Env ?? new Dictionary<string, string>())
-        {
-            env[k] = v;
-        }
-        return new GuestWorkload(argv, env, spec.WorkingDir ?? image.WorkingDir, uid, gid, SandboxWorkload.HomeOf(uid, layers));
+            Entrypoint = image.Entrypoint,
+            Cmd = image.Cmd,
+            Env = image.Env,
+            WorkingDir = image.WorkingDir,
+            User = image.User,
+        }, layers ?? [], TierNames.Vm);
+        return new GuestWorkload(resolved.Argv, resolved.EnvMap(), resolved.WorkingDir, resolved.Uid, resolved.Gid, resolved.Home);
     }
 
     private static string KernelAppend(string accel, GuestWorkload workload, bool arm64 = false)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Logs;
+using Strata.Node.Workloads;
 
 namespace Strata.Node.Drivers.Wasm;
 
@@ -24,10 +25,10 @@ public sealed record WasmDriverOptions
 ///
 /// An auto-removed instance (<c>strata run --rm</c>) leaves nothing on disk: its spec stays in memory and its
 /// output goes to a <see cref="MemoryLog"/> (bounded like the files) that the daemon reads through
-/// <see cref="IMemoryLogs"/>. Nothing of it could be used after a daemon restart anyway, and it is removed
+/// <see cref="IMemoryLogDriver"/>. Nothing of it could be used after a daemon restart anyway, and it is removed
 /// when it ends.
 /// </summary>
-public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, IDisposable
+public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogDriver, IDisposable
 {
     private readonly WasmDriverOptions _options;
     private readonly TimeProvider _time;
@@ -54,6 +55,7 @@ public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, 
     {
         Isolation = IsolationLevel.Language,
         Snapshots = SnapshotKind.Memory,
+        HoldsUntrustedCode = true,
         NeedsImage = true,
         StartLatencyClass = "~1ms",
         SurvivesDaemonRestart = false,
@@ -70,6 +72,8 @@ public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, 
 
     public MemoryLog? FindLog(string instanceId) => _memoryLogs.GetValueOrDefault(instanceId);
 
+    IMemoryLog? IMemoryLogDriver.FindLog(string instanceId) => FindLog(instanceId);
+
     public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
     {
         try
@@ -81,6 +85,17 @@ public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, 
         {
             return Task.FromResult(DriverFingerprint.Unavailable($"the Wasmtime native library could not be loaded: {e.Message}"));
         }
+    }
+
+    /// <summary><c>STRATA_INSTANCE</c> (as on every tier), then the spec's variables.</summary>
+    private static Dictionary<string, string> Environment(InstanceSpec spec, DriverHandle handle)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal) { [WorkloadResolver.InstanceVariable] = spec.Name ?? handle.InstanceId };
+        foreach (var (k, v) in spec.Env ?? new Dictionary<string, string>())
+        {
+            env[k] = v;
+        }
+        return env;
     }
 
     public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
@@ -175,7 +190,7 @@ public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogs, 
             Directory = handle.Directory,
             Argv0 = Path.GetFileName(handle.Data["module"]),
             Args = spec.Args ?? [],
-            Env = spec.Env ?? new Dictionary<string, string>(),
+            Env = Environment(spec, handle),
             Mounts = spec.Mounts ?? [],
             MemoryBytes = spec.Resources?.MemoryBytes,
             Timeout = spec.TimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
