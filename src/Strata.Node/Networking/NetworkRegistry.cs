@@ -174,9 +174,11 @@ public sealed partial class NetworkRegistry : IDisposable
     private Ipv4Subnet FreeSubnet(List<Ipv4Subnet> taken, List<Ipv4Subnet> routes)
     {
         var pool = Ipv4Subnet.Parse(_options.SubnetPool, "subnet pool");
-        for (var candidate = pool.Network; candidate + 255 <= pool.Last; candidate += 256)
+        var count = (int)Math.Min(((ulong)pool.Last - pool.Network + 1) / 256, int.MaxValue);
+        for (var i = 0; i < count; i++)
         {
-            var s = new Ipv4Subnet(candidate, 24);
+            // From the node's own start, wrapping around (see NodeScope.SubnetPoolStart).
+            var s = new Ipv4Subnet(pool.Network + (uint)((i + _options.SubnetPoolStart) % count) * 256, 24);
             if (!taken.Any(t => t.Overlaps(s)) && !routes.Any(r => r.Overlaps(s)))
             {
                 return s;
@@ -202,6 +204,7 @@ public sealed partial class NetworkRegistry : IDisposable
         Name = _options.DefaultNetwork,
         Subnet = Ipv4Subnet.Parse(_options.DefaultSubnet).ToString(),
         Bridge = _options.BridgePrefix + "0",
+        CniName = _options.CniNamePrefix.Length > 0 ? _options.CniNamePrefix + _options.DefaultNetwork : null,
         Default = true,
         CreatedAt = DateTimeOffset.UtcNow,
     };
@@ -245,6 +248,7 @@ public sealed partial class NetworkRegistry : IDisposable
         if (record is null && request.Network == _options.DefaultNetwork)
         {
             record = DefaultRecord();
+            CheckDefaultSubnetFree(record);
             _state.Networks.Add(record);
             Save();
         }
@@ -253,6 +257,22 @@ public sealed partial class NetworkRegistry : IDisposable
             throw NotFound(request.Network);
         }
         return record;
+    }
+
+    /// <summary>
+    /// The default network's subnet must not be routed via a bridge of another node (or anything else) on this host:
+    /// two bridges with one subnet break each other's routes. Checked when the default network is first used.
+    /// </summary>
+    private void CheckDefaultSubnetFree(NetworkRecord record)
+    {
+        var subnet = Ipv4Subnet.Parse(record.Subnet);
+        var ours = _state.Networks.Select(n => n.Bridge).Append(record.Bridge).ToHashSet();
+        if (Ipv4Subnet.HostRoutes().FirstOrDefault(r => !ours.Contains(r.Device) && r.Subnet.Overlaps(subnet)) is { Device: not null } route)
+        {
+            throw StrataException.Conflict(
+                $"the default network '{record.Name}' would use {subnet}, which overlaps {route.Subnet} routed via {route.Device} on this host " +
+                "(another node's default network, or another program's); give this node another name (--node) or remove what uses the subnet");
+        }
     }
 
     private static StrataException NotFound(string name) =>
