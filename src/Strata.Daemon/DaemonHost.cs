@@ -7,6 +7,7 @@ using System.Security.Cryptography.X509Certificates;
 using Strata.Control;
 using Strata.Control.Projects;
 using Strata.Daemon.Api;
+using Strata.Node;
 using Strata.Node.Cgroups;
 using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Fake;
@@ -48,8 +49,10 @@ public sealed partial class DaemonHost : IAsyncDisposable
     {
         DataRootPermissions.CreateRoot(options.Root);
         var rootLock = LockRoot(options.Root);
+        var scope = new NodeScope(options.Node);
         try
         {
+            ClaimRootForNode(options.Root, scope);
             // Before anything else opens a file under the root: leftovers of interrupted operations go, and an
             // install with older, looser modes is made private (docs/security.md, "File permissions").
             var (swept, repaired) = PrepareRoot(options.Root);
@@ -97,6 +100,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             var token = options.Listen is null ? null
                 : Authentication.LoadOrCreateToken(options.TokenFile ?? Path.Combine(options.Root, "admin.token"));
             builder.Services.AddSingleton(options);
+            builder.Services.AddSingleton(scope);
             builder.Services.AddSingleton(TimeProvider.System);
             builder.Services.AddSingleton(sp => new SqliteStateStore(Path.Combine(options.Root, "state.db"), sp.GetRequiredService<ILogger<SqliteStateStore>>()));
             builder.Services.AddSingleton<IStateStore>(sp => sp.GetRequiredService<SqliteStateStore>());
@@ -113,7 +117,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 Projects = sp.GetRequiredService<ProjectService>(),
             });
             builder.Services.AddSingleton<Advice.HostAdvisor>();
-            builder.Services.AddSingleton(new NetworkRegistry(options.Networks ?? new NetworkOptions { StateDirectory = Path.Combine(options.Root, "networks") }));
+            builder.Services.AddSingleton(new NetworkRegistry(options.Networks ?? scope.Networks(Path.Combine(options.Root, "networks"))));
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddSingleton<InstanceListWriter>();
@@ -192,11 +196,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
             new Strata.Node.Images.ImageStoreResolver(services.GetRequiredService<Strata.Images.ImageStore>()));
         // One standby supervisor serves every supervised tier.
         var launcher = SupervisedRuntime.SharedLauncher(options.Supervisor);
+        var scope = services.GetRequiredService<NodeScope>();
         yield return new ProcessDriver(new ProcessDriverOptions
         {
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
             Launcher = launcher,
+            CgroupParent = scope.CgroupParent,
         }, services.GetRequiredService<ILogger<ProcessDriver>>());
         yield return new WasmDriver(new WasmDriverOptions
         {
@@ -218,6 +224,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             LogMaxBytes = options.LogMaxBytes,
             Runtime = options.OciRuntime,
             RuntimeStateRoot = Path.Combine(options.Root, "run", "oci"),
+            CgroupParent = scope.CgroupParent,
             Networks = services.GetRequiredService<NetworkRegistry>(),
             Launcher = launcher,
         }, images, services.GetRequiredService<ILogger<ContainerDriver>>());
@@ -311,6 +318,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
         {
         }
         DeleteDockerSockets();
+        ReleaseNodeCgroupParent();
         await _lock.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -73,7 +73,7 @@ public sealed record DaemonOptions
 
     /// <summary>
     /// Sockets speaking the Docker Engine API (docs/docker-api.md). Empty when embedded; <see cref="Parse"/> adds
-    /// <see cref="DockerApi.DockerSocketOptions.DefaultPath"/> unless <c>--docker-socket</c> or <c>--no-docker-socket</c> is given.
+    /// the node's default socket (<see cref="Strata.Node.NodeScope.DockerSocket"/>: <see cref="DockerApi.DockerSocketOptions.DefaultPath"/> on node local) unless <c>--docker-socket</c> or <c>--no-docker-socket</c> is given.
     /// </summary>
     public IReadOnlyList<DockerApi.DockerSocketOptions> DockerSockets { get; init; } = [];
 
@@ -133,7 +133,9 @@ public sealed record DaemonOptions
         }
         if (!noDockerSocket && o.DockerSockets.Count == 0)
         {
-            o = o with { DockerSockets = [new DockerApi.DockerSocketOptions(DockerApi.DockerSocketOptions.DefaultPath)] };
+            // Named after the node: a second node on the host does not meet the first one's socket.
+            Strata.Contracts.Host.NodeName.Validate("--node", o.Node);
+            o = o with { DockerSockets = [new DockerApi.DockerSocketOptions(new Strata.Node.NodeScope(o.Node).DockerSocket)] };
         }
         o.Validate();
         return o;

@@ -9,6 +9,8 @@ if (args.Contains("--help") || args.Contains("-h"))
         Options:
           --root DIR            data root (default /var/lib/strata)
           --socket PATH         unix socket for administrators (default /run/strata/strata.sock, mode 0660)
+          --node NAME           this node's name (default local): cgroups, bridges, taps, namespaces and chains
+                                are named after it, so daemons with their own --root, --socket and --node share a host
           --listen ADDR:PORT    also listen on TCP; every request needs a bearer token
           --token-file PATH     the host admin's bearer token for --listen (default <root>/admin.token, created if missing);
                                 project tokens ('strata project token create') work there too
@@ -21,7 +23,8 @@ if (args.Contains("--help") || args.Contains("-h"))
           --unpack-max-size SIZE  most one image layer or imported archive may expand to (default 32G)
           --unpack-max-ratio N  most it may expand per compressed byte, past 256M (default 100)
           --unpack-min-free SIZE  space pulls and imports leave free on the data root's disk (default 1G)
-          --docker-socket PATH  serve the Docker Engine API on PATH (default /run/strata/docker.sock, mode 0660),
+          --docker-socket PATH  serve the Docker Engine API on PATH (default /run/strata/docker.sock, or
+                                /run/strata/docker-NODE.sock for a --node other than local; mode 0660),
                                 acting in the default project; repeatable, each one may be followed by
             --project NAME      ... acting in project NAME instead (its quotas and restrictions apply)
             --socket-group GRP  ... group owning that socket (default strata)

@@ -11,6 +11,7 @@ namespace Strata.Node.Cgroups;
 /// </summary>
 public sealed class CgroupSet
 {
+    /// <summary>The node local's parent; a daemon passes its node's (<see cref="NodeScope.CgroupParent"/>).</summary>
     public const string DefaultParent = "strata";
     private const long CfsPeriodMicros = 100_000;
 
@@ -102,6 +103,31 @@ public sealed class CgroupSet
     /// <summary>Reopens the cgroups of an instance (after a daemon restart) from their directories.</summary>
     public static CgroupSet Open(IReadOnlyList<string> directories, string? memoryDirectory, string root = "/sys/fs/cgroup") =>
         new(root, [.. directories], memoryDirectory);
+
+    /// <summary>
+    /// Removes <paramref name="parent"/> from every hierarchy where it holds no cgroup of an instance any more (rmdir
+    /// of a cgroup with children or processes fails, and is left alone). Returns how many directories went.
+    /// </summary>
+    public static int RemoveParentIfEmpty(string parent, string root = "/sys/fs/cgroup")
+    {
+        var dirs = IsUnifiedOnly(root) ? [Path.Combine(root, parent)]
+            : Directory.Exists(root) ? Directory.EnumerateDirectories(root).Where(h => new DirectoryInfo(h).LinkTarget is null).Select(h => Path.Combine(h, parent)).ToList()
+            : [];
+        var removed = 0;
+        foreach (var dir in dirs.Where(Directory.Exists))
+        {
+            try
+            {
+                Directory.Delete(dir);
+                removed++;
+            }
+            catch (IOException)
+            {
+                // instances left in it (they keep running while the daemon is down)
+            }
+        }
+        return removed;
+    }
 
     private static string Make(string root, string controller, string parent, string name, List<string> created)
     {

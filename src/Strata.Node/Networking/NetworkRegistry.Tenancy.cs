@@ -11,8 +11,6 @@ namespace Strata.Node.Networking;
 /// </summary>
 public sealed partial class NetworkRegistry
 {
-    private const string HostChainPrefix = "STRATA-HOST-";
-
     /// <summary>
     /// Every subnet Strata networks use on this host, with who uses it as an error may say it: "network 'N'" for the
     /// project's own networks (and every network for a host administrator), "" for another project's.
@@ -37,9 +35,9 @@ public sealed partial class NetworkRegistry
     /// </summary>
     private string UniqueCniName(string name, string project)
     {
-        var candidate = project == _options.DefaultNetworkProject ? name : $"{name}.{project}";
+        var candidate = _options.CniNamePrefix + (project == _options.DefaultNetworkProject ? name : $"{name}.{project}");
         var unique = candidate;
-        for (var n = 2; _state.Networks.Any(r => r.Key == unique) || unique == _options.DefaultNetwork; n++)
+        for (var n = 2; _state.Networks.Any(r => r.Key == unique) || unique == _options.CniNamePrefix + _options.DefaultNetwork; n++)
         {
             unique = $"{candidate}.{n.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
         }
@@ -50,7 +48,7 @@ public sealed partial class NetworkRegistry
     private bool GuardsHost(NetworkRecord n) =>
         !n.AllowHost && n.Project is not null && n.Project != _options.DefaultNetworkProject;
 
-    private static string HostChain(NetworkRecord n) => HostChainPrefix + n.Bridge; // at most 12 + 15 of the 28 iptables allows
+    private static string HostChain(NetworkRecord n) => NodeScope.HostChain(n.Bridge);
 
     private static string HostRuleComment(NetworkRecord n) => $"strata: network {n.Key} may not reach the host";
 

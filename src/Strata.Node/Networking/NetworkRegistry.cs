@@ -174,9 +174,11 @@ public sealed partial class NetworkRegistry : IDisposable
     private Ipv4Subnet FreeSubnet(List<Ipv4Subnet> taken, List<Ipv4Subnet> routes)
     {
         var pool = Ipv4Subnet.Parse(_options.SubnetPool, "subnet pool");
-        for (var candidate = pool.Network; candidate + 255 <= pool.Last; candidate += 256)
+        var count = (int)Math.Min(((ulong)pool.Last - pool.Network + 1) / 256, int.MaxValue);
+        for (var i = 0; i < count; i++)
         {
-            var s = new Ipv4Subnet(candidate, 24);
+            // From the node's own start, wrapping around (see NodeScope.SubnetPoolStart).
+            var s = new Ipv4Subnet(pool.Network + (uint)((i + _options.SubnetPoolStart) % count) * 256, 24);
             if (!taken.Any(t => t.Overlaps(s)) && !routes.Any(r => r.Overlaps(s)))
             {
                 return s;
@@ -202,6 +204,7 @@ public sealed partial class NetworkRegistry : IDisposable
         Name = _options.DefaultNetwork,
         Subnet = Ipv4Subnet.Parse(_options.DefaultSubnet).ToString(),
         Bridge = _options.BridgePrefix + "0",
+        CniName = _options.CniNamePrefix.Length > 0 ? _options.CniNamePrefix + _options.DefaultNetwork : null,
         Default = true,
         CreatedAt = DateTimeOffset.UtcNow,
     };
@@ -245,6 +248,7 @@ public sealed partial class NetworkRegistry : IDisposable
         if (record is null && request.Network == _options.DefaultNetwork)
         {
             record = DefaultRecord();
+            CheckDefaultSubnetFree(record);
             _state.Networks.Add(record);
             Save();
         }
@@ -253,6 +257,22 @@ public sealed partial class NetworkRegistry : IDisposable
             throw NotFound(request.Network);
         }
         return record;
+    }
+
+    /// <summary>
+    /// The default network's subnet must not be routed via a bridge of another node (or anything else) on this host:
+    /// two bridges with one subnet break each other's routes. Checked when the default network is first used.
+    /// </summary>
+    private void CheckDefaultSubnetFree(NetworkRecord record)
+    {
+        var subnet = Ipv4Subnet.Parse(record.Subnet);
+        var ours = _state.Networks.Select(n => n.Bridge).Append(record.Bridge).ToHashSet();
+        if (Ipv4Subnet.HostRoutes().FirstOrDefault(r => !ours.Contains(r.Device) && r.Subnet.Overlaps(subnet)) is { Device: not null } route)
+        {
+            throw StrataException.Conflict(
+                $"the default network '{record.Name}' would use {subnet}, which overlaps {route.Subnet} routed via {route.Device} on this host " +
+                "(another node's default network, or another program's); give this node another name (--node) or remove what uses the subnet");
+        }
     }
 
     private static StrataException NotFound(string name) =>
@@ -318,342 +338,6 @@ public sealed partial class NetworkRegistry : IDisposable
             Directory.Delete(leases, recursive: true);
         }
     }
-
-    // ---------------------------------------------------------------- members
-
-    public NetworkAttachment? Attachment(string instanceId)
-    {
-        _lock.Wait();
-        try
-        {
-            foreach (var n in _state.Networks)
-            {
-                if (n.Members.FirstOrDefault(m => m.InstanceId == instanceId) is { } m)
-                {
-                    return new NetworkAttachment(n.Name, NamespacePath(m.Namespace), m.Address, m.Ports);
-                }
-            }
-            return null;
-        }
-        finally
-        {
-            _lock.Release();
-        }
-    }
-
-    private static string NamespacePath(string name) => Path.Combine("/run/netns", name);
-
-    /// <summary>
-    /// Creates the instance's network namespace and joins it to the network. On any failure everything made so
-    /// far (namespace, veth, lease, rules) is removed before the error is thrown.
-    /// </summary>
-    public async Task<NetworkAttachment> AttachAsync(NetworkAttachRequest request, CancellationToken ct)
-    {
-        if (MissingReason() is { } missing)
-        {
-            throw new StrataException(ErrorKind.Unavailable, "networks are unavailable: " + missing);
-        }
-        for (var i = 0; i < request.Ports.Count; i++)
-        {
-            request.Ports[i].Validate($"ports[{i}]");
-        }
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            var record = JoinableNetwork(request);
-            CheckPorts(request);
-            await EnsureHostAccessRulesAsync(record, ct).ConfigureAwait(false);
-
-            var nsName = _options.NamespacePrefix + request.InstanceId;
-            var nsPath = NamespacePath(nsName);
-            // Recorded before anything exists on the host: if the daemon dies halfway, PruneAsync finds the
-            // member (no address yet) and undoes whatever was made.
-            var member = new MemberRecord
-            {
-                InstanceId = request.InstanceId,
-                Name = request.Name,
-                Project = request.Project,
-                Address = "",
-                Namespace = nsName,
-                HostsFile = request.HostsFile,
-                Ports = [.. request.Ports],
-                Aliases = [.. request.Aliases],
-            };
-            record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
-            record.Members.Add(member);
-            Save();
-            if (File.Exists(nsPath))
-            {
-                await HostCommand.IpAsync(ct, "netns", "del", nsName).ConfigureAwait(false);
-            }
-            var chain = Chain(record, request.Ports);
-            try
-            {
-                var add = await HostCommand.IpAsync(ct, "netns", "add", nsName).ConfigureAwait(false);
-                if (add.ExitCode != 0)
-                {
-                    throw new StrataException(ErrorKind.Internal, $"could not create network namespace {nsName}: {add.Error}");
-                }
-                var lo = await HostCommand.IpAsync(ct, "-n", nsName, "link", "set", "lo", "up").ConfigureAwait(false);
-                if (lo.ExitCode != 0)
-                {
-                    throw new StrataException(ErrorKind.Internal, $"could not bring up loopback in {nsName}: {lo.Error}");
-                }
-                var resultJson = await chain.AddAsync(request.InstanceId, nsPath, ct).ConfigureAwait(false);
-                var result = JsonSerializer.Deserialize(resultJson, NetworkJsonContext.Default.CniResult);
-                var address = result?.Ips.FirstOrDefault()?.Address is { } a ? a.Split('/')[0]
-                    : throw new StrataException(ErrorKind.Internal, "the CNI bridge plugin returned no address");
-                record.Members[record.Members.IndexOf(member)] = member with { Address = address, CniResult = resultJson };
-                Save();
-                WriteHostsFiles(record);
-                return new NetworkAttachment(record.Name, nsPath, address, request.Ports);
-            }
-            catch
-            {
-                await chain.DeleteAsync(request.InstanceId, nsPath, null, CancellationToken.None).ConfigureAwait(false);
-                if (File.Exists(nsPath))
-                {
-                    await HostCommand.IpAsync(CancellationToken.None, "netns", "del", nsName).ConfigureAwait(false);
-                }
-                record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
-                Save();
-                throw;
-            }
-        }
-        finally
-        {
-            _lock.Release();
-        }
-    }
-
-    /// <summary>Leaves the network: CNI DEL (veth, lease, NAT and port rules), then the namespace. Idempotent. Returns what could not be cleaned.</summary>
-    public async Task<IReadOnlyList<string>> DetachAsync(string instanceId, CancellationToken ct)
-    {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            var errors = new List<string>();
-            var nsName = _options.NamespacePrefix + instanceId;
-            var record = _state.Networks.FirstOrDefault(n => n.Members.Any(m => m.InstanceId == instanceId));
-            if (record is not null)
-            {
-                var member = record.Members.First(m => m.InstanceId == instanceId);
-                if (member.Tap is not null)
-                {
-                    errors.AddRange(await DetachTapAsync(record, member).ConfigureAwait(false));
-                    return errors;
-                }
-                nsName = member.Namespace;
-                var vanished = !File.Exists(NamespacePath(nsName));
-                var cleanup = await Chain(record, member.Ports).DeleteAsync(instanceId, NamespacePath(nsName), member.CniResult, CancellationToken.None).ConfigureAwait(false);
-                if (member.CniResult is not null)
-                {
-                    errors.AddRange(cleanup); // without a cached result (a create cut short) some DELs fail by design
-                }
-                if (vanished && !record.Internal && member.Address.Length > 0)
-                {
-                    await TeardownMasqueradeAsync(record.Key, instanceId, member.Address).ConfigureAwait(false);
-                }
-                record.Members.Remove(member);
-                Save();
-                WriteHostsFiles(record);
-            }
-            if (File.Exists(NamespacePath(nsName)))
-            {
-                var r = await HostCommand.IpAsync(CancellationToken.None, "netns", "del", nsName).ConfigureAwait(false);
-                if (r.ExitCode != 0)
-                {
-                    errors.Add($"could not remove network namespace {nsName}: {r.Error}");
-                }
-            }
-            return errors;
-        }
-        finally
-        {
-            _lock.Release();
-        }
-    }
-
-    /// <summary>
-    /// The bridge plugin finds the addresses to un-masquerade on the container's eth0, so when the namespace
-    /// vanished first (removed behind Strata's back) its DEL leaves the NAT rule and chain. They are named
-    /// the way the plugin names them (CNI- + SHA-512 of network name and container id), so remove them here.
-    /// Tap members (which have no eth0 on the host) always take this path. Without an address only the chain goes.
-    /// </summary>
-    private static async Task TeardownMasqueradeAsync(string network, string instanceId, string? address)
-    {
-        var (chain, comment) = MasqueradeNames(network, instanceId);
-        if (address is not null)
-        {
-            await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-D", "POSTROUTING", "-s", address + "/32", "-m", "comment", "--comment", comment, "-j", chain]).ConfigureAwait(false);
-        }
-        await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-F", chain]).ConfigureAwait(false);
-        await HostCommand.RunAsync("iptables", ["-w", "-t", "nat", "-X", chain]).ConfigureAwait(false);
-    }
-
-    /// <summary>The bridge plugin's names for a member's NAT chain (utils.FormatChainName) and rule comment (utils.FormatComment).</summary>
-    private static (string Chain, string Comment) MasqueradeNames(string network, string instanceId)
-    {
-        var hash = System.Security.Cryptography.SHA512.HashData(Encoding.UTF8.GetBytes(network + instanceId));
-        return (("CNI-" + Convert.ToHexStringLower(hash))[..28], $"name: \"{network}\" id: \"{instanceId}\"");
-    }
-
-    /// <summary>
-    /// Joins the network again when the instance's namespace is gone although it is still a member (the host
-    /// rebooted: /run/netns, veths and rules are gone, the lease file is not). Returns the current attachment.
-    /// </summary>
-    public async Task<NetworkAttachment?> EnsureAttachedAsync(string instanceId, CancellationToken ct)
-    {
-        NetworkAttachRequest? again = null;
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            var record = _state.Networks.FirstOrDefault(n => n.Members.Any(m => m.InstanceId == instanceId));
-            if (record is null)
-            {
-                return null;
-            }
-            var member = record.Members.First(m => m.InstanceId == instanceId);
-            if (member.Tap is not null)
-            {
-                return new NetworkAttachment(record.Name, "", member.Address, member.Ports); // a VM member: no namespace
-            }
-            if (File.Exists(NamespacePath(member.Namespace)))
-            {
-                return new NetworkAttachment(record.Name, NamespacePath(member.Namespace), member.Address, member.Ports);
-            }
-            again = new NetworkAttachRequest
-            {
-                InstanceId = instanceId, Name = member.Name, Project = member.Project, Network = record.Name,
-                Ports = member.Ports, HostsFile = member.HostsFile, Aliases = member.Aliases,
-            };
-        }
-        finally
-        {
-            _lock.Release();
-        }
-        await DetachAsync(instanceId, ct).ConfigureAwait(false);
-        return await AttachAsync(again, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Detaches every member that is not one of <paramref name="instanceIds"/>: what a daemon that died during a
-    /// create (or a remove) leaves behind. Called once the daemon knows its instances.
-    /// </summary>
-    public async Task<int> PruneAsync(IReadOnlyCollection<string> instanceIds, CancellationToken ct)
-    {
-        var known = instanceIds.ToHashSet(StringComparer.Ordinal);
-        List<string> stale;
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            stale = [.. _state.Networks.SelectMany(n => n.Members).Select(m => m.InstanceId).Where(id => !known.Contains(id))];
-        }
-        finally
-        {
-            _lock.Release();
-        }
-        foreach (var id in stale)
-        {
-            await DetachAsync(id, ct).ConfigureAwait(false);
-        }
-        return stale.Count;
-    }
-
-    private CniChain Chain(NetworkRecord record, IReadOnlyList<PortSpec> ports)
-    {
-        var subnet = Ipv4Subnet.Parse(record.Subnet);
-        var plugins = new List<JsonObject>
-        {
-            new()
-            {
-                ["type"] = "bridge",
-                ["bridge"] = record.Bridge,
-                ["isGateway"] = true,
-                ["ipMasq"] = !record.Internal,
-                ["hairpinMode"] = true,
-                ["ipam"] = new JsonObject
-                {
-                    ["type"] = "host-local",
-                    ["dataDir"] = IpamDirectory,
-                    ["ranges"] = new JsonArray(new JsonArray(new JsonObject { ["subnet"] = subnet.ToString(), ["gateway"] = subnet.Gateway })),
-                    // An internal network has no default route: nothing beyond the bridge is reachable.
-                    ["routes"] = record.Internal ? new JsonArray() : new JsonArray(new JsonObject { ["dst"] = "0.0.0.0/0" }),
-                },
-            },
-        };
-        if (PortmapPlugin(ports) is { } portmap)
-        {
-            plugins.Add(portmap);
-        }
-        // iptables here is Debian's iptables-nft: the rules land in nftables tables, which is what the kernel runs.
-        plugins.Add(new JsonObject { ["type"] = "firewall", ["backend"] = "iptables", ["ingressPolicy"] = "same-bridge" });
-        return new CniChain(_options.PluginDirectory, record.Key, plugins);
-    }
-
-    /// <summary>
-    /// Each member's hosts file lists the members of its network in its own project. Written in place (same
-    /// inode) because it is bind-mounted into running containers.
-    /// </summary>
-    private static void WriteHostsFiles(NetworkRecord record)
-    {
-        foreach (var member in record.Members)
-        {
-            if (member.HostsFile is null || !Directory.Exists(Path.GetDirectoryName(member.HostsFile)))
-            {
-                continue;
-            }
-            var text = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-            foreach (var m in record.Members.Where(m => m.Project == member.Project && m.Address.Length > 0))
-            {
-                text.Append(m.Address).Append('\t').Append(m.Name);
-                foreach (var alias in m.Aliases)
-                {
-                    text.Append(' ').Append(alias);
-                }
-                text.Append('\n');
-            }
-            if (member.Tap is not null)
-            {
-                WriteNamesDisk(member.HostsFile, text.ToString());
-                continue;
-            }
-            using var stream = new FileStream(member.HostsFile, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
-            stream.SetLength(0);
-            stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
-        }
-    }
-
-    /// <summary>The size of a sandbox's or VM's names disk: room for about 2,000 members (QEMU fixes the size at start).</summary>
-    public const int NamesDiskSize = 64 * 1024;
-
-    /// <summary>
-    /// A guest's hosts file, as a raw disk QEMU attaches read-only and the guest's init re-reads every second
-    /// (docs/network.md): the line <c># strata-hosts MD5</c> (of everything after it), the hosts text, zeros up to
-    /// <see cref="NamesDiskSize"/>. Rewritten in place in one write, because QEMU keeps the file open; the checksum
-    /// lets the guest skip a copy it read in the middle of a rewrite.
-    /// </summary>
-    internal static void WriteNamesDisk(string path, string hosts)
-    {
-        var body = Encoding.UTF8.GetBytes(hosts);
-        var header = Encoding.ASCII.GetBytes("# strata-hosts " + Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(body)) + "\n");
-        if (header.Length + body.Length > NamesDiskSize)
-        {
-            // Keep whole lines that fit: the guest then resolves the first members rather than none.
-            var cut = Array.LastIndexOf(body, (byte)'\n', NamesDiskSize - header.Length - 1);
-            WriteNamesDisk(path, Encoding.UTF8.GetString(body, 0, cut + 1));
-            return;
-        }
-        var disk = new byte[NamesDiskSize];
-        header.CopyTo(disk, 0);
-        body.CopyTo(disk, header.Length);
-        using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
-        stream.Write(disk);
-    }
-
-    /// <summary>Writes an instance's hosts file before it has an address (the runtime needs the file to bind-mount).</summary>
-    public static void PrepareHostsFile(string path, string name) =>
-        File.WriteAllText(path, $"127.0.0.1\tlocalhost {name}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
 
     private NetworkInfo ToInfo(NetworkRecord n, string project)
     {

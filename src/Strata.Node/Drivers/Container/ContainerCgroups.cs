@@ -19,12 +19,12 @@ public sealed class ContainerCgroups
     public const string Leaf = "ctr";
     private const string Root = "/sys/fs/cgroup";
 
-    public ContainerCgroups(string instanceId)
+    public ContainerCgroups(string instanceId, string parent = CgroupSet.DefaultParent)
     {
-        Relative = Path.Combine(CgroupSet.DefaultParent, instanceId);
+        Relative = Path.Combine(parent, instanceId);
     }
 
-    /// <summary><c>strata/&lt;id&gt;</c>, relative to each hierarchy.</summary>
+    /// <summary><c>PARENT/&lt;id&gt;</c> (the node's cgroup parent, <see cref="NodeScope.CgroupParent"/>), relative to each hierarchy.</summary>
     public string Relative { get; }
 
     /// <summary>The runtime's <c>linux.cgroupsPath</c>: below Strata's memory parent when there is one.</summary>

@@ -140,7 +140,7 @@ public sealed partial class ContainerDriver
 
     public async Task<InstanceStats> StatsAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
-        var cgroups = new ContainerCgroups(handle.InstanceId);
+        var cgroups = new ContainerCgroups(handle.InstanceId, _options.CgroupParent);
         const int windowMs = 250;
         var cpu0 = cgroups.CpuNanoseconds();
         var t0 = Stopwatch.GetTimestamp();
@@ -184,7 +184,7 @@ public sealed partial class ContainerDriver
     {
         var ticks = 100.0; // USER_HZ is 100 on every Linux architecture .NET runs on
         var list = new List<ProcessEntry>();
-        foreach (var pid in new ContainerCgroups(handle.InstanceId).Processes())
+        foreach (var pid in new ContainerCgroups(handle.InstanceId, _options.CgroupParent).Processes())
         {
             try
             {

@@ -102,7 +102,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         {
             if (_runtime is null)
             {
-                var (runtime, report) = await OciRuntime.ProbeAsync(_options.RuntimeStateRoot, _options.Runtime, ct).ConfigureAwait(false);
+                var (runtime, report) = await OciRuntime.ProbeAsync(_options.RuntimeStateRoot, _options.Runtime, ct, _options.CgroupParent).ConfigureAwait(false);
                 _probeReport = report;
                 _runtime = runtime;
                 if (runtime is null)
@@ -170,14 +170,14 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
 
         var rootfs = new ContainerRootfs(request.Directory, image.LayerDirectories, spec.AutoRemove);
         rootfs.CreateDirectories();
-        var cgroups = new ContainerCgroups(request.InstanceId);
+        var cgroups = new ContainerCgroups(request.InstanceId, _options.CgroupParent);
         var resources = (spec.Resources ?? new ResourceSpec()) with { Pids = spec.Resources?.Pids ?? _options.DefaultPidsLimit };
         // See ContainerCgroups: the runtime applies the limits in its own cgroup, except a memory limit, which
         // lives in a Strata-owned parent so the OOM counters survive the container. A runtime that manages no
         // cgroups (crun on hybrid hosts) gets every limit from Strata's cgroups instead.
         await using var revert = new Revert();
-        CgroupSet? limits = !runtime.ManagesCgroups ? CgroupSet.Create(request.InstanceId, resources)
-            : resources.MemoryBytes is { } memoryLimit ? CgroupSet.Create(request.InstanceId, new ResourceSpec { MemoryBytes = memoryLimit })
+        CgroupSet? limits = !runtime.ManagesCgroups ? CgroupSet.Create(request.InstanceId, resources, _options.CgroupParent)
+            : resources.MemoryBytes is { } memoryLimit ? CgroupSet.Create(request.InstanceId, new ResourceSpec { MemoryBytes = memoryLimit }, _options.CgroupParent)
             : null;
         if (limits is not null)
         {
@@ -358,10 +358,10 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         }
     }
 
-    private static ExitStatus ReadExit(DriverHandle handle, ExitStatus exit)
+    private ExitStatus ReadExit(DriverHandle handle, ExitStatus exit)
     {
         var killedByUs = File.Exists(Path.Combine(handle.Directory, KilledMarkerName));
-        if (!exit.OomKilled && new ContainerCgroups(handle.InstanceId).OomKilled(handle.Data.GetValueOrDefault(MemoryCgroupKey), exit, killedByUs))
+        if (!exit.OomKilled && new ContainerCgroups(handle.InstanceId, _options.CgroupParent).OomKilled(handle.Data.GetValueOrDefault(MemoryCgroupKey), exit, killedByUs))
         {
             exit = exit with { OomKilled = true, Reason = "oom-killed" };
         }
@@ -393,7 +393,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             // returning its handle must not leave a namespace, veth or lease behind.
             await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
         }
-        new ContainerCgroups(handle.InstanceId).Delete();
+        new ContainerCgroups(handle.InstanceId, _options.CgroupParent).Delete();
         if (handle.Data.TryGetValue(CgroupDirsKey, out var dirs))
         {
             CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).Delete();
@@ -420,6 +420,8 @@ public sealed record ContainerDriverOptions
     public string? Runtime { get; init; }
     /// <summary>The runtime's state directory (<c>--root</c>); under /run so it is cleared by a reboot, like the containers.</summary>
     public string RuntimeStateRoot { get; init; } = "/run/strata/oci";
+    /// <summary>The cgroup instances' cgroups live under (<see cref="NodeScope.CgroupParent"/>).</summary>
+    public string CgroupParent { get; init; } = CgroupSet.DefaultParent;
     /// <summary>Podman's default: enough for real workloads, small enough that a fork bomb stays contained.</summary>
     public long DefaultPidsLimit { get; init; } = BundleBuilder.DefaultPidsLimit;
     /// <summary>Bridge networks instances may join (<c>--network NAME</c>, <c>-p</c>); null: only none and host.</summary>

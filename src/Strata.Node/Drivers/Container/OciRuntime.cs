@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Strata.Contracts;
 using Strata.Contracts.Host;
+using Strata.Node.Cgroups;
 
 namespace Strata.Node.Drivers.Container;
 
@@ -86,7 +87,7 @@ public sealed class OciRuntime
     /// (<paramref name="preferred"/>, a name or a path) if it works, else runc, else crun with cgroups, else crun
     /// without (Strata then applies the limits itself). Null with the reasons when none works.
     /// </summary>
-    public static async Task<(OciRuntime? Runtime, string Report)> ProbeAsync(string stateRoot, string? preferred, CancellationToken ct)
+    public static async Task<(OciRuntime? Runtime, string Report)> ProbeAsync(string stateRoot, string? preferred, CancellationToken ct, string cgroupParent = CgroupSet.DefaultParent)
     {
         PrivatePaths.CreateDirectory(stateRoot);
         var notes = new List<string>();
@@ -121,7 +122,7 @@ public sealed class OciRuntime
             var root = System.IO.Path.Combine(stateRoot, name);
             Directory.CreateDirectory(root);
             var plain = new OciRuntime(name, path, version, ["--root", root], true, "", root);
-            var error = await TryTrivialContainerAsync(plain, ct).ConfigureAwait(false);
+            var error = await TryTrivialContainerAsync(plain, cgroupParent, ct).ConfigureAwait(false);
             var why = preferred is not null && candidates[0].Path == path ? "requested" : name == Runc ? "preferred" : "runc unusable here";
             if (error is null)
             {
@@ -131,7 +132,7 @@ public sealed class OciRuntime
             if (name == Crun)
             {
                 var disabled = new OciRuntime(name, path, version, ["--cgroup-manager=disabled", "--root", root], false, "", root);
-                var disabledError = await TryTrivialContainerAsync(disabled, ct).ConfigureAwait(false);
+                var disabledError = await TryTrivialContainerAsync(disabled, cgroupParent, ct).ConfigureAwait(false);
                 if (disabledError is not null)
                 {
                     notes.Add($"{name} --cgroup-manager=disabled: {disabledError}");
@@ -165,7 +166,7 @@ public sealed class OciRuntime
     /// Runs <c>busybox true</c> (busybox-static bind-mounted read-only into an empty rootfs) with the namespaces
     /// and cgroups a real container gets. Returns null when it worked, else the runtime's complaint.
     /// </summary>
-    private static async Task<string?> TryTrivialContainerAsync(OciRuntime runtime, CancellationToken ct)
+    private static async Task<string?> TryTrivialContainerAsync(OciRuntime runtime, string cgroupParent, CancellationToken ct)
     {
         var busybox = StaticBusybox();
         if (busybox is null)
@@ -198,7 +199,7 @@ public sealed class OciRuntime
                     ["namespaces"] = new JsonArray(
                         new JsonObject { ["type"] = "pid" }, new JsonObject { ["type"] = "mount" }, new JsonObject { ["type"] = "ipc" },
                         new JsonObject { ["type"] = "uts" }, new JsonObject { ["type"] = "network" }),
-                    ["cgroupsPath"] = "/strata/" + id,
+                    ["cgroupsPath"] = $"/{cgroupParent}/{id}",
                     ["resources"] = new JsonObject { ["pids"] = new JsonObject { ["limit"] = 16 } },
                 },
             };

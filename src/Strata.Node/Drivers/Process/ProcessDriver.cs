@@ -90,7 +90,7 @@ public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposabl
         var data = new Dictionary<string, string>();
         if (CgroupSet.Wanted(spec.Resources))
         {
-            var cgroups = CgroupSet.Create(request.InstanceId, spec.Resources!);
+            var cgroups = CgroupSet.Create(request.InstanceId, spec.Resources!, _options.CgroupParent);
             data[CgroupDirsKey] = string.Join('\n', cgroups.Directories);
             if (cgroups.MemoryDirectory is { } mem)
             {
@@ -205,4 +205,6 @@ public sealed record ProcessDriverOptions
     public bool KeepSpareSupervisor { get; init; }
     /// <summary>The daemon's launcher, shared by its supervised tiers (one standby supervisor for all); null: the driver's own.</summary>
     public SupervisorLauncher? Launcher { get; init; }
+    /// <summary>The cgroup instances' cgroups live under (<see cref="NodeScope.CgroupParent"/>).</summary>
+    public string CgroupParent { get; init; } = CgroupSet.DefaultParent;
 }

@@ -1,0 +1,71 @@
+using System.Text;
+
+namespace Strata.Node.Networking;
+
+/// <summary>The names members resolve: a hosts file bind-mounted into containers, a names disk for sandboxes and VMs.</summary>
+public sealed partial class NetworkRegistry
+{
+    /// <summary>
+    /// Each member's hosts file lists the members of its network in its own project. Written in place (same
+    /// inode) because it is bind-mounted into running containers.
+    /// </summary>
+    private static void WriteHostsFiles(NetworkRecord record)
+    {
+        foreach (var member in record.Members)
+        {
+            if (member.HostsFile is null || !Directory.Exists(Path.GetDirectoryName(member.HostsFile)))
+            {
+                continue;
+            }
+            var text = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+            foreach (var m in record.Members.Where(m => m.Project == member.Project && m.Address.Length > 0))
+            {
+                text.Append(m.Address).Append('\t').Append(m.Name);
+                foreach (var alias in m.Aliases)
+                {
+                    text.Append(' ').Append(alias);
+                }
+                text.Append('\n');
+            }
+            if (member.Tap is not null)
+            {
+                WriteNamesDisk(member.HostsFile, text.ToString());
+                continue;
+            }
+            using var stream = new FileStream(member.HostsFile, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
+            stream.SetLength(0);
+            stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
+        }
+    }
+
+    /// <summary>The size of a sandbox's or VM's names disk: room for about 2,000 members (QEMU fixes the size at start).</summary>
+    public const int NamesDiskSize = 64 * 1024;
+
+    /// <summary>
+    /// A guest's hosts file, as a raw disk QEMU attaches read-only and the guest's init re-reads every second
+    /// (docs/network.md): the line <c># strata-hosts MD5</c> (of everything after it), the hosts text, zeros up to
+    /// <see cref="NamesDiskSize"/>. Rewritten in place in one write, because QEMU keeps the file open; the checksum
+    /// lets the guest skip a copy it read in the middle of a rewrite.
+    /// </summary>
+    internal static void WriteNamesDisk(string path, string hosts)
+    {
+        var body = Encoding.UTF8.GetBytes(hosts);
+        var header = Encoding.ASCII.GetBytes("# strata-hosts " + Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(body)) + "\n");
+        if (header.Length + body.Length > NamesDiskSize)
+        {
+            // Keep whole lines that fit: the guest then resolves the first members rather than none.
+            var cut = Array.LastIndexOf(body, (byte)'\n', NamesDiskSize - header.Length - 1);
+            WriteNamesDisk(path, Encoding.UTF8.GetString(body, 0, cut + 1));
+            return;
+        }
+        var disk = new byte[NamesDiskSize];
+        header.CopyTo(disk, 0);
+        body.CopyTo(disk, header.Length);
+        using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
+        stream.Write(disk);
+    }
+
+    /// <summary>Writes an instance's hosts file before it has an address (the runtime needs the file to bind-mount).</summary>
+    public static void PrepareHostsFile(string path, string name) =>
+        File.WriteAllText(path, $"127.0.0.1\tlocalhost {name}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+}
