@@ -142,14 +142,7 @@ public sealed class WorkloadParityTests
     {
         "container" => Container(spec, image, layers),
         "sandbox" => Guest(SandboxWorkload.Decide(spec, Name, image, "/base.ext4", "sha256:00", layers).ToGuest().ToKernelArgument()),
-        "vm" => Guest(VmDriver.Workload(spec, Name, new Strata.Images.ImageConfig
-        {
-            Entrypoint = image.Entrypoint ?? [],
-            Cmd = image.Cmd ?? [],
-            Env = image.Env ?? [],
-            WorkingDir = image.WorkingDir,
-            User = image.User,
-        }, layers).ToKernelArgument()),
+        "vm" => Guest(VmDriver.Workload(spec, Name, image, layers).ToKernelArgument()),
         _ => throw new ArgumentOutOfRangeException(nameof(tier)),
     };
 

@@ -295,14 +295,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     /// </summary>
     internal static GuestWorkload Workload(InstanceSpec spec, string name, ImageConfig image, IReadOnlyList<string>? layers = null)
     {
-        var resolved = WorkloadResolver.Resolve(spec, name, new Strata.Node.Images.ImageConfig
-        {
-            Entrypoint = image.Entrypoint,
-            Cmd = image.Cmd,
-            Env = image.Env,
-            WorkingDir = image.WorkingDir,
-            User = image.User,
-        }, layers ?? [], TierNames.Vm);
+        var resolved = WorkloadResolver.Resolve(spec, name, image, layers ?? [], TierNames.Vm);
         return new GuestWorkload(resolved.Argv, resolved.EnvMap(), resolved.WorkingDir, resolved.Uid, resolved.Gid, resolved.Home);
     }
 
