@@ -9,7 +9,7 @@ public sealed record MigrationOptions
     /// <summary>QEMU's default downtime limit: the last stop-and-copy round may not take longer (by QEMU's own estimate).</summary>
     public static readonly TimeSpan DefaultDowntimeLimit = TimeSpan.FromMilliseconds(300);
 
-    /// <summary>Used when no bandwidth is given: high enough to be no limit (QEMU 7.2 defaults to 32 MiB/s otherwise).</summary>
+    /// <summary>Used when no bandwidth is given: high enough to be no limit (QEMU 7.2 defaults to 128 MiB/s otherwise).</summary>
     public const long UnlimitedBandwidth = 64L * 1024 * 1024 * 1024;
 
     /// <summary>Bytes per second for RAM and the disk copy; null: no limit (<see cref="UnlimitedBandwidth"/>).</summary>

@@ -15,7 +15,7 @@ namespace Strata.Qemu.Tests.Migration;
 public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(120);
-    private const long DefaultMaxBandwidth = 32L * 1024 * 1024; // QEMU 7.2's own default, restored after a failed move.
+    private const long QemuDefaultMaxBandwidth = 128L * 1024 * 1024; // QEMU 7.2's own default, restored after a failed move.
 
     private readonly GuestAssetsFixture _assets;
     private readonly ITestOutputHelper _output;
@@ -213,7 +213,7 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
         var caps = await qmp.ExecuteAsync("query-migrate-capabilities");
         Assert.All(caps.EnumerateArray().Where(c => c.GetProperty("capability").GetString() is "pause-before-switchover" or "auto-converge" or "postcopy-ram" or "events"),
             c => Assert.False(c.GetProperty("state").GetBoolean(), c.GetRawText()));
-        Assert.Equal(DefaultMaxBandwidth, (await qmp.ExecuteAsync("query-migrate-parameters")).GetProperty("max-bandwidth").GetInt64());
+        Assert.Equal(QemuDefaultMaxBandwidth, (await qmp.ExecuteAsync("query-migrate-parameters")).GetProperty("max-bandwidth").GetInt64());
     }
 
     private async Task<(GuestVmOptions Options, QemuVm Source, OutputTail Tail)> StartDiskGuestAsync(TempDir dir, string before)
