@@ -39,9 +39,9 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
     public async Task Migrate_CounterGuest_KeepsCountingOnTargetWithoutRestart()
     {
         using var dir = new TempDir();
-        var options = Options(dir.Combine("s"), CounterGuest.Workload());
+        var options = Options(dir.Combine("s"), GuestCounter.Workload());
         await using var source = await QemuVm.StartAsync(QemuVm.Plan(options), CancellationToken.None);
-        await using var sourceTail = new OutputTail(source.LaunchPlan.StdoutPath);
+        await using var sourceTail = new CounterTail(source.LaunchPlan.StdoutPath);
         await sourceTail.WaitForLinesAsync(30, BootTimeout);
 
         var incoming = await IncomingVm.StartAsync(new IncomingRequest
@@ -51,7 +51,7 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
             Ram = MigrationChannel.Unix(dir.Combine("ram.sock")),
         }, CancellationToken.None);
         await using var target = incoming.Vm;
-        await using var targetTail = new OutputTail(target.LaunchPlan.StdoutPath);
+        await using var targetTail = new CounterTail(target.LaunchPlan.StdoutPath);
         var progress = new CounterGuest.Inline(_ => { });
         var qmp = await source.GetQmpAsync(CancellationToken.None);
 
@@ -83,7 +83,7 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
         var targetDisk = dir.Combine("t", "root.img");
         var incoming = await PrepareDiskTargetAsync(dir, options, source, qmp, targetDisk);
         await using var target = incoming.Vm;
-        await using var targetTail = new OutputTail(target.LaunchPlan.StdoutPath);
+        await using var targetTail = new CounterTail(target.LaunchPlan.StdoutPath);
         var progress = new CounterGuest.Inline(_ => { });
 
         var result = await LiveMigration.MigrateAsync(qmp, incoming, new MigrationOptions(), progress, CancellationToken.None);
@@ -139,9 +139,9 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
     public async Task Migrate_CancelledDuringRam_SourceKeepsRunningAndTargetIsGone()
     {
         using var dir = new TempDir();
-        var options = Options(dir.Combine("s"), CounterGuest.Workload());
+        var options = Options(dir.Combine("s"), GuestCounter.Workload());
         await using var source = await QemuVm.StartAsync(QemuVm.Plan(options), CancellationToken.None);
-        await using var sourceTail = new OutputTail(source.LaunchPlan.StdoutPath);
+        await using var sourceTail = new CounterTail(source.LaunchPlan.StdoutPath);
         await sourceTail.WaitForLinesAsync(30, BootTimeout);
         var incoming = await IncomingVm.StartAsync(new IncomingRequest
         {
@@ -200,7 +200,7 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
     }
 
     // The source runs, counts on, and carries nothing of the move: no jobs, no NBD nodes, its migration settings as before.
-    private static async Task AssertSourceRunsCleanAsync(QmpClient qmp, OutputTail sourceTail)
+    private static async Task AssertSourceRunsCleanAsync(QmpClient qmp, CounterTail sourceTail)
     {
         Assert.Equal("running", await StatusAsync(qmp));
         var before = sourceTail.Lines.Count;
@@ -216,13 +216,13 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
         Assert.Equal(QemuDefaultMaxBandwidth, (await qmp.ExecuteAsync("query-migrate-parameters")).GetProperty("max-bandwidth").GetInt64());
     }
 
-    private async Task<(GuestVmOptions Options, QemuVm Source, OutputTail Tail)> StartDiskGuestAsync(TempDir dir, string before)
+    private async Task<(GuestVmOptions Options, QemuVm Source, CounterTail Tail)> StartDiskGuestAsync(TempDir dir, string before)
     {
-        var root = CounterGuest.BuildRoot(dir.Combine("rootfs"));
+        var root = GuestCounter.BuildRoot(dir.Combine("rootfs"));
         var image = await new DiskBuilder(dir.Combine("disks")).BuildExt4Async(root, "counter-root", 64L * 1024 * 1024, CancellationToken.None);
-        var options = Options(dir.Combine("s"), CounterGuest.Workload(before), new QemuDrive(image, "raw"));
+        var options = Options(dir.Combine("s"), GuestCounter.Workload(before), new QemuDrive(image, "raw"));
         var source = await QemuVm.StartAsync(QemuVm.Plan(options), CancellationToken.None);
-        var tail = new OutputTail(source.LaunchPlan.StdoutPath);
+        var tail = new CounterTail(source.LaunchPlan.StdoutPath);
         await tail.WaitForLinesAsync(30, BootTimeout);
         return (options, source, tail);
     }
