@@ -10,9 +10,9 @@ namespace Strata.Qemu.Migration;
 /// </summary>
 public static class GuestCounter
 {
-    /// <summary>The counter as a workload; <paramref name="before"/> runs first (e.g. writes a file or starts a RAM dirtier).</summary>
+    /// <summary>The counter as a workload; <paramref name="before"/> runs first, on its own line (so it may end in <c>&amp;</c>): e.g. writes a file or starts a RAM dirtier.</summary>
     public static GuestWorkload Workload(string before = "true") =>
-        new(["sh", "-c", before + "; i=0; while :; do echo $i; i=$((i+1)); usleep 10000; done"]);
+        new(["sh", "-c", before + "\ni=0; while :; do echo $i; i=$((i+1)); usleep 10000; done"]);
 
     /// <summary>A tiny root for a disk: busybox with the applets the counter and its preludes use.</summary>
     public static string BuildRoot(string directory)

@@ -187,10 +187,13 @@ public sealed record MigrationResult
     /// <summary>The downtime QEMU measured (source stop to target start, without Strata's own round trips).</summary>
     public TimeSpan QemuDowntime { get; init; }
     public TimeSpan DiskCopyTime { get; init; }
+    /// <summary>RAM and device state sent, as QEMU counted it.</summary>
     public long RamBytes { get; init; }
+    /// <summary>
+    /// Disk bytes the mirror processed. Zero ranges count here but travel as NBD write-zeroes commands, so the data
+    /// really sent is at most this (the target disk's allocated size tells).
+    /// </summary>
     public long DiskBytes { get; init; }
-    /// <summary>Everything sent: RAM and device state as QEMU counted it, plus the disks.</summary>
-    public long BytesSent => RamBytes + DiskBytes;
     public long Iterations { get; init; }
     /// <summary>The highest vCPU throttle auto-converge applied, percent.</summary>
     public int MaxThrottlePercent { get; init; }

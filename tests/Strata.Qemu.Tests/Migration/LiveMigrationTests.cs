@@ -105,6 +105,50 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
     }
 
     [GuestFact]
+    public async Task Migrate_OverTcpLoopbackWithPostcopy_DiskAndCounterArrive()
+    {
+        using var dir = new TempDir();
+        var token = Guid.NewGuid().ToString("N");
+        // The guest keeps rewriting 8 MiB, faster than the 16 MiB/s link carries, so precopy alone would not finish.
+        var (options, source, sourceTail) = await StartDiskGuestAsync(dir, $"echo {token} > /marker; sync; "
+            + "dd if=/dev/urandom of=/tmp/src bs=1M count=8 2>/dev/null; (while :; do dd if=/tmp/src of=/tmp/dst bs=1M count=8 conv=notrunc 2>/dev/null; usleep 100000; done) &");
+        await using var _ = source;
+        await using var __ = sourceTail;
+        var qmp = await source.GetQmpAsync(CancellationToken.None);
+        var disk = Assert.Single(await LiveMigration.DescribeDisksAsync(qmp, CancellationToken.None));
+        var targetDisk = dir.Combine("t", "root.img");
+        // Port 0: QEMU picks the RAM port, the engine a free NBD port; nothing collides with tests running beside this one.
+        var incoming = await IncomingVm.StartAsync(new IncomingRequest
+        {
+            Plan = QemuVm.Plan(options with { Directory = dir.Combine("t"), RootDisk = new QemuDrive(targetDisk, disk.Format) }),
+            Source = MachineIdentity.FromArgv(source.LaunchPlan.Argv),
+            Disks = [new IncomingDisk(disk.Device, targetDisk, disk.Format, disk.SizeBytes)],
+            Ram = MigrationChannel.Tcp("127.0.0.1", 0),
+            Nbd = MigrationChannel.Tcp("127.0.0.1", 0),
+            Postcopy = true,
+        }, CancellationToken.None);
+        await using var target = incoming.Vm;
+        await using var targetTail = new CounterTail(target.LaunchPlan.StdoutPath);
+        Assert.Matches(@"^tcp:127\.0\.0\.1:[1-9][0-9]*$", incoming.RamUri);
+        Assert.NotEqual(0, incoming.Nbd!.Port);
+        var progress = new CounterGuest.Inline(_ => { });
+
+        var result = await LiveMigration.MigrateAsync(qmp, incoming,
+            new MigrationOptions { Postcopy = true, MaxBandwidth = 16L * 1024 * 1024 }, progress, CancellationToken.None);
+
+        await targetTail.WaitForLinesAsync(30, TimeSpan.FromSeconds(60));
+        var trace = CounterTrace.Of(sourceTail.Lines, targetTail.Lines);
+        _output.WriteLine($"postcopy {result.UsedPostcopy}, total {result.Total.TotalMilliseconds:0} ms, guest's largest gap {trace.LargestGap.TotalMilliseconds:0} ms");
+        Assert.True(result.UsedPostcopy);
+        Assert.Contains(progress.Reports, r => r.Phase == MigrationPhase.Postcopy);
+        Assert.True(trace.Contiguous, $"source ended at {trace.LastOnSource}, target began at {trace.FirstOnTarget}");
+        Assert.Equal("postmigrate", await StatusAsync(qmp));
+        await target.KillAsync();
+        var cat = await ExternalTool.RunAsync("debugfs", ["-R", "cat /marker", targetDisk], "e2fsprogs", CancellationToken.None);
+        Assert.Equal(token, cat.Stdout.Trim());
+    }
+
+    [GuestFact]
     public async Task Migrate_TargetKilledDuringRam_SourceKeepsRunningAndOwningTheGuest()
     {
         using var dir = new TempDir();
