@@ -42,6 +42,8 @@ public sealed partial class LiveMigration
     private long _lastReport;
     private MigrationPhase? _lastPhase;
     private bool _postcopyEntered;
+    private bool _postcopyRequested;
+    private CancellationToken _timeoutOnly;
 
     private LiveMigration(QmpClient source, IMigrationTarget target, MigrationOptions options, IProgress<MigrationProgress>? progress, TimeProvider time)
     {
@@ -89,8 +91,9 @@ public sealed partial class LiveMigration
     private async Task<MigrationResult> RunAsync(CancellationToken cancellationToken)
     {
         _started = _time.GetTimestamp();
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.Timeout);
+        using var timeout = new CancellationTokenSource(_options.Timeout);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        _timeoutOnly = timeout.Token;
         var token = deadline.Token;
         try
         {
@@ -105,8 +108,15 @@ public sealed partial class LiveMigration
                     await RestoreSourceAsync(saved, resume: initial == "running").ConfigureAwait(false);
                 }
             });
-            // The target is this operation's from the start: whatever fails, it is discarded.
-            revert.AddAsync(_target.DiscardAsync);
+            // The target is this operation's from the start: whatever fails, it is discarded (except once the guest
+            // runs there in postcopy: the source's copy is stale from then on).
+            revert.AddAsync(async () =>
+            {
+                if (!await GuestLeftSourceAsync().ConfigureAwait(false))
+                {
+                    await _target.DiscardAsync().ConfigureAwait(false);
+                }
+            });
             initial = await RunStateAsync(token).ConfigureAwait(false);
             if (initial is not ("running" or "paused"))
             {
@@ -133,7 +143,7 @@ public sealed partial class LiveMigration
             {
                 throw new StrataException(ErrorKind.Internal, $"the migration completed but the source is '{state}', not 'postmigrate'");
             }
-            await _target.ConfirmRunningAsync(_options.TargetStartTimeout, token).ConfigureAwait(false);
+            await _target.ConfirmRunningAsync(_options.TargetStartTimeout, _postcopyEntered ? _timeoutOnly : token).ConfigureAwait(false);
             revert.Success();
 
             await RemoveNbdNodesAsync().ConfigureAwait(false);
@@ -155,7 +165,7 @@ public sealed partial class LiveMigration
         {
             throw Failed(new StrataException(ErrorKind.Cancelled, "the move was cancelled; the guest keeps running on the source and the target was cleaned up"));
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
             throw Failed(new StrataException(ErrorKind.Unavailable,
                 $"the move did not finish within {_options.Timeout.TotalSeconds:0} s and was undone; the guest keeps running on the source (a guest dirtying RAM faster than the link carries needs more bandwidth or --postcopy)"));
@@ -220,7 +230,8 @@ public sealed partial class LiveMigration
         {
             failures.Add($"restoring the source's migration settings: {e.Message}");
         }
-        if (resume)
+        // After postcopy began, the source's RAM is stale: resuming it would run an old copy of the guest.
+        if (resume && !await GuestLeftSourceAsync().ConfigureAwait(false))
         {
             // Paused by pause-before-switchover, or postmigrate after a completed migration whose target then failed:
             // cont takes the disks back and runs the guest here again.
@@ -234,6 +245,22 @@ public sealed partial class LiveMigration
         {
             throw new StrataException(ErrorKind.Internal, string.Join("; ", failures));
         }
+    }
+
+    /// <summary>
+    /// Whether postcopy began (the guest ran on the target, so the source's RAM is stale): seen by the loop, or, after
+    /// <c>migrate-start-postcopy</c> was sent, read from QEMU now (the switch may have happened since the last poll).
+    /// </summary>
+    private async Task<bool> GuestLeftSourceAsync()
+    {
+        if (_postcopyEntered || !_postcopyRequested)
+        {
+            return _postcopyEntered;
+        }
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var st = MigrationStatus.Parse(await _source.ExecuteAsync("query-migrate", null, limit.Token).ConfigureAwait(false));
+        _postcopyEntered = st.IsPostcopy || st.Status == "completed";
+        return _postcopyEntered;
     }
 
     private void Report(MigrationStatus status, MigrationPhase phase, bool force = false)
