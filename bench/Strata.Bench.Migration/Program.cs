@@ -135,7 +135,7 @@ async Task<Move> StrataMoveAsync(string dir, GuestVmOptions options, MigrationOp
     long diskData = 0;
     foreach (var d in incomingDisks)
     {
-        var info = await ExternalTool.RunAsync("qemu-img", ["info", "--output=json", d.Path], "qemu-utils", CancellationToken.None);
+        var info = await ExternalTool.RunAsync("qemu-img", ["info", "-U", "--output=json", d.Path], "qemu-utils", CancellationToken.None);
         diskData += System.Text.Json.JsonDocument.Parse(info.Stdout).RootElement.GetProperty("actual-size").GetInt64();
     }
     return new Move(trace.SwitchGap, trace.LargestGap, total, result.RamBytes, result.DiskBytes, diskData, result.QemuDowntime, maxDirty, result.MaxThrottlePercent);
