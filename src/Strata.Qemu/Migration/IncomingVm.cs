@@ -71,12 +71,17 @@ public sealed class IncomingVm : IMigrationTarget
     private readonly IReadOnlyList<IncomingDisk> _disks;
     private readonly Task<VmExit> _exited;
 
-    private IncomingVm(QemuVm vm, IReadOnlyList<IncomingDisk> disks, string ramUri, MigrationChannel? nbd)
+    private readonly IReadOnlyList<string> _sockets;
+    private readonly string? _createdDirectory;
+
+    private IncomingVm(QemuVm vm, IReadOnlyList<IncomingDisk> disks, string ramUri, MigrationChannel? nbd, IReadOnlyList<string> sockets, string? createdDirectory)
     {
         Vm = vm;
         _disks = disks;
         RamUri = ramUri;
         Nbd = nbd;
+        _sockets = sockets;
+        _createdDirectory = createdDirectory;
         _exited = vm.WaitAsync(CancellationToken.None);
     }
 
@@ -124,6 +129,14 @@ public sealed class IncomingVm : IMigrationTarget
         }
 
         await using var revert = new Revert();
+        // What this side creates goes again when it is discarded: the disks, the unix sockets and, if it made it, the directory.
+        var sockets = new[] { request.Ram.UnixPath, request.Nbd?.UnixPath }.OfType<string>().ToList();
+        revert.Add(() => DeleteSockets(sockets));
+        var createdDirectory = Directory.Exists(request.Plan.Directory) ? null : request.Plan.Directory;
+        if (createdDirectory is not null)
+        {
+            revert.Add(() => DeleteDirectory(createdDirectory));
+        }
         foreach (var d in request.Disks)
         {
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(d.Path))!);
@@ -158,7 +171,7 @@ public sealed class IncomingVm : IMigrationTarget
             var ramUri = request.Ram.UnixPath is null && request.Ram.Port == 0
                 ? await ListeningUriAsync(qmp, request.Ram, cancellationToken).ConfigureAwait(false)
                 : request.Ram.ToUri();
-            var incoming = new IncomingVm(vm, request.Disks, ramUri, nbd);
+            var incoming = new IncomingVm(vm, request.Disks, ramUri, nbd, sockets, createdDirectory);
             revert.Success();
             return incoming;
         }
@@ -203,6 +216,7 @@ public sealed class IncomingVm : IMigrationTarget
             {
                 await qmp.ExecuteAsync("nbd-server-stop", null, deadline.Token).ConfigureAwait(false);
             }
+            DeleteSockets(_sockets);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -220,6 +234,27 @@ public sealed class IncomingVm : IMigrationTarget
         foreach (var d in _disks)
         {
             File.Delete(d.Path);
+        }
+        DeleteSockets(_sockets);
+        if (_createdDirectory is not null)
+        {
+            DeleteDirectory(_createdDirectory);
+        }
+    }
+
+    private static void DeleteSockets(IEnumerable<string> sockets)
+    {
+        foreach (var socket in sockets)
+        {
+            File.Delete(socket);
+        }
+    }
+
+    private static void DeleteDirectory(string directory)
+    {
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
         }
     }
 

@@ -172,7 +172,10 @@ public sealed partial class LiveMigration
         }
         catch (QmpException e)
         {
-            throw Failed(e.ToStrataException("moving the VM"));
+            // QEMU refusing a step mid-move is not the caller's bad input: the move could not be done.
+            throw Failed(new StrataException(ErrorKind.Unavailable,
+                $"moving the VM: QEMU said {e.ErrorClass}: {e.Description}; {(_postcopyEntered ? "postcopy had begun, so the guest ran on the target: check it there" : "the guest keeps running on the source")}",
+                inner: e));
         }
         catch (StrataException e)
         {

@@ -68,7 +68,6 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
         Assert.Contains(progress.Reports, r => r.Phase == MigrationPhase.SendingRam && r.RamTotal >= 256L * 1024 * 1024);
         Assert.Equal(MigrationPhase.Completed, progress.Reports[^1].Phase);
         Assert.True(result.RamBytes > 0);
-        Assert.True(result.QemuDowntime > TimeSpan.Zero);
     }
 
     [GuestFact]
@@ -177,6 +176,9 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
         Assert.Contains("keeps running on the source", e.Message, StringComparison.Ordinal);
         await AssertSourceRunsCleanAsync(qmp, sourceTail);
         Assert.False(File.Exists(targetDisk));
+        Assert.False(Directory.Exists(dir.Combine("t"))); // The target's directory, sockets and disk: nothing left.
+        Assert.False(File.Exists(dir.Combine("nbd.sock")));
+        Assert.False(File.Exists(dir.Combine("ram.sock")));
     }
 
     [GuestFact]
@@ -239,6 +241,7 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
         Assert.Equal(ErrorKind.Cancelled, e.Kind);
         Assert.True(target.HasExited);
         Assert.False(File.Exists(targetDisk));
+        Assert.False(Directory.Exists(dir.Combine("t")));
         Assert.Equal("none", MigrationStatusOf(await qmp.ExecuteAsync("query-migrate"))); // RAM never started.
         await AssertSourceRunsCleanAsync(qmp, sourceTail);
     }
