@@ -146,7 +146,7 @@ public sealed partial class LiveMigration
             await _target.ConfirmRunningAsync(_options.TargetStartTimeout, _postcopyEntered ? _timeoutOnly : token).ConfigureAwait(false);
             revert.Success();
 
-            await RemoveNbdNodesAsync().ConfigureAwait(false);
+            await RemoveMirrorsAsync().ConfigureAwait(false);
             var result = new MigrationResult
             {
                 Total = _time.GetElapsedTime(_started),
