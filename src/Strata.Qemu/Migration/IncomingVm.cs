@@ -78,6 +78,7 @@ public sealed class IncomingVm : IMigrationTarget
     {
         Vm = vm;
         _disks = disks;
+        Disks = [.. disks.Select(d => d.Device)];
         RamUri = ramUri;
         Nbd = nbd;
         _sockets = sockets;
@@ -90,7 +91,7 @@ public sealed class IncomingVm : IMigrationTarget
 
     public string RamUri { get; }
     public MigrationChannel? Nbd { get; }
-    public IReadOnlyList<string> Disks => [.. _disks.Select(d => d.Device)];
+    public IReadOnlyList<string> Disks { get; }
     public Task Exited => _exited;
 
     /// <summary>The argv of a target: the planned one with <c>-incoming defer</c> (the URI comes later, over QMP).</summary>
