@@ -36,7 +36,7 @@ public sealed class DockerMountAndRenameTests(DockerFixture fx)
 
         // --mount type=tmpfs: exec allowed (Docker's default there), size from tmpfs-size, read-only when asked.
         var mount = await fx.OkAsync(
-            "run --rm --mount type=tmpfs,destination=/m,tmpfs-size=2097152 --mount type=tmpfs,destination=/r,readonly busybox sh -c 'grep \" /m \" /proc/mounts; grep \" /r \" /proc/mounts; cp /bin/busybox /m/b && /m/b true && echo ran'",
+            "run --rm --mount type=tmpfs,destination=/m,tmpfs-size=2097152 --mount type=tmpfs,destination=/r,readonly busybox sh -c 'grep \" /m \" /proc/mounts; grep \" /r \" /proc/mounts; cp /bin/busybox /m/true && /m/true && echo ran'",
             docker: cli);
         Assert.Matches(@"tmpfs /m tmpfs rw,nosuid,nodev,relatime,size=2048k", mount);
         Assert.DoesNotContain("noexec", mount.Split('\n')[0]);
