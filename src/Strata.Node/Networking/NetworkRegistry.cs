@@ -358,6 +358,7 @@ public sealed partial class NetworkRegistry : IDisposable
             request.Ports[i].Validate($"ports[{i}]");
         }
         await _lock.WaitAsync(ct).ConfigureAwait(false);
+        System.Diagnostics.Activity.Current?.AddEvent(new System.Diagnostics.ActivityEvent("network lock")); // the run's timeline
         try
         {
             var record = JoinableNetwork(request);
@@ -390,6 +391,7 @@ public sealed partial class NetworkRegistry : IDisposable
             try
             {
                 await NetworkNamespaces.CreateAsync(nsName, ct).ConfigureAwait(false); // loopback up, no ip process
+                System.Diagnostics.Activity.Current?.AddEvent(new System.Diagnostics.ActivityEvent("network namespace"));
                 var resultJson = await chain.AddAsync(request.InstanceId, nsPath, ct).ConfigureAwait(false);
                 var result = JsonSerializer.Deserialize(resultJson, NetworkJsonContext.Default.CniResult);
                 var address = result?.Ips.FirstOrDefault()?.Address is { } a ? a.Split('/')[0]
