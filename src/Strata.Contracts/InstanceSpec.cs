@@ -35,6 +35,9 @@ public sealed record InstanceSpec
     /// <summary>Host paths made visible to the workload (tiers that support it).</summary>
     public IReadOnlyList<MountSpec>? Mounts { get; init; }
 
+    /// <summary>Memory-backed file systems mounted into the instance, empty at every start (container tier).</summary>
+    public IReadOnlyList<TmpfsSpec>? Tmpfs { get; init; }
+
     /// <summary>Remove the instance as soon as it has finished.</summary>
     public bool AutoRemove { get; init; }
 
@@ -114,6 +117,82 @@ public sealed record MountSpec
     public string Source { get; init; } = "";
     public string Target { get; init; } = "";
     public bool ReadOnly { get; init; }
+}
+
+/// <summary>
+/// A tmpfs (memory-backed, counted against the instance's memory limit) mounted at <see cref="Target"/>.
+/// </summary>
+public sealed record TmpfsSpec
+{
+    public string Target { get; init; } = "";
+
+    /// <summary>Its size limit in bytes; null: the kernel's default (half of the host's memory).</summary>
+    public long? SizeBytes { get; init; }
+
+    /// <summary>Permission bits of its root directory in octal, e.g. <c>1777</c> (the default) or <c>755</c>.</summary>
+    public string? Mode { get; init; }
+
+    /// <summary>
+    /// Mount flags: <c>ro</c>/<c>rw</c>, <c>exec</c>/<c>noexec</c>, <c>suid</c>/<c>nosuid</c>, <c>dev</c>/<c>nodev</c>,
+    /// and <c>uid=N</c>, <c>gid=N</c> (owner of its root). Null: <c>nosuid,nodev,noexec</c> (Docker's <c>--tmpfs</c>
+    /// defaults); a later flag overrides an earlier one, so <c>exec</c> lifts the default <c>noexec</c>.
+    /// </summary>
+    public IReadOnlyList<string>? Options { get; init; }
+
+    /// <summary>The defaults every tmpfs starts from; <see cref="Options"/> come after them.</summary>
+    public static readonly IReadOnlyList<string> DefaultOptions = ["nosuid", "nodev", "noexec"];
+
+    private static readonly string[] s_flags = ["ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev"];
+
+    /// <summary>Throws a 400 naming <paramref name="field"/> when something is not a tmpfs this spec can describe.</summary>
+    public void Validate(string field)
+    {
+        if (!Target.StartsWith('/') || Target == "/" || Target.Split('/').Contains(".."))
+        {
+            throw StrataException.Invalid($"{field}.target", $"'{Target}' is not a path below / inside the instance");
+        }
+        if (SizeBytes is < 0)
+        {
+            throw StrataException.Invalid($"{field}.sizeBytes", $"{SizeBytes} is not a size; give a number of bytes ≥ 0 (0: the kernel's default)");
+        }
+        if (Mode is { } mode && (mode.Length is 0 or > 4 || mode.Any(c => c is < '0' or > '7')))
+        {
+            throw StrataException.Invalid($"{field}.mode", $"'{mode}' is not an octal file mode such as 1777 or 755");
+        }
+        foreach (var option in Options ?? [])
+        {
+            var ok = s_flags.Contains(option)
+                || ((option.StartsWith("uid=", StringComparison.Ordinal) || option.StartsWith("gid=", StringComparison.Ordinal))
+                    && option.Length is > 4 and < 15 && option[4..].All(char.IsAsciiDigit));
+            if (!ok)
+            {
+                throw StrataException.Invalid($"{field}.options", $"'{option}' is not a tmpfs option Strata takes; use ro, rw, exec, noexec, suid, nosuid, dev, nodev, uid=N, gid=N (and sizeBytes, mode)");
+            }
+        }
+    }
+
+    /// <summary>The mount options as the kernel takes them: defaults, flags, then size and mode.</summary>
+    public IReadOnlyList<string> MountOptions()
+    {
+        var options = new List<string>(DefaultOptions);
+        foreach (var option in Options ?? [])
+        {
+            // A flag replaces its opposite (exec lifts noexec), so the list reads as what is in effect.
+            var opposite = option switch
+            {
+                "ro" => "rw", "rw" => "ro", "exec" => "noexec", "noexec" => "exec", "suid" => "nosuid",
+                "nosuid" => "suid", "dev" => "nodev", "nodev" => "dev", _ => null,
+            };
+            options.RemoveAll(o => o == opposite || o == option || (option.Contains('=') && o.StartsWith(option[..4], StringComparison.Ordinal)));
+            options.Add(option);
+        }
+        if (SizeBytes is { } size and > 0)
+        {
+            options.Add("size=" + size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        options.Add("mode=" + (Mode ?? "1777"));
+        return options;
+    }
 }
 
 /// <summary>A parsed restart policy.</summary>

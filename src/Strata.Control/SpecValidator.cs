@@ -115,6 +115,15 @@ public static partial class SpecValidator
                 }
             }
         }
+        for (var i = 0; i < (spec.Tmpfs?.Count ?? 0); i++)
+        {
+            spec.Tmpfs![i].Validate($"tmpfs[{i}]");
+            var target = spec.Tmpfs[i].Target.TrimEnd('/');
+            if (spec.Tmpfs.Take(i).Any(t => t.Target.TrimEnd('/') == target) || (spec.Mounts ?? []).Any(m => m.Target.TrimEnd('/') == target))
+            {
+                throw StrataException.Invalid($"tmpfs[{i}].target", $"'{spec.Tmpfs[i].Target}' is mounted twice; give each path one mount");
+            }
+        }
         if (spec.TimeoutSeconds is { } timeout && (double.IsNaN(timeout) || timeout <= 0))
         {
             throw StrataException.Invalid("timeoutSeconds", $"{timeout} is not a timeout; give a positive number of seconds (the CLI takes 500ms, 30s, 5m)");

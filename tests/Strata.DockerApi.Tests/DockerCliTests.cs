@@ -177,9 +177,14 @@ public sealed class DockerCliTests(DockerFixture fx)
         Assert.StartsWith("Frobnicate:", unknown.Message);
 
         var volume = fx.Name("half");
-        var tmpfs = await PostAsync("/containers/create", $"{{\"Image\":\"busybox\",\"HostConfig\":{{\"Binds\":[\"{volume}:/data\"],\"Tmpfs\":{{\"/run\":\"\"}}}}}}");
+        var sysctls = await PostAsync("/containers/create", $"{{\"Image\":\"busybox\",\"HostConfig\":{{\"Binds\":[\"{volume}:/data\"],\"Sysctls\":{{\"net.core.somaxconn\":\"1024\"}}}}}}");
+        Assert.Equal(HttpStatusCode.BadRequest, sysctls.Status);
+        Assert.StartsWith("HostConfig.Sysctls:", sysctls.Message);
+
+        var tmpfs = await PostAsync("/containers/create", $"{{\"Image\":\"busybox\",\"HostConfig\":{{\"Binds\":[\"{volume}:/data\"],\"Tmpfs\":{{\"/run\":\"size=1m,nr_inodes=5\"}}}}}}");
         Assert.Equal(HttpStatusCode.BadRequest, tmpfs.Status);
-        Assert.StartsWith("HostConfig.Tmpfs:", tmpfs.Message);
+        Assert.StartsWith("HostConfig.Tmpfs[/run]:", tmpfs.Message);
+        Assert.Contains("nr_inodes=5", tmpfs.Message);
 
         var runtime = await PostAsync("/containers/create", "{\"Image\":\"busybox\",\"HostConfig\":{\"Runtime\":\"kata\"}}");
         Assert.Equal(HttpStatusCode.BadRequest, runtime.Status);

@@ -43,6 +43,7 @@ public static partial class DockerApiHost
     {
         services.AddSingleton(new DockerVolumes(options.Root));
         services.AddSingleton<DockerExecs>();
+        services.AddSingleton<DockerRunTraces>();
         services.AddSingleton(new DockerNetworkNames(options.Root));
         return services;
     }

@@ -17,14 +17,16 @@ internal static class DockerContainerEndpoints
         app.MapGet("/containers/json", List);
         app.MapGet("/containers/{id}/json", (string id, HttpContext http, InstanceService service, NetworkRegistry networks, Strata.Images.ImageStore images, DockerVolumes volumes, DockerNetworkNames names) =>
             Json(DockerContainers.Inspect(DockerContainers.Resolve(service, Project(http), id), networks, images, volumes.Root, names), DockerJsonContext.Default.DockerContainerInspect));
-        app.MapPost("/containers/{id}/start", async (string id, HttpContext http, InstanceService service) =>
+        app.MapPost("/containers/{id}/start", async (string id, HttpContext http, InstanceService service, DockerRunTraces traces) =>
         {
             var r = DockerContainers.Resolve(service, Project(http), id);
+            traces.Join(DockerContainers.IdOf(r), "start request");
             if (r.State.IsActive())
             {
                 return Results.StatusCode(StatusCodes.Status304NotModified);
             }
             await service.StartAsync(r.Project, r.Name, http.RequestAborted);
+            RunTimeline.Mark("start answered");
             return Results.NoContent();
         });
         app.MapPost("/containers/{id}/stop", async (string id, HttpContext http, InstanceService service) =>
@@ -57,9 +59,10 @@ internal static class DockerContainerEndpoints
             await service.StartAsync(r.Project, r.Name, http.RequestAborted);
             return Results.NoContent();
         });
-        app.MapDelete("/containers/{id}", async (string id, HttpContext http, InstanceService service) =>
+        app.MapDelete("/containers/{id}", async (string id, HttpContext http, InstanceService service, DockerRunTraces traces) =>
         {
             var r = DockerContainers.Resolve(service, Project(http), id);
+            traces.Join(DockerContainers.IdOf(r), "delete request");
             var force = Flag(http, "force");
             if (r.State.IsActive() && !force)
             {
@@ -85,11 +88,7 @@ internal static class DockerContainerEndpoints
             _ = DockerContainers.Resolve(service, Project(http), id);
             return Results.Ok(); // no terminal on a container's main process: nothing to resize
         });
-        app.MapPost("/containers/{id}/rename", (string id, HttpContext http, InstanceService service) =>
-        {
-            _ = DockerContainers.Resolve(service, Project(http), id);
-            throw StrataException.Invalid("name", "renaming a container is not supported by Strata (its name is its hostname and network name); create a new container with the name instead");
-        });
+        app.MapPost("/containers/{id}/rename", RenameAsync);
         foreach (var verb in new[] { "pause", "unpause", "update", "commit", "export", "changes" })
         {
             app.Map($"/containers/{{id}}/{verb}", () => NotSupported(verb));
@@ -104,8 +103,9 @@ internal static class DockerContainerEndpoints
     private static TimeSpan Grace(HttpContext http) =>
         TimeSpan.FromSeconds(int.TryParse(http.Request.Query["t"], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var t) ? Math.Clamp(t, 0, 3600) : 10);
 
-    private static async Task CreateAsync(HttpContext http, InstanceService service, DockerVolumes volumes, NetworkRegistry networks, DockerNetworkNames names)
+    private static async Task CreateAsync(HttpContext http, InstanceService service, DockerVolumes volumes, NetworkRegistry networks, DockerNetworkNames names, DockerRunTraces traces)
     {
+        var timeline = traces.BeginCreate();
         var project = Project(http);
         var body = await ReadJsonAsync(http) ?? throw StrataException.Invalid("body", "expected the container's configuration as a JSON object");
         if (http.Request.Query["platform"].ToString() is { Length: > 0 } platform && !platform.StartsWith("linux", StringComparison.Ordinal))
@@ -137,6 +137,8 @@ internal static class DockerContainerEndpoints
         }
         http.Response.StatusCode = StatusCodes.Status201Created;
         await JsonSerializer.SerializeAsync(http.Response.Body, new DockerCreated(DockerContainers.IdOf(record), []), DockerJsonContext.Default.DockerCreated);
+        RunTimeline.Mark("create answered");
+        traces.Created(timeline, DockerContainers.IdOf(record));
     }
 
     private static IResult List(HttpContext http, InstanceService service, NetworkRegistry networks, Strata.Images.ImageStore images, DockerVolumes volumes, DockerNetworkNames names, TimeProvider time)
@@ -159,10 +161,11 @@ internal static class DockerContainerEndpoints
         return Json(items.Select(r => DockerContainers.Summary(r, networks, images, volumes.Root, names, now)).ToList(), DockerJsonContext.Default.ListDockerContainerSummary);
     }
 
-    private static async Task WaitAsync(string id, HttpContext http, InstanceService service, EventBus events)
+    private static async Task WaitAsync(string id, HttpContext http, InstanceService service, EventBus events, DockerRunTraces traces)
     {
         var project = Project(http);
         var record = DockerContainers.Resolve(service, project, id);
+        var traced = traces.Join(DockerContainers.IdOf(record), "wait request");
         var condition = http.Request.Query["condition"].ToString() is { Length: > 0 } c ? c : "not-running";
         if (condition is not ("not-running" or "next-exit" or "removed"))
         {
@@ -172,6 +175,7 @@ internal static class DockerContainerEndpoints
         http.Response.ContentType = "application/json";
         await http.Response.StartAsync(http.RequestAborted);
         await http.Response.Body.FlushAsync(http.RequestAborted);
+        RunTimeline.Mark("wait head sent");
         var ct = http.RequestAborted;
         var final = record;
         if (!(condition == "not-running" && !record.State.IsActive()))
@@ -218,6 +222,32 @@ internal static class DockerContainerEndpoints
             }
         }
         await JsonSerializer.SerializeAsync(http.Response.Body, new DockerWaitResponse(DockerContainers.ExitCode(final), null), DockerJsonContext.Default.DockerWaitResponse, ct);
+        if (traced)
+        {
+            RunTimeline.Mark("wait answered");
+            traces.Finish(DockerContainers.IdOf(record), record.Name, record.Spec.Network);
+        }
+    }
+
+    /// <summary>
+    /// <c>docker rename</c>: the instance takes the new name (Docker's <c>_</c> becomes <c>-</c>, as at create) and its
+    /// networks' hosts files list it under that name; a running container keeps its hostname, as with Docker.
+    /// </summary>
+    private static async Task<IResult> RenameAsync(string id, HttpContext http, InstanceService service, NetworkRegistry networks)
+    {
+        var r = DockerContainers.Resolve(service, Project(http), id);
+        if (http.Request.Query["name"].ToString() is not { Length: > 0 } requested)
+        {
+            throw StrataException.Invalid("name", "give the new name (?name=NEW)");
+        }
+        var name = DockerContainerSpec.ToStrataName(requested);
+        if (service.List(r.Project).Any(o => o.Name == name && o.Id != r.Id))
+        {
+            throw StrataException.Conflict($"Conflict. The container name \"/{requested}\" is already in use by container \"{DockerContainers.IdOf(service.Get(r.Project, name))}\". You have to remove (or rename) that container to be able to reuse that name.");
+        }
+        var renamed = await service.RenameAsync(r.Project, r.Name, name, http.RequestAborted);
+        await networks.RenameMemberAsync(renamed.Id, renamed.Name, CancellationToken.None);
+        return Results.NoContent();
     }
 
     private static InstanceRecord? Current(InstanceService service, InstanceRecord record) =>

@@ -34,6 +34,7 @@ internal sealed partial class DockerContainerSpec
     private string? _tier;
     private string? _network;
     private readonly List<MountSpec> _mounts = [];
+    private readonly List<TmpfsSpec> _tmpfs = [];
     private readonly HashSet<string> _exposed = new(StringComparer.Ordinal);
     private readonly List<PortSpec> _ports = [];
     private bool _publishAll;
@@ -290,7 +291,7 @@ internal sealed partial class DockerContainerSpec
                     }
                     break;
                 case "Tmpfs":
-                    RefuseUnlessZero(field, v, "Strata mounts no tmpfs into containers yet; use a named volume (-v NAME:/path) instead");
+                    ReadTmpfs(v, field);
                     break;
                 default:
                     RefuseUnlessZero(field, v);
@@ -376,6 +377,7 @@ internal sealed partial class DockerContainerSpec
             Ports = _ports.Count > 0 ? _ports : null,
             NetworkAliases = _aliases.Where(a => a != _spec.Name).Distinct().ToList() is { Count: > 0 } aliases ? aliases : null,
             Mounts = _mounts.Count > 0 ? _mounts : null,
+            Tmpfs = _tmpfs.Count > 0 ? _tmpfs : null,
             Security = _security == new SecuritySpec() ? null : _security,
             Resources = _resources == new ResourceSpec() ? null : _resources,
             Labels = labels.Count > 0 ? labels : null,
@@ -465,6 +467,11 @@ internal sealed partial class DockerContainerSpec
             var source = m.TryGetProperty("Source", out var s) ? s.GetString() ?? "" : "";
             var target = m.TryGetProperty("Target", out var tg) ? tg.GetString() ?? "" : "";
             var readOnly = m.TryGetProperty("ReadOnly", out var ro) && ro.ValueKind == JsonValueKind.True;
+            if (type == "tmpfs")
+            {
+                _tmpfs.Add(ReadTmpfsMount(m, f, target, readOnly));
+                continue;
+            }
             foreach (var option in m.EnumerateObject())
             {
                 if (option.Name is not ("Type" or "Source" or "Target" or "ReadOnly" or "Consistency"))
@@ -478,7 +485,7 @@ internal sealed partial class DockerContainerSpec
                 "bind" => throw StrataException.Invalid($"{f}.Source", $"'{source}' is not an absolute host path"),
                 "volume" when source.Length > 0 => Mount(source, target, readOnly, f),
                 "volume" => throw Unsupported($"{f}.Source", "anonymous volumes are not supported; name the volume"),
-                _ => throw Unsupported($"{f}.Type", $"'{type}' mounts are not supported; use bind or volume"),
+                _ => throw Unsupported($"{f}.Type", $"'{type}' mounts are not supported; use bind, volume or tmpfs"),
             });
         }
     }

@@ -15,9 +15,10 @@ internal static class DockerStreamEndpoints
         app.MapGet("/containers/{id}/logs", LogsAsync);
     }
 
-    private static async Task AttachAsync(string id, HttpContext http, InstanceService service)
+    private static async Task AttachAsync(string id, HttpContext http, InstanceService service, DockerRunTraces traces)
     {
         var record = DockerContainers.Resolve(service, Project(http), id);
+        traces.Join(DockerContainers.IdOf(record), "attach request");
         if (Flag(http, "stdin"))
         {
             throw StrataException.Invalid("stdin", "a Strata container's main process has no input to attach to; use 'docker exec -i' for an interactive command");
@@ -28,6 +29,7 @@ internal static class DockerStreamEndpoints
         var history = Flag(http, "logs");
         await using var lease = service.Attach(record.Project, record.Name);
         var (output, _) = await DockerStreams.HijackAsync(http, multiplexed: true);
+        RunTimeline.Mark("attach upgraded");
         var ct = http.RequestAborted;
         // Output of a run that has not started yet is all new; of a running one, only what comes from now on.
         int? tail = history || record.State is InstanceState.Created or InstanceState.Creating or InstanceState.Pending ? null : 0;
@@ -57,6 +59,7 @@ internal static class DockerStreamEndpoints
             }
         }
         await output.FlushAsync(ct);
+        RunTimeline.Mark("attach ended");
     }
 
     private static async Task LogsAsync(string id, HttpContext http, InstanceService service)

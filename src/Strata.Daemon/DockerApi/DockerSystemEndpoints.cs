@@ -85,6 +85,7 @@ internal static class DockerSystemEndpoints
         "stopping" => "kill",
         "stopped" or "exited" or "failed" => "die",
         "deleted" => "destroy",
+        "renamed" => "rename",
         var t => t,
     };
 

@@ -12,6 +12,11 @@ internal static class GuestTierOptions
     public static void RefuseHostKernelOptions(InstanceSpec spec, string tier)
     {
         var security = spec.Security;
+        if (spec.Tmpfs is { Count: > 0 })
+        {
+            throw StrataException.Invalid("tmpfs",
+                $"tmpfs mounts are not implemented on the {tier} tier (its guest has its own kernel and file systems); drop --tmpfs or use --tier container");
+        }
         if (security?.ReadOnlyRootfs == true)
         {
             throw StrataException.Invalid("security.readOnlyRootfs",

@@ -21,6 +21,8 @@ internal sealed class CniChain(string pluginDirectory, string networkName, IRead
         {
             var output = await InvokeAsync("ADD", plugin, previous, containerId, netnsPath, ct).ConfigureAwait(false);
             previous = JsonNode.Parse(output);
+            // A step of the run's timeline (Strata.Control.RunTimeline), e.g. "cni bridge" (with its IPAM and NAT rules).
+            System.Diagnostics.Activity.Current?.AddEvent(new System.Diagnostics.ActivityEvent("cni " + (string)plugin["type"]!));
         }
         return previous?.ToJsonString() ?? "{}";
     }

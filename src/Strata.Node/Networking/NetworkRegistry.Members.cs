@@ -49,6 +49,7 @@ public sealed partial class NetworkRegistry
             request.Ports[i].Validate($"ports[{i}]");
         }
         await _lock.WaitAsync(ct).ConfigureAwait(false);
+        System.Diagnostics.Activity.Current?.AddEvent(new System.Diagnostics.ActivityEvent("network lock")); // the run's timeline
         try
         {
             var record = JoinableNetwork(request);
@@ -80,16 +81,8 @@ public sealed partial class NetworkRegistry
             var chain = Chain(record, request.Ports);
             try
             {
-                var add = await HostCommand.IpAsync(ct, "netns", "add", nsName).ConfigureAwait(false);
-                if (add.ExitCode != 0)
-                {
-                    throw new StrataException(ErrorKind.Internal, $"could not create network namespace {nsName}: {add.Error}");
-                }
-                var lo = await HostCommand.IpAsync(ct, "-n", nsName, "link", "set", "lo", "up").ConfigureAwait(false);
-                if (lo.ExitCode != 0)
-                {
-                    throw new StrataException(ErrorKind.Internal, $"could not bring up loopback in {nsName}: {lo.Error}");
-                }
+                await NetworkNamespaces.CreateAsync(nsName, ct).ConfigureAwait(false); // loopback up, no ip process
+                System.Diagnostics.Activity.Current?.AddEvent(new System.Diagnostics.ActivityEvent("network namespace"));
                 var resultJson = await chain.AddAsync(request.InstanceId, nsPath, ct).ConfigureAwait(false);
                 var result = JsonSerializer.Deserialize(resultJson, NetworkJsonContext.Default.CniResult);
                 var address = result?.Ips.FirstOrDefault()?.Address is { } a ? a.Split('/')[0]
@@ -104,7 +97,7 @@ public sealed partial class NetworkRegistry
                 await chain.DeleteAsync(request.InstanceId, nsPath, null, CancellationToken.None).ConfigureAwait(false);
                 if (File.Exists(nsPath))
                 {
-                    await HostCommand.IpAsync(CancellationToken.None, "netns", "del", nsName).ConfigureAwait(false);
+                    NetworkNamespaces.Delete(nsName);
                 }
                 record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
                 Save();
@@ -149,13 +142,9 @@ public sealed partial class NetworkRegistry
                 Save();
                 WriteHostsFiles(record);
             }
-            if (File.Exists(NamespacePath(nsName)))
+            if (File.Exists(NamespacePath(nsName)) && NetworkNamespaces.Delete(nsName) is { } failed)
             {
-                var r = await HostCommand.IpAsync(CancellationToken.None, "netns", "del", nsName).ConfigureAwait(false);
-                if (r.ExitCode != 0)
-                {
-                    errors.Add($"could not remove network namespace {nsName}: {r.Error}");
-                }
+                errors.Add($"could not remove network namespace {nsName}: {failed}");
             }
             return errors;
         }

@@ -127,11 +127,21 @@ public static partial class BundleBuilder
         {
             mounts.Add(Mount("/etc/resolv.conf", "bind", resolv, "bind", "rprivate", "ro"));
         }
+        // Binds and tmpfs mounts, shallower paths first, so a mount inside another one's path lands on top of it.
+        var user = new List<(string Target, JsonObject Mount)>();
         foreach (var m in spec.Mounts ?? [])
         {
-            mounts.Add(m.ReadOnly
+            user.Add((m.Target, m.ReadOnly
                 ? Mount(m.Target, "bind", m.Source, "rbind", "rprivate", "ro")
-                : Mount(m.Target, "bind", m.Source, "rbind", "rprivate"));
+                : Mount(m.Target, "bind", m.Source, "rbind", "rprivate")));
+        }
+        foreach (var t in spec.Tmpfs ?? [])
+        {
+            user.Add((t.Target, Mount(t.Target, "tmpfs", "tmpfs", [.. t.MountOptions()])));
+        }
+        foreach (var (_, mount) in user.OrderBy(u => u.Target.TrimEnd('/').Count(c => c == '/')))
+        {
+            mounts.Add(mount);
         }
 
         var deviceRules = new JsonArray(new JsonObject { ["allow"] = false, ["access"] = "rwm" });

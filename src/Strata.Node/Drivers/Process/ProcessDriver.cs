@@ -66,6 +66,10 @@ public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposabl
         {
             throw StrataException.Invalid("mounts", "the process tier runs on the host and already sees every host path; drop the mounts or choose an isolated tier");
         }
+        if (spec.Tmpfs is { Count: > 0 })
+        {
+            throw StrataException.Invalid("tmpfs", "the process tier runs on the host, in the host's mount namespace; drop --tmpfs or choose --tier container");
+        }
         if (spec.Resources?.Cpuset is not null || spec.Security is not null || spec.Network is not null)
         {
             throw StrataException.Invalid(spec.Resources?.Cpuset is not null ? "resources.cpuset" : spec.Security is not null ? "security" : "network",

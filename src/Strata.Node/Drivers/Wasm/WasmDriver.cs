@@ -113,6 +113,10 @@ public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogDri
         {
             throw StrataException.Invalid("timeoutSeconds", $"{t} is not a timeout; give a positive number of seconds");
         }
+        if (spec.Tmpfs is { Count: > 0 })
+        {
+            throw StrataException.Invalid("tmpfs", "a wasm module sees only the directories given with -v (WASI preopens); drop --tmpfs or choose --tier container");
+        }
         foreach (var (mount, i) in (spec.Mounts ?? []).Select((m, i) => (m, i)))
         {
             if (!Directory.Exists(mount.Source))
