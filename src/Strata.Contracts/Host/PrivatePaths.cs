@@ -11,7 +11,21 @@ public static class PrivatePaths
     public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
     /// <summary>Creates <paramref name="path"/> and any missing parent as <c>0700</c>; existing directories keep their mode.</summary>
-    public static DirectoryInfo CreateDirectory(string path) => Directory.CreateDirectory(path, DirectoryMode);
+    public static DirectoryInfo CreateDirectory(string path)
+    {
+        // Directory.CreateDirectory(path, mode) gives the mode to the last directory only: parents are made one by one.
+        var full = Path.GetFullPath(path);
+        var missing = new Stack<string>();
+        for (var dir = full; !string.IsNullOrEmpty(dir) && !Directory.Exists(dir); dir = Path.GetDirectoryName(dir))
+        {
+            missing.Push(dir);
+        }
+        while (missing.Count > 0)
+        {
+            Directory.CreateDirectory(missing.Pop(), DirectoryMode);
+        }
+        return new DirectoryInfo(full);
+    }
 
     /// <summary>Options that create (or replace) a file as <c>0600</c>, for writing.</summary>
     public static FileStreamOptions NewFile(FileMode mode = System.IO.FileMode.Create) => new()
