@@ -19,6 +19,7 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
+    private volatile bool _resign = true;
 
     public SchedulerLeader(EtcdConnection etcd, ClusterOptions options, string node, Scheduler.Scheduler scheduler, ILogger log, TimeProvider? time = null)
     {
@@ -79,7 +80,7 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
                 {
                     await keepAlive.ConfigureAwait(false);
                 }
-                if (lease != 0)
+                if (lease != 0 && _resign)
                 {
                     try
                     {
@@ -178,6 +179,20 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
             {
             }
             signal.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Stops campaigning and leading. With <paramref name="resign"/> the election lease is revoked, so another node
+    /// leads at once; without, it lapses a TTL later, as when the process dies or loses etcd.
+    /// </summary>
+    public async Task StopAsync(bool resign = true)
+    {
+        _resign = resign;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
         }
     }
 

@@ -19,12 +19,9 @@ public sealed class EtcdCluster : IAsyncLifetime
     private readonly string _dataRoot;
     private readonly string _token;
 
-    public EtcdCluster() : this(3)
+    public EtcdCluster()
     {
-    }
-
-    public EtcdCluster(int members)
-    {
+        const int members = 3;
         _members = new Process?[members];
         _clientPorts = new int[members];
         _peerPorts = new int[members];

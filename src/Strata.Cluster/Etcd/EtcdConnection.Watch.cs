@@ -30,7 +30,11 @@ public sealed partial class EtcdConnection
                     CreateRequest = new WatchCreateRequest { Key = Bytes(prefix), RangeEnd = PrefixEnd(prefix), StartRevision = next, ProgressNotify = true },
                 }, ct).ConfigureAwait(false);
             }
-            catch (RpcException e) when (IsUnavailable(e, ct))
+            catch (RpcException e) when (IsUnavailable(e, ct) || ct.IsCancellationRequested)
+            {
+                broken = true;
+            }
+            catch (OperationCanceledException)
             {
                 broken = true;
             }
@@ -49,7 +53,11 @@ public sealed partial class EtcdConnection
                     }
                     response = call.ResponseStream.Current;
                 }
-                catch (RpcException e) when (IsUnavailable(e, ct))
+                catch (RpcException e) when (IsUnavailable(e, ct) || ct.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (OperationCanceledException)
                 {
                     break;
                 }

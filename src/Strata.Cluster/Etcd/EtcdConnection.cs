@@ -75,6 +75,10 @@ public sealed partial class EtcdConnection : IDisposable
             {
                 last = e;
             }
+            catch (RpcException e) when (ct.IsCancellationRequested)
+            {
+                throw new OperationCanceledException("cancelled", e, ct);
+            }
         }
         throw Unavailable(last);
     }
@@ -191,6 +195,10 @@ public sealed partial class EtcdConnection : IDisposable
             {
                 MoveOn(index);
                 await Task.Delay(200, ct).ConfigureAwait(false);
+            }
+            catch (RpcException e) when (ct.IsCancellationRequested)
+            {
+                throw new OperationCanceledException("cancelled", e, ct);
             }
         }
     }
