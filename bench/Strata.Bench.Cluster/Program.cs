@@ -10,11 +10,11 @@ using Strata.Testing;
 // places them in batches, each batch one transaction fenced on the leader key, the node records and the pending
 // keys. Baseline in the same run, on the same cluster: raw etcd puts of values of the same size, from one client
 // and from 64 concurrent ones (etcd 3.4's own figures: 583 writes/s from one client, 44,341/s from 1,000).
-//   dotnet run -c Release --project bench/Strata.Bench.Cluster -- [--runs 3] [--nodes 100] [--instances 10000] [--batch 128] [--admit 500]
+//   dotnet run -c Release --project bench/Strata.Bench.Cluster -- [--runs 3] [--nodes 100] [--instances 10000] [--batch 300] [--admit 500]
 var runs = 3;
 var nodeCount = 100;
 var instances = 10_000;
-var batch = 128;
+var batch = 300;
 var admit = 500;
 for (var i = 0; i < args.Length; i++)
 {

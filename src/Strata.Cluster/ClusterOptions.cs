@@ -22,7 +22,7 @@ public sealed record ClusterOptions
     public double FreezeFraction { get; init; } = 0.5;
 
     /// <summary>Placements committed per etcd transaction (3 operations each; etcd's --max-txn-ops must allow it).</summary>
-    public int PlacementBatch { get; init; } = 128;
+    public int PlacementBatch { get; init; } = 300;
 
     /// <summary>How long an API call waits for its instance to be placed.</summary>
     public TimeSpan PlacementTimeout { get; init; } = TimeSpan.FromSeconds(30);
