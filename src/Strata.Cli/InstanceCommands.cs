@@ -44,6 +44,7 @@ internal static class InstanceCommands
         var trust = AdvisorCommands.TrustOption();
         var arch = new Option<string?>("--arch") { Description = "guest architecture: amd64 (default) | arm64 (vm tier, under qemu-system-aarch64)" };
         var json = Json();
+        var dryRun = new Option<bool>("--dry-run") { Description = "in a cluster: show the node the scheduler would choose and why, create nothing" };
         var positional = new Argument<string[]>("image-and-command") { Description = "IMAGE [CMD ARGS...]; the process tier takes no image: strata run --tier process -- CMD ARGS", Arity = ArgumentArity.ZeroOrMore };
 
         var command = new Command(createOnly ? "create" : "run", createOnly
@@ -51,7 +52,7 @@ internal static class InstanceCommands
             : "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
             tier, name, rm, disposable, detach, env, cpus, memory, pids, disk, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
-            network, publish, entrypoint, isolation, trust, arch, json, positional,
+            network, publish, entrypoint, isolation, trust, arch, json, dryRun, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
@@ -123,6 +124,19 @@ internal static class InstanceCommands
             };
 
             using var client = StrataCli.Client(parse);
+            if (parse.GetValue(dryRun))
+            {
+                var plan = await client.DryRunAsync(spec, ct);
+                if (parse.GetValue(json))
+                {
+                    StrataCli.WriteJson(plan, StrataJsonContext.Default.InstanceInfo);
+                    return 0;
+                }
+                Console.Out.WriteLine($"node:            {plan.Details?.GetValueOrDefault("node") ?? "-"}");
+                Console.Out.WriteLine($"Why this node:   {plan.Details?.GetValueOrDefault("whyNode") ?? plan.Details?.GetValueOrDefault("error") ?? "-"}");
+                Console.Out.WriteLine($"tier:            {plan.Tier}");
+                return plan.Details?.ContainsKey("error") == true ? StrataCli.ExitError : 0;
+            }
             if (createOnly || parse.GetValue(detach))
             {
                 var created = await client.CreateAsync(spec, start: !createOnly, ct);
@@ -430,7 +444,10 @@ internal static class InstanceCommands
             Row("Finished", i.FinishedAt?.ToString("u", CultureInfo.InvariantCulture));
             foreach (var (k, v) in i.Details ?? new Dictionary<string, string>())
             {
-                Row(k, v);
+                if (k != "whyNodeJson")
+                {
+                    Row(k == "whyNode" ? "Why this node" : k, v);
+                }
             }
             AnsiConsole.Write(grid);
             AdvisorCommands.WritePlacement(i.Placement);

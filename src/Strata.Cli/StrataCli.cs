@@ -73,6 +73,8 @@ public static partial class StrataCli
         root.Subcommands.Add(NetworkCommands.Build());
         root.Subcommands.Add(OperationCommands.Build());
         root.Subcommands.Add(ProjectCommands.Build());
+        root.Subcommands.Add(ClusterCommands.Cluster());
+        root.Subcommands.Add(ClusterCommands.Node());
         root.Subcommands.Add(SystemCommands.Info());
         root.Subcommands.Add(SystemCommands.Events());
         root.Subcommands.Add(SystemCommands.Version());

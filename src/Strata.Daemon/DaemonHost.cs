@@ -121,6 +121,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddSingleton<InstanceListWriter>();
+            AddCluster(builder.Services, options);
             builder.Services.AddImageApi(options);
             DockerApi.DockerApiHost.AddDockerApi(builder.Services, options);
             builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, StrataJsonContext.Default));
@@ -142,6 +143,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.Use(ProblemMapping.Middleware);
             app.Use(DashboardEndpoints.Middleware); // /ui, and the dashboard's WebSocket token cookie
             app.Use(auth.Middleware);
+            app.Use(Cluster.ClusterApi.Middleware); // cluster mode only: instances from etcd, /v1/cluster (docs/cluster.md)
             app.UseWebSockets();
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
@@ -169,6 +171,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             // Tenant networks' members stay off the host's addresses: the rules come back after a reboot or an upgrade.
             await app.Services.GetRequiredService<NetworkRegistry>().EnsureHostAccessRulesAsync(cancellationToken).ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            await StartClusterAsync(app.Services, cancellationToken).ConfigureAwait(false);
             SecureSocket(options.Socket);
             SecureDockerSockets(options);
 

@@ -39,6 +39,9 @@ public sealed record DaemonOptions
     /// <summary>PEM private key of <see cref="TlsCertificate"/>.</summary>
     public string? TlsKey { get; init; }
 
+    /// <summary>Cluster mode (<c>--cluster etcd://…</c>, docs/cluster.md); null on a single host, which keeps SQLite only.</summary>
+    public Strata.Daemon.Cluster.ClusterDaemonOptions? Cluster { get; init; }
+
     /// <summary>Offer the in-memory <c>fake</c> tier (tests only).</summary>
     public bool EnableFakeTier { get; init; }
 
@@ -124,6 +127,8 @@ public sealed record DaemonOptions
                 "--unpack-min-free" => o with { Unpack = o.Unpack with { MinFreeBytes = Sizes.Parse("--unpack-min-free", Value()) } },
                 "--docker-socket" or "--project" or "--socket-group" => o with { DockerSockets = DockerApi.DockerSocketOptions.Apply(o.DockerSockets, flag, Value()) },
                 "--no-docker-socket" => NoDockerSocket(),
+                "--cluster" or "--advertise" or "--cluster-lease-ttl" or "--cluster-replace-grace" or "--cluster-token-file"
+                    => o with { Cluster = Strata.Daemon.Cluster.ClusterDaemonOptions.Apply(o.Cluster, flag, Value()) },
                 _ => throw StrataException.Invalid(flag, $"unknown option '{flag}'; see 'strata daemon --help'"),
             };
         }
@@ -159,6 +164,7 @@ public sealed record DaemonOptions
     private void Validate()
     {
         Strata.Contracts.Host.NodeName.Validate("--node", Node);
+        Cluster?.Validate(this);
         if (!Path.IsPathRooted(Root))
         {
             throw StrataException.Invalid("--root", $"'{Root}' must be an absolute path");

@@ -1,0 +1,291 @@
+using Microsoft.Extensions.Logging;
+using Mvccpb;
+using Strata.Cluster.Etcd;
+
+namespace Strata.Cluster;
+
+/// <summary>A copy of a cluster instance on this node, as the node's own instance service has it.</summary>
+public sealed record LocalCopy(string Project, string Name, long Generation, string State);
+
+/// <summary>
+/// How the node agent runs instances: the daemon implements it with its own instance service and drivers
+/// (labelling each copy with its generation), tests with a small in-memory one.
+/// </summary>
+public interface IClusterWorkloads
+{
+    /// <summary>The cluster instances this node holds a copy of.</summary>
+    Task<IReadOnlyList<LocalCopy>> ListAsync(CancellationToken ct);
+
+    /// <summary>Creates and starts the copy of <paramref name="desired"/> (its generation recorded with it).</summary>
+    Task RunAsync(DesiredInstance desired, CancellationToken ct);
+
+    /// <summary>Stops and removes this node's copy.</summary>
+    Task RemoveAsync(string project, string name, CancellationToken ct);
+}
+
+/// <summary>
+/// The node's side of the cluster: watches its assignments (<c>assign/NODE/…</c>), runs each through
+/// <see cref="IClusterWorkloads"/>, and reports the state of its own copies under its lease. On start and after
+/// every lapse of its lease it compares everything: a copy without an assignment, or of another generation,
+/// is stale (it was placed again elsewhere while this node was away) and is stopped. So two live copies are
+/// never recorded as one.
+/// </summary>
+public sealed partial class NodeAgent : IAsyncDisposable
+{
+    private readonly EtcdConnection _etcd;
+    private readonly NodeMembership _membership;
+    private readonly IClusterWorkloads _workloads;
+    private readonly string _node;
+    private readonly ILogger _log;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Dictionary<string, InstanceReport> _reported = new(StringComparer.Ordinal);
+    private long _reportedLease;
+    private Task? _loop;
+
+    public NodeAgent(EtcdConnection etcd, NodeMembership membership, IClusterWorkloads workloads, string node, ILogger log)
+    {
+        _etcd = etcd;
+        _membership = membership;
+        _workloads = workloads;
+        _node = node;
+        _log = log;
+    }
+
+    /// <summary>Stale copies this agent stopped since it started.</summary>
+    public int StaleStopped { get; private set; }
+
+    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var revision = await ReconcileAsync(ct).ConfigureAwait(false);
+                using var cycle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var periodic = Task.Run(() => PeriodicAsync(cycle), CancellationToken.None);
+                try
+                {
+                    await foreach (var batch in _etcd.WatchPrefixAsync(ClusterKeys.AssignmentsOf(_node), revision, cycle.Token).ConfigureAwait(false))
+                    {
+                        foreach (var e in batch.Events)
+                        {
+                            await ApplyAsync(e, ct).ConfigureAwait(false);
+                        }
+                    }
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    // the lease changed: reconcile everything again
+                }
+                finally
+                {
+                    await cycle.CancelAsync().ConfigureAwait(false);
+                    await periodic.ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException)
+            {
+                LogFailed(_log, e.Message);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Every 2 s: reports copies whose state changed; a new lease (the node re-registered) ends the cycle.</summary>
+    private async Task PeriodicAsync(CancellationTokenSource cycle)
+    {
+        var lease = _membership.Lease;
+        while (!cycle.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), cycle.Token).ConfigureAwait(false);
+                if (_membership.Lease != lease)
+                {
+                    await cycle.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+                await ReportAsync(cycle.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException)
+            {
+                LogFailed(_log, e.Message);
+            }
+        }
+    }
+
+    /// <summary>Brings the local copies in line with the assignments; returns the revision read.</summary>
+    public async Task<long> ReconcileAsync(CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var assigned = await _etcd.GetPrefixAsync(ClusterKeys.AssignmentsOf(_node), ct: ct, timeout: TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            var wanted = new Dictionary<(string, string), Assignment>();
+            foreach (var kv in assigned.Kvs)
+            {
+                wanted[ClusterKeys.ProjectAndName(ClusterCodec.Key(kv))] = ClusterCodec.Decode(kv, ClusterJson.Default.Assignment);
+            }
+            var local = await _workloads.ListAsync(ct).ConfigureAwait(false);
+            var have = new HashSet<(string, string)>();
+            foreach (var copy in local)
+            {
+                if (!wanted.TryGetValue((copy.Project, copy.Name), out var a) || a.Generation != copy.Generation)
+                {
+                    LogStale(_log, copy.Project, copy.Name, copy.Generation);
+                    await _workloads.RemoveAsync(copy.Project, copy.Name, ct).ConfigureAwait(false);
+                    StaleStopped++;
+                    continue;
+                }
+                have.Add((copy.Project, copy.Name));
+            }
+            foreach (var ((project, name), _) in wanted)
+            {
+                if (!have.Contains((project, name)))
+                {
+                    await RunAssignedAsync(project, name, ct).ConfigureAwait(false);
+                }
+            }
+            _reported.Clear();
+            await ReportLockedAsync(ct).ConfigureAwait(false);
+            return assigned.Header.Revision;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task ApplyAsync(Event e, CancellationToken ct)
+    {
+        var (project, name) = ClusterKeys.ProjectAndName(ClusterCodec.Key(e.Kv));
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var copy = (await _workloads.ListAsync(ct).ConfigureAwait(false)).FirstOrDefault(c => c.Project == project && c.Name == name);
+            if (e.Type == Event.Types.EventType.Delete)
+            {
+                if (copy is not null)
+                {
+                    await _workloads.RemoveAsync(project, name, ct).ConfigureAwait(false);
+                }
+                await _etcd.DeleteAsync(ClusterKeys.State(_node, project, name), ct).ConfigureAwait(false);
+                _reported.Remove(ClusterKeys.State(_node, project, name));
+                return;
+            }
+            var a = ClusterCodec.Decode(e.Kv, ClusterJson.Default.Assignment);
+            if (copy is not null && copy.Generation == a.Generation)
+            {
+                return;
+            }
+            if (copy is not null)
+            {
+                await _workloads.RemoveAsync(project, name, ct).ConfigureAwait(false);
+            }
+            await RunAssignedAsync(project, name, ct).ConfigureAwait(false);
+            await ReportLockedAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task RunAssignedAsync(string project, string name, CancellationToken ct)
+    {
+        var r = await _etcd.GetAsync(ClusterKeys.Instance(project, name), ct).ConfigureAwait(false);
+        if (r.Kvs.FirstOrDefault() is not { } kv)
+        {
+            return;
+        }
+        var d = ClusterCodec.Decode(kv, ClusterJson.Default.DesiredInstance);
+        if (d.Node != _node)
+        {
+            return;
+        }
+        try
+        {
+            await _workloads.RunAsync(d, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogRunFailed(_log, project, name, ex.Message);
+            await _etcd.PutAsync(ClusterKeys.State(_node, project, name),
+                ClusterCodec.Encode(new InstanceReport("error", d.Generation, DateTimeOffset.UtcNow, ex.Message), ClusterJson.Default.InstanceReport), _membership.Lease, ct).ConfigureAwait(false);
+            _reported[ClusterKeys.State(_node, project, name)] = new InstanceReport("error", d.Generation, DateTimeOffset.UtcNow, ex.Message);
+        }
+    }
+
+    private async Task ReportAsync(CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await ReportLockedAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Writes the state of each local copy whose state (or lease) changed since it was last written.</summary>
+    private async Task ReportLockedAsync(CancellationToken ct)
+    {
+        var lease = _membership.Lease;
+        if (lease != _reportedLease)
+        {
+            _reported.Clear();
+            _reportedLease = lease;
+        }
+        foreach (var copy in await _workloads.ListAsync(ct).ConfigureAwait(false))
+        {
+            var key = ClusterKeys.State(_node, copy.Project, copy.Name);
+            if (_reported.TryGetValue(key, out var last) && last.State == copy.State && last.Generation == copy.Generation)
+            {
+                continue;
+            }
+            var report = new InstanceReport(copy.State, copy.Generation, DateTimeOffset.UtcNow);
+            await _etcd.PutAsync(key, ClusterCodec.Encode(report, ClusterJson.Default.InstanceReport), lease, ct).ConfigureAwait(false);
+            _reported[key] = report;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        _stop.Dispose();
+        _gate.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1940, Level = LogLevel.Warning, Message = "Cluster: stopping stale copy {Project}/{Name} (generation {Generation}): it was placed again elsewhere while this node was away")]
+    private static partial void LogStale(ILogger log, string project, string name, long generation);
+
+    [LoggerMessage(EventId = 1941, Level = LogLevel.Warning, Message = "Cluster: running {Project}/{Name} failed: {Reason}")]
+    private static partial void LogRunFailed(ILogger log, string project, string name, string reason);
+
+    [LoggerMessage(EventId = 1942, Level = LogLevel.Warning, Message = "Cluster: the node agent lost etcd: {Reason}; retrying")]
+    private static partial void LogFailed(ILogger log, string reason);
+}

@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+using Strata.Cluster;
+using Strata.Cluster.Etcd;
+using Strata.Contracts;
+using Strata.Control;
+using Strata.Control.Projects;
+
+namespace Strata.Daemon.Cluster;
+
+/// <summary>
+/// This daemon as a cluster node: its membership (record under a lease), its agent (runs what is assigned to it
+/// through the local instance service), and its campaign for the scheduler leadership. Built only with
+/// <c>--cluster</c>; the single host never creates one.
+/// </summary>
+public sealed class ClusterNode : IAsyncDisposable
+{
+    private readonly NodeMembership _membership;
+    private readonly NodeAgent _agent;
+
+    public ClusterNode(DaemonOptions daemon, InstanceService instances, ProjectService projects, ILoggerFactory logs)
+    {
+        var options = daemon.Cluster ?? throw new ArgumentException("not a cluster node", nameof(daemon));
+        Name = daemon.Node;
+        Options = options.ToClusterOptions();
+        Etcd = new EtcdConnection(options.Etcd);
+        Instances = new ClusterInstances(Etcd, Options);
+        var advertise = options.Advertise ?? daemon.Listen!.ToString();
+        _membership = new NodeMembership(Etcd, Options, () => Describe(daemon.Node, advertise, instances, daemon.Root), logs.CreateLogger<NodeMembership>());
+        _agent = new NodeAgent(Etcd, _membership, new DaemonWorkloads(instances, projects), daemon.Node, logs.CreateLogger<NodeAgent>());
+        Leader = new SchedulerLeader(Etcd, Options, daemon.Node, new Strata.Scheduler.Scheduler(), logs.CreateLogger<SchedulerLeader>());
+    }
+
+    public string Name { get; }
+    public ClusterOptions Options { get; }
+    public EtcdConnection Etcd { get; }
+    public ClusterInstances Instances { get; }
+    public SchedulerLeader Leader { get; }
+
+    /// <summary>Joins (waits until etcd takes the node record), then starts the agent and the campaign.</summary>
+    public async Task StartAsync(CancellationToken ct)
+    {
+        await _membership.StartAsync(ct).ConfigureAwait(false);
+        _agent.Start();
+        Leader.Start();
+    }
+
+    /// <summary>What this host offers: cores, memory, the data root's free disk, pid space, the tiers whose engines are here.</summary>
+    private static NodeRecord Describe(string node, string advertise, InstanceService instances, string root)
+    {
+        var memory = MemTotal();
+        var disk = new DriveInfo(root).AvailableFreeSpace;
+        var pids = long.TryParse(File.ReadAllText("/proc/sys/kernel/pid_max").Trim(), out var p) ? p : 32_768;
+        var capacity = new ResourceAmounts(Environment.ProcessorCount * 1000L, memory, disk, pids);
+        var tiers = instances.Drivers.All
+            .Where(d => instances.Drivers.IsAvailable(d.Tier))
+            .Select(d => new TierOffer(d.Tier.ToName(), instances.Drivers.Fingerprint(d.Tier).Engine))
+            .ToList();
+        return new NodeRecord
+        {
+            Name = node,
+            Address = advertise,
+            Capacity = capacity,
+            Free = capacity,
+            Tiers = tiers,
+            Arch = RuntimeInformation.OSArchitecture == Architecture.Arm64 ? "aarch64" : "x86_64",
+        };
+    }
+
+    private static long MemTotal()
+    {
+        foreach (var line in File.ReadLines("/proc/meminfo"))
+        {
+            if (line.StartsWith("MemTotal:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>Stops the agent and the campaign; the lease lapses on its own (workloads keep running, as on any daemon stop).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Leader.DisposeAsync().ConfigureAwait(false);
+        await _agent.DisposeAsync().ConfigureAwait(false);
+        await _membership.DisposeAsync().ConfigureAwait(false);
+        Etcd.Dispose();
+    }
+}
