@@ -113,7 +113,10 @@ public sealed record QemuLaunchPlan(
 /// <summary>What the guest's init reported on the control port.</summary>
 /// <param name="ExitCode">The workload's exit code, or null if none was reported.</param>
 /// <param name="Failure">Why init could not run the workload (<c>STRATA-FAIL</c>), if it said so.</param>
-public sealed record GuestReport(int? ExitCode, string? Failure);
+/// <param name="KernelSeconds">Guest uptime when init began (<c>STRATA-TIME kernel</c>): the kernel's boot time.</param>
+/// <param name="WorkloadSeconds">Guest uptime when init started the workload.</param>
+/// <param name="ExitSeconds">Guest uptime when the workload had ended.</param>
+public sealed record GuestReport(int? ExitCode, string? Failure, double? KernelSeconds = null, double? WorkloadSeconds = null, double? ExitSeconds = null);
 
 /// <summary>How a VM run ended.</summary>
 public sealed record VmExit
@@ -380,29 +383,40 @@ public sealed class QemuVm : IAsyncDisposable
         await _process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>Reads the guest's control-port report (also usable when a supervisor ran QEMU).</summary>
+    /// <summary>Reads the guest's control-port report (also usable when a supervisor ran QEMU): exit code, failure, timing marks.</summary>
     public static GuestReport ReadGuestReport(string controlPath)
     {
         if (!File.Exists(controlPath))
         {
             return new GuestReport(null, null);
         }
-        int? code = null;
-        string? failure = null;
+        var report = new GuestReport(null, null);
         foreach (var raw in File.ReadLines(controlPath))
         {
             var line = raw.TrimEnd('\r');
             if (line.StartsWith(GuestInit.ExitPrefix, StringComparison.Ordinal)
                 && int.TryParse(line.AsSpan(GuestInit.ExitPrefix.Length), NumberStyles.Integer, CultureInfo.InvariantCulture, out var c))
             {
-                code = c;
+                report = report with { ExitCode = c };
             }
             else if (line.StartsWith(GuestInit.FailPrefix, StringComparison.Ordinal))
             {
-                failure = line[GuestInit.FailPrefix.Length..];
+                report = report with { Failure = line[GuestInit.FailPrefix.Length..] };
+            }
+            else if (line.StartsWith(GuestInit.TimePrefix, StringComparison.Ordinal)
+                && line[GuestInit.TimePrefix.Length..].Split(' ') is [var mark, var value]
+                && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var t))
+            {
+                report = mark switch
+                {
+                    "kernel" => report with { KernelSeconds = t },
+                    "workload" => report with { WorkloadSeconds = t },
+                    "exit" => report with { ExitSeconds = t },
+                    _ => report,
+                };
             }
         }
-        return new GuestReport(code, failure);
+        return report;
     }
 
     private async Task<bool> ExitedWithinAsync(TimeSpan time, CancellationToken cancellationToken)
