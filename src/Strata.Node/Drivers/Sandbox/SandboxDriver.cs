@@ -65,7 +65,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     };
 
     /// <summary>The kernel, initramfs and accelerator every sandbox of this daemon boots with.</summary>
-    private sealed record GuestAssets(GuestKernelInfo Kernel, string Initrd, AcceleratorChoice Accel);
+    private sealed record BootAssets(GuestKernelInfo Kernel, string Initrd, AcceleratorChoice Accel);
 
     public async Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
     {
@@ -88,7 +88,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     }
 
     /// <summary>The guest pipeline's kernel, initramfs and accelerator (prepared once, shared with the vm tier).</summary>
-    private async Task<GuestAssets> EnsureAssetsAsync(CancellationToken ct)
+    private async Task<BootAssets> EnsureAssetsAsync(CancellationToken ct)
     {
         var files = await _guest.Assets.EnsureAsync(ct).ConfigureAwait(false);
         var accel = await _guest.Assets.AcceleratorAsync(_options.Accelerator, "STRATA_SANDBOX_ACCEL", ct).ConfigureAwait(false);
@@ -96,7 +96,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         {
             LogAssets(files.Kernel.Release, accel.Accel, accel.Reason);
         }
-        return new GuestAssets(files.Kernel, files.Initrd, accel);
+        return new BootAssets(files.Kernel, files.Initrd, accel);
     }
 
     public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
