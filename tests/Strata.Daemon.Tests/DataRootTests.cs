@@ -196,7 +196,7 @@ public sealed class DataRootTests : IDisposable
             Plant("images/blobs/.tmp/0123456789abcdef"),
             Plant("images/.import-0123456789abcdef"),
             Plant("images/disks/debian.qcow2.tmp"),
-            Plant("cache/sandbox/disks/abc.ext4.4242.tmp"),
+            Plant("cache/guest/disks/abc.ext4.4242.tmp"),
             Plant("cache/wasm/module.cwasm.4242.tmp"),
             Plant("networks/state.json.tmp"),
         };
