@@ -52,8 +52,8 @@ internal static class Program
             // The raw baseline boots exactly what the daemon boots: its cached initramfs and base disk.
             var sandbox = () => TimedCommand.Run(strata, "run", "--rm", "--tier", "sandbox", "busybox", "--", "/bin/true");
             sandbox(); // builds the base disk and the initramfs
-            var initrd = Directory.GetFiles(Path.Combine(root, "cache", "sandbox", "initramfs"), "*.cpio.gz").Single();
-            var baseDisk = Directory.GetFiles(Path.Combine(root, "cache", "sandbox", "disks"), "*.ext4").Single();
+            var initrd = Directory.GetFiles(Path.Combine(root, "cache", "guest", "initramfs"), "*.cpio.gz").Single();
+            var baseDisk = Directory.GetFiles(Path.Combine(root, "cache", "guest", "disks"), "*.ext4").Single();
             var kernel = GuestKernel.Locate();
             var accel = tiers["sandbox"].Reason.Contains("KVM (", StringComparison.Ordinal) ? Accelerators.Kvm : Accelerators.Tcg;
             var rawRuns = 0;
@@ -167,7 +167,7 @@ internal static class Program
     {
         private readonly SandboxDriver _driver = new(new SandboxDriverOptions
         {
-            CacheDirectory = Path.Combine(daemonRoot, "cache", "sandbox"),
+            CacheDirectory = Path.Combine(daemonRoot, "cache", "guest"),
             Supervisor = supervisor,
         }, new Strata.Node.Images.ImageStoreResolver(new Strata.Images.ImageStore(Path.Combine(daemonRoot, "images"))));
         private readonly Dictionary<string, List<double>> _phases = new() { ["create"] = [], ["start"] = [], ["wait"] = [], ["delete"] = [] };

@@ -131,12 +131,12 @@ public sealed class RawQemuTarget(string kernel, string initrd, string baseDisk,
     {
         try
         {
-            var cache = Path.Combine(daemonRoot, "cache", "sandbox");
+            var cache = Path.Combine(daemonRoot, "cache", "guest");
             var initrd = Directory.GetFiles(Path.Combine(cache, "initramfs"), "*.cpio.gz").OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
             var disk = Directory.GetFiles(Path.Combine(cache, "disks"), "*.ext4").OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
             if (initrd is null || disk is null)
             {
-                return (null, $"the sandbox tier's cached initramfs and disk are not under {cache}");
+                return (null, $"the guest tiers' cached initramfs and disk are not under {cache}");
             }
             return (new RawQemuTarget(GuestKernel.Locate().KernelPath, initrd, disk, accel, work), null);
         }

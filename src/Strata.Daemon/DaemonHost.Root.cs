@@ -13,7 +13,7 @@ public sealed partial class DaemonHost
     private static readonly string[] OwnDirectories =
     [
         "instances", "images", "cache", "run", "networks", "bench",
-        "images/disks", "cache/wasm", "cache/sandbox", "cache/vm", "networks/ipam",
+        "images/disks", "cache/wasm", "cache/guest", "networks/ipam",
     ];
 
     private static (IReadOnlyList<StartupSweep.Removed> Swept, IReadOnlyList<DataRootPermissions.Fix> Repaired) PrepareRoot(string root)

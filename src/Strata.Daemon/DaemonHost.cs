@@ -17,6 +17,7 @@ using Strata.Node.Networking;
 using Strata.Node.Supervision;
 using Strata.Node.Drivers.Process;
 using Strata.Node.Drivers.Sandbox;
+using Strata.Node.Guest;
 using Strata.Node.Drivers.Vm;
 using Strata.Images;
 using Strata.Store;
@@ -118,6 +119,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
             });
             builder.Services.AddSingleton<Advice.HostAdvisor>();
             builder.Services.AddSingleton(new NetworkRegistry(options.Networks ?? scope.Networks(Path.Combine(options.Root, "networks"))));
+            // One guest pipeline (kernel, initramfs, accelerator, per-image base disks) for the sandbox and vm tiers.
+            builder.Services.AddSingleton(new GuestPipeline(Path.Combine(options.Root, "cache", "guest")));
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddSingleton<InstanceListWriter>();
@@ -215,7 +218,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
         }, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<WasmDriver>>());
         yield return new VmDriver(new VmDriverOptions
         {
-            CacheDirectory = Path.Combine(options.Root, "cache", "vm"),
+            CacheDirectory = Path.Combine(options.Root, "cache", "guest"),
+            Guest = services.GetRequiredService<GuestPipeline>(),
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
             Networks = services.GetRequiredService<NetworkRegistry>(),
@@ -233,7 +237,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
         }, images, services.GetRequiredService<ILogger<ContainerDriver>>());
         yield return new SandboxDriver(new SandboxDriverOptions
         {
-            CacheDirectory = Path.Combine(options.Root, "cache", "sandbox"),
+            CacheDirectory = Path.Combine(options.Root, "cache", "guest"),
+            Guest = services.GetRequiredService<GuestPipeline>(),
             Supervisor = options.Supervisor,
             LogMaxBytes = options.LogMaxBytes,
             Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL"),

@@ -113,7 +113,10 @@ public sealed record QemuLaunchPlan(
 /// <summary>What the guest's init reported on the control port.</summary>
 /// <param name="ExitCode">The workload's exit code, or null if none was reported.</param>
 /// <param name="Failure">Why init could not run the workload (<c>STRATA-FAIL</c>), if it said so.</param>
-public sealed record GuestReport(int? ExitCode, string? Failure);
+/// <param name="KernelSeconds">Guest uptime when init began (<c>STRATA-TIME kernel</c>): the kernel's boot time.</param>
+/// <param name="WorkloadSeconds">Guest uptime when init started the workload.</param>
+/// <param name="ExitSeconds">Guest uptime when the workload had ended.</param>
+public sealed record GuestReport(int? ExitCode, string? Failure, double? KernelSeconds = null, double? WorkloadSeconds = null, double? ExitSeconds = null);
 
 /// <summary>How a VM run ended.</summary>
 public sealed record VmExit
@@ -166,99 +169,56 @@ public sealed class QemuVm : IAsyncDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>
-    /// Builds the QEMU command line and the file layout for a Strata guest. Writes nothing; under TCG it
+    /// Builds the QEMU command line (<see cref="GuestMachine"/>, <see cref="KernelArguments"/>) and the file layout for a Strata guest. Writes nothing; under TCG it
     /// reads the host's TSC rate once (see <see cref="HostTsc"/>) unless the options give one.
     /// </summary>
     public static QemuLaunchPlan Plan(GuestVmOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var dir = Path.GetFullPath(options.Directory);
-        var qmp = Path.Combine(dir, "qmp.sock");
-        if (qmp.Length > MaxSocketPath)
+        var append = new KernelArguments
         {
-            throw StrataException.Invalid("directory", $"{dir} is too long for a unix socket path ({qmp.Length} > {MaxSocketPath} bytes); use a shorter data root");
-        }
-        var append = new StringBuilder("console=ttyS0 quiet panic=-1 reboot=t");
-        if (options.Accel == Accelerators.Tcg && (options.GuestTscKHz ?? HostTsc.KHz) is long tsc)
-        {
-            append.Append(" tsc_early_khz=").Append(tsc.ToString(CultureInfo.InvariantCulture));
-        }
-        if (options.RootDisk is not null)
-        {
-            append.Append(" strata.root=/dev/vda");
-        }
-        append.Append(' ').Append(options.Workload.ToKernelArgument());
-        if (options.ExecSocket is not null)
-        {
-            if (options.ExecSocket.Length > MaxSocketPath)
-            {
-                throw StrataException.Invalid("directory", $"{options.ExecSocket} is too long for a unix socket path; use a shorter data root");
-            }
-            append.Append(" strata.exec=1");
-        }
-        if (options.Mounts.Count > 0)
-        {
-            append.Append(' ').Append(GuestMount.ToKernelArgument(options.Mounts));
-        }
-        if (options.Network is not null)
-        {
-            append.Append(' ').Append(options.Network.ToKernelArgument());
-        }
-        if (!string.IsNullOrWhiteSpace(options.ExtraKernelArguments))
-        {
-            append.Append(' ').Append(options.ExtraKernelArguments);
-        }
-        if (append.Length > MaxKernelCommandLine)
-        {
-            throw StrataException.Invalid(options.Mounts.Count > 0 ? "mounts" : "command",
-                $"the guest kernel command line would be {append.Length} bytes, more than the {MaxKernelCommandLine} it can carry; shorten the command, environment or mount paths");
-        }
-        var plan = new QemuLaunchPlan([], dir, qmp,
+            Machine = options.Machine,
+            Accel = options.Accel,
+            Workload = options.Workload,
+            RootDisk = options.RootDisk is not null,
+            ExecAgent = options.ExecSocket is not null,
+            TscKHz = options.GuestTscKHz,
+            Mounts = options.Mounts,
+            Network = options.Network,
+            Extra = options.ExtraKernelArguments,
+        }.Build();
+        var plan = new QemuLaunchPlan([], dir, Path.Combine(dir, "qmp.sock"),
             Path.Combine(dir, "qemu.pid"),
             Path.Combine(dir, "serial.log"),
             options.StdoutPath ?? Path.Combine(dir, "stdout"),
             options.StderrPath ?? Path.Combine(dir, "stderr"),
             Path.Combine(dir, "control"));
-        var cmd = new QemuCommandLine(options.Machine)
-            .WithBinary(options.QemuBinary)
-            .WithAccel(options.Accel)
-            .WithCpus(options.Cpus)
-            .WithMemoryMiB(options.MemoryMiB)
-            .WithKernel(options.KernelPath, options.InitrdPath, append.ToString())
+        var cmd = new GuestMachine
+        {
+            Machine = options.Machine,
+            QemuBinary = options.QemuBinary,
+            Accel = options.Accel,
+            Cpus = options.Cpus,
+            MemoryMiB = options.MemoryMiB,
+            QmpSocket = plan.QmpSocket,
+            RootDisk = options.RootDisk,
+            KernelPath = options.KernelPath,
+            InitrdPath = options.InitrdPath,
+            KernelAppend = append,
+            Ports = new GuestPorts(plan.StdoutPath, plan.StderrPath, plan.ControlPath, options.ExecSocket),
+            Network = options.Network,
+            Balloon = options.Balloon,
+        }.ToCommandLine()
             .WithSerialFile(plan.SerialLog)
-            .WithQmpSocket(qmp)
-            .WithPidFile(plan.PidFile)
-            .AddSerialPort(new VirtioSerialPort(GuestInit.StdoutPort, FilePath: plan.StdoutPath))
-            .AddSerialPort(new VirtioSerialPort(GuestInit.StderrPort, FilePath: plan.StderrPath))
-            .AddSerialPort(new VirtioSerialPort(GuestInit.ControlPort, FilePath: plan.ControlPath))
-            .WithBalloon(options.Balloon);
-        if (options.ExecSocket is not null)
-        {
-            cmd.AddSerialPort(new VirtioSerialPort(GuestInit.ExecPort, SocketPath: options.ExecSocket));
-        }
-        if (options.RootDisk is not null)
-        {
-            cmd.AddDrive(options.RootDisk);
-        }
+            .WithPidFile(plan.PidFile);
         foreach (var m in options.Mounts)
         {
-            if (m.SocketPath.Length > MaxSocketPath)
-            {
-                throw StrataException.Invalid("directory", $"{m.SocketPath} is too long for a unix socket path; use a shorter data root");
-            }
-            cmd.AddVirtioFsShare(new VirtioFsShare(m.Tag, m.SocketPath));
+            cmd.AddVirtioFsShare(new VirtioFsShare(m.Tag, GuestMachine.CheckSocketPath(m.SocketPath)));
         }
         if (options.VsockCid is uint cid)
         {
             cmd.WithVsock(cid);
-        }
-        if (options.Network is { } net)
-        {
-            cmd.WithTap(net.Tap, net.Mac);
-            if (net.NamesDrive is { } names)
-            {
-                cmd.AddDrive(names);
-            }
         }
         return plan with { Argv = cmd.Build() };
     }
@@ -423,29 +383,40 @@ public sealed class QemuVm : IAsyncDisposable
         await _process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>Reads the guest's control-port report (also usable when a supervisor ran QEMU).</summary>
+    /// <summary>Reads the guest's control-port report (also usable when a supervisor ran QEMU): exit code, failure, timing marks.</summary>
     public static GuestReport ReadGuestReport(string controlPath)
     {
         if (!File.Exists(controlPath))
         {
             return new GuestReport(null, null);
         }
-        int? code = null;
-        string? failure = null;
+        var report = new GuestReport(null, null);
         foreach (var raw in File.ReadLines(controlPath))
         {
             var line = raw.TrimEnd('\r');
             if (line.StartsWith(GuestInit.ExitPrefix, StringComparison.Ordinal)
                 && int.TryParse(line.AsSpan(GuestInit.ExitPrefix.Length), NumberStyles.Integer, CultureInfo.InvariantCulture, out var c))
             {
-                code = c;
+                report = report with { ExitCode = c };
             }
             else if (line.StartsWith(GuestInit.FailPrefix, StringComparison.Ordinal))
             {
-                failure = line[GuestInit.FailPrefix.Length..];
+                report = report with { Failure = line[GuestInit.FailPrefix.Length..] };
+            }
+            else if (line.StartsWith(GuestInit.TimePrefix, StringComparison.Ordinal)
+                && line[GuestInit.TimePrefix.Length..].Split(' ') is [var mark, var value]
+                && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var t))
+            {
+                report = mark switch
+                {
+                    "kernel" => report with { KernelSeconds = t },
+                    "workload" => report with { WorkloadSeconds = t },
+                    "exit" => report with { ExitSeconds = t },
+                    _ => report,
+                };
             }
         }
-        return new GuestReport(code, failure);
+        return report;
     }
 
     private async Task<bool> ExitedWithinAsync(TimeSpan time, CancellationToken cancellationToken)

@@ -188,7 +188,7 @@ public sealed class DataRootTests : IDisposable
             Assert.Equal(PrivateDir, File.GetUnixFileMode(Path.Combine(Root, "bench")));
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(Root, "bench", "results.json")));
             Assert.NotEmpty(Directory.GetFiles(Path.Combine(Root, "cache", "wasm"), "*.cwasm"));
-            foreach (var dir in new[] { "cache/wasm", "cache/sandbox", "cache/vm", "images/disks", "networks/ipam" })
+            foreach (var dir in new[] { "cache/wasm", "cache/guest", "images/disks", "networks/ipam" })
             {
                 Assert.Equal(PrivateDir, File.GetUnixFileMode(Path.Combine(Root, dir)));
             }
@@ -227,7 +227,7 @@ public sealed class DataRootTests : IDisposable
             Plant("images/blobs/.tmp/0123456789abcdef"),
             Plant("images/.import-0123456789abcdef"),
             Plant("images/disks/debian.qcow2.tmp"),
-            Plant("cache/sandbox/disks/abc.ext4.4242.tmp"),
+            Plant("cache/guest/disks/abc.ext4.4242.tmp"),
             Plant("cache/wasm/module.cwasm.4242.tmp"),
             Plant("networks/state.json.tmp"),
         };

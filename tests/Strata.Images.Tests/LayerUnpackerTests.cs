@@ -160,6 +160,20 @@ public sealed class LayerUnpackerTests : IDisposable
     }
 
     [Fact]
+    public void Unpack_SharedOverlayFixtures_MarkDeletionsInOverlayForm()
+    {
+        Unpack(OverlayLayerFixtures.Upper());
+        Assert.True(OverlayForm.IsWhiteout(Path.Combine(_target, "etc", "gone")));
+        Assert.True(OverlayForm.IsOpaque(Path.Combine(_target, "opaque")));
+        Assert.False(OverlayForm.IsOpaque(Path.Combine(_target, "etc")));
+        // A real device node is content, not a whiteout; nor is a regular file.
+        Assert.Equal("character special file 1,3", Tools.Run("stat", "-c", "%F %t,%T", Path.Combine(_target, "dev", "null")).Output.Trim());
+        Assert.False(OverlayForm.IsWhiteout(Path.Combine(_target, "dev", "null")));
+        Assert.False(OverlayForm.IsWhiteout(Path.Combine(_target, "etc", "kept")));
+        Assert.False(OverlayForm.IsWhiteout(Path.Combine(_target, "etc", "missing")));
+    }
+
+    [Fact]
     public void Unpack_HardLinkInsideLayer_SharesInode()
     {
         var tar = new TarBuilder().Dir("bin/").File("bin/a", "same bytes", 0b111_101_101).HardLink("bin/b", "bin/a").Build();

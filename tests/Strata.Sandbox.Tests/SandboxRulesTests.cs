@@ -2,6 +2,7 @@ using System.Text;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Drivers.Sandbox;
+using Strata.Node.Guest;
 using Strata.Node.Images;
 using Strata.Testing;
 
@@ -334,7 +335,7 @@ public sealed partial class SandboxRulesTests : IDisposable
         Assert.Equal(0, Xattr.lsetxattr(Path.Combine(upper, "opaque"), "trusted.overlay.opaque", "y"u8.ToArray(), 1, 0));
 
         var merged = _temp.Combine("merged");
-        await SandboxRootfs.MergeLayersAsync([lower, upper], merged, CancellationToken.None);
+        await LayerMerge.MergeAsync([lower, upper], merged, CancellationToken.None);
 
         Assert.False(File.Exists(Path.Combine(merged, "etc", "gone")));
         Assert.Equal("upper", File.ReadAllText(Path.Combine(merged, "etc", "kept")));
@@ -358,12 +359,12 @@ public sealed partial class SandboxRulesTests : IDisposable
     [Fact]
     public void CacheKey_ImageDigest_IsStableAndNamesTheDigest()
     {
-        Assert.Equal("image-abc", SandboxRootfs.CacheKey([], "sha256:abc"));
+        Assert.Equal("image-abc", GuestRootDisks.CacheKey([], "sha256:abc"));
         var dir = _temp.Combine("d");
         Directory.CreateDirectory(dir);
-        var key = SandboxRootfs.CacheKey([dir], "dir:" + dir);
+        var key = GuestRootDisks.CacheKey([dir], "dir:" + dir);
         Assert.StartsWith("dir-", key, StringComparison.Ordinal);
-        Assert.Equal(key, SandboxRootfs.CacheKey([dir], "dir:" + dir));
+        Assert.Equal(key, GuestRootDisks.CacheKey([dir], "dir:" + dir));
     }
 
     public void Dispose() => _temp.Dispose();

@@ -8,8 +8,8 @@ namespace Strata.Daemon.Images;
 /// handles of every instance, in any project and any state, name every layer in use; a snapshot belongs to its
 /// instance and restores onto the same layers. Removing an image's name leaves these directories alone, and
 /// <c>image prune</c> keeps them until the last instance on them is removed.
-/// The sandbox and vm tiers copy an image into a base disk of their own (under <c>cache/sandbox</c> and
-/// <c>cache/vm</c>) when they create an instance, so image removal and prune cannot reach those at all.
+/// The sandbox and vm tiers copy an image into a base disk they share (under <c>cache/guest/disks</c>) when they
+/// create an instance, so image removal and prune cannot reach those at all.
 /// </summary>
 public static class LayerReferences
 {

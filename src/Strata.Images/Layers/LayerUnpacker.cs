@@ -31,7 +31,7 @@ public static class LayerUnpacker
 {
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueMarker = ".wh..wh..opq";
-    public const string OpaqueXattr = "trusted.overlay.opaque";
+    public const string OpaqueXattr = OverlayForm.OpaqueXattr;
 
     /// <param name="limits">Bounds on the uncompressed size (a decompression bomb stops with a clear error); null: none.</param>
     public static LayerUnpackResult Unpack(Stream layer, string target, string layerName, CancellationToken ct = default, UnpackLimits? limits = null)

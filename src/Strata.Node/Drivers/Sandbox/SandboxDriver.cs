@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Node.Guest;
 using Strata.Node.Images;
 using Strata.Node.Logs;
 using Strata.Node.Networking;
@@ -36,9 +37,9 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     private readonly IImageResolver _images;
     private readonly ILogger _logger;
     private readonly SupervisedRuntime _supervised;
-    private readonly SandboxRootfs _rootfs;
-    private readonly SemaphoreSlim _assetsLock = new(1, 1);
-    private GuestAssets? _assets;
+    private readonly GuestPipeline _guest;
+    private readonly bool _ownsGuest;
+    private int _assetsLogged;
 
     public SandboxDriver(SandboxDriverOptions options, IImageResolver images, ILogger? logger = null)
     {
@@ -47,7 +48,8 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         _images = images;
         _logger = logger ?? NullLogger.Instance;
         _supervised = new SupervisedRuntime(this, "sandbox", options.Supervisor, options.Launcher, options.KeepSpareSupervisor, logger: _logger);
-        _rootfs = new SandboxRootfs(Path.Combine(options.CacheDirectory, "disks"));
+        _ownsGuest = options.Guest is null;
+        _guest = options.Guest ?? new GuestPipeline(options.CacheDirectory, options.QemuBinary, options.Kernel is { } kernel ? () => kernel : null, options.Busybox);
     }
 
     public Tier Tier => Tier.Sandbox;
@@ -65,7 +67,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     };
 
     /// <summary>The kernel, initramfs and accelerator every sandbox of this daemon boots with.</summary>
-    private sealed record GuestAssets(GuestKernelInfo Kernel, string Initrd, AcceleratorChoice Accel);
+    private sealed record BootAssets(GuestKernelInfo Kernel, string Initrd, AcceleratorChoice Accel);
 
     public async Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken)
     {
@@ -87,36 +89,16 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         }
     }
 
-    private async Task<GuestAssets> EnsureAssetsAsync(CancellationToken ct)
+    /// <summary>The guest pipeline's kernel, initramfs and accelerator (prepared once, shared with the vm tier).</summary>
+    private async Task<BootAssets> EnsureAssetsAsync(CancellationToken ct)
     {
-        if (_assets is { } ready)
+        var files = await _guest.Assets.EnsureAsync(ct).ConfigureAwait(false);
+        var accel = await _guest.Assets.AcceleratorAsync(_options.Accelerator, "STRATA_SANDBOX_ACCEL", ct).ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _assetsLogged, 1) == 0)
         {
-            return ready;
+            LogAssets(files.Kernel.Release, accel.Accel, accel.Reason);
         }
-        await _assetsLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            if (_assets is { } again)
-            {
-                return again;
-            }
-            if (_options.Accelerator is { Length: > 0 } wanted && !Accelerators.IsKnown(wanted))
-            {
-                throw new StrataException(ErrorKind.Unavailable, $"accelerator '{wanted}' (STRATA_SANDBOX_ACCEL) is not kvm or tcg; fix or unset it");
-            }
-            var kernel = _options.Kernel ?? GuestKernel.Locate();
-            var initrd = await new InitramfsBuilder(kernel, _options.Busybox).EnsureAsync(Path.Combine(_options.CacheDirectory, "initramfs"), ct).ConfigureAwait(false);
-            var accel = _options.Accelerator is { Length: > 0 } forced
-                ? new AcceleratorChoice(forced, "set by configuration")
-                : await new AcceleratorProbe(_options.CacheDirectory, _options.QemuBinary).ProbeAsync(kernel.KernelPath, initrd, TimeSpan.FromSeconds(4), ct).ConfigureAwait(false);
-            _assets = new GuestAssets(kernel, initrd, accel);
-            LogAssets(kernel.Release, accel.Accel, accel.Reason);
-            return _assets;
-        }
-        finally
-        {
-            _assetsLock.Release();
-        }
+        return new BootAssets(files.Kernel, files.Initrd, accel);
     }
 
     public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
@@ -141,14 +123,14 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var digest = image.Digest;
         // Decide (and validate) the workload before the expensive disk work.
         _ = SandboxWorkload.Decide(spec, request.Name, image.Config, "", digest, image.LayerDirectories);
-        var baseDisk = await _rootfs.EnsureBaseAsync(image.LayerDirectories, digest, cancellationToken).ConfigureAwait(false);
+        var baseDisk = await _guest.RootDisks.EnsureBaseAsync(image.LayerDirectories, digest, cancellationToken).ConfigureAwait(false);
         var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest, image.LayerDirectories);
         var overlay = Path.Combine(request.Directory, OverlayFileName);
         var data = new Dictionary<string, string> { ["image"] = digest };
         TapAttachment? network = null;
         try
         {
-            await _rootfs.CreateOverlayAsync(baseDisk, overlay, cancellationToken).ConfigureAwait(false);
+            await _guest.RootDisks.CreateOverlayAsync(baseDisk, "raw", overlay, cancellationToken).ConfigureAwait(false);
             workload.Save(request.Directory);
             if (networkName is not null)
             {
@@ -462,7 +444,10 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     public void Dispose()
     {
         _supervised.Dispose();
-        _assetsLock.Dispose();
+        if (_ownsGuest)
+        {
+            _guest.Dispose();
+        }
     }
 
     [LoggerMessage(EventId = 3401, Level = LogLevel.Information, Message = "sandbox guests: kernel {Release}, accelerator {Accel} ({Reason})")]
@@ -483,8 +468,14 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
 
 public sealed record SandboxDriverOptions
 {
-    /// <summary>Built initramfs, base disks per image digest and the accelerator probe's answer.</summary>
+    /// <summary>Where the driver's own <see cref="GuestPipeline"/> keeps its initramfs, base disks and accelerator answer when <see cref="Guest"/> is not given.</summary>
     public required string CacheDirectory { get; init; }
+    /// <summary>
+    /// The guest pipeline (kernel, initramfs, accelerator, per-image base disks) shared with the vm tier; the daemon
+    /// gives one for both (<c>&lt;root&gt;/cache/guest</c>). Null: the driver's own under <see cref="CacheDirectory"/>,
+    /// from <see cref="QemuBinary"/>, <see cref="Kernel"/> and <see cref="Busybox"/>.
+    /// </summary>
+    public GuestPipeline? Guest { get; init; }
     public string? Supervisor { get; init; }
     public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
     public string QemuBinary { get; init; } = "qemu-system-x86_64";

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Strata.Qemu.Guest;
+using Strata.Qemu;
 
 namespace Strata.Node.Drivers.Sandbox;
 
@@ -12,42 +12,11 @@ namespace Strata.Node.Drivers.Sandbox;
 /// <param name="ExitSeconds">Guest uptime when the workload had ended.</param>
 public sealed record SandboxGuestReport(int? ExitCode, string? Failure, double? KernelSeconds, double? WorkloadSeconds, double? ExitSeconds)
 {
+    /// <summary>The control port's report as <see cref="QemuVm.ReadGuestReport"/> parses it for every Strata guest.</summary>
     public static SandboxGuestReport Read(string controlPath)
     {
-        if (!File.Exists(controlPath))
-        {
-            return new SandboxGuestReport(null, null, null, null, null);
-        }
-        int? code = null;
-        string? failure = null;
-        double? kernel = null, workload = null, exit = null;
-        foreach (var raw in File.ReadLines(controlPath))
-        {
-            var line = raw.TrimEnd('\r');
-            if (line.StartsWith(GuestInit.ExitPrefix, StringComparison.Ordinal)
-                && int.TryParse(line.AsSpan(GuestInit.ExitPrefix.Length), NumberStyles.Integer, CultureInfo.InvariantCulture, out var c))
-            {
-                code = c;
-            }
-            else if (line.StartsWith(GuestInit.FailPrefix, StringComparison.Ordinal))
-            {
-                failure = line[GuestInit.FailPrefix.Length..];
-            }
-            else if (line.StartsWith(GuestInit.TimePrefix, StringComparison.Ordinal))
-            {
-                var parts = line[GuestInit.TimePrefix.Length..].Split(' ');
-                if (parts.Length == 2 && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var t))
-                {
-                    switch (parts[0])
-                    {
-                        case "kernel": kernel = t; break;
-                        case "workload": workload = t; break;
-                        case "exit": exit = t; break;
-                    }
-                }
-            }
-        }
-        return new SandboxGuestReport(code, failure, kernel, workload, exit);
+        var r = QemuVm.ReadGuestReport(controlPath);
+        return new SandboxGuestReport(r.ExitCode, r.Failure, r.KernelSeconds, r.WorkloadSeconds, r.ExitSeconds);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using Strata.Contracts;
+using Strata.Node.Guest;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
 
@@ -62,10 +63,10 @@ public sealed partial class VmDriver
         Arm64Guest.LocateBusybox(_options.Arm64GuestDirectory);
     }
 
-    private (GuestKernelInfo Kernel, string Initrd)? _arm64Assets;
+    private GuestBootFiles? _arm64Assets;
 
     /// <summary>The arm64 kernel and an initramfs of arm64 busybox, its modules and the same init (cached like amd64's).</summary>
-    private async Task<(GuestKernelInfo Kernel, string Initrd)> EnsureArm64AssetsAsync(CancellationToken cancellationToken)
+    private async Task<GuestBootFiles> EnsureArm64AssetsAsync(CancellationToken cancellationToken)
     {
         if (_arm64Assets is { } ready)
         {
@@ -75,8 +76,8 @@ public sealed partial class VmDriver
             ? new GuestKernelInfo(path, Path.GetFileName(path).Replace("vmlinuz-", "", StringComparison.Ordinal), null)
             : Arm64Guest.LocateKernel(_options.Arm64GuestDirectory);
         var busybox = Arm64Guest.LocateBusybox(_options.Arm64GuestDirectory);
-        var initrd = await new InitramfsBuilder(kernel, busybox).EnsureAsync(_options.CacheDirectory, cancellationToken).ConfigureAwait(false);
-        _arm64Assets = (kernel, initrd);
-        return (kernel, initrd);
+        var initrd = await new InitramfsBuilder(kernel, busybox).EnsureAsync(_guest.Assets.InitramfsDirectory, cancellationToken).ConfigureAwait(false);
+        _arm64Assets = new GuestBootFiles(kernel, initrd);
+        return _arm64Assets;
     }
 }

@@ -9,6 +9,7 @@ using Strata.Contracts.Drivers;
 using Strata.Images;
 using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Sandbox;
+using Strata.Node.Guest;
 using Strata.Node.Networking;
 using Strata.Node.Supervision;
 using Strata.Node.Workloads;
@@ -54,10 +55,8 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     private readonly SupervisedRuntime _supervised;
     private readonly VmQmpConnections _qmp = new();
     private readonly ConcurrentDictionary<string, byte> _attachedConsoles = new(StringComparer.Ordinal);
-    private readonly VmRootDisk _rootDisks;
-    private readonly SemaphoreSlim _assetsGate = new(1, 1);
-    private (GuestKernelInfo Kernel, string Initrd)? _assets;
-    private AcceleratorChoice? _accel;
+    private readonly GuestPipeline _guest;
+    private readonly bool _ownsGuest;
     private readonly ILogger _logger;
 
     public VmDriver(VmDriverOptions options, ImageStore? images, ILogger<VmDriver>? logger = null)
@@ -67,7 +66,9 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _disks = images is null ? null : new VmDiskImages(Path.Combine(images.Root, "disks"));
         _supervised = new SupervisedRuntime(this, "vm", options.Supervisor, options.Launcher, options.KeepSpareSupervisor, logger: _logger);
-        _rootDisks = new VmRootDisk(Path.Combine(options.CacheDirectory, "disks"));
+        _ownsGuest = options.Guest is null;
+        _guest = options.Guest ?? new GuestPipeline(options.CacheDirectory, options.QemuBinary,
+            options.KernelPath is { } kernel ? () => GuestAssets.KernelAt(kernel) : null);
     }
 
     public Tier Tier => Tier.Vm;
@@ -99,7 +100,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
         }
         try
         {
-            var (kernel, _) = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
+            var (kernel, _) = await _guest.Assets.EnsureAsync(cancellationToken).ConfigureAwait(false);
             var accel = await AccelAsync(cancellationToken).ConfigureAwait(false);
             return new DriverFingerprint(true, $"QEMU pc machine, {accel.Accel.ToUpperInvariant()} ({accel.Reason}); guest kernel {kernel.Release}; arches: amd64; {Arm64Status()}", "qemu");
         }
@@ -164,7 +165,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
             {
                 var (kernel, initrd) = arm64
                     ? await EnsureArm64AssetsAsync(cancellationToken).ConfigureAwait(false)
-                    : await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
+                    : await _guest.Assets.EnsureAsync(cancellationToken).ConfigureAwait(false);
                 PreparedRootfs rootfs;
                 try
                 {
@@ -182,7 +183,8 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
                         : $"image {spec.Image} is {imageArch}; run it with --arch {imageArch} or use an amd64 image");
                 }
                 var workload = Workload(spec, request.Name, rootfs.Config, rootfs.LayerDirs);
-                var baseDisk = await _rootDisks.EnsureAsync(rootfs, cancellationToken).ConfigureAwait(false);
+                // One base disk per image, shared with the sandbox tier (docs/vm.md).
+                var baseDisk = await _guest.RootDisks.EnsureBaseAsync(rootfs.LayerDirs, rootfs.Image.Id.ToString(), cancellationToken).ConfigureAwait(false);
                 config = new VmConfig
                 {
                     Kind = VmKinds.Oci,
@@ -299,65 +301,39 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
         return new GuestWorkload(resolved.Argv, resolved.EnvMap(), resolved.WorkingDir, resolved.Uid, resolved.Gid, resolved.Home);
     }
 
-    private static string KernelAppend(string accel, GuestWorkload workload, bool arm64 = false)
-    {
-        // virt's serial port is a PL011 (ttyAMA0); it has no TSC to calibrate.
-        var append = new StringBuilder(arm64 ? "console=ttyAMA0 quiet panic=-1 reboot=t strata.root=/dev/vda" : "console=ttyS0 quiet panic=-1 reboot=t strata.root=/dev/vda");
-        if (!arm64 && accel == Accelerators.Tcg && HostTsc.KHz is long tsc)
-        {
-            // Under TCG the guest TSC runs at the host's rate; without this the kernel may hang calibrating against the PIT.
-            append.Append(" tsc_early_khz=").Append(tsc.ToString(CultureInfo.InvariantCulture));
-        }
-        append.Append(' ').Append(workload.ToKernelArgument());
-        return append.ToString();
-    }
+    private static string KernelAppend(string accel, GuestWorkload workload, bool arm64 = false) =>
+        new KernelArguments { Machine = arm64 ? QemuMachine.Virt : QemuMachine.Pc, Accel = accel, Workload = workload, RootDisk = true }.Build();
 
     /// <summary>QEMU's argv for this instance (pure).</summary>
     internal static IReadOnlyList<string> BuildArgv(VmConfig config, string directory, string? loadvmTag, GuestNetwork? network = null)
     {
         var dir = Path.GetFullPath(directory);
-        foreach (var socket in new[] { QmpSocketName, ExecSocketName, ConsoleSocketName })
+        var oci = config.Kind == VmKinds.Oci;
+        var cmd = new GuestMachine
         {
-            var path = Path.Combine(dir, socket);
-            if (path.Length > QemuVm.MaxSocketPath)
-            {
-                throw StrataException.Invalid("directory", $"{dir} is too long for a unix socket path ({path.Length} > {QemuVm.MaxSocketPath} bytes); use a shorter data root");
-            }
-        }
-        var machine = config.Machine switch { "q35" => QemuMachine.Q35, "virt" => QemuMachine.Virt, _ => QemuMachine.Pc };
-        var cmd = new QemuCommandLine(machine)
-            .WithBinary(config.QemuBinary)
-            .WithAccel(config.Accel)
-            .WithCpus(config.Cpus)
-            .WithMemoryMiB(config.MemoryMiB)
-            .WithQmpSocket(Path.Combine(dir, QmpSocketName))
-            .WithBalloon(true)
-            .AddDrive(new QemuDrive(config.Overlay, "qcow2", Id: "root"));
+            Machine = config.Machine switch { "q35" => QemuMachine.Q35, "virt" => QemuMachine.Virt, _ => QemuMachine.Pc },
+            QemuBinary = config.QemuBinary,
+            Accel = config.Accel,
+            Cpus = config.Cpus,
+            MemoryMiB = config.MemoryMiB,
+            QmpSocket = Path.Combine(dir, QmpSocketName),
+            Balloon = true,
+            RootDisk = new QemuDrive(config.Overlay, "qcow2", Id: "root"),
+            // A full OS (disk kind) boots through firmware and its own loader; an OCI image with Strata's kernel and init.
+            KernelPath = oci ? config.KernelPath : null,
+            InitrdPath = config.InitrdPath,
+            // The address is leased at create and kept until delete, so the argument is the same at every start.
+            KernelAppend = network is null ? config.KernelAppend : $"{config.KernelAppend} {network.ToKernelArgument()}",
+            // The supervisor's pipes: guest stdout and stderr reach the CRI log as their own streams.
+            Ports = oci ? new GuestPorts("/dev/stdout", "/dev/stderr", Path.Combine(dir, ControlFileName), Path.Combine(dir, ExecSocketName)) : null,
+            Network = network,
+        }.ToCommandLine();
         // The serial console is a socket `strata console` attaches to (QEMU serves one client); QEMU also copies
         // everything the guest writes on it to the log, attached or not: serial.log for OCI boots, the supervisor's
         // stdout (the CRI log) for a full OS, whose console is its only output.
-        var consoleLog = config.Kind == VmKinds.Oci ? Path.Combine(dir, SerialFileName) : "/dev/stdout";
-        cmd.WithSerialChardev($"socket,path={QemuCommandLine.Escape(Path.Combine(dir, ConsoleSocketName))},server=on,wait=off,logfile={QemuCommandLine.Escape(consoleLog)},logappend=on");
-        if (config.Kind == VmKinds.Oci)
-        {
-            // The address is leased at create and kept until delete, so the argument is the same at every start.
-            var append = network is null ? config.KernelAppend : $"{config.KernelAppend} {network.ToKernelArgument()}";
-            cmd.WithKernel(config.KernelPath!, config.InitrdPath, append)
-                // The supervisor's pipes: guest stdout and stderr reach the CRI log as their own streams.
-                .AddSerialPort(new VirtioSerialPort(GuestInit.StdoutPort, FilePath: "/dev/stdout"))
-                .AddSerialPort(new VirtioSerialPort(GuestInit.StderrPort, FilePath: "/dev/stderr"))
-                .AddSerialPort(new VirtioSerialPort(GuestInit.ControlPort, FilePath: Path.Combine(dir, ControlFileName)))
-                .AddSerialPort(new VirtioSerialPort(GuestInit.ExecPort, SocketPath: Path.Combine(dir, ExecSocketName)));
-        }
-        if (network is not null)
-        {
-            // virtio-net-pci on pc/q35/virt; the same initramfs loads virtio_net and init configures eth0.
-            cmd.WithTap(network.Tap, network.Mac);
-            if (network.NamesDrive is { } names)
-            {
-                cmd.AddDrive(names);
-            }
-        }
+        var console = GuestMachine.CheckSocketPath(Path.Combine(dir, ConsoleSocketName));
+        var consoleLog = oci ? Path.Combine(dir, SerialFileName) : "/dev/stdout";
+        cmd.WithSerialChardev($"socket,path={QemuCommandLine.Escape(console)},server=on,wait=off,logfile={QemuCommandLine.Escape(consoleLog)},logappend=on");
         if (config.MaxCpus > config.Cpus)
         {
             // -smp options merge: this adds room for hot-plugged vCPUs to the count above.
@@ -373,69 +349,13 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     /// <summary>The QEMU argv a start of this instance runs (for comparisons against raw QEMU).</summary>
     public static IReadOnlyList<string> PlanArgv(DriverHandle handle) => BuildArgv(ReadConfig(handle), handle.Directory, loadvmTag: null);
 
-    private static async Task CreateOverlayAsync(VmConfig config, CancellationToken cancellationToken)
-    {
-        File.Delete(config.Overlay);
-        var r = await ExternalTool.RunAsync("qemu-img",
-            ["create", "-q", "-f", "qcow2", "-b", Path.GetFullPath(config.BaseDisk), "-F", config.BaseFormat, config.Overlay],
-            "qemu-utils", cancellationToken).ConfigureAwait(false);
-        if (r.ExitCode != 0)
-        {
-            throw new StrataException(ErrorKind.Internal, $"qemu-img could not create the overlay on {config.BaseDisk}: {r.Stderr.Trim()}");
-        }
-    }
+    private Task CreateOverlayAsync(VmConfig config, CancellationToken cancellationToken) =>
+        _guest.RootDisks.CreateOverlayAsync(config.BaseDisk, config.BaseFormat, config.Overlay, cancellationToken);
 
     // ---- helpers ----
 
-    private async Task<(GuestKernelInfo Kernel, string Initrd)> EnsureAssetsAsync(CancellationToken cancellationToken)
-    {
-        await _assetsGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_assets is { } assets)
-            {
-                return assets;
-            }
-            GuestKernelInfo kernel;
-            if (_options.KernelPath is { } path)
-            {
-                if (!File.Exists(path))
-                {
-                    throw new StrataException(ErrorKind.Unavailable, $"guest kernel {path} does not exist; install {GuestKernel.Package} or fix the configured kernel path");
-                }
-                var release = Path.GetFileName(path).StartsWith("vmlinuz-", StringComparison.Ordinal) ? Path.GetFileName(path)["vmlinuz-".Length..] : "";
-                var modules = Path.Combine("/lib/modules", release);
-                kernel = new GuestKernelInfo(path, release, release.Length > 0 && Directory.Exists(modules) ? modules : null);
-            }
-            else
-            {
-                kernel = GuestKernel.Locate();
-            }
-            var initrd = await new InitramfsBuilder(kernel).EnsureAsync(_options.CacheDirectory, cancellationToken).ConfigureAwait(false);
-            _assets = (kernel, initrd);
-            return _assets.Value;
-        }
-        finally
-        {
-            _assetsGate.Release();
-        }
-    }
-
-    private async Task<AcceleratorChoice> AccelAsync(CancellationToken cancellationToken)
-    {
-        if (_options.Accel is { } forced)
-        {
-            return new AcceleratorChoice(forced, "configured");
-        }
-        if (_accel is { } known)
-        {
-            return known;
-        }
-        var (kernel, initrd) = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
-        _accel = await new AcceleratorProbe(_options.CacheDirectory, _options.QemuBinary)
-            .ProbeAsync(kernel.KernelPath, initrd, TimeSpan.FromSeconds(4), cancellationToken).ConfigureAwait(false);
-        return _accel;
-    }
+    private Task<AcceleratorChoice> AccelAsync(CancellationToken cancellationToken) =>
+        _guest.Assets.AcceleratorAsync(_options.Accel, "the vm tier's accelerator setting", cancellationToken);
 
     private static bool IsRunning(DriverHandle handle) =>
         SupervisedRuntime.SupervisorAlive(handle) && !File.Exists(Path.Combine(handle.Directory, ExitFileName));
@@ -482,6 +402,9 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     {
         _supervised.Dispose();
         _qmp.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        _assetsGate.Dispose();
+        if (_ownsGuest)
+        {
+            _guest.Dispose();
+        }
     }
 }

@@ -1,3 +1,4 @@
+using Strata.Node.Guest;
 using Strata.Node.Networking;
 using Strata.Node.Supervision;
 using Strata.Qemu;
@@ -7,8 +8,14 @@ namespace Strata.Node.Drivers.Vm;
 
 public sealed record VmDriverOptions
 {
-    /// <summary>Initramfs, accelerator probe and per-image ext4 bases (<c>&lt;root&gt;/cache/vm</c>).</summary>
+    /// <summary>Where the driver's own <see cref="GuestPipeline"/> keeps its files when <see cref="Guest"/> is not given.</summary>
     public required string CacheDirectory { get; init; }
+    /// <summary>
+    /// The guest pipeline (kernel, initramfs, accelerator, per-image base disks) shared with the sandbox tier; the daemon
+    /// gives one for both (<c>&lt;root&gt;/cache/guest</c>). Null: the driver's own under <see cref="CacheDirectory"/>,
+    /// from <see cref="QemuBinary"/> and <see cref="KernelPath"/>.
+    /// </summary>
+    public GuestPipeline? Guest { get; init; }
     public string? Supervisor { get; init; }
     public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
     public string QemuBinary { get; init; } = "qemu-system-x86_64";

@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Text;
+using Strata.Contracts;
+
+namespace Strata.Qemu.Guest;
+
+/// <summary>
+/// The kernel command line of a Strata guest: the console (ttyS0; ttyAMA0 on arm64's virt), <c>quiet panic=-1
+/// reboot=t</c> (a finished workload reboots, which ends QEMU), the TSC rate under TCG on x86 (see <see cref="HostTsc"/>),
+/// the root disk, the workload, the exec agent, mounts, the network and extra arguments, in that order; refused when
+/// longer than the kernel keeps.
+/// </summary>
+public sealed record KernelArguments
+{
+    public required QemuMachine Machine { get; init; }
+    public string Accel { get; init; } = Accelerators.Tcg;
+    public required GuestWorkload Workload { get; init; }
+    /// <summary>The guest runs on a root disk (<c>strata.root=/dev/vda</c>).</summary>
+    public bool RootDisk { get; init; }
+    /// <summary>Init starts the exec agent on the <c>strata.exec</c> port (<c>strata.exec=1</c>, root disk only).</summary>
+    public bool ExecAgent { get; init; }
+    /// <summary>Under TCG on x86, the guest's TSC rate; null: <see cref="HostTsc.KHz"/>.</summary>
+    public long? TscKHz { get; init; }
+    public IReadOnlyList<GuestMount> Mounts { get; init; } = [];
+    public GuestNetwork? Network { get; init; }
+    public string? Extra { get; init; }
+
+    public string Build()
+    {
+        // virt's serial port is a PL011 (ttyAMA0), and it has no TSC to calibrate.
+        var x86 = Machine != QemuMachine.Virt;
+        var append = new StringBuilder(x86 ? "console=ttyS0" : "console=ttyAMA0").Append(" quiet panic=-1 reboot=t");
+        if (x86 && Accel == Accelerators.Tcg && (TscKHz ?? HostTsc.KHz) is long tsc)
+        {
+            // Under TCG the guest TSC runs at the host's rate; without this the kernel may hang calibrating against the PIT.
+            append.Append(" tsc_early_khz=").Append(tsc.ToString(CultureInfo.InvariantCulture));
+        }
+        if (RootDisk)
+        {
+            append.Append(" strata.root=/dev/vda");
+        }
+        append.Append(' ').Append(Workload.ToKernelArgument());
+        if (ExecAgent)
+        {
+            append.Append(" strata.exec=1");
+        }
+        if (Mounts.Count > 0)
+        {
+            append.Append(' ').Append(GuestMount.ToKernelArgument(Mounts));
+        }
+        if (Network is not null)
+        {
+            append.Append(' ').Append(Network.ToKernelArgument());
+        }
+        if (!string.IsNullOrWhiteSpace(Extra))
+        {
+            append.Append(' ').Append(Extra);
+        }
+        if (append.Length > QemuVm.MaxKernelCommandLine)
+        {
+            throw StrataException.Invalid(Mounts.Count > 0 ? "mounts" : "command",
+                $"the guest kernel command line would be {append.Length} bytes, more than the {QemuVm.MaxKernelCommandLine} it can carry; shorten the command, environment or mount paths");
+        }
+        return append.ToString();
+    }
+}
