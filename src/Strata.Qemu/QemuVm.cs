@@ -43,6 +43,17 @@ public sealed record GuestVmOptions
     public IReadOnlyList<GuestMount> Mounts { get; init; } = [];
     /// <summary>A NIC on a host tap device that init configures as eth0; null: no network device.</summary>
     public GuestNetwork? Network { get; init; }
+    /// <summary>The guest's hostname (<c>strata.hostname=</c>); null: the kernel's default.</summary>
+    public string? Hostname { get; init; }
+    // --- templates (src/Strata.Qemu/Templates) ---
+    /// <summary>
+    /// Template mode: the kernel command line carries only <c>strata.template=1</c>; the <c>strata.*</c> words go to
+    /// <see cref="QemuLaunchPlan.SetupLine"/> instead, which the host sends on the <c>strata.setup</c> port, a unix server
+    /// socket here. Null: the words travel on the kernel command line as usual.
+    /// </summary>
+    public string? SetupSocket { get; init; }
+    /// <summary>Raw QEMU arguments appended last (a template's memory backend and <c>-incoming</c>).</summary>
+    public IReadOnlyList<string> ExtraQemuArguments { get; init; } = [];
 }
 
 /// <summary>
@@ -108,7 +119,11 @@ public sealed record QemuLaunchPlan(
     string SerialLog,
     string StdoutPath,
     string StderrPath,
-    string ControlPath);
+    string ControlPath)
+{
+    /// <summary>Template mode: the guest's parameters for the <c>strata.setup</c> port (see <see cref="GuestVmOptions.SetupSocket"/>).</summary>
+    public string? SetupLine { get; init; }
+}
 
 /// <summary>What the guest's init reported on the control port.</summary>
 /// <param name="ExitCode">The workload's exit code, or null if none was reported.</param>
@@ -183,6 +198,7 @@ public sealed class QemuVm : IAsyncDisposable
         {
             append.Append(" tsc_early_khz=").Append(tsc.ToString(CultureInfo.InvariantCulture));
         }
+        var baseLength = append.Length;
         if (options.RootDisk is not null)
         {
             append.Append(" strata.root=/dev/vda");
@@ -204,6 +220,14 @@ public sealed class QemuVm : IAsyncDisposable
         {
             append.Append(' ').Append(options.Network.ToKernelArgument());
         }
+        if (options.Hostname is { Length: > 0 } hostname)
+        {
+            if (hostname.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_')))
+            {
+                throw StrataException.Invalid("name", $"'{hostname}' is not a hostname (letters, digits, '-', '.', '_')");
+            }
+            append.Append(" strata.hostname=").Append(hostname);
+        }
         if (!string.IsNullOrWhiteSpace(options.ExtraKernelArguments))
         {
             append.Append(' ').Append(options.ExtraKernelArguments);
@@ -212,6 +236,15 @@ public sealed class QemuVm : IAsyncDisposable
         {
             throw StrataException.Invalid(options.Mounts.Count > 0 ? "mounts" : "command",
                 $"the guest kernel command line would be {append.Length} bytes, more than the {MaxKernelCommandLine} it can carry; shorten the command, environment or mount paths");
+        }
+        string? setupLine = null;
+        if (options.SetupSocket is not null)
+        {
+            // Template mode: the guest's own words travel on the setup port; the command line is the template's.
+            setupLine = append.ToString(baseLength, append.Length - baseLength).Trim()
+                + (options.Network is { } n ? " strata.mac=" + n.Mac : "");
+            append.Length = baseLength;
+            append.Append(" strata.template=1");
         }
         var plan = new QemuLaunchPlan([], dir, qmp,
             Path.Combine(dir, "qemu.pid"),
@@ -235,6 +268,10 @@ public sealed class QemuVm : IAsyncDisposable
         if (options.ExecSocket is not null)
         {
             cmd.AddSerialPort(new VirtioSerialPort(GuestInit.ExecPort, SocketPath: options.ExecSocket));
+        }
+        if (options.SetupSocket is not null)
+        {
+            cmd.AddSerialPort(new VirtioSerialPort(GuestInit.SetupPort, SocketPath: options.SetupSocket));
         }
         if (options.RootDisk is not null)
         {
@@ -260,7 +297,8 @@ public sealed class QemuVm : IAsyncDisposable
                 cmd.AddDrive(names);
             }
         }
-        return plan with { Argv = cmd.Build() };
+        cmd.AddRawArguments([.. options.ExtraQemuArguments]);
+        return plan with { Argv = cmd.Build(), SetupLine = setupLine };
     }
 
     /// <summary>Starts QEMU for <paramref name="plan"/> and returns once the process runs (not once the guest booted).</summary>
