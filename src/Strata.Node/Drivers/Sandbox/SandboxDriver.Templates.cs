@@ -37,6 +37,12 @@ public sealed partial class SandboxDriver
         public string Describe() => Note;
     }
 
+    /// <summary>Every saved template (for <c>strata image ls</c>); none when templates are off.</summary>
+    public IReadOnlyList<SandboxTemplateInfo> ListTemplates() => Templates?.List() ?? [];
+
+    /// <summary>Removes the templates <paramref name="which"/> selects; the bytes freed.</summary>
+    public long RemoveTemplates(Func<SandboxTemplateInfo, bool> which) => Templates?.Remove(which) ?? 0;
+
     private static SandboxTemplateStore? CreateTemplateStore(SandboxDriverOptions options, ILogger logger) =>
         options.Templates ? new SandboxTemplateStore(Path.Combine(options.CacheDirectory, "templates"), logger) : null;
 
