@@ -111,8 +111,8 @@ public sealed class SandboxTemplateTests : IDisposable
         var second = await StartAsync(new InstanceSpec { Args = ["sh", "-c", "grep MemTotal /proc/meminfo"] }, 224);
         Assert.Equal(0, (await WaitAsync(second)).ExitCode);
 
-        Assert.Contains("made by this start", How(first), StringComparison.Ordinal);
-        Assert.Contains("made by this start", How(second), StringComparison.Ordinal);
+        Assert.True(How(first).Contains("made by this start", StringComparison.Ordinal), How(first));
+        Assert.True(How(second).Contains("made by this start", StringComparison.Ordinal), How(second));
         Assert.NotEqual(How(first).Split(' ')[1], How(second).Split(' ')[1]);
         Assert.Single(TemplatesOf(208));
         Assert.Single(TemplatesOf(224));
@@ -139,6 +139,47 @@ public sealed class SandboxTemplateTests : IDisposable
         {
             Assert.NotEqual(key, other.Key());
         }
+    }
+
+    [Fact]
+    public void TemplateModePlan_KeepsTheWorkloadOffTheCommandLineAndPutsItOnTheSetupLine()
+    {
+        var options = new GuestVmOptions
+        {
+            Directory = _temp.Combine("plan"),
+            KernelPath = "/boot/vmlinuz",
+            InitrdPath = "/tmp/initrd",
+            Workload = new Strata.Qemu.Guest.GuestWorkload(["echo", "secret-value"]),
+            RootDisk = new QemuDrive("/tmp/rootfs.qcow2", "qcow2"),
+            ExecSocket = _temp.Combine("plan", "exec.sock"),
+            Network = new GuestNetwork("tap0", "52:54:0a:00:00:05", "10.0.0.5", 24, "10.0.0.1"),
+            Hostname = "web-1",
+            GuestTscKHz = 2_000_000,
+        };
+        var cold = QemuVm.Plan(options);
+        var append = cold.Argv[cold.Argv.ToList().IndexOf("-append") + 1];
+        Assert.Contains("strata.workload=", append, StringComparison.Ordinal);
+        Assert.Contains("strata.hostname=web-1", append, StringComparison.Ordinal);
+        Assert.Null(cold.SetupLine);
+
+        var memory = _temp.Combine("memory");
+        var template = QemuVm.Plan(options with { SetupSocket = _temp.Combine("plan", "setup.sock"), ExtraQemuArguments = GuestTemplate.RestoreArguments(memory, 256) });
+        var templateAppend = template.Argv[template.Argv.ToList().IndexOf("-append") + 1];
+        Assert.Equal("console=ttyS0 quiet panic=-1 reboot=t tsc_early_khz=2000000 strata.template=1", templateAppend);
+        Assert.StartsWith("strata.root=/dev/vda strata.workload=", template.SetupLine, StringComparison.Ordinal);
+        Assert.Contains("strata.exec=1", template.SetupLine, StringComparison.Ordinal);
+        Assert.Contains("strata.net=10.0.0.5/24,10.0.0.1", template.SetupLine, StringComparison.Ordinal);
+        Assert.Contains("strata.hostname=web-1", template.SetupLine, StringComparison.Ordinal);
+        Assert.EndsWith("strata.mac=52:54:0a:00:00:05", template.SetupLine, StringComparison.Ordinal);
+        Assert.Contains($"memory-backend-file,id=tmem,size=256M,mem-path={memory},share=off", template.Argv);
+        Assert.Equal("defer", template.Argv[template.Argv.ToList().IndexOf("-incoming") + 1]);
+        Assert.Contains(template.Argv, a => a.Contains("name=strata.setup", StringComparison.Ordinal));
+        // The setup line adds a fresh seed and the clock each time.
+        var one = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(GuestTemplate.SetupLine(template.SetupLine!, DateTimeOffset.FromUnixTimeSeconds(1_700_000_000))));
+        var two = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(GuestTemplate.SetupLine(template.SetupLine!, DateTimeOffset.FromUnixTimeSeconds(1_700_000_000))));
+        Assert.EndsWith("strata.time=1700000000", one, StringComparison.Ordinal);
+        Assert.NotEqual(one, two);
+        Assert.Equal(64, Convert.FromBase64String(one.Split(' ').Single(w => w.StartsWith("strata.seed=", StringComparison.Ordinal))["strata.seed=".Length..]).Length);
     }
 
     [SkippableFact]
