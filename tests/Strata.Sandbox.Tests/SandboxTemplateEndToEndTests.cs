@@ -88,7 +88,7 @@ public sealed class SandboxTemplateEndToEndTests : IDisposable
         _daemon!.Kill();
         await _daemon.WaitForExitAsync();
         await run;
-        Assert.Empty(Directory.GetDirectories(Templates).Where(d => !Path.GetFileName(d).StartsWith('.')));
+        Assert.DoesNotContain(Directory.GetDirectories(Templates), d => !Path.GetFileName(d).StartsWith('.'));
         Assert.True(Directory.Exists(tempDir), "the half-made template is still there for the next daemon to remove");
 
         // The next daemon removes the half-made one (and its QEMU), never uses it, and makes a whole one.
