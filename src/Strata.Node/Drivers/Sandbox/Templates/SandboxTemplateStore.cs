@@ -295,27 +295,29 @@ internal sealed partial class SandboxTemplateStore
         }
     }
 
-    /// <summary>The template boot's QEMU, found by its pid file and checked by its command line naming <paramref name="dir"/>.</summary>
+    /// <summary>
+    /// The template boot's QEMU (and anything else still running with <paramref name="dir"/> on its command line), found
+    /// by scanning /proc (its pid file is not trusted: QEMU may not have written it yet when its daemon died).
+    /// </summary>
     private static void KillLeftoverQemu(string dir)
     {
-        var pidFile = Path.Combine(dir, "qemu.pid");
-        if (!File.Exists(pidFile) || !int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
         {
-            return;
-        }
-        try
-        {
-            var cmdline = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/cmdline");
-            if (cmdline.Contains(dir, StringComparison.Ordinal))
+            if (!int.TryParse(Path.GetFileName(proc), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid == Environment.ProcessId)
             {
-                using var p = System.Diagnostics.Process.GetProcessById(pid);
-                p.Kill();
-                p.WaitForExit(5000);
+                continue;
             }
-        }
-        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
-        {
-            // gone already
+            try
+            {
+                if (File.ReadAllText(Path.Combine(proc, "cmdline")).Contains(dir + "/", StringComparison.Ordinal))
+                {
+                    Strata.Node.Supervision.Signals.Send(pid, Strata.Node.Supervision.Signals.SIGKILL);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // gone already
+            }
         }
     }
 
