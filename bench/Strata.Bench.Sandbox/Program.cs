@@ -274,7 +274,7 @@ internal static class Program
 
     private static async Task<Strata.Contracts.DaemonInfo> WaitForDaemonAsync(StrataClient client)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var deadline = DateTime.UtcNow.AddSeconds(300); // a loaded host can take minutes
         while (true)
         {
             try
