@@ -272,7 +272,14 @@ internal sealed partial class SandboxTemplateStore
     /// <summary>Removes what a crashed daemon left mid-save: the temporary directories, and their QEMU if it still runs.</summary>
     private void SweepOnce()
     {
-        if (Interlocked.Exchange(ref _swept, 1) != 0 || !Directory.Exists(Root))
+        if (Interlocked.Exchange(ref _swept, 1) != 0)
+        {
+            return;
+        }
+        // A template boot a killed daemon left running: found by its command line, also when the daemon's start-up
+        // sweep has removed its directory already. This daemon's own builds (its pid in the name) are left alone.
+        KillLeftoverQemu(Path.Combine(Root, TempPrefix), "-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-");
+        if (!Directory.Exists(Root))
         {
             return;
         }
@@ -299,7 +306,9 @@ internal sealed partial class SandboxTemplateStore
     /// The template boot's QEMU (and anything else still running with <paramref name="dir"/> on its command line), found
     /// by scanning /proc (its pid file is not trusted: QEMU may not have written it yet when its daemon died).
     /// </summary>
-    private static void KillLeftoverQemu(string dir)
+    private static void KillLeftoverQemu(string dir) => KillLeftoverQemu(dir + "/", null);
+
+    private static void KillLeftoverQemu(string pattern, string? unlessContains)
     {
         foreach (var proc in Directory.EnumerateDirectories("/proc"))
         {
@@ -309,7 +318,9 @@ internal sealed partial class SandboxTemplateStore
             }
             try
             {
-                if (File.ReadAllText(Path.Combine(proc, "cmdline")).Contains(dir + "/", StringComparison.Ordinal))
+                var cmdline = File.ReadAllText(Path.Combine(proc, "cmdline"));
+                var at = cmdline.IndexOf(pattern, StringComparison.Ordinal);
+                if (at >= 0 && (unlessContains is null || !cmdline[(at + pattern.Length)..].Split('/', 2)[0].Contains(unlessContains, StringComparison.Ordinal)))
                 {
                     Strata.Node.Supervision.Signals.Send(pid, Strata.Node.Supervision.Signals.SIGKILL);
                 }
