@@ -240,7 +240,13 @@ internal static class Program
         public void Print()
         {
             Console.WriteLine("  driver phases (median ms): " + string.Join("  ", _phases.Select(p => $"{p.Key} {Median(p.Value):0}")));
-            var marks = _guest.Where(m => m.ExitSeconds is not null).ToList();
+            // A guest started from a template has no kernel mark (its boot happened once, when the template was made).
+            var marks = _guest.Where(m => m.ExitSeconds is not null && m.KernelSeconds is not null && m.WorkloadSeconds is not null).ToList();
+            if (marks.Count == 0)
+            {
+                Console.WriteLine("  driver guest breakdown: none (every driver run started from a template)");
+                return;
+            }
             Console.WriteLine($"  driver guest breakdown (median ms): kernel {Median(marks.Select(m => m.KernelSeconds!.Value * 1000).ToList()):0}"
                 + $"  init {Median(marks.Select(m => (m.WorkloadSeconds!.Value - m.KernelSeconds!.Value) * 1000).ToList()):0}"
                 + $"  workload {Median(marks.Select(m => (m.ExitSeconds!.Value - m.WorkloadSeconds!.Value) * 1000).ToList()):0}");
