@@ -97,7 +97,13 @@ internal static class Program
                     Console.WriteLine($"{tier}: not available here ({(tiers.TryGetValue(tier, out var u) ? u.Reason : "no driver in this build")}); left out");
                 }
             }
-            var results = new Dictionary<string, List<double>> { ["sandbox"] = [], ["raw"] = [], ["driver"] = [] };
+            // Templates (docs/sandbox.md#templates): the first run above made busybox's; raw QEMU restores that very one.
+            var template = TemplateBench.LocateTemplate(root);
+            var cold = () => TimedCommand.Run(strata, "run", "--rm", "--no-template", "--tier", "sandbox", "busybox", "--", "/bin/true");
+            var restores = 0;
+            Task<double> RawRestoreAsync() => TemplateBench.RawRestoreAsync(Path.Combine(work, "restore" + restores++.ToString(CultureInfo.InvariantCulture)),
+                template, kernel.KernelPath, initrd, baseDisk, accel);
+            var results = new Dictionary<string, List<double>> { ["sandbox"] = [], ["raw"] = [], ["driver"] = [], ["cold"] = [], ["raw-restore"] = [] };
             using var phases = new DriverPhases(supervisor, root, work);
             await phases.RunAsync(); // warm-up
             phases.Clear();
@@ -108,6 +114,8 @@ internal static class Program
             }
             await RawAsync(); // warm-up
             rawMarks.Clear();
+            cold(); // warm-up
+            await RawRestoreAsync(); // warm-up
             // Each round runs every variant once; the order rotates from round to round, so no variant always
             // follows the same one (a VM that just ended, a daemon still cleaning up) on a busy host.
             var variants = new List<(string Name, Func<Task<double>> Run)>
@@ -115,6 +123,8 @@ internal static class Program
                 ("sandbox", () => Task.FromResult(sandbox())),
                 ("raw", RawAsync),
                 ("driver", phases.RunAsync),
+                ("cold", () => Task.FromResult(cold())),
+                ("raw-restore", RawRestoreAsync),
             };
             foreach (var tier in others)
             {
@@ -130,7 +140,10 @@ internal static class Program
             }
             var raw = Median(results["raw"]);
             Console.WriteLine($"P5 busybox /bin/true, {rounds} rounds alternating (order rotating), accelerator {accel.ToUpperInvariant()}, load at the end {File.ReadAllText("/proc/loadavg").Trim()}; ms min / median / max");
-            Console.WriteLine($"  {"strata run --rm --tier sandbox",-36} {Describe(results["sandbox"])}   {Median(results["sandbox"]) / raw:0.00}x raw QEMU");
+            var restore = Median(results["raw-restore"]);
+            Console.WriteLine($"  {"strata run --rm --tier sandbox (template)",-36} {Describe(results["sandbox"])}   {Median(results["sandbox"]) / Median(results["cold"]):0.00}x cold, {Median(results["sandbox"]) / restore:0.00}x raw QEMU restore");
+            Console.WriteLine($"  {"raw QEMU restoring the same template",-36} {Describe(results["raw-restore"])}");
+            Console.WriteLine($"  {"strata run --rm --no-template (cold)",-36} {Describe(results["cold"])}   {Median(results["cold"]) / raw:0.00}x raw QEMU");
             Console.WriteLine($"  {"raw QEMU microvm (same kernel/initrd/disk)",-36} {Describe(results["raw"])}");
             Console.WriteLine($"  {"sandbox driver alone (no CLI/daemon)",-36} {Describe(results["driver"])}   {Median(results["driver"]) / raw:0.00}x raw QEMU");
             foreach (var tier in others)
@@ -146,6 +159,19 @@ internal static class Program
                     + $"  qemu start+exit {raw - Median(marks.Select(m => m.ExitSeconds!.Value * 1000).ToList()):0}");
             }
             phases.Print();
+
+            // Memory of idle sandboxes (QEMU + its supervisor), with and without templates, and what that means for density.
+            var idle = int.Parse(Arg("--idle", "3"), CultureInfo.InvariantCulture);
+            var pssTemplate = TemplateBench.IdlePss(strata, idle, noTemplate: false);
+            var pssCold = TemplateBench.IdlePss(strata, idle, noTemplate: true);
+            var available = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+            var availableBytes = long.Parse(available, CultureInfo.InvariantCulture) * 1024;
+            foreach (var (label, pss) in new[] { ("from a template", pssTemplate), ("cold boot (--no-template)", pssCold) })
+            {
+                var mib = pss.Select(b => b / 1048576.0).ToList();
+                Console.WriteLine($"  idle sandbox PSS, {label,-26} {string.Join(" ", mib.Select(m => m.ToString("0.0", CultureInfo.InvariantCulture)))} MiB, median {Median(mib):0.0} MiB"
+                    + $"  (density: {availableBytes / (Median(mib) * 1048576):0} more fit in the {availableBytes / 1073741824.0:0.0} GiB available now)");
+            }
             return 0;
         }
         finally
@@ -212,7 +238,13 @@ internal static class Program
         public void Print()
         {
             Console.WriteLine("  driver phases (median ms): " + string.Join("  ", _phases.Select(p => $"{p.Key} {Median(p.Value):0}")));
-            var marks = _guest.Where(m => m.ExitSeconds is not null).ToList();
+            // A guest started from a template has no kernel mark (its boot happened once, when the template was made).
+            var marks = _guest.Where(m => m.ExitSeconds is not null && m.KernelSeconds is not null && m.WorkloadSeconds is not null).ToList();
+            if (marks.Count == 0)
+            {
+                Console.WriteLine("  driver guest breakdown: none (every driver run started from a template)");
+                return;
+            }
             Console.WriteLine($"  driver guest breakdown (median ms): kernel {Median(marks.Select(m => m.KernelSeconds!.Value * 1000).ToList()):0}"
                 + $"  init {Median(marks.Select(m => (m.WorkloadSeconds!.Value - m.KernelSeconds!.Value) * 1000).ToList()):0}"
                 + $"  workload {Median(marks.Select(m => (m.ExitSeconds!.Value - m.WorkloadSeconds!.Value) * 1000).ToList()):0}");

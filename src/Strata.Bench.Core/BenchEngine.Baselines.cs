@@ -102,6 +102,16 @@ public sealed partial class BenchEngine
             {
                 list.Add(new Baseline(TierNames.Sandbox, target));
             }
+            // A start from a template against raw QEMU restoring that very template (docs/sandbox.md#templates).
+            var (restore, noRestore) = RawQemuRestoreTarget.Locate(info.Root, accel, kit.Directory);
+            if (restore is null)
+            {
+                results["qemu-restore"] = new TargetResult { Name = "qemu-restore", Kind = "baseline", Label = "qemu-system-x86_64 -M microvm -incoming", Skipped = noRestore };
+            }
+            else
+            {
+                list.Add(new Baseline(TierNames.Sandbox, restore));
+            }
         }
         return list;
     }

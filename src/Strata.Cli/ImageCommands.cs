@@ -321,11 +321,14 @@ internal static class ImageCommands
                 }
                 return 0;
             }
-            var table = InstanceCommands.NewTable("NAME", "ID", "KIND", "OS/ARCH", "SIZE", "ADDED");
+            var table = InstanceCommands.NewTable("NAME", "ID", "KIND", "OS/ARCH", "SIZE", "ADDED", "TEMPLATES");
             foreach (var i in list.Items)
             {
+                // e.g. "sandbox 256M: 97.0 MiB" per template (docs/sandbox.md#templates)
+                var templates = string.Join('\n', (i.Templates ?? []).Select(t => $"{t.Tier} {t.MemoryMiB}M{(t.Cpus > 1 ? $" {t.Cpus}cpu" : "")}{(t.Network ? " net" : "")}: {Human(t.SizeBytes)}"));
                 table.AddRow(InstanceCommands.Cell(i.Name), InstanceCommands.Cell(ShortId(i.Id)), InstanceCommands.Cell(i.Kind),
-                    InstanceCommands.Cell($"{i.Os}/{i.Architecture}"), InstanceCommands.Cell(Human(i.Size)), InstanceCommands.Cell(StrataCli.Ago(i.Added)));
+                    InstanceCommands.Cell($"{i.Os}/{i.Architecture}"), InstanceCommands.Cell(Human(i.Size)), InstanceCommands.Cell(StrataCli.Ago(i.Added)),
+                    InstanceCommands.Cell(templates.Length > 0 ? templates : "-"));
             }
             AnsiConsole.Write(table);
             return 0;
@@ -438,7 +441,7 @@ internal static class ImageCommands
             }
             else
             {
-                Console.WriteLine($"removed {r.BlobsRemoved} blobs and {r.LayersRemoved} layers, freed {Human(r.BytesFreed)}"
+                Console.WriteLine($"removed {r.BlobsRemoved} blobs, {r.LayersRemoved} layers and {r.TemplatesRemoved} templates, freed {Human(r.BytesFreed)}"
                     + (r.LayersInUse > 0 ? $"; kept {r.LayersInUse} layer{(r.LayersInUse == 1 ? "" : "s")} of removed images that instances still use" : ""));
             }
             return 0;

@@ -20,6 +20,7 @@ internal static class InstanceCommands
         var name = new Option<string?>("--name") { Description = "instance name (DNS label; generated when omitted)" };
         var rm = new Option<bool>("--rm") { Description = "remove the instance when it finishes" };
         var disposable = new Option<bool>("--disposable") { Description = "discard every change the workload makes when it stops (vm: a fresh disk overlay each run)" };
+        var noTemplate = new Option<bool>("--no-template") { Description = "boot the guest cold instead of from its image's booted template (sandbox tier)" };
         var detach = new Option<bool>("--detach", "-d") { Description = "start it and print its name instead of attaching" };
         var env = new Option<string[]>("--env", "-e") { Description = "environment variable K=V (repeatable)", AllowMultipleArgumentsPerToken = false };
         var cpus = new Option<double?>("--cpus") { Description = "CPU limit in cores, e.g. 0.5" };
@@ -51,7 +52,7 @@ internal static class InstanceCommands
             ? "Create an instance without starting it (start it with 'strata start'); prints its name"
             : "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
-            tier, name, rm, disposable, detach, env, cpus, memory, pids, disk, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
+            tier, name, rm, disposable, noTemplate, detach, env, cpus, memory, pids, disk, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
             network, publish, entrypoint, isolation, trust, arch, json, dryRun, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
@@ -116,6 +117,7 @@ internal static class InstanceCommands
                 Restart = parse.GetValue(restart),
                 AutoRemove = parse.GetValue(rm),
                 Disposable = parse.GetValue(disposable),
+                NoTemplate = parse.GetValue(noTemplate),
                 Mounts = Volumes(parse.GetValue(volumes)),
                 TimeoutSeconds = parse.GetValue(timeout) is { } t ? ParseDuration("--timeout", t).TotalSeconds : null,
                 Requirements = AdvisorCommands.RunRequirements(parse.GetValue(isolation), parse.GetValue(trust)) is var requirements && parse.GetValue(arch) is { } guestArch

@@ -21,6 +21,21 @@ public sealed record ImageSummary
     /// <summary>Bytes of manifest, config and layer blobs as stored (compressed).</summary>
     public long Size { get; init; }
     public DateTimeOffset Added { get; init; }
+    /// <summary>Booted guests saved for this image (sandbox tier; docs/sandbox.md#templates); null when there are none.</summary>
+    public IReadOnlyList<ImageTemplate>? Templates { get; init; }
+}
+
+/// <summary>One booted template of an image: the guest saved where it waits for a workload, for one shape (memory, vCPUs, devices).</summary>
+public sealed record ImageTemplate
+{
+    public required string Tier { get; init; }
+    public required string Key { get; init; }
+    public int MemoryMiB { get; init; }
+    public int Cpus { get; init; }
+    public bool Network { get; init; }
+    /// <summary>Bytes on disk (the memory file is sparse).</summary>
+    public long SizeBytes { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
 }
 
 public sealed record ImageList(IReadOnlyList<ImageSummary> Items);
@@ -116,4 +131,7 @@ public sealed record PruneImagesResult(int BlobsRemoved, int LayersRemoved, long
 {
     /// <summary>Unpacked layers no name refers to that were kept because instances (or their snapshots) stand on them.</summary>
     public int LayersInUse { get; init; }
+
+    /// <summary>Booted templates removed (all of them; each image's next start makes its own again), included in <see cref="BytesFreed"/>.</summary>
+    public int TemplatesRemoved { get; init; }
 }

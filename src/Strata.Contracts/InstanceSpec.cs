@@ -53,6 +53,9 @@ public sealed record InstanceSpec
     /// </summary>
     public bool Disposable { get; init; }
 
+    /// <summary>Boot the guest cold instead of starting it from its image's booted template (sandbox tier; docs/sandbox.md#templates).</summary>
+    public bool NoTemplate { get; init; }
+
     /// <summary>Hardening and privileges (container tier).</summary>
     public SecuritySpec? Security { get; init; }
 

@@ -244,6 +244,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             Accelerator = Environment.GetEnvironmentVariable("STRATA_SANDBOX_ACCEL"),
             Networks = services.GetRequiredService<NetworkRegistry>(),
             Launcher = launcher,
+            Templates = options.SandboxTemplates,
         }, images, services.GetRequiredService<ILogger<SandboxDriver>>());
         if (options.EnableFakeTier)
         {

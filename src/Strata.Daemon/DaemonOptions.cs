@@ -45,6 +45,9 @@ public sealed record DaemonOptions
     /// <summary>Offer the in-memory <c>fake</c> tier (tests only).</summary>
     public bool EnableFakeTier { get; init; }
 
+    /// <summary>Start sandboxes from their image's booted template (docs/sandbox.md#templates); <c>--no-sandbox-templates</c>: always cold.</summary>
+    public bool SandboxTemplates { get; init; } = true;
+
     /// <summary>Log cap per instance file (two files are kept: current and one rotated).</summary>
     public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
 
@@ -116,6 +119,7 @@ public sealed record DaemonOptions
                 "--tls-cert" => o with { TlsCertificate = Value() },
                 "--tls-key" => o with { TlsKey = Value() },
                 "--enable-fake-tier" => o with { EnableFakeTier = true },
+                "--no-sandbox-templates" => o with { SandboxTemplates = false },
                 "--log-max-size" => o with { LogMaxBytes = Sizes.Parse("--log-max-size", Value()) },
                 "--supervisor" => o with { Supervisor = Value() },
                 "--insecure-registry" => o with { InsecureRegistries = [.. o.InsecureRegistries, ParseRegistry(Value())] },

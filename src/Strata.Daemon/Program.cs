@@ -31,6 +31,8 @@ if (args.Contains("--help") || args.Contains("-h"))
           --no-docker-socket    serve no Docker API socket (see docs/docker-api.md)
           --no-favordynmods     leave the host's cgroup2 mount as it is; by default stratad turns on its
                                 favordynmods option, which spares every container start an RCU grace period
+          --no-sandbox-templates  boot every sandbox cold; by default a sandbox starts from its image's
+                                booted template (docs/sandbox.md#templates)
 
         Signals: SIGTERM and SIGINT stop the daemon and leave every instance running;
         `strata daemon stop --all` stops the instances too. See docs/daemon-behavior.md.

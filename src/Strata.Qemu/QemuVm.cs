@@ -43,6 +43,17 @@ public sealed record GuestVmOptions
     public IReadOnlyList<GuestMount> Mounts { get; init; } = [];
     /// <summary>A NIC on a host tap device that init configures as eth0; null: no network device.</summary>
     public GuestNetwork? Network { get; init; }
+    /// <summary>The guest's hostname (<c>strata.hostname=</c>); null: the kernel's default.</summary>
+    public string? Hostname { get; init; }
+    // --- templates (src/Strata.Qemu/Templates) ---
+    /// <summary>
+    /// Template mode: the kernel command line carries only <c>strata.template=1</c>; the <c>strata.*</c> words go to
+    /// <see cref="QemuLaunchPlan.SetupLine"/> instead, which the host sends on the <c>strata.setup</c> port, a unix server
+    /// socket here. Null: the words travel on the kernel command line as usual.
+    /// </summary>
+    public string? SetupSocket { get; init; }
+    /// <summary>Raw QEMU arguments appended last (a template's memory backend and <c>-incoming</c>).</summary>
+    public IReadOnlyList<string> ExtraQemuArguments { get; init; } = [];
 }
 
 /// <summary>
@@ -108,7 +119,11 @@ public sealed record QemuLaunchPlan(
     string SerialLog,
     string StdoutPath,
     string StderrPath,
-    string ControlPath);
+    string ControlPath)
+{
+    /// <summary>Template mode: the guest's parameters for the <c>strata.setup</c> port (see <see cref="GuestVmOptions.SetupSocket"/>).</summary>
+    public string? SetupLine { get; init; }
+}
 
 /// <summary>What the guest's init reported on the control port.</summary>
 /// <param name="ExitCode">The workload's exit code, or null if none was reported.</param>
@@ -176,7 +191,7 @@ public sealed class QemuVm : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var dir = Path.GetFullPath(options.Directory);
-        var append = new KernelArguments
+        var kernel = new KernelArguments
         {
             Machine = options.Machine,
             Accel = options.Accel,
@@ -186,8 +201,17 @@ public sealed class QemuVm : IAsyncDisposable
             TscKHz = options.GuestTscKHz,
             Mounts = options.Mounts,
             Network = options.Network,
+            Hostname = options.Hostname,
             Extra = options.ExtraKernelArguments,
-        }.Build();
+        };
+        var append = kernel.Build();
+        string? setupLine = null;
+        if (options.SetupSocket is not null)
+        {
+            // Template mode: the guest's own words travel on the setup port; the command line is the template's.
+            setupLine = kernel.GuestWords() + (options.Network is { } n ? " strata.mac=" + n.Mac : "");
+            append = kernel.Head() + " strata.template=1";
+        }
         var plan = new QemuLaunchPlan([], dir, Path.Combine(dir, "qmp.sock"),
             Path.Combine(dir, "qemu.pid"),
             Path.Combine(dir, "serial.log"),
@@ -206,7 +230,7 @@ public sealed class QemuVm : IAsyncDisposable
             KernelPath = options.KernelPath,
             InitrdPath = options.InitrdPath,
             KernelAppend = append,
-            Ports = new GuestPorts(plan.StdoutPath, plan.StderrPath, plan.ControlPath, options.ExecSocket),
+            Ports = new GuestPorts(plan.StdoutPath, plan.StderrPath, plan.ControlPath, options.ExecSocket, options.SetupSocket),
             Network = options.Network,
             Balloon = options.Balloon,
         }.ToCommandLine()
@@ -220,7 +244,8 @@ public sealed class QemuVm : IAsyncDisposable
         {
             cmd.WithVsock(cid);
         }
-        return plan with { Argv = cmd.Build() };
+        cmd.AddRawArguments([.. options.ExtraQemuArguments]);
+        return plan with { Argv = cmd.Build(), SetupLine = setupLine };
     }
 
     /// <summary>Starts QEMU for <paramref name="plan"/> and returns once the process runs (not once the guest booted).</summary>

@@ -27,8 +27,8 @@ public static class ImageEndpoints
     {
         var group = app.MapGroup("/v1/images").WithTags("images");
 
-        group.MapGet("/", (ImageStore store, VmDiskImages disks) =>
-            Results.Json(new ImageList([.. store.List().Select(ToSummary), .. disks.List().Select(DiskSummary)]), StrataJsonContext.Default.ImageList))
+        group.MapGet("/", (ImageStore store, VmDiskImages disks, DriverRegistry drivers) =>
+            Results.Json(new ImageList([.. ImageTemplates.Attach(store.List().Select(ToSummary), drivers), .. disks.List().Select(DiskSummary)]), StrataJsonContext.Default.ImageList))
             .Produces<ImageList>().WithSummary("List image names in the store, and the disk images of the vm tier (kind disk).");
 
         group.MapPost("/pull", PullAsync)
@@ -72,11 +72,12 @@ public static class ImageEndpoints
         }).Accepts<TagImageRequest>("application/json").Produces<ImageSummary>(StatusCodes.Status201Created)
             .WithSummary("Give an image another name.");
 
-        group.MapPost("/prune", (ImageStore store, InstanceService instances) =>
+        group.MapPost("/prune", (ImageStore store, InstanceService instances, DriverRegistry drivers) =>
         {
+            var (templates, templateBytes) = ImageTemplates.RemoveAll(drivers);
             var inUse = LayerReferences.Of(instances.List());
             var r = store.GarbageCollect(inUse.Contains);
-            return Results.Json(new PruneImagesResult(r.BlobsRemoved, r.LayersRemoved, r.BytesFreed) { LayersInUse = r.LayersInUse },
+            return Results.Json(new PruneImagesResult(r.BlobsRemoved, r.LayersRemoved, r.BytesFreed + templateBytes) { LayersInUse = r.LayersInUse, TemplatesRemoved = templates },
                 StrataJsonContext.Default.PruneImagesResult);
         }).Produces<PruneImagesResult>().WithSummary("Delete blobs and unpacked layers that no image name refers to; layers an instance stands on stay until it is removed.");
 
@@ -86,9 +87,10 @@ public static class ImageEndpoints
             return Results.Json(ToDetail(store.Inspect(reference)), StrataJsonContext.Default.ImageDetail);
         }).Produces<ImageDetail>().WithSummary("Inspect an image by name, ID or manifest digest (a unique hex prefix of 4+ works).");
 
-        group.MapDelete("/{**reference}", (string reference, bool? force, ImageStore store, InstanceService instances) =>
+        group.MapDelete("/{**reference}", (string reference, bool? force, ImageStore store, InstanceService instances, DriverRegistry drivers) =>
         {
             ValidateReference(reference, "reference");
+            var imageId = store.List().FirstOrDefault(i => i.Name == reference || i.Reference == reference || i.Id.ToString() == reference)?.Id.ToString();
             var users = new List<string>();
             // Forced: who stands on the image is asked before its names go (afterwards it cannot be looked up).
             var forced = force == true ? store.Inspect(reference).Image : null;
@@ -116,6 +118,10 @@ public static class ImageEndpoints
                     Message = $"image {reference} is still used by instance{(forcedUsers.Count == 1 ? "" : "s")} {string.Join(", ", forcedUsers)}: only its name was removed; "
                         + $"{them} keep{(forcedUsers.Count == 1 ? "s" : "")} running on its layers, which 'strata image prune' frees once {them} {(forcedUsers.Count == 1 ? "is" : "are")} removed",
                 }, StrataJsonContext.Default.RemovedImages);
+            }
+            if (imageId is not null && !store.List().Any(i => i.Id.ToString() == imageId))
+            {
+                ImageTemplates.RemoveFor(imageId, drivers); // the image's last name went: so do its templates
             }
             return Results.Json(new RemovedImages(removed), StrataJsonContext.Default.RemovedImages);
         }).Produces<RemovedImages>()

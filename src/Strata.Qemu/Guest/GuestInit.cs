@@ -18,7 +18,9 @@ namespace Strata.Qemu.Guest;
 /// GATEWAY), <c>strata.hosts=SERIAL</c> (the virtio-blk disk with that serial holds the network's hosts list; init keeps
 /// /etc/hosts a copy of it), <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw dir|file PATH</c>: virtio-fs shares init mounts before the workload starts;
 /// a <c>file</c> share is mounted at /strata/fs/TAG, outside the workload's root, and its one file bind-mounted onto PATH; see
-/// <see cref="GuestMount"/>), <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
+/// <see cref="GuestMount"/>), <c>strata.hostname=NAME</c>, <c>strata.mac=MAC</c> (given to eth0 before it comes up),
+/// <c>strata.template=1</c> (template mode: wait for the parameters on <see cref="SetupPort"/>, together with
+/// <c>strata.seed=BASE64</c> and <c>strata.time=EPOCH</c>), <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
 ///
 /// Stop: an ACPI power-button press (QMP <c>system_powerdown</c>) makes init send SIGTERM to the workload; it then
 /// reports the workload's own exit code as usual. The button and evdev modules load in the background, off the
@@ -27,12 +29,18 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 6;
+    public const int Version = 7;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
     public const string ControlPort = "strata.control";
     public const string ExecPort = "strata.exec";
+    /// <summary>Template mode only: the host's one line of parameters for this start (see <see cref="Templates"/>).</summary>
+    public const string SetupPort = "strata.setup";
+    /// <summary>Written on the control port when a template-mode guest waits for its parameters (the moment it is saved).</summary>
+    public const string ReadyLine = "STRATA-READY";
+    /// <summary>Written back on the setup port once the parameters are in place (random generator reseeded, clock set).</summary>
+    public const string SetupAck = "STRATA-SETUP-OK";
     public const string ProbeMarker = "STRATA-PROBE-OK";
     /// <summary>The virtio-blk serial of the names disk (<c>strata.hosts=</c> names it; see <see cref="GuestNetwork"/>).</summary>
     public const string NamesDiskSerial = "strata-hosts";
@@ -59,8 +67,9 @@ public static class GuestInit
         mount -t devtmpfs devtmpfs /dev 2>/dev/null
         mount -t tmpfs tmpfs /tmp
 
+        # Parameters come from the kernel command line, or in template mode from the host's setup line (/strata/cmdline).
         param() {
-          for w in $(cat /proc/cmdline); do
+          for w in $(cat /strata/cmdline 2>/dev/null || cat /proc/cmdline); do
             case "$w" in "$1="*) echo "${w#*=}"; return 0 ;; esac
           done
           return 1
@@ -123,6 +132,28 @@ public static class GuestInit
           finish
         }
 
+        # Template mode (docs/sandbox.md#templates): the guest boots this far once, before anything of a workload is
+        # known, and is saved while it waits here. Every start from the template resumes in this loop and receives its
+        # own parameters (the words the command line would carry) as one base64 line on the strata.setup port.
+        if param strata.template >/dev/null; then
+          sp=$(port strata.setup) || fail "no strata.setup port"
+          exec 6<>"$sp" || fail "cannot open the strata.setup port"
+          echo "STRATA-READY" > "$ctl"
+          setup=
+          # A port reads end-of-file while no host is connected.
+          until IFS= read -r setup <&6 && [ -n "$setup" ]; do usleep 5000; done
+          echo "$setup" | base64 -d > /strata/cmdline.new && mv /strata/cmdline.new /strata/cmdline || fail "the setup line is not valid base64"
+          # Two starts of one template must never share random state: mix the host's seed in and rekey at once.
+          seed=$(param strata.seed) || fail "no strata.seed in the setup line"
+          r=$(echo "$seed" | base64 -d | /bin/strata-reseed 2>&1; echo " $?")
+          [ "$r" = " 0" ] || fail "cannot reseed the kernel's random generator (errno${r})"
+          unset seed
+          if t=$(param strata.time); then date -s "@$t" > /dev/null 2>&1 || fail "cannot set the clock to $t"; fi
+          echo "STRATA-SETUP-OK" >&6
+          exec 6<&-
+        fi
+        if h=$(param strata.hostname); then hostname "$h"; fi
+
         ip link set lo up 2>/dev/null
         if net=$(param strata.net); then
           addr=${net%%,*}
@@ -133,6 +164,7 @@ public static class GuestInit
             i=$((i+1)); [ $i -gt 1000 ] && fail "the network device eth0 did not appear (virtio_net)"
             usleep 10000
           done
+          if mac=$(param strata.mac); then ip link set eth0 address "$mac" || fail "cannot give eth0 the MAC address $mac"; fi
           ip addr add "$addr" dev eth0 && ip link set eth0 up || fail "cannot give eth0 the address $addr"
           if [ -n "$gw" ]; then ip route add default via "$gw" || fail "cannot add a default route via $gw"; fi
         fi

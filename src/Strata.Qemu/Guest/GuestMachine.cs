@@ -7,7 +7,7 @@ namespace Strata.Qemu.Guest;
 /// <param name="Stderr">The <c>strata.stderr</c> port's file.</param>
 /// <param name="Control">The <c>strata.control</c> port's file: timing marks, the exit code or init's failure.</param>
 /// <param name="ExecSocket">The <c>strata.exec</c> port as a unix server socket; null: no exec port.</param>
-public sealed record GuestPorts(string Stdout, string Stderr, string Control, string? ExecSocket = null);
+public sealed record GuestPorts(string Stdout, string Stderr, string Control, string? ExecSocket = null, string? SetupSocket = null);
 
 /// <summary>
 /// The QEMU command line every Strata guest starts from, the sandbox's microvm and the vm tier's pc/q35/virt alike:
@@ -62,6 +62,11 @@ public sealed record GuestMachine
             if (ports.ExecSocket is { } exec)
             {
                 cmd.AddSerialPort(new VirtioSerialPort(GuestInit.ExecPort, SocketPath: CheckSocketPath(exec)));
+            }
+            if (ports.SetupSocket is { } setup)
+            {
+                // A template's restore: the instance's own words arrive on this port (docs/sandbox.md, "Templates").
+                cmd.AddSerialPort(new VirtioSerialPort(GuestInit.SetupPort, SocketPath: CheckSocketPath(setup)));
             }
         }
         if (Network is { } net)

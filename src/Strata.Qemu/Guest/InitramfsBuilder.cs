@@ -85,6 +85,7 @@ public sealed class InitramfsBuilder
         var modules = ResolveModules();
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(Encoding.UTF8.GetBytes($"v{GuestInit.Version}\n{GuestInit.Script}\n{GuestInit.ExecAgentScript}\n{_kernel.Release}\n"));
+        hash.AppendData(GuestReseed.Elf());
         hash.AppendData(File.ReadAllBytes(_busybox));
         foreach (var m in modules)
         {
@@ -189,6 +190,7 @@ public sealed class InitramfsBuilder
         }
         cpio.AddFile("bin/busybox", await File.ReadAllBytesAsync(_busybox, cancellationToken).ConfigureAwait(false), 0x1ED);
         cpio.AddSymlink("bin/sh", "busybox");
+        cpio.AddFile(GuestReseed.GuestPath, GuestReseed.Elf(), 0x1ED);
         cpio.AddFile("etc/strata/kernel-release", Encoding.UTF8.GetBytes(_kernel.Release + "\n"));
         foreach (var group in new[] { BaseGroup, Path.GetFileName(GuestInit.VirtioFsModulesPath), Path.GetFileName(GuestInit.PowerButtonModulesPath) })
         {

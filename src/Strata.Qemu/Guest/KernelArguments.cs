@@ -23,18 +23,42 @@ public sealed record KernelArguments
     public long? TscKHz { get; init; }
     public IReadOnlyList<GuestMount> Mounts { get; init; } = [];
     public GuestNetwork? Network { get; init; }
+    /// <summary>The guest's hostname (<c>strata.hostname=</c>); letters, digits, '-', '.', '_'.</summary>
+    public string? Hostname { get; init; }
     public string? Extra { get; init; }
 
     public string Build()
     {
+        var all = Head() + " " + GuestWords();
+        if (all.Length > QemuVm.MaxKernelCommandLine)
+        {
+            throw StrataException.Invalid(Mounts.Count > 0 ? "mounts" : "command",
+                $"the guest kernel command line would be {all.Length} bytes, more than the {QemuVm.MaxKernelCommandLine} it can carry; shorten the command, environment or mount paths");
+        }
+        return all;
+    }
+
+    /// <summary>What every guest of this machine shares: console, panic and reboot behaviour, the TSC rate under TCG.</summary>
+    public string Head()
+    {
         // virt's serial port is a PL011 (ttyAMA0), and it has no TSC to calibrate.
         var x86 = Machine != QemuMachine.Virt;
-        var append = new StringBuilder(x86 ? "console=ttyS0" : "console=ttyAMA0").Append(" quiet panic=-1 reboot=t");
+        var head = new StringBuilder(x86 ? "console=ttyS0" : "console=ttyAMA0").Append(" quiet panic=-1 reboot=t");
         if (x86 && Accel == Accelerators.Tcg && (TscKHz ?? HostTsc.KHz) is long tsc)
         {
             // Under TCG the guest TSC runs at the host's rate; without this the kernel may hang calibrating against the PIT.
-            append.Append(" tsc_early_khz=").Append(tsc.ToString(CultureInfo.InvariantCulture));
+            head.Append(" tsc_early_khz=").Append(tsc.ToString(CultureInfo.InvariantCulture));
         }
+        return head.ToString();
+    }
+
+    /// <summary>
+    /// The instance's own words (root disk, workload, exec agent, mounts, network, hostname, extra): on the kernel
+    /// command line of a cold boot, on the setup port of a template's restore.
+    /// </summary>
+    public string GuestWords()
+    {
+        var append = new StringBuilder();
         if (RootDisk)
         {
             append.Append(" strata.root=/dev/vda");
@@ -52,15 +76,18 @@ public sealed record KernelArguments
         {
             append.Append(' ').Append(Network.ToKernelArgument());
         }
+        if (Hostname is { Length: > 0 } hostname)
+        {
+            if (hostname.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_')))
+            {
+                throw StrataException.Invalid("name", $"'{hostname}' is not a hostname (letters, digits, '-', '.', '_')");
+            }
+            append.Append(" strata.hostname=").Append(hostname);
+        }
         if (!string.IsNullOrWhiteSpace(Extra))
         {
             append.Append(' ').Append(Extra);
         }
-        if (append.Length > QemuVm.MaxKernelCommandLine)
-        {
-            throw StrataException.Invalid(Mounts.Count > 0 ? "mounts" : "command",
-                $"the guest kernel command line would be {append.Length} bytes, more than the {QemuVm.MaxKernelCommandLine} it can carry; shorten the command, environment or mount paths");
-        }
-        return append.ToString();
+        return append.ToString().Trim();
     }
 }

@@ -50,6 +50,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         _supervised = new SupervisedRuntime(this, "sandbox", options.Supervisor, options.Launcher, options.KeepSpareSupervisor, logger: _logger);
         _ownsGuest = options.Guest is null;
         _guest = options.Guest ?? new GuestPipeline(options.CacheDirectory, options.QemuBinary, options.Kernel is { } kernel ? () => kernel : null, options.Busybox);
+        Templates = CreateTemplateStore(options, _logger);
     }
 
     public Tier Tier => Tier.Sandbox;
@@ -172,7 +173,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var workload = SandboxWorkload.Load(handle.Directory);
         var dir = handle.Directory;
         // Nothing of a previous run may be mistaken for this run's outcome.
-        foreach (var stale in new[] { ExitFileName, ControlFileName, StopSignalFileName, ExecSocketName, QmpSocketName, QemuLogName, "serial.log" })
+        foreach (var stale in new[] { ExitFileName, ControlFileName, StopSignalFileName, ExecSocketName, QmpSocketName, SetupSocketName, QemuLogName, "serial.log" })
         {
             File.Delete(Path.Combine(dir, stale));
         }
@@ -189,7 +190,39 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         {
             throw new StrataException(ErrorKind.Unavailable, $"virtiofsd is not installed; install it with 'apt-get install {VirtioFsDaemon.Package}'");
         }
-        var plan = QemuVm.Plan(new GuestVmOptions
+        var options = GuestOptions(assets, workload, dir, network, exports);
+        // Templates (SandboxDriver.Templates.cs): a start from the image's booted template, when there is one for this shape.
+        var fromTemplate = await PrepareTemplateStartAsync(handle, assets, workload, options, cancellationToken).ConfigureAwait(false);
+        var plan = QemuVm.Plan(fromTemplate.Options ?? options);
+        var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
+        var startedAt = DateTimeOffset.UtcNow;
+        var config = new SupervisorConfig
+        {
+            Argv = ["/bin/sh", "-c", wrapper, Path.Combine(dir, QemuLogName), .. plan.Argv],
+            Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+            WorkingDir = dir,
+            LogDirectory = LogFiles.LogDirectory(dir),
+            LogMaxBytes = _options.LogMaxBytes,
+            ExitFile = Path.Combine(dir, ExitFileName),
+        };
+        var started = await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
+        if (fromTemplate.Options is not null)
+        {
+            (started, fromTemplate) = await ResumeOrBootColdAsync(handle, started, config, fromTemplate, plan, options, cancellationToken).ConfigureAwait(false);
+        }
+        LogStarted(handle.InstanceId, started.Pid ?? 0, assets.Accel.Accel, (DateTimeOffset.UtcNow - startedAt).TotalMilliseconds);
+        var data = new Dictionary<string, string>(handle.Data)
+        {
+            [StartedAtKey] = startedAt.ToString("O", CultureInfo.InvariantCulture),
+            ["accelerator"] = assets.Accel.Accel,
+            [TemplateDataKey] = fromTemplate.Describe(),
+        };
+        return started with { Data = data };
+    }
+
+    /// <summary>The guest of this sandbox (its devices, disk, output ports, network and mounts) for <see cref="QemuVm.Plan"/>.</summary>
+    private GuestVmOptions GuestOptions(GuestAssets assets, SandboxWorkload workload, string dir, TapAttachment? network, List<VirtioFsExport> exports) =>
+        new()
         {
             Directory = dir,
             KernelPath = assets.Kernel.KernelPath,
@@ -208,27 +241,10 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             ExecSocket = Path.Combine(dir, ExecSocketName),
             Mounts = workload.Mounts.Select((m, i) => new GuestMount("m" + i.ToString(CultureInfo.InvariantCulture), exports[i].SocketPath, m.Target, m.ReadOnly, m.File)).ToList(),
             Network = network is null ? null : new GuestNetwork(network.Tap, network.Mac, network.Address, network.Prefix, network.Gateway, NamesDisk(dir)),
-        });
-        var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
-        var startedAt = DateTimeOffset.UtcNow;
-        var config = new SupervisorConfig
-        {
-            Argv = ["/bin/sh", "-c", wrapper, Path.Combine(dir, QemuLogName), .. plan.Argv],
-            Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
-            WorkingDir = dir,
-            LogDirectory = LogFiles.LogDirectory(dir),
-            LogMaxBytes = _options.LogMaxBytes,
-            ExitFile = Path.Combine(dir, ExitFileName),
+            Hostname = workload.Env.TryGetValue("STRATA_INSTANCE", out var name) && IsHostname(name) ? name : null,
         };
-        var started = await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
-        LogStarted(handle.InstanceId, started.Pid ?? 0, assets.Accel.Accel, (DateTimeOffset.UtcNow - startedAt).TotalMilliseconds);
-        var data = new Dictionary<string, string>(handle.Data)
-        {
-            [StartedAtKey] = startedAt.ToString("O", CultureInfo.InvariantCulture),
-            ["accelerator"] = assets.Accel.Accel,
-        };
-        return started with { Data = data };
-    }
+
+    private static bool IsHostname(string name) => name.Length is > 0 and <= 63 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_');
 
     /// <summary>The names disk, when the create made one (a sandbox created before names disks existed has none).</summary>
     private static string? NamesDisk(string dir) => File.Exists(Path.Combine(dir, NamesDiskFileName)) ? Path.Combine(dir, NamesDiskFileName) : null;
@@ -414,7 +430,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
         }
         // The overlay is the sandbox's only engine-side resource; the shared base disk stays cached.
-        foreach (var name in new[] { OverlayFileName, ExecSocketName, QmpSocketName, NamesDiskFileName })
+        foreach (var name in new[] { OverlayFileName, ExecSocketName, QmpSocketName, SetupSocketName, NamesDiskFileName })
         {
             File.Delete(Path.Combine(handle.Directory, name));
         }
@@ -492,4 +508,6 @@ public sealed record SandboxDriverOptions
     public bool KeepSpareSupervisor { get; init; }
     /// <summary>The daemon's launcher, shared by its supervised tiers (one standby supervisor for all); null: the driver's own.</summary>
     public SupervisorLauncher? Launcher { get; init; }
+    /// <summary>Start sandboxes from their image's booted template (docs/sandbox.md#templates); false: every start boots cold.</summary>
+    public bool Templates { get; init; } = true;
 }

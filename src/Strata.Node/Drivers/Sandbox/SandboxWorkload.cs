@@ -39,6 +39,8 @@ public sealed record SandboxWorkload
     public string? Home { get; init; }
     /// <summary>The image's layer directories (lowest first), to resolve <c>exec --user NAME</c> in the image's /etc/passwd.</summary>
     public IReadOnlyList<string> Layers { get; init; } = [];
+    /// <summary>The spec's <c>--no-template</c>: every start boots cold (docs/sandbox.md#templates).</summary>
+    public bool NoTemplate { get; init; }
 
     public const int DefaultMemoryMiB = 256;
     public const int MinimumMemoryMiB = 64;
@@ -77,6 +79,7 @@ public sealed record SandboxWorkload
             Gid = resolved.Gid,
             Home = resolved.Home,
             Layers = layers,
+            NoTemplate = spec.NoTemplate,
         };
         _ = workload.ToGuest().ToKernelArgument(); // refuses what does not fit the kernel command line, naming the field
         return workload;

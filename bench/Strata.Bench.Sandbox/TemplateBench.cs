@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Strata.Node.Drivers.Sandbox;
+using Strata.Qemu;
+using Strata.Qemu.Guest;
+using Strata.Qemu.Qmp;
+using Strata.Qemu.Templates;
+
+namespace Strata.Bench.Sandbox;
+
+/// <summary>
+/// The template side of the sandbox benchmark (docs/sandbox.md#templates): raw QEMU restoring the very template the
+/// daemon saved (same memory file, state, flags and a fresh overlay, the parameters handed over the same setup port),
+/// the baseline for a start from a template; and the memory (PSS) of idle sandboxes with and without templates.
+/// </summary>
+internal static class TemplateBench
+{
+    /// <summary>The daemon's template for busybox at the default 256 MiB (made by the first sandbox run).</summary>
+    public static string LocateTemplate(string root)
+    {
+        var dir = Path.Combine(root, "cache", "guest", "templates");
+        foreach (var t in Directory.Exists(dir) ? Directory.GetDirectories(dir) : [])
+        {
+            var manifest = Path.Combine(t, "template.json");
+            if (!Path.GetFileName(t).StartsWith('.') && File.Exists(manifest)
+                && JsonDocument.Parse(File.ReadAllText(manifest)).RootElement.GetProperty("memoryMiB").GetInt32() == SandboxWorkload.DefaultMemoryMiB)
+            {
+                return t;
+            }
+        }
+        throw new InvalidOperationException($"no 256 MiB template under {dir}; did the first sandbox run start from one?");
+    }
+
+    /// <summary>Raw QEMU from the template: start with -incoming defer, load the state over QMP, send the setup line, wait for the exit.</summary>
+    public static async Task<double> RawRestoreAsync(string dir, string template, string kernel, string initrd, string baseDisk, string accel)
+    {
+        Directory.CreateDirectory(dir);
+        var sw = Stopwatch.StartNew();
+        await new DiskBuilder(Path.Combine(dir, "unused")).CreateOverlayAsync(baseDisk, "raw", Path.Combine(dir, "rootfs.qcow2"), CancellationToken.None);
+        var plan = QemuVm.Plan(new GuestVmOptions
+        {
+            Directory = dir,
+            KernelPath = kernel,
+            InitrdPath = initrd,
+            Workload = new GuestWorkload(["/bin/true"], new Dictionary<string, string> { ["PATH"] = GuestWorkload.DefaultPath }, "/"),
+            Accel = accel,
+            RootDisk = new QemuDrive(Path.Combine(dir, "rootfs.qcow2"), "qcow2"),
+            ExecSocket = Path.Combine(dir, "exec.sock"),
+            SetupSocket = Path.Combine(dir, "setup.sock"),
+            Hostname = "raw",
+            ExtraQemuArguments = GuestTemplate.RestoreArguments(Path.Combine(template, GuestTemplate.MemoryFileName), SandboxWorkload.DefaultMemoryMiB),
+        });
+        await using var vm = await QemuVm.StartAsync(plan, CancellationToken.None);
+        var qmp = await QmpClient.ConnectAsync(plan.QmpSocket, TimeSpan.FromSeconds(10), CancellationToken.None);
+        await using (qmp)
+        {
+            await GuestTemplate.RestoreAsync(qmp, Path.Combine(template, GuestTemplate.StateFileName), CancellationToken.None);
+        }
+        await GuestTemplate.SendSetupAsync(Path.Combine(dir, "setup.sock"), GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), CancellationToken.None);
+        var exit = await vm.WaitAsync(TimeSpan.FromMinutes(2), CancellationToken.None);
+        var ms = sw.Elapsed.TotalMilliseconds;
+        if (exit.GuestExitCode != 0)
+        {
+            throw new InvalidOperationException($"raw QEMU restore failed: {exit.Reason}");
+        }
+        return ms;
+    }
+
+    /// <summary>
+    /// Starts <paramref name="count"/> idle sandboxes (<c>sleep</c>) through the CLI, waits until each runs its workload
+    /// (an exec answers) and a few seconds more, and returns the PSS of each one's QEMU and supervisor, in bytes.
+    /// </summary>
+    public static List<long> IdlePss(string strata, int count, bool noTemplate)
+    {
+        var names = new List<string>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var name = $"idle-{(noTemplate ? "cold" : "tpl")}-{i}-{Guid.NewGuid().ToString("N")[..6]}";
+                string[] args = ["run", "-d", "--name", name, "--tier", "sandbox", .. (noTemplate ? new[] { "--no-template" } : []), "busybox", "--", "sleep", "3600"];
+                Run(strata, args);
+                names.Add(name);
+            }
+            foreach (var name in names)
+            {
+                var deadline = DateTime.UtcNow.AddMinutes(3);
+                while (!TryRun(strata, "exec", name, "--", "true"))
+                {
+                    if (DateTime.UtcNow > deadline)
+                    {
+                        throw new InvalidOperationException($"sandbox {name} never answered an exec");
+                    }
+                    Thread.Sleep(250);
+                }
+            }
+            Thread.Sleep(5000); // settle: the guest's boot-time work is over
+            var result = new List<long>();
+            foreach (var name in names)
+            {
+                var inspect = RunOut(strata, "inspect", name, "--json");
+                var pid = JsonDocument.Parse(inspect).RootElement.GetProperty("pid").GetInt32();
+                result.Add(Pss(pid) + Pss(ParentOf(pid)));
+            }
+            return result;
+        }
+        finally
+        {
+            foreach (var name in names)
+            {
+                TryRun(strata, "rm", "-f", name);
+            }
+        }
+    }
+
+    private static long Pss(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/smaps_rollup"))
+        {
+            if (line.StartsWith("Pss:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        return 0;
+    }
+
+    private static int ParentOf(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+    }
+
+    private static void Run(string file, params string[] args)
+    {
+        if (!TryRun(file, args))
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed");
+        }
+    }
+
+    private static bool TryRun(string file, params string[] args)
+    {
+        using var p = Start(file, args);
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return p.ExitCode == 0;
+    }
+
+    private static string RunOut(string file, params string[] args)
+    {
+        using var p = Start(file, args);
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return output;
+    }
+
+    private static Process Start(string file, string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        var p = Process.Start(start)!;
+        _ = p.StandardError.ReadToEndAsync();
+        return p;
+    }
+}

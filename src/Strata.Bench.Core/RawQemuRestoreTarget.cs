@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Strata.Contracts;
+using Strata.Qemu;
+using Strata.Qemu.Guest;
+using Strata.Qemu.Qmp;
+using Strata.Qemu.Templates;
+
+namespace Strata.Bench.Core;
+
+/// <summary>
+/// Raw QEMU restoring the sandbox tier's own saved template (docs/sandbox.md#templates): the same memory file, device
+/// state, kernel, initramfs, base disk (a fresh overlay per run), accelerator and flags, started with
+/// <c>-incoming defer</c>, the state loaded over QMP and the parameters handed over the setup port exactly as the
+/// driver does; timed from launch to QEMU's exit. The baseline of a sandbox start from a template.
+/// </summary>
+public sealed class RawQemuRestoreTarget(string kernel, string initrd, string baseDisk, string template, int memoryMiB, string accel, string work) : IBenchTarget
+{
+    private int _runs;
+
+    public string Name => "qemu-restore";
+    public string Kind => "baseline";
+    public string Label => "qemu-system-x86_64 -M microvm -incoming (the sandbox's own template)";
+    public string? Baseline => null;
+    public string? Engine => accel.ToUpperInvariant();
+    public bool Slow => true;
+
+    /// <summary>Finds the daemon's template for the default sandbox memory, or says why it cannot.</summary>
+    public static (RawQemuRestoreTarget? Target, string? Why) Locate(string daemonRoot, string accel, string work, int memoryMiB = 256)
+    {
+        try
+        {
+            var cache = Path.Combine(daemonRoot, "cache", "guest");
+            var initrd = Directory.GetFiles(Path.Combine(cache, "initramfs"), "*.cpio.gz").OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+            var disk = Directory.GetFiles(Path.Combine(cache, "disks"), "*.ext4").OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+            var templates = Path.Combine(cache, "templates");
+            var template = Directory.Exists(templates)
+                ? Directory.GetDirectories(templates).Where(d => !Path.GetFileName(d).StartsWith('.') && File.Exists(Path.Combine(d, "template.json")))
+                    .FirstOrDefault(d => JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "template.json"))).RootElement.GetProperty("memoryMiB").GetInt32() == memoryMiB)
+                : null;
+            if (initrd is null || disk is null || template is null)
+            {
+                return (null, $"the sandbox tier's cached initramfs, disk and {memoryMiB} MiB template are not under {cache} (templates off?)");
+            }
+            return (new RawQemuRestoreTarget(GuestKernel.Locate().KernelPath, initrd, disk, template, memoryMiB, accel, work), null);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or StrataException or JsonException or KeyNotFoundException)
+        {
+            return (null, $"cannot read the sandbox tier's cache under the daemon's root {daemonRoot} ({e.Message}); run the bench on the daemon's host as its user");
+        }
+    }
+
+    public async Task<RunSample> RunOnceAsync(CancellationToken ct)
+    {
+        var dir = Path.Combine(work, "qemu-restore" + Interlocked.Increment(ref _runs).ToString(CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var sw = Stopwatch.StartNew();
+            await new DiskBuilder(Path.Combine(work, "disk-cache")).CreateOverlayAsync(baseDisk, "raw", Path.Combine(dir, "rootfs.qcow2"), ct).ConfigureAwait(false);
+            var plan = QemuVm.Plan(new GuestVmOptions
+            {
+                Directory = dir,
+                KernelPath = kernel,
+                InitrdPath = initrd,
+                Workload = new GuestWorkload(["echo", "bench"], new Dictionary<string, string> { ["PATH"] = GuestWorkload.DefaultPath }, "/"),
+                Accel = accel,
+                MemoryMiB = memoryMiB,
+                RootDisk = new QemuDrive(Path.Combine(dir, "rootfs.qcow2"), "qcow2"),
+                ExecSocket = Path.Combine(dir, "exec.sock"),
+                SetupSocket = Path.Combine(dir, "setup.sock"),
+                Hostname = "bench",
+                ExtraQemuArguments = GuestTemplate.RestoreArguments(Path.Combine(template, GuestTemplate.MemoryFileName), memoryMiB),
+            });
+            await using var vm = await QemuVm.StartAsync(plan, ct).ConfigureAwait(false);
+            var qmp = await QmpClient.ConnectAsync(plan.QmpSocket, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+            await using (qmp.ConfigureAwait(false))
+            {
+                await GuestTemplate.RestoreAsync(qmp, Path.Combine(template, GuestTemplate.StateFileName), ct).ConfigureAwait(false);
+            }
+            await GuestTemplate.SendSetupAsync(Path.Combine(dir, "setup.sock"), GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+            var exit = await vm.WaitAsync(TimeSpan.FromMinutes(2), ct).ConfigureAwait(false);
+            var ms = sw.Elapsed.TotalMilliseconds;
+            if (exit.GuestExitCode != 0)
+            {
+                throw new InvalidOperationException($"raw QEMU restore failed: {exit.Reason}");
+            }
+            return new RunSample(null, ms);
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Node.Drivers.Sandbox.Templates;
+using Strata.Node.Supervision;
+using Strata.Qemu;
+using Strata.Qemu.Guest;
+using Strata.Qemu.Qmp;
+using Strata.Qemu.Templates;
+
+namespace Strata.Node.Drivers.Sandbox;
+
+/// <summary>
+/// Starts from a booted template (docs/sandbox.md#templates): the image's guest, saved once where its init waits for a
+/// workload, is restored (its RAM mapped copy-on-write from the template's memory file, its device state loaded over
+/// QMP) and then given this sandbox's own parameters, a fresh random seed and the clock on the <c>strata.setup</c> port.
+/// Whatever fails on that path ends in a cold boot, and the handle's <c>template</c> value (shown by <c>inspect</c>)
+/// says which start it was and why.
+/// </summary>
+public sealed partial class SandboxDriver
+{
+    /// <summary>Handle key: how the guest started (<c>template KEY</c>, or <c>cold boot: why</c>).</summary>
+    internal const string TemplateDataKey = "template";
+    internal const string SetupSocketName = "setup.sock";
+    /// <summary>How long a resumed guest may take to confirm its parameters before the start falls back to a cold boot.</summary>
+    private static readonly TimeSpan SetupBudget = TimeSpan.FromSeconds(30);
+
+    /// <summary>The template store; null when templates are off (daemon <c>--no-sandbox-templates</c>).</summary>
+    internal SandboxTemplateStore? Templates { get; }
+
+    /// <summary>How this start begins: from a template (<see cref="Options"/> set) or cold (<see cref="Note"/> says why).</summary>
+    private sealed record TemplateStart(GuestVmOptions? Options, string? Key, string? StateFile, string Note)
+    {
+        public static TemplateStart Cold(string why) => new(null, null, null, "cold boot: " + why);
+
+        public string Describe() => Note;
+    }
+
+    /// <summary>Every saved template (for <c>strata image ls</c>); none when templates are off.</summary>
+    public IReadOnlyList<SandboxTemplateInfo> ListTemplates() => Templates?.List() ?? [];
+
+    /// <summary>Removes the templates <paramref name="which"/> selects; the bytes freed.</summary>
+    public long RemoveTemplates(Func<SandboxTemplateInfo, bool> which) => Templates?.Remove(which) ?? 0;
+
+    private static SandboxTemplateStore? CreateTemplateStore(SandboxDriverOptions options, ILogger logger) =>
+        options.Templates ? new SandboxTemplateStore(Path.Combine(options.CacheDirectory, "templates"), logger) : null;
+
+    private async Task<TemplateStart> PrepareTemplateStartAsync(DriverHandle handle, GuestAssets assets, SandboxWorkload workload, GuestVmOptions options, CancellationToken ct)
+    {
+        if (Templates is null)
+        {
+            return TemplateStart.Cold("templates are off for this daemon (--no-sandbox-templates)");
+        }
+        if (workload.NoTemplate)
+        {
+            return TemplateStart.Cold("asked for (--no-template)");
+        }
+        if (workload.Mounts.Count > 0)
+        {
+            return TemplateStart.Cold("the sandbox has -v mounts (QEMU cannot save a guest with virtio-fs devices)");
+        }
+        if (RuntimeInformation.OSArchitecture != Architecture.X64)
+        {
+            return TemplateStart.Cold($"templates are made on x86-64 hosts only (this is {RuntimeInformation.OSArchitecture})");
+        }
+        var shape = new SandboxTemplateShape(workload.ImageDigest, workload.BaseDisk, assets.Kernel.KernelPath, assets.Initrd, assets.Accel.Accel,
+            workload.MemoryMiB, workload.Cpus, _options.QemuBinary, assets.Accel.Accel == Accelerators.Tcg ? HostTsc.KHz : null,
+            options.Network is not null, options.Network?.NamesDisk is not null);
+        var key = shape.Key();
+        var note = "";
+        var template = Templates.Find(key, out var whyNot);
+        if (template is null)
+        {
+            if (whyNot is not null)
+            {
+                Templates.Discard(key, whyNot);
+                note = $" (the previous template was discarded: {whyNot})";
+            }
+            try
+            {
+                template = await Templates.CreateAsync(shape, key, (temp, c) => TemplateBootOptionsAsync(options, temp, workload, c), ct).ConfigureAwait(false);
+                note = " (made by this start)" + note;
+            }
+            catch (StrataException e) when (e.Kind != ErrorKind.Cancelled)
+            {
+                LogTemplateFailed(handle.InstanceId, e.Message);
+                return TemplateStart.Cold($"the template could not be made: {e.Message}{note}");
+            }
+        }
+        var restore = options with
+        {
+            SetupSocket = Path.Combine(handle.Directory, SetupSocketName),
+            Hostname = options.Hostname,
+            ExtraQemuArguments = GuestTemplate.RestoreArguments(Path.Combine(template.Directory, GuestTemplate.MemoryFileName), workload.MemoryMiB),
+        };
+        return new TemplateStart(restore, key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{note}");
+    }
+
+    /// <summary>
+    /// The template boot's guest: this sandbox's devices (the same NIC and names disk, so the device state matches), a
+    /// temporary overlay on the image's base disk, output ports into the temporary directory, and a placeholder
+    /// workload that never reaches the guest (template mode sends parameters only to a restored guest).
+    /// </summary>
+    private async Task<GuestVmOptions> TemplateBootOptionsAsync(GuestVmOptions instance, string temp, SandboxWorkload workload, CancellationToken ct)
+    {
+        var overlay = Path.Combine(temp, OverlayFileName);
+        await _guest.RootDisks.CreateOverlayAsync(workload.BaseDisk, "raw", overlay, ct).ConfigureAwait(false);
+        return instance with
+        {
+            Directory = temp,
+            Workload = new GuestWorkload(["true"]),
+            Hostname = null,
+            RootDisk = new QemuDrive(overlay, "qcow2"),
+            StdoutPath = null,
+            StderrPath = null,
+            ExecSocket = Path.Combine(temp, ExecSocketName),
+            Mounts = [],
+        };
+    }
+
+    /// <summary>
+    /// After QEMU started under its supervisor with <c>-incoming defer</c>: load the template's state, then hand the
+    /// guest its parameters. Any failure discards the template, ends that QEMU and boots the sandbox cold instead.
+    /// </summary>
+    private async Task<(DriverHandle, TemplateStart)> ResumeOrBootColdAsync(DriverHandle handle, DriverHandle started, SupervisorConfig config,
+        TemplateStart fromTemplate, QemuLaunchPlan plan, GuestVmOptions coldOptions, CancellationToken ct)
+    {
+        var dir = handle.Directory;
+        try
+        {
+            var qmp = await QmpClient.ConnectAsync(Path.Combine(dir, QmpSocketName), TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+            await using (qmp.ConfigureAwait(false))
+            {
+                await GuestTemplate.RestoreAsync(qmp, fromTemplate.StateFile!, ct).ConfigureAwait(false);
+            }
+            await GuestTemplate.SendSetupAsync(Path.Combine(dir, SetupSocketName), GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), SetupBudget, ct).ConfigureAwait(false);
+            return (started, fromTemplate);
+        }
+        catch (StrataException e) when (e.Kind != ErrorKind.Cancelled)
+        {
+            var qemuSaid = ReadTail(Path.Combine(dir, QemuLogName));
+            var guestSaid = SandboxGuestReport.Read(Path.Combine(dir, ControlFileName)).Failure;
+            var why = e.Message + (guestSaid is not null ? $" (guest: {guestSaid})" : "") + (qemuSaid.Length > 0 ? $" (QEMU: {qemuSaid})" : "");
+            LogTemplateRestoreFailed(handle.InstanceId, fromTemplate.Key!, why);
+            Templates!.Discard(fromTemplate.Key!, "a start from it failed: " + why);
+            await _supervised.EndEverythingAsync(started, ct).ConfigureAwait(false);
+            foreach (var stale in new[] { ExitFileName, ControlFileName, StopSignalFileName, ExecSocketName, QmpSocketName, SetupSocketName, QemuLogName, "serial.log" })
+            {
+                File.Delete(Path.Combine(dir, stale));
+            }
+            var cold = QemuVm.Plan(coldOptions);
+            var relaunched = await _supervised.LaunchAsync(handle, config with { Argv = [.. config.Argv.Take(4), .. cold.Argv] }, ct).ConfigureAwait(false);
+            return (relaunched, TemplateStart.Cold($"the start from template {fromTemplate.Key} failed ({why}); the template was discarded"));
+        }
+    }
+
+    [LoggerMessage(EventId = 3410, Level = LogLevel.Warning, Message = "sandbox {Instance}: no template could be made, booting cold: {Why}")]
+    private partial void LogTemplateFailed(string instance, string why);
+
+    [LoggerMessage(EventId = 3411, Level = LogLevel.Warning, Message = "sandbox {Instance}: the start from template {Key} failed, booting cold: {Why}")]
+    private partial void LogTemplateRestoreFailed(string instance, string key, string why);
+}

@@ -1,0 +1,173 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Strata.Contracts;
+using Strata.Qemu.Guest;
+using Strata.Qemu.Qmp;
+
+namespace Strata.Qemu.Templates;
+
+/// <summary>
+/// A booted guest saved to files and started again from them (docs/sandbox.md#templates). The guest RAM lives in a
+/// file: the template boot maps it shared (so the file holds the guest's memory when it is saved) and every start
+/// from the template maps it privately (copy-on-write: pages the clone never writes stay shared in the host's page
+/// cache between all clones). The migration stream then carries only device state (capability
+/// <c>x-ignore-shared</c>: shared RAM is not copied), a few tens of KiB.
+/// </summary>
+public static class GuestTemplate
+{
+    public const string MemoryFileName = "memory";
+    public const string StateFileName = "state";
+    private const string MemoryBackendId = "tmem";
+
+    /// <summary>QEMU arguments of the template boot: RAM in <paramref name="memoryFile"/>, mapped shared.</summary>
+    public static IReadOnlyList<string> BootArguments(string memoryFile, int memoryMiB) => MemoryArguments(memoryFile, memoryMiB, shared: true);
+
+    /// <summary>
+    /// QEMU arguments of a start from a template: its RAM file mapped privately, and an incoming migration that
+    /// <see cref="RestoreAsync"/> starts over QMP (the capability must be set first, which the command line cannot).
+    /// </summary>
+    public static IReadOnlyList<string> RestoreArguments(string memoryFile, int memoryMiB) =>
+        [.. MemoryArguments(memoryFile, memoryMiB, shared: false), "-incoming", "defer"];
+
+    private static string[] MemoryArguments(string memoryFile, int memoryMiB, bool shared) =>
+    [
+        "-machine", "memory-backend=" + MemoryBackendId,
+        "-object", string.Create(CultureInfo.InvariantCulture,
+            $"memory-backend-file,id={MemoryBackendId},size={memoryMiB}M,mem-path={QemuCommandLine.Escape(memoryFile)},share={(shared ? "on" : "off")}"),
+    ];
+
+    /// <summary>
+    /// Saves the running guest's device state to <paramref name="stateFile"/> (its RAM is already in the shared memory
+    /// file). The guest is paused when this returns; the caller ends QEMU.
+    /// </summary>
+    public static async Task SaveAsync(QmpClient qmp, string stateFile, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(qmp);
+        await IgnoreSharedAsync(qmp, ct).ConfigureAwait(false);
+        await qmp.ExecuteAsync("migrate", new JsonObject { ["uri"] = "exec:cat > " + ShellQuote(stateFile) }, ct).ConfigureAwait(false);
+        while (true)
+        {
+            var status = await qmp.ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false);
+            var state = status.TryGetProperty("status", out var s) ? s.GetString() : null;
+            if (state == "completed")
+            {
+                return;
+            }
+            if (state is "failed" or "cancelled")
+            {
+                var why = status.TryGetProperty("error-desc", out var d) ? d.GetString() : state;
+                throw new StrataException(ErrorKind.Internal, $"saving the guest failed: {why}");
+            }
+            await Task.Delay(10, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Loads <paramref name="stateFile"/> into a QEMU started with <see cref="RestoreArguments"/> and returns once the
+    /// guest runs. Throws (with QEMU's reason where it gave one) when the state does not load: QEMU then exits.
+    /// </summary>
+    public static async Task RestoreAsync(QmpClient qmp, string stateFile, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(qmp);
+        await IgnoreSharedAsync(qmp, ct).ConfigureAwait(false);
+        await qmp.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(stateFile) }, ct).ConfigureAwait(false);
+        while (true)
+        {
+            string? state;
+            try
+            {
+                var status = await qmp.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+                state = status.TryGetProperty("status", out var s) ? s.GetString() : null;
+            }
+            catch (StrataException e) when (!ct.IsCancellationRequested)
+            {
+                throw new StrataException(ErrorKind.Unavailable, $"QEMU ended while loading the template ({e.Message})", inner: e);
+            }
+            if (state == "running")
+            {
+                return;
+            }
+            if (state is not ("inmigrate" or "prelaunch" or "restore-vm"))
+            {
+                throw new StrataException(ErrorKind.Unavailable, $"the guest did not resume from the template (QEMU's state: {state})");
+            }
+            await Task.Delay(5, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static Task IgnoreSharedAsync(QmpClient qmp, CancellationToken ct) =>
+        qmp.ExecuteAsync("migrate-set-capabilities", new JsonObject
+        {
+            ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-ignore-shared", ["state"] = true }),
+        }, ct);
+
+    /// <summary>
+    /// The setup line for a guest resumed from a template: its own parameters (<see cref="QemuLaunchPlan.SetupLine"/>)
+    /// plus 64 fresh random bytes from the host (<c>strata.seed</c>) and the host's clock (<c>strata.time</c>),
+    /// base64-encoded. Never stored: it reaches the guest only over the setup socket.
+    /// </summary>
+    public static string SetupLine(string parameters, DateTimeOffset now)
+    {
+        var words = string.Create(CultureInfo.InvariantCulture,
+            $"{parameters} strata.seed={Convert.ToBase64String(RandomNumberGenerator.GetBytes(64))} strata.time={now.ToUnixTimeSeconds()}");
+        return Convert.ToBase64String(Encoding.UTF8.GetBytes(words));
+    }
+
+    /// <summary>
+    /// Sends <paramref name="setupLine"/> on the guest's <c>strata.setup</c> port (QEMU's unix server socket) and waits
+    /// for the guest's <see cref="GuestInit.SetupAck"/>, which it writes after reseeding its random generator and
+    /// setting its clock. Throws when QEMU or the guest does not answer within <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task SendSetupAsync(string socketPath, string setupLine, TimeSpan timeout, CancellationToken ct)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), deadline.Token).ConfigureAwait(false);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(setupLine + "\n"), deadline.Token).ConfigureAwait(false);
+            var reply = new StringBuilder();
+            var buffer = new byte[256];
+            while (true)
+            {
+                var n = await stream.ReadAsync(buffer, deadline.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    throw new StrataException(ErrorKind.Unavailable, "the guest's setup port closed before it confirmed its parameters (QEMU ended?)");
+                }
+                reply.Append(Encoding.ASCII.GetString(buffer, 0, n));
+                if (reply.ToString().Contains(GuestInit.SetupAck, StringComparison.Ordinal))
+                {
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"the guest resumed from the template did not confirm its parameters within {timeout.TotalSeconds:0} s");
+        }
+        catch (SocketException e)
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"cannot reach the guest's setup port {socketPath}: {e.Message}", inner: e);
+        }
+        catch (IOException e)
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"the guest's setup port failed: {e.Message}", inner: e);
+        }
+    }
+
+    /// <summary>QEMU runs <c>exec:</c> migration URIs through <c>/bin/sh -c</c>.</summary>
+    private static string ShellQuote(string path)
+    {
+        if (path.Contains('\'', StringComparison.Ordinal) || path.Any(char.IsControl))
+        {
+            throw StrataException.Invalid("directory", $"{path} holds a quote or control character; use a plainer data root");
+        }
+        return "'" + path + "'";
+    }
+}

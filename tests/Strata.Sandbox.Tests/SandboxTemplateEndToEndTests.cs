@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Strata.Testing;
+
+namespace Strata.Sandbox.Tests;
+
+/// <summary>
+/// Templates through the published stratad and strata (docs/sandbox.md#templates): <c>kill -9</c> of the daemon while a
+/// template is being made leaves nothing that is ever used; <c>inspect</c>, <c>image ls</c> and <c>image prune</c>.
+/// </summary>
+public sealed class SandboxTemplateEndToEndTests : IDisposable
+{
+    private readonly TempDirectory _temp = new("strata-tple2e");
+    private Process? _daemon;
+
+    private string Socket => _temp.Combine("s.sock");
+
+    private string Templates => _temp.Combine("root", "cache", "guest", "templates");
+
+    private void StartDaemon()
+    {
+        var psi = new ProcessStartInfo(Path.Combine(TestEnvironment.ArtifactsBin, "stratad"))
+        {
+            ArgumentList = { "--root", _temp.Combine("root"), "--socket", Socket, "--supervisor", SandboxTestHost.Supervisor!, "--no-docker-socket" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["STRATA_SANDBOX_ACCEL"] = "tcg";
+        _daemon = Process.Start(psi)!;
+        _ = _daemon.StandardOutput.ReadToEndAsync();
+        _ = _daemon.StandardError.ReadToEndAsync();
+    }
+
+    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo(Path.Combine(TestEnvironment.ArtifactsBin, "strata")) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["STRATA_SOCKET"] = Socket;
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    private async Task WaitForDaemonAsync() =>
+        Assert.True(await TestEnvironment.EventuallyAsync(() => CliAsync("info").GetAwaiter().GetResult().Code == 0, TimeSpan.FromSeconds(90)), "stratad did not come up");
+
+    private static bool TemplateBootRunning(string tempDir) =>
+        Directory.EnumerateDirectories("/proc").Any(d => int.TryParse(Path.GetFileName(d), out _) && Cmdline(d).Contains(tempDir, StringComparison.Ordinal));
+
+    private static string Cmdline(string procDir)
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(procDir, "cmdline"));
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    [SkippableFact]
+    public async Task KillDaemonWhileMakingATemplate_LeavesNothingUsed_ThenImageLsAndPrune()
+    {
+        SandboxTestHost.RequireEngine();
+        TestEnvironment.Require(File.Exists(Path.Combine(TestEnvironment.ArtifactsBin, "stratad")) && File.Exists(Path.Combine(TestEnvironment.ArtifactsBin, "strata")),
+            "stratad and strata are not published; run scripts/publish-native.sh");
+        StartDaemon();
+        await WaitForDaemonAsync();
+        Assert.Equal(0, (await CliAsync("image", "build-base", "busybox")).Code);
+
+        // The first start makes the template: kill -9 the daemon while its template boot runs (memory file in place).
+        var run = CliAsync("run", "--rm", "--tier", "sandbox", "busybox", "--", "echo", "never");
+        string? tempDir = null;
+        Assert.True(await TestEnvironment.EventuallyAsync(() =>
+        {
+            tempDir = Directory.Exists(Templates)
+                ? Directory.GetDirectories(Templates, ".tmp-*").FirstOrDefault(d => File.Exists(Path.Combine(d, "memory")))
+                : null;
+            return tempDir is not null;
+        }, TimeSpan.FromMinutes(3)), "no template was being made");
+        _daemon!.Kill();
+        await _daemon.WaitForExitAsync();
+        await run;
+        Assert.DoesNotContain(Directory.GetDirectories(Templates), d => !Path.GetFileName(d).StartsWith('.'));
+        Assert.True(Directory.Exists(tempDir), "the half-made template is still there for the next daemon to remove");
+
+        // The next daemon removes the half-made one (and its QEMU), never uses it, and makes a whole one.
+        StartDaemon();
+        await WaitForDaemonAsync();
+        var second = await CliAsync("run", "--name", "after", "--tier", "sandbox", "busybox", "--", "echo", "fresh");
+        Assert.True(second.Code == 0, second.Stderr);
+        Assert.Equal("fresh\n", second.Stdout);
+        Assert.False(Directory.Exists(tempDir), $"{tempDir} was not removed");
+        Assert.False(TemplateBootRunning(tempDir!), "the killed daemon's template boot still runs");
+        var inspect = JsonDocument.Parse((await CliAsync("inspect", "after", "--json")).Stdout).RootElement;
+        var how = inspect.GetProperty("details").GetProperty("template").GetString()!;
+        Assert.True(how.StartsWith("template ", StringComparison.Ordinal) && how.Contains("made by this start", StringComparison.Ordinal), how);
+        var key = how.Split(' ')[1];
+        Assert.True(File.Exists(Path.Combine(Templates, key, "template.json")));
+
+        // image ls shows it with the image; prune removes it; the next start makes it again.
+        var ls = JsonDocument.Parse((await CliAsync("image", "ls", "--json")).Stdout).RootElement;
+        var busybox = ls.GetProperty("items").EnumerateArray().Single(i => i.GetProperty("name").GetString() == "busybox:latest");
+        var template = Assert.Single(busybox.GetProperty("templates").EnumerateArray());
+        Assert.Equal(key, template.GetProperty("key").GetString());
+        Assert.Equal("sandbox", template.GetProperty("tier").GetString());
+        Assert.True(template.GetProperty("sizeBytes").GetInt64() > 1024 * 1024);
+        var table = await CliAsync("image", "ls");
+        Assert.Contains("sandbox 256M", table.Stdout, StringComparison.Ordinal);
+        Assert.Equal(0, (await CliAsync("rm", "after")).Code);
+        var prune = JsonDocument.Parse((await CliAsync("image", "prune", "--json")).Stdout).RootElement;
+        Assert.Equal(1, prune.GetProperty("templatesRemoved").GetInt32());
+        Assert.False(Directory.Exists(Path.Combine(Templates, key)));
+        var third = await CliAsync("run", "--rm", "--tier", "sandbox", "busybox", "--", "echo", "again");
+        Assert.True(third.Code == 0, third.Stderr);
+        Assert.True(File.Exists(Path.Combine(Templates, key, "template.json")));
+    }
+
+    public void Dispose()
+    {
+        if (_daemon is { HasExited: false })
+        {
+            _daemon.Kill();
+            _daemon.WaitForExit();
+        }
+        foreach (var d in Directory.Exists(Templates) ? Directory.GetDirectories(Templates, ".tmp-*") : [])
+        {
+            foreach (var p in Directory.EnumerateDirectories("/proc").Where(p => int.TryParse(Path.GetFileName(p), out _) && Cmdline(p).Contains(d, StringComparison.Ordinal)))
+            {
+                try
+                {
+                    Process.GetProcessById(int.Parse(Path.GetFileName(p), System.Globalization.CultureInfo.InvariantCulture)).Kill();
+                }
+                catch (ArgumentException)
+                {
+                }
+            }
+        }
+        _temp.Dispose();
+    }
+}
