@@ -161,7 +161,7 @@ internal static class Program
             phases.Print();
 
             // Memory of idle sandboxes (QEMU + its supervisor), with and without templates, and what that means for density.
-            var idle = int.Parse(Arg("--idle", "3"), CultureInfo.InvariantCulture);
+            var idle = cli.Int("--idle", 3);
             var pssTemplate = TemplateBench.IdlePss(strata, idle, noTemplate: false);
             var pssCold = TemplateBench.IdlePss(strata, idle, noTemplate: true);
             var available = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];

@@ -46,7 +46,7 @@ public sealed partial class SandboxDriver
     private static SandboxTemplateStore? CreateTemplateStore(SandboxDriverOptions options, ILogger logger) =>
         options.Templates ? new SandboxTemplateStore(Path.Combine(options.CacheDirectory, "templates"), logger) : null;
 
-    private async Task<TemplateStart> PrepareTemplateStartAsync(DriverHandle handle, GuestAssets assets, SandboxWorkload workload, GuestVmOptions options, CancellationToken ct)
+    private async Task<TemplateStart> PrepareTemplateStartAsync(DriverHandle handle, BootAssets assets, SandboxWorkload workload, GuestVmOptions options, CancellationToken ct)
     {
         if (Templates is null)
         {

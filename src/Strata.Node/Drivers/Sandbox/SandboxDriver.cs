@@ -221,7 +221,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     }
 
     /// <summary>The guest of this sandbox (its devices, disk, output ports, network and mounts) for <see cref="QemuVm.Plan"/>.</summary>
-    private GuestVmOptions GuestOptions(GuestAssets assets, SandboxWorkload workload, string dir, TapAttachment? network, List<VirtioFsExport> exports) =>
+    private GuestVmOptions GuestOptions(BootAssets assets, SandboxWorkload workload, string dir, TapAttachment? network, List<VirtioFsExport> exports) =>
         new()
         {
             Directory = dir,
