@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Node.Guest;
 using Strata.Node.Images;
 using Strata.Node.Logs;
@@ -128,30 +129,21 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest, image.LayerDirectories);
         var overlay = Path.Combine(request.Directory, OverlayFileName);
         var data = new Dictionary<string, string> { ["image"] = digest };
-        TapAttachment? network = null;
-        try
+        await using var revert = new Revert();
+        revert.Add(() => File.Delete(overlay));
+        await _guest.RootDisks.CreateOverlayAsync(baseDisk, "raw", overlay, cancellationToken).ConfigureAwait(false);
+        revert.Add(() => File.Delete(Path.Combine(request.Directory, SandboxWorkload.FileName)));
+        workload.Save(request.Directory);
+        if (networkName is not null)
         {
-            await _guest.RootDisks.CreateOverlayAsync(baseDisk, "raw", overlay, cancellationToken).ConfigureAwait(false);
-            workload.Save(request.Directory);
-            if (networkName is not null)
-            {
-                network = await NetworkRegistry.AttachTapAsync(_options.Networks, spec, request, networkName,
-                    Path.Combine(request.Directory, NamesDiskFileName), cancellationToken).ConfigureAwait(false);
-                data[NetworkKey] = network.Network;
-                data[AddressKey] = network.Address;
-            }
+            revert.Add(() => File.Delete(Path.Combine(request.Directory, NamesDiskFileName)));
+            var network = await NetworkRegistry.AttachTapAsync(_options.Networks, spec, request, networkName,
+                Path.Combine(request.Directory, NamesDiskFileName), cancellationToken).ConfigureAwait(false);
+            revert.AddAsync(() => _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None));
+            data[NetworkKey] = network.Network;
+            data[AddressKey] = network.Address;
         }
-        catch
-        {
-            if (network is not null)
-            {
-                await _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None).ConfigureAwait(false);
-            }
-            File.Delete(overlay);
-            File.Delete(Path.Combine(request.Directory, SandboxWorkload.FileName));
-            File.Delete(Path.Combine(request.Directory, NamesDiskFileName));
-            throw;
-        }
+        revert.Success();
         return new DriverHandle
         {
             InstanceId = request.InstanceId,

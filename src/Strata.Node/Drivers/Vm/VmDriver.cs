@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Images;
 using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Sandbox;
@@ -138,100 +139,90 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
         var overlay = Path.Combine(request.Directory, OverlayFileName);
         var configPath = Path.Combine(request.Directory, ConfigFileName);
         var data = new Dictionary<string, string>();
-        var attached = false;
-        try
+        await using var revert = new Revert();
+        var accel = (await AccelAsync(cancellationToken).ConfigureAwait(false)).Accel;
+        VmConfig config;
+        if (_disks?.Find(spec.Image) is { } disk)
         {
-            var accel = (await AccelAsync(cancellationToken).ConfigureAwait(false)).Accel;
-            VmConfig config;
-            if (_disks?.Find(spec.Image) is { } disk)
+            if (arm64)
             {
-                if (arm64)
-                {
-                    throw StrataException.Invalid("requirements.arch", "arm64 VMs boot OCI images only (an arm64 disk needs UEFI firmware, which Strata does not set up); use an arm64 image, e.g. 'strata image build-base busybox --arch arm64'");
-                }
-                if (JoinsNetwork(spec) is { } refused)
-                {
-                    // A full OS configures its own NIC (DHCP, cloud-init...): Strata's strata.net= reaches only its own init.
-                    throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"disk-image VMs do not join networks or publish ports yet (their OS would not configure the address Strata leases); drop {(spec.Network is null ? "-p" : "--network " + refused)}, or boot an OCI image on the vm tier");
-                }
-                config = new VmConfig
-                {
-                    Kind = VmKinds.Disk,
-                    BaseDisk = disk.Path,
-                    BaseFormat = disk.Format,
-                };
+                throw StrataException.Invalid("requirements.arch", "arm64 VMs boot OCI images only (an arm64 disk needs UEFI firmware, which Strata does not set up); use an arm64 image, e.g. 'strata image build-base busybox --arch arm64'");
             }
-            else
+            if (JoinsNetwork(spec) is { } refused)
             {
-                var (kernel, initrd) = arm64
-                    ? await EnsureArm64AssetsAsync(cancellationToken).ConfigureAwait(false)
-                    : await _guest.Assets.EnsureAsync(cancellationToken).ConfigureAwait(false);
-                PreparedRootfs rootfs;
-                try
-                {
-                    rootfs = await _images.PrepareRootfsLayersAsync(spec.Image, cancellationToken).ConfigureAwait(false);
-                }
-                catch (StrataException e) when (e.Kind == ErrorKind.NotFound)
-                {
-                    throw StrataException.Invalid("image", $"{e.Message}; pull or import it first ('strata image pull {spec.Image}', or 'strata image import FILE --kind disk {spec.Image}' for a disk)");
-                }
-                var imageArch = string.IsNullOrEmpty(rootfs.Config.Architecture) ? Amd64 : rootfs.Config.Architecture;
-                if (imageArch != (arm64 ? Arm64 : Amd64))
-                {
-                    throw StrataException.Invalid("image", arm64
-                        ? $"image {spec.Image} is {imageArch}, not arm64; build an arm64 busybox with 'strata image build-base busybox --arch arm64' (named busybox:arm64) or import an arm64 image"
-                        : $"image {spec.Image} is {imageArch}; run it with --arch {imageArch} or use an amd64 image");
-                }
-                var workload = Workload(spec, request.Name, rootfs.Config, rootfs.LayerDirs);
-                // One base disk per image, shared with the sandbox tier (docs/vm.md).
-                var baseDisk = await _guest.RootDisks.EnsureBaseAsync(rootfs.LayerDirs, rootfs.Image.Id.ToString(), cancellationToken).ConfigureAwait(false);
-                config = new VmConfig
-                {
-                    Kind = VmKinds.Oci,
-                    KernelPath = kernel.KernelPath,
-                    InitrdPath = initrd,
-                    KernelAppend = KernelAppend(arm64 ? Accelerators.Tcg : accel, workload, arm64),
-                    BaseDisk = baseDisk,
-                    BaseFormat = "raw",
-                };
+                // A full OS configures its own NIC (DHCP, cloud-init...): Strata's strata.net= reaches only its own init.
+                throw StrataException.Invalid(spec.Network is null ? "ports" : "network", $"disk-image VMs do not join networks or publish ports yet (their OS would not configure the address Strata leases); drop {(spec.Network is null ? "-p" : "--network " + refused)}, or boot an OCI image on the vm tier");
             }
-            config = config with
+            config = new VmConfig
             {
-                QemuBinary = arm64 ? _options.Arm64QemuBinary : _options.QemuBinary,
-                // arm64 on an amd64 host is always emulated; virt takes no vCPU hot-plug here.
-                Machine = arm64 ? "virt" : config.Machine,
-                Accel = arm64 ? Accelerators.Tcg : accel,
-                Cpus = cpus,
-                MaxCpus = arm64 ? cpus : Math.Max(cpus, _options.MaxCpus),
-                MemoryMiB = memoryMiB,
-                Overlay = overlay,
-                Disposable = spec.Disposable,
+                Kind = VmKinds.Disk,
+                BaseDisk = disk.Path,
+                BaseFormat = disk.Format,
             };
-            _ = BuildArgv(config, request.Directory, loadvmTag: null); // checks socket path lengths and values now
-            await CreateOverlayAsync(config, cancellationToken).ConfigureAwait(false);
-            if (JoinsNetwork(spec) is { } networkName)
-            {
-                var tap = await NetworkRegistry.AttachTapAsync(_options.Networks, spec, request, networkName,
-                    Path.Combine(request.Directory, NamesDiskFileName), cancellationToken).ConfigureAwait(false);
-                attached = true;
-                config = config with { Network = tap.Network };
-                data[NetworkKey] = tap.Network;
-                data[AddressKey] = tap.Address;
-            }
-            await File.WriteAllBytesAsync(configPath, JsonSerializer.SerializeToUtf8Bytes(config, VmJsonContext.Default.VmConfig), cancellationToken).ConfigureAwait(false);
-            LogCreated(request.Name, request.InstanceId, spec.Image, config.Kind, config.Accel, config.MemoryMiB, config.Cpus, config.Network ?? "none");
         }
-        catch
+        else
         {
-            if (attached)
+            var (kernel, initrd) = arm64
+                ? await EnsureArm64AssetsAsync(cancellationToken).ConfigureAwait(false)
+                : await _guest.Assets.EnsureAsync(cancellationToken).ConfigureAwait(false);
+            PreparedRootfs rootfs;
+            try
             {
-                await _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None).ConfigureAwait(false);
+                rootfs = await _images.PrepareRootfsLayersAsync(spec.Image, cancellationToken).ConfigureAwait(false);
             }
-            File.Delete(overlay);
-            File.Delete(configPath);
-            File.Delete(Path.Combine(request.Directory, NamesDiskFileName));
-            throw;
+            catch (StrataException e) when (e.Kind == ErrorKind.NotFound)
+            {
+                throw StrataException.Invalid("image", $"{e.Message}; pull or import it first ('strata image pull {spec.Image}', or 'strata image import FILE --kind disk {spec.Image}' for a disk)");
+            }
+            var imageArch = string.IsNullOrEmpty(rootfs.Config.Architecture) ? Amd64 : rootfs.Config.Architecture;
+            if (imageArch != (arm64 ? Arm64 : Amd64))
+            {
+                throw StrataException.Invalid("image", arm64
+                    ? $"image {spec.Image} is {imageArch}, not arm64; build an arm64 busybox with 'strata image build-base busybox --arch arm64' (named busybox:arm64) or import an arm64 image"
+                    : $"image {spec.Image} is {imageArch}; run it with --arch {imageArch} or use an amd64 image");
+            }
+            var workload = Workload(spec, request.Name, rootfs.Config, rootfs.LayerDirs);
+            // One base disk per image, shared with the sandbox tier (docs/vm.md).
+            var baseDisk = await _guest.RootDisks.EnsureBaseAsync(rootfs.LayerDirs, rootfs.Image.Id.ToString(), cancellationToken).ConfigureAwait(false);
+            config = new VmConfig
+            {
+                Kind = VmKinds.Oci,
+                KernelPath = kernel.KernelPath,
+                InitrdPath = initrd,
+                KernelAppend = KernelAppend(arm64 ? Accelerators.Tcg : accel, workload, arm64),
+                BaseDisk = baseDisk,
+                BaseFormat = "raw",
+            };
         }
+        config = config with
+        {
+            QemuBinary = arm64 ? _options.Arm64QemuBinary : _options.QemuBinary,
+            // arm64 on an amd64 host is always emulated; virt takes no vCPU hot-plug here.
+            Machine = arm64 ? "virt" : config.Machine,
+            Accel = arm64 ? Accelerators.Tcg : accel,
+            Cpus = cpus,
+            MaxCpus = arm64 ? cpus : Math.Max(cpus, _options.MaxCpus),
+            MemoryMiB = memoryMiB,
+            Overlay = overlay,
+            Disposable = spec.Disposable,
+        };
+        _ = BuildArgv(config, request.Directory, loadvmTag: null); // checks socket path lengths and values now
+        revert.Add(() => File.Delete(overlay));
+        await CreateOverlayAsync(config, cancellationToken).ConfigureAwait(false);
+        if (JoinsNetwork(spec) is { } networkName)
+        {
+            revert.Add(() => File.Delete(Path.Combine(request.Directory, NamesDiskFileName)));
+            var tap = await NetworkRegistry.AttachTapAsync(_options.Networks, spec, request, networkName,
+                Path.Combine(request.Directory, NamesDiskFileName), cancellationToken).ConfigureAwait(false);
+            revert.AddAsync(() => _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None));
+            config = config with { Network = tap.Network };
+            data[NetworkKey] = tap.Network;
+            data[AddressKey] = tap.Address;
+        }
+        revert.Add(() => File.Delete(configPath));
+        await File.WriteAllBytesAsync(configPath, JsonSerializer.SerializeToUtf8Bytes(config, VmJsonContext.Default.VmConfig), cancellationToken).ConfigureAwait(false);
+        LogCreated(request.Name, request.InstanceId, spec.Image, config.Kind, config.Accel, config.MemoryMiB, config.Cpus, config.Network ?? "none");
+        revert.Success();
         return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory, Data = data };
     }
 
