@@ -31,9 +31,7 @@ public sealed class RawQemuRestoreTarget(string kernel, string initrd, string ba
     {
         try
         {
-            var cache = Path.Combine(daemonRoot, "cache", "guest");
-            var initrd = Directory.GetFiles(Path.Combine(cache, "initramfs"), "*.cpio.gz").OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
-            var disk = Directory.GetFiles(Path.Combine(cache, "disks"), "*.ext4").OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+            var (cache, initrd, disk) = RawGuestRun.CachedFiles(daemonRoot);
             var templates = Path.Combine(cache, "templates");
             var template = Directory.Exists(templates)
                 ? Directory.GetDirectories(templates).Where(d => !Path.GetFileName(d).StartsWith('.') && File.Exists(Path.Combine(d, "template.json")))
@@ -51,52 +49,23 @@ public sealed class RawQemuRestoreTarget(string kernel, string initrd, string ba
         }
     }
 
-    public async Task<RunSample> RunOnceAsync(CancellationToken ct)
-    {
-        var dir = Path.Combine(work, "qemu-restore" + Interlocked.Increment(ref _runs).ToString(CultureInfo.InvariantCulture));
-        Directory.CreateDirectory(dir);
-        try
-        {
-            var sw = Stopwatch.StartNew();
-            await new DiskBuilder(Path.Combine(work, "disk-cache")).CreateOverlayAsync(baseDisk, "raw", Path.Combine(dir, "rootfs.qcow2"), ct).ConfigureAwait(false);
-            var plan = QemuVm.Plan(new GuestVmOptions
+    public Task<RunSample> RunOnceAsync(CancellationToken ct) =>
+        RawGuestRun.RunAsync(RawGuestRun.RunDirectory(work, "qemu-restore", ref _runs), kernel, initrd, baseDisk, accel, work, "raw QEMU restore",
+            options => options with
             {
-                Directory = dir,
-                KernelPath = kernel,
-                InitrdPath = initrd,
-                Workload = new GuestWorkload(["echo", "bench"], new Dictionary<string, string> { ["PATH"] = GuestWorkload.DefaultPath }, "/"),
-                Accel = accel,
                 MemoryMiB = memoryMiB,
-                RootDisk = new QemuDrive(Path.Combine(dir, "rootfs.qcow2"), "qcow2"),
-                ExecSocket = Path.Combine(dir, "exec.sock"),
-                SetupSocket = Path.Combine(dir, "setup.sock"),
+                SetupSocket = Path.Combine(options.Directory, "setup.sock"),
                 Hostname = "bench",
                 ExtraQemuArguments = GuestTemplate.RestoreArguments(Path.Combine(template, GuestTemplate.MemoryFileName), memoryMiB),
-            });
-            await using var vm = await QemuVm.StartAsync(plan, ct).ConfigureAwait(false);
-            var qmp = await QmpClient.ConnectAsync(plan.QmpSocket, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
-            await using (qmp.ConfigureAwait(false))
+            },
+            async (plan, ct) =>
             {
-                await GuestTemplate.RestoreAsync(qmp, Path.Combine(template, GuestTemplate.StateFileName), ct).ConfigureAwait(false);
-            }
-            await GuestTemplate.SendSetupAsync(Path.Combine(dir, "setup.sock"), GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
-            var exit = await vm.WaitAsync(TimeSpan.FromMinutes(2), ct).ConfigureAwait(false);
-            var ms = sw.Elapsed.TotalMilliseconds;
-            if (exit.GuestExitCode != 0)
-            {
-                throw new InvalidOperationException($"raw QEMU restore failed: {exit.Reason}");
-            }
-            return new RunSample(null, ms);
-        }
-        finally
-        {
-            try
-            {
-                Directory.Delete(dir, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
-    }
+                var qmp = await QmpClient.ConnectAsync(plan.QmpSocket, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+                await using (qmp.ConfigureAwait(false))
+                {
+                    await GuestTemplate.RestoreAsync(qmp, Path.Combine(template, GuestTemplate.StateFileName), ct).ConfigureAwait(false);
+                }
+                await GuestTemplate.SendSetupAsync(Path.Combine(plan.Directory, "setup.sock"), GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+            },
+            ct);
 }

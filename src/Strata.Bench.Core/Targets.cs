@@ -131,9 +131,7 @@ public sealed class RawQemuTarget(string kernel, string initrd, string baseDisk,
     {
         try
         {
-            var cache = Path.Combine(daemonRoot, "cache", "guest");
-            var initrd = Directory.GetFiles(Path.Combine(cache, "initramfs"), "*.cpio.gz").OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
-            var disk = Directory.GetFiles(Path.Combine(cache, "disks"), "*.ext4").OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+            var (cache, initrd, disk) = RawGuestRun.CachedFiles(daemonRoot);
             if (initrd is null || disk is null)
             {
                 return (null, $"the guest tiers' cached initramfs and disk are not under {cache}");
@@ -146,44 +144,8 @@ public sealed class RawQemuTarget(string kernel, string initrd, string baseDisk,
         }
     }
 
-    public async Task<RunSample> RunOnceAsync(CancellationToken ct)
-    {
-        var dir = Path.Combine(work, "qemu" + Interlocked.Increment(ref _runs).ToString(CultureInfo.InvariantCulture));
-        Directory.CreateDirectory(dir);
-        try
-        {
-            var sw = Stopwatch.StartNew();
-            await new DiskBuilder(Path.Combine(work, "disk-cache")).CreateOverlayAsync(baseDisk, "raw", Path.Combine(dir, "rootfs.qcow2"), ct).ConfigureAwait(false);
-            var plan = QemuVm.Plan(new GuestVmOptions
-            {
-                Directory = dir,
-                KernelPath = kernel,
-                InitrdPath = initrd,
-                Workload = new GuestWorkload(["echo", "bench"], new Dictionary<string, string> { ["PATH"] = GuestWorkload.DefaultPath }, "/"),
-                Accel = accel,
-                RootDisk = new QemuDrive(Path.Combine(dir, "rootfs.qcow2"), "qcow2"),
-                ExecSocket = Path.Combine(dir, "exec.sock"),
-            });
-            await using var vm = await QemuVm.StartAsync(plan, ct).ConfigureAwait(false);
-            var exit = await vm.WaitAsync(TimeSpan.FromMinutes(2), ct).ConfigureAwait(false);
-            var ms = sw.Elapsed.TotalMilliseconds;
-            if (exit.GuestExitCode != 0)
-            {
-                throw new InvalidOperationException($"raw QEMU run failed: {exit.Reason}");
-            }
-            return new RunSample(null, ms);
-        }
-        finally
-        {
-            try
-            {
-                Directory.Delete(dir, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
-    }
+    public Task<RunSample> RunOnceAsync(CancellationToken ct) =>
+        RawGuestRun.RunAsync(RawGuestRun.RunDirectory(work, "qemu", ref _runs), kernel, initrd, baseDisk, accel, work, "raw QEMU run", null, null, ct);
 }
 
 /// <summary>Names, labels and remembers every instance a bench run creates, so all of them can be removed at the end.</summary>
