@@ -100,9 +100,8 @@ internal static class Program
             // Templates (docs/sandbox.md#templates): the first run above made busybox's; raw QEMU restores that very one.
             var template = TemplateBench.LocateTemplate(root);
             var cold = () => TimedCommand.Run(strata, "run", "--rm", "--no-template", "--tier", "sandbox", "busybox", "--", "/bin/true");
-            var restores = 0;
-            Task<double> RawRestoreAsync() => TemplateBench.RawRestoreAsync(Path.Combine(work, "restore" + restores++.ToString(CultureInfo.InvariantCulture)),
-                template, kernel.KernelPath, initrd, baseDisk, accel);
+            var rawRestore = new RawQemuRestoreTarget(kernel.KernelPath, initrd, baseDisk, template, SandboxWorkload.DefaultMemoryMiB, accel, work, ["/bin/true"]);
+            async Task<double> RawRestoreAsync() => (await rawRestore.RunOnceAsync(CancellationToken.None)).ExitMs;
             var results = new Dictionary<string, List<double>> { ["sandbox"] = [], ["raw"] = [], ["driver"] = [], ["cold"] = [], ["raw-restore"] = [] };
             using var phases = new DriverPhases(supervisor, root, work);
             await phases.RunAsync(); // warm-up

@@ -32,41 +32,6 @@ internal static class TemplateBench
         throw new InvalidOperationException($"no 256 MiB template under {dir}; did the first sandbox run start from one?");
     }
 
-    /// <summary>Raw QEMU from the template: start with -incoming defer, load the state over QMP, send the setup line, wait for the exit.</summary>
-    public static async Task<double> RawRestoreAsync(string dir, string template, string kernel, string initrd, string baseDisk, string accel)
-    {
-        Directory.CreateDirectory(dir);
-        var sw = Stopwatch.StartNew();
-        await new DiskBuilder(Path.Combine(dir, "unused")).CreateOverlayAsync(baseDisk, "raw", Path.Combine(dir, "rootfs.qcow2"), CancellationToken.None);
-        var plan = QemuVm.Plan(new GuestVmOptions
-        {
-            Directory = dir,
-            KernelPath = kernel,
-            InitrdPath = initrd,
-            Workload = new GuestWorkload(["/bin/true"], new Dictionary<string, string> { ["PATH"] = GuestWorkload.DefaultPath }, "/"),
-            Accel = accel,
-            RootDisk = new QemuDrive(Path.Combine(dir, "rootfs.qcow2"), "qcow2"),
-            ExecSocket = Path.Combine(dir, "exec.sock"),
-            SetupSocket = Path.Combine(dir, "setup.sock"),
-            Hostname = "raw",
-            ExtraQemuArguments = GuestTemplate.RestoreArguments(Path.Combine(template, GuestTemplate.MemoryFileName), SandboxWorkload.DefaultMemoryMiB),
-        });
-        await using var vm = await QemuVm.StartAsync(plan, CancellationToken.None);
-        var qmp = await QmpClient.ConnectAsync(plan.QmpSocket, TimeSpan.FromSeconds(10), CancellationToken.None);
-        await using (qmp)
-        {
-            await GuestTemplate.RestoreAsync(qmp, Path.Combine(template, GuestTemplate.StateFileName), CancellationToken.None);
-        }
-        await GuestTemplate.SendSetupAsync(Path.Combine(dir, "setup.sock"), GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), CancellationToken.None);
-        var exit = await vm.WaitAsync(TimeSpan.FromMinutes(2), CancellationToken.None);
-        var ms = sw.Elapsed.TotalMilliseconds;
-        if (exit.GuestExitCode != 0)
-        {
-            throw new InvalidOperationException($"raw QEMU restore failed: {exit.Reason}");
-        }
-        return ms;
-    }
-
     /// <summary>
     /// Starts <paramref name="count"/> idle sandboxes (<c>sleep</c>) through the CLI, waits until each runs its workload
     /// (an exec answers) and a few seconds more, and returns the PSS of each one's QEMU and supervisor, in bytes.

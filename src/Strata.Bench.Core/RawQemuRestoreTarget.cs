@@ -15,7 +15,9 @@ namespace Strata.Bench.Core;
 /// <c>-incoming defer</c>, the state loaded over QMP and the parameters handed over the setup port exactly as the
 /// driver does; timed from launch to QEMU's exit. The baseline of a sandbox start from a template.
 /// </summary>
-public sealed class RawQemuRestoreTarget(string kernel, string initrd, string baseDisk, string template, int memoryMiB, string accel, string work) : IBenchTarget
+/// <remarks><paramref name="argv"/>: the guest's workload (default <c>echo bench</c>, as the cold raw QEMU baseline runs).</remarks>
+public sealed class RawQemuRestoreTarget(string kernel, string initrd, string baseDisk, string template, int memoryMiB, string accel, string work,
+    IReadOnlyList<string>? argv = null) : IBenchTarget
 {
     private int _runs;
 
@@ -53,6 +55,7 @@ public sealed class RawQemuRestoreTarget(string kernel, string initrd, string ba
         RawGuestRun.RunAsync(RawGuestRun.RunDirectory(work, "qemu-restore", ref _runs), kernel, initrd, baseDisk, accel, work, "raw QEMU restore",
             options => options with
             {
+                Workload = argv is null ? options.Workload : options.Workload with { Argv = argv },
                 MemoryMiB = memoryMiB,
                 SetupSocket = Path.Combine(options.Directory, "setup.sock"),
                 Hostname = "bench",
