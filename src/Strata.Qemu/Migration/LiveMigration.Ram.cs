@@ -27,6 +27,12 @@ public sealed partial class LiveMigration
                 case "completed":
                     // A postcopy switch may have come and gone between two polls.
                     _postcopyEntered |= _postcopyRequested;
+                    if (!_ramReported && !_postcopyEntered)
+                    {
+                        // A small or idle guest can go from 'setup' to 'completed' between two polls: the caller still
+                        // sees the RAM pass (its totals are final) before the completion.
+                        Report(st, MigrationPhase.SendingRam, force: true);
+                    }
                     return st;
                 case "failed":
                     throw new StrataException(ErrorKind.Unavailable,

@@ -41,6 +41,8 @@ public sealed partial class LiveMigration
     private long _started;
     private long _lastReport;
     private MigrationPhase? _lastPhase;
+    private string? _lastStatus;
+    private bool _ramReported;
     private bool _postcopyEntered;
     private bool _postcopyRequested;
     private CancellationToken _timeoutOnly;
@@ -273,12 +275,15 @@ public sealed partial class LiveMigration
             return;
         }
         var now = _time.GetTimestamp();
-        if (!force && phase == _lastPhase && _time.GetElapsedTime(_lastReport, now) < _options.ProgressInterval)
+        // A new QEMU state (setup -> active) is always reported: a throttled 'setup' must not hide the first RAM totals.
+        if (!force && phase == _lastPhase && status.Status == _lastStatus && _time.GetElapsedTime(_lastReport, now) < _options.ProgressInterval)
         {
             return;
         }
         _lastReport = now;
         _lastPhase = phase;
+        _lastStatus = status.Status;
+        _ramReported |= phase == MigrationPhase.SendingRam && status.RamTotal > 0;
         _progress.Report(status.ToProgress(phase, _time.GetElapsedTime(_started, now), _mirrors.Sum(m => m.Copied), _mirrors.Sum(m => m.Total)));
     }
 

@@ -65,7 +65,8 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
         Assert.Equal(trace.LastOnSource + 1, trace.FirstOnTarget);
         Assert.Equal("postmigrate", await StatusAsync(qmp));
         Assert.Equal("running", await StatusAsync(await target.GetQmpAsync(CancellationToken.None)));
-        Assert.Contains(progress.Reports, r => r.Phase == MigrationPhase.SendingRam && r.RamTotal >= 256L * 1024 * 1024);
+        // Even when QEMU goes from 'setup' to 'completed' between two polls (155 ms on a quiet machine), the RAM pass is reported.
+        Assert.True(progress.Reports.Any(r => r.Phase == MigrationPhase.SendingRam && r.RamTotal >= 256L * 1024 * 1024), string.Join("; ", progress.Reports));
         Assert.Equal(MigrationPhase.Completed, progress.Reports[^1].Phase);
         Assert.True(result.RamBytes > 0);
     }
@@ -92,15 +93,15 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
         _output.WriteLine($"total {result.Total.TotalMilliseconds:0} ms (disks {result.DiskCopyTime.TotalMilliseconds:0} ms, {result.DiskBytes / 1024} KiB), "
             + $"QEMU downtime {result.QemuDowntime.TotalMilliseconds:0} ms, guest's largest gap {trace.LargestGap.TotalMilliseconds:0} ms");
         Assert.True(trace.Contiguous, $"source ended at {trace.LastOnSource}, target began at {trace.FirstOnTarget}");
-        Assert.Contains(progress.Reports, r => r.Phase == MigrationPhase.CopyingDisks);
-        Assert.Contains(progress.Reports, r => r.Phase == MigrationPhase.SwitchingOver);
-        Assert.True(result.DiskBytes > 0);
+        var reports = string.Join("; ", progress.Reports);
+        Assert.True(progress.Reports.Any(r => r.Phase == MigrationPhase.CopyingDisks), reports);
+        Assert.True(progress.Reports.Any(r => r.Phase == MigrationPhase.SwitchingOver), reports);
+        Assert.True(result.DiskBytes > 0, reports);
         Assert.Equal("[]", (await qmp.ExecuteAsync("query-jobs")).GetRawText());
 
         // The target's disk, read on the host once its QEMU is gone, holds the file written on the source.
         await target.KillAsync();
-        var cat = await ExternalTool.RunAsync("debugfs", ["-R", "cat /marker", targetDisk], "e2fsprogs", CancellationToken.None);
-        Assert.Equal(token, cat.Stdout.Trim());
+        Assert.Equal(token, await ReadMarkerAsync(targetDisk));
     }
 
     [GuestFact]
@@ -143,8 +144,7 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
         Assert.True(trace.Contiguous, $"source ended at {trace.LastOnSource}, target began at {trace.FirstOnTarget}");
         Assert.Equal("postmigrate", await StatusAsync(qmp));
         await target.KillAsync();
-        var cat = await ExternalTool.RunAsync("debugfs", ["-R", "cat /marker", targetDisk], "e2fsprogs", CancellationToken.None);
-        Assert.Equal(token, cat.Stdout.Trim());
+        Assert.Equal(token, await ReadMarkerAsync(targetDisk));
     }
 
     [GuestFact]
@@ -287,6 +287,16 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
             Ram = MigrationChannel.Unix(dir.Combine("ram.sock")),
             Nbd = MigrationChannel.Unix(dir.Combine("nbd.sock")),
         }, CancellationToken.None);
+    }
+
+    // The guest's 'sync' commits /marker to ext4's journal; debugfs does not replay a journal, so the disk is first
+    // recovered as a mount would (e2fsck exits 0 or 1 when it replayed or fixed nothing that matters).
+    private static async Task<string> ReadMarkerAsync(string disk)
+    {
+        var fsck = await ExternalTool.RunAsync("e2fsck", ["-fy", disk], "e2fsprogs", CancellationToken.None);
+        Assert.True(fsck.ExitCode <= 1, $"e2fsck {disk} exited {fsck.ExitCode}: {fsck.Stdout}{fsck.Stderr}");
+        var cat = await ExternalTool.RunAsync("debugfs", ["-R", "cat /marker", disk], "e2fsprogs", CancellationToken.None);
+        return cat.Stdout.Trim();
     }
 
     private static async Task<string> StatusAsync(QmpClient qmp) =>
