@@ -37,22 +37,35 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
         await Expect(verdict).ToHaveAttributeAsync("data-tier", "container");
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Create", Exact = true }).ClickAsync();
-        await page.WaitForURLAsync(new Regex("#/instance/shell-box$"));
+        // The create returns once the container started: as long as the running state may take below.
+        await page.WaitForURLAsync(new Regex("#/instance/shell-box$"), new() { Timeout = 60_000 });
         // Created, then running: the detail page follows the event stream; nothing reloads it.
         await Expect(page.Locator("#state")).ToHaveTextAsync("running", new() { Timeout = 60_000 });
         await Expect(page.Locator("section.advice")).ToContainTextAsync("container");
 
+        // "Shell open." is said once the shell has printed its prompt; keys typed before that would be kept anyway.
         await page.GetByRole(AriaRole.Button, new() { Name = "Open shell" }).ClickAsync();
         await Expect(page.Locator("p.status", new() { HasText = "Shell open." })).ToBeVisibleAsync();
+        var terminal = page.Locator("#terminal");
+        await Expect(terminal).ToHaveAttributeAsync("data-ready", "true");
         await page.Locator(".terminal .xterm-helper-textarea").FocusAsync();
         await page.Keyboard.TypeAsync("echo hi\n");
-        await page.WaitForFunctionAsync(
-            "() => [...document.querySelectorAll('.terminal .xterm-rows > div')].some(r => r.textContent.trim() === 'hi')");
-        // The terminal follows the window: a smaller viewport resizes the shell's terminal.
+        await WaitForTerminalRowAsync(page, "hi");
+        // The graph's first sample and the facts fill in while the shell runs: the terminal stays in view (a terminal
+        // pushed out of view stops drawing).
+        await Expect(terminal).ToBeInViewportAsync();
+        await Expect(page.Locator(".stats")).ToContainTextAsync("CPU", new() { Timeout = 20_000 });
+        await Expect(page.Locator(".chart canvas").First).ToBeVisibleAsync();
+
+        // The terminal follows the window: a smaller viewport resizes the shell's terminal to the new rows and columns.
+        var before = await terminal.GetAttributeAsync("data-cols");
         await page.SetViewportSizeAsync(900, 700);
-        await page.Keyboard.TypeAsync("stty size\n");
-        await page.WaitForFunctionAsync(
-            "() => [...document.querySelectorAll('.terminal .xterm-rows > div')].some(r => /^\\d+ \\d+$/.test(r.textContent.trim()))");
+        await Expect(terminal).Not.ToHaveAttributeAsync("data-cols", before!);
+        await page.EvaluateAsync("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"); // the layout settles
+        var size = $"{await terminal.GetAttributeAsync("data-rows")} {await terminal.GetAttributeAsync("data-cols")}";
+        await page.Keyboard.TypeAsync($"until [ \"$(stty size)\" = \"{size}\" ]; do sleep 0.1; done; echo \"size-ok $(stty size)\"\n");
+        await WaitForTerminalRowAsync(page, "size-ok " + size);
+        await Expect(terminal).ToBeInViewportAsync();
         await FixtureShot(page, "instance-detail-shell");
         await DashboardFixture.AssertNotReloadedAsync(page);
 
@@ -294,4 +307,21 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
     }
 
     private static Task FixtureShot(IPage page, string name) => DashboardFixture.ScreenshotAsync(page, name);
+
+    /// <summary>Waits until a row of the terminal on the page shows exactly <paramref name="text"/>; on a timeout, says what it shows.</summary>
+    internal static async Task WaitForTerminalRowAsync(IPage page, string text, float timeout = 30_000)
+    {
+        try
+        {
+            await page.WaitForFunctionAsync(
+                "t => [...document.querySelectorAll('.terminal .xterm-rows > div')].some(r => r.textContent.trim() === t)",
+                text, new() { Timeout = timeout });
+        }
+        catch (TimeoutException)
+        {
+            var shown = await page.EvaluateAsync<string>(
+                "() => [...document.querySelectorAll('.terminal .xterm-rows > div')].map(r => r.textContent.trimEnd()).filter(Boolean).join('\\n')");
+            throw new TimeoutException($"the terminal never showed a row '{text}'; it shows:\n{shown}");
+        }
+    }
 }

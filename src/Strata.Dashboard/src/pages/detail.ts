@@ -15,27 +15,30 @@ export function detailPage(arg: string): Page {
   if (project && isHostAdmin() && project !== session.project) setProject(project);
   const p = instancePath(name);
   const operator = can("operator");
-  const abort = new AbortController();
-  const cleanups: (() => void)[] = [() => abort.abort()];
+  const cleanups: (() => void)[] = [];
   let info: InstanceInfo | null = null;
 
   const status = statusLine();
   const summary = h("dl", { class: "facts" });
   const placement = h("section", { class: "advice", "aria-labelledby": "placement-title" }, h("h2", { id: "placement-title" }, "Placement"));
   const actions = h("div", { class: "actions", role: "group", "aria-label": "Instance actions" });
+  // Space for the graph is kept from the start: a graph appearing later must not push the terminal away.
   const chartHost = h("div", { class: "chart", role: "img", "aria-label": "CPU and memory over time" });
-  const statsLine = h("p", { class: "muted", "aria-live": "off" });
+  const statsLine = h("p", { class: "muted stats", "aria-live": "off" }, "No samples yet.");
   const logs = h("pre", { class: "logs", tabindex: "0", "aria-label": "Logs", "aria-live": "off" });
-  const termHost = h("div", { class: "terminal" });
+  const termHost = h("div", { class: "terminal", id: "terminal" });
   const termStatus = statusLine();
   const snapshots = h("div");
   const events = h("ol", { class: "events", "aria-label": "Events of this instance" });
   const resize = h("div");
 
+  // The terminal comes first after the actions: what is above it has a fixed height, so it stays where the user
+  // typed while facts, placement and the graph fill in below.
   const el = pageShell(name,
-    status, actions, summary, placement,
-    h("h2", null, "CPU and memory"), chartHost, statsLine,
+    status, actions,
     h("h2", null, "Terminal"), h("div", { class: "actions", id: "term-actions" }), termStatus, termHost,
+    summary, placement,
+    h("h2", null, "CPU and memory"), chartHost, statsLine,
     h("h2", null, "Logs"), logs,
     h("h2", null, "Snapshots"), snapshots,
     resize,
@@ -73,7 +76,8 @@ export function detailPage(arg: string): Page {
         button("Remove", true, () => del(`${p}?force=true`).then(() => { location.hash = "#/instances"; }), "danger"));
     }
     clear(termActions);
-    const kind = i.tier === "vm" ? "console" : i.tier === "container" || i.tier === "sandbox" ? "shell" : null;
+    // A shell needs the attached exec (exec -i/-t), which only the container tier has; a VM has its serial console.
+    const kind = i.tier === "vm" ? "console" : i.tier === "container" ? "shell" : null;
     if (kind && operator) {
       termActions.appendChild(h("button", {
         type: "button", disabled: !running, "data-terminal": kind, onclick: () => {
@@ -84,7 +88,9 @@ export function detailPage(arg: string): Page {
       }, kind === "console" ? "Open console" : "Open shell"));
       termActions.appendChild(h("button", { type: "button", onclick: () => { term?.close(); term = null; clear(termHost); termStatus.textContent = "Closed."; } }, "Close"));
     } else {
-      termActions.appendChild(h("p", { class: "muted" }, kind ? "A terminal needs the operator role." : `The ${i.tier} tier has no console or shell.`));
+      termActions.appendChild(h("p", { class: "muted" }, kind ? "A terminal needs the operator role."
+        : i.tier === "sandbox" ? "The sandbox tier runs commands without a terminal: strata exec NAME -- CMD (an interactive shell is the container tier's)."
+        : `The ${i.tier} tier has no console or shell.`));
     }
     if (i.tier === "vm" && operator) {
       const mem = h("input", { name: "memory", placeholder: "e.g. 1G" });
@@ -146,7 +152,13 @@ export function detailPage(arg: string): Page {
     snapshots.appendChild(st);
   }
 
+  // One follower at a time: a new one (the instance started again) replaces the last.
+  let following: AbortController | null = null;
+  cleanups.push(() => following?.abort());
   async function followLogs(): Promise<void> {
+    following?.abort();
+    const mine = new AbortController();
+    following = mine;
     clear(logs);
     try {
       await streamLines(`${p}/logs?tail=500&follow=true`, line => {
@@ -156,9 +168,9 @@ export function detailPage(arg: string): Page {
         const atBottom = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
         logs.append(h("span", { class: f.log.stream }, f.log.text + (f.log.partial ? "" : "\n")));
         if (atBottom) logs.scrollTop = logs.scrollHeight;
-      }, abort.signal);
+      }, mine.signal);
     } catch (e) {
-      if (!abort.signal.aborted) logs.append(h("span", { class: "stderr" }, `(${(e as Error).message})\n`));
+      if (!mine.signal.aborted) logs.append(h("span", { class: "stderr" }, `(${(e as Error).message})\n`));
     }
   }
 
