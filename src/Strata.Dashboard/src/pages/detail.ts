@@ -6,7 +6,7 @@ import { LiveChart } from "../chart";
 import { OpenTerminal, openTerminal } from "../terminal";
 import { renderAdvice } from "./create";
 
-interface Snapshot { name: string; createdAt: string; sizeBytes?: number }
+interface Snapshot { name: string; kind: string; createdAt: string; sizeBytes?: number }
 interface Stats { cpuPercent: number; memoryBytes: number; memoryLimitBytes?: number; pids: number }
 
 export function detailPage(arg: string): Page {
@@ -51,6 +51,7 @@ export function detailPage(arg: string): Page {
 
   function show(i: InstanceInfo): void {
     info = i;
+    drawSnapshots();
     const badge = el.querySelector<HTMLElement>("#state")!;
     badge.className = `badge s-${i.state}`;
     badge.textContent = i.state;
@@ -119,38 +120,57 @@ export function detailPage(arg: string): Page {
     return b;
   }
 
-  async function loadSnapshots(): Promise<void> {
-    clear(snapshots);
-    let items: Snapshot[] = [];
-    try {
-      items = (await get<{ items: Snapshot[] }>(`${p}/snapshots`)).items;
-    } catch (e) {
-      snapshots.appendChild(h("p", { class: "muted" }, (e as Error).message));
-      return;
-    }
-    const st = statusLine();
-    const t = h("table", { class: "grid" });
-    t.innerHTML = `<thead><tr><th scope="col">Snapshot</th><th scope="col">Taken</th>${operator ? `<th scope="col">Actions</th>` : ""}</tr></thead><tbody>${items.map(s =>
-      `<tr><th scope="row">${esc(s.name)}</th><td>${esc(when(s.createdAt))}</td>${operator ? `<td><button type="button" data-restore="${esc(s.name)}" aria-label="Restore ${esc(s.name)}">Restore</button> <button type="button" class="danger" data-remove="${esc(s.name)}" aria-label="Remove snapshot ${esc(s.name)}">Remove</button></td>` : ""}</tr>`).join("") || `<tr><td colspan="3">none</td></tr>`}</tbody>`;
-    t.addEventListener("click", ev => {
-      const b = ev.target as HTMLElement;
-      const r = b.dataset.restore;
-      const d = b.dataset.remove;
-      if (r) post<InstanceInfo>(`${p}/snapshots/${encodeURIComponent(r)}/restore`).then(i => { show(i); showOk(st, `Restored ${r}.`); }, e => showError(st, e));
-      if (d) del(`${p}/snapshots/${encodeURIComponent(d)}`).then(() => loadSnapshots(), e => showError(st, e));
-    });
-    snapshots.appendChild(t);
-    if (operator) {
-      const snapName = h("input", { name: "snapshot", placeholder: "generated when empty" });
-      snapshots.appendChild(h("form", {
-        class: "inline", "aria-label": "Take a snapshot", onsubmit: (ev: Event) => {
-          ev.preventDefault();
-          post(`${p}/snapshots`, snapName.value ? { name: snapName.value } : {}).then(() => loadSnapshots(), e => showError(st, e));
-        },
-      }, field("Snapshot name", snapName), h("button", { type: "submit" }, "Take snapshot")));
-    }
-    snapshots.appendChild(st);
+  // Snapshots: the table is drawn again when the state changes (restore is offered only when it can work: a stopped
+  // instance, or a VM, which restores while it runs); the form and its status line stay.
+  let snapItems: Snapshot[] | null = null;
+  const snapTable = h("div", { class: "table-wrap" });
+  const snapStatus = statusLine();
+  const snapHint = h("small", { class: "hint", id: "restore-hint" });
+  function drawSnapshots(): void {
+    if (!snapItems) return;
+    const live = info?.tier === "vm" || ["stopped", "exited", "failed", "created"].includes(info?.state ?? "");
+    snapHint.textContent = operator && !live && snapItems.length ? "Stop the instance to restore a snapshot (a VM restores while it runs)." : "";
+    const t = h("table", { class: "grid snapshots" });
+    t.innerHTML = `<thead><tr><th scope="col">Snapshot</th><th scope="col">Kind</th><th scope="col">Taken</th><th scope="col">Size</th>${operator ? `<th scope="col">Actions</th>` : ""}</tr></thead><tbody>${snapItems.map(s =>
+      `<tr data-snapshot="${esc(s.name)}"><th scope="row">${esc(s.name)}</th><td>${esc(s.kind)}</td><td>${esc(when(s.createdAt))}</td><td>${esc(bytes(s.sizeBytes))}</td>${operator ? `<td><button type="button" data-restore="${esc(s.name)}" aria-label="Restore ${esc(s.name)}"${live ? "" : ` disabled aria-describedby="restore-hint"`}>Restore</button> <button type="button" class="danger" data-remove="${esc(s.name)}" aria-label="Remove snapshot ${esc(s.name)}">Remove</button></td>` : ""}</tr>`).join("") || `<tr><td colspan="5">none</td></tr>`}</tbody>`;
+    snapTable.replaceChildren(t);
   }
+  async function loadSnapshots(): Promise<void> {
+    try {
+      snapItems = (await get<{ items: Snapshot[] }>(`${p}/snapshots`)).items;
+      drawSnapshots();
+    } catch (e) {
+      snapTable.replaceChildren(h("p", { class: "muted" }, (e as Error).message));
+    }
+  }
+  snapTable.addEventListener("click", ev => {
+    const b = (ev.target as HTMLElement).closest<HTMLButtonElement>("button");
+    const r = b?.dataset.restore;
+    const d = b?.dataset.remove;
+    if (!b || (!r && !d)) return;
+    b.disabled = true;
+    if (r) {
+      showOk(snapStatus, `Restoring ${r}…`);
+      post<InstanceInfo>(`${p}/snapshots/${encodeURIComponent(r)}/restore`).then(i => { show(i); showOk(snapStatus, `Restored ${r}.`); }, e => { showError(snapStatus, e); b.disabled = false; });
+    }
+    if (d) del(`${p}/snapshots/${encodeURIComponent(d)}`).then(() => { showOk(snapStatus, `Removed ${d}.`); return loadSnapshots(); }, e => { showError(snapStatus, e); b.disabled = false; });
+  });
+  snapshots.append(snapTable, snapHint);
+  if (operator) {
+    const snapName = h("input", { name: "snapshot", placeholder: "generated when empty" });
+    const take = h("button", { type: "submit" }, "Take snapshot");
+    snapshots.appendChild(h("form", {
+      class: "inline", "aria-label": "Take a snapshot", onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        take.disabled = true;
+        showOk(snapStatus, "Taking a snapshot…");
+        post<Snapshot>(`${p}/snapshots`, snapName.value ? { name: snapName.value } : {})
+          .then(s => { showOk(snapStatus, `Took ${s.name}.`); snapName.value = ""; return loadSnapshots(); }, e => showError(snapStatus, e))
+          .finally(() => { take.disabled = false; });
+      },
+    }, field("Snapshot name", snapName), take));
+  }
+  snapshots.appendChild(snapStatus);
 
   // One follower at a time: a new one (the instance started again) replaces the last.
   let following: AbortController | null = null;
