@@ -28,6 +28,9 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
         await Expect(verdict).ToHaveAttributeAsync("data-tier", "container");
         await Expect(verdict).ToContainTextAsync("This runs as container because");
         await Expect(page.Locator("#advice table.runners")).ToBeVisibleAsync();
+        // The runners-up carry this host's measured costs (the fixture's stored bench report).
+        await Expect(page.Locator("#advice table.runners tr[data-tier='sandbox']")).ToContainTextAsync("632 ms (measured on this host, template)");
+        await Expect(page.Locator("#advice table.runners tr[data-tier='vm']")).ToContainTextAsync("measured on this host");
 
         await page.GetByLabel("Trust").SelectOptionAsync("untrusted");
         await Expect(page.Locator("#advice")).ToContainTextAsync(new Regex("This runs as sandbox because|Ideal tier sandbox"));
@@ -37,23 +40,67 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
         await Expect(verdict).ToHaveAttributeAsync("data-tier", "container");
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Create", Exact = true }).ClickAsync();
-        await page.WaitForURLAsync(new Regex("#/instance/shell-box$"));
+        // The create returns once the container started: as long as the running state may take below.
+        await page.WaitForURLAsync(new Regex("#/instance/shell-box$"), new() { Timeout = 60_000 });
         // Created, then running: the detail page follows the event stream; nothing reloads it.
         await Expect(page.Locator("#state")).ToHaveTextAsync("running", new() { Timeout = 60_000 });
         await Expect(page.Locator("section.advice")).ToContainTextAsync("container");
 
+        // "Shell open." is said once the shell has printed its prompt; keys typed before that would be kept anyway.
         await page.GetByRole(AriaRole.Button, new() { Name = "Open shell" }).ClickAsync();
         await Expect(page.Locator("p.status", new() { HasText = "Shell open." })).ToBeVisibleAsync();
+        var terminal = page.Locator("#terminal");
+        await Expect(terminal).ToHaveAttributeAsync("data-ready", "true");
         await page.Locator(".terminal .xterm-helper-textarea").FocusAsync();
         await page.Keyboard.TypeAsync("echo hi\n");
-        await page.WaitForFunctionAsync(
-            "() => [...document.querySelectorAll('.terminal .xterm-rows > div')].some(r => r.textContent.trim() === 'hi')");
-        // The terminal follows the window: a smaller viewport resizes the shell's terminal.
+        await WaitForTerminalRowAsync(page, "hi");
+        // The graph's first sample and the facts fill in while the shell runs: the terminal stays in view (a terminal
+        // pushed out of view stops drawing).
+        await Expect(terminal).ToBeInViewportAsync();
+        await Expect(page.Locator(".stats")).ToContainTextAsync("CPU", new() { Timeout = 20_000 });
+        await Expect(page.Locator(".chart canvas").First).ToBeVisibleAsync();
+
+        // The terminal follows the window: a smaller viewport resizes the shell's terminal to the new rows and columns.
+        var before = await terminal.GetAttributeAsync("data-cols");
         await page.SetViewportSizeAsync(900, 700);
-        await page.Keyboard.TypeAsync("stty size\n");
-        await page.WaitForFunctionAsync(
-            "() => [...document.querySelectorAll('.terminal .xterm-rows > div')].some(r => /^\\d+ \\d+$/.test(r.textContent.trim()))");
+        await Expect(terminal).Not.ToHaveAttributeAsync("data-cols", before!);
+        await page.EvaluateAsync("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"); // the layout settles
+        var size = $"{await terminal.GetAttributeAsync("data-rows")} {await terminal.GetAttributeAsync("data-cols")}";
+        await page.Keyboard.TypeAsync($"until [ \"$(stty size)\" = \"{size}\" ]; do sleep 0.1; done; echo \"size-ok $(stty size)\"\n");
+        await WaitForTerminalRowAsync(page, "size-ok " + size);
+        await Expect(terminal).ToBeInViewportAsync();
         await FixtureShot(page, "instance-detail-shell");
+
+        // Snapshots from the page: take one, change the file, stop, restore (offered only once stopped), and the
+        // restored container has the file as it was; then remove the snapshot.
+        await page.Keyboard.TypeAsync("echo snap-one > /marker && echo marker-written\n");
+        await WaitForTerminalRowAsync(page, "marker-written");
+        await page.GetByLabel("Snapshot name").FillAsync("snap-1");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Take snapshot" }).ClickAsync();
+        var snapshotRow = page.Locator("table.snapshots tr[data-snapshot='snap-1']");
+        await Expect(snapshotRow).ToContainTextAsync("filesystem", new() { Timeout = 60_000 });
+        var restore = page.GetByRole(AriaRole.Button, new() { Name = "Restore snap-1" });
+        await Expect(restore).ToBeDisabledAsync();
+        await page.Locator(".terminal .xterm-helper-textarea").FocusAsync();
+        await page.Keyboard.TypeAsync("echo snap-two > /marker && echo marker-changed\n");
+        await WaitForTerminalRowAsync(page, "marker-changed");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Stop shell-box" }).ClickAsync();
+        await Expect(page.Locator("#state")).ToHaveTextAsync(new Regex("^(stopped|exited)$"), new() { Timeout = 60_000 });
+        await restore.ClickAsync();
+        await Expect(page.Locator("p.status", new() { HasText = "Restored snap-1." })).ToBeVisibleAsync(new() { Timeout = 60_000 });
+        await Expect(page.Locator("#state")).ToHaveTextAsync("running");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Open shell" }).ClickAsync();
+        await Expect(terminal).ToHaveAttributeAsync("data-ready", "true");
+        await page.Locator(".terminal .xterm-helper-textarea").FocusAsync();
+        await page.Keyboard.TypeAsync("cat /marker\n");
+        await WaitForTerminalRowAsync(page, "snap-one");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Remove snapshot snap-1" }).ClickAsync();
+        await Expect(snapshotRow).ToHaveCountAsync(0);
+        using (var c = fx.Tcp(fx.OperatorA))
+        {
+            Assert.Empty((await c.ListSnapshotsAsync("shell-box")).Items);
+        }
+        await DashboardFixture.AssertEveryControlLabelledAsync(page, "instance detail (container)");
         await DashboardFixture.AssertNotReloadedAsync(page);
 
         await page.GetByRole(AriaRole.Link, new() { Name = "Instances" }).ClickAsync();
@@ -92,11 +139,20 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
         await Expect(page.Locator("tr[data-name='live-2']")).ToHaveAttributeAsync("data-state", new Regex("^(stopped|exited)$"));
         await Expect(page.Locator("tr[data-name='live-3']")).ToHaveAttributeAsync("data-state", new Regex("^(stopped|exited)$"));
 
-        // Filters: by state.
+        // Filters: by state, by tier, by name.
         await page.GetByLabel("State").SelectOptionAsync("running");
         await Expect(page.Locator("tr[data-name='live-2']")).ToHaveCountAsync(0);
         await page.GetByLabel("State").SelectOptionAsync("");
         await Expect(page.Locator("tr[data-name='live-2']")).ToHaveCountAsync(1);
+        await page.GetByLabel("Tier").SelectOptionAsync("container");
+        await Expect(page.Locator("tr[data-name='live-2']")).ToHaveCountAsync(0);
+        await page.GetByLabel("Tier").SelectOptionAsync("fake");
+        await Expect(page.Locator("tr[data-name='live-2']")).ToHaveCountAsync(1);
+        await page.GetByLabel("Tier").SelectOptionAsync("");
+        await page.GetByLabel("Name").FillAsync("live-3");
+        await Expect(page.Locator("tr[data-name='live-2']")).ToHaveCountAsync(0);
+        await Expect(page.Locator("tr[data-name='live-3']")).ToHaveCountAsync(1);
+        await page.GetByLabel("Name").FillAsync("");
 
         // Bulk remove: the two selected rows go, from the page and from the daemon.
         await page.GetByRole(AriaRole.Button, new() { Name = "Remove selected" }).ClickAsync();
@@ -110,6 +166,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
         await page.GetByRole(AriaRole.Button, new() { Name = "Start live-1" }).ClickAsync();
         await Expect(page.Locator("#state")).ToHaveTextAsync("running");
         await Expect(page.Locator("ol.events li").First).ToContainTextAsync("running");
+        await DashboardFixture.AssertEveryControlLabelledAsync(page, "instance detail (fake)");
         await FixtureShot(page, "instance-detail");
         await page.Context.CloseAsync();
     }
@@ -134,6 +191,8 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
         await Expect(page.Locator("#state")).ToHaveTextAsync("running");
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Stop seen-by-viewer" })).ToHaveCountAsync(0);
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Open shell" })).ToHaveCountAsync(0);
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Take snapshot" })).ToHaveCountAsync(0);
+        await DashboardFixture.AssertEveryControlLabelledAsync(page, "instance detail (viewer)");
 
         // Forcing it: the page's own token, calling the API directly.
         var statuses = await page.EvaluateAsync<int[]>("""
@@ -228,22 +287,55 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
         fx.RequireBrowser();
         await fx.Admin.SetQuotaAsync("b", new ProjectQuota { Instances = 8 });
         await fx.Admin.BuildBaseImageAsync("ui-base");
+        using (var inB = new StrataClient(new ClientOptions { Socket = fx.Socket, Project = "b" }))
+        {
+            await inB.CreateAsync(Sleeper("only-in-b"));
+        }
+        using (var inA = new StrataClient(new ClientOptions { Socket = fx.Socket, Project = "a" }))
+        {
+            await inA.CreateAsync(Sleeper("only-in-a-admin"));
+        }
         var page = await fx.SignInAsync(fx.AdminToken);
         foreach (var (link, shot) in new[] { ("Overview", "overview"), ("Instances", "instances-admin"), ("Create", "create-admin"), ("Images", "images"), ("Networks", "networks"), ("Projects", "projects"), ("Bench", "bench") })
         {
             await page.GetByRole(AriaRole.Link, new() { Name = link, Exact = true }).ClickAsync();
             await Expect(page.Locator("[aria-busy='true']")).ToHaveCountAsync(0);
             await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
-            var unlabelled = await page.EvaluateAsync<string[]>("""
-                () => [...document.querySelectorAll('input, select, textarea, button, meter, progress')]
-                  .filter(e => !e.closest('.xterm'))
-                  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby')
-                               && !(e.tagName === 'BUTTON' && e.textContent.trim()))
-                  .map(e => e.outerHTML.slice(0, 120))
-                """);
-            Assert.True(unlabelled.Length == 0, $"{link}: controls without a label: {string.Join("; ", unlabelled)}");
+            await DashboardFixture.AssertEveryControlLabelledAsync(page, link);
             await FixtureShot(page, shot);
         }
+        // Overview: the tiers with why not, the counts, the stored bench numbers; Bench: the whole report.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Overview", Exact = true }).ClickAsync();
+        await Expect(page.Locator("tr[data-tier='container'] td").First).ToHaveTextAsync(new Regex("^(yes|no)$"));
+        var wasm = page.Locator("tr[data-tier='wasm']");
+        await Expect(wasm).ToHaveCountAsync(1);
+        await Expect(page.Locator("table.counts caption")).ToContainTextAsync("instances");
+        await Expect(page.Locator("main")).ToContainTextAsync("632 ms");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Bench", Exact = true }).ClickAsync();
+        await Expect(page.Locator("main")).ToContainTextAsync("ui22-test-kernel");
+        await Expect(page.Locator("main")).ToContainTextAsync("stored by the dashboard tests");
+        await Expect(page.Locator("main")).ToContainTextAsync("3170 ms");
+
+        // A host administrator's list holds every project's instances; the project filter narrows it to one.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Instances", Exact = true }).ClickAsync();
+        await Expect(page.Locator("tr[data-name='only-in-b']")).ToHaveCountAsync(1);
+        await Expect(page.Locator("tr[data-name='only-in-a-admin']")).ToHaveCountAsync(1);
+        await page.GetByLabel("Project", new() { Exact = true }).SelectOptionAsync("b");
+        await Expect(page.Locator("tr[data-name='only-in-a-admin']")).ToHaveCountAsync(0);
+        await Expect(page.Locator("tr[data-name='only-in-b']")).ToHaveCountAsync(1);
+        await page.GetByLabel("Project", new() { Exact = true }).SelectOptionAsync("a");
+        await Expect(page.Locator("tr[data-name='only-in-b']")).ToHaveCountAsync(0);
+        await Expect(page.Locator("tr[data-name='only-in-a-admin']")).ToHaveCountAsync(1);
+        // Project b must be empty again for the test of its token.
+        using (var inB = new StrataClient(new ClientOptions { Socket = fx.Socket, Project = "b" }))
+        {
+            await inB.DeleteAsync("only-in-b", force: true);
+        }
+        using (var inA = new StrataClient(new ClientOptions { Socket = fx.Socket, Project = "a" }))
+        {
+            await inA.DeleteAsync("only-in-a-admin", force: true);
+        }
+
         // Images: tag one from the page, then remove the new name.
         await page.GetByRole(AriaRole.Link, new() { Name = "Images", Exact = true }).ClickAsync();
         await Expect(page.Locator("table.images")).ToContainTextAsync("ui-base");
@@ -294,4 +386,21 @@ public sealed class DashboardBrowserTests(DashboardFixture fx, ITestOutputHelper
     }
 
     private static Task FixtureShot(IPage page, string name) => DashboardFixture.ScreenshotAsync(page, name);
+
+    /// <summary>Waits until a row of the terminal on the page shows exactly <paramref name="text"/>; on a timeout, says what it shows.</summary>
+    internal static async Task WaitForTerminalRowAsync(IPage page, string text, float timeout = 30_000)
+    {
+        try
+        {
+            await page.WaitForFunctionAsync(
+                "t => [...document.querySelectorAll('.terminal .xterm-rows > div')].some(r => r.textContent.trim() === t)",
+                text, new() { Timeout = timeout });
+        }
+        catch (TimeoutException)
+        {
+            var shown = await page.EvaluateAsync<string>(
+                "() => [...document.querySelectorAll('.terminal .xterm-rows > div')].map(r => r.textContent.trimEnd()).filter(Boolean).join('\\n')");
+            throw new TimeoutException($"the terminal never showed a row '{text}'; it shows:\n{shown}");
+        }
+    }
 }

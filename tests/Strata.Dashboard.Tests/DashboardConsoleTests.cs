@@ -36,9 +36,8 @@ public sealed class DashboardConsoleTests(DashboardFixture fx)
         await page.Locator(".terminal .xterm-helper-textarea").FocusAsync();
         await page.Keyboard.TypeAsync("echo answer-$((6*7))\n");
         // The typed line is echoed; only the guest's shell prints answer-42 on a line of its own.
-        await page.WaitForFunctionAsync(
-            "() => [...document.querySelectorAll('.terminal .xterm-rows > div')].some(r => r.textContent.trim() === 'answer-42')",
-            null, new() { Timeout = 60_000 });
+        await DashboardBrowserTests.WaitForTerminalRowAsync(page, "answer-42", 60_000);
+        await Expect(page.Locator("#terminal")).ToBeInViewportAsync();
         await DashboardFixture.ScreenshotAsync(page, "instance-detail-vm-console");
         await page.GetByRole(AriaRole.Button, new() { Name = "Close", Exact = true }).ClickAsync();
         await a.DeleteAsync("con", force: true);

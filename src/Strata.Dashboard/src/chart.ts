@@ -16,7 +16,7 @@ export class LiveChart {
         { label: "Memory MiB", stroke: "#d9822b", width: 2, scale: "mem", value: (_u, v) => (v == null ? "–" : `${v.toFixed(1)} MiB`) },
       ],
       axes: [{}, { scale: "cpu", label: "CPU %" }, { scale: "mem", side: 1, label: "MiB", grid: { show: false } }],
-      scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - 60), max] }, cpu: { range: (_u, _min, max) => [0, Math.max(10, max)] }, mem: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] } },
+      scales: { x: { time: true }, cpu: { range: (_u, _min, max) => [0, Math.max(10, max)] }, mem: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] } },
     }, this.data, host);
   }
 
@@ -25,7 +25,9 @@ export class LiveChart {
     this.data[1].push(cpuPercent);
     this.data[2].push(memoryBytes / (1024 * 1024));
     for (const s of this.data) if (s.length > this.keep) s.shift();
-    this.plot.setData(this.data);
+    // The last two minutes, however few samples there are yet (one sample alone has no span to scale by).
+    this.plot.setData(this.data, false);
+    this.plot.setScale("x", { min: time - 120, max: time });
   }
 
   destroy(): void {

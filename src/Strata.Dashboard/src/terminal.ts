@@ -1,4 +1,4 @@
-// A terminal in the page: a VM's serial console or a shell inside a container or sandbox, over the API's WebSockets.
+// A terminal in the page: a VM's serial console or a shell inside a container, over the API's WebSockets.
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
@@ -11,6 +11,12 @@ export interface OpenTerminal {
 /**
  * kind "shell": GET …/exec/attach?cmd=sh&tty=true (first byte of each binary message is the channel; resize as JSON);
  * kind "console": GET …/console (raw bytes both ways).
+ *
+ * The shell is "open" when it has printed something (its prompt), not when the socket opens: the runtime starts it
+ * after that. Keys typed before then are kept and sent once it is there, so nothing typed early is lost or echoed by
+ * the terminal driver ahead of the shell's banner. A serial console prints nothing until Enter, so it takes keys
+ * as soon as the socket is open. The host element carries the terminal's size (data-cols, data-rows) and whether
+ * it is ready (data-ready).
  */
 export function openTerminal(host: HTMLElement, name: string, kind: "shell" | "console", onStatus: (text: string) => void): OpenTerminal {
   const term = new Terminal({ cursorBlink: true, fontSize: 14, scrollback: 5000, screenReaderMode: true });
@@ -18,14 +24,42 @@ export function openTerminal(host: HTMLElement, name: string, kind: "shell" | "c
   term.loadAddon(fit);
   term.open(host);
   fit.fit();
+  const mark = () => {
+    host.dataset.cols = String(term.cols);
+    host.dataset.rows = String(term.rows);
+  };
+  mark();
+  let sentCols = term.cols;
+  let sentRows = term.rows;
   const path = kind === "shell"
-    ? `${instancePath(name)}/exec/attach?cmd=sh&tty=true&cols=${term.cols}&rows=${term.rows}`
+    ? `${instancePath(name)}/exec/attach?cmd=sh&tty=true&cols=${sentCols}&rows=${sentRows}`
     : `${instancePath(name)}/console`;
   const ws = socket(path);
   const encoder = new TextEncoder();
+  let ready = false;
+  const early: Uint8Array[] = [];
+
+  function sendSize(): void {
+    if (kind !== "shell" || ws.readyState !== WebSocket.OPEN || (term.cols === sentCols && term.rows === sentRows)) return;
+    sentCols = term.cols;
+    sentRows = term.rows;
+    ws.send(JSON.stringify({ type: "resize", cols: sentCols, rows: sentRows }));
+  }
+
+  function becomeReady(text: string): void {
+    if (ready) return;
+    ready = true;
+    host.dataset.ready = "true";
+    for (const b of early.splice(0)) ws.send(b);
+    onStatus(text);
+  }
+
+  onStatus(kind === "shell" ? "Starting the shell…" : "Connecting to the console…");
+  host.scrollIntoView({ block: "nearest" });
+  term.focus();
   ws.onopen = () => {
-    onStatus(kind === "shell" ? "Shell open." : "Console attached (press Enter for a prompt).");
-    term.focus();
+    sendSize(); // the window may have changed since the size went into the address
+    if (kind === "console") becomeReady("Console attached (press Enter for a prompt).");
   };
   ws.onmessage = ev => {
     if (typeof ev.data === "string") {
@@ -39,15 +73,20 @@ export function openTerminal(host: HTMLElement, name: string, kind: "shell" | "c
     }
     const bytes = new Uint8Array(ev.data as ArrayBuffer);
     term.write(kind === "shell" ? bytes.subarray(1) : bytes);
+    if (kind === "shell") becomeReady("Shell open.");
   };
-  ws.onclose = ev => onStatus(ev.code === 1000 || ev.code === 1005 ? "Closed." : `Closed (${ev.reason || "connection refused; see the instance's state"}).`);
+  ws.onclose = ev => {
+    early.length = 0;
+    onStatus(ev.code === 1000 || ev.code === 1005 ? "Closed." : `Closed (${ev.reason || "connection refused; see the instance's state"}).`);
+  };
   const data = term.onData(d => {
-    if (ws.readyState !== WebSocket.OPEN) return;
     const b = encoder.encode(d);
-    ws.send(b);
+    if (ready && ws.readyState === WebSocket.OPEN) ws.send(b);
+    else if (!ready && ws.readyState <= WebSocket.OPEN) early.push(b);
   });
-  const resize = term.onResize(({ cols, rows }) => {
-    if (kind === "shell" && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "resize", cols, rows }));
+  const resize = term.onResize(() => {
+    mark();
+    sendSize();
   });
   const observer = new ResizeObserver(() => fit.fit());
   observer.observe(host);
@@ -58,6 +97,7 @@ export function openTerminal(host: HTMLElement, name: string, kind: "shell" | "c
       resize.dispose();
       ws.close();
       term.dispose();
+      delete host.dataset.ready;
     },
   };
 }

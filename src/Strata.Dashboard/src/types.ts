@@ -65,3 +65,25 @@ export interface AdviseItem {
 
 export const tiers = ["process", "container", "sandbox", "vm", "wasm"];
 export const states = ["created", "starting", "running", "stopping", "stopped", "exited", "failed"];
+
+export interface ClusterNodeInfo {
+  name: string;
+  status: string;
+  address?: string;
+  capacity?: { cpuMillis: number; memoryBytes: number };
+  free?: { cpuMillis: number; memoryBytes: number };
+  tiers: { tier: string; engine?: string }[];
+  arch?: string;
+  labels?: Record<string, string>;
+  offlineSince?: string;
+  instances: number;
+  leader: boolean;
+}
+
+export interface ClusterStatus {
+  node: string;
+  leader?: string;
+  etcd: string[];
+  nodes: ClusterNodeInfo[];
+  replacementsFrozen: boolean;
+}

@@ -111,6 +111,8 @@ export function createPage(): Page {
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
     submit.disabled = true;
+    status.className = "status";
+    status.textContent = startNow.checked ? "Creating and starting…" : "Creating…";
     try {
       const info = await post<InstanceInfo>("/v1/instances", { spec: spec(), start: startNow.checked });
       location.hash = `#/instance/${encodeURIComponent(info.name)}`;

@@ -6,7 +6,7 @@ import { LiveChart } from "../chart";
 import { OpenTerminal, openTerminal } from "../terminal";
 import { renderAdvice } from "./create";
 
-interface Snapshot { name: string; createdAt: string; sizeBytes?: number }
+interface Snapshot { name: string; kind: string; createdAt: string; sizeBytes?: number }
 interface Stats { cpuPercent: number; memoryBytes: number; memoryLimitBytes?: number; pids: number }
 
 export function detailPage(arg: string): Page {
@@ -15,27 +15,30 @@ export function detailPage(arg: string): Page {
   if (project && isHostAdmin() && project !== session.project) setProject(project);
   const p = instancePath(name);
   const operator = can("operator");
-  const abort = new AbortController();
-  const cleanups: (() => void)[] = [() => abort.abort()];
+  const cleanups: (() => void)[] = [];
   let info: InstanceInfo | null = null;
 
   const status = statusLine();
   const summary = h("dl", { class: "facts" });
   const placement = h("section", { class: "advice", "aria-labelledby": "placement-title" }, h("h2", { id: "placement-title" }, "Placement"));
   const actions = h("div", { class: "actions", role: "group", "aria-label": "Instance actions" });
+  // Space for the graph is kept from the start: a graph appearing later must not push the terminal away.
   const chartHost = h("div", { class: "chart", role: "img", "aria-label": "CPU and memory over time" });
-  const statsLine = h("p", { class: "muted", "aria-live": "off" });
+  const statsLine = h("p", { class: "muted stats", "aria-live": "off" }, "No samples yet.");
   const logs = h("pre", { class: "logs", tabindex: "0", "aria-label": "Logs", "aria-live": "off" });
-  const termHost = h("div", { class: "terminal" });
+  const termHost = h("div", { class: "terminal", id: "terminal" });
   const termStatus = statusLine();
   const snapshots = h("div");
   const events = h("ol", { class: "events", "aria-label": "Events of this instance" });
   const resize = h("div");
 
+  // The terminal comes first after the actions: what is above it has a fixed height, so it stays where the user
+  // typed while facts, placement and the graph fill in below.
   const el = pageShell(name,
-    status, actions, summary, placement,
-    h("h2", null, "CPU and memory"), chartHost, statsLine,
+    status, actions,
     h("h2", null, "Terminal"), h("div", { class: "actions", id: "term-actions" }), termStatus, termHost,
+    summary, placement,
+    h("h2", null, "CPU and memory"), chartHost, statsLine,
     h("h2", null, "Logs"), logs,
     h("h2", null, "Snapshots"), snapshots,
     resize,
@@ -48,6 +51,7 @@ export function detailPage(arg: string): Page {
 
   function show(i: InstanceInfo): void {
     info = i;
+    drawSnapshots();
     const badge = el.querySelector<HTMLElement>("#state")!;
     badge.className = `badge s-${i.state}`;
     badge.textContent = i.state;
@@ -73,7 +77,8 @@ export function detailPage(arg: string): Page {
         button("Remove", true, () => del(`${p}?force=true`).then(() => { location.hash = "#/instances"; }), "danger"));
     }
     clear(termActions);
-    const kind = i.tier === "vm" ? "console" : i.tier === "container" || i.tier === "sandbox" ? "shell" : null;
+    // A shell needs the attached exec (exec -i/-t), which only the container tier has; a VM has its serial console.
+    const kind = i.tier === "vm" ? "console" : i.tier === "container" ? "shell" : null;
     if (kind && operator) {
       termActions.appendChild(h("button", {
         type: "button", disabled: !running, "data-terminal": kind, onclick: () => {
@@ -84,7 +89,9 @@ export function detailPage(arg: string): Page {
       }, kind === "console" ? "Open console" : "Open shell"));
       termActions.appendChild(h("button", { type: "button", onclick: () => { term?.close(); term = null; clear(termHost); termStatus.textContent = "Closed."; } }, "Close"));
     } else {
-      termActions.appendChild(h("p", { class: "muted" }, kind ? "A terminal needs the operator role." : `The ${i.tier} tier has no console or shell.`));
+      termActions.appendChild(h("p", { class: "muted" }, kind ? "A terminal needs the operator role."
+        : i.tier === "sandbox" ? "The sandbox tier runs commands without a terminal: strata exec NAME -- CMD (an interactive shell is the container tier's)."
+        : `The ${i.tier} tier has no console or shell.`));
     }
     if (i.tier === "vm" && operator) {
       const mem = h("input", { name: "memory", placeholder: "e.g. 1G" });
@@ -113,40 +120,65 @@ export function detailPage(arg: string): Page {
     return b;
   }
 
-  async function loadSnapshots(): Promise<void> {
-    clear(snapshots);
-    let items: Snapshot[] = [];
-    try {
-      items = (await get<{ items: Snapshot[] }>(`${p}/snapshots`)).items;
-    } catch (e) {
-      snapshots.appendChild(h("p", { class: "muted" }, (e as Error).message));
-      return;
-    }
-    const st = statusLine();
-    const t = h("table", { class: "grid" });
-    t.innerHTML = `<thead><tr><th scope="col">Snapshot</th><th scope="col">Taken</th>${operator ? `<th scope="col">Actions</th>` : ""}</tr></thead><tbody>${items.map(s =>
-      `<tr><th scope="row">${esc(s.name)}</th><td>${esc(when(s.createdAt))}</td>${operator ? `<td><button type="button" data-restore="${esc(s.name)}" aria-label="Restore ${esc(s.name)}">Restore</button> <button type="button" class="danger" data-remove="${esc(s.name)}" aria-label="Remove snapshot ${esc(s.name)}">Remove</button></td>` : ""}</tr>`).join("") || `<tr><td colspan="3">none</td></tr>`}</tbody>`;
-    t.addEventListener("click", ev => {
-      const b = ev.target as HTMLElement;
-      const r = b.dataset.restore;
-      const d = b.dataset.remove;
-      if (r) post<InstanceInfo>(`${p}/snapshots/${encodeURIComponent(r)}/restore`).then(i => { show(i); showOk(st, `Restored ${r}.`); }, e => showError(st, e));
-      if (d) del(`${p}/snapshots/${encodeURIComponent(d)}`).then(() => loadSnapshots(), e => showError(st, e));
-    });
-    snapshots.appendChild(t);
-    if (operator) {
-      const snapName = h("input", { name: "snapshot", placeholder: "generated when empty" });
-      snapshots.appendChild(h("form", {
-        class: "inline", "aria-label": "Take a snapshot", onsubmit: (ev: Event) => {
-          ev.preventDefault();
-          post(`${p}/snapshots`, snapName.value ? { name: snapName.value } : {}).then(() => loadSnapshots(), e => showError(st, e));
-        },
-      }, field("Snapshot name", snapName), h("button", { type: "submit" }, "Take snapshot")));
-    }
-    snapshots.appendChild(st);
+  // Snapshots: the table is drawn again when the state changes (restore is offered only when it can work: a stopped
+  // instance, or a VM, which restores while it runs); the form and its status line stay.
+  let snapItems: Snapshot[] | null = null;
+  const snapTable = h("div", { class: "table-wrap" });
+  const snapStatus = statusLine();
+  const snapHint = h("small", { class: "hint", id: "restore-hint" });
+  function drawSnapshots(): void {
+    if (!snapItems) return;
+    const live = info?.tier === "vm" || ["stopped", "exited", "failed", "created"].includes(info?.state ?? "");
+    snapHint.textContent = operator && !live && snapItems.length ? "Stop the instance to restore a snapshot (a VM restores while it runs)." : "";
+    const t = h("table", { class: "grid snapshots" });
+    t.innerHTML = `<thead><tr><th scope="col">Snapshot</th><th scope="col">Kind</th><th scope="col">Taken</th><th scope="col">Size</th>${operator ? `<th scope="col">Actions</th>` : ""}</tr></thead><tbody>${snapItems.map(s =>
+      `<tr data-snapshot="${esc(s.name)}"><th scope="row">${esc(s.name)}</th><td>${esc(s.kind)}</td><td>${esc(when(s.createdAt))}</td><td>${esc(bytes(s.sizeBytes))}</td>${operator ? `<td><button type="button" data-restore="${esc(s.name)}" aria-label="Restore ${esc(s.name)}"${live ? "" : ` disabled aria-describedby="restore-hint"`}>Restore</button> <button type="button" class="danger" data-remove="${esc(s.name)}" aria-label="Remove snapshot ${esc(s.name)}">Remove</button></td>` : ""}</tr>`).join("") || `<tr><td colspan="5">none</td></tr>`}</tbody>`;
+    snapTable.replaceChildren(t);
   }
+  async function loadSnapshots(): Promise<void> {
+    try {
+      snapItems = (await get<{ items: Snapshot[] }>(`${p}/snapshots`)).items;
+      drawSnapshots();
+    } catch (e) {
+      snapTable.replaceChildren(h("p", { class: "muted" }, (e as Error).message));
+    }
+  }
+  snapTable.addEventListener("click", ev => {
+    const b = (ev.target as HTMLElement).closest<HTMLButtonElement>("button");
+    const r = b?.dataset.restore;
+    const d = b?.dataset.remove;
+    if (!b || (!r && !d)) return;
+    b.disabled = true;
+    if (r) {
+      showOk(snapStatus, `Restoring ${r}…`);
+      post<InstanceInfo>(`${p}/snapshots/${encodeURIComponent(r)}/restore`).then(i => { show(i); showOk(snapStatus, `Restored ${r}.`); }, e => { showError(snapStatus, e); b.disabled = false; });
+    }
+    if (d) del(`${p}/snapshots/${encodeURIComponent(d)}`).then(() => { showOk(snapStatus, `Removed ${d}.`); return loadSnapshots(); }, e => { showError(snapStatus, e); b.disabled = false; });
+  });
+  snapshots.append(snapTable, snapHint);
+  if (operator) {
+    const snapName = h("input", { name: "snapshot", placeholder: "generated when empty" });
+    const take = h("button", { type: "submit" }, "Take snapshot");
+    snapshots.appendChild(h("form", {
+      class: "inline", "aria-label": "Take a snapshot", onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        take.disabled = true;
+        showOk(snapStatus, "Taking a snapshot…");
+        post<Snapshot>(`${p}/snapshots`, snapName.value ? { name: snapName.value } : {})
+          .then(s => { showOk(snapStatus, `Took ${s.name}.`); snapName.value = ""; return loadSnapshots(); }, e => showError(snapStatus, e))
+          .finally(() => { take.disabled = false; });
+      },
+    }, field("Snapshot name", snapName), take));
+  }
+  snapshots.appendChild(snapStatus);
 
+  // One follower at a time: a new one (the instance started again) replaces the last.
+  let following: AbortController | null = null;
+  cleanups.push(() => following?.abort());
   async function followLogs(): Promise<void> {
+    following?.abort();
+    const mine = new AbortController();
+    following = mine;
     clear(logs);
     try {
       await streamLines(`${p}/logs?tail=500&follow=true`, line => {
@@ -156,9 +188,9 @@ export function detailPage(arg: string): Page {
         const atBottom = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
         logs.append(h("span", { class: f.log.stream }, f.log.text + (f.log.partial ? "" : "\n")));
         if (atBottom) logs.scrollTop = logs.scrollHeight;
-      }, abort.signal);
+      }, mine.signal);
     } catch (e) {
-      if (!abort.signal.aborted) logs.append(h("span", { class: "stderr" }, `(${(e as Error).message})\n`));
+      if (!mine.signal.aborted) logs.append(h("span", { class: "stderr" }, `(${(e as Error).message})\n`));
     }
   }
 

@@ -3,14 +3,22 @@ import { bytes, esc, field, h, showError, showOk, statusLine, when } from "../do
 import { Page, pageShell } from "../page";
 
 interface ImageSummary { name: string; reference: string; id?: string; kind: string; os?: string; architecture?: string; size: number; added?: string }
-interface Operation { id: string; status: string; progress?: { current: number; total: number; message?: string }; error?: { detail?: string } }
+interface ProgressItem { id: string; kind: string; phase: string; current: number; total: number }
+interface Operation { id: string; status: string; progress?: { current: number; total: number; message?: string; items?: ProgressItem[] }; error?: { detail?: string } }
 
 export function imagesPage(): Page {
   const admin = isHostAdmin();
   const status = statusLine();
   const table = h("table", { class: "grid images" });
   const progress = h("progress", { max: "1", value: "0", hidden: true, "aria-label": "Pull progress" });
-  const progressText = h("span", { class: "muted", "aria-live": "polite" });
+  const progressText = h("span", { class: "muted", id: "pull-status", "aria-live": "polite" });
+  // One line per blob of the pull (config and layers), as the operation reports them.
+  const progressItems = h("ul", { class: "pull-items", "aria-label": "Pull progress by layer" });
+  const items = new Map<string, ProgressItem>();
+  function drawItems(): void {
+    progressItems.replaceChildren(...[...items.values()].map(i => h("li", { "data-item": i.kind, "data-phase": i.phase },
+      `${i.kind} ${i.id.replace(/^sha256:/, "").slice(0, 12)}: ${i.phase}, ${bytes(i.current)}${i.total > 0 ? ` of ${bytes(i.total)}` : ""}`)));
+  }
   const el = pageShell("Images", status);
 
   async function load(): Promise<void> {
@@ -29,15 +37,19 @@ export function imagesPage(): Page {
 
   if (admin) {
     const ref = h("input", { name: "reference", placeholder: "docker.io/library/alpine:3.20", required: true });
-    const pull = h("form", { class: "inline", "aria-label": "Pull an image" }, field("Pull image", ref), h("button", { type: "submit" }, "Pull"), progress, progressText);
+    const pull = h("form", { class: "inline", "aria-label": "Pull an image" }, field("Pull image", ref), h("button", { type: "submit" }, "Pull"), progress, progressText, progressItems);
     pull.addEventListener("submit", async ev => {
       ev.preventDefault();
       try {
         const op = await post<Operation>("/v1/images/pull", { reference: ref.value.trim() });
         progress.hidden = false;
+        items.clear();
         await streamLines(`/v1/operations/${op.id}/events`, line => {
           if (!line) return;
-          const e = JSON.parse(line) as { operation?: Operation };
+          const e = JSON.parse(line) as { operation?: Operation; item?: ProgressItem };
+          if (e.item) items.set(e.item.id, e.item);
+          for (const i of e.operation?.progress?.items ?? []) items.set(i.id, i);
+          drawItems();
           const o = e.operation;
           if (o?.progress && o.progress.total > 0) {
             progress.max = o.progress.total;

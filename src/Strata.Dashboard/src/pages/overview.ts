@@ -1,22 +1,33 @@
-import { get, isHostAdmin } from "../api";
-import { bytes, clear, esc, h } from "../dom";
+import { ApiError, get, isHostAdmin } from "../api";
+import { bytes, clear, esc, h, when } from "../dom";
 import { Page, pageShell, slot } from "../page";
-import { DaemonInfo } from "../types";
+import { ClusterStatus, DaemonInfo } from "../types";
 import { allInstances } from "./instances";
 import { benchTable } from "./bench";
 
 export function overviewPage(): Page {
   const host = slot("Host");
+  const nodes = h("div", { id: "cluster-nodes" });
   const tiersEl = slot("Tiers");
   const counts = slot("Instances by tier and state");
   const bench = slot("Stored bench numbers");
+  const hostTitle = h("h2", null, "Host");
   const el = pageShell("Overview",
-    h("h2", null, "Host"), host,
+    nodes,
+    hostTitle, host,
     h("h2", null, "Tiers"), tiersEl,
     h("h2", null, "Instances by tier and state"), counts,
     h("h2", null, "Stored bench numbers"), bench);
 
   void (async () => {
+    const cluster = await clusterStatus().catch((e: Error) => {
+      nodes.append(h("h2", null, "Cluster nodes"), h("p", { class: "status error" }, e.message));
+      return null;
+    });
+    if (cluster) {
+      nodes.append(h("h2", null, "Cluster nodes"), nodesTable(cluster));
+      hostTitle.textContent = `This node (${cluster.node})`;
+    }
     try {
       const info = await get<DaemonInfo>("/v1/info");
       fill(host, h("dl", { class: "facts" },
@@ -59,6 +70,30 @@ export function overviewPage(): Page {
     fill(bench, await benchTable());
   })();
   return { el, title: "Overview" };
+}
+
+/** The cluster's nodes when this daemon is one (host administrators: /v1/cluster is theirs); null on a single host. */
+async function clusterStatus(): Promise<ClusterStatus | null> {
+  if (!isHostAdmin()) return null;
+  try {
+    return await get<ClusterStatus>("/v1/cluster");
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null; // not clustered
+    throw e;
+  }
+}
+
+function nodesTable(c: ClusterStatus): HTMLElement {
+  const amount = (free?: { cpuMillis: number; memoryBytes: number }, cap?: { cpuMillis: number; memoryBytes: number }) =>
+    cap ? `${((free?.cpuMillis ?? 0) / 1000).toFixed(1)} of ${(cap.cpuMillis / 1000).toFixed(1)} CPUs, ${bytes(free?.memoryBytes)} of ${bytes(cap.memoryBytes)}` : "–";
+  const t = h("table", { class: "grid nodes" });
+  t.innerHTML = `<caption>${c.nodes.length} nodes; scheduler leader ${esc(c.leader ?? "none")}; etcd ${esc(c.etcd.join(", "))}${c.replacementsFrozen ? "; replacements frozen" : ""}</caption>`
+    + `<thead><tr><th scope="col">Node</th><th scope="col">Status</th><th scope="col">Address</th><th scope="col">Tiers</th><th scope="col">Free</th><th scope="col">Instances</th><th scope="col">Labels</th></tr></thead><tbody>${c.nodes.map(n =>
+      `<tr data-node="${esc(n.name)}" data-status="${esc(n.status)}"><th scope="row">${esc(n.name)}${n.leader ? " (leader)" : ""}${n.name === c.node ? " (this node)" : ""}</th>`
+      + `<td>${esc(n.status)}${n.offlineSince ? ` since ${esc(when(n.offlineSince))}` : ""}</td><td>${esc(n.address ?? "–")}</td>`
+      + `<td>${esc(n.tiers.map(x => x.engine ? `${x.tier} (${x.engine})` : x.tier).join(", ") || "–")}</td><td>${esc(amount(n.free, n.capacity))}</td>`
+      + `<td>${n.instances}</td><td>${esc(Object.entries(n.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(", ") || "–")}</td></tr>`).join("")}</tbody>`;
+  return t;
 }
 
 function fact(k: string, v: string): HTMLElement[] {
