@@ -474,32 +474,14 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     private partial void LogBreakdown(string instance, string breakdown);
 }
 
-public sealed record SandboxDriverOptions
+/// <summary>The sandbox tier's options: the shared guest settings (<see cref="GuestDriverOptions"/>) and the sandbox's own.</summary>
+public sealed record SandboxDriverOptions : GuestDriverOptions
 {
-    /// <summary>Where the driver's own <see cref="GuestPipeline"/> keeps its initramfs, base disks and accelerator answer when <see cref="Guest"/> is not given.</summary>
-    public required string CacheDirectory { get; init; }
-    /// <summary>
-    /// The guest pipeline (kernel, initramfs, accelerator, per-image base disks) shared with the vm tier; the daemon
-    /// gives one for both (<c>&lt;root&gt;/cache/guest</c>). Null: the driver's own under <see cref="CacheDirectory"/>,
-    /// from <see cref="QemuBinary"/>, <see cref="Kernel"/> and <see cref="Busybox"/>.
-    /// </summary>
-    public GuestPipeline? Guest { get; init; }
-    public string? Supervisor { get; init; }
-    public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
-    public string QemuBinary { get; init; } = "qemu-system-x86_64";
     public string Busybox { get; init; } = "/bin/busybox";
     /// <summary>Null: <see cref="GuestKernel.Locate()"/>.</summary>
     public GuestKernelInfo? Kernel { get; init; }
-    /// <summary><c>kvm</c> or <c>tcg</c> to skip the probe; null: probe once (cached under <see cref="CacheDirectory"/>).</summary>
-    public string? Accelerator { get; init; }
     /// <summary>virtiofsd, for <c>-v</c> mounts; default: <see cref="Strata.Qemu.VirtioFsDaemon.Locate"/>. Null: mounts are refused.</summary>
     public string? VirtioFsDaemon { get; init; } = Strata.Qemu.VirtioFsDaemon.Locate();
-    /// <summary>The node's networks, for <c>--network NAME</c> (a tap on the bridge). Null: sandboxes join no network.</summary>
-    public NetworkRegistry? Networks { get; init; }
-    /// <summary>Keep one supervisor started ahead of time for the next run (the daemon does; see SupervisorLauncher).</summary>
-    public bool KeepSpareSupervisor { get; init; }
-    /// <summary>The daemon's launcher, shared by its supervised tiers (one standby supervisor for all); null: the driver's own.</summary>
-    public SupervisorLauncher? Launcher { get; init; }
     /// <summary>Start sandboxes from their image's booted template (docs/sandbox.md#templates); false: every start boots cold.</summary>
     public bool Templates { get; init; } = true;
 }

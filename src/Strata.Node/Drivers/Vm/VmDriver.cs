@@ -346,7 +346,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     // ---- helpers ----
 
     private Task<AcceleratorChoice> AccelAsync(CancellationToken cancellationToken) =>
-        _guest.Assets.AcceleratorAsync(_options.Accel, "the vm tier's accelerator setting", cancellationToken);
+        _guest.Assets.AcceleratorAsync(_options.Accelerator, "the vm tier's accelerator setting", cancellationToken);
 
     private static bool IsRunning(DriverHandle handle) =>
         SupervisedRuntime.SupervisorAlive(handle) && !File.Exists(Path.Combine(handle.Directory, ExitFileName));
