@@ -121,6 +121,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             throw StrataException.Invalid("resources.pids", "the sandbox tier has no process limit (the guest kernel owns its processes); drop --pids or use --tier container");
         }
         GuestTierOptions.RefuseHostKernelOptions(spec, "sandbox");
+        CreateProgress.Report("image", $"resolving image {spec.Image}");
         var image = await _images.ResolveAsync(spec.Image, cancellationToken).ConfigureAwait(false);
         var digest = image.Digest;
         // Decide (and validate) the workload before the expensive disk work.
@@ -128,6 +129,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var baseDisk = await _guest.RootDisks.EnsureBaseAsync(image.LayerDirectories, digest, cancellationToken).ConfigureAwait(false);
         var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest, image.LayerDirectories);
         var overlay = Path.Combine(request.Directory, OverlayFileName);
+        CreateProgress.Report("overlay", "creating the sandbox's writable disk");
         var data = new Dictionary<string, string> { ["image"] = digest };
         await using var revert = new Revert();
         revert.Add(() => File.Delete(overlay));
@@ -137,6 +139,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         if (networkName is not null)
         {
             revert.Add(() => File.Delete(Path.Combine(request.Directory, NamesDiskFileName)));
+            CreateProgress.Report("network", $"joining network {networkName}");
             var network = await NetworkRegistry.AttachTapAsync(_options.Networks, spec, request, networkName,
                 Path.Combine(request.Directory, NamesDiskFileName), cancellationToken).ConfigureAwait(false);
             revert.AddAsync(() => _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None));
@@ -185,6 +188,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var options = GuestOptions(assets, workload, dir, network, exports);
         // Templates (SandboxDriver.Templates.cs): a start from the image's booted template, when there is one for this shape.
         var fromTemplate = await PrepareTemplateStartAsync(handle, assets, workload, options, cancellationToken).ConfigureAwait(false);
+        CreateProgress.Report("boot", fromTemplate.Options is null ? "booting the guest" : "restoring the guest from the image's template");
         var plan = QemuVm.Plan(fromTemplate.Options ?? options);
         var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
         var startedAt = DateTimeOffset.UtcNow;
