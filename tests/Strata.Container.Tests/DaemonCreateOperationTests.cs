@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Strata.Client;
 using Strata.Contracts;
 using Strata.Daemon;
@@ -33,23 +34,28 @@ public sealed class DaemonCreateOperationTests(ContainerFixture fx)
         }
 
         var operation = await client.CreateOperationAsync(new InstanceSpec { Tier = "container", Image = "ops:2", Name = "unpacked" });
-        var running = new List<string>();
+        var seen = new List<string>();
         OperationInfo? final = null;
         await foreach (var e in client.WatchOperationAsync(operation.Id))
         {
-            // The first event is the operation as it is (its first step may have begun), then each update.
+            // The first event is the operation as it is (steps may be over by then), then each update as it happens.
             foreach (var item in e.Item is { } one ? [one] : e.Operation?.Progress.Items ?? [])
             {
-                if (item.Phase == "running" && !running.Contains(item.Message!))
+                if (!seen.Contains(item.Message!))
                 {
-                    running.Add(item.Message!);
+                    seen.Add(item.Message!);
                 }
             }
             final = e.Operation ?? final;
         }
         Assert.True(final!.Status == OperationStatusNames.Succeeded, final.Error?.Detail);
-        Assert.Equal(["resolving image ops:2", "unpacking layer 1/2", "unpacking layer 2/2", "preparing the root file system and the bundle", "starting"], running);
+        // What this watcher saw is the create's own order (a watcher that joins late misses the counts it was not there for).
+        string[] order = ["resolving image ops:2", "unpacking layer 1/2", "unpacking layer 2/2", "preparing the root file system and the bundle", "starting"];
+        Assert.Equal(order.Where(seen.Contains), seen);
         Assert.Equal(["image", "layers", "rootfs", "start"], final.Progress.Items.Select(i => i.Id));
+        Assert.All(final.Progress.Items, i => Assert.Equal("done", i.Phase));
+        var layers = final.Progress.Items.Single(i => i.Id == "layers");
+        Assert.Equal(("unpacking layer 2/2", 2L, 2L), (layers.Message, layers.Current, layers.Total));
         Assert.Equal(0, (await client.WaitAsync("unpacked")).ExitCode);
         Assert.Equal("from ops", await Strata.Testing.InstanceOutput.LogTextAsync(client, "unpacked"));
         Assert.Equal(2, Directory.GetDirectories(Path.Combine(root, "images", "layers")).Length);
