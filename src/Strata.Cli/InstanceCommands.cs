@@ -141,7 +141,7 @@ internal static class InstanceCommands
             }
             if (createOnly || parse.GetValue(detach))
             {
-                var created = await client.CreateAsync(spec, start: !createOnly, ct);
+                var created = await CreateProgressView.CreateAsync(client, spec, start: !createOnly, ct);
                 if (parse.GetValue(json))
                 {
                     StrataCli.WriteJson(created, StrataJsonContext.Default.InstanceInfo);

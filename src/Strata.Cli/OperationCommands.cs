@@ -4,12 +4,12 @@ using Strata.Contracts;
 
 namespace Strata.Cli;
 
-/// <summary><c>strata operation ls|show|wait|cancel</c>: long work running in the daemon (image pulls, ...).</summary>
+/// <summary><c>strata operation ls|show|wait|cancel</c>: long work running in the daemon (image pulls, instance creates), the caller's project's only.</summary>
 internal static class OperationCommands
 {
     public static Command Build()
     {
-        var operation = new Command("operation", "Long work running in the daemon (image pulls, ...): list, show, wait for, cancel");
+        var operation = new Command("operation", "Long work running in the daemon (image pulls, instance creates): list, show, wait for, cancel");
         operation.Aliases.Add("op");
 
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
@@ -65,7 +65,8 @@ internal static class OperationCommands
         return command;
     }
 
+    /// <summary>A pull's bytes, or a create's current step in words.</summary>
     private static string Progress(OperationInfo o) =>
-        o.Progress.Total > 0 ? $"{ImageCommands.Human(o.Progress.Current)}/{ImageCommands.Human(o.Progress.Total)}" + (o.Progress.Message is { } m ? $" {m}" : "")
+        o.Progress.Total > 0 && !o.Progress.Items.Any(i => i.Kind == "step") ? $"{ImageCommands.Human(o.Progress.Current)}/{ImageCommands.Human(o.Progress.Total)}" + (o.Progress.Message is { } m ? $" {m}" : "")
             : o.Progress.Message ?? "";
 }

@@ -21,11 +21,11 @@ public sealed partial class StrataClient
 
     /// <summary>Starts a pull and returns its operation at once; watch it with <see cref="WatchOperationAsync"/>.</summary>
     public Task<OperationInfo> PullImageAsync(PullImageRequest request, CancellationToken ct = default) =>
-        SendAsync(HttpMethod.Post, "v1/images/pull", JsonBody(request, StrataJsonContext.Default.PullImageRequest), StrataJsonContext.Default.OperationInfo, ct);
+        SendAsync(HttpMethod.Post, Q("v1/images/pull"), JsonBody(request, StrataJsonContext.Default.PullImageRequest), StrataJsonContext.Default.OperationInfo, ct);
 
     /// <summary>Pulls and answers when done; cancelling <paramref name="ct"/> cancels the pull.</summary>
     public Task<ImageSummary> PullImageAndWaitAsync(PullImageRequest request, CancellationToken ct = default) =>
-        SendAsync(HttpMethod.Post, "v1/images/pull?wait=true", JsonBody(request, StrataJsonContext.Default.PullImageRequest), StrataJsonContext.Default.ImageSummary, ct);
+        SendAsync(HttpMethod.Post, Q("v1/images/pull", "wait=true"), JsonBody(request, StrataJsonContext.Default.PullImageRequest), StrataJsonContext.Default.ImageSummary, ct);
 
     /// <summary>Imports a <c>docker save</c> or OCI-layout tarball (plain or gzipped), streamed from <paramref name="archive"/>.</summary>
     public Task<ImageList> ImportImageAsync(Stream archive, string? name = null, CancellationToken ct = default) =>
@@ -91,23 +91,23 @@ public sealed partial class StrataClient
         SendAsync(HttpMethod.Post, "v1/images/prune", null, StrataJsonContext.Default.PruneImagesResult, ct);
 
     public Task<OperationList> ListOperationsAsync(CancellationToken ct = default) =>
-        GetAsync("v1/operations", StrataJsonContext.Default.OperationList, ct);
+        GetAsync(Q("v1/operations"), StrataJsonContext.Default.OperationList, ct);
 
     public Task<OperationInfo> GetOperationAsync(string id, CancellationToken ct = default) =>
-        GetAsync($"v1/operations/{N(id)}", StrataJsonContext.Default.OperationInfo, ct);
+        GetAsync(Q($"v1/operations/{N(id)}"), StrataJsonContext.Default.OperationInfo, ct);
 
     /// <summary>Blocks until the operation has finished (or <paramref name="timeout"/> has passed) and returns it.</summary>
     public Task<OperationInfo> WaitOperationAsync(string id, TimeSpan? timeout = null, CancellationToken ct = default) =>
-        GetAsync($"v1/operations/{N(id)}/wait" + (timeout is { } t ? $"?timeout={(int)Math.Ceiling(t.TotalSeconds)}" : ""), StrataJsonContext.Default.OperationInfo, ct);
+        GetAsync(Q($"v1/operations/{N(id)}/wait", timeout is { } t ? $"timeout={(int)Math.Ceiling(t.TotalSeconds)}" : null), StrataJsonContext.Default.OperationInfo, ct);
 
     /// <summary>Cancels a running operation; returns it once it has stopped. 409 when it had already finished.</summary>
     public Task<OperationInfo> CancelOperationAsync(string id, CancellationToken ct = default) =>
-        SendAsync(HttpMethod.Delete, $"v1/operations/{N(id)}", null, StrataJsonContext.Default.OperationInfo, ct);
+        SendAsync(HttpMethod.Delete, Q($"v1/operations/{N(id)}"), null, StrataJsonContext.Default.OperationInfo, ct);
 
     /// <summary>The operation now, then progress of its items, then the operation in its final state.</summary>
     public async IAsyncEnumerable<OperationEvent> WatchOperationAsync(string id, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"v1/operations/{N(id)}/events");
+        using var request = new HttpRequestMessage(HttpMethod.Get, Q($"v1/operations/{N(id)}/events"));
         using var response = await SendRawAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), Encoding.UTF8);
         while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)

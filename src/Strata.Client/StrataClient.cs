@@ -62,6 +62,11 @@ public sealed class StrataApiException(ErrorKind kind, int status, string messag
     public ErrorKind Kind { get; } = kind;
     public int Status { get; } = status;
     public string? Field { get; } = field;
+
+    /// <summary>A failed operation's problem as the exception the same failure of a direct call throws.</summary>
+    public static StrataApiException From(ProblemDetails problem) =>
+        new(Enum.TryParse<ErrorKind>(problem.Kind?.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var kind) ? kind : ErrorKind.Internal,
+            problem.Status, problem.Detail ?? problem.Title ?? $"HTTP {problem.Status}", problem.Field);
 }
 
 /// <summary>The daemon could not be reached at all.</summary>
@@ -167,6 +172,14 @@ public sealed partial class StrataClient : IDisposable
 
     public Task<InstanceInfo> CreateAsync(InstanceSpec spec, bool start = true, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, Q("v1/instances"), Json(new CreateInstanceRequest { Spec = spec, Start = start }), StrataJsonContext.Default.InstanceInfo, ct);
+
+    /// <summary>
+    /// Starts a create (and, with <paramref name="start"/>, a start) as an operation and returns it at once: watch its
+    /// steps with <see cref="WatchOperationAsync"/>, cancel it with <see cref="CancelOperationAsync"/>; its result is
+    /// the <see cref="InstanceInfo"/>.
+    /// </summary>
+    public Task<OperationInfo> CreateOperationAsync(InstanceSpec spec, bool start = true, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, Q("v1/instances", "wait=false"), Json(new CreateInstanceRequest { Spec = spec, Start = start }), StrataJsonContext.Default.OperationInfo, ct);
 
     /// <summary>Creates, starts and streams an instance: its info first, then its output, then its exit.</summary>
     public IAsyncEnumerable<StreamFrame> RunAttachedAsync(InstanceSpec spec, CancellationToken ct = default) =>

@@ -21,12 +21,14 @@ public sealed record OperationInfo
     public required string Kind { get; init; }
     /// <summary>What it works on, e.g. the image reference.</summary>
     public required string Target { get; init; }
+    /// <summary>The project the operation was started in: only that project's callers see, wait for or cancel it.</summary>
+    public string? Project { get; init; }
     /// <summary><c>running</c>, <c>succeeded</c>, <c>failed</c> or <c>cancelled</c>.</summary>
     public required string Status { get; init; }
     public required OperationProgress Progress { get; init; }
     /// <summary>Why it failed or was cancelled (the same problem shape as any API error).</summary>
     public ProblemDetails? Error { get; init; }
-    /// <summary>What it produced when it succeeded (for <c>image-pull</c>: an <see cref="ImageSummary"/>).</summary>
+    /// <summary>What it produced when it succeeded (<c>image-pull</c>: an <see cref="ImageSummary"/>; <c>instance-create</c>: an <see cref="InstanceInfo"/>).</summary>
     public JsonElement? Result { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
@@ -45,9 +47,15 @@ public sealed record OperationProgress
 /// <summary>
 /// Progress of one item of an operation. For a pull: <see cref="Id"/> is the blob digest, <see cref="Kind"/>
 /// <c>config</c> or <c>layer</c>, <see cref="Phase"/> one of <c>downloading</c>, <c>already-present</c>, <c>done</c>,
-/// <c>unpacking</c>, <c>unpacked</c>. <see cref="Total"/> is -1 when unknown.
+/// <c>unpacking</c>, <c>unpacked</c>. <see cref="Total"/> is -1 when unknown. For an instance create: one item per
+/// step (<see cref="Id"/> <c>image</c>, <c>layers</c>, <c>disk</c>, <c>start</c>, ...), <see cref="Kind"/> <c>step</c>,
+/// <see cref="Phase"/> <c>running</c> then <c>done</c>, a count within the step (layer 2 of 3) and <see cref="Message"/>.
 /// </summary>
-public sealed record ProgressItem(string Id, string Kind, string Phase, long Current, long Total);
+public sealed record ProgressItem(string Id, string Kind, string Phase, long Current, long Total)
+{
+    /// <summary>The step in words, e.g. <c>unpacking layer 2/3</c> (create steps; null for a pull's blobs).</summary>
+    public string? Message { get; init; }
+}
 
 public sealed record OperationList(IReadOnlyList<OperationInfo> Items);
 

@@ -23,6 +23,50 @@ public sealed partial class InstanceService
     }
 
     /// <summary>
+    /// A create (and, with <paramref name="start"/>, start) that runs as an operation: every step the driver and the
+    /// image store take is reported to <paramref name="progress"/> in order, and a cancel (<paramref name="cancellationToken"/>)
+    /// at any step leaves nothing: before the instance exists the create's own undo steps run; once it exists (during
+    /// the start) it is removed again. A start that fails on its own keeps the failed instance, as
+    /// <see cref="CreateAsync"/> does, so its reason and output can be read.
+    /// </summary>
+    public async Task<InstanceRecord> CreateWithProgressAsync(InstanceSpec requested, bool start, string project, IProgress<CreateStep> progress, CancellationToken cancellationToken)
+    {
+        using var steps = CreateProgress.Begin(progress);
+        var created = await CreateCoreAsync(requested, project, cancellationToken).ConfigureAwait(false);
+        await using var revert = new Revert(e => LogBackgroundFailure(created.Name, "remove a cancelled create", e));
+        revert.AddAsync(() => RemoveCancelledAsync(created));
+        try
+        {
+            if (start)
+            {
+                CreateProgress.Report("start", "starting");
+                created = await StartOrRemoveAsync(created, cancellationToken).ConfigureAwait(false);
+            }
+            // A driver that finished its step despite the cancel: the caller asked for nothing to stay.
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            revert.Success();
+            throw;
+        }
+        revert.Success();
+        return created;
+    }
+
+    private async Task RemoveCancelledAsync(InstanceRecord created)
+    {
+        try
+        {
+            await DeleteAsync(created.Project, created.Name, force: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (StrataException gone) when (gone.Kind == ErrorKind.NotFound)
+        {
+            // An auto-removed instance whose start failed is gone already.
+        }
+    }
+
+    /// <summary>
     /// An attached run (<c>strata run</c> without <c>-d</c>): create, hold the instance, start. The lease keeps an
     /// auto-removed instance (and its output) until the caller has read its exit and disposes it. A failed start
     /// releases the lease and, for an auto-removed instance, removes it before the error reaches the caller.

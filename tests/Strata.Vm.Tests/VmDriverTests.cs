@@ -103,7 +103,7 @@ public sealed class VmDriverTests
     public async Task Create_MissingKernel_SaysWhichPackageAndLeavesNothing()
     {
         VmFixture.RequireEngine();
-        using var driver = await VmFixture.CreateDriverAsync(o => o with { KernelPath = "/nonexistent/vmlinuz-0.0-cloud-amd64", Accel = "tcg" });
+        using var driver = await VmFixture.CreateDriverAsync(o => o with { KernelPath = "/nonexistent/vmlinuz-0.0-cloud-amd64", Accelerator = "tcg" });
         var dir = Directory.CreateTempSubdirectory("strata-vm-bad-").FullName;
         try
         {

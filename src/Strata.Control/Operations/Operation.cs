@@ -33,11 +33,12 @@ public sealed class Operation
     private readonly List<Channel<ProgressItem>> _watchers = [];
     private string? _message;
 
-    internal Operation(string id, string kind, string target, TimeProvider time)
+    internal Operation(string id, string kind, string target, string? project, TimeProvider time)
     {
         Id = id;
         Kind = kind;
         Target = target;
+        Project = project;
         _time = time;
         CreatedAt = time.GetUtcNow();
     }
@@ -45,6 +46,8 @@ public sealed class Operation
     public string Id { get; }
     public string Kind { get; }
     public string Target { get; }
+    /// <summary>The project it was started in (null: none, only for callers that name no project, such as tests).</summary>
+    public string? Project { get; }
     public DateTimeOffset CreatedAt { get; }
     public DateTimeOffset? FinishedAt { get; private set; }
     public OperationStatus Status { get; private set; } = OperationStatus.Running;
@@ -59,8 +62,11 @@ public sealed class Operation
 
     public bool IsFinished => Status != OperationStatus.Running;
 
-    /// <summary>Records the state of one item; forwards it to watchers unless it is a too-frequent byte update.</summary>
-    public void Report(ProgressItem item)
+    /// <summary>
+    /// Records the state of one item; forwards it to watchers unless it is a too-frequent byte update. With
+    /// <paramref name="always"/> every update is forwarded (a create's steps: few, and each one worth showing).
+    /// </summary>
+    public void Report(ProgressItem item, bool always = false)
     {
         lock (_lock)
         {
@@ -73,7 +79,7 @@ public sealed class Operation
             if (_itemIndex.TryGetValue(item.Id, out var slot))
             {
                 var previous = _items[slot.Index];
-                forward = previous.Phase != item.Phase || item.Current == item.Total
+                forward = always || previous.Phase != item.Phase || item.Current == item.Total
                     || _time.GetElapsedTime(slot.ForwardedAt, now) >= UpdateInterval;
                 _items[slot.Index] = item;
                 if (forward)
@@ -158,6 +164,7 @@ public sealed class Operation
                 Id = Id,
                 Kind = Kind,
                 Target = Target,
+                Project = Project,
                 Status = StatusName(Status),
                 Progress = new OperationProgress { Current = current, Total = total, Message = _message, Items = [.. _items] },
                 Error = Error,

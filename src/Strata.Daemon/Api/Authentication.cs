@@ -158,6 +158,8 @@ public static class Permissions
             "info" or "events" or "openapi" when read => ProjectRoles.Viewer,
             // Images are one store for the whole host: everyone may read it, only host administrators change it.
             "images" or "operations" when read => ProjectRoles.Viewer,
+            // Operations are the project's own (another project's are 404): its operators cancel them (a pull: host administrators only).
+            "operations" => ProjectRoles.Operator,
             "projects" => ProjectPath(read, segments),
             // A project's own bridges: its operators make and remove them (other projects' networks are 404).
             "networks" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,

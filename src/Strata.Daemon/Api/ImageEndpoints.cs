@@ -148,7 +148,7 @@ public static class ImageEndpoints
             Password = request.Password,
         };
 
-        var operation = operations.Start(PullOperationKind, parsed.FamiliarName, async (op, ct) =>
+        var operation = operations.Start(PullOperationKind, parsed.FamiliarName, InstanceEndpoints.Project(http), async (op, ct) =>
         {
             op.SetMessage($"resolving {parsed.FamiliarName}");
             var info = await store.PullAsync(request.Reference, registry, new OperationProgressSink(op), ct).ConfigureAwait(false);

@@ -22,7 +22,8 @@ public static class InstanceEndpoints
         group.MapPost("/", CreateAsync)
             .Accepts<CreateInstanceRequest>("application/json")
             .Produces<InstanceInfo>(StatusCodes.Status201Created)
-            .WithSummary("Create (and by default start) an instance. With ?attach=true the response is an NDJSON stream of StreamFrame: the instance, its output, and its exit.");
+            .Produces<OperationInfo>(StatusCodes.Status202Accepted)
+            .WithSummary("Create (and by default start) an instance. With ?attach=true the response is an NDJSON stream of StreamFrame: the instance, its output, and its exit. With ?wait=false the create runs as an operation (202 OperationInfo, Location /v1/operations/{id}) whose progress shows each step and whose result is the InstanceInfo; cancelling it removes what the create had made.");
 
         group.MapGet("/{name}", (string name, HttpContext http, InstanceService service) =>
             Results.Json(ToInfo(service.Get(Project(http), name)), StrataJsonContext.Default.InstanceInfo))
@@ -74,8 +75,12 @@ public static class InstanceEndpoints
     /// <summary>Sent by the CLI: when its process started (Unix time in microseconds), so a run's timeline includes CLI → daemon.</summary>
     public const string ClientStartedHeader = "Strata-Client-Started";
 
-    private static async Task CreateAsync(HttpContext http, InstanceService service, ILoggerFactory loggers, bool? attach)
+    private static async Task CreateAsync(HttpContext http, InstanceService service, ILoggerFactory loggers, bool? attach, bool? wait)
     {
+        if (attach == true && wait == false)
+        {
+            throw StrataException.Invalid("wait", "an attached run streams the instance's output and cannot also run as an operation; drop wait=false or attach=true");
+        }
         var log = loggers.CreateLogger("Strata.Daemon.RunTimeline");
         using var timeline = attach == true && log.IsEnabled(LogLevel.Debug) ? RunTimeline.Start(ClientStarted(http)) : null;
         if (http.Request.ContentType is { } type && !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
@@ -87,6 +92,14 @@ public static class InstanceEndpoints
         var project = Project(http);
         RunTimeline.Mark("request read");
 
+        if (wait == false)
+        {
+            var operation = CreateOperations.Start(http.RequestServices.GetRequiredService<Control.Operations.OperationRegistry>(), service, request, project);
+            http.Response.StatusCode = StatusCodes.Status202Accepted;
+            http.Response.Headers.Location = $"/v1/operations/{operation.Id}";
+            await JsonSerializer.SerializeAsync(http.Response.Body, operation.ToInfo(), StrataJsonContext.Default.OperationInfo, http.RequestAborted);
+            return;
+        }
         if (attach != true)
         {
             var created = await service.CreateAsync(request.Spec, request.Start, project, http.RequestAborted);

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 using Strata.Contracts.Host;
 using Strata.Images.Blobs;
 using Strata.Images.Layers;
@@ -96,7 +97,13 @@ public sealed partial class ImageStore
             var dirs = new List<string>();
             for (var i = 0; i < manifest.Layers.Count; i++)
             {
-                dirs.Add(await EnsureLayerAsync(manifest.Layers[i], Digest.Parse(config.RootFs.DiffIds[i]), null, ct).ConfigureAwait(false));
+                var diffId = Digest.Parse(config.RootFs.DiffIds[i]);
+                if (!Directory.Exists(LayerPath(diffId)))
+                {
+                    // A layer that is not unpacked yet (its directory was removed): the slow part of this create.
+                    CreateProgress.Report("layers", $"unpacking layer {i + 1}/{manifest.Layers.Count}", i + 1, manifest.Layers.Count);
+                }
+                dirs.Add(await EnsureLayerAsync(manifest.Layers[i], diffId, null, ct).ConfigureAwait(false));
             }
             return new PreparedRootfs(info, dirs, ToConfig(config));
         }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Strata.Contracts.Drivers;
 using Strata.Qemu.Guest;
 
 namespace Strata.Node.Guest;
@@ -37,6 +38,7 @@ public sealed class GuestRootDisks(string directory)
             {
                 return cached;
             }
+            CreateProgress.Report("disk", $"building the image's root disk (ext4 from {layerDirs.Count} layer{(layerDirs.Count == 1 ? "" : "s")}; once per image)");
             if (layerDirs.Count == 1 && !LayerMerge.HasOverlayMarks(layerDirs[0]))
             {
                 return await _disks.BuildExt4Async(layerDirs[0], key, null, cancellationToken).ConfigureAwait(false);

@@ -164,10 +164,12 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         var spec = request.Spec;
         BundleBuilder.Validate(spec);
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
+        CreateProgress.Report("image", $"resolving image {spec.Image}");
         var image = await _images.ResolveAsync(spec.Image!, cancellationToken).ConfigureAwait(false);
         Mark("image resolved");
         var workload = Workload(spec, request.Name, image);
 
+        CreateProgress.Report("rootfs", "preparing the root file system and the bundle");
         var rootfs = new ContainerRootfs(request.Directory, image.LayerDirectories, spec.AutoRemove);
         rootfs.CreateDirectories();
         var cgroups = new ContainerCgroups(request.InstanceId, _options.CgroupParent);
@@ -187,6 +189,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         if (NetworkName(spec) is { } networkName)
         {
             var registry = NetworkRegistry.Require(_options.Networks, spec, networkName, "--network none or host");
+            CreateProgress.Report("network", $"joining network {networkName}");
             var hosts = Path.Combine(request.Directory, HostsFileName);
             NetworkRegistry.PrepareHostsFile(hosts, request.Name);
             network = await registry.AttachAsync(NetworkAttachRequest.For(request, spec, networkName, hosts), cancellationToken).ConfigureAwait(false);

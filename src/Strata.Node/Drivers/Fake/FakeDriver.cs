@@ -15,6 +15,9 @@ namespace Strata.Node.Drivers.Fake;
 ///   fail-create        CreateAsync fails (tests rollback)
 ///   exit N             exits with N
 ///   sleep [SECONDS]    runs until stopped (143), killed (128+signal) or SECONDS pass (0)
+/// A script may begin with <c>steps N MS</c>: the create then reports N steps (<c>fake-1</c> … <c>fake-N</c>, "fake step i/N"), waiting
+/// MS milliseconds after each (a cancel ends the wait), before the rest of the argv becomes the workload: a slow
+/// create with progress, for the operations' tests.
 /// Only offered when stratad runs with --enable-fake-tier. It cannot survive a daemon restart (Recover says Lost).
 /// </summary>
 public sealed class FakeDriver : IDriver
@@ -37,9 +40,22 @@ public sealed class FakeDriver : IDriver
     public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken) =>
         Task.FromResult(new DriverFingerprint(true, "in-memory fake for tests", "fake"));
 
-    public Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
+    public async Task<DriverHandle> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
     {
         var argv = (IReadOnlyList<string>)[.. request.Spec.Command ?? [], .. request.Spec.Args ?? []];
+        if (argv.Count >= 3 && argv[0] == "steps")
+        {
+            if (!int.TryParse(argv[1], CultureInfo.InvariantCulture, out var count) || count < 1 || !int.TryParse(argv[2], CultureInfo.InvariantCulture, out var pause) || pause < 0)
+            {
+                throw StrataException.Invalid("args", "the fake tier's 'steps N MS' needs a step count of 1 or more and a pause of 0 or more milliseconds");
+            }
+            for (var i = 1; i <= count; i++)
+            {
+                CreateProgress.Report($"fake-{i}", $"fake step {i}/{count}", i, count);
+                await Task.Delay(TimeSpan.FromMilliseconds(pause), _time, cancellationToken).ConfigureAwait(false);
+            }
+            argv = [.. argv.Skip(3)];
+        }
         if (argv.Count == 0)
         {
             throw StrataException.Invalid("args", "the fake tier needs a script: echo, exit N, sleep, fail-start, fail-create");
@@ -48,12 +64,12 @@ public sealed class FakeDriver : IDriver
         {
             throw new StrataException(ErrorKind.Internal, "fake create failure (requested by the fail-create script)");
         }
-        return Task.FromResult(new DriverHandle
+        return new DriverHandle
         {
             InstanceId = request.InstanceId,
             Directory = request.Directory,
             Data = new Dictionary<string, string> { ["argv"] = string.Join('\u001f', argv) },
-        });
+        };
     }
 
     public Task<DriverHandle> StartAsync(DriverHandle handle, CancellationToken cancellationToken)

@@ -79,6 +79,7 @@ public sealed partial class SandboxDriver
             }
             try
             {
+                CreateProgress.Report("template", "booting the image's template (its first start; later starts restore it)");
                 template = await Templates.CreateAsync(shape, key, (temp, c) => TemplateBootOptionsAsync(options, temp, workload, c), ct).ConfigureAwait(false);
                 note = " (made by this start)" + note;
             }

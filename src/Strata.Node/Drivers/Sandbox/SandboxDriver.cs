@@ -121,6 +121,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             throw StrataException.Invalid("resources.pids", "the sandbox tier has no process limit (the guest kernel owns its processes); drop --pids or use --tier container");
         }
         GuestTierOptions.RefuseHostKernelOptions(spec, "sandbox");
+        CreateProgress.Report("image", $"resolving image {spec.Image}");
         var image = await _images.ResolveAsync(spec.Image, cancellationToken).ConfigureAwait(false);
         var digest = image.Digest;
         // Decide (and validate) the workload before the expensive disk work.
@@ -128,6 +129,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var baseDisk = await _guest.RootDisks.EnsureBaseAsync(image.LayerDirectories, digest, cancellationToken).ConfigureAwait(false);
         var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest, image.LayerDirectories);
         var overlay = Path.Combine(request.Directory, OverlayFileName);
+        CreateProgress.Report("overlay", "creating the sandbox's writable disk");
         var data = new Dictionary<string, string> { ["image"] = digest };
         await using var revert = new Revert();
         revert.Add(() => File.Delete(overlay));
@@ -137,6 +139,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         if (networkName is not null)
         {
             revert.Add(() => File.Delete(Path.Combine(request.Directory, NamesDiskFileName)));
+            CreateProgress.Report("network", $"joining network {networkName}");
             var network = await NetworkRegistry.AttachTapAsync(_options.Networks, spec, request, networkName,
                 Path.Combine(request.Directory, NamesDiskFileName), cancellationToken).ConfigureAwait(false);
             revert.AddAsync(() => _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None));
@@ -185,6 +188,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var options = GuestOptions(assets, workload, dir, network, exports);
         // Templates (SandboxDriver.Templates.cs): a start from the image's booted template, when there is one for this shape.
         var fromTemplate = await PrepareTemplateStartAsync(handle, assets, workload, options, cancellationToken).ConfigureAwait(false);
+        CreateProgress.Report("boot", fromTemplate.Options is null ? "booting the guest" : "restoring the guest from the image's template");
         var plan = QemuVm.Plan(fromTemplate.Options ?? options);
         var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
         var startedAt = DateTimeOffset.UtcNow;
@@ -474,32 +478,14 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     private partial void LogBreakdown(string instance, string breakdown);
 }
 
-public sealed record SandboxDriverOptions
+/// <summary>The sandbox tier's options: the shared guest settings (<see cref="GuestDriverOptions"/>) and the sandbox's own.</summary>
+public sealed record SandboxDriverOptions : GuestDriverOptions
 {
-    /// <summary>Where the driver's own <see cref="GuestPipeline"/> keeps its initramfs, base disks and accelerator answer when <see cref="Guest"/> is not given.</summary>
-    public required string CacheDirectory { get; init; }
-    /// <summary>
-    /// The guest pipeline (kernel, initramfs, accelerator, per-image base disks) shared with the vm tier; the daemon
-    /// gives one for both (<c>&lt;root&gt;/cache/guest</c>). Null: the driver's own under <see cref="CacheDirectory"/>,
-    /// from <see cref="QemuBinary"/>, <see cref="Kernel"/> and <see cref="Busybox"/>.
-    /// </summary>
-    public GuestPipeline? Guest { get; init; }
-    public string? Supervisor { get; init; }
-    public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
-    public string QemuBinary { get; init; } = "qemu-system-x86_64";
     public string Busybox { get; init; } = "/bin/busybox";
     /// <summary>Null: <see cref="GuestKernel.Locate()"/>.</summary>
     public GuestKernelInfo? Kernel { get; init; }
-    /// <summary><c>kvm</c> or <c>tcg</c> to skip the probe; null: probe once (cached under <see cref="CacheDirectory"/>).</summary>
-    public string? Accelerator { get; init; }
     /// <summary>virtiofsd, for <c>-v</c> mounts; default: <see cref="Strata.Qemu.VirtioFsDaemon.Locate"/>. Null: mounts are refused.</summary>
     public string? VirtioFsDaemon { get; init; } = Strata.Qemu.VirtioFsDaemon.Locate();
-    /// <summary>The node's networks, for <c>--network NAME</c> (a tap on the bridge). Null: sandboxes join no network.</summary>
-    public NetworkRegistry? Networks { get; init; }
-    /// <summary>Keep one supervisor started ahead of time for the next run (the daemon does; see SupervisorLauncher).</summary>
-    public bool KeepSpareSupervisor { get; init; }
-    /// <summary>The daemon's launcher, shared by its supervised tiers (one standby supervisor for all); null: the driver's own.</summary>
-    public SupervisorLauncher? Launcher { get; init; }
     /// <summary>Start sandboxes from their image's booted template (docs/sandbox.md#templates); false: every start boots cold.</summary>
     public bool Templates { get; init; } = true;
 }

@@ -35,6 +35,7 @@ public sealed partial class VmDriver
             // Every run starts from the image again: nothing of the previous run survives.
             await CreateOverlayAsync(config, cancellationToken).ConfigureAwait(false);
         }
+        CreateProgress.Report("boot", loadvmTag is null ? "booting the VM" : "restoring the VM from its snapshot");
         var supervisorConfig = new SupervisorConfig
         {
             Argv = BuildArgv(config, handle.Directory, loadvmTag, await NetworkOfAsync(handle, config, cancellationToken).ConfigureAwait(false)),

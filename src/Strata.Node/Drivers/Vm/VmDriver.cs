@@ -166,6 +166,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
                 ? await EnsureArm64AssetsAsync(cancellationToken).ConfigureAwait(false)
                 : await _guest.Assets.EnsureAsync(cancellationToken).ConfigureAwait(false);
             PreparedRootfs rootfs;
+            CreateProgress.Report("image", $"resolving image {spec.Image}");
             try
             {
                 rootfs = await _images.PrepareRootfsLayersAsync(spec.Image, cancellationToken).ConfigureAwait(false);
@@ -208,10 +209,12 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
         };
         _ = BuildArgv(config, request.Directory, loadvmTag: null); // checks socket path lengths and values now
         revert.Add(() => File.Delete(overlay));
+        CreateProgress.Report("overlay", "creating the VM's writable disk");
         await CreateOverlayAsync(config, cancellationToken).ConfigureAwait(false);
         if (JoinsNetwork(spec) is { } networkName)
         {
             revert.Add(() => File.Delete(Path.Combine(request.Directory, NamesDiskFileName)));
+            CreateProgress.Report("network", $"joining network {networkName}");
             var tap = await NetworkRegistry.AttachTapAsync(_options.Networks, spec, request, networkName,
                 Path.Combine(request.Directory, NamesDiskFileName), cancellationToken).ConfigureAwait(false);
             revert.AddAsync(() => _options.Networks!.DetachAsync(request.InstanceId, CancellationToken.None));
@@ -346,7 +349,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     // ---- helpers ----
 
     private Task<AcceleratorChoice> AccelAsync(CancellationToken cancellationToken) =>
-        _guest.Assets.AcceleratorAsync(_options.Accel, "the vm tier's accelerator setting", cancellationToken);
+        _guest.Assets.AcceleratorAsync(_options.Accelerator, "the vm tier's accelerator setting", cancellationToken);
 
     private static bool IsRunning(DriverHandle handle) =>
         SupervisedRuntime.SupervisorAlive(handle) && !File.Exists(Path.Combine(handle.Directory, ExitFileName));
