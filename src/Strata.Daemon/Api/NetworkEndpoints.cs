@@ -1,4 +1,5 @@
 using Strata.Contracts;
+using Strata.Control;
 using Strata.Node.Networking;
 
 namespace Strata.Daemon.Api;
