@@ -4,7 +4,7 @@ using Strata.Contracts;
 
 namespace Strata.Cli;
 
-/// <summary><c>strata network create|ls|inspect|rm</c>.</summary>
+/// <summary><c>strata network create|ls|inspect|rm|connect|disconnect</c>.</summary>
 internal static class NetworkCommands
 {
     private static Option<bool> Json() => new("--json") { Description = "print JSON instead of a table" };
@@ -16,6 +16,8 @@ internal static class NetworkCommands
         network.Subcommands.Add(List());
         network.Subcommands.Add(Inspect());
         network.Subcommands.Add(Remove());
+        network.Subcommands.Add(Connect());
+        network.Subcommands.Add(Disconnect());
         return network;
     }
 
@@ -108,5 +110,56 @@ internal static class NetworkCommands
             return 0;
         }));
         return command;
+    }
+
+    private static Command Connect()
+    {
+        var network = new Argument<string>("network") { Description = "a network of the project" };
+        var instance = new Argument<string>("instance") { Description = "a container created with --network (created, running or stopped)" };
+        var alias = new Option<string[]>("--alias") { Description = "another name the network's members reach the instance by (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var json = Json();
+        var command = new Command("connect", "Join an instance to another network (container tier): a new interface, its name on that network's hosts files; kept across restarts")
+        {
+            network, instance, alias, json,
+        };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var info = await client.ConnectNetworkAsync(parse.GetValue(instance)!, new ConnectNetworkRequest
+            {
+                Network = parse.GetValue(network)!,
+                Aliases = parse.GetValue(alias) is { Length: > 0 } aliases ? aliases : null,
+            }, ct);
+            WriteInstance(parse, json, info);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Disconnect()
+    {
+        var network = new Argument<string>("network") { Description = "a network the instance joined with 'network connect'" };
+        var instance = new Argument<string>("instance");
+        var json = Json();
+        var command = new Command("disconnect", "Take an instance off a network it joined with 'network connect'") { network, instance, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            WriteInstance(parse, json, await client.DisconnectNetworkAsync(parse.GetValue(instance)!, parse.GetValue(network)!, ct));
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>The instance as JSON (<c>--json</c>), or its name and the networks it joined after create.</summary>
+    private static void WriteInstance(ParseResult parse, Option<bool> json, InstanceInfo info)
+    {
+        if (parse.GetValue(json))
+        {
+            StrataCli.WriteJson(info, StrataJsonContext.Default.InstanceInfo);
+            return;
+        }
+        var connected = info.Details?.GetValueOrDefault(Contracts.Drivers.INetworkConnectDriver.ConnectedKey);
+        Console.WriteLine(connected is null ? info.Name : $"{info.Name}: {connected}");
     }
 }

@@ -19,4 +19,12 @@ public sealed partial class StrataClient
     {
         using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Delete, Q($"v1/networks/{N(name)}")), HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
     }
+
+    /// <summary>Joins the instance to another network of its project (container tier).</summary>
+    public Task<InstanceInfo> ConnectNetworkAsync(string instance, ConnectNetworkRequest request, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, Q($"v1/instances/{N(instance)}/networks"), JsonBody(request, StrataJsonContext.Default.ConnectNetworkRequest), StrataJsonContext.Default.InstanceInfo, ct);
+
+    /// <summary>Leaves a network joined with <see cref="ConnectNetworkAsync"/>.</summary>
+    public Task<InstanceInfo> DisconnectNetworkAsync(string instance, string network, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Delete, Q($"v1/instances/{N(instance)}/networks/{N(network)}"), null, StrataJsonContext.Default.InstanceInfo, ct);
 }

@@ -114,6 +114,18 @@ public sealed record NetworkMemberInfo
     public required string Project { get; init; }
     public required string Address { get; init; }
     public IReadOnlyList<PortSpec> Ports { get; init; } = [];
+    /// <summary>More names the instance is reached by on this network.</summary>
+    public IReadOnlyList<string> Aliases { get; init; } = [];
+    /// <summary>Set when the instance joined after create (<c>strata network connect</c>): its interface (<c>eth1</c> …).</summary>
+    public string? Interface { get; init; }
+}
+
+/// <summary>Body of <c>POST /v1/instances/{name}/networks</c>: join another network of the project.</summary>
+public sealed record ConnectNetworkRequest
+{
+    public required string Network { get; init; }
+    /// <summary>More names the members of that network reach the instance by (DNS labels).</summary>
+    public IReadOnlyList<string>? Aliases { get; init; }
 }
 
 public sealed record NetworkList(IReadOnlyList<NetworkInfo> Items);

@@ -62,6 +62,7 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(TokenList))]
 [JsonSerializable(typeof(CreateTokenRequest))]
 [JsonSerializable(typeof(CreateNetworkRequest))]
+[JsonSerializable(typeof(ConnectNetworkRequest))]
 [JsonSerializable(typeof(NetworkInfo))]
 [JsonSerializable(typeof(NetworkList))]
 [JsonSerializable(typeof(PortSpec))]

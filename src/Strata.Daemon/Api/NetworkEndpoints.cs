@@ -1,4 +1,5 @@
 using Strata.Contracts;
+using Strata.Control;
 using Strata.Node.Networking;
 
 namespace Strata.Daemon.Api;
@@ -32,5 +33,23 @@ public static class NetworkEndpoints
             await networks.RemoveAsync(name, InstanceEndpoints.Project(http), http.RequestAborted);
             return Results.NoContent();
         }).WithSummary("Remove a network with its bridge, rules and leases; 409 while instances are attached.");
+
+        var instances = app.MapGroup("/v1/instances/{name}/networks").WithTags("networks");
+
+        instances.MapPost("/", async (string name, HttpContext http, InstanceService service) =>
+        {
+            var request = await ImageEndpoints.ReadJsonAsync(http, StrataJsonContext.Default.ConnectNetworkRequest)
+                ?? throw StrataException.Invalid("body", "expected a ConnectNetworkRequest, e.g. {\"network\":\"backend\",\"aliases\":[\"db\"]}");
+            var record = await service.ConnectNetworkAsync(InstanceEndpoints.Project(http), name, request.Network, request.Aliases ?? [], http.RequestAborted);
+            return Results.Json(InstanceEndpoints.ToInfo(record), StrataJsonContext.Default.InstanceInfo);
+        }).Accepts<ConnectNetworkRequest>("application/json").Produces<InstanceInfo>()
+            .WithSummary("Join the instance to another network of its project (container tier; created, running or stopped): a new interface (eth1 …) in its namespace, its name and 'aliases' in the network's hosts files. Kept across restarts; details.connectedNetworks lists them.");
+
+        instances.MapDelete("/{network}", async (string name, string network, HttpContext http, InstanceService service) =>
+        {
+            var record = await service.DisconnectNetworkAsync(InstanceEndpoints.Project(http), name, network, http.RequestAborted);
+            return Results.Json(InstanceEndpoints.ToInfo(record), StrataJsonContext.Default.InstanceInfo);
+        }).Produces<InstanceInfo>()
+            .WithSummary("Leave a network joined with POST /v1/instances/{name}/networks (the network the instance was created on stays until it is removed).");
     }
 }

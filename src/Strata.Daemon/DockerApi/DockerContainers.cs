@@ -131,6 +131,22 @@ internal static class DockerContainers
             IPAddress = attachment?.Address ?? "",
             IPPrefixLen = attachment is null ? 0 : prefix,
         };
+        // Networks joined after create (docker network connect): their addresses whatever the state, as the
+        // interface stays in the container's namespace until it leaves or is removed.
+        foreach (var c in networks.Connections(r.Id))
+        {
+            var name = c.Network == networks.DefaultNetwork ? "bridge" : names.ToDocker(r.Project, c.Network);
+            var info = networks.List(r.Project).FirstOrDefault(n => n.Name == c.Network);
+            result[name] = new DockerEndpoint
+            {
+                Aliases = [r.Name, .. c.Aliases, IdOf(r)[..12]],
+                NetworkID = DockerNetworkEndpoints.IdOf(name),
+                EndpointID = IdOf(r) + "-" + c.Interface,
+                Gateway = info?.Gateway ?? "",
+                IPAddress = c.Address,
+                IPPrefixLen = info is null ? 0 : int.Parse(info.Subnet.Split('/')[1], CultureInfo.InvariantCulture),
+            };
+        }
         return result;
     }
 

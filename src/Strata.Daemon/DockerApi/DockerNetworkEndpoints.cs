@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Strata.Contracts;
 using Strata.Control;
+using Strata.Store;
 using Strata.Node.Networking;
 using static Strata.Daemon.DockerApi.DockerApiHost;
 
@@ -88,17 +90,58 @@ internal static class DockerNetworkEndpoints
             names.Remove(project, strataName);
             return Results.NoContent();
         });
-        app.MapPost("/networks/{id}/connect", (string id, HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names) =>
+        app.MapPost("/networks/{id}/connect", async (string id, HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names) =>
         {
-            var network = Find(Project(http), id, networks, service, names);
-            throw StrataException.Invalid("Container", $"a Strata container joins its network when it is created and cannot join '{network.Name}' later; create it with --network {network.Name}");
+            var request = await ReadAsync(http, DockerJsonContext.Default.DockerNetworkConnect);
+            var (project, container, strataName) = ConnectTarget(id, request, http, networks, service, names, "connected to");
+            var aliases = new List<string>();
+            if (request?.EndpointConfig is { ValueKind: JsonValueKind.Object } endpoint)
+            {
+                foreach (var setting in endpoint.EnumerateObject())
+                {
+                    if (setting.Name == "Aliases")
+                    {
+                        aliases.AddRange((DockerContainerSpec.Strings(setting.Value, "EndpointConfig.Aliases") ?? []).Select(DockerContainerSpec.ToStrataName));
+                    }
+                    else if (setting.Name is not ("NetworkID" or "EndpointID"))
+                    {
+                        DockerContainerSpec.RefuseUnlessZero($"EndpointConfig.{setting.Name}", setting.Value);
+                    }
+                }
+            }
+            await service.ConnectNetworkAsync(project, container.Name, strataName, [.. aliases.Where(a => a != container.Name).Distinct()], http.RequestAborted);
+            return Results.Ok();
         });
-        app.MapPost("/networks/{id}/disconnect", (string id, HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names) =>
+        app.MapPost("/networks/{id}/disconnect", async (string id, HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names) =>
         {
-            var network = Find(Project(http), id, networks, service, names);
-            throw StrataException.Invalid("Container", $"a Strata container stays on its network '{network.Name}' until it is removed; remove the container instead");
+            var request = await ReadAsync(http, DockerJsonContext.Default.DockerNetworkConnect);
+            var (project, container, strataName) = ConnectTarget(id, request, http, networks, service, names, "disconnected from");
+            await service.DisconnectNetworkAsync(project, container.Name, strataName, http.RequestAborted);
+            return Results.Ok();
         });
         app.MapPost("/networks/prune", () => DockerContainerEndpoints.NotSupported("network prune"));
+    }
+
+    /// <summary>
+    /// The project, container and Strata network of a connect or disconnect: the network by name or ID prefix, the
+    /// container by name or ID (both 404 when they are another project's).
+    /// </summary>
+    private static (string Project, InstanceRecord Container, string Network) ConnectTarget(
+        string id, DockerNetworkConnect? request, HttpContext http, NetworkRegistry networks, InstanceService service, DockerNetworkNames names, string verb)
+    {
+        var project = Project(http);
+        var network = Find(project, id, networks, service, names);
+        if (string.IsNullOrEmpty(request?.Container))
+        {
+            throw StrataException.Invalid("Container", "name the container, e.g. {\"Container\":\"web\"}");
+        }
+        var container = DockerContainers.Resolve(service, project, request.Container);
+        if (network.Name is "host" or "none")
+        {
+            throw new StrataException(ErrorKind.Forbidden, $"container cannot be {verb} the {network.Name} network: it is a mode chosen at create (--network {network.Name}), not a network");
+        }
+        var strataName = network.Name == "bridge" ? networks.DefaultNetwork : names.ToStrata(project, network.Name);
+        return (project, container, strataName);
     }
 
     private static DockerNetwork Find(string project, string id, NetworkRegistry networks, InstanceService service, DockerNetworkNames names)

@@ -9,7 +9,7 @@ namespace Strata.Node.Networking;
 /// the previous one's result as <c>prevResult</c>; DEL in reverse order with the cached ADD result.
 /// The plugin binaries are invoked directly (CNI_* environment, network configuration on stdin).
 /// </summary>
-internal sealed class CniChain(string pluginDirectory, string networkName, IReadOnlyList<JsonObject> plugins)
+internal sealed class CniChain(string pluginDirectory, string networkName, IReadOnlyList<JsonObject> plugins, string interfaceName = "eth0")
 {
     public const string Version = "1.0.0";
 
@@ -67,7 +67,7 @@ internal sealed class CniChain(string pluginDirectory, string networkName, IRead
             ["CNI_CONTAINERID"] = containerId,
             // DEL of an already deleted namespace is allowed to pass an empty path; the plugins then skip it.
             ["CNI_NETNS"] = command == "DEL" && !File.Exists(netnsPath) ? "" : netnsPath,
-            ["CNI_IFNAME"] = "eth0",
+            ["CNI_IFNAME"] = interfaceName,
             ["CNI_PATH"] = pluginDirectory,
         };
         var r = await HostCommand.RunAsync(binary, [], config.ToJsonString(), env, ct).ConfigureAwait(false);

@@ -6,33 +6,45 @@ namespace Strata.Node.Networking;
 public sealed partial class NetworkRegistry
 {
     /// <summary>
-    /// Each member's hosts file lists the members of its network in its own project. Written in place (same
-    /// inode) because it is bind-mounted into running containers.
+    /// The hosts file of each member of <paramref name="record"/> (and of <paramref name="left"/>, an instance that
+    /// just left it) lists the members of every network the instance is on, in its own project. Written in place
+    /// (same inode) because it is bind-mounted into running containers. Caller holds the lock.
     /// </summary>
-    private static void WriteHostsFiles(NetworkRecord record)
+    private void WriteHostsFiles(NetworkRecord record, string? left = null)
     {
-        foreach (var member in record.Members)
+        var instances = record.Members.Select(m => m.InstanceId).Append(left).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        foreach (var instanceId in instances)
         {
-            if (member.HostsFile is null || !Directory.Exists(Path.GetDirectoryName(member.HostsFile)))
+            var memberships = _state.Networks.SelectMany(n => n.Members.Where(m => m.InstanceId == instanceId).Select(m => (Network: n, Member: m)))
+                .OrderBy(x => x.Member.Interface is not null).ToList();
+            if (memberships.Count == 0 || memberships[0].Member is not { HostsFile: { } hostsFile } own
+                || !Directory.Exists(Path.GetDirectoryName(hostsFile)))
             {
                 continue;
             }
             var text = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-            foreach (var m in record.Members.Where(m => m.Project == member.Project && m.Address.Length > 0))
+            var lines = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (network, _) in memberships)
             {
-                text.Append(m.Address).Append('\t').Append(m.Name);
-                foreach (var alias in m.Aliases)
+                foreach (var m in network.Members.Where(m => m.Project == own.Project && m.Address.Length > 0))
                 {
-                    text.Append(' ').Append(alias);
+                    var line = new StringBuilder(m.Address).Append('\t').Append(m.Name);
+                    foreach (var alias in m.Aliases)
+                    {
+                        line.Append(' ').Append(alias);
+                    }
+                    if (lines.Add(line.ToString()))
+                    {
+                        text.Append(line).Append('\n');
+                    }
                 }
-                text.Append('\n');
             }
-            if (member.Tap is not null)
+            if (own.Tap is not null)
             {
-                WriteNamesDisk(member.HostsFile, text.ToString());
+                WriteNamesDisk(hostsFile, text.ToString());
                 continue;
             }
-            using var stream = new FileStream(member.HostsFile, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
+            using var stream = new FileStream(hostsFile, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
             stream.SetLength(0);
             stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
         }

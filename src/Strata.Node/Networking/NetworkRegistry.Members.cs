@@ -12,6 +12,7 @@ namespace Strata.Node.Networking;
 /// </summary>
 public sealed partial class NetworkRegistry
 {
+    /// <summary>The network the instance was created on (its eth0), or null; <see cref="Connections"/> lists those joined later.</summary>
     public NetworkAttachment? Attachment(string instanceId)
     {
         _lock.Wait();
@@ -19,7 +20,7 @@ public sealed partial class NetworkRegistry
         {
             foreach (var n in _state.Networks)
             {
-                if (n.Members.FirstOrDefault(m => m.InstanceId == instanceId) is { } m)
+                if (n.Members.FirstOrDefault(m => m.InstanceId == instanceId && m.Interface is null) is { } m)
                 {
                     return new NetworkAttachment(n.Name, NamespacePath(m.Namespace), m.Address, m.Ports);
                 }
@@ -71,7 +72,7 @@ public sealed partial class NetworkRegistry
                 Ports = [.. request.Ports],
                 Aliases = [.. request.Aliases],
             };
-            record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
+            record.Members.RemoveAll(m => m.InstanceId == request.InstanceId && m.Interface is null);
             record.Members.Add(member);
             Save();
             if (File.Exists(nsPath))
@@ -99,7 +100,7 @@ public sealed partial class NetworkRegistry
                 {
                     NetworkNamespaces.Delete(nsName);
                 }
-                record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
+                record.Members.Remove(member);
                 Save();
                 throw;
             }
@@ -110,7 +111,10 @@ public sealed partial class NetworkRegistry
         }
     }
 
-    /// <summary>Leaves the network: CNI DEL (veth, lease, NAT and port rules), then the namespace. Idempotent. Returns what could not be cleaned.</summary>
+    /// <summary>
+    /// Leaves every network: CNI DEL of the interfaces joined later, then of the first network's (veth, lease, NAT
+    /// and port rules), then the namespace. Idempotent. Returns what could not be cleaned.
+    /// </summary>
     public async Task<IReadOnlyList<string>> DetachAsync(string instanceId, CancellationToken ct)
     {
         await _lock.WaitAsync(ct).ConfigureAwait(false);
@@ -118,6 +122,10 @@ public sealed partial class NetworkRegistry
         {
             var errors = new List<string>();
             var nsName = _options.NamespacePrefix + instanceId;
+            foreach (var (extra, member) in Memberships(instanceId).Where(x => x.Member.Interface is not null).ToList())
+            {
+                errors.AddRange(await LeaveAsync(extra, member).ConfigureAwait(false));
+            }
             var record = _state.Networks.FirstOrDefault(n => n.Members.Any(m => m.InstanceId == instanceId));
             if (record is not null)
             {
@@ -128,19 +136,7 @@ public sealed partial class NetworkRegistry
                     return errors;
                 }
                 nsName = member.Namespace;
-                var vanished = !File.Exists(NamespacePath(nsName));
-                var cleanup = await Chain(record, member.Ports).DeleteAsync(instanceId, NamespacePath(nsName), member.CniResult, CancellationToken.None).ConfigureAwait(false);
-                if (member.CniResult is not null)
-                {
-                    errors.AddRange(cleanup); // without a cached result (a create cut short) some DELs fail by design
-                }
-                if (vanished && !record.Internal && member.Address.Length > 0)
-                {
-                    await TeardownMasqueradeAsync(record.Key, instanceId, member.Address).ConfigureAwait(false);
-                }
-                record.Members.Remove(member);
-                Save();
-                WriteHostsFiles(record);
+                errors.AddRange(await LeaveAsync(record, member).ConfigureAwait(false));
             }
             if (File.Exists(NamespacePath(nsName)) && NetworkNamespaces.Delete(nsName) is { } failed)
             {
@@ -152,6 +148,34 @@ public sealed partial class NetworkRegistry
         {
             _lock.Release();
         }
+    }
+
+    /// <summary>Every network the instance is a member of, with its membership; the caller holds the lock.</summary>
+    private IEnumerable<(NetworkRecord Record, MemberRecord Member)> Memberships(string instanceId) =>
+        _state.Networks.SelectMany(n => n.Members.Where(m => m.InstanceId == instanceId).Select(m => (n, m)));
+
+    /// <summary>
+    /// One veth member leaves its network: CNI DEL on its interface, the NAT rules the plugin could not find when the
+    /// namespace vanished first, the record, and the hosts files of who is left. Caller holds the lock.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> LeaveAsync(NetworkRecord record, MemberRecord member)
+    {
+        var errors = new List<string>();
+        var nsPath = NamespacePath(member.Namespace);
+        var vanished = !File.Exists(nsPath);
+        var cleanup = await Chain(record, member.Ports, member.Interface).DeleteAsync(member.InstanceId, nsPath, member.CniResult, CancellationToken.None).ConfigureAwait(false);
+        if (member.CniResult is not null)
+        {
+            errors.AddRange(cleanup); // without a cached result (a create cut short) some DELs fail by design
+        }
+        if (vanished && !record.Internal && member.Address.Length > 0)
+        {
+            await TeardownMasqueradeAsync(record.Key, member.InstanceId, member.Address).ConfigureAwait(false);
+        }
+        record.Members.Remove(member);
+        Save();
+        WriteHostsFiles(record, member.InstanceId);
+        return errors;
     }
 
     /// <summary>
@@ -179,21 +203,23 @@ public sealed partial class NetworkRegistry
     }
 
     /// <summary>
-    /// Joins the network again when the instance's namespace is gone although it is still a member (the host
-    /// rebooted: /run/netns, veths and rules are gone, the lease file is not). Returns the current attachment.
+    /// Joins the networks again when the instance's namespace is gone although it is still a member (the host
+    /// rebooted: /run/netns, veths and rules are gone, the lease files are not): its first network, then each one
+    /// it joined later, on the same interface. Returns the attachment of the first network.
     /// </summary>
     public async Task<NetworkAttachment?> EnsureAttachedAsync(string instanceId, CancellationToken ct)
     {
         NetworkAttachRequest? again = null;
+        List<(string Network, string Interface, List<string> Aliases)> extras;
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var record = _state.Networks.FirstOrDefault(n => n.Members.Any(m => m.InstanceId == instanceId));
+            var record = _state.Networks.FirstOrDefault(n => n.Members.Any(m => m.InstanceId == instanceId && m.Interface is null));
             if (record is null)
             {
                 return null;
             }
-            var member = record.Members.First(m => m.InstanceId == instanceId);
+            var member = record.Members.First(m => m.InstanceId == instanceId && m.Interface is null);
             if (member.Tap is not null)
             {
                 return new NetworkAttachment(record.Name, "", member.Address, member.Ports); // a VM member: no namespace
@@ -207,13 +233,20 @@ public sealed partial class NetworkRegistry
                 InstanceId = instanceId, Name = member.Name, Project = member.Project, Network = record.Name,
                 Ports = member.Ports, HostsFile = member.HostsFile, Aliases = member.Aliases,
             };
+            extras = [.. Memberships(instanceId).Where(x => x.Member.Interface is not null)
+                .Select(x => (x.Record.Name, x.Member.Interface!, x.Member.Aliases)).OrderBy(x => x.Item2, StringComparer.Ordinal)];
         }
         finally
         {
             _lock.Release();
         }
         await DetachAsync(instanceId, ct).ConfigureAwait(false);
-        return await AttachAsync(again, ct).ConfigureAwait(false);
+        var attachment = await AttachAsync(again, ct).ConfigureAwait(false);
+        foreach (var (network, iface, aliases) in extras)
+        {
+            await ConnectAsync(instanceId, network, aliases, ct, iface).ConfigureAwait(false);
+        }
+        return attachment;
     }
 
     /// <summary>
@@ -240,7 +273,11 @@ public sealed partial class NetworkRegistry
         return stale.Count;
     }
 
-    private CniChain Chain(NetworkRecord record, IReadOnlyList<PortSpec> ports)
+    /// <summary>
+    /// The plugins of a member: a network joined later (<paramref name="interfaceName"/> set) gets no default route
+    /// (the first network keeps it, as a second one would clash) and no published ports.
+    /// </summary>
+    private CniChain Chain(NetworkRecord record, IReadOnlyList<PortSpec> ports, string? interfaceName = null)
     {
         var subnet = Ipv4Subnet.Parse(record.Subnet);
         var plugins = new List<JsonObject>
@@ -258,16 +295,16 @@ public sealed partial class NetworkRegistry
                     ["dataDir"] = IpamDirectory,
                     ["ranges"] = new JsonArray(new JsonArray(new JsonObject { ["subnet"] = subnet.ToString(), ["gateway"] = subnet.Gateway })),
                     // An internal network has no default route: nothing beyond the bridge is reachable.
-                    ["routes"] = record.Internal ? new JsonArray() : new JsonArray(new JsonObject { ["dst"] = "0.0.0.0/0" }),
+                    ["routes"] = record.Internal || interfaceName is not null ? new JsonArray() : new JsonArray(new JsonObject { ["dst"] = "0.0.0.0/0" }),
                 },
             },
         };
-        if (PortmapPlugin(ports) is { } portmap)
+        if (interfaceName is null && PortmapPlugin(ports) is { } portmap)
         {
             plugins.Add(portmap);
         }
         // iptables here is Debian's iptables-nft: the rules land in nftables tables, which is what the kernel runs.
         plugins.Add(new JsonObject { ["type"] = "firewall", ["backend"] = "iptables", ["ingressPolicy"] = "same-bridge" });
-        return new CniChain(_options.PluginDirectory, record.Key, plugins);
+        return new CniChain(_options.PluginDirectory, record.Key, plugins, interfaceName ?? "eth0");
     }
 }

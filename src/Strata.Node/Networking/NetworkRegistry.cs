@@ -355,7 +355,7 @@ public sealed partial class NetworkRegistry : IDisposable
             CreatedAt = n.CreatedAt,
             Members = [.. n.Members.Where(m => m.Project == project).Select(m => new NetworkMemberInfo
             {
-                Instance = m.Name, Project = m.Project, Address = m.Address, Ports = m.Ports,
+                Instance = m.Name, Project = m.Project, Address = m.Address, Ports = m.Ports, Aliases = m.Aliases, Interface = m.Interface,
             })],
         };
     }

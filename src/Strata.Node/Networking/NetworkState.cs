@@ -56,6 +56,12 @@ internal sealed record MemberRecord
     public List<PortSpec> Ports { get; init; } = [];
     /// <summary>More names the member is reached by (its spec's networkAliases).</summary>
     public List<string> Aliases { get; init; } = [];
+    /// <summary>
+    /// Set for a network joined after create (<c>strata network connect</c>): the member's extra interface in the
+    /// namespace of its first network (<c>eth1</c>, <c>eth2</c> …). Null for the network it was created on (<c>eth0</c>,
+    /// which owns the namespace, the published ports and the hosts file).
+    /// </summary>
+    public string? Interface { get; init; }
     /// <summary>The CNI result of ADD, handed back to the plugins as prevResult on DEL (the firewall plugin needs it).</summary>
     public string? CniResult { get; init; }
 }

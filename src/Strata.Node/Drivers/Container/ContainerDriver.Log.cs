@@ -29,4 +29,10 @@ public sealed partial class ContainerDriver
 
     [LoggerMessage(EventId = 3308, Level = LogLevel.Information, Message = "container {Instance}: writable layer restored from {Path}")]
     private partial void LogRestored(string instance, string path);
+
+    [LoggerMessage(EventId = 3309, Level = LogLevel.Information, Message = "container {Instance} connected to network {Network}")]
+    private partial void LogNetworkConnected(string instance, string network);
+
+    [LoggerMessage(EventId = 3310, Level = LogLevel.Information, Message = "container {Instance} disconnected from network {Network}")]
+    private partial void LogNetworkDisconnected(string instance, string network);
 }

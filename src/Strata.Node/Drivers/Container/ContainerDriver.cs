@@ -22,7 +22,7 @@ namespace Strata.Node.Drivers.Container;
 /// daemon restarts work exactly as for the process tier. (<c>create</c> + <c>start</c> would give the
 /// container pid earlier, but the supervisor would then watch a process that exits at once.)
 /// </summary>
-public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IRuntimeConfigDriver, ICommitDriver, IDisposable
+public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IStatsDriver, ISnapshotDriver, IRuntimeConfigDriver, ICommitDriver, INetworkConnectDriver, IDisposable
 {
     internal const string ExitFileName = SupervisedRuntime.ExitFileName;
     internal const string KilledMarkerName = "killed-by-strata";
