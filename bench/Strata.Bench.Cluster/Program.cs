@@ -10,12 +10,16 @@ using Strata.Testing;
 // places them in batches, each batch one transaction fenced on the leader key, the node records and the pending
 // keys. Baseline in the same run, on the same cluster: raw etcd puts of values of the same size, from one client
 // and from 64 concurrent ones (etcd 3.4's own figures: 583 writes/s from one client, 44,341/s from 1,000).
-//   dotnet run -c Release --project bench/Strata.Bench.Cluster -- [--runs 3] [--nodes 100] [--instances 10000] [--batch 300] [--admit 500]
+// With --list N (0 skips it), then P8 in a cluster: GET /v1/instances through a published stratad over N placed
+// instances on three nodes, beside the etcd range reads it is made of (ListBench).
+//   dotnet run -c Release --project bench/Strata.Bench.Cluster -- [--runs 3] [--nodes 100] [--instances 10000] [--batch 300] [--admit 500] [--list 10000] [--list-rounds 30]
 var runs = 3;
 var nodeCount = 100;
 var instances = 10_000;
 var batch = 300;
 var admit = 500;
+var list = 10_000;
+var listRounds = 30;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -25,7 +29,9 @@ for (var i = 0; i < args.Length; i++)
         case "--instances": instances = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--batch": batch = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--admit": admit = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-        default: Console.Error.WriteLine($"unknown option {args[i]}; use --runs N, --nodes N, --instances N, --batch N, --admit N"); return 2;
+        case "--list": list = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--list-rounds": listRounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        default: Console.Error.WriteLine($"unknown option {args[i]}; use --runs N, --nodes N, --instances N, --batch N, --admit N, --list N, --list-rounds N"); return 2;
     }
 }
 const double Target = 2_000;
@@ -86,7 +92,8 @@ try
     static double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"median: committed placements {Median(placedRates):0}/s (target >= {Target:0}), admissions {Median(admitRates):0}/s; baseline raw puts {Median(rawOne):0}/s (1 client), {Median(rawMany):0}/s (64 clients)"));
-    return Median(placedRates) >= Target ? 0 : 1;
+    var listed = list > 0 ? await ListBench.RunAsync(etcd, client, list, listRounds) : 0;
+    return Median(placedRates) >= Target && listed == 0 ? 0 : 1;
 }
 finally
 {

@@ -12,7 +12,7 @@ namespace Strata.Cluster;
 /// <item><c>instances/PROJECT/NAME</c>: <see cref="DesiredInstance"/> with its placement and generation.</item>
 /// <item><c>assign/NODE/PROJECT/NAME</c>: <see cref="Assignment"/>: what a node must run (what its agent watches).</item>
 /// <item><c>state/NODE/PROJECT/NAME</c>: <see cref="InstanceReport"/> from the node, under its lease.</item>
-/// <item><c>projects/PROJECT</c>, <c>usage/PROJECT</c>, <c>tokens/SHA256</c>: quotas, their use, token hashes.</item>
+/// <item><c>projects/PROJECT</c>, <c>usage/PROJECT</c>, <c>tokens/ID</c>: quotas, their use, token hashes.</item>
 /// <item><c>leader</c>: the scheduler election; <c>events/…</c>: cluster events, under a one-hour lease.</item>
 /// </list>
 /// </remarks>
@@ -42,7 +42,7 @@ public static class ClusterKeys
     public static string StatesOf(string node) => States + node + "/";
     public static string Project(string project) => Projects + project;
     public static string UsageOf(string project) => Usage + project;
-    public static string Token(string sha256Hex) => Tokens + sha256Hex;
+    public static string Token(string id) => Tokens + id;
 
     /// <summary>(project, name) from a key <c>PREFIX…/PROJECT/NAME</c>.</summary>
     public static (string Project, string Name) ProjectAndName(string key)

@@ -25,6 +25,10 @@ public sealed record NodeRecord
     public required string Name { get; init; }
     /// <summary>Where other nodes reach its API (<c>--advertise ADDR:PORT</c>).</summary>
     public required string Address { get; init; }
+    /// <summary>The node's API speaks HTTPS (<c>--tls-cert</c>); other nodes then pin <see cref="CertificateSha256"/>.</summary>
+    public bool Tls { get; init; }
+    /// <summary>SHA-256 (hex) of the node's TLS certificate: what a node forwarding a request to it accepts, and only that.</summary>
+    public string? CertificateSha256 { get; init; }
     public required ResourceAmounts Capacity { get; init; }
     public required ResourceAmounts Free { get; init; }
     public IReadOnlyList<TierOffer> Tiers { get; init; } = [];
@@ -81,17 +85,33 @@ public sealed record Assignment(long Generation, ResourceAmounts Resources, stri
 /// <summary>The state a node reports for its own copy of an instance (<c>state/NODE/…</c>, under the node's lease).</summary>
 public sealed record InstanceReport(string State, long Generation, DateTimeOffset At, string? Error = null);
 
-/// <summary>A project in the cluster: its quota and placement rules.</summary>
+/// <summary>
+/// A project in the cluster (<c>projects/P</c>): its quota, restrictions and placement rules, as
+/// <c>strata project</c> sets them on any node. <see cref="AllowedTiers"/> repeats the restrictions' list for the
+/// scheduler's project filter.
+/// </summary>
 public sealed record ClusterProject
 {
     public required string Name { get; init; }
+    public string? Description { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
     public ProjectQuota? Quota { get; init; }
+    public ProjectRestrictions? Restrictions { get; init; }
     public IReadOnlyList<string>? AllowedTiers { get; init; }
     public IReadOnlyList<string>? AllowedNodes { get; init; }
 }
 
-/// <summary>A token, kept as its SHA-256 only: the project it acts for and its role.</summary>
-public sealed record ClusterToken(string Project, string Role);
+/// <summary>A project token (<c>tokens/ID</c>), kept as the SHA-256 of the whole token only: its project and role.</summary>
+public sealed record ClusterToken
+{
+    public required string Id { get; init; }
+    public required string Project { get; init; }
+    public required string Role { get; init; }
+    /// <summary>Lower-case hex SHA-256 of the whole bearer token.</summary>
+    public required string Hash { get; init; }
+    public string? Description { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+}
 
 /// <summary>A cluster event (a node offline, replacements frozen, …), kept an hour.</summary>
 public sealed record ClusterEvent(string Kind, string Message, DateTimeOffset At);

@@ -13,7 +13,32 @@ public sealed partial class DaemonHost
         {
             return;
         }
-        services.AddSingleton(sp => new ClusterNode(options, sp.GetRequiredService<InstanceService>(), sp.GetRequiredService<ProjectService>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(_ => new Strata.Cluster.Etcd.EtcdConnection(options.Cluster.Etcd));
+        services.AddSingleton(sp => new ClusterNode(options, sp.GetRequiredService<Strata.Cluster.Etcd.EtcdConnection>(), sp.GetRequiredService<InstanceService>(),
+            sp.GetRequiredService<ProjectService>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<ProjectSync>();
+    }
+
+    /// <summary>Projects and tokens: the node's SQLite on a single host, etcd in a cluster (every node sees the same).</summary>
+    private static Strata.Store.IProjectStore ProjectStore(IServiceProvider services, DaemonOptions options) =>
+        options.Cluster is null
+            ? services.GetRequiredService<Strata.Store.SqliteStateStore>()
+            : new EtcdProjectStore(services.GetRequiredService<Strata.Cluster.Etcd.EtcdConnection>());
+
+    /// <summary>Before the API listens: a node whose cluster token is not the cluster's stops here (docs/cluster.md).</summary>
+    private static async Task CheckClusterTokenAsync(IServiceProvider services, CancellationToken ct)
+    {
+        if (services.GetService<ClusterNode>() is { } node)
+        {
+            try
+            {
+                await node.CheckTokenAsync(ct).ConfigureAwait(false);
+            }
+            catch (Strata.Cluster.Etcd.EtcdUnavailableException e)
+            {
+                throw new Strata.Contracts.StrataException(Strata.Contracts.ErrorKind.Unavailable, e.Message, inner: e);
+            }
+        }
     }
 
     /// <summary>Joins the cluster once the API listens: the node record, then its agent and its campaign.</summary>
@@ -21,6 +46,7 @@ public sealed partial class DaemonHost
     {
         if (services.GetService<ClusterNode>() is { } node)
         {
+            services.GetRequiredService<ProjectSync>().Start();
             await node.StartAsync(ct).ConfigureAwait(false);
         }
     }

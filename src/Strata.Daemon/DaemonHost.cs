@@ -105,9 +105,10 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(TimeProvider.System);
             builder.Services.AddSingleton(sp => new SqliteStateStore(Path.Combine(options.Root, "state.db"), sp.GetRequiredService<ILogger<SqliteStateStore>>()));
             builder.Services.AddSingleton<IStateStore>(sp => sp.GetRequiredService<SqliteStateStore>());
-            builder.Services.AddSingleton(sp => new ProjectService(sp.GetRequiredService<SqliteStateStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<DriverRegistry>()));
+            builder.Services.AddSingleton(sp => new ProjectService(ProjectStore(sp, options), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<DriverRegistry>()));
             builder.Services.AddSingleton(sp => new Authentication(
-                token ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), sp.GetRequiredService<ProjectService>()));
+                token ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), sp.GetRequiredService<ProjectService>(),
+                sp.GetService<Cluster.ClusterNode>()?.Token));
             builder.Services.AddSingleton<EventBus>();
             builder.Services.AddSingleton<RequestMetrics>();
             builder.Services.AddSingleton(sp => new ControlOptions
@@ -146,8 +147,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.Use(ProblemMapping.Middleware);
             app.Use(DashboardEndpoints.Middleware); // /ui, and the dashboard's WebSocket token cookie
             app.Use(auth.Middleware);
+            app.UseWebSockets(); // before the cluster's: it relays exec -it and console WebSockets to the owning node
             app.Use(Cluster.ClusterApi.Middleware); // cluster mode only: instances from etcd, /v1/cluster (docs/cluster.md)
-            app.UseWebSockets();
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
             SnapshotEndpoints.Map(app);
@@ -167,6 +168,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 : new CgroupFavorDynMods.Result(CgroupFavorDynMods.IsEnabled(), "left as it is (--no-favordynmods)");
             var service = app.Services.GetRequiredService<InstanceService>();
             await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);
+            await CheckClusterTokenAsync(app.Services, cancellationToken).ConfigureAwait(false);
             await app.Services.GetRequiredService<ProjectService>().InitializeAsync(cancellationToken).ConfigureAwait(false);
             await service.InitializeAsync(cancellationToken).ConfigureAwait(false);
             // Network members whose instance the store does not know are leftovers of a create cut short by a crash.

@@ -33,6 +33,13 @@ if (args.Contains("--help") || args.Contains("-h"))
                                 favordynmods option, which spares every container start an RCU grace period
           --no-sandbox-templates  boot every sandbox cold; by default a sandbox starts from its image's
                                 booted template (docs/sandbox.md#templates)
+          --cluster etcd://H:P[,H:P…]  join the cluster whose records are in these etcd members (needs --node,
+                                --listen and the cluster token; docs/cluster.md)
+          --advertise ADDR:PORT how the other nodes reach this node's API (default: --listen)
+          --cluster-token-file PATH  the cluster token from 'strata cluster init' (default /etc/strata/cluster.token,
+                                mode 0600); a node whose token is not the cluster's is refused
+          --cluster-lease-ttl S the node's lease in etcd (default 10)
+          --cluster-replace-grace S  how long lost instances wait before they are placed again (default 120)
 
         Signals: SIGTERM and SIGINT stop the daemon and leave every instance running;
         `strata daemon stop --all` stops the instances too. See docs/daemon-behavior.md.

@@ -13,7 +13,7 @@ namespace Strata.Cluster.Tests;
 [Collection(EtcdCollection.Name)]
 public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "strata-cl-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly ClusterDaemons _daemons = new(etcd, "strata-cl");
     private readonly List<(string Node, Process Daemon, StrataClient Client)> _nodes = [];
 
     public async Task InitializeAsync()
@@ -23,43 +23,14 @@ public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
         {
             await h.WipeAsync();
         }
-        Directory.CreateDirectory(_dir);
         foreach (var node in new[] { "dn1", "dn2", "dn3" })
         {
-            var socket = Path.Combine(_dir, node + ".sock");
-            var daemon = await PublishedDaemon.StartAsync(socket,
-            [
-                "--root", Path.Combine(_dir, node), "--socket", socket, "--node", node,
-                "--listen", "127.0.0.1:" + TestEnvironment.FreeLoopbackPort(), "--token-file", Path.Combine(_dir, node + ".token"),
-                "--cluster", etcd.ConnectionString, "--cluster-lease-ttl", "3", "--cluster-replace-grace", "3",
-                "--enable-fake-tier", "--no-docker-socket",
-            ]);
-            _nodes.Add((node, daemon, new StrataClient(new ClientOptions { Socket = socket })));
+            var d = await _daemons.StartAsync(node);
+            _nodes.Add((node, d.Process, d.Socket));
         }
     }
 
-    public async Task DisposeAsync()
-    {
-        foreach (var (_, daemon, client) in _nodes)
-        {
-            client.Dispose();
-            try
-            {
-                await PublishedDaemon.KillAsync(daemon);
-            }
-            catch (InvalidOperationException)
-            {
-                // already killed by the test
-            }
-        }
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public async Task DisposeAsync() => await _daemons.DisposeAsync();
 
     private static InstanceSpec Fake(string name) => new()
     {

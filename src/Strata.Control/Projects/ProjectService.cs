@@ -44,6 +44,40 @@ public sealed class ProjectService
         }
     }
 
+    /// <summary>
+    /// Reads the store again and replaces the view with it: in a cluster the store is shared by every node, and
+    /// another node's change (a project, a token made or revoked) reaches this node's view here. The store is read
+    /// under the write lock, so a change of this node's own is never undone by an older read.
+    /// </summary>
+    public async Task ReloadAsync(CancellationToken cancellationToken)
+    {
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var projects = await _store.ListProjectsAsync(cancellationToken).ConfigureAwait(false);
+            var tokens = await _store.ListTokensAsync(cancellationToken).ConfigureAwait(false);
+            Replace(_projects, projects.ToDictionary(p => p.Name, StringComparer.Ordinal));
+            Replace(_tokens, tokens.ToDictionary(t => t.Id, StringComparer.Ordinal));
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    private static void Replace<T>(ConcurrentDictionary<string, T> view, Dictionary<string, T> now)
+    {
+        // Removals first: a revoked token is refused before anything else changes.
+        foreach (var key in view.Keys.Where(k => !now.ContainsKey(k)).ToList())
+        {
+            view.TryRemove(key, out _);
+        }
+        foreach (var (key, value) in now)
+        {
+            view[key] = value;
+        }
+    }
+
     // ---------------------------------------------------------------- projects
 
     public ProjectRecord? Find(string name) => _projects.GetValueOrDefault(name);
@@ -100,12 +134,26 @@ public sealed class ProjectService
                 throw StrataException.Conflict($"project '{name}' still has instances; remove them first (strata --project {name} rm -f ...)");
             }
             // Tokens go first, so a request racing the removal can no longer authenticate.
-            foreach (var token in _tokens.Values.Where(t => t.Project == name).ToList())
+            var tokens = _tokens.Values.Where(t => t.Project == name).ToList();
+            foreach (var token in tokens)
             {
                 _tokens.TryRemove(token.Id, out _);
             }
-            _projects.TryRemove(name, out _);
-            await _store.DeleteProjectAsync(name, CancellationToken.None).ConfigureAwait(false);
+            _projects.TryRemove(name, out var project);
+            try
+            {
+                await _store.DeleteProjectAsync(name, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (StrataException)
+            {
+                // The store refused (in a cluster: instances of the project on other nodes): nothing was removed.
+                _projects[name] = project!;
+                foreach (var token in tokens)
+                {
+                    _tokens[token.Id] = token;
+                }
+                throw;
+            }
         }
         finally
         {

@@ -13,6 +13,8 @@ namespace Strata.Daemon.Api;
 /// A request on the socket that carries <c>Authorization: Bearer TOKEN</c> acts as that token instead, as on TCP.</item>
 /// <item>A TCP listener needs <c>Authorization: Bearer TOKEN</c>: the daemon's own admin token (a host administrator,
 /// as on the socket) or a project token, which acts in its project only, with its role.</item>
+/// <item>In a cluster, another node forwarding a request presents the cluster token and names the caller it
+/// authenticated (<see cref="Cluster.ClusterPeer"/>).</item>
 /// </list>
 /// Tokens are compared in constant time and never logged; a revoked token is refused from the next request on.
 /// </summary>
@@ -22,11 +24,14 @@ public sealed class Authentication
 
     private readonly byte[] _adminToken;
     private readonly ProjectService _projects;
+    private readonly string? _clusterToken;
 
-    public Authentication(string adminToken, ProjectService projects)
+    /// <param name="clusterToken">In a cluster: the token other nodes present when they forward a request here.</param>
+    public Authentication(string adminToken, ProjectService projects, string? clusterToken = null)
     {
         _adminToken = Encoding.UTF8.GetBytes(adminToken);
         _projects = projects;
+        _clusterToken = clusterToken;
     }
 
     public static bool IsUnixSocket(HttpContext context) =>
@@ -73,6 +78,14 @@ public sealed class Authentication
         if (CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), _adminToken))
         {
             return Caller.HostAdmin(named ?? Control.InstanceService.DefaultProject);
+        }
+        if (_clusterToken is not null && Strata.Cluster.ClusterTrust.Matches(_clusterToken, presented))
+        {
+            return Cluster.ClusterPeer.Resolve(context, named);
+        }
+        if (context.Request.Headers.ContainsKey(Cluster.ClusterPeer.CallerHeader))
+        {
+            throw Cluster.ClusterPeer.Refused(context);
         }
         var token = _projects.Authenticate(presented)
             ?? throw new StrataException(ErrorKind.Unauthorized, "the bearer token is not valid (unknown, revoked, or its project was removed); ask the project's admin for a new one");

@@ -18,10 +18,14 @@ public static class ProjectEndpoints
     {
         var group = app.MapGroup("/v1/projects").WithTags("projects");
 
-        group.MapGet("/", (HttpContext http, ProjectService projects, InstanceService instances) =>
+        group.MapGet("/", async (HttpContext http, ProjectService projects, InstanceService instances) =>
         {
             var caller = Caller.Of(http);
-            var items = projects.List().Where(p => caller.IsHostAdmin || p.Name == caller.Project).Select(p => ToInfo(p, instances)).ToList();
+            var items = new List<ProjectInfo>();
+            foreach (var p in projects.List().Where(p => caller.IsHostAdmin || p.Name == caller.Project))
+            {
+                items.Add(await ToInfoAsync(http, p, instances));
+            }
             return Results.Json(new ProjectList(items), StrataJsonContext.Default.ProjectList);
         }).Produces<ProjectList>().WithSummary("List projects with their usage (a project token sees its own only).");
 
@@ -29,12 +33,12 @@ public static class ProjectEndpoints
         {
             var request = await ReadAsync(http, StrataJsonContext.Default.CreateProjectRequest);
             var created = await projects.CreateAsync(request, http.RequestAborted);
-            return Results.Json(ToInfo(created, instances), StrataJsonContext.Default.ProjectInfo, statusCode: StatusCodes.Status201Created);
+            return Results.Json(await ToInfoAsync(http, created, instances), StrataJsonContext.Default.ProjectInfo, statusCode: StatusCodes.Status201Created);
         }).Accepts<CreateProjectRequest>("application/json").Produces<ProjectInfo>(StatusCodes.Status201Created)
           .WithSummary("Create a project (host administrators). Omitted restrictions are the restrictive defaults: no process tier, host network, host mounts, devices or added capabilities.");
 
-        group.MapGet("/{name}", (string name, HttpContext http, ProjectService projects, InstanceService instances) =>
-            Results.Json(ToInfo(Visible(http, projects, name), instances), StrataJsonContext.Default.ProjectInfo))
+        group.MapGet("/{name}", async (string name, HttpContext http, ProjectService projects, InstanceService instances) =>
+            Results.Json(await ToInfoAsync(http, Visible(http, projects, name), instances), StrataJsonContext.Default.ProjectInfo))
             .Produces<ProjectInfo>().WithSummary("A project's quota, restrictions and current usage.");
 
         group.MapDelete("/{name}", async (string name, HttpContext http, ProjectService projects, InstanceService instances) =>
@@ -46,14 +50,14 @@ public static class ProjectEndpoints
         group.MapPut("/{name}/quota", async (string name, HttpContext http, ProjectService projects, InstanceService instances) =>
         {
             var quota = await ReadAsync(http, StrataJsonContext.Default.ProjectQuota);
-            return Results.Json(ToInfo(await projects.SetQuotaAsync(name, quota, http.RequestAborted), instances), StrataJsonContext.Default.ProjectInfo);
+            return Results.Json(await ToInfoAsync(http, await projects.SetQuotaAsync(name, quota, http.RequestAborted), instances), StrataJsonContext.Default.ProjectInfo);
         }).Accepts<ProjectQuota>("application/json").Produces<ProjectInfo>()
           .WithSummary("Replace the project's quota (host administrators). Lowering it below the usage refuses new creates; nothing running is stopped.");
 
         group.MapPut("/{name}/restrictions", async (string name, HttpContext http, ProjectService projects, InstanceService instances) =>
         {
             var restrictions = await ReadAsync(http, StrataJsonContext.Default.ProjectRestrictions);
-            return Results.Json(ToInfo(await projects.SetRestrictionsAsync(name, restrictions, http.RequestAborted), instances), StrataJsonContext.Default.ProjectInfo);
+            return Results.Json(await ToInfoAsync(http, await projects.SetRestrictionsAsync(name, restrictions, http.RequestAborted), instances), StrataJsonContext.Default.ProjectInfo);
         }).Accepts<ProjectRestrictions>("application/json").Produces<ProjectInfo>()
           .WithSummary("Replace the project's restrictions (host administrators). They apply to new creates.");
 
@@ -92,14 +96,17 @@ public static class ProjectEndpoints
         return projects.Get(name);
     }
 
-    public static ProjectInfo ToInfo(ProjectRecord p, InstanceService instances) => new()
+    /// <summary>The project with its usage: this host's instances, or in a cluster the usage etcd counts for every node.</summary>
+    private static async Task<ProjectInfo> ToInfoAsync(HttpContext http, ProjectRecord p, InstanceService instances) => new()
     {
         Name = p.Name,
         Description = p.Description,
         CreatedAt = p.CreatedAt,
         Quota = p.Quota,
         Restrictions = p.Restrictions,
-        Usage = instances.Usage(p.Name),
+        Usage = http.RequestServices.GetService<Cluster.ClusterNode>() is { } cluster
+            ? (await cluster.Instances.UsageAsync(p.Name, http.RequestAborted).ConfigureAwait(false)).Usage
+            : instances.Usage(p.Name),
     };
 
     private static TokenInfo ToInfo(TokenRecord t) => new()

@@ -12,8 +12,9 @@ namespace Strata.Daemon.Cluster;
 /// <summary>
 /// The API in cluster mode. Instance create, list, inspect and remove are answered from etcd on any node (the
 /// caller's project only); <c>/v1/cluster/…</c> shows and changes nodes (host administrators). Requests about
-/// one instance that only its node can answer (logs, exec, stop…) go to the local handlers when the instance runs
-/// here, and are refused with the owning node's address otherwise. etcd without quorum is a 503 naming etcd.
+/// one instance that only its node can answer (logs, exec, console, stop…) go to the local handlers when the
+/// instance runs here, and are relayed to the owning node otherwise (<see cref="NodeForwarder"/>). etcd without
+/// quorum is a 503 naming etcd.
 /// </summary>
 public static class ClusterApi
 {
@@ -57,6 +58,12 @@ public static class ClusterApi
                     var request = await JsonSerializer.DeserializeAsync(http.Request.Body, StrataJsonContext.Default.CreateInstanceRequest, ct).ConfigureAwait(false)
                         ?? throw StrataException.Invalid("spec", "the body is empty");
                     var desired = Desired(project, request.Spec);
+                    // Refused here, on any node, rather than by the owning node after the quota was counted and it was placed.
+                    if (TierNames.TryParse(desired.Tier, out var tier))
+                    {
+                        var rules = http.RequestServices.GetRequiredService<Control.Projects.ProjectService>().Get(project).Restrictions;
+                        Strata.Policy.Admission.ProjectAdmission.CheckRestrictions(project, rules, request.Spec, tier);
+                    }
                     if (string.Equals(http.Request.Query["dryRun"], "true", StringComparison.OrdinalIgnoreCase))
                     {
                         await Write(http, 200, ToInfo(await DryRunAsync(cluster, desired, ct).ConfigureAwait(false)), StrataJsonContext.Default.InstanceInfo).ConfigureAwait(false);
@@ -86,9 +93,19 @@ public static class ClusterApi
                     {
                         return false; // runs here: the local handlers answer
                     }
-                    var address = (await ClusterView.NodesAsync(cluster.Etcd, ct).ConfigureAwait(false)).FirstOrDefault(n => n.Name == owner.Desired.Node)?.Record?.Address;
-                    throw new StrataException(ErrorKind.Conflict,
-                        $"instance '{parts[2]}' runs on node {owner.Desired.Node ?? "(none yet)"}{(address is null ? " (offline)" : " at " + address)}, not on {cluster.Name}; send this request to that node (strata --host {address ?? owner.Desired.Node})");
+                    var record = owner.Desired.Node is { } at
+                        ? (await ClusterView.NodesAsync(cluster.Etcd, ct).ConfigureAwait(false)).FirstOrDefault(n => n.Name == at)?.Record
+                        : null;
+                    if (record is null || ClusterPeer.ForwardedBy(http) is not null)
+                    {
+                        // Not placed yet, its node offline, or sent here by another node that saw an older placement.
+                        throw new StrataException(owner.Desired.Node is null ? ErrorKind.Conflict : ErrorKind.Unavailable,
+                            owner.Desired.Node is null ? $"instance '{parts[2]}' is not placed on a node yet ({owner.Status}); try again in a moment"
+                            : record is null ? $"instance '{parts[2]}' runs on node {owner.Desired.Node}, which is offline; it answers again when the node is back (strata node ls)"
+                            : $"instance '{parts[2]}' runs on node {owner.Desired.Node}, not on {cluster.Name} (forwarded here by {ClusterPeer.ForwardedBy(http)}); try again");
+                    }
+                    await cluster.Forwarder.ForwardAsync(http, record, Caller.Of(http)).ConfigureAwait(false);
+                    return true;
             }
         }
         // /v1/cluster…

@@ -19,8 +19,10 @@ public sealed record ClusterDaemonOptions
 
     public TimeSpan ReplacementGrace { get; init; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>The cluster token (from <c>strata cluster init</c>) that nodes present to each other.</summary>
-    public string? TokenFile { get; init; }
+    public const string DefaultTokenFile = "/etc/strata/cluster.token";
+
+    /// <summary>The cluster token (from <c>strata cluster init</c>): a node without it cannot join, and nodes present it to each other.</summary>
+    public string TokenFile { get; init; } = DefaultTokenFile;
 
     public static ClusterDaemonOptions Apply(ClusterDaemonOptions? o, string flag, string value)
     {
@@ -63,6 +65,7 @@ public sealed record ClusterDaemonOptions
         {
             throw StrataException.Invalid("--advertise", "a cluster node is reached by the others on its TCP listener: give --listen ADDR:PORT (and --advertise when they reach it by another address)");
         }
+        _ = Strata.Cluster.ClusterTrust.Read(TokenFile);
     }
 
     public Strata.Cluster.ClusterOptions ToClusterOptions() => new()

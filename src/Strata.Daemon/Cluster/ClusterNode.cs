@@ -17,15 +17,21 @@ public sealed class ClusterNode : IAsyncDisposable
     private readonly NodeMembership _membership;
     private readonly NodeAgent _agent;
 
-    public ClusterNode(DaemonOptions daemon, InstanceService instances, ProjectService projects, ILoggerFactory logs)
+    /// <param name="etcd">The daemon's one connection to etcd (its projects and tokens use it too); disposed by the daemon.</param>
+    public ClusterNode(DaemonOptions daemon, EtcdConnection etcd, InstanceService instances, ProjectService projects, ILoggerFactory logs)
     {
         var options = daemon.Cluster ?? throw new ArgumentException("not a cluster node", nameof(daemon));
         Name = daemon.Node;
+        TokenFile = options.TokenFile;
+        Token = ClusterTrust.Read(options.TokenFile);
+        Forwarder = new NodeForwarder(daemon.Node, Token);
         Options = options.ToClusterOptions();
-        Etcd = new EtcdConnection(options.Etcd);
+        Etcd = etcd;
         Instances = new ClusterInstances(Etcd, Options);
         var advertise = options.Advertise ?? daemon.Listen!.ToString();
-        _membership = new NodeMembership(Etcd, Options, () => Describe(daemon.Node, advertise, instances, daemon.Root), logs.CreateLogger<NodeMembership>());
+        var pin = daemon.TlsCertificate is { } cert ? CertificatePin(cert, daemon.TlsKey) : null;
+        _membership = new NodeMembership(Etcd, Options, () => Describe(daemon.Node, advertise, instances, daemon.Root) with { Tls = pin is not null, CertificateSha256 = pin },
+            logs.CreateLogger<NodeMembership>());
         _agent = new NodeAgent(Etcd, _membership, new DaemonWorkloads(instances, projects), daemon.Node, logs.CreateLogger<NodeAgent>());
         Leader = new SchedulerLeader(Etcd, Options, daemon.Node, new Strata.Scheduler.Scheduler(), logs.CreateLogger<SchedulerLeader>());
     }
@@ -35,6 +41,22 @@ public sealed class ClusterNode : IAsyncDisposable
     public EtcdConnection Etcd { get; }
     public ClusterInstances Instances { get; }
     public SchedulerLeader Leader { get; }
+
+    /// <summary>The cluster token: presented to other nodes, and accepted from them.</summary>
+    public string Token { get; }
+    public string TokenFile { get; }
+
+    /// <summary>Relays requests about instances that run on other nodes to those nodes.</summary>
+    public NodeForwarder Forwarder { get; }
+
+    /// <summary>Refuses to go on unless this node's cluster token is the cluster's (before the API listens).</summary>
+    public Task CheckTokenAsync(CancellationToken ct) => ClusterTrust.JoinAsync(Etcd, Token, TokenFile, ct);
+
+    private static string CertificatePin(string certificate, string? key)
+    {
+        using var cert = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certificate, key);
+        return NodeForwarder.Pin(cert);
+    }
 
     /// <summary>Joins (waits until etcd takes the node record), then starts the agent and the campaign.</summary>
     public async Task StartAsync(CancellationToken ct)
@@ -84,6 +106,6 @@ public sealed class ClusterNode : IAsyncDisposable
         await Leader.DisposeAsync().ConfigureAwait(false);
         await _agent.DisposeAsync().ConfigureAwait(false);
         await _membership.DisposeAsync().ConfigureAwait(false);
-        Etcd.Dispose();
+        Forwarder.Dispose();
     }
 }

@@ -25,7 +25,9 @@ public sealed class DaemonWorkloads(InstanceService instances, ProjectService pr
     {
         if (projects.Find(desired.Project) is null)
         {
-            await projects.CreateAsync(new CreateProjectRequest { Name = desired.Project, Description = "created by the cluster for its instances" }, ct).ConfigureAwait(false);
+            // Projects live in etcd: one admitted on another node a moment ago may not have reached this view yet.
+            await projects.ReloadAsync(ct).ConfigureAwait(false);
+            _ = projects.Find(desired.Project) ?? throw Control.Projects.ProjectService.NoProject(desired.Project);
         }
         var spec = (desired.Spec is { } json ? JsonSerializer.Deserialize(json, StrataJsonContext.Default.InstanceSpec) : null) ?? new InstanceSpec();
         var labels = new Dictionary<string, string>(spec.Labels ?? new Dictionary<string, string>(), StringComparer.Ordinal)

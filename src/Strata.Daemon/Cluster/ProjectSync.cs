@@ -1,0 +1,58 @@
+using Strata.Cluster.Etcd;
+using Strata.Control.Projects;
+
+namespace Strata.Daemon.Cluster;
+
+/// <summary>
+/// Keeps this node's view of projects and tokens equal to the cluster's: it watches <c>projects/</c> and
+/// <c>tokens/</c> in etcd and reloads the <see cref="ProjectService"/> on every change, so a token made on one
+/// node authenticates on every node, and a revoked one is refused everywhere within the watch's delay
+/// (milliseconds; at once on the node that revoked it).
+/// </summary>
+public sealed partial class ProjectSync(EtcdConnection etcd, ProjectService projects, ILogger<ProjectSync> log) : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task[] _loops = [];
+
+    public void Start() =>
+        _loops = [.. new[] { Strata.Cluster.ClusterKeys.Projects, Strata.Cluster.ClusterKeys.Tokens }.Select(prefix => Task.Run(() => WatchAsync(prefix, _stop.Token)))];
+
+    private async Task WatchAsync(string prefix, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var revision = (await etcd.GetAsync(prefix, ct).ConfigureAwait(false)).Header.Revision;
+                await projects.ReloadAsync(ct).ConfigureAwait(false);
+                await foreach (var _ in etcd.WatchPrefixAsync(prefix, revision, ct).ConfigureAwait(false))
+                {
+                    await projects.ReloadAsync(ct).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException)
+            {
+                LogSyncFailed(prefix, e.Message);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_loops).ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}
