@@ -150,6 +150,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.UseWebSockets();
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
+            MoveEndpoints.Map(app);
             SnapshotEndpoints.Map(app);
             ExecEndpoints.Map(app);
             ConsoleEndpoints.Map(app);

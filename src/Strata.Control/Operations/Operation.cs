@@ -33,11 +33,12 @@ public sealed class Operation
     private readonly List<Channel<ProgressItem>> _watchers = [];
     private string? _message;
 
-    internal Operation(string id, string kind, string target, TimeProvider time)
+    internal Operation(string id, string kind, string target, string? project, TimeProvider time)
     {
         Id = id;
         Kind = kind;
         Target = target;
+        Project = project;
         _time = time;
         CreatedAt = time.GetUtcNow();
     }
@@ -45,6 +46,8 @@ public sealed class Operation
     public string Id { get; }
     public string Kind { get; }
     public string Target { get; }
+    /// <summary>The project whose object the work is on (a move); null for host-wide work (an image pull).</summary>
+    public string? Project { get; }
     public DateTimeOffset CreatedAt { get; }
     public DateTimeOffset? FinishedAt { get; private set; }
     public OperationStatus Status { get; private set; } = OperationStatus.Running;

@@ -29,9 +29,12 @@ public sealed class OperationRegistry : IAsyncDisposable
     /// Starts <paramref name="work"/> on the thread pool. It receives the operation (to report progress) and a token
     /// cancelled by <see cref="Operation.Cancel"/>; what it returns becomes the operation's result.
     /// </summary>
-    public Operation Start(string kind, string target, Func<Operation, CancellationToken, Task<JsonElement?>> work)
+    public Operation Start(string kind, string target, Func<Operation, CancellationToken, Task<JsonElement?>> work) => Start(kind, target, null, work);
+
+    /// <summary>As <see cref="Start(string, string, Func{Operation, CancellationToken, Task{JsonElement?}})"/>, for work on one project's object: only that project sees and cancels it.</summary>
+    public Operation Start(string kind, string target, string? project, Func<Operation, CancellationToken, Task<JsonElement?>> work)
     {
-        var operation = new Operation(Guid.NewGuid().ToString("N")[..16], kind, target, _time);
+        var operation = new Operation(Guid.NewGuid().ToString("N")[..16], kind, target, project, _time);
         _operations[operation.Id] = operation;
         _ = Task.Run(() => RunAsync(operation, work));
         return operation;
@@ -66,8 +69,11 @@ public sealed class OperationRegistry : IAsyncDisposable
         [.. _operations.Values.OrderByDescending(o => o.CreatedAt).ThenBy(o => o.Id, StringComparer.Ordinal)];
 
     public Operation Get(string id) =>
-        _operations.TryGetValue(id, out var operation) ? operation
-            : throw StrataException.NotFound($"no operation '{id}' (finished operations are kept only for the last {_historyLimit}); 'strata operation ls' lists them");
+        _operations.TryGetValue(id, out var operation) ? operation : throw Missing(id);
+
+    /// <summary>The error for an operation that is not there (also for one the caller may not see: the same words).</summary>
+    public StrataException Missing(string id) =>
+        StrataException.NotFound($"no operation '{id}' (finished operations are kept only for the last {_historyLimit}); 'strata operation ls' lists them");
 
     private void Trim()
     {

@@ -158,6 +158,8 @@ public static class Permissions
             "info" or "events" or "openapi" when read => ProjectRoles.Viewer,
             // Images are one store for the whole host: everyone may read it, only host administrators change it.
             "images" or "operations" when read => ProjectRoles.Viewer,
+            // Cancelling: a project's operators cancel its own work (a move); host-wide work is checked by the endpoint.
+            "operations" when HttpMethods.IsDelete(method) => ProjectRoles.Operator,
             "projects" => ProjectPath(read, segments),
             // A project's own bridges: its operators make and remove them (other projects' networks are 404).
             "networks" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,

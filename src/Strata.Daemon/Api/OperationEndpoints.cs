@@ -11,12 +11,12 @@ public static class OperationEndpoints
     {
         var group = app.MapGroup("/v1/operations").WithTags("operations");
 
-        group.MapGet("/", (OperationRegistry operations) =>
-            Results.Json(new OperationList([.. operations.List().Select(o => o.ToInfo())]), StrataJsonContext.Default.OperationList))
+        group.MapGet("/", (HttpContext http, OperationRegistry operations) =>
+            Results.Json(new OperationList([.. operations.List().Where(o => Visible(http, o)).Select(o => o.ToInfo())]), StrataJsonContext.Default.OperationList))
             .Produces<OperationList>().WithSummary("Running operations and the most recent finished ones, newest first.");
 
-        group.MapGet("/{id}", (string id, OperationRegistry operations) =>
-            Results.Json(operations.Get(id).ToInfo(), StrataJsonContext.Default.OperationInfo))
+        group.MapGet("/{id}", (string id, HttpContext http, OperationRegistry operations) =>
+            Results.Json(Get(http, operations, id).ToInfo(), StrataJsonContext.Default.OperationInfo))
             .Produces<OperationInfo>().WithSummary("One operation: status, progress, error or result.");
 
         group.MapGet("/{id}/wait", async (string id, int? timeout, HttpContext http, OperationRegistry operations) =>
@@ -25,7 +25,7 @@ public static class OperationEndpoints
             {
                 throw StrataException.Invalid("timeout", "must be 0 or more seconds");
             }
-            var operation = operations.Get(id);
+            var operation = Get(http, operations, id);
             var done = operation.Completion;
             if (timeout is { } seconds)
             {
@@ -38,7 +38,7 @@ public static class OperationEndpoints
 
         group.MapGet("/{id}/events", async (string id, HttpContext http, OperationRegistry operations) =>
         {
-            var operation = operations.Get(id);
+            var operation = Get(http, operations, id);
             http.Response.ContentType = "application/x-ndjson";
             await foreach (var e in operation.WatchAsync(http.RequestAborted))
             {
@@ -51,7 +51,11 @@ public static class OperationEndpoints
 
         group.MapDelete("/{id}", async (string id, HttpContext http, OperationRegistry operations) =>
         {
-            var operation = operations.Get(id);
+            var operation = Get(http, operations, id);
+            if (operation.Project is null && !Caller.Of(http).IsHostAdmin)
+            {
+                throw new StrataException(ErrorKind.Forbidden, $"operation {id} ({operation.Kind} of {operation.Target}) is host-wide work; only host administrators cancel it");
+            }
             if (!operation.Cancel())
             {
                 throw StrataException.Conflict($"operation {id} has already finished ({Operation.StatusName(operation.Status)}); there is nothing to cancel");
@@ -67,5 +71,20 @@ public static class OperationEndpoints
             return Results.Json(operation.ToInfo(), StrataJsonContext.Default.OperationInfo);
         }).Produces<OperationInfo>()
             .WithSummary("Cancel a running operation; answers when it has stopped (409 when it had already finished).");
+    }
+
+    /// <summary>Host-wide work is visible to every caller; a project's work (a move) only to that project and host administrators.</summary>
+    private static bool Visible(HttpContext http, Operation operation)
+    {
+        var caller = Caller.Of(http);
+        return caller.IsHostAdmin || operation.Project is null || operation.Project == caller.Project;
+    }
+
+    /// <summary>Another project's operation is "not found", worded like a missing one.</summary>
+    private static Operation Get(HttpContext http, OperationRegistry operations, string id)
+    {
+        var operation = operations.Get(id);
+        return Visible(http, operation) ? operation
+            : throw operations.Missing(id);
     }
 }
