@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Strata.Client;
 using Strata.Contracts;
@@ -49,20 +48,7 @@ internal static class MoveCommands
     /// </summary>
     private static async Task<int> FollowAsync(StrataClient client, OperationInfo operation, bool json)
     {
-        var interrupted = 0;
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
-        {
-            context.Cancel = true;
-            if (Interlocked.Exchange(ref interrupted, 1) == 0)
-            {
-                Console.Error.WriteLine($"{Environment.NewLine}strata: cancelling the move of {operation.Target} (press Ctrl-C again to leave it running)");
-                _ = client.CancelOperationAsync(operation.Id, CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-            else
-            {
-                Environment.Exit(130);
-            }
-        });
+        using var sigint = OperationCommands.CancelOnInterrupt(client, operation, $"cancelling the move of {operation.Target}");
         var final = operation;
         var terminal = !json && !Console.IsOutputRedirected;
         var lastPhase = "";
