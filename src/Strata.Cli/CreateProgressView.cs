@@ -21,20 +21,7 @@ internal static class CreateProgressView
     {
         var operation = await client.CreateOperationAsync(spec, start, ct);
         var what = spec.Name ?? operation.Target;
-        var interrupted = 0;
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
-        {
-            context.Cancel = true;
-            if (Interlocked.Exchange(ref interrupted, 1) == 0)
-            {
-                Console.Error.WriteLine($"strata: cancelling the create of {what} (press Ctrl-C again to leave it running)");
-                _ = client.CancelOperationAsync(operation.Id, CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-            else
-            {
-                Environment.Exit(130);
-            }
-        });
+        using var sigint = OperationCommands.CancelOnInterrupt(client, operation, $"cancelling the create of {what}");
 
         var clock = Stopwatch.StartNew();
         var final = operation;

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Spectre.Console;
 using Strata.Client;
@@ -71,20 +70,7 @@ internal static class ImageCommands
     /// </summary>
     internal static async Task<int> FollowAsync(StrataClient client, OperationInfo operation, OutputMode mode)
     {
-        var interrupted = 0;
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
-        {
-            context.Cancel = true;
-            if (Interlocked.Exchange(ref interrupted, 1) == 0)
-            {
-                Console.Error.WriteLine($"strata: cancelling {operation.Kind} of {operation.Target} (press Ctrl-C again to leave it running)");
-                _ = client.CancelOperationAsync(operation.Id, CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-            else
-            {
-                Environment.Exit(130);
-            }
-        });
+        using var sigint = OperationCommands.CancelOnInterrupt(client, operation, $"cancelling {operation.Kind} of {operation.Target}");
 
         OperationInfo final = operation;
         switch (mode)

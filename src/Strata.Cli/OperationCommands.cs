@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Spectre.Console;
 using Strata.Contracts;
 
@@ -63,6 +64,28 @@ internal static class OperationCommands
             return o.Status is OperationStatusNames.Failed ? StrataCli.ExitError : 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// While the returned registration lives, Ctrl-C cancels <paramref name="operation"/> on the daemon (which cleans up)
+    /// and the caller keeps following it until it reports "cancelled"; a second Ctrl-C leaves at once (exit 130).
+    /// </summary>
+    internal static IDisposable CancelOnInterrupt(Client.StrataClient client, OperationInfo operation, string cancelling)
+    {
+        var interrupted = 0;
+        return PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        {
+            context.Cancel = true;
+            if (Interlocked.Exchange(ref interrupted, 1) == 0)
+            {
+                Console.Error.WriteLine($"{Environment.NewLine}strata: {cancelling} (press Ctrl-C again to leave it running)");
+                _ = client.CancelOperationAsync(operation.Id, CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+            else
+            {
+                Environment.Exit(130);
+            }
+        });
     }
 
     /// <summary>A pull's bytes, or a create's current step in words.</summary>

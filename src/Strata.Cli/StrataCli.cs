@@ -72,6 +72,7 @@ public static partial class StrataCli
         root.Subcommands.Add(ImageCommands.Build());
         root.Subcommands.Add(NetworkCommands.Build());
         root.Subcommands.Add(OperationCommands.Build());
+        root.Subcommands.Add(MoveCommands.Move());
         root.Subcommands.Add(ProjectCommands.Build());
         root.Subcommands.Add(ClusterCommands.Cluster());
         root.Subcommands.Add(ClusterCommands.Node());

@@ -66,6 +66,10 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(NetworkInfo))]
 [JsonSerializable(typeof(NetworkList))]
 [JsonSerializable(typeof(PortSpec))]
+[JsonSerializable(typeof(MoveResult))]
+[JsonSerializable(typeof(IncomingMoveInfo))]
+[JsonSerializable(typeof(MoveRequest))]
+[JsonSerializable(typeof(IncomingMoveRequest))]
 public sealed partial class StrataJsonContext : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /v1/instances</c>: the spec plus what to do with it.</summary>

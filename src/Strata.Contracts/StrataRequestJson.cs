@@ -18,4 +18,6 @@ namespace Strata.Contracts;
     GenerationMode = JsonSourceGenerationMode.Serialization)]
 [JsonSerializable(typeof(CreateInstanceRequest))]
 [JsonSerializable(typeof(ExecRequest))]
+[JsonSerializable(typeof(MoveRequest))]
+[JsonSerializable(typeof(IncomingMoveRequest))]
 public partial class StrataRequestJsonContext : JsonSerializerContext;

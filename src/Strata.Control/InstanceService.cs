@@ -167,6 +167,8 @@ public sealed partial class InstanceService : IAsyncDisposable
         public int Generation;
         public int Attached;
         public bool Ephemeral;
+        /// <summary>An unconfirmed incoming move's watch of its receiving process; cancelled when the move is confirmed or discarded.</summary>
+        public CancellationTokenSource? IncomingWatch;
         public TaskCompletionSource<InstanceRecord> Exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void ResetExit()

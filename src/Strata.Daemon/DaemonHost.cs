@@ -151,6 +151,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.Use(Cluster.ClusterApi.Middleware); // cluster mode only: instances from etcd, /v1/cluster (docs/cluster.md)
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
+            MoveEndpoints.Map(app);
             SnapshotEndpoints.Map(app);
             ExecEndpoints.Map(app);
             ConsoleEndpoints.Map(app);

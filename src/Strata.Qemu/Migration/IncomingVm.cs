@@ -117,17 +117,7 @@ public sealed class IncomingVm : IMigrationTarget
         {
             throw StrataException.Invalid("nbd", "the target receives local disks but has no NBD address to listen on");
         }
-        foreach (var d in request.Disks)
-        {
-            if (d.Format is not ("raw" or "qcow2") || d.SizeBytes <= 0 || string.IsNullOrWhiteSpace(d.Device))
-            {
-                throw StrataException.Invalid("disks", $"disk {d.Device} ({d.Format}, {d.SizeBytes} bytes) needs a device, raw or qcow2 and a size");
-            }
-            if (File.Exists(d.Path))
-            {
-                throw new StrataException(ErrorKind.Conflict, $"the target disk {d.Path} already exists; a move creates its disks itself (remove it or pick another directory)");
-            }
-        }
+        CheckDisks(request.Disks);
 
         await using var revert = new Revert();
         // What this side creates goes again when it is discarded: the disks, the unix sockets and, if it made it, the directory.
@@ -138,47 +128,17 @@ public sealed class IncomingVm : IMigrationTarget
         {
             revert.Add(() => DeleteDirectory(createdDirectory));
         }
-        foreach (var d in request.Disks)
-        {
-            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(d.Path))!);
-            var created = d.Path;
-            revert.Add(() => File.Delete(created));
-            var made = await HostTool.RunAsync(request.QemuImg,
-                ["create", "-q", "-f", d.Format, d.Path, d.SizeBytes.ToString(CultureInfo.InvariantCulture)],
-                new HostToolOptions { MissingHint = "install it with 'apt-get install qemu-utils'", Timeout = TimeSpan.FromMinutes(1) },
-                cancellationToken).ConfigureAwait(false);
-            if (!made.Succeeded)
-            {
-                throw new StrataException(ErrorKind.Internal, $"qemu-img could not create the target disk {d.Path}: {made.Error}");
-            }
-        }
+        await CreateDisksAsync(request.Disks, request.QemuImg, revert, cancellationToken).ConfigureAwait(false);
 
         var vm = await QemuVm.StartAsync(request.Plan with { Argv = IncomingArgv(request.Plan.Argv) }, cancellationToken).ConfigureAwait(false);
         revert.AddAsync(async () => await vm.DisposeAsync().ConfigureAwait(false));
         var qmp = await vm.GetQmpAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (request.Postcopy)
-            {
-                await LiveMigration.SetCapabilitiesAsync(qmp, new Dictionary<string, bool> { ["postcopy-ram"] = true }, cancellationToken).ConfigureAwait(false);
-            }
-            MigrationChannel? nbd = null;
-            if (request.Disks.Count > 0)
-            {
-                nbd = await StartNbdServerAsync(qmp, request.Nbd!, cancellationToken).ConfigureAwait(false);
-                await ExportDisksAsync(qmp, request.Disks, cancellationToken).ConfigureAwait(false);
-            }
-            await qmp.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = request.Ram.ToUri() }, cancellationToken).ConfigureAwait(false);
-            var ramUri = request.Ram.UnixPath is null && request.Ram.Port == 0
-                ? await ListeningUriAsync(qmp, request.Ram, cancellationToken).ConfigureAwait(false)
-                : request.Ram.ToUri();
+            var (ramUri, nbd) = await ReceiveAsync(qmp, request.Disks, request.Ram, request.Nbd, request.Postcopy, cancellationToken).ConfigureAwait(false);
             var incoming = new IncomingVm(vm, request.Disks, ramUri, nbd, sockets, createdDirectory);
             revert.Success();
             return incoming;
-        }
-        catch (QmpException e)
-        {
-            throw e.ToStrataException("preparing the migration target");
         }
         catch (StrataException) when (vm.HasExited)
         {
@@ -187,20 +147,104 @@ public sealed class IncomingVm : IMigrationTarget
         }
     }
 
+    /// <summary>Refuses disks the target cannot create: no device, a format other than raw or qcow2, no size, or a file already there.</summary>
+    public static void CheckDisks(IReadOnlyList<IncomingDisk> disks)
+    {
+        ArgumentNullException.ThrowIfNull(disks);
+        foreach (var d in disks)
+        {
+            if (d.Format is not ("raw" or "qcow2") || d.SizeBytes <= 0 || string.IsNullOrWhiteSpace(d.Device))
+            {
+                throw StrataException.Invalid("disks", $"disk {d.Device} ({d.Format}, {d.SizeBytes} bytes) needs a device, raw or qcow2 and a size");
+            }
+            if (File.Exists(d.Path))
+            {
+                throw new StrataException(ErrorKind.Conflict, $"the target disk {d.Path} already exists; a move creates its disks itself (remove it or pick another directory)");
+            }
+        }
+    }
+
+    /// <summary>Creates each disk empty, with the source's size and format; each one's deletion is registered on <paramref name="revert"/>.</summary>
+    public static async Task CreateDisksAsync(IReadOnlyList<IncomingDisk> disks, string qemuImg, Revert revert, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(disks);
+        ArgumentNullException.ThrowIfNull(revert);
+        foreach (var d in disks)
+        {
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(d.Path))!);
+            var created = d.Path;
+            revert.Add(() => File.Delete(created));
+            var made = await HostTool.RunAsync(qemuImg,
+                ["create", "-q", "-f", d.Format, d.Path, d.SizeBytes.ToString(CultureInfo.InvariantCulture)],
+                new HostToolOptions { MissingHint = "install it with 'apt-get install qemu-utils'", Timeout = TimeSpan.FromMinutes(1) },
+                cancellationToken).ConfigureAwait(false);
+            if (!made.Succeeded)
+            {
+                throw new StrataException(ErrorKind.Internal, $"qemu-img could not create the target disk {d.Path}: {made.Error}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// On a QEMU started with <c>-incoming defer</c>: postcopy when asked, an NBD server exporting <paramref name="disks"/>
+    /// writable, then <c>migrate-incoming</c>. Returns the URI the source migrates to and where the NBD server listens.
+    /// </summary>
+    public static async Task<(string RamUri, MigrationChannel? Nbd)> ReceiveAsync(QmpClient qmp, IReadOnlyList<IncomingDisk> disks,
+        MigrationChannel ram, MigrationChannel? nbd, bool postcopy, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(qmp);
+        ArgumentNullException.ThrowIfNull(disks);
+        ArgumentNullException.ThrowIfNull(ram);
+        try
+        {
+            if (postcopy)
+            {
+                await LiveMigration.SetCapabilitiesAsync(qmp, new Dictionary<string, bool> { ["postcopy-ram"] = true }, cancellationToken).ConfigureAwait(false);
+            }
+            MigrationChannel? listening = null;
+            if (disks.Count > 0)
+            {
+                listening = await StartNbdServerAsync(qmp, nbd ?? throw StrataException.Invalid("nbd", "the target receives local disks but has no NBD address to listen on"),
+                    cancellationToken).ConfigureAwait(false);
+                await ExportDisksAsync(qmp, disks, cancellationToken).ConfigureAwait(false);
+            }
+            await qmp.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = ram.ToUri() }, cancellationToken).ConfigureAwait(false);
+            var ramUri = ram.UnixPath is null && ram.Port == 0
+                ? await ListeningUriAsync(qmp, ram, cancellationToken).ConfigureAwait(false)
+                : ram.ToUri();
+            return (ramUri, listening);
+        }
+        catch (QmpException e)
+        {
+            throw e.ToStrataException("preparing the migration target");
+        }
+    }
+
     public async Task ConfirmRunningAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
+        var qmp = await Vm.GetQmpAsync(cancellationToken).ConfigureAwait(false);
+        await WaitRunningAsync(qmp, () => Vm.HasExited, _disks.Count > 0, Vm.LaunchPlan.SerialLog, timeout, cancellationToken).ConfigureAwait(false);
+        DeleteSockets(_sockets);
+    }
+
+    /// <summary>
+    /// After the source completed: waits until the target QEMU reports <c>running</c> (failing when it exits or settles
+    /// in another state), then stops its NBD server when it received disks.
+    /// </summary>
+    public static async Task WaitRunningAsync(QmpClient qmp, Func<bool> exited, bool stopNbd, string? serialLog, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(qmp);
+        ArgumentNullException.ThrowIfNull(exited);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         var status = "unknown";
         try
         {
-            var qmp = await Vm.GetQmpAsync(deadline.Token).ConfigureAwait(false);
             while (true)
             {
-                if (Vm.HasExited)
+                if (exited())
                 {
-                    var exit = await _exited.ConfigureAwait(false);
-                    throw new StrataException(ErrorKind.Unavailable, $"the target QEMU exited instead of running the guest: {exit.Reason}");
+                    throw new StrataException(ErrorKind.Unavailable, "the target QEMU exited instead of running the guest");
                 }
                 status = (await qmp.ExecuteAsync("query-status", null, deadline.Token).ConfigureAwait(false)).GetProperty("status").GetString() ?? "";
                 if (status == "running")
@@ -209,15 +253,14 @@ public sealed class IncomingVm : IMigrationTarget
                 }
                 if (status is not ("inmigrate" or "paused" or "postmigrate" or "restore-vm" or "finish-migrate"))
                 {
-                    throw new StrataException(ErrorKind.Unavailable, $"the target is '{status}' after the migration, not running; see {Vm.LaunchPlan.SerialLog}");
+                    throw new StrataException(ErrorKind.Unavailable, $"the target is '{status}' after the migration, not running{(serialLog is null ? "" : "; see " + serialLog)}");
                 }
                 await Task.Delay(10, deadline.Token).ConfigureAwait(false);
             }
-            if (_disks.Count > 0)
+            if (stopNbd)
             {
                 await qmp.ExecuteAsync("nbd-server-stop", null, deadline.Token).ConfigureAwait(false);
             }
-            DeleteSockets(_sockets);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

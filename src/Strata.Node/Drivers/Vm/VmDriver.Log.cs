@@ -18,3 +18,17 @@ public sealed partial class VmDriver
     [LoggerMessage(EventId = 3504, Level = LogLevel.Information, Message = "vm {Instance}: snapshot {Tag} saved in its overlay ({Bytes} bytes added)")]
     private partial void LogSnapshotWritten(string instance, string tag, long bytes);
 }
+
+// Live moves (VmDriver.Move.cs).
+public sealed partial class VmDriver
+{
+    [LoggerMessage(EventId = 3505, Level = LogLevel.Information, Message = "vm {Instance}: receiving a live move, QEMU pid {Pid} waits on {RamUri}")]
+    private partial void LogIncoming(string instance, int pid, string ramUri);
+
+    [LoggerMessage(EventId = 3506, Level = LogLevel.Information,
+        Message = "vm {Instance} moved out in {Seconds:0.00} s (QEMU downtime {DowntimeMs} ms, {RamBytes} bytes of RAM, {DiskBytes} bytes of disk)")]
+    private partial void LogMovedOut(string instance, double seconds, double downtimeMs, long ramBytes, long diskBytes);
+
+    [LoggerMessage(EventId = 3507, Level = LogLevel.Warning, Message = "vm {Instance}: a live move the previous daemon did not finish was undone: {Undone}")]
+    private partial void LogMoveAbandoned(string instance, string undone);
+}

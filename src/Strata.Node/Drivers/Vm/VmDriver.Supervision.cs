@@ -36,19 +36,22 @@ public sealed partial class VmDriver
             await CreateOverlayAsync(config, cancellationToken).ConfigureAwait(false);
         }
         CreateProgress.Report("boot", loadvmTag is null ? "booting the VM" : "restoring the VM from its snapshot");
-        var supervisorConfig = new SupervisorConfig
-        {
-            Argv = BuildArgv(config, handle.Directory, loadvmTag, await NetworkOfAsync(handle, config, cancellationToken).ConfigureAwait(false)),
-            Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
-            WorkingDir = handle.Directory,
-            LogDirectory = LogFiles.LogDirectory(handle.Directory),
-            LogMaxBytes = _options.LogMaxBytes,
-            ExitFile = Path.Combine(handle.Directory, ExitFileName),
-        };
-        var started = await _supervised.LaunchAsync(handle, supervisorConfig, cancellationToken).ConfigureAwait(false);
+        var argv = BuildArgv(config, handle.Directory, loadvmTag, await NetworkOfAsync(handle, config, cancellationToken).ConfigureAwait(false));
+        var started = await _supervised.LaunchAsync(handle, SupervisorConfigFor(handle, argv), cancellationToken).ConfigureAwait(false);
         LogStarted(handle.InstanceId, started.Pid ?? 0, loadvmTag ?? "a cold boot");
         return started;
     }
+
+    /// <summary>How the supervisor runs this VM's QEMU: the argv, and the instance's directory, logs and exit file.</summary>
+    private SupervisorConfig SupervisorConfigFor(DriverHandle handle, IReadOnlyList<string> argv) => new()
+    {
+        Argv = argv,
+        Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+        WorkingDir = handle.Directory,
+        LogDirectory = LogFiles.LogDirectory(handle.Directory),
+        LogMaxBytes = _options.LogMaxBytes,
+        ExitFile = Path.Combine(handle.Directory, ExitFileName),
+    };
 
     public Task StopAsync(DriverHandle handle, TimeSpan grace, CancellationToken cancellationToken) =>
         IsRunning(handle) || !SupervisedRuntime.SupervisorAlive(handle) ? _supervised.StopAsync(handle, grace, cancellationToken) : Task.CompletedTask;
@@ -70,13 +73,21 @@ public sealed partial class VmDriver
             return status;
         }
         // Reattach: QMP answers again from this daemon (QEMU kept running; its one client, the old daemon, is gone).
+        string? abandoned;
         try
         {
             await _qmp.ExecuteAsync(QmpSocket(handle), "query-status", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            // A live move the previous daemon drove and did not finish is undone: the guest stays here (docs/move.md).
+            abandoned = await _qmp.UseAsync(QmpSocket(handle), TimeSpan.FromSeconds(5),
+                qmp => Qemu.Migration.LiveMigration.AbandonAsync(qmp, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
-        catch (StrataException e)
+        catch (Exception e) when (e is StrataException or Qemu.Qmp.QmpException)
         {
             return new WorkloadStatus(WorkloadPhase.Running, Reason: "QEMU runs but its QMP socket did not answer: " + e.Message);
+        }
+        if (abandoned is not null)
+        {
+            LogMoveAbandoned(handle.InstanceId, abandoned);
         }
         return status;
     }

@@ -15,7 +15,24 @@ internal sealed class VmQmpConnections : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
-    public async Task<JsonElement> ExecuteAsync(string socketPath, string command, JsonObject? arguments, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    public Task<JsonElement> ExecuteAsync(string socketPath, string command, JsonObject? arguments, TimeSpan connectTimeout, CancellationToken cancellationToken) =>
+        UseAsync(socketPath, connectTimeout, async client =>
+        {
+            try
+            {
+                return await client.ExecuteAsync(command, arguments, cancellationToken).ConfigureAwait(false);
+            }
+            catch (QmpException e)
+            {
+                throw e.ToStrataException($"QMP {command}");
+            }
+        }, cancellationToken);
+
+    /// <summary>
+    /// Hands the VM's one QMP connection to <paramref name="work"/> for as long as it runs (a live migration reads its
+    /// events and polls it throughout); every other command to this VM waits meanwhile.
+    /// </summary>
+    public async Task<T> UseAsync<T>(string socketPath, TimeSpan connectTimeout, Func<QmpClient, Task<T>> work, CancellationToken cancellationToken)
     {
         var entry = _entries.GetOrAdd(socketPath, static _ => new Entry());
         await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -30,14 +47,7 @@ internal sealed class VmQmpConnections : IAsyncDisposable
                 }
                 entry.Client = await QmpClient.ConnectAsync(socketPath, connectTimeout, cancellationToken).ConfigureAwait(false);
             }
-            try
-            {
-                return await entry.Client.ExecuteAsync(command, arguments, cancellationToken).ConfigureAwait(false);
-            }
-            catch (QmpException e)
-            {
-                throw e.ToStrataException($"QMP {command}");
-            }
+            return await work(entry.Client).ConfigureAwait(false);
         }
         finally
         {

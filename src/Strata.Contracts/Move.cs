@@ -1,0 +1,72 @@
+namespace Strata.Contracts;
+
+/// <summary>
+/// <c>POST /v1/instances/{name}/move</c>: move a running instance to another daemon. Outside a cluster the target is
+/// named by its API address and a token it accepts (its admin token, or an operator token of the same project there).
+/// </summary>
+public sealed record MoveRequest
+{
+    /// <summary>The target daemon's API, e.g. <c>http://10.0.0.2:7443</c> (its <c>--listen</c> address).</summary>
+    public string? ToAddress { get; init; }
+
+    /// <summary>A bearer token the target daemon accepts for this instance's project.</summary>
+    public string? ToToken { get; init; }
+
+    /// <summary>Limit for the RAM stream and the disk copy, e.g. <c>200M</c> (bytes per second, K/M/G binary suffixes).</summary>
+    public string? Bandwidth { get; init; }
+
+    /// <summary>Switch to postcopy after the first RAM pass (always converges; a failure of either side then loses the guest).</summary>
+    public bool Postcopy { get; init; }
+
+    /// <summary><c>live</c> (the default, and the only mode built so far).</summary>
+    public string? Mode { get; init; }
+}
+
+/// <summary>What a finished move did (the operation's result).</summary>
+public sealed record MoveResult
+{
+    public string Name { get; init; } = "";
+    public string Project { get; init; } = "";
+    public string To { get; init; } = "";
+    public string Mode { get; init; } = "";
+    public double TotalSeconds { get; init; }
+    /// <summary>The downtime QEMU measured (source stop to target start).</summary>
+    public double DowntimeMs { get; init; }
+    public double DiskCopySeconds { get; init; }
+    public long RamBytes { get; init; }
+    public long DiskBytes { get; init; }
+    public long Iterations { get; init; }
+    public int MaxThrottlePercent { get; init; }
+    public bool UsedPostcopy { get; init; }
+}
+
+/// <summary>A writable local disk of a moving instance: the target creates it empty with this size and format.</summary>
+public sealed record MoveDisk(string Device, string Format, long SizeBytes);
+
+/// <summary>
+/// <c>POST /v1/instances/{name}/incoming</c>, daemon to daemon: prepare the receiving side of a live move. The
+/// instance keeps its id, spec and creation time; nothing of it is visible until the move is confirmed.
+/// </summary>
+public sealed record IncomingMoveRequest
+{
+    public required string InstanceId { get; init; }
+    public required string Tier { get; init; }
+    public required InstanceSpec Spec { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The tier's own description of the machine (for the vm tier, its configuration); the control plane does not read it.</summary>
+    public required string Machine { get; init; }
+    public IReadOnlyList<MoveDisk> Disks { get; init; } = [];
+    public bool Postcopy { get; init; }
+    /// <summary>The address the target listens on for the RAM stream and the disks (the host the source reached it at).</summary>
+    public required string ListenHost { get; init; }
+}
+
+/// <summary>Where the target listens: the URI the source's QEMU migrates to and the NBD server receiving the disks.</summary>
+public sealed record IncomingMoveInfo
+{
+    public required string RamUri { get; init; }
+    public string? NbdHost { get; init; }
+    public int NbdPort { get; init; }
+    /// <summary>The devices the target exports (each NBD export is named after its device).</summary>
+    public IReadOnlyList<string> Disks { get; init; } = [];
+}

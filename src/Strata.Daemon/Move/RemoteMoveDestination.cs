@@ -1,0 +1,77 @@
+using Strata.Client;
+using Strata.Contracts;
+using Strata.Control;
+
+namespace Strata.Daemon.Move;
+
+/// <summary>
+/// The daemon an instance moves to, reached over its API with a token it accepts (its admin token, or an operator
+/// token of the same project there). Every call names the instance's project, so a token of another project is refused there.
+/// </summary>
+internal sealed class RemoteMoveDestination : IMoveDestination, IDisposable
+{
+    private readonly StrataClient _client;
+
+    public RemoteMoveDestination(Uri address, string token, string project)
+    {
+        Name = address.GetLeftPart(UriPartial.Authority);
+        ListenHost = address.HostNameType == UriHostNameType.IPv6 ? address.Host.Trim('[', ']') : address.Host;
+        _client = new StrataClient(new ClientOptions { Host = address, Token = token, Project = project });
+    }
+
+    public string Name { get; }
+
+    public string ListenHost { get; }
+
+    /// <summary>Parses the target's address as <c>strata move --to-address</c> takes it: <c>http(s)://HOST:PORT</c>.</summary>
+    public static Uri ParseAddress(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw StrataException.Invalid("toAddress",
+                "name the target daemon's API address: 'strata move NAME --to-address http://HOST:PORT --to-token TOKEN' (the target's --listen address and a token it accepts); moves between cluster nodes by node name are not built yet");
+        }
+        if (!Uri.TryCreate(text.Contains("://", StringComparison.Ordinal) ? text : "http://" + text, UriKind.Absolute, out var uri)
+            || uri.Scheme is not ("http" or "https") || uri.IsDefaultPort && !text.Contains(':', StringComparison.Ordinal))
+        {
+            throw StrataException.Invalid("toAddress", $"'{text}' is not a daemon address such as http://10.0.0.2:7443");
+        }
+        return uri;
+    }
+
+    public async Task<IncomingMoveInfo> PrepareAsync(string name, IncomingMoveRequest request, CancellationToken cancellationToken) =>
+        await Call(() => _client.PrepareIncomingMoveAsync(name, request, cancellationToken)).ConfigureAwait(false);
+
+    public async Task ConfirmAsync(string name, TimeSpan timeout, CancellationToken cancellationToken) =>
+        await Call(() => _client.ConfirmIncomingMoveAsync(name, timeout, cancellationToken)).ConfigureAwait(false);
+
+    public async Task DiscardAsync(string name, CancellationToken cancellationToken)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(TimeSpan.FromSeconds(60));
+        await Call(async () =>
+        {
+            await _client.DiscardIncomingMoveAsync(name, limit.Token).ConfigureAwait(false);
+            return true;
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>The target's own refusal keeps its kind and words, prefixed with where it came from.</summary>
+    private async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (StrataApiException e)
+        {
+            throw new StrataException(e.Kind, $"the target daemon {Name} said: {e.Message}", inner: e);
+        }
+        catch (Exception e) when (e is HttpRequestException or DaemonUnreachableException)
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"the target daemon {Name} could not be reached ({e.Message}); check the address and that it runs with --listen", inner: e);
+        }
+    }
+
+    public void Dispose() => _client.Dispose();
+}

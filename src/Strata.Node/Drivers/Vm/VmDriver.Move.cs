@@ -1,0 +1,187 @@
+using System.Text.Json;
+using Strata.Contracts;
+using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
+using Strata.Node.Supervision;
+using Strata.Qemu.Migration;
+using Strata.Qemu.Qmp;
+
+namespace Strata.Node.Drivers.Vm;
+
+// Live moves between daemons (docs/move.md): the source describes its machine and disks, the target starts the same
+// machine under its own supervisor with -incoming, the source's QEMU migrates to it (disks over NBD), the target confirms.
+public sealed partial class VmDriver : ILiveMoveDriver
+{
+    private const string RootDevice = "root";
+    private static readonly TimeSpan QmpConnectTimeout = TimeSpan.FromSeconds(10);
+
+    public async Task<OutgoingMove> DescribeMoveAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        var config = ReadConfig(handle);
+        if (config.Network is not null)
+        {
+            throw StrataException.Invalid("network",
+                $"the VM joined network '{config.Network}', and moving a networked VM is not built yet (its tap and address belong to this node); remove it from the network or recreate it on the target");
+        }
+        if (config.Disposable)
+        {
+            throw StrataException.Invalid("disposable", "a disposable VM starts from its image at every run; create it on the target instead of moving it");
+        }
+        var socket = QmpSocket(handle);
+        var snapshots = await _qmp.HumanAsync(socket, "info snapshots", cancellationToken).ConfigureAwait(false);
+        if (snapshots.Contains("ID", StringComparison.Ordinal) && snapshots.Contains("TAG", StringComparison.Ordinal))
+        {
+            throw new StrataException(ErrorKind.Conflict,
+                "the VM holds snapshots in its disk, which a live move does not carry (it copies what the guest sees); remove them with 'strata snapshot rm' first");
+        }
+        var disks = await _qmp.UseAsync(socket, QmpConnectTimeout,
+            qmp => LiveMigration.DescribeDisksAsync(qmp, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return new OutgoingMove(JsonSerializer.Serialize(config, VmJsonContext.Default.VmConfig),
+            [.. disks.Select(d => new MoveDisk(d.Device, d.Format, d.SizeBytes))]);
+    }
+
+    public async Task<PreparedIncoming> PrepareIncomingAsync(IncomingMove move, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(move);
+        _supervised.RequireSupervisor();
+        VmConfig source;
+        try
+        {
+            source = JsonSerializer.Deserialize(move.Machine, VmJsonContext.Default.VmConfig)
+                ?? throw StrataException.Invalid("machine", "the moving VM's configuration is empty");
+        }
+        catch (JsonException e)
+        {
+            throw StrataException.Invalid("machine", $"the moving VM's configuration is not readable ({e.Message}); are both daemons the same version?");
+        }
+        if (source.Version != VmConfig.CurrentVersion)
+        {
+            throw StrataException.Invalid("machine", $"the moving VM's configuration has version {source.Version}, this daemon reads {VmConfig.CurrentVersion}; upgrade the older daemon");
+        }
+        var overlay = Path.Combine(move.Directory, OverlayFileName);
+        var config = source with { Overlay = overlay, Network = null };
+        if (config.Kind == VmKinds.Oci && !File.Exists(config.KernelPath))
+        {
+            // Another host: this host's guest kernel and init, which the same Strata version builds the same way.
+            var (kernel, initrd) = await _guest.Assets.EnsureAsync(cancellationToken).ConfigureAwait(false);
+            config = config with { KernelPath = kernel.KernelPath, InitrdPath = initrd };
+        }
+        if (!File.Exists(config.BaseDisk))
+        {
+            // The moved overlay arrives whole (base included), so it is its own base here.
+            config = config with { BaseDisk = overlay, BaseFormat = "qcow2" };
+        }
+        var disks = new List<IncomingDisk>();
+        foreach (var d in move.Disks)
+        {
+            if (d.Device != RootDevice)
+            {
+                throw StrataException.Invalid("disks", $"the moving VM has a writable drive '{d.Device}'; a VM of this tier has only '{RootDevice}'");
+            }
+            disks.Add(new IncomingDisk(d.Device, overlay, d.Format, d.SizeBytes));
+        }
+        IncomingVm.CheckDisks(disks);
+
+        await using var revert = new Revert();
+        var configPath = Path.Combine(move.Directory, ConfigFileName);
+        revert.Add(() => File.Delete(configPath));
+        await File.WriteAllBytesAsync(configPath, JsonSerializer.SerializeToUtf8Bytes(config, VmJsonContext.Default.VmConfig), cancellationToken).ConfigureAwait(false);
+        await IncomingVm.CreateDisksAsync(disks, "qemu-img", revert, cancellationToken).ConfigureAwait(false);
+
+        var handle = new DriverHandle { InstanceId = move.InstanceId, Directory = move.Directory };
+        var argv = IncomingVm.IncomingArgv(BuildArgv(config, move.Directory, loadvmTag: null));
+        var started = await _supervised.LaunchAsync(handle, SupervisorConfigFor(handle, argv), cancellationToken).ConfigureAwait(false);
+        // The whole receiving side goes with it: QEMU by its identity, the disk, the sockets.
+        revert.AddAsync(() => DeleteAsync(started, CancellationToken.None));
+        var ram = MigrationChannel.Tcp(move.ListenHost, 0);
+        var (ramUri, nbd) = await _qmp.UseAsync(QmpSocket(started), QmpConnectTimeout,
+            qmp => IncomingVm.ReceiveAsync(qmp, disks, ram, disks.Count > 0 ? MigrationChannel.Tcp(move.ListenHost, 0) : null, move.Postcopy, cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        LogIncoming(move.InstanceId, started.Pid ?? 0, ramUri);
+        revert.Success();
+        return new PreparedIncoming(started, new IncomingMoveInfo
+        {
+            RamUri = ramUri,
+            NbdHost = nbd?.Host,
+            NbdPort = nbd?.Port ?? 0,
+            Disks = [.. disks.Select(d => d.Device)],
+        });
+    }
+
+    public Task ConfirmIncomingAsync(DriverHandle handle, TimeSpan timeout, CancellationToken cancellationToken) =>
+        _qmp.UseAsync(QmpSocket(handle), QmpConnectTimeout, async qmp =>
+        {
+            await IncomingVm.WaitRunningAsync(qmp, () => !SupervisedRuntime.WorkloadAlive(handle), stopNbd: true,
+                Path.Combine(handle.Directory, SerialFileName), timeout, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+
+    public async Task<MoveResult> MoveOutAsync(DriverHandle handle, IMoveTarget target, LiveMoveOptions options, IProgress<LiveMoveProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(options);
+        var remote = new RemoteTarget(target);
+        var migration = new MigrationOptions { MaxBandwidth = options.MaxBandwidth, Postcopy = options.Postcopy };
+        var report = progress is null ? null : new Progress<MigrationProgress>(p => progress.Report(ToMoveProgress(p)));
+        var result = await _qmp.UseAsync(QmpSocket(handle), QmpConnectTimeout,
+            qmp => LiveMigration.MigrateAsync(qmp, remote, migration, report, cancellationToken), cancellationToken).ConfigureAwait(false);
+        LogMovedOut(handle.InstanceId, result.Total.TotalSeconds, result.QemuDowntime.TotalMilliseconds, result.RamBytes, result.DiskBytes);
+        return new MoveResult
+        {
+            Mode = "live",
+            TotalSeconds = result.Total.TotalSeconds,
+            DowntimeMs = result.QemuDowntime.TotalMilliseconds,
+            DiskCopySeconds = result.DiskCopyTime.TotalSeconds,
+            RamBytes = result.RamBytes,
+            DiskBytes = result.DiskBytes,
+            Iterations = result.Iterations,
+            MaxThrottlePercent = result.MaxThrottlePercent,
+            UsedPostcopy = result.UsedPostcopy,
+        };
+    }
+
+    private static LiveMoveProgress ToMoveProgress(MigrationProgress p) => new()
+    {
+        Phase = p.Phase switch
+        {
+            MigrationPhase.CopyingDisks => "copying-disks",
+            MigrationPhase.SendingRam => "sending-ram",
+            MigrationPhase.Postcopy => "postcopy",
+            MigrationPhase.SwitchingOver => "switching-over",
+            _ => "completed",
+        },
+        RamTransferred = p.RamTransferred,
+        RamRemaining = p.RamRemaining,
+        RamTotal = p.RamTotal,
+        DirtyRate = p.DirtyRate,
+        ExpectedDowntimeMs = p.ExpectedDowntime?.TotalMilliseconds,
+        Iterations = p.Iterations,
+        ThrottlePercent = p.ThrottlePercent,
+        DiskCopied = p.DiskCopied,
+        DiskTotal = p.DiskTotal,
+    };
+
+    /// <summary>The engine's view of a target another daemon prepared: its addresses, and its confirm and discard calls.</summary>
+    private sealed class RemoteTarget(IMoveTarget target) : IMigrationTarget
+    {
+        private readonly TaskCompletionSource _gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string RamUri => target.Info.RamUri;
+
+        public MigrationChannel? Nbd => target.Info.NbdHost is { } host ? MigrationChannel.Tcp(host, target.Info.NbdPort) : null;
+
+        public IReadOnlyList<string> Disks => target.Info.Disks;
+
+        // The other daemon's QEMU is not watched from here: the migration's own status tells when it went away.
+        public Task Exited => _gone.Task;
+
+        public Task ConfirmRunningAsync(TimeSpan timeout, CancellationToken cancellationToken) => target.ConfirmRunningAsync(timeout, cancellationToken);
+
+        public async Task DiscardAsync()
+        {
+            await target.DiscardAsync().ConfigureAwait(false);
+            _gone.TrySetResult();
+        }
+    }
+}

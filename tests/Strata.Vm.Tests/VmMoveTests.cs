@@ -1,0 +1,301 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Strata.Client;
+using Strata.Contracts;
+using Strata.Testing;
+
+namespace Strata.Vm.Tests;
+
+/// <summary>
+/// Two published stratad on one host with their own --root, --socket and --node; the target listens on loopback TCP
+/// with its admin token. Shared by the move tests: one VM boots once and is moved (cancelled first, then for real).
+/// </summary>
+public sealed partial class MoveDaemons : IAsyncLifetime
+{
+    private static readonly string s_tag = string.Concat(Enumerable.Range(0, 4).Select(_ => (char)('a' + Random.Shared.Next(26))));
+    private readonly TempDirectory _dir = new("m20-move");
+
+    public Process? Source { get; private set; }
+    public Process? Target { get; private set; }
+    public string SourceRoot => _dir.Combine("a");
+    public string TargetRoot => _dir.Combine("b");
+    public string SourceSocket => _dir.Combine("a.sock");
+    public string TargetSocket => _dir.Combine("b.sock");
+    public int TargetPort { get; } = FreePort();
+    public string TargetAddress => $"http://127.0.0.1:{TargetPort.ToString(CultureInfo.InvariantCulture)}";
+    public string TargetToken => File.ReadAllText(Path.Combine(TargetRoot, "admin.token")).Trim();
+    public StrataClient SourceClient { get; private set; } = null!;
+    public StrataClient TargetClient { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        if (VmFixture.Supervisor is null || !File.Exists(VmDaemon.Cli) || !File.Exists(Path.Combine(TestEnvironment.ArtifactsBin, "stratad")))
+        {
+            return; // the test skips (or fails under CI) with the reason
+        }
+        await StartSourceAsync();
+        Target = await PublishedDaemon.StartAsync(TargetSocket,
+            ["--root", TargetRoot, "--socket", TargetSocket, "--node", $"m20{s_tag}b", "--no-docker-socket", "--log-max-size", "1M",
+             "--listen", $"127.0.0.1:{TargetPort.ToString(CultureInfo.InvariantCulture)}"]);
+        SourceClient = new StrataClient(new ClientOptions { Socket = SourceSocket });
+        TargetClient = new StrataClient(new ClientOptions { Socket = TargetSocket });
+    }
+
+    private async Task StartSourceAsync() =>
+        Source = await PublishedDaemon.StartAsync(SourceSocket,
+            ["--root", SourceRoot, "--socket", SourceSocket, "--node", $"m20{s_tag}a", "--no-docker-socket", "--log-max-size", "1M"]);
+
+    /// <summary><c>kill -9</c> of the source daemon, then a new one on the same root.</summary>
+    public async Task CrashAndRestartSourceAsync()
+    {
+        await PublishedDaemon.KillAsync(Source!);
+        Source = null;
+        await StartSourceAsync();
+    }
+
+    /// <summary>The CLI against the source daemon.</summary>
+    public (int ExitCode, string Stdout, string Stderr) Cli(params string[] args)
+    {
+        var psi = new ProcessStartInfo(VmDaemon.Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["STRATA_SOCKET"] = SourceSocket;
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromSeconds(300)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish");
+        }
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var (daemon, client) in new[] { (Source, SourceClient), (Target, TargetClient) })
+        {
+            if (daemon is null)
+            {
+                continue;
+            }
+            try
+            {
+                foreach (var i in (await client.ListAsync()).Items)
+                {
+                    await client.DeleteAsync(i.Name, force: true);
+                }
+            }
+            catch (Exception e) when (e is StrataApiException or DaemonUnreachableException or HttpRequestException)
+            {
+            }
+            client.Dispose();
+            TestEnvironment.Exec("kill", ["-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture)]);
+            if (!daemon.WaitForExit(TimeSpan.FromSeconds(30)))
+            {
+                daemon.Kill();
+            }
+            daemon.Dispose();
+        }
+        _dir.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>
+/// <c>strata move</c> of a running VM between two published daemons (real QEMU under TCG): a cancelled move and a
+/// refused one leave it running on the source with nothing on the target; the real move keeps the guest's counter
+/// going on the target without a restart, carries its disk, and leaves nothing of it on the source. A second
+/// project's token sees and touches none of it.
+/// </summary>
+public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<MoveDaemons>
+{
+    private const string Name = "m20-vm";
+
+    [SkippableFact]
+    public async Task Move_RunningVm_CancelAndRefusalLeaveItHere_ThenItMovesWithoutRestart()
+    {
+        VmDaemon.RequireBinaries();
+        var source = daemons.SourceClient;
+        var target = daemons.TargetClient;
+        await source.BuildBaseImageAsync("busybox");
+        // The file is written at the first boot; a later boot finds it only if the disk moved with the guest.
+        await source.CreateAsync(new InstanceSpec
+        {
+            Name = Name, Tier = "vm", Image = "busybox:latest", Resources = new ResourceSpec { MemoryBytes = 256L * 1024 * 1024 },
+            Args = ["sh", "-c", "[ -f /m20.txt ] && echo found $(cat /m20.txt); echo m20-data > /m20.txt; sync; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done"],
+        });
+        var before = await source.GetAsync(Name);
+        var sourcePid = before.Pid!.Value;
+        var sourceDir = Path.Combine(daemons.SourceRoot, "instances", before.Id);
+        Assert.True(await EventuallyTicksAsync(source, 3), "the guest never counted on the source");
+
+        // A second project's token: the instance is not there for it, and it cannot move it.
+        await source.CreateProjectAsync(new CreateProjectRequest { Name = "m20other" });
+        var otherToken = (await source.CreateTokenAsync("m20other", "admin")).Token!;
+        using var other = new StrataClient(new ClientOptions { Socket = daemons.SourceSocket, Token = otherToken });
+        var refused = await Assert.ThrowsAsync<StrataApiException>(() => other.MoveAsync(Name, new MoveRequest { ToAddress = daemons.TargetAddress, ToToken = daemons.TargetToken }));
+        Assert.Equal(ErrorKind.NotFound, refused.Kind);
+
+        // Bad input names the problem before anything starts.
+        var noAddress = await Assert.ThrowsAsync<StrataApiException>(() => source.MoveAsync(Name, new MoveRequest { ToToken = "x" }));
+        Assert.Contains("--to-address", noAddress.Message, StringComparison.Ordinal);
+
+        // A token the target refuses: the move fails, the VM runs on here, the target has nothing.
+        var badToken = await WaitAsync(await source.MoveAsync(Name, new MoveRequest { ToAddress = daemons.TargetAddress, ToToken = new string('0', 64) }));
+        Assert.Equal(OperationStatusNames.Failed, badToken.Status);
+        Assert.Contains("the target daemon", badToken.Error!.Detail, StringComparison.Ordinal);
+        await AssertStillHereAsync(sourcePid);
+
+        // Cancelled while the disk or RAM is sent (a 1 MiB/s link keeps it there): the source runs on untouched, the target is clean.
+        var slow = await source.MoveAsync(Name, new MoveRequest { ToAddress = daemons.TargetAddress, ToToken = daemons.TargetToken, Bandwidth = "1M" });
+        Assert.True(await EventuallyAsync(async () =>
+            (await source.GetOperationAsync(slow.Id)).Progress.Items.Any(i => i.Current > 0), TimeSpan.FromSeconds(120)),
+            "the move never started sending");
+        // The other project sees no such operation, and cannot cancel it.
+        Assert.DoesNotContain((await other.ListOperationsAsync()).Items, o => o.Id == slow.Id);
+        Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<StrataApiException>(() => other.CancelOperationAsync(slow.Id))).Kind);
+        var cancelled = await source.CancelOperationAsync(slow.Id);
+        Assert.Equal(OperationStatusNames.Cancelled, cancelled.Status);
+        var ticksAfterCancel = LastTick(await LogsAsync(source));
+        await AssertStillHereAsync(sourcePid);
+        Assert.True(await EventuallyTicksAsync(source, ticksAfterCancel + 5), "the guest stopped counting on the source after the cancelled move");
+
+        // The source daemon killed while RAM is sent: the next one finds the move nobody drives, undoes it and keeps
+        // the guest; the target's receiving QEMU loses its stream and the target removes it.
+        var crashed = await source.MoveAsync(Name, new MoveRequest { ToAddress = daemons.TargetAddress, ToToken = daemons.TargetToken, Bandwidth = "1M" });
+        Assert.True(await EventuallyAsync(async () =>
+            (await source.GetOperationAsync(crashed.Id)).Progress.Items.Any(i => i.Id == "ram" && i.Current > 0), TimeSpan.FromSeconds(120)),
+            "the move never started sending RAM");
+        await daemons.CrashAndRestartSourceAsync();
+        await AssertStillHereAsync(sourcePid);
+        var ticksAfterCrash = LastTick(await LogsAsync(source));
+        Assert.True(await EventuallyTicksAsync(source, ticksAfterCrash + 5), "the guest stopped counting on the source after the crashed move");
+
+        // The move, through the CLI with --json.
+        var lastOnSource = LastTick(await LogsAsync(source));
+        var (code, stdout, stderr) = daemons.Cli("move", Name, "--to-address", daemons.TargetAddress, "--to-token", daemons.TargetToken, "--json");
+        Assert.True(code == 0, $"strata move exited {code}: {stderr}\n{stdout}");
+        var op = JsonSerializer.Deserialize(stdout, StrataJsonContext.Default.OperationInfo)!;
+        Assert.Equal(OperationStatusNames.Succeeded, op.Status);
+        var result = op.Result!.Value.Deserialize(StrataJsonContext.Default.MoveResult)!;
+        Assert.Equal(Name, result.Name);
+        Assert.True(result.RamBytes > 0 && result.DiskBytes > 0, $"RAM {result.RamBytes}, disk {result.DiskBytes}");
+
+        // The target owns it: same id, running, and the counter goes on from where it was (no restart: no 'tick 1').
+        var moved = await target.GetAsync(Name);
+        Assert.Equal(before.Id, moved.Id);
+        Assert.Equal("running", moved.State);
+        Assert.True(await EventuallyTicksAsync(target, lastOnSource + 10), "the guest did not count on after the move");
+        var targetTicks = Ticks(await LogsAsync(target));
+        Assert.True(targetTicks[0] > lastOnSource, $"the counter restarted on the target: first tick there {targetTicks[0]}, last on the source at least {lastOnSource}");
+        Assert.DoesNotContain("found", await LogsAsync(target), StringComparison.Ordinal);
+
+        // The source forgot it: no record, no QEMU, no files.
+        Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<StrataApiException>(() => source.GetAsync(Name))).Kind);
+        Assert.True(await TestEnvironment.EventuallyAsync(() => !Directory.Exists($"/proc/{sourcePid}"), TimeSpan.FromSeconds(30)), "the source QEMU still runs");
+        Assert.False(Directory.Exists(sourceDir), $"{sourceDir} is left on the source");
+
+        // The disk came along: a restart on the target boots from the moved disk and finds the file.
+        await target.StopAsync(Name, timeoutSeconds: 5);
+        await target.StartAsync(Name);
+        Assert.True(await EventuallyAsync(async () => (await LogsAsync(target)).Contains("found m20-data", StringComparison.Ordinal), TimeSpan.FromSeconds(120)), "the file written on the source is not on the moved disk");
+        await target.DeleteAsync(Name, force: true);
+        Assert.False(Directory.Exists(Path.Combine(daemons.TargetRoot, "instances", before.Id)));
+    }
+
+    private async Task AssertStillHereAsync(int sourcePid)
+    {
+        var info = await daemons.SourceClient.GetAsync(Name);
+        Assert.Equal("running", info.State);
+        Assert.Equal(sourcePid, info.Pid);
+        Assert.True(await EventuallyAsync(async () => (await daemons.TargetClient.ListAsync()).Items.Count == 0, TimeSpan.FromSeconds(30)),
+            "the target still lists the instance of the failed move");
+        var instances = Path.Combine(daemons.TargetRoot, "instances");
+        Assert.True(await TestEnvironment.EventuallyAsync(() => !Directory.Exists(instances) || Directory.GetDirectories(instances).Length == 0, TimeSpan.FromSeconds(30)),
+            "the target kept a directory of the failed move");
+        Assert.True(await TestEnvironment.EventuallyAsync(() => !QemuOf(daemons.TargetRoot), TimeSpan.FromSeconds(30)), "a QEMU of the target's root still runs");
+    }
+
+    private async Task<OperationInfo> WaitAsync(OperationInfo operation)
+    {
+        var info = operation;
+        while (!OperationStatusNames.IsFinished(info.Status))
+        {
+            info = await daemons.SourceClient.WaitOperationAsync(operation.Id, TimeSpan.FromSeconds(30));
+        }
+        return info;
+    }
+
+    private static async Task<string> LogsAsync(StrataClient client)
+    {
+        var text = new System.Text.StringBuilder();
+        await foreach (var frame in client.LogsAsync(Name))
+        {
+            text.Append(frame.Log?.Text);
+        }
+        return text.ToString();
+    }
+
+    private static Task<bool> EventuallyTicksAsync(StrataClient client, int atLeast) =>
+        EventuallyAsync(async () => LastTick(await LogsAsync(client)) >= atLeast, TimeSpan.FromSeconds(120));
+
+    private static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            if (await condition())
+            {
+                return true;
+            }
+            await Task.Delay(200);
+        }
+        return await condition();
+    }
+
+    /// <summary>A QEMU whose command line names a path under <paramref name="root"/> runs.</summary>
+    private static bool QemuOf(string root)
+    {
+        foreach (var dir in Directory.GetDirectories("/proc"))
+        {
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                if (cmdline.StartsWith("qemu-system", StringComparison.Ordinal) || cmdline.Contains("/qemu-system", StringComparison.Ordinal))
+                {
+                    if (cmdline.Contains(root, StringComparison.Ordinal))
+                    {
+                        return true;
+                    }
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+        return false;
+    }
+
+    private static List<int> Ticks(string log) =>
+        [.. TickLine().Matches(log).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture))];
+
+    private static int LastTick(string log) => Ticks(log) is { Count: > 0 } t ? t[^1] : 0;
+
+    [GeneratedRegex(@"tick (\d+)")]
+    private static partial Regex TickLine();
+}
