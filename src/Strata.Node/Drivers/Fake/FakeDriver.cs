@@ -15,9 +15,12 @@ namespace Strata.Node.Drivers.Fake;
 ///   fail-create        CreateAsync fails (tests rollback)
 ///   exit N             exits with N
 ///   sleep [SECONDS]    runs until stopped (143), killed (128+signal) or SECONDS pass (0)
+///   use MIB [CORES] [MIB_PER_HOUR]
+///                      runs until stopped, reporting MIB of memory (growing by MIB_PER_HOUR of the driver's clock) and
+///                      CORES of CPU through stats; above its memory limit it is OOM-killed (137, oom-killed)
 /// Only offered when stratad runs with --enable-fake-tier. It cannot survive a daemon restart (Recover says Lost).
 /// </summary>
-public sealed class FakeDriver : IDriver
+public sealed partial class FakeDriver : IDriver, IStatsDriver, IResizeDriver
 {
     private readonly TimeProvider _time;
     private readonly long _logMaxBytes;
@@ -32,7 +35,8 @@ public sealed class FakeDriver : IDriver
     public Tier Tier => Tier.Fake;
 
     // Accepts networks and ports (it joins nothing) so tests of the API's network paths can run on it.
-    public DriverCapabilities Capabilities { get; } = new() { Isolation = IsolationLevel.None, StartLatencyClass = "~0ms (fake)", SurvivesDaemonRestart = false, Networks = true };
+    // Resizes its limits in place (the usage sampler's tests apply recommendations through it).
+    public DriverCapabilities Capabilities { get; } = new() { Isolation = IsolationLevel.None, StartLatencyClass = "~0ms (fake)", SurvivesDaemonRestart = false, Networks = true, LiveResize = true };
 
     public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken) =>
         Task.FromResult(new DriverFingerprint(true, "in-memory fake for tests", "fake"));
@@ -52,7 +56,7 @@ public sealed class FakeDriver : IDriver
         {
             InstanceId = request.InstanceId,
             Directory = request.Directory,
-            Data = new Dictionary<string, string> { ["argv"] = string.Join('\u001f', argv) },
+            Data = HandleData(request.Spec, argv),
         });
     }
 
@@ -63,7 +67,7 @@ public sealed class FakeDriver : IDriver
         {
             throw new StrataException(ErrorKind.Internal, "fake start failure (requested by the fail-start script)");
         }
-        var run = new Run();
+        var run = new Run { Usage = FakeUsage.Parse(argv, handle.Data, _time.GetUtcNow()) };
         _runs[handle.InstanceId] = run;
         using (var log = new CriLogWriter(LogFiles.LogDirectory(handle.Directory), _logMaxBytes))
         {
@@ -82,6 +86,7 @@ public sealed class FakeDriver : IDriver
                 _ = Task.Delay(TimeSpan.FromSeconds(seconds), _time).ContinueWith(_ => run.Finish(0, null, _time), TaskScheduler.Default);
                 break;
             case "sleep":
+            case "use":
                 break;
             default:
                 run.Finish(0, null, _time);
@@ -125,6 +130,9 @@ public sealed class FakeDriver : IDriver
     private sealed class Run
     {
         public TaskCompletionSource<ExitStatus> Exit { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>What the <c>use</c> script reports (zero for the other scripts).</summary>
+        public required FakeUsage Usage { get; init; }
 
         public void Finish(int code, string? reason, TimeProvider time) =>
             Exit.TrySetResult(new ExitStatus { ExitCode = code, Reason = reason, FinishedAt = time.GetUtcNow() });
