@@ -57,6 +57,9 @@ var peak = new ReplayResult[instances];
 var mean = new ReplayResult[instances];
 var declared = new ReplayResult[instances];
 var peakMargin = new ReplayResult[instances];
+var hourly = new ReplayResult[instances];
+var hourlyMargin = new ReplayResult[instances];
+var hourSamples = Math.Max(1, (int)(TimeSpan.FromHours(1) / step));
 var examples = new (UsageHistory History, ResourceLimits Limits)?[kinds.Length];
 using var self = Process.GetCurrentProcess();
 var cpuBefore = self.TotalProcessorTime;
@@ -70,6 +73,8 @@ Parallel.For(0, instances, i =>
     mean[i] = Replay.Static(trace, new ResourceLimits(trace.Cpu.Average(), trace.Memory.Average()));
     declared[i] = Replay.Static(trace, trace.Declared);
     peakMargin[i] = Replay.Static(trace, new ResourceLimits(trace.Cpu.Max() * (1 + recommender.Options.Margin), trace.Memory.Max() * (1 + recommender.Options.Margin)));
+    hourly[i] = Replay.Clairvoyant(trace, hourSamples, 0);
+    hourlyMargin[i] = Replay.Clairvoyant(trace, hourSamples, recommender.Options.Margin);
     if (i < kinds.Length)
     {
         examples[i] = (history, final);
@@ -82,11 +87,12 @@ var cpuSeconds = (self.TotalProcessorTime - cpuBefore).TotalSeconds;
 Console.WriteLine();
 Console.WriteLine("memory slack (time-weighted, mean over instances) and OOM events; cpu slack and throttled samples; memory slack on the last day");
 Console.WriteLine("(\"peak + margin\" is the static limit at the trace's peak plus the recommender's margin: the least slack a limit that never goes below the observed peak plus margin can have on a trace that does not grow)");
+Console.WriteLine("(\"hourly oracle\" knows the future: every hour the limit is the coming hour's peak, \"+ margin\" that × (1 + margin); zero OOM events by construction, a floor for any online strategy that changes limits hourly)");
 Console.WriteLine($"{"kind",-8} {"strategy",-18} {"mem slack",9} {"OOM events",10} {"cpu slack",9} {"throttled",9} {"changes",8} {"last day",9}");
 foreach (var kind in kinds.Select(k => (TraceKind?)k).Append(null))
 {
     var members = Enumerable.Range(0, instances).Where(i => kind is null || kinds[i % kinds.Length] == kind).ToList();
-    foreach (var (name, results) in new[] { ("auto", auto), ("static at peak", peak), ("static at mean", mean), ("declared by hand", declared), ("peak + margin", peakMargin) })
+    foreach (var (name, results) in new[] { ("auto", auto), ("static at peak", peak), ("static at mean", mean), ("declared by hand", declared), ("peak + margin", peakMargin), ("hourly oracle", hourly), ("hourly + margin", hourlyMargin) })
     {
         var rows = members.Select(i => results[i]).ToList();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -76,6 +76,39 @@ internal static class Replay
         return new ReplayResult(memSlack / trace.Memory.Length, ooms, cpuSlack / trace.Cpu.Length, throttled, changes, lastDaySlack / (trace.Memory.Length - lastDay));
     }
 
+    /// <summary>
+    /// A clairvoyant limit that changes every <paramref name="window"/> samples to the peak of the coming window times
+    /// (1 + <paramref name="margin"/>): zero OOM events by construction. No online algorithm that changes limits at
+    /// most that often, with that margin, and has zero OOM events can have less slack on the trace.
+    /// </summary>
+    public static ReplayResult Clairvoyant(SyntheticTrace trace, int window, double margin)
+    {
+        double memSlack = 0, cpuSlack = 0, lastDaySlack = 0;
+        var lastDay = trace.Memory.Length - (trace.Memory.Length / 7);
+        var changes = 0;
+        for (var w = 0; w < trace.Memory.Length; w += window)
+        {
+            var end = Math.Min(trace.Memory.Length, w + window);
+            double memLimit = 0, cpuLimit = 0;
+            for (var i = w; i < end; i++)
+            {
+                memLimit = Math.Max(memLimit, trace.Memory[i]);
+                cpuLimit = Math.Max(cpuLimit, trace.Cpu[i]);
+            }
+            memLimit *= 1 + margin;
+            cpuLimit *= 1 + margin;
+            changes++;
+            for (var i = w; i < end; i++)
+            {
+                var slack = (memLimit - trace.Memory[i]) / memLimit;
+                memSlack += slack;
+                lastDaySlack += i >= lastDay ? slack : 0;
+                cpuSlack += (cpuLimit - trace.Cpu[i]) / cpuLimit;
+            }
+        }
+        return new ReplayResult(memSlack / trace.Memory.Length, 0, cpuSlack / trace.Cpu.Length, 0, changes, lastDaySlack / (trace.Memory.Length - lastDay));
+    }
+
     private static (double Slack, long Over) Slack(double[] usage, double limit)
     {
         double sum = 0;

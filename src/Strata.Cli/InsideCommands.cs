@@ -91,10 +91,29 @@ internal static class InsideCommands
     {
         var names = new Argument<string[]>("name") { Description = "instances (default: every running one that has stats)", Arity = ArgumentArity.ZeroOrMore };
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
-        var command = new Command("stats", "CPU, memory and process counts of running instances") { names, json };
+        var history = new Option<bool>("--history") { Description = "chart one instance's recent samples (the last hour at the daemon's sampling interval)" };
+        var command = new Command("stats", "CPU, memory and process counts of running instances") { names, json, history };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
             using var client = StrataCli.Client(parse);
+            if (parse.GetValue(history))
+            {
+                if (parse.GetValue(names) is not [var one])
+                {
+                    Console.Error.WriteLine("strata: stats --history charts one instance: give exactly one name");
+                    return StrataCli.ExitUsage;
+                }
+                var view = await client.UsageHistoryAsync(one, ct);
+                if (parse.GetValue(json))
+                {
+                    StrataCli.WriteJson(view, StrataJsonContext.Default.UsageHistoryView);
+                }
+                else
+                {
+                    Console.Write(RecommendCommands.Chart(view));
+                }
+                return 0;
+            }
             var wanted = parse.GetValue(names) is { Length: > 0 } given ? given
                 : [.. (await client.ListAsync(ct)).Items.Where(i => i.State == "running" && i.Tier == TierNames.Container).Select(i => i.Name)];
             var results = await Task.WhenAll(wanted.Select(n => client.StatsAsync(n, ct)));

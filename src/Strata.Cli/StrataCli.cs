@@ -59,6 +59,7 @@ public static partial class StrataCli
         root.Subcommands.Add(InsideCommands.Exec(trailing));
         root.Subcommands.Add(InsideCommands.Stats());
         root.Subcommands.Add(InsideCommands.Top());
+        root.Subcommands.Add(RecommendCommands.Recommend());
         root.Subcommands.Add(ConsoleCommands.Console());
         foreach (var command in InstanceCommands.Others())
         {

@@ -125,6 +125,10 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton(sp => new DriverRegistry(CreateDrivers(options, sp)));
             builder.Services.AddSingleton<InstanceService>();
             builder.Services.AddSingleton<InstanceListWriter>();
+            builder.Services.AddSingleton(sp => new Strata.Control.Usage.UsageSampler(
+                sp.GetRequiredService<InstanceService>(), sp.GetRequiredService<SqliteStateStore>(), sp.GetRequiredService<TimeProvider>(),
+                new Strata.Control.Usage.UsageSamplerOptions { Interval = TimeSpan.FromSeconds(options.UsageIntervalSeconds), Node = options.Node },
+                sp.GetRequiredService<ILogger<Strata.Control.Usage.UsageSampler>>()));
             AddCluster(builder.Services, options);
             builder.Services.AddImageApi(options);
             DockerApi.DockerApiHost.AddDockerApi(builder.Services, options);
@@ -157,6 +161,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             ConsoleEndpoints.Map(app);
             SystemEndpoints.Map(app);
             AdvisorEndpoints.Map(app);
+            UsageEndpoints.Map(app);
             ProjectEndpoints.Map(app);
             NetworkEndpoints.Map(app);
             BenchEndpoints.Map(app);
@@ -172,6 +177,9 @@ public sealed partial class DaemonHost : IAsyncDisposable
             await CheckClusterTokenAsync(app.Services, cancellationToken).ConfigureAwait(false);
             await app.Services.GetRequiredService<ProjectService>().InitializeAsync(cancellationToken).ConfigureAwait(false);
             await service.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            var sampler = app.Services.GetRequiredService<Strata.Control.Usage.UsageSampler>();
+            await sampler.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            sampler.Start();
             // Network members whose instance the store does not know are leftovers of a create cut short by a crash.
             await app.Services.GetRequiredService<NetworkRegistry>().PruneAsync([.. service.List().Select(r => r.Id)], cancellationToken).ConfigureAwait(false);
             // Tenant networks' members stay off the host's addresses: the rules come back after a reboot or an upgrade.
@@ -320,6 +328,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync().ConfigureAwait(false);
+        await _app.Services.GetRequiredService<Strata.Control.Usage.UsageSampler>().DisposeAsync().ConfigureAwait(false); // saves the histories
         await _app.Services.GetRequiredService<InstanceService>().DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
         try

@@ -51,6 +51,9 @@ public sealed record DaemonOptions
     /// <summary>Log cap per instance file (two files are kept: current and one rotated).</summary>
     public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
 
+    /// <summary>Seconds between two usage samples of every running instance (right-sizing); 0 turns sampling off.</summary>
+    public double UsageIntervalSeconds { get; init; } = 10;
+
     /// <summary>Path of the strata-supervisor binary (default: next to stratad, then PATH).</summary>
     public string? Supervisor { get; init; }
 
@@ -122,6 +125,7 @@ public sealed record DaemonOptions
                 "--no-sandbox-templates" => o with { SandboxTemplates = false },
                 "--log-max-size" => o with { LogMaxBytes = Sizes.Parse("--log-max-size", Value()) },
                 "--supervisor" => o with { Supervisor = Value() },
+                "--usage-interval" => o with { UsageIntervalSeconds = ParseSeconds("--usage-interval", Value()) },
                 "--insecure-registry" => o with { InsecureRegistries = [.. o.InsecureRegistries, ParseRegistry(Value())] },
                 "--oci-runtime" => o with { OciRuntime = Value() },
                 "--image" => o with { Images = AddImage(o.Images, Value()) },
@@ -149,6 +153,11 @@ public sealed record DaemonOptions
         o.Validate();
         return o;
     }
+
+    private static double ParseSeconds(string flag, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && (seconds == 0 || seconds is >= 0.1 and <= 3600)
+            ? seconds
+            : throw StrataException.Invalid(flag, $"'{text}' is not a number of seconds between 0.1 and 3600 (0 turns usage sampling off; default 10)");
 
     private static long ParseRatio(string text) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ratio) && ratio >= 2

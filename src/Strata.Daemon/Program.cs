@@ -17,6 +17,8 @@ if (args.Contains("--help") || args.Contains("-h"))
           --tls-cert PEM        serve --listen over HTTPS with this certificate (needs --tls-key)
           --tls-key PEM         the certificate's private key
           --log-max-size SIZE   per-instance log cap before rotation (default 10M; two files are kept)
+          --usage-interval S    seconds between usage samples of every running instance, for
+                                recommendations and /metrics (default 10; 0 turns sampling off)
           --supervisor PATH     the strata-supervisor binary (default: next to stratad, then PATH)
           --oci-runtime NAME    container tier runtime: runc, crun or a path (default: probe, prefer runc)
           --image NAME=DIR      serve a root filesystem directory as image NAME (repeatable; dir:/path always works)

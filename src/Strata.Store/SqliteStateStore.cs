@@ -76,6 +76,19 @@ public sealed partial class SqliteStateStore : IStateStore
                    '{"allowProcessTier":true,"allowHostNetwork":true,"allowHostMounts":true,"allowDevices":true,"allowCapAdd":true}'
             FROM instances;
         """,
+        // 4: usage histories for right-sizing (docs/rightsizing.md): one row per instance, kept a week after removal.
+        """
+        CREATE TABLE usage_histories (
+            instance_id TEXT PRIMARY KEY,
+            project     TEXT NOT NULL,
+            name        TEXT NOT NULL,
+            tier        TEXT NOT NULL,
+            history     TEXT NOT NULL,
+            policy      TEXT NOT NULL,
+            updated_at  TEXT NOT NULL,
+            removed_at  TEXT
+        );
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;

@@ -257,7 +257,10 @@ public sealed class TenantTests : IAsyncLifetime
         Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => projectAdmin.CreateProjectAsync(new CreateProjectRequest { Name = "x" }))).Status);
         Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => projectAdmin.RemoveImageAsync("busybox"))).Status);
         Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => projectAdmin.StopDaemonAsync(all: true))).Status);
-        Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => projectAdmin.GetTextAsync("metrics"))).Status);
+        // /metrics answers a project token with its own project's series only: nothing host-wide (docs/rightsizing.md).
+        var metrics = await projectAdmin.GetTextAsync("metrics");
+        Assert.DoesNotContain("strata_http_request_duration_seconds", metrics, StringComparison.Ordinal);
+        Assert.Contains("strata_instances{tier=\"process\",state=\"running\"} 0", metrics, StringComparison.Ordinal);
         Assert.Equal(1, (await viewer.InfoAsync()).Instances);
     }
 

@@ -6,6 +6,12 @@ public interface IStatsDriver
     /// <summary>Usage now; <see cref="InstanceStats.CpuPercent"/> is measured over a short window.</summary>
     Task<InstanceStats> StatsAsync(DriverHandle handle, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Cumulative counters now, without a measuring window: cheap enough for the daemon to call for every running
+    /// instance every few seconds (the usage sampler, docs/rightsizing.md). CPU use is the difference of two readings.
+    /// </summary>
+    Task<UsageReading> ReadUsageAsync(DriverHandle handle, CancellationToken cancellationToken);
+
     /// <summary>The workload's processes, as the host sees them.</summary>
     Task<IReadOnlyList<ProcessEntry>> TopAsync(DriverHandle handle, CancellationToken cancellationToken);
 }
@@ -24,6 +30,13 @@ public sealed record InstanceStats
     public long Pids { get; init; }
     public long? PidsLimit { get; init; }
 }
+
+/// <summary>
+/// One reading of an instance's counters: CPU time used since it started, memory in use now (without inactive page
+/// cache), the memory limit in force (null when unlimited or unknown) and how many times the kernel's OOM killer has
+/// killed a process of it.
+/// </summary>
+public readonly record struct UsageReading(long CpuNanoseconds, long MemoryBytes, long? MemoryLimitBytes, long OomKills);
 
 /// <summary>One process of an instance (<c>GET /v1/instances/{name}/top</c>). PIDs are host PIDs.</summary>
 public sealed record ProcessEntry(int Pid, int ParentPid, int Uid, string State, double CpuSeconds, long RssBytes, string Command);

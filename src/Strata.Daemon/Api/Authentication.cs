@@ -168,6 +168,9 @@ public static class Permissions
             "instances" => read && !IsTerminal(segments) ? ProjectRoles.Viewer : ProjectRoles.Operator,
             "apply" => ProjectRoles.Operator,
             "advise" => ProjectRoles.Viewer, // advice changes nothing
+            "recommendations" when read => ProjectRoles.Viewer, // the caller's project's only
+            // A tenant sees its own project's series only (SystemEndpoints); host-wide ones are for administrators.
+            "metrics" when read => ProjectRoles.Viewer,
             "info" or "events" or "openapi" when read => ProjectRoles.Viewer,
             // Images are one store for the whole host: everyone may read it, only host administrators change it.
             "images" or "operations" when read => ProjectRoles.Viewer,
@@ -176,7 +179,7 @@ public static class Permissions
             "projects" => ProjectPath(read, segments),
             // A project's own bridges: its operators make and remove them (other projects' networks are 404).
             "networks" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,
-            _ => null, // /metrics (every project's counts), /v1/daemon/stop, image changes, anything new
+            _ => null, // /v1/daemon/stop, image changes, anything new
         };
     }
 

@@ -33,9 +33,16 @@ public static class SystemEndpoints
             return Results.Accepted();
         }).WithTags("system").WithSummary("Shut the daemon down; ?all=true stops every instance first (otherwise they keep running).");
 
-        app.MapGet("/metrics", (InstanceService service, RequestMetrics metrics) =>
-            Results.Text(metrics.Render(service), "text/plain; version=0.0.4"))
-            .WithTags("system").WithSummary("Prometheus text format: instances by tier and state, request latency histogram.");
+        app.MapGet("/metrics", (HttpContext http, InstanceService service, RequestMetrics metrics, Strata.Control.Usage.UsageSampler sampler) =>
+        {
+            // A project token sees its own project's instances only, and nothing host-wide (request latency).
+            var caller = Caller.Of(http);
+            var project = caller.IsHostAdmin ? null : InstanceEndpoints.Project(http);
+            var sb = new StringBuilder(metrics.Render(service, project));
+            sampler.RenderMetrics(sb, project);
+            return Results.Text(sb.ToString(), "text/plain; version=0.0.4");
+        })
+            .WithTags("system").WithSummary("Prometheus text format: instances by tier and state, request latency histogram, per-instance CPU, memory, limit and OOM kills.");
     }
 
     public static DaemonInfo Info(InstanceService service, DaemonOptions options)
@@ -164,11 +171,12 @@ public sealed class RequestMetrics
         }
     }
 
-    public string Render(InstanceService service)
+    /// <summary>The instance gauges of <paramref name="project"/> (null: every project, with the request latency histogram too).</summary>
+    public string Render(InstanceService service, string? project = null)
     {
         var sb = new StringBuilder();
         sb.Append("# HELP strata_instances Instances by tier and state.\n# TYPE strata_instances gauge\n");
-        var counts = service.List().GroupBy(r => (r.Tier, r.State)).ToDictionary(g => g.Key, g => g.Count());
+        var counts = service.List(project).GroupBy(r => (r.Tier, r.State)).ToDictionary(g => g.Key, g => g.Count());
         foreach (var tier in TierNames.UserTiers)
         {
             foreach (var state in Enum.GetValues<InstanceState>())
@@ -180,6 +188,10 @@ public sealed class RequestMetrics
                 counts.TryGetValue((tier, state), out var n);
                 sb.Append("strata_instances{tier=\"").Append(tier.ToName()).Append("\",state=\"").Append(state.ToName()).Append("\"} ").Append(n).Append('\n');
             }
+        }
+        if (project is not null)
+        {
+            return sb.ToString();
         }
         sb.Append("# HELP strata_http_request_duration_seconds API request latency.\n# TYPE strata_http_request_duration_seconds histogram\n");
         long cumulative = 0;

@@ -159,29 +159,33 @@ public sealed class CgroupSet
     }
 
     /// <summary>True if the kernel OOM-killed something in this cgroup.</summary>
-    public bool OomKilled()
+    public bool OomKilled() => OomKills() > 0;
+
+    /// <summary>How many processes the kernel's OOM killer has killed in this cgroup (<c>oom_kill</c>; 0 when unknown).</summary>
+    public long OomKills() => MemoryDirectory is null ? 0 : ReadOomKills(MemoryDirectory);
+
+    /// <summary>The <c>oom_kill</c> counter of a memory cgroup directory (v1 <c>memory.oom_control</c>, v2 <c>memory.events</c>).</summary>
+    public static long ReadOomKills(string memoryDirectory)
     {
-        if (MemoryDirectory is null)
-        {
-            return false;
-        }
         foreach (var file in new[] { "memory.oom_control", "memory.events" })
         {
-            var path = Path.Combine(MemoryDirectory, file);
-            if (!File.Exists(path))
+            var path = Path.Combine(memoryDirectory, file);
+            try
             {
-                continue;
-            }
-            foreach (var line in File.ReadLines(path))
-            {
-                var parts = line.Split(' ');
-                if (parts.Length == 2 && parts[0] == "oom_kill" && long.TryParse(parts[1], CultureInfo.InvariantCulture, out var n) && n > 0)
+                foreach (var line in File.ReadLines(path))
                 {
-                    return true;
+                    var parts = line.Split(' ');
+                    if (parts.Length == 2 && parts[0] == "oom_kill" && long.TryParse(parts[1], CultureInfo.InvariantCulture, out var n))
+                    {
+                        return n;
+                    }
                 }
             }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+            }
         }
-        return false;
+        return 0;
     }
 
     /// <summary>Sends SIGKILL to every process in the cgroups (they stay); true when there was one.</summary>

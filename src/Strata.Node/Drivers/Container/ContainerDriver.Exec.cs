@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Node.Cgroups;
 using Strata.Node.Supervision;
 
 namespace Strata.Node.Drivers.Container;
@@ -159,6 +160,13 @@ public sealed partial class ContainerDriver
             Pids = cgroups.PidsCurrent(),
             PidsLimit = spec.Pids,
         };
+    }
+
+    public Task<UsageReading> ReadUsageAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        var cgroups = new ContainerCgroups(handle.InstanceId, _options.CgroupParent);
+        var oomKills = handle.Data.TryGetValue("memoryCgroup", out var m) ? CgroupSet.ReadOomKills(m) : 0;
+        return Task.FromResult(new UsageReading(cgroups.CpuNanoseconds(), cgroups.MemoryBytes(), ReadSpecLimits(handle).Memory, oomKills));
     }
 
     private static (long? Memory, long? Pids) ReadSpecLimits(DriverHandle handle)

@@ -15,12 +15,15 @@ namespace Strata.Node.Drivers.Fake;
 ///   fail-create        CreateAsync fails (tests rollback)
 ///   exit N             exits with N
 ///   sleep [SECONDS]    runs until stopped (143), killed (128+signal) or SECONDS pass (0)
+///   use MIB [CORES] [MIB_PER_HOUR]
+///                      runs until stopped, reporting MIB of memory (growing by MIB_PER_HOUR of the driver's clock) and
+///                      CORES of CPU through stats; above its memory limit it is OOM-killed (137, oom-killed)
 /// A script may begin with <c>steps N MS</c>: the create then reports N steps (<c>fake-1</c> … <c>fake-N</c>, "fake step i/N"), waiting
 /// MS milliseconds after each (a cancel ends the wait), before the rest of the argv becomes the workload: a slow
 /// create with progress, for the operations' tests.
 /// Only offered when stratad runs with --enable-fake-tier. It cannot survive a daemon restart (Recover says Lost).
 /// </summary>
-public sealed class FakeDriver : IDriver
+public sealed partial class FakeDriver : IDriver, IStatsDriver, IResizeDriver
 {
     private readonly TimeProvider _time;
     private readonly long _logMaxBytes;
@@ -35,7 +38,8 @@ public sealed class FakeDriver : IDriver
     public Tier Tier => Tier.Fake;
 
     // Accepts networks and ports (it joins nothing) so tests of the API's network paths can run on it.
-    public DriverCapabilities Capabilities { get; } = new() { Isolation = IsolationLevel.None, StartLatencyClass = "~0ms (fake)", SurvivesDaemonRestart = false, Networks = true };
+    // Resizes its limits in place (the usage sampler's tests apply recommendations through it).
+    public DriverCapabilities Capabilities { get; } = new() { Isolation = IsolationLevel.None, StartLatencyClass = "~0ms (fake)", SurvivesDaemonRestart = false, Networks = true, LiveResize = true };
 
     public Task<DriverFingerprint> FingerprintAsync(CancellationToken cancellationToken) =>
         Task.FromResult(new DriverFingerprint(true, "in-memory fake for tests", "fake"));
@@ -68,7 +72,7 @@ public sealed class FakeDriver : IDriver
         {
             InstanceId = request.InstanceId,
             Directory = request.Directory,
-            Data = new Dictionary<string, string> { ["argv"] = string.Join('\u001f', argv) },
+            Data = HandleData(request.Spec, argv),
         };
     }
 
@@ -79,7 +83,7 @@ public sealed class FakeDriver : IDriver
         {
             throw new StrataException(ErrorKind.Internal, "fake start failure (requested by the fail-start script)");
         }
-        var run = new Run();
+        var run = new Run { Usage = FakeUsage.Parse(argv, handle.Data, _time.GetUtcNow()) };
         _runs[handle.InstanceId] = run;
         using (var log = new CriLogWriter(LogFiles.LogDirectory(handle.Directory), _logMaxBytes))
         {
@@ -98,6 +102,7 @@ public sealed class FakeDriver : IDriver
                 _ = Task.Delay(TimeSpan.FromSeconds(seconds), _time).ContinueWith(_ => run.Finish(0, null, _time), TaskScheduler.Default);
                 break;
             case "sleep":
+            case "use":
                 break;
             default:
                 run.Finish(0, null, _time);
@@ -141,6 +146,9 @@ public sealed class FakeDriver : IDriver
     private sealed class Run
     {
         public TaskCompletionSource<ExitStatus> Exit { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>What the <c>use</c> script reports (zero for the other scripts).</summary>
+        public required FakeUsage Usage { get; init; }
 
         public void Finish(int code, string? reason, TimeProvider time) =>
             Exit.TrySetResult(new ExitStatus { ExitCode = code, Reason = reason, FinishedAt = time.GetUtcNow() });

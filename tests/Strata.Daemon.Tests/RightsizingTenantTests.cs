@@ -1,0 +1,122 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Strata.Client;
+using Strata.Contracts;
+using Strata.Control.Usage;
+using Strata.Testing;
+
+namespace Strata.Daemon.Tests;
+
+/// <summary>
+/// Right-sizing through a real daemon with a TCP listener and two projects' tokens: each project sees its own
+/// instances' histories, recommendations and /metrics series only, and another project's instance of the same name
+/// is "not found" for reading, charting and applying. Rounds are driven by the test (sampling interval 0).
+/// </summary>
+public sealed class RightsizingTenantTests : IAsyncLifetime
+{
+    private const long Mib = 1024 * 1024;
+    private static readonly ProjectRestrictions FakeOnly = new() { AllowedTiers = ["fake"] };
+    private InProcessDaemon _daemon = null!;
+    private StrataClient _admin = null!;
+    private int _port;
+
+    public async Task InitializeAsync()
+    {
+        _port = NetworkCensus.FreePort();
+        _daemon = await InProcessDaemon.StartAsync(o => o with { Listen = new IPEndPoint(IPAddress.Loopback, _port), UsageIntervalSeconds = 0 });
+        _admin = _daemon.Client();
+    }
+
+    public async Task DisposeAsync()
+    {
+        _admin.Dispose();
+        await _daemon.DisposeAsync();
+    }
+
+    private StrataClient Tcp(string token) => new(new ClientOptions { Host = new Uri($"http://127.0.0.1:{_port}"), Token = token });
+
+    private static InstanceSpec User(string name, int memoryMib) => new()
+    {
+        Name = name,
+        Tier = "fake",
+        Args = ["use", memoryMib.ToString(System.Globalization.CultureInfo.InvariantCulture), "0.25"],
+        Resources = new ResourceSpec { MemoryBytes = 1024 * Mib, Cpus = 2 },
+    };
+
+    private async Task SampleAsync(int rounds)
+    {
+        var sampler = _daemon.Services.GetRequiredService<UsageSampler>();
+        for (var i = 0; i < rounds; i++)
+        {
+            await sampler.SampleOnceAsync(CancellationToken.None);
+            await Task.Delay(5); // CPU use is the difference of two readings over real time
+        }
+    }
+
+    [Fact]
+    public async Task SecondProjectsToken_SeesAndTouchesNoOtherProjectsHistory()
+    {
+        await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "r21a", Restrictions = FakeOnly });
+        await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "r21b", Restrictions = FakeOnly });
+        using var a = Tcp((await _admin.CreateTokenAsync("r21a", ProjectRoles.Operator)).Token!);
+        using var b = Tcp((await _admin.CreateTokenAsync("r21b", ProjectRoles.Operator)).Token!);
+        using var bViewer = Tcp((await _admin.CreateTokenAsync("r21b", ProjectRoles.Viewer)).Token!);
+        await b.CreateAsync(User("r21web", 300));
+        await b.CreateAsync(User("r21db", 500));
+        await SampleAsync(4);
+
+        // Project b sees its own two, with their own numbers.
+        var mine = (await b.RecommendationsAsync()).Recommendations;
+        Assert.Equal(["r21db", "r21web"], mine.Select(r => r.Name));
+        Assert.All(mine, r => Assert.Equal("r21b", r.Project));
+        Assert.Equal(300 * Mib, (await b.RecommendationAsync("r21web")).ObservedMemoryPeak, 0.01 * Mib);
+        Assert.Equal(3, (await b.UsageHistoryAsync("r21web")).Points.Count);
+        Assert.Contains("strata_instance_memory_working_set_bytes{name=\"r21web\",project=\"r21b\"", await b.GetTextAsync("metrics"), StringComparison.Ordinal);
+        // A viewer reads but does not apply.
+        Assert.Single((await bViewer.RecommendationsAsync(["r21web"])).Recommendations);
+        Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => bViewer.ApplyRecommendationAsync("r21web"))).Status);
+
+        // Project a sees none of it: empty lists, 404 worded like a missing instance, no series.
+        Assert.Empty((await a.RecommendationsAsync()).Recommendations);
+        foreach (var call in new Func<Task>[]
+        {
+            () => a.RecommendationAsync("r21web"),
+            () => a.RecommendationsAsync(["r21web"]),
+            () => a.UsageHistoryAsync("r21web"),
+            () => a.ApplyRecommendationAsync("r21web"),
+        })
+        {
+            var e = await Assert.ThrowsAsync<StrataApiException>(call);
+            Assert.Equal(404, e.Status);
+            Assert.Contains("no instance named 'r21web'", e.Message, StringComparison.Ordinal);
+        }
+        var metrics = await a.GetTextAsync("metrics");
+        Assert.DoesNotContain("r21web", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("r21b", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("strata_http_request_duration_seconds", metrics, StringComparison.Ordinal);
+
+        // Its own instance of the same name has its own history; b's is untouched.
+        await a.CreateAsync(User("r21web", 100));
+        await SampleAsync(3);
+        Assert.Equal(100 * Mib, (await a.RecommendationAsync("r21web")).ObservedMemoryPeak, 0.01 * Mib);
+        Assert.Equal(300 * Mib, (await b.RecommendationAsync("r21web")).ObservedMemoryPeak, 0.01 * Mib);
+        Assert.Equal(1024 * Mib, (await b.RecommendationAsync("r21web")).Current.MemoryBytes);
+
+        // The host administrator's /metrics has every project's series.
+        var all = await _admin.GetTextAsync("metrics");
+        Assert.Contains("project=\"r21a\"", all, StringComparison.Ordinal);
+        Assert.Contains("project=\"r21b\"", all, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Histories_SurviveADaemonRestart()
+    {
+        await _admin.CreateAsync(User("r21keep", 200));
+        await SampleAsync(4);
+        var before = await _admin.RecommendationAsync("r21keep");
+        await _daemon.RestartAsync(); // the fake workload is lost with the daemon; its instance record and history stay
+        var after = (await _daemon.Client().RecommendationsAsync()).Recommendations.Single(r => r.Name == "r21keep");
+        Assert.Equal(before.Samples, after.Samples);
+        Assert.Equal(before.ObservedMemoryPeak, after.ObservedMemoryPeak);
+    }
+}
