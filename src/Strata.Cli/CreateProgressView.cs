@@ -19,11 +19,11 @@ internal static class CreateProgressView
 
     public static async Task<InstanceInfo> CreateAsync(StrataClient client, InstanceSpec spec, bool start, CancellationToken ct)
     {
+        var clock = Stopwatch.StartNew();
         var operation = await client.CreateOperationAsync(spec, start, ct);
         var what = spec.Name ?? operation.Target;
         using var sigint = OperationCommands.CancelOnInterrupt(client, operation, $"cancelling the create of {what}");
 
-        var clock = Stopwatch.StartNew();
         var final = operation;
         ProgressItem? pending = null;
         string? shown = null;
@@ -38,7 +38,10 @@ internal static class CreateProgressView
         }
         await foreach (var e in client.WatchOperationAsync(operation.Id, CancellationToken.None))
         {
-            if (e.Item is { } item)
+            // The first event is the operation as it is: its current step, if one has begun, counts as the latest news.
+            var latest = e.Item ?? (e.Operation is { } now && !OperationStatusNames.IsFinished(now.Status)
+                ? now.Progress.Items.LastOrDefault(i => i.Phase == "running") : null);
+            if (latest is { } item)
             {
                 // Held back until the create has been going for a while; then the current step, and every one after it.
                 if (clock.Elapsed < QuietFor)
