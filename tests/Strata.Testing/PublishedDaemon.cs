@@ -14,8 +14,11 @@ public static class PublishedDaemon
     /// <summary>The published stratad, or a skip (a failure under CI) when it is not published.</summary>
     public static string Binary => TestEnvironment.RequireArtifact("stratad");
 
-    /// <summary>Starts stratad with <paramref name="arguments"/> and waits until it answers on <paramref name="socket"/>.</summary>
-    public static async Task<Process> StartAsync(string socket, IEnumerable<string> arguments)
+    /// <summary>
+    /// Starts stratad with <paramref name="arguments"/> (and <paramref name="environment"/> added to its environment)
+    /// and waits until it answers on <paramref name="socket"/>.
+    /// </summary>
+    public static async Task<Process> StartAsync(string socket, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(Binary)
         {
@@ -25,6 +28,10 @@ public static class PublishedDaemon
         foreach (var a in arguments)
         {
             psi.ArgumentList.Add(a);
+        }
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
         }
         var daemon = Process.Start(psi)!;
         daemon.OutputDataReceived += (_, _) => { };
