@@ -4,6 +4,8 @@ using System.Security.Cryptography;
 using Strata.Contracts;
 using Strata.Images.Layers;
 using Strata.Images.Oci;
+using Strata.Images.Registry;
+using Strata.Testing;
 using Xunit;
 
 namespace Strata.Images.Tests;
@@ -69,6 +71,27 @@ public sealed class DecompressionBombTests : IDisposable
         var e = await Assert.ThrowsAsync<StrataException>(() => store.ImportArchiveAsync(path));
         Assert.Contains("--unpack-max-size", e.Message, StringComparison.Ordinal);
         Assert.Contains("nothing was kept", e.Message, StringComparison.Ordinal);
+        Assert.Empty(store.List());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(store.Root, "layers")));
+    }
+
+    [SkippableFact]
+    public async Task PulledImage_WithABombLayer_IsRefusedAndLeavesNothing()
+    {
+        using var registry = new RealRegistry();
+        var (bomb, diffId) = GzipBomb(BombBytes);
+        var path = Path.Combine(_temp.Path, "bomb.tar");
+        ArchiveBuilder.OciLayout(path, ArchiveBuilder.ConfigJson("amd64", [diffId]), [(bomb, MediaTypes.OciLayerGzip)], "bomb:1");
+        // The registry's side holds the image (64 MiB is within the default limits); the pulling store's limit is 8 MiB.
+        var source = new ImageStore(_temp.Sub("source")) { UnpackLimits = new UnpackLimits { MinFreeBytes = 0 } };
+        await source.ImportArchiveAsync(path);
+        var remote = $"{registry.Host}/strata/bomb:1";
+        await source.PushAsync("bomb:1", remote, new RegistryOptions { InsecureRegistries = [registry.Host] });
+
+        var store = new ImageStore(_temp.Sub("root")) { UnpackLimits = new UnpackLimits { MaxBytes = 8L << 20, MinFreeBytes = 0 } };
+        var e = await Assert.ThrowsAsync<StrataException>(() => store.PullAsync(remote, new RegistryOptions { InsecureRegistries = [registry.Host] }));
+        Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+        Assert.Contains("--unpack-max-size", e.Message, StringComparison.Ordinal);
         Assert.Empty(store.List());
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(store.Root, "layers")));
     }
