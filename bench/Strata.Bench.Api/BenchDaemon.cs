@@ -12,13 +12,17 @@ internal sealed class BenchDaemon : IAsyncDisposable
     private readonly List<(string Step, long Rss)> _rss = [];
     private bool _disposed;
 
-    private BenchDaemon(Process process, StrataClient client)
+    private BenchDaemon(Process process, string socket)
     {
         _process = process;
-        Client = client;
+        Socket = socket;
+        Client = new StrataClient(new ClientOptions { Socket = socket });
     }
 
     public StrataClient Client { get; }
+
+    /// <summary>The daemon's unix socket (for the CLI).</summary>
+    public string Socket { get; }
 
     public static BenchDaemon Start(string stratad, string work)
     {
@@ -32,7 +36,7 @@ internal sealed class BenchDaemon : IAsyncDisposable
         })!;
         _ = process.StandardOutput.ReadToEndAsync();
         _ = process.StandardError.ReadToEndAsync();
-        return new BenchDaemon(process, new StrataClient(new ClientOptions { Socket = socket }));
+        return new BenchDaemon(process, socket);
     }
 
     /// <summary>Waits for the daemon, warms it up, creates <paramref name="count"/> instances (created, not started) and lists them a few times.</summary>

@@ -17,32 +17,24 @@ namespace Strata.Bench.Api;
 /// Also the typed client's <c>ListAsync</c> (what <c>strata ps --json</c> does: the request plus parsing the list).
 /// With <c>--compare PATH</c> a second stratad (e.g. the build before a change) gets the same instances and its list is
 /// timed in the same rounds, alternating with the first.
-/// Usage: Strata.Bench.Api [--stratad PATH] [--compare PATH] [--allow-debug-build] [--instances 10000] [--runs 30] [--parallel 8]
-/// The daemon defaults to the published one in artifacts/bin (scripts/publish-native.sh); the output names the build measured.
+/// Then <c>strata ps -a</c> (the table a user reads) against <c>strata ps -a --json</c> on the same list, alternating.
+/// Usage: Strata.Bench.Api [--stratad PATH] [--strata PATH] [--compare PATH] [--allow-debug-build] [--instances 10000] [--runs 30]
+///   [--parallel 8] [--cli-runs 10]
+/// The daemon and CLI default to the published ones in artifacts/bin (scripts/publish-native.sh); the output names the build measured.
 /// </summary>
 internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
         var cli = new BenchArgs(args);
-        var stratad = Path.GetFullPath(cli.Get("--stratad", Path.Combine(MeasuredBuild.PublishedDirectory(), "stratad")));
-        if (!File.Exists(stratad))
+        if (MeasuredBuild.Resolve(cli, "stratad", "strata") is not [var stratad, var strata])
         {
-            Console.Error.WriteLine($"{stratad} is missing; run scripts/publish-native.sh first");
-            return 1;
-        }
-        try
-        {
-            Console.WriteLine(MeasuredBuild.Describe(cli.Has("--allow-debug-build"), ("stratad", stratad)));
-        }
-        catch (InvalidOperationException e)
-        {
-            Console.Error.WriteLine(e.Message);
             return 2;
         }
         var count = cli.Int("--instances", 10000);
         var runs = cli.Int("--runs", 30);
         var parallel = cli.Int("--parallel", 8);
+        var cliRuns = cli.Int("--cli-runs", 10);
         const string listPath = "v1/instances";
         Console.WriteLine($"machine: {Environment.ProcessorCount} CPUs, load {File.ReadAllText("/proc/loadavg").Trim()}");
 
@@ -95,6 +87,15 @@ internal static class Program
                     throw new InvalidOperationException($"ListAsync returned {typed.Items.Count} items, expected {count}");
                 }
             }
+
+            // strata ps -a: the table a user reads against --json (the request and parsing alone), alternating.
+            var table = new List<double>();
+            var json = new List<double>();
+            for (var r = 0; r < cliRuns; r++)
+            {
+                table.Add(TimedCommand.Run(strata, "--socket", measured.Socket, "ps", "-a"));
+                json.Add(TimedCommand.Run(strata, "--socket", measured.Socket, "ps", "-a", "--json"));
+            }
             measured.Sample("after all rounds");
             baseline?.Sample("after all rounds");
 
@@ -108,6 +109,9 @@ internal static class Program
             Console.WriteLine(Line("same list serialised in-process", c) + "   (JSON work alone, no HTTP)");
             Console.WriteLine(Line("typed client ListAsync (+ parsing)", d2));
             Console.WriteLine($"  list / info median {BenchStatistics.Median(a) / BenchStatistics.Median(b):0.0}x; list minus info {BenchStatistics.Median(a) - BenchStatistics.Median(b):0.0} ms; target P8 <= 50 ms: {(BenchStatistics.Median(a) <= 50 ? "met" : "not met")}");
+            Console.WriteLine($"strata ps -a with {count:N0} instances, {cliRuns} rounds, alternating; ms (min / median / p90 / max)");
+            Console.WriteLine(Line("strata ps -a (the table)", table));
+            Console.WriteLine(Line("strata ps -a --json", json) + $"   table / json median {BenchStatistics.Median(table) / BenchStatistics.Median(json):0.00}x");
             Console.WriteLine("P7 daemon RSS (target <= 20 MiB per 1,000 instances)");
             measured.PrintMemory("measured", count);
             baseline?.PrintMemory("compared", count);

@@ -25,25 +25,8 @@ internal static class Program
     {
         var cli = new BenchArgs(args);
         // The published build users run (artifacts/bin) unless told otherwise; a Debug stratad is refused unless asked for.
-        var published = MeasuredBuild.PublishedDirectory();
-        var stratad = Path.GetFullPath(cli.Get("--stratad", Path.Combine(published, "stratad")));
-        var strata = Path.GetFullPath(cli.Get("--strata", Path.Combine(published, "strata")));
-        var supervisor = Path.GetFullPath(cli.Get("--supervisor", Path.Combine(published, "strata-supervisor")));
-        foreach (var binary in new[] { stratad, strata, supervisor })
+        if (MeasuredBuild.Resolve(cli, "stratad", "strata", "supervisor") is not [var stratad, var strata, var supervisor])
         {
-            if (!File.Exists(binary))
-            {
-                Console.Error.WriteLine($"{binary} is missing; run scripts/publish-native.sh first");
-                return 1;
-            }
-        }
-        try
-        {
-            Console.WriteLine(MeasuredBuild.Describe(cli.Has("--allow-debug-build"), ("stratad", stratad), ("strata", strata), ("supervisor", supervisor)));
-        }
-        catch (InvalidOperationException e)
-        {
-            Console.Error.WriteLine(e.Message);
             return 2;
         }
         var rounds = cli.Int("--rounds", 20);

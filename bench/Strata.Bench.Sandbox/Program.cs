@@ -15,16 +15,19 @@ namespace Strata.Bench.Sandbox;
 /// initramfs, root disk (a fresh qcow2 overlay on the same cached ext4 base), accelerator and flags, to
 /// QEMU's exit. Alternating A B, medians and ratio; the container and vm tiers run in the same rounds
 /// (through the same CLI) for comparison, when this daemon has them.
-/// Usage: Strata.Bench.Sandbox --stratad PATH --strata PATH --supervisor PATH [--rounds 7]
+/// Usage: Strata.Bench.Sandbox [--stratad PATH] [--strata PATH] [--supervisor PATH] [--allow-debug-build] [--rounds 7]
+/// The binaries default to the published ones in artifacts/bin (scripts/publish-native.sh); the output names the build measured.
 /// </summary>
 internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
         var cli = new BenchArgs(args);
-        var stratad = Path.GetFullPath(cli.Get("--stratad"));
-        var strata = Path.GetFullPath(cli.Get("--strata"));
-        var supervisor = Path.GetFullPath(cli.Get("--supervisor"));
+        // The published build users run (artifacts/bin) unless told otherwise; a Debug stratad is refused unless asked for.
+        if (MeasuredBuild.Resolve(cli, "stratad", "strata", "supervisor") is not [var stratad, var strata, var supervisor])
+        {
+            return 2;
+        }
         var rounds = cli.Int("--rounds", 7);
 
         var work = Directory.CreateTempSubdirectory("strata-bench-sb-").FullName;

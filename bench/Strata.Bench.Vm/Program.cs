@@ -1,5 +1,6 @@
 // P4: boot to first guest output, Strata's vm tier against raw QEMU with the same argv (same kernel, initrd,
-// disk overlay, flags), alternating, medians. Usage: Strata.Bench.Vm [RUNS] [SUPERVISOR]
+// disk overlay, flags), alternating, medians. Usage: Strata.Bench.Vm [RUNS] [SUPERVISOR] [--allow-debug-build]
+// The vm driver runs in this process: run it with -c Release (the build users run); the output names the build measured.
 using System.Diagnostics;
 using System.Text.Json;
 using Strata.Bench.Core;
@@ -9,8 +10,19 @@ using Strata.Images;
 using Strata.Node.Drivers.Vm;
 using Strata.Node.Logs;
 
+var allowDebug = args.Contains("--allow-debug-build");
+args = [.. args.Where(a => a != "--allow-debug-build")];
 var runs = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 5;
 var supervisor = args.Length > 1 ? args[1] : Path.Combine(AppContext.BaseDirectory, "strata-supervisor");
+try
+{
+    Console.WriteLine(MeasuredBuild.Describe(allowDebug, ("supervisor", supervisor)) + "\n" + MeasuredBuild.DescribeInProcess(allowDebug, "vm driver", typeof(VmDriver).Assembly.Location));
+}
+catch (InvalidOperationException e)
+{
+    Console.Error.WriteLine(e.Message);
+    Environment.Exit(2);
+}
 var root = Directory.CreateTempSubdirectory("strata-bench-vm-").FullName;
 try
 {

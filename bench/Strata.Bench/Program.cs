@@ -28,6 +28,9 @@ if (!File.Exists(cli) || !File.Exists(stratad))
     return 1;
 }
 
+// Which build is measured (the published one unless --bin names another), on standard error so --json stays clean.
+Console.Error.WriteLine(MeasuredBuild.Describe(allowDebug: true, ("stratad", stratad), ("strata", cli)));
+
 var dir = Path.Combine("/tmp", "strata-bench-" + Guid.NewGuid().ToString("N")[..8]);
 var socket = Path.Combine(dir, "s.sock");
 using var daemon = Process.Start(new ProcessStartInfo(stratad, ["--root", Path.Combine(dir, "root"), "--socket", socket])

@@ -75,4 +75,48 @@ public static class MeasuredBuild
         }
         return "measured build:\n" + string.Join('\n', lines);
     }
+
+    /// <summary>
+    /// The binaries a benchmark runs: <c>--stratad</c>, <c>--strata</c>, <c>--supervisor</c> (as named in
+    /// <paramref name="options"/>) or else the published ones in <see cref="PublishedDirectory"/>. Prints which build
+    /// each is (<see cref="Describe"/>) and returns their full paths in the order asked; null after saying why on
+    /// standard error when one is missing or is not a Release build without <c>--allow-debug-build</c>.
+    /// </summary>
+    public static string[]? Resolve(BenchArgs cli, params string[] options)
+    {
+        ArgumentNullException.ThrowIfNull(cli);
+        var published = PublishedDirectory();
+        var paths = options.Select(o => Path.GetFullPath(cli.Get("--" + o, Path.Combine(published, o == "supervisor" ? "strata-supervisor" : o)))).ToArray();
+        if (paths.FirstOrDefault(p => !File.Exists(p)) is { } missing)
+        {
+            Console.Error.WriteLine($"{missing} is missing; run scripts/publish-native.sh first");
+            return null;
+        }
+        try
+        {
+            Console.WriteLine(Describe(cli.Has("--allow-debug-build"), [.. options.Zip(paths)]));
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return null;
+        }
+        return paths;
+    }
+
+    /// <summary>
+    /// For a benchmark that runs Strata's code in its own process (a driver, no stratad): the line that names the build
+    /// of the assembly at <paramref name="assemblyPath"/> (this benchmark's own build), and an error unless it is a
+    /// Release build or <paramref name="allowDebug"/>.
+    /// </summary>
+    public static string DescribeInProcess(bool allowDebug, string what, string assemblyPath)
+    {
+        var configuration = Configuration(assemblyPath);
+        if (configuration != "Release" && !allowDebug)
+        {
+            throw new InvalidOperationException(
+                $"this benchmark runs {what} in its own process, and it is a {configuration} build; benchmarks measure the build users run: run it with -c Release (or pass --allow-debug-build to measure it anyway)");
+        }
+        return $"  {what,-11} in this process ({configuration})";
+    }
 }
