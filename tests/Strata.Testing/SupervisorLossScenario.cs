@@ -199,5 +199,10 @@ public sealed class SupervisorLossScenario : IDisposable
         }
     }
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose()
+    {
+        // The node's parent cgroup in each hierarchy (its instances' cgroups are gone with them).
+        Strata.Node.Cgroups.CgroupSet.RemoveParentIfEmpty(_node.CgroupParent);
+        _dir.Dispose();
+    }
 }
