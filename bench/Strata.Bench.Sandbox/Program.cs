@@ -76,7 +76,7 @@ internal static class Program
                     Accel = accel,
                     RootDisk = new QemuDrive(Path.Combine(dir, "rootfs.qcow2"), "qcow2"),
                     ExecSocket = Path.Combine(dir, "exec.sock"),
-                });
+                }.WithFreePageReporting());
                 await using var vm = await QemuVm.StartAsync(plan, CancellationToken.None);
                 var exit = await vm.WaitAsync(TimeSpan.FromMinutes(2), CancellationToken.None);
                 var ms = sw.Elapsed.TotalMilliseconds;

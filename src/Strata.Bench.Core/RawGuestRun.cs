@@ -41,7 +41,7 @@ internal static class RawGuestRun
                 Accel = accel,
                 RootDisk = new QemuDrive(overlay, "qcow2"),
                 ExecSocket = Path.Combine(dir, "exec.sock"),
-            };
+            }.WithFreePageReporting();
             var plan = QemuVm.Plan(customize is null ? options : customize(options));
             await using var vm = await QemuVm.StartAsync(plan, ct).ConfigureAwait(false);
             if (afterStart is not null)

@@ -53,14 +53,12 @@ public sealed class RawQemuRestoreTarget(string kernel, string initrd, string ba
 
     public Task<RunSample> RunOnceAsync(CancellationToken ct) =>
         RawGuestRun.RunAsync(RawGuestRun.RunDirectory(work, "qemu-restore", ref _runs), kernel, initrd, baseDisk, accel, work, "raw QEMU restore",
-            options => options with
+            options => GuestTemplate.ForRestore(options with
             {
                 Workload = argv is null ? options.Workload : options.Workload with { Argv = argv },
                 MemoryMiB = memoryMiB,
-                SetupSocket = Path.Combine(options.Directory, "setup.sock"),
                 Hostname = "bench",
-                ExtraQemuArguments = GuestTemplate.RestoreArguments(Path.Combine(template, GuestTemplate.MemoryFileName), memoryMiB),
-            },
+            }, template, Path.Combine(options.Directory, "setup.sock")),
             async (plan, ct) =>
             {
                 var qmp = await QmpClient.ConnectAsync(plan.QmpSocket, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);

@@ -71,6 +71,10 @@ public sealed class QemuCommandLine
     public string? PidFile { get; private set; }
     public uint? VsockCid { get; private set; }
     public bool Balloon { get; private set; }
+    /// <summary>The balloon offers free-page reporting: the guest hands pages it freed back to the host (QEMU discards them).</summary>
+    public bool FreePageReporting { get; private set; }
+    /// <summary>Under TCG, the translated-code buffer's size in MiB (<c>tb-size</c>); null: QEMU's default (1 GiB).</summary>
+    public int? TcgCodeBufferMiB { get; private set; }
     public bool NoReboot { get; private set; } = true;
     public IReadOnlyList<QemuDrive> Drives => _drives;
     public IReadOnlyList<VirtioSerialPort> SerialPorts => _ports;
@@ -192,7 +196,31 @@ public sealed class QemuCommandLine
 
     public IReadOnlyList<VirtioFsShare> VirtioFsShares => _fsShares;
 
-    public QemuCommandLine WithBalloon(bool balloon = true) { Balloon = balloon; return this; }
+    /// <summary>
+    /// A virtio balloon; with <paramref name="freePageReporting"/> the guest reports pages it freed and QEMU discards
+    /// them (punched out of a file-backed RAM's file: never on RAM mapped privately from a file others map too).
+    /// </summary>
+    public QemuCommandLine WithBalloon(bool balloon = true, bool freePageReporting = false)
+    {
+        Balloon = balloon;
+        FreePageReporting = balloon && freePageReporting;
+        return this;
+    }
+
+    /// <summary>
+    /// Under TCG, caps the buffer of translated guest code at <paramref name="mib"/> MiB (QEMU flushes it when full). It is
+    /// resident memory of every QEMU: an idle guest's translations fill tens of MiB of QEMU's default 1 GiB buffer.
+    /// Null: QEMU's default. Ignored under KVM.
+    /// </summary>
+    public QemuCommandLine WithTcgCodeBuffer(int? mib)
+    {
+        if (mib is < 1 or > 2048)
+        {
+            throw StrataException.Invalid("tcg.tb-size", $"{mib} MiB is out of range for TCG's code buffer (1-2048)");
+        }
+        TcgCodeBufferMiB = mib;
+        return this;
+    }
 
     /// <summary>A virtio-net NIC on an existing tap device (made and bridged by the host; QEMU runs no scripts).</summary>
     public QemuCommandLine WithTap(string tap, string mac)
@@ -222,7 +250,7 @@ public sealed class QemuCommandLine
         };
         // vhost-user devices (virtiofsd) map guest RAM into another process, so RAM must be a shareable memfd.
         a.AddRange(["-M", _fsShares.Count > 0 ? machine + ",memory-backend=mem0" : machine]);
-        a.AddRange(["-accel", Accel]);
+        a.AddRange(["-accel", Accel == Accelerators.Tcg && TcgCodeBufferMiB is int tb ? $"{Accel},tb-size={tb.ToString(CultureInfo.InvariantCulture)}" : Accel]);
         if (Accel == Accelerators.Kvm)
         {
             a.AddRange(["-cpu", "host"]);
@@ -338,7 +366,7 @@ public sealed class QemuCommandLine
         }
         if (Balloon)
         {
-            a.AddRange(["-device", Device("virtio-balloon")]);
+            a.AddRange(["-device", Device("virtio-balloon") + (FreePageReporting ? ",free-page-reporting=on" : "")]);
         }
         a.AddRange(_extra);
         return a;

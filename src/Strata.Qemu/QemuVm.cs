@@ -13,7 +13,8 @@ public sealed record GuestVmOptions
     /// <summary>The instance's directory; QEMU's sockets and output files go here.</summary>
     public required string Directory { get; init; }
     public required string KernelPath { get; init; }
-    public required string InitrdPath { get; init; }
+    /// <summary>Null: none (a start from a template, whose guest booted long ago; see <see cref="Templates.GuestTemplate.ForRestore"/>).</summary>
+    public required string? InitrdPath { get; init; }
     public required GuestWorkload Workload { get; init; }
     public QemuMachine Machine { get; init; } = QemuMachine.Microvm;
     public string Accel { get; init; } = Accelerators.Tcg;
@@ -22,6 +23,14 @@ public sealed record GuestVmOptions
     /// <summary>An ext4 disk the workload runs in (chrooted); attached first, so it is /dev/vda. Null: the initramfs is the root.</summary>
     public QemuDrive? RootDisk { get; init; }
     public bool Balloon { get; init; }
+    /// <summary>
+    /// The balloon offers free-page reporting: the guest's freed pages go back to the host. Never for a guest whose RAM
+    /// is a template's file mapped privately (QEMU 7.2 would punch the freed pages out of the shared file); a template's
+    /// guest unloads its balloon driver before it is saved (docs/sandbox.md#templates).
+    /// </summary>
+    public bool FreePageReporting { get; init; }
+    /// <summary>Under TCG, the translated-code buffer in MiB (<c>tb-size</c>); null: QEMU's default (1 GiB).</summary>
+    public int? TcgCodeBufferMiB { get; init; }
     public uint? VsockCid { get; init; }
     public string QemuBinary { get; init; } = "qemu-system-x86_64";
     /// <summary>
@@ -54,6 +63,12 @@ public sealed record GuestVmOptions
     public string? SetupSocket { get; init; }
     /// <summary>Raw QEMU arguments appended last (a template's memory backend and <c>-incoming</c>).</summary>
     public IReadOnlyList<string> ExtraQemuArguments { get; init; } = [];
+
+    /// <summary>
+    /// A balloon with free-page reporting (unless <paramref name="on"/> is false): pages the guest frees go back to the
+    /// host (docs/sandbox.md, "Memory"). The sandbox tier's guests and the raw QEMU baselines measured against them.
+    /// </summary>
+    public GuestVmOptions WithFreePageReporting(bool on = true) => this with { Balloon = on, FreePageReporting = on };
 }
 
 /// <summary>
@@ -233,6 +248,8 @@ public sealed class QemuVm : IAsyncDisposable
             Ports = new GuestPorts(plan.StdoutPath, plan.StderrPath, plan.ControlPath, options.ExecSocket, options.SetupSocket),
             Network = options.Network,
             Balloon = options.Balloon,
+            FreePageReporting = options.FreePageReporting,
+            TcgCodeBufferMiB = options.TcgCodeBufferMiB,
         }.ToCommandLine()
             .WithSerialFile(plan.SerialLog)
             .WithPidFile(plan.PidFile);

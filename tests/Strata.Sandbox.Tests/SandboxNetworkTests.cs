@@ -208,6 +208,48 @@ public sealed class SandboxNetworkTests : IAsyncLifetime
         }
     }
 
+    [SkippableFact]
+    public async Task TwoSandboxesFromOneTemplate_OnOneNetwork_HaveTheirOwnAddressAndMac_AndReachEachOther()
+    {
+        RequireNetworks();
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "pair" }, "default", CancellationToken.None);
+        const string Me = "echo \"$(hostname) $(cat /sys/class/net/eth0/address) $(ip -4 addr show eth0 | sed -n 's/.*inet \\([0-9.]*\\).*/\\1/p')\"";
+        var server = await StartAsync(_sandboxes, "sandbox", "one", new InstanceSpec
+        {
+            Network = "pair",
+            Args = ["sh", "-c", $"{Me}; while :; do {Me} | nc -l -p 80; done"],
+        });
+        try
+        {
+            var serverAddress = server.Data["address"];
+            var client = await StartAsync(_sandboxes, "sandbox", "two", new InstanceSpec
+            {
+                Network = "pair",
+                Args = ["sh", "-c", $"{Me}; i=0; while [ $i -lt 300 ]; do timeout 3 nc {serverAddress} 80 </dev/null > /tmp/o 2>/dev/null; [ -s /tmp/o ] && {{ cat /tmp/o; exit 0; }}; i=$((i+1)); sleep 0.2; done; echo unreachable; exit 1"],
+            });
+            var (code, output) = await WaitOutputAsync(_sandboxes, client);
+            await _sandboxes.DeleteAsync(client, CancellationToken.None);
+            Assert.True(code == 0, output + "\nserver: " + SandboxTestHost.Stream(server, "stdout"));
+            // Both started from the one template of this shape (a networked busybox sandbox).
+            Assert.StartsWith("template ", server.Data[SandboxDriver.TemplateDataKey], StringComparison.Ordinal);
+            Assert.Equal(server.Data[SandboxDriver.TemplateDataKey].Split(' ')[1], client.Data[SandboxDriver.TemplateDataKey].Split(' ')[1]);
+            // Each clone has its own leased address, the MAC made from it, and its own name; the client reached the server.
+            var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            var (clientSelf, fromServer) = (lines[0].Split(' '), lines[1].Split(' '));
+            Assert.Equal(["two", MacOf(client.Data["address"]), client.Data["address"]], clientSelf);
+            Assert.Equal(["one", MacOf(serverAddress), serverAddress], fromServer);
+            Assert.NotEqual(serverAddress, client.Data["address"]);
+        }
+        finally
+        {
+            await RemoveAsync(_sandboxes, server);
+            await _networks.RemoveAsync("pair", "default", CancellationToken.None);
+        }
+    }
+
+    private static string MacOf(string address) =>
+        "52:54:" + string.Join(':', System.Net.IPAddress.Parse(address).GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+
     /// <summary>Reads what a server on 127.0.0.1:<paramref name="port"/> answers to a GET, or null while nothing answers.</summary>
     private static async Task<string?> GetAsync(int port, System.Net.IPAddress? address = null)
     {

@@ -134,7 +134,7 @@ public sealed class SandboxTemplateTests : IDisposable
             shape with { MemoryMiB = 128 }, shape with { Cpus = 2 }, shape with { Accelerator = Accelerators.Kvm },
             shape with { Initrd = "/nonexistent/initramfs-2.cpio.gz" }, shape with { KernelPath = "/nonexistent/vmlinuz-2" },
             shape with { ImageDigest = "sha256:bb" }, shape with { BaseDisk = "/nonexistent/other.ext4" }, shape with { TscKHz = 1 },
-            shape with { Network = true }, shape with { NamesDisk = true }, shape with { QemuBinary = "/nonexistent/qemu" },
+            shape with { Network = true }, shape with { NamesDisk = true }, shape with { QemuBinary = "/nonexistent/qemu" }, shape with { Balloon = true },
         })
         {
             Assert.NotEqual(key, other.Key());
@@ -142,7 +142,27 @@ public sealed class SandboxTemplateTests : IDisposable
     }
 
     [Fact]
-    public void TemplateModePlan_KeepsTheWorkloadOffTheCommandLineAndPutsItOnTheSetupLine()
+    public async Task KernelSetup_IsTheBzImagesSetupSectors_NothingForAnotherFile()
+    {
+        var kernel = new byte[10_000];
+        Random.Shared.NextBytes(kernel);
+        kernel[0x1f1] = 3; // setup sectors after the boot sector
+        BitConverter.GetBytes(0x53726448u).CopyTo(kernel, 0x202); // "HdrS"
+        var file = _temp.Combine("vmlinuz");
+        await File.WriteAllBytesAsync(file, kernel);
+        var setup = _temp.Combine("kernel-setup");
+        Assert.True(GuestTemplate.WriteKernelSetup(file, setup));
+        Assert.Equal(kernel[..((3 + 1) * 512)], await File.ReadAllBytesAsync(setup));
+
+        kernel[0x202] = 0; // not a bzImage: restores keep the whole kernel
+        await File.WriteAllBytesAsync(file, kernel);
+        var none = _temp.Combine("none");
+        Assert.False(GuestTemplate.WriteKernelSetup(file, none));
+        Assert.False(File.Exists(none));
+    }
+
+    [Fact]
+    public async Task TemplateModePlan_KeepsTheWorkloadOffTheCommandLineAndPutsItOnTheSetupLine()
     {
         var options = new GuestVmOptions
         {
@@ -162,8 +182,19 @@ public sealed class SandboxTemplateTests : IDisposable
         Assert.Contains("strata.hostname=web-1", append, StringComparison.Ordinal);
         Assert.Null(cold.SetupLine);
 
-        var memory = _temp.Combine("memory");
-        var template = QemuVm.Plan(options with { SetupSocket = _temp.Combine("plan", "setup.sock"), ExtraQemuArguments = GuestTemplate.RestoreArguments(memory, 256) });
+        Assert.Contains("virtio-balloon-device,free-page-reporting=on", QemuVm.Plan(options.WithFreePageReporting()).Argv);
+        Assert.DoesNotContain(cold.Argv, a => a.Contains("balloon", StringComparison.Ordinal));
+
+        // A start from a template: its RAM file, -incoming, a bounded TCG code buffer, the kernel's setup sectors and no initramfs.
+        var templateDir = _temp.Combine("tpl");
+        Directory.CreateDirectory(templateDir);
+        await File.WriteAllBytesAsync(Path.Combine(templateDir, GuestTemplate.KernelSetupFileName), new byte[512]);
+        var memory = Path.Combine(templateDir, GuestTemplate.MemoryFileName);
+        var template = QemuVm.Plan(GuestTemplate.ForRestore(options, templateDir, _temp.Combine("plan", "setup.sock")));
+        Assert.Equal($"tcg,tb-size={GuestTemplate.RestoreTcgCodeBufferMiB}", template.Argv[template.Argv.ToList().IndexOf("-accel") + 1]);
+        Assert.Equal(Path.Combine(templateDir, GuestTemplate.KernelSetupFileName), template.Argv[template.Argv.ToList().IndexOf("-kernel") + 1]);
+        Assert.DoesNotContain("-initrd", template.Argv);
+        Assert.Equal("tcg", cold.Argv[cold.Argv.ToList().IndexOf("-accel") + 1]);
         var templateAppend = template.Argv[template.Argv.ToList().IndexOf("-append") + 1];
         Assert.Equal("console=ttyS0 quiet panic=-1 reboot=t tsc_early_khz=2000000 strata.template=1", templateAppend);
         Assert.StartsWith("strata.root=/dev/vda strata.workload=", template.SetupLine, StringComparison.Ordinal);
@@ -249,12 +280,44 @@ public sealed class SandboxTemplateTests : IDisposable
     }
 
     [SkippableFact]
+    public async Task StartFromATemplate_HasNoBalloonDriver_SoItsFreedPagesNeverReachTheTemplateFile()
+    {
+        SandboxTestHost.RequireEngine();
+        const int memory = 216;
+        var made = await StartAsync(new InstanceSpec { Args = ["true"] }, memory);
+        Assert.Equal(0, (await WaitAsync(made)).ExitCode);
+        var template = Assert.Single(TemplatesOf(memory));
+        Assert.True(File.Exists(Path.Combine(template.Directory, GuestTemplate.KernelSetupFileName)));
+        var file = Path.Combine(template.Directory, GuestTemplate.MemoryFileName);
+        var before = await MemoryFileAsync(file);
+
+        // The clone writes and frees 48 MiB of page cache and waits past the 2 s after which a reporting guest reports.
+        var clone = await StartAsync(new InstanceSpec { Args = ["sh", "-c", "head -c 50331648 /dev/zero > /big; rm /big; sync; echo 3 > /proc/sys/vm/drop_caches; sleep 4; grep -c '^virtio_balloon ' /proc/modules"] }, memory);
+        var exit = await WaitAsync(clone);
+        Assert.StartsWith("template ", How(clone), StringComparison.Ordinal);
+        Assert.Equal("0\n", SandboxTestHost.Stream(clone, "stdout"));
+        Assert.Equal(1, exit.ExitCode); // grep's "no match"
+        Assert.Equal(before, await MemoryFileAsync(file));
+    }
+
+    /// <summary>The template memory file's allocated blocks and content hash.</summary>
+    private static async Task<string> MemoryFileAsync(string file)
+    {
+        var du = await Strata.Contracts.Host.HostTool.RunAsync("du", ["--block-size=1", file]);
+        await using var f = File.OpenRead(file);
+        return du.Stdout.Split('\t')[0] + " " + Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(f));
+    }
+
+    [SkippableFact]
     public async Task NoTemplate_BootsColdAndSaysSo()
     {
         SandboxTestHost.RequireEngine();
-        var handle = await StartAsync(new InstanceSpec { Args = ["echo", "cold"], NoTemplate = true }, 240);
+        // A cold-booted guest keeps its balloon driver: the device offers free-page reporting (feature bit 5) and the guest took it.
+        var handle = await StartAsync(new InstanceSpec { Args = ["sh", "-c", "echo cold; cat /sys/bus/virtio/drivers/virtio_balloon/virtio*/features"], NoTemplate = true }, 240);
         Assert.Equal(0, (await WaitAsync(handle)).ExitCode);
-        Assert.Equal("cold\n", SandboxTestHost.Stream(handle, "stdout"));
+        var lines = SandboxTestHost.Stream(handle, "stdout").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("cold", lines[0]);
+        Assert.Equal('1', Assert.Single(lines[1..])[5]);
         Assert.Equal("cold boot: asked for (--no-template)", How(handle));
         Assert.Empty(TemplatesOf(240));
     }

@@ -29,7 +29,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 7;
+    public const int Version = 8;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -85,6 +85,7 @@ public static class GuestInit
         for m in $(cat /etc/strata/modules 2>/dev/null); do
           insmod "/lib/modules/$m.ko" 2>/dev/null
         done
+        read -r tm _ < /proc/uptime
 
         port() {
           for p in /sys/class/virtio-ports/*; do
@@ -138,6 +139,16 @@ public static class GuestInit
         if param strata.template >/dev/null; then
           sp=$(port strata.setup) || fail "no strata.setup port"
           exec 6<>"$sp" || fail "cannot open the strata.setup port"
+          # A balloon with free-page reporting reports the free pages 2 s after its driver started, and QEMU punches
+          # them out of the template's memory file. A clone maps that file privately, and QEMU 7.2 would punch a clone's
+          # freed pages out of the shared file as well, so the driver goes before the save: clones never report.
+          for b in /sys/bus/virtio/drivers/virtio_balloon/virtio*; do
+            [ -e "$b" ] || continue
+            until awk -v t="$tm" '{ exit !($1 >= t + 3) }' /proc/uptime; do usleep 100000; done
+          done
+          if grep -q '^virtio_balloon ' /proc/modules; then
+            rmmod virtio_balloon || fail "cannot unload the balloon driver before the template is saved"
+          fi
           echo "STRATA-READY" > "$ctl"
           setup=
           # A port reads end-of-file while no host is connected.

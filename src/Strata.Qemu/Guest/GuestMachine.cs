@@ -35,6 +35,10 @@ public sealed record GuestMachine
     public GuestPorts? Ports { get; init; }
     public GuestNetwork? Network { get; init; }
     public bool Balloon { get; init; }
+    /// <summary>The balloon offers free-page reporting (<see cref="QemuCommandLine.WithBalloon"/>).</summary>
+    public bool FreePageReporting { get; init; }
+    /// <summary>Under TCG, the translated-code buffer in MiB (<see cref="QemuCommandLine.WithTcgCodeBuffer"/>); null: QEMU's default.</summary>
+    public int? TcgCodeBufferMiB { get; init; }
 
     public QemuCommandLine ToCommandLine()
     {
@@ -45,7 +49,8 @@ public sealed record GuestMachine
             .WithCpus(Cpus)
             .WithMemoryMiB(MemoryMiB)
             .WithQmpSocket(QmpSocket)
-            .WithBalloon(Balloon);
+            .WithBalloon(Balloon, FreePageReporting)
+            .WithTcgCodeBuffer(TcgCodeBufferMiB);
         if (KernelPath is not null)
         {
             cmd.WithKernel(KernelPath, InitrdPath, KernelAppend);

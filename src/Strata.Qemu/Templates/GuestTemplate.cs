@@ -20,7 +20,65 @@ public static class GuestTemplate
 {
     public const string MemoryFileName = "memory";
     public const string StateFileName = "state";
+    /// <summary>The kernel's setup sectors alone (<see cref="WriteKernelSetup"/>), what a start from the template boots with.</summary>
+    public const string KernelSetupFileName = "kernel-setup";
     private const string MemoryBackendId = "tmem";
+    /// <summary>
+    /// Under TCG, the translated-code buffer of a start from a template, in MiB: a restored busybox guest had translated
+    /// ≈ 26 MiB of code once idle, which stays resident for as long as QEMU runs, and QEMU's default buffer (1 GiB) lets
+    /// that grow without bound. Cold boots keep the default (their boot alone translates ≈ 50 MiB).
+    /// </summary>
+    public const int RestoreTcgCodeBufferMiB = 32;
+
+    /// <summary>
+    /// A start from the template in <paramref name="templateDirectory"/>: <paramref name="options"/> (the instance's
+    /// own devices and files) with the template's RAM mapped privately, <c>-incoming defer</c>, the setup port at
+    /// <paramref name="setupSocket"/>, TCG's code buffer at <see cref="RestoreTcgCodeBufferMiB"/>, and the kernel's setup sectors in place of the kernel with no initramfs. QEMU keeps
+    /// <c>-kernel</c> and <c>-initrd</c> in its own memory for the guest's firmware interface for as long as it runs
+    /// (≈ 15 MiB per sandbox for Debian's kernel), and a restored guest booted long ago: it never reads them again.
+    /// The setup sectors still describe the same kernel, so QEMU lays out the machine as it did for the template boot.
+    /// </summary>
+    public static GuestVmOptions ForRestore(GuestVmOptions options, string templateDirectory, string setupSocket)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var setup = Path.Combine(templateDirectory, KernelSetupFileName);
+        var stub = File.Exists(setup);
+        return options with
+        {
+            SetupSocket = setupSocket,
+            KernelPath = stub ? setup : options.KernelPath,
+            InitrdPath = stub ? null : options.InitrdPath,
+            TcgCodeBufferMiB = RestoreTcgCodeBufferMiB,
+            ExtraQemuArguments = [.. options.ExtraQemuArguments, .. RestoreArguments(Path.Combine(templateDirectory, MemoryFileName), options.MemoryMiB)],
+        };
+    }
+
+    /// <summary>
+    /// Writes the setup sectors of the bzImage <paramref name="kernel"/> (its boot header and real-mode setup, ≈ 20 KiB)
+    /// to <paramref name="destination"/>; false (nothing written) when it is not a bzImage, and restores then load the
+    /// whole kernel.
+    /// </summary>
+    public static bool WriteKernelSetup(string kernel, string destination)
+    {
+        var head = new byte[0x208];
+        using (var f = File.OpenRead(kernel))
+        {
+            if (f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) < head.Length
+                || BitConverter.ToUInt32(head, 0x202) != 0x53726448) // "HdrS": the Linux x86 boot protocol's magic
+            {
+                return false;
+            }
+            var sectors = head[0x1f1] == 0 ? 4 : head[0x1f1];
+            var setup = new byte[(sectors + 1) * 512];
+            f.Position = 0;
+            if (f.ReadAtLeast(setup, setup.Length, throwOnEndOfStream: false) < setup.Length)
+            {
+                return false;
+            }
+            File.WriteAllBytes(destination, setup);
+        }
+        return true;
+    }
 
     /// <summary>QEMU arguments of the template boot: RAM in <paramref name="memoryFile"/>, mapped shared.</summary>
     public static IReadOnlyList<string> BootArguments(string memoryFile, int memoryMiB) => MemoryArguments(memoryFile, memoryMiB, shared: true);

@@ -66,7 +66,7 @@ public sealed partial class SandboxDriver
         }
         var shape = new SandboxTemplateShape(workload.ImageDigest, workload.BaseDisk, assets.Kernel.KernelPath, assets.Initrd, assets.Accel.Accel,
             workload.MemoryMiB, workload.Cpus, _options.QemuBinary, assets.Accel.Accel == Accelerators.Tcg ? HostTsc.KHz : null,
-            options.Network is not null, options.Network?.NamesDisk is not null);
+            options.Network is not null, options.Network?.NamesDisk is not null, options.Balloon);
         var key = shape.Key();
         var note = "";
         var template = Templates.Find(key, out var whyNot);
@@ -89,12 +89,7 @@ public sealed partial class SandboxDriver
                 return TemplateStart.Cold($"the template could not be made: {e.Message}{note}");
             }
         }
-        var restore = options with
-        {
-            SetupSocket = Path.Combine(handle.Directory, SetupSocketName),
-            Hostname = options.Hostname,
-            ExtraQemuArguments = GuestTemplate.RestoreArguments(Path.Combine(template.Directory, GuestTemplate.MemoryFileName), workload.MemoryMiB),
-        };
+        var restore = GuestTemplate.ForRestore(options, template.Directory, Path.Combine(handle.Directory, SetupSocketName));
         return new TemplateStart(restore, key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{note}");
     }
 

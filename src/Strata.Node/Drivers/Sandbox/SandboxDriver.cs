@@ -218,7 +218,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
 
     /// <summary>The guest of this sandbox (its devices, disk, output ports, network and mounts) for <see cref="QemuVm.Plan"/>.</summary>
     private GuestVmOptions GuestOptions(BootAssets assets, SandboxWorkload workload, string dir, TapAttachment? network, List<VirtioFsExport> exports) =>
-        new()
+        new GuestVmOptions
         {
             Directory = dir,
             KernelPath = assets.Kernel.KernelPath,
@@ -238,7 +238,13 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             Mounts = workload.Mounts.Select((m, i) => new GuestMount("m" + i.ToString(CultureInfo.InvariantCulture), exports[i].SocketPath, m.Target, m.ReadOnly, m.File)).ToList(),
             Network = network is null ? null : new GuestNetwork(network.Tap, network.Mac, network.Address, network.Prefix, network.Gateway, NamesDisk(dir)),
             Hostname = workload.Env.TryGetValue("STRATA_INSTANCE", out var name) && IsHostname(name) ? name : null,
-        };
+        }.WithFreePageReporting(BalloonFits(network, exports.Count));
+
+    /// <summary>
+    /// QEMU 7.2's microvm has 24 virtio-mmio slots: the root disk and the serial ports take two, a NIC and the names disk
+    /// one each, every virtio-fs share one. The balloon takes the next slot when there is one (not with 20 mounts).
+    /// </summary>
+    private static bool BalloonFits(TapAttachment? network, int mounts) => 2 + (network is null ? 0 : 2) + mounts < 24;
 
     private static bool IsHostname(string name) => name.Length is > 0 and <= 63 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_');
 

@@ -11,7 +11,7 @@ namespace Strata.Node.Drivers.Sandbox.Templates;
 /// Everything that shapes a sandbox guest up to the point its template is saved: the kernel, the initramfs (its
 /// file name is a hash of the guest init, the exec agent, busybox and the modules), the guest init's version, the
 /// machine, memory, vCPUs, accelerator and architecture, QEMU itself, the kernel command line's clock setting, the
-/// image's base disk (the guest's block cache holds its first blocks) and the devices present (a NIC, a names disk).
+/// image's base disk (the guest's block cache holds its first blocks) and the devices present (a NIC, a names disk, the free-page-reporting balloon).
 /// Any change gives another key, so a template made for other inputs is never used. Nothing of a tenant is in here:
 /// the workload, its environment, user, mounts, address and hostname reach the guest only after the template point.
 /// </summary>
@@ -26,7 +26,8 @@ internal sealed record SandboxTemplateShape(
     string QemuBinary,
     long? TscKHz,
     bool Network,
-    bool NamesDisk)
+    bool NamesDisk,
+    bool Balloon = false)
 {
     public string Machine => "microvm";
 
@@ -39,7 +40,7 @@ internal sealed record SandboxTemplateShape(
         text.Append("guest-init v").Append(guestInitVersion.ToString(CultureInfo.InvariantCulture)).Append('\n');
         text.Append("machine ").Append(Machine).Append(" arch ").Append(Architecture).Append(" accel ").Append(Accelerator).Append('\n');
         text.Append(CultureInfo.InvariantCulture, $"memory {MemoryMiB} cpus {Cpus} tsc {TscKHz}\n");
-        text.Append(CultureInfo.InvariantCulture, $"devices net={Network} names={NamesDisk}\n");
+        text.Append(CultureInfo.InvariantCulture, $"devices net={Network} names={NamesDisk} balloon={Balloon}\n");
         text.Append("image ").Append(ImageDigest).Append('\n');
         foreach (var file in new[] { BaseDisk, KernelPath, Initrd, ResolveBinary(QemuBinary) })
         {

@@ -14,7 +14,8 @@ namespace Strata.Node.Drivers.Sandbox.Templates;
 
 /// <summary>
 /// The sandbox tier's templates (docs/sandbox.md#templates), one directory per <see cref="SandboxTemplateShape.Key"/>
-/// under <c>cache/guest/templates/</c>: <c>memory</c> (the guest's RAM, sparse), <c>state</c> (device state) and
+/// under <c>cache/guest/templates/</c>: <c>memory</c> (the guest's RAM, sparse), <c>state</c> (device state),
+/// <c>kernel-setup</c> (the kernel's setup sectors, see <see cref="GuestTemplate.ForRestore"/>) and
 /// <c>template.json</c>. A template is made in a <c>.tmp-*</c> directory and renamed into place only when complete
 /// and flushed to disk, so a crash while saving (even <c>kill -9</c> of the daemon) leaves only a temporary
 /// directory, which is never used and is removed (with its QEMU, should that still run) the next time the store opens.
@@ -217,7 +218,9 @@ internal sealed partial class SandboxTemplateStore
                     File.Delete(file);
                 }
             }
-            foreach (var file in new[] { memory, state })
+            // The kernel's setup sectors, which starts from the template boot with instead of the whole kernel and initramfs.
+            var kernelSetup = Path.Combine(temp, GuestTemplate.KernelSetupFileName);
+            foreach (var file in GuestTemplate.WriteKernelSetup(options.KernelPath, kernelSetup) ? [memory, state, kernelSetup] : new[] { memory, state })
             {
                 using var f = new FileStream(file, FileMode.Open, FileAccess.ReadWrite);
                 f.Flush(flushToDisk: true);
