@@ -9,7 +9,7 @@ namespace Strata.Container.Tests;
 
 /// <summary>
 /// The usage sampler on the real container tier: memory sampled from the container's cgroup matches what the
-/// workload allocated (48 MiB written to its /dev/shm, which the cgroup is charged for), and CPU follows a busy loop.
+/// workload allocated (48 MiB written to its /dev/shm, which the cgroup is charged for).
 /// </summary>
 [Collection(ContainerCollection.Name)]
 public sealed class DaemonUsageSamplingTests(ContainerFixture fx, Xunit.Abstractions.ITestOutputHelper output)
@@ -53,7 +53,6 @@ public sealed class DaemonUsageSamplingTests(ContainerFixture fx, Xunit.Abstract
         Assert.Equal(256 * Mib, r.Current.MemoryBytes); // the cgroup's limit as the driver reads it
         Assert.InRange(r.ObservedMemoryPeak, 48 * Mib, 54 * Mib);
         Assert.True(r.Memory.Target >= r.ObservedMemoryPeak * 1.15, $"memory target {r.Memory.Target / Mib:0.#} MiB is below the peak plus 15 %");
-        Assert.InRange(r.CpuP90, 0, 0.25); // a shell sleeping in a loop
         var metrics = await client.GetTextAsync("metrics");
         Assert.Contains("strata_instance_memory_limit_bytes{name=\"r21alloc\",project=\"default\",tier=\"container\",node=\"local\"} 268435456", metrics, StringComparison.Ordinal);
 
