@@ -37,7 +37,7 @@ public static class RecommendCommands
                         applied.Add(r);
                         if (!parse.GetValue(json))
                         {
-                            Console.WriteLine($"{r.Name}: memory {Bytes(r.Before.MemoryBytes)} → {Bytes(r.After.MemoryBytes)}, cpu {Cores(r.Before.CpuCores)} → {Cores(r.After.CpuCores)}");
+                            Console.WriteLine($"{r.Name}: memory {ImageCommands.Human(r.Before.MemoryBytes)} → {ImageCommands.Human(r.After.MemoryBytes)}, cpu {Cores(r.Before.CpuCores)} → {Cores(r.After.CpuCores)}");
                         }
                     }
                     if (parse.GetValue(json))
@@ -85,7 +85,7 @@ public static class RecommendCommands
             return sb.ToString();
         }
         sb.Append(CultureInfo.InvariantCulture, $"  cpu     now {Cores(r.Current.CpuCores),-10} → {Cores(r.Cpu.Target),-10} ({Cores(r.Cpu.Lower)}–{Cores(r.Cpu.Upper)})  slack {Percent(r.SlackToday.Cpu)} → {Percent(r.SlackAfter.Cpu)}\n");
-        sb.Append(CultureInfo.InvariantCulture, $"  memory  now {Bytes(r.Current.MemoryBytes),-10} → {Bytes((long)r.Memory.Target),-10} ({Bytes((long)r.Memory.Lower)}–{Bytes((long)r.Memory.Upper)})  slack {Percent(r.SlackToday.Memory)} → {Percent(r.SlackAfter.Memory)}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"  memory  now {ImageCommands.Human(r.Current.MemoryBytes),-10} → {ImageCommands.Human((long)r.Memory.Target),-10} ({ImageCommands.Human((long)r.Memory.Lower)}–{ImageCommands.Human((long)r.Memory.Upper)})  slack {Percent(r.SlackToday.Memory)} → {Percent(r.SlackAfter.Memory)}\n");
         foreach (var reason in r.Reasons)
         {
             sb.Append("  - ").Append(reason).Append('\n');
@@ -108,7 +108,7 @@ public static class RecommendCommands
         var cpuMax = Math.Max(h.Limits.CpuCores, points.Max(p => p.CpuCores));
         var memoryMax = Math.Max(h.Limits.MemoryBytes, points.Max(p => p.MemoryBytes));
         sb.Append(CultureInfo.InvariantCulture, $"  cpu     {Bars(points.Select(p => p.CpuCores / cpuMax))}  {Cores(h.Points.Min(p => p.CpuCores))}–{Cores(h.Points.Max(p => p.CpuCores))} of {Cores(h.Limits.CpuCores)}\n");
-        sb.Append(CultureInfo.InvariantCulture, $"  memory  {Bars(points.Select(p => p.MemoryBytes / (double)memoryMax))}  {Bytes(h.Points.Min(p => p.MemoryBytes))}–{Bytes(h.Points.Max(p => p.MemoryBytes))} of {Bytes(h.Limits.MemoryBytes)}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"  memory  {Bars(points.Select(p => p.MemoryBytes / (double)memoryMax))}  {ImageCommands.Human(h.Points.Min(p => p.MemoryBytes))}–{ImageCommands.Human(h.Points.Max(p => p.MemoryBytes))} of {ImageCommands.Human(h.Limits.MemoryBytes)}\n");
         return sb.ToString();
     }
 
@@ -137,13 +137,6 @@ public static class RecommendCommands
     internal static string Cores(double cores) => cores >= 1
         ? cores.ToString("0.##", CultureInfo.InvariantCulture) + (cores == 1 ? " core" : " cores")
         : (cores * 1000).ToString("0", CultureInfo.InvariantCulture) + "m";
-
-    internal static string Bytes(long bytes) => bytes switch
-    {
-        >= 1L << 30 => (bytes / (double)(1L << 30)).ToString("0.##", CultureInfo.InvariantCulture) + " GiB",
-        >= 1L << 20 => (bytes / (double)(1L << 20)).ToString("0", CultureInfo.InvariantCulture) + " MiB",
-        _ => (bytes / (double)(1L << 10)).ToString("0", CultureInfo.InvariantCulture) + " KiB",
-    };
 
     private static string Percent(double fraction) => (fraction * 100).ToString("0", CultureInfo.InvariantCulture) + " %";
 }

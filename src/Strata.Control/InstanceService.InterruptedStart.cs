@@ -38,6 +38,6 @@ public sealed partial class InstanceService
         }, "failed").ConfigureAwait(false);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "instance {Name} was recorded created but a start had begun before the daemon stopped: stopped {Processes} processes and removed {Mounts} mounts; it is now failed")]
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "instance {Name} was recorded created but a start had begun before the daemon stopped: stopped {Processes} processes and removed {Mounts} mounts; it is now failed")]
     private partial void LogInterruptedStart(string name, int processes, int mounts);
 }

@@ -180,15 +180,15 @@ public sealed partial class InstanceService : IAsyncDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "create of instance {Name} failed: {Reason}")]
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "create of instance {Name} failed: {Reason}")]
     private partial void LogCreateFailed(string name, string reason);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "run {Name} removed in the background (ms from the request; step): {Timeline}")]
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Debug, Message = "run {Name} removed in the background (ms from the request; step): {Timeline}")]
     private partial void LogRemovalTimeline(string name, string timeline);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "reattached to instance {Name} (pid {Pid})")]
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "reattached to instance {Name} (pid {Pid})")]
     private partial void LogReattached(string name, int pid);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "instance {Name}: {Operation} failed")]
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "instance {Name}: {Operation} failed")]
     private partial void LogBackgroundFailure(string name, string operation, Exception exception);
 }

@@ -349,12 +349,12 @@ internal sealed partial class SandboxTemplateStore
 
     private static string RandomSuffix() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
 
-    [LoggerMessage(EventId = 3400, Level = LogLevel.Information, Message = "sandbox template {Key} for {Image} saved: {SizeMiB} MiB on disk, boot {BootMs:0} ms, save {SaveMs:0} ms")]
+    [LoggerMessage(EventId = 3420, Level = LogLevel.Information, Message = "sandbox template {Key} for {Image} saved: {SizeMiB} MiB on disk, boot {BootMs:0} ms, save {SaveMs:0} ms")]
     private partial void LogCreated(string key, string image, long sizeMiB, double bootMs, double saveMs);
 
-    [LoggerMessage(EventId = 3401, Level = LogLevel.Warning, Message = "sandbox template {Key} discarded: {Why}")]
+    [LoggerMessage(EventId = 3421, Level = LogLevel.Warning, Message = "sandbox template {Key} discarded: {Why}")]
     private partial void LogDiscarded(string key, string why);
 
-    [LoggerMessage(EventId = 3402, Level = LogLevel.Information, Message = "removed {Dir}, a template save that never finished")]
+    [LoggerMessage(EventId = 3422, Level = LogLevel.Information, Message = "removed {Dir}, a template save that never finished")]
     private partial void LogSwept(string dir);
 }
