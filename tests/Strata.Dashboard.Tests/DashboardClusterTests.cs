@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Strata.Client;
@@ -30,6 +31,10 @@ public sealed class DashboardClusterTests(DashboardFixture fx) : IAsyncLifetime
         }
         await _etcd.InitializeAsync();
         _etcdStarted = true;
+        // Both nodes hold the one cluster token (0600), as a real cluster's nodes do.
+        var tokenFile = _dir.Combine("cluster.token");
+        File.WriteAllText(tokenFile, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
+        File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         foreach (var node in new[] { "ui22-n1", "ui22-n2" })
         {
             _ports.Add(DashboardFixture.FreePort());
@@ -41,7 +46,7 @@ public sealed class DashboardClusterTests(DashboardFixture fx) : IAsyncLifetime
                 Listen = new IPEndPoint(IPAddress.Loopback, _ports[^1]),
                 EnableFakeTier = true,
                 Supervisor = TestEnvironment.Supervisor,
-                Cluster = new ClusterDaemonOptions { Etcd = _etcd.ConnectionString, LeaseTtl = TimeSpan.FromSeconds(3), ReplacementGrace = TimeSpan.FromSeconds(3) },
+                Cluster = new ClusterDaemonOptions { Etcd = _etcd.ConnectionString, TokenFile = tokenFile, LeaseTtl = TimeSpan.FromSeconds(3), ReplacementGrace = TimeSpan.FromSeconds(3) },
             }, l => l.SetMinimumLevel(LogLevel.Warning)));
         }
     }

@@ -201,6 +201,7 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
         var targetTicks = Ticks(await LogsAsync(target));
         Assert.True(targetTicks[0] > lastOnSource, $"the counter restarted on the target: first tick there {targetTicks[0]}, last on the source at least {lastOnSource}");
         Assert.DoesNotContain("found", await LogsAsync(target), StringComparison.Ordinal);
+        AssertAnotherUserReachesNothing(daemons.TargetRoot);
 
         // The source forgot it: no record, no QEMU, no files.
         Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<StrataApiException>(() => source.GetAsync(Name))).Kind);
@@ -213,6 +214,27 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
         Assert.True(await EventuallyAsync(async () => (await LogsAsync(target)).Contains("found m20-data", StringComparison.Ordinal), TimeSpan.FromSeconds(120)), "the file written on the source is not on the moved disk");
         await target.DeleteAsync(Name, force: true);
         Assert.False(Directory.Exists(Path.Combine(daemons.TargetRoot, "instances", before.Id)));
+    }
+
+    // While a VM runs (a moved one included), another local user lists, reads, writes or runs nothing under the data
+    // root: not its disks, overlay, configuration or serial log, even with every parent directory open (#17 item 1).
+    private static void AssertAnotherUserReachesNothing(string root)
+    {
+        var parent = Path.GetDirectoryName(root)!;
+        var mode = File.GetUnixFileMode(parent);
+        File.SetUnixFileMode(parent, mode | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        try
+        {
+            using var user = UnprivilegedUser.Create();
+            var census = UnprivilegedUser.Census(root);
+            Assert.Contains(census, p => p.Contains("/instances/", StringComparison.Ordinal) && p.EndsWith(".qcow2", StringComparison.Ordinal));
+            Assert.Equal(["s " + root], user.Reachable([root])); // seen in its open parent, but closed
+            Assert.Empty(user.Reachable(census));
+        }
+        finally
+        {
+            File.SetUnixFileMode(parent, mode);
+        }
     }
 
     private async Task AssertStillHereAsync(int sourcePid)

@@ -359,12 +359,17 @@ public sealed class SupervisorTests(ITestOutputHelper output) : IDisposable
         var spare = await SpareAsync(launcher);
         Assert.Contains("standby", File.ReadAllText($"/proc/{spare}/cmdline").Split('\0'));
 
-        var started = await launcher.StartAsync(_dir.Path, Config("sh", "-c", "echo from-spare; exit 4"), CancellationToken.None);
+        // The workload waits for the test's go-ahead, so the supervisor is still there to be looked at (a workload that
+        // exits at once can take its supervisor with it before /proc is read).
+        var go = Path.Combine(_dir.Path, "go");
+        var started = await launcher.StartAsync(_dir.Path,
+            Config("sh", "-c", $"echo from-spare; while [ ! -e '{go}' ]; do sleep 0.05; done; exit 4"), CancellationToken.None);
         _groupsToKill.Add(started.Pid);
 
         Assert.Equal(spare, started.SupervisorPid);
         // The spare became a real supervisor: its own session, the workload's exit and output recorded as usual.
         Assert.Equal(spare, Stat(spare).Sid);
+        File.WriteAllText(go, "");
         var exit = await WaitForExitAsync(started);
         Assert.Equal(4, exit.ExitCode);
         Assert.Contains(CriLogReader.ReadTail(LogDir, null), r => r is { Stream: "stdout", Text: "from-spare" });
