@@ -141,6 +141,12 @@ public sealed partial class LiveMigration
 
             var end = await SendRamAsync(revert, token).ConfigureAwait(false);
             var state = await RunStateAsync(token).ConfigureAwait(false);
+            // QEMU answers 'completed' to query-migrate a moment before its run state leaves 'finish-migrate'.
+            for (var wait = 0; state == "finish-migrate" && wait < 250; wait++)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20), _time, token).ConfigureAwait(false);
+                state = await RunStateAsync(token).ConfigureAwait(false);
+            }
             if (state != "postmigrate")
             {
                 throw new StrataException(ErrorKind.Internal, $"the migration completed but the source is '{state}', not 'postmigrate'");
