@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Strata.Contracts.Drivers;
+using Strata.Node.Cgroups;
 using Strata.Node.Logs;
 using Strata.Node.Supervision;
 
@@ -117,7 +118,7 @@ internal static unsafe class RunMode
         // The daemon may be gone at any time from now on: never write to its pipes again.
         RedirectStandardDescriptorsToNull();
 
-        var exit = Supervise(log, pid, stdoutRead, stderrRead);
+        var exit = Supervise(log, pid, stdoutRead, stderrRead, [.. config.CgroupProcsFiles.Select(Path.GetDirectoryName).OfType<string>()]);
         log.Dispose();
         if (config.MemoryCgroup is { } memoryCgroup && ReadOomKills(memoryCgroup) > 0)
         {
@@ -238,8 +239,12 @@ internal static unsafe class RunMode
         }
     }
 
-    /// <summary>Copies output into the log until the workload's main process has exited; returns how it ended.</summary>
-    private static ExitStatus Supervise(CriLogWriter log, int pid, int stdoutRead, int stderrRead)
+    /// <summary>
+    /// Copies output into the log until the workload's main process has exited; returns how it ended. Then whatever the
+    /// workload left behind goes with it: its process group, and every process of its <paramref name="cgroups"/>
+    /// (those that left the group too: <c>setsid</c>, a daemon that detached).
+    /// </summary>
+    private static ExitStatus Supervise(CriLogWriter log, int pid, int stdoutRead, int stderrRead, IReadOnlyList<string> cgroups)
     {
         var buffer = (byte*)NativeMemory.Alloc(ReadBytes);
         var pidfd = Libc.PidfdOpen(pid);
@@ -313,6 +318,7 @@ internal static unsafe class RunMode
                     // The workload is over; helpers it left behind in its group go with it.
                     s_workloadGroup = 0;
                     Libc.kill(-pid, Signals.SIGKILL);
+                    CgroupMembers.KillAll(cgroups, CgroupMembers.KillTimeout);
                     drainDeadline = Environment.TickCount64 + DrainMs;
                     if (pidfd >= 0)
                     {

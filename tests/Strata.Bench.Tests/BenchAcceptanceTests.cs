@@ -96,6 +96,45 @@ public sealed class BenchAcceptanceTests : IDisposable
         Assert.Equal("", RunCli(TimeSpan.FromMinutes(1), "ps", "-a", "-q").Stdout.Trim());
     }
 
+    [SkippableFact]
+    public async Task Bench_KilledWithSigkill_CleanRemovesItsLabelledLeftoversAndNamesThem()
+    {
+        TestEnvironment.Require(File.Exists(Cli) && File.Exists(Stratad), $"{Cli} and {Stratad} are missing; run scripts/publish-native.sh");
+        await StartDaemonAsync();
+        var psi = new ProcessStartInfo(Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["STRATA_SOCKET"] = Socket;
+        foreach (var a in (string[])["bench", "--tiers", "process", "--runs", "1", "--no-baselines", "--no-save", "--json"])
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var bench = Process.Start(psi)!;
+        var secondIdle = new TaskCompletionSource();
+        bench.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("idle instance 2/", StringComparison.Ordinal) == true)
+            {
+                secondIdle.TrySetResult(); // the first idle instance runs, labelled, and no round removes it
+            }
+        };
+        bench.BeginErrorReadLine();
+        _ = bench.StandardOutput.ReadToEndAsync();
+        await secondIdle.Task.WaitAsync(TimeSpan.FromMinutes(5));
+
+        bench.Kill(); // SIGKILL: no finally of the bench runs
+        await bench.WaitForExitAsync();
+        var left = RunCli(TimeSpan.FromMinutes(1), "ps", "-a", "--json").Stdout;
+        var names = JsonSerializer.Deserialize(left, StrataJsonContext.Default.InstanceList)!.Items.Select(i => i.Name).ToList();
+        Assert.NotEmpty(names);
+        Assert.All(names, n => Assert.StartsWith(InstanceTracker.Prefix, n, StringComparison.Ordinal));
+
+        var (code, stdout, stderr) = RunCli(TimeSpan.FromMinutes(2), "bench", "--clean");
+        Assert.True(code == 0, $"strata bench --clean failed ({code}): {stderr}");
+        Assert.Contains("leftover", stdout, StringComparison.Ordinal);
+        Assert.All(names, n => Assert.Contains(n, stdout, StringComparison.Ordinal)); // it names what it removed
+        Assert.Equal("", RunCli(TimeSpan.FromMinutes(1), "ps", "-a", "-q").Stdout.Trim());
+        Assert.Equal("no leftovers of an interrupted bench run", RunCli(TimeSpan.FromMinutes(1), "bench", "--clean").Stdout.Trim());
+    }
+
     private async Task StartDaemonAsync()
     {
         var psi = new ProcessStartInfo(Stratad) { RedirectStandardOutput = true, RedirectStandardError = true };

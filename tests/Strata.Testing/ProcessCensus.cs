@@ -11,6 +11,30 @@ public static class ProcessCensus
     /// <summary>True when <paramref name="pid"/> is a live process.</summary>
     public static bool Alive(int pid) => Stat(pid) is { } s && !s.Zombie;
 
+    /// <summary>Live processes in a cgroup (of any hierarchy) whose path names <paramref name="instanceId"/>.</summary>
+    public static IReadOnlyList<int> InCgroupOf(string instanceId)
+    {
+        var found = new List<int>();
+        foreach (var (pid, _, _, _) in Live())
+        {
+            try
+            {
+                if (File.ReadAllText($"/proc/{pid}/cgroup").Contains("/" + instanceId, StringComparison.Ordinal))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+                // ended meanwhile
+            }
+        }
+        return found;
+    }
+
+    /// <summary>The process group of <paramref name="pid"/>.</summary>
+    public static int GroupOf(int pid) => Stat(pid)?.Pgid ?? throw new InvalidOperationException($"there is no process {pid}");
+
     /// <summary>The parent of <paramref name="pid"/>.</summary>
     public static int ParentOf(int pid) => Stat(pid)?.Ppid ?? throw new InvalidOperationException($"there is no process {pid}");
 

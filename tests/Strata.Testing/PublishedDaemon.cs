@@ -7,7 +7,7 @@ namespace Strata.Testing;
 
 /// <summary>
 /// The published stratad (scripts/publish-native.sh) as a child process, for tests that crash it (<c>kill -9</c>)
-/// as an operator's host would. Its output is drained and dropped.
+/// as an operator's host would. Its output is drained, and dropped unless a caller keeps it.
 /// </summary>
 public static class PublishedDaemon
 {
@@ -16,9 +16,10 @@ public static class PublishedDaemon
 
     /// <summary>
     /// Starts stratad with <paramref name="arguments"/> (and <paramref name="environment"/> added to its environment)
-    /// and waits until it answers on <paramref name="socket"/>.
+    /// and waits until it answers on <paramref name="socket"/>. Its output lines go to <paramref name="output"/> when given.
     /// </summary>
-    public static async Task<Process> StartAsync(string socket, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
+    public static async Task<Process> StartAsync(string socket, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null,
+        Action<string>? output = null)
     {
         var psi = new ProcessStartInfo(Binary)
         {
@@ -33,9 +34,16 @@ public static class PublishedDaemon
         {
             psi.Environment[name] = value;
         }
+        void Forward(string? line)
+        {
+            if (line is not null)
+            {
+                output?.Invoke(line);
+            }
+        }
         var daemon = Process.Start(psi)!;
-        daemon.OutputDataReceived += (_, _) => { };
-        daemon.ErrorDataReceived += (_, _) => { };
+        daemon.OutputDataReceived += (_, e) => Forward(e.Data);
+        daemon.ErrorDataReceived += (_, e) => Forward(e.Data);
         daemon.BeginOutputReadLine();
         daemon.BeginErrorReadLine();
         using var probe = new StrataClient(new ClientOptions { Socket = socket });

@@ -11,8 +11,9 @@ namespace Strata.Testing;
 /// A supervisor killed with SIGKILL while its workload runs, for one supervised tier through the published stratad on a
 /// node of its own (its own cgroup parent, bridges and taps): once with the daemon up — the state says what is true
 /// within a second, with no exit code made up — and once with the daemon down at that moment — the next daemon
-/// reconciles it. After each, <c>rm -f</c> leaves no process, mount, tap, cgroup or QEMU. The workload joins a network
-/// of the test's own, so sandboxes and VMs have a tap to leave behind.
+/// reconciles it. After each, <c>rm -f</c> leaves no process, mount, tap, cgroup or QEMU. A workload that can joins a
+/// network of the test's own, so sandboxes and VMs have a tap to leave behind; no process is left in a cgroup of the
+/// instance, also none that left the workload's process group.
 /// </summary>
 public sealed class SupervisorLossScenario : IDisposable
 {
@@ -20,6 +21,7 @@ public sealed class SupervisorLossScenario : IDisposable
     private readonly NodeScope _node = new("lost" + string.Concat(Enumerable.Range(0, 6).Select(_ => (char)('a' + Random.Shared.Next(26)))));
     private readonly IReadOnlyList<string> _arguments;
     private readonly IReadOnlyDictionary<string, string> _environment;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _daemonLog = new();
     private Process? _daemon;
     private StrataClient? _client;
 
@@ -65,11 +67,14 @@ public sealed class SupervisorLossScenario : IDisposable
     private StrataClient Client => _client ?? throw new InvalidOperationException("the daemon is not started");
 
     /// <summary>
-    /// Runs both cases with instances made by <paramref name="spec"/> (given the name; it must join <see cref="Network"/>
-    /// and run until stopped). <paramref name="prepare"/> runs once the daemon is up (e.g. build a base image);
-    /// <paramref name="whileRunning"/> runs while the first instance runs, before its supervisor is killed.
+    /// Runs both cases with instances made by <paramref name="spec"/> (given the name; it must run until stopped, and
+    /// join <see cref="Network"/> where its tier has networks). <paramref name="prepare"/> runs once the daemon is up
+    /// (e.g. build a base image); <paramref name="whileRunning"/> runs while the first instance runs, before its
+    /// supervisor is killed. <paramref name="detached"/>, given an instance while it runs (each case), finds the
+    /// processes its workload moved out of its process group: there must be one, and none may outlive the loss.
     /// </summary>
-    public async Task RunAsync(Func<string, InstanceSpec> spec, Func<StrataClient, Task>? prepare = null, Func<InstanceInfo, Task>? whileRunning = null)
+    public async Task RunAsync(Func<string, InstanceSpec> spec, Func<StrataClient, Task>? prepare = null, Func<InstanceInfo, Task>? whileRunning = null,
+        Func<InstanceInfo, Task<IReadOnlyList<int>>>? detached = null)
     {
         await StartDaemonAsync();
         try
@@ -78,7 +83,11 @@ public sealed class SupervisorLossScenario : IDisposable
             {
                 await prepare(Client);
             }
-            await Client.CreateNetworkAsync(new CreateNetworkRequest { Name = Network });
+            var networked = spec("lost-up").Network == Network;
+            if (networked)
+            {
+                await Client.CreateNetworkAsync(new CreateNetworkRequest { Name = Network });
+            }
 
             // The daemon is up when the supervisor dies.
             var up = await CreateRunningAsync(spec("lost-up"));
@@ -86,6 +95,7 @@ public sealed class SupervisorLossScenario : IDisposable
             {
                 await whileRunning(up);
             }
+            var upDetached = await DetachedAsync(detached, up);
             var clock = Stopwatch.StartNew();
             double? ended = null; // when the workload's process was seen gone, for the message
             var (info, noticed) = await ProcessCensus.KillAndWatchAsync(SupervisorOf(up), () =>
@@ -93,13 +103,14 @@ public sealed class SupervisorLossScenario : IDisposable
                 ended ??= ProcessCensus.Alive(up.Pid!.Value) ? null : clock.Elapsed.TotalMilliseconds;
                 return Client.GetAsync(up.Name);
             }, i => i.State != "running");
-            AssertLostAndStopped(info, up);
+            AssertLostAndStopped(info, up, upDetached);
             Assert.True(noticed <= TimeSpan.FromSeconds(1),
-                $"the state changed {noticed.TotalMilliseconds:0} ms after the supervisor was killed (at most 1 s); its process {up.Pid} was seen gone after {ended:0} ms; load {File.ReadAllText("/proc/loadavg").Trim()}");
+                $"the state changed {noticed.TotalMilliseconds:0} ms after the supervisor was killed (at most 1 s); its process {up.Pid} was seen gone after {ended:0} ms; load {File.ReadAllText("/proc/loadavg").Trim()}; the daemon said: {string.Join(" | ", _daemonLog.Where(l => l.Contains(up.Id, StringComparison.Ordinal)))}");
             await RemoveAndAssertNothingLeftAsync(up);
 
             // The daemon is down when the supervisor dies: the workload runs on, orphaned, until the next daemon acts.
             var down = await CreateRunningAsync(spec("lost-down"));
+            var downDetached = await DetachedAsync(detached, down);
             var supervisor = SupervisorOf(down);
             await StopDaemonAsync();
             Assert.True(Signals.Send(supervisor, Signals.SIGKILL));
@@ -107,9 +118,12 @@ public sealed class SupervisorLossScenario : IDisposable
             Assert.True(ProcessCensus.Alive(down.Pid!.Value), "the workload should outlive its supervisor until a daemon acts");
 
             await StartDaemonAsync();
-            AssertLostAndStopped(await Client.GetAsync(down.Name), down);
+            AssertLostAndStopped(await Client.GetAsync(down.Name), down, downDetached);
             await RemoveAndAssertNothingLeftAsync(down);
-            await Client.RemoveNetworkAsync(Network);
+            if (networked)
+            {
+                await Client.RemoveNetworkAsync(Network);
+            }
             Assert.Empty(Directory.GetFileSystemEntries("/sys/class/net", _node.BridgePrefix + "*"));
         }
         finally
@@ -135,13 +149,26 @@ public sealed class SupervisorLossScenario : IDisposable
         return supervisor;
     }
 
-    private static void AssertLostAndStopped(InstanceInfo info, InstanceInfo before)
+    private static async Task<IReadOnlyList<int>> DetachedAsync(Func<InstanceInfo, Task<IReadOnlyList<int>>>? detached, InstanceInfo info)
+    {
+        if (detached is null)
+        {
+            return [];
+        }
+        var found = await detached(info);
+        Assert.True(found.Count > 0, $"{info.Name}'s workload has no process outside its process group {info.Pid}: the check would prove nothing");
+        return found;
+    }
+
+    private static void AssertLostAndStopped(InstanceInfo info, InstanceInfo before, IReadOnlyList<int> detached)
     {
         Assert.Equal("failed", info.State);
         Assert.Equal(SupervisedRuntime.LostAndStopped, info.Reason);
         Assert.Null(info.ExitCode);
         Assert.False(ProcessCensus.Alive(before.Pid!.Value), $"{before.Name} is recorded stopped while its process {before.Pid} still runs");
         Assert.False(ProcessCensus.GroupAlive(before.Pid!.Value), $"a process of {before.Name}'s group {before.Pid} still runs");
+        Assert.DoesNotContain(detached, ProcessCensus.Alive);
+        Assert.Empty(ProcessCensus.InCgroupOf(before.Id));
     }
 
     /// <summary><c>rm -f</c>, then nothing of the instance is left on the host.</summary>
@@ -160,7 +187,13 @@ public sealed class SupervisorLossScenario : IDisposable
 
     private async Task StartDaemonAsync()
     {
-        _daemon = await PublishedDaemon.StartAsync(Socket, _arguments, _environment);
+        _daemon = await PublishedDaemon.StartAsync(Socket, _arguments, _environment, line =>
+        {
+            if (_daemonLog.Count < 10_000)
+            {
+                _daemonLog.Enqueue(line);
+            }
+        });
         _client?.Dispose();
         _client = new StrataClient(new ClientOptions { Socket = Socket });
     }

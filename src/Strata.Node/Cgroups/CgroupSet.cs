@@ -4,10 +4,12 @@ using Strata.Contracts;
 namespace Strata.Node.Cgroups;
 
 /// <summary>
-/// The cgroups of one instance: cpu, memory and pids limits. On cgroup v1 and hybrid hosts each controller
-/// has its own hierarchy (<c>/sys/fs/cgroup/&lt;controller&gt;/strata/&lt;id&gt;</c>); on pure v2 hosts there
-/// is one directory (<c>/sys/fs/cgroup/strata/&lt;id&gt;</c>). The workload joins them before it execs
-/// (the supervisor writes its pid into every <see cref="ProcsFiles"/> entry), so it never runs unlimited.
+/// The cgroups of one instance: cpu, memory and pids limits, and (for the process tier) the tracking of every process
+/// the workload starts. On cgroup v1 and hybrid hosts each controller has its own hierarchy
+/// (<c>/sys/fs/cgroup/&lt;controller&gt;/strata/&lt;id&gt;</c>); on pure v2 hosts there is one directory
+/// (<c>/sys/fs/cgroup/strata/&lt;id&gt;</c>). The workload joins them before it execs (the supervisor writes its pid
+/// into every <see cref="ProcsFiles"/> entry), so it never runs unlimited, and whatever it starts stays inside: a
+/// process that leaves its process group (<c>setsid</c>, a daemon that detaches) is still found by <see cref="KillAllAsync"/>.
 /// </summary>
 public sealed class CgroupSet
 {
@@ -39,8 +41,12 @@ public sealed class CgroupSet
     public static bool Wanted(ResourceSpec? resources) =>
         resources is not null && (resources.Cpus is not null || resources.MemoryBytes is not null || resources.Pids is not null);
 
-    /// <summary>Creates the cgroups and applies the limits; on failure removes what it made.</summary>
-    public static CgroupSet Create(string name, ResourceSpec resources, string parent = DefaultParent, string root = "/sys/fs/cgroup")
+    /// <summary>
+    /// Creates the cgroups and applies the limits; on failure removes what it made. With <paramref name="track"/> there
+    /// is a cgroup even without a limit — on cgroup v1 the pids hierarchy's, unlimited unless a pids limit is asked —
+    /// so every process of the workload can be found and killed (one directory, one write at start: cheap).
+    /// </summary>
+    public static CgroupSet Create(string name, ResourceSpec resources, string parent = DefaultParent, string root = "/sys/fs/cgroup", bool track = false)
     {
         var created = new List<string>();
         try
@@ -85,10 +91,13 @@ public sealed class CgroupSet
                 Write(cpuDir, "cpu.cfs_period_us", CfsPeriodMicros.ToString(CultureInfo.InvariantCulture));
                 Write(cpuDir, "cpu.cfs_quota_us", ((long)(c * CfsPeriodMicros)).ToString(CultureInfo.InvariantCulture));
             }
-            if (resources.Pids is { } p)
+            if (resources.Pids is not null || track)
             {
                 var pidsDir = Make(root, "pids", parent, name, created);
-                Write(pidsDir, "pids.max", p.ToString(CultureInfo.InvariantCulture));
+                if (resources.Pids is { } p)
+                {
+                    Write(pidsDir, "pids.max", p.ToString(CultureInfo.InvariantCulture));
+                }
             }
             return new CgroupSet(root, created, memoryDir);
         }
@@ -188,29 +197,11 @@ public sealed class CgroupSet
         return 0;
     }
 
-    /// <summary>Sends SIGKILL to every process in the cgroups (they stay); true when there was one.</summary>
-    public bool KillAll()
-    {
-        var found = false;
-        foreach (var dir in _directories)
-        {
-            try
-            {
-                foreach (var line in File.ReadAllLines(Path.Combine(dir, "cgroup.procs")))
-                {
-                    if (int.TryParse(line, CultureInfo.InvariantCulture, out var pid))
-                    {
-                        found |= Supervision.Signals.Send(pid, Supervision.Signals.SIGKILL);
-                    }
-                }
-            }
-            catch (IOException)
-            {
-                // gone already
-            }
-        }
-        return found;
-    }
+    /// <summary>
+    /// SIGKILL to every process in the cgroups (the cgroups stay), round after round until none is left or
+    /// <paramref name="timeout"/> (default 2 s) has passed; true when there was one. See <see cref="CgroupMembers"/>.
+    /// </summary>
+    public Task<bool> KillAllAsync(TimeSpan? timeout = null) => CgroupMembers.KillAllAsync(_directories, timeout ?? CgroupMembers.KillTimeout);
 
     /// <summary>Kills what is left inside and removes the directories. Idempotent.</summary>
     public void Delete()

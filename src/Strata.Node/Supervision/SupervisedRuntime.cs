@@ -241,9 +241,10 @@ public sealed partial class SupervisedRuntime : IDisposable
     /// </summary>
     public async Task<ExitStatus> SupervisorLostAsync(DriverHandle handle)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var reported = _tier.ReportedExit(handle);
         var stopped = await _tier.StopOrphanAsync(handle, CancellationToken.None).ConfigureAwait(false);
-        LogSupervisorLost(_tierName, handle.InstanceId, handle.SupervisorPid ?? 0, stopped);
+        LogSupervisorLost(_tierName, handle.InstanceId, handle.SupervisorPid ?? 0, stopped, (long)clock.Elapsed.TotalMilliseconds);
         if (reported is not null)
         {
             return reported with { Reason = reported.Reason is { } r ? $"{r} (then the supervisor was lost)" : "the supervisor was lost after the workload reported its exit" };
@@ -350,6 +351,6 @@ public sealed partial class SupervisedRuntime : IDisposable
     public void Dispose() => _launcher?.Dispose();
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning,
-        Message = "{Tier} instance {Instance}: its supervisor (pid {Pid}) ended without recording the workload's exit; workload still running and stopped: {Stopped}")]
-    private partial void LogSupervisorLost(string tier, string instance, int pid, bool stopped);
+        Message = "{Tier} instance {Instance}: its supervisor (pid {Pid}) ended without recording the workload's exit; workload still running and stopped: {Stopped} (in {StopMs} ms)")]
+    private partial void LogSupervisorLost(string tier, string instance, int pid, bool stopped, long stopMs);
 }

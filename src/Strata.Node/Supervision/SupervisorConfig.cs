@@ -26,7 +26,10 @@ public sealed record SupervisorConfig
     /// <summary>Where the supervisor writes the exit record (atomically) once the workload has ended.</summary>
     public required string ExitFile { get; init; }
 
-    /// <summary>cgroup.procs files the workload joins before exec (so it never runs outside its limits).</summary>
+    /// <summary>
+    /// cgroup.procs files the workload joins before exec (so it never runs outside its limits); when its main process
+    /// ends, every process still in them is killed with it.
+    /// </summary>
     public IReadOnlyList<string> CgroupProcsFiles { get; init; } = [];
 
     /// <summary>The memory cgroup directory, read after exit to tell whether the kernel OOM-killed the workload.</summary>

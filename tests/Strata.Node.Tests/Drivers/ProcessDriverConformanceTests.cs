@@ -32,6 +32,7 @@ public sealed class ProcessDriverTests : IDisposable
 {
     private readonly TempDirectory _temp = new("strata-proc");
     private readonly ProcessDriver _driver = new(new ProcessDriverOptions { Supervisor = TestPaths.Supervisor, LogMaxBytes = 1024 * 1024 });
+    private readonly List<DriverHandle> _handles = [];
 
     private async Task<DriverHandle> StartAsync(InstanceSpec spec)
     {
@@ -40,7 +41,55 @@ public sealed class ProcessDriverTests : IDisposable
         var dir = _temp.Combine(id);
         Directory.CreateDirectory(dir);
         var handle = await _driver.CreateAsync(new CreateRequest { InstanceId = id, Name = "p-" + id[..6], Project = "default", Directory = dir, Spec = spec with { Name = "p-" + id[..6] } }, CancellationToken.None);
-        return await _driver.StartAsync(handle, CancellationToken.None);
+        _handles.Add(handle);
+        handle = await _driver.StartAsync(handle, CancellationToken.None);
+        _handles.Add(handle);
+        return handle;
+    }
+
+    /// <summary>Every instance has a cgroup to track its processes where the host lets one be made (root, a pids or v2 hierarchy).</summary>
+    private static bool Tracked => TestEnvironment.IsRoot && (Directory.Exists("/sys/fs/cgroup/pids") || File.Exists("/sys/fs/cgroup/cgroup.controllers"));
+
+    /// <summary>A workload that starts <c>setsid sleep</c> (out of its process group and session) and prints its PID.</summary>
+    private static InstanceSpec LeavesItsGroup(string then) => new() { Args = ["sh", "-c", $"setsid sleep 600 & echo $!; {then}"] };
+
+    private static async Task<int> DetachedPidAsync(DriverHandle handle)
+    {
+        string? line = null;
+        Assert.True(await TestEnvironment.EventuallyAsync(() => (line = CriLogReader.ReadTail(LogFiles.LogDirectory(handle.Directory), null).Select(r => r.Text).FirstOrDefault()) is not null,
+            TimeSpan.FromSeconds(10)), "the workload printed no PID");
+        var pid = int.Parse(line!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(await TestEnvironment.EventuallyAsync(() => ProcessCensus.Alive(pid) && File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("sleep", StringComparison.Ordinal), TimeSpan.FromSeconds(10)),
+            $"process {pid} is not the detached sleep");
+        Assert.NotEqual(handle.Pid, ProcessCensus.GroupOf(pid));
+        return pid;
+    }
+
+    [SkippableFact]
+    public async Task Exit_AProcessThatLeftTheGroup_EndsWithTheWorkload()
+    {
+        TestEnvironment.Require(Tracked, "needs root and a pids cgroup controller");
+        var handle = await StartAsync(LeavesItsGroup("sleep 0.5"));
+        var detached = await DetachedPidAsync(handle);
+        var exit = await WaitAsync(handle);
+        Assert.Equal(0, exit.ExitCode);
+        Assert.False(ProcessCensus.Alive(detached), $"the detached sleep {detached} outlived the workload");
+    }
+
+    [SkippableFact]
+    public async Task StopThenRemove_AProcessThatLeftTheGroup_IsStoppedAndItsCgroupRemoved()
+    {
+        TestEnvironment.Require(Tracked, "needs root and a pids cgroup controller");
+        var handle = await StartAsync(LeavesItsGroup("exec sleep 600"));
+        var detached = await DetachedPidAsync(handle);
+        var cgroups = handle.Data["cgroups"].Split('\n');
+        Assert.Contains(cgroups, d => File.ReadAllLines(Path.Combine(d, "cgroup.procs")).Contains(detached.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+        await _driver.StopAsync(handle, TimeSpan.FromSeconds(5), CancellationToken.None);
+        await WaitAsync(handle);
+        Assert.False(ProcessCensus.Alive(detached), $"the detached sleep {detached} outlived the stop");
+        await _driver.DeleteAsync(handle, CancellationToken.None);
+        Assert.DoesNotContain(cgroups, Directory.Exists);
     }
 
     private async Task<ExitStatus> WaitAsync(DriverHandle handle)
@@ -73,14 +122,16 @@ public sealed class ProcessDriverTests : IDisposable
         var dir = _temp.Combine("logged");
         Directory.CreateDirectory(dir);
 
-        await driver.CreateAsync(new CreateRequest
+        var id = "id-logged-" + Guid.NewGuid().ToString("N")[..8];
+        var handle = await driver.CreateAsync(new CreateRequest
         {
-            InstanceId = "id-logged", Name = "logged", Project = "default", Directory = dir,
+            InstanceId = id, Name = "logged", Project = "default", Directory = dir,
             Spec = new InstanceSpec { Name = "logged", Args = ["/bin/sh", "-c", "true"] },
         }, CancellationToken.None);
+        await driver.DeleteAsync(handle, CancellationToken.None);
 
         var line = Assert.Single(log.WithId(3201));
-        Assert.Equal("process logged (id-logged) created: runs /bin/sh on the host; own cgroups: False", line.Message);
+        Assert.Equal($"process logged ({id}) created: runs /bin/sh on the host; own cgroups: {Tracked}", line.Message);
     }
 
     [SkippableFact]
@@ -133,6 +184,10 @@ public sealed class ProcessDriverTests : IDisposable
 
     public void Dispose()
     {
+        foreach (var handle in Enumerable.Reverse(_handles))
+        {
+            _driver.DeleteAsync(handle, CancellationToken.None).GetAwaiter().GetResult(); // its cgroup too
+        }
         _driver.Dispose();
         _temp.Dispose();
     }

@@ -331,7 +331,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         ran |= await SupervisedRuntime.EndWorkloadGroupAsync(handle, TimeSpan.Zero).ConfigureAwait(false);
         if (handle.Data.TryGetValue(CgroupDirsKey, out var dirs))
         {
-            ran |= CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).KillAll();
+            ran |= await CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).KillAllAsync().ConfigureAwait(false);
         }
         return ran;
     }

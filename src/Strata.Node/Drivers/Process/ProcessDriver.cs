@@ -12,8 +12,10 @@ namespace Strata.Node.Drivers.Process;
 
 /// <summary>
 /// The <c>process</c> tier ("physical"): the command runs straight on the host, with no isolation, under a
-/// strata-supervisor that outlives the daemon. Limits (cpu, memory, pids) are applied through cgroups when
-/// asked for. This is the baseline every other tier is measured against.
+/// strata-supervisor that outlives the daemon. Every instance has a cgroup (on cgroup v1 the pids hierarchy's, plus
+/// cpu and memory when limited) that holds every process the workload starts, so stop, kill, rm -f and a lost
+/// supervisor end them all, also those that left the workload's process group. This is the baseline every other tier
+/// is measured against.
 /// </summary>
 public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposable
 {
@@ -92,9 +94,8 @@ public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposabl
 
         File.WriteAllText(Path.Combine(request.Directory, SpecFileName), System.Text.Json.JsonSerializer.Serialize(spec, StrataJsonContext.Default.InstanceSpec));
         var data = new Dictionary<string, string>();
-        if (CgroupSet.Wanted(spec.Resources))
+        if (CreateCgroups(request.InstanceId, spec.Resources) is { } cgroups)
         {
-            var cgroups = CgroupSet.Create(request.InstanceId, spec.Resources!, _options.CgroupParent);
             data[CgroupDirsKey] = string.Join('\n', cgroups.Directories);
             if (cgroups.MemoryDirectory is { } mem)
             {
@@ -108,6 +109,28 @@ public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposabl
             Directory = request.Directory,
             Data = data,
         });
+    }
+
+    /// <summary>
+    /// The instance's cgroups: its limits, and in any case one that tracks its processes. Without a limit asked for, a
+    /// host where no cgroup can be made (no pids hierarchy, not root) runs the workload untracked rather than not at
+    /// all, and says so in the log; a limit that cannot be applied is an error.
+    /// </summary>
+    private CgroupSet? CreateCgroups(string instanceId, ResourceSpec? resources)
+    {
+        if (CgroupSet.Wanted(resources))
+        {
+            return CgroupSet.Create(instanceId, resources!, _options.CgroupParent, track: true);
+        }
+        try
+        {
+            return CgroupSet.Create(instanceId, new ResourceSpec(), _options.CgroupParent, track: true);
+        }
+        catch (StrataException e) when (e.Kind == ErrorKind.Unavailable)
+        {
+            LogUntracked(instanceId, e.InnerException?.Message ?? e.Message);
+            return null;
+        }
     }
 
     /// <summary>command ++ args: the shared rules (docs/workload.md) with no image behind them.</summary>
@@ -195,7 +218,7 @@ public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposabl
     {
         // No log pipes and no exit record are possible any more: SIGKILL at once, then every process of its cgroup.
         var ran = await SupervisedRuntime.EndWorkloadGroupAsync(handle, TimeSpan.Zero).ConfigureAwait(false);
-        return Cgroups(handle)?.KillAll() is true || ran;
+        return (Cgroups(handle) is { } cgroups && await cgroups.KillAllAsync().ConfigureAwait(false)) || ran;
     }
 
     public void Dispose() => _supervised.Dispose();

@@ -35,7 +35,9 @@ internal sealed class VmQmpConnections : IAsyncDisposable
     public async Task<T> UseAsync<T>(string socketPath, TimeSpan connectTimeout, Func<QmpClient, Task<T>> work, CancellationToken cancellationToken)
     {
         var entry = _entries.GetOrAdd(socketPath, static _ => new Entry());
-        await entry.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Forgetting the VM (it ended) cancels whoever uses it, so nothing waits out a connect timeout on a dead socket.
+        using var used = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, entry.Forgotten.Token);
+        await entry.Lock.WaitAsync(used.Token).ConfigureAwait(false);
         try
         {
             if (entry.Client is not { IsConnected: true })
@@ -45,9 +47,17 @@ internal sealed class VmQmpConnections : IAsyncDisposable
                     await entry.Client.DisposeAsync().ConfigureAwait(false);
                     entry.Client = null;
                 }
-                entry.Client = await QmpClient.ConnectAsync(socketPath, connectTimeout, cancellationToken).ConfigureAwait(false);
+                entry.Client = await QmpClient.ConnectAsync(socketPath, connectTimeout, used.Token).ConfigureAwait(false);
             }
             return await work(entry.Client).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (entry.Forgotten.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"the VM behind {socketPath} ended");
+        }
+        catch (StrataException e) when (e.Kind == ErrorKind.Cancelled && entry.Forgotten.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"the VM behind {socketPath} ended");
         }
         finally
         {
@@ -63,10 +73,15 @@ internal sealed class VmQmpConnections : IAsyncDisposable
         return result.ValueKind == JsonValueKind.String ? result.GetString() ?? "" : "";
     }
 
+    /// <summary>
+    /// Closes the VM's connection (it ended, or is removed). A command or connect in flight is cancelled rather than
+    /// waited for: the connect retries on a socket whose QEMU is gone would otherwise hold this up to their timeout.
+    /// </summary>
     public async Task ForgetAsync(string socketPath)
     {
         if (_entries.TryRemove(socketPath, out var entry))
         {
+            await entry.Forgotten.CancelAsync().ConfigureAwait(false);
             await entry.Lock.WaitAsync().ConfigureAwait(false);
             try
             {
@@ -94,5 +109,6 @@ internal sealed class VmQmpConnections : IAsyncDisposable
     {
         public SemaphoreSlim Lock { get; } = new(1, 1);
         public QmpClient? Client { get; set; }
+        public CancellationTokenSource Forgotten { get; } = new();
     }
 }
