@@ -81,7 +81,14 @@ internal sealed class GuestExecChannel : IDisposable
         return replies.Reader;
     }
 
-    public void Unregister(string id) => _requests.TryRemove(id, out _);
+    /// <summary>No more replies for <paramref name="id"/>: its reader ends (a later reply is dropped).</summary>
+    public void Unregister(string id)
+    {
+        if (_requests.TryRemove(id, out var replies))
+        {
+            replies.Writer.TryComplete();
+        }
+    }
 
     /// <summary>Writes one request line (the newline is added).</summary>
     public async Task SendAsync(string line, CancellationToken ct)
