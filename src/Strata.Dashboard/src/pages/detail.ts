@@ -92,11 +92,11 @@ export function detailPage(arg: string): Page {
       termActions.appendChild(h("p", { class: "muted" }, kind ? "A terminal needs the operator role."
         : `The ${i.tier} tier has no console or shell.`));
     }
-    if (i.tier === "vm" && operator) {
+    // Built once: every state event draws the page again, and the resize's own event must not wipe its status line.
+    if (i.tier === "vm" && operator && !resize.hasChildNodes()) {
       const mem = h("input", { name: "memory", placeholder: "e.g. 1G" });
       const cpus = h("input", { name: "cpus", type: "number", min: "1" });
       const st = statusLine();
-      clear(resize);
       resize.append(h("h2", null, "Resize"), h("form", {
         class: "inline", "aria-label": "Resize", onsubmit: (ev: Event) => {
           ev.preventDefault();
