@@ -14,8 +14,8 @@ internal static class InsideCommands
 {
     public static Command Exec(string[]? trailing)
     {
-        var interactive = new Option<bool>("--interactive", "-i") { Description = "forward stdin to the command (container tier)" };
-        var tty = new Option<bool>("--tty", "-t") { Description = "run the command on a terminal (container tier); raw mode when stdin is one" };
+        var interactive = new Option<bool>("--interactive", "-i") { Description = "forward stdin to the command (container and sandbox tiers)" };
+        var tty = new Option<bool>("--tty", "-t") { Description = "run the command on a terminal (container and sandbox tiers); raw mode when stdin is one" };
         var env = new Option<string[]>("--env", "-e") { Description = "environment variable K=V (repeatable)" };
         var workdir = new Option<string?>("--workdir", "-w") { Description = "working directory inside the instance" };
         var user = new Option<string?>("--user", "-u") { Description = "USER[:GROUP] to run as" };

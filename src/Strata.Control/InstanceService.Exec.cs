@@ -15,7 +15,7 @@ public sealed partial class InstanceService
 
     /// <summary>
     /// Starts a command attached to the caller's input (exec -i), on a terminal with <see cref="ExecRequest.Tty"/> (exec -t).
-    /// Only tiers with <see cref="IInteractiveExecDriver"/> (container) can; others answer 400 saying so.
+    /// Only tiers with <see cref="IInteractiveExecDriver"/> (container, sandbox) can; others answer 400 saying so.
     /// </summary>
     public async Task<ExecSession> StartExecAsync(string project, string name, ExecRequest request, ushort columns, ushort rows, CancellationToken cancellationToken)
     {
@@ -23,7 +23,7 @@ public sealed partial class InstanceService
         if (_drivers.Find(record.Tier) is not IInteractiveExecDriver)
         {
             var plain = _drivers.Find(record.Tier) is IExecDriver ? $"; without -i/-t exec works on the {record.Tier.ToName()} tier (output and exit code only)" : "";
-            throw StrataException.Invalid("tty", $"exec -i/-t (input and terminal) is supported on the container tier only, not on the {record.Tier.ToName()} tier{plain}");
+            throw StrataException.Invalid("tty", $"exec -i/-t (input and terminal) is supported on the container tier and the sandbox tier, not on the {record.Tier.ToName()} tier{plain}");
         }
         var (running, driver) = Running<IInteractiveExecDriver>(project, name, "exec in", "exec -i/-t");
         return await driver.StartExecAsync(running.Handle!, request, columns, rows, cancellationToken).ConfigureAwait(false);

@@ -4,6 +4,7 @@ using Strata.Client;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Daemon;
+using Strata.Testing;
 
 namespace Strata.Container.Tests;
 
@@ -56,13 +57,13 @@ public sealed class DaemonExecAttachTests(ContainerFixture fx)
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         using (var shell = await client.AttachExecAsync("box", new ExecRequest { Command = ["sh"], Tty = true }, 80, 24, timeout.Token))
         {
-            var screen = new WatchedStream();
+            var screen = new TerminalScreen();
             var run = shell.RunAsync(null, screen, Stream.Null, timeout.Token);
             await screen.WaitForAsync("# ", timeout.Token);
             // The size asked for at the start, then a resize, reach the command's terminal.
-            await TypeUntilAsync(shell, screen, "stty size\r", "24 80", timeout.Token);
+            await screen.TypeUntilAsync(shell, "stty size\r", "24 80", timeout.Token);
             await shell.ResizeAsync(100, 30, timeout.Token);
-            await TypeUntilAsync(shell, screen, "stty size\r", "30 100", timeout.Token);
+            await screen.TypeUntilAsync(shell, "stty size\r", "30 100", timeout.Token);
             await shell.SendInputAsync(Encoding.UTF8.GetBytes("echo $((6*7)); exit 3\r"), timeout.Token);
             Assert.Equal(3, await run);
             Assert.Contains("42", screen.Text);
@@ -94,23 +95,6 @@ public sealed class DaemonExecAttachTests(ContainerFixture fx)
         await client.DeleteAsync("plain", force: true);
     }
 
-    /// <summary>Types <paramref name="keys"/> until <paramref name="expected"/> shows (the terminal's size reaches the command asynchronously).</summary>
-    private static async Task TypeUntilAsync(ExecAttachment shell, WatchedStream screen, string keys, string expected, CancellationToken ct)
-    {
-        while (true)
-        {
-            await shell.SendInputAsync(Encoding.UTF8.GetBytes(keys), ct);
-            try
-            {
-                await screen.WaitForAsync(expected, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(1), ct);
-                return;
-            }
-            catch (TimeoutException)
-            {
-            }
-        }
-    }
-
     private static async Task<(int Code, string Output, string Error)> RunAsync(StrataClient client, ExecRequest request, string? input, ushort columns = 0, ushort rows = 0)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -119,60 +103,5 @@ public sealed class DaemonExecAttachTests(ContainerFixture fx)
         var stderr = new MemoryStream();
         var code = await attachment.RunAsync(input is null ? null : new MemoryStream(Encoding.UTF8.GetBytes(input)), stdout, stderr, timeout.Token);
         return (code, Encoding.UTF8.GetString(stdout.ToArray()), Encoding.UTF8.GetString(stderr.ToArray()));
-    }
-
-    /// <summary>Output that can be waited on for a piece of text.</summary>
-    private sealed class WatchedStream : Stream
-    {
-        private readonly StringBuilder _text = new();
-        private readonly List<(string Needle, TaskCompletionSource Seen)> _waiters = [];
-
-        public string Text
-        {
-            get
-            {
-                lock (_text)
-                {
-                    return _text.ToString();
-                }
-            }
-        }
-
-        public Task WaitForAsync(string needle, CancellationToken ct)
-        {
-            lock (_text)
-            {
-                if (_text.ToString().Contains(needle, StringComparison.Ordinal))
-                {
-                    return Task.CompletedTask;
-                }
-                var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                _waiters.Add((needle, seen));
-                return seen.Task.WaitAsync(ct);
-            }
-        }
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            lock (_text)
-            {
-                _text.Append(Encoding.UTF8.GetString(buffer, offset, count));
-                var text = _text.ToString();
-                foreach (var (needle, seen) in _waiters.Where(w => text.Contains(w.Needle, StringComparison.Ordinal)).ToList())
-                {
-                    seen.TrySetResult();
-                }
-            }
-        }
-
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

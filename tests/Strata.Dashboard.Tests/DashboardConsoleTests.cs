@@ -5,7 +5,7 @@ using static Microsoft.Playwright.Assertions;
 
 namespace Strata.Dashboard.Tests;
 
-/// <summary>A VM's serial console in the browser: one real guest boot (QEMU, under TCG here: slow), so one test.</summary>
+/// <summary>A VM's serial console and resize in the browser: one real guest boot (QEMU, under TCG here: slow), so one test.</summary>
 [Collection(DashboardCollection.Name)]
 public sealed class DashboardConsoleTests(DashboardFixture fx)
 {
@@ -23,6 +23,7 @@ public sealed class DashboardConsoleTests(DashboardFixture fx)
         await a.CreateAsync(new InstanceSpec
         {
             Name = "con", Tier = "vm", Image = "busybox:latest",
+            Resources = new ResourceSpec { MemoryBytes = 256L * 1024 * 1024 },
             Command = ["sh", "-c", "exec 3<>/dev/ttyS0; echo console-open; exec sh -i <&3 >&3 2>&3"],
         });
         var page = await fx.SignInAsync(fx.OperatorA);
@@ -39,6 +40,18 @@ public sealed class DashboardConsoleTests(DashboardFixture fx)
         await DashboardBrowserTests.WaitForTerminalRowAsync(page, "answer-42", 60_000);
         await Expect(page.Locator("#terminal")).ToBeInViewportAsync();
         await DashboardFixture.ScreenshotAsync(page, "instance-detail-vm-console");
+
+        // Resize from the page: the balloon takes memory back, and the guest's MemTotal drops by it (256 to 160 MiB).
+        await page.Keyboard.TypeAsync("m0=$(awk '/MemTotal/{print $2}' /proc/meminfo); echo m0-set\n");
+        await DashboardBrowserTests.WaitForTerminalRowAsync(page, "m0-set", 60_000);
+        var resize = page.GetByRole(AriaRole.Form, new() { Name = "Resize" });
+        await resize.GetByLabel("Memory").FillAsync("160M");
+        await resize.GetByRole(AriaRole.Button, new() { Name = "Resize" }).ClickAsync();
+        await Expect(page.Locator("p.status", new() { HasText = "Resized." })).ToBeVisibleAsync(new() { Timeout = 60_000 });
+        await page.Locator(".terminal .xterm-helper-textarea").FocusAsync();
+        await page.Keyboard.TypeAsync("until [ $(awk '/MemTotal/{print $2}' /proc/meminfo) -lt $((m0-80000)) ]; do sleep 1; done; echo balloon-$((6*7))\n");
+        await DashboardBrowserTests.WaitForTerminalRowAsync(page, "balloon-42", 120_000);
+        await DashboardFixture.ScreenshotAsync(page, "instance-detail-vm-resized");
         await page.GetByRole(AriaRole.Button, new() { Name = "Close", Exact = true }).ClickAsync();
         await a.DeleteAsync("con", force: true);
         await page.Context.CloseAsync();

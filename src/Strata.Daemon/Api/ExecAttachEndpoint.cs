@@ -24,7 +24,7 @@ public static class ExecAttachEndpoint
     public static void Map(RouteGroupBuilder group)
     {
         group.MapGet("/{name}/exec/attach", AttachAsync)
-            .WithSummary("exec -i/-t: run a command with stdin (tty=true: on a terminal) over a WebSocket; container tier.");
+            .WithSummary("exec -i/-t: run a command with stdin (tty=true: on a terminal) over a WebSocket; container and sandbox tiers.");
     }
 
     private static async Task AttachAsync(string name, HttpContext http, InstanceService service)

@@ -1,4 +1,4 @@
-// A terminal in the page: a VM's serial console or a shell inside a container, over the API's WebSockets.
+// A terminal in the page: a VM's serial console or a shell inside a container or sandbox, over the API's WebSockets.
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
@@ -37,6 +37,7 @@ export function openTerminal(host: HTMLElement, name: string, kind: "shell" | "c
   const ws = socket(path);
   const encoder = new TextEncoder();
   let ready = false;
+  let exited: string | null = null;
   const early: Uint8Array[] = [];
 
   function sendSize(): void {
@@ -65,7 +66,7 @@ export function openTerminal(host: HTMLElement, name: string, kind: "shell" | "c
     if (typeof ev.data === "string") {
       try {
         const m = JSON.parse(ev.data) as { type?: string; code?: number };
-        if (m.type === "exit") onStatus(`The shell exited with code ${m.code}.`);
+        if (m.type === "exit") onStatus(exited = `The shell exited with code ${m.code}.`);
       } catch {
         // not a control message
       }
@@ -77,7 +78,8 @@ export function openTerminal(host: HTMLElement, name: string, kind: "shell" | "c
   };
   ws.onclose = ev => {
     early.length = 0;
-    onStatus(ev.code === 1000 || ev.code === 1005 ? "Closed." : `Closed (${ev.reason || "connection refused; see the instance's state"}).`);
+    // The exit code stays in view after the close that follows it.
+    onStatus(exited ? `${exited} Closed.` : ev.code === 1000 || ev.code === 1005 ? "Closed." : `Closed (${ev.reason || "connection refused; see the instance's state"}).`);
   };
   const data = term.onData(d => {
     const b = encoder.encode(d);

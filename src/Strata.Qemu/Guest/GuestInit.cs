@@ -29,7 +29,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 8;
+    public const int Version = 9;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -196,6 +196,8 @@ public static class GuestInit
           mount -t proc proc /newroot/proc
           mount -t sysfs sysfs /newroot/sys
           mount -t devtmpfs devtmpfs /newroot/dev 2>/dev/null
+          # Terminals for exec -t (the exec agent's telnetd opens /dev/ptmx, whose instance is the devpts beside it).
+          mkdir -p /newroot/dev/pts && mount -t devpts -o mode=0620,ptmxmode=0666 devpts /newroot/dev/pts 2>/dev/null
           # The workload script and a shell to read it live on a tmpfs, so the root needs no shell of its own.
           mkdir -p /newroot/.strata || fail "cannot create /.strata on the root disk"
           mount -t tmpfs -o mode=0755 strata /newroot/.strata
@@ -270,11 +272,19 @@ public static class GuestInit
 
     /// <summary>
     /// The exec agent, run by init inside the workload's root (<c>/.strata</c> holds busybox) with the
-    /// <c>strata.exec</c> port as its argument. Requests, one line each: <c>ID BASE64</c> (a
-    /// <see cref="GuestWorkload"/> script). Replies, one line each (one write, so lines of concurrent
-    /// requests never interleave): <c>ID 1 BASE64</c> stdout bytes, <c>ID 2 BASE64</c> stderr bytes,
-    /// <c>ID X CODE</c> last. Reading the port returns end-of-file while no host is connected, so the
-    /// agent then polls every 200 ms; while a host is connected a read blocks.
+    /// <c>strata.exec</c> port as its argument. Requests, one line each (words separated by one space; BASE64 is a
+    /// <see cref="GuestWorkload"/> script):
+    /// <list type="bullet">
+    /// <item><c>ID BASE64</c> - run without input (stdin /dev/null);</item>
+    /// <item><c>ID i BASE64</c> - run with input on a pipe; <c>ID 0 BASE64</c> lines carry it, <c>ID E -</c> ends it;</item>
+    /// <item><c>ID t BASE64 COLS ROWS</c> - run on a terminal (busybox <c>telnetd -i</c> on a pty of that size; input and
+    /// output are the telnet protocol, spoken by the host: <see cref="GuestTerminal"/>); <c>ID W COLS ROWS</c> resizes it;</item>
+    /// <item><c>ID K -</c> - end the command (its client went away).</item>
+    /// </list>
+    /// Replies, one line each (one write, so lines of concurrent requests never interleave): <c>ID 1 BASE64</c>
+    /// stdout bytes, <c>ID 2 BASE64</c> stderr bytes, <c>ID X CODE</c> last. Reading the port returns end-of-file
+    /// while no host is connected: the agent then ends every command that has input (its host is gone) and polls
+    /// every 200 ms; while a host is connected a read blocks.
     /// </summary>
     public const string ExecAgentScript = """
         bb=/.strata/busybox
@@ -286,6 +296,7 @@ public static class GuestInit
             echo "$1 $2 $c" >&5
           done
         }
+        # run ID BASE64 MODE [COLS ROWS]: MODE n (no input), i (input on the pipe d/i), t (a terminal).
         run() {
           d=/.strata/x.$1
           $bb mkdir -p "$d" && echo "$2" | $bb base64 -d > "$d/s" && $bb mkfifo "$d/o" "$d/e" || { echo "$1 X 126" >&5; return; }
@@ -293,18 +304,63 @@ public static class GuestInit
           p1=$!
           pump "$1" 2 < "$d/e" &
           p2=$!
-          $bb sh "$d/s" < /dev/null > "$d/o" 2> "$d/e"
-          code=$?
+          if [ "$3" = n ]; then
+            $bb sh "$d/s" < /dev/null > "$d/o" 2> "$d/e"
+            code=$?
+          else
+            if [ "$3" = t ]; then
+              # telnetd runs this on the terminal's side, as the session leader; the command's exit code goes to d/x.
+              { echo "#!$bb sh"
+                echo "trap : INT QUIT"
+                echo "tty > $d/t"
+                [ "$4" -gt 0 ] && [ "$5" -gt 0 ] && echo "$bb stty cols $4 rows $5"
+                echo "export TERM=xterm"
+                echo "$bb sh $d/s"
+                echo "echo \$? > $d/x"
+              } > "$d/l" && $bb chmod 700 "$d/l"
+              $bb telnetd -i -f /dev/null -l "$d/l" < "$d/i" > "$d/o" 2> "$d/e" &
+            else
+              $bb sh "$d/s" < "$d/i" > "$d/o" 2> "$d/e" &
+            fi
+            echo $! > "$d/p"
+            wait $!
+            code=$?
+            if [ "$3" = t ]; then code=$($bb cat "$d/x" 2>/dev/null) || code=129; fi
+            $bb kill "$($bb cat "$d/k")" 2>/dev/null
+          fi
           wait $p1 $p2
           echo "$1 X $code" >&5
           $bb rm -rf "$d"
         }
+        # A command with input gets its pipe, and a holder of the pipe's other end (so the command sees the end of
+        # its input only when the host says so), before the next request line is read: input may follow at once.
+        open_input() {
+          d=/.strata/x.$1
+          $bb mkdir -p "$d" && $bb mkfifo "$d/i" || return 1
+          { : > "$d/r"; exec $bb sleep 2147483647; } 1<>"$d/i" &
+          echo $! > "$d/k"
+          i=0
+          while [ ! -e "$d/r" ] && [ $i -lt 500 ]; do i=$((i+1)); $bb usleep 2000; done
+        }
+        gone() {
+          for k in /.strata/x.*/k; do
+            [ -f "$k" ] && $bb kill "$($bb cat "${k%/k}/p" 2>/dev/null)" "$($bb cat "$k")" 2>/dev/null
+          done
+        }
         while :; do
           if IFS= read -r line <&5; then
-            case "$line" in
-              *" "*) run "${line%% *}" "${line#* }" & ;;
+            set -- $line
+            case "$#:$2" in
+              2:*) run "$1" "$2" n & ;;
+              3:i) if open_input "$1"; then run "$1" "$3" i & else echo "$1 X 126" >&5; fi ;;
+              5:t) if open_input "$1"; then run "$1" "$3" t "$4" "$5" & else echo "$1 X 126" >&5; fi ;;
+              3:0) [ -p "/.strata/x.$1/i" ] && echo "$3" | $bb base64 -d 1<>"/.strata/x.$1/i" ;;
+              4:W) [ -s "/.strata/x.$1/t" ] && $bb stty -F "$($bb cat "/.strata/x.$1/t")" cols "$3" rows "$4" ;;
+              3:E) [ -f "/.strata/x.$1/k" ] && $bb kill "$($bb cat "/.strata/x.$1/k")" ;;
+              3:K) [ -f "/.strata/x.$1/p" ] && $bb kill "$($bb cat "/.strata/x.$1/p")" ;;
             esac
           else
+            gone
             $bb usleep 200000
           fi
         done

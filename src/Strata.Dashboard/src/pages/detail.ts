@@ -77,8 +77,8 @@ export function detailPage(arg: string): Page {
         button("Remove", true, () => del(`${p}?force=true`).then(() => { location.hash = "#/instances"; }), "danger"));
     }
     clear(termActions);
-    // A shell needs the attached exec (exec -i/-t), which only the container tier has; a VM has its serial console.
-    const kind = i.tier === "vm" ? "console" : i.tier === "container" ? "shell" : null;
+    // A shell needs the attached exec (exec -i/-t), which the container and sandbox tiers have; a VM has its serial console.
+    const kind = i.tier === "vm" ? "console" : i.tier === "container" || i.tier === "sandbox" ? "shell" : null;
     if (kind && operator) {
       termActions.appendChild(h("button", {
         type: "button", disabled: !running, "data-terminal": kind, onclick: () => {
@@ -90,14 +90,13 @@ export function detailPage(arg: string): Page {
       termActions.appendChild(h("button", { type: "button", onclick: () => { term?.close(); term = null; clear(termHost); termStatus.textContent = "Closed."; } }, "Close"));
     } else {
       termActions.appendChild(h("p", { class: "muted" }, kind ? "A terminal needs the operator role."
-        : i.tier === "sandbox" ? "The sandbox tier runs commands without a terminal: strata exec NAME -- CMD (an interactive shell is the container tier's)."
         : `The ${i.tier} tier has no console or shell.`));
     }
-    if (i.tier === "vm" && operator) {
+    // Built once: every state event draws the page again, and the resize's own event must not wipe its status line.
+    if (i.tier === "vm" && operator && !resize.hasChildNodes()) {
       const mem = h("input", { name: "memory", placeholder: "e.g. 1G" });
       const cpus = h("input", { name: "cpus", type: "number", min: "1" });
       const st = statusLine();
-      clear(resize);
       resize.append(h("h2", null, "Resize"), h("form", {
         class: "inline", "aria-label": "Resize", onsubmit: (ev: Event) => {
           ev.preventDefault();

@@ -22,7 +22,7 @@ namespace Strata.Node.Drivers.Sandbox;
 /// strata-supervisor, so the sandbox outlives the daemon; the guest's stdout and stderr ports write
 /// straight into the supervisor's pipes, which it copies into the CRI log. See docs/sandbox.md.
 /// </summary>
-public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDriver, IDisposable
+public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IDisposable
 {
     internal const string ExitFileName = SupervisedRuntime.ExitFileName;
     internal const string ControlFileName = "control";
