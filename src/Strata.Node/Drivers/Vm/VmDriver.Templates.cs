@@ -31,7 +31,7 @@ public sealed partial class VmDriver
     /// <summary>Written at the first start: a later start of a VM that is not disposable boots on a disk the template never saw.</summary>
     internal const string StartedOnceName = "started-once";
     /// <summary>The template boot's and every restore's kernel arguments after the machine's head (console, TSC).</summary>
-    private const string TemplateArguments = "strata.template=1 strata.keepballoon=1";
+    private const string TemplateArguments = "strata.template=1 strata.keepballoon=1 init_on_free=1";
     private static readonly TimeSpan SetupBudget = TimeSpan.FromSeconds(30);
     /// <summary>How long the cold boot to the template point may take (TCG on a loaded host can take a minute).</summary>
     private static readonly TimeSpan TemplateBootBudget = TimeSpan.FromSeconds(180);
@@ -123,7 +123,7 @@ public sealed partial class VmDriver
         text.Append(CultureInfo.InvariantCulture, $"vm guest-init v{guestInitVersion}\n");
         text.Append(CultureInfo.InvariantCulture, $"machine {config.Machine} arch {RuntimeInformation.OSArchitecture} accel {config.Accel}\n");
         text.Append(CultureInfo.InvariantCulture, $"memory {config.MemoryMiB} cpus {config.Cpus} maxcpus {config.MaxCpus}\n");
-        text.Append(CultureInfo.InvariantCulture, $"head {head}\n");
+        text.Append(CultureInfo.InvariantCulture, $"head {head} {TemplateArguments}\n");
         text.Append(CultureInfo.InvariantCulture, $"devices net={network is not null} names={network?.NamesDisk is not null} setup={config.SetupPort} balloon=True\n");
         text.Append(CultureInfo.InvariantCulture, $"image {config.ImageId}\n");
         foreach (var file in new[] { config.BaseDisk, config.KernelPath ?? "", config.InitrdPath ?? "", FindOnPath(config.QemuBinary) ?? config.QemuBinary })

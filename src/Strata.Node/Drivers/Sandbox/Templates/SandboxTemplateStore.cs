@@ -28,6 +28,7 @@ internal sealed partial class SandboxTemplateStore
     private static readonly TimeSpan BootBudget = TimeSpan.FromSeconds(180);
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _building = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long Length, DateTime Written, string Sha)> _hashed = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
     private int _swept;
 
@@ -62,7 +63,7 @@ internal sealed partial class SandboxTemplateStore
             {
                 whyNot = $"its memory file is {(memory.Exists ? memory.Length.ToString(CultureInfo.InvariantCulture) + " bytes" : "missing")}, not {info.MemoryMiB} MiB";
             }
-            else if (Sha256(Path.Combine(dir, GuestTemplate.StateFileName)) != info.StateSha256)
+            else if (StateSha256(Path.Combine(dir, GuestTemplate.StateFileName)) != info.StateSha256)
             {
                 whyNot = "its device state file does not match the checksum it was saved with (damaged or changed)";
             }
@@ -358,6 +359,22 @@ internal sealed partial class SandboxTemplateStore
     {
         var du = await HostTool.RunAsync("du", ["-s", "--block-size=1", dir], new HostToolOptions { Timeout = TimeSpan.FromSeconds(30) }, ct).ConfigureAwait(false);
         return du.Succeeded && long.TryParse(du.Stdout.Split('\t', ' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var bytes) ? bytes : 0;
+    }
+
+    /// <summary>
+    /// The state file's SHA-256, hashed again only when its size or modification time changed since this store last
+    /// hashed it: a vm template's state holds the guest's RAM (≈ 100 MiB, half a second of hashing at every start).
+    /// </summary>
+    private string StateSha256(string path)
+    {
+        var file = new FileInfo(path);
+        if (_hashed.TryGetValue(path, out var known) && known.Length == file.Length && known.Written == file.LastWriteTimeUtc)
+        {
+            return known.Sha;
+        }
+        var sha = Sha256(path);
+        _hashed[path] = (file.Length, file.LastWriteTimeUtc, sha);
+        return sha;
     }
 
     internal static string Sha256(string path)
