@@ -98,7 +98,7 @@ public sealed class VmTemplateTests : IAsyncLifetime
         await shellA.RunAsync("dd if=/dev/zero of=/dev/null bs=1M count=32");
         Assert.Equal(stateSha, Sha256(state));
         Assert.Equal(manifest, File.ReadAllText(Path.Combine(TemplateDir(key), "template.json")));
-        Assert.Equal([GuestTemplate.StateFileName, "template.json"], Directory.GetFiles(TemplateDir(key)).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray());
+        Assert.Equal([GuestTemplate.KernelSetupFileName, GuestTemplate.StateFileName, "template.json"], Directory.GetFiles(TemplateDir(key)).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray());
     }
 
     [SkippableFact]
@@ -137,8 +137,10 @@ public sealed class VmTemplateTests : IAsyncLifetime
     public async Task DamagedTemplate_BootsColdWithTheReason_AndIsReplaced_AndAnUnfinishedSaveIsNeverUsed()
     {
         VmFixture.RequireEngine();
-        // A disposable VM starts from the template at every start: three starts, three kinds of damage.
-        await using var vm = await VmInstance.CreateAsync(_driver, VmFixture.Busybox("sh", "-c", "cat /seen 2>/dev/null; echo run > /seen; echo done") with { Disposable = true });
+        // A disposable VM starts from the template at every start: three starts, three kinds of damage. Its memory size
+        // is its own, so no other test of the project (they run in parallel on the same cache) uses this template.
+        await using var vm = await VmInstance.CreateAsync(_driver, VmFixture.Busybox("sh", "-c", "cat /seen 2>/dev/null; echo run > /seen; echo done")
+            with { Disposable = true, Resources = new ResourceSpec { MemoryBytes = 224L * 1024 * 1024 } });
         await vm.StartAsync();
         Assert.Equal(0, (await vm.WaitAsync(Budget)).ExitCode);
         var key = KeyOf(TemplateNote(vm));

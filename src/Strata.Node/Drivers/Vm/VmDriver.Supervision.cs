@@ -39,7 +39,7 @@ public sealed partial class VmDriver
             : start?.Key is null ? "booting the VM" : "restoring the VM from the image's template");
         var argv = start?.Key is null
             ? BuildArgv(config, handle.Directory, loadvmTag, network)
-            : BuildArgv(config, handle.Directory, loadvmTag: null, network, new VmBoot($"{KernelHead(config)} {TemplateArguments}", Incoming: true));
+            : BuildArgv(config, handle.Directory, loadvmTag: null, network, new VmBoot($"{KernelHead(config)} {TemplateArguments}", Incoming: true, KernelSetup: start.KernelSetup));
         var started = await _supervised.LaunchAsync(handle, SupervisorConfigFor(handle, argv), cancellationToken).ConfigureAwait(false);
         if (start?.Key is not null)
         {

@@ -37,7 +37,7 @@ public sealed partial class VmDriver
     private static readonly TimeSpan TemplateBootBudget = TimeSpan.FromSeconds(180);
 
     /// <summary>How this start begins: from template <see cref="Key"/> (its <see cref="StateFile"/>), or cold (<see cref="Note"/> says why).</summary>
-    private sealed record VmTemplateStart(string? Key, string? StateFile, string Note)
+    private sealed record VmTemplateStart(string? Key, string? StateFile, string Note, string? KernelSetup = null)
     {
         public static VmTemplateStart Cold(string why) => new(null, null, "cold boot: " + why);
     }
@@ -108,7 +108,8 @@ public sealed partial class VmDriver
                 return VmTemplateStart.Cold($"the template could not be made: {e.Message}{note}");
             }
         }
-        return new VmTemplateStart(key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{note}");
+        var setup = Path.Combine(template.Directory, GuestTemplate.KernelSetupFileName);
+        return new VmTemplateStart(key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{note}", File.Exists(setup) ? setup : null);
     }
 
     /// <summary>
@@ -176,8 +177,11 @@ public sealed partial class VmDriver
             {
                 File.Delete(file);
             }
-            await using (var f = new FileStream(state, FileMode.Open, FileAccess.ReadWrite))
+            // The kernel's setup sectors, which restores boot with instead of the whole kernel and initramfs.
+            var kernelSetup = Path.Combine(temp, GuestTemplate.KernelSetupFileName);
+            foreach (var file in GuestTemplate.WriteKernelSetup(config.KernelPath!, kernelSetup) ? [state, kernelSetup] : new[] { state })
             {
+                await using var f = new FileStream(file, FileMode.Open, FileAccess.ReadWrite);
                 f.Flush(flushToDisk: true);
             }
             var info = new SandboxTemplateInfo

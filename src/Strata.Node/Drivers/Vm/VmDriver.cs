@@ -17,6 +17,7 @@ using Strata.Node.Supervision;
 using Strata.Node.Workloads;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
+using Strata.Qemu.Templates;
 
 namespace Strata.Node.Drivers.Vm;
 
@@ -314,7 +315,12 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     /// incoming state (<c>-incoming defer</c>), or the guest's output ports as files in the directory (the template
     /// boot, which runs outside a supervisor).
     /// </summary>
-    internal sealed record VmBoot(string? KernelAppend = null, bool Incoming = false, bool OutputFiles = false);
+    /// <remarks>
+    /// A restore (<see cref="Incoming"/>) also gets <see cref="KernelSetup"/>, the kernel's setup sectors alone, in place of
+    /// the kernel and initramfs (QEMU would keep both in its heap for as long as it runs; the restored guest never reads
+    /// them), and TCG's code buffer at <see cref="GuestTemplate.RestoreTcgCodeBufferMiB"/> (docs/vm.md#templates).
+    /// </remarks>
+    internal sealed record VmBoot(string? KernelAppend = null, bool Incoming = false, bool OutputFiles = false, string? KernelSetup = null);
 
     /// <summary>QEMU's argv for this instance (pure).</summary>
     internal static IReadOnlyList<string> BuildArgv(VmConfig config, string directory, string? loadvmTag, GuestNetwork? network = null, VmBoot? boot = null)
@@ -335,8 +341,9 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
             Balloon = true,
             RootDisk = new QemuDrive(config.Overlay, "qcow2", Id: "root"),
             // A full OS (disk kind) boots through firmware and its own loader; an OCI image with Strata's kernel and init.
-            KernelPath = oci ? config.KernelPath : null,
-            InitrdPath = config.InitrdPath,
+            KernelPath = oci ? boot?.KernelSetup ?? config.KernelPath : null,
+            InitrdPath = boot?.KernelSetup is null ? config.InitrdPath : null,
+            TcgCodeBufferMiB = boot?.Incoming == true ? GuestTemplate.RestoreTcgCodeBufferMiB : null,
             // The address is leased at create and kept until delete, so the argument is the same at every start.
             KernelAppend = append,
             // The supervisor's pipes: guest stdout and stderr reach the CRI log as their own streams.
