@@ -66,10 +66,12 @@ try
                     }
                     break;
                 case "cold":
-                    coldDir ??= (await RunStrataAsync(driver, root, "c" + i, spec with { NoTemplate = true }, times[side])).Dir;
+                    var c = await RunStrataAsync(driver, root, "c" + i, spec with { NoTemplate = true }, times[side]);
+                    coldDir ??= c.Dir;
                     break;
                 case "raw-cold":
-                    coldDir ??= await PrepareAsync(driver, root, "c" + i, spec with { NoTemplate = true });
+                    // The cold start's argv: from this round's cold VM when it ran already, else from one made for it.
+                    coldDir ??= await PrepareAsync(driver, root, "p" + i, spec with { NoTemplate = true });
                     await RunRawAsync(coldDir, ReadArgv(coldDir), null, times[side]);
                     break;
                 case "raw-restore":
@@ -87,11 +89,33 @@ try
     {
         Console.WriteLine($"  {s,-12} min {times[s].Min():0} / median {M(s):0} / max {times[s].Max():0} ms");
     }
+
+    // Idle memory: two VMs from the template and one cold, side by side, PSS of QEMU once they idled for 10 s.
+    var idle = new InstanceSpec { Name = "bench", Image = "busybox:latest", Args = ["sh", "-c", "echo idle; exec sleep 600"] };
+    var running = new List<(string Side, DriverHandle Handle)>();
+    foreach (var (side, i) in new[] { ("template", 0), ("template", 1), ("cold", 2) })
+    {
+        var dir = Path.Combine(root, "idle" + i);
+        Directory.CreateDirectory(dir);
+        var h = await driver.CreateAsync(new CreateRequest { InstanceId = "idle" + i, Name = "bench", Project = "default", Directory = dir, Spec = idle with { NoTemplate = side == "cold" } }, CancellationToken.None);
+        running.Add((side, await driver.StartAsync(h, CancellationToken.None)));
+    }
+    await Task.Delay(TimeSpan.FromSeconds(10));
+    Console.WriteLine("idle PSS per VM (QEMU): " + string.Join(", ", running.Select(r => $"{r.Side} {Pss(r.Handle.Pid ?? 0):0.0} MiB")));
+    foreach (var (_, h) in running)
+    {
+        await driver.KillAsync(h, 9, CancellationToken.None);
+        await driver.WaitAsync(h, CancellationToken.None);
+        await driver.DeleteAsync(h, CancellationToken.None);
+    }
 }
 finally
 {
     Directory.Delete(root, true);
 }
+
+static double Pss(int pid) => File.ReadLines($"/proc/{pid}/smaps_rollup").Where(l => l.StartsWith("Pss:", StringComparison.Ordinal))
+    .Sum(l => double.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture)) / 1024;
 
 // Creates and starts a VM, timed from the start to the first stdout record in its CRI log; waits for its end.
 static async Task<(string Dir, string Note)> RunStrataAsync(VmDriver driver, string root, string id, InstanceSpec spec, List<double> times)
@@ -101,11 +125,13 @@ static async Task<(string Dir, string Note)> RunStrataAsync(VmDriver driver, str
     var handle = await driver.CreateAsync(new CreateRequest { InstanceId = id, Name = "bench", Project = "default", Directory = dir, Spec = spec }, CancellationToken.None);
     var sw = Stopwatch.StartNew();
     handle = await driver.StartAsync(handle, CancellationToken.None);
+    var returned = sw.Elapsed.TotalMilliseconds;
     while (!CriLogReader.ReadTail(LogFiles.LogDirectory(dir), null).Any(r => r.Stream == "stdout"))
     {
         await Task.Delay(2);
     }
     times.Add(sw.Elapsed.TotalMilliseconds);
+    Console.WriteLine($"    {id}: the driver's start returned after {returned:0} ms, first output at {times[^1]:0} ms");
     await driver.WaitAsync(handle, CancellationToken.None);
     return (dir, handle.Data.TryGetValue("template", out var note) ? note : "");
 }
