@@ -192,3 +192,39 @@ public sealed class VmTemplateTests : IAsyncLifetime
     private static long MemTotalKiB(string meminfo) =>
         long.Parse(meminfo.Split('\n').First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
 }
+
+/// <summary>The template key without an engine: every input that shapes the saved guest changes it.</summary>
+public sealed class VmTemplateKeyTests
+{
+    [Fact]
+    public void Key_ChangesWithEveryInputThatShapesTheGuest()
+    {
+        var config = new VmConfig
+        {
+            Kind = VmKinds.Oci, MemoryMiB = 256, Cpus = 1, MaxCpus = 4, Accel = "tcg", KernelPath = "/boot/none", InitrdPath = "/none.cpio.gz",
+            BaseDisk = "/none.ext4", ImageId = "sha256:aa", SetupPort = true, GuestWords = "strata.root=/dev/vda",
+        };
+        const string head = "console=ttyS0 quiet panic=-1 reboot=t tsc_early_khz=1000";
+        var network = new Strata.Qemu.GuestNetwork("tap0", "02:00:00:00:00:01", "10.0.0.2", 24, null);
+        var key = VmDriver.TemplateKey(config, head, null);
+        Assert.Equal(key, VmDriver.TemplateKey(config with { GuestWords = "strata.root=/dev/vda strata.hostname=other" }, head, null));
+        var changed = new[]
+        {
+            VmDriver.TemplateKey(config, head, null, Strata.Qemu.Guest.GuestInit.Version + 1),
+            VmDriver.TemplateKey(config with { MemoryMiB = 257 }, head, null),
+            VmDriver.TemplateKey(config with { Cpus = 2 }, head, null),
+            VmDriver.TemplateKey(config with { MaxCpus = 8 }, head, null),
+            VmDriver.TemplateKey(config with { Accel = "kvm" }, head, null),
+            VmDriver.TemplateKey(config with { Machine = "q35" }, head, null),
+            VmDriver.TemplateKey(config with { ImageId = "sha256:bb" }, head, null),
+            VmDriver.TemplateKey(config with { BaseDisk = "/other.ext4" }, head, null),
+            VmDriver.TemplateKey(config with { KernelPath = "/boot/other" }, head, null),
+            VmDriver.TemplateKey(config with { InitrdPath = "/other.cpio.gz" }, head, null),
+            VmDriver.TemplateKey(config, head.Replace("1000", "2000", StringComparison.Ordinal), null),
+            VmDriver.TemplateKey(config, head, network),
+            VmDriver.TemplateKey(config, head, network with { NamesDisk = "/names.img" }),
+        };
+        Assert.DoesNotContain(key, changed);
+        Assert.Equal(changed.Length, changed.Distinct(StringComparer.Ordinal).Count());
+    }
+}
