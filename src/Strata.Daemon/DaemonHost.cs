@@ -235,6 +235,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             LogMaxBytes = options.LogMaxBytes,
             Networks = services.GetRequiredService<NetworkRegistry>(),
             Launcher = launcher,
+            Templates = options.VmTemplates,
         }, services.GetRequiredService<ImageStore>(), services.GetRequiredService<ILogger<VmDriver>>());
         yield return new ContainerDriver(new ContainerDriverOptions
         {

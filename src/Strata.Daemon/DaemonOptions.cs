@@ -48,6 +48,9 @@ public sealed record DaemonOptions
     /// <summary>Start sandboxes from their image's booted template (docs/sandbox.md#templates); <c>--no-sandbox-templates</c>: always cold.</summary>
     public bool SandboxTemplates { get; init; } = true;
 
+    /// <summary>Start OCI VMs (first and <c>--disposable</c> starts) from their image's booted template (docs/vm.md#templates); <c>--no-vm-templates</c>: always cold.</summary>
+    public bool VmTemplates { get; init; } = true;
+
     /// <summary>Log cap per instance file (two files are kept: current and one rotated).</summary>
     public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
 
@@ -123,6 +126,7 @@ public sealed record DaemonOptions
                 "--tls-key" => o with { TlsKey = Value() },
                 "--enable-fake-tier" => o with { EnableFakeTier = true },
                 "--no-sandbox-templates" => o with { SandboxTemplates = false },
+                "--no-vm-templates" => o with { VmTemplates = false },
                 "--log-max-size" => o with { LogMaxBytes = Sizes.Parse("--log-max-size", Value()) },
                 "--supervisor" => o with { Supervisor = Value() },
                 "--usage-interval" => o with { UsageIntervalSeconds = ParseSeconds("--usage-interval", Value()) },

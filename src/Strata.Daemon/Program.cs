@@ -35,6 +35,8 @@ if (args.Contains("--help") || args.Contains("-h"))
                                 favordynmods option, which spares every container start an RCU grace period
           --no-sandbox-templates  boot every sandbox cold; by default a sandbox starts from its image's
                                 booted template (docs/sandbox.md#templates)
+          --no-vm-templates     boot every OCI VM cold; by default a VM's first start and every start of a
+                                --disposable VM restore its image's booted template (docs/vm.md#templates)
           --cluster etcd://H:P[,H:P…]  join the cluster whose records are in these etcd members (needs --node,
                                 --listen and the cluster token; docs/cluster.md)
           --advertise ADDR:PORT how the other nodes reach this node's API (default: --listen)

@@ -221,6 +221,53 @@ public sealed class VmNetworkTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task TwoVms_FromOneTemplate_OnOneNetwork_HaveTheirOwnAddressMacAndName_AndReachEachOther()
+    {
+        RequireNetworks();
+        await _networks.CreateAsync(new CreateNetworkRequest { Name = "tpl" }, "default", CancellationToken.None);
+        const string show = "ip -4 addr show eth0; echo mac $(cat /sys/class/net/eth0/address) host $(hostname); ";
+        var one = await StartAsync(_vms, "vm", "tplone", new InstanceSpec
+        {
+            Network = "tpl",
+            Args = ["sh", "-c", "(while :; do echo hello-from-$(hostname) | nc -l -p 80; done) & " + show + "sleep 600"],
+        });
+        DriverHandle? two = null;
+        try
+        {
+            two = await StartAsync(_vms, "vm", "tpltwo", new InstanceSpec
+            {
+                Network = "tpl",
+                Args = ["sh", "-c", show + "i=0; while [ $i -lt 600 ]; do timeout 3 nc tplone 80 </dev/null > /tmp/o 2>/dev/null; grep -q hello-from-tplone /tmp/o && { cat /tmp/o; exit 0; }; i=$((i+1)); sleep 0.2; done; echo unreachable; exit 1"],
+            });
+            // The second VM restored the template the first one's start made (a networked shape has its own).
+            Assert.StartsWith("template ", one.Data["template"], StringComparison.Ordinal);
+            Assert.Equal("template " + one.Data["template"].Split(' ')[1], two.Data["template"]);
+            var (code, output) = await WaitOutputAsync(_vms, two);
+            Assert.True(code == 0, output + "\nfirst: " + Logs(one));
+            Assert.Contains("hello-from-tplone", output, StringComparison.Ordinal);
+            Assert.Contains($"inet {two.Data["address"]}/24", output, StringComparison.Ordinal);
+            Assert.Contains("host tpltwo", output, StringComparison.Ordinal);
+            var deadline = DateTime.UtcNow + BootBudget;
+            while (!Logs(one).Contains("host tplone", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+            Assert.Contains($"inet {one.Data["address"]}/24", Logs(one), StringComparison.Ordinal);
+            Assert.NotEqual(one.Data["address"], two.Data["address"]);
+            string Mac(string log) => log.Split('\n').First(l => l.StartsWith("mac ", StringComparison.Ordinal)).Split(' ')[1];
+            Assert.NotEqual(Mac(Logs(one)), Mac(output));
+        }
+        finally
+        {
+            await RemoveAsync(_vms, one);
+            if (two is not null)
+            {
+                await _vms.DeleteAsync(two, CancellationToken.None);
+            }
+        }
+    }
+
+    [SkippableFact]
     public async Task Create_DiskImageOnNetwork_IsRefusedWithoutTapOrLease()
     {
         VmFixture.RequireEngine();

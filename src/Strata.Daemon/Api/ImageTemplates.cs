@@ -1,6 +1,8 @@
 using Strata.Contracts;
 using Strata.Control;
 using Strata.Node.Drivers.Sandbox;
+using Strata.Node.Drivers.Sandbox.Templates;
+using Strata.Node.Drivers.Vm;
 
 namespace Strata.Daemon.Api;
 
@@ -13,38 +15,40 @@ internal static class ImageTemplates
 {
     private static SandboxDriver? Sandbox(DriverRegistry drivers) => drivers.Find(Tier.Sandbox) as SandboxDriver;
 
+    private static VmDriver? Vm(DriverRegistry drivers) => drivers.Find(Tier.Vm) as VmDriver;
+
+    /// <summary>Every template of both guest tiers, with its tier's name.</summary>
+    private static IEnumerable<(string Tier, SandboxTemplateInfo Info)> All(DriverRegistry drivers) =>
+        (Sandbox(drivers)?.ListTemplates() ?? []).Select(t => ("sandbox", t)).Concat((Vm(drivers)?.ListTemplates() ?? []).Select(t => ("vm", t)));
+
     /// <summary>The summaries with each image's templates attached (by image ID).</summary>
     public static IEnumerable<ImageSummary> Attach(IEnumerable<ImageSummary> images, DriverRegistry drivers)
     {
-        var byImage = (Sandbox(drivers)?.ListTemplates() ?? []).ToLookup(t => t.Image, StringComparer.Ordinal);
+        var byImage = All(drivers).ToLookup(t => t.Info.Image, StringComparer.Ordinal);
         foreach (var i in images)
         {
-            var templates = byImage[i.Id].Select(t => new ImageTemplate
+            var templates = byImage[i.Id].Select(x => new ImageTemplate
             {
-                Tier = "sandbox",
-                Key = t.Key,
-                MemoryMiB = t.MemoryMiB,
-                Cpus = t.Cpus,
-                Network = t.Network,
-                SizeBytes = t.SizeBytes,
-                CreatedAt = t.CreatedAt,
+                Tier = x.Tier,
+                Key = x.Info.Key,
+                MemoryMiB = x.Info.MemoryMiB,
+                Cpus = x.Info.Cpus,
+                Network = x.Info.Network,
+                SizeBytes = x.Info.SizeBytes,
+                CreatedAt = x.Info.CreatedAt,
             }).ToList();
             yield return templates.Count > 0 ? i with { Templates = templates } : i;
         }
     }
 
     /// <summary>Removes the templates of image <paramref name="imageId"/> (its last name is gone); bytes freed.</summary>
-    public static long RemoveFor(string imageId, DriverRegistry drivers) => Sandbox(drivers)?.RemoveTemplates(t => t.Image == imageId) ?? 0;
+    public static long RemoveFor(string imageId, DriverRegistry drivers) =>
+        (Sandbox(drivers)?.RemoveTemplates(t => t.Image == imageId) ?? 0) + (Vm(drivers)?.RemoveTemplates(t => t.Image == imageId) ?? 0);
 
     /// <summary>Removes every template (they are made again at the next start of each image): count and bytes freed.</summary>
     public static (int Count, long Bytes) RemoveAll(DriverRegistry drivers)
     {
-        var sandbox = Sandbox(drivers);
-        if (sandbox is null)
-        {
-            return (0, 0);
-        }
-        var count = sandbox.ListTemplates().Count;
-        return (count, sandbox.RemoveTemplates(_ => true));
+        var count = All(drivers).Count();
+        return (count, (Sandbox(drivers)?.RemoveTemplates(_ => true) ?? 0) + (Vm(drivers)?.RemoveTemplates(_ => true) ?? 0));
     }
 }

@@ -20,7 +20,7 @@ namespace Strata.Qemu.Guest;
 /// a <c>file</c> share is mounted at /strata/fs/TAG, outside the workload's root, and its one file bind-mounted onto PATH; see
 /// <see cref="GuestMount"/>), <c>strata.hostname=NAME</c>, <c>strata.mac=MAC</c> (given to eth0 before it comes up),
 /// <c>strata.template=1</c> (template mode: wait for the parameters on <see cref="SetupPort"/>, together with
-/// <c>strata.seed=BASE64</c> and <c>strata.time=EPOCH</c>), <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
+/// <c>strata.seed=BASE64</c> and <c>strata.time=EPOCH</c>; <c>strata.keepballoon=1</c> keeps the balloon driver loaded for the save), <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
 ///
 /// Stop: an ACPI power-button press (QMP <c>system_powerdown</c>) makes init send SIGTERM to the workload; it then
 /// reports the workload's own exit code as usual. The button and evdev modules load in the background, off the
@@ -142,12 +142,15 @@ public static class GuestInit
           # A balloon with free-page reporting reports the free pages 2 s after its driver started, and QEMU punches
           # them out of the template's memory file. A clone maps that file privately, and QEMU 7.2 would punch a clone's
           # freed pages out of the shared file as well, so the driver goes before the save: clones never report.
-          for b in /sys/bus/virtio/drivers/virtio_balloon/virtio*; do
-            [ -e "$b" ] || continue
-            until awk -v t="$tm" '{ exit !($1 >= t + 3) }' /proc/uptime; do usleep 100000; done
-          done
-          if grep -q '^virtio_balloon ' /proc/modules; then
-            rmmod virtio_balloon || fail "cannot unload the balloon driver before the template is saved"
+          # strata.keepballoon=1 (the vm tier, whose clones get anonymous RAM and resize through the balloon) keeps it.
+          if ! param strata.keepballoon >/dev/null; then
+            for b in /sys/bus/virtio/drivers/virtio_balloon/virtio*; do
+              [ -e "$b" ] || continue
+              until awk -v t="$tm" '{ exit !($1 >= t + 3) }' /proc/uptime; do usleep 100000; done
+            done
+            if grep -q '^virtio_balloon ' /proc/modules; then
+              rmmod virtio_balloon || fail "cannot unload the balloon driver before the template is saved"
+            fi
           fi
           echo "STRATA-READY" > "$ctl"
           setup=

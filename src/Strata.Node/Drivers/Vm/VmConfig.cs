@@ -30,6 +30,18 @@ public sealed record VmConfig
     public bool Disposable { get; init; }
     /// <summary>The network this VM joined (a tap on its bridge, looked up at every start); null: no NIC.</summary>
     public string? Network { get; init; }
+    /// <summary>The OCI image's ID (templates are listed and removed with their image).</summary>
+    public string? ImageId { get; init; }
+    /// <summary>
+    /// OCI boots made by a Strata with vm templates (docs/vm.md#templates): the guest's own words (root, workload, exec
+    /// agent, hostname; the network's are added at start), which a start from a template sends on the setup port.
+    /// Null (older VMs, disk images): always a cold boot.
+    /// </summary>
+    public string? GuestWords { get; init; }
+    /// <summary>QEMU has the <c>strata.setup</c> port (every OCI VM with <see cref="GuestWords"/>), so a cold boot and a start from a template have the same devices.</summary>
+    public bool SetupPort { get; init; }
+    /// <summary><c>--no-template</c>: every start boots cold.</summary>
+    public bool NoTemplate { get; init; }
 }
 
 public static class VmKinds

@@ -86,6 +86,10 @@ public sealed partial class VmDriver : ILiveMoveDriver
         var configPath = Path.Combine(move.Directory, ConfigFileName);
         revert.Add(() => File.Delete(configPath));
         await File.WriteAllBytesAsync(configPath, JsonSerializer.SerializeToUtf8Bytes(config, VmJsonContext.Default.VmConfig), cancellationToken).ConfigureAwait(false);
+        // The moved disk holds what the VM wrote: a later start is not a first one (no template under a written disk).
+        var startedOnce = Path.Combine(move.Directory, StartedOnceName);
+        revert.Add(() => File.Delete(startedOnce));
+        await File.WriteAllTextAsync(startedOnce, "", cancellationToken).ConfigureAwait(false);
         await IncomingVm.CreateDisksAsync(disks, "qemu-img", revert, cancellationToken).ConfigureAwait(false);
 
         var handle = new DriverHandle { InstanceId = move.InstanceId, Directory = move.Directory };

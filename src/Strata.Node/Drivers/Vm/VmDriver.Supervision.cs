@@ -25,21 +25,41 @@ public sealed partial class VmDriver
             var install = config.Machine == "virt" ? Arm64Guest.FetchHint : $"install it with 'apt-get install {GuestKernel.Package}'";
             throw new StrataException(ErrorKind.Unavailable, $"guest kernel {config.KernelPath} is gone; {install} and create the instance again");
         }
-        foreach (var stale in new[] { ExitFileName, ControlFileName, StopMarkerName, SerialFileName, QmpSocketName, ExecSocketName, ConsoleSocketName })
-        {
-            File.Delete(Path.Combine(handle.Directory, stale));
-        }
+        DeleteRunFiles(handle.Directory);
         await _qmp.ForgetAsync(QmpSocket(handle)).ConfigureAwait(false);
         if (config.Disposable && loadvmTag is null)
         {
             // Every run starts from the image again: nothing of the previous run survives.
             await CreateOverlayAsync(config, cancellationToken).ConfigureAwait(false);
         }
-        CreateProgress.Report("boot", loadvmTag is null ? "booting the VM" : "restoring the VM from its snapshot");
-        var argv = BuildArgv(config, handle.Directory, loadvmTag, await NetworkOfAsync(handle, config, cancellationToken).ConfigureAwait(false));
+        var network = await NetworkOfAsync(handle, config, cancellationToken).ConfigureAwait(false);
+        // Templates (VmDriver.Templates.cs): a first or disposable start restores the image's booted template.
+        var start = loadvmTag is null ? await PrepareTemplateStartAsync(handle, config, network, cancellationToken).ConfigureAwait(false) : null;
+        CreateProgress.Report("boot", loadvmTag is not null ? "restoring the VM from its snapshot"
+            : start?.Key is null ? "booting the VM" : "restoring the VM from the image's template");
+        var argv = start?.Key is null
+            ? BuildArgv(config, handle.Directory, loadvmTag, network)
+            : BuildArgv(config, handle.Directory, loadvmTag: null, network, new VmBoot($"{KernelHead(config)} {TemplateArguments}", Incoming: true, KernelSetup: start.KernelSetup));
         var started = await _supervised.LaunchAsync(handle, SupervisorConfigFor(handle, argv), cancellationToken).ConfigureAwait(false);
-        LogStarted(handle.InstanceId, started.Pid ?? 0, loadvmTag ?? "a cold boot");
-        return started;
+        if (start?.Key is not null)
+        {
+            (started, start) = await ResumeOrBootColdAsync(handle, started, config, start, network, cancellationToken).ConfigureAwait(false);
+        }
+        if (loadvmTag is null)
+        {
+            File.WriteAllText(Path.Combine(handle.Directory, StartedOnceName), "");
+        }
+        LogStarted(handle.InstanceId, started.Pid ?? 0, loadvmTag ?? start?.Note ?? "a cold boot");
+        return start is null ? started : started with { Data = new Dictionary<string, string>(started.Data) { [TemplateDataKey] = start.Note } };
+    }
+
+    /// <summary>Nothing of a previous run may be mistaken for this run's (exit, guest report, sockets).</summary>
+    private static void DeleteRunFiles(string dir)
+    {
+        foreach (var stale in new[] { ExitFileName, ControlFileName, StopMarkerName, SerialFileName, QmpSocketName, ExecSocketName, ConsoleSocketName, SetupSocketName })
+        {
+            File.Delete(Path.Combine(dir, stale));
+        }
     }
 
     /// <summary>How the supervisor runs this VM's QEMU: the argv, and the instance's directory, logs and exit file.</summary>
@@ -181,7 +201,7 @@ public sealed partial class VmDriver
             await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
         }
         await _qmp.ForgetAsync(QmpSocket(handle)).ConfigureAwait(false);
-        foreach (var name in new[] { OverlayFileName, QmpSocketName, ExecSocketName, ConsoleSocketName, ControlFileName, SerialFileName, NamesDiskFileName })
+        foreach (var name in new[] { OverlayFileName, QmpSocketName, ExecSocketName, ConsoleSocketName, SetupSocketName, ControlFileName, SerialFileName, NamesDiskFileName, StartedOnceName })
         {
             File.Delete(Path.Combine(handle.Directory, name));
         }

@@ -10,12 +10,14 @@ using Strata.Contracts.Host;
 using Strata.Images;
 using Strata.Node.Drivers.Container;
 using Strata.Node.Drivers.Sandbox;
+using Strata.Node.Drivers.Sandbox.Templates;
 using Strata.Node.Guest;
 using Strata.Node.Networking;
 using Strata.Node.Supervision;
 using Strata.Node.Workloads;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
+using Strata.Qemu.Templates;
 
 namespace Strata.Node.Drivers.Vm;
 
@@ -46,6 +48,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     internal const string ExecSocketName = "exec.sock";
     internal const string ConsoleSocketName = "console.sock";
     internal const string OverlayFileName = "disk.qcow2";
+    internal const string SetupSocketName = "setup.sock";
     private const string StopMarkerName = "stop-requested";
     private const string PoweredOff = "powered-off";
     private const string SnapshotFileName = "vm-snapshot.json";
@@ -70,6 +73,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
         _ownsGuest = options.Guest is null;
         _guest = options.Guest ?? new GuestPipeline(options.CacheDirectory, options.QemuBinary,
             options.KernelPath is { } kernel ? () => GuestAssets.KernelAt(kernel) : null);
+        Templates = options.Templates ? new SandboxTemplateStore(Path.Combine(options.CacheDirectory, "vm-templates"), _logger) : null;
     }
 
     public Tier Tier => Tier.Vm;
@@ -185,14 +189,20 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
             var workload = Workload(spec, request.Name, rootfs.Config, rootfs.LayerDirs);
             // One base disk per image, shared with the sandbox tier (docs/vm.md).
             var baseDisk = await _guest.RootDisks.EnsureBaseAsync(rootfs.LayerDirs, rootfs.Image.Id.ToString(), cancellationToken).ConfigureAwait(false);
+            var kernelArguments = KernelArgumentsFor(arm64 ? Accelerators.Tcg : accel, workload, arm64, request.Name);
             config = new VmConfig
             {
                 Kind = VmKinds.Oci,
                 KernelPath = kernel.KernelPath,
                 InitrdPath = initrd,
-                KernelAppend = KernelAppend(arm64 ? Accelerators.Tcg : accel, workload, arm64),
+                KernelAppend = kernelArguments.Build(),
                 BaseDisk = baseDisk,
                 BaseFormat = "raw",
+                ImageId = rootfs.Image.Id.ToString(),
+                // Templates (VmDriver.Templates.cs): amd64 OCI boots; the setup port is on every start of such a VM.
+                GuestWords = arm64 ? null : kernelArguments.GuestWords(),
+                SetupPort = !arm64,
+                NoTemplate = spec.NoTemplate,
             };
         }
         config = config with
@@ -295,14 +305,31 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
         return new GuestWorkload(resolved.Argv, resolved.EnvMap(), resolved.WorkingDir, resolved.Uid, resolved.Gid, resolved.Home);
     }
 
-    private static string KernelAppend(string accel, GuestWorkload workload, bool arm64 = false) =>
-        new KernelArguments { Machine = arm64 ? QemuMachine.Virt : QemuMachine.Pc, Accel = accel, Workload = workload, RootDisk = true }.Build();
+    private static KernelArguments KernelArgumentsFor(string accel, GuestWorkload workload, bool arm64, string? name) =>
+        new() { Machine = arm64 ? QemuMachine.Virt : QemuMachine.Pc, Accel = accel, Workload = workload, RootDisk = true, Hostname = IsHostname(name) ? name : null };
+
+    private static bool IsHostname(string? name) => name is { Length: > 0 and <= 63 } && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_');
+
+    /// <summary>
+    /// How a start differs from a plain cold boot: a template's kernel command line (<see cref="KernelAppend"/>), an
+    /// incoming state (<c>-incoming defer</c>), or the guest's output ports as files in the directory (the template
+    /// boot, which runs outside a supervisor).
+    /// </summary>
+    /// <remarks>
+    /// A restore (<see cref="Incoming"/>) also gets <see cref="KernelSetup"/>, the kernel's setup sectors alone, in place of
+    /// the kernel and initramfs (QEMU would keep both in its heap for as long as it runs; the restored guest never reads
+    /// them), and TCG's code buffer at <see cref="GuestTemplate.RestoreTcgCodeBufferMiB"/> (docs/vm.md#templates).
+    /// </remarks>
+    internal sealed record VmBoot(string? KernelAppend = null, bool Incoming = false, bool OutputFiles = false, string? KernelSetup = null);
 
     /// <summary>QEMU's argv for this instance (pure).</summary>
-    internal static IReadOnlyList<string> BuildArgv(VmConfig config, string directory, string? loadvmTag, GuestNetwork? network = null)
+    internal static IReadOnlyList<string> BuildArgv(VmConfig config, string directory, string? loadvmTag, GuestNetwork? network = null, VmBoot? boot = null)
     {
         var dir = Path.GetFullPath(directory);
         var oci = config.Kind == VmKinds.Oci;
+        var append = boot?.KernelAppend ?? (network is null ? config.KernelAppend : $"{config.KernelAppend} {network.ToKernelArgument()}");
+        var stdout = boot?.OutputFiles == true ? Path.Combine(dir, "stdout") : "/dev/stdout";
+        var stderr = boot?.OutputFiles == true ? Path.Combine(dir, "stderr") : "/dev/stderr";
         var cmd = new GuestMachine
         {
             Machine = config.Machine switch { "q35" => QemuMachine.Q35, "virt" => QemuMachine.Virt, _ => QemuMachine.Pc },
@@ -314,12 +341,14 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
             Balloon = true,
             RootDisk = new QemuDrive(config.Overlay, "qcow2", Id: "root"),
             // A full OS (disk kind) boots through firmware and its own loader; an OCI image with Strata's kernel and init.
-            KernelPath = oci ? config.KernelPath : null,
-            InitrdPath = config.InitrdPath,
+            KernelPath = oci ? boot?.KernelSetup ?? config.KernelPath : null,
+            InitrdPath = boot?.KernelSetup is null ? config.InitrdPath : null,
+            TcgCodeBufferMiB = boot?.Incoming == true ? GuestTemplate.RestoreTcgCodeBufferMiB : null,
             // The address is leased at create and kept until delete, so the argument is the same at every start.
-            KernelAppend = network is null ? config.KernelAppend : $"{config.KernelAppend} {network.ToKernelArgument()}",
+            KernelAppend = append,
             // The supervisor's pipes: guest stdout and stderr reach the CRI log as their own streams.
-            Ports = oci ? new GuestPorts("/dev/stdout", "/dev/stderr", Path.Combine(dir, ControlFileName), Path.Combine(dir, ExecSocketName)) : null,
+            Ports = oci ? new GuestPorts(stdout, stderr, Path.Combine(dir, ControlFileName), Path.Combine(dir, ExecSocketName),
+                config.SetupPort ? Path.Combine(dir, SetupSocketName) : null) : null,
             Network = network,
         }.ToCommandLine();
         // The serial console is a socket `strata console` attaches to (QEMU serves one client); QEMU also copies
@@ -336,6 +365,10 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
         if (loadvmTag is not null)
         {
             cmd.AddRawArguments("-loadvm", loadvmTag);
+        }
+        if (boot?.Incoming == true)
+        {
+            cmd.AddRawArguments("-incoming", "defer");
         }
         return cmd.Build();
     }

@@ -16,4 +16,6 @@ public sealed record VmDriverOptions : GuestDriverOptions
     public string? KernelPath { get; init; }
     /// <summary>vCPUs a VM may grow to by hot-plug (at least what it starts with).</summary>
     public int MaxCpus { get; init; } = 4;
+    /// <summary>Start OCI VMs from their image's booted template (docs/vm.md#templates); false: always cold (daemon <c>--no-vm-templates</c>).</summary>
+    public bool Templates { get; init; } = true;
 }

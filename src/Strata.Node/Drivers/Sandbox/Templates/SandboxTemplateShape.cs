@@ -89,6 +89,8 @@ public sealed record SandboxTemplateInfo
     /// <summary>How long the cold boot to the template point and the save took.</summary>
     public double BootMs { get; init; }
     public double SaveMs { get; init; }
+    /// <summary>The guest's RAM is in the state file (anonymous RAM on restore: the vm tier's templates), not in a <c>memory</c> file.</summary>
+    public bool RamInState { get; init; }
 
     [JsonIgnore]
     public string Directory { get; init; } = "";

@@ -28,6 +28,7 @@ internal sealed partial class SandboxTemplateStore
     private static readonly TimeSpan BootBudget = TimeSpan.FromSeconds(180);
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _building = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long Length, DateTime Written, string Sha)> _hashed = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
     private int _swept;
 
@@ -58,11 +59,11 @@ internal sealed partial class SandboxTemplateStore
             {
                 whyNot = $"its manifest names another key ({info.Key})";
             }
-            else if (!memory.Exists || memory.Length != (long)info.MemoryMiB * 1024 * 1024)
+            else if (!info.RamInState && (!memory.Exists || memory.Length != (long)info.MemoryMiB * 1024 * 1024))
             {
                 whyNot = $"its memory file is {(memory.Exists ? memory.Length.ToString(CultureInfo.InvariantCulture) + " bytes" : "missing")}, not {info.MemoryMiB} MiB";
             }
-            else if (Sha256(Path.Combine(dir, GuestTemplate.StateFileName)) != info.StateSha256)
+            else if (StateSha256(Path.Combine(dir, GuestTemplate.StateFileName)) != info.StateSha256)
             {
                 whyNot = "its device state file does not match the checksum it was saved with (damaged or changed)";
             }
@@ -153,7 +154,15 @@ internal sealed partial class SandboxTemplateStore
     /// guest's devices for a directory (the temporary one); the memory backend and setup socket are added here.
     /// One build per key at a time; a concurrent caller waits and gets the same template.
     /// </summary>
-    public async Task<SandboxTemplateInfo> CreateAsync(SandboxTemplateShape shape, string key, Func<string, CancellationToken, Task<GuestVmOptions>> bootOptions, CancellationToken ct)
+    public Task<SandboxTemplateInfo> CreateAsync(SandboxTemplateShape shape, string key, Func<string, CancellationToken, Task<GuestVmOptions>> bootOptions, CancellationToken ct) =>
+        CreateAsync(key, shape.ImageDigest, (temp, c) => BootAndSaveAsync(shape, key, temp, bootOptions, c), ct);
+
+    /// <summary>
+    /// Makes the template <paramref name="key"/> with <paramref name="bootAndSave"/>, which fills the temporary directory
+    /// it is given (its files and <see cref="WriteManifestAsync"/>); the directory is renamed into place only when that
+    /// returns. The vm tier makes its templates this way (docs/vm.md#templates).
+    /// </summary>
+    public async Task<SandboxTemplateInfo> CreateAsync(string key, string image, Func<string, CancellationToken, Task<SandboxTemplateInfo>> bootAndSave, CancellationToken ct)
     {
         var gate = _building.GetOrAdd(key, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(ct).ConfigureAwait(false);
@@ -169,10 +178,17 @@ internal sealed partial class SandboxTemplateStore
             Directory.CreateDirectory(temp);
             try
             {
-                var info = await BootAndSaveAsync(shape, key, temp, bootOptions, ct).ConfigureAwait(false);
+                var info = await bootAndSave(temp, ct).ConfigureAwait(false);
                 var final = Path.Combine(Root, key);
-                Directory.Move(temp, final);
-                LogCreated(key, shape.ImageDigest, info.SizeBytes / (1024 * 1024), info.BootMs, info.SaveMs);
+                try
+                {
+                    Directory.Move(temp, final);
+                }
+                catch (IOException) when (Find(key, out _) is { } other)
+                {
+                    return other; // another driver on the same directory (tests) saved the same key first
+                }
+                LogCreated(key, image, info.SizeBytes / (1024 * 1024), info.BootMs, info.SaveMs);
                 return info with { Directory = final };
             }
             finally
@@ -238,14 +254,18 @@ internal sealed partial class SandboxTemplateStore
                 BootMs = Math.Round(bootMs),
                 SaveMs = Math.Round(saveMs),
             };
-            var manifest = Path.Combine(temp, ManifestFileName);
-            await using (var f = new FileStream(manifest, FileMode.CreateNew, FileAccess.Write))
-            {
-                await JsonSerializer.SerializeAsync(f, info, SandboxTemplateJsonContext.Default.SandboxTemplateInfo, ct).ConfigureAwait(false);
-                f.Flush(flushToDisk: true);
-            }
+            await WriteManifestAsync(temp, info, ct).ConfigureAwait(false);
             return info;
         }
+    }
+
+    /// <summary>Writes <c>template.json</c> into <paramref name="temp"/> and flushes it to disk (the template's last file).</summary>
+    public static async Task WriteManifestAsync(string temp, SandboxTemplateInfo info, CancellationToken ct)
+    {
+        var manifest = Path.Combine(temp, ManifestFileName);
+        await using var f = new FileStream(manifest, FileMode.CreateNew, FileAccess.Write);
+        await JsonSerializer.SerializeAsync(f, info, SandboxTemplateJsonContext.Default.SandboxTemplateInfo, ct).ConfigureAwait(false);
+        f.Flush(flushToDisk: true);
     }
 
     /// <summary>Waits for init's <see cref="GuestInit.ReadyLine"/> on the control port; a guest that ends or fails first is an error with its reason.</summary>
@@ -335,13 +355,29 @@ internal sealed partial class SandboxTemplateStore
         }
     }
 
-    private static async Task<long> AllocatedBytesAsync(string dir, CancellationToken ct)
+    internal static async Task<long> AllocatedBytesAsync(string dir, CancellationToken ct)
     {
         var du = await HostTool.RunAsync("du", ["-s", "--block-size=1", dir], new HostToolOptions { Timeout = TimeSpan.FromSeconds(30) }, ct).ConfigureAwait(false);
         return du.Succeeded && long.TryParse(du.Stdout.Split('\t', ' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var bytes) ? bytes : 0;
     }
 
-    private static string Sha256(string path)
+    /// <summary>
+    /// The state file's SHA-256, hashed again only when its size or modification time changed since this store last
+    /// hashed it: a vm template's state holds the guest's RAM (≈ 100 MiB, half a second of hashing at every start).
+    /// </summary>
+    private string StateSha256(string path)
+    {
+        var file = new FileInfo(path);
+        if (_hashed.TryGetValue(path, out var known) && known.Length == file.Length && known.Written == file.LastWriteTimeUtc)
+        {
+            return known.Sha;
+        }
+        var sha = Sha256(path);
+        _hashed[path] = (file.Length, file.LastWriteTimeUtc, sha);
+        return sha;
+    }
+
+    internal static string Sha256(string path)
     {
         using var f = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(f));
