@@ -246,14 +246,17 @@ public sealed class ClusterInstances(EtcdConnection etcd, ClusterOptions options
     /// pending (not placed yet), failed (no node could take it), lost (its node is offline), starting (placed, its
     /// node has not reported this generation yet), or what the node reports.
     /// </summary>
-    public static string StatusOf(DesiredInstance d, InstanceReport? report, IReadOnlyList<NodeView> nodes)
+    public static string StatusOf(DesiredInstance d, InstanceReport? report, IReadOnlyList<NodeView> nodes) =>
+        StatusOf(d, report, node => nodes.Any(n => n.Name == node && n.Online));
+
+    /// <summary>The same, with <paramref name="online"/> saying whether a node holds a live record.</summary>
+    public static string StatusOf(DesiredInstance d, InstanceReport? report, Func<string, bool> online)
     {
         if (d.Node is null)
         {
             return d.Error is null ? "pending" : "failed";
         }
-        var node = nodes.FirstOrDefault(n => n.Name == d.Node);
-        if (node is null || !node.Online)
+        if (!online(d.Node))
         {
             return "lost";
         }
