@@ -146,6 +146,12 @@ public sealed partial class InstanceListCache(EtcdConnection etcd, Func<ClusterI
             {
                 LogReadFailed(e.Message);
             }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
+            {
+                // A record it cannot read: start again from a full read rather than follow with a hole.
+                LogReadFailed(e.Message);
+                reload = true;
+            }
             if (ct.IsCancellationRequested)
             {
                 return;

@@ -18,7 +18,9 @@ public static class PublishedDaemon
     /// Starts stratad with <paramref name="arguments"/> (and <paramref name="environment"/> added to its environment)
     /// and waits until it answers on <paramref name="socket"/>.
     /// </summary>
-    public static async Task<Process> StartAsync(string socket, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="output">Receives each line the daemon writes (stdout and stderr); dropped when null.</param>
+    public static async Task<Process> StartAsync(string socket, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null,
+        Action<string>? output = null)
     {
         var psi = new ProcessStartInfo(Binary)
         {
@@ -33,9 +35,16 @@ public static class PublishedDaemon
         {
             psi.Environment[name] = value;
         }
+        void Pass(string? line)
+        {
+            if (line is not null)
+            {
+                output?.Invoke(line);
+            }
+        }
         var daemon = Process.Start(psi)!;
-        daemon.OutputDataReceived += (_, _) => { };
-        daemon.ErrorDataReceived += (_, _) => { };
+        daemon.OutputDataReceived += (_, e) => Pass(e.Data);
+        daemon.ErrorDataReceived += (_, e) => Pass(e.Data);
         daemon.BeginOutputReadLine();
         daemon.BeginErrorReadLine();
         using var probe = new StrataClient(new ClientOptions { Socket = socket });
