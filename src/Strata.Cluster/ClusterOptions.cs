@@ -24,6 +24,12 @@ public sealed record ClusterOptions
     /// <summary>Placements committed per etcd transaction (3 operations each; etcd's --max-txn-ops must allow it).</summary>
     public int PlacementBatch { get; init; } = 300;
 
+    /// <summary>
+    /// Admissions of one project a node commits in one etcd transaction (2 compares each; etcd's default
+    /// --max-txn-ops of 128 allows 63). 1: each admission is its own transaction.
+    /// </summary>
+    public int AdmissionBatch { get; init; } = 50;
+
     /// <summary>How long an API call waits for its instance to be placed.</summary>
     public TimeSpan PlacementTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -40,6 +46,10 @@ public sealed record ClusterOptions
         if (PlacementBatch is < 1 or > 1000)
         {
             throw new ArgumentException($"placement batch {PlacementBatch} is outside 1-1000");
+        }
+        if (AdmissionBatch is < 1 or > 63)
+        {
+            throw new ArgumentException($"admission batch {AdmissionBatch} is outside 1-63 (two compares per admission must fit etcd's default --max-txn-ops of 128)");
         }
         if (FreezeFraction is <= 0 or > 1)
         {

@@ -9,6 +9,12 @@ namespace Strata.Cluster.Tests;
 /// <summary>One published stratad joined to the cluster: its socket client, TCP port and admin token.</summary>
 public sealed record ClusterDaemon(string Node, Process Process, StrataClient Socket, int Port, string AdminToken, bool Tls)
 {
+    /// <summary>What the daemon wrote (stdout and stderr), line by line: for a failing test's message.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Output { get; init; } = new();
+
+    /// <summary>The last <paramref name="count"/> lines the daemon wrote.</summary>
+    public string LastOutput(int count = 60) => string.Join('\n', Output.TakeLast(count));
+
     /// <summary>A client of this node's TCP listener with <paramref name="token"/> (plain HTTP nodes only).</summary>
     public StrataClient Tcp(string token) => new(new ClientOptions { Host = new Uri($"http://127.0.0.1:{Port}"), Token = token });
 }
@@ -60,9 +66,16 @@ public sealed class ClusterDaemons(EtcdCluster etcd, string prefix) : IAsyncDisp
             flags.AddRange(["--tls-cert", cert, "--tls-key", key]);
         }
         var socket = Path.Combine(Dir, node + ".sock");
-        var process = await PublishedDaemon.StartAsync(socket, Arguments(node, port, TokenFile, flags));
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var process = await PublishedDaemon.StartAsync(socket, Arguments(node, port, TokenFile, flags), output: line =>
+        {
+            output.Enqueue(line);
+            while (output.Count > 2000 && output.TryDequeue(out _))
+            {
+            }
+        });
         var daemon = new ClusterDaemon(node, process, new StrataClient(new ClientOptions { Socket = socket }), port,
-            File.ReadAllText(Path.Combine(Dir, node + ".admin")).Trim(), tls);
+            File.ReadAllText(Path.Combine(Dir, node + ".admin")).Trim(), tls) { Output = output };
         Nodes.Add(daemon);
         return daemon;
     }

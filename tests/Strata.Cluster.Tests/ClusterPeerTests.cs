@@ -110,6 +110,10 @@ public sealed class ClusterPeerTests(EtcdCluster etcd) : IAsyncLifetime
         // Created through c, placed on a (TLS): b relays logs, c relays stop, b relays start, all to a over HTTPS.
         var created = await oneOnC.CreateAsync(Echo("c19-echo", "c19a"));
         Assert.Equal("c19a", created.Details!["node"]);
+        // Listed at once on the other nodes (their list caches wait for etcd's revision), never to the second project.
+        Assert.Contains("c19-echo", (await oneOnB.ListAsync()).Items.Select(i => i.Name));
+        Assert.Contains("c19-echo", (await oneOnC.ListAsync()).Items.Select(i => i.Name));
+        Assert.Empty((await twoOnC.ListAsync()).Items);
         Assert.True(await TestEnvironment.EventuallyAsync(() => Logs(oneOnB, "c19-echo").Contains("c19 hello from c19a", StringComparison.Ordinal),
             TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(200)), "logs were not relayed from the owning node");
         await oneOnB.CreateAsync(Echo("c19-sleep", "c19a") with { Args = ["sleep"] });

@@ -10,8 +10,8 @@ public sealed class QuotaTests(EtcdCluster etcd)
     private static async Task PutProjectAsync(EtcdConnection c, ClusterProject p) =>
         await c.PutAsync(ClusterKeys.Project(p.Name), ClusterCodec.Encode(p, ClusterJson.Default.ClusterProject));
 
-    /// <summary>3 clients, each with its own etcd connection, create 150 instances at once against a quota of 60.</summary>
-    private static async Task<(int Created, List<Exception> Refused)> BurstAsync(EtcdCluster etcd, ClusterOptions options, string project, int perClient, long cpuMillis)
+    /// <summary>3 clients, each with its own etcd connection and its own admissions (as three nodes' APIs), create <paramref name="total"/> instances at once.</summary>
+    private static async Task<(int Created, List<Exception> Refused)> BurstAsync(EtcdCluster etcd, ClusterOptions options, string project, int total, long cpuMillis, int parallel = 8)
     {
         var refused = new List<Exception>();
         var created = 0;
@@ -21,7 +21,7 @@ public sealed class QuotaTests(EtcdCluster etcd)
             await Task.WhenAll(clients.Select((c, ci) => Task.Run(async () =>
             {
                 var api = new ClusterInstances(c, options);
-                await Parallel.ForEachAsync(Enumerable.Range(0, perClient), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
+                await Parallel.ForEachAsync(Enumerable.Range(0, total / 3 + (ci < total % 3 ? 1 : 0)), new ParallelOptions { MaxDegreeOfParallelism = parallel }, async (i, ct) =>
                 {
                     try
                     {
@@ -46,7 +46,7 @@ public sealed class QuotaTests(EtcdCluster etcd)
     }
 
     [SkippableFact]
-    public async Task ThreeClientsAtOnce_CreateExactlyTheInstanceQuota_NeverMore()
+    public async Task ThreeClientsCreate1000AtOnce_ExactlyTheInstanceQuotaIsAdmitted_NeverMore()
     {
         await using var h = new ClusterHarness(etcd);
         await h.WipeAsync();
@@ -55,13 +55,19 @@ public sealed class QuotaTests(EtcdCluster etcd)
             await h.StartNodeAsync(n, cpuMillis: 64_000, memory: 256L << 30);
         }
         await h.LeaderAsync();
-        await PutProjectAsync(h.Client, new ClusterProject { Name = "team", Quota = new ProjectQuota { Instances = 60 } });
-        var (created, refused) = await BurstAsync(etcd, h.Options, "team", perClient: 50, cpuMillis: 100);
-        Assert.Equal(60, created);
-        Assert.Equal(90, refused.Count);
+        await PutProjectAsync(h.Client, new ClusterProject { Name = "team", Quota = new ProjectQuota { Instances = 700 } });
+        // 1,000 creates, 3 × 48 at a time: each client's admissions share transactions (group commit), the three race on the usage record.
+        var (created, refused) = await BurstAsync(etcd, h.Options, "team", total: 1000, cpuMillis: 10, parallel: 48);
+        Assert.Equal(700, created);
+        Assert.Equal(300, refused.Count);
         Assert.All(refused, e => Assert.Contains("instance quota", e.Message, StringComparison.Ordinal));
-        Assert.Equal(60, (await h.Instances.ListAsync("team")).Count(i => i.Desired.Node is not null));
-        Assert.Equal(60, (await h.Instances.UsageAsync("team")).Usage.Instances);
+        Assert.Equal(700, (await h.Instances.ListAsync("team")).Count(i => i.Desired.Node is not null));
+        Assert.Equal(700, (await h.Instances.UsageAsync("team")).Usage.Instances);
+        // Across the three nodes, exactly 700 assignments (none twice), and nothing left pending.
+        var assigned = (await h.Client.GetPrefixAsync(ClusterKeys.Assignments, keysOnly: true)).Kvs.Select(ClusterCodec.Key).ToList();
+        Assert.Equal(700, assigned.Count);
+        Assert.Equal(700, assigned.Select(k => ClusterKeys.ProjectAndName(k).Name).Distinct().Count());
+        Assert.Empty((await h.Client.GetPrefixAsync(ClusterKeys.Pending, keysOnly: true)).Kvs);
     }
 
     [SkippableFact]
@@ -75,7 +81,7 @@ public sealed class QuotaTests(EtcdCluster etcd)
         }
         await h.LeaderAsync();
         // 3 × 4 cores hold 24 instances of half a core: 45 asked.
-        var (created, refused) = await BurstAsync(etcd, h.Options, "default", perClient: 15, cpuMillis: 500);
+        var (created, refused) = await BurstAsync(etcd, h.Options, "default", total: 45, cpuMillis: 500);
         Assert.Equal(24, created);
         Assert.All(refused, e => Assert.Contains("no node can take", e.Message, StringComparison.Ordinal));
         foreach (var n in await ClusterView.NodesAsync(h.Client))

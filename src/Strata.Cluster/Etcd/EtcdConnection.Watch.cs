@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using Etcdserverpb;
-using Grpc.Core;
 using Mvccpb;
 
 namespace Strata.Cluster.Etcd;
@@ -10,6 +8,9 @@ public sealed record WatchBatch(IReadOnlyList<Event> Events, long Revision);
 
 public sealed partial class EtcdConnection
 {
+    /// <summary>A watch stream on member <paramref name="index"/> (see <see cref="Current"/>), for watchers that need progress reports or compaction signals.</summary>
+    public EtcdWatchStream OpenWatch(int index, bool requireLeader, CancellationToken ct) => new(InvokerAt(index), requireLeader, ct);
+
     /// <summary>
     /// Every change under <paramref name="prefix"/> after <paramref name="afterRevision"/>, for as long as
     /// <paramref name="ct"/> allows. A broken stream is opened again on the next member from the last revision
@@ -21,63 +22,28 @@ public sealed partial class EtcdConnection
         while (!ct.IsCancellationRequested)
         {
             var index = Current;
-            var call = new Watch.WatchClient(InvokerAt(index)).Watch(cancellationToken: ct);
-            var broken = false;
-            try
+            using (var stream = OpenWatch(index, requireLeader: false, ct))
             {
-                await call.RequestStream.WriteAsync(new WatchRequest
+                var open = await stream.CreateAsync(prefix, next).ConfigureAwait(false);
+                while (open && await stream.ReadAsync().ConfigureAwait(false) is { } response)
                 {
-                    CreateRequest = new WatchCreateRequest { Key = Bytes(prefix), RangeEnd = PrefixEnd(prefix), StartRevision = next, ProgressNotify = true },
-                }, ct).ConfigureAwait(false);
-            }
-            catch (RpcException e) when (IsUnavailable(e, ct) || ct.IsCancellationRequested)
-            {
-                broken = true;
-            }
-            catch (OperationCanceledException)
-            {
-                broken = true;
-            }
-            catch (InvalidOperationException)
-            {
-                broken = true;
-            }
-            while (!broken)
-            {
-                WatchResponse response;
-                try
-                {
-                    if (!await call.ResponseStream.MoveNext(ct).ConfigureAwait(false))
+                    if (response.Canceled)
                     {
+                        // Compacted past our revision: start again from the oldest revision kept; the caller re-reads state on gaps.
+                        next = Math.Max(next, response.CompactRevision);
                         break;
                     }
-                    response = call.ResponseStream.Current;
-                }
-                catch (RpcException e) when (IsUnavailable(e, ct) || ct.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-                if (response.Canceled)
-                {
-                    // Compacted past our revision: start again from the oldest revision kept; the caller re-reads state on gaps.
-                    next = Math.Max(next, response.CompactRevision);
-                    break;
-                }
-                if (response.Events.Count > 0)
-                {
-                    next = response.Events[^1].Kv.ModRevision + 1;
-                    yield return new WatchBatch(response.Events, response.Events[^1].Kv.ModRevision);
-                }
-                else if (response.Header is { } h && !response.Created)
-                {
-                    next = Math.Max(next, h.Revision + 1);
+                    if (response.Events.Count > 0)
+                    {
+                        next = response.Events[^1].Kv.ModRevision + 1;
+                        yield return new WatchBatch(response.Events, response.Events[^1].Kv.ModRevision);
+                    }
+                    else if (response.Header is { } h && !response.Created)
+                    {
+                        next = Math.Max(next, h.Revision + 1);
+                    }
                 }
             }
-            call.Dispose();
             if (!ct.IsCancellationRequested)
             {
                 MoveOn(index);

@@ -138,6 +138,10 @@ public sealed partial class EtcdConnection : IDisposable
     public Task<DeleteRangeResponse> DeleteAsync(string key, CancellationToken ct = default) =>
         RunAsync((c, d, t) => new KV.KVClient(c).DeleteRangeAsync(new DeleteRangeRequest { Key = Bytes(key) }, deadline: d, cancellationToken: t).ResponseAsync, ct);
 
+    /// <summary>Discards the history before <paramref name="revision"/> (watchers behind it are cancelled with the compact revision).</summary>
+    public Task<CompactionResponse> CompactAsync(long revision, CancellationToken ct = default) =>
+        RunAsync((c, d, t) => new KV.KVClient(c).CompactAsync(new CompactionRequest { Revision = revision, Physical = true }, deadline: d, cancellationToken: t).ResponseAsync, ct, TimeSpan.FromSeconds(10));
+
     // ---- leases ----
 
     public async Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken ct = default)

@@ -51,6 +51,11 @@ public static class ClusterApi
             switch (parts.Length, method)
             {
                 case (2, "GET"):
+                    if (await cluster.ListCache.ListAsync(project, ct).ConfigureAwait(false) is { } shaped)
+                    {
+                        await WriteList(http, shaped).ConfigureAwait(false);
+                        return true;
+                    }
                     var all = await cluster.Instances.ListAsync(project, ct).ConfigureAwait(false);
                     await Write(http, 200, new InstanceList([.. all.Select(ToInfo)]), StrataJsonContext.Default.InstanceList).ConfigureAwait(false);
                     return true;
@@ -238,6 +243,37 @@ public static class ClusterApi
             AntiAffinityHard = labels.GetValueOrDefault("strata.cluster/anti-affinity-mode") != "soft",
         };
     }
+
+    /// <summary>One instance as the API shows it, serialized once for the list cache.</summary>
+    public static byte[] Shape(ClusterInstance i) => JsonSerializer.SerializeToUtf8Bytes(ToInfo(i), StrataJsonContext.Default.InstanceInfo);
+
+    /// <summary>An <see cref="InstanceList"/> written from instances the cache already serialized.</summary>
+    private static async Task WriteList(HttpContext http, IReadOnlyList<byte[]> items)
+    {
+        http.Response.StatusCode = 200;
+        http.Response.ContentType = "application/json";
+        var json = new Utf8JsonWriter(http.Response.BodyWriter);
+        await using (json.ConfigureAwait(false))
+        {
+            json.WriteStartObject();
+            json.WritePropertyName(ItemsProperty);
+            json.WriteStartArray();
+            foreach (var item in items)
+            {
+                json.WriteRawValue(item, skipInputValidation: true);
+                if (json.BytesPending > 1 << 16)
+                {
+                    await json.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+                }
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+            await json.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The name <see cref="InstanceList.Items"/> has in JSON, as the API's serializer writes it.</summary>
+    private static readonly string ItemsProperty = StrataJsonContext.Default.Options.PropertyNamingPolicy?.ConvertName(nameof(InstanceList.Items)) ?? nameof(InstanceList.Items);
 
     private static InstanceInfo ToInfo(ClusterInstance i)
     {

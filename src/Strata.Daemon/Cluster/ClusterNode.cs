@@ -34,6 +34,7 @@ public sealed class ClusterNode : IAsyncDisposable
             logs.CreateLogger<NodeMembership>());
         _agent = new NodeAgent(Etcd, _membership, new DaemonWorkloads(instances, projects), daemon.Node, logs.CreateLogger<NodeAgent>());
         Leader = new SchedulerLeader(Etcd, Options, daemon.Node, new Strata.Scheduler.Scheduler(), logs.CreateLogger<SchedulerLeader>());
+        ListCache = new InstanceListCache(Etcd, ClusterApi.Shape, logs.CreateLogger<InstanceListCache>());
     }
 
     public string Name { get; }
@@ -41,6 +42,9 @@ public sealed class ClusterNode : IAsyncDisposable
     public EtcdConnection Etcd { get; }
     public ClusterInstances Instances { get; }
     public SchedulerLeader Leader { get; }
+
+    /// <summary>What <c>GET /v1/instances</c> answers from: every instance already shaped, kept current by a watch.</summary>
+    public InstanceListCache ListCache { get; }
 
     /// <summary>The cluster token: presented to other nodes, and accepted from them.</summary>
     public string Token { get; }
@@ -62,6 +66,7 @@ public sealed class ClusterNode : IAsyncDisposable
     public async Task StartAsync(CancellationToken ct)
     {
         await _membership.StartAsync(ct).ConfigureAwait(false);
+        ListCache.Start();
         _agent.Start();
         Leader.Start();
     }
@@ -104,6 +109,7 @@ public sealed class ClusterNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Leader.DisposeAsync().ConfigureAwait(false);
+        await ListCache.DisposeAsync().ConfigureAwait(false);
         await _agent.DisposeAsync().ConfigureAwait(false);
         await _membership.DisposeAsync().ConfigureAwait(false);
         Forwarder.Dispose();

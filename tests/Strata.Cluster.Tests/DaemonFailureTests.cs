@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Strata.Client;
+using Strata.Cluster.Etcd;
+using Strata.Contracts;
+using Strata.Testing;
+
+namespace Strata.Cluster.Tests;
+
+/// <summary>
+/// Failures of published stratad daemons (lease TTL 3 s, replacement grace 3 s, fake tier): <c>kill -9</c> of the
+/// scheduler leader during a burst of creates, and a node stopped with <c>SIGSTOP</c> past its lease, then continued.
+/// </summary>
+[Collection(EtcdCollection.Name)]
+public sealed class DaemonFailureTests(EtcdCluster etcd, Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
+{
+    private readonly ClusterDaemons _daemons = new(etcd, "clu19-fail");
+
+    public async Task InitializeAsync()
+    {
+        _ = PublishedDaemon.Binary; // skips (fails under CI) when stratad is not published
+        await using var h = new ClusterHarness(etcd);
+        await h.WipeAsync();
+    }
+
+    public async Task DisposeAsync() => await _daemons.DisposeAsync();
+
+    private async Task<List<ClusterDaemon>> StartThreeAsync(string prefix)
+    {
+        var nodes = new List<ClusterDaemon>();
+        foreach (var n in new[] { "1", "2", "3" })
+        {
+            nodes.Add(await _daemons.StartAsync(prefix + n));
+        }
+        Assert.True(await TestEnvironment.EventuallyAsync(() => Cluster(nodes[1].Socket).GetProperty("nodes").EnumerateArray().Count(n => n.GetProperty("status").GetString() == "online") == 3
+            && Leader(nodes[1].Socket) is not null, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "three nodes and a leader did not come up");
+        return nodes;
+    }
+
+    private static JsonElement Cluster(StrataClient c) => JsonDocument.Parse(c.GetTextAsync("v1/cluster").GetAwaiter().GetResult()).RootElement;
+
+    private static string? Leader(StrataClient c)
+    {
+        try
+        {
+            return Cluster(c).GetProperty("leader") is { ValueKind: JsonValueKind.String } l ? l.GetString() : null;
+        }
+        catch (StrataApiException)
+        {
+            return null;
+        }
+    }
+
+    private static InstanceSpec Fake(string name) => new()
+    {
+        Name = name,
+        Tier = "fake",
+        Args = ["sleep"],
+        Restart = "always",
+        Resources = new ResourceSpec { Cpus = 0.01, MemoryBytes = 8L << 20 },
+    };
+
+    private async Task<Dictionary<string, List<string>>> AssignmentsAsync()
+    {
+        using var client = new EtcdConnection(etcd.ConnectionString);
+        return (await client.GetPrefixAsync(ClusterKeys.Assignments, keysOnly: true)).Kvs.Select(ClusterCodec.Key)
+            .GroupBy(k => ClusterKeys.ProjectAndName(k).Name)
+            .ToDictionary(g => g.Key, g => g.Select(k => k[ClusterKeys.Assignments.Length..k.IndexOf('/', ClusterKeys.Assignments.Length)]).ToList());
+    }
+
+    [SkippableFact]
+    public async Task KillingTheLeaderDuringABurstOfCreates_AnotherLeadsWithinAboutALeaseTtl_NoInstancePlacedTwice_NoneLost()
+    {
+        var nodes = await StartThreeAsync("clu19-k");
+        var leader = Leader(nodes[0].Socket)!;
+        var victim = nodes.Single(n => n.Node == leader);
+        var others = nodes.Where(n => n != victim).ToList();
+        const int Count = 60;
+        var created = 0;
+        var failures = new List<Exception>();
+        var burst = Parallel.ForEachAsync(Enumerable.Range(0, Count), new ParallelOptions { MaxDegreeOfParallelism = 6 }, async (i, ct) =>
+        {
+            try
+            {
+                await others[i % 2].Socket.CreateAsync(Fake($"lk-{i:D2}"), ct: ct);
+                Interlocked.Increment(ref created);
+            }
+            catch (StrataApiException e)
+            {
+                lock (failures)
+                {
+                    failures.Add(e);
+                }
+            }
+        });
+        Assert.True(await TestEnvironment.EventuallyAsync(() => Volatile.Read(ref created) >= 10, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(20)));
+        var sw = Stopwatch.StartNew();
+        await PublishedDaemon.KillAsync(victim.Process);
+        Assert.True(await TestEnvironment.EventuallyAsync(() => Leader(others[0].Socket) is { } now && now != leader,
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100)), "no other node led after the leader was killed");
+        var took = sw.Elapsed;
+        var placedOnVictim = (await AssignmentsAsync()).Count(a => a.Value.Contains(leader));
+        output.WriteLine($"another node led {took.TotalSeconds:0.0} s after kill -9 of the leader, {Volatile.Read(ref created)} of {Count} creates done then, {placedOnVictim} placed on it");
+        // Lease TTL 3 s: the election key lapses within one TTL of the last renewal; allow for a loaded machine.
+        Assert.True(took <= TimeSpan.FromSeconds(3 + 5), $"another node led {took.TotalSeconds:0.0} s after the leader was killed");
+        await burst;
+        Assert.Empty(failures);
+        Assert.Equal(Count, created);
+
+        // None placed twice: one assignment per instance, and every instance is listed once.
+        var assigned = await AssignmentsAsync();
+        Assert.Equal(Count, assigned.Count);
+        Assert.All(assigned, a => Assert.Single(a.Value));
+        var listed = (await others[0].Socket.ListAsync()).Items;
+        Assert.Equal(Enumerable.Range(0, Count).Select(i => $"lk-{i:D2}"), listed.Select(i => i.Name).Order(StringComparer.Ordinal));
+        // None lost: those the dead node held are placed again after the grace; all run on the survivors, one copy each.
+        Assert.True(await TestEnvironment.EventuallyAsync(() =>
+        {
+            var items = others[1].Socket.ListAsync().GetAwaiter().GetResult().Items;
+            return items.Count == Count && items.All(i => i.State == "running" && i.Details!["node"] != leader);
+        }, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(250)), "not every instance ran on a surviving node");
+        Assert.All(await AssignmentsAsync(), a => Assert.NotEqual(leader, Assert.Single(a.Value)));
+        Assert.True(await TestEnvironment.EventuallyAsync(() => others.Sum(n => n.Socket.InfoAsync().GetAwaiter().GetResult().Instances) == Count,
+            TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(200)), "the survivors do not hold exactly one copy of each instance");
+    }
+
+    [SkippableFact]
+    public async Task ANodeStoppedPastItsLease_StopsTheCopiesThatWereReplaced_WhenItContinues()
+    {
+        var nodes = await StartThreeAsync("clu19-s");
+        // The scheduler leader is drained so that the stopped node is not it (that case: docs/cluster.md, "Not done yet").
+        var leader = Leader(nodes[0].Socket)!;
+        await nodes[0].Socket.ChangeNodeJsonAsync(leader, "drain");
+        var first = await nodes[0].Socket.CreateAsync(Fake("st-a"));
+        await nodes[0].Socket.CreateAsync(Fake("st-b"));
+        var holderName = first.Details!["node"];
+        Assert.NotEqual(leader, holderName);
+        var holder = nodes.Single(n => n.Node == holderName);
+        var others = nodes.Where(n => n != holder).ToList();
+        Assert.True(await TestEnvironment.EventuallyAsync(() => holder.Socket.InfoAsync().GetAwaiter().GetResult().Instances == 2,
+            TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100)), "bin-pack did not put both instances on one node");
+
+        Signal("STOP", holder.Process.Id);
+        try
+        {
+            // Its lease lapses, it is offline, and after the grace both instances run on the other nodes.
+            Assert.True(await TestEnvironment.EventuallyAsync(() =>
+            {
+                var items = others[0].Socket.ListAsync().GetAwaiter().GetResult().Items;
+                return items.Count == 2 && items.All(i => i.State == "running" && i.Details!["node"] != holderName);
+            }, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(250)), "the stopped node's instances were not placed again");
+        }
+        finally
+        {
+            Signal("CONT", holder.Process.Id);
+        }
+        // Continued, its copies are stale (another generation runs elsewhere): it stops and removes them.
+        Assert.True(await TestEnvironment.EventuallyAsync(() => holder.Socket.InfoAsync().GetAwaiter().GetResult().Instances == 0,
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "the continued node kept its replaced copies; its log:\n" + holder.LastOutput());
+        Assert.Equal(2, others.Sum(n => n.Socket.InfoAsync().GetAwaiter().GetResult().Instances));
+        var after = (await holder.Socket.ListAsync()).Items;
+        Assert.Equal(2, after.Count);
+        Assert.All(after, i => Assert.NotEqual(holderName, i.Details!["node"]));
+        Assert.All(await AssignmentsAsync(), a => Assert.NotEqual(holderName, Assert.Single(a.Value)));
+    }
+
+    private static void Signal(string signal, int pid)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+}
