@@ -64,7 +64,11 @@ internal sealed unsafe class ConsoleIo
             // Shared with the master's output side when a terminal: that side takes EAGAIN as "nothing yet".
             Libc.fcntl(target, F_SETFL, Libc.fcntl(target, F_GETFL, 0) | Libc.O_NONBLOCK);
         }
-        return new ConsoleIo(fifo, terminal, target, input);
+        var console = new ConsoleIo(fifo, terminal, target, input);
+        // What came before the start (the size the client sent at create, input typed ahead): the terminal has that
+        // size before the runtime starts, so its first copy of the size is already the right one.
+        console.ReadFrames();
+        return console;
     }
 
     /// <summary>The workload's pid, for SIGWINCH.</summary>
@@ -142,7 +146,7 @@ internal sealed unsafe class ConsoleIo
                     if (columns > 0 && rows > 0)
                     {
                         _terminal.Resize(columns, rows);
-                        SignalSize();
+                        SignalSize(); // no-op before the start
                         var now = Environment.TickCount64;
                         _nudges.Clear();
                         _nudges.AddRange(s_nudgeMs.Select(ms => now + ms));

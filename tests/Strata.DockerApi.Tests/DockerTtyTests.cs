@@ -48,6 +48,12 @@ public sealed class DockerTtyTests(DockerFixture fx)
         var size = await OnTerminalAsync(cli, "stty cols 91 rows 27; {docker} run -it --rm busybox sh -c 'sleep 1; stty size'", "");
         Assert.Equal(0, size.Code);
         Assert.Contains("27 91", size.Out);
+        if (cli.Contains("local", StringComparison.Ordinal))
+        {
+            // The 28.x CLI sends its size with the create (HostConfig.ConsoleSize): right from the first instruction.
+            var atOnce = await OnTerminalAsync(cli, "stty cols 93 rows 29; {docker} run -it --rm busybox stty size", "");
+            Assert.Contains("29 93", atOnce.Out);
+        }
     }
 
     [SkippableTheory]
