@@ -8,8 +8,9 @@ namespace Strata.Bench.DockerApi;
 /// <summary>
 /// The docker CLI's floor for <c>docker run --rm</c>: a unix socket answering the exact request sequence a run sends
 /// (<c>HEAD /_ping</c>, <c>POST /containers/create</c>, the attach upgrade, <c>wait?condition=removed</c>,
-/// <c>start</c>) at once, with no container behind it: the attach stream and the wait end when the start has been
-/// answered, as for a container that exits at once. What a run through it costs is the CLI's own share of a run
+/// <c>start</c>) at once, with no container behind it: the wait's head is sent at once (the CLI sends the start only
+/// after it), and the attach stream and the wait's body end when the start has been answered, as for a container that
+/// exits at once. What a run through it costs is the CLI's own share of a run
 /// (its start-up, its requests and its teardown), which no daemon can take away. Any other request is a 404 and is
 /// counted in <see cref="Unexpected"/>, so a CLI that sends more shows up in the output.
 /// </summary>
@@ -127,9 +128,12 @@ internal sealed class FloorServer : IAsyncDisposable
                     await started.Task;
                     return false; // no output; the stream ends with the (instant) run
                 case "wait":
+                    // The head at once, the body at the exit: the CLI sends the start only once the wait's head is in.
+                    await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"u8.ToArray());
                     await started.Task;
                     _started.TryRemove(cid, out _);
-                    await WriteAsync(stream, "200 OK", "application/json", "{\"StatusCode\":0,\"Error\":null}");
+                    var body = "{\"StatusCode\":0,\"Error\":null}\n";
+                    await stream.WriteAsync(Encoding.ASCII.GetBytes($"{body.Length:x}\r\n{body}\r\n0\r\n\r\n"));
                     return true;
                 case "start":
                     await WriteAsync(stream, "204 No Content", null, "");
