@@ -11,7 +11,8 @@ namespace Strata.Bench.DockerApi;
 /// against `podman run --rm --runtime runc` of the same busybox files, alternating rounds so drift on a shared
 /// machine hits both alike; medians and the ratio. Both sides run without a network (`--network none`); the docker
 /// run on Strata's default network is measured in the same rounds and reported separately.
-/// P1's `strata run --rm` and the docker CLI's own floor (`docker ps -q`) are measured in the same rounds for reference.
+/// P1's `strata run --rm` and the docker CLI's own floor (`docker ps -q`, and the same `docker run` against
+/// <see cref="FloorServer"/>, which answers the run's requests at once) are measured in the same rounds for reference.
 /// Usage: Strata.Bench.DockerApi [--stratad PATH] [--supervisor PATH] [--strata PATH] [--docker PATH] [--docker-old PATH]
 ///   [--allow-debug-build] [--rounds 20] [--timeline]
 /// The binaries default to the published ones in artifacts/bin (scripts/publish-native.sh); the output names the build
@@ -130,6 +131,10 @@ internal static class Program
             var dockerDefault = clis.Select(c => (Func<double>)(() => Strata(() => Run(c.Path, dockerEnv, "run", "--rm", "busybox", "true")))).ToList();
             // The floor the docker CLI itself adds: its start-up and one request (no container).
             var dockerFloor = clis.Select(c => (Func<double>)(() => Run(c.Path, dockerEnv, "ps", "-q"))).ToList();
+            // The CLI's whole share of a run: the same command against a server that answers its requests at once.
+            await using var floorServer = new FloorServer(Path.Combine(work, "floor.sock"));
+            var floorEnv = new Dictionary<string, string>(dockerEnv) { ["DOCKER_HOST"] = "unix://" + Path.Combine(work, "floor.sock") };
+            var dockerRunFloor = clis.Select(c => (Func<double>)(() => Run(c.Path, floorEnv, "run", "--rm", "--network", "none", "busybox", "true"))).ToList();
             // P1's command in the same rounds: Strata's own CLI on the same daemon and image.
             var strataRun = () => Strata(() => Run(strata, null, "--socket", socket, "run", "--rm", "--tier", "container", "busybox", "/bin/true"));
             var podmanRun = () => Run(podman, null, "run", "--rm", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024",
@@ -139,6 +144,7 @@ internal static class Program
             for (var i = 0; i < 3; i++)
             {
                 dockerNone.ForEach(f => f());
+                dockerRunFloor.ForEach(f => f());
                 podmanRun();
                 dockerDefault.ForEach(f => f());
                 strataRun();
@@ -146,6 +152,7 @@ internal static class Program
             var none = clis.Select(_ => new List<double>()).ToList();
             var withNetwork = clis.Select(_ => new List<double>()).ToList();
             var floor = clis.Select(_ => new List<double>()).ToList();
+            var runFloor = clis.Select(_ => new List<double>()).ToList();
             var p = new List<double>();
             var e = new List<double>();
             for (var r = 0; r < rounds; r++)
@@ -153,6 +160,7 @@ internal static class Program
                 for (var c = 0; c < clis.Count; c++)
                 {
                     none[c].Add(dockerNone[c]());
+                    runFloor[c].Add(dockerRunFloor[c]());
                 }
                 p.Add(podmanRun());
                 for (var c = 0; c < clis.Count; c++)
@@ -169,8 +177,11 @@ internal static class Program
                 Console.WriteLine($"  {clis[c].Label,-8} run --rm --network none (Strata socket) {Median(none[c]),8:0.0} [{Percentile(none[c], 0.9):0.0}]   {Median(none[c]) / Median(p):0.00}x podman (target <= 0.25x)");
                 Console.WriteLine($"  {clis[c].Label,-8} run --rm (Strata's default network)    {Median(withNetwork[c]),8:0.0} [{Percentile(withNetwork[c], 0.9):0.0}]   {Median(withNetwork[c]) / Median(p):0.00}x podman (informational)");
                 Console.WriteLine($"  {clis[c].Label,-8} ps -q (the CLI's start-up, one request) {Median(floor[c]),8:0.0} [{Percentile(floor[c], 0.9):0.0}]");
+                Console.WriteLine($"  {clis[c].Label,-8} run --rm, instant server (CLI floor)    {Median(runFloor[c]),8:0.0} [{Percentile(runFloor[c], 0.9):0.0}]   {Median(runFloor[c]) / Median(p):0.00}x podman");
+                Console.WriteLine($"  {clis[c].Label,-8} run --rm on Strata minus the floor: {Median(none[c]) - Median(runFloor[c]):0.0} ms (the daemon's and runc's part); minus strata run --rm: {Median(none[c]) - Median(e):0.0} ms");
             }
             Console.WriteLine($"  strata run --rm (P1's command, same daemon)          {Median(e),8:0.0} [{Percentile(e, 0.9):0.0}]   {Median(e) / Median(p):0.00}x podman (informational)");
+            Console.WriteLine($"  requests to the instant server outside a run's sequence: {(floorServer.Unexpected.IsEmpty ? "none" : string.Join(", ", floorServer.Unexpected.Distinct()))}");
             Console.WriteLine($"load average after: {File.ReadAllText("/proc/loadavg").Trim()}");
             return 0;
         }

@@ -38,6 +38,15 @@ public sealed record InstanceSpec
     /// <summary>Memory-backed file systems mounted into the instance, empty at every start (container tier).</summary>
     public IReadOnlyList<TmpfsSpec>? Tmpfs { get; init; }
 
+    /// <summary>
+    /// The main process runs on a terminal (container tier): its output is the terminal's, one raw stream (logged as
+    /// stdout); the terminal's size is set through attach (Docker's resize).
+    /// </summary>
+    public bool Tty { get; init; }
+
+    /// <summary>The main process reads input written through attach (container tier); otherwise its stdin is /dev/null.</summary>
+    public bool Stdin { get; init; }
+
     /// <summary>Remove the instance as soon as it has finished.</summary>
     public bool AutoRemove { get; init; }
 

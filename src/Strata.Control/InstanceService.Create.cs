@@ -138,6 +138,12 @@ public sealed partial class InstanceService
             throw StrataException.Invalid(spec.Ports is { Count: > 0 } ? "ports" : "network",
                 $"the {tier.ToName()} tier does not join networks; networks and published ports work on the {string.Join(", ", networked)} tiers");
         }
+        if ((spec.Tty || spec.Stdin) && tier != Tier.Container)
+        {
+            // Only the container tier gives the main process a terminal or input; never dropped silently.
+            throw StrataException.Invalid(spec.Tty ? "tty" : "stdin",
+                $"the {tier.ToName()} tier gives the main process no {(spec.Tty ? "terminal" : "input")}; use the container tier, or 'exec -it' for an interactive command");
+        }
         var name = spec.Name ?? GenerateName(project);
         RunTimeline.Mark("spec validated");
         spec = spec with { Name = name, Tier = tier.ToName() };

@@ -64,18 +64,61 @@ internal static unsafe class RunMode
         s_supervising = true;
         RegisterSignalHandlers();
 
-        var pipes = stackalloc int[6];
-        if (Libc.pipe2(pipes, Libc.O_CLOEXEC) != 0 || Libc.pipe2(pipes + 2, Libc.O_CLOEXEC) != 0 || Libc.pipe2(pipes + 4, Libc.O_CLOEXEC) != 0)
+        var pipes = stackalloc int[8];
+        if (Libc.pipe2(pipes, Libc.O_CLOEXEC) != 0 || Libc.pipe2(pipes + 2, Libc.O_CLOEXEC) != 0 || Libc.pipe2(pipes + 4, Libc.O_CLOEXEC) != 0
+            || (config.Stdin && !config.Terminal && Libc.pipe2(pipes + 6, Libc.O_CLOEXEC) != 0))
         {
             return Handshake(new HandshakeLine { Ok = false, Error = "pipe2: " + Libc.ErrorText(Marshal.GetLastPInvokeError()) });
         }
         int stdoutRead = pipes[0], stdoutWrite = pipes[1], stderrRead = pipes[2], stderrWrite = pipes[3];
         int statusRead = pipes[4], statusWrite = pipes[5];
+        int stdinRead = -1, stdinWrite = -1;
+        if (config.Stdin && !config.Terminal)
+        {
+            (stdinRead, stdinWrite) = (pipes[6], pipes[7]);
+        }
+        PseudoTerminal? terminal = null;
+        if (config.Terminal)
+        {
+            // The workload's stdio is the terminal side: one stream, the master is read into the log as stdout.
+            try
+            {
+                terminal = PseudoTerminal.Open(0, 0);
+            }
+            catch (Strata.Contracts.StrataException e)
+            {
+                return Handshake(new HandshakeLine { Ok = false, Error = e.Message });
+            }
+            Libc.close(stdoutRead);
+            Libc.close(stdoutWrite);
+            Libc.close(stderrRead);
+            Libc.close(stderrWrite);
+            stdoutRead = terminal.MasterFd;
+            stdinRead = stdoutWrite = stderrWrite = terminal.TerminalFd;
+            stderrRead = -1;
+        }
+        var console = ConsoleIo.Open(config.ConsoleFifo, terminal, stdinWrite, config.Stdin, out var consoleError);
+        if (consoleError is not null)
+        {
+            return Handshake(new HandshakeLine { Ok = false, Error = consoleError });
+        }
 
         var direct = config.SpawnDirectly && config.CgroupProcsFiles.Count == 0 && config.WorkingDir == "/" && config.Argv[0].StartsWith('/');
-        var pid = SpawnExecMode(config, stdoutWrite, stderrWrite, statusWrite, direct, out var spawnError);
-        Libc.close(stdoutWrite);
-        Libc.close(stderrWrite);
+        var pid = SpawnExecMode(config, stdinRead, stdoutWrite, stderrWrite, statusWrite, direct, out var spawnError);
+        if (terminal is not null)
+        {
+            // Only the workload holds the terminal side now: the master reads as ended once it has exited.
+            terminal.CloseTerminal();
+        }
+        else
+        {
+            Libc.close(stdoutWrite);
+            Libc.close(stderrWrite);
+            if (stdinRead >= 0)
+            {
+                Libc.close(stdinRead);
+            }
+        }
         Libc.close(statusWrite);
         if (pid <= 0 && direct)
         {
@@ -118,7 +161,8 @@ internal static unsafe class RunMode
         // The daemon may be gone at any time from now on: never write to its pipes again.
         RedirectStandardDescriptorsToNull();
 
-        var exit = Supervise(log, pid, stdoutRead, stderrRead, [.. config.CgroupProcsFiles.Select(Path.GetDirectoryName).OfType<string>()]);
+        console?.Started(pid);
+        var exit = Supervise(log, pid, stdoutRead, stderrRead, [.. config.CgroupProcsFiles.Select(Path.GetDirectoryName).OfType<string>()], console, flushPartialLines: terminal is not null);
         log.Dispose();
         if (config.MemoryCgroup is { } memoryCgroup && ReadOomKills(memoryCgroup) > 0)
         {
@@ -168,7 +212,7 @@ internal static unsafe class RunMode
     /// <paramref name="direct"/> of the workload itself: every signal back to its default disposition, nothing
     /// blocked, and a failed exec returned as the error (the status pipe then just closes).
     /// </summary>
-    private static int SpawnExecMode(SupervisorConfig config, int stdoutWrite, int stderrWrite, int statusWrite, bool direct, out int error)
+    private static int SpawnExecMode(SupervisorConfig config, int stdinRead, int stdoutWrite, int stderrWrite, int statusWrite, bool direct, out int error)
     {
         const int StatusFd = 3;
         var self = Environment.ProcessPath ?? "/proc/self/exe";
@@ -197,7 +241,14 @@ internal static unsafe class RunMode
         try
         {
             Libc.posix_spawn_file_actions_init(actions);
-            Libc.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", Libc.O_RDONLY, 0);
+            if (stdinRead >= 0)
+            {
+                Libc.posix_spawn_file_actions_adddup2(actions, stdinRead, 0);
+            }
+            else
+            {
+                Libc.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", Libc.O_RDONLY, 0);
+            }
             Libc.posix_spawn_file_actions_adddup2(actions, stdoutWrite, 1);
             Libc.posix_spawn_file_actions_adddup2(actions, stderrWrite, 2);
             if (!direct)
@@ -240,15 +291,17 @@ internal static unsafe class RunMode
     }
 
     /// <summary>
-    /// Copies output into the log until the workload's main process has exited; returns how it ended. Then whatever the
-    /// workload left behind goes with it: its process group, and every process of its <paramref name="cgroups"/>
-    /// (those that left the group too: <c>setsid</c>, a daemon that detached).
+    /// Copies output into the log until the workload's main process has exited, and input from the console channel
+    /// to it; returns how it ended. Then whatever the workload left behind goes with it: its process group, and every
+    /// process of its <paramref name="cgroups"/> (those that left the group too: <c>setsid</c>, a daemon that detached).
+    /// <paramref name="flushPartialLines"/>: a terminal's output is logged as it comes, without waiting for a newline
+    /// (a shell's prompt has none).
     /// </summary>
-    private static ExitStatus Supervise(CriLogWriter log, int pid, int stdoutRead, int stderrRead, IReadOnlyList<string> cgroups)
+    private static ExitStatus Supervise(CriLogWriter log, int pid, int stdoutRead, int stderrRead, IReadOnlyList<string> cgroups, ConsoleIo? console, bool flushPartialLines)
     {
         var buffer = (byte*)NativeMemory.Alloc(ReadBytes);
         var pidfd = Libc.PidfdOpen(pid);
-        var polls = stackalloc Libc.PollFd[3];
+        var polls = stackalloc Libc.PollFd[5];
         var fds = stackalloc int[2];
         fds[0] = stdoutRead;
         fds[1] = stderrRead;
@@ -262,6 +315,11 @@ internal static unsafe class RunMode
             polls[0] = new Libc.PollFd { Fd = fds[0], Events = Libc.POLLIN };
             polls[1] = new Libc.PollFd { Fd = fds[1], Events = Libc.POLLIN };
             polls[2] = new Libc.PollFd { Fd = exited ? -1 : pidfd, Events = Libc.POLLIN };
+            polls[3] = polls[4] = new Libc.PollFd { Fd = -1 };
+            if (console is not null && !exited)
+            {
+                console.Prepare(polls + 3);
+            }
             int timeout;
             if (exited)
             {
@@ -279,8 +337,12 @@ internal static unsafe class RunMode
             else
             {
                 timeout = pidfd >= 0 ? -1 : FallbackPollMs;
+                if (console?.NextTimeoutMs() is >= 0 and var nudge && (timeout < 0 || nudge < timeout))
+                {
+                    timeout = nudge;
+                }
             }
-            var ready = Libc.poll(polls, 3, timeout);
+            var ready = Libc.poll(polls, 5, timeout);
             if (ready < 0 && Marshal.GetLastPInvokeError() != Libc.EINTR)
             {
                 timeout = FallbackPollMs; // unexpected; fall through to waitpid below
@@ -297,8 +359,12 @@ internal static unsafe class RunMode
                 if (n > 0)
                 {
                     log.Write(stream, new ReadOnlySpan<byte>(buffer, (int)n));
+                    if (flushPartialLines)
+                    {
+                        log.EndOfStream(stream);
+                    }
                 }
-                else if (n == 0 || Marshal.GetLastPInvokeError() != Libc.EINTR)
+                else if (n == 0 || Marshal.GetLastPInvokeError() is not (Libc.EINTR or Libc.EAGAIN))
                 {
                     log.EndOfStream(stream);
                     Libc.close(fds[i]);
@@ -306,6 +372,10 @@ internal static unsafe class RunMode
                 }
             }
             log.Flush();
+            if (console is not null && !exited)
+            {
+                console.Handle(polls + 3);
+            }
 
             if (!exited && (pidfd < 0 || (polls[2].Revents != 0)))
             {

@@ -166,4 +166,9 @@ public static partial class DockerApiHost
 
     internal static bool Flag(HttpContext http, string name) =>
         http.Request.Query[name].ToString() is { Length: > 0 } v && v is not ("0" or "false" or "False");
+
+    /// <summary>A terminal's width or height (<c>w</c>, <c>h</c> of the resize endpoints).</summary>
+    internal static ushort Dimension(HttpContext http, string name) =>
+        ushort.TryParse(http.Request.Query[name], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
+        : throw StrataException.Invalid(name, $"'{http.Request.Query[name]}' is not a terminal size (0-65535)");
 }

@@ -83,10 +83,18 @@ internal static class DockerContainerEndpoints
                 DockerJsonContext.Default.DockerTop);
         });
         app.MapGet("/containers/{id}/stats", StatsAsync);
-        app.MapPost("/containers/{id}/resize", (string id, HttpContext http, InstanceService service) =>
+        app.MapPost("/containers/{id}/resize", async (string id, HttpContext http, InstanceService service) =>
         {
-            _ = DockerContainers.Resolve(service, Project(http), id);
-            return Results.Ok(); // no terminal on a container's main process: nothing to resize
+            var record = DockerContainers.Resolve(service, Project(http), id);
+            if (!record.Spec.Tty)
+            {
+                return Results.Ok(); // no terminal: nothing to resize (Docker answers the same)
+            }
+            var rows = Dimension(http, "h");
+            var columns = Dimension(http, "w");
+            await using var lease = service.Attach(record.Project, record.Name);
+            await DockerStreamEndpoints.ResizeAsync(lease.Directory, columns, rows, http.RequestAborted);
+            return Results.Ok();
         });
         app.MapPost("/containers/{id}/rename", RenameAsync);
         foreach (var verb in new[] { "pause", "unpause", "update", "commit", "export", "changes" })
@@ -134,6 +142,11 @@ internal static class DockerContainerEndpoints
                 throw StrataException.NotFound($"No such image: {parsed.Spec.Image} ({missing.Message})");
             }
             throw;
+        }
+        if (parsed.ConsoleSize is var (rows, columns) && record.Spec.Tty)
+        {
+            // The size the client's terminal has (API 1.42+): the container's terminal has it from its first moment.
+            await DockerStreamEndpoints.ResizeAsync(service.InstanceDirectory(record.Id), columns, rows, http.RequestAborted);
         }
         http.Response.StatusCode = StatusCodes.Status201Created;
         await JsonSerializer.SerializeAsync(http.Response.Body, new DockerCreated(DockerContainers.IdOf(record), []), DockerJsonContext.Default.DockerCreated);

@@ -69,6 +69,9 @@ internal sealed partial class DockerContainerSpec
 
     public InstanceSpec Spec => _spec;
 
+    /// <summary><c>HostConfig.ConsoleSize</c>: (rows, columns) of the client's terminal, when it sent one.</summary>
+    public (ushort Rows, ushort Columns)? ConsoleSize { get; private set; }
+
     private void ReadConfig(JsonElement body)
     {
         foreach (var member in body.EnumerateObject())
@@ -130,11 +133,14 @@ internal sealed partial class DockerContainerSpec
                 case "NetworkingConfig":
                     ReadNetworkingConfig(v);
                     break;
-                case "Tty" or "OpenStdin" or "StdinOnce":
-                    if (v.ValueKind == JsonValueKind.True)
-                    {
-                        throw Unsupported(member.Name, "the main process of a Strata container has no terminal and no input; run it without -i/-t and use 'docker exec -it' for an interactive shell");
-                    }
+                case "Tty":
+                    _spec = _spec with { Tty = v.ValueKind == JsonValueKind.True };
+                    break;
+                case "OpenStdin":
+                    _spec = _spec with { Stdin = v.ValueKind == JsonValueKind.True };
+                    break;
+                case "StdinOnce":
+                    // The input ends when the attach that gave it ends (what docker run -i asks for).
                     break;
                 case "Hostname":
                     if (NonEmpty(String(v, "Hostname")) is { } hostname && hostname != _spec.Name)
@@ -276,7 +282,15 @@ internal sealed partial class DockerContainerSpec
                         throw Unsupported(field, "isolation is chosen with --runtime strata-sandbox / strata-vm (or the label io.strata.tier)");
                     }
                     break;
-                case "ConsoleSize" or "ContainerIDFile" or "VolumeDriver":
+                case "ConsoleSize":
+                    // [height, width] of the client's terminal, sent with -t: the initial size of the container's.
+                    if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 2
+                        && v[0].TryGetUInt16(out var height) && v[1].TryGetUInt16(out var width) && height > 0 && width > 0)
+                    {
+                        ConsoleSize = (height, width);
+                    }
+                    break;
+                case "ContainerIDFile" or "VolumeDriver":
                     break; // the client's own business, or the default local driver
                 case "Privileged":
                     if (v.ValueKind == JsonValueKind.True)

@@ -244,8 +244,12 @@ internal static class DockerContainers
             {
                 Hostname = r.Name,
                 User = r.Spec.Security?.User ?? "",
+                AttachStdin = r.Spec.Stdin,
                 AttachStdout = true,
                 AttachStderr = true,
+                Tty = r.Spec.Tty,
+                OpenStdin = r.Spec.Stdin,
+                StdinOnce = r.Spec.Stdin,
                 ExposedPorts = exposed.Count > 0 ? exposed : null,
                 Env = [.. (r.Spec.Env ?? new Dictionary<string, string>()).Select(e => $"{e.Key}={e.Value}")],
                 Cmd = r.Spec.Args,

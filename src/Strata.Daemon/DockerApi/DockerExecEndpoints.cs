@@ -44,10 +44,6 @@ internal static class DockerExecEndpoints
         });
     }
 
-    private static ushort Dimension(HttpContext http, string name) =>
-        ushort.TryParse(http.Request.Query[name], NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v
-        : throw StrataException.Invalid(name, $"'{http.Request.Query[name]}' is not a terminal size (0-65535)");
-
     private static async Task CreateAsync(string id, HttpContext http, InstanceService service, DockerExecs execs)
     {
         var record = DockerContainers.Resolve(service, Project(http), id);

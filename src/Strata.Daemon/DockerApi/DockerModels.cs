@@ -183,6 +183,7 @@ public sealed record DockerContainerConfigView
     public Dictionary<string, JsonElement>? ExposedPorts { get; init; }
     public bool Tty { get; init; }
     public bool OpenStdin { get; init; }
+    public bool StdinOnce { get; init; }
     public required IReadOnlyList<string> Env { get; init; }
     public IReadOnlyList<string>? Cmd { get; init; }
     public required string Image { get; init; }

@@ -49,6 +49,21 @@ public sealed record SupervisorConfig
     public bool VolatileExitFile { get; init; }
 
     /// <summary>
+    /// The workload's stdio is a pseudo-terminal the supervisor owns (OCI <c>process.terminal</c>: the runtime hands
+    /// the container its own terminal and copies between the two): its output is logged as one raw stream (stdout).
+    /// </summary>
+    public bool Terminal { get; init; }
+
+    /// <summary>
+    /// The console channel (<see cref="ConsoleChannel"/>): a FIFO the supervisor reads input and window sizes from.
+    /// Without <see cref="Stdin"/> only sizes are taken from it.
+    /// </summary>
+    public string? ConsoleFifo { get; init; }
+
+    /// <summary>The workload reads input (from the console channel); otherwise its stdin is /dev/null.</summary>
+    public bool Stdin { get; init; }
+
+    /// <summary>
     /// Fills in what a hand-written config left out. (Source-generated JSON sets init-only properties
     /// that are absent to default(T) rather than keeping the initialisers above.)
     /// </summary>

@@ -181,7 +181,7 @@ public static partial class BundleBuilder
             ["ociVersion"] = "1.0.2",
             ["process"] = new JsonObject
             {
-                ["terminal"] = false,
+                ["terminal"] = spec.Tty,
                 ["user"] = new JsonObject { ["uid"] = plan.Workload.Uid, ["gid"] = plan.Workload.Gid },
                 ["args"] = new JsonArray([.. plan.Workload.Argv.Select(a => (JsonNode)a)]),
                 ["env"] = new JsonArray([.. plan.Workload.EnvEntries().Select(e => (JsonNode)e)]),

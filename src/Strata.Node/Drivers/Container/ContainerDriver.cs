@@ -35,6 +35,16 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
     private const string MemoryCgroupKey = "memoryCgroup";
     private const string NetworkKey = "network";
     private const string AddressKey = "address";
+    private const string ConsoleKey = "console";
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IDisposable> _consoleHolds = new();
+
+    private void ReleaseConsole(string instanceId)
+    {
+        if (_consoleHolds.TryRemove(instanceId, out var hold))
+        {
+            hold.Dispose();
+        }
+    }
     internal const string HostsFileName = "hosts";
 
     private readonly ContainerDriverOptions _options;
@@ -236,6 +246,14 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             data[NetworkKey] = network.Network;
             data[AddressKey] = network.Address;
         }
+        if (spec.Tty || spec.Stdin)
+        {
+            // Made now, so that input written between create and start (docker run -i attaches first) waits in it.
+            ConsoleChannel.Create(ConsoleChannel.PathIn(request.Directory));
+            // Held open until the supervisor has it: a FIFO nobody holds forgets what was written to it.
+            _consoleHolds[request.InstanceId] = ConsoleChannel.Hold(ConsoleChannel.PathIn(request.Directory));
+            data[ConsoleKey] = (spec.Tty ? "tty" : "") + (spec.Stdin ? " stdin" : "");
+        }
         revert.Success();
         LogCreated(request.Name, request.InstanceId, spec.Image!, image.Digest, network?.Network ?? spec.Network ?? "none", runtime.Name);
         return new DriverHandle { InstanceId = request.InstanceId, Directory = request.Directory, Data = data };
@@ -292,8 +310,16 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             SpawnDirectly = runtime.ManagesCgroups,
             // An auto-removed container's exit record only has to outlive a daemon crash, not a host crash.
             VolatileExitFile = handle.Data.ContainsKey(VolatileKey),
+            Terminal = handle.Data.GetValueOrDefault(ConsoleKey)?.Contains("tty", StringComparison.Ordinal) == true,
+            Stdin = handle.Data.GetValueOrDefault(ConsoleKey)?.Contains("stdin", StringComparison.Ordinal) == true,
+            ConsoleFifo = handle.Data.ContainsKey(ConsoleKey) ? ConsoleChannel.PathIn(handle.Directory) : null,
         };
+        if (config.ConsoleFifo is { } fifo)
+        {
+            ConsoleChannel.Create(fifo); // a copy of the instance (move, restore) may not have it
+        }
         var started = await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
+        ReleaseConsole(handle.InstanceId);
         Mark("supervisor handshake");
         LogStarted(handle.InstanceId, started.Pid ?? 0, started.SupervisorPid ?? 0);
         return started;
@@ -378,6 +404,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
 
     public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
+        ReleaseConsole(handle.InstanceId);
         if (SupervisedRuntime.SupervisorAlive(handle))
         {
             // Removing a running container (the contract says it is not; a supervisor that outlived its stop is ended here).
