@@ -4,7 +4,6 @@ using System.Text.Json;
 using Strata.Contracts;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
-using Strata.Qemu.Qmp;
 using Strata.Qemu.Templates;
 
 namespace Strata.Bench.Core;
@@ -59,14 +58,7 @@ public sealed class RawQemuRestoreTarget(string kernel, string initrd, string ba
                 MemoryMiB = memoryMiB,
                 Hostname = "bench",
             }, template, Path.Combine(options.Directory, "setup.sock")),
-            async (plan, ct) =>
-            {
-                var qmp = await QmpClient.ConnectAsync(plan.QmpSocket, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
-                await using (qmp.ConfigureAwait(false))
-                {
-                    await GuestTemplate.RestoreAsync(qmp, Path.Combine(template, GuestTemplate.StateFileName), ct).ConfigureAwait(false);
-                }
-                await GuestTemplate.SendSetupAsync(Path.Combine(plan.Directory, "setup.sock"), GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
-            },
+            (plan, ct) => GuestTemplate.ResumeAsync(plan.QmpSocket, Path.Combine(template, GuestTemplate.StateFileName), Path.Combine(plan.Directory, "setup.sock"),
+                GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), ct),
             ct);
 }

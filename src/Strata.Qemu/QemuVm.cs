@@ -146,7 +146,9 @@ public sealed record QemuLaunchPlan(
 /// <param name="KernelSeconds">Guest uptime when init began (<c>STRATA-TIME kernel</c>): the kernel's boot time.</param>
 /// <param name="WorkloadSeconds">Guest uptime when init started the workload.</param>
 /// <param name="ExitSeconds">Guest uptime when the workload had ended.</param>
-public sealed record GuestReport(int? ExitCode, string? Failure, double? KernelSeconds = null, double? WorkloadSeconds = null, double? ExitSeconds = null);
+/// <param name="SetupSeconds">A start from a template: guest uptime when the resumed guest had read its setup line (<c>STRATA-TIME setup</c>).</param>
+public sealed record GuestReport(int? ExitCode, string? Failure, double? KernelSeconds = null, double? WorkloadSeconds = null, double? ExitSeconds = null,
+    double? SetupSeconds = null);
 
 /// <summary>How a VM run ended.</summary>
 public sealed record VmExit
@@ -454,6 +456,7 @@ public sealed class QemuVm : IAsyncDisposable
                     "kernel" => report with { KernelSeconds = t },
                     "workload" => report with { WorkloadSeconds = t },
                     "exit" => report with { ExitSeconds = t },
+                    "setup" => report with { SetupSeconds = t },
                     _ => report,
                 };
             }

@@ -148,6 +148,36 @@ public sealed class GuestAssetsTests : IClassFixture<GuestAssetsFixture>
         Assert.Contains("\"backing-filename-format\": \"raw\"", info, StringComparison.Ordinal);
     }
 
+    [QemuFact]
+    public async Task DiskBuilder_OverlaysAreCopiesOfOneQemuImgOverlay_PerBaseSizeAndDate()
+    {
+        using var dir = new TempDir();
+        var image = dir.Combine("base.raw");
+        await using (var f = File.Create(image))
+        {
+            f.SetLength(8L * 1024 * 1024);
+        }
+        var disks = new DiskBuilder(dir.Combine("cache"));
+        await disks.CreateOverlayAsync(image, "raw", dir.Combine("a.qcow2"), CancellationToken.None);
+        await disks.CreateOverlayAsync(image, "raw", dir.Combine("b.qcow2"), CancellationToken.None);
+        Assert.Single(Directory.GetFiles(dir.Combine("cache", "overlays")));
+        // The same bytes qemu-img writes for the same base, and two files: one overlay's writes never reach the other.
+        await Run("qemu-img", "create", "-q", "-f", "qcow2", "-b", image, "-F", "raw", dir.Combine("direct.qcow2"));
+        Assert.Equal(await File.ReadAllBytesAsync(dir.Combine("direct.qcow2")), await File.ReadAllBytesAsync(dir.Combine("b.qcow2")));
+        await Run("qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 64k", dir.Combine("a.qcow2"));
+        Assert.Matches(@"64 KiB \(0x10000\) bytes\s+allocated at offset 0", await Run("qemu-io", "-f", "qcow2", "-c", "map", dir.Combine("a.qcow2")));
+        Assert.Equal(await File.ReadAllBytesAsync(dir.Combine("direct.qcow2")), await File.ReadAllBytesAsync(dir.Combine("b.qcow2")));
+
+        // A base of another size (rebuilt in place) gets its own overlay with its own virtual size.
+        await using (var f = File.OpenWrite(image))
+        {
+            f.SetLength(16L * 1024 * 1024);
+        }
+        await disks.CreateOverlayAsync(image, "raw", dir.Combine("c.qcow2"), CancellationToken.None);
+        Assert.Equal(2, Directory.GetFiles(dir.Combine("cache", "overlays")).Length);
+        Assert.Contains("\"virtual-size\": 16777216", await Run("qemu-img", "info", "--output=json", dir.Combine("c.qcow2")), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task DiskBuilder_BadKey_ThrowsInvalidArgument()
     {

@@ -54,15 +54,44 @@ public sealed class DiskBuilder(string cacheDirectory, string mkfsExt4 = "mkfs.e
         return path;
     }
 
-    /// <summary>Creates a qcow2 overlay whose backing file is <paramref name="basePath"/>; QEMU opens the base read-only.</summary>
+    /// <summary>
+    /// Creates a qcow2 overlay whose backing file is <paramref name="basePath"/>; QEMU opens the base read-only. An empty
+    /// overlay's bytes depend only on the base (its path, format and size), so <c>qemu-img</c> makes one once per base
+    /// (kept under <c>overlays/</c> in the cache directory, keyed by the base's path, format, size and date) and every
+    /// later overlay is a copy of it: a file copy instead of a process start on each sandbox's path.
+    /// </summary>
     public async Task CreateOverlayAsync(string basePath, string baseFormat, string overlayPath, CancellationToken cancellationToken)
     {
         if (!File.Exists(basePath))
         {
             throw StrataException.NotFound($"base image {basePath} does not exist");
         }
+        var full = Path.GetFullPath(basePath);
+        var info = new FileInfo(full);
+        var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            string.Create(CultureInfo.InvariantCulture, $"{full}\n{baseFormat}\n{info.Length}\n{info.LastWriteTimeUtc.Ticks}"))))[..32];
+        var empty = Path.Combine(cacheDirectory, "overlays", key + ".qcow2");
+        if (!File.Exists(empty))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(empty)!);
+            var temp = $"{empty}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+            try
+            {
+                await QemuImgCreateAsync(full, baseFormat, temp, cancellationToken).ConfigureAwait(false);
+                File.Move(temp, empty, overwrite: true);
+            }
+            finally
+            {
+                File.Delete(temp);
+            }
+        }
+        File.Copy(empty, overlayPath, overwrite: true);
+    }
+
+    private async Task QemuImgCreateAsync(string basePath, string baseFormat, string overlayPath, CancellationToken cancellationToken)
+    {
         var r = await ExternalTool.RunAsync(qemuImg,
-            ["create", "-q", "-f", "qcow2", "-b", Path.GetFullPath(basePath), "-F", baseFormat, overlayPath],
+            ["create", "-q", "-f", "qcow2", "-b", basePath, "-F", baseFormat, overlayPath],
             "qemu-utils", cancellationToken).ConfigureAwait(false);
         if (r.ExitCode != 0)
         {

@@ -29,7 +29,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 10;
+    public const int Version = 11;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -63,13 +63,15 @@ public static class GuestInit
         export PATH=/bin:/sbin:/usr/bin:/usr/sbin
         mount -t proc proc /proc
         read -r t0 _ < /proc/uptime
+        cmdline=$(cat /proc/cmdline)
         mount -t sysfs sysfs /sys
         mount -t devtmpfs devtmpfs /dev 2>/dev/null
         mount -t tmpfs tmpfs /tmp
 
-        # Parameters come from the kernel command line, or in template mode from the host's setup line (/strata/cmdline).
+        # Parameters come from the kernel command line, or in template mode from the host's setup line; read once into
+        # $cmdline (a restored guest runs under TCG with no translated code yet: every program started costs).
         param() {
-          for w in $(cat /strata/cmdline 2>/dev/null || cat /proc/cmdline); do
+          for w in $cmdline; do
             case "$w" in "$1="*) echo "${w#*=}"; return 0 ;; esac
           done
           return 1
@@ -139,6 +141,12 @@ public static class GuestInit
         if param strata.template >/dev/null; then
           sp=$(port strata.setup) || fail "no strata.setup port"
           exec 6<>"$sp" || fail "cannot open the strata.setup port"
+          # What needs nothing of a workload is done before the save, so no start from the template repeats it: the
+          # ports, the loopback device, and the tmpfs with busybox and the exec agent that becomes the root's /.strata.
+          out=$(port strata.stdout); err=$(port strata.stderr); xp=$(port strata.exec)
+          ip link set lo up 2>/dev/null
+          mkdir -p /strata/stage && mount -t tmpfs -o mode=0755 strata /strata/stage \
+            && cp /bin/busybox /etc/strata/exec-agent.sh /strata/stage/ || fail "cannot stage busybox for the workload's root"
           # A balloon with free-page reporting reports the free pages 2 s after its driver started, and QEMU punches
           # them out of the template's memory file. A clone maps that file privately, and QEMU 7.2 would punch a clone's
           # freed pages out of the shared file as well, so the driver goes before the save: clones never report.
@@ -156,7 +164,8 @@ public static class GuestInit
           setup=
           # A port reads end-of-file while no host is connected.
           until IFS= read -r setup <&6 && [ -n "$setup" ]; do usleep 5000; done
-          echo "$setup" | base64 -d > /strata/cmdline.new && mv /strata/cmdline.new /strata/cmdline || fail "the setup line is not valid base64"
+          mark setup
+          cmdline=$(echo "$setup" | base64 -d) || fail "the setup line is not valid base64"
           # Two starts of one template must never share random state: mix the host's seed in and rekey at once.
           seed=$(param strata.seed) || fail "no strata.seed in the setup line"
           r=$(echo "$seed" | base64 -d | /bin/strata-reseed 2>&1; echo " $?")
@@ -166,9 +175,9 @@ public static class GuestInit
           echo "STRATA-SETUP-OK" >&6
           exec 6<&-
         fi
-        if h=$(param strata.hostname); then hostname "$h"; fi
+        if h=$(param strata.hostname); then echo "$h" > /proc/sys/kernel/hostname; fi
 
-        ip link set lo up 2>/dev/null
+        [ -e /strata/stage ] || ip link set lo up 2>/dev/null
         if net=$(param strata.net); then
           addr=${net%%,*}
           gw=
@@ -183,8 +192,8 @@ public static class GuestInit
           if [ -n "$gw" ]; then ip route add default via "$gw" || fail "cannot add a default route via $gw"; fi
         fi
 
-        out=$(port strata.stdout) || fail "no strata.stdout port"
-        err=$(port strata.stderr) || fail "no strata.stderr port"
+        [ -n "$out" ] || out=$(port strata.stdout) || fail "no strata.stdout port"
+        [ -n "$err" ] || err=$(port strata.stderr) || fail "no strata.stderr port"
         workload=$(param strata.workload) || fail "no strata.workload on the kernel command line"
         echo "$workload" | base64 -d > /strata/workload.sh || fail "strata.workload is not valid base64"
 
@@ -195,7 +204,7 @@ public static class GuestInit
             usleep 10000
           done
           mount -t ext4 "$root" /newroot || fail "cannot mount $root as ext4"
-          for d in proc sys dev tmp; do mkdir -p "/newroot/$d" 2>/dev/null; done
+          mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp 2>/dev/null
           mount -t proc proc /newroot/proc
           mount -t sysfs sysfs /newroot/sys
           mount -t devtmpfs devtmpfs /newroot/dev 2>/dev/null
@@ -203,8 +212,13 @@ public static class GuestInit
           mkdir -p /newroot/dev/pts && mount -t devpts -o mode=0620,ptmxmode=0666 devpts /newroot/dev/pts 2>/dev/null
           # The workload script and a shell to read it live on a tmpfs, so the root needs no shell of its own.
           mkdir -p /newroot/.strata || fail "cannot create /.strata on the root disk"
-          mount -t tmpfs -o mode=0755 strata /newroot/.strata
-          cp /bin/busybox /strata/workload.sh /newroot/.strata/
+          if [ -e /strata/stage/busybox ]; then
+            mount --move /strata/stage /newroot/.strata || fail "cannot move the staged busybox to /.strata"
+            cp /strata/workload.sh /newroot/.strata/
+          else
+            mount -t tmpfs -o mode=0755 strata /newroot/.strata
+            cp /bin/busybox /strata/workload.sh /etc/strata/exec-agent.sh /newroot/.strata/
+          fi
           prefix=/newroot
         else
           prefix=
@@ -252,18 +266,19 @@ public static class GuestInit
 
         [ -f /strata/stop ] && { echo "STRATA-FAIL stopped before the workload started" > "$ctl"; finish; }
         if [ -n "$prefix" ]; then
-          if param strata.exec >/dev/null && xp=$(port strata.exec); then
-            cp /etc/strata/exec-agent.sh /newroot/.strata/
-            chroot /newroot /.strata/busybox sh /.strata/exec-agent.sh "$xp" < /dev/null > /dev/null 2>&1 &
-          fi
           mark workload
           chroot /newroot /.strata/busybox sh /.strata/workload.sh < /dev/null > "$out" 2> "$err" &
+          wpid=$!
+          # The exec agent starts after the workload, so on the one vCPU the workload gets going first.
+          if param strata.exec >/dev/null && { [ -n "$xp" ] || xp=$(port strata.exec); }; then
+            chroot /newroot /.strata/busybox sh /.strata/exec-agent.sh "$xp" < /dev/null > /dev/null 2>&1 &
+          fi
         else
           cd /
           mark workload
           sh /strata/workload.sh < /dev/null > "$out" 2> "$err" &
+          wpid=$!
         fi
-        wpid=$!
         echo "$wpid" > /strata/workload.pid
         [ -f /strata/stop ] && kill -TERM "$wpid"
         wait "$wpid"

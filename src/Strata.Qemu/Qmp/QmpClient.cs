@@ -45,15 +45,16 @@ public sealed class QmpClient : IAsyncDisposable
     /// <summary>
     /// Connects, reads the greeting and negotiates capabilities. Retries while the socket does not
     /// exist yet or refuses (QEMU just started, or another client still holds it) until
-    /// <paramref name="timeout"/> has passed.
+    /// <paramref name="timeout"/> has passed, every <paramref name="retryDelay"/> when given (a start waiting on a QEMU
+    /// it just launched), else backing off from 10 to 200 ms.
     /// </summary>
-    public static async Task<QmpClient> ConnectAsync(string socketPath, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<QmpClient> ConnectAsync(string socketPath, TimeSpan timeout, CancellationToken cancellationToken, TimeSpan? retryDelay = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(socketPath);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         Exception? last = null;
-        var delay = TimeSpan.FromMilliseconds(10);
+        var delay = retryDelay ?? TimeSpan.FromMilliseconds(10);
         while (true)
         {
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -96,7 +97,7 @@ public sealed class QmpClient : IAsyncDisposable
             {
                 // Loop once more so the catch blocks above produce the right error.
             }
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 200));
+            delay = retryDelay ?? TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 200));
         }
     }
 

@@ -156,6 +156,25 @@ public static class GuestTemplate
         }
     }
 
+    /// <summary>
+    /// A start from the template, as quickly as the guest can take it: connects to QEMU's QMP socket (polled every
+    /// 2 ms while QEMU starts), starts loading <paramref name="stateFile"/> and, without waiting for the load to end,
+    /// sends <paramref name="setupLine"/> on the setup port: QEMU holds it in the socket until the resumed guest reads it
+    /// (the guest waits in its read loop when it is saved), so the guest runs its workload's setup the moment it
+    /// resumes. Returns when the guest confirmed its parameters (<see cref="SendSetupAsync"/>); throws when QEMU refuses
+    /// the state (it exits, and the setup port closes) or the guest does not confirm within <paramref name="budget"/>.
+    /// </summary>
+    public static async Task ResumeAsync(string qmpSocket, string stateFile, string setupSocket, string setupLine, TimeSpan budget, CancellationToken ct)
+    {
+        var qmp = await QmpClient.ConnectAsync(qmpSocket, TimeSpan.FromSeconds(10), ct, retryDelay: TimeSpan.FromMilliseconds(2)).ConfigureAwait(false);
+        await using (qmp.ConfigureAwait(false))
+        {
+            await IgnoreSharedAsync(qmp, ct).ConfigureAwait(false);
+            await qmp.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(stateFile) }, ct).ConfigureAwait(false);
+        }
+        await SendSetupAsync(setupSocket, setupLine, budget, ct).ConfigureAwait(false);
+    }
+
     private static Task IgnoreSharedAsync(QmpClient qmp, CancellationToken ct) =>
         qmp.ExecuteAsync("migrate-set-capabilities", new JsonObject
         {

@@ -6,7 +6,6 @@ using Strata.Node.Drivers.Sandbox.Templates;
 using Strata.Node.Supervision;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
-using Strata.Qemu.Qmp;
 using Strata.Qemu.Templates;
 
 namespace Strata.Node.Drivers.Sandbox;
@@ -125,12 +124,9 @@ public sealed partial class SandboxDriver
         var dir = handle.Directory;
         try
         {
-            var qmp = await QmpClient.ConnectAsync(Path.Combine(dir, QmpSocketName), TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
-            await using (qmp.ConfigureAwait(false))
-            {
-                await GuestTemplate.RestoreAsync(qmp, fromTemplate.StateFile!, ct).ConfigureAwait(false);
-            }
-            await GuestTemplate.SendSetupAsync(Path.Combine(dir, SetupSocketName), GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), SetupBudget, ct).ConfigureAwait(false);
+            await GuestTemplate.ResumeAsync(Path.Combine(dir, QmpSocketName), fromTemplate.StateFile!, Path.Combine(dir, SetupSocketName),
+                GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), SetupBudget, ct).ConfigureAwait(false);
+            Mark("sandbox guest confirmed its parameters");
             return (started, fromTemplate);
         }
         catch (StrataException e) when (e.Kind != ErrorKind.Cancelled)

@@ -202,6 +202,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             ExitFile = Path.Combine(dir, ExitFileName),
         };
         var started = await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
+        Mark("sandbox qemu launched");
         if (fromTemplate.Options is not null)
         {
             (started, fromTemplate) = await ResumeOrBootColdAsync(handle, started, config, fromTemplate, plan, options, cancellationToken).ConfigureAwait(false);
@@ -467,6 +468,9 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             _guest.Dispose();
         }
     }
+
+    /// <summary>A phase of the current run's timeline (see Strata.Control.RunTimeline; logged at debug level).</summary>
+    private static void Mark(string phase) => System.Diagnostics.Activity.Current?.AddEvent(new System.Diagnostics.ActivityEvent(phase));
 
     [LoggerMessage(EventId = 3401, Level = LogLevel.Information, Message = "sandbox guests: kernel {Release}, accelerator {Accel} ({Reason})")]
     private partial void LogAssets(string release, string accel, string reason);
