@@ -12,7 +12,7 @@ namespace Strata.Vm.Tests;
 /// <c>kill -9</c> of the daemon while a template is being saved leaves nothing that is ever used; <c>inspect</c> (text and
 /// <c>--json</c>) says how each guest started; <c>image ls</c> lists the template with its size; a second project's token
 /// sees it with the image (images are shared) but can neither remove nor prune it (403); <c>prune</c> and <c>image rm</c>
-/// remove it; <c>--no-template</c> and the daemon's <c>--no-vm-templates</c> boot cold and say why. One test: every step
+/// remove it; a <c>--disposable</c> VM restores it at every start on a fresh disk; <c>--no-template</c> and the daemon's <c>--no-vm-templates</c> boot cold and say why. One test: every step
 /// builds on the previous one's daemon, image and template, so the guest boots as few times as the steps need.
 /// </summary>
 public sealed class VmTemplateDaemonTests : IDisposable
@@ -204,8 +204,21 @@ public sealed class VmTemplateDaemonTests : IDisposable
         Assert.True(cold.Code == 0, cold.Stderr);
         Assert.Equal("cold boot: asked for (--no-template)", await HowStartedAsync("vt24b-cold"));
 
+        // A --disposable VM restores the template at every start, on a fresh disk each time.
+        await OkAsync("create", "--name", "vt24b-disposable", "--disposable", "--tier", "vm", Image, "--", "sh", "-c",
+            "cat /vt24b-seen 2>/dev/null && echo SEEN; echo x > /vt24b-seen; sync; echo ran");
+        for (var run = 1; run <= 2; run++)
+        {
+            await OkAsync("start", "vt24b-disposable");
+            Assert.Equal("0", (await OkAsync("wait", "vt24b-disposable")).Trim());
+            Assert.Equal($"template {key}", await HowStartedAsync("vt24b-disposable"));
+        }
+        var disposableLogs = await OkAsync("logs", "vt24b-disposable");
+        Assert.Equal(2, disposableLogs.Split('\n').Count(l => l == "ran"));
+        Assert.DoesNotContain("SEEN", disposableLogs, StringComparison.Ordinal);
+
         // 7. prune removes the template (the next first start makes it again); image rm of the image's last name removes it.
-        foreach (var name in (string[])["vt24b-killed", "vt24b-made", "vt24b-restored", "vt24b-cold"])
+        foreach (var name in (string[])["vt24b-killed", "vt24b-made", "vt24b-restored", "vt24b-cold", "vt24b-disposable"])
         {
             await OkAsync("rm", "-f", name);
         }
