@@ -20,7 +20,7 @@ internal static class InstanceCommands
         var name = new Option<string?>("--name") { Description = "instance name (DNS label; generated when omitted)" };
         var rm = new Option<bool>("--rm") { Description = "remove the instance when it finishes" };
         var disposable = new Option<bool>("--disposable") { Description = "discard every change the workload makes when it stops (vm: a fresh disk overlay each run)" };
-        var noTemplate = new Option<bool>("--no-template") { Description = "boot the guest cold instead of from its image's booted template (sandbox tier)" };
+        var noTemplate = new Option<bool>("--no-template") { Description = "boot the guest cold instead of from its image's booted template (sandbox tier, and OCI VMs on the vm tier)" };
         var detach = new Option<bool>("--detach", "-d") { Description = "start it and print its name instead of attaching" };
         var env = new Option<string[]>("--env", "-e") { Description = "environment variable K=V (repeatable)", AllowMultipleArgumentsPerToken = false };
         var cpus = new Option<double?>("--cpus") { Description = "CPU limit in cores, e.g. 0.5" };
