@@ -27,6 +27,13 @@ public sealed partial class VmDriver : ILiveMoveDriver
         {
             throw StrataException.Invalid("disposable", "a disposable VM starts from its image at every run; create it on the target instead of moving it");
         }
+        if (handle.Data.TryGetValue(TemplateDataKey, out var how) && how.StartsWith("template ", StringComparison.Ordinal))
+        {
+            // The target's incoming QEMU is planned as a cold boot of the same configuration; a guest restored from a
+            // template does not load into it yet (QEMU closes the stream at the first RAM pages).
+            throw StrataException.Conflict(
+                "the VM was started from its image's template, and moving such a VM live is not built yet; restart it (a VM's later starts boot cold) and move it then, or create it with --no-template");
+        }
         var socket = QmpSocket(handle);
         var snapshots = await _qmp.HumanAsync(socket, "info snapshots", cancellationToken).ConfigureAwait(false);
         if (snapshots.Contains("ID", StringComparison.Ordinal) && snapshots.Contains("TAG", StringComparison.Ordinal))
