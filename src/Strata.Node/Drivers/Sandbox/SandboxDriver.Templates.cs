@@ -67,29 +67,15 @@ public sealed partial class SandboxDriver
             workload.MemoryMiB, workload.Cpus, _options.QemuBinary, assets.Accel.Accel == Accelerators.Tcg ? HostTsc.KHz : null,
             options.Network is not null, options.Network?.NamesDisk is not null, options.Balloon);
         var key = shape.Key();
-        var note = "";
-        var template = Templates.Find(key, out var whyNot);
-        if (template is null)
+        var lookup = await Templates.FindOrCreateAsync(key, "booting the image's template (its first start; later starts restore it)",
+            c => Templates.CreateAsync(shape, key, (temp, c2) => TemplateBootOptionsAsync(options, temp, workload, c2), c), ct).ConfigureAwait(false);
+        if (lookup.Template is not { } template)
         {
-            if (whyNot is not null)
-            {
-                Templates.Discard(key, whyNot);
-                note = $" (the previous template was discarded: {whyNot})";
-            }
-            try
-            {
-                CreateProgress.Report("template", "booting the image's template (its first start; later starts restore it)");
-                template = await Templates.CreateAsync(shape, key, (temp, c) => TemplateBootOptionsAsync(options, temp, workload, c), ct).ConfigureAwait(false);
-                note = " (made by this start)" + note;
-            }
-            catch (StrataException e) when (e.Kind != ErrorKind.Cancelled)
-            {
-                LogTemplateFailed(handle.InstanceId, e.Message);
-                return TemplateStart.Cold($"the template could not be made: {e.Message}{note}");
-            }
+            LogTemplateFailed(handle.InstanceId, lookup.Failure!);
+            return TemplateStart.Cold($"the template could not be made: {lookup.Failure}{lookup.Note}");
         }
         var restore = GuestTemplate.ForRestore(options, template.Directory, Path.Combine(handle.Directory, SetupSocketName));
-        return new TemplateStart(restore, key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{note}");
+        return new TemplateStart(restore, key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{lookup.Note}");
     }
 
     /// <summary>

@@ -87,29 +87,15 @@ public sealed partial class VmDriver
         }
         var head = KernelHead(config);
         var key = TemplateKey(config, head, network);
-        var note = "";
-        var template = Templates.Find(key, out var whyNot);
-        if (template is null)
+        var lookup = await Templates.FindOrCreateAsync(key, "booting the image's vm template (its first start; later starts restore it)",
+            c => Templates.CreateAsync(key, config.ImageId ?? config.BaseDisk, (temp, c2) => BootAndSaveTemplateAsync(config, head, network, key, temp, c2), c), ct).ConfigureAwait(false);
+        if (lookup.Template is not { } template)
         {
-            if (whyNot is not null)
-            {
-                Templates.Discard(key, whyNot);
-                note = $" (the previous template was discarded: {whyNot})";
-            }
-            try
-            {
-                CreateProgress.Report("template", "booting the image's vm template (its first start; later starts restore it)");
-                template = await Templates.CreateAsync(key, config.ImageId ?? config.BaseDisk, (temp, c) => BootAndSaveTemplateAsync(config, head, network, key, temp, c), ct).ConfigureAwait(false);
-                note = " (made by this start)" + note;
-            }
-            catch (StrataException e) when (e.Kind != ErrorKind.Cancelled)
-            {
-                LogTemplateFailed(handle.InstanceId, e.Message);
-                return VmTemplateStart.Cold($"the template could not be made: {e.Message}{note}");
-            }
+            LogTemplateFailed(handle.InstanceId, lookup.Failure!);
+            return VmTemplateStart.Cold($"the template could not be made: {lookup.Failure}{lookup.Note}");
         }
         var setup = Path.Combine(template.Directory, GuestTemplate.KernelSetupFileName);
-        return new VmTemplateStart(key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{note}", File.Exists(setup) ? setup : null);
+        return new VmTemplateStart(key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{lookup.Note}", File.Exists(setup) ? setup : null);
     }
 
     /// <summary>

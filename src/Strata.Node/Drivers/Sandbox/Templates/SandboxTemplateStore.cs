@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 using Strata.Contracts.Host;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
@@ -126,6 +127,35 @@ internal sealed partial class SandboxTemplateStore
             freed += t.SizeBytes;
         }
         return freed;
+    }
+
+    /// <summary>
+    /// The template <paramref name="key"/>, made now by <paramref name="create"/> (with <paramref name="progress"/> as the
+    /// create's step) when there is none or the one there fails its check (then discarded first). The result's note
+    /// is what a start adds after the key: "", " (made by this start)", and " (the previous template was discarded:
+    /// WHY)". When the template cannot be made, Template is null and Failure says why; the start boots cold.
+    /// </summary>
+    public async Task<TemplateLookup> FindOrCreateAsync(string key, string progress, Func<CancellationToken, Task<SandboxTemplateInfo>> create, CancellationToken ct)
+    {
+        if (Find(key, out var whyNot) is { } found)
+        {
+            return new TemplateLookup(found, "", null);
+        }
+        var note = "";
+        if (whyNot is not null)
+        {
+            Discard(key, whyNot);
+            note = $" (the previous template was discarded: {whyNot})";
+        }
+        try
+        {
+            CreateProgress.Report("template", progress);
+            return new TemplateLookup(await create(ct).ConfigureAwait(false), " (made by this start)" + note, null);
+        }
+        catch (StrataException e) when (e.Kind != ErrorKind.Cancelled)
+        {
+            return new TemplateLookup(null, note, e.Message);
+        }
     }
 
     /// <summary>Takes a template out of use at once (a rename), then deletes it.</summary>
@@ -394,3 +424,6 @@ internal sealed partial class SandboxTemplateStore
     [LoggerMessage(EventId = 3422, Level = LogLevel.Information, Message = "removed {Dir}, a template save that never finished")]
     private partial void LogSwept(string dir);
 }
+
+/// <summary>What <see cref="SandboxTemplateStore.FindOrCreateAsync"/> found or made (see there).</summary>
+public sealed record TemplateLookup(SandboxTemplateInfo? Template, string Note, string? Failure);
