@@ -164,6 +164,20 @@ public sealed class ColdMoveTests(ContainerFixture fx)
             var firstThere = Counts(await LogsAsync(target, "counter")).First();
             Assert.True(firstThere > lastHere, $"the counter restarted on the target: it printed {firstThere} first, after {lastHere} here");
 
+            // An exited container moves with its layer and stays not started there; its next start finds the file.
+            await source.CreateAsync(new InstanceSpec
+            {
+                Tier = "container", Image = "busybox", Name = "note",
+                Args = ["sh", "-c", "if [ -f /note ]; then cat /note; else echo layer-$(cat /proc/sys/kernel/random/uuid) > /note; echo wrote; fi"],
+            });
+            await source.WaitAsync("note");
+            var parked = await WaitAsync(source, await source.MoveAsync("note", new MoveRequest { ToAddress = targetAddress, ToToken = targetToken, Mode = "cold" }));
+            Assert.True(parked.Status == OperationStatusNames.Succeeded, parked.Error?.Detail);
+            Assert.Equal("created", (await target.GetAsync("note")).State);
+            await target.StartAsync("note");
+            await target.WaitAsync("note");
+            Assert.Matches("^layer-[0-9a-f-]{36}\n$", await LogsAsync(target, "note"));
+
             // A process restarts, said plainly.
             var process = await WaitAsync(source, await source.MoveAsync("sleeper", new MoveRequest { ToAddress = targetAddress, ToToken = targetToken, Mode = "cold" }));
             Assert.True(process.Status == OperationStatusNames.Succeeded, process.Error?.Detail);
