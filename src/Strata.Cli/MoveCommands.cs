@@ -6,7 +6,7 @@ using Strata.Contracts;
 
 namespace Strata.Cli;
 
-/// <summary><c>strata move NAME --to-address URL --to-token TOKEN [--bandwidth 200M] [--postcopy] [--json]</c>.</summary>
+/// <summary><c>strata move NAME --to-address URL --to-token TOKEN [--live|--cold] [--bandwidth 200M] [--postcopy] [--json]</c>.</summary>
 internal static class MoveCommands
 {
     public static Command Move()
@@ -19,22 +19,32 @@ internal static class MoveCommands
         {
             Description = "switch to postcopy after the first RAM pass: always converges, but from then on a failure of either daemon or of the link loses the guest, and the move cannot be cancelled",
         };
+        var live = new Option<bool>("--live") { Description = "move it running (the vm tier); refused, with the reason, on a tier that cannot" };
+        var cold = new Option<bool>("--cold")
+        {
+            Description = "stop it, carry its state (a container's writable layer, a stepped wasm module's memory; a process carries nothing and restarts), start it on the target, then remove it here; the default for tiers that cannot move live",
+        };
         var json = new Option<bool>("--json") { Description = "print the finished operation as JSON (no progress display)" };
         var command = new Command("move",
-            "Move a running VM live to another daemon: the guest keeps running (one short pause), its disk goes along; Ctrl-C cancels and leaves it running here")
+            "Move an instance to another daemon: a VM live (the guest keeps running, one short pause, its disk goes along); a container, wasm module or process cold (--cold). Ctrl-C cancels and leaves it here as it was")
         {
-            instance, address, token, bandwidth, postcopy, json,
+            instance, address, token, live, cold, bandwidth, postcopy, json,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
             using var client = StrataCli.Client(parse);
             var name = parse.GetValue(instance)!;
+            if (parse.GetValue(live) && parse.GetValue(cold))
+            {
+                throw StrataException.Invalid("mode", "give --live or --cold, not both");
+            }
             var operation = await client.MoveAsync(name, new MoveRequest
             {
                 ToAddress = parse.GetValue(address),
                 ToToken = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("STRATA_MOVE_TOKEN"),
                 Bandwidth = parse.GetValue(bandwidth),
                 Postcopy = parse.GetValue(postcopy),
+                Mode = parse.GetValue(live) ? "live" : parse.GetValue(cold) ? "cold" : null,
             }, ct);
             return await FollowAsync(client, operation, parse.GetValue(json));
         }));
@@ -60,14 +70,15 @@ internal static class MoveCommands
                 continue;
             }
             var ram = final.Progress.Items.FirstOrDefault(i => i.Id == "ram");
-            var phase = ram?.Phase ?? "preparing the target";
+            var step = final.Progress.Items.FirstOrDefault(i => i.Id == "move");
+            var phase = step?.Phase ?? ram?.Phase ?? "preparing the target";
             if (terminal)
             {
-                Console.Write($"\r{Line(final, ram)}".PadRight(Math.Min(Console.BufferWidth > 0 ? Console.BufferWidth - 1 : 120, 160)));
+                Console.Write($"\r{Line(final, ram, step)}".PadRight(Math.Min(Console.BufferWidth > 0 ? Console.BufferWidth - 1 : 120, 160)));
             }
             else if (phase != lastPhase)
             {
-                Console.WriteLine(Line(final, ram));
+                Console.WriteLine(Line(final, ram, step));
             }
             lastPhase = phase;
         }
@@ -82,14 +93,20 @@ internal static class MoveCommands
         switch (final.Status)
         {
             case OperationStatusNames.Succeeded:
-                if (!json && final.Result is { ValueKind: JsonValueKind.Object } result && result.Deserialize(StrataJsonContext.Default.MoveResult) is { } r)
+                if (!json && final.Result is { ValueKind: JsonValueKind.Object } coldResult
+                    && coldResult.Deserialize(StrataJsonContext.Default.MoveResult) is { Mode: "cold" } c)
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{c.Name} moved to {c.To} (cold) in {c.TotalSeconds:0.00} s{(c.DowntimeMs > 0 ? $", down {c.DowntimeMs / 1000:0.00} s" : "")}; carried {c.Carried}"));
+                }
+                else if (!json && final.Result is { ValueKind: JsonValueKind.Object } result && result.Deserialize(StrataJsonContext.Default.MoveResult) is { } r)
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{r.Name} moved to {r.To} ({r.Mode}) in {r.TotalSeconds:0.00} s: downtime {r.DowntimeMs:0} ms, {Mib(r.RamBytes)} MiB of RAM, {Mib(r.DiskBytes)} MiB of disk{(r.UsedPostcopy ? ", postcopy" : "")}"));
                 }
                 return 0;
             case OperationStatusNames.Cancelled:
-                Console.Error.WriteLine($"strata: the move of {operation.Target} was cancelled; it keeps running here and the target was cleaned up");
+                Console.Error.WriteLine($"strata: the move of {operation.Target} was cancelled; it stays here as it was and the target was cleaned up");
                 return 130;
             default:
                 Console.Error.WriteLine($"strata: {final.Error?.Detail ?? $"the move of {operation.Target} {final.Status}"}");
@@ -97,8 +114,9 @@ internal static class MoveCommands
         }
     }
 
-    private static string Line(OperationInfo o, ProgressItem? ram) =>
-        ram is null ? $"{o.Target}: preparing the target"
+    private static string Line(OperationInfo o, ProgressItem? ram, ProgressItem? step) =>
+        step is not null ? $"{o.Target}: [{step.Current}/{step.Total}] {step.Message ?? step.Phase}"
+        : ram is null ? $"{o.Target}: preparing the target"
             : string.Create(CultureInfo.InvariantCulture, $"{o.Target}: RAM {Mib(ram.Current)}/{Mib(ram.Total)} MiB; {o.Progress.Message}");
 
     private static string Mib(long bytes) => (bytes / (1024.0 * 1024)).ToString("0.0", CultureInfo.InvariantCulture);

@@ -18,7 +18,10 @@ public sealed record MoveRequest
     /// <summary>Switch to postcopy after the first RAM pass (always converges; a failure of either side then loses the guest).</summary>
     public bool Postcopy { get; init; }
 
-    /// <summary><c>live</c> (the default, and the only mode built so far).</summary>
+    /// <summary>
+    /// <c>live</c> (the guest keeps running; the vm tier) or <c>cold</c> (stopped, its state carried, started on the
+    /// target; the container, wasm and process tiers). Null: live where the tier can, else cold.
+    /// </summary>
     public string? Mode { get; init; }
 }
 
@@ -29,6 +32,8 @@ public sealed record MoveResult
     public string Project { get; init; } = "";
     public string To { get; init; } = "";
     public string Mode { get; init; } = "";
+    /// <summary>A cold move: what went along, in words (e.g. the writable layer; nothing for a process, which restarts).</summary>
+    public string? Carried { get; init; }
     public double TotalSeconds { get; init; }
     /// <summary>The downtime QEMU measured (source stop to target start).</summary>
     public double DowntimeMs { get; init; }

@@ -156,6 +156,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app.MapOpenApi("/openapi/{documentName}.json");
             InstanceEndpoints.Map(app);
             MoveEndpoints.Map(app);
+            ColdMoveEndpoints.Map(app);
             SnapshotEndpoints.Map(app);
             ExecEndpoints.Map(app);
             ConsoleEndpoints.Map(app);

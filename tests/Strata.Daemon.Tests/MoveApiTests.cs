@@ -34,8 +34,14 @@ public sealed class MoveApiTests : IAsyncLifetime
     {
         var tier = await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To()));
         Assert.Equal(400, tier.Status);
-        Assert.Contains("the fake tier cannot move live", tier.Message, StringComparison.Ordinal);
+        Assert.Equal("tier", tier.Field);
+        Assert.Contains("the fake tier cannot move", tier.Message, StringComparison.Ordinal);
         Assert.Contains("vm tier", tier.Message, StringComparison.Ordinal);
+        Assert.Contains("container, wasm and process", tier.Message, StringComparison.Ordinal);
+        var live = await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To() with { Mode = "live" }));
+        Assert.Equal("mode", live.Field);
+        Assert.Contains("the fake tier cannot move live", live.Message, StringComparison.Ordinal);
+        Assert.Equal("mode", (await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To() with { Mode = "warm" }))).Field);
 
         var address = await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To(address: null)));
         Assert.Equal("toAddress", address.Field);
@@ -44,7 +50,7 @@ public sealed class MoveApiTests : IAsyncLifetime
         Assert.Equal("toToken", (await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To(token: " ")))).Field);
         Assert.Equal("bandwidth", (await Assert.ThrowsAsync<StrataApiException>(() =>
             _admin.MoveAsync("m20-f", To() with { Bandwidth = "fast" }))).Field);
-        Assert.Equal("mode", (await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To() with { Mode = "cold" }))).Field);
+        Assert.Equal("tier", (await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To() with { Mode = "cold" }))).Field);
         Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-none", To()))).Status);
 
         Assert.DoesNotContain((await _admin.ListOperationsAsync()).Items, o => o.Kind == "move");
@@ -62,6 +68,8 @@ public sealed class MoveApiTests : IAsyncLifetime
         // Confirming a move that this project is not receiving is "not found"; discarding one is nothing to do.
         Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.ConfirmIncomingMoveAsync("m20-f", TimeSpan.FromSeconds(1)))).Status);
         await other.DiscardIncomingMoveAsync("m20-f");
+        // Nor can it switch another project's instance in as the end of a cold move.
+        Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.MoveInAsync("m20-f", null, start: true))).Status);
         Assert.Equal("running", (await _admin.GetAsync("m20-f")).State);
 
         // A tier that cannot receive a live move is refused before anything is made.

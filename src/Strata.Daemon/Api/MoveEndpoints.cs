@@ -24,10 +24,6 @@ public static class MoveEndpoints
             var project = InstanceEndpoints.Project(http);
             var request = await JsonSerializer.DeserializeAsync(http.Request.Body, StrataJsonContext.Default.MoveRequest, http.RequestAborted)
                 ?? throw StrataException.Invalid("body", "expected a JSON move request such as {\"toAddress\": \"http://10.0.0.2:7443\", \"toToken\": \"…\"}");
-            if (request.Mode is not (null or "live"))
-            {
-                throw StrataException.Invalid("mode", $"'{request.Mode}' moves are not built yet; only live moves of running VMs are (docs/move.md)");
-            }
             var address = RemoteMoveDestination.ParseAddress(request.ToAddress);
             if (string.IsNullOrWhiteSpace(request.ToToken))
             {
@@ -38,6 +34,10 @@ public static class MoveEndpoints
                 MaxBandwidth = request.Bandwidth is { } b ? MigrationOptions.ParseBandwidth(b) : null,
                 Postcopy = request.Postcopy,
             };
+            if (ColdMoveEndpoints.ChooseMode(service, project, name, request.Mode) == "cold")
+            {
+                return ColdMoveEndpoints.Start(service, operations, project, name, address, request.ToToken);
+            }
             // Refused now, not inside the operation: another project's instance ("not found"), another tier, not running.
             var record = service.Get(project, name);
             if (service.Drivers.Get(record.Tier) is not ILiveMoveDriver)
@@ -58,7 +58,7 @@ public static class MoveEndpoints
             });
             return Results.Json(operation.ToInfo(), StrataJsonContext.Default.OperationInfo, statusCode: StatusCodes.Status202Accepted);
         }).Accepts<MoveRequest>("application/json").Produces<OperationInfo>(StatusCodes.Status202Accepted)
-            .WithSummary("Move a running VM live to another daemon (toAddress, toToken); returns the move's operation (progress, cancel with DELETE /v1/operations/{id}).");
+            .WithSummary("Move an instance to another daemon (toAddress, toToken; mode live for a running VM, cold for container, wasm and process); returns the move's operation (progress, cancel with DELETE /v1/operations/{id}).");
 
         group.MapPost("/{name}/incoming", async (string name, HttpContext http, InstanceService service) =>
         {

@@ -8,7 +8,7 @@ namespace Strata.Daemon.Move;
 /// The daemon an instance moves to, reached over its API with a token it accepts (its admin token, or an operator
 /// token of the same project there). Every call names the instance's project, so a token of another project is refused there.
 /// </summary>
-internal sealed class RemoteMoveDestination : IMoveDestination, IDisposable
+internal sealed partial class RemoteMoveDestination : IMoveDestination, IDisposable
 {
     private readonly StrataClient _client;
 

@@ -58,6 +58,13 @@ public sealed partial class ContainerDriver
 
     public async Task<DriverHandle> RestoreAsync(DriverHandle handle, string directory, CancellationToken cancellationToken)
     {
+        await ReplaceLayerAsync(handle, directory, cancellationToken).ConfigureAwait(false);
+        return await StartAsync(handle, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Swaps the (stopped) container's writable layer for the one in <paramref name="directory"/>'s archive.</summary>
+    private async Task ReplaceLayerAsync(DriverHandle handle, string directory, CancellationToken cancellationToken)
+    {
         var path = Path.Combine(directory, LayerArchive);
         if (!File.Exists(path))
         {
@@ -93,7 +100,6 @@ public sealed partial class ContainerDriver
         DeleteTree(rootfs.Work); // overlayfs scratch must not outlive its upper layer
         Directory.CreateDirectory(rootfs.Work);
         LogRestored(handle.InstanceId, path);
-        return await StartAsync(handle, cancellationToken).ConfigureAwait(false);
     }
 
     private static void DeleteTree(string path)
