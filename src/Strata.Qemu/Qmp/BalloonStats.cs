@@ -53,6 +53,29 @@ public static class BalloonStats
         return Parse(stats);
     }
 
+    /// <summary>How long a resize waits for the guest to give or take the memory before it answers with what the guest has so far.</summary>
+    public static readonly TimeSpan SettleWithin = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// Polls the balloon's <c>actual</c> (through <paramref name="queryActual"/>) until it is within 1 MiB of
+    /// <paramref name="target"/> or <paramref name="within"/> has passed; returns the last value. The guest's driver
+    /// inflates or deflates at its own pace (seconds for hundreds of MiB under TCG).
+    /// </summary>
+    public static async Task<long> SettleAsync(Func<Task<long>> queryActual, long target, TimeSpan within, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(queryActual);
+        var deadline = DateTime.UtcNow + within;
+        while (true)
+        {
+            var actual = await queryActual().ConfigureAwait(false);
+            if (Math.Abs(actual - target) < 1024 * 1024 || DateTime.UtcNow >= deadline)
+            {
+                return actual;
+            }
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Parses a <c>guest-stats</c> value; null when the guest never reported (<c>last-update</c> 0) or gave no total.</summary>
     public static GuestMemoryStats? Parse(JsonElement stats)
     {
@@ -78,7 +101,9 @@ public static class BalloonStats
 /// </summary>
 public sealed record GuestMemoryStats(DateTimeOffset Updated, long TotalBytes, long? FreeBytes, long? AvailableBytes, long? DiskCachesBytes, long? MajorFaults, long? SwapOut)
 {
-    /// <summary>What the guest uses: total − available where the guest says it, else total − free − page cache.</summary>
-    public long UsedBytes => Math.Max(0, AvailableBytes is { } available ? TotalBytes - available
-        : TotalBytes - (FreeBytes ?? 0) - (DiskCachesBytes ?? 0));
+    /// <summary>What the guest could hand out now: available where the guest says it, else free plus page cache.</summary>
+    public long UnusedBytes => Math.Min(TotalBytes, AvailableBytes ?? (FreeBytes ?? 0) + (DiskCachesBytes ?? 0));
+
+    /// <summary>What the guest uses of its total: total − <see cref="UnusedBytes"/>.</summary>
+    public long UsedBytes => Math.Max(0, TotalBytes - UnusedBytes);
 }

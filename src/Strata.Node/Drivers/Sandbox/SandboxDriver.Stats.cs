@@ -38,7 +38,7 @@ public sealed partial class SandboxDriver
     {
         RequireRunning(handle);
         var socket = Path.Combine(handle.Directory, QmpSocketName);
-        return _usage.ReadAsync(handle, socket, SandboxWorkload.Load(handle.Directory).MemoryMiB * 1024L * 1024,
+        return _usage.ReadAsync(handle, socket, SandboxWorkload.Load(handle.Directory).MemoryMiB * 1024L * 1024, expectGuest: !handle.Data.ContainsKey(TemplateRamKey),
             work => WithQmpAsync(socket, work, cancellationToken), cancellationToken);
     }
 
@@ -60,6 +60,11 @@ public sealed partial class SandboxDriver
             throw StrataException.Conflict("this sandbox started from its image's template and shares the template's memory file, which the balloon would damage; " +
                 "restart it with 'strata run --no-template' (or recreate it) to resize its memory");
         }
+        if (memoryBytes is { } shrink && shrink < maxBytes
+            && await _usage.NeedsMoreThanAsync(handle, shrink, ct => ReadGuestUsageAsync(handle, ct), cancellationToken).ConfigureAwait(false) is { } needs)
+        {
+            throw StrataException.Invalid("memoryBytes", needs);
+        }
         var socket = Path.Combine(handle.Directory, QmpSocketName);
         var actual = await WithQmpAsync(socket, async qmp =>
         {
@@ -71,10 +76,19 @@ public sealed partial class SandboxDriver
                 }
                 await qmp.ExecuteAsync("balloon", new JsonObject { ["value"] = target }, cancellationToken).ConfigureAwait(false);
             }
-            var query = await qmp.ExecuteAsync("query-balloon", null, cancellationToken).ConfigureAwait(false);
-            return query.TryGetProperty("actual", out var a) ? a.GetInt64() : maxBytes;
+            async Task<long> Actual()
+            {
+                var query = await qmp.ExecuteAsync("query-balloon", null, cancellationToken).ConfigureAwait(false);
+                return query.TryGetProperty("actual", out var a) ? a.GetInt64() : maxBytes;
+            }
+            return memoryBytes is { } wanted
+                ? await BalloonStats.SettleAsync(Actual, wanted, BalloonStats.SettleWithin, cancellationToken).ConfigureAwait(false)
+                : await Actual().ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
-        return new ResizeResult(actual, maxBytes, workload.Cpus, workload.Cpus);
+        var note = memoryBytes is { } asked && Math.Abs(actual - asked) >= 1024 * 1024
+            ? $"the guest is still giving memory back: it has {actual / (1024 * 1024)} MiB of the {asked / (1024 * 1024)} MiB asked"
+            : null;
+        return new ResizeResult(actual, maxBytes, workload.Cpus, workload.Cpus, note);
     }
 
     private static void RequireRunning(DriverHandle handle)

@@ -29,7 +29,7 @@ public sealed partial class VmDriver : IStatsDriver
             throw StrataException.Conflict("the VM is not running");
         }
         var socket = QmpSocket(handle);
-        return _usage.ReadAsync(handle, socket, ReadConfig(handle).MemoryMiB * 1024L * 1024,
+        return _usage.ReadAsync(handle, socket, ReadConfig(handle).MemoryMiB * 1024L * 1024, expectGuest: true,
             work => _qmp.UseAsync(socket, TimeSpan.FromSeconds(2), work, cancellationToken), cancellationToken);
     }
 }
