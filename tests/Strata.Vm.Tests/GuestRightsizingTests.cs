@@ -69,7 +69,7 @@ public sealed class GuestRightsizingDaemon : IAsyncLifetime
 /// than it has, <c>recommend --apply</c> balloons it down, and it keeps running with less; a cold-booted sandbox
 /// resizes the same way, one started from a template refuses (its RAM is the template's file).
 /// </summary>
-public sealed class GuestRightsizingTests(GuestRightsizingDaemon daemon) : IClassFixture<GuestRightsizingDaemon>
+public sealed class GuestRightsizingTests(GuestRightsizingDaemon daemon, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<GuestRightsizingDaemon>
 {
     private const long Mib = 1024 * 1024;
     private static readonly TimeSpan Boot = TimeSpan.FromSeconds(180);
@@ -97,6 +97,12 @@ public sealed class GuestRightsizingTests(GuestRightsizingDaemon daemon) : IClas
         Assert.True(await TestEnvironment.EventuallyAsync(async () => await SamplesAsync(client, "rs21vm-big") > 0
             && (await client.UsageHistoryAsync("rs21vm-big")).Points.Count(p => p.MemoryBytes >= 48 * Mib) >= 8, TimeSpan.FromSeconds(120), TimeSpan.FromMilliseconds(500)),
             "the sampler never recorded the guest's use");
+        // The cost of a round with one VM (QMP and /proc), for docs/rightsizing.md; not asserted.
+        var sampler = daemon.Services.GetRequiredService<Strata.Control.Usage.UsageSampler>();
+        var (rounds0, wall0) = sampler.RoundStatistics;
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        var (rounds1, wall1) = sampler.RoundStatistics;
+        output.WriteLine($"usage sampling, 1 VM: {(wall1 - wall0).TotalMicroseconds / Math.Max(1, rounds1 - rounds0):0} µs wall per round ({rounds1 - rounds0} rounds)");
         var stats = await client.StatsAsync("rs21vm-big");
         Assert.Equal(512 * Mib, stats.MemoryLimitBytes); // the balloon's size: all of it
         Assert.NotNull(stats.GuestMemoryTotalBytes);
@@ -117,6 +123,7 @@ public sealed class GuestRightsizingTests(GuestRightsizingDaemon daemon) : IClas
         Assert.True(r.Recommended.CpuCores <= 1, $"cpu {r.Recommended.CpuCores} (p90 {r.CpuP90}) from {string.Join(", ", cpuPoints)}");
         var counter0 = Counter(await shell.RunAsync("cat /r21/counter"));
         var applied = await client.ApplyRecommendationAsync("rs21vm-big");
+        output.WriteLine($"vm: {r.Samples} samples, recommended {r.Recommended.MemoryBytes / Mib} MiB of 512 (observed peak {r.ObservedMemoryPeak / Mib:0.#} MiB), cpu {r.Recommended.CpuCores}");
         Assert.Equal(512 * Mib, applied.Before.MemoryBytes);
         Assert.Equal(r.Recommended.MemoryBytes, applied.After.MemoryBytes);
 

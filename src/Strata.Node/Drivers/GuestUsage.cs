@@ -49,8 +49,6 @@ internal sealed class GuestUsage
         {
             throw StrataException.Conflict("the guest's QEMU is not running");
         }
-        int[] pids = [pid, .. HostProcesses.Children(pid)];
-        var (cpu, host) = HostProcesses.Sum(pids, withReapedChildren: false);
         GuestMemoryStats? guest = null;
         long? balloon = null;
         try
@@ -61,6 +59,10 @@ internal sealed class GuestUsage
         {
             // QMP busy or QEMU ending: the host side stands alone this time.
         }
+        // /proc after QMP: the sampler stamps a round's readings with the time after them, and a QMP answer can take a
+        // while under load; read first, the CPU time would be older than its stamp and CPU in cores overstated.
+        int[] pids = [pid, .. HostProcesses.Children(pid)];
+        var (cpu, host) = HostProcesses.Sum(pids, withReapedChildren: false);
         if (guest is not null && DateTimeOffset.UtcNow - guest.Updated > StaleAfter)
         {
             guest = null;
