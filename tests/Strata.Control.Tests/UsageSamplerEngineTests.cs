@@ -56,6 +56,7 @@ public sealed class UsageSamplerEngineTests : IAsyncLifetime
         }
         await _sampler.DisposeAsync();
         await _h.DisposeAsync();
+        Strata.Node.Cgroups.CgroupSet.RemoveParentIfEmpty(CgroupParent);
         Directory.Delete(_cache, recursive: true);
     }
 
