@@ -115,21 +115,32 @@ internal static class InsideCommands
                 return 0;
             }
             var wanted = parse.GetValue(names) is { Length: > 0 } given ? given
-                : [.. (await client.ListAsync(ct)).Items.Where(i => i.State == "running" && i.Tier == TierNames.Container).Select(i => i.Name)];
+                : [.. (await client.ListAsync(ct)).Items.Where(i => i.State == "running").Select(i => i.Name)];
             var results = await Task.WhenAll(wanted.Select(n => client.StatsAsync(n, ct)));
             if (parse.GetValue(json))
             {
                 StrataCli.WriteJson(results.ToList(), StrataJsonContext.Default.ListInstanceStats);
                 return 0;
             }
-            var table = InstanceCommands.NewTable("NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS");
+            // vm and sandbox: MEM is what the guest uses (its balloon driver's figures) of what it has; HOST is QEMU's RSS / PSS.
+            var host = results.Any(s => s.HostRssBytes is not null);
+            var table = host ? InstanceCommands.NewTable("NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS", "HOST RSS / PSS")
+                : InstanceCommands.NewTable("NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS");
             foreach (var s in results)
             {
                 var limit = s.MemoryLimitBytes is { } l ? Size(l) : "unlimited";
                 var percent = s.MemoryLimitBytes is { } m and > 0 ? (100.0 * s.MemoryBytes / m).ToString("0.0", CultureInfo.InvariantCulture) + "%" : "-";
-                table.AddRow(InstanceCommands.Cell(s.Name), InstanceCommands.Cell(s.CpuPercent.ToString("0.0", CultureInfo.InvariantCulture) + "%"),
+                var cells = new List<Spectre.Console.Rendering.IRenderable>
+                {
+                    InstanceCommands.Cell(s.Name), InstanceCommands.Cell(s.CpuPercent.ToString("0.0", CultureInfo.InvariantCulture) + "%"),
                     InstanceCommands.Cell($"{Size(s.MemoryBytes)} / {limit}"), InstanceCommands.Cell(percent),
-                    InstanceCommands.Cell(s.PidsLimit is { } p ? $"{s.Pids} / {p}" : s.Pids.ToString(CultureInfo.InvariantCulture)));
+                    InstanceCommands.Cell(s.PidsLimit is { } p ? $"{s.Pids} / {p}" : s.Pids.ToString(CultureInfo.InvariantCulture)),
+                };
+                if (host)
+                {
+                    cells.Add(InstanceCommands.Cell(s.HostRssBytes is { } rss ? $"{Size(rss)} / {Size(s.HostPssBytes ?? rss)}" : "-"));
+                }
+                table.AddRow(cells);
             }
             AnsiConsole.Write(table);
             return 0;

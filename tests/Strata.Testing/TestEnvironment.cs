@@ -115,6 +115,22 @@ public static class TestEnvironment
         return condition();
     }
 
+    /// <summary>Polls an asynchronous condition until it holds or the deadline passes.</summary>
+    public static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, TimeSpan? interval = null)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < timeout)
+        {
+            if (await condition().ConfigureAwait(false))
+            {
+                return true;
+            }
+            await Task.Delay(interval ?? TimeSpan.FromMilliseconds(20)).ConfigureAwait(false);
+        }
+        return await condition().ConfigureAwait(false);
+    }
+
     /// <summary>Runs a program to its end (at most a minute) in /, with <paramref name="stdin"/> as its input: exit code, stdout, stderr.</summary>
     public static (int ExitCode, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null)
     {

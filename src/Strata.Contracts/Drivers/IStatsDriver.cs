@@ -29,6 +29,14 @@ public sealed record InstanceStats
     public long? MemoryLimitBytes { get; init; }
     public long Pids { get; init; }
     public long? PidsLimit { get; init; }
+    /// <summary>Resident memory of the workload's host processes (QEMU for vm and sandbox); null where the tier does not read it.</summary>
+    public long? HostRssBytes { get; init; }
+    /// <summary>Proportional memory (shared pages divided among their users) of the workload's host processes.</summary>
+    public long? HostPssBytes { get; init; }
+    /// <summary>vm and sandbox: the memory the guest has now, as its balloon driver reports it (null when it does not).</summary>
+    public long? GuestMemoryTotalBytes { get; init; }
+    /// <summary>vm and sandbox: what the guest uses (total − available), which is then also <see cref="MemoryBytes"/>.</summary>
+    public long? GuestMemoryUsedBytes { get; init; }
 }
 
 /// <summary>

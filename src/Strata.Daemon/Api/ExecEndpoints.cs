@@ -22,7 +22,7 @@ public static class ExecEndpoints
 
         group.MapGet("/{name}/stats", async (string name, HttpContext http, InstanceService service) =>
             Results.Json(await service.StatsAsync(InstanceEndpoints.Project(http), name, http.RequestAborted), StrataJsonContext.Default.InstanceStats))
-            .Produces<InstanceStats>().WithSummary("CPU (over a 250 ms window), memory and process count of a running instance, from its cgroups.");
+            .Produces<InstanceStats>().WithSummary("CPU (over a 250 ms window), memory and process count of a running instance: from its cgroups or processes, and for vm and sandbox from the guest's balloon statistics and QEMU's host memory.");
 
         group.MapGet("/{name}/top", async (string name, HttpContext http, InstanceService service) =>
             Results.Json(await service.TopAsync(InstanceEndpoints.Project(http), name, http.RequestAborted), StrataJsonContext.Default.ProcessList))

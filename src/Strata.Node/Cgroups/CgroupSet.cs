@@ -197,6 +197,95 @@ public sealed class CgroupSet
         return 0;
     }
 
+    /// <summary>Host PIDs of the processes in the first of these cgroups that lists any (every process of the workload joins each).</summary>
+    public IReadOnlyList<int> Processes()
+    {
+        foreach (var dir in _directories)
+        {
+            try
+            {
+                var pids = File.ReadLines(Path.Combine(dir, "cgroup.procs"))
+                    .Select(l => int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0).Where(p => p > 0).ToList();
+                if (pids.Count > 0)
+                {
+                    return pids;
+                }
+            }
+            catch (IOException)
+            {
+                // gone
+            }
+        }
+        return [];
+    }
+
+    /// <summary>CPU time of the cgroup in nanoseconds where a hierarchy counts it (v2 <c>cpu.stat</c>, v1 <c>cpuacct.usage</c>); null otherwise.</summary>
+    public long? CpuNanoseconds()
+    {
+        foreach (var dir in _directories)
+        {
+            if (ReadKeyed(Path.Combine(dir, "cpu.stat"), "usage_usec") is { } usec)
+            {
+                return usec * 1000;
+            }
+            if (ReadNumber(Path.Combine(dir, "cpuacct.usage")) is { } ns)
+            {
+                return ns;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Memory in use without the inactive page cache (v1 and v2), or null without a memory cgroup.</summary>
+    public static long? ReadMemoryInUse(string memoryDirectory)
+    {
+        if (ReadNumber(Path.Combine(memoryDirectory, "memory.current")) is { } current)
+        {
+            return Math.Max(0, current - (ReadKeyed(Path.Combine(memoryDirectory, "memory.stat"), "inactive_file") ?? 0));
+        }
+        return ReadNumber(Path.Combine(memoryDirectory, "memory.usage_in_bytes")) is { } usage
+            ? Math.Max(0, usage - (ReadKeyed(Path.Combine(memoryDirectory, "memory.stat"), "total_inactive_file") ?? 0))
+            : null;
+    }
+
+    /// <summary>The memory limit in force (v1 <c>memory.limit_in_bytes</c>, v2 <c>memory.max</c>); null when unlimited.</summary>
+    public static long? ReadMemoryLimit(string memoryDirectory)
+    {
+        var limit = ReadNumber(Path.Combine(memoryDirectory, "memory.limit_in_bytes")) ?? ReadNumber(Path.Combine(memoryDirectory, "memory.max"));
+        return limit is { } l && l < (1L << 60) ? l : null; // v1 writes "unlimited" as a page-rounded long.MaxValue, v2 as "max"
+    }
+
+    private static long? ReadNumber(string path)
+    {
+        try
+        {
+            return long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static long? ReadKeyed(string path, string key)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines(path))
+            {
+                if (line.StartsWith(key + " ", StringComparison.Ordinal)
+                    && long.TryParse(line.AsSpan(key.Length + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
+                {
+                    return v;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        return null;
+    }
+
     /// <summary>
     /// SIGKILL to every process in the cgroups (the cgroups stay), round after round until none is left or
     /// <paramref name="timeout"/> (default 2 s) has passed; true when there was one. See <see cref="CgroupMembers"/>.

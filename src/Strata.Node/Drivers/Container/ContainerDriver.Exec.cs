@@ -188,40 +188,6 @@ public sealed partial class ContainerDriver
         return (memory, handle.Data.TryGetValue(PidsLimitKey, out var p) ? long.Parse(p, CultureInfo.InvariantCulture) : null);
     }
 
-    public Task<IReadOnlyList<ProcessEntry>> TopAsync(DriverHandle handle, CancellationToken cancellationToken)
-    {
-        var ticks = 100.0; // USER_HZ is 100 on every Linux architecture .NET runs on
-        var list = new List<ProcessEntry>();
-        foreach (var pid in new ContainerCgroups(handle.InstanceId, _options.CgroupParent).Processes())
-        {
-            try
-            {
-                var stat = File.ReadAllText($"/proc/{pid}/stat");
-                var close = stat.LastIndexOf(')');
-                var fields = stat[(close + 2)..].Split(' ');
-                var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Replace('\0', ' ');
-                if (cmdline.Length == 0)
-                {
-                    cmdline = "[" + stat[(stat.IndexOf('(') + 1)..close] + "]";
-                }
-                var uid = 0;
-                foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-                {
-                    if (line.StartsWith("Uid:", StringComparison.Ordinal))
-                    {
-                        uid = int.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-                        break;
-                    }
-                }
-                var cpu = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / ticks;
-                var rss = long.Parse(fields[21], CultureInfo.InvariantCulture) * Environment.SystemPageSize;
-                list.Add(new ProcessEntry(pid, int.Parse(fields[1], CultureInfo.InvariantCulture), uid, fields[0], cpu, rss, cmdline));
-            }
-            catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
-            {
-                // exited while we looked
-            }
-        }
-        return Task.FromResult<IReadOnlyList<ProcessEntry>>(list);
-    }
+    public Task<IReadOnlyList<ProcessEntry>> TopAsync(DriverHandle handle, CancellationToken cancellationToken) =>
+        Task.FromResult(Strata.Node.Stats.HostProcesses.Entries(new ContainerCgroups(handle.InstanceId, _options.CgroupParent).Processes()));
 }

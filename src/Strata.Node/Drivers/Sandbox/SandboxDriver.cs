@@ -22,7 +22,7 @@ namespace Strata.Node.Drivers.Sandbox;
 /// strata-supervisor, so the sandbox outlives the daemon; the guest's stdout and stderr ports write
 /// straight into the supervisor's pipes, which it copies into the CRI log. See docs/sandbox.md.
 /// </summary>
-public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IDisposable
+public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDriver, IInteractiveExecDriver, IStatsDriver, IResizeDriver, IDisposable
 {
     internal const string ExitFileName = SupervisedRuntime.ExitFileName;
     internal const string ControlFileName = "control";
@@ -64,7 +64,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         HoldsUntrustedCode = true,
         NeedsImage = true,
         Exec = true,
-        LiveResize = false,
+        LiveResize = true,
         StartLatencyClass = "~3s (TCG)",
     };
 
@@ -214,6 +214,14 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             ["accelerator"] = assets.Accel.Accel,
             [TemplateDataKey] = fromTemplate.Describe(),
         };
+        if (fromTemplate.Options is not null)
+        {
+            data[TemplateRamKey] = "1"; // its RAM maps the template's file: no balloon (SandboxDriver.Stats.cs)
+        }
+        else
+        {
+            data.Remove(TemplateRamKey);
+        }
         return started with { Data = data };
     }
 

@@ -111,7 +111,8 @@ public sealed partial class VmDriver
     /// <summary>
     /// Memory through the virtio balloon (between <see cref="MinimumMemoryMiB"/> and the boot size: a balloon only
     /// gives back what the VM booted with); vCPUs by hot-plugging CPUs up to the boot-time maximum (removing is not
-    /// supported).
+    /// supported). A memory change answers once the guest has the new size (or after
+    /// <see cref="Qemu.Qmp.BalloonStats.SettleWithin"/>, with a note saying how far it got).
     /// </summary>
     public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
     {
@@ -129,6 +130,10 @@ public sealed partial class VmDriver
             {
                 throw StrataException.Invalid("memoryBytes", $"memory can change between {MinimumMemoryMiB} MiB and the {config.MemoryMiB} MiB the VM booted with (the balloon cannot add memory beyond that)");
             }
+            if (memoryBytes < maxBytes && await _usage.NeedsMoreThanAsync(handle, mem, ct => ReadGuestUsageAsync(handle, ct), cancellationToken).ConfigureAwait(false) is { } needs)
+            {
+                throw StrataException.Invalid("memoryBytes", needs);
+            }
             await _qmp.ExecuteAsync(socket, "balloon", new JsonObject { ["value"] = mem }, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         }
         var current = await CpuCountAsync(socket, cancellationToken).ConfigureAwait(false);
@@ -145,8 +150,19 @@ public sealed partial class VmDriver
             current = await HotAddCpusAsync(socket, want - current, cancellationToken).ConfigureAwait(false);
             note = "new vCPUs are plugged in; a guest without a CPU-online rule brings them up with 'echo 1 > /sys/devices/system/cpu/cpuN/online'";
         }
-        var balloon = await _qmp.ExecuteAsync(socket, "query-balloon", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-        var actual = balloon.TryGetProperty("actual", out var a) ? a.GetInt64() : maxBytes;
+        async Task<long> Actual()
+        {
+            var balloon = await _qmp.ExecuteAsync(socket, "query-balloon", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            return balloon.TryGetProperty("actual", out var a) ? a.GetInt64() : maxBytes;
+        }
+        // Answered once the guest has given (or taken) the memory, so what resize returns is what the guest has.
+        var actual = memoryBytes is long target
+            ? await Qemu.Qmp.BalloonStats.SettleAsync(Actual, target, Qemu.Qmp.BalloonStats.SettleWithin, cancellationToken).ConfigureAwait(false)
+            : await Actual().ConfigureAwait(false);
+        if (memoryBytes is long wanted && Math.Abs(actual - wanted) >= 1024 * 1024)
+        {
+            note = (note is null ? "" : note + "; ") + $"the guest is still giving memory back: it has {actual / (1024 * 1024)} MiB of the {wanted / (1024 * 1024)} MiB asked";
+        }
         return new ResizeResult(actual, maxBytes, current, config.MaxCpus, note);
     }
 

@@ -52,6 +52,12 @@ internal sealed class WasmRun
     /// </summary>
     public TaskCompletionSource<ExitStatus> Exit { get; } = new();
 
+    /// <summary>CPU time and linear memory of this run, readable from any thread (<see cref="WasmUsage"/>).</summary>
+    public WasmUsage Usage { get; } = new();
+
+    /// <summary>The run's linear-memory limit (null: Wasmtime's default).</summary>
+    public long? MemoryLimitBytes => _launch.MemoryBytes;
+
     public void Start()
     {
         if (_launch.Timeout is { } timeout)
@@ -90,6 +96,7 @@ internal sealed class WasmRun
         ExitStatus status;
         Store? store = null;
         Instance? instance = null;
+        Usage.Started();
         try
         {
             store = new Store(_runtime.Engine);
@@ -98,6 +105,7 @@ internal sealed class WasmRun
             store.SetEpochDeadline(1);
             store.SetEpochDeadlineCallback(OnEpoch);
             instance = Instantiate(store);
+            Usage.Watch(instance);
             status = _module.IsStepped ? RunSteps(instance) : RunCommand(instance);
         }
         catch (Exception e)
@@ -189,6 +197,7 @@ internal sealed class WasmRun
 
     private ulong OnEpoch(Store store)
     {
+        Usage.Update();
         if (_stopSignal != 0)
         {
             throw new RunEndedException(null);
