@@ -174,7 +174,7 @@ internal static class AdvisorCommands
 
     private static Text Cell(string text) => new(text);
 
-    private static (string Text, string FileName) ReadFile(string path)
+    internal static (string Text, string FileName) ReadFile(string path)
     {
         if (path == "-")
         {
