@@ -32,8 +32,8 @@ public static class PlanTables
         ])]);
 
     public static TextTable Figures(PlanReport r) => new("Numbers used: measured or assumed",
-        ["number", "value", "measured?", "where from"],
-        [.. r.Figures.Select(f => (IReadOnlyList<string>)[f.Name, f.Text, f.Measured ? "measured" : "assumed", f.Source])]);
+        ["number", "value", "kind", "where from"],
+        [.. r.Figures.Select(f => (IReadOnlyList<string>)[f.Name, f.Text, f.Measured ? "measured" : f.Source.StartsWith("given", StringComparison.Ordinal) ? "given" : "assumed", f.Source])]);
 
     /// <summary>The notes: the advisor's fallbacks, workloads no host can hold, and the report's own notes.</summary>
     public static IEnumerable<string> Notes(PlanReport r) =>
