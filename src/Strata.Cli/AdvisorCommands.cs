@@ -184,6 +184,10 @@ internal static class AdvisorCommands
         {
             return (File.ReadAllText(path), Path.GetFileName(path));
         }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw StrataException.Invalid("file", $"{path}: no such file; give the path of a workload file (YAML or JSON), or '-' for standard input");
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw StrataException.Invalid("file", $"cannot read {path}: {e.Message}");
