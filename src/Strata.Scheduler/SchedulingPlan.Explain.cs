@@ -32,14 +32,18 @@ public sealed partial class SchedulingPlan
         var nodes = new int[keep];
         var totals = new double[keep];
         var parts = new double[keep * scorers.Length];
-        var free = new Resources[keep];
-        var predictedFree = new Resources[keep];
+        var predicted = _anyPredicted || request.Predicted is not null;
+        var free = predicted ? new Resources[keep] : [];
+        var predictedFree = predicted ? new Resources[keep] : [];
         for (var c = 0; c < keep; c++)
         {
             var s = _scored[top[c]];
             nodes[c] = s.Index;
-            free[c] = _free[s.Index];
-            predictedFree[c] = _predictedFree[s.Index];
+            if (predicted)
+            {
+                free[c] = _free[s.Index];
+                predictedFree[c] = _predictedFree[s.Index];
+            }
             totals[c] = s.Score;
             Array.Copy(_scores, top[c] * scorers.Length, parts, c * scorers.Length, scorers.Length);
         }

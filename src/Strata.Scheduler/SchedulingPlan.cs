@@ -13,6 +13,8 @@ public sealed partial class SchedulingPlan
     private readonly Scheduler _scheduler;
     private readonly Resources[] _free;
     private readonly Resources[] _predictedFree;
+    // Whether any node has an instance with a usage history: only then do explanations keep what was predicted free.
+    private readonly bool _anyPredicted;
     private readonly NodeOrder _order;
     private readonly List<PlannedPlacement> _placements = [];
     // Reused by every placement: the feasible nodes found and their plugin scores (row-major).
@@ -32,6 +34,7 @@ public sealed partial class SchedulingPlan
         {
             _free[i] = snapshot.NodeAt(i).Free;
             _predictedFree[i] = snapshot.NodeAt(i).PredictedFree;
+            _anyPredicted |= snapshot.NodeAt(i).PredictedInstances > 0;
         }
         _order = new NodeOrder(snapshot.Nodes.Count, random);
     }

@@ -16,7 +16,7 @@ internal sealed class ExplanationDraft
     public required IScorePlugin[] Scorers { get; init; }
     public required int[] Weights { get; init; }
     public required RejectionTally Tally { get; init; }
-    /// <summary>Per kept candidate, what was free by limits and by prediction when it was scored.</summary>
+    /// <summary>Per kept candidate, what was free by limits and by prediction when it was scored; empty when nothing had a history.</summary>
     public required Resources[] Free { get; init; }
     public required Resources[] PredictedFree { get; init; }
     public Resources Asked { get; init; }
@@ -36,7 +36,7 @@ internal sealed class ExplanationDraft
                 parts[p] = new PluginScore(Scorers[p].Name, Round(PluginScores[(c * Scorers.Length) + p]), Weights[p]);
             }
             var node = Snapshot.NodeAt(Nodes[c]);
-            candidates[c] = new CandidateScore { Node = node.Name, Score = Round(Totals[c]), Scores = parts, Predicted = PredictedSentence(node, Free[c], PredictedFree[c]) };
+            candidates[c] = new CandidateScore { Node = node.Name, Score = Round(Totals[c]), Scores = parts, Predicted = Free.Length == 0 ? null : PredictedSentence(node, Free[c], PredictedFree[c]) };
         }
         return new PlacementExplanation
         {
