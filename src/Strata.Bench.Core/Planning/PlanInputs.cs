@@ -90,11 +90,11 @@ public static class PlanInputs
             var seen = history is null ? null : Inv($"usage history of instance {history.Name} ({history.Project}, {history.State}): {history.Samples:N0} samples over {history.HistoryHours:0.#} h, the recommendation (p90 + 15 %)");
             var cpu = history is not null
                 ? new PlanFigure($"{item.Name} cpu", history.Cpu.Target, Cores(history.Cpu.Target), true, seen!)
-                : declaredCpu is { } c ? new PlanFigure($"{item.Name} cpu", c, Cores(c), false, $"declared in {fileName} (resources.cpus); no usage history, so the limit is taken as its use")
+                : declaredCpu is { } c ? new PlanFigure($"{item.Name} cpu", c, Cores(c), false, $"declared in {fileName} (resources); no usage history, so the limits are taken as its use")
                 : new PlanFigure($"{item.Name} cpu", DefaultCpu, Cores(DefaultCpu), false, $"assumed: no usage history and no resources.cpus in {fileName}");
             var memory = history is not null
                 ? new PlanFigure($"{item.Name} memory", history.Memory.Target, BenchTables.Bytes((long)history.Memory.Target), true, seen!)
-                : declaredMemory is { } mem ? new PlanFigure($"{item.Name} memory", mem, BenchTables.Bytes(mem), false, $"declared in {fileName} (resources.memory); no usage history, so the limit is taken as its use")
+                : declaredMemory is { } mem ? new PlanFigure($"{item.Name} memory", mem, BenchTables.Bytes(mem), false, $"declared in {fileName} (resources); no usage history, so the limits are taken as its use")
                 : new PlanFigure($"{item.Name} memory", DefaultMemoryBytes, BenchTables.Bytes(DefaultMemoryBytes), false, $"assumed: no usage history and no resources.memory in {fileName}");
             var tier = item.Tier is { } t && Tiers.Contains(t) ? t : "vm";
             var note = item.Problem is { } p
