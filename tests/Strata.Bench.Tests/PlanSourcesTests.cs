@@ -90,6 +90,9 @@ public sealed class PlanSourcesTests : IAsyncLifetime
         Assert.DoesNotContain("rs21pa", JsonSerializer.Serialize(CapacityPlanner.Plan(theirs), PlanJsonContext.Default.PlanReport), StringComparison.Ordinal);
         Assert.True(theirs.HostCpus.Measured); // this host's size, from strata info
         Assert.True(theirs.Costs["container"].MemoryOverheadBytes.Measured);
+        // Reading this host's bench results is open to a project token; storing them is not.
+        var store = await Assert.ThrowsAsync<StrataApiException>(() => b.SaveBenchResultsAsync(JsonSerializer.Serialize(SampleReports.Known(), BenchJsonContext.Default.BenchReport)));
+        Assert.Equal(ErrorKind.Forbidden, store.Kind);
 
         // The plan itself: as containers, a's web is packed at its measured use (about 700 MiB less than declared);
         // as a VM it keeps its declared 1 GiB, so the vm model reserves the same memory for both projects.
