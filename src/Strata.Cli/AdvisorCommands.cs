@@ -174,7 +174,7 @@ internal static class AdvisorCommands
 
     private static Text Cell(string text) => new(text);
 
-    private static (string Text, string FileName) ReadFile(string path)
+    internal static (string Text, string FileName) ReadFile(string path)
     {
         if (path == "-")
         {
@@ -183,6 +183,10 @@ internal static class AdvisorCommands
         try
         {
             return (File.ReadAllText(path), Path.GetFileName(path));
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw StrataException.Invalid("file", $"{path}: no such file; give the path of a workload file (YAML or JSON), or '-' for standard input");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -67,6 +67,8 @@ public static partial class StrataCli
         }
         root.Subcommands.Add(AdvisorCommands.Advise());
         root.Subcommands.Add(AdvisorCommands.Apply());
+        root.Subcommands.Add(PlanCommands.Plan());
+        root.Subcommands.Add(RebalanceCommands.Rebalance());
         root.Subcommands.Add(BenchCommands.Build());
         root.Subcommands.Add(SnapshotCommands.Build());
         root.Subcommands.Add(SnapshotCommands.Resize());

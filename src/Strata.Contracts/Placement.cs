@@ -77,6 +77,8 @@ public sealed record AdviseItem
     public bool PinCpus { get; init; }
     public string? Cost { get; init; }
     public ProblemDetails? Problem { get; init; }
+    /// <summary>The resources the workload declares (<c>resources:</c> in the file), echoed for <c>strata plan</c>; null when none.</summary>
+    public ResourceSpec? Resources { get; init; }
 }
 
 /// <summary>Body of <c>POST /v1/apply</c>.</summary>

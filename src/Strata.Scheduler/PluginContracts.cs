@@ -79,6 +79,12 @@ public readonly struct NodeCandidate
     /// <summary>What is free on the node now, after the plan's earlier placements.</summary>
     public Resources Free => _plan is { } plan ? plan.FreeAt(_index) : _frozenFree;
 
+    /// <summary>
+    /// What is free on the node counting predicted use (<see cref="NodeInfo.PredictedFree"/>), after the plan's earlier
+    /// placements (each counted at its prediction, else its request). Score plugins read this.
+    /// </summary>
+    public Resources PredictedFree => _plan is { } plan ? plan.PredictedFreeAt(_index) : _frozenFree;
+
     /// <summary>Instances of <paramref name="project"/>'s anti-affinity <paramref name="group"/> on the node, the plan's included.</summary>
     public int CountInGroup(string project, string group) =>
         Node.CountInGroup(project, group) + (_plan is { } plan

@@ -14,4 +14,5 @@ namespace Strata.Scheduler;
     WriteIndented = false)]
 [JsonSerializable(typeof(PlacementExplanation))]
 [JsonSerializable(typeof(List<PlacementExplanation>))]
+[JsonSerializable(typeof(Rebalancing.RebalanceDecision))]
 public sealed partial class SchedulerJson : JsonSerializerContext;

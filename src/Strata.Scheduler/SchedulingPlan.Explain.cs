@@ -9,7 +9,7 @@ public sealed partial class SchedulingPlan
     /// The best <see cref="SchedulerOptions.ExplainCandidates"/> scored nodes, best first; ties keep visiting order,
     /// so the first is the pick. A partial selection (O(feasible × kept)), not a sort of every feasible node.
     /// </summary>
-    private ExplanationDraft Draft(RejectionTally tally, int visited, int sample, IScorePlugin[] scorers, int[] weights)
+    private ExplanationDraft Draft(PlacementRequest request, RejectionTally tally, int visited, int sample, IScorePlugin[] scorers, int[] weights)
     {
         var keep = Math.Min(_scored.Count, _scheduler.Options.ExplainCandidates);
         var top = new int[keep]; // positions in _scored
@@ -32,10 +32,18 @@ public sealed partial class SchedulingPlan
         var nodes = new int[keep];
         var totals = new double[keep];
         var parts = new double[keep * scorers.Length];
+        var predicted = _anyPredicted || request.Predicted is not null;
+        var free = predicted ? new Resources[keep] : [];
+        var predictedFree = predicted ? new Resources[keep] : [];
         for (var c = 0; c < keep; c++)
         {
             var s = _scored[top[c]];
             nodes[c] = s.Index;
+            if (predicted)
+            {
+                free[c] = _free[s.Index];
+                predictedFree[c] = _predictedFree[s.Index];
+            }
             totals[c] = s.Score;
             Array.Copy(_scores, top[c] * scorers.Length, parts, c * scorers.Length, scorers.Length);
         }
@@ -49,6 +57,10 @@ public sealed partial class SchedulingPlan
             Scorers = scorers,
             Weights = weights,
             Tally = tally,
+            Free = free,
+            PredictedFree = predictedFree,
+            Asked = request.Resources,
+            AskedPredicted = request.Predicted,
             Visited = visited,
             Feasible = _scored.Count,
             SampleSize = sample == int.MaxValue ? null : sample,

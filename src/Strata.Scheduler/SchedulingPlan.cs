@@ -12,6 +12,9 @@ public sealed partial class SchedulingPlan
 {
     private readonly Scheduler _scheduler;
     private readonly Resources[] _free;
+    private readonly Resources[] _predictedFree;
+    // Whether any node has an instance with a usage history: only then do explanations keep what was predicted free.
+    private readonly bool _anyPredicted;
     private readonly NodeOrder _order;
     private readonly List<PlannedPlacement> _placements = [];
     // Reused by every placement: the feasible nodes found and their plugin scores (row-major).
@@ -26,9 +29,12 @@ public sealed partial class SchedulingPlan
         _scheduler = scheduler;
         Snapshot = snapshot;
         _free = new Resources[snapshot.Nodes.Count];
+        _predictedFree = new Resources[snapshot.Nodes.Count];
         for (var i = 0; i < _free.Length; i++)
         {
             _free[i] = snapshot.NodeAt(i).Free;
+            _predictedFree[i] = snapshot.NodeAt(i).PredictedFree;
+            _anyPredicted |= snapshot.NodeAt(i).PredictedInstances > 0;
         }
         _order = new NodeOrder(snapshot.Nodes.Count, random);
     }
@@ -46,6 +52,8 @@ public sealed partial class SchedulingPlan
     }
 
     internal Resources FreeAt(int index) => _free[index];
+
+    internal Resources PredictedFreeAt(int index) => _predictedFree[index];
 
     internal int AddedInGroup(int index, string project, string group) =>
         _groups is null ? 0 : _groups.GetValueOrDefault((index, project, group));
@@ -97,7 +105,7 @@ public sealed partial class SchedulingPlan
         {
             return Failed(request, tally, visited, sample, NoNodeError(request, tally, nodes));
         }
-        var draft = Draft(tally, visited, sample, scorers, weights);
+        var draft = Draft(request, tally, visited, sample, scorers, weights);
         var chosen = draft.Nodes[0];
         Commit(chosen, request, draft.Totals[0]);
         return new PlacementOutcome(request, Snapshot.NodeAt(chosen).Name, draft);
@@ -120,6 +128,7 @@ public sealed partial class SchedulingPlan
     internal void Commit(int index, PlacementRequest request, double score)
     {
         _free[index] -= request.Resources;
+        _predictedFree[index] -= request.Predicted ?? request.Resources;
         if (request.AntiAffinity is { } affinity)
         {
             _groups ??= [];

@@ -29,4 +29,11 @@ public sealed class PermissionsTests
     [InlineData("/v1/instances/web/logs")]
     public void Required_ReadingInstances_IsForViewers(string path) =>
         Assert.Equal(ProjectRoles.Viewer, Permissions.Required("GET", path));
+
+    [Fact]
+    public void Required_BenchResults_ReadByViewers_StoredByHostAdministratorsOnly()
+    {
+        Assert.Equal(ProjectRoles.Viewer, Permissions.Required("GET", "/v1/bench/results"));
+        Assert.Null(Permissions.Required("PUT", "/v1/bench/results"));
+    }
 }

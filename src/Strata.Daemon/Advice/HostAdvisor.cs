@@ -117,11 +117,12 @@ public sealed class HostAdvisor(DriverRegistry drivers, ImageStore images, Daemo
                 Fallback = placement.Fallback,
                 PinCpus = placement.PinCpus,
                 Cost = placement.Cost,
+                Resources = spec.Resources,
             };
         }
         catch (StrataException e)
         {
-            return new AdviseItem { Name = name, Project = project, Problem = Api.ProblemMapping.ToProblem(e) };
+            return new AdviseItem { Name = name, Project = project, Problem = Api.ProblemMapping.ToProblem(e), Resources = spec.Resources };
         }
     }
 

@@ -168,6 +168,9 @@ public static class Permissions
             "instances" => read && !IsTerminal(segments) ? ProjectRoles.Viewer : ProjectRoles.Operator,
             "apply" => ProjectRoles.Operator,
             "advise" => ProjectRoles.Viewer, // advice changes nothing
+            // This host's measured costs (strata bench): the advisor quotes them to every project already, and
+            // strata plan prices tiers with them. Storing a report stays with host administrators.
+            "bench" when read => ProjectRoles.Viewer,
             "recommendations" when read => ProjectRoles.Viewer, // the caller's project's only
             // A tenant sees its own project's series only (SystemEndpoints); host-wide ones are for administrators.
             "metrics" when read => ProjectRoles.Viewer,

@@ -34,6 +34,12 @@ public sealed record CandidateScore
     /// <summary>Weighted average of <see cref="Scores"/>, 0–100.</summary>
     public double Score { get; init; }
     public IReadOnlyList<PluginScore> Scores { get; init; } = [];
+    /// <summary>
+    /// When scores counted predicted use (usage histories) rather than declared limits, how: e.g. <c>scored on
+    /// predicted use: 2 of 3 instances here have usage histories, so 3.1 cores and 6 GiB are predicted free (their
+    /// limits leave 1 core and 2 GiB)</c>. Null when nothing here, nor the request, has a history.
+    /// </summary>
+    public string? Predicted { get; init; }
 }
 
 /// <summary>One score plugin's 0–100 opinion of a node and the weight it counted with.</summary>

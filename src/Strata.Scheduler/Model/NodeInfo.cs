@@ -1,7 +1,11 @@
 namespace Strata.Scheduler;
 
-/// <summary>An instance already running (or placed) on a node, as far as placement cares.</summary>
-public sealed record PlacedInstance(string Name, string Project, string? AntiAffinityGroup = null);
+/// <summary>
+/// An instance already running (or placed) on a node, as far as placement cares. <see cref="Requested"/> is what its
+/// limits reserve; <see cref="Predicted"/> what right-sizing predicts it will use (the recommendation, from its usage
+/// history), or null when it has no history. Scores count the prediction; filters count the reservation.
+/// </summary>
+public sealed record PlacedInstance(string Name, string Project, string? AntiAffinityGroup = null, Resources Requested = default, Resources? Predicted = null);
 
 /// <summary>
 /// One node as the scheduler sees it in a snapshot: what it has, what is free, what it can run, and what already
@@ -12,6 +16,7 @@ public sealed class NodeInfo
 {
     private Dictionary<(string Project, string Group), int>? _groups;
     private int _tierMask = -1;
+    private (Resources Free, int Count)? _predicted;
 
     public required string Name { get; init; }
     public long Version { get; init; }
@@ -27,6 +32,37 @@ public sealed class NodeInfo
     /// <summary>Its lease expired: takes nothing new.</summary>
     public bool Offline { get; init; }
     public IReadOnlyList<PlacedInstance> Instances { get; init; } = [];
+
+    /// <summary>
+    /// What would be free if every instance with a usage history used what its recommendation predicts instead of its
+    /// limits: <see cref="Free"/> plus, per such instance, its limits less its prediction (within the capacity). Equal
+    /// to <see cref="Free"/> when no instance here has a history. Scores use it; the capacity filter does not.
+    /// </summary>
+    public Resources PredictedFree => Predicted().Free;
+
+    /// <summary>How many instances here have a prediction (a usage history).</summary>
+    public int PredictedInstances => Predicted().Count;
+
+    private (Resources Free, int Count) Predicted()
+    {
+        if (_predicted is { } known)
+        {
+            return known;
+        }
+        var free = Free;
+        var count = 0;
+        foreach (var instance in Instances)
+        {
+            if (instance.Predicted is { } p)
+            {
+                free += instance.Requested - p;
+                count++;
+            }
+        }
+        free = new Resources(Math.Min(free.CpuMillis, Capacity.CpuMillis), Math.Min(free.MemoryBytes, Capacity.MemoryBytes), free.DiskBytes, free.Pids);
+        _predicted = (free, count);
+        return (free, count);
+    }
 
     /// <summary>Whether the node offers <paramref name="tier"/>; the five known tiers are a bit test.</summary>
     public bool HasTier(string tier)

@@ -9,6 +9,12 @@ public sealed record PlacementRequest
     public string Name { get; init; } = "";
     public required string Tier { get; init; }
     public Resources Resources { get; init; }
+    /// <summary>
+    /// What the instance is predicted to use (its recommendation, when it already has a usage history: a move, a
+    /// rebalance, a re-creation); null scores it at <see cref="Resources"/>. The capacity filter always checks
+    /// <see cref="Resources"/>.
+    /// </summary>
+    public Resources? Predicted { get; init; }
     public string Project { get; init; } = "default";
     /// <summary>The project's placement restrictions; null when the project has none.</summary>
     public ProjectPlacementRules? ProjectRules { get; init; }

@@ -10,11 +10,15 @@ public static class BestFit
 {
     public const double MaxFit = 18.0;
 
-    /// <summary><c>10^f_cpu + 10^f_mem</c> for the node after <paramref name="ask"/> is placed on it.</summary>
-    public static double Total(in NodeCandidate node, Resources ask)
+    /// <summary>
+    /// <c>10^f_cpu + 10^f_mem</c> for the node after the request is placed on it, on predicted use: the node's
+    /// <see cref="NodeCandidate.PredictedFree"/> less the request's <see cref="PlacementRequest.Predicted"/> (each
+    /// falling back to declared limits where there is no usage history).
+    /// </summary>
+    public static double Total(in NodeCandidate node, PlacementRequest request)
     {
         var capacity = node.Node.Capacity;
-        var after = node.Free - ask;
+        var after = node.PredictedFree - (request.Predicted ?? request.Resources);
         return Math.Pow(10, Fraction(after.CpuMillis, capacity.CpuMillis)) + Math.Pow(10, Fraction(after.MemoryBytes, capacity.MemoryBytes));
     }
 

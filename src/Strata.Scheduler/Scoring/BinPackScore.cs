@@ -15,5 +15,5 @@ public sealed class BinPackScore : IScorePlugin
     public bool AppliesTo(PlacementRequest request) => true;
 
     public double Score(in NodeCandidate node, PlacementRequest request) =>
-        BestFit.Normalise(20.0 - BestFit.Total(node, request.Resources));
+        BestFit.Normalise(20.0 - BestFit.Total(node, request));
 }

@@ -15,5 +15,5 @@ public sealed class SpreadScore : IScorePlugin
     public bool AppliesTo(PlacementRequest request) => true;
 
     public double Score(in NodeCandidate node, PlacementRequest request) =>
-        BestFit.Normalise(BestFit.Total(node, request.Resources) - 2.0);
+        BestFit.Normalise(BestFit.Total(node, request) - 2.0);
 }

@@ -96,6 +96,19 @@ internal sealed class NodeBuilder(string name)
         return this;
     }
 
+    /// <summary>
+    /// An instance whose limits reserve <paramref name="cores"/> and <paramref name="memory"/> (added to what is used),
+    /// and, when given, whose usage history predicts <paramref name="predictedCores"/> and <paramref name="predictedMemory"/>.
+    /// </summary>
+    public NodeBuilder RunsSized(string instance, double cores, string memory, double? predictedCores = null, string? predictedMemory = null, string project = "default")
+    {
+        var requested = new Resources(Cores(cores), Size(memory));
+        _used += requested;
+        Resources? predicted = predictedCores is { } pc ? new Resources(Cores(pc), Size(predictedMemory ?? memory)) : null;
+        _instances.Add(new PlacedInstance(instance, project, null, requested, predicted));
+        return this;
+    }
+
     public NodeBuilder Version(long version)
     {
         _version = version;
