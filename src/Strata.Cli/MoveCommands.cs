@@ -85,7 +85,7 @@ internal static class MoveCommands
                 if (!json && final.Result is { ValueKind: JsonValueKind.Object } result && result.Deserialize(StrataJsonContext.Default.MoveResult) is { } r)
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{r.Name} moved to {r.To} ({r.Mode}) in {r.TotalSeconds:0.00} s: downtime {r.DowntimeMs:0} ms, {Mib(r.RamBytes)} MiB of RAM, {Mib(r.DiskBytes)} MiB of disk{(r.UsedPostcopy ? ", postcopy" : "")}"));
+                        $"{r.Name} moved to {r.To} ({r.Mode}{(r.ModeReason is { } why ? ": " + why : "")}) in {r.TotalSeconds:0.00} s: downtime {r.DowntimeMs:0} ms, {Mib(r.RamBytes)} MiB of RAM, {Mib(r.DiskBytes)} MiB of disk{(r.UsedPostcopy ? ", postcopy" : "")}"));
                 }
                 return 0;
             case OperationStatusNames.Cancelled:

@@ -29,6 +29,8 @@ public sealed record MoveResult
     public string Project { get; init; } = "";
     public string To { get; init; } = "";
     public string Mode { get; init; } = "";
+    /// <summary>Why the move took <see cref="Mode"/> (e.g. a sandbox's machine type migrates live).</summary>
+    public string? ModeReason { get; init; }
     public double TotalSeconds { get; init; }
     /// <summary>The downtime QEMU measured (source stop to target start).</summary>
     public double DowntimeMs { get; init; }
