@@ -21,7 +21,7 @@ internal static class MoveCommands
         };
         var json = new Option<bool>("--json") { Description = "print the finished operation as JSON (no progress display)" };
         var command = new Command("move",
-            "Move a running VM live to another daemon: the guest keeps running (one short pause), its disk goes along; Ctrl-C cancels and leaves it running here")
+            "Move a running VM or sandbox live to another daemon: the guest keeps running (one short pause), its disk goes along; Ctrl-C cancels and leaves it running here")
         {
             instance, address, token, bandwidth, postcopy, json,
         };

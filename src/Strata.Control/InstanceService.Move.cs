@@ -58,7 +58,7 @@ public sealed partial class InstanceService
             if (driver is not ILiveMoveDriver mover)
             {
                 throw StrataException.Invalid("tier",
-                    $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm tier (cold moves for the other tiers are not built yet, see docs/move.md)");
+                    $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm and sandbox tiers (cold moves for the other tiers are not built yet, see docs/move.md)");
             }
             var outgoing = await mover.DescribeMoveAsync(handle, cancellationToken).ConfigureAwait(false);
             LogMoveStarting(name, project, destination.Name);
