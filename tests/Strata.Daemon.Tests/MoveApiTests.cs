@@ -35,7 +35,7 @@ public sealed class MoveApiTests : IAsyncLifetime
         var tier = await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To()));
         Assert.Equal(400, tier.Status);
         Assert.Contains("the fake tier cannot move live", tier.Message, StringComparison.Ordinal);
-        Assert.Contains("vm tier", tier.Message, StringComparison.Ordinal);
+        Assert.Contains("vm and sandbox tiers", tier.Message, StringComparison.Ordinal);
 
         var address = await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To(address: null)));
         Assert.Equal("toAddress", address.Field);
