@@ -7,6 +7,7 @@
 // 2. A guest dirtying ~50 MiB/s of RAM over a 32 MiB/s link: Strata (auto-converge) against the same move without
 //    auto-converge, which should not converge within its time limit.
 // Usage: Strata.Bench.Migration [RUNS] (0: only the dirtying guest)
+//        Strata.Bench.Migration daemons [ROUNDS] [BIN]: `strata move` between two published daemons (DaemonMoves.cs)
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -14,6 +15,11 @@ using Strata.Qemu;
 using Strata.Qemu.Guest;
 using Strata.Qemu.Migration;
 
+if (args is ["daemons", ..])
+{
+    await Strata.Bench.Migration.DaemonMoves.RunAsync(args[1..]);
+    return;
+}
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
 var root = Directory.CreateTempSubdirectory("sbm-").FullName;
 var boot = TimeSpan.FromSeconds(180);

@@ -26,7 +26,7 @@ internal static class MoveCommands
         };
         var json = new Option<bool>("--json") { Description = "print the finished operation as JSON (no progress display)" };
         var command = new Command("move",
-            "Move an instance to another daemon: a VM live (the guest keeps running, one short pause, its disk goes along); a container, wasm module or process cold (--cold). Ctrl-C cancels and leaves it here as it was")
+            "Move an instance to another daemon: a VM or sandbox live (the guest keeps running, one short pause, its disk goes along); a container, wasm module or process cold (--cold). Ctrl-C cancels and leaves it here as it was")
         {
             instance, address, token, live, cold, bandwidth, postcopy, json,
         };
@@ -102,7 +102,7 @@ internal static class MoveCommands
                 else if (!json && final.Result is { ValueKind: JsonValueKind.Object } result && result.Deserialize(StrataJsonContext.Default.MoveResult) is { } r)
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{r.Name} moved to {r.To} ({r.Mode}) in {r.TotalSeconds:0.00} s: downtime {r.DowntimeMs:0} ms, {Mib(r.RamBytes)} MiB of RAM, {Mib(r.DiskBytes)} MiB of disk{(r.UsedPostcopy ? ", postcopy" : "")}"));
+                        $"{r.Name} moved to {r.To} ({r.Mode}{(r.ModeReason is { } why ? ": " + why : "")}) in {r.TotalSeconds:0.00} s: downtime {r.DowntimeMs:0} ms, {Mib(r.RamBytes)} MiB of RAM, {Mib(r.DiskBytes)} MiB of disk{(r.UsedPostcopy ? ", postcopy" : "")}"));
                 }
                 return 0;
             case OperationStatusNames.Cancelled:

@@ -34,6 +34,8 @@ public sealed record MoveResult
     public string Mode { get; init; } = "";
     /// <summary>A cold move: what went along, in words (e.g. the writable layer; nothing for a process, which restarts).</summary>
     public string? Carried { get; init; }
+    /// <summary>Why the move took <see cref="Mode"/> (e.g. a sandbox's machine type migrates live).</summary>
+    public string? ModeReason { get; init; }
     public double TotalSeconds { get; init; }
     /// <summary>The downtime QEMU measured (source stop to target start).</summary>
     public double DowntimeMs { get; init; }

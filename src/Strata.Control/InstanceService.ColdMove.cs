@@ -42,7 +42,7 @@ public sealed partial class InstanceService
         {
             ILiveMoveDriver => null,
             IColdMoveDriver cold => cold.WhyNotLive,
-            _ => $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm tier (see docs/move.md)",
+            _ => $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm and sandbox tiers (see docs/move.md)",
         };
     }
 
@@ -52,10 +52,10 @@ public sealed partial class InstanceService
         var record = Get(project, name);
         if (_drivers.Get(record.Tier) is not IColdMoveDriver)
         {
-            throw record.Tier == Tier.Vm
-                ? StrataException.Invalid("mode", "a VM moves live (leave out --cold); cold moves of VMs are not built")
+            throw record.Tier is Tier.Vm or Tier.Sandbox
+                ? StrataException.Invalid("mode", $"the {record.Tier.ToName()} tier moves live (leave out --cold); cold moves of VMs and sandboxes are not built")
                 : StrataException.Invalid("tier",
-                    $"the {record.Tier.ToName()} tier cannot move: live moves are built for the vm tier, cold moves for the container, wasm and process tiers (see docs/move.md)");
+                    $"the {record.Tier.ToName()} tier cannot move: live moves are built for the vm and sandbox tiers, cold moves for the container, wasm and process tiers (see docs/move.md)");
         }
         if (record.State is InstanceState.Creating or InstanceState.Stopping || record.Handle is null)
         {

@@ -58,7 +58,7 @@ public sealed partial class InstanceService
             if (driver is not ILiveMoveDriver mover)
             {
                 throw StrataException.Invalid("tier",
-                    $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm tier (cold moves for the other tiers are not built yet, see docs/move.md)");
+                    $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm and sandbox tiers (the container, wasm and process tiers move cold: --cold; see docs/move.md)");
             }
             var outgoing = await mover.DescribeMoveAsync(handle, cancellationToken).ConfigureAwait(false);
             LogMoveStarting(name, project, destination.Name);
@@ -81,7 +81,7 @@ public sealed partial class InstanceService
                 var result = await mover.MoveOutAsync(handle, target, options, progress, cancellationToken).ConfigureAwait(false);
                 revert.Success();
                 // The guest runs on the destination, which owns the instance now: this copy (QEMU postmigrate) goes.
-                _events.Publish("moved", View(record));
+                _events.Publish("moved", View(record) with { Reason = MoveSummary(result, destination.Name) });
                 await DeleteLockedAsync(entry).ConfigureAwait(false);
                 LogMovedOut(name, project, destination.Name, result.TotalSeconds);
                 return result with { Name = name, Project = project, To = destination.Name };
@@ -92,6 +92,10 @@ public sealed partial class InstanceService
             entry.Lock.Release();
         }
     }
+
+    /// <summary>A finished move's numbers, as the source's <c>moved</c> event carries them (its reason).</summary>
+    internal static string MoveSummary(MoveResult r, string destination) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"moved to {destination} ({r.Mode}) in {r.TotalSeconds:0.00} s: downtime {r.DowntimeMs:0} ms, {r.RamBytes} bytes of RAM and {r.DiskBytes} bytes of disk sent, {r.Iterations} passes, throttle up to {r.MaxThrottlePercent} %{(r.UsedPostcopy ? ", postcopy" : "")}");
 
     /// <summary>The destination as the driver's move drives it; it records whether the destination confirmed, so the undo never discards an owner.</summary>
     private sealed class DestinationTarget(IMoveDestination destination, string name) : IMoveTarget

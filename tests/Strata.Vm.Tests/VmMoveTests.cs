@@ -131,14 +131,16 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
         var target = daemons.TargetClient;
         await source.BuildBaseImageAsync("busybox");
         // The file is written at the first boot; a later boot finds it only if the disk moved with the guest.
-        // A cold boot: a VM restored from its image's template is refused by move (docs/move.md, "Not built").
+        // Its first start restores the image's template (made by this start): the restored machine is what moves.
         await source.CreateAsync(new InstanceSpec
         {
-            Name = Name, Tier = "vm", Image = "busybox:latest", NoTemplate = true, Resources = new ResourceSpec { MemoryBytes = 256L * 1024 * 1024 },
+            Name = Name, Tier = "vm", Image = "busybox:latest", Resources = new ResourceSpec { MemoryBytes = 256L * 1024 * 1024 },
             Args = ["sh", "-c", "[ -f /m20.txt ] && echo found $(cat /m20.txt); echo m20-data > /m20.txt; sync; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done"],
         });
         var before = await source.GetAsync(Name);
         var sourcePid = before.Pid!.Value;
+        var how = before.Details?.GetValueOrDefault("template") ?? "(none)";
+        Assert.True(how.StartsWith("template ", StringComparison.Ordinal), $"the VM did not start from its template: {how}");
         var sourceDir = Path.Combine(daemons.SourceRoot, "instances", before.Id);
         Assert.True(await EventuallyTicksAsync(source, 3), "the guest never counted on the source");
 
@@ -261,10 +263,10 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
         return info;
     }
 
-    private static async Task<string> LogsAsync(StrataClient client)
+    private static async Task<string> LogsAsync(StrataClient client, string name = Name)
     {
         var text = new System.Text.StringBuilder();
-        await foreach (var frame in client.LogsAsync(Name))
+        await foreach (var frame in client.LogsAsync(name))
         {
             text.Append(frame.Log?.Text);
         }

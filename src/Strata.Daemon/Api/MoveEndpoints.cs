@@ -43,7 +43,7 @@ public static class MoveEndpoints
             if (service.Drivers.Get(record.Tier) is not ILiveMoveDriver)
             {
                 throw StrataException.Invalid("tier",
-                    $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm tier (cold moves for the other tiers are not built yet, see docs/move.md)");
+                    $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm and sandbox tiers (the container, wasm and process tiers move cold: --cold; see docs/move.md)");
             }
             if (record.State != InstanceState.Running)
             {

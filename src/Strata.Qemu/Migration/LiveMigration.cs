@@ -206,6 +206,10 @@ public sealed partial class LiveMigration
             ["auto-converge"] = _options.AutoConverge,
             ["pause-before-switchover"] = _target.Disks.Count > 0,
             ["postcopy-ram"] = _options.Postcopy,
+            // A guest restored from a template (GuestTemplate) keeps x-ignore-shared on: the stream then carries each RAM
+            // block's address, and a target without the capability refuses it at the first RAM section. The whole RAM
+            // goes to the target here (a template's memory file is not there), so the stream is the plain one.
+            [IgnoreShared] = false,
         }, token).ConfigureAwait(false);
         await _source.ExecuteAsync("migrate-set-parameters", new JsonObject
         {
@@ -213,6 +217,8 @@ public sealed partial class LiveMigration
             ["max-bandwidth"] = _options.MaxBandwidth ?? MigrationOptions.UnlimitedBandwidth,
         }, token).ConfigureAwait(false);
     }
+
+    private const string IgnoreShared = "x-ignore-shared";
 
     internal static async Task SetCapabilitiesAsync(QmpClient qmp, IReadOnlyDictionary<string, bool> capabilities, CancellationToken token)
     {
@@ -311,7 +317,7 @@ public sealed partial class LiveMigration
     /// <summary>The source's migration settings before the move, put back when it is undone.</summary>
     private sealed record SavedSettings(Dictionary<string, bool> Capabilities, long DowntimeLimitMs, long MaxBandwidth)
     {
-        private static readonly string[] Changed = ["events", "auto-converge", "pause-before-switchover", "postcopy-ram"];
+        private static readonly string[] Changed = ["events", "auto-converge", "pause-before-switchover", "postcopy-ram", IgnoreShared];
 
         public static async Task<SavedSettings> ReadAsync(QmpClient qmp, CancellationToken token)
         {

@@ -54,6 +54,28 @@ public static class GuestTemplate
     }
 
     /// <summary>
+    /// The receiving side of a live move of a guest that started from a template (<see cref="ForRestore"/>): the same
+    /// machine (the setup port at <paramref name="setupSocket"/>, TCG's code buffer, a memory backend of the same id, so
+    /// the RAM block has the same name) with its RAM in anonymous memory, since the whole RAM arrives over the move's
+    /// stream and this host may not hold the template. The caller adds <c>-incoming</c>.
+    /// </summary>
+    public static GuestVmOptions ForIncomingMove(GuestVmOptions options, string setupSocket)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options with
+        {
+            SetupSocket = setupSocket,
+            TcgCodeBufferMiB = RestoreTcgCodeBufferMiB,
+            ExtraQemuArguments =
+            [
+                .. options.ExtraQemuArguments,
+                "-machine", "memory-backend=" + MemoryBackendId,
+                "-object", string.Create(CultureInfo.InvariantCulture, $"memory-backend-ram,id={MemoryBackendId},size={options.MemoryMiB}M"),
+            ],
+        };
+    }
+
+    /// <summary>
     /// Writes the setup sectors of the bzImage <paramref name="kernel"/> (its boot header and real-mode setup, ≈ 20 KiB)
     /// to <paramref name="destination"/>; false (nothing written) when it is not a bzImage, and restores then load the
     /// whole kernel.

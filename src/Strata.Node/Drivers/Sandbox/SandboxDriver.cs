@@ -192,15 +192,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var plan = QemuVm.Plan(fromTemplate.Options ?? options);
         var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
         var startedAt = DateTimeOffset.UtcNow;
-        var config = new SupervisorConfig
-        {
-            Argv = ["/bin/sh", "-c", wrapper, Path.Combine(dir, QemuLogName), .. plan.Argv],
-            Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
-            WorkingDir = dir,
-            LogDirectory = LogFiles.LogDirectory(dir),
-            LogMaxBytes = _options.LogMaxBytes,
-            ExitFile = Path.Combine(dir, ExitFileName),
-        };
+        var config = SupervisorConfigFor(dir, wrapper, plan.Argv);
         var started = await _supervised.LaunchAsync(handle, config, cancellationToken).ConfigureAwait(false);
         Mark("sandbox qemu launched");
         if (fromTemplate.Options is not null)
@@ -224,6 +216,17 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         }
         return started with { Data = data };
     }
+
+    /// <summary>QEMU under its supervisor: <paramref name="wrapper"/> (<see cref="WrapperScript"/>) runs <paramref name="argv"/>.</summary>
+    private SupervisorConfig SupervisorConfigFor(string dir, string wrapper, IReadOnlyList<string> argv) => new()
+    {
+        Argv = ["/bin/sh", "-c", wrapper, Path.Combine(dir, QemuLogName), .. argv],
+        Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+        WorkingDir = dir,
+        LogDirectory = LogFiles.LogDirectory(dir),
+        LogMaxBytes = _options.LogMaxBytes,
+        ExitFile = Path.Combine(dir, ExitFileName),
+    };
 
     /// <summary>The guest of this sandbox (its devices, disk, output ports, network and mounts) for <see cref="QemuVm.Plan"/>.</summary>
     private GuestVmOptions GuestOptions(BootAssets assets, SandboxWorkload workload, string dir, TapAttachment? network, List<VirtioFsExport> exports) =>
@@ -428,7 +431,15 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         return text.Length > 2000 ? text[^2000..] : text;
     }
 
-    public Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken) => _supervised.RecoverAsync(handle, cancellationToken);
+    public async Task<WorkloadStatus> RecoverAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        var status = await _supervised.RecoverAsync(handle, cancellationToken).ConfigureAwait(false);
+        if (status.Phase == WorkloadPhase.Running && File.Exists(Path.Combine(handle.Directory, QmpSocketName)))
+        {
+            await AbandonUnfinishedMoveAsync(handle, cancellationToken).ConfigureAwait(false);
+        }
+        return status;
+    }
 
     public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {

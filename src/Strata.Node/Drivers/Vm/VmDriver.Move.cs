@@ -2,6 +2,7 @@ using System.Text.Json;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Contracts.Host;
+using Strata.Node.Guest;
 using Strata.Node.Supervision;
 using Strata.Qemu.Migration;
 using Strata.Qemu.Qmp;
@@ -26,13 +27,6 @@ public sealed partial class VmDriver : ILiveMoveDriver
         if (config.Disposable)
         {
             throw StrataException.Invalid("disposable", "a disposable VM starts from its image at every run; create it on the target instead of moving it");
-        }
-        if (handle.Data.TryGetValue(TemplateDataKey, out var how) && how.StartsWith("template ", StringComparison.Ordinal))
-        {
-            // The target's incoming QEMU is planned as a cold boot of the same configuration; a guest restored from a
-            // template does not load into it yet (QEMU closes the stream at the first RAM pages).
-            throw StrataException.Conflict(
-                "the VM was started from its image's template, and moving such a VM live is not built yet; restart it (a VM's later starts boot cold) and move it then, or create it with --no-template");
         }
         var socket = QmpSocket(handle);
         var snapshots = await _qmp.HumanAsync(socket, "info snapshots", cancellationToken).ConfigureAwait(false);
@@ -104,19 +98,11 @@ public sealed partial class VmDriver : ILiveMoveDriver
         var started = await _supervised.LaunchAsync(handle, SupervisorConfigFor(handle, argv), cancellationToken).ConfigureAwait(false);
         // The whole receiving side goes with it: QEMU by its identity, the disk, the sockets.
         revert.AddAsync(() => DeleteAsync(started, CancellationToken.None));
-        var ram = MigrationChannel.Tcp(move.ListenHost, 0);
-        var (ramUri, nbd) = await _qmp.UseAsync(QmpSocket(started), QmpConnectTimeout,
-            qmp => IncomingVm.ReceiveAsync(qmp, disks, ram, disks.Count > 0 ? MigrationChannel.Tcp(move.ListenHost, 0) : null, move.Postcopy, cancellationToken),
-            cancellationToken).ConfigureAwait(false);
-        LogIncoming(move.InstanceId, started.Pid ?? 0, ramUri);
+        var info = await _qmp.UseAsync(QmpSocket(started), QmpConnectTimeout,
+            qmp => GuestLiveMove.ReceiveAsync(qmp, disks, move.ListenHost, move.Postcopy, cancellationToken), cancellationToken).ConfigureAwait(false);
+        LogIncoming(move.InstanceId, started.Pid ?? 0, info.RamUri);
         revert.Success();
-        return new PreparedIncoming(started, new IncomingMoveInfo
-        {
-            RamUri = ramUri,
-            NbdHost = nbd?.Host,
-            NbdPort = nbd?.Port ?? 0,
-            Disks = [.. disks.Select(d => d.Device)],
-        });
+        return new PreparedIncoming(started, info);
     }
 
     public Task ConfirmIncomingAsync(DriverHandle handle, TimeSpan timeout, CancellationToken cancellationToken) =>
@@ -130,69 +116,9 @@ public sealed partial class VmDriver : ILiveMoveDriver
     public async Task<MoveResult> MoveOutAsync(DriverHandle handle, IMoveTarget target, LiveMoveOptions options, IProgress<LiveMoveProgress>? progress,
         CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(options);
-        var remote = new RemoteTarget(target);
-        var migration = new MigrationOptions { MaxBandwidth = options.MaxBandwidth, Postcopy = options.Postcopy };
-        var report = progress is null ? null : new Progress<MigrationProgress>(p => progress.Report(ToMoveProgress(p)));
         var result = await _qmp.UseAsync(QmpSocket(handle), QmpConnectTimeout,
-            qmp => LiveMigration.MigrateAsync(qmp, remote, migration, report, cancellationToken), cancellationToken).ConfigureAwait(false);
-        LogMovedOut(handle.InstanceId, result.Total.TotalSeconds, result.QemuDowntime.TotalMilliseconds, result.RamBytes, result.DiskBytes);
-        return new MoveResult
-        {
-            Mode = "live",
-            TotalSeconds = result.Total.TotalSeconds,
-            DowntimeMs = result.QemuDowntime.TotalMilliseconds,
-            DiskCopySeconds = result.DiskCopyTime.TotalSeconds,
-            RamBytes = result.RamBytes,
-            DiskBytes = result.DiskBytes,
-            Iterations = result.Iterations,
-            MaxThrottlePercent = result.MaxThrottlePercent,
-            UsedPostcopy = result.UsedPostcopy,
-        };
-    }
-
-    private static LiveMoveProgress ToMoveProgress(MigrationProgress p) => new()
-    {
-        Phase = p.Phase switch
-        {
-            MigrationPhase.CopyingDisks => "copying-disks",
-            MigrationPhase.SendingRam => "sending-ram",
-            MigrationPhase.Postcopy => "postcopy",
-            MigrationPhase.SwitchingOver => "switching-over",
-            _ => "completed",
-        },
-        RamTransferred = p.RamTransferred,
-        RamRemaining = p.RamRemaining,
-        RamTotal = p.RamTotal,
-        DirtyRate = p.DirtyRate,
-        ExpectedDowntimeMs = p.ExpectedDowntime?.TotalMilliseconds,
-        Iterations = p.Iterations,
-        ThrottlePercent = p.ThrottlePercent,
-        DiskCopied = p.DiskCopied,
-        DiskTotal = p.DiskTotal,
-    };
-
-    /// <summary>The engine's view of a target another daemon prepared: its addresses, and its confirm and discard calls.</summary>
-    private sealed class RemoteTarget(IMoveTarget target) : IMigrationTarget
-    {
-        private readonly TaskCompletionSource _gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public string RamUri => target.Info.RamUri;
-
-        public MigrationChannel? Nbd => target.Info.NbdHost is { } host ? MigrationChannel.Tcp(host, target.Info.NbdPort) : null;
-
-        public IReadOnlyList<string> Disks => target.Info.Disks;
-
-        // The other daemon's QEMU is not watched from here: the migration's own status tells when it went away.
-        public Task Exited => _gone.Task;
-
-        public Task ConfirmRunningAsync(TimeSpan timeout, CancellationToken cancellationToken) => target.ConfirmRunningAsync(timeout, cancellationToken);
-
-        public async Task DiscardAsync()
-        {
-            await target.DiscardAsync().ConfigureAwait(false);
-            _gone.TrySetResult();
-        }
+            qmp => GuestLiveMove.MoveOutAsync(qmp, target, options, progress, cancellationToken), cancellationToken).ConfigureAwait(false);
+        LogMovedOut(handle.InstanceId, result.TotalSeconds, result.DowntimeMs, result.RamBytes, result.DiskBytes);
+        return result;
     }
 }
