@@ -62,7 +62,7 @@ public sealed class SandboxTemplateMountTests : IDisposable
     {
         SandboxTestHost.RequireEngine();
         TestEnvironment.Require(Strata.Qemu.VirtioFsDaemon.Locate() is not null, "virtiofsd is not installed (apt-get install qemu-system-common)");
-        const int memory = 232;
+        const int memory = 248; // its own size, so its own template (SandboxTemplateTests uses 200-240)
         var a = await StartAsync("alpha", memory);
         var exitA = await WaitAsync(a.Handle);
         var b = await StartAsync("bravo", memory);

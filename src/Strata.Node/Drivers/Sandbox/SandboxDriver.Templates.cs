@@ -46,6 +46,9 @@ public sealed partial class SandboxDriver
     /// <summary>Removes the templates <paramref name="which"/> selects; the bytes freed.</summary>
     public long RemoveTemplates(Func<SandboxTemplateInfo, bool> which) => Templates?.Remove(which) ?? 0;
 
+    /// <summary>Removes the cached empty overlays of image <paramref name="imageId"/>'s base disk (all when null); the bytes freed.</summary>
+    public long RemoveEmptyOverlays(string? imageId) => _guest.RootDisks.RemoveEmptyOverlays(imageId);
+
     private static SandboxTemplateStore? CreateTemplateStore(SandboxDriverOptions options, ILogger logger) =>
         options.Templates ? new SandboxTemplateStore(Path.Combine(options.CacheDirectory, "templates"), logger) : null;
 
