@@ -81,7 +81,7 @@ internal static class Program
                     RootDisk = new QemuDrive(Path.Combine(dir, "rootfs.qcow2"), "qcow2"),
                     ExecSocket = Path.Combine(dir, "exec.sock"),
                 }.WithFreePageReporting());
-                await using var vm = await QemuVm.StartAsync(plan, CancellationToken.None);
+                await using var vm = await QemuVm.StartAsync(OwnSession.Of(plan), CancellationToken.None); // scheduled as the supervisor's QEMU is
                 var exit = await vm.WaitAsync(TimeSpan.FromMinutes(2), CancellationToken.None);
                 var ms = sw.Elapsed.TotalMilliseconds;
                 if (exit.GuestExitCode != 0)
