@@ -15,7 +15,7 @@ namespace Strata.Bench.Sandbox;
 /// initramfs, root disk (a fresh qcow2 overlay on the same cached ext4 base), accelerator and flags, to
 /// QEMU's exit. Alternating A B, medians and ratio; the container and vm tiers run in the same rounds
 /// (through the same CLI) for comparison, when this daemon has them.
-/// Usage: Strata.Bench.Sandbox [--stratad PATH] [--strata PATH] [--supervisor PATH] [--allow-debug-build] [--rounds 7]
+/// Usage: Strata.Bench.Sandbox [--stratad PATH] [--strata PATH] [--supervisor PATH] [--allow-debug-build] [--rounds 7] [--sandbox-only] [--idle 3]
 /// The binaries default to the published ones in artifacts/bin (scripts/publish-native.sh); the output names the build measured.
 /// </summary>
 internal static class Program
@@ -29,6 +29,10 @@ internal static class Program
             return 2;
         }
         var rounds = cli.Int("--rounds", 7);
+        // --sandbox-only: the sandbox's own variants through the binaries measured (template, cold, raw QEMU both ways),
+        // without the other tiers and the in-process driver (which is this bench's build, not the one measured): for
+        // comparing two builds side by side.
+        var sandboxOnly = cli.Has("--sandbox-only");
 
         var work = Directory.CreateTempSubdirectory("strata-bench-sb-").FullName;
         var root = Path.Combine(work, "root");
@@ -77,7 +81,7 @@ internal static class Program
                     RootDisk = new QemuDrive(Path.Combine(dir, "rootfs.qcow2"), "qcow2"),
                     ExecSocket = Path.Combine(dir, "exec.sock"),
                 }.WithFreePageReporting());
-                await using var vm = await QemuVm.StartAsync(plan, CancellationToken.None);
+                await using var vm = await QemuVm.StartAsync(OwnSession.Of(plan), CancellationToken.None); // scheduled as the supervisor's QEMU is
                 var exit = await vm.WaitAsync(TimeSpan.FromMinutes(2), CancellationToken.None);
                 var ms = sw.Elapsed.TotalMilliseconds;
                 if (exit.GuestExitCode != 0)
@@ -89,7 +93,7 @@ internal static class Program
             }
 
             var others = new List<string>();
-            foreach (var tier in new[] { "container", "vm" })
+            foreach (var tier in sandboxOnly ? [] : new[] { "container", "vm" })
             {
                 if (tiers.TryGetValue(tier, out var t) && t.Available)
                 {
@@ -107,8 +111,11 @@ internal static class Program
             async Task<double> RawRestoreAsync() => (await rawRestore.RunOnceAsync(CancellationToken.None)).ExitMs;
             var results = new Dictionary<string, List<double>> { ["sandbox"] = [], ["raw"] = [], ["driver"] = [], ["cold"] = [], ["raw-restore"] = [] };
             using var phases = new DriverPhases(supervisor, root, work);
-            await phases.RunAsync(); // warm-up
-            phases.Clear();
+            if (!sandboxOnly)
+            {
+                await phases.RunAsync(); // warm-up
+                phases.Clear();
+            }
             foreach (var tier in others)
             {
                 results[tier] = [];
@@ -124,10 +131,13 @@ internal static class Program
             {
                 ("sandbox", () => Task.FromResult(sandbox())),
                 ("raw", RawAsync),
-                ("driver", phases.RunAsync),
                 ("cold", () => Task.FromResult(cold())),
                 ("raw-restore", RawRestoreAsync),
             };
+            if (!sandboxOnly)
+            {
+                variants.Add(("driver", phases.RunAsync));
+            }
             foreach (var tier in others)
             {
                 variants.Add((tier, () => Task.FromResult(TimedCommand.Run(strata, "run", "--rm", "--tier", tier, "busybox", "--", "/bin/true"))));
@@ -147,7 +157,10 @@ internal static class Program
             Console.WriteLine($"  {"raw QEMU restoring the same template",-36} {Describe(results["raw-restore"])}");
             Console.WriteLine($"  {"strata run --rm --no-template (cold)",-36} {Describe(results["cold"])}   {Median(results["cold"]) / raw:0.00}x raw QEMU");
             Console.WriteLine($"  {"raw QEMU microvm (same kernel/initrd/disk)",-36} {Describe(results["raw"])}");
-            Console.WriteLine($"  {"sandbox driver alone (no CLI/daemon)",-36} {Describe(results["driver"])}   {Median(results["driver"]) / raw:0.00}x raw QEMU");
+            if (!sandboxOnly)
+            {
+                Console.WriteLine($"  {"sandbox driver alone (no CLI/daemon)",-36} {Describe(results["driver"])}   {Median(results["driver"]) / raw:0.00}x raw QEMU");
+            }
             foreach (var tier in others)
             {
                 Console.WriteLine($"  {"strata run --rm --tier " + tier,-36} {Describe(results[tier])}   {Median(results[tier]) / raw:0.00}x raw QEMU");
@@ -160,7 +173,10 @@ internal static class Program
                     + $"  workload {Median(marks.Select(m => (m.ExitSeconds!.Value - m.WorkloadSeconds!.Value) * 1000).ToList()):0}"
                     + $"  qemu start+exit {raw - Median(marks.Select(m => m.ExitSeconds!.Value * 1000).ToList()):0}");
             }
-            phases.Print();
+            if (!sandboxOnly)
+            {
+                phases.Print();
+            }
 
             // Memory of idle sandboxes (QEMU + its supervisor), with and without templates, and what that means for density.
             var idle = cli.Int("--idle", 3);
@@ -168,10 +184,14 @@ internal static class Program
             var pssCold = TemplateBench.IdlePss(strata, idle, noTemplate: true);
             var available = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
             var availableBytes = long.Parse(available, CultureInfo.InvariantCulture) * 1024;
-            foreach (var (label, pss) in new[] { ("from a template", pssTemplate), ("cold boot (--no-template)", pssCold) })
+            foreach (var (label, pss) in new[]
+            {
+                ("from a template, idle", pssTemplate.Idle), ("from a template, after an exec", pssTemplate.AfterExec),
+                ("cold boot, idle", pssCold.Idle), ("cold boot, after an exec", pssCold.AfterExec),
+            })
             {
                 var mib = pss.Select(b => b / 1048576.0).ToList();
-                Console.WriteLine($"  idle sandbox PSS, {label,-26} {string.Join(" ", mib.Select(m => m.ToString("0.0", CultureInfo.InvariantCulture)))} MiB, median {Median(mib):0.0} MiB"
+                Console.WriteLine($"  idle sandbox PSS, {label,-31} {string.Join(" ", mib.Select(m => m.ToString("0.0", CultureInfo.InvariantCulture)))} MiB, median {Median(mib):0.0} MiB"
                     + $"  (density: {availableBytes / (Median(mib) * 1048576):0} more fit in the {availableBytes / 1073741824.0:0.0} GiB available now)");
             }
             return 0;

@@ -33,10 +33,13 @@ internal static class TemplateBench
     }
 
     /// <summary>
-    /// Starts <paramref name="count"/> idle sandboxes (<c>sleep</c>) through the CLI, waits until each runs its workload
-    /// (an exec answers) and a few seconds more, and returns the PSS of each one's QEMU and supervisor, in bytes.
+    /// Starts <paramref name="count"/> idle sandboxes (<c>echo idle; exec sleep</c>) through the CLI and returns the PSS of
+    /// each one's QEMU and supervisor, in bytes, at two moments: <c>Idle</c>, 5 s after its workload printed (nothing has
+    /// been asked of the guest since it started: the moment P5-M was measured by hand), and <c>AfterExec</c>, 5 s after
+    /// one <c>strata exec NAME -- true</c> (the exec agent, its shell and busybox's base64 and dd then ran in the guest:
+    /// TCG translated them and the clone wrote its own copies of the pages they touched).
     /// </summary>
-    public static List<long> IdlePss(string strata, int count, bool noTemplate)
+    public static (List<long> Idle, List<long> AfterExec) IdlePss(string strata, int count, bool noTemplate)
     {
         var names = new List<string>();
         try
@@ -44,10 +47,24 @@ internal static class TemplateBench
             for (var i = 0; i < count; i++)
             {
                 var name = $"idle-{(noTemplate ? "cold" : "tpl")}-{i}-{Guid.NewGuid().ToString("N")[..6]}";
-                string[] args = ["run", "-d", "--name", name, "--tier", "sandbox", .. (noTemplate ? new[] { "--no-template" } : []), "busybox", "--", "sleep", "3600"];
+                string[] args = ["run", "-d", "--name", name, "--tier", "sandbox", .. (noTemplate ? new[] { "--no-template" } : []), "busybox", "--", "sh", "-c", "echo idle; exec sleep 3600"];
                 Run(strata, args);
                 names.Add(name);
             }
+            foreach (var name in names)
+            {
+                var deadline = DateTime.UtcNow.AddMinutes(3);
+                while (!RunOut(strata, "logs", name).Contains("idle", StringComparison.Ordinal))
+                {
+                    if (DateTime.UtcNow > deadline)
+                    {
+                        throw new InvalidOperationException($"sandbox {name} never printed its first line");
+                    }
+                    Thread.Sleep(250);
+                }
+            }
+            Thread.Sleep(5000); // settle: the guest's boot-time work is over
+            var idle = PssOf(strata, names);
             foreach (var name in names)
             {
                 var deadline = DateTime.UtcNow.AddMinutes(3);
@@ -60,15 +77,8 @@ internal static class TemplateBench
                     Thread.Sleep(250);
                 }
             }
-            Thread.Sleep(5000); // settle: the guest's boot-time work is over
-            var result = new List<long>();
-            foreach (var name in names)
-            {
-                var inspect = RunOut(strata, "inspect", name, "--json");
-                var pid = JsonDocument.Parse(inspect).RootElement.GetProperty("pid").GetInt32();
-                result.Add(Pss(pid) + Pss(ParentOf(pid)));
-            }
-            return result;
+            Thread.Sleep(5000);
+            return (idle, PssOf(strata, names));
         }
         finally
         {
@@ -78,6 +88,12 @@ internal static class TemplateBench
             }
         }
     }
+
+    private static List<long> PssOf(string strata, List<string> names) => names.Select(name =>
+    {
+        var pid = JsonDocument.Parse(RunOut(strata, "inspect", name, "--json")).RootElement.GetProperty("pid").GetInt32();
+        return Pss(pid) + Pss(ParentOf(pid));
+    }).ToList();
 
     private static long Pss(int pid)
     {

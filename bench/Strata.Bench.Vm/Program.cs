@@ -175,6 +175,7 @@ static async Task RunRawAsync(string dir, IReadOnlyList<string> argv, (string St
     {
         File.Delete(Path.Combine(dir, stale));
     }
+    argv = OwnSession.Argv(argv); // a session of its own, as the supervisor gives Strata's QEMU (the CPU is shared per session)
     var psi = new ProcessStartInfo(argv[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
     foreach (var a in argv.Skip(1))
     {

@@ -43,7 +43,7 @@ internal static class RawGuestRun
                 ExecSocket = Path.Combine(dir, "exec.sock"),
             }.WithFreePageReporting();
             var plan = QemuVm.Plan(customize is null ? options : customize(options));
-            await using var vm = await QemuVm.StartAsync(plan, ct).ConfigureAwait(false);
+            await using var vm = await QemuVm.StartAsync(OwnSession.Of(plan), ct).ConfigureAwait(false);
             if (afterStart is not null)
             {
                 await afterStart(plan, ct).ConfigureAwait(false);

@@ -197,6 +197,30 @@ public sealed class QemuCommandLine
     public IReadOnlyList<VirtioFsShare> VirtioFsShares => _fsShares;
 
     /// <summary>
+    /// Empty PCIe root ports (ids <see cref="HotplugSlotId"/>) a virtio-fs share can be plugged into while the guest runs
+    /// (<see cref="Templates.GuestTemplate.PlugSharesAsync"/>): microvm only, which then gets its PCIe host (<c>pcie=on</c>).
+    /// Its virtio-mmio slots cannot take a device later: the guest learns of them once, from ACPI, at boot.
+    /// </summary>
+    public QemuCommandLine WithHotplugSlots(int slots)
+    {
+        if (slots is < 0 or > 16)
+        {
+            throw StrataException.Invalid("mounts", $"{slots} hot-plug slots is out of range (0-16)");
+        }
+        if (slots > 0 && Machine != QemuMachine.Microvm)
+        {
+            throw StrataException.Invalid("machine", "hot-plug slots for shares are made on microvm only");
+        }
+        HotplugSlots = slots;
+        return this;
+    }
+
+    public int HotplugSlots { get; private set; }
+
+    /// <summary>The QEMU id of hot-plug slot <paramref name="index"/> (a PCIe root port).</summary>
+    public static string HotplugSlotId(int index) => "hp" + index.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
     /// A virtio balloon; with <paramref name="freePageReporting"/> the guest reports pages it freed and QEMU discards
     /// them (punched out of a file-backed RAM's file: never on RAM mapped privately from a file others map too).
     /// </summary>
@@ -249,7 +273,7 @@ public sealed class QemuCommandLine
             _ => throw new ArgumentOutOfRangeException(nameof(Machine)),
         };
         // vhost-user devices (virtiofsd) map guest RAM into another process, so RAM must be a shareable memfd.
-        a.AddRange(["-M", _fsShares.Count > 0 ? machine + ",memory-backend=mem0" : machine]);
+        a.AddRange(["-M", machine + (HotplugSlots > 0 ? ",pcie=on" : "") + (_fsShares.Count > 0 ? ",memory-backend=mem0" : "")]);
         a.AddRange(["-accel", Accel == Accelerators.Tcg && TcgCodeBufferMiB is int tb ? $"{Accel},tb-size={tb.ToString(CultureInfo.InvariantCulture)}" : Accel]);
         if (Accel == Accelerators.Kvm)
         {
@@ -367,6 +391,10 @@ public sealed class QemuCommandLine
         if (Balloon)
         {
             a.AddRange(["-device", Device("virtio-balloon") + (FreePageReporting ? ",free-page-reporting=on" : "")]);
+        }
+        for (var i = 0; i < HotplugSlots; i++)
+        {
+            a.AddRange(["-device", $"pcie-root-port,id={HotplugSlotId(i)},bus=pcie.0,chassis={(i + 1).ToString(CultureInfo.InvariantCulture)}"]);
         }
         a.AddRange(_extra);
         return a;

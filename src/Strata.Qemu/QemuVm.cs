@@ -50,6 +50,16 @@ public sealed record GuestVmOptions
     public string? ExecSocket { get; init; }
     /// <summary>Host directories (served by virtiofsd on their sockets) that init mounts before the workload starts.</summary>
     public IReadOnlyList<GuestMount> Mounts { get; init; } = [];
+    /// <summary>
+    /// Empty PCIe root ports (microvm) that <see cref="Mounts"/> are plugged into once the guest runs: a template's boot
+    /// and its restores with mounts (docs/sandbox.md#templates). 0: none.
+    /// </summary>
+    public int HotplugSlots { get; init; }
+    /// <summary>
+    /// <see cref="Mounts"/> are not on QEMU's command line: they are plugged into <see cref="HotplugSlots"/> after a restore
+    /// (<see cref="Templates.GuestTemplate.PlugSharesAsync"/>), and init turns those slots on before it mounts them.
+    /// </summary>
+    public bool MountsHotplugged { get; init; }
     /// <summary>A NIC on a host tap device that init configures as eth0; null: no network device.</summary>
     public GuestNetwork? Network { get; init; }
     /// <summary>The guest's hostname (<c>strata.hostname=</c>); null: the kernel's default.</summary>
@@ -217,6 +227,7 @@ public sealed class QemuVm : IAsyncDisposable
             ExecAgent = options.ExecSocket is not null,
             TscKHz = options.GuestTscKHz,
             Mounts = options.Mounts,
+            MountsHotplugged = options.MountsHotplugged,
             Network = options.Network,
             Hostname = options.Hostname,
             Extra = options.ExtraKernelArguments,
@@ -252,10 +263,15 @@ public sealed class QemuVm : IAsyncDisposable
             Balloon = options.Balloon,
             FreePageReporting = options.FreePageReporting,
             TcgCodeBufferMiB = options.TcgCodeBufferMiB,
+            HotplugSlots = options.HotplugSlots,
         }.ToCommandLine()
             .WithSerialFile(plan.SerialLog)
             .WithPidFile(plan.PidFile);
-        foreach (var m in options.Mounts)
+        if (options.MountsHotplugged && options.Mounts.Count > options.HotplugSlots)
+        {
+            throw StrataException.Invalid("mounts", $"{options.Mounts.Count} mounts to plug in but {options.HotplugSlots} hot-plug slots");
+        }
+        foreach (var m in options.MountsHotplugged ? [] : options.Mounts)
         {
             cmd.AddVirtioFsShare(new VirtioFsShare(m.Tag, GuestMachine.CheckSocketPath(m.SocketPath)));
         }

@@ -178,6 +178,31 @@ public sealed class GuestAssetsTests : IClassFixture<GuestAssetsFixture>
         Assert.Contains("\"virtual-size\": 16777216", await Run("qemu-img", "info", "--output=json", dir.Combine("c.qcow2")), StringComparison.Ordinal);
     }
 
+    [QemuFact]
+    public async Task DiskBuilder_CachedOverlays_ArePrivate_AndGoWithTheirBaseDisk()
+    {
+        using var dir = new TempDir();
+        var disks = new DiskBuilder(dir.Combine("cache"));
+        foreach (var name in new[] { "image-aaaa.ext4", "image-bbbb.ext4" })
+        {
+            await using var f = File.Create(dir.Combine(name));
+            f.SetLength(8L * 1024 * 1024);
+        }
+        await disks.CreateOverlayAsync(dir.Combine("image-aaaa.ext4"), "raw", dir.Combine("a.qcow2"), CancellationToken.None);
+        await disks.CreateOverlayAsync(dir.Combine("image-bbbb.ext4"), "raw", dir.Combine("b.qcow2"), CancellationToken.None);
+        var overlays = dir.Combine("cache", DiskBuilder.OverlaysDirectory);
+        Assert.Equal(Strata.Contracts.Host.PrivatePaths.DirectoryMode, File.GetUnixFileMode(overlays));
+        Assert.All(Directory.GetFiles(overlays), f => Assert.Equal(Strata.Contracts.Host.PrivatePaths.FileMode, File.GetUnixFileMode(f)));
+
+        // One image's removal takes its base's overlay only; a prune takes the rest; the next overlay is made again.
+        Assert.True(disks.RemoveEmptyOverlays("image-aaaa") > 0);
+        Assert.Single(Directory.GetFiles(overlays), f => Path.GetFileName(f).StartsWith("image-bbbb-", StringComparison.Ordinal));
+        Assert.True(disks.RemoveEmptyOverlays(null) > 0);
+        Assert.Empty(Directory.GetFiles(overlays));
+        await disks.CreateOverlayAsync(dir.Combine("image-aaaa.ext4"), "raw", dir.Combine("c.qcow2"), CancellationToken.None);
+        Assert.Equal(await File.ReadAllBytesAsync(dir.Combine("a.qcow2")), await File.ReadAllBytesAsync(dir.Combine("c.qcow2")));
+    }
+
     [Fact]
     public async Task DiskBuilder_BadKey_ThrowsInvalidArgument()
     {

@@ -41,14 +41,25 @@ internal static class ImageTemplates
         }
     }
 
-    /// <summary>Removes the templates of image <paramref name="imageId"/> (its last name is gone); bytes freed.</summary>
+    /// <summary>
+    /// Removes the templates of image <paramref name="imageId"/> (its last name is gone) and the cached empty overlays
+    /// on its base disk; bytes freed.
+    /// </summary>
     public static long RemoveFor(string imageId, DriverRegistry drivers) =>
-        (Sandbox(drivers)?.RemoveTemplates(t => t.Image == imageId) ?? 0) + (Vm(drivers)?.RemoveTemplates(t => t.Image == imageId) ?? 0);
+        (Sandbox(drivers)?.RemoveTemplates(t => t.Image == imageId) ?? 0) + (Vm(drivers)?.RemoveTemplates(t => t.Image == imageId) ?? 0)
+        + Overlays(drivers, imageId);
 
-    /// <summary>Removes every template (they are made again at the next start of each image): count and bytes freed.</summary>
+    /// <summary>
+    /// Removes every template and every cached empty overlay (they are made again at the next start of each image):
+    /// the number of templates and the bytes freed.
+    /// </summary>
     public static (int Count, long Bytes) RemoveAll(DriverRegistry drivers)
     {
         var count = All(drivers).Count();
-        return (count, (Sandbox(drivers)?.RemoveTemplates(_ => true) ?? 0) + (Vm(drivers)?.RemoveTemplates(_ => true) ?? 0));
+        return (count, (Sandbox(drivers)?.RemoveTemplates(_ => true) ?? 0) + (Vm(drivers)?.RemoveTemplates(_ => true) ?? 0) + Overlays(drivers, null));
     }
+
+    /// <summary>Both guest tiers' cached empty overlays (they may share one cache: the second finds nothing left).</summary>
+    private static long Overlays(DriverRegistry drivers, string? imageId) =>
+        (Sandbox(drivers)?.RemoveEmptyOverlays(imageId) ?? 0) + (Vm(drivers)?.RemoveEmptyOverlays(imageId) ?? 0);
 }

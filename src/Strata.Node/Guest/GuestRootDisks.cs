@@ -83,6 +83,20 @@ public sealed class GuestRootDisks(string directory)
         await _disks.CreateOverlayAsync(baseDisk, baseFormat, overlay, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Removes the cached empty overlays (<see cref="DiskBuilder.CreateOverlayAsync"/>) of image <paramref name="imageId"/>'s
+    /// base disk, or of every base disk when it is null (<c>strata image rm</c> and <c>prune</c>); the bytes freed. They are
+    /// made again by the next start.
+    /// </summary>
+    public long RemoveEmptyOverlays(string? imageId)
+    {
+        if (imageId is null)
+        {
+            return _disks.RemoveEmptyOverlays(null);
+        }
+        return imageId.StartsWith("sha256:", StringComparison.Ordinal) ? _disks.RemoveEmptyOverlays(CacheKey([], imageId)) : 0;
+    }
+
     private static void Remove(string path)
     {
         if (System.IO.Directory.Exists(path))

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 
 namespace Strata.Qemu.Guest;
 
@@ -27,13 +28,13 @@ public sealed class DiskBuilder(string cacheDirectory, string mkfsExt4 = "mkfs.e
         {
             return path;
         }
-        Directory.CreateDirectory(cacheDirectory);
+        PrivatePaths.CreateDirectory(cacheDirectory);
         var size = sizeBytes ?? EstimateSize(sourceDirectory);
         size = (size + 1023) / 1024 * 1024;
         var temp = $"{path}.{Environment.ProcessId}.tmp";
         try
         {
-            await using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write))
+            await using (var f = new FileStream(temp, PrivatePaths.NewFile()))
             {
                 f.SetLength(size); // Sparse: only written blocks take space.
             }
@@ -57,7 +58,7 @@ public sealed class DiskBuilder(string cacheDirectory, string mkfsExt4 = "mkfs.e
     /// <summary>
     /// Creates a qcow2 overlay whose backing file is <paramref name="basePath"/>; QEMU opens the base read-only. An empty
     /// overlay's bytes depend only on the base (its path, format and size), so <c>qemu-img</c> makes one once per base
-    /// (kept under <c>overlays/</c> in the cache directory, keyed by the base's path, format, size and date) and every
+    /// (kept under <c>overlays/</c> in the cache directory, named after the base and keyed by its path, format, size and date; removed with the image: <see cref="RemoveEmptyOverlays"/>) and every
     /// later overlay is a copy of it: a file copy instead of a process start on each sandbox's path.
     /// </summary>
     public async Task CreateOverlayAsync(string basePath, string baseFormat, string overlayPath, CancellationToken cancellationToken)
@@ -70,22 +71,72 @@ public sealed class DiskBuilder(string cacheDirectory, string mkfsExt4 = "mkfs.e
         var info = new FileInfo(full);
         var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
             string.Create(CultureInfo.InvariantCulture, $"{full}\n{baseFormat}\n{info.Length}\n{info.LastWriteTimeUtc.Ticks}"))))[..32];
-        var empty = Path.Combine(cacheDirectory, "overlays", key + ".qcow2");
-        if (!File.Exists(empty))
+        // Named after the base too (image-HEX-KEY.qcow2), so an image's removal finds its overlays (RemoveEmptyOverlays).
+        var empty = Path.Combine(cacheDirectory, OverlaysDirectory, Path.GetFileNameWithoutExtension(full) + "-" + key + ".qcow2");
+        for (var attempt = 0; ; attempt++)
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(empty)!);
-            var temp = $"{empty}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+            if (!File.Exists(empty))
+            {
+                await MakeEmptyOverlayAsync(full, baseFormat, empty, cancellationToken).ConfigureAwait(false);
+            }
             try
             {
-                await QemuImgCreateAsync(full, baseFormat, temp, cancellationToken).ConfigureAwait(false);
-                File.Move(temp, empty, overwrite: true);
+                File.Copy(empty, overlayPath, overwrite: true);
+                return;
             }
-            finally
+            catch (FileNotFoundException) when (attempt == 0)
             {
-                File.Delete(temp);
+                // removed by an image rm or prune between the check and the copy: made again
             }
         }
-        File.Copy(empty, overlayPath, overwrite: true);
+    }
+
+    /// <summary>Where the empty overlays are kept, under the cache directory.</summary>
+    public const string OverlaysDirectory = "overlays";
+
+    /// <summary>
+    /// Removes the cached empty overlays (they are made again on the next start): those on the base disks whose file
+    /// names start with <paramref name="baseName"/> (an image's disk, <c>image-HEX</c>), or all when it is null. Returns
+    /// the bytes freed.
+    /// </summary>
+    public long RemoveEmptyOverlays(string? baseName)
+    {
+        var dir = Path.Combine(cacheDirectory, OverlaysDirectory);
+        if (!Directory.Exists(dir))
+        {
+            return 0;
+        }
+        long freed = 0;
+        foreach (var file in Directory.EnumerateFiles(dir, baseName is null ? "*.qcow2" : baseName + "-*.qcow2"))
+        {
+            try
+            {
+                var size = new FileInfo(file).Length;
+                File.Delete(file);
+                freed += size;
+            }
+            catch (IOException)
+            {
+                // gone already
+            }
+        }
+        return freed;
+    }
+
+    private async Task MakeEmptyOverlayAsync(string full, string baseFormat, string empty, CancellationToken cancellationToken)
+    {
+        PrivatePaths.CreateDirectory(Path.GetDirectoryName(empty)!);
+        var temp = $"{empty}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            await QemuImgCreateAsync(full, baseFormat, temp, cancellationToken).ConfigureAwait(false);
+            File.SetUnixFileMode(temp, PrivatePaths.FileMode); // qemu-img creates it by the umask; copies keep this mode
+            File.Move(temp, empty, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
     }
 
     private async Task QemuImgCreateAsync(string basePath, string baseFormat, string overlayPath, CancellationToken cancellationToken)

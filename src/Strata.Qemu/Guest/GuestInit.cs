@@ -19,6 +19,7 @@ namespace Strata.Qemu.Guest;
 /// /etc/hosts a copy of it), <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw dir|file PATH</c>: virtio-fs shares init mounts before the workload starts;
 /// a <c>file</c> share is mounted at /strata/fs/TAG, outside the workload's root, and its one file bind-mounted onto PATH; see
 /// <see cref="GuestMount"/>), <c>strata.hostname=NAME</c>, <c>strata.mac=MAC</c> (given to eth0 before it comes up),
+/// <c>strata.fsplug=1</c> (the virtio-fs shares are plugged into PCIe slots after a restore: init turns the slots on and rescans first),
 /// <c>strata.template=1</c> (template mode: wait for the parameters on <see cref="SetupPort"/>, together with
 /// <c>strata.seed=BASE64</c> and <c>strata.time=EPOCH</c>; <c>strata.keepballoon=1</c> keeps the balloon driver loaded for the save), <c>strata.probe=1</c> (print <see cref="ProbeMarker"/> on the console and reboot at once).
 ///
@@ -29,7 +30,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 11;
+    public const int Version = 12;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -227,15 +228,40 @@ public static class GuestInit
         if mounts=$(param strata.mounts); then
           for m in $(cat /etc/strata/modules-virtiofs 2>/dev/null); do insmod "/lib/modules/$m.ko" 2>/dev/null; done
           echo "$mounts" | base64 -d > /strata/mounts || fail "strata.mounts is not valid base64"
+          plug=
+          if param strata.fsplug >/dev/null; then
+            # A restore from a template: the shares were plugged into PCIe root ports after the guest resumed. Their
+            # slots were empty at boot, so they are powered off, and this kernel leaves PCIe hot-plug to the firmware,
+            # which a microvm has none of: turn each slot on (Slot Control, power on, indicator on), then rescan.
+            plug=1
+            cfgbyte() { od -An -tu$2 -j"$1" -N$2 "$hpc" | tr -d ' '; }
+            for hpd in /sys/bus/pci/devices/*; do
+              [ "$(cat "$hpd/class")" = 0x060400 ] || continue
+              hpc=$hpd/config; hpo=$(cfgbyte 52 1)
+              while [ "${hpo:-0}" -ne 0 ] && [ "$(cfgbyte "$hpo" 1)" -ne 16 ]; do hpo=$(cfgbyte $((hpo+1)) 1); done
+              [ "${hpo:-0}" -ne 0 ] || continue
+              hps=$((hpo+24)); hpv=$(cfgbyte $hps 2); hpv=$(( (hpv & ~0x700) | 0x100 ))
+              printf "$(printf '\\%03o\\%03o' $((hpv & 255)) $((hpv >> 8)))" | dd of="$hpc" bs=1 seek=$hps conv=notrunc 2>/dev/null \
+                || fail "cannot turn on the PCIe slot $hpd for the shares"
+            done
+            echo 1 > /sys/bus/pci/rescan || fail "cannot rescan the PCI bus for the shares"
+          fi
+          # vfsmount TAG ro|rw DIR; a plugged share may take a moment to be probed.
+          vfsmount() {
+            n=0
+            while [ -n "$plug" ] && [ $n -lt 500 ] && ! mount -t virtiofs -o "$2" "$1" "$3" 2>/dev/null; do n=$((n+1)); usleep 10000; done
+            [ -n "$plug" ] && [ $n -lt 500 ] && return 0
+            mount -t virtiofs -o "$2" "$1" "$3"
+          }
           while read -r tag mode kind path; do
             [ -n "$tag" ] || continue
             if [ "$kind" = file ]; then
               t="$prefix$path"
-              mkdir -p "/strata/fs/$tag" && mount -t virtiofs -o "$mode" "$tag" "/strata/fs/$tag" || fail "cannot mount the host file's share ($tag)"
+              mkdir -p "/strata/fs/$tag" && vfsmount "$tag" "$mode" "/strata/fs/$tag" || fail "cannot mount the host file's share ($tag)"
               d=${t%/*}; mkdir -p "${d:-/}" && { [ -e "$t" ] || : > "$t"; } && mount --bind "/strata/fs/$tag/file" "$t" || fail "cannot mount the host file ($tag) at $path"
               [ "$mode" = rw ] || mount -o remount,bind,ro "$t" || fail "cannot make $path read-only"
             else
-              mkdir -p "$prefix$path" && mount -t virtiofs -o "$mode" "$tag" "$prefix$path" || fail "cannot mount the host directory ($tag) at $path"
+              mkdir -p "$prefix$path" && vfsmount "$tag" "$mode" "$prefix$path" || fail "cannot mount the host directory ($tag) at $path"
             fi
           done < /strata/mounts
         fi

@@ -39,6 +39,8 @@ public sealed record GuestMachine
     public bool FreePageReporting { get; init; }
     /// <summary>Under TCG, the translated-code buffer in MiB (<see cref="QemuCommandLine.WithTcgCodeBuffer"/>); null: QEMU's default.</summary>
     public int? TcgCodeBufferMiB { get; init; }
+    /// <summary>Empty PCIe root ports for shares plugged in later (<see cref="QemuCommandLine.WithHotplugSlots"/>).</summary>
+    public int HotplugSlots { get; init; }
 
     public QemuCommandLine ToCommandLine()
     {
@@ -50,7 +52,8 @@ public sealed record GuestMachine
             .WithMemoryMiB(MemoryMiB)
             .WithQmpSocket(QmpSocket)
             .WithBalloon(Balloon, FreePageReporting)
-            .WithTcgCodeBuffer(TcgCodeBufferMiB);
+            .WithTcgCodeBuffer(TcgCodeBufferMiB)
+            .WithHotplugSlots(HotplugSlots);
         if (KernelPath is not null)
         {
             cmd.WithKernel(KernelPath, InitrdPath, KernelAppend);

@@ -22,6 +22,8 @@ public sealed record KernelArguments
     /// <summary>Under TCG on x86, the guest's TSC rate; null: <see cref="HostTsc.KHz"/>.</summary>
     public long? TscKHz { get; init; }
     public IReadOnlyList<GuestMount> Mounts { get; init; } = [];
+    /// <summary>The shares are plugged into PCIe slots after a restore (<c>strata.fsplug=1</c>): init turns the slots on first.</summary>
+    public bool MountsHotplugged { get; init; }
     public GuestNetwork? Network { get; init; }
     /// <summary>The guest's hostname (<c>strata.hostname=</c>); letters, digits, '-', '.', '_'.</summary>
     public string? Hostname { get; init; }
@@ -71,6 +73,10 @@ public sealed record KernelArguments
         if (Mounts.Count > 0)
         {
             append.Append(' ').Append(GuestMount.ToKernelArgument(Mounts));
+            if (MountsHotplugged)
+            {
+                append.Append(" strata.fsplug=1");
+            }
         }
         if (Network is not null)
         {

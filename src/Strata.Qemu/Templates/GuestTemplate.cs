@@ -38,18 +38,27 @@ public static class GuestTemplate
     /// (≈ 15 MiB per sandbox for Debian's kernel), and a restored guest booted long ago: it never reads them again.
     /// The setup sectors still describe the same kernel, so QEMU lays out the machine as it did for the template boot.
     /// </summary>
-    public static GuestVmOptions ForRestore(GuestVmOptions options, string templateDirectory, string setupSocket)
+    public static GuestVmOptions ForRestore(GuestVmOptions options, string templateDirectory, string setupSocket, string? memoryCopy = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var setup = Path.Combine(templateDirectory, KernelSetupFileName);
         var stub = File.Exists(setup);
+        if (options.Mounts.Count > 0 && memoryCopy is null)
+        {
+            throw new ArgumentException("a restore with mounts needs its own copy of the template's memory (vhost-user maps guest RAM shared)", nameof(memoryCopy));
+        }
+        var memory = options.Mounts.Count > 0
+            ? MemoryArguments(memoryCopy!, options.MemoryMiB, shared: true)
+            : MemoryArguments(Path.Combine(templateDirectory, MemoryFileName), options.MemoryMiB, shared: false);
         return options with
         {
             SetupSocket = setupSocket,
             KernelPath = stub ? setup : options.KernelPath,
             InitrdPath = stub ? null : options.InitrdPath,
             TcgCodeBufferMiB = RestoreTcgCodeBufferMiB,
-            ExtraQemuArguments = [.. options.ExtraQemuArguments, .. RestoreArguments(Path.Combine(templateDirectory, MemoryFileName), options.MemoryMiB)],
+            HotplugSlots = options.Mounts.Count,
+            MountsHotplugged = options.Mounts.Count > 0,
+            ExtraQemuArguments = [.. options.ExtraQemuArguments, .. memory, "-incoming", "defer"],
         };
     }
 
@@ -73,6 +82,50 @@ public static class GuestTemplate
                 "-object", string.Create(CultureInfo.InvariantCulture, $"memory-backend-ram,id={MemoryBackendId},size={options.MemoryMiB}M"),
             ],
         };
+    }
+
+    /// <summary>
+    /// A restore with <c>-v</c> mounts maps its RAM shared (virtiofsd, a vhost-user back end, reads and writes guest RAM
+    /// through the same file), so it cannot map the template's file privately as other restores do: it gets its own
+    /// copy of the template's memory in <paramref name="destination"/> (on tmpfs), holes kept as holes. QEMU keeps the
+    /// file open, so the caller may unlink it once QEMU runs.
+    /// </summary>
+    public static async Task CopyMemoryAsync(string templateDirectory, string destination, CancellationToken ct)
+    {
+        var source = Path.Combine(templateDirectory, MemoryFileName);
+        using var from = File.OpenHandle(source, FileMode.Open, FileAccess.Read);
+        using var stream = new FileStream(destination, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        var to = stream.SafeFileHandle;
+        var length = RandomAccess.GetLength(from);
+        RandomAccess.SetLength(to, length);
+        var buffer = new byte[1 << 20];
+        long offset = 0;
+        while (offset < length)
+        {
+            var data = SparseFile.NextData(from, offset);
+            if (data < 0 || data >= length)
+            {
+                break;
+            }
+            var hole = Math.Min(SparseFile.NextHole(from, data), length);
+            for (var at = data; at < hole;)
+            {
+                ct.ThrowIfCancellationRequested();
+                var n = await RandomAccess.ReadAsync(from, buffer.AsMemory(0, (int)Math.Min(buffer.Length, hole - at)), at, ct).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    break;
+                }
+                await RandomAccess.WriteAsync(to, buffer.AsMemory(0, n), at, ct).ConfigureAwait(false);
+                at += n;
+            }
+            offset = hole;
+        }
     }
 
     /// <summary>
@@ -186,15 +239,78 @@ public static class GuestTemplate
     /// resumes. Returns when the guest confirmed its parameters (<see cref="SendSetupAsync"/>); throws when QEMU refuses
     /// the state (it exits, and the setup port closes) or the guest does not confirm within <paramref name="budget"/>.
     /// </summary>
-    public static async Task ResumeAsync(string qmpSocket, string stateFile, string setupSocket, string setupLine, TimeSpan budget, CancellationToken ct)
+    public static async Task ResumeAsync(string qmpSocket, string stateFile, string setupSocket, string setupLine, TimeSpan budget, CancellationToken ct,
+        IReadOnlyList<GuestMount>? plug = null)
     {
         var qmp = await QmpClient.ConnectAsync(qmpSocket, TimeSpan.FromSeconds(10), ct, retryDelay: TimeSpan.FromMilliseconds(2)).ConfigureAwait(false);
         await using (qmp.ConfigureAwait(false))
         {
             await IgnoreSharedAsync(qmp, ct).ConfigureAwait(false);
             await qmp.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(stateFile) }, ct).ConfigureAwait(false);
+            if (plug is { Count: > 0 })
+            {
+                // Shares go in once the guest runs (a device added before the load would meet the template's empty slots'
+                // saved state); the guest waits for its setup line meanwhile, so it mounts them after they are in.
+                await WaitRunningAsync(qmp, ct).ConfigureAwait(false);
+                await PlugSharesAsync(qmp, plug, ct).ConfigureAwait(false);
+            }
         }
         await SendSetupAsync(setupSocket, setupLine, budget, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Plugs each of <paramref name="mounts"/> (its virtiofsd already listening) into the hot-plug slot of its index
+    /// (<see cref="QemuCommandLine.HotplugSlotId"/>) as a virtio-fs device with the mount's tag; init turns the slots on
+    /// (<c>strata.fsplug=1</c>). QEMU 7.2 cannot save a guest with a vhost-user device, so a template never has one.
+    /// </summary>
+    public static async Task PlugSharesAsync(QmpClient qmp, IReadOnlyList<GuestMount> mounts, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(qmp);
+        ArgumentNullException.ThrowIfNull(mounts);
+        for (var i = 0; i < mounts.Count; i++)
+        {
+            var m = mounts[i];
+            var chardev = "vfs" + i.ToString(CultureInfo.InvariantCulture);
+            await qmp.ExecuteAsync("chardev-add", new JsonObject
+            {
+                ["id"] = chardev,
+                ["backend"] = new JsonObject
+                {
+                    ["type"] = "socket",
+                    ["data"] = new JsonObject
+                    {
+                        ["addr"] = new JsonObject { ["type"] = "unix", ["data"] = new JsonObject { ["path"] = GuestMachine.CheckSocketPath(m.SocketPath) } },
+                        ["server"] = false,
+                    },
+                },
+            }, ct).ConfigureAwait(false);
+            await qmp.ExecuteAsync("device_add", new JsonObject
+            {
+                ["driver"] = "vhost-user-fs-pci",
+                ["id"] = "fs" + i.ToString(CultureInfo.InvariantCulture),
+                ["bus"] = QemuCommandLine.HotplugSlotId(i),
+                ["chardev"] = chardev,
+                ["tag"] = m.Tag,
+            }, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WaitRunningAsync(QmpClient qmp, CancellationToken ct)
+    {
+        while (true)
+        {
+            var status = await qmp.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+            var state = status.TryGetProperty("status", out var s) ? s.GetString() : null;
+            if (state == "running")
+            {
+                return;
+            }
+            if (state is not ("inmigrate" or "prelaunch" or "restore-vm"))
+            {
+                throw new StrataException(ErrorKind.Unavailable, $"the guest did not resume from the template (QEMU's state: {state})");
+            }
+            await Task.Delay(2, ct).ConfigureAwait(false);
+        }
     }
 
     private static Task IgnoreSharedAsync(QmpClient qmp, CancellationToken ct) =>

@@ -28,8 +28,12 @@ public sealed partial class SandboxDriver
     /// <summary>The template store; null when templates are off (daemon <c>--no-sandbox-templates</c>).</summary>
     internal SandboxTemplateStore? Templates { get; }
 
-    /// <summary>How this start begins: from a template (<see cref="Options"/> set) or cold (<see cref="Note"/> says why).</summary>
-    private sealed record TemplateStart(GuestVmOptions? Options, string? Key, string? StateFile, string Note)
+    /// <summary>
+    /// How this start begins: from a template (<see cref="Options"/> set) or cold (<see cref="Note"/> says why).
+    /// <see cref="MemoryCopy"/>: a start with <c>-v</c> mounts restores into its own copy of the template's memory (on
+    /// tmpfs), removed once QEMU runs.
+    /// </summary>
+    private sealed record TemplateStart(GuestVmOptions? Options, string? Key, string? StateFile, string Note, string? MemoryCopy = null)
     {
         public static TemplateStart Cold(string why) => new(null, null, null, "cold boot: " + why);
 
@@ -41,6 +45,9 @@ public sealed partial class SandboxDriver
 
     /// <summary>Removes the templates <paramref name="which"/> selects; the bytes freed.</summary>
     public long RemoveTemplates(Func<SandboxTemplateInfo, bool> which) => Templates?.Remove(which) ?? 0;
+
+    /// <summary>Removes the cached empty overlays of image <paramref name="imageId"/>'s base disk (all when null); the bytes freed.</summary>
+    public long RemoveEmptyOverlays(string? imageId) => _guest.RootDisks.RemoveEmptyOverlays(imageId);
 
     private static SandboxTemplateStore? CreateTemplateStore(SandboxDriverOptions options, ILogger logger) =>
         options.Templates ? new SandboxTemplateStore(Path.Combine(options.CacheDirectory, "templates"), logger) : null;
@@ -55,9 +62,9 @@ public sealed partial class SandboxDriver
         {
             return TemplateStart.Cold("asked for (--no-template)");
         }
-        if (workload.Mounts.Count > 0)
+        if (workload.Mounts.Count > MaxPluggedMounts)
         {
-            return TemplateStart.Cold("the sandbox has -v mounts (QEMU cannot save a guest with virtio-fs devices)");
+            return TemplateStart.Cold($"the sandbox has more than {MaxPluggedMounts} -v mounts (a template has at most {MaxPluggedMounts} slots to plug them into)");
         }
         if (RuntimeInformation.OSArchitecture != Architecture.X64)
         {
@@ -65,7 +72,7 @@ public sealed partial class SandboxDriver
         }
         var shape = new SandboxTemplateShape(workload.ImageDigest, workload.BaseDisk, assets.Kernel.KernelPath, assets.Initrd, assets.Accel.Accel,
             workload.MemoryMiB, workload.Cpus, _options.QemuBinary, assets.Accel.Accel == Accelerators.Tcg ? HostTsc.KHz : null,
-            options.Network is not null, options.Network?.NamesDisk is not null, options.Balloon);
+            options.Network is not null, options.Network?.NamesDisk is not null, options.Balloon, workload.Mounts.Count);
         var key = shape.Key();
         var lookup = await Templates.FindOrCreateAsync(key, "booting the image's template (its first start; later starts restore it)",
             c => Templates.CreateAsync(shape, key, (temp, c2) => TemplateBootOptionsAsync(options, temp, workload, c2), c), ct).ConfigureAwait(false);
@@ -74,9 +81,37 @@ public sealed partial class SandboxDriver
             LogTemplateFailed(handle.InstanceId, lookup.Failure!);
             return TemplateStart.Cold($"the template could not be made: {lookup.Failure}{lookup.Note}");
         }
-        var restore = GuestTemplate.ForRestore(options, template.Directory, Path.Combine(handle.Directory, SetupSocketName));
-        return new TemplateStart(restore, key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{lookup.Note}");
+        string? copy = null;
+        if (workload.Mounts.Count > 0)
+        {
+            // -v mounts: virtiofsd maps the guest's RAM shared, so this start gets its own copy of the template's memory.
+            copy = MemoryCopyPath(handle);
+            File.Delete(copy);
+            try
+            {
+                await GuestTemplate.CopyMemoryAsync(template.Directory, copy, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+            {
+                File.Delete(copy);
+                return TemplateStart.Cold($"the template's memory could not be copied for the -v mounts ({e.Message})");
+            }
+            Mark("sandbox template memory copied");
+        }
+        var restore = GuestTemplate.ForRestore(options, template.Directory, Path.Combine(handle.Directory, SetupSocketName), copy);
+        return new TemplateStart(restore, key, Path.Combine(template.Directory, GuestTemplate.StateFileName), $"template {key}{lookup.Note}", copy);
     }
+
+    /// <summary>At most this many <c>-v</c> mounts start from a template (one empty PCIe slot each); more boot cold.</summary>
+    internal const int MaxPluggedMounts = 8;
+
+    /// <summary>
+    /// Where a start with <c>-v</c> mounts keeps its copy of the template's memory: tmpfs (the guest writes it all the
+    /// time; on disk that would be written back), named after the sandbox's directory. Unlinked once QEMU runs.
+    /// </summary>
+    internal static string MemoryCopyPath(DriverHandle handle) =>
+        Path.Combine("/dev/shm", "strata-ram-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(handle.Directory))))[..24]);
 
     /// <summary>
     /// The template boot's guest: this sandbox's devices (the same NIC and names disk, so the device state matches), a
@@ -97,6 +132,8 @@ public sealed partial class SandboxDriver
             StderrPath = null,
             ExecSocket = Path.Combine(temp, ExecSocketName),
             Mounts = [],
+            // Empty slots the restores plug their -v mounts into (QEMU 7.2 cannot save a vhost-user-fs device).
+            HotplugSlots = workload.Mounts.Count,
         };
     }
 
@@ -111,7 +148,8 @@ public sealed partial class SandboxDriver
         try
         {
             await GuestTemplate.ResumeAsync(Path.Combine(dir, QmpSocketName), fromTemplate.StateFile!, Path.Combine(dir, SetupSocketName),
-                GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), SetupBudget, ct).ConfigureAwait(false);
+                GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), SetupBudget, ct,
+                fromTemplate.Options!.MountsHotplugged ? fromTemplate.Options.Mounts : null).ConfigureAwait(false);
             Mark("sandbox guest confirmed its parameters");
             return (started, fromTemplate);
         }
@@ -130,6 +168,14 @@ public sealed partial class SandboxDriver
             var cold = QemuVm.Plan(coldOptions);
             var relaunched = await _supervised.LaunchAsync(handle, config with { Argv = [.. config.Argv.Take(4), .. cold.Argv] }, ct).ConfigureAwait(false);
             return (relaunched, TemplateStart.Cold($"the start from template {fromTemplate.Key} failed ({why}); the template was discarded"));
+        }
+        finally
+        {
+            // QEMU has the file open (and hands it to virtiofsd): the name can go, the memory goes with QEMU.
+            if (fromTemplate.MemoryCopy is { } copy)
+            {
+                File.Delete(copy);
+            }
         }
     }
 

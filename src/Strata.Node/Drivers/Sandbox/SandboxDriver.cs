@@ -456,6 +456,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         {
             File.Delete(Path.Combine(handle.Directory, name));
         }
+        File.Delete(MemoryCopyPath(handle)); // a start with -v mounts that died before QEMU ran
         VirtioFsDaemon.StopStragglers(handle.Directory);
         foreach (var socket in Directory.EnumerateFiles(handle.Directory, "fs*.sock"))
         {

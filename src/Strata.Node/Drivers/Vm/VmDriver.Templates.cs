@@ -51,6 +51,9 @@ public sealed partial class VmDriver
     /// <summary>Removes the vm templates <paramref name="which"/> selects; the bytes freed.</summary>
     public long RemoveTemplates(Func<SandboxTemplateInfo, bool> which) => Templates?.Remove(which) ?? 0;
 
+    /// <summary>Removes the cached empty overlays of image <paramref name="imageId"/>'s base disk (all when null); the bytes freed.</summary>
+    public long RemoveEmptyOverlays(string? imageId) => _guest.RootDisks.RemoveEmptyOverlays(imageId);
+
     /// <summary>The kernel command line's head (console, panic, TSC): the cold line without the guest's own words.</summary>
     private static string KernelHead(VmConfig config) =>
         config.KernelAppend is { } append && config.GuestWords is { } words && append.EndsWith(words, StringComparison.Ordinal)

@@ -73,7 +73,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
         _ownsGuest = options.Guest is null;
         _guest = options.Guest ?? new GuestPipeline(options.CacheDirectory, options.QemuBinary,
             options.KernelPath is { } kernel ? () => GuestAssets.KernelAt(kernel) : null);
-        Templates = options.Templates ? new SandboxTemplateStore(Path.Combine(options.CacheDirectory, "vm-templates"), _logger) : null;
+        Templates = options.Templates ? new SandboxTemplateStore(Path.Combine(options.CacheDirectory, "vm-templates"), _logger, "vm") : null;
     }
 
     public Tier Tier => Tier.Vm;

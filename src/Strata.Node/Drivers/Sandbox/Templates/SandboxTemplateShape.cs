@@ -11,7 +11,7 @@ namespace Strata.Node.Drivers.Sandbox.Templates;
 /// Everything that shapes a sandbox guest up to the point its template is saved: the kernel, the initramfs (its
 /// file name is a hash of the guest init, the exec agent, busybox and the modules), the guest init's version, the
 /// machine, memory, vCPUs, accelerator and architecture, QEMU itself, the kernel command line's clock setting, the
-/// image's base disk (the guest's block cache holds its first blocks) and the devices present (a NIC, a names disk, the free-page-reporting balloon).
+/// image's base disk (the guest's block cache holds its first blocks) and the devices present (a NIC, a names disk, the free-page-reporting balloon, the empty PCIe slots for <c>-v</c> mounts).
 /// Any change gives another key, so a template made for other inputs is never used. Nothing of a tenant is in here:
 /// the workload, its environment, user, mounts, address and hostname reach the guest only after the template point.
 /// </summary>
@@ -27,7 +27,8 @@ internal sealed record SandboxTemplateShape(
     long? TscKHz,
     bool Network,
     bool NamesDisk,
-    bool Balloon = false)
+    bool Balloon = false,
+    int ShareSlots = 0)
 {
     public string Machine => "microvm";
 
@@ -41,6 +42,12 @@ internal sealed record SandboxTemplateShape(
         text.Append("machine ").Append(Machine).Append(" arch ").Append(Architecture).Append(" accel ").Append(Accelerator).Append('\n');
         text.Append(CultureInfo.InvariantCulture, $"memory {MemoryMiB} cpus {Cpus} tsc {TscKHz}\n");
         text.Append(CultureInfo.InvariantCulture, $"devices net={Network} names={NamesDisk} balloon={Balloon}\n");
+        if (ShareSlots > 0)
+        {
+            // Empty PCIe slots for -v mounts plugged in after the restore (absent from the key without mounts, so the
+            // templates made before slots existed keep their keys).
+            text.Append(CultureInfo.InvariantCulture, $"share-slots {ShareSlots}\n");
+        }
         text.Append("image ").Append(ImageDigest).Append('\n');
         foreach (var file in new[] { BaseDisk, KernelPath, Initrd, ResolveBinary(QemuBinary) })
         {

@@ -33,13 +33,17 @@ internal sealed partial class SandboxTemplateStore
     private readonly ILogger _logger;
     private int _swept;
 
-    public SandboxTemplateStore(string directory, ILogger logger)
+    public SandboxTemplateStore(string directory, ILogger logger, string tier = "sandbox")
     {
         Root = directory;
         _logger = logger;
+        Tier = tier;
     }
 
     public string Root { get; }
+
+    /// <summary>The tier whose templates these are (<c>sandbox</c> or <c>vm</c>), as the log lines name them.</summary>
+    public string Tier { get; }
 
     /// <summary>The valid template for <paramref name="key"/>, or null with the reason it cannot be used (null reason: none made yet).</summary>
     public SandboxTemplateInfo? Find(string key, out string? whyNot)
@@ -171,7 +175,7 @@ internal sealed partial class SandboxTemplateStore
         {
             Directory.Move(dir, doomed);
             Directory.Delete(doomed, recursive: true);
-            LogDiscarded(key, why);
+            LogDiscarded(Tier, key, why);
         }
         catch (IOException)
         {
@@ -203,12 +207,17 @@ internal sealed partial class SandboxTemplateStore
                 return ready;
             }
             Discard(key, "replaced");
-            Directory.CreateDirectory(Root);
+            PrivatePaths.CreateDirectory(Root);
             var temp = Path.Combine(Root, TempPrefix + key[..8] + "-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + RandomSuffix());
-            Directory.CreateDirectory(temp);
+            PrivatePaths.CreateDirectory(temp);
             try
             {
                 var info = await bootAndSave(temp, ct).ConfigureAwait(false);
+                // QEMU and the shell make the memory and state files by the umask: private like the rest of the data root.
+                foreach (var file in Directory.EnumerateFiles(temp))
+                {
+                    File.SetUnixFileMode(file, PrivatePaths.FileMode);
+                }
                 var final = Path.Combine(Root, key);
                 try
                 {
@@ -218,7 +227,7 @@ internal sealed partial class SandboxTemplateStore
                 {
                     return other; // another driver on the same directory (tests) saved the same key first
                 }
-                LogCreated(key, image, info.SizeBytes / (1024 * 1024), info.BootMs, info.SaveMs);
+                LogCreated(Tier, key, image, info.SizeBytes / (1024 * 1024), info.BootMs, info.SaveMs);
                 return info with { Directory = final };
             }
             finally
@@ -347,7 +356,7 @@ internal sealed partial class SandboxTemplateStore
             try
             {
                 Directory.Delete(dir, recursive: true);
-                LogSwept(dir);
+                LogSwept(Tier, dir);
             }
             catch (IOException)
             {
@@ -415,14 +424,14 @@ internal sealed partial class SandboxTemplateStore
 
     private static string RandomSuffix() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
 
-    [LoggerMessage(EventId = 3420, Level = LogLevel.Information, Message = "sandbox template {Key} for {Image} saved: {SizeMiB} MiB on disk, boot {BootMs:0} ms, save {SaveMs:0} ms")]
-    private partial void LogCreated(string key, string image, long sizeMiB, double bootMs, double saveMs);
+    [LoggerMessage(EventId = 3420, Level = LogLevel.Information, Message = "{Tier} template {Key} for {Image} saved: {SizeMiB} MiB on disk, boot {BootMs:0} ms, save {SaveMs:0} ms")]
+    private partial void LogCreated(string tier, string key, string image, long sizeMiB, double bootMs, double saveMs);
 
-    [LoggerMessage(EventId = 3421, Level = LogLevel.Warning, Message = "sandbox template {Key} discarded: {Why}")]
-    private partial void LogDiscarded(string key, string why);
+    [LoggerMessage(EventId = 3421, Level = LogLevel.Warning, Message = "{Tier} template {Key} discarded: {Why}")]
+    private partial void LogDiscarded(string tier, string key, string why);
 
-    [LoggerMessage(EventId = 3422, Level = LogLevel.Information, Message = "removed {Dir}, a template save that never finished")]
-    private partial void LogSwept(string dir);
+    [LoggerMessage(EventId = 3422, Level = LogLevel.Information, Message = "removed {Dir}, a {Tier} template save that never finished")]
+    private partial void LogSwept(string tier, string dir);
 }
 
 /// <summary>What <see cref="SandboxTemplateStore.FindOrCreateAsync"/> found or made (see there).</summary>
