@@ -79,8 +79,10 @@ public sealed partial class UsageSampler
             {
                 continue;
             }
-            long? memory = (long)Math.Ceiling(decision.Limits.MemoryBytes / MiB) * (long)MiB;
-            int? cpus = (int)Math.Ceiling(decision.Limits.CpuCores - 1e-9);
+            // Never beyond the host (an OOM bump takes the upper bound, which a young history widens a lot).
+            var host = HostCapacity.Current;
+            long? memory = Math.Min((long)Math.Ceiling(decision.Limits.MemoryBytes / MiB) * (long)MiB, host.MemoryBytes);
+            int? cpus = Math.Min((int)Math.Ceiling(decision.Limits.CpuCores - 1e-9), host.Cpus);
             if (Math.Abs(memory.Value - current.MemoryBytes) < MiB || decision.Limits.MemoryBytes == current.MemoryBytes)
             {
                 memory = null;

@@ -167,7 +167,9 @@ public sealed partial class ContainerDriver
         var cgroups = new ContainerCgroups(handle.InstanceId, _options.CgroupParent);
         // Strata's memory parent, or the runtime's own cgroup when there is none (a limit set later by resize lives there).
         var memoryDir = handle.Data.GetValueOrDefault(MemoryCgroupKey) ?? cgroups.MemoryDirectory;
-        var oomKills = CgroupSet.ReadOomKills(memoryDir);
+        // cgroup v1 counts an OOM kill in the victim's own cgroup, the runtime's below Strata's parent (v2 counts it in
+        // the parent too, hierarchically): the larger of the two counts each kill once.
+        var oomKills = Math.Max(CgroupSet.ReadOomKills(memoryDir), CgroupSet.ReadOomKills(Path.Combine(memoryDir, ContainerCgroups.Leaf)));
         return Task.FromResult(new UsageReading(cgroups.CpuNanoseconds(), cgroups.MemoryBytes(), CgroupLimits.ReadMemoryLimit(memoryDir), oomKills));
     }
 
