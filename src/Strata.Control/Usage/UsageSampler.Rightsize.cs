@@ -51,7 +51,7 @@ public sealed partial class UsageSampler
     private sealed record Change(TrackedUsage Tracked, InstanceRecord Record, RightsizeDecision Decision, long? MemoryBytes, int? Cpus);
 
     /// <summary>
-    /// Runs the policy for every instance sampled (or OOM-killed) this round; returns the changes to apply. Called
+    /// Runs the policy for every instance in <c>auto</c> mode sampled (or OOM-killed) this round; returns the changes to apply. Called
     /// under the lock. An OOM kill is decided at once (<see cref="RightsizePolicy.OomKilled"/>); otherwise one
     /// evaluation per new sample. A change that rounds to the limits in force (memory to a MiB, CPUs to whole
     /// vCPUs, as resize takes them) is not applied.
@@ -66,6 +66,13 @@ public sealed partial class UsageSampler
                 continue;
             }
             var mode = Parse(ModeOf(record).Mode);
+            if (mode != RightsizeMode.Auto)
+            {
+                // off and recommend never apply: no evaluation each round (strata recommend answers when asked).
+                t.OomPending = false;
+                t.LastDecision = null;
+                continue;
+            }
             var current = CurrentLimits(t, record);
             var estimate = _recommender.Estimate(t.History);
             var decision = t.OomPending
