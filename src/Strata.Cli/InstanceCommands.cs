@@ -28,6 +28,7 @@ internal static class InstanceCommands
         var pids = new Option<long?>("--pids") { Description = "maximum number of processes" };
         var disk = new Option<string?>("--disk") { Description = "disk space to account the instance for against its project's disk quota, e.g. 10G" };
         var restart = new Option<string?>("--restart") { Description = "no | on-failure[:N] | always" };
+        var rightsize = RecommendCommands.RightsizeOption();
         var workdir = new Option<string?>("--workdir", "-w") { Description = "working directory of the workload" };
         var labels = new Option<string[]>("--label", "-l") { Description = "label K=V (repeatable)" };
         var volumes = new Option<string[]>("--volume", "-v") { Description = "grant a host directory: HOST:GUEST[:ro] (repeatable); wasm sees nothing else of the host" };
@@ -52,7 +53,7 @@ internal static class InstanceCommands
             ? "Create an instance without starting it (start it with 'strata start'); prints its name"
             : "Create and start an instance; attached runs stream its output and exit with its exit code")
         {
-            tier, name, rm, disposable, noTemplate, detach, env, cpus, memory, pids, disk, restart, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
+            tier, name, rm, disposable, noTemplate, detach, env, cpus, memory, pids, disk, restart, rightsize, workdir, labels, volumes, timeout, cpuset, readOnly, user, capAdd, capDrop, device,
             network, publish, entrypoint, isolation, trust, arch, json, dryRun, positional,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
@@ -115,6 +116,7 @@ internal static class InstanceCommands
                 WorkingDir = parse.GetValue(workdir),
                 Resources = resources,
                 Restart = parse.GetValue(restart),
+                Rightsize = parse.GetValue(rightsize),
                 AutoRemove = parse.GetValue(rm),
                 Disposable = parse.GetValue(disposable),
                 NoTemplate = parse.GetValue(noTemplate),

@@ -21,6 +21,7 @@ internal static class ProjectCommands
         command.Subcommands.Add(Remove());
         command.Subcommands.Add(SetQuota());
         command.Subcommands.Add(SetRestrictions());
+        command.Subcommands.Add(SetRightsize());
         var token = new Command("token", "API tokens of a project (the TCP listener accepts only tokens)");
         token.Subcommands.Add(TokenCreate());
         token.Subcommands.Add(TokenList());
@@ -223,6 +224,22 @@ internal static class ProjectCommands
         return command;
     }
 
+    private static Command SetRightsize()
+    {
+        var name = new Argument<string>("name");
+        var mode = new Argument<string>("mode") { Description = "off | recommend | auto, or 'default' (recommend)" };
+        var json = Json();
+        var command = new Command("set-rightsize", "Set the right-sizing mode the project's instances follow unless they set their own (host administrators and the project's admins)") { name, mode, json };
+        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
+        {
+            using var client = StrataCli.Client(parse);
+            var value = parse.GetValue(mode)!;
+            Print(await client.SetProjectRightsizeAsync(parse.GetValue(name)!, value == "default" ? null : value, ct), parse.GetValue(json));
+            return 0;
+        }));
+        return command;
+    }
+
     private static Command SetRestrictions()
     {
         var name = new Argument<string>("name");
@@ -333,6 +350,7 @@ internal static class ProjectCommands
         Console.WriteLine($"Disk         {OfBytes(u.DiskBytes, p.Quota.DiskBytes)}");
         Console.WriteLine($"Tiers        {(r.AllowedTiers is null ? "all" : string.Join(", ", r.AllowedTiers))}{(r.AllowProcessTier ? "" : " (not process)")}");
         Console.WriteLine($"Untrusted    {r.MinimumTierForUntrusted ?? "sandbox"} or stronger");
+        Console.WriteLine($"Rightsize    {p.Rightsize ?? RightsizeModes.Default} (instances without their own --rightsize)");
         Console.WriteLine($"Host access  process tier {A(r.AllowProcessTier)}, host network {A(r.AllowHostNetwork)}, host mounts {A(r.AllowHostMounts)}, devices {A(r.AllowDevices)}, cap-add {A(r.AllowCapAdd)}");
     }
 

@@ -11,6 +11,45 @@ namespace Strata.Cli;
 /// </summary>
 public static class RecommendCommands
 {
+    /// <summary><c>--rightsize off|recommend|auto</c> of run, create and update.</summary>
+    public static Option<string?> RightsizeOption() => new("--rightsize")
+    {
+        Description = "right-sizing: off | recommend (show, never apply) | auto (change limits live from measured usage); default: the project's",
+    };
+
+    /// <summary><c>strata update NAME --rightsize MODE|default</c>: changes what can change after create.</summary>
+    public static Command Update()
+    {
+        var name = new Argument<string>("name") { Description = "the instance" };
+        var rightsize = RightsizeOption();
+        rightsize.Description = "off | recommend | auto, or 'default' to follow the project's again";
+        var json = new Option<bool>("--json") { Description = "print JSON instead of text" };
+        var command = new Command("update", "Change an instance's settings that can change after create (today: --rightsize)") { name, rightsize, json };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (parse.GetValue(rightsize) is not { } mode)
+            {
+                Console.Error.WriteLine("strata: update needs something to change: --rightsize off|recommend|auto|default");
+                return StrataCli.ExitUsage;
+            }
+            return await StrataCli.Guard(async () =>
+            {
+                using var client = StrataCli.Client(parse);
+                var status = await client.SetRightsizeAsync(parse.GetValue(name)!, mode == "default" ? null : mode, ct);
+                if (parse.GetValue(json))
+                {
+                    StrataCli.WriteJson(status, StrataJsonContext.Default.RightsizeStatus);
+                }
+                else
+                {
+                    Console.WriteLine($"{parse.GetValue(name)}: right-sizing {status.Mode} ({(status.Source == "project" ? "the project's default" : "its own setting")})");
+                }
+                return 0;
+            });
+        });
+        return command;
+    }
+
     public static Command Recommend()
     {
         var names = new Argument<string[]>("name") { Description = "instances (default: every sampled one of the project)", Arity = ArgumentArity.ZeroOrMore };

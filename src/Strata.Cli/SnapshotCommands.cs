@@ -25,7 +25,7 @@ internal static class SnapshotCommands
         var memory = new Option<string?>("--memory", "-m") { Description = "new memory size, e.g. 512M (vm: between 64M and the size it booted with)" };
         var cpus = new Option<int?>("--cpus") { Description = "new vCPU count (vm: only up, to the maximum set at create)" };
         var json = new Option<bool>("--json") { Description = "print JSON" };
-        var command = new Command("resize", "Change a running instance's memory and vCPUs without restarting it (vm; a cold-booted sandbox's memory)") { instance, memory, cpus, json };
+        var command = new Command("resize", "Change an instance's memory and vCPUs without restarting it (vm: balloon and hot-plug; a cold-booted sandbox: balloon; container and process: cgroup limits, kept for later starts)") { instance, memory, cpus, json };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
             using var client = StrataCli.Client(parse);

@@ -60,6 +60,7 @@ public static partial class StrataCli
         root.Subcommands.Add(InsideCommands.Stats());
         root.Subcommands.Add(InsideCommands.Top());
         root.Subcommands.Add(RecommendCommands.Recommend());
+        root.Subcommands.Add(RecommendCommands.Update());
         root.Subcommands.Add(ConsoleCommands.Console());
         foreach (var command in InstanceCommands.Others())
         {

@@ -53,7 +53,8 @@ internal static class SystemCommands
                 {
                     var code = e.ExitCode is { } c ? $" exit={c}" : "";
                     var reason = e.Reason is { } r ? $" reason=\"{r}\"" : "";
-                    Console.WriteLine($"{e.Time.ToLocalTime().ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} {e.Type,-9} {e.Project}/{e.Instance} tier={e.Tier} state={e.State}{code}{reason}");
+                    var detail = e.Detail is { } d ? $" detail=\"{d}\"" : "";
+                    Console.WriteLine($"{e.Time.ToLocalTime().ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} {e.Type,-9} {e.Project}/{e.Instance} tier={e.Tier} state={e.State}{code}{reason}{detail}");
                 }
             }
             return 0;

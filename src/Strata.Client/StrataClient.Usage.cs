@@ -19,6 +19,14 @@ public sealed partial class StrataClient
     public Task<ApplyRecommendationResponse> ApplyRecommendationAsync(string name, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, Q($"v1/instances/{N(name)}/recommendation/apply"), null, StrataJsonContext.Default.ApplyRecommendationResponse, ct);
 
+    /// <summary>Sets the instance's own right-sizing mode (off, recommend, auto; null: its project's default).</summary>
+    public Task<RightsizeStatus> SetRightsizeAsync(string name, string? mode, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Put, Q($"v1/instances/{N(name)}/rightsize"), Body(new RightsizeSetting { Mode = mode }, StrataJsonContext.Default.RightsizeSetting), StrataJsonContext.Default.RightsizeStatus, ct);
+
+    /// <summary>Sets the right-sizing mode a project's instances follow unless they set their own.</summary>
+    public Task<ProjectInfo> SetProjectRightsizeAsync(string project, string? mode, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Put, $"v1/projects/{N(project)}/rightsize", Body(new RightsizeSetting { Mode = mode }, StrataJsonContext.Default.RightsizeSetting), StrataJsonContext.Default.ProjectInfo, ct);
+
     /// <summary>The instance's recent usage samples (the last hour at the sampling interval).</summary>
     public Task<UsageHistoryView> UsageHistoryAsync(string name, CancellationToken ct = default) =>
         GetAsync(Q($"v1/instances/{N(name)}/usage"), StrataJsonContext.Default.UsageHistoryView, ct);

@@ -22,6 +22,8 @@ public sealed record InstanceInfo
     public IReadOnlyDictionary<string, string>? Details { get; init; }
     /// <summary>Why the instance runs on its tier (the advisor's reasons, fallback and runners-up).</summary>
     public Placement? Placement { get; init; }
+    /// <summary>Its right-sizing mode, where the mode comes from, and the last automatic change (docs/rightsizing.md).</summary>
+    public RightsizeStatus? Rightsize { get; init; }
 }
 
 public sealed record InstanceList(IReadOnlyList<InstanceInfo> Items);
@@ -58,6 +60,8 @@ public sealed record InstanceEvent
     public required string State { get; init; }
     public int? ExitCode { get; init; }
     public string? Reason { get; init; }
+    /// <summary>What changed and why, for events that say more than a state (<c>resized</c>: the limits and the reason).</summary>
+    public string? Detail { get; init; }
 }
 
 /// <summary>RFC 7807 problem details, as the daemon sends them.</summary>

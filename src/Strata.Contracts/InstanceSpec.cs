@@ -82,6 +82,12 @@ public sealed record InstanceSpec
 
     /// <summary>What the workload needs; the tier advisor picks the tier from it for <c>tier: auto</c> (docs/advisor.md).</summary>
     public WorkloadRequirements? Requirements { get; init; }
+
+    /// <summary>
+    /// Right-sizing of this instance: <c>off</c>, <c>recommend</c> or <c>auto</c> (limits changed live from measured
+    /// usage); null follows its project's default (docs/rightsizing.md). Changed later with <c>PUT …/rightsize</c>.
+    /// </summary>
+    public string? Rightsize { get; init; }
 }
 
 /// <summary>Privileges of the workload (container tier). The defaults are the restrictive ones.</summary>

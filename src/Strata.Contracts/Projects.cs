@@ -90,6 +90,8 @@ public sealed record ProjectInfo
     public required ProjectQuota Quota { get; init; }
     public required ProjectRestrictions Restrictions { get; init; }
     public ProjectUsage? Usage { get; init; }
+    /// <summary>The right-sizing mode its instances follow unless they set their own (<c>recommend</c> unless changed).</summary>
+    public string? Rightsize { get; init; }
 }
 
 public sealed record ProjectList(IReadOnlyList<ProjectInfo> Items);

@@ -39,6 +39,8 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(RecommendationList))]
 [JsonSerializable(typeof(UsageHistoryView))]
 [JsonSerializable(typeof(ApplyRecommendationResponse))]
+[JsonSerializable(typeof(RightsizeStatus))]
+[JsonSerializable(typeof(RightsizeSetting))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(ImageSummary))]

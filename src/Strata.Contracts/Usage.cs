@@ -74,3 +74,44 @@ public sealed record UsageHistoryView
 
 /// <summary>Result of <c>POST /v1/instances/{name}/recommendation/apply</c>: the limits before and after, and why.</summary>
 public sealed record ApplyRecommendationResponse(string Name, ResourcePair Before, ResourcePair After, string Reason);
+
+/// <summary>
+/// An instance's right-sizing as <c>inspect</c> shows it: the mode in force (<c>off</c>, <c>recommend</c>, <c>auto</c>)
+/// and whether it is the instance's own or its project's default; the policy's last evaluation; the last change it
+/// made, with its reason.
+/// </summary>
+public sealed record RightsizeStatus
+{
+    public required string Mode { get; init; }
+    /// <summary><c>instance</c> (its own setting) or <c>project</c> (the project's default).</summary>
+    public required string Source { get; init; }
+    /// <summary>The policy's last decision: its reason (<c>hysteresis</c>, <c>within-threshold</c>, <c>cooldown</c>, …) and sentence.</summary>
+    public string? LastDecision { get; init; }
+    public string? LastDecisionExplanation { get; init; }
+    public DateTimeOffset? LastChange { get; init; }
+    /// <summary><c>resized</c> or <c>oom-bump</c>.</summary>
+    public string? LastChangeReason { get; init; }
+    public string? LastChangeExplanation { get; init; }
+}
+
+/// <summary>Body of <c>PUT /v1/instances/{name}/rightsize</c> and <c>PUT /v1/projects/{name}/rightsize</c>: a mode, or null for the default.</summary>
+public sealed record RightsizeSetting
+{
+    /// <summary><c>off</c>, <c>recommend</c> or <c>auto</c>; null: the instance follows its project's default (a project's default becomes <c>recommend</c>).</summary>
+    public string? Mode { get; init; }
+}
+
+/// <summary>The names of the right-sizing modes, validated in one place.</summary>
+public static class RightsizeModes
+{
+    public const string Off = "off";
+    public const string Recommend = "recommend";
+    public const string Auto = "auto";
+
+    /// <summary>What a project's instances follow when neither they nor the project say.</summary>
+    public const string Default = Recommend;
+
+    /// <summary>Throws 400 naming <paramref name="field"/> for anything but off, recommend or auto.</summary>
+    public static string Validate(string mode, string field) => mode is Off or Recommend or Auto ? mode
+        : throw StrataException.Invalid(field, $"'{mode}' is not a right-sizing mode; use off, recommend or auto");
+}

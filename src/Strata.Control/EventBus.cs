@@ -18,7 +18,7 @@ public sealed class EventBus
 
     public EventBus(TimeProvider time) => _time = time;
 
-    public void Publish(string type, InstanceRecordView instance)
+    public void Publish(string type, InstanceRecordView instance, string? detail = null)
     {
         var e = new InstanceEvent
         {
@@ -31,6 +31,7 @@ public sealed class EventBus
             State = instance.State.ToName(),
             ExitCode = instance.ExitCode,
             Reason = instance.Reason,
+            Detail = detail,
         };
         lock (_lock)
         {

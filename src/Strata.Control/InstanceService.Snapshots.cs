@@ -179,8 +179,13 @@ public sealed partial class InstanceService
         return (Path.Combine(root, snapshot), Path.Combine(root, snapshot + ".json"));
     }
 
-    /// <summary>Changes a running instance's memory and vCPUs in place, for tiers that can (<see cref="IResizeDriver"/>).</summary>
-    public async Task<ResizeResult> ResizeAsync(string project, string name, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
+    /// <summary>
+    /// Changes an instance's memory and vCPUs in place, for tiers that can (<see cref="IResizeDriver"/>). The driver
+    /// decides what a stopped instance allows (the container and process tiers keep the limits for its next start;
+    /// the vm tier needs it running). Limits a tier keeps (<see cref="ResizeResult.Kept"/>) go into the spec too, so
+    /// inspect shows them. <paramref name="why"/> is the event's detail (right-sizing says its reason).
+    /// </summary>
+    public async Task<ResizeResult> ResizeAsync(string project, string name, long? memoryBytes, int? cpus, CancellationToken cancellationToken, string? why = null)
     {
         if (memoryBytes is null && cpus is null)
         {
@@ -195,12 +200,22 @@ public sealed partial class InstanceService
             {
                 throw StrataException.Conflict($"the {record.Tier.ToName()} tier cannot resize a running instance (instance '{name}')");
             }
-            if (record.State != InstanceState.Running || record.Handle is null)
+            if (record.Handle is null || record.State is InstanceState.Creating or InstanceState.Deleted)
             {
-                throw StrataException.Conflict($"instance '{name}' is {record.State.ToName()}; resize changes a running instance");
+                throw StrataException.Conflict($"instance '{name}' is {record.State.ToName()}; resize changes an instance its tier has made");
             }
             var result = await driver.ResizeAsync(record.Handle, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
-            _events.Publish("resized", View(record));
+            var detail = ResizeDetail(memoryBytes, cpus, why);
+            if (result.Kept)
+            {
+                var resources = (record.Spec.Resources ?? new ResourceSpec()) with
+                {
+                    MemoryBytes = memoryBytes ?? record.Spec.Resources?.MemoryBytes,
+                    Cpus = cpus ?? record.Spec.Resources?.Cpus,
+                };
+                await CommitAsync(entry, record with { Spec = record.Spec with { Resources = resources } }, null).ConfigureAwait(false);
+            }
+            _events.Publish("resized", View(entry.Record), detail);
             return result;
         }
         finally

@@ -74,6 +74,10 @@ public static partial class SpecValidator
         {
             ValidateName(spec.NetworkAliases![i], $"networkAliases[{i}]");
         }
+        if (spec.Rightsize is { } rightsize)
+        {
+            RightsizeModes.Validate(rightsize, "rightsize");
+        }
         if (!RestartPolicy.TryParse(spec.Restart, out _))
         {
             throw StrataException.Invalid("restart", $"'{spec.Restart}' is not a restart policy; use no, on-failure, on-failure:N (N > 0) or always");

@@ -127,8 +127,18 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Services.AddSingleton<InstanceListWriter>();
             builder.Services.AddSingleton(sp => new Strata.Control.Usage.UsageSampler(
                 sp.GetRequiredService<InstanceService>(), sp.GetRequiredService<SqliteStateStore>(), sp.GetRequiredService<TimeProvider>(),
-                new Strata.Control.Usage.UsageSamplerOptions { Interval = TimeSpan.FromSeconds(options.UsageIntervalSeconds), Node = options.Node },
-                sp.GetRequiredService<ILogger<Strata.Control.Usage.UsageSampler>>()));
+                new Strata.Control.Usage.UsageSamplerOptions
+                {
+                    Interval = TimeSpan.FromSeconds(options.UsageIntervalSeconds),
+                    Node = options.Node,
+                    Policy = new Strata.Control.Usage.UsageSamplerOptions().Policy with
+                    {
+                        Cooldown = TimeSpan.FromSeconds(options.RightsizeCooldownSeconds),
+                        ConsecutiveSamples = options.RightsizeSamples,
+                    },
+                },
+                sp.GetRequiredService<ILogger<Strata.Control.Usage.UsageSampler>>(),
+                sp.GetRequiredService<Strata.Control.Projects.ProjectService>()));
             AddCluster(builder.Services, options);
             builder.Services.AddImageApi(options);
             DockerApi.DockerApiHost.AddDockerApi(builder.Services, options);

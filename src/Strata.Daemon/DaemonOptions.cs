@@ -57,6 +57,12 @@ public sealed record DaemonOptions
     /// <summary>Seconds between two usage samples of every running instance (right-sizing); 0 turns sampling off.</summary>
     public double UsageIntervalSeconds { get; init; } = 10;
 
+    /// <summary>Right-sizing in <c>auto</c>: at most one change per this many seconds per instance (an OOM bump excepted).</summary>
+    public double RightsizeCooldownSeconds { get; init; } = 3600;
+
+    /// <summary>Right-sizing in <c>auto</c>: samples in a row a limit must be more than 10 % off before it changes.</summary>
+    public int RightsizeSamples { get; init; } = 6;
+
     /// <summary>Path of the strata-supervisor binary (default: next to stratad, then PATH).</summary>
     public string? Supervisor { get; init; }
 
@@ -130,6 +136,8 @@ public sealed record DaemonOptions
                 "--log-max-size" => o with { LogMaxBytes = Sizes.Parse("--log-max-size", Value()) },
                 "--supervisor" => o with { Supervisor = Value() },
                 "--usage-interval" => o with { UsageIntervalSeconds = ParseSeconds("--usage-interval", Value()) },
+                "--rightsize-cooldown" => o with { RightsizeCooldownSeconds = ParseCooldown(Value()) },
+                "--rightsize-samples" => o with { RightsizeSamples = ParseSamples(Value()) },
                 "--insecure-registry" => o with { InsecureRegistries = [.. o.InsecureRegistries, ParseRegistry(Value())] },
                 "--oci-runtime" => o with { OciRuntime = Value() },
                 "--image" => o with { Images = AddImage(o.Images, Value()) },
@@ -157,6 +165,16 @@ public sealed record DaemonOptions
         o.Validate();
         return o;
     }
+
+    private static double ParseCooldown(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds is >= 0 and <= 7 * 86400
+            ? seconds
+            : throw StrataException.Invalid("--rightsize-cooldown", $"'{text}' is not a number of seconds between 0 and a week (604800); default 3600");
+
+    private static int ParseSamples(string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 10_000
+            ? n
+            : throw StrataException.Invalid("--rightsize-samples", $"'{text}' is not a whole number from 1 to 10000; default 6");
 
     private static double ParseSeconds(string flag, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && (seconds == 0 || seconds is >= 0.1 and <= 3600)

@@ -19,6 +19,10 @@ if (args.Contains("--help") || args.Contains("-h"))
           --log-max-size SIZE   per-instance log cap before rotation (default 10M; two files are kept)
           --usage-interval S    seconds between usage samples of every running instance, for
                                 recommendations and /metrics (default 10; 0 turns sampling off)
+          --rightsize-cooldown S  right-sizing in auto mode: at most one change per instance per S
+                                seconds (default 3600; an OOM kill raises memory at once regardless)
+          --rightsize-samples N  right-sizing in auto mode: samples in a row a limit must be more than
+                                10 % off before it changes (default 6)
           --supervisor PATH     the strata-supervisor binary (default: next to stratad, then PATH)
           --oci-runtime NAME    container tier runtime: runc, crun or a path (default: probe, prefer runc)
           --image NAME=DIR      serve a root filesystem directory as image NAME (repeatable; dir:/path always works)

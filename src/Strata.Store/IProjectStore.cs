@@ -10,6 +10,8 @@ public sealed record ProjectRecord
     public DateTimeOffset CreatedAt { get; init; }
     public ProjectQuota Quota { get; init; } = new();
     public ProjectRestrictions Restrictions { get; init; } = new();
+    /// <summary>The right-sizing mode its instances follow unless they set their own; null: <c>recommend</c>.</summary>
+    public string? Rightsize { get; init; }
 }
 
 /// <summary>An API token as persisted: only the SHA-256 of the secret is kept, never the secret.</summary>

@@ -8,7 +8,7 @@ public sealed partial class SqliteStateStore : IProjectStore
 {
     public Task<IReadOnlyList<ProjectRecord>> ListProjectsAsync(CancellationToken cancellationToken = default) =>
         WithConnectionAsync<IReadOnlyList<ProjectRecord>>(connection => ReadAll(connection,
-            "SELECT name, description, created_at, quota, restrictions FROM projects ORDER BY created_at, name;",
+            "SELECT name, description, created_at, quota, restrictions, rightsize FROM projects ORDER BY created_at, name;",
             reader => new ProjectRecord
             {
                 Name = reader.GetString(0),
@@ -16,6 +16,7 @@ public sealed partial class SqliteStateStore : IProjectStore
                 CreatedAt = ParseTime(reader.GetString(2)),
                 Quota = JsonSerializer.Deserialize(reader.GetString(3), StrataJsonContext.Default.ProjectQuota)!,
                 Restrictions = JsonSerializer.Deserialize(reader.GetString(4), StrataJsonContext.Default.ProjectRestrictions)!,
+                Rightsize = reader.IsDBNull(5) ? null : reader.GetString(5),
             }), cancellationToken);
 
     public async Task InsertProjectAsync(ProjectRecord project, CancellationToken cancellationToken = default)
@@ -24,7 +25,7 @@ public sealed partial class SqliteStateStore : IProjectStore
         {
             await WithConnectionAsync(connection =>
             {
-                using var command = Command(connection, "INSERT INTO projects (name, description, created_at, quota, restrictions) VALUES ($name, $description, $created_at, $quota, $restrictions);");
+                using var command = Command(connection, "INSERT INTO projects (name, description, created_at, quota, restrictions, rightsize) VALUES ($name, $description, $created_at, $quota, $restrictions, $rightsize);");
                 BindProject(command, project);
                 command.ExecuteNonQuery();
             }, cancellationToken).ConfigureAwait(false);
@@ -38,7 +39,7 @@ public sealed partial class SqliteStateStore : IProjectStore
     public Task UpdateProjectAsync(ProjectRecord project, CancellationToken cancellationToken = default) =>
         WithConnectionAsync(connection =>
         {
-            using var command = Command(connection, "UPDATE projects SET description = $description, created_at = $created_at, quota = $quota, restrictions = $restrictions WHERE name = $name;");
+            using var command = Command(connection, "UPDATE projects SET description = $description, created_at = $created_at, quota = $quota, restrictions = $restrictions, rightsize = $rightsize WHERE name = $name;");
             BindProject(command, project);
             if (command.ExecuteNonQuery() != 1)
             {
@@ -98,5 +99,6 @@ public sealed partial class SqliteStateStore : IProjectStore
         p.AddWithValue("$created_at", Time(project.CreatedAt));
         p.AddWithValue("$quota", JsonSerializer.Serialize(project.Quota, StrataJsonContext.Default.ProjectQuota));
         p.AddWithValue("$restrictions", JsonSerializer.Serialize(project.Restrictions, StrataJsonContext.Default.ProjectRestrictions));
+        p.AddWithValue("$rightsize", (object?)project.Rightsize ?? DBNull.Value);
     }
 }

@@ -89,6 +89,8 @@ public sealed partial class SqliteStateStore : IStateStore
             removed_at  TEXT
         );
         """,
+        // 5: a project's default right-sizing mode (off, recommend, auto); null: recommend.
+        "ALTER TABLE projects ADD COLUMN rightsize TEXT;",
     ];
 
     public static int SchemaVersion => Migrations.Length;

@@ -109,6 +109,52 @@ public sealed class RightsizingTenantTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SecondProjectsToken_CannotReadOrChangeAnotherProjectsRightsizeSetting()
+    {
+        await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "r21c", Restrictions = FakeOnly });
+        await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "r21d", Restrictions = FakeOnly });
+        using var cAdmin = Tcp((await _admin.CreateTokenAsync("r21c", ProjectRoles.Admin)).Token!);
+        using var cOperator = Tcp((await _admin.CreateTokenAsync("r21c", ProjectRoles.Operator)).Token!);
+        using var d = Tcp((await _admin.CreateTokenAsync("r21d", ProjectRoles.Admin)).Token!);
+        await cOperator.CreateAsync(User("r21set", 100) with { Rightsize = "auto" });
+
+        // Project c's own: the operator changes its instance's mode, its admin the project's default; inspect shows both.
+        Assert.Equal(("recommend", "instance"), ((await cOperator.SetRightsizeAsync("r21set", "recommend")).Mode, "instance"));
+        Assert.Equal("auto", (await cAdmin.SetProjectRightsizeAsync("r21c", "auto")).Rightsize);
+        Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => cOperator.SetProjectRightsizeAsync("r21c", "off"))).Status);
+        var status = (await cOperator.SetRightsizeAsync("r21set", null));
+        Assert.Equal(("auto", "project"), (status.Mode, status.Source));
+        Assert.Equal(("auto", "project"), ((await cOperator.GetAsync("r21set")).Rightsize!.Mode, (await cOperator.GetAsync("r21set")).Rightsize!.Source));
+        var bad = await Assert.ThrowsAsync<StrataApiException>(() => cOperator.SetRightsizeAsync("r21set", "sometimes"));
+        Assert.Equal(400, bad.Status);
+        Assert.Contains("off, recommend or auto", bad.Message, StringComparison.Ordinal);
+
+        // Project d's admin reads and changes none of it: 404 worded like a missing instance or project.
+        foreach (var call in new Func<Task>[]
+        {
+            () => d.SetRightsizeAsync("r21set", "off"),
+            () => d.GetAsync("r21set"),
+            () => d.RecommendationAsync("r21set"),
+            () => d.ApplyRecommendationAsync("r21set"),
+        })
+        {
+            var e = await Assert.ThrowsAsync<StrataApiException>(call);
+            Assert.Equal(404, e.Status);
+            Assert.Contains("no instance named 'r21set'", e.Message, StringComparison.Ordinal);
+        }
+        var project = await Assert.ThrowsAsync<StrataApiException>(() => d.SetProjectRightsizeAsync("r21c", "off"));
+        Assert.Equal(404, project.Status);
+        Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => d.GetProjectAsync("r21c"))).Status);
+
+        // Nothing changed: c's default and its instance's (absent) own mode.
+        Assert.Equal("auto", (await _admin.GetProjectAsync("r21c")).Rightsize);
+        Assert.Null((await cOperator.GetAsync("r21set")).Spec.Rightsize);
+        // d's own project default is its own to set.
+        Assert.Equal("off", (await d.SetProjectRightsizeAsync("r21d", "off")).Rightsize);
+        Assert.Equal("auto", (await _admin.GetProjectAsync("r21c")).Rightsize);
+    }
+
+    [Fact]
     public async Task Histories_SurviveADaemonRestart()
     {
         await _admin.CreateAsync(User("r21keep", 200));

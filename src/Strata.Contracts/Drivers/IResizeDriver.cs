@@ -15,4 +15,6 @@ public interface IResizeDriver
 }
 
 /// <summary>The instance's resources after a resize (memory as the guest sees it once the balloon has settled).</summary>
-public sealed record ResizeResult(long MemoryBytes, long MaxMemoryBytes, int Cpus, int MaxCpus, string? Note = null);
+/// <param name="Kept">The tier wrote the new limits into the instance's own configuration, so later starts keep them
+/// (container and process); the control plane then records them in the instance's spec.</param>
+public sealed record ResizeResult(long MemoryBytes, long MaxMemoryBytes, int Cpus, int MaxCpus, string? Note = null, bool Kept = false);

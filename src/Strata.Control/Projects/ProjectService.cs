@@ -167,6 +167,16 @@ public sealed class ProjectService
     public Task<ProjectRecord> SetRestrictionsAsync(string name, ProjectRestrictions restrictions, CancellationToken cancellationToken) =>
         UpdateAsync(name, p => p with { Restrictions = Validate(restrictions) }, cancellationToken);
 
+    /// <summary>The project's default right-sizing mode (null: <see cref="RightsizeModes.Default"/>).</summary>
+    public Task<ProjectRecord> SetRightsizeAsync(string name, string? mode, CancellationToken cancellationToken)
+    {
+        if (mode is not null)
+        {
+            RightsizeModes.Validate(mode, "mode");
+        }
+        return UpdateAsync(name, p => p with { Rightsize = mode }, cancellationToken);
+    }
+
     private async Task<ProjectRecord> UpdateAsync(string name, Func<ProjectRecord, ProjectRecord> change, CancellationToken cancellationToken)
     {
         await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);

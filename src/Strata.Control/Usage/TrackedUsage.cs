@@ -32,6 +32,10 @@ internal sealed class TrackedUsage(string id, string project, string name, Tier 
     /// <summary>CPUs set by an applied recommendation (null: the spec's).</summary>
     public double? CpuLimit { get; set; }
     public DateTimeOffset? RemovedAt { get; set; }
+    /// <summary>An OOM kill seen this round that the right-sizing policy has not answered yet.</summary>
+    public bool OomPending { get; set; }
+    /// <summary>The policy's last decision (in memory: inspect shows it).</summary>
+    public RightsizeDecision? LastDecision { get; set; }
     public bool Dirty { get; set; }
 
     public void AddRecent(UsagePoint point)

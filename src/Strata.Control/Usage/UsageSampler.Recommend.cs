@@ -57,14 +57,14 @@ public sealed partial class UsageSampler
             throw StrataException.Conflict($"instance '{name}' has no usage samples yet: nothing to apply; wait for a few sampling intervals ({Options.Interval.TotalSeconds:0.#} s each)");
         }
         var after = recommendation.Recommended;
-        var result = await _service.ResizeAsync(project, name, after.MemoryBytes, (int)Math.Ceiling(after.CpuCores), cancellationToken).ConfigureAwait(false);
+        var result = await _service.ResizeAsync(project, name, after.MemoryBytes, (int)Math.Ceiling(after.CpuCores), cancellationToken, "the recommendation applied on request (strata recommend --apply)").ConfigureAwait(false);
         lock (_lock)
         {
             if (_tracked.Values.FirstOrDefault(t => t.Project == project && t.Name == name && t.RemovedAt is null) is { } t)
             {
                 t.MemoryLimitBytes = result.MemoryBytes;
                 t.CpuLimit = result.Cpus;
-                t.Policy = t.Policy with { LastChange = _time.GetUtcNow(), ConsecutiveOff = 0 };
+                t.Policy = t.Policy with { LastChange = _time.GetUtcNow(), ConsecutiveOff = 0, LastReason = Rightsizing.Policy.RightsizeReason.Resized, LastExplanation = "the recommendation applied on request" };
                 t.Dirty = true;
             }
         }

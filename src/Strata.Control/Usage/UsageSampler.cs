@@ -23,7 +23,8 @@ public sealed partial class UsageSampler : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Recommender _recommender = new();
-    private readonly RightsizePolicy _policy = new();
+    private readonly RightsizePolicy _policy;
+    private readonly Projects.ProjectService? _projects;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, TrackedUsage> _tracked = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
@@ -33,10 +34,13 @@ public sealed partial class UsageSampler : IAsyncDisposable
     private long _roundTicks;
     private int _disposed;
 
-    public UsageSampler(InstanceService service, IUsageStore store, TimeProvider time, UsageSamplerOptions? options = null, ILogger<UsageSampler>? logger = null)
+    /// <param name="projects">The projects' default right-sizing modes; null: every project's is <c>recommend</c>.</param>
+    public UsageSampler(InstanceService service, IUsageStore store, TimeProvider time, UsageSamplerOptions? options = null, ILogger<UsageSampler>? logger = null, Projects.ProjectService? projects = null)
     {
         Options = options ?? new UsageSamplerOptions();
         Options.Validate();
+        _policy = new RightsizePolicy(Options.Policy);
+        _projects = projects;
         _service = service;
         _store = store;
         _time = time;
@@ -138,11 +142,16 @@ public sealed partial class UsageSampler : IAsyncDisposable
             }
         }
         var now = _time.GetUtcNow();
+        List<Change> changes;
         lock (_lock)
         {
+            var sampled = new HashSet<string>(StringComparer.Ordinal);
             foreach (var (record, reading) in readings)
             {
-                Add(Track(record), record, reading, now);
+                if (Add(Track(record), record, reading, now))
+                {
+                    sampled.Add(record.Id);
+                }
             }
             foreach (var record in records)
             {
@@ -160,9 +169,14 @@ public sealed partial class UsageSampler : IAsyncDisposable
                     t.Dirty = true;
                 }
             }
+            changes = Decide(records, sampled, now);
         }
         Interlocked.Increment(ref _rounds);
         Interlocked.Add(ref _roundTicks, Stopwatch.GetTimestamp() - started);
+        if (changes.Count > 0)
+        {
+            await ApplyChangesAsync(changes, cancellationToken).ConfigureAwait(false);
+        }
         if (now - _lastSave >= Options.SaveEvery)
         {
             await SaveAsync(cancellationToken).ConfigureAwait(false);
@@ -181,8 +195,10 @@ public sealed partial class UsageSampler : IAsyncDisposable
         return t;
     }
 
-    private void Add(TrackedUsage t, InstanceRecord record, UsageReading reading, DateTimeOffset now)
+    /// <summary>Adds a reading; true when it made a sample (the first reading of a run is only a baseline).</summary>
+    private bool Add(TrackedUsage t, InstanceRecord record, UsageReading reading, DateTimeOffset now)
     {
+        var sampled = false;
         t.MemoryLimitBytes = reading.MemoryLimitBytes ?? t.MemoryLimitBytes ?? record.Spec.Resources?.MemoryBytes;
         if (t.Last is { } last && reading.CpuNanoseconds >= last.CpuNanoseconds && now > t.LastTime)
         {
@@ -196,13 +212,25 @@ public sealed partial class UsageSampler : IAsyncDisposable
                 t.History.RecordOomKill(now, t.MemoryLimitBytes ?? reading.MemoryBytes);
                 t.OomKillsTotal += reading.OomKills - last.OomKills;
                 t.OomCountedThisRun = true;
+                t.OomPending = true;
                 LogOomKill(record.Name, record.Id, t.MemoryLimitBytes ?? 0);
             }
             t.Dirty = true;
+            sampled = true;
+        }
+        else if (t.Last is { } previous && reading.OomKills > previous.OomKills && !t.OomCountedThisRun)
+        {
+            // The workload was OOM-killed and restarted between two readings (the counter outlives the run).
+            t.History.RecordOomKill(now, t.MemoryLimitBytes ?? reading.MemoryBytes);
+            t.OomKillsTotal += reading.OomKills - previous.OomKills;
+            t.OomPending = true;
+            t.Dirty = true;
+            LogOomKill(record.Name, record.Id, t.MemoryLimitBytes ?? 0);
         }
         // A lower counter is a new run of the workload (a restart): this reading is the new baseline.
         t.Last = reading;
         t.LastTime = now;
+        return sampled;
     }
 
     /// <summary>
@@ -217,6 +245,7 @@ public sealed partial class UsageSampler : IAsyncDisposable
             var at = record.FinishedAt ?? t.LastTime;
             t.History.RecordOomKill(at, t.MemoryLimitBytes ?? last.MemoryBytes);
             t.OomKillsTotal++;
+            t.OomPending = true;
             t.Dirty = true;
             LogOomKill(record.Name, record.Id, t.MemoryLimitBytes ?? 0);
         }

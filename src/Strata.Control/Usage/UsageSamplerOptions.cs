@@ -1,3 +1,5 @@
+using Strata.Rightsizing.Policy;
+
 namespace Strata.Control.Usage;
 
 /// <summary>How the daemon samples usage (stratad <c>--usage-interval</c>); validated in one place.</summary>
@@ -14,6 +16,13 @@ public sealed record UsageSamplerOptions
 
     /// <summary>Recent samples kept in memory per instance for <c>strata stats --history</c> (360 = an hour at 10 s).</summary>
     public int RecentSamples { get; init; } = 360;
+
+    /// <summary>
+    /// The right-sizing policy of instances in <c>auto</c> mode. The daemon lowers a limit only once it is above the
+    /// recommendation's upper bound (<see cref="RightsizePolicyOptions.ShrinkOnlyAboveUpperBound"/>), so a young
+    /// instance, whose upper bound is still wide, keeps its limits; raising follows the 10 % threshold.
+    /// </summary>
+    public RightsizePolicyOptions Policy { get; init; } = new() { ShrinkOnlyAboveUpperBound = true };
 
     /// <summary>The node's name, a label of the per-instance metrics.</summary>
     public string Node { get; init; } = "local";
@@ -32,6 +41,7 @@ public sealed record UsageSamplerOptions
         {
             throw new ArgumentException($"the retention of removed instances' histories {KeepRemoved} must not be negative", nameof(KeepRemoved));
         }
+        Policy.Validate();
         if (RecentSamples is < 1 or > 100_000)
         {
             throw new ArgumentException($"recent samples per instance {RecentSamples} is outside 1–100,000", nameof(RecentSamples));

@@ -210,6 +210,10 @@ public static class Permissions
         {
             return ProjectRoles.Admin;
         }
+        if (segments.Length >= 4 && segments[3] == "rightsize")
+        {
+            return ProjectRoles.Admin; // the project's default right-sizing mode: its own project only (another is 404)
+        }
         if (read)
         {
             return ProjectRoles.Viewer; // the endpoint shows a token only its own project

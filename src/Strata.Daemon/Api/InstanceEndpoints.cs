@@ -25,9 +25,11 @@ public static class InstanceEndpoints
             .Produces<OperationInfo>(StatusCodes.Status202Accepted)
             .WithSummary("Create (and by default start) an instance. With ?attach=true the response is an NDJSON stream of StreamFrame: the instance, its output, and its exit. With ?wait=false the create runs as an operation (202 OperationInfo, Location /v1/operations/{id}) whose progress shows each step and whose result is the InstanceInfo; cancelling it removes what the create had made.");
 
-        group.MapGet("/{name}", (string name, HttpContext http, InstanceService service) =>
-            Results.Json(ToInfo(service.Get(Project(http), name)), StrataJsonContext.Default.InstanceInfo))
-            .Produces<InstanceInfo>().WithSummary("Inspect one instance.");
+        group.MapGet("/{name}", (string name, HttpContext http, InstanceService service, Strata.Control.Usage.UsageSampler sampler) =>
+        {
+            var record = service.Get(Project(http), name);
+            return Results.Json(ToInfo(record) with { Rightsize = sampler.Status(record) }, StrataJsonContext.Default.InstanceInfo);
+        }).Produces<InstanceInfo>().WithSummary("Inspect one instance (with its right-sizing mode and last automatic change).");
 
         group.MapPost("/{name}/start", async (string name, HttpContext http, InstanceService service) =>
             Results.Json(ToInfo(await service.StartAsync(Project(http), name, http.RequestAborted)), StrataJsonContext.Default.InstanceInfo))

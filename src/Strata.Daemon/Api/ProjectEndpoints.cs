@@ -61,6 +61,14 @@ public static class ProjectEndpoints
         }).Accepts<ProjectRestrictions>("application/json").Produces<ProjectInfo>()
           .WithSummary("Replace the project's restrictions (host administrators). They apply to new creates.");
 
+        group.MapPut("/{name}/rightsize", async (string name, HttpContext http, ProjectService projects, InstanceService instances) =>
+        {
+            Visible(http, projects, name);
+            var setting = await ReadAsync(http, StrataJsonContext.Default.RightsizeSetting);
+            return Results.Json(await ToInfoAsync(http, await projects.SetRightsizeAsync(name, setting.Mode, http.RequestAborted), instances), StrataJsonContext.Default.ProjectInfo);
+        }).Accepts<RightsizeSetting>("application/json").Produces<ProjectInfo>()
+          .WithSummary("Set the right-sizing mode the project's instances follow unless they set their own (off, recommend, auto; null: recommend). Host administrators and the project's admins.");
+
         group.MapPost("/{name}/tokens", async (string name, HttpContext http, ProjectService projects) =>
         {
             Visible(http, projects, name);
@@ -104,6 +112,7 @@ public static class ProjectEndpoints
         CreatedAt = p.CreatedAt,
         Quota = p.Quota,
         Restrictions = p.Restrictions,
+        Rightsize = p.Rightsize ?? RightsizeModes.Default,
         Usage = http.RequestServices.GetService<Cluster.ClusterNode>() is { } cluster
             ? (await cluster.Instances.UsageAsync(p.Name, http.RequestAborted).ConfigureAwait(false)).Usage
             : instances.Usage(p.Name),

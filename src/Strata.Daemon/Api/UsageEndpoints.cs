@@ -1,4 +1,5 @@
 using Strata.Contracts;
+using Strata.Control;
 using Strata.Control.Usage;
 
 namespace Strata.Daemon.Api;
@@ -24,6 +25,15 @@ public static class UsageEndpoints
         group.MapPost("/{name}/recommendation/apply", async (string name, HttpContext http, UsageSampler sampler) =>
             Results.Json(await sampler.ApplyAsync(InstanceEndpoints.Project(http), name, http.RequestAborted), StrataJsonContext.Default.ApplyRecommendationResponse))
             .Produces<ApplyRecommendationResponse>().WithSummary("Set a running instance's limits to its recommendation through live resize (tiers that can resize).");
+
+        group.MapPut("/{name}/rightsize", async (string name, HttpContext http, InstanceService service, UsageSampler sampler) =>
+        {
+            var setting = await System.Text.Json.JsonSerializer.DeserializeAsync(http.Request.Body, StrataJsonContext.Default.RightsizeSetting, http.RequestAborted)
+                ?? throw StrataException.Invalid("body", "expected a JSON object such as {\"mode\":\"auto\"}");
+            var record = await service.SetRightsizeAsync(InstanceEndpoints.Project(http), name, setting.Mode, http.RequestAborted);
+            return Results.Json(sampler.Status(record), StrataJsonContext.Default.RightsizeStatus);
+        }).Accepts<RightsizeSetting>("application/json").Produces<RightsizeStatus>()
+          .WithSummary("Set the instance's right-sizing mode (off, recommend, auto; null: its project's default). Operators.");
 
         group.MapGet("/{name}/usage", (string name, HttpContext http, UsageSampler sampler) =>
             Results.Json(sampler.History(InstanceEndpoints.Project(http), name), StrataJsonContext.Default.UsageHistoryView))

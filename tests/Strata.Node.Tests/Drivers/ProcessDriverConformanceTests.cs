@@ -182,6 +182,52 @@ public sealed class ProcessDriverTests : IDisposable
         await _driver.DeleteAsync(handle, CancellationToken.None);
     }
 
+    private static bool CgroupV1Limits => TestEnvironment.IsRoot && Directory.Exists("/sys/fs/cgroup/memory") && Directory.Exists("/sys/fs/cgroup/cpu") && !File.Exists("/sys/fs/cgroup/cgroup.controllers");
+
+    private static long ReadCgroup(string controller, DriverHandle handle, string file) =>
+        long.Parse(File.ReadAllText($"/sys/fs/cgroup/{controller}/strata/{handle.InstanceId}/{file}").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+    [SkippableFact]
+    public async Task Resize_RunningProcess_ChangesItsCgroupLimitsInPlace_AndItsSpecKeepsThem()
+    {
+        TestEnvironment.Require(CgroupV1Limits, "needs root and cgroup v1 memory and cpu hierarchies");
+        const long Mib = 1024 * 1024;
+        // Holds 24 MiB in a shell variable under 64 MiB, then waits.
+        var handle = await StartAsync(new InstanceSpec
+        {
+            Args = ["sh", "-c", "x=$(head -c 25165824 /dev/zero | tr '\\0' a); echo held; sleep 600; true"],
+            Resources = new ResourceSpec { MemoryBytes = 64 * Mib, Cpus = 1 },
+        });
+        Assert.True(await TestEnvironment.EventuallyAsync(() => CriLogReader.ReadTail(LogFiles.LogDirectory(handle.Directory), null).Any(r => r.Text == "held"), TimeSpan.FromSeconds(20)));
+
+        var result = await _driver.ResizeAsync(handle, 96 * Mib, 2, CancellationToken.None);
+        Assert.True(result.Kept);
+        Assert.Equal((96 * Mib, 2), (result.MemoryBytes, result.Cpus));
+        Assert.Equal(96 * Mib, ReadCgroup("memory", handle, "memory.limit_in_bytes"));
+        Assert.Equal(200_000, ReadCgroup("cpu", handle, "cpu.cfs_quota_us"));
+        var spec = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(handle.Directory, "spec.json")), StrataJsonContext.Default.InstanceSpec)!;
+        Assert.Equal((96 * Mib, 2.0), (spec.Resources!.MemoryBytes, spec.Resources.Cpus)); // every later start reads it
+
+        // Below what it holds (no swap to push it to): refused, and the limit stays.
+        var e = await Assert.ThrowsAsync<StrataException>(() => _driver.ResizeAsync(handle, 8 * Mib, null, CancellationToken.None));
+        Assert.Equal(ErrorKind.Conflict, e.Kind);
+        Assert.Contains("give a larger limit", e.Message, StringComparison.Ordinal);
+        Assert.Equal(96 * Mib, ReadCgroup("memory", handle, "memory.limit_in_bytes"));
+        await _driver.KillAsync(handle, 9, CancellationToken.None);
+    }
+
+    [SkippableFact]
+    public async Task Resize_ProcessCreatedWithoutThatLimit_IsRefusedWithTheWayOut()
+    {
+        TestEnvironment.Require(CgroupV1Limits, "needs root and cgroup v1 (on v2 every controller is in the instance's one cgroup)");
+        var handle = await StartAsync(new InstanceSpec { Args = ["sleep", "600"] });
+        var e = await Assert.ThrowsAsync<StrataException>(() => _driver.ResizeAsync(handle, 64 * 1024 * 1024, null, CancellationToken.None));
+        Assert.Equal(("memoryBytes", ErrorKind.InvalidArgument), (e.Field, e.Kind));
+        Assert.Contains("recreate it with --memory", e.Message, StringComparison.Ordinal);
+        Assert.Equal("cpus", (await Assert.ThrowsAsync<StrataException>(() => _driver.ResizeAsync(handle, null, 1, CancellationToken.None))).Field);
+        await _driver.KillAsync(handle, 9, CancellationToken.None);
+    }
+
     public void Dispose()
     {
         foreach (var handle in Enumerable.Reverse(_handles))

@@ -32,6 +32,12 @@ public sealed class ContainerCgroups
 
     private static bool Unified => CgroupSet.IsUnifiedOnly(Root);
 
+    /// <summary>
+    /// <c>PARENT/&lt;id&gt;</c> in the memory hierarchy: Strata's memory parent when the container was created with a
+    /// limit, else the runtime's own cgroup. Either way it holds the limit in force and the OOM counter.
+    /// </summary>
+    public string MemoryDirectory => Dir("memory");
+
     private string Dir(string controller) => Unified ? Path.Combine(Root, Relative) : Path.Combine(Root, controller, Relative);
 
     /// <summary>Every directory of this instance in any hierarchy (the runtime creates the parent in all of them).</summary>

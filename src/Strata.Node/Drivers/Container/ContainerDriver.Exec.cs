@@ -165,27 +165,18 @@ public sealed partial class ContainerDriver
     public Task<UsageReading> ReadUsageAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         var cgroups = new ContainerCgroups(handle.InstanceId, _options.CgroupParent);
-        var oomKills = handle.Data.TryGetValue("memoryCgroup", out var m) ? CgroupSet.ReadOomKills(m) : 0;
-        return Task.FromResult(new UsageReading(cgroups.CpuNanoseconds(), cgroups.MemoryBytes(), ReadSpecLimits(handle).Memory, oomKills));
+        // Strata's memory parent, or the runtime's own cgroup when there is none (a limit set later by resize lives there).
+        var memoryDir = handle.Data.GetValueOrDefault(MemoryCgroupKey) ?? cgroups.MemoryDirectory;
+        // cgroup v1 counts an OOM kill in the victim's own cgroup, the runtime's below Strata's parent (v2 counts it in
+        // the parent too, hierarchically): the larger of the two counts each kill once.
+        var oomKills = Math.Max(CgroupSet.ReadOomKills(memoryDir), CgroupSet.ReadOomKills(Path.Combine(memoryDir, ContainerCgroups.Leaf)));
+        return Task.FromResult(new UsageReading(cgroups.CpuNanoseconds(), cgroups.MemoryBytes(), CgroupLimits.ReadMemoryLimit(memoryDir), oomKills));
     }
 
-    private static (long? Memory, long? Pids) ReadSpecLimits(DriverHandle handle)
+    private (long? Memory, long? Pids) ReadSpecLimits(DriverHandle handle)
     {
-        static long? Read(string? path)
-        {
-            try
-            {
-                return path is not null && long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
-            }
-            catch (IOException)
-            {
-                return null;
-            }
-        }
-        var memory = handle.Data.TryGetValue("memoryCgroup", out var m)
-            ? Read(Path.Combine(m, "memory.limit_in_bytes")) ?? Read(Path.Combine(m, "memory.max"))
-            : null;
-        return (memory, handle.Data.TryGetValue(PidsLimitKey, out var p) ? long.Parse(p, CultureInfo.InvariantCulture) : null);
+        var memoryDir = handle.Data.GetValueOrDefault(MemoryCgroupKey) ?? new ContainerCgroups(handle.InstanceId, _options.CgroupParent).MemoryDirectory;
+        return (CgroupLimits.ReadMemoryLimit(memoryDir), handle.Data.TryGetValue(PidsLimitKey, out var p) ? long.Parse(p, CultureInfo.InvariantCulture) : null);
     }
 
     public Task<IReadOnlyList<ProcessEntry>> TopAsync(DriverHandle handle, CancellationToken cancellationToken) =>

@@ -35,4 +35,7 @@ public sealed partial class ContainerDriver
 
     [LoggerMessage(EventId = 3310, Level = LogLevel.Information, Message = "container {Instance} disconnected from network {Network}")]
     private partial void LogNetworkDisconnected(string instance, string network);
+
+    [LoggerMessage(EventId = 3311, Level = LogLevel.Information, Message = "container {Instance} resized: memory {MemoryBytes} bytes, cpus {Cpus} (-1: unchanged); live: {Live}")]
+    private partial void LogResized(string instance, long memoryBytes, int cpus, bool live);
 }

@@ -73,7 +73,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
         Networks = true,
         NeedsImage = true,
         Exec = true,
-        LiveResize = false,
+        LiveResize = true,
         StartLatencyClass = "~50ms",
     };
 

@@ -29,13 +29,13 @@ public sealed partial class FakeDriver
     public Task<IReadOnlyList<ProcessEntry>> TopAsync(DriverHandle handle, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<ProcessEntry>>([]);
 
+    /// <summary>Limits set by resize, which later starts keep (as the container and process tiers keep theirs).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long? MemoryBytes, double? Cpus)> _kept = new();
+
+    /// <summary>Changes the limits in place; a finished instance has them for its next start.</summary>
     public Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
     {
         var run = Find(handle);
-        if (run.Exit.Task.IsCompleted)
-        {
-            throw StrataException.Conflict($"fake instance {handle.InstanceId} has finished; resize changes a running instance");
-        }
         if (memoryBytes is { } m)
         {
             run.Usage.MemoryLimitBytes = m;
@@ -44,9 +44,10 @@ public sealed partial class FakeDriver
         {
             run.Usage.Cpus = c;
         }
+        _kept[handle.InstanceId] = (run.Usage.MemoryLimitBytes, run.Usage.Cpus);
         var memory = run.Usage.MemoryLimitBytes ?? 0;
         var cores = (int)Math.Ceiling(run.Usage.Cpus ?? Environment.ProcessorCount);
-        return Task.FromResult(new ResizeResult(memory, memory, cores, cores));
+        return Task.FromResult(new ResizeResult(memory, memory, cores, cores, Kept: true));
     }
 
     private UsageReading Read(DriverHandle handle)

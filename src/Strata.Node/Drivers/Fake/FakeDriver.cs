@@ -84,6 +84,11 @@ public sealed partial class FakeDriver : IDriver, IStatsDriver, IResizeDriver
             throw new StrataException(ErrorKind.Internal, "fake start failure (requested by the fail-start script)");
         }
         var run = new Run { Usage = FakeUsage.Parse(argv, handle.Data, _time.GetUtcNow()) };
+        if (_kept.TryGetValue(handle.InstanceId, out var kept))
+        {
+            run.Usage.MemoryLimitBytes = kept.MemoryBytes ?? run.Usage.MemoryLimitBytes; // limits a resize kept
+            run.Usage.Cpus = kept.Cpus ?? run.Usage.Cpus;
+        }
         _runs[handle.InstanceId] = run;
         using (var log = new CriLogWriter(LogFiles.LogDirectory(handle.Directory), _logMaxBytes))
         {
@@ -140,6 +145,7 @@ public sealed partial class FakeDriver : IDriver, IStatsDriver, IResizeDriver
     public Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         _runs.TryRemove(handle.InstanceId, out _);
+        _kept.TryRemove(handle.InstanceId, out _);
         return Task.CompletedTask;
     }
 

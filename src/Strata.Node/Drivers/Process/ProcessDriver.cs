@@ -42,7 +42,7 @@ public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposabl
         Snapshots = SnapshotKind.None,
         NeedsImage = false,
         Exec = false,
-        LiveResize = false,
+        LiveResize = true,
         StartLatencyClass = "~5ms",
     };
 
