@@ -276,7 +276,7 @@ public sealed partial class InstanceService
             var r = entry.Record;
             if (r.Project == project && r.State != InstanceState.Deleted)
             {
-                usage = ProjectAdmission.Add(usage, r.Spec);
+                usage = ProjectAdmission.Add(usage, entry.ResizeReservation is { } asked ? r.Spec with { Resources = asked } : r.Spec);
             }
         }
         return usage;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Policy.Admission;
 using Strata.Store;
 
 namespace Strata.Control;
@@ -204,23 +205,65 @@ public sealed partial class InstanceService
             {
                 throw StrataException.Conflict($"instance '{name}' is {record.State.ToName()}; resize changes an instance its tier has made");
             }
-            var result = await driver.ResizeAsync(record.Handle, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
-            var detail = ResizeDetail(memoryBytes, cpus, why);
-            if (result.Kept)
+            var resources = (record.Spec.Resources ?? new ResourceSpec()) with
             {
-                var resources = (record.Spec.Resources ?? new ResourceSpec()) with
+                MemoryBytes = memoryBytes ?? record.Spec.Resources?.MemoryBytes,
+                Cpus = cpus ?? record.Spec.Resources?.Cpus,
+            };
+            ReserveGrowth(entry, resources);
+            try
+            {
+                var result = await driver.ResizeAsync(record.Handle, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
+                var detail = ResizeDetail(memoryBytes, cpus, why);
+                if (result.Kept)
                 {
-                    MemoryBytes = memoryBytes ?? record.Spec.Resources?.MemoryBytes,
-                    Cpus = cpus ?? record.Spec.Resources?.Cpus,
-                };
-                await CommitAsync(entry, record with { Spec = record.Spec with { Resources = resources } }, null).ConfigureAwait(false);
+                    await CommitAsync(entry, record with { Spec = record.Spec with { Resources = resources } }, null).ConfigureAwait(false);
+                }
+                _events.Publish("resized", View(entry.Record), detail);
+                return result;
             }
-            _events.Publish("resized", View(entry.Record), detail);
-            return result;
+            finally
+            {
+                lock (_admission)
+                {
+                    entry.ResizeReservation = null;
+                }
+            }
         }
         finally
         {
             entry.Lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// A resize that grows an instance's memory or CPUs is admitted like a create: under <see cref="_admission"/>,
+    /// against its project's quota with the instance counted at the new size, which stays reserved (counted by
+    /// <see cref="Usage"/>) until the resize is committed or fails, so concurrent creates and resizes never overshoot.
+    /// A shrink is never refused (a project over a lowered quota can always give back). Refuses with 403 naming the quota.
+    /// </summary>
+    private void ReserveGrowth(Entry entry, ResourceSpec asked)
+    {
+        var record = entry.Record;
+        var now = record.Spec.Resources;
+        var grows = asked.MemoryBytes > (now?.MemoryBytes ?? 0) || asked.Cpus > (now?.Cpus ?? 0);
+        if (!grows || _options.Projects?.Get(record.Project) is not { } project)
+        {
+            return;
+        }
+        lock (_admission)
+        {
+            var others = new ProjectUsage();
+            foreach (var other in _entries.Values)
+            {
+                var r = other.Record;
+                if (other != entry && r.Project == record.Project && r.State != InstanceState.Deleted)
+                {
+                    others = ProjectAdmission.Add(others, other.ResizeReservation is { } reserved ? r.Spec with { Resources = reserved } : r.Spec);
+                }
+            }
+            ProjectAdmission.CheckQuota(record.Project, project.Quota with { Instances = null }, others, record.Spec with { Resources = asked });
+            entry.ResizeReservation = asked;
         }
     }
 }

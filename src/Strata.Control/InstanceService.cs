@@ -167,6 +167,8 @@ public sealed partial class InstanceService : IAsyncDisposable
         public int Generation;
         public int Attached;
         public bool Ephemeral;
+        /// <summary>The limits a growing resize asked for, counted against the project's quota until it is committed or failed.</summary>
+        public ResourceSpec? ResizeReservation;
         /// <summary>An unconfirmed incoming move's watch of its receiving process; cancelled when the move is confirmed or discarded.</summary>
         public CancellationTokenSource? IncomingWatch;
         public TaskCompletionSource<InstanceRecord> Exit = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -212,6 +212,56 @@ public sealed class TenantTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Resize_GrowingPastTheQuota_IsRefusedNamingIt_ConcurrentGrowthNeverOvershoots_ShrinkingAlwaysWorks()
+    {
+        await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "rq", Restrictions = FakeOnly, Quota = new ProjectQuota { MemoryBytes = 256L << 20, Cpus = 4 } });
+        using var rq = Tcp(await TokenAsync("rq", ProjectRoles.Operator));
+        var sized = new ResourceSpec { MemoryBytes = 64L << 20, Cpus = 1 };
+        await rq.CreateAsync(Sleeper("g1") with { Resources = sized });
+        await rq.CreateAsync(Sleeper("g2") with { Resources = sized });
+
+        var over = await Assert.ThrowsAsync<StrataApiException>(() => rq.ResizeAsync("g1", 256L << 20, null));
+        Assert.Equal(403, over.Status);
+        Assert.Equal("quota.memoryBytes", over.Field);
+        Assert.Contains("64M in use + 256M asked > 256M", over.Message, StringComparison.Ordinal);
+        Assert.Equal(64L << 20, (await rq.GetAsync("g1")).Spec.Resources!.MemoryBytes); // refused: nothing changed
+
+        // Two growths at once that each fit alone (160 + 64) but not together (160 + 160 > 256): exactly one is admitted.
+        var both = await Task.WhenAll(
+            Attempt(() => rq.ResizeAsync("g1", 160L << 20, null)),
+            Attempt(() => rq.ResizeAsync("g2", 160L << 20, null)));
+        Assert.Equal(1, both.Count(ok => ok));
+        var total = 0L;
+        foreach (var item in (await rq.ListAsync()).Items)
+        {
+            total += (await rq.GetAsync(item.Name)).Spec.Resources!.MemoryBytes!.Value;
+        }
+        Assert.Equal(224L << 20, total);
+
+        // A create now sees the grown instance counted: 224M + 64M > 256M.
+        Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => rq.CreateAsync(Sleeper("g3") with { Resources = sized }))).Status);
+
+        // Lowering the quota below what is used never blocks giving memory back.
+        await _admin.SetQuotaAsync("rq", new ProjectQuota { MemoryBytes = 64L << 20, Cpus = 4 });
+        var grown = both[0] ? "g1" : "g2";
+        await rq.ResizeAsync(grown, 32L << 20, null);
+        Assert.Equal(32L << 20, (await rq.GetAsync(grown)).Spec.Resources!.MemoryBytes);
+
+        static async Task<bool> Attempt(Func<Task> resize)
+        {
+            try
+            {
+                await resize();
+                return true;
+            }
+            catch (StrataApiException e) when (e.Status == 403)
+            {
+                return false;
+            }
+        }
+    }
+
+    [Fact]
     public async Task RevokedToken_IsRefused_OnTheVeryNextRequest()
     {
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "v", Restrictions = FakeOnly });

@@ -76,7 +76,7 @@ public class PolicyTests
     }
 
     [Fact]
-    public void OomKilled_InCooldown_RaisesMemoryAtOnceToTheLargerOfTwentyPercentAndTheUpperBound()
+    public void OomKilled_InCooldown_RaisesMemoryAtOnceToTheLargerOfTwentyPercentAndTheUpperBound_AtMostTwiceTheLimit()
     {
         var policy = new RightsizePolicy(new RightsizePolicyOptions { Cooldown = TimeSpan.FromHours(6) });
         var state = new RightsizeState { LastChange = At(0) };
@@ -88,7 +88,9 @@ public class PolicyTests
         Assert.StartsWith("OOM kill at memory 1 GiB: raise to 1.2 GiB", low.Explanation, StringComparison.Ordinal);
         var wide = new Estimate(Smaller.Cpu, new ResourceBounds(900 * Samples.Mib, 500 * Samples.Mib, 3000 * Samples.Mib), true);
         var high = policy.OomKilled(RightsizeMode.Auto, state, Current, wide, At(1));
-        Assert.Equal(3000 * Samples.Mib, high.Limits.MemoryBytes);
+        Assert.Equal(1900 * Samples.Mib, policy.OomKilled(RightsizeMode.Auto, state, Current, wide with { Memory = new ResourceBounds(900 * Samples.Mib, 500 * Samples.Mib, 1900 * Samples.Mib) }, At(1)).Limits.MemoryBytes);
+        Assert.Equal(2048 * Samples.Mib, high.Limits.MemoryBytes); // the upper bound (3000 MiB) is capped at 2 × the limit
+        Assert.Contains("capped at ×2 of the limit", high.Explanation, StringComparison.Ordinal);
         Assert.Equal(At(1), high.State.LastChange);
     }
 

@@ -125,7 +125,9 @@ public sealed partial class UsageSampler : IAsyncDisposable
     {
         var started = Stopwatch.GetTimestamp();
         var records = _service.List();
-        var readings = new List<(InstanceRecord Record, UsageReading Reading)>(records.Count);
+        // Each reading is stamped when it was taken, not when the round ended: a slow one (a guest's QMP under load)
+        // would otherwise shorten the interval the CPU time is divided by for the readings before it.
+        var readings = new List<(InstanceRecord Record, UsageReading Reading, DateTimeOffset At)>(records.Count);
         foreach (var record in records)
         {
             if (!record.State.IsActive() || record.Handle is null || _service.Drivers.Find(record.Tier) is not IStatsDriver driver)
@@ -134,7 +136,8 @@ public sealed partial class UsageSampler : IAsyncDisposable
             }
             try
             {
-                readings.Add((record, await driver.ReadUsageAsync(record.Handle, cancellationToken).ConfigureAwait(false)));
+                var reading = await driver.ReadUsageAsync(record.Handle, cancellationToken).ConfigureAwait(false);
+                readings.Add((record, reading, _time.GetUtcNow()));
             }
             catch (Exception e) when (e is StrataException or IOException or UnauthorizedAccessException)
             {
@@ -146,9 +149,9 @@ public sealed partial class UsageSampler : IAsyncDisposable
         lock (_lock)
         {
             var sampled = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var (record, reading) in readings)
+            foreach (var (record, reading, at) in readings)
             {
-                if (Add(Track(record), record, reading, now))
+                if (Add(Track(record), record, reading, at))
                 {
                     sampled.Add(record.Id);
                 }

@@ -83,9 +83,11 @@ public sealed class RightsizePolicy
     /// </summary>
     public RightsizeDecision OomKilled(RightsizeMode mode, RightsizeState state, ResourceLimits current, Estimate estimate, DateTimeOffset now)
     {
-        var memory = Math.Max(current.MemoryBytes * Options.OomBumpRatio, estimate.HasHistory ? estimate.Memory.Upper : 0);
+        var wanted = Math.Max(current.MemoryBytes * Options.OomBumpRatio, estimate.HasHistory ? estimate.Memory.Upper : 0);
+        var ceiling = current.MemoryBytes * Options.OomBumpMaxRatio;
+        var memory = Math.Min(wanted, ceiling);
         var proposed = current with { MemoryBytes = memory };
-        var why = Invariant($"OOM kill at memory {Recommender.Bytes(current.MemoryBytes)}: raise to {Recommender.Bytes(memory)} (the larger of ×{Options.OomBumpRatio:0.##} and the upper bound {Recommender.Bytes(estimate.Memory.Upper)})");
+        var why = Invariant($"OOM kill at memory {Recommender.Bytes(current.MemoryBytes)}: raise to {Recommender.Bytes(memory)} (the larger of ×{Options.OomBumpRatio:0.##} and the upper bound {Recommender.Bytes(estimate.Memory.Upper)}{(wanted > ceiling ? Invariant($", capped at ×{Options.OomBumpMaxRatio:0.##} of the limit") : "")})");
         return mode switch
         {
             RightsizeMode.Auto => new RightsizeDecision { Apply = true, Limits = proposed, Reason = RightsizeReason.OomBump, Explanation = why, State = new RightsizeState { ConsecutiveOff = 0, LastChange = now } },

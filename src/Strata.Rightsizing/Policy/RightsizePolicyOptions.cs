@@ -16,6 +16,13 @@ public sealed record RightsizePolicyOptions
     public double OomBumpRatio { get; init; } = 1.2;
 
     /// <summary>
+    /// An OOM bump never raises memory beyond limit × this, however wide the upper bound: a young history's bound is
+    /// widened many times over (×3 at 12 h and more below), and an early OOM kill would otherwise lift the limit to
+    /// the host's memory. Repeated kills keep raising it, this much at a time.
+    /// </summary>
+    public double OomBumpMaxRatio { get; init; } = 2.0;
+
+    /// <summary>
     /// When set, a limit is lowered only once it is above the recommendation's upper bound (VPA's updater rule), so a
     /// short history, whose upper bound is widened, does not shrink a limit; raising still follows <see cref="Threshold"/>.
     /// </summary>
@@ -39,6 +46,10 @@ public sealed record RightsizePolicyOptions
         if (!(OomBumpRatio > 1))
         {
             throw new ArgumentException($"OomBumpRatio is {OomBumpRatio}; use a ratio above 1", nameof(OomBumpRatio));
+        }
+        if (!(OomBumpMaxRatio >= OomBumpRatio))
+        {
+            throw new ArgumentException($"OomBumpMaxRatio is {OomBumpMaxRatio}; use a ratio of at least OomBumpRatio ({OomBumpRatio})", nameof(OomBumpMaxRatio));
         }
     }
 }
