@@ -36,7 +36,7 @@ public sealed partial class DaemonHost
             }
             catch (Strata.Cluster.Etcd.EtcdUnavailableException e)
             {
-                var hint = node.Etcd.Tls ? "" : " If etcd serves TLS (https client URLs), give --etcd-cacert, and --etcd-cert with --etcd-key when it runs with --client-cert-auth (docs/cluster.md).";
+                var hint = node.Etcd.Tls ? "" : " (If etcd serves TLS, https client URLs, give --etcd-cacert, and --etcd-cert with --etcd-key when it runs with --client-cert-auth: docs/cluster.md.)";
                 throw new Strata.Contracts.StrataException(Strata.Contracts.ErrorKind.Unavailable, e.Message + hint, inner: e);
             }
             catch (Strata.Cluster.Etcd.EtcdRequestException e)

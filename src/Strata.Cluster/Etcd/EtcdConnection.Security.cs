@@ -133,25 +133,40 @@ public sealed partial class EtcdConnection
         return true;
     }
 
-    /// <summary>Why no member could be reached, in terms of the TLS flags when TLS is what failed; null otherwise.</summary>
+    /// <summary>
+    /// Why no member could be reached, in terms of the TLS flags, when TLS is what failed: the member's certificate
+    /// was refused here, or the member ended the connection during the TLS or HTTP/2 handshake (with
+    /// <c>--client-cert-auth</c> it does so when the client certificate is missing or not signed by its
+    /// <c>--trusted-ca-file</c>). Null when nothing listens or the members answered (no quorum).
+    /// </summary>
     private string? TlsProblem(RpcException? last)
     {
         if (_certificateProblem is { } problem)
         {
             return problem + ". Fix --etcd-cacert or the members' certificates";
         }
-        for (Exception? e = last?.Status.DebugException; e is not null; e = e.InnerException)
+        if (!_credentials.Tls || last?.Status.DebugException is not { } debug)
         {
-            if (e is AuthenticationException)
-            {
-                return $"the TLS handshake with etcd failed ({e.Message}). Check --etcd-cacert, --etcd-cert and --etcd-key";
-            }
+            return null;
         }
-        if (_credentials.Tls && _clientCertificate is null && last?.Status.DebugException is { } debug && debug.ToString().Contains("Ssl", StringComparison.OrdinalIgnoreCase))
+        var chain = new List<Exception>();
+        for (Exception? e = debug; e is not null; e = e.InnerException)
         {
-            return $"etcd closed the TLS connection ({debug.Message}); a member run with --client-cert-auth needs a client certificate: give --etcd-cert and --etcd-key";
+            chain.Add(e);
         }
-        return null;
+        if (chain.OfType<AuthenticationException>().FirstOrDefault() is { } auth)
+        {
+            return $"the TLS handshake with etcd failed ({auth.Message.ReplaceLineEndings(" ")}). Check --etcd-cacert, --etcd-cert and --etcd-key";
+        }
+        var handshake = chain.FirstOrDefault(e => e.Message.Contains("handshake", StringComparison.OrdinalIgnoreCase));
+        if (handshake is null || chain.Any(e => e is System.Net.Sockets.SocketException))
+        {
+            return null;
+        }
+        var innermost = handshake.Message.ReplaceLineEndings(" ");
+        return _clientCertificate is null
+            ? $"etcd ended the connection during the handshake ({innermost}); a member run with --client-cert-auth needs a client certificate: give --etcd-cert and --etcd-key"
+            : $"etcd ended the connection during the handshake ({innermost}); a member run with --client-cert-auth takes only client certificates its --trusted-ca-file signed: check --etcd-cert and --etcd-key";
     }
 
     /// <summary>Adds the current auth token to a call's headers (etcd's <c>token</c> metadata).</summary>
