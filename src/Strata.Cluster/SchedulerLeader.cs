@@ -44,7 +44,10 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
 
     public FailureMonitor Monitor { get; }
 
-    public void Start() => _loop = SupervisedLoop.Start("scheduler campaign", TermAsync, _log, _stop.Token);
+    /// <summary>Campaigns under supervision; a failed term is retried within one renewal interval, so a cluster whose
+    /// etcd just regained quorum gets a leader again about as fast as one whose leader died.</summary>
+    public void Start() => _loop = SupervisedLoop.Start("scheduler campaign", TermAsync, _log, _stop.Token,
+        firstRetry: TimeSpan.FromMilliseconds(200), longestRetry: _options.KeepAliveInterval);
 
     /// <summary>
     /// One term: a fresh election lease, the campaign, and leading until the lease lapses or a fenced write finds
