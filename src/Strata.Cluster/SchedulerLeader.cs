@@ -147,10 +147,13 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
     {
         var signal = new SemaphoreSlim(0);
         var start = await _etcd.GetPrefixAsync(ClusterKeys.Pending, limit: 1, keysOnly: true, ct: ct).ConfigureAwait(false);
+        // The watch ends with this method, however it ends: awaited below, a watch still running would hold the term
+        // (and its renewed lease, so no other node could lead) forever after a failed placement.
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // Wakes the loop below when an instance is admitted; without it (it ended) the loop still polls every second.
         var watch = Task.Run(async () =>
         {
-            await foreach (var _ in _etcd.WatchPrefixAsync(ClusterKeys.Pending, start.Header.Revision, ct).ConfigureAwait(false))
+            await foreach (var _ in _etcd.WatchPrefixAsync(ClusterKeys.Pending, start.Header.Revision, watching.Token).ConfigureAwait(false))
             {
                 if (signal.CurrentCount == 0)
                 {
@@ -177,6 +180,7 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
         }
         finally
         {
+            await watching.CancelAsync().ConfigureAwait(false);
             try
             {
                 await watch.ConfigureAwait(false);
