@@ -32,6 +32,7 @@ public sealed partial class InstanceListCache(EtcdConnection etcd, Func<ClusterI
     private CancellationTokenSource? _streamStop;
     private TaskCompletionSource? _paused;
     private Task _loop = Task.CompletedTask;
+    private volatile bool _reload = true;
 
     /// <summary>How long a list waits for the cache to reach etcd's revision before reading etcd directly.</summary>
     public TimeSpan CatchUpTimeout { get; init; } = TimeSpan.FromSeconds(2);
@@ -42,7 +43,8 @@ public sealed partial class InstanceListCache(EtcdConnection etcd, Func<ClusterI
     /// <summary>How many times it read everything (once at start, then after each compaction past it).</summary>
     public int Snapshots { get; private set; }
 
-    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+    public void Start() => _loop = SupervisedLoop.Start("instance list cache", SessionAsync, log, _stop.Token,
+        firstRetry: TimeSpan.FromMilliseconds(200), longestRetry: TimeSpan.FromSeconds(5));
 
     /// <summary>
     /// The shaped instances of <paramref name="project"/> (placed ones by name, then pending ones), as of a
@@ -103,68 +105,60 @@ public sealed partial class InstanceListCache(EtcdConnection etcd, Func<ClusterI
         return true;
     }
 
-    private async Task RunAsync(CancellationToken ct)
+    /// <summary>
+    /// One watch session, run by a <see cref="SupervisedLoop"/>: read everything when needed, then apply every
+    /// revision until the stream breaks. A failure moves to the next member; one that may have left a hole (a record
+    /// it could not read, an unexpected fault) makes the next session read everything again.
+    /// </summary>
+    private async Task SessionAsync(CancellationToken ct)
     {
-        var reload = true;
-        while (!ct.IsCancellationRequested)
+        var index = etcd.Current;
+        try
         {
-            var index = etcd.Current;
-            try
+            if (_reload)
             {
-                if (reload)
+                await LoadAsync(ct).ConfigureAwait(false);
+                _reload = false;
+            }
+            using var streamStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            using var stream = etcd.OpenWatch(index, requireLeader: true, streamStop.Token);
+            Volatile.Write(ref _streamStop, streamStop);
+            var open = await stream.CreateAllAsync(Revision + 1).ConfigureAwait(false);
+            while (open && await stream.ReadAsync().ConfigureAwait(false) is { } response)
+            {
+                if (response.Canceled)
                 {
-                    await LoadAsync(ct).ConfigureAwait(false);
-                    reload = false;
+                    if (response.CompactRevision > 0)
+                    {
+                        LogCompacted(Revision, response.CompactRevision);
+                        _reload = true;
+                    }
+                    break;
                 }
-                using var streamStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                using var stream = etcd.OpenWatch(index, requireLeader: true, streamStop.Token);
-                Volatile.Write(ref _streamStop, streamStop);
-                var open = await stream.CreateAllAsync(Revision + 1).ConfigureAwait(false);
-                while (open && await stream.ReadAsync().ConfigureAwait(false) is { } response)
+                if (response.Events.Count > 0)
                 {
-                    if (response.Canceled)
-                    {
-                        if (response.CompactRevision > 0)
-                        {
-                            LogCompacted(Revision, response.CompactRevision);
-                            reload = true;
-                        }
-                        break;
-                    }
-                    if (response.Events.Count > 0)
-                    {
-                        Apply(response.Events);
-                    }
+                    Apply(response.Events);
                 }
-                Volatile.Write(ref _streamStop, null);
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            Volatile.Write(ref _streamStop, null);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            if (e is not (EtcdUnavailableException or EtcdRequestException))
             {
-                return;
+                _reload = true;
             }
-            catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException)
-            {
-                LogReadFailed(e.Message);
-            }
-            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
-            {
-                // A record it cannot read: start again from a full read rather than follow with a hole.
-                LogReadFailed(e.Message);
-                reload = true;
-            }
-            if (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            if (Volatile.Read(ref _paused) is { } paused)
-            {
-                await paused.Task.WaitAsync(ct).ConfigureAwait(false);
-            }
-            else
-            {
-                etcd.MoveOn(index);
-                await Task.Delay(200, ct).ConfigureAwait(false);
-            }
+            etcd.MoveOn(index);
+            throw;
+        }
+        if (Volatile.Read(ref _paused) is { } paused)
+        {
+            await paused.Task.WaitAsync(ct).ConfigureAwait(false);
+        }
+        else
+        {
+            etcd.MoveOn(index);
+            await Task.Delay(200, ct).ConfigureAwait(false);
         }
     }
 

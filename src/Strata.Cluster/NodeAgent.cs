@@ -28,7 +28,8 @@ public interface IClusterWorkloads
 /// <see cref="IClusterWorkloads"/>, and reports the state of its own copies under its lease. On start and after
 /// every lapse of its lease it compares everything: a copy without an assignment, or of another generation,
 /// is stale (it was placed again elsewhere while this node was away) and is stopped. So two live copies are
-/// never recorded as one.
+/// never recorded as one. Its loops are supervised: a failure is logged and the loop starts again, with a full
+/// comparison first.
 /// </summary>
 public sealed partial class NodeAgent : IAsyncDisposable
 {
@@ -41,7 +42,7 @@ public sealed partial class NodeAgent : IAsyncDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, InstanceReport> _reported = new(StringComparer.Ordinal);
     private long _reportedLease;
-    private Task? _loop;
+    private Task[] _loops = [];
 
     public NodeAgent(EtcdConnection etcd, NodeMembership membership, IClusterWorkloads workloads, string node, ILogger log)
     {
@@ -55,81 +56,59 @@ public sealed partial class NodeAgent : IAsyncDisposable
     /// <summary>Stale copies this agent stopped since it started.</summary>
     public int StaleStopped { get; private set; }
 
-    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+    /// <summary>Full comparisons of the local copies with the assignments since it started.</summary>
+    public int Reconciles { get; private set; }
 
-    private async Task RunAsync(CancellationToken ct)
+    /// <summary>How often the agent compares everything even when no event came (a safety net under the watch).</summary>
+    public TimeSpan ReconcileInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Starts two supervised loops (<see cref="SupervisedLoop"/>): the assignments (compare everything, then follow
+    /// the watch until the node's lease is replaced or the reconcile interval ends) and the state reports every 2 s.
+    /// </summary>
+    public void Start() => _loops =
+    [
+        SupervisedLoop.Start("node agent", CycleAsync, _log, _stop.Token),
+        SupervisedLoop.Start("node agent state reports", ReportEveryAsync, _log, _stop.Token),
+    ];
+
+    /// <summary>
+    /// One cycle under one registration of the node: compare every copy with the assignments, then apply each change
+    /// of the assignments as it comes. The cycle ends (and the next one compares everything again) when the node
+    /// registers under a new lease (it was away: what was replaced meanwhile must stop), and every
+    /// <see cref="ReconcileInterval"/> in any case.
+    /// </summary>
+    private async Task CycleAsync(CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested)
+        var term = _membership.Term;
+        using var cycle = CancellationTokenSource.CreateLinkedTokenSource(ct, term.Replaced);
+        cycle.CancelAfter(ReconcileInterval);
+        try
         {
-            try
+            var revision = await ReconcileAsync(cycle.Token).ConfigureAwait(false);
+            await foreach (var batch in _etcd.WatchPrefixAsync(ClusterKeys.AssignmentsOf(_node), revision, cycle.Token).ConfigureAwait(false))
             {
-                var revision = await ReconcileAsync(ct).ConfigureAwait(false);
-                using var cycle = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var periodic = Task.Run(() => PeriodicAsync(cycle), CancellationToken.None);
-                try
+                foreach (var e in batch.Events)
                 {
-                    await foreach (var batch in _etcd.WatchPrefixAsync(ClusterKeys.AssignmentsOf(_node), revision, cycle.Token).ConfigureAwait(false))
-                    {
-                        foreach (var e in batch.Events)
-                        {
-                            await ApplyAsync(e, ct).ConfigureAwait(false);
-                        }
-                    }
-                }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                {
-                    // the lease changed: reconcile everything again
-                }
-                finally
-                {
-                    await cycle.CancelAsync().ConfigureAwait(false);
-                    await periodic.ConfigureAwait(false);
+                    await ApplyAsync(e, ct).ConfigureAwait(false);
                 }
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException)
-            {
-                LogFailed(_log, e.Message);
-                try
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && cycle.IsCancellationRequested)
+        {
+            // the cycle ended: compare everything again
+        }
+        if (term.Replaced.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            LogLeaseReplaced(_log, term.Lease, _membership.Lease);
         }
     }
 
-    /// <summary>Every 2 s: reports copies whose state changed; a new lease (the node re-registered) ends the cycle.</summary>
-    private async Task PeriodicAsync(CancellationTokenSource cycle)
+    /// <summary>Every 2 s: reports copies whose state changed.</summary>
+    private async Task ReportEveryAsync(CancellationToken ct)
     {
-        var lease = _membership.Lease;
-        while (!cycle.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds(2), cycle.Token).ConfigureAwait(false);
-                if (_membership.Lease != lease)
-                {
-                    await cycle.CancelAsync().ConfigureAwait(false);
-                    return;
-                }
-                await ReportAsync(cycle.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException)
-            {
-                LogFailed(_log, e.Message);
-            }
-        }
+        await Task.Delay(TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
+        await ReportAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Brings the local copies in line with the assignments; returns the revision read.</summary>
@@ -164,8 +143,8 @@ public sealed partial class NodeAgent : IAsyncDisposable
                     await RunAssignedAsync(project, name, ct).ConfigureAwait(false);
                 }
             }
-            _reported.Clear();
             await ReportLockedAsync(ct).ConfigureAwait(false);
+            Reconciles++;
             return assigned.Header.Revision;
         }
         finally
@@ -272,10 +251,7 @@ public sealed partial class NodeAgent : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        if (_loop is not null)
-        {
-            await _loop.ConfigureAwait(false);
-        }
+        await Task.WhenAll(_loops).ConfigureAwait(false);
         _stop.Dispose();
         _gate.Dispose();
     }
@@ -286,6 +262,6 @@ public sealed partial class NodeAgent : IAsyncDisposable
     [LoggerMessage(EventId = 1941, Level = LogLevel.Warning, Message = "Cluster: running {Project}/{Name} failed: {Reason}")]
     private static partial void LogRunFailed(ILogger log, string project, string name, string reason);
 
-    [LoggerMessage(EventId = 1942, Level = LogLevel.Warning, Message = "Cluster: the node agent lost etcd: {Reason}; retrying")]
-    private static partial void LogFailed(ILogger log, string reason);
+    [LoggerMessage(EventId = 1944, Level = LogLevel.Information, Message = "Cluster: the node registered again (lease {Old:x} replaced by {New:x}); comparing its copies with its assignments")]
+    private static partial void LogLeaseReplaced(ILogger log, long old, long @new);
 }

@@ -7,7 +7,8 @@ namespace Strata.Cluster;
 /// Keeps this node in the cluster: its record under a lease (TTL 10 s by default), renewed every TTL/3. When the
 /// lease lapses anyway (etcd unreachable too long, the process stopped), the record is gone and the node is
 /// offline; the next renewal that reaches etcd registers it again with a new lease, its free resources counted
-/// again from what is assigned to it.
+/// again from what is assigned to it. Each registration is a <see cref="LeaseTerm"/>: its token is cancelled the
+/// moment a new registration replaces it, so the node agent compares its copies again after every lapse.
 /// </summary>
 public sealed partial class NodeMembership : IAsyncDisposable
 {
@@ -17,6 +18,8 @@ public sealed partial class NodeMembership : IAsyncDisposable
     private readonly Func<NodeRecord> _describe;
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
+    private LeaseTerm _term = new(0, new CancellationToken(canceled: false));
+    private CancellationTokenSource? _termEnd;
 
     /// <param name="describe">The node as it is now (capacity, tiers, address); <c>Free</c> is recomputed.</param>
     public NodeMembership(EtcdConnection etcd, ClusterOptions options, Func<NodeRecord> describe, ILogger log)
@@ -27,13 +30,17 @@ public sealed partial class NodeMembership : IAsyncDisposable
         _log = log;
     }
 
-    public long Lease { get; private set; }
+    public long Lease => _term.Lease;
+
+    /// <summary>The current registration: its lease, and a token cancelled when a new registration replaces it.</summary>
+    public LeaseTerm Term => Volatile.Read(ref _term);
 
     /// <summary>Registers the node (waits until etcd takes it) and starts renewing its lease.</summary>
     public async Task StartAsync(CancellationToken ct)
     {
         await RegisterAsync(ct).ConfigureAwait(false);
-        _loop = Task.Run(() => RenewAsync(_stop.Token), CancellationToken.None);
+        _loop = SupervisedLoop.Start("node lease renewal", RenewOnceAsync, _log, _stop.Token,
+            firstRetry: TimeSpan.FromMilliseconds(200), longestRetry: _options.KeepAliveInterval);
     }
 
     /// <summary>Writes the node record under a fresh lease, and its settings when it joins for the first time.</summary>
@@ -78,32 +85,28 @@ public sealed partial class NodeMembership : IAsyncDisposable
                 break;
             }
         }
-        Lease = lease;
+        var end = new CancellationTokenSource();
+        var previous = _termEnd;
+        _termEnd = end;
+        Volatile.Write(ref _term, new LeaseTerm(lease, end.Token));
         LogRegistered(_log, me.Name, lease, _options.LeaseTtl.TotalSeconds);
+        if (previous is not null)
+        {
+            // Whoever worked under the old lease (the node agent) starts over under the new one.
+            await previous.CancelAsync().ConfigureAwait(false);
+            previous.Dispose();
+        }
     }
 
-    private async Task RenewAsync(CancellationToken ct)
+    /// <summary>One renewal, TTL/3 after the last: a lease etcd no longer knows means registering again.</summary>
+    private async Task RenewOnceAsync(CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested)
+        await Task.Delay(_options.KeepAliveInterval, ct).ConfigureAwait(false);
+        var ttl = await _etcd.KeepAliveOnceAsync(Lease, ct).ConfigureAwait(false);
+        if (ttl <= 0)
         {
-            try
-            {
-                await Task.Delay(_options.KeepAliveInterval, ct).ConfigureAwait(false);
-                var ttl = await _etcd.KeepAliveOnceAsync(Lease, ct).ConfigureAwait(false);
-                if (ttl <= 0)
-                {
-                    LogLeaseLost(_log, _describe().Name);
-                    await RegisterAsync(ct).ConfigureAwait(false);
-                }
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException)
-            {
-                LogRenewFailed(_log, e.Message);
-            }
+            LogLeaseLost(_log, _describe().Name);
+            await RegisterAsync(ct).ConfigureAwait(false);
         }
     }
 
@@ -126,6 +129,7 @@ public sealed partial class NodeMembership : IAsyncDisposable
             await _loop.ConfigureAwait(false);
         }
         _stop.Dispose();
+        _termEnd?.Dispose();
     }
 
     [LoggerMessage(EventId = 1900, Level = LogLevel.Information, Message = "Cluster: node {Node} registered under lease {Lease:x} (TTL {Ttl} s)")]
@@ -134,6 +138,7 @@ public sealed partial class NodeMembership : IAsyncDisposable
     [LoggerMessage(EventId = 1901, Level = LogLevel.Warning, Message = "Cluster: node {Node}'s lease lapsed; registering again")]
     private static partial void LogLeaseLost(ILogger log, string node);
 
-    [LoggerMessage(EventId = 1902, Level = LogLevel.Warning, Message = "Cluster: renewing the node lease failed: {Reason}")]
-    private static partial void LogRenewFailed(ILogger log, string reason);
 }
+
+/// <summary>One registration of the node: its lease, and a token cancelled when the next registration replaces it.</summary>
+public sealed record LeaseTerm(long Lease, CancellationToken Replaced);

@@ -8,7 +8,9 @@ namespace Strata.Cluster;
 /// <summary>
 /// Every node campaigns; the one elected (etcd's election API, under a lease of its own, TTL as the node's)
 /// places the admitted instances and runs the <see cref="FailureMonitor"/>. Its writes are fenced on the leader
-/// key's create revision: a deposed leader's commit fails its compare, so two leaders never both place.
+/// key's create revision: a deposed leader's commit fails its compare, so two leaders never both place. The
+/// campaign is a <see cref="SupervisedLoop"/>: a term that ends in any way, a fault included, is followed by
+/// another campaign.
 /// </summary>
 public sealed partial class SchedulerLeader : IAsyncDisposable
 {
@@ -42,67 +44,63 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
 
     public FailureMonitor Monitor { get; }
 
-    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+    /// <summary>Campaigns under supervision; a failed term is retried within one renewal interval, so a cluster whose
+    /// etcd just regained quorum gets a leader again about as fast as one whose leader died.</summary>
+    public void Start() => _loop = SupervisedLoop.Start("scheduler campaign", TermAsync, _log, _stop.Token,
+        firstRetry: TimeSpan.FromMilliseconds(200), longestRetry: _options.KeepAliveInterval);
 
-    private async Task RunAsync(CancellationToken ct)
+    /// <summary>
+    /// One term: a fresh election lease, the campaign, and leading until the lease lapses or a fenced write finds
+    /// another leader. However it ends (an unexpected fault included, which the supervisor logs), this node steps
+    /// down, stops renewing, gives the lease back, and campaigns again.
+    /// </summary>
+    private async Task TermAsync(CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested)
+        long lease = 0;
+        using var term = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Task? keepAlive = null;
+        try
         {
-            long lease = 0;
-            using var term = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            Task? keepAlive = null;
-            try
+            lease = await _etcd.GrantLeaseAsync(_options.LeaseTtl, ct).ConfigureAwait(false);
+            keepAlive = Task.Run(() => KeepAliveAsync(lease, term), CancellationToken.None);
+            var leader = await _etcd.CampaignAsync(ClusterKeys.Election, lease, _node, term.Token).ConfigureAwait(false);
+            IsLeader = true;
+            Terms++;
+            LogElected(_log, _node, leader.Rev);
+            await LeadAsync(leader, term.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested || term.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException or NotLeaderException)
+        {
+            LogTermEnded(_log, e.Message);
+        }
+        finally
+        {
+            if (IsLeader)
             {
-                lease = await _etcd.GrantLeaseAsync(_options.LeaseTtl, ct).ConfigureAwait(false);
-                keepAlive = Task.Run(() => KeepAliveAsync(lease, term), CancellationToken.None);
-                var leader = await _etcd.CampaignAsync(ClusterKeys.Election, lease, _node, term.Token).ConfigureAwait(false);
-                IsLeader = true;
-                Terms++;
-                LogElected(_log, _node, leader.Rev);
-                await LeadAsync(leader, term.Token).ConfigureAwait(false);
+                LogStepDown(_log, _node);
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested || term.IsCancellationRequested)
+            IsLeader = false;
+            await term.CancelAsync().ConfigureAwait(false);
+            if (keepAlive is not null)
             {
+                await keepAlive.ConfigureAwait(false);
             }
-            catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException or NotLeaderException)
-            {
-                LogTermEnded(_log, e.Message);
-            }
-            finally
-            {
-                if (IsLeader)
-                {
-                    LogStepDown(_log, _node);
-                }
-                IsLeader = false;
-                await term.CancelAsync().ConfigureAwait(false);
-                if (keepAlive is not null)
-                {
-                    await keepAlive.ConfigureAwait(false);
-                }
-                if (lease != 0 && _resign)
-                {
-                    try
-                    {
-                        await _etcd.RevokeLeaseAsync(lease, CancellationToken.None).ConfigureAwait(false);
-                    }
-                    catch (EtcdUnavailableException)
-                    {
-                        // it lapses on its own
-                    }
-                }
-            }
-            if (!ct.IsCancellationRequested)
+            if (lease != 0 && _resign)
             {
                 try
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
+                    await _etcd.RevokeLeaseAsync(lease, CancellationToken.None).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException)
+                catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException)
                 {
+                    // it lapses on its own
                 }
             }
         }
+        await Task.Delay(TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
     }
 
     /// <summary>Renews the election lease every TTL/3; when it lapses the term ends (another node may already lead).</summary>
@@ -122,7 +120,7 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
                 }
                 lastRenewed = _time.GetTimestamp();
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (term.IsCancellationRequested)
             {
                 return;
             }
@@ -135,6 +133,13 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
                     return;
                 }
             }
+            catch (Exception e)
+            {
+                // Anything else: this node cannot vouch for its lease, so it stops leading rather than lead blind.
+                LogTermEnded(_log, "renewing the election lease failed: " + e.Message);
+                await term.CancelAsync().ConfigureAwait(false);
+                return;
+            }
         }
     }
 
@@ -142,9 +147,13 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
     {
         var signal = new SemaphoreSlim(0);
         var start = await _etcd.GetPrefixAsync(ClusterKeys.Pending, limit: 1, keysOnly: true, ct: ct).ConfigureAwait(false);
+        // The watch ends with this method, however it ends: awaited below, a watch still running would hold the term
+        // (and its renewed lease, so no other node could lead) forever after a failed placement.
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        // Wakes the loop below when an instance is admitted; without it (it ended) the loop still polls every second.
         var watch = Task.Run(async () =>
         {
-            await foreach (var _ in _etcd.WatchPrefixAsync(ClusterKeys.Pending, start.Header.Revision, ct).ConfigureAwait(false))
+            await foreach (var _ in _etcd.WatchPrefixAsync(ClusterKeys.Pending, start.Header.Revision, watching.Token).ConfigureAwait(false))
             {
                 if (signal.CurrentCount == 0)
                 {
@@ -171,9 +180,14 @@ public sealed partial class SchedulerLeader : IAsyncDisposable
         }
         finally
         {
+            await watching.CancelAsync().ConfigureAwait(false);
             try
             {
                 await watch.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogTermEnded(_log, "the watch of admitted instances failed: " + e.Message);
             }
             catch (OperationCanceledException)
             {

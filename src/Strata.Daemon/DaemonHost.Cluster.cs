@@ -13,7 +13,7 @@ public sealed partial class DaemonHost
         {
             return;
         }
-        services.AddSingleton(_ => new Strata.Cluster.Etcd.EtcdConnection(options.Cluster.Etcd));
+        services.AddSingleton(_ => new Strata.Cluster.Etcd.EtcdConnection(options.Cluster.Etcd, credentials: options.Cluster.EtcdCredentials()));
         services.AddSingleton(sp => new ClusterNode(options, sp.GetRequiredService<Strata.Cluster.Etcd.EtcdConnection>(), sp.GetRequiredService<InstanceService>(),
             sp.GetRequiredService<ProjectService>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<ProjectSync>();
@@ -36,7 +36,12 @@ public sealed partial class DaemonHost
             }
             catch (Strata.Cluster.Etcd.EtcdUnavailableException e)
             {
-                throw new Strata.Contracts.StrataException(Strata.Contracts.ErrorKind.Unavailable, e.Message, inner: e);
+                var hint = node.Etcd.Tls ? "" : " (If etcd serves TLS, https client URLs, give --etcd-cacert, and --etcd-cert with --etcd-key when it runs with --client-cert-auth: docs/cluster.md.)";
+                throw new Strata.Contracts.StrataException(Strata.Contracts.ErrorKind.Unavailable, e.Message + hint, inner: e);
+            }
+            catch (Strata.Cluster.Etcd.EtcdRequestException e)
+            {
+                throw new Strata.Contracts.StrataException(Strata.Contracts.ErrorKind.Unauthorized, e.Message, inner: e);
             }
         }
     }

@@ -147,7 +147,7 @@ public sealed record DaemonOptions
                 "--unpack-min-free" => o with { Unpack = o.Unpack with { MinFreeBytes = Sizes.Parse("--unpack-min-free", Value()) } },
                 "--docker-socket" or "--project" or "--socket-group" => o with { DockerSockets = DockerApi.DockerSocketOptions.Apply(o.DockerSockets, flag, Value()) },
                 "--no-docker-socket" => NoDockerSocket(),
-                "--cluster" or "--advertise" or "--cluster-lease-ttl" or "--cluster-replace-grace" or "--cluster-token-file"
+                _ when Strata.Daemon.Cluster.ClusterDaemonOptions.Flags.Contains(flag)
                     => o with { Cluster = Strata.Daemon.Cluster.ClusterDaemonOptions.Apply(o.Cluster, flag, Value()) },
                 _ => throw StrataException.Invalid(flag, $"unknown option '{flag}'; see 'strata daemon --help'"),
             };

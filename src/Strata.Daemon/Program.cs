@@ -46,6 +46,11 @@ if (args.Contains("--help") || args.Contains("-h"))
           --advertise ADDR:PORT how the other nodes reach this node's API (default: --listen)
           --cluster-token-file PATH  the cluster token from 'strata cluster init' (default /etc/strata/cluster.token,
                                 mode 0600); a node whose token is not the cluster's is refused
+          --etcd-cacert PATH    reach etcd over TLS, trusting the CA in this PEM file for the members' certificates
+          --etcd-cert PATH, --etcd-key PATH  the client certificate and key (PEM, key mode 0600) for etcd run with
+                                --client-cert-auth
+          --etcd-user NAME      etcd user authentication; the password comes from --etcd-password-file PATH
+                                (mode 0600) or the STRATA_ETCD_PASSWORD variable, never from a flag
           --cluster-lease-ttl S the node's lease in etcd (default 10)
           --cluster-replace-grace S  how long lost instances wait before they are placed again (default 120)
 

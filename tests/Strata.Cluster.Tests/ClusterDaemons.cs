@@ -24,8 +24,12 @@ public sealed record ClusterDaemon(string Node, Process Process, StrataClient So
 /// all holding one cluster token (0600) unless told otherwise; a node may serve its API over TLS with a
 /// self-signed certificate. Everything is killed and removed at dispose.
 /// </summary>
-public sealed class ClusterDaemons(EtcdCluster etcd, string prefix) : IAsyncDisposable
+public sealed class ClusterDaemons(string etcd, string prefix) : IAsyncDisposable
 {
+    public ClusterDaemons(EtcdCluster etcd, string prefix) : this(etcd.ConnectionString, prefix)
+    {
+    }
+
     public string Dir { get; } = Path.Combine(Path.GetTempPath(), prefix + "-" + Guid.NewGuid().ToString("N")[..8]);
     public List<ClusterDaemon> Nodes { get; } = [];
 
@@ -51,7 +55,7 @@ public sealed class ClusterDaemons(EtcdCluster etcd, string prefix) : IAsyncDisp
     [
         "--root", Path.Combine(Dir, node), "--socket", Path.Combine(Dir, node + ".sock"), "--node", node,
         "--listen", "127.0.0.1:" + port, "--token-file", Path.Combine(Dir, node + ".admin"),
-        "--cluster", etcd.ConnectionString, "--cluster-lease-ttl", "3", "--cluster-replace-grace", "3",
+        "--cluster", etcd, "--cluster-lease-ttl", "3", "--cluster-replace-grace", "3",
         "--cluster-token-file", tokenFile, "--enable-fake-tier", "--no-docker-socket", .. extra ?? [],
     ];
 

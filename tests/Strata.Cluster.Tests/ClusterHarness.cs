@@ -82,7 +82,7 @@ public sealed class ClusterHarness : IAsyncDisposable
     }
 
     public async Task<TestNode> StartNodeAsync(string name, long cpuMillis = 4000, long memory = 8L << 30, IEnumerable<string>? tiers = null,
-        MemoryWorkloads? workloads = null, bool campaign = true)
+        MemoryWorkloads? workloads = null, bool campaign = true, Microsoft.Extensions.Logging.ILogger? log = null)
     {
         var etcd = new EtcdConnection(_etcd.ConnectionString);
         var record = new NodeRecord
@@ -93,10 +93,10 @@ public sealed class ClusterHarness : IAsyncDisposable
             Free = new ResourceAmounts(cpuMillis, memory, 100L << 30, 100_000),
             Tiers = [.. (tiers ?? ["process", "container", "wasm", "vm", "fake"]).Select(t => new TierOffer(t))],
         };
-        var membership = new NodeMembership(etcd, Options, () => record, NullLogger.Instance);
+        var membership = new NodeMembership(etcd, Options, () => record, log ?? NullLogger.Instance);
         await membership.StartAsync(CancellationToken.None);
         workloads ??= new MemoryWorkloads();
-        var agent = new NodeAgent(etcd, membership, workloads, name, NullLogger.Instance);
+        var agent = new NodeAgent(etcd, membership, workloads, name, log ?? NullLogger.Instance);
         agent.Start();
         var leader = new SchedulerLeader(etcd, Options, name, new Scheduler.Scheduler(SchedulerOptions), NullLogger.Instance);
         if (campaign)

@@ -14,7 +14,18 @@ public sealed class MemoryWorkloads : IClusterWorkloads
 
     public IReadOnlyCollection<LocalCopy> Copies => [.. _copies.Values];
 
-    public Task<IReadOnlyList<LocalCopy>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<LocalCopy>>([.. _copies.Values]);
+    private int _failLists;
+
+    /// <summary>The next <paramref name="times"/> lists throw, as a fault of the host would (not an etcd error).</summary>
+    public void FailLists(int times) => Volatile.Write(ref _failLists, times);
+
+    /// <summary>Puts a copy here behind the agent's back (as one left from before the node was away).</summary>
+    public void Plant(LocalCopy copy) => _copies[(copy.Project, copy.Name)] = copy;
+
+    public Task<IReadOnlyList<LocalCopy>> ListAsync(CancellationToken ct) =>
+        Interlocked.Decrement(ref _failLists) >= 0
+            ? throw new InvalidOperationException("memory workloads: list failed (injected)")
+            : Task.FromResult<IReadOnlyList<LocalCopy>>([.. _copies.Values]);
 
     public Task RunAsync(DesiredInstance desired, CancellationToken ct)
     {

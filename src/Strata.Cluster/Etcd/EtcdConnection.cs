@@ -1,6 +1,7 @@
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using V3Electionpb;
 
@@ -18,31 +19,27 @@ public sealed partial class EtcdConnection : IDisposable
     private readonly GrpcChannel[] _channels;
     private int _current;
 
-    public EtcdConnection(IReadOnlyList<Uri> members, TimeSpan? callTimeout = null)
+    /// <param name="credentials">TLS and user authentication (none: plain HTTP/2, as before).</param>
+    public EtcdConnection(IReadOnlyList<Uri> members, TimeSpan? callTimeout = null, EtcdCredentials? credentials = null)
     {
         ArgumentNullException.ThrowIfNull(members);
         if (members.Count == 0)
         {
             throw new ArgumentException("at least one etcd member is needed", nameof(members));
         }
-        Members = members;
+        _credentials = credentials ?? EtcdCredentials.None;
+        (_trusted, _clientCertificate) = LoadTls(_credentials);
+        Members = _credentials.Tls ? [.. members.Select(m => new UriBuilder(m) { Scheme = Uri.UriSchemeHttps }.Uri)] : members;
         CallTimeout = callTimeout ?? TimeSpan.FromSeconds(2);
-        _channels = [.. members.Select(m => GrpcChannel.ForAddress(m, new GrpcChannelOptions
+        _channels = [.. Members.Select(m => GrpcChannel.ForAddress(m, new GrpcChannelOptions
         {
-            Credentials = ChannelCredentials.Insecure,
+            Credentials = _credentials.Tls ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure,
             MaxReceiveMessageSize = 64 << 20,
-            HttpHandler = new SocketsHttpHandler
-            {
-                EnableMultipleHttp2Connections = true,
-                ConnectTimeout = TimeSpan.FromSeconds(1),
-                KeepAlivePingDelay = TimeSpan.FromSeconds(5),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
-                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            },
+            HttpHandler = Handler(),
         }))];
     }
 
-    public EtcdConnection(string connection, TimeSpan? callTimeout = null) : this(EtcdEndpoints.Parse(connection), callTimeout)
+    public EtcdConnection(string connection, TimeSpan? callTimeout = null, EtcdCredentials? credentials = null) : this(EtcdEndpoints.Parse(connection), callTimeout, credentials)
     {
     }
 
@@ -51,13 +48,35 @@ public sealed partial class EtcdConnection : IDisposable
     /// <summary>The deadline of one unary call on one member.</summary>
     public TimeSpan CallTimeout { get; }
 
+    /// <summary>True when the members are reached over TLS.</summary>
+    public bool Tls => _credentials.Tls;
+
     private string MemberList => string.Join(',', Members.Select(m => m.Authority));
 
     /// <summary>
     /// Runs <paramref name="call"/> on the current member, then on each other member while they fail to answer.
-    /// <paramref name="call"/> gets the channel and the deadline of this attempt.
+    /// <paramref name="call"/> gets the channel and the deadline of this attempt. With user authentication the call
+    /// carries the token, and an expired token is renewed once. A refusal (not unavailability) is an
+    /// <see cref="EtcdRequestException"/> with etcd's words.
     /// </summary>
     public async Task<T> RunAsync<T>(Func<CallInvoker, DateTime, CancellationToken, Task<T>> call, CancellationToken ct = default, TimeSpan? timeout = null)
+    {
+        for (var renewed = false; ; renewed = true)
+        {
+            await EnsureTokenAsync(ct).ConfigureAwait(false);
+            var token = _token;
+            try
+            {
+                return await RunOnMembersAsync(call, ct, timeout, authenticated: true).ConfigureAwait(false);
+            }
+            catch (EtcdRequestException e) when (!renewed && _credentials.User is not null && IsInvalidToken(e))
+            {
+                Interlocked.CompareExchange(ref _token, null, token);
+            }
+        }
+    }
+
+    private async Task<T> RunOnMembersAsync<T>(Func<CallInvoker, DateTime, CancellationToken, Task<T>> call, CancellationToken ct, TimeSpan? timeout, bool authenticated)
     {
         RpcException? last = null;
         var start = Volatile.Read(ref _current);
@@ -67,7 +86,7 @@ public sealed partial class EtcdConnection : IDisposable
             var index = (start + attempt) % _channels.Length;
             try
             {
-                var result = await call(_channels[index].CreateCallInvoker(), DateTime.UtcNow + (timeout ?? CallTimeout), ct).ConfigureAwait(false);
+                var result = await call(authenticated ? InvokerAt(index) : _channels[index].CreateCallInvoker(), DateTime.UtcNow + (timeout ?? CallTimeout), ct).ConfigureAwait(false);
                 Volatile.Write(ref _current, index);
                 return result;
             }
@@ -79,21 +98,31 @@ public sealed partial class EtcdConnection : IDisposable
             {
                 throw new OperationCanceledException("cancelled", e, ct);
             }
+            catch (RpcException e)
+            {
+                throw Refused(e);
+            }
         }
         throw Unavailable(last);
     }
 
     internal EtcdUnavailableException Unavailable(RpcException? last) =>
-        new($"etcd is unavailable: no member of {MemberList} answered with a quorum ({Describe(last)}). " +
-            "Cluster writes are refused until a majority of the etcd members are up; running workloads keep running. " +
-            "Check the members with: etcdctl --endpoints " + string.Join(',', Members.Select(m => m.ToString().TrimEnd('/'))) + " endpoint health", last);
+        TlsProblem(last) is { } tls
+            ? new($"etcd cannot be reached over TLS at {MemberList}: {tls}.", last)
+            : new($"etcd is unavailable: no member of {MemberList} answered with a quorum ({Describe(last)}). " +
+                "Cluster writes are refused until a majority of the etcd members are up; running workloads keep running. " +
+                "Check the members with: etcdctl --endpoints " + string.Join(',', Members.Select(m => m.ToString().TrimEnd('/'))) + " endpoint health", last);
 
     private static string Describe(RpcException? e) => e is null ? "no answer" : e.StatusCode + ": " + e.Status.Detail;
 
     internal static bool IsUnavailable(RpcException e, CancellationToken ct) =>
         !ct.IsCancellationRequested && e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled or StatusCode.Internal or StatusCode.Unknown;
 
-    internal CallInvoker InvokerAt(int index) => _channels[index % _channels.Length].CreateCallInvoker();
+    internal CallInvoker InvokerAt(int index)
+    {
+        var invoker = _channels[index % _channels.Length].CreateCallInvoker();
+        return _credentials.User is null ? invoker : invoker.Intercept(AddToken);
+    }
 
     internal int Current => Volatile.Read(ref _current);
 
@@ -170,7 +199,7 @@ public sealed partial class EtcdConnection : IDisposable
         {
             await RunAsync((c, d, t) => new Lease.LeaseClient(c).LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, deadline: d, cancellationToken: t).ResponseAsync, ct).ConfigureAwait(false);
         }
-        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        catch (EtcdRequestException e) when (e.Status == StatusCode.NotFound)
         {
             // already gone
         }
@@ -188,6 +217,7 @@ public sealed partial class EtcdConnection : IDisposable
         while (true)
         {
             ct.ThrowIfCancellationRequested();
+            await EnsureTokenAsync(ct).ConfigureAwait(false);
             var index = Current;
             try
             {
@@ -204,6 +234,14 @@ public sealed partial class EtcdConnection : IDisposable
             {
                 throw new OperationCanceledException("cancelled", e, ct);
             }
+            catch (RpcException e) when (_credentials.User is not null && e.Status.Detail.Contains("invalid auth token", StringComparison.Ordinal))
+            {
+                _token = null;
+            }
+            catch (RpcException e)
+            {
+                throw Refused(e);
+            }
         }
     }
 
@@ -219,7 +257,7 @@ public sealed partial class EtcdConnection : IDisposable
         {
             return null;
         }
-        catch (RpcException e) when (e.Status.Detail.Contains("no leader", StringComparison.Ordinal))
+        catch (EtcdRequestException e) when (e.Detail.Contains("no leader", StringComparison.Ordinal))
         {
             return null;
         }
@@ -248,5 +286,7 @@ public sealed partial class EtcdConnection : IDisposable
         {
             c.Dispose();
         }
+        _clientCertificate?.Dispose();
+        _authenticating.Dispose();
     }
 }

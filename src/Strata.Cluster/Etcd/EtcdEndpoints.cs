@@ -1,8 +1,9 @@
 namespace Strata.Cluster.Etcd;
 
 /// <summary>
-/// The etcd members a node talks to, from <c>--cluster etcd://HOST:PORT[,HOST:PORT…]</c>. Plain
-/// <c>http</c> to the members' client URLs (etcd's own TLS is configured on etcd; see docs/cluster.md).
+/// The etcd members a node talks to, from <c>--cluster etcd://HOST:PORT[,HOST:PORT…]</c>: the members' client
+/// URLs, <c>http</c> here; <see cref="EtcdConnection"/> makes them <c>https</c> when TLS flags are given
+/// (<see cref="EtcdCredentials"/>, docs/cluster.md).
 /// </summary>
 public static class EtcdEndpoints
 {

@@ -1,3 +1,5 @@
+using Grpc.Core;
+
 namespace Strata.Cluster.Etcd;
 
 /// <summary>
@@ -7,4 +9,11 @@ namespace Strata.Cluster.Etcd;
 public sealed class EtcdUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>A cluster request that etcd refused for a reason of its own (not availability), with etcd's words.</summary>
-public sealed class EtcdRequestException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class EtcdRequestException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>etcd's gRPC status, when the refusal came as one.</summary>
+    public StatusCode? Status => (InnerException as RpcException)?.StatusCode;
+
+    /// <summary>etcd's own words (the gRPC status detail), or the message.</summary>
+    public string Detail => (InnerException as RpcException)?.Status.Detail ?? Message;
+}

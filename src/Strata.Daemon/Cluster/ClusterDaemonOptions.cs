@@ -24,6 +24,28 @@ public sealed record ClusterDaemonOptions
     /// <summary>The cluster token (from <c>strata cluster init</c>): a node without it cannot join, and nodes present it to each other.</summary>
     public string TokenFile { get; init; } = DefaultTokenFile;
 
+    /// <summary>TLS to etcd: the CA of the members' certificates (<c>--etcd-cacert</c>), a client certificate and key.</summary>
+    public string? EtcdCaFile { get; init; }
+
+    public string? EtcdCertFile { get; init; }
+
+    public string? EtcdKeyFile { get; init; }
+
+    /// <summary>etcd user authentication: the user, and a file (0600) holding its password; else <see cref="PasswordVariable"/>.</summary>
+    public string? EtcdUser { get; init; }
+
+    public string? EtcdPasswordFile { get; init; }
+
+    /// <summary>The environment variable that may carry the etcd user's password instead of a file (never a flag: argv is visible to every user).</summary>
+    public const string PasswordVariable = "STRATA_ETCD_PASSWORD";
+
+    /// <summary>Every daemon flag this record takes.</summary>
+    public static readonly string[] Flags =
+    [
+        "--cluster", "--advertise", "--cluster-lease-ttl", "--cluster-replace-grace", "--cluster-token-file",
+        "--etcd-cacert", "--etcd-cert", "--etcd-key", "--etcd-user", "--etcd-password-file",
+    ];
+
     public static ClusterDaemonOptions Apply(ClusterDaemonOptions? o, string flag, string value)
     {
         o ??= new ClusterDaemonOptions();
@@ -34,6 +56,11 @@ public sealed record ClusterDaemonOptions
             "--cluster-lease-ttl" => o with { LeaseTtl = Seconds(flag, value, 2) },
             "--cluster-replace-grace" => o with { ReplacementGrace = Seconds(flag, value, 0) },
             "--cluster-token-file" => o with { TokenFile = value },
+            "--etcd-cacert" => o with { EtcdCaFile = value },
+            "--etcd-cert" => o with { EtcdCertFile = value },
+            "--etcd-key" => o with { EtcdKeyFile = value },
+            "--etcd-user" => o with { EtcdUser = value },
+            "--etcd-password-file" => o with { EtcdPasswordFile = value },
             _ => throw StrataException.Invalid(flag, "not a cluster option"),
         };
     }
@@ -66,6 +93,59 @@ public sealed record ClusterDaemonOptions
             throw StrataException.Invalid("--advertise", "a cluster node is reached by the others on its TCP listener: give --listen ADDR:PORT (and --advertise when they reach it by another address)");
         }
         _ = Strata.Cluster.ClusterTrust.Read(TokenFile);
+        try
+        {
+            _ = Strata.Cluster.Etcd.EtcdConnection.LoadTls(EtcdCredentials());
+        }
+        catch (Strata.Cluster.Etcd.EtcdCredentialsException e)
+        {
+            throw StrataException.Invalid(e.Flag, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// How this node proves itself to etcd. The password is read from <c>--etcd-password-file</c> (which must not be
+    /// readable by others) or <see cref="PasswordVariable"/>; a user without one, or a password without a user, is refused.
+    /// </summary>
+    public Strata.Cluster.Etcd.EtcdCredentials EtcdCredentials()
+    {
+        string? password = null;
+        var source = "--etcd-password-file";
+        if (EtcdPasswordFile is { } file)
+        {
+            if (!File.Exists(file))
+            {
+                throw StrataException.Invalid("--etcd-password-file", $"{file} does not exist: put the etcd user's password in it (mode 0600)");
+            }
+            if ((File.GetUnixFileMode(file) & (UnixFileMode.OtherRead | UnixFileMode.GroupRead)) != 0)
+            {
+                throw StrataException.Invalid("--etcd-password-file", $"{file} is readable by others; the etcd password must be private: chmod 600 {file}");
+            }
+            password = File.ReadAllText(file).TrimEnd('\r', '\n');
+            source = "--etcd-password-file " + file;
+        }
+        else if (Environment.GetEnvironmentVariable(PasswordVariable) is { Length: > 0 } fromEnvironment)
+        {
+            password = fromEnvironment;
+            source = PasswordVariable;
+        }
+        if (EtcdUser is null && EtcdPasswordFile is not null)
+        {
+            throw StrataException.Invalid("--etcd-password-file", "an etcd password needs its user: give --etcd-user NAME too");
+        }
+        if (EtcdUser is not null && string.IsNullOrEmpty(password))
+        {
+            throw StrataException.Invalid("--etcd-user", $"etcd user '{EtcdUser}' needs a password: --etcd-password-file PATH (mode 0600) or the {PasswordVariable} variable (never a flag)");
+        }
+        return new Strata.Cluster.Etcd.EtcdCredentials
+        {
+            CaFile = EtcdCaFile,
+            CertFile = EtcdCertFile,
+            KeyFile = EtcdKeyFile,
+            User = EtcdUser,
+            Password = EtcdUser is null ? null : password,
+            PasswordSource = source,
+        };
     }
 
     public Strata.Cluster.ClusterOptions ToClusterOptions() => new()

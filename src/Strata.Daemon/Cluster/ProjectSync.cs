@@ -9,43 +9,24 @@ namespace Strata.Daemon.Cluster;
 /// node authenticates on every node, and a revoked one is refused everywhere within the watch's delay
 /// (milliseconds; at once on the node that revoked it).
 /// </summary>
-public sealed partial class ProjectSync(EtcdConnection etcd, ProjectService projects, ILogger<ProjectSync> log) : IAsyncDisposable
+public sealed class ProjectSync(EtcdConnection etcd, ProjectService projects, ILogger<ProjectSync> log) : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private Task[] _loops = [];
 
     public void Start() =>
-        _loops = [.. new[] { Strata.Cluster.ClusterKeys.Projects, Strata.Cluster.ClusterKeys.Tokens }.Select(prefix => Task.Run(() => WatchAsync(prefix, _stop.Token)))];
+        _loops = [.. new[] { Strata.Cluster.ClusterKeys.Projects, Strata.Cluster.ClusterKeys.Tokens }
+            .Select(prefix => Strata.Cluster.SupervisedLoop.Start("following " + prefix + " (projects and tokens may be stale until it resumes)",
+                ct => FollowAsync(prefix, ct), log, _stop.Token))];
 
-    private async Task WatchAsync(string prefix, CancellationToken ct)
+    /// <summary>Reloads the projects, then again on every change under <paramref name="prefix"/> (a supervised pass).</summary>
+    private async Task FollowAsync(string prefix, CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested)
+        var revision = (await etcd.GetAsync(prefix, ct).ConfigureAwait(false)).Header.Revision;
+        await projects.ReloadAsync(ct).ConfigureAwait(false);
+        await foreach (var _ in etcd.WatchPrefixAsync(prefix, revision, ct).ConfigureAwait(false))
         {
-            try
-            {
-                var revision = (await etcd.GetAsync(prefix, ct).ConfigureAwait(false)).Header.Revision;
-                await projects.ReloadAsync(ct).ConfigureAwait(false);
-                await foreach (var _ in etcd.WatchPrefixAsync(prefix, revision, ct).ConfigureAwait(false))
-                {
-                    await projects.ReloadAsync(ct).ConfigureAwait(false);
-                }
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is EtcdUnavailableException or EtcdRequestException)
-            {
-                LogSyncFailed(prefix, e.Message);
-                try
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
+            await projects.ReloadAsync(ct).ConfigureAwait(false);
         }
     }
 
