@@ -71,6 +71,59 @@ public sealed class EtcdTlsTests(Xunit.Abstractions.ITestOutputHelper output) : 
         Assert.Contains("over-tls", keys);
     }
 
+    [SkippableFact]
+    public async Task WithEtcdAuthenticationOn_TheRightUserJoins_AWrongPasswordOrAUserWithoutARoleStopsNamingTheFix()
+    {
+        // etcd's own users: root (needed to turn authentication on), "ops" with read and write on /strata/, "idle" with no role.
+        Etcdctl("user", "add", "root", "--new-user-password", "root-pw", "--interactive=false");
+        Etcdctl("user", "grant-role", "root", "root");
+        Etcdctl("role", "add", "strata-rw");
+        Etcdctl("role", "grant-permission", "strata-rw", "--prefix=true", "readwrite", "/strata/");
+        Etcdctl("user", "add", "ops", "--new-user-password", "ops-pw", "--interactive=false");
+        Etcdctl("user", "grant-role", "ops", "strata-rw");
+        Etcdctl("user", "add", "idle", "--new-user-password", "idle-pw", "--interactive=false");
+        Etcdctl("auth", "enable");
+
+        var tls = new[] { "--etcd-cacert", _etcd.CaFile, "--etcd-cert", _etcd.ClientCert, "--etcd-key", _etcd.ClientKey };
+        var wrong = PasswordFile("wrong", "not-the-password");
+        var wrongError = await FailToStartAsync("clu19b-a1", [.. tls, "--etcd-user", "ops", "--etcd-password-file", wrong]);
+        Assert.Contains("etcd refused user 'ops'", wrongError);
+        Assert.Contains(wrong, wrongError);
+
+        var idleError = await FailToStartAsync("clu19b-a2", [.. tls, "--etcd-user", "idle", "--etcd-password-file", PasswordFile("idle", "idle-pw")]);
+        Assert.Contains("lacks the permission", idleError);
+        Assert.Contains("--etcd-user", idleError);
+
+        var node = await _daemons.StartAsync("clu19b-an", extra: [.. tls, "--etcd-user", "ops", "--etcd-password-file", PasswordFile("ops", "ops-pw")]);
+        await node.Socket.CreateAsync(new InstanceSpec
+        {
+            Name = "with-auth",
+            Tier = "fake",
+            Args = ["sleep"],
+            Resources = new ResourceSpec { Cpus = 0.01, MemoryBytes = 8L << 20 },
+        });
+        Assert.True(await TestEnvironment.EventuallyAsync(() => node.Socket.ListAsync().GetAwaiter().GetResult().Items is [{ Name: "with-auth", State: "running" }],
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100)), "the instance did not run on the node that authenticates to etcd; its log:\n" + node.LastOutput());
+        var keys = Etcdctl("--user", "ops:ops-pw", "get", "--prefix", "--keys-only", ClusterKeys.AssignmentsOf("clu19b-an"));
+        Assert.Contains("with-auth", keys);
+    }
+
+    private string PasswordFile(string name, string password)
+    {
+        var path = Path.Combine(_etcd.Dir, name + ".password");
+        File.WriteAllText(path, password + "\n");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return path;
+    }
+
+    private string Etcdctl(params string[] args)
+    {
+        var (code, stdout, err) = TestEnvironment.Exec("/usr/bin/etcdctl", ["--endpoints", "https://127.0.0.1:" + _etcd.Port, "--cacert", _etcd.CaFile,
+            "--cert", _etcd.ClientCert, "--key", _etcd.ClientKey, .. args]);
+        Assert.True(code == 0, "etcdctl " + string.Join(' ', args) + ": " + err);
+        return stdout;
+    }
+
     /// <summary>Starts a node that must stop at start; returns what it wrote (stderr and stdout).</summary>
     private async Task<string> FailToStartAsync(string node, IEnumerable<string> extra)
     {
