@@ -69,6 +69,56 @@ public sealed class DaemonFailureTests(EtcdCluster etcd, Xunit.Abstractions.ITes
     }
 
     [SkippableFact]
+    public async Task ThreeClients_Create1000AtOnceThroughThreeDaemonsHttpApis_ExactlyTheInstanceQuotaIsAdmitted()
+    {
+        var nodes = await StartThreeAsync("qb");
+        await nodes[0].Socket.CreateProjectAsync(new CreateProjectRequest { Name = "burst", Quota = new ProjectQuota { Instances = 700 } });
+        var token = (await nodes[0].Socket.CreateTokenAsync("burst", ProjectRoles.Operator)).Token!;
+        // One client per node, over each node's TCP API with the project's token, 24 creates in flight each.
+        var clients = nodes.Select(n => n.Tcp(token)).ToList();
+        var created = 0;
+        var refused = new System.Collections.Concurrent.ConcurrentBag<StrataApiException>();
+        var next = -1;
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(clients.SelectMany(c => Enumerable.Range(0, 24).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < 1000)
+            {
+                try
+                {
+                    await c.CreateAsync(new InstanceSpec { Name = $"b-{i:D4}", Tier = "fake", Args = ["sleep"], Resources = new ResourceSpec { Cpus = 0.001, MemoryBytes = 1L << 20 } });
+                    Interlocked.Increment(ref created);
+                }
+                catch (StrataApiException e)
+                {
+                    refused.Add(e);
+                }
+            }
+        })));
+        output.WriteLine($"1,000 creates through three daemons' HTTP APIs in {sw.Elapsed.TotalSeconds:0.0} s: {created} admitted, {refused.Count} refused");
+        Assert.Equal(700, created);
+        Assert.Equal(300, refused.Count);
+        Assert.All(refused, e => Assert.True(e.Status == 403 && e.Message.Contains("instance quota", StringComparison.Ordinal), $"{e.Status}: {e.Message}"));
+        // Exactly 700 assignments in etcd, none twice; every node lists the same 700 for the project.
+        var assignments = await AssignmentsAsync();
+        Assert.Equal(700, assignments.Count(a => a.Key.StartsWith("b-", StringComparison.Ordinal)));
+        Assert.All(assignments.Where(a => a.Key.StartsWith("b-", StringComparison.Ordinal)), a => Assert.Single(a.Value));
+        foreach (var c in clients)
+        {
+            Assert.Equal(700, (await c.ListAsync()).Items.Count);
+            c.Dispose();
+        }
+        // A second project's token sees none of them.
+        await nodes[0].Socket.CreateProjectAsync(new CreateProjectRequest { Name = "other" });
+        using var other = nodes[0].Tcp((await nodes[0].Socket.CreateTokenAsync("other", ProjectRoles.Operator)).Token!);
+        Assert.Empty((await other.ListAsync()).Items);
+        var admitted = assignments.Keys.First(k => k.StartsWith("b-", StringComparison.Ordinal));
+        Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.DeleteAsync(admitted, force: true))).Status);
+        Assert.True(assignments.ContainsKey(admitted) && (await AssignmentsAsync()).ContainsKey(admitted));
+    }
+
+    [SkippableFact]
     public async Task KillingTheLeaderDuringABurstOfCreates_AnotherLeadsWithinAboutALeaseTtl_NoInstancePlacedTwice_NoneLost()
     {
         var nodes = await StartThreeAsync("clu19-k");
