@@ -8,8 +8,8 @@ namespace Strata.Cluster.Tests;
 
 /// <summary>
 /// Three published stratad daemons joined to the shared etcd cluster on loopback (fake tier, no host-global
-/// resources): placement through the API of any node, listing from another, the loss of a node, and a move by
-/// node name (process tier: a real engine that moves cold).
+/// resources; every node serves a busybox rootfs as image mv20cbox): placement through the API of any node, listing
+/// from another, the loss of a node, a move by node name (a process) and a drain (two runc containers, a wasm module).
 /// </summary>
 [Collection(EtcdCollection.Name)]
 public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
@@ -24,9 +24,17 @@ public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
         {
             await h.WipeAsync();
         }
+        // Every node serves a busybox root filesystem as image mv20cbox, for the containers the drain moves.
+        var busybox = Strata.Node.Drivers.Container.OciRuntime.StaticBusybox();
+        List<string> images = [];
+        if (busybox is not null)
+        {
+            BusyboxRootfs.Build(busybox, Path.Combine(_daemons.Dir, "busybox"));
+            images = ["--image", "mv20cbox=" + Path.Combine(_daemons.Dir, "busybox")];
+        }
         foreach (var node in new[] { "dn1", "dn2", "dn3" })
         {
-            var d = await _daemons.StartAsync(node);
+            var d = await _daemons.StartAsync(node, extra: images);
             _nodes.Add((node, d.Process, d.Socket));
         }
     }
@@ -130,7 +138,7 @@ public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
     }
 
     [SkippableFact]
-    public async Task Drain_MovesTwoProcessesAndAWasmModuleOffTheNode_AnotherProjectSeesAndMovesNothing()
+    public async Task Drain_MovesTwoContainersAndAWasmModuleOffTheNode_AnotherProjectSeesAndMovesNothing()
     {
         var (drained, _, first) = _nodes[0];
         Assert.True(await TestEnvironment.EventuallyAsync(() => Nodes(first).Count(n => n.GetProperty("status").GetString() == "online") == 3,
@@ -139,8 +147,11 @@ public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
         await File.WriteAllTextAsync(wat, "(module (func (export \"_start\") (loop $l (br $l))))");
         var pin = new Dictionary<string, string> { ["strata.cluster/node"] = drained };
         var resources = new ResourceSpec { Cpus = 0.1, MemoryBytes = 32L << 20 };
-        await first.CreateAsync(new InstanceSpec { Name = "mv20c-a", Tier = "process", Args = ["sleep", "600"], Labels = pin, Resources = resources });
-        await first.CreateAsync(new InstanceSpec { Name = "mv20c-b", Tier = "process", Args = ["sleep", "600"], Labels = pin, Resources = resources });
+        TestEnvironment.Require(Strata.Node.Drivers.Container.OciRuntime.StaticBusybox() is not null, "a static busybox (busybox-static) for the container image");
+        foreach (var c in new[] { "mv20c-a", "mv20c-b" })
+        {
+            await first.CreateAsync(new InstanceSpec { Name = c, Tier = "container", Image = "mv20cbox", Args = ["sleep", "600"], Labels = pin, Resources = resources with { MemoryBytes = 64L << 20 } });
+        }
         await first.CreateAsync(new InstanceSpec { Name = "mv20c-w", Tier = "wasm", Image = wat, Labels = pin, Resources = resources });
         Assert.True(await TestEnvironment.EventuallyAsync(() => first.ListAsync().GetAwaiter().GetResult().Items.Count(i => i.State == "running" && i.Details!["node"] == drained) == 3,
             TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "the three instances did not run on " + drained);
