@@ -135,6 +135,7 @@ public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
         Assert.DoesNotContain((await h.Client.GetPrefixAsync(ClusterKeys.StatesOf(holder))).Kvs, kv => ClusterCodec.Key(kv).EndsWith("/mv20c-p", StringComparison.Ordinal));
         Assert.Single((await h.Client.GetPrefixAsync(ClusterKeys.StatesOf(target))).Kvs, kv => ClusterCodec.Key(kv).EndsWith("/mv20c-p", StringComparison.Ordinal));
         Assert.Equal(created.Details!["generation"], moved.Details!["generation"]);
+        await RemoveAllAsync(first); // a real process outlives its daemon
     }
 
     [SkippableFact]
@@ -183,6 +184,19 @@ public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
 
         var back = JsonDocument.Parse(await first.ChangeNodeJsonAsync(drained, "undrain")).RootElement;
         Assert.Equal("online", back.GetProperty("status").GetString());
+        await RemoveAllAsync(first); // containers outlive their daemon
+    }
+
+    /// <summary>Removes every instance of the default project and waits until no node reports a copy of one.</summary>
+    private async Task RemoveAllAsync(StrataClient client)
+    {
+        foreach (var i in (await client.ListAsync()).Items)
+        {
+            await client.DeleteAsync(i.Name, force: true);
+        }
+        await using var h = new ClusterHarness(etcd);
+        Assert.True(await TestEnvironment.EventuallyAsync(() => h.Client.GetPrefixAsync(ClusterKeys.States).GetAwaiter().GetResult().Kvs.Count == 0,
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "a node still reports a copy after the removal");
     }
 
     private static bool Works(Func<Task> call)
