@@ -6,7 +6,7 @@ using Strata.Contracts;
 
 namespace Strata.Cli;
 
-/// <summary><c>strata move NAME --to-address URL --to-token TOKEN [--live|--cold] [--bandwidth 200M] [--postcopy] [--json]</c>.</summary>
+/// <summary><c>strata move NAME (--node NODE | --to-address URL --to-token TOKEN) [--live|--cold] [--bandwidth 200M] [--postcopy] [--json]</c>.</summary>
 internal static class MoveCommands
 {
     public static Command Move()
@@ -14,6 +14,7 @@ internal static class MoveCommands
         var instance = new Argument<string>("instance");
         var address = new Option<string?>("--to-address") { Description = "the target daemon's API address, e.g. http://10.0.0.2:7443 (its --listen)" };
         var token = new Option<string?>("--to-token") { Description = "a token the target daemon accepts for this project (its admin token or an operator token of the same project); default $STRATA_MOVE_TOKEN" };
+        var node = new Option<string?>("--node") { Description = "inside a cluster: the node to move it to, by name (strata node ls); the nodes reach each other themselves" };
         var bandwidth = new Option<string?>("--bandwidth") { Description = "limit the RAM stream and the disk copy, e.g. 200M (bytes per second)" };
         var postcopy = new Option<bool>("--postcopy")
         {
@@ -26,9 +27,9 @@ internal static class MoveCommands
         };
         var json = new Option<bool>("--json") { Description = "print the finished operation as JSON (no progress display)" };
         var command = new Command("move",
-            "Move an instance to another daemon: a VM or sandbox live (the guest keeps running, one short pause, its disk goes along); a container, wasm module or process cold (--cold). Ctrl-C cancels and leaves it here as it was")
+            "Move an instance to another cluster node (--node) or another daemon: a VM or sandbox live (the guest keeps running, one short pause, its disk goes along); a container, wasm module or process cold (--cold). Ctrl-C cancels and leaves it here as it was")
         {
-            instance, address, token, live, cold, bandwidth, postcopy, json,
+            instance, node, address, token, live, cold, bandwidth, postcopy, json,
         };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
@@ -40,8 +41,9 @@ internal static class MoveCommands
             }
             var operation = await client.MoveAsync(name, new MoveRequest
             {
+                Node = parse.GetValue(node),
                 ToAddress = parse.GetValue(address),
-                ToToken = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("STRATA_MOVE_TOKEN"),
+                ToToken = parse.GetValue(node) is null ? parse.GetValue(token) ?? Environment.GetEnvironmentVariable("STRATA_MOVE_TOKEN") : null,
                 Bandwidth = parse.GetValue(bandwidth),
                 Postcopy = parse.GetValue(postcopy),
                 Mode = parse.GetValue(live) ? "live" : parse.GetValue(cold) ? "cold" : null,

@@ -113,6 +113,13 @@ public sealed record ClusterToken
     public DateTimeOffset CreatedAt { get; init; }
 }
 
+/// <summary>
+/// A move in progress (<c>move/PROJECT/NAME</c>, under the source node's lease): both node agents leave that
+/// instance alone while it exists. The switch moves the assignment and deletes it in one transaction; if the
+/// source dies the key lapses with its lease and the assignment is still the source's.
+/// </summary>
+public sealed record MoveMarker(string Source, string Target, string? Operation = null);
+
 /// <summary>A cluster event (a node offline, replacements frozen, …), kept an hour.</summary>
 public sealed record ClusterEvent(string Kind, string Message, DateTimeOffset At);
 
@@ -126,4 +133,5 @@ public sealed record ClusterEvent(string Kind, string Message, DateTimeOffset At
 [JsonSerializable(typeof(ProjectUsage))]
 [JsonSerializable(typeof(ClusterToken))]
 [JsonSerializable(typeof(ClusterEvent))]
+[JsonSerializable(typeof(MoveMarker))]
 public sealed partial class ClusterJson : JsonSerializerContext;

@@ -28,8 +28,8 @@ public interface IClusterWorkloads
 /// <see cref="IClusterWorkloads"/>, and reports the state of its own copies under its lease. On start and after
 /// every lapse of its lease it compares everything: a copy without an assignment, or of another generation,
 /// is stale (it was placed again elsewhere while this node was away) and is stopped. So two live copies are
-/// never recorded as one. Its loops are supervised: a failure is logged and the loop starts again, with a full
-/// comparison first.
+/// never recorded as one. An instance under a move marker (<see cref="ClusterMoves"/>) is left alone. Its loops are
+/// supervised: a failure is logged and the loop starts again, with a full comparison first.
 /// </summary>
 public sealed partial class NodeAgent : IAsyncDisposable
 {
@@ -124,9 +124,17 @@ public sealed partial class NodeAgent : IAsyncDisposable
                 wanted[ClusterKeys.ProjectAndName(ClusterCodec.Key(kv))] = ClusterCodec.Decode(kv, ClusterJson.Default.Assignment);
             }
             var local = await _workloads.ListAsync(ct).ConfigureAwait(false);
+            // An instance being moved (move/PROJECT/NAME) is the move's business: its copy on the target has no
+            // assignment yet, the source's may be stopped; neither is touched until the switch or the marker's lapse.
+            var moving = await ClusterMoves.MovingAsync(_etcd, ct).ConfigureAwait(false);
             var have = new HashSet<(string, string)>();
             foreach (var copy in local)
             {
+                if (moving.Contains((copy.Project, copy.Name)))
+                {
+                    have.Add((copy.Project, copy.Name));
+                    continue;
+                }
                 if (!wanted.TryGetValue((copy.Project, copy.Name), out var a) || a.Generation != copy.Generation)
                 {
                     LogStale(_log, copy.Project, copy.Name, copy.Generation);
@@ -138,7 +146,7 @@ public sealed partial class NodeAgent : IAsyncDisposable
             }
             foreach (var ((project, name), _) in wanted)
             {
-                if (!have.Contains((project, name)))
+                if (!have.Contains((project, name)) && !moving.Contains((project, name)))
                 {
                     await RunAssignedAsync(project, name, ct).ConfigureAwait(false);
                 }

@@ -9,6 +9,12 @@ public sealed record MoveRequest
     /// <summary>The target daemon's API, e.g. <c>http://10.0.0.2:7443</c> (its <c>--listen</c> address).</summary>
     public string? ToAddress { get; init; }
 
+    /// <summary>
+    /// Inside a cluster: the node to move it to, by name (instead of <see cref="ToAddress"/> and <see cref="ToToken"/>;
+    /// the nodes reach each other with the cluster token).
+    /// </summary>
+    public string? Node { get; init; }
+
     /// <summary>A bearer token the target daemon accepts for this instance's project.</summary>
     public string? ToToken { get; init; }
 

@@ -8,7 +8,8 @@ namespace Strata.Cluster.Tests;
 
 /// <summary>
 /// Three published stratad daemons joined to the shared etcd cluster on loopback (fake tier, no host-global
-/// resources): placement through the API of any node, listing from another, and the loss of a node.
+/// resources; every node serves a busybox rootfs as image mv20cbox): placement through the API of any node, listing
+/// from another, the loss of a node, a move by node name (a process) and a drain (two runc containers, a wasm module).
 /// </summary>
 [Collection(EtcdCollection.Name)]
 public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
@@ -23,9 +24,17 @@ public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
         {
             await h.WipeAsync();
         }
+        // Every node serves a busybox root filesystem as image mv20cbox, for the containers the drain moves.
+        var busybox = Strata.Node.Drivers.Container.OciRuntime.StaticBusybox();
+        List<string> images = [];
+        if (busybox is not null)
+        {
+            BusyboxRootfs.Build(busybox, Path.Combine(_daemons.Dir, "busybox"));
+            images = ["--image", "mv20cbox=" + Path.Combine(_daemons.Dir, "busybox")];
+        }
         foreach (var node in new[] { "dn1", "dn2", "dn3" })
         {
-            var d = await _daemons.StartAsync(node);
+            var d = await _daemons.StartAsync(node, extra: images);
             _nodes.Add((node, d.Process, d.Socket));
         }
     }
@@ -79,5 +88,127 @@ public sealed class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetime
         }, TimeSpan.FromSeconds(40), TimeSpan.FromMilliseconds(250)), "the instances were not running elsewhere after the grace");
         var moved = await survivor.GetAsync("web-0");
         Assert.NotEqual(holder, moved.Details!["node"]);
+    }
+    [SkippableFact]
+    public async Task MoveByNodeName_TheAssignmentFollows_OneCopyRunsOnTheTarget_AndAnotherProjectCannotMoveIt()
+    {
+        var (_, _, first) = _nodes[0];
+        Assert.True(await TestEnvironment.EventuallyAsync(() => Nodes(first).Count(n => n.GetProperty("status").GetString() == "online") == 3,
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)));
+        var created = await first.CreateAsync(new InstanceSpec { Name = "mv20c-p", Tier = "process", Args = ["sleep", "600"], Resources = new ResourceSpec { Cpus = 0.1, MemoryBytes = 32L << 20 } });
+        var holder = created.Details!["node"];
+        var target = _nodes.First(n => n.Node != holder).Node;
+        var holderClient = _nodes.Single(n => n.Node == holder).Client;
+        Assert.True(await TestEnvironment.EventuallyAsync(() => first.GetAsync("mv20c-p").GetAwaiter().GetResult().State == "running",
+            TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100)));
+
+        // A second project's token: the instance does not exist for it.
+        await first.CreateProjectAsync(new CreateProjectRequest { Name = "mv20cother" });
+        var otherToken = (await first.CreateTokenAsync("mv20cother", ProjectRoles.Admin, "mv20c")).Token!;
+        var daemon = _daemons.Nodes.First(n => n.Node != holder);
+        using (var other = daemon.Tcp(otherToken))
+        {
+            Assert.True(await TestEnvironment.EventuallyAsync(() => Works(() => other.ListAsync()), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50)));
+            Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.MoveAsync("mv20c-p", new MoveRequest { Node = target }))).Status);
+        }
+        // Bad targets are named with the fix.
+        var unknown = await Assert.ThrowsAsync<StrataApiException>(() => first.MoveAsync("mv20c-p", new MoveRequest { Node = "mv20c-nowhere" }));
+        Assert.Equal(404, unknown.Status);
+        Assert.Contains("strata node ls", unknown.Message, StringComparison.Ordinal);
+        var same = await Assert.ThrowsAsync<StrataApiException>(() => first.MoveAsync("mv20c-p", new MoveRequest { Node = holder }));
+        Assert.Contains("already runs on node " + holder, same.Message, StringComparison.Ordinal);
+
+        // Asked of any node, relayed to the holder, which moves it.
+        var op = await first.MoveAsync("mv20c-p", new MoveRequest { Node = target });
+        var done = await holderClient.WaitOperationAsync(op.Id, TimeSpan.FromSeconds(60));
+        Assert.True(done.Status == OperationStatusNames.Succeeded, $"{done.Status}: {done.Error}\n{_daemons.Nodes.Single(n => n.Node == holder).LastOutput()}");
+        var moved = await first.GetAsync("mv20c-p");
+        Assert.Equal(target, moved.Details!["node"]);
+        await using var h = new ClusterHarness(etcd);
+        Assert.Single((await h.Client.GetPrefixAsync(ClusterKeys.AssignmentsOf(target))).Kvs, kv => ClusterCodec.Key(kv).EndsWith("/mv20c-p", StringComparison.Ordinal));
+        Assert.DoesNotContain((await h.Client.GetPrefixAsync(ClusterKeys.AssignmentsOf(holder))).Kvs, kv => ClusterCodec.Key(kv).EndsWith("/mv20c-p", StringComparison.Ordinal));
+        Assert.Empty((await h.Client.GetPrefixAsync(ClusterKeys.Moves)).Kvs);
+        // Exactly one copy, on the target: the agents report their local copies every 2 s; none comes back on the source.
+        Assert.True(await TestEnvironment.EventuallyAsync(() => first.GetAsync("mv20c-p").GetAwaiter().GetResult().State == "running",
+            TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100)));
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Assert.DoesNotContain((await h.Client.GetPrefixAsync(ClusterKeys.StatesOf(holder))).Kvs, kv => ClusterCodec.Key(kv).EndsWith("/mv20c-p", StringComparison.Ordinal));
+        Assert.Single((await h.Client.GetPrefixAsync(ClusterKeys.StatesOf(target))).Kvs, kv => ClusterCodec.Key(kv).EndsWith("/mv20c-p", StringComparison.Ordinal));
+        Assert.Equal(created.Details!["generation"], moved.Details!["generation"]);
+        await RemoveAllAsync(first); // a real process outlives its daemon
+    }
+
+    [SkippableFact]
+    public async Task Drain_MovesTwoContainersAndAWasmModuleOffTheNode_AnotherProjectSeesAndMovesNothing()
+    {
+        var (drained, _, first) = _nodes[0];
+        Assert.True(await TestEnvironment.EventuallyAsync(() => Nodes(first).Count(n => n.GetProperty("status").GetString() == "online") == 3,
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)));
+        var wat = Path.Combine(_daemons.Dir, "mv20c-spin.wat");
+        await File.WriteAllTextAsync(wat, "(module (func (export \"_start\") (loop $l (br $l))))");
+        var pin = new Dictionary<string, string> { ["strata.cluster/node"] = drained };
+        var resources = new ResourceSpec { Cpus = 0.1, MemoryBytes = 32L << 20 };
+        TestEnvironment.Require(Strata.Node.Drivers.Container.OciRuntime.StaticBusybox() is not null, "a static busybox (busybox-static) for the container image");
+        foreach (var c in new[] { "mv20c-a", "mv20c-b" })
+        {
+            await first.CreateAsync(new InstanceSpec { Name = c, Tier = "container", Image = "mv20cbox", Args = ["sleep", "600"], Labels = pin, Resources = resources with { MemoryBytes = 64L << 20 } });
+        }
+        await first.CreateAsync(new InstanceSpec { Name = "mv20c-w", Tier = "wasm", Image = wat, Labels = pin, Resources = resources });
+        Assert.True(await TestEnvironment.EventuallyAsync(() => first.ListAsync().GetAwaiter().GetResult().Items.Count(i => i.State == "running" && i.Details!["node"] == drained) == 3,
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "the three instances did not run on " + drained);
+
+        await first.CreateProjectAsync(new CreateProjectRequest { Name = "mv20cother" });
+        var otherToken = (await first.CreateTokenAsync("mv20cother", ProjectRoles.Admin, "mv20c")).Token!;
+        using var other = _daemons.Nodes[1].Tcp(otherToken);
+        Assert.True(await TestEnvironment.EventuallyAsync(() => Works(() => other.ListAsync()), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50)));
+        Assert.Empty((await other.ListAsync()).Items);
+        Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.MoveAsync("mv20c-a", new MoveRequest { Node = _nodes[1].Node }))).Status);
+        Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => other.DrainNodeJsonAsync(drained))).Status);
+
+        var answer = JsonDocument.Parse(await first.DrainNodeJsonAsync(drained)).RootElement;
+        Assert.Equal("draining", answer.GetProperty("status").GetString());
+        var drain = answer.GetProperty("drain");
+        Assert.True(drain.GetProperty("moved").GetArrayLength() == 3, drain.ToString());
+        Assert.Equal(0, drain.GetProperty("failed").GetArrayLength());
+        Assert.Equal(0, drain.GetProperty("notMovable").GetArrayLength());
+        var items = (await first.ListAsync()).Items.Where(i => i.Name.StartsWith("mv20c-", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, items.Count);
+        Assert.All(items, i => Assert.NotEqual(drained, i.Details!["node"]));
+        Assert.True(await TestEnvironment.EventuallyAsync(() => first.ListAsync().GetAwaiter().GetResult().Items.Count(i => i.State == "running") == 3,
+            TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(200)));
+        await using var h = new ClusterHarness(etcd);
+        Assert.Empty((await h.Client.GetPrefixAsync(ClusterKeys.AssignmentsOf(drained))).Kvs);
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Assert.Empty((await h.Client.GetPrefixAsync(ClusterKeys.StatesOf(drained))).Kvs);
+        Assert.Empty((await other.ListAsync()).Items);
+
+        var back = JsonDocument.Parse(await first.ChangeNodeJsonAsync(drained, "undrain")).RootElement;
+        Assert.Equal("online", back.GetProperty("status").GetString());
+        await RemoveAllAsync(first); // containers outlive their daemon
+    }
+
+    /// <summary>Removes every instance of the default project and waits until no node reports a copy of one.</summary>
+    private async Task RemoveAllAsync(StrataClient client)
+    {
+        foreach (var i in (await client.ListAsync()).Items)
+        {
+            await client.DeleteAsync(i.Name, force: true);
+        }
+        await using var h = new ClusterHarness(etcd);
+        Assert.True(await TestEnvironment.EventuallyAsync(() => h.Client.GetPrefixAsync(ClusterKeys.States).GetAwaiter().GetResult().Kvs.Count == 0,
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "a node still reports a copy after the removal");
+    }
+
+    private static bool Works(Func<Task> call)
+    {
+        try
+        {
+            call().GetAwaiter().GetResult();
+            return true;
+        }
+        catch (StrataApiException)
+        {
+            return false;
+        }
     }
 }

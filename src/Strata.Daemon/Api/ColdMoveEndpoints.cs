@@ -68,7 +68,7 @@ public static class ColdMoveEndpoints
     }
 
     /// <summary>The cold move's steps as the operation's one item.</summary>
-    private sealed class StepReporter(Operation operation) : IProgress<ColdMoveStep>
+    internal sealed class StepReporter(Operation operation) : IProgress<ColdMoveStep>
     {
         public void Report(ColdMoveStep step)
         {

@@ -24,6 +24,10 @@ public static class MoveEndpoints
             var project = InstanceEndpoints.Project(http);
             var request = await JsonSerializer.DeserializeAsync(http.Request.Body, StrataJsonContext.Default.MoveRequest, http.RequestAborted)
                 ?? throw StrataException.Invalid("body", "expected a JSON move request such as {\"toAddress\": \"http://10.0.0.2:7443\", \"toToken\": \"…\"}");
+            if (request.Node is { Length: > 0 })
+            {
+                return await Cluster.ClusterMove.StartAsync(http.RequestServices.GetService<Cluster.ClusterNode>(), service, operations, project, name, request, http.RequestAborted);
+            }
             var address = RemoteMoveDestination.ParseAddress(request.ToAddress);
             if (string.IsNullOrWhiteSpace(request.ToToken))
             {

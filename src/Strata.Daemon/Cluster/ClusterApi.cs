@@ -48,6 +48,10 @@ public static class ClusterApi
         if (parts[1] == "instances")
         {
             var project = InstanceEndpoints.Project(http);
+            if (await ClusterMove.IsMoveTargetAsync(http, cluster, project, parts, ct).ConfigureAwait(false))
+            {
+                return false; // the source of a move by node name creating, switching in or undoing it here
+            }
             switch (parts.Length, method)
             {
                 case (2, "GET"):
@@ -137,13 +141,22 @@ public static class ClusterApi
                     "undrain" => s with { Draining = false },
                     _ => s with { Labels = Merge(s.Labels, labels?.Labels ?? throw StrataException.Invalid("labels", "give labels to set")) },
                 }, ct).ConfigureAwait(false);
-                var changed = (await StatusAsync(cluster, ct).ConfigureAwait(false)).Nodes.First(n => n.Name == parts[3]);
+                var drain = parts[4] == "drain"
+                    ? await ClusterDrain.DrainAsync(cluster, parts[3], ParallelOf(http), ct).ConfigureAwait(false)
+                    : null;
+                var changed = (await StatusAsync(cluster, ct).ConfigureAwait(false)).Nodes.First(n => n.Name == parts[3]) with { Drain = drain };
                 await Write(http, 200, changed, ClusterApiJson.Default.ClusterNodeInfo).ConfigureAwait(false);
                 return true;
             default:
                 return false;
         }
     }
+
+    /// <summary><c>?parallel=N</c> of a drain: moves at a time (default 2, 1–16).</summary>
+    private static int ParallelOf(HttpContext http) =>
+        int.TryParse(http.Request.Query["parallel"], CultureInfo.InvariantCulture, out var n)
+            ? n is >= 1 and <= 16 ? n : throw StrataException.Invalid("parallel", $"{n} is not a number of moves at a time from 1 to 16")
+            : 2;
 
     private static async Task<ClusterStatus> StatusAsync(ClusterNode cluster, CancellationToken ct)
     {

@@ -19,6 +19,8 @@ public sealed record ClusterNodeInfo
     public DateTimeOffset? OfflineSince { get; init; }
     public int Instances { get; init; }
     public bool Leader { get; init; }
+    /// <summary>The answer of <c>drain</c>: what was moved off the node, what failed and what cannot move, with reasons.</summary>
+    public DrainResult? Drain { get; init; }
 }
 
 /// <summary><c>strata cluster status</c>: the nodes, the scheduler leader, etcd, replacements and recent events.</summary>

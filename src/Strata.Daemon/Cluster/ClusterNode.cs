@@ -46,6 +46,9 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>What <c>GET /v1/instances</c> answers from: every instance already shaped, kept current by a watch.</summary>
     public InstanceListCache ListCache { get; }
 
+    /// <summary>This node's lease: what its records (and the marker of a move it drives) live under.</summary>
+    public long Lease => _membership.Lease;
+
     /// <summary>The cluster token: presented to other nodes, and accepted from them.</summary>
     public string Token { get; }
     public string TokenFile { get; }

@@ -29,7 +29,7 @@ internal sealed partial class RemoteMoveDestination : IMoveDestination, IDisposa
         if (string.IsNullOrWhiteSpace(text))
         {
             throw StrataException.Invalid("toAddress",
-                "name the target daemon's API address: 'strata move NAME --to-address http://HOST:PORT --to-token TOKEN' (the target's --listen address and a token it accepts); moves between cluster nodes by node name are not built yet");
+                "name the target daemon's API address: 'strata move NAME --to-address http://HOST:PORT --to-token TOKEN' (the target's --listen address and a token it accepts); inside a cluster, name the node instead: --node NODE");
         }
         if (!Uri.TryCreate(text.Contains("://", StringComparison.Ordinal) ? text : "http://" + text, UriKind.Absolute, out var uri)
             || uri.Scheme is not ("http" or "https") || uri.IsDefaultPort && !text.Contains(':', StringComparison.Ordinal))
