@@ -22,7 +22,7 @@ public sealed record InstanceInfo
     public IReadOnlyDictionary<string, string>? Details { get; init; }
     /// <summary>Why the instance runs on its tier (the advisor's reasons, fallback and runners-up).</summary>
     public Placement? Placement { get; init; }
-    /// <summary>Its right-sizing mode, where the mode comes from, and the last automatic change (docs/rightsizing.md).</summary>
+    /// <summary>Its right-sizing mode, where the mode comes from, and the last automatic change (docs/rightsizing.md); in inspect (<c>GET /v1/instances/{name}</c>) only, not in lists.</summary>
     public RightsizeStatus? Rightsize { get; init; }
 }
 
