@@ -30,7 +30,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 12;
+    public const int Version = 13;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -373,8 +373,10 @@ public static class GuestInit
             $bb kill "$($bb cat "$d/k")" 2>/dev/null
           fi
           wait $p1 $p2
-          echo "$1 X $code" >&5
+          # Gone before the exit is told: the host may reuse the id at once (a guest moved to another host starts its
+          # ids again at 1), and a directory left behind would fail that command with 126.
           $bb rm -rf "$d"
+          echo "$1 X $code" >&5
         }
         # A command with input gets its pipe, and a holder of the pipe's other end (so the command sees the end of
         # its input only when the host says so), before the next request line is read: input may follow at once.
