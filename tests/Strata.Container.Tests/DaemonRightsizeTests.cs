@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Strata.Client;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 using Strata.Daemon;
 
 namespace Strata.Container.Tests;
@@ -69,6 +70,9 @@ public sealed class DaemonRightsizeTests(ContainerFixture fx, Xunit.Abstractions
         var (host, client) = await StartAsync("r21auto-grow");
         await using var _ = host;
         using var __ = client;
+        // Removed however the test ends: a container outlives its daemon, and a failed assertion must not leak it.
+        await using var made = new Revert(e => output.WriteLine("cleanup: " + e.Message));
+        made.AddAsync(() => client.DeleteAsync("r21grow", force: true));
         // 44 MiB of /dev/shm at once, then every second one more subshell holding 1 MiB in a variable (anonymous
         // memory: at the limit the kernel's OOM killer ends a process). It reaches about 72 MiB: under its 64 MiB limit
         // it would be OOM-killed about 12 s in.
@@ -99,7 +103,6 @@ public sealed class DaemonRightsizeTests(ContainerFixture fx, Xunit.Abstractions
         Assert.Equal(0, r.OomKills);
         output.WriteLine($"limit 64 MiB → {limit / Mib} MiB; last change: {info.Rightsize.LastChangeExplanation}");
 
-        await client.DeleteAsync("r21grow", force: true);
     }
 
     [SkippableFact]
@@ -109,6 +112,9 @@ public sealed class DaemonRightsizeTests(ContainerFixture fx, Xunit.Abstractions
         var (host, client) = await StartAsync("r21auto-oom");
         await using var _ = host;
         using var __ = client;
+        // Removed however the test ends: a container outlives its daemon, and a failed assertion must not leak it.
+        await using var made = new Revert(e => output.WriteLine("cleanup: " + e.Message));
+        made.AddAsync(() => client.DeleteAsync("r21oom", force: true));
         // awk doubling a string under a 48 MiB limit (above the 32 MiB floor, so the policy leaves it alone at first):
         // from 24 MiB in use the next doubling needs 48 at once, faster than any sampling round can react, and the
         // kernel's OOM killer ends awk (the shell goes on).
@@ -142,6 +148,5 @@ public sealed class DaemonRightsizeTests(ContainerFixture fx, Xunit.Abstractions
         Assert.Contains("OOM kill at memory 48 MiB", info.Rightsize!.LastChangeExplanation, StringComparison.Ordinal);
         Assert.True((await client.RecommendationAsync("r21oom")).OomKills >= 1);
 
-        await client.DeleteAsync("r21oom", force: true);
     }
 }
