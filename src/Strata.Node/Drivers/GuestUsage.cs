@@ -135,7 +135,7 @@ internal sealed class GuestUsage
         {
             Name = handle.InstanceId,
             CpuNanoseconds = second.CpuNanoseconds,
-            CpuPercent = Math.Round(Math.Max(0, second.CpuNanoseconds - first.CpuNanoseconds) / (elapsed.TotalMilliseconds * 1e6) * 100, 1),
+            CpuPercent = CpuRate.Percent(first.CpuNanoseconds, second.CpuNanoseconds, elapsed),
             SampleMilliseconds = (int)elapsed.TotalMilliseconds,
             MemoryBytes = second.WorkingSetBytes,
             MemoryLimitBytes = second.MemoryBytes,

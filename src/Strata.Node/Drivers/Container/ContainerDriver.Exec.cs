@@ -4,6 +4,7 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Cgroups;
 using Strata.Node.Supervision;
+using Strata.Node.Stats;
 
 namespace Strata.Node.Drivers.Container;
 
@@ -153,7 +154,7 @@ public sealed partial class ContainerDriver
         {
             Name = handle.InstanceId,
             CpuNanoseconds = cpu1,
-            CpuPercent = Math.Round(Math.Max(0, cpu1 - cpu0) / (elapsed.TotalMilliseconds * 1e6) * 100, 1),
+            CpuPercent = CpuRate.Percent(cpu0, cpu1, elapsed),
             SampleMilliseconds = (int)elapsed.TotalMilliseconds,
             MemoryBytes = cgroups.MemoryBytes(),
             MemoryLimitBytes = spec.Memory,

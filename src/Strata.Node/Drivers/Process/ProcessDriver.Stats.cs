@@ -34,7 +34,7 @@ public sealed partial class ProcessDriver : IStatsDriver
         {
             Name = handle.InstanceId,
             CpuNanoseconds = second.CpuNanoseconds,
-            CpuPercent = Math.Round(Math.Max(0, second.CpuNanoseconds - first.CpuNanoseconds) / (elapsed.TotalMilliseconds * 1e6) * 100, 1),
+            CpuPercent = CpuRate.Percent(first.CpuNanoseconds, second.CpuNanoseconds, elapsed),
             SampleMilliseconds = (int)elapsed.TotalMilliseconds,
             MemoryBytes = second.MemoryBytes,
             MemoryLimitBytes = second.MemoryLimitBytes,

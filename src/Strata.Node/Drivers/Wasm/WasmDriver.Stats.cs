@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Node.Stats;
 
 namespace Strata.Node.Drivers.Wasm;
 
@@ -30,7 +31,7 @@ public sealed partial class WasmDriver : IStatsDriver
         {
             Name = handle.InstanceId,
             CpuNanoseconds = cpu1,
-            CpuPercent = Math.Round(Math.Max(0, cpu1 - cpu0) / (elapsed.TotalMilliseconds * 1e6) * 100, 1),
+            CpuPercent = CpuRate.Percent(cpu0, cpu1, elapsed),
             SampleMilliseconds = (int)elapsed.TotalMilliseconds,
             MemoryBytes = run.Usage.MemoryBytes,
             MemoryLimitBytes = run.MemoryLimitBytes,
