@@ -135,21 +135,8 @@ public sealed class BenchAcceptanceTests : IDisposable
         Assert.Equal("no leftovers of an interrupted bench run", RunCli(TimeSpan.FromMinutes(1), "bench", "--clean").Stdout.Trim());
     }
 
-    private async Task StartDaemonAsync()
-    {
-        var psi = new ProcessStartInfo(Stratad) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["--root", Root, "--socket", Socket])
-        {
-            psi.ArgumentList.Add(a);
-        }
-        _daemon = Process.Start(psi)!;
-        _daemon.OutputDataReceived += (_, _) => { };
-        _daemon.ErrorDataReceived += (_, _) => { };
-        _daemon.BeginOutputReadLine();
-        _daemon.BeginErrorReadLine();
-        var up = await TestEnvironment.EventuallyAsync(() => RunCli(TimeSpan.FromSeconds(30), "info").ExitCode == 0, TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(200));
-        Assert.True(up, "stratad did not come up within 90 s");
-    }
+    private async Task StartDaemonAsync() =>
+        _daemon = await PublishedDaemon.StartAsync(Socket, ["--root", Root, "--socket", Socket]);
 
     private (int ExitCode, string Stdout, string Stderr) RunCli(TimeSpan timeout, params string[] args)
     {

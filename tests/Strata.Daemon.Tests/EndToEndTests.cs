@@ -31,27 +31,10 @@ public sealed class EndToEndTests : IAsyncLifetime
     private void RequireBinaries() =>
         TestEnvironment.Require(File.Exists(Cli) && File.Exists(Stratad), $"{Cli} and {Stratad} are missing; run scripts/publish-native.sh");
 
-    private async Task StartDaemonAsync(params string[] extra)
-    {
-        var psi = new ProcessStartInfo(Stratad)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            // Started from the directory its root is in, as `cd /var/lib/strata && stratad` would be.
-            WorkingDirectory = _dir.Path,
-        };
-        foreach (var a in (string[])["--root", Root, "--socket", Socket, "--log-max-size", "1M", .. extra])
-        {
-            psi.ArgumentList.Add(a);
-        }
-        _daemon = Process.Start(psi)!;
-        _daemon.OutputDataReceived += (_, _) => { };
-        _daemon.ErrorDataReceived += (_, _) => { };
-        _daemon.BeginOutputReadLine();
-        _daemon.BeginErrorReadLine();
-        var up = await TestEnvironment.EventuallyAsync(() => RunCli("info").ExitCode == 0, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
-        Assert.True(up, "stratad did not come up within 30 s");
-    }
+    private async Task StartDaemonAsync(params string[] extra) =>
+        // Started from the directory its root is in, as `cd /var/lib/strata && stratad` would be.
+        _daemon = await PublishedDaemon.StartAsync(Socket, ["--root", Root, "--socket", Socket, "--log-max-size", "1M", .. extra],
+            workingDirectory: _dir.Path);
 
     private (int ExitCode, string Stdout, string Stderr) RunCli(params string[] args)
     {

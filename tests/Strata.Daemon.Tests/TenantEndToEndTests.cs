@@ -26,18 +26,8 @@ public sealed class TenantEndToEndTests : IAsyncLifetime
         {
             return;
         }
-        var psi = new ProcessStartInfo(Stratad) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["--root", _dir.Combine("root"), "--socket", Socket, "--listen", $"127.0.0.1:{_port}", "--enable-fake-tier"])
-        {
-            psi.ArgumentList.Add(a);
-        }
-        _daemon = Process.Start(psi)!;
-        _daemon.OutputDataReceived += (_, _) => { };
-        _daemon.ErrorDataReceived += (_, _) => { };
-        _daemon.BeginOutputReadLine();
-        _daemon.BeginErrorReadLine();
-        var up = await TestEnvironment.EventuallyAsync(() => Admin("info").Code == 0, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
-        Assert.True(up, "stratad did not come up within 30 s");
+        _daemon = await PublishedDaemon.StartAsync(Socket,
+            ["--root", _dir.Combine("root"), "--socket", Socket, "--listen", $"127.0.0.1:{_port}", "--enable-fake-tier"]);
     }
 
     public Task DisposeAsync()

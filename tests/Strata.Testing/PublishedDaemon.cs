@@ -17,14 +17,17 @@ public static class PublishedDaemon
     /// <summary>
     /// Starts stratad with <paramref name="arguments"/> (and <paramref name="environment"/> added to its environment)
     /// and waits until it answers on <paramref name="socket"/>. Its output lines go to <paramref name="output"/> when given.
+    /// It runs in <paramref name="workingDirectory"/> when given. A loaded CI host can take tens of seconds to start it
+    /// (it verifies its engines before it listens), so it is given two minutes.
     /// </summary>
     public static async Task<Process> StartAsync(string socket, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null,
-        Action<string>? output = null)
+        Action<string>? output = null, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo(Binary)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            WorkingDirectory = workingDirectory ?? "",
         };
         foreach (var a in arguments)
         {

@@ -100,9 +100,24 @@ public static class TestEnvironment
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Polls a condition until it holds or the deadline passes (never a blind sleep).</summary>
+    /// <summary>
+    /// How much longer than written every <see cref="EventuallyAsync(Func{bool}, TimeSpan, TimeSpan?)"/> deadline is:
+    /// <c>STRATA_TEST_TIME_SCALE</c> when set, else 3 under <c>CI=true</c> (a 2-core runner booting QEMU under TCG
+    /// is several times slower than a developer's machine), else 1. A condition that holds ends the wait at once, so
+    /// the scale costs time only when a test is failing anyway.
+    /// </summary>
+    public static double TimeScale { get; } =
+        double.TryParse(Environment.GetEnvironmentVariable("STRATA_TEST_TIME_SCALE"), System.Globalization.NumberStyles.Float,
+            System.Globalization.CultureInfo.InvariantCulture, out var scale) && scale >= 1 ? scale
+        : IsCi ? 3 : 1;
+
+    /// <summary>A test's deadline, stretched by <see cref="TimeScale"/>.</summary>
+    public static TimeSpan Scaled(TimeSpan timeout) => timeout * TimeScale;
+
+    /// <summary>Polls a condition until it holds or the deadline (stretched by <see cref="TimeScale"/>) passes (never a blind sleep).</summary>
     public static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan timeout, TimeSpan? interval = null)
     {
+        timeout = Scaled(timeout);
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < timeout)
         {
@@ -115,10 +130,11 @@ public static class TestEnvironment
         return condition();
     }
 
-    /// <summary>Polls an asynchronous condition until it holds or the deadline passes.</summary>
+    /// <summary>Polls an asynchronous condition until it holds or the deadline (stretched by <see cref="TimeScale"/>) passes.</summary>
     public static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, TimeSpan? interval = null)
     {
         ArgumentNullException.ThrowIfNull(condition);
+        timeout = Scaled(timeout);
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < timeout)
         {
