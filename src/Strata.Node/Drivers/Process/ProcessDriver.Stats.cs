@@ -65,6 +65,5 @@ public sealed partial class ProcessDriver : IStatsDriver
     }
 
     private static IReadOnlyList<int> Processes(DriverHandle handle, CgroupSet? cgroups) =>
-        cgroups?.Processes() is { Count: > 0 } inCgroup ? inCgroup
-            : handle.Pid is { } pid ? [pid, .. HostProcesses.Children(pid)] : [];
+        cgroups?.Processes() is { Count: > 0 } inCgroup ? inCgroup : HostProcesses.WithChildren(handle.Pid);
 }
