@@ -2,8 +2,9 @@ namespace Strata.Node.Cgroups;
 
 /// <summary>
 /// What the live resize of the process and container tiers shares (docs/rightsizing.md, "Live resize"): the check of
-/// the request, the instance's cgroups found from its handle, the limits written where the instance has a cgroup for
-/// them, and the instance's file that every start reads rewritten whole, so the next start keeps the new limits.
+/// the request, the instance's cgroups found from its handle, and the limits written where the instance has a cgroup
+/// for them. Each tier then rewrites the file every start reads (config.json, spec.json) whole with
+/// <see cref="Strata.Contracts.Host.AtomicFile"/>, so the next start keeps the new limits.
 /// </summary>
 internal static class CgroupResize
 {
@@ -37,13 +38,5 @@ internal static class CgroupResize
             CgroupLimits.SetCpus(cpuDirectory, c);
         }
         return (memoryDirectory is null ? memoryBytes : null, cpuDirectory is null ? cpus : null);
-    }
-
-    /// <summary>Replaces <paramref name="path"/> with <paramref name="text"/> in one rename, so a start never reads half of it.</summary>
-    public static void Keep(string path, string text)
-    {
-        var temporary = path + ".tmp";
-        File.WriteAllText(temporary, text);
-        File.Move(temporary, path, overwrite: true);
     }
 }

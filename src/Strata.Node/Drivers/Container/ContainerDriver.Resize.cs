@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Node.Cgroups;
 
 namespace Strata.Node.Drivers.Container;
@@ -83,7 +84,7 @@ public sealed partial class ContainerDriver : IResizeDriver
             cpu["period"] = CgroupLimits.CfsPeriodMicros;
             cpu["quota"] = c * CgroupLimits.CfsPeriodMicros;
         }
-        CgroupResize.Keep(path, config.ToJsonString());
+        AtomicFile.WriteAllText(path, config.ToJsonString());
     }
 
     private static double? BundleCpus(DriverHandle handle)

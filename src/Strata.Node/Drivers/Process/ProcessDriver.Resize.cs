@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Node.Cgroups;
 
 namespace Strata.Node.Drivers.Process;
@@ -40,6 +41,6 @@ public sealed partial class ProcessDriver : IResizeDriver
         var spec = JsonSerializer.Deserialize(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false), StrataJsonContext.Default.InstanceSpec)!;
         var resources = spec.Resources ?? new ResourceSpec();
         resources = resources with { MemoryBytes = memoryBytes ?? resources.MemoryBytes, Cpus = cpus ?? resources.Cpus };
-        CgroupResize.Keep(path, JsonSerializer.Serialize(spec with { Resources = resources }, StrataJsonContext.Default.InstanceSpec));
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(spec with { Resources = resources }, StrataJsonContext.Default.InstanceSpec));
     }
 }
