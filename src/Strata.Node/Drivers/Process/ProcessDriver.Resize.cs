@@ -28,17 +28,20 @@ public sealed partial class ProcessDriver : IResizeDriver
             throw StrataException.Invalid("cpus", $"process instance {handle.InstanceId} was created without a CPU limit, and on cgroup v1 its cpu cgroup is made only for one, so there is nothing to change live; recreate it with --cpus to resize it later");
         }
         CgroupResize.Write(memoryDir, cpuDir, memoryBytes, cpus);
-        await KeepInSpecAsync(handle, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
+        await KeepInSpecAsync(handle, memoryBytes, cpus).ConfigureAwait(false);
         var memory = memoryDir is null ? 0 : CgroupLimits.ReadMemoryLimit(memoryDir) ?? 0;
         var cores = cpuDir is null ? System.Environment.ProcessorCount : (int)Math.Ceiling(CgroupLimits.ReadCpus(cpuDir) ?? System.Environment.ProcessorCount);
         return new ResizeResult(memory, memory, cores, cores, Kept: true);
     }
 
-    /// <summary>The spec beside the handle, which every start reads, takes the new limits.</summary>
-    private static async Task KeepInSpecAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
+    /// <summary>
+    /// The spec beside the handle, which every start reads, takes the new limits. Not cancellable: the limits are
+    /// already written in the cgroups by then, and a start must not lose them.
+    /// </summary>
+    private static async Task KeepInSpecAsync(DriverHandle handle, long? memoryBytes, int? cpus)
     {
         var path = Path.Combine(handle.Directory, SpecFileName);
-        var spec = JsonSerializer.Deserialize(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false), StrataJsonContext.Default.InstanceSpec)!;
+        var spec = JsonSerializer.Deserialize(await File.ReadAllTextAsync(path, CancellationToken.None).ConfigureAwait(false), StrataJsonContext.Default.InstanceSpec)!;
         var resources = spec.Resources ?? new ResourceSpec();
         resources = resources with { MemoryBytes = memoryBytes ?? resources.MemoryBytes, Cpus = cpus ?? resources.Cpus };
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(spec with { Resources = resources }, StrataJsonContext.Default.InstanceSpec));
