@@ -171,7 +171,7 @@ static async Task RunRawAsync(string dir, IReadOnlyList<string> argv, (string St
     {
         throw new InvalidOperationException(made.Error);
     }
-    foreach (var stale in new[] { "control", "qmp.sock", "exec.sock", "setup.sock", "console.sock", "serial.log" })
+    foreach (var stale in new[] { "control", "qmp.sock", "exec.sock", GuestTemplate.SetupSocketName, "console.sock", "serial.log" })
     {
         File.Delete(Path.Combine(dir, stale));
     }
@@ -192,7 +192,7 @@ static async Task RunRawAsync(string dir, IReadOnlyList<string> argv, (string St
         {
             await GuestTemplate.RestoreAsync(qmp, r.State, CancellationToken.None);
         }
-        await GuestTemplate.SendSetupAsync(Path.Combine(dir, "setup.sock"), GuestTemplate.SetupLine(r.Words, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), CancellationToken.None);
+        await GuestTemplate.SendSetupAsync(Path.Combine(dir, GuestTemplate.SetupSocketName), GuestTemplate.SetupLine(r.Words, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), CancellationToken.None);
     }
     await first;
     times.Add(sw.Elapsed.TotalMilliseconds);

@@ -57,8 +57,8 @@ public sealed class RawQemuRestoreTarget(string kernel, string initrd, string ba
                 Workload = argv is null ? options.Workload : options.Workload with { Argv = argv },
                 MemoryMiB = memoryMiB,
                 Hostname = "bench",
-            }, template, Path.Combine(options.Directory, "setup.sock")),
-            (plan, ct) => GuestTemplate.ResumeAsync(plan.QmpSocket, Path.Combine(template, GuestTemplate.StateFileName), Path.Combine(plan.Directory, "setup.sock"),
+            }, template, Path.Combine(options.Directory, GuestTemplate.SetupSocketName)),
+            (plan, ct) => GuestTemplate.ResumeAsync(plan.QmpSocket, Path.Combine(template, GuestTemplate.StateFileName), Path.Combine(plan.Directory, GuestTemplate.SetupSocketName),
                 GuestTemplate.SetupLine(plan.SetupLine!, DateTimeOffset.UtcNow), TimeSpan.FromSeconds(30), ct),
             ct);
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 using Strata.Qemu.Guest;
 
 namespace Strata.Qemu;
@@ -172,9 +173,7 @@ public sealed class AcceleratorProbe
     private void WriteCache(string path, string key, AcceleratorChoice choice)
     {
         Directory.CreateDirectory(_cacheDirectory);
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(new ProbeCacheEntry(CacheVersion, key, choice.Accel, choice.Reason, _time.GetUtcNow()), ProbeCacheJson.Default.ProbeCacheEntry));
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new ProbeCacheEntry(CacheVersion, key, choice.Accel, choice.Reason, _time.GetUtcNow()), ProbeCacheJson.Default.ProbeCacheEntry));
     }
 }
 

@@ -1,13 +1,9 @@
-using System.Net;
 using System.Text.Json;
-using Microsoft.Extensions.DependencyInjection;
 using Strata.Bench.Core;
 using Strata.Bench.Core.Planning;
 using Strata.Client;
 using Strata.Contracts;
-using Strata.Control.Usage;
 using Strata.Daemon.Tests;
-using Strata.Testing;
 
 namespace Strata.Bench.Tests;
 
@@ -31,12 +27,10 @@ public sealed class PlanSourcesTests : IAsyncLifetime
 
     private InProcessDaemon _daemon = null!;
     private StrataClient _admin = null!;
-    private int _port;
 
     public async Task InitializeAsync()
     {
-        _port = NetworkCensus.FreePort();
-        _daemon = await InProcessDaemon.StartAsync(o => o with { Listen = new IPEndPoint(IPAddress.Loopback, _port), UsageIntervalSeconds = 0 });
+        _daemon = await InProcessDaemon.StartWithTcpAsync(o => o with { UsageIntervalSeconds = 0 });
         _admin = _daemon.Client();
     }
 
@@ -46,27 +40,20 @@ public sealed class PlanSourcesTests : IAsyncLifetime
         await _daemon.DisposeAsync();
     }
 
-    private StrataClient Tcp(string token) => new(new ClientOptions { Host = new Uri($"http://127.0.0.1:{_port}"), Token = token });
-
     [Fact]
     public async Task Gather_UsesTheStoredBenchAndTheCallersHistory_AndASecondProjectSeesNoneOfIt()
     {
         await _admin.SaveBenchResultsAsync(JsonSerializer.Serialize(SampleReports.Known(), BenchJsonContext.Default.BenchReport));
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "rs21pa" });
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "rs21pb" });
-        using var a = Tcp((await _admin.CreateTokenAsync("rs21pa", ProjectRoles.Operator)).Token!);
-        using var b = Tcp((await _admin.CreateTokenAsync("rs21pb", ProjectRoles.Operator)).Token!);
+        using var a = _daemon.Tcp((await _admin.CreateTokenAsync("rs21pa", ProjectRoles.Operator)).Token!);
+        using var b = _daemon.Tcp((await _admin.CreateTokenAsync("rs21pb", ProjectRoles.Operator)).Token!);
         await a.CreateAsync(new InstanceSpec
         {
             Name = "plweb", Tier = "fake", Args = ["use", "300", "0.25"],
             Resources = new ResourceSpec { MemoryBytes = 1024 * Mib, Cpus = 2 },
         });
-        var sampler = _daemon.Services.GetRequiredService<UsageSampler>();
-        for (var i = 0; i < 4; i++)
-        {
-            await sampler.SampleOnceAsync(CancellationToken.None);
-            await Task.Delay(5);
-        }
+        await _daemon.SampleUsageAsync(4);
 
         var mine = await PlanSources.GatherAsync(a, File, "app.yaml", new PlanOptions(HostCpus: 8, HostMemoryBytes: 16L << 30));
         var theirs = await PlanSources.GatherAsync(b, File, "app.yaml", new PlanOptions());

@@ -15,12 +15,10 @@ public sealed class CreateOperationTests : IAsyncLifetime
 {
     private InProcessDaemon _daemon = null!;
     private StrataClient _admin = null!;
-    private int _port;
 
     public async Task InitializeAsync()
     {
-        _port = NetworkCensus.FreePort();
-        _daemon = await InProcessDaemon.StartAsync(o => o with { Listen = new IPEndPoint(IPAddress.Loopback, _port) });
+        _daemon = await InProcessDaemon.StartWithTcpAsync();
         _admin = _daemon.Client();
     }
 
@@ -34,8 +32,6 @@ public sealed class CreateOperationTests : IAsyncLifetime
         new() { Name = name, Tier = "fake", Args = ["steps", $"{steps}", $"{pauseMs}", "sleep"] };
 
     private static IEnumerable<ProgressItem> Items(OperationEvent e) => e.Item is { } item ? [item] : e.Operation?.Progress.Items ?? [];
-
-    private StrataClient Tcp(string token) => new(new ClientOptions { Host = new Uri($"http://127.0.0.1:{_port}"), Token = token });
 
     [Fact]
     public async Task SlowCreate_StepsArriveInOrder_ThenTheRunningInstanceIsTheResult()
@@ -107,9 +103,9 @@ public sealed class CreateOperationTests : IAsyncLifetime
         var restrictions = new ProjectRestrictions { AllowedTiers = ["fake"] };
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "a", Restrictions = restrictions });
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "b", Restrictions = restrictions });
-        using var a = Tcp((await _admin.CreateTokenAsync("a", ProjectRoles.Operator)).Token!);
-        using var b = Tcp((await _admin.CreateTokenAsync("b", ProjectRoles.Operator)).Token!);
-        using var bViewer = Tcp((await _admin.CreateTokenAsync("b", ProjectRoles.Viewer)).Token!);
+        using var a = _daemon.Tcp((await _admin.CreateTokenAsync("a", ProjectRoles.Operator)).Token!);
+        using var b = _daemon.Tcp((await _admin.CreateTokenAsync("b", ProjectRoles.Operator)).Token!);
+        using var bViewer = _daemon.Tcp((await _admin.CreateTokenAsync("b", ProjectRoles.Viewer)).Token!);
 
         var mine = await b.CreateOperationAsync(Slow("web", 2, 60_000));
         Assert.Equal("b", mine.Project);

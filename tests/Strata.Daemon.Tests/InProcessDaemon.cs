@@ -1,5 +1,8 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Strata.Client;
+using Strata.Control.Usage;
 using Strata.Testing;
 
 namespace Strata.Daemon.Tests;
@@ -30,7 +33,43 @@ public sealed class InProcessDaemon : IAsyncDisposable
         return d;
     }
 
+    /// <summary>
+    /// <see cref="StartAsync"/> with a TCP listener on a free loopback port as well, where project tokens are taken
+    /// (<see cref="Tcp"/>); the Unix socket's <see cref="Client"/> stays the administrator.
+    /// </summary>
+    public static Task<InProcessDaemon> StartWithTcpAsync(Func<DaemonOptions, DaemonOptions>? configure = null, Action<ILoggingBuilder>? logging = null)
+    {
+        var port = NetworkCensus.FreePort();
+        return StartAsync(o =>
+        {
+            var tcp = o with { Listen = new IPEndPoint(IPAddress.Loopback, port) };
+            return configure?.Invoke(tcp) ?? tcp;
+        }, logging);
+    }
+
     public StrataClient Client(string? project = null) => new(new ClientOptions { Socket = Socket, Project = project ?? "default" });
+
+    /// <summary>The TCP port of a daemon started by <see cref="StartWithTcpAsync"/>.</summary>
+    public int Port => Options.Listen?.Port ?? throw new InvalidOperationException("this daemon has no TCP listener; start it with StartWithTcpAsync");
+
+    /// <summary>A client of the TCP listener with a project's <paramref name="token"/> (and, for an administrator's token, a project).</summary>
+    public StrataClient Tcp(string? token, string? project = null) =>
+        new(new ClientOptions { Host = new Uri($"http://127.0.0.1:{Port}"), Token = token, Project = project });
+
+    /// <summary>
+    /// Drives <paramref name="rounds"/> rounds of the usage sampler (start the daemon with <c>UsageIntervalSeconds = 0</c>
+    /// so that the test alone decides when a round runs), a few milliseconds apart: CPU use is the difference of two
+    /// readings over real time.
+    /// </summary>
+    public async Task SampleUsageAsync(int rounds)
+    {
+        var sampler = Services.GetRequiredService<UsageSampler>();
+        for (var i = 0; i < rounds; i++)
+        {
+            await sampler.SampleOnceAsync(CancellationToken.None);
+            await Task.Delay(5);
+        }
+    }
 
     public HttpClient Http()
     {

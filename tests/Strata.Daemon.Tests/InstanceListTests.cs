@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json;
 using Strata.Client;
 using Strata.Contracts;
-using Strata.Testing;
 
 namespace Strata.Daemon.Tests;
 
@@ -14,12 +13,10 @@ public sealed class InstanceListTests : IAsyncLifetime
 {
     private InProcessDaemon _daemon = null!;
     private StrataClient _admin = null!;
-    private int _port;
 
     public async Task InitializeAsync()
     {
-        _port = NetworkCensus.FreePort();
-        _daemon = await InProcessDaemon.StartAsync(o => o with { Listen = new IPEndPoint(IPAddress.Loopback, _port) });
+        _daemon = await InProcessDaemon.StartWithTcpAsync();
         _admin = _daemon.Client();
     }
 
@@ -93,8 +90,8 @@ public sealed class InstanceListTests : IAsyncLifetime
         var restrictions = new ProjectRestrictions { AllowedTiers = ["fake"] };
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "a", Restrictions = restrictions });
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "b", Restrictions = restrictions });
-        using var a = Tcp((await _admin.CreateTokenAsync("a", ProjectRoles.Operator)).Token!);
-        using var b = Tcp((await _admin.CreateTokenAsync("b", ProjectRoles.Operator)).Token!);
+        using var a = _daemon.Tcp((await _admin.CreateTokenAsync("a", ProjectRoles.Operator)).Token!);
+        using var b = _daemon.Tcp((await _admin.CreateTokenAsync("b", ProjectRoles.Operator)).Token!);
         await a.CreateAsync(Sleeper("web"));
         await a.CreateAsync(Sleeper("db"), start: false);
         Assert.Equal(2, (await a.ListAsync()).Items.Count); // listed once: their JSON is now kept
@@ -106,6 +103,4 @@ public sealed class InstanceListTests : IAsyncLifetime
         Assert.All((await a.ListAsync()).Items, i => Assert.Equal("a", i.Project));
         Assert.Equal("running", (await a.GetAsync("web")).State);
     }
-
-    private StrataClient Tcp(string token) => new(new ClientOptions { Host = new Uri($"http://127.0.0.1:{_port}"), Token = token });
 }

@@ -1,9 +1,5 @@
-using System.Net;
-using Microsoft.Extensions.DependencyInjection;
 using Strata.Client;
 using Strata.Contracts;
-using Strata.Control.Usage;
-using Strata.Testing;
 
 namespace Strata.Daemon.Tests;
 
@@ -18,12 +14,10 @@ public sealed class RightsizingTenantTests : IAsyncLifetime
     private static readonly ProjectRestrictions FakeOnly = new() { AllowedTiers = ["fake"] };
     private InProcessDaemon _daemon = null!;
     private StrataClient _admin = null!;
-    private int _port;
 
     public async Task InitializeAsync()
     {
-        _port = NetworkCensus.FreePort();
-        _daemon = await InProcessDaemon.StartAsync(o => o with { Listen = new IPEndPoint(IPAddress.Loopback, _port), UsageIntervalSeconds = 0 });
+        _daemon = await InProcessDaemon.StartWithTcpAsync(o => o with { UsageIntervalSeconds = 0 });
         _admin = _daemon.Client();
     }
 
@@ -33,8 +27,6 @@ public sealed class RightsizingTenantTests : IAsyncLifetime
         await _daemon.DisposeAsync();
     }
 
-    private StrataClient Tcp(string token) => new(new ClientOptions { Host = new Uri($"http://127.0.0.1:{_port}"), Token = token });
-
     private static InstanceSpec User(string name, int memoryMib) => new()
     {
         Name = name,
@@ -43,27 +35,17 @@ public sealed class RightsizingTenantTests : IAsyncLifetime
         Resources = new ResourceSpec { MemoryBytes = 1024 * Mib, Cpus = 2 },
     };
 
-    private async Task SampleAsync(int rounds)
-    {
-        var sampler = _daemon.Services.GetRequiredService<UsageSampler>();
-        for (var i = 0; i < rounds; i++)
-        {
-            await sampler.SampleOnceAsync(CancellationToken.None);
-            await Task.Delay(5); // CPU use is the difference of two readings over real time
-        }
-    }
-
     [Fact]
     public async Task SecondProjectsToken_SeesAndTouchesNoOtherProjectsHistory()
     {
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "r21a", Restrictions = FakeOnly });
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "r21b", Restrictions = FakeOnly });
-        using var a = Tcp((await _admin.CreateTokenAsync("r21a", ProjectRoles.Operator)).Token!);
-        using var b = Tcp((await _admin.CreateTokenAsync("r21b", ProjectRoles.Operator)).Token!);
-        using var bViewer = Tcp((await _admin.CreateTokenAsync("r21b", ProjectRoles.Viewer)).Token!);
+        using var a = _daemon.Tcp((await _admin.CreateTokenAsync("r21a", ProjectRoles.Operator)).Token!);
+        using var b = _daemon.Tcp((await _admin.CreateTokenAsync("r21b", ProjectRoles.Operator)).Token!);
+        using var bViewer = _daemon.Tcp((await _admin.CreateTokenAsync("r21b", ProjectRoles.Viewer)).Token!);
         await b.CreateAsync(User("r21web", 300));
         await b.CreateAsync(User("r21db", 500));
-        await SampleAsync(4);
+        await _daemon.SampleUsageAsync(4);
 
         // Project b sees its own two, with their own numbers.
         var mine = (await b.RecommendationsAsync()).Recommendations;
@@ -97,7 +79,7 @@ public sealed class RightsizingTenantTests : IAsyncLifetime
 
         // Its own instance of the same name has its own history; b's is untouched.
         await a.CreateAsync(User("r21web", 100));
-        await SampleAsync(3);
+        await _daemon.SampleUsageAsync(3);
         Assert.Equal(100 * Mib, (await a.RecommendationAsync("r21web")).ObservedMemoryPeak, 0.01 * Mib);
         Assert.Equal(300 * Mib, (await b.RecommendationAsync("r21web")).ObservedMemoryPeak, 0.01 * Mib);
         Assert.Equal(1024 * Mib, (await b.RecommendationAsync("r21web")).Current.MemoryBytes);
@@ -113,9 +95,9 @@ public sealed class RightsizingTenantTests : IAsyncLifetime
     {
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "r21c", Restrictions = FakeOnly });
         await _admin.CreateProjectAsync(new CreateProjectRequest { Name = "r21d", Restrictions = FakeOnly });
-        using var cAdmin = Tcp((await _admin.CreateTokenAsync("r21c", ProjectRoles.Admin)).Token!);
-        using var cOperator = Tcp((await _admin.CreateTokenAsync("r21c", ProjectRoles.Operator)).Token!);
-        using var d = Tcp((await _admin.CreateTokenAsync("r21d", ProjectRoles.Admin)).Token!);
+        using var cAdmin = _daemon.Tcp((await _admin.CreateTokenAsync("r21c", ProjectRoles.Admin)).Token!);
+        using var cOperator = _daemon.Tcp((await _admin.CreateTokenAsync("r21c", ProjectRoles.Operator)).Token!);
+        using var d = _daemon.Tcp((await _admin.CreateTokenAsync("r21d", ProjectRoles.Admin)).Token!);
         await cOperator.CreateAsync(User("r21set", 100) with { Rightsize = "auto" });
 
         // Project c's own: the operator changes its instance's mode, its admin the project's default; inspect shows both.
@@ -158,7 +140,7 @@ public sealed class RightsizingTenantTests : IAsyncLifetime
     public async Task Histories_SurviveADaemonRestart()
     {
         await _admin.CreateAsync(User("r21keep", 200));
-        await SampleAsync(4);
+        await _daemon.SampleUsageAsync(4);
         var before = await _admin.RecommendationAsync("r21keep");
         await _daemon.RestartAsync(); // the fake workload is lost with the daemon; its instance record and history stay
         var after = (await _daemon.Client().RecommendationsAsync()).Recommendations.Single(r => r.Name == "r21keep");

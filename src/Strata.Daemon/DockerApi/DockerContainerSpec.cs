@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Strata.Contracts;
 
@@ -314,42 +311,6 @@ internal sealed partial class DockerContainerSpec
         }
     }
 
-    private void ReadNetworkingConfig(JsonElement v)
-    {
-        if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("EndpointsConfig", out var endpoints) || endpoints.ValueKind != JsonValueKind.Object)
-        {
-            RefuseUnlessZero("NetworkingConfig", v.ValueKind == JsonValueKind.Object && v.TryGetProperty("EndpointsConfig", out _) ? default : v);
-            return;
-        }
-        var count = 0;
-        foreach (var endpoint in endpoints.EnumerateObject())
-        {
-            if (++count > 1)
-            {
-                throw Unsupported("NetworkingConfig.EndpointsConfig", "a Strata container joins one network; give one network at create");
-            }
-            SetNetwork(endpoint.Name, "NetworkingConfig.EndpointsConfig");
-            if (endpoint.Value.ValueKind == JsonValueKind.Object)
-            {
-                foreach (var setting in endpoint.Value.EnumerateObject())
-                {
-                    var field = $"NetworkingConfig.EndpointsConfig.{endpoint.Name}.{setting.Name}";
-                    if (setting.Name == "Aliases")
-                    {
-                        // More names the container is reached by (Compose gives the service's name); '_' becomes '-'.
-                        _aliases.AddRange((Strings(setting.Value, field) ?? []).Select(ToStrataName));
-                        continue;
-                    }
-                    if (setting.Name is "NetworkID" or "EndpointID")
-                    {
-                        continue;
-                    }
-                    RefuseUnlessZero(field, setting.Value);
-                }
-            }
-        }
-    }
-
     private void Finish()
     {
         var labels = _spec.Labels is null ? new Dictionary<string, string>() : new Dictionary<string, string>(_spec.Labels);
@@ -407,137 +368,6 @@ internal sealed partial class DockerContainerSpec
         _tier = tier;
     }
 
-    private void SetNetwork(string mode, string field)
-    {
-        var network = mode switch
-        {
-            "default" or "bridge" => _defaultNetwork ?? "none",
-            "none" or "host" => mode,
-            _ when mode.StartsWith("container:", StringComparison.Ordinal) =>
-                throw Unsupported(field, "a Strata container cannot share another container's network namespace; put both on one network"),
-            _ => _networkName(mode),
-        };
-        if (_network is not null && _network != network)
-        {
-            throw StrataException.Invalid(field, $"'{mode}' conflicts with network '{_network}' given elsewhere; a Strata container joins one network");
-        }
-        _network = network;
-    }
-
-    private MountSpec ParseBind(string bind, string field)
-    {
-        var parts = bind.Split(':');
-        if (parts.Length is < 2 or > 3)
-        {
-            throw StrataException.Invalid(field, $"'{bind}' is not SOURCE:TARGET[:ro|rw]");
-        }
-        var readOnly = false;
-        if (parts.Length == 3)
-        {
-            foreach (var option in parts[2].Split(','))
-            {
-                readOnly = option switch
-                {
-                    "ro" => true,
-                    "rw" => false,
-                    "z" or "Z" or "rprivate" or "private" or "nocopy" => readOnly,
-                    _ => throw Unsupported(field, $"'{bind}': mount option '{option}' is not supported; use ro or rw"),
-                };
-            }
-        }
-        return Mount(parts[0], parts[1], readOnly, field);
-    }
-
-    private MountSpec Mount(string source, string target, bool readOnly, string field)
-    {
-        if (!target.StartsWith('/'))
-        {
-            throw StrataException.Invalid(field, $"'{target}' is not an absolute path in the container");
-        }
-        if (source.StartsWith('/'))
-        {
-            return new MountSpec { Source = source, Target = target, ReadOnly = readOnly };
-        }
-        DockerVolumes.ValidateName(source, field);
-        if (!_volumes.Exists(_project, source))
-        {
-            NewVolumes.Add(source);
-        }
-        return new MountSpec { Source = _volumes.PathOf(_project, source), Target = target, ReadOnly = readOnly };
-    }
-
-    private void ReadMounts(JsonElement v, string field)
-    {
-        if (v.ValueKind != JsonValueKind.Array)
-        {
-            RefuseUnlessZero(field, v);
-            return;
-        }
-        var i = 0;
-        foreach (var m in v.EnumerateArray())
-        {
-            var f = $"{field}[{i++}]";
-            var type = m.TryGetProperty("Type", out var t) ? t.GetString() : null;
-            var source = m.TryGetProperty("Source", out var s) ? s.GetString() ?? "" : "";
-            var target = m.TryGetProperty("Target", out var tg) ? tg.GetString() ?? "" : "";
-            var readOnly = m.TryGetProperty("ReadOnly", out var ro) && ro.ValueKind == JsonValueKind.True;
-            if (type == "tmpfs")
-            {
-                _tmpfs.Add(ReadTmpfsMount(m, f, target, readOnly));
-                continue;
-            }
-            foreach (var option in m.EnumerateObject())
-            {
-                if (option.Name is not ("Type" or "Source" or "Target" or "ReadOnly" or "Consistency"))
-                {
-                    RefuseUnlessZero($"{f}.{option.Name}", option.Value);
-                }
-            }
-            _mounts.Add(type switch
-            {
-                "bind" when source.StartsWith('/') => Mount(source, target, readOnly, f),
-                "bind" => throw StrataException.Invalid($"{f}.Source", $"'{source}' is not an absolute host path"),
-                "volume" when source.Length > 0 => Mount(source, target, readOnly, f),
-                "volume" => throw Unsupported($"{f}.Source", "anonymous volumes are not supported; name the volume"),
-                _ => throw Unsupported($"{f}.Type", $"'{type}' mounts are not supported; use bind, volume or tmpfs"),
-            });
-        }
-    }
-
-    private void ReadPortBindings(JsonElement v, string field)
-    {
-        if (v.ValueKind != JsonValueKind.Object)
-        {
-            RefuseUnlessZero(field, v);
-            return;
-        }
-        foreach (var binding in v.EnumerateObject())
-        {
-            var (port, protocol) = ParsePortKey(binding.Name, $"{field}.{binding.Name}");
-            if (binding.Value.ValueKind != JsonValueKind.Array)
-            {
-                continue;
-            }
-            foreach (var host in binding.Value.EnumerateArray())
-            {
-                var ip = host.TryGetProperty("HostIp", out var i) ? NonEmpty(i.GetString()) : null;
-                var text = host.TryGetProperty("HostPort", out var h) ? NonEmpty(h.GetString()) : null;
-                int hostPort;
-                if (text is null || text == "0")
-                {
-                    hostPort = FreePort(protocol);
-                }
-                else if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out hostPort))
-                {
-                    throw Unsupported($"{field}.{binding.Name}", $"host port '{text}' is not one port number (ranges are not supported)");
-                }
-                var spec = new PortSpec { HostIp = ip is "0.0.0.0" or "::" ? null : ip, HostPort = hostPort, ContainerPort = port, Protocol = protocol };
-                spec.Validate($"{field}.{binding.Name}");
-                _ports.Add(spec);
-            }
-        }
-    }
-
     private void ReadDevices(JsonElement v, string field)
     {
         if (v.ValueKind != JsonValueKind.Array)
@@ -577,26 +407,4 @@ internal sealed partial class DockerContainerSpec
     /// '-'; anything else invalid is refused by Strata's validation, naming the field.
     /// </summary>
     public static string ToStrataName(string name) => name.TrimStart('/').Replace('_', '-');
-
-    internal static (int Port, string Protocol) ParsePortKey(string key, string field)
-    {
-        var slash = key.IndexOf('/', StringComparison.Ordinal);
-        var protocol = slash < 0 ? "tcp" : key[(slash + 1)..];
-        if (!int.TryParse(slash < 0 ? key : key[..slash], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535
-            || protocol is not ("tcp" or "udp"))
-        {
-            throw StrataException.Invalid(field, $"'{key}' is not PORT/tcp or PORT/udp");
-        }
-        return (port, protocol);
-    }
-
-    /// <summary>A host port nobody listens on now (Docker's "random host port").</summary>
-    private static int FreePort(string protocol)
-    {
-        using var socket = protocol == "udp"
-            ? new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)
-            : new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Any, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
 }

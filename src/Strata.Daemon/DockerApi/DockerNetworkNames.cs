@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Strata.Contracts.Host;
 
 namespace Strata.Daemon.DockerApi;
 
@@ -76,9 +77,7 @@ internal sealed class DockerNetworkNames(string root)
 
     private void Write(Dictionary<string, DockerNetworkMeta> all)
     {
-        var temp = _path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(all, DockerJsonContext.Default.DictionaryStringDockerNetworkMeta));
-        File.Move(temp, _path, overwrite: true);
+        AtomicFile.WriteAllText(_path, JsonSerializer.Serialize(all, DockerJsonContext.Default.DictionaryStringDockerNetworkMeta));
     }
 }
 

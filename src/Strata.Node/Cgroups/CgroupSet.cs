@@ -103,7 +103,7 @@ public sealed class CgroupSet
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            new CgroupSet(root, created, null).Delete();
+            RemoveCreated(created);
             throw new StrataException(ErrorKind.Unavailable,
                 $"could not set resource limits through cgroups ({e.Message}); run stratad as root on a host with the cpu, memory and pids controllers, or drop --cpus/--memory/--pids", "resources", e);
         }
@@ -292,36 +292,26 @@ public sealed class CgroupSet
     /// </summary>
     public Task<bool> KillAllAsync(TimeSpan? timeout = null) => CgroupMembers.KillAllAsync(_directories, timeout ?? CgroupMembers.KillTimeout);
 
-    /// <summary>Kills what is left inside and removes the directories. Idempotent.</summary>
-    public void Delete()
+    /// <summary>Kills what is left inside and removes the directories, the last made first. Idempotent.</summary>
+    public async Task DeleteAsync()
     {
         foreach (var dir in Enumerable.Reverse(_directories))
         {
-            if (!Directory.Exists(dir))
+            await CgroupMembers.RemoveAsync(dir).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Undoes a create that failed part way: its directories are new and hold no process, so rmdir succeeds at once.</summary>
+    private static void RemoveCreated(List<string> created)
+    {
+        foreach (var dir in Enumerable.Reverse(created))
+        {
+            try
             {
-                continue;
+                Directory.Delete(dir);
             }
-            for (var attempt = 0; attempt < 50; attempt++)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                try
-                {
-                    foreach (var line in File.ReadAllLines(Path.Combine(dir, "cgroup.procs")))
-                    {
-                        if (int.TryParse(line, CultureInfo.InvariantCulture, out var pid))
-                        {
-                            Supervision.Signals.Send(pid, Supervision.Signals.SIGKILL);
-                        }
-                    }
-                    Directory.Delete(dir);
-                    break;
-                }
-                catch (IOException) when (attempt < 49)
-                {
-                    Thread.Sleep(10); // EBUSY until the killed tasks are reaped
-                }
-                catch (IOException)
-                {
-                }
             }
         }
     }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Stats;
@@ -125,18 +124,10 @@ internal sealed class GuestUsage
     public async Task<InstanceStats> StatsAsync(DriverHandle handle, Func<CancellationToken, Task<GuestUsageReading>> read, TimeSpan window, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(handle);
-        ArgumentNullException.ThrowIfNull(read);
-        var first = await read(cancellationToken).ConfigureAwait(false);
-        var t0 = Stopwatch.GetTimestamp();
-        await Task.Delay(window, cancellationToken).ConfigureAwait(false);
-        var second = await read(cancellationToken).ConfigureAwait(false);
-        var elapsed = Stopwatch.GetElapsedTime(t0);
-        return new InstanceStats
+        var readings = await StatsWindow.ReadTwiceAsync(read, window, cancellationToken).ConfigureAwait(false);
+        var second = readings.Second;
+        return readings.Stats(handle.InstanceId, r => r.CpuNanoseconds) with
         {
-            Name = handle.InstanceId,
-            CpuNanoseconds = second.CpuNanoseconds,
-            CpuPercent = CpuRate.Percent(first.CpuNanoseconds, second.CpuNanoseconds, elapsed),
-            SampleMilliseconds = (int)elapsed.TotalMilliseconds,
             MemoryBytes = second.WorkingSetBytes,
             MemoryLimitBytes = second.MemoryBytes,
             HostRssBytes = second.Host.RssBytes,

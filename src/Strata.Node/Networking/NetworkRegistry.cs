@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 
 namespace Strata.Node.Networking;
 
@@ -376,9 +377,7 @@ public sealed partial class NetworkRegistry : IDisposable
 
     private void Save()
     {
-        var temp = _stateFile + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(_state, NetworkJsonContext.Default.NetworkState));
-        File.Move(temp, _stateFile, overwrite: true);
+        AtomicFile.WriteAllText(_stateFile, JsonSerializer.Serialize(_state, NetworkJsonContext.Default.NetworkState));
     }
 
     public void Dispose() => _lock.Dispose();

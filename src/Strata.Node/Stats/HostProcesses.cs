@@ -101,6 +101,15 @@ public static class HostProcesses
         return [.. children];
     }
 
+    /// <summary><paramref name="pid"/> and its direct children (none when there is no PID).</summary>
+    public static IReadOnlyList<int> WithChildren(int? pid) => pid is { } p ? [p, .. Children(p)] : [];
+
+    /// <summary>
+    /// The process table (<c>strata top</c>) of a tier whose workload is one host process and the helpers it started:
+    /// QEMU and virtiofsd on the vm and sandbox tiers.
+    /// </summary>
+    public static Task<IReadOnlyList<ProcessEntry>> TopOf(int? pid) => Task.FromResult(Entries(WithChildren(pid)));
+
     /// <summary>The process table entries of <paramref name="pids"/> (processes that ended meanwhile are left out).</summary>
     public static IReadOnlyList<ProcessEntry> Entries(IEnumerable<int> pids)
     {

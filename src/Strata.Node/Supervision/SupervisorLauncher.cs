@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Text.Json;
 using Strata.Contracts;
+using Strata.Contracts.Host;
 
 namespace Strata.Node.Supervision;
 
@@ -249,9 +250,7 @@ public sealed class SupervisorLauncher : IDisposable
 
     private static void WriteConfig(string path, SupervisorConfig config)
     {
-        var tmp = path + ".tmp";
-        File.WriteAllBytes(tmp, JsonSerializer.SerializeToUtf8Bytes(config, SupervisionJsonContext.Default.SupervisorConfig));
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllBytes(path, JsonSerializer.SerializeToUtf8Bytes(config, SupervisionJsonContext.Default.SupervisorConfig));
     }
 
     private static async Task<string> ReadStderrAsync(Task<string> stderrTask)

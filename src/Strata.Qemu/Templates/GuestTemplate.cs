@@ -20,6 +20,8 @@ public static class GuestTemplate
 {
     public const string MemoryFileName = "memory";
     public const string StateFileName = "state";
+    /// <summary>The socket, in an instance's directory, over which a guest started from a template (or moved in live) is sent its own parameters.</summary>
+    public const string SetupSocketName = "setup.sock";
     /// <summary>The kernel's setup sectors alone (<see cref="WriteKernelSetup"/>), what a start from the template boots with.</summary>
     public const string KernelSetupFileName = "kernel-setup";
     private const string MemoryBackendId = "tmem";

@@ -217,6 +217,35 @@ public sealed class ProcessDriverTests : IDisposable
     }
 
     [SkippableFact]
+    public async Task StatsAndTop_RunningProcess_ShowItsCpuOverTheWindow_ItsMemoryLimit_AndItsProcesses()
+    {
+        TestEnvironment.Require(CgroupV1Limits, "needs root and cgroup v1 memory and cpu hierarchies");
+        const long Mib = 1024 * 1024;
+        var handle = await StartAsync(new InstanceSpec
+        {
+            Args = ["sh", "-c", "while :; do :; done & echo busy; wait"],
+            Resources = new ResourceSpec { MemoryBytes = 64 * Mib },
+        });
+        Assert.True(await TestEnvironment.EventuallyAsync(() => CriLogReader.ReadTail(LogFiles.LogDirectory(handle.Directory), null).Any(r => r.Text == "busy"), TimeSpan.FromSeconds(20)));
+
+        // CPU time grows however loaded the host is: wait for it, not for a share of a core.
+        InstanceStats? stats = null;
+        Assert.True(await TestEnvironment.EventuallyAsync(async () => (stats = await _driver.StatsAsync(handle, CancellationToken.None)).CpuNanoseconds > 0, TimeSpan.FromSeconds(30)),
+            "the busy loop used no CPU time");
+        Assert.Equal(handle.InstanceId, stats!.Name);
+        Assert.True(stats.SampleMilliseconds >= 200, $"the two readings were {stats.SampleMilliseconds} ms apart");
+        Assert.True(stats.CpuPercent >= 0);
+        Assert.Equal(64 * Mib, stats.MemoryLimitBytes);
+        Assert.True(stats.MemoryBytes > 0);
+        Assert.True(stats.Pids >= 2, $"{stats.Pids} processes: the shell and its loop were expected");
+
+        var top = await _driver.TopAsync(handle, CancellationToken.None);
+        Assert.Contains(top, p => p.Pid == handle.Pid);
+        Assert.Contains(top, p => p.ParentPid == handle.Pid);
+        await _driver.KillAsync(handle, 9, CancellationToken.None);
+    }
+
+    [SkippableFact]
     public async Task Resize_ProcessCreatedWithoutThatLimit_IsRefusedWithTheWayOut()
     {
         TestEnvironment.Require(CgroupV1Limits, "needs root and cgroup v1 (on v2 every controller is in the instance's one cgroup)");

@@ -2,7 +2,6 @@ using System.Globalization;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Cgroups;
-using Strata.Node.Supervision;
 
 namespace Strata.Node.Drivers.Container;
 
@@ -135,38 +134,15 @@ public sealed class ContainerCgroups
     }
 
     /// <summary>Kills anything left and removes every directory of the instance, deepest first. Idempotent.</summary>
-    public void Delete()
-    {
-        // rmdir of a v1 cgroup takes milliseconds each; the hierarchies are independent.
-        Parallel.ForEach(AllDirectories().ToList(), top =>
+    public Task DeleteAsync() =>
+        // rmdir of a v1 cgroup takes milliseconds each; the hierarchies are independent, so each has a task of its own.
+        Task.WhenAll(AllDirectories().ToList().Select(top => Task.Run(async () =>
         {
-            var dirs = Directory.EnumerateDirectories(top, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(top);
-            foreach (var dir in dirs)
+            foreach (var dir in Directory.EnumerateDirectories(top, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(top))
             {
-                for (var attempt = 0; attempt < 50 && Directory.Exists(dir); attempt++)
-                {
-                    try
-                    {
-                        foreach (var line in File.ReadAllLines(Path.Combine(dir, "cgroup.procs")))
-                        {
-                            if (int.TryParse(line, CultureInfo.InvariantCulture, out var pid))
-                            {
-                                Signals.Send(pid, Signals.SIGKILL);
-                            }
-                        }
-                        Directory.Delete(dir);
-                    }
-                    catch (IOException) when (attempt < 49)
-                    {
-                        Thread.Sleep(10); // EBUSY until the killed tasks are reaped
-                    }
-                    catch (IOException)
-                    {
-                    }
-                }
+                await CgroupMembers.RemoveAsync(dir).ConfigureAwait(false);
             }
-        });
-    }
+        })));
 
     private static long? ReadLong(string path)
     {

@@ -143,19 +143,10 @@ public sealed partial class ContainerDriver
     public async Task<InstanceStats> StatsAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         var cgroups = new ContainerCgroups(handle.InstanceId, _options.CgroupParent);
-        const int windowMs = 250;
-        var cpu0 = cgroups.CpuNanoseconds();
-        var t0 = Stopwatch.GetTimestamp();
-        await Task.Delay(windowMs, cancellationToken).ConfigureAwait(false);
-        var cpu1 = cgroups.CpuNanoseconds();
-        var elapsed = Stopwatch.GetElapsedTime(t0);
+        var cpu = await StatsWindow.ReadTwiceAsync(cgroups.CpuNanoseconds, cancellationToken).ConfigureAwait(false);
         var spec = ReadSpecLimits(handle);
-        return new InstanceStats
+        return cpu.Stats(handle.InstanceId, ns => ns) with
         {
-            Name = handle.InstanceId,
-            CpuNanoseconds = cpu1,
-            CpuPercent = CpuRate.Percent(cpu0, cpu1, elapsed),
-            SampleMilliseconds = (int)elapsed.TotalMilliseconds,
             MemoryBytes = cgroups.MemoryBytes(),
             MemoryLimitBytes = spec.Memory,
             Pids = cgroups.PidsCurrent(),

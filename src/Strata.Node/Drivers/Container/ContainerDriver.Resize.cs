@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Node.Cgroups;
 
 namespace Strata.Node.Drivers.Container;
@@ -14,46 +15,32 @@ namespace Strata.Node.Drivers.Container;
 /// </summary>
 public sealed partial class ContainerDriver : IResizeDriver
 {
-    private const long MinimumMemoryBytes = 4 * 1024 * 1024;
-
     public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
     {
-        CgroupLimits.Validate(memoryBytes, cpus, MinimumMemoryBytes);
+        CgroupResize.Validate(memoryBytes, cpus);
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         var parent = handle.Data.GetValueOrDefault(MemoryCgroupKey);
-        var ownDirs = handle.Data.TryGetValue(CgroupDirsKey, out var d) ? d.Split('\n') : [];
+        var ownDirs = CgroupResize.Directories(handle.Data, CgroupDirsKey);
         var live = await runtime.StateAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false) is { Status: "running" or "paused" or "created" };
         // A runtime that manages no cgroups (crun on hybrid hosts) had every limit set in Strata's cgroups at create.
-        var cpuDir = runtime.ManagesCgroups ? null : ownDirs.FirstOrDefault(x => x.Contains("/cpu/", StringComparison.Ordinal) || x.Contains("/cpu,cpuacct/", StringComparison.Ordinal));
+        var cpuDir = runtime.ManagesCgroups ? null : CgroupResize.CpuDirectory(ownDirs);
         if (!runtime.ManagesCgroups && ((memoryBytes is not null && parent is null) || (cpus is not null && cpuDir is null)))
         {
             throw StrataException.Invalid(memoryBytes is not null && parent is null ? "memoryBytes" : "cpus",
                 $"{runtime.Name} here manages no cgroups, and container {handle.InstanceId} was created without that limit, so there is no cgroup to change; recreate it with --memory/--cpus to resize it later");
         }
+        // What Strata's own cgroups do not take, the runtime sets in its cgroup.
+        var (runtimeMemory, runtimeCpus) = CgroupResize.Write(parent, cpuDir, memoryBytes, cpus);
         var update = new List<string>();
-        if (memoryBytes is { } m)
+        if (runtimeMemory is { } m)
         {
-            if (parent is not null)
-            {
-                CgroupLimits.SetMemory(parent, m);
-            }
-            else
-            {
-                var bytes = m.ToString(CultureInfo.InvariantCulture);
-                update.AddRange(["--memory", bytes, "--memory-swap", bytes]);
-            }
+            var bytes = m.ToString(CultureInfo.InvariantCulture);
+            update.AddRange(["--memory", bytes, "--memory-swap", bytes]);
         }
-        if (cpus is { } c)
+        if (runtimeCpus is { } c)
         {
-            if (cpuDir is not null)
-            {
-                CgroupLimits.SetCpus(cpuDir, c);
-            }
-            else
-            {
-                update.AddRange(["--cpu-period", CgroupLimits.CfsPeriodMicros.ToString(CultureInfo.InvariantCulture),
-                    "--cpu-quota", (c * CgroupLimits.CfsPeriodMicros).ToString(CultureInfo.InvariantCulture)]);
-            }
+            update.AddRange(["--cpu-period", CgroupLimits.CfsPeriodMicros.ToString(CultureInfo.InvariantCulture),
+                "--cpu-quota", (c * CgroupLimits.CfsPeriodMicros).ToString(CultureInfo.InvariantCulture)]);
         }
         if (update.Count > 0 && live)
         {
@@ -66,7 +53,7 @@ public sealed partial class ContainerDriver : IResizeDriver
                     : new StrataException(ErrorKind.Internal, $"{runtime.Name} update of container {handle.InstanceId} failed: {why}");
             }
         }
-        KeepInBundle(handle, parent is null ? memoryBytes : null, cpuDir is null ? cpus : null);
+        KeepInBundle(handle, runtimeMemory, runtimeCpus);
         LogResized(handle.InstanceId, memoryBytes ?? -1, cpus ?? -1, live);
         var memoryDir = parent ?? new ContainerCgroups(handle.InstanceId, _options.CgroupParent).MemoryDirectory;
         var memory = CgroupLimits.ReadMemoryLimit(memoryDir) ?? memoryBytes ?? 0;
@@ -97,9 +84,7 @@ public sealed partial class ContainerDriver : IResizeDriver
             cpu["period"] = CgroupLimits.CfsPeriodMicros;
             cpu["quota"] = c * CgroupLimits.CfsPeriodMicros;
         }
-        var temporary = path + ".tmp";
-        File.WriteAllText(temporary, config.ToJsonString());
-        File.Move(temporary, path, overwrite: true);
+        AtomicFile.WriteAllText(path, config.ToJsonString());
     }
 
     private static double? BundleCpus(DriverHandle handle)

@@ -193,7 +193,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             : null;
         if (limits is not null)
         {
-            revert.Add(limits.Delete);
+            revert.AddAsync(limits.DeleteAsync);
         }
         NetworkAttachment? network = null;
         if (NetworkName(spec) is { } networkName)
@@ -423,10 +423,10 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             // returning its handle must not leave a namespace, veth or lease behind.
             await networks.DetachAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false);
         }
-        new ContainerCgroups(handle.InstanceId, _options.CgroupParent).Delete();
+        await new ContainerCgroups(handle.InstanceId, _options.CgroupParent).DeleteAsync().ConfigureAwait(false);
         if (handle.Data.TryGetValue(CgroupDirsKey, out var dirs))
         {
-            CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).Delete();
+            await CgroupSet.Open(dirs.Split('\n'), handle.Data.GetValueOrDefault(MemoryCgroupKey)).DeleteAsync().ConfigureAwait(false);
         }
         Mark("cgroups removed");
         LogDeleted(handle.InstanceId);

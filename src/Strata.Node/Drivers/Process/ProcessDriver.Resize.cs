@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Node.Cgroups;
 
 namespace Strata.Node.Drivers.Process;
@@ -11,16 +12,13 @@ namespace Strata.Node.Drivers.Process;
 /// </summary>
 public sealed partial class ProcessDriver : IResizeDriver
 {
-    /// <summary>The smallest memory limit resize sets (the spec's minimum).</summary>
-    internal const long MinimumMemoryBytes = 4 * 1024 * 1024;
-
     public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
     {
-        CgroupLimits.Validate(memoryBytes, cpus, MinimumMemoryBytes);
-        var dirs = handle.Data.TryGetValue(CgroupDirsKey, out var d) ? d.Split('\n') : [];
+        CgroupResize.Validate(memoryBytes, cpus);
+        var dirs = CgroupResize.Directories(handle.Data, CgroupDirsKey);
         var unified = CgroupSet.IsUnifiedOnly();
         var memoryDir = handle.Data.GetValueOrDefault(MemoryCgroupKey) ?? (unified ? dirs.FirstOrDefault() : null);
-        var cpuDir = unified ? dirs.FirstOrDefault() : dirs.FirstOrDefault(x => x.Contains("/cpu/", StringComparison.Ordinal) || x.Contains("/cpu,cpuacct/", StringComparison.Ordinal));
+        var cpuDir = unified ? dirs.FirstOrDefault() : CgroupResize.CpuDirectory(dirs);
         if (memoryBytes is not null && memoryDir is null)
         {
             throw StrataException.Invalid("memoryBytes", $"process instance {handle.InstanceId} was created without a memory limit, and on cgroup v1 its memory cgroup is made only for one (it keeps starts fast), so there is nothing to change live; recreate it with --memory to resize it later");
@@ -29,29 +27,23 @@ public sealed partial class ProcessDriver : IResizeDriver
         {
             throw StrataException.Invalid("cpus", $"process instance {handle.InstanceId} was created without a CPU limit, and on cgroup v1 its cpu cgroup is made only for one, so there is nothing to change live; recreate it with --cpus to resize it later");
         }
-        if (memoryBytes is { } m)
-        {
-            CgroupLimits.SetMemory(memoryDir!, m);
-        }
-        if (cpus is { } c)
-        {
-            CgroupLimits.SetCpus(cpuDir!, c);
-        }
-        await KeepInSpecAsync(handle, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
+        CgroupResize.Write(memoryDir, cpuDir, memoryBytes, cpus);
+        await KeepInSpecAsync(handle, memoryBytes, cpus).ConfigureAwait(false);
         var memory = memoryDir is null ? 0 : CgroupLimits.ReadMemoryLimit(memoryDir) ?? 0;
         var cores = cpuDir is null ? System.Environment.ProcessorCount : (int)Math.Ceiling(CgroupLimits.ReadCpus(cpuDir) ?? System.Environment.ProcessorCount);
         return new ResizeResult(memory, memory, cores, cores, Kept: true);
     }
 
-    /// <summary>The spec beside the handle, which every start reads, takes the new limits.</summary>
-    private static async Task KeepInSpecAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
+    /// <summary>
+    /// The spec beside the handle, which every start reads, takes the new limits. Not cancellable: the limits are
+    /// already written in the cgroups by then, and a start must not lose them.
+    /// </summary>
+    private static async Task KeepInSpecAsync(DriverHandle handle, long? memoryBytes, int? cpus)
     {
         var path = Path.Combine(handle.Directory, SpecFileName);
-        var spec = JsonSerializer.Deserialize(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false), StrataJsonContext.Default.InstanceSpec)!;
+        var spec = JsonSerializer.Deserialize(await File.ReadAllTextAsync(path, CancellationToken.None).ConfigureAwait(false), StrataJsonContext.Default.InstanceSpec)!;
         var resources = spec.Resources ?? new ResourceSpec();
         resources = resources with { MemoryBytes = memoryBytes ?? resources.MemoryBytes, Cpus = cpus ?? resources.Cpus };
-        var temporary = path + ".tmp";
-        await File.WriteAllTextAsync(temporary, JsonSerializer.Serialize(spec with { Resources = resources }, StrataJsonContext.Default.InstanceSpec), cancellationToken).ConfigureAwait(false);
-        File.Move(temporary, path, overwrite: true);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(spec with { Resources = resources }, StrataJsonContext.Default.InstanceSpec));
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Cgroups;
@@ -25,17 +24,10 @@ public sealed partial class ProcessDriver : IStatsDriver
 
     public async Task<InstanceStats> StatsAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
-        var first = Read(handle);
-        var t0 = Stopwatch.GetTimestamp();
-        await Task.Delay(250, cancellationToken).ConfigureAwait(false);
-        var second = Read(handle);
-        var elapsed = Stopwatch.GetElapsedTime(t0);
-        return new InstanceStats
+        var readings = await StatsWindow.ReadTwiceAsync(() => Read(handle), cancellationToken).ConfigureAwait(false);
+        var second = readings.Second;
+        return readings.Stats(handle.InstanceId, r => r.CpuNanoseconds) with
         {
-            Name = handle.InstanceId,
-            CpuNanoseconds = second.CpuNanoseconds,
-            CpuPercent = CpuRate.Percent(first.CpuNanoseconds, second.CpuNanoseconds, elapsed),
-            SampleMilliseconds = (int)elapsed.TotalMilliseconds,
             MemoryBytes = second.MemoryBytes,
             MemoryLimitBytes = second.MemoryLimitBytes,
             Pids = second.Pids.Count,
@@ -65,6 +57,5 @@ public sealed partial class ProcessDriver : IStatsDriver
     }
 
     private static IReadOnlyList<int> Processes(DriverHandle handle, CgroupSet? cgroups) =>
-        cgroups?.Processes() is { Count: > 0 } inCgroup ? inCgroup
-            : handle.Pid is { } pid ? [pid, .. HostProcesses.Children(pid)] : [];
+        cgroups?.Processes() is { Count: > 0 } inCgroup ? inCgroup : HostProcesses.WithChildren(handle.Pid);
 }

@@ -195,7 +195,10 @@ public sealed partial class ProcessDriver : IDriver, ISupervisedTier, IDisposabl
     public async Task DeleteAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         await _supervised.EndEverythingAsync(handle, cancellationToken).ConfigureAwait(false);
-        Cgroups(handle)?.Delete();
+        if (Cgroups(handle) is { } cgroups)
+        {
+            await cgroups.DeleteAsync().ConfigureAwait(false);
+        }
         LogDeleted(handle.InstanceId);
     }
 

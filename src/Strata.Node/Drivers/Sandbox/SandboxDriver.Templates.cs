@@ -21,7 +21,6 @@ public sealed partial class SandboxDriver
 {
     /// <summary>Handle key: how the guest started (<c>template KEY</c>, or <c>cold boot: why</c>).</summary>
     internal const string TemplateDataKey = "template";
-    internal const string SetupSocketName = "setup.sock";
     /// <summary>How long a resumed guest may take to confirm its parameters before the start falls back to a cold boot.</summary>
     private static readonly TimeSpan SetupBudget = TimeSpan.FromSeconds(30);
 

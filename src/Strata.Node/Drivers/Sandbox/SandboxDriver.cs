@@ -12,6 +12,7 @@ using Strata.Node.Supervision;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
 using Strata.Qemu.Qmp;
+using Strata.Qemu.Templates;
 
 namespace Strata.Node.Drivers.Sandbox;
 
@@ -30,6 +31,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     internal const string ExecSocketName = "exec.sock";
     internal const string QemuLogName = "qemu.log";
     internal const string QmpSocketName = "qmp.sock";
+    internal const string SetupSocketName = GuestTemplate.SetupSocketName;
     /// <summary>Written before the driver stops or signals QEMU: the signal number, so the exit is 128 + it.</summary>
     internal const string StopSignalFileName = "stop-signal";
     private const string StartedAtKey = "startedAt";

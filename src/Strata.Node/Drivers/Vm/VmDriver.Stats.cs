@@ -20,7 +20,7 @@ public sealed partial class VmDriver : IStatsDriver
 
     /// <summary>QEMU and the helpers it started (virtiofsd), as the host sees them.</summary>
     public Task<IReadOnlyList<ProcessEntry>> TopAsync(DriverHandle handle, CancellationToken cancellationToken) =>
-        Task.FromResult(handle.Pid is { } pid ? HostProcesses.Entries([pid, .. HostProcesses.Children(pid)]) : (IReadOnlyList<ProcessEntry>)[]);
+        HostProcesses.TopOf(handle.Pid);
 
     private Task<GuestUsageReading> ReadGuestUsageAsync(DriverHandle handle, CancellationToken cancellationToken)
     {

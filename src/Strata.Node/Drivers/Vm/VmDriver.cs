@@ -48,7 +48,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
     internal const string ExecSocketName = "exec.sock";
     internal const string ConsoleSocketName = "console.sock";
     internal const string OverlayFileName = "disk.qcow2";
-    internal const string SetupSocketName = "setup.sock";
+    internal const string SetupSocketName = GuestTemplate.SetupSocketName;
     private const string StopMarkerName = "stop-requested";
     private const string PoweredOff = "powered-off";
     private const string SnapshotFileName = "vm-snapshot.json";

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Stats;
@@ -22,17 +21,9 @@ public sealed partial class WasmDriver : IStatsDriver
     public async Task<InstanceStats> StatsAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         var run = Running(handle);
-        var cpu0 = run.Usage.CpuNanoseconds;
-        var t0 = Stopwatch.GetTimestamp();
-        await Task.Delay(250, cancellationToken).ConfigureAwait(false);
-        var cpu1 = run.Usage.CpuNanoseconds;
-        var elapsed = Stopwatch.GetElapsedTime(t0);
-        return new InstanceStats
+        var cpu = await StatsWindow.ReadTwiceAsync(() => run.Usage.CpuNanoseconds, cancellationToken).ConfigureAwait(false);
+        return cpu.Stats(handle.InstanceId, ns => ns) with
         {
-            Name = handle.InstanceId,
-            CpuNanoseconds = cpu1,
-            CpuPercent = CpuRate.Percent(cpu0, cpu1, elapsed),
-            SampleMilliseconds = (int)elapsed.TotalMilliseconds,
             MemoryBytes = run.Usage.MemoryBytes,
             MemoryLimitBytes = run.MemoryLimitBytes,
             Pids = 1,

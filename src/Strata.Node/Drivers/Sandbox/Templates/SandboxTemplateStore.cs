@@ -251,7 +251,7 @@ internal sealed partial class SandboxTemplateStore
         var state = Path.Combine(temp, GuestTemplate.StateFileName);
         var options = await bootOptions(temp, ct).ConfigureAwait(false) with
         {
-            SetupSocket = Path.Combine(temp, "setup.sock"),
+            SetupSocket = Path.Combine(temp, GuestTemplate.SetupSocketName),
             ExtraQemuArguments = GuestTemplate.BootArguments(memory, shape.MemoryMiB),
         };
         var plan = QemuVm.Plan(options);
