@@ -62,8 +62,11 @@ public sealed class UsageHistory
 
     public double MeanMemory => _memoryMean.Value;
 
-    /// <summary>Adds one sample. Samples older than the last one are ignored (the history only moves forward).</summary>
-    public void Add(UsageSample sample)
+    /// <summary>
+    /// Adds one sample. Samples older than the last one are ignored (the history only moves forward). Without
+    /// <paramref name="countCpu"/> only its memory counts: its CPU was a boot's, not the workload's.
+    /// </summary>
+    public void Add(UsageSample sample, bool countCpu = true)
     {
         if (LastSample is { } last && sample.Time < last)
         {
@@ -74,8 +77,11 @@ public sealed class UsageHistory
         Samples++;
         var cpu = Math.Max(0, sample.CpuCores);
         var memory = Math.Max(0, sample.MemoryBytes);
-        _cpu.Add(cpu, Math.Max(cpu, _options.MinCpuSampleWeight), sample.Time);
-        _cpuMean.Add(cpu, sample.Time);
+        if (countCpu)
+        {
+            _cpu.Add(cpu, Math.Max(cpu, _options.MinCpuSampleWeight), sample.Time);
+            _cpuMean.Add(cpu, sample.Time);
+        }
         _memoryMean.Add(memory, sample.Time);
         AddMemoryPeak(sample.Time, memory);
         _forecast.Observe(sample.Time, memory);

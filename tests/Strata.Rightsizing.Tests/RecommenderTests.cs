@@ -7,6 +7,32 @@ public class RecommenderTests
     private static readonly TimeSpan TenSeconds = TimeSpan.FromSeconds(10);
     private static readonly Recommender Recommender = new();
 
+    [Fact]
+    public void Add_BootSampleWithoutCpu_CountsItsMemoryButLeavesTheCpuP90ToTheWorkload()
+    {
+        // A young guest's history: one sample of its boot at 0.93 cores, then 20 of an idle workload. Usage-weighted,
+        // the boot sample alone would carry the p90 (the guest tiers' first CI failure); left out, the idle use does.
+        var start = DateTimeOffset.UnixEpoch;
+        UsageHistory Young(bool bootCpu)
+        {
+            var h = Recommender.NewHistory();
+            h.Add(new UsageSample(start, 0.93, 300 * Samples.Mib), countCpu: bootCpu);
+            for (var i = 1; i <= 20; i++)
+            {
+                h.Add(new UsageSample(start + (i * TenSeconds), 0.05, 60 * Samples.Mib));
+            }
+            return h;
+        }
+        var counted = Recommender.Recommend(Young(bootCpu: true), new ResourceLimits(1, 512 * Samples.Mib));
+        var left = Recommender.Recommend(Young(bootCpu: false), new ResourceLimits(1, 512 * Samples.Mib));
+        Assert.True(counted.Cpu.Target > 1, $"with the boot: {counted.Cpu.Target}");
+        Assert.InRange(left.Cpu.Target, 0.025, 0.1);
+        Assert.Equal(21, left.Samples);
+        Assert.InRange(left.Explanation.CpuP50, 0.05, 0.06); // the idle samples' bucket
+        // The boot's memory counts: the peak holds the memory target up.
+        Assert.True(left.Memory.Target >= 300 * Samples.Mib * 1.15, $"memory {left.Memory.Target}");
+    }
+
     [Theory]
     [InlineData(0.5, 3.0)]
     [InlineData(1.0, 2.0)]

@@ -86,8 +86,9 @@ public sealed class SandboxInteractiveExecTests(InteractiveExecFixture fx) : ICl
         await screen.WaitForAsync("/dev/pts/", timeout.Token);
         await screen.WaitForAsync("\r\nxterm\r\n", timeout.Token);
         // Bytes reach the command as typed, 0xFF (the telnet protocol's escape) included.
-        await session.Input.WriteAsync("stty raw -echo; x=$(head -c 2 | od -An -tx1); stty sane; echo got$x\r"u8.ToArray(), timeout.Token);
-        await Task.Delay(500, timeout.Token);
+        // The bytes go once the terminal is raw: the shell says so (raw-42, which the typed line's echo does not show).
+        await session.Input.WriteAsync("stty raw -echo; echo raw-$((40+2)); x=$(head -c 2 | od -An -tx1); stty sane; echo got$x\r"u8.ToArray(), timeout.Token);
+        await screen.WaitForAsync("raw-42", timeout.Token);
         await session.Input.WriteAsync(new byte[] { 0xFF, 0x41 }, timeout.Token);
         await screen.WaitForAsync("got ff 41", timeout.Token);
         await session.Input.WriteAsync("exit 3\r"u8.ToArray(), timeout.Token);

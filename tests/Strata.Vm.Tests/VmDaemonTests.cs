@@ -69,7 +69,7 @@ public sealed class VmDaemonTests
         // Strata's init passes the ACPI power button on to the workload as SIGTERM: the shell's own exit (143)
         // ends the guest within the grace period, so QEMU never has to be quit or killed.
         Assert.DoesNotContain("grace period", stopped.Reason ?? "", StringComparison.Ordinal);
-        Assert.True(await TestEnvironment.EventuallyAsync(() => !Alive(qemuPid), TimeSpan.FromSeconds(10)), "QEMU is still running after stop");
+        Assert.True(await TestEnvironment.EventuallyAsync(() => !Alive(qemuPid), TimeSpan.FromSeconds(30)), "QEMU is still running after stop");
     }
 
     [SkippableFact]

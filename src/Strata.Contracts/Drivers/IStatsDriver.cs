@@ -42,9 +42,10 @@ public sealed record InstanceStats
 /// <summary>
 /// One reading of an instance's counters: CPU time used since it started, memory in use now (without inactive page
 /// cache), the memory limit in force (null when unlimited or unknown) and how many times the kernel's OOM killer has
-/// killed a process of it.
+/// killed a process of it. <paramref name="Booting"/>: the workload has not started yet (a guest whose init is still
+/// booting it), so the CPU used up to this reading is the boot's, which right-sizing leaves out (docs/rightsizing.md).
 /// </summary>
-public readonly record struct UsageReading(long CpuNanoseconds, long MemoryBytes, long? MemoryLimitBytes, long OomKills);
+public readonly record struct UsageReading(long CpuNanoseconds, long MemoryBytes, long? MemoryLimitBytes, long OomKills, bool Booting = false);
 
 /// <summary>One process of an instance (<c>GET /v1/instances/{name}/top</c>). PIDs are host PIDs.</summary>
 public sealed record ProcessEntry(int Pid, int ParentPid, int Uid, string State, double CpuSeconds, long RssBytes, string Command);

@@ -208,7 +208,9 @@ public sealed partial class UsageSampler : IAsyncDisposable
             var cpuNs = reading.CpuNanoseconds - last.CpuNanoseconds;
             var cores = cpuNs / 1e9 / (now - t.LastTime).TotalSeconds;
             t.CpuNanosecondsTotal += cpuNs;
-            t.History.Add(new UsageSample(now, cores, reading.MemoryBytes));
+            // A guest's boot (until its init started the workload) is not what the workload needs: its memory counts,
+            // its CPU (TCG translating the kernel and init) would carry the CPU histogram's p90 for days.
+            t.History.Add(new UsageSample(now, cores, reading.MemoryBytes), countCpu: !reading.Booting && !last.Booting);
             t.AddRecent(new UsagePoint(now, Math.Round(cores, 4), reading.MemoryBytes));
             if (reading.OomKills > last.OomKills)
             {

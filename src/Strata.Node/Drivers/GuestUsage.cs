@@ -3,6 +3,7 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Stats;
 using Strata.Node.Supervision;
+using Strata.Qemu;
 using Strata.Qemu.Qmp;
 
 namespace Strata.Node.Drivers;
@@ -25,6 +26,9 @@ internal sealed class GuestUsage
     /// <summary>Per QMP socket and QEMU pid: the balloon device's QOM path ("" when the machine has none) and whether the guest has reported.</summary>
     private readonly ConcurrentDictionary<(string Socket, int Pid), Balloon> _balloons = new();
 
+    /// <summary>Per QMP socket and QEMU pid: runs whose init has started the workload (their control file is not read again).</summary>
+    private readonly ConcurrentDictionary<(string Socket, int Pid), bool> _workloadStarted = new();
+
     private sealed class Balloon(string path)
     {
         public string Path { get; } = path;
@@ -37,9 +41,11 @@ internal sealed class GuestUsage
     /// <paramref name="expectGuest"/> (the guest loads its balloon driver), a guest that has not reported yet, or has
     /// reported before but not this time, is <see cref="GuestUsageReading.GuestPending"/>: its working set is unknown
     /// rather than QEMU's PSS, which would mix two measures in one history. After <see cref="FirstReportWithin"/>
-    /// without any report the PSS stands in.
+    /// without any report the PSS stands in. <paramref name="controlPath"/> is the guest's control-port file when it runs
+    /// Strata's init (null for a full OS): while init reported the kernel up but not the workload started, the reading
+    /// is <see cref="GuestUsageReading.Booting"/>.
     /// </summary>
-    public async Task<GuestUsageReading> ReadAsync(DriverHandle handle, string qmpSocket, long bootMemoryBytes, bool expectGuest,
+    public async Task<GuestUsageReading> ReadAsync(DriverHandle handle, string qmpSocket, string? controlPath, long bootMemoryBytes, bool expectGuest,
         Func<Func<QmpClient, Task<(GuestMemoryStats?, long?)>>, Task<(GuestMemoryStats?, long?)>> useQmp, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(handle);
@@ -75,7 +81,31 @@ internal sealed class GuestUsage
             }
             pending = guest is null && expectGuest && (b.Reported || DateTimeOffset.UtcNow - b.FirstAsked < FirstReportWithin);
         }
-        return new GuestUsageReading(cpu, host, guest, balloon ?? bootMemoryBytes, pending);
+        return new GuestUsageReading(cpu, host, guest, balloon ?? bootMemoryBytes, pending, controlPath is not null && Booting(qmpSocket, pid, controlPath));
+    }
+
+    /// <summary>
+    /// A cold boot's init writes the kernel mark first and the workload mark when it starts the workload; a guest
+    /// restored from a template, a snapshot or a live move writes no kernel mark (its boot was before the save), so
+    /// it is never booting. Once the workload started, the run's control file is not read again.
+    /// </summary>
+    private bool Booting(string qmpSocket, int pid, string controlPath)
+    {
+        if (_workloadStarted.ContainsKey((qmpSocket, pid)))
+        {
+            return false;
+        }
+        var report = QemuVm.ReadGuestReport(controlPath);
+        if (report.WorkloadSeconds is not null || report.ExitCode is not null || report.Failure is not null)
+        {
+            foreach (var old in _workloadStarted.Keys.Where(k => k.Socket == qmpSocket))
+            {
+                _workloadStarted.TryRemove(old, out _);
+            }
+            _workloadStarted[(qmpSocket, pid)] = true;
+            return false;
+        }
+        return report.KernelSeconds is not null;
     }
 
     private async Task<(GuestMemoryStats?, long?)> ReadBalloonAsync(QmpClient qmp, string socket, int pid, CancellationToken ct)
@@ -104,6 +134,10 @@ internal sealed class GuestUsage
         foreach (var key in _balloons.Keys.Where(k => k.Socket == qmpSocket))
         {
             _balloons.TryRemove(key, out _);
+        }
+        foreach (var key in _workloadStarted.Keys.Where(k => k.Socket == qmpSocket))
+        {
+            _workloadStarted.TryRemove(key, out _);
         }
     }
 
@@ -141,8 +175,9 @@ internal sealed class GuestUsage
 /// <summary>
 /// A guest's usage: CPU time of QEMU and its helpers, their host memory, the guest's own figures (null when its balloon
 /// driver does not report) and the memory the guest has now (the balloon's <c>actual</c>, else the boot size).
+/// <paramref name="Booting"/>: Strata's init in the guest has not started the workload yet.
 /// </summary>
-internal sealed record GuestUsageReading(long CpuNanoseconds, ProcessMemory Host, GuestMemoryStats? Guest, long MemoryBytes, bool GuestPending)
+internal sealed record GuestUsageReading(long CpuNanoseconds, ProcessMemory Host, GuestMemoryStats? Guest, long MemoryBytes, bool GuestPending, bool Booting = false)
 {
     /// <summary>
     /// What the guest needs of the memory it has when it says so: the balloon's size less what the guest could hand out
@@ -154,5 +189,5 @@ internal sealed record GuestUsageReading(long CpuNanoseconds, ProcessMemory Host
     /// <summary>The sampler's reading; refused (the round skips this instance) while the guest's own figures are pending.</summary>
     public UsageReading ToUsageReading() => GuestPending
         ? throw new StrataException(ErrorKind.Unavailable, "the guest's balloon driver has not reported its memory yet")
-        : new(CpuNanoseconds, WorkingSetBytes, MemoryBytes, OomKills: 0);
+        : new(CpuNanoseconds, WorkingSetBytes, MemoryBytes, OomKills: 0, Booting);
 }

@@ -38,7 +38,7 @@ public sealed partial class SandboxDriver
     {
         RequireRunning(handle);
         var socket = Path.Combine(handle.Directory, QmpSocketName);
-        return _usage.ReadAsync(handle, socket, SandboxWorkload.Load(handle.Directory).MemoryMiB * 1024L * 1024, expectGuest: !handle.Data.ContainsKey(TemplateRamKey),
+        return _usage.ReadAsync(handle, socket, Path.Combine(handle.Directory, ControlFileName), SandboxWorkload.Load(handle.Directory).MemoryMiB * 1024L * 1024, expectGuest: !handle.Data.ContainsKey(TemplateRamKey),
             work => WithQmpAsync(socket, work, cancellationToken), cancellationToken);
     }
 

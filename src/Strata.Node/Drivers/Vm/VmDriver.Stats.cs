@@ -29,7 +29,10 @@ public sealed partial class VmDriver : IStatsDriver
             throw StrataException.Conflict("the VM is not running");
         }
         var socket = QmpSocket(handle);
-        return _usage.ReadAsync(handle, socket, ReadConfig(handle).MemoryMiB * 1024L * 1024, expectGuest: true,
+        var config = ReadConfig(handle);
+        // An OCI image boots Strata's init, whose control port says when the workload started; a full OS says nothing.
+        var control = config.Kind == VmKinds.Oci ? Path.Combine(handle.Directory, ControlFileName) : null;
+        return _usage.ReadAsync(handle, socket, control, config.MemoryMiB * 1024L * 1024, expectGuest: true,
             work => _qmp.UseAsync(socket, TimeSpan.FromSeconds(2), work, cancellationToken), cancellationToken);
     }
 }
