@@ -14,7 +14,7 @@ namespace Strata.Node.Drivers.Container;
 /// </summary>
 public sealed partial class ContainerDriver : IResizeDriver
 {
-    private const long MinimumMemoryBytes = 4 * 1024 * 1024;
+    private const long MinimumMemoryBytes = TierResizeRange.CgroupMinimumMemoryBytes;
 
     public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
     {

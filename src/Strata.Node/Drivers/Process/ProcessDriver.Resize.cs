@@ -12,7 +12,7 @@ namespace Strata.Node.Drivers.Process;
 public sealed partial class ProcessDriver : IResizeDriver
 {
     /// <summary>The smallest memory limit resize sets (the spec's minimum).</summary>
-    internal const long MinimumMemoryBytes = 4 * 1024 * 1024;
+    internal const long MinimumMemoryBytes = TierResizeRange.CgroupMinimumMemoryBytes;
 
     public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
     {
