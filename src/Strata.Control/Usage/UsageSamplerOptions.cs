@@ -22,7 +22,7 @@ public sealed record UsageSamplerOptions
     /// recommendation's upper bound (<see cref="RightsizePolicyOptions.ShrinkOnlyAboveUpperBound"/>), so a young
     /// instance, whose upper bound is still wide, keeps its limits; raising follows the 10 % threshold.
     /// </summary>
-    public RightsizePolicyOptions Policy { get; init; } = new() { ShrinkOnlyAboveUpperBound = true };
+    public RightsizePolicyOptions Policy { get; init; } = RightsizePolicyOptions.Daemon;
 
     /// <summary>The node's name, a label of the per-instance metrics.</summary>
     public string Node { get; init; } = "local";
