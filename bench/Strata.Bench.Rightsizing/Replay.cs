@@ -2,7 +2,9 @@ using Strata.Rightsizing;
 using Strata.Rightsizing.Policy;
 
 /// <summary>What one limit strategy did over one trace.</summary>
-internal readonly record struct ReplayResult(double MemorySlack, long OomEvents, double CpuSlack, long ThrottledSamples, int Changes, double LastDayMemorySlack);
+/// <remarks><c>OomAtDeclared</c> counts the OOM events that came while the memory limit was still at least the one
+/// declared by hand (the declared limits would have had them too); the rest came after the strategy lowered it.</remarks>
+internal readonly record struct ReplayResult(double MemorySlack, long OomEvents, double CpuSlack, long ThrottledSamples, int Changes, double LastDayMemorySlack, long OomAtDeclared = 0);
 
 /// <summary>
 /// Replays a trace under a limit strategy. Slack is time-weighted (samples are evenly spaced): the mean of
@@ -16,7 +18,7 @@ internal static class Replay
         var (memSlack, ooms) = Slack(trace.Memory, limits.MemoryBytes);
         var (cpuSlack, throttled) = Slack(trace.Cpu, limits.CpuCores);
         var lastDay = trace.Memory.Length - (trace.Memory.Length / 7);
-        return new ReplayResult(memSlack, ooms, cpuSlack, throttled, 0, Slack(trace.Memory[lastDay..], limits.MemoryBytes).Slack);
+        return new ReplayResult(memSlack, ooms, cpuSlack, throttled, 0, Slack(trace.Memory[lastDay..], limits.MemoryBytes).Slack, limits.MemoryBytes >= trace.Declared.MemoryBytes ? ooms : 0);
     }
 
     /// <summary>
@@ -31,7 +33,7 @@ internal static class Replay
         var limits = trace.Declared;
         double memSlack = 0, cpuSlack = 0, lastDaySlack = 0;
         var lastDay = trace.Memory.Length - (int)(TimeSpan.FromDays(1) / step);
-        long ooms = 0, throttled = 0;
+        long ooms = 0, throttled = 0, atDeclared = 0;
         var changes = 0;
         for (var i = 0; i < trace.Memory.Length; i++)
         {
@@ -41,6 +43,7 @@ internal static class Replay
             if (memory > limits.MemoryBytes)
             {
                 ooms++;
+                atDeclared += limits.MemoryBytes >= trace.Declared.MemoryBytes ? 1 : 0;
                 history.RecordOomKill(time, limits.MemoryBytes);
                 var bump = policy.OomKilled(RightsizeMode.Auto, state, limits, recommender.Estimate(history), time);
                 (limits, state) = (bump.Limits, bump.State);
@@ -73,7 +76,7 @@ internal static class Replay
             }
         }
         final = limits;
-        return new ReplayResult(memSlack / trace.Memory.Length, ooms, cpuSlack / trace.Cpu.Length, throttled, changes, lastDaySlack / (trace.Memory.Length - lastDay));
+        return new ReplayResult(memSlack / trace.Memory.Length, ooms, cpuSlack / trace.Cpu.Length, throttled, changes, lastDaySlack / (trace.Memory.Length - lastDay), atDeclared);
     }
 
     /// <summary>
@@ -81,7 +84,18 @@ internal static class Replay
     /// (1 + <paramref name="margin"/>): zero OOM events by construction. No online algorithm that changes limits at
     /// most that often, with that margin, and has zero OOM events can have less slack on the trace.
     /// </summary>
-    public static ReplayResult Clairvoyant(SyntheticTrace trace, int window, double margin)
+    public static ReplayResult Clairvoyant(SyntheticTrace trace, int window, double margin) => Clairvoyant(trace, window, margin, spikeBlind: false);
+
+    /// <summary>
+    /// Like <see cref="Clairvoyant(SyntheticTrace, int, double)"/> without margin, but blind to when spikes come: it
+    /// knows the coming window's use without spikes and the trace's largest spike, and holds that spike on top of the
+    /// whole window, since a spike may start at any sample. Zero OOM events by construction. A strategy that changes
+    /// limits at most once a window and would have no OOM event wherever the trace's spikes came cannot have less
+    /// slack on the trace, however well it forecasts.
+    /// </summary>
+    public static ReplayResult SpikeBlind(SyntheticTrace trace, int window) => Clairvoyant(trace, window, 0, spikeBlind: true);
+
+    private static ReplayResult Clairvoyant(SyntheticTrace trace, int window, double margin, bool spikeBlind)
     {
         double memSlack = 0, cpuSlack = 0, lastDaySlack = 0;
         var lastDay = trace.Memory.Length - (trace.Memory.Length / 7);
@@ -93,6 +107,7 @@ internal static class Replay
             for (var i = w; i < end; i++)
             {
                 memLimit = Math.Max(memLimit, trace.Memory[i]);
+                memLimit = spikeBlind ? Math.Max(memLimit, trace.MemoryWithoutSpikes[i] * trace.LargestSpike) : memLimit;
                 cpuLimit = Math.Max(cpuLimit, trace.Cpu[i]);
             }
             memLimit *= 1 + margin;

@@ -27,6 +27,12 @@ internal sealed class SyntheticTrace
 
     public required double[] Memory { get; init; }
 
+    /// <summary>The memory the trace would use without its spikes (same level, season, leak and noise).</summary>
+    public required double[] MemoryWithoutSpikes { get; init; }
+
+    /// <summary>The largest spike factor the trace draws (1 when it has none).</summary>
+    public required double LargestSpike { get; init; }
+
     public required ResourceLimits Declared { get; init; }
 
     public static SyntheticTrace Generate(TraceKind kind, int seed, int samples, TimeSpan step)
@@ -46,6 +52,8 @@ internal sealed class SyntheticTrace
         var spikeChance = spikesPerDay * step / TimeSpan.FromDays(1);
         var cpu = new double[samples];
         var memory = new double[samples];
+        var withoutSpikes = new double[samples];
+        var largestSpike = 1.0;
         var spikeLeft = 0;
         var spikeFactor = 1.0;
         for (var i = 0; i < samples; i++)
@@ -56,16 +64,19 @@ internal sealed class SyntheticTrace
             {
                 spikeLeft = (int)Math.Max(1, TimeSpan.FromMinutes(random.Next(2, 11)) / step);
                 spikeFactor = Uniform(random, spikeLow, spikeHigh);
+                largestSpike = Math.Max(largestSpike, spikeFactor);
             }
             var spike = spikeLeft > 0 ? spikeFactor : 1.0;
             spikeLeft = Math.Max(0, spikeLeft - 1);
             var level = 1 + (growth * days);
-            memory[i] = memBase * ((level * (1 + (memAmplitude * day)) * spike) + Gaussian(random, 0.02));
+            var noise = Gaussian(random, 0.02);
+            memory[i] = memBase * ((level * (1 + (memAmplitude * day)) * spike) + noise);
+            withoutSpikes[i] = memBase * ((level * (1 + (memAmplitude * day))) + noise);
             var cpuSpike = spike > 1 ? 3.0 : 1.0;
             cpu[i] = Math.Max(0.001, cpuBase * ((1 + (cpuAmplitude * day)) * cpuSpike + Gaussian(random, 0.1)));
         }
         var declared = new ResourceLimits(cpuBase * Uniform(random, 1.5, 2.5), memBase * Uniform(random, 1.5, 2.5));
-        return new SyntheticTrace { Kind = kind, Cpu = cpu, Memory = memory, Declared = declared };
+        return new SyntheticTrace { Kind = kind, Cpu = cpu, Memory = memory, MemoryWithoutSpikes = withoutSpikes, LargestSpike = largestSpike, Declared = declared };
     }
 
     private static double Uniform(Random random, double low, double high) => low + (random.NextDouble() * (high - low));

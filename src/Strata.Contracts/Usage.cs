@@ -26,8 +26,13 @@ public sealed record InstanceRecommendation
     public required RecommendedRange Cpu { get; init; }
     /// <summary>Memory in bytes.</summary>
     public required RecommendedRange Memory { get; init; }
-    /// <summary>The limits <c>--apply</c> would set: the targets, memory rounded up to a MiB.</summary>
+    /// <summary>
+    /// The limits <c>--apply</c> (and <c>auto</c>) would set: the targets clamped to what the tier's resize takes,
+    /// memory rounded up to a MiB, CPUs in whole vCPUs (docs/rightsizing.md, "Clamped to the tier").
+    /// </summary>
     public required ResourcePair Recommended { get; init; }
+    /// <summary>Why <see cref="Recommended"/> differs from the targets, one sentence per rule that clamped it (empty: it does not).</summary>
+    public IReadOnlyList<string> Clamped { get; init; } = [];
     /// <summary>(limit − recent mean use) / limit with today's limits and with the targets, as fractions.</summary>
     public required SlackPair SlackToday { get; init; }
     public required SlackPair SlackAfter { get; init; }

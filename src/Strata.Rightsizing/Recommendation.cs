@@ -6,7 +6,8 @@ namespace Strata.Rightsizing;
 public readonly record struct ResourceBounds(double Target, double Lower, double Upper);
 
 /// <summary>The recommendation's numbers, without its sentences: what the policy needs on every sample.</summary>
-public readonly record struct Estimate(ResourceBounds Cpu, ResourceBounds Memory, bool HasHistory);
+/// <param name="Span">How long the history is (null: not known, as in estimates made by hand).</param>
+public readonly record struct Estimate(ResourceBounds Cpu, ResourceBounds Memory, bool HasHistory, TimeSpan? Span = null);
 
 /// <summary>
 /// What <c>strata recommend</c> shows for one instance: its limits, the recommendation, the slack now and after, the

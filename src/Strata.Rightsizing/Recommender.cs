@@ -51,6 +51,8 @@ public sealed partial class Recommender
         return (1 + (1 / days), Math.Pow(1 + (0.001 / days), -2));
     }
 
+    private static double CapAt(double percentile, double peak) => peak > 0 ? Math.Min(percentile, peak) : percentile;
+
     private static double Slack(double limit, double use) => limit > 0 ? (limit - use) / limit : 0;
 
     // Days of history for the confidence: the span, but no more than the samples cover (VPA counts both).
@@ -68,11 +70,14 @@ public sealed partial class Recommender
         var (upperFactor, lowerFactor) = ConfidenceFactors(days);
         var margin = 1 + o.Margin;
         var cpuP = new Percentiles(history.Cpu.Percentile(o.LowerPercentile), history.Cpu.Percentile(o.TargetPercentile), history.Cpu.Percentile(o.UpperPercentile));
-        var memP = new Percentiles(history.Memory.Percentile(o.LowerPercentile), history.Memory.Percentile(o.TargetPercentile), history.Memory.Percentile(o.UpperPercentile));
+        // A percentile is the end of its histogram bucket (up to 5 % above the value); the peaks the history still
+        // holds are exact, and no percentile of them lies above the highest (peaks that left the window weigh 2^-N),
+        // so the bucket's rounding is capped there.
+        var peak = history.ObservedMemoryPeak;
+        var memP = new Percentiles(CapAt(history.Memory.Percentile(o.LowerPercentile), peak), CapAt(history.Memory.Percentile(o.TargetPercentile), peak), CapAt(history.Memory.Percentile(o.UpperPercentile), peak));
 
         var cpu = Bound(cpuP, margin, upperFactor, lowerFactor, o.CpuFloorCores, out var cpuFloored);
 
-        var peak = history.ObservedMemoryPeak;
         var memTarget = memP.P90 * margin;
         var peakHeld = peak * margin > memTarget;
         memTarget = Math.Max(memTarget, peak * margin);
@@ -80,7 +85,7 @@ public sealed partial class Recommender
         var forecastRaised = forecastPeak * margin > memTarget;
         memTarget = Math.Max(memTarget, forecastPeak * margin);
         var memory = Bound(new Percentiles(memP.P50, memTarget / margin, Math.Max(memP.P95, memTarget / margin)), margin, upperFactor, lowerFactor, o.MemoryFloorBytes, out var memFloored);
-        return new Figures(new Estimate(cpu, memory, true), cpuP, memP, days, upperFactor, lowerFactor, peak, history.Forecaster.Method,
+        return new Figures(new Estimate(cpu, memory, true, history.Span), cpuP, memP, days, upperFactor, lowerFactor, peak, history.Forecaster.Method,
             forecastPeak, forecastRaised, peakHeld, cpuFloored || memFloored);
     }
 

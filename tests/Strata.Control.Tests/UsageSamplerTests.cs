@@ -69,8 +69,13 @@ public sealed class UsageSamplerTests : IAsyncLifetime
         Assert.Equal(1 - (300.0 / 1024), r.SlackToday.Memory, 2);
         Assert.Equal(1 - (300 * Mib / r.Memory.Target), r.SlackAfter.Memory, 3);
         Assert.Contains(r.Reasons, s => s.StartsWith("cpu: p90 of 360 samples over 60 min", StringComparison.Ordinal));
-        Assert.Contains(r.Reasons, s => s.StartsWith("memory: p90 of 1 daily peak over 60 min is 315 MiB", StringComparison.Ordinal)); // 300 MiB's bucket ends at 315
+        // 300 MiB's bucket ends at 315 MiB; the percentile is capped at the highest peak held, which is exact.
+        Assert.Contains(r.Reasons, s => s.StartsWith("memory: p90 of 1 daily peak over 60 min is 300 MiB", StringComparison.Ordinal));
         Assert.Equal(r.Recommended.MemoryBytes, (long)Math.Ceiling(r.Memory.Target / Mib) * Mib);
+        // What --apply and auto would set is clamped to what resize takes (whole vCPUs), and says so.
+        Assert.Equal(1, r.Recommended.CpuCores);
+        Assert.Contains("rounded up to 1 whole vCPU", Assert.Single(r.Clamped), StringComparison.Ordinal);
+        Assert.Contains(r.Reasons, s => s.StartsWith("clamped to what the fake tier can apply: cpu 0.", StringComparison.Ordinal) && s.Contains("rounded up to 1 whole vCPU", StringComparison.Ordinal));
 
         var history = _sampler.History(InstanceService.DefaultProject, "web");
         Assert.Equal(360, history.Points.Count); // the ring holds the last hour
@@ -125,6 +130,7 @@ public sealed class UsageSamplerTests : IAsyncLifetime
         Assert.Equal(2048 * Mib, applied.Before.MemoryBytes);
         Assert.Equal(r.Recommended.MemoryBytes, applied.After.MemoryBytes);
         Assert.Equal(1, applied.After.CpuCores); // resize takes whole vCPUs: 0.6 core rounds up
+        Assert.Contains("clamped to what the fake tier can apply", applied.Reason, StringComparison.Ordinal);
         var stats = await _h.Service.StatsAsync(InstanceService.DefaultProject, "web", CancellationToken.None);
         Assert.Equal(r.Recommended.MemoryBytes, stats.MemoryLimitBytes);
         Assert.Equal(new ResourcePair(1, r.Recommended.MemoryBytes), Assert.Single(_sampler.Recommend(InstanceService.DefaultProject)).Current);

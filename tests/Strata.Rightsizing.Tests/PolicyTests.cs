@@ -147,12 +147,48 @@ public class PolicyTests
     }
 
     [Fact]
+    public void MemoryShrinkAfter_HoldsAMemoryDecreaseUntilTheHistoryIsADay_NotARaise_NorCpu()
+    {
+        var policy = new RightsizePolicy(new RightsizePolicyOptions { ConsecutiveSamples = 1, MemoryShrinkAfter = TimeSpan.FromHours(24) });
+        var young = Smaller with { Span = TimeSpan.FromHours(5) };
+
+        // CPU is lowered; memory, above its target, is kept while the history is 5 h old.
+        var cpuOnly = policy.Evaluate(RightsizeMode.Auto, new RightsizeState(), Current, young, At(1));
+        Assert.True(cpuOnly.Apply);
+        Assert.Equal(new ResourceLimits(1, Current.MemoryBytes), cpuOnly.Limits);
+
+        // With CPU on target, the hold is the decision, and it says why.
+        var memoryOnly = young with { Cpu = new ResourceBounds(2, 1.5, 2.5) };
+        var held = policy.Evaluate(RightsizeMode.Auto, new RightsizeState(), Current, memoryOnly, At(1));
+        Assert.False(held.Apply);
+        Assert.Equal(RightsizeReason.YoungHistory, held.Reason);
+        Assert.Equal("memory 1 GiB is above its target 500 MiB, but is lowered only after 24 h of history (5 h so far): the day's peak is not known yet", held.Explanation);
+
+        // A day old, it is lowered; a raise is never held.
+        var old = policy.Evaluate(RightsizeMode.Auto, new RightsizeState(), Current, memoryOnly with { Span = TimeSpan.FromHours(24) }, At(1));
+        Assert.Equal(500 * Samples.Mib, old.Limits.MemoryBytes);
+        var grow = young with { Cpu = new ResourceBounds(2, 1.5, 2.5), Memory = new ResourceBounds(2000 * Samples.Mib, 1500 * Samples.Mib, 2500 * Samples.Mib) };
+        Assert.Equal(2000 * Samples.Mib, policy.Evaluate(RightsizeMode.Auto, new RightsizeState(), Current, grow, At(1)).Limits.MemoryBytes);
+
+        // The recommender gives the history's span with every estimate, so the daemon's policy can hold.
+        var recommender = new Recommender(new RecommenderOptions { SampleInterval = TimeSpan.FromMinutes(1) });
+        var history = recommender.NewHistory();
+        for (var i = 0; i <= 60; i++)
+        {
+            history.Add(new UsageSample(At(i), 0.1, 100 * Samples.Mib));
+        }
+        Assert.Equal(TimeSpan.FromHours(1), recommender.Estimate(history).Span);
+        Assert.Equal(TimeSpan.FromHours(24), RightsizePolicyOptions.Daemon.MemoryShrinkAfter);
+        Assert.True(RightsizePolicyOptions.Daemon.ShrinkOnlyAboveUpperBound);
+    }
+
+    [Fact]
     public void PersistedEnums_KeepTheirNumbers()
     {
         Assert.Equal([0, 1, 2], Enum.GetValues<RightsizeMode>().Select(v => (int)v));
         Assert.Equal(["Off", "Recommend", "Auto"], Enum.GetNames<RightsizeMode>());
-        Assert.Equal(["Off", "RecommendOnly", "NoHistory", "WithinThreshold", "Hysteresis", "Cooldown", "Resized", "OomBump"], Enum.GetNames<RightsizeReason>());
-        Assert.Equal(Enumerable.Range(0, 8), Enum.GetValues<RightsizeReason>().Select(v => (int)v));
+        Assert.Equal(["Off", "RecommendOnly", "NoHistory", "WithinThreshold", "Hysteresis", "Cooldown", "Resized", "OomBump", "YoungHistory"], Enum.GetNames<RightsizeReason>());
+        Assert.Equal(Enumerable.Range(0, 9), Enum.GetValues<RightsizeReason>().Select(v => (int)v));
         Assert.Equal(["None", "Holt", "HoltWinters"], Enum.GetNames<ForecastMethod>());
         Assert.Equal([0, 1, 2], Enum.GetValues<ForecastMethod>().Select(v => (int)v));
     }
@@ -162,6 +198,7 @@ public class PolicyTests
     {
         Assert.Equal("ConsecutiveSamples", Assert.Throws<ArgumentException>(() => new RightsizePolicy(new RightsizePolicyOptions { ConsecutiveSamples = 0 })).ParamName);
         Assert.Equal("OomBumpRatio", Assert.Throws<ArgumentException>(() => new RightsizePolicy(new RightsizePolicyOptions { OomBumpRatio = 1 })).ParamName);
+        Assert.Equal("MemoryShrinkAfter", Assert.Throws<ArgumentException>(() => new RightsizePolicy(new RightsizePolicyOptions { MemoryShrinkAfter = TimeSpan.FromHours(-1) })).ParamName);
         Assert.Equal("Alpha", Assert.Throws<ArgumentException>(() => new Recommender(new RecommenderOptions { Forecast = new ForecastOptions { Alpha = 0 } })).ParamName);
     }
 }

@@ -46,8 +46,9 @@ public sealed partial class UsageSampler
     }
 
     /// <summary>
-    /// Sets a running instance's limits to its recommendation through the tier's live resize (memory rounded up to a
-    /// MiB, CPU rounded up to whole vCPUs, as resize takes them). Refused while the history has no samples.
+    /// Sets a running instance's limits to its recommendation through the tier's live resize, clamped to what the tier
+    /// takes (<see cref="ResizeClamp"/>: memory rounded up to a MiB within the tier's range, whole vCPUs, a vm's never
+    /// fewer, a sandbox's unchanged). Refused while the history has no samples.
     /// </summary>
     public async Task<ApplyRecommendationResponse> ApplyAsync(string project, string name, CancellationToken cancellationToken)
     {
@@ -56,8 +57,14 @@ public sealed partial class UsageSampler
         {
             throw StrataException.Conflict($"instance '{name}' has no usage samples yet: nothing to apply; wait for a few sampling intervals ({Options.Interval.TotalSeconds:0.#} s each)");
         }
+        // Already clamped to what the tier can apply; a vm or sandbox whose vCPUs stay as they are is not asked to change them.
         var after = recommendation.Recommended;
-        var result = await _service.ResizeAsync(project, name, after.MemoryBytes, (int)Math.Ceiling(after.CpuCores), cancellationToken, "the recommendation applied on request (strata recommend --apply)").ConfigureAwait(false);
+        var cpus = (int)after.CpuCores;
+        var keepCpus = recommendation.Tier is "vm" or "sandbox" && cpus == (int)Math.Ceiling(recommendation.Current.CpuCores - 1e-9);
+        var why = recommendation.Clamped.Count > 0
+            ? $"the recommendation applied on request (strata recommend --apply); clamped: {string.Join("; ", recommendation.Clamped)}"
+            : "the recommendation applied on request (strata recommend --apply)";
+        var result = await _service.ResizeAsync(project, name, after.MemoryBytes, keepCpus ? null : cpus, cancellationToken, why).ConfigureAwait(false);
         lock (_lock)
         {
             if (_tracked.Values.FirstOrDefault(t => t.Project == project && t.Name == name && t.RemovedAt is null) is { } t)
@@ -68,7 +75,7 @@ public sealed partial class UsageSampler
                 t.Dirty = true;
             }
         }
-        var reason = $"applied the recommendation: {string.Join("; ", recommendation.Reasons.Where(r => r.StartsWith("recommended", StringComparison.Ordinal)))}";
+        var reason = $"applied the recommendation: {string.Join("; ", recommendation.Reasons.Where(r => r.StartsWith("recommended", StringComparison.Ordinal) || r.StartsWith("clamped", StringComparison.Ordinal)))}";
         LogApplied(name, project, recommendation.Current.MemoryBytes, result.MemoryBytes, recommendation.Current.CpuCores, result.Cpus);
         return new ApplyRecommendationResponse(name, recommendation.Current, new ResourcePair(result.Cpus, result.MemoryBytes), reason);
     }
@@ -96,6 +103,7 @@ public sealed partial class UsageSampler
         var current = CurrentLimits(t, record);
         var r = _recommender.Recommend(t.History, current);
         var e = r.Explanation;
+        var clamped = Clamp(t, record, current, r.Memory.Target, r.Cpu.Target);
         return new InstanceRecommendation
         {
             Name = t.Name,
@@ -105,7 +113,8 @@ public sealed partial class UsageSampler
             Current = ToPair(current),
             Cpu = new RecommendedRange(Round(r.Cpu.Target, 3), Round(r.Cpu.Lower, 3), Round(r.Cpu.Upper, 3)),
             Memory = new RecommendedRange(Math.Ceiling(r.Memory.Target), Math.Ceiling(r.Memory.Lower), Math.Ceiling(r.Memory.Upper)),
-            Recommended = new ResourcePair(Round(r.Cpu.Target, 3), (long)Math.Ceiling(r.Memory.Target / Mib) * (long)Mib),
+            Recommended = new ResourcePair(clamped.Cpus, clamped.MemoryBytes),
+            Clamped = clamped.Notes,
             SlackToday = Slack(r.SlackToday),
             SlackAfter = Slack(r.SlackAfter),
             Samples = r.Samples,
@@ -130,7 +139,7 @@ public sealed partial class UsageSampler
                 _ => "none",
             },
             ForecastMemoryPeak = Math.Ceiling(e.ForecastMemoryPeak),
-            Reasons = e.Sentences,
+            Reasons = clamped.Clamped ? [.. e.Sentences, $"clamped to what the {t.Tier.ToName()} tier can apply: {string.Join("; ", clamped.Notes)}"] : e.Sentences,
         };
     }
 

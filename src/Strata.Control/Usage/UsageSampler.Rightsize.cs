@@ -86,15 +86,21 @@ public sealed partial class UsageSampler
             {
                 continue;
             }
-            // Never beyond the host (an OOM bump takes the upper bound, which a young history widens a lot).
-            var host = HostCapacity.Current;
-            long? memory = Math.Min((long)Math.Ceiling(decision.Limits.MemoryBytes / MiB) * (long)MiB, host.MemoryBytes);
-            int? cpus = Math.Min((int)Math.Ceiling(decision.Limits.CpuCores - 1e-9), host.Cpus);
+            // Inside what the tier's resize takes, and never beyond the host (an OOM bump takes the upper bound,
+            // which a young history widens a lot); a value the clamp changed says so in the decision's sentence.
+            var clamped = Clamp(t, record, current, decision.Limits.MemoryBytes, decision.Limits.CpuCores);
+            if (clamped.Clamped)
+            {
+                decision = decision with { Explanation = $"{decision.Explanation}; clamped: {string.Join("; ", clamped.Notes)}" };
+                t.LastDecision = decision;
+            }
+            long? memory = clamped.MemoryBytes;
+            int? cpus = clamped.Cpus;
             if (Math.Abs(memory.Value - current.MemoryBytes) < MiB || decision.Limits.MemoryBytes == current.MemoryBytes)
             {
                 memory = null;
             }
-            if (cpus == (int)Math.Ceiling(current.CpuCores - 1e-9) || decision.Limits.CpuCores == current.CpuCores)
+            if (cpus == (int)Math.Ceiling(CurrentCpus(t, record, current) - 1e-9) || decision.Limits.CpuCores == current.CpuCores)
             {
                 cpus = null;
             }
@@ -106,6 +112,15 @@ public sealed partial class UsageSampler
         }
         return changes;
     }
+
+    /// <summary>The recommendation's limits clamped to what the instance's tier can apply (<see cref="ResizeClamp"/>).</summary>
+    private static ClampedLimits Clamp(TrackedUsage t, InstanceRecord? record, ResourceLimits current, double memoryBytes, double cpuCores) =>
+        ResizeClamp.Clamp(t.Tier, CurrentCpus(t, record, current), record?.Spec.Resources?.MemoryBytes, HostCapacity.Current, memoryBytes, cpuCores);
+
+    // A vm or sandbox without CPUs in its spec boots with one vCPU (not the host's, which CurrentLimits takes for an
+    // unlimited container or process).
+    private static double CurrentCpus(TrackedUsage t, InstanceRecord? record, ResourceLimits current) =>
+        t.Tier is Tier.Vm or Tier.Sandbox ? t.CpuLimit ?? record?.Spec.Resources?.Cpus ?? 1 : current.CpuCores;
 
     /// <summary>Applies the changes through live resize; one that fails is logged and noted, and waits for the cooldown.</summary>
     private async Task ApplyChangesAsync(List<Change> changes, CancellationToken cancellationToken)
@@ -158,6 +173,7 @@ public sealed partial class UsageSampler
         RightsizeReason.Cooldown => "cooldown",
         RightsizeReason.Resized => "resized",
         RightsizeReason.OomBump => "oom-bump",
+        RightsizeReason.YoungHistory => "young-history",
         _ => ((int)reason).ToString(CultureInfo.InvariantCulture),
     };
 }

@@ -18,11 +18,13 @@ public sealed record UsageSamplerOptions
     public int RecentSamples { get; init; } = 360;
 
     /// <summary>
-    /// The right-sizing policy of instances in <c>auto</c> mode. The daemon lowers a limit only once it is above the
-    /// recommendation's upper bound (<see cref="RightsizePolicyOptions.ShrinkOnlyAboveUpperBound"/>), so a young
-    /// instance, whose upper bound is still wide, keeps its limits; raising follows the 10 % threshold.
+    /// The right-sizing policy of instances in <c>auto</c> mode (<see cref="RightsizePolicyOptions.Daemon"/>, which the
+    /// benchmark replays too). The daemon lowers a limit only once it is above the recommendation's upper bound
+    /// (<see cref="RightsizePolicyOptions.ShrinkOnlyAboveUpperBound"/>), so a young instance, whose upper bound is still
+    /// wide, keeps its limits, and memory only after a day of history
+    /// (<see cref="RightsizePolicyOptions.MemoryShrinkAfter"/>); raising follows the 10 % threshold.
     /// </summary>
-    public RightsizePolicyOptions Policy { get; init; } = new() { ShrinkOnlyAboveUpperBound = true };
+    public RightsizePolicyOptions Policy { get; init; } = RightsizePolicyOptions.Daemon;
 
     /// <summary>The node's name, a label of the per-instance metrics.</summary>
     public string Node { get; init; } = "local";

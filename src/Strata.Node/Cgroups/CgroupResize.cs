@@ -1,3 +1,5 @@
+using Strata.Contracts.Drivers;
+
 namespace Strata.Node.Cgroups;
 
 /// <summary>
@@ -9,7 +11,7 @@ namespace Strata.Node.Cgroups;
 internal static class CgroupResize
 {
     /// <summary>The smallest memory limit a resize sets (the spec's minimum).</summary>
-    public const long MinimumMemoryBytes = 4 * 1024 * 1024;
+    public const long MinimumMemoryBytes = TierResizeRange.CgroupMinimumMemoryBytes;
 
     /// <summary><see cref="CgroupLimits.Validate"/> with the smallest memory limit of these tiers.</summary>
     public static void Validate(long? memoryBytes, int? cpus) => CgroupLimits.Validate(memoryBytes, cpus, MinimumMemoryBytes);

@@ -32,6 +32,16 @@ public sealed class RightsizePolicy
         }
         var cpuOff = Off(current.CpuCores, estimate.Cpu);
         var memoryOff = Off(current.MemoryBytes, estimate.Memory);
+        if (memoryOff && estimate.Memory.Target < current.MemoryBytes && Options.MemoryShrinkAfter is { } young && estimate.Span is { } span && span < young)
+        {
+            memoryOff = false;
+            if (!cpuOff)
+            {
+                return Keep(current, RightsizeReason.YoungHistory,
+                    Invariant($"memory {Recommender.Bytes(current.MemoryBytes)} is above its target {Recommender.Bytes(estimate.Memory.Target)}, but is lowered only after {Recommender.Duration(young)} of history ({Recommender.Duration(span)} so far): the day's peak is not known yet"),
+                    state with { ConsecutiveOff = 0 });
+            }
+        }
         if (!cpuOff && !memoryOff)
         {
             return Keep(current, RightsizeReason.WithinThreshold,

@@ -28,6 +28,19 @@ public sealed record RightsizePolicyOptions
     /// </summary>
     public bool ShrinkOnlyAboveUpperBound { get; init; }
 
+    /// <summary>
+    /// A memory limit is lowered only once the history is at least this long (null: at any age). Memory is sized on
+    /// daily peaks (<see cref="RecommenderOptions.MemoryPeakInterval"/>): before a whole day has been seen, the day's
+    /// peak is not known, and a limit lowered to the morning's peak is OOM-killed by the afternoon's. Raising is not held.
+    /// </summary>
+    public TimeSpan? MemoryShrinkAfter { get; init; }
+
+    /// <summary>
+    /// What the daemon runs with (<c>stratad</c>'s defaults) and the benchmark replays by default: the defaults above,
+    /// a limit lowered only above the upper bound, and memory lowered only after a day of history.
+    /// </summary>
+    public static RightsizePolicyOptions Daemon { get; } = new() { ShrinkOnlyAboveUpperBound = true, MemoryShrinkAfter = TimeSpan.FromHours(24) };
+
     /// <summary>Throws an ArgumentException naming the setting that is out of range.</summary>
     public void Validate()
     {
@@ -46,6 +59,10 @@ public sealed record RightsizePolicyOptions
         if (!(OomBumpRatio > 1))
         {
             throw new ArgumentException($"OomBumpRatio is {OomBumpRatio}; use a ratio above 1", nameof(OomBumpRatio));
+        }
+        if (MemoryShrinkAfter < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"MemoryShrinkAfter is {MemoryShrinkAfter}; use zero or more (or none)", nameof(MemoryShrinkAfter));
         }
         if (!(OomBumpMaxRatio >= OomBumpRatio))
         {

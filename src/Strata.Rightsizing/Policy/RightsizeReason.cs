@@ -26,4 +26,7 @@ public enum RightsizeReason
 
     /// <summary>An OOM kill: memory raised at once, cooldown and hysteresis notwithstanding.</summary>
     OomBump = 7,
+
+    /// <summary>Memory is above its target, but the history is younger than <see cref="RightsizePolicyOptions.MemoryShrinkAfter"/>.</summary>
+    YoungHistory = 8,
 }

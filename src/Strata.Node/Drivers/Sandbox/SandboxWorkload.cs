@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 using Strata.Node.Images;
 using Strata.Node.Workloads;
 using Strata.Qemu.Guest;
@@ -42,8 +43,8 @@ public sealed record SandboxWorkload
     /// <summary>The spec's <c>--no-template</c>: every start boots cold (docs/sandbox.md#templates).</summary>
     public bool NoTemplate { get; init; }
 
-    public const int DefaultMemoryMiB = 256;
-    public const int MinimumMemoryMiB = 64;
+    public const int DefaultMemoryMiB = TierResizeRange.GuestDefaultMemoryMiB;
+    public const int MinimumMemoryMiB = TierResizeRange.GuestMinimumMemoryMiB;
 
     /// <summary>
     /// argv, environment, user, HOME and working directory come from <see cref="WorkloadResolver"/>, the rules every

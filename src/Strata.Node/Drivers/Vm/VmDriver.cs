@@ -35,8 +35,8 @@ namespace Strata.Node.Drivers.Vm;
 /// </summary>
 public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver, ILiveSnapshotDriver, IResizeDriver, IConsoleDriver, IDisposable
 {
-    public const int MinimumMemoryMiB = 64;
-    public const int DefaultMemoryMiB = 256;
+    public const int MinimumMemoryMiB = TierResizeRange.GuestMinimumMemoryMiB;
+    public const int DefaultMemoryMiB = TierResizeRange.GuestDefaultMemoryMiB;
     /// <summary>Exit code of a VM that was stopped and reported no exit of its own (as a SIGTERM'd process: 128 + 15).</summary>
     public const int StoppedExitCode = 143;
 
