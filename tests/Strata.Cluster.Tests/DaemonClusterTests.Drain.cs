@@ -69,17 +69,23 @@ public sealed partial class DaemonClusterTests
         Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.MoveAsync(Vm, new MoveRequest { Node = _nodes[1].Node }))).Status);
         Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => other.DrainNodeAsync(drained))).Status);
 
-        // A live move by node name, cancelled while RAM is sent (1 MiB/s keeps it there): the guest runs on where it
-        // was, in the same QEMU, the marker is gone, the assignment stays, the target runs no QEMU.
-        var slow = await first.MoveAsync(Vm, new MoveRequest { Node = _nodes[1].Node, Bandwidth = "1M" });
+        // A live move by node name, asked of a third node and followed and cancelled through it (the operation runs on
+        // the VM's node; the third relays), cancelled while RAM is sent (1 MiB/s keeps it there): the guest runs on
+        // where it was, in the same QEMU, the marker is gone, the assignment stays, the target runs no QEMU.
+        var third = _nodes[2].Client;
+        var slow = await third.MoveAsync(Vm, new MoveRequest { Node = _nodes[1].Node, Bandwidth = "1M" });
         Assert.True(await TestEnvironment.EventuallyAsync(async () =>
-            (await first.GetOperationAsync(slow.Id)).Progress.Items.Any(i => i.Id == "ram" && i.Current > 0), TimeSpan.FromSeconds(180), TimeSpan.FromMilliseconds(200)),
+            (await third.GetOperationAsync(slow.Id)).Progress.Items.Any(i => i.Id == "ram" && i.Current > 0), TimeSpan.FromSeconds(180), TimeSpan.FromMilliseconds(200)),
             "the live move never started sending RAM: " + JsonSerializer.Serialize(await first.GetOperationAsync(slow.Id), StrataJsonContext.Default.OperationInfo));
         Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.CancelOperationAsync(slow.Id))).Status);
-        var cancelled = await first.CancelOperationAsync(slow.Id);
+        using (var otherOnThird = _daemons.Nodes[2].Tcp(otherToken))
+        {
+            Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => otherOnThird.GetOperationAsync(slow.Id))).Status);
+        }
+        var cancelled = await third.CancelOperationAsync(slow.Id);
         while (!OperationStatusNames.IsFinished(cancelled.Status))
         {
-            cancelled = await first.WaitOperationAsync(slow.Id, TimeSpan.FromSeconds(30));
+            cancelled = await third.WaitOperationAsync(slow.Id, TimeSpan.FromSeconds(30));
         }
         Assert.Equal(OperationStatusNames.Cancelled, cancelled.Status);
         await using var h = new ClusterHarness(etcd);

@@ -22,7 +22,8 @@ public static class ClusterApi
     {
         var cluster = http.RequestServices.GetService<ClusterNode>();
         var path = http.Request.Path.Value ?? "";
-        if (cluster is null || !(path.StartsWith("/v1/instances", StringComparison.Ordinal) || path.StartsWith("/v1/cluster", StringComparison.Ordinal)))
+        if (cluster is null || !(path.StartsWith("/v1/instances", StringComparison.Ordinal) || path.StartsWith("/v1/cluster", StringComparison.Ordinal)
+            || path.StartsWith("/v1/operations/", StringComparison.Ordinal)))
         {
             await next(http).ConfigureAwait(false);
             return;
@@ -45,6 +46,10 @@ public static class ClusterApi
         var method = http.Request.Method;
         var parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries); // v1, instances|cluster, …
         var ct = http.RequestAborted;
+        if (parts[1] == "operations")
+        {
+            return await OperationRelay.TryRelayAsync(http, cluster, parts, ct).ConfigureAwait(false);
+        }
         if (parts[1] == "instances")
         {
             var project = InstanceEndpoints.Project(http);
