@@ -232,9 +232,16 @@ public static class ClusterMove
             {
                 await move.SwitchAsync().ConfigureAwait(false);
             }
-            catch (StrataException)
+            catch (StrataException e)
             {
-                await move.RemoveTargetCopyAsync(() => inner.RemoveAsync(instance, CancellationToken.None)).ConfigureAwait(false);
+                try
+                {
+                    await move.RemoveTargetCopyAsync(() => inner.RemoveAsync(instance, CancellationToken.None)).ConfigureAwait(false);
+                }
+                catch (StrataException removal)
+                {
+                    throw new StrataException(e.Kind, $"{e.Message}; removing the copy on {name} also failed ({removal.Message}): that node's agent removes it as unassigned at its next comparison", inner: e);
+                }
                 throw;
             }
         }
