@@ -183,12 +183,20 @@ public sealed partial class DaemonClusterTests
         }
     }
 
+    /// <summary>The instance's output so far; empty while its node has not created it yet (the agent runs it a moment after the create).</summary>
     private static async Task<string> LogsAsync(StrataClient client, string name)
     {
         var text = new StringBuilder();
-        await foreach (var frame in client.LogsAsync(name))
+        try
         {
-            text.Append(frame.Log?.Text);
+            await foreach (var frame in client.LogsAsync(name))
+            {
+                text.Append(frame.Log?.Text);
+            }
+        }
+        catch (StrataApiException e) when (e.Kind is ErrorKind.NotFound or ErrorKind.Conflict)
+        {
+            return "";
         }
         return text.ToString();
     }
