@@ -36,7 +36,17 @@ public sealed partial class DaemonClusterTests
         }
         finally
         {
-            // A failed run leaves no guest behind: QEMU outlives its daemon (its supervisor goes with it).
+            // A failed run leaves nothing behind: containers and QEMU outlive their daemon.
+            try
+            {
+                foreach (var i in (await first.ListAsync()).Items)
+                {
+                    await first.DeleteAsync(i.Name, force: true);
+                }
+            }
+            catch (Exception e) when (e is StrataApiException or HttpRequestException or DaemonUnreachableException)
+            {
+            }
             foreach (var pid in QemuPids(_daemons.Dir))
             {
                 TestEnvironment.Exec("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)]);
