@@ -43,7 +43,7 @@ internal static class ClusterCommands
         }));
         command.Subcommands.Add(ls);
         command.Subcommands.Add(NodeVerb("inspect", "Show one node as JSON", (c, n, ct) => c.NodeJsonAsync(n, ct)));
-        command.Subcommands.Add(Drain());
+        command.Subcommands.Add(DrainCommand.Drain());
         command.Subcommands.Add(NodeVerb("undrain", "Let the scheduler place on the node again", (c, n, ct) => c.ChangeNodeJsonAsync(n, "undrain", null, ct)));
         var name = new Argument<string>("node");
         var pairs = new Argument<string[]>("label") { Description = "KEY=VALUE to set, KEY- to remove", Arity = ArgumentArity.OneOrMore };
@@ -78,48 +78,6 @@ internal static class ClusterCommands
             return 0;
         }));
         command.Subcommands.Add(label);
-        return command;
-    }
-
-    /// <summary>
-    /// <c>strata node drain NODE [--parallel 2] [--json]</c>: place nothing new there and move every instance off it
-    /// (cold, to the eligible node with the most free memory); prints what moved, failed or cannot move, and why.
-    /// </summary>
-    private static Command Drain()
-    {
-        var name = new Argument<string>("node");
-        var json = Json();
-        var parallel = new Option<int>("--parallel") { Description = "moves at a time (1-16)", DefaultValueFactory = _ => 2 };
-        var command = new Command("drain",
-            "Place nothing new on the node and move its instances to other nodes (containers, wasm modules and processes cold; what cannot move is listed with the reason)")
-        { name, parallel, json };
-        command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
-        {
-            using var client = StrataCli.Client(parse);
-            var text = await client.DrainNodeJsonAsync(parse.GetValue(name)!, parse.GetValue(parallel), ct);
-            if (parse.GetValue(json))
-            {
-                Console.WriteLine(text);
-                return 0;
-            }
-            var root = JsonDocument.Parse(text).RootElement;
-            PrintNodes(JsonDocument.Parse("[" + text + "]").RootElement);
-            var failed = false;
-            if (root.TryGetProperty("drain", out var drain))
-            {
-                failed = drain.GetProperty("failed").GetArrayLength() > 0;
-                foreach (var (list, word) in new[] { ("moved", "moved"), ("failed", "FAILED"), ("notMovable", "not movable") })
-                {
-                    foreach (var i in drain.GetProperty(list).EnumerateArray())
-                    {
-                        var to = i.TryGetProperty("to", out var t) ? " to " + t.GetString() : "";
-                        var why = i.TryGetProperty("reason", out var r) ? ": " + r.GetString() : "";
-                        Console.WriteLine($"{word} {i.GetProperty("project").GetString()}/{i.GetProperty("name").GetString()} ({i.GetProperty("tier").GetString()}){to}{why}");
-                    }
-                }
-            }
-            return failed ? 1 : 0;
-        }));
         return command;
     }
 

@@ -15,11 +15,15 @@ public sealed partial class StrataClient
 
     public Task<string> NodeJsonAsync(string node, CancellationToken ct = default) => GetTextAsync("v1/cluster/nodes/" + Uri.EscapeDataString(node), ct);
 
-    /// <summary><paramref name="action"/>: <c>drain</c>, <c>undrain</c> or <c>labels</c> (with <paramref name="json"/> = <c>{"labels":{…}}</c>).</summary>
-    /// <summary><c>POST /v1/cluster/nodes/{node}/drain?parallel=N</c>: flag it and move its instances off; the node as JSON with <c>drain</c>.</summary>
-    public Task<string> DrainNodeJsonAsync(string node, int parallel = 2, CancellationToken ct = default) =>
-        ChangeNodeJsonAsync(node, "drain?parallel=" + parallel.ToString(System.Globalization.CultureInfo.InvariantCulture), null, ct);
+    /// <summary>
+    /// <c>POST /v1/cluster/nodes/{node}/drain?parallel=N</c>: flag it and move its instances off, as an operation (one
+    /// item per instance; the result lists what moved, failed and cannot move). Cancel it with <see cref="CancelOperationAsync"/>.
+    /// </summary>
+    public Task<Contracts.OperationInfo> DrainNodeAsync(string node, int parallel = 2, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "v1/cluster/nodes/" + Uri.EscapeDataString(node) + "/drain?parallel=" + parallel.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            null, Contracts.StrataJsonContext.Default.OperationInfo, ct);
 
+    /// <summary><paramref name="action"/>: <c>undrain</c> or <c>labels</c> (with <paramref name="json"/> = <c>{"labels":{…}}</c>); the node as JSON.</summary>
     public async Task<string> ChangeNodeJsonAsync(string node, string action, string? json = null, CancellationToken ct = default)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "v1/cluster/nodes/" + Uri.EscapeDataString(node) + "/" + action);

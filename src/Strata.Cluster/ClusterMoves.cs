@@ -25,35 +25,80 @@ public static class ClusterMoves
 
     /// <summary>
     /// The switch: the assignment goes from the source to the target with its generation, the instance record
-    /// names the target, the source's state report and the marker go. False when the marker or the assignment
-    /// changed meanwhile (the source lost its lease, or the instance was removed): nothing is changed then.
+    /// names the target, the source's state report and the marker go, and the two node records' free resources
+    /// follow the instance (the source gets them back, the target gives them up), so the scheduler sees it where it
+    /// now runs. False when the marker or the assignment changed meanwhile (the source lost its lease, or the
+    /// instance was removed): nothing is changed then. A node record changed by a placement meanwhile is read again.
     /// </summary>
     public static async Task<bool> SwitchAsync(EtcdConnection etcd, string project, string name, MoveMarker marker, CancellationToken ct)
     {
         var moveKey = ClusterKeys.Move(project, name);
         var from = ClusterKeys.Assignment(marker.Source, project, name);
         var instanceKey = ClusterKeys.Instance(project, name);
-        var read = new Etcdserverpb.TxnRequest();
-        read.Success.Add(ClusterCodec.Get(moveKey));
-        read.Success.Add(ClusterCodec.Get(from));
-        read.Success.Add(ClusterCodec.Get(instanceKey));
-        var now = await etcd.TxnAsync(read, ct).ConfigureAwait(false);
-        var kvs = now.Responses.Select(r => r.ResponseRange.Kvs.FirstOrDefault()).ToList();
-        if (kvs.Any(kv => kv is null))
+        string[] nodeKeys = [ClusterKeys.Node(marker.Source), ClusterKeys.Node(marker.Target)];
+        long[]? fenced = null;
+        for (var attempt = 0; attempt < 20; attempt++)
         {
-            return false;
+            var read = new Etcdserverpb.TxnRequest();
+            foreach (var key in (string[])[moveKey, from, instanceKey, .. nodeKeys])
+            {
+                read.Success.Add(ClusterCodec.Get(key));
+            }
+            var now = await etcd.TxnAsync(read, ct).ConfigureAwait(false);
+            var kvs = now.Responses.Select(r => r.ResponseRange.Kvs.FirstOrDefault()).ToList();
+            if (kvs.Take(3).Any(kv => kv is null) || ClusterCodec.Decode(kvs[0]!, ClusterJson.Default.MoveMarker) != marker)
+            {
+                return false;
+            }
+            var revisions = kvs.Take(3).Select(kv => kv!.ModRevision).ToArray();
+            if (fenced is not null && !fenced.SequenceEqual(revisions))
+            {
+                return false; // the marker, the assignment or the instance changed since the first read
+            }
+            fenced = revisions;
+            var desired = ClusterCodec.Decode(kvs[2]!, ClusterJson.Default.DesiredInstance);
+            var assignment = ClusterCodec.Decode(kvs[1]!, ClusterJson.Default.Assignment);
+            var txn = new Etcdserverpb.TxnRequest();
+            txn.Compare.Add(ClusterCodec.ModRevisionIs(moveKey, revisions[0]));
+            txn.Compare.Add(ClusterCodec.ModRevisionIs(from, revisions[1]));
+            txn.Compare.Add(ClusterCodec.ModRevisionIs(instanceKey, revisions[2]));
+            txn.Success.Add(ClusterCodec.Delete(from));
+            txn.Success.Add(ClusterCodec.Put(ClusterKeys.Assignment(marker.Target, project, name), kvs[1]!.Value));
+            txn.Success.Add(ClusterCodec.Put(instanceKey, ClusterCodec.Encode(desired with { Node = marker.Target }, ClusterJson.Default.DesiredInstance)));
+            txn.Success.Add(ClusterCodec.Delete(ClusterKeys.State(marker.Source, project, name)));
+            txn.Success.Add(ClusterCodec.Delete(moveKey));
+            // The free resources, fenced like a placement's; an offline node's record is rebuilt from its assignments when it registers.
+            for (var i = 0; i < 2; i++)
+            {
+                if (kvs[3 + i] is not { } nodeKv)
+                {
+                    continue;
+                }
+                var record = ClusterCodec.Decode(nodeKv, ClusterJson.Default.NodeRecord);
+                var share = assignment.Resources.ToResources();
+                var free = i == 0 ? record.Free.ToResources() + share : record.Free.ToResources() - share;
+                txn.Compare.Add(ClusterCodec.ModRevisionIs(nodeKeys[i], nodeKv.ModRevision));
+                txn.Success.Add(ClusterCodec.PutKeepLease(nodeKeys[i], ClusterCodec.Encode(record with { Free = ResourceAmounts.From(free) }, ClusterJson.Default.NodeRecord)));
+            }
+            if ((await etcd.TxnAsync(txn, ct).ConfigureAwait(false)).Succeeded)
+            {
+                return true;
+            }
         }
-        var desired = ClusterCodec.Decode(kvs[2]!, ClusterJson.Default.DesiredInstance);
-        var txn = new Etcdserverpb.TxnRequest();
-        txn.Compare.Add(ClusterCodec.ModRevisionIs(moveKey, kvs[0]!.ModRevision));
-        txn.Compare.Add(ClusterCodec.ModRevisionIs(from, kvs[1]!.ModRevision));
-        txn.Compare.Add(ClusterCodec.ModRevisionIs(instanceKey, kvs[2]!.ModRevision));
-        txn.Success.Add(ClusterCodec.Delete(from));
-        txn.Success.Add(ClusterCodec.Put(ClusterKeys.Assignment(marker.Target, project, name), kvs[1]!.Value));
-        txn.Success.Add(ClusterCodec.Put(instanceKey, ClusterCodec.Encode(desired with { Node = marker.Target }, ClusterJson.Default.DesiredInstance)));
-        txn.Success.Add(ClusterCodec.Delete(ClusterKeys.State(marker.Source, project, name)));
-        txn.Success.Add(ClusterCodec.Delete(moveKey));
-        return (await etcd.TxnAsync(txn, ct).ConfigureAwait(false)).Succeeded;
+        return false;
+    }
+
+    /// <summary>
+    /// Whether this move's switch took effect: the marker is gone and the target holds the assignment. For a switch
+    /// whose answer was lost (etcd unreachable after the request left): the transaction may have been applied.
+    /// </summary>
+    public static async Task<bool> SwitchedAsync(EtcdConnection etcd, string project, string name, MoveMarker marker, CancellationToken ct)
+    {
+        var read = new Etcdserverpb.TxnRequest();
+        read.Success.Add(ClusterCodec.Get(ClusterKeys.Move(project, name)));
+        read.Success.Add(ClusterCodec.Get(ClusterKeys.Assignment(marker.Target, project, name)));
+        var now = await etcd.TxnAsync(read, ct).ConfigureAwait(false);
+        return now.Responses[0].ResponseRange.Kvs.Count == 0 && now.Responses[1].ResponseRange.Kvs.Count > 0;
     }
 
     /// <summary>Removes the marker after a move that did not switch (nothing changed: the assignment stays the source's).</summary>

@@ -33,26 +33,12 @@ public static class MoveEndpoints
             {
                 throw StrataException.Invalid("toToken", "give a token the target daemon accepts for this project (--to-token: its admin token, or an operator token of the same project there)");
             }
-            var options = new LiveMoveOptions
-            {
-                MaxBandwidth = request.Bandwidth is { } b ? MigrationOptions.ParseBandwidth(b) : null,
-                Postcopy = request.Postcopy,
-            };
+            var options = LiveOptions(request);
             if (ColdMoveEndpoints.ChooseMode(service, project, name, request.Mode) == "cold")
             {
                 return ColdMoveEndpoints.Start(service, operations, project, name, address, request.ToToken);
             }
-            // Refused now, not inside the operation: another project's instance ("not found"), another tier, not running.
-            var record = service.Get(project, name);
-            if (service.Drivers.Get(record.Tier) is not ILiveMoveDriver)
-            {
-                throw StrataException.Invalid("tier",
-                    $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm and sandbox tiers (the container, wasm and process tiers move cold: --cold; see docs/move.md)");
-            }
-            if (record.State != InstanceState.Running)
-            {
-                throw StrataException.Conflict($"instance '{name}' is {record.State.ToName()}; only a running instance moves live (start it first)");
-            }
+            EnsureLiveMovable(service, project, name);
             var operation = operations.Start("move", name, project, async (op, ct) =>
             {
                 using var destination = new RemoteMoveDestination(address, request.ToToken, project);
@@ -88,8 +74,30 @@ public static class MoveEndpoints
         }).WithSummary("Daemon to daemon: remove a receiving side that was not confirmed (nothing to remove is not an error).");
     }
 
+    /// <summary>Refused now, not inside the operation: another project's instance ("not found"), another tier, not running.</summary>
+    internal static void EnsureLiveMovable(InstanceService service, string project, string name)
+    {
+        var record = service.Get(project, name);
+        if (service.Drivers.Get(record.Tier) is not ILiveMoveDriver)
+        {
+            throw StrataException.Invalid("tier",
+                $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm and sandbox tiers (the container, wasm and process tiers move cold: --cold; see docs/move.md)");
+        }
+        if (record.State != InstanceState.Running)
+        {
+            throw StrataException.Conflict($"instance '{name}' is {record.State.ToName()}; only a running instance moves live (start it first)");
+        }
+    }
+
+    /// <summary>The live options of a move request (its bandwidth limit and postcopy).</summary>
+    internal static LiveMoveOptions LiveOptions(MoveRequest request) => new()
+    {
+        MaxBandwidth = request.Bandwidth is { } b ? MigrationOptions.ParseBandwidth(b) : null,
+        Postcopy = request.Postcopy,
+    };
+
     /// <summary>The move's progress as the operation's items: RAM and disk bytes, and a line with the dirty rate and expected downtime.</summary>
-    private sealed class MoveProgressReporter(Operation operation) : IProgress<LiveMoveProgress>
+    internal sealed class MoveProgressReporter(Operation operation) : IProgress<LiveMoveProgress>
     {
         public void Report(LiveMoveProgress p)
         {

@@ -22,7 +22,8 @@ public static class ClusterApi
     {
         var cluster = http.RequestServices.GetService<ClusterNode>();
         var path = http.Request.Path.Value ?? "";
-        if (cluster is null || !(path.StartsWith("/v1/instances", StringComparison.Ordinal) || path.StartsWith("/v1/cluster", StringComparison.Ordinal)))
+        if (cluster is null || !(path.StartsWith("/v1/instances", StringComparison.Ordinal) || path.StartsWith("/v1/cluster", StringComparison.Ordinal)
+            || path.StartsWith("/v1/operations/", StringComparison.Ordinal)))
         {
             await next(http).ConfigureAwait(false);
             return;
@@ -45,6 +46,10 @@ public static class ClusterApi
         var method = http.Request.Method;
         var parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries); // v1, instances|cluster, …
         var ct = http.RequestAborted;
+        if (parts[1] == "operations")
+        {
+            return await OperationRelay.TryRelayAsync(http, cluster, parts, ct).ConfigureAwait(false);
+        }
         if (parts[1] == "instances")
         {
             var project = InstanceEndpoints.Project(http);
@@ -141,10 +146,15 @@ public static class ClusterApi
                     "undrain" => s with { Draining = false },
                     _ => s with { Labels = Merge(s.Labels, labels?.Labels ?? throw StrataException.Invalid("labels", "give labels to set")) },
                 }, ct).ConfigureAwait(false);
-                var drain = parts[4] == "drain"
-                    ? await ClusterDrain.DrainAsync(cluster, parts[3], ParallelOf(http), ct).ConfigureAwait(false)
-                    : null;
-                var changed = (await StatusAsync(cluster, ct).ConfigureAwait(false)).Nodes.First(n => n.Name == parts[3]) with { Drain = drain };
+                if (parts[4] == "drain")
+                {
+                    // The flag is set; moving the instances off is an operation (progress, cancel) of the caller's project.
+                    var operation = await ClusterDrain.StartAsync(cluster, http.RequestServices.GetRequiredService<Control.Operations.OperationRegistry>(),
+                        InstanceEndpoints.Project(http), parts[3], ParallelOf(http), ct).ConfigureAwait(false);
+                    await Write(http, 202, operation.ToInfo(), StrataJsonContext.Default.OperationInfo).ConfigureAwait(false);
+                    return true;
+                }
+                var changed = (await StatusAsync(cluster, ct).ConfigureAwait(false)).Nodes.First(n => n.Name == parts[3]);
                 await Write(http, 200, changed, ClusterApiJson.Default.ClusterNodeInfo).ConfigureAwait(false);
                 return true;
             default:

@@ -19,8 +19,6 @@ public sealed record ClusterNodeInfo
     public DateTimeOffset? OfflineSince { get; init; }
     public int Instances { get; init; }
     public bool Leader { get; init; }
-    /// <summary>The answer of <c>drain</c>: what was moved off the node, what failed and what cannot move, with reasons.</summary>
-    public DrainResult? Drain { get; init; }
 }
 
 /// <summary><c>strata cluster status</c>: the nodes, the scheduler leader, etcd, replacements and recent events.</summary>
@@ -42,4 +40,5 @@ public sealed record NodeLabelRequest(IReadOnlyDictionary<string, string?> Label
 [JsonSerializable(typeof(List<ClusterNodeInfo>))]
 [JsonSerializable(typeof(ClusterStatus))]
 [JsonSerializable(typeof(NodeLabelRequest))]
+[JsonSerializable(typeof(DrainResult))]
 public sealed partial class ClusterApiJson : JsonSerializerContext;

@@ -1,41 +1,77 @@
+using System.Text.Json;
 using Strata.Client;
 using Strata.Cluster;
 using Strata.Contracts;
+using Strata.Control.Operations;
 
 namespace Strata.Daemon.Cluster;
 
 /// <summary>One instance a drain dealt with: moved (to a node), failed, or not movable, with the reason.</summary>
 public sealed record DrainItem(string Project, string Name, string Tier, string? To = null, string? Reason = null);
 
-/// <summary>What <c>strata node drain</c> did with the instances assigned to the node.</summary>
+/// <summary>What <c>strata node drain</c> did with the instances assigned to the node (the drain operation's result).</summary>
 public sealed record DrainResult
 {
+    public string Node { get; init; } = "";
     public IReadOnlyList<DrainItem> Moved { get; init; } = [];
     public IReadOnlyList<DrainItem> Failed { get; init; } = [];
     public IReadOnlyList<DrainItem> NotMovable { get; init; } = [];
 }
 
 /// <summary>
-/// <c>strata node drain NODE</c> after the flag is set: every instance assigned to the node moves to another node by
-/// name (<see cref="ClusterMove"/>, cold), <c>parallel</c> at a time, the target being the eligible node (online, not
-/// draining, offering the tier) with the most free memory left after what this drain already sent there. Each move
-/// is asked of the drained node with the cluster token, exactly as a relayed <c>strata move --node</c>.
+/// <c>strata node drain NODE</c> after the flag is set, as an operation: every instance assigned to the node moves to
+/// another node by name (<see cref="ClusterMove"/>: a running vm or sandbox live, the other tiers cold), <c>parallel</c>
+/// at a time, the target being the eligible node (online, not draining, offering the tier) with the most free memory
+/// left after what this drain already sent there. Each move is asked of the drained node with the cluster token,
+/// exactly as a relayed <c>strata move --node</c>, and followed there. The operation has one item per instance
+/// (<c>waiting</c>, <c>moving</c>, then <c>moved</c>, <c>failed</c>, <c>cancelled</c>, <c>not-started</c> or
+/// <c>not-movable</c>), so its progress is instances moved of those to move. Cancelling it starts no new move and
+/// cancels the moves under way (each is undone: the instance stays on the drained node); what was moved stays moved.
 /// </summary>
 public static class ClusterDrain
 {
-    private static readonly HashSet<string> ColdTiers = ["container", "wasm", "process"];
+    private static readonly TimeSpan MoveLimit = TimeSpan.FromMinutes(30);
 
-    public static async Task<DrainResult> DrainAsync(ClusterNode cluster, string node, int parallel, CancellationToken ct)
+    private sealed record Work(DrainItem Item, string Target);
+
+    /// <summary>Plans the drain (the node must exist) and starts it as an operation of <paramref name="project"/>.</summary>
+    public static async Task<Operation> StartAsync(ClusterNode cluster, OperationRegistry operations, string project, string node, int parallel,
+        CancellationToken ct)
+    {
+        var (address, work, notMovable) = await PlanAsync(cluster, node, ct).ConfigureAwait(false);
+        return operations.Start("drain", node, project, async (op, opCt) =>
+        {
+            foreach (var i in notMovable)
+            {
+                op.Report(new ProgressItem(Id(i), i.Tier, "not-movable", 0, 0) { Message = i.Reason }, always: true);
+            }
+            foreach (var w in work)
+            {
+                op.Report(new ProgressItem(Id(w.Item), w.Item.Tier, "waiting", 0, 1) { Message = "to " + w.Target }, always: true);
+            }
+            op.SetMessage(work.Count == 0 ? "nothing to move" : $"moving {work.Count} instance(s) off {node}, {parallel} at a time");
+            var moved = new List<DrainItem>();
+            var failed = new List<DrainItem>();
+            using var gate = new SemaphoreSlim(Math.Max(1, parallel));
+            await Task.WhenAll(work.Select(w => MoveOneAsync(cluster, address!, w, op, gate, moved, failed, notMovable, opCt))).ConfigureAwait(false);
+            opCt.ThrowIfCancellationRequested(); // the items say what moved, what was undone and what never started
+            var result = new DrainResult { Node = node, Moved = moved, Failed = failed, NotMovable = notMovable };
+            op.SetMessage($"moved {moved.Count} of {work.Count}" + (failed.Count > 0 ? $", {failed.Count} failed" : "") + (notMovable.Count > 0 ? $", {notMovable.Count} not movable" : ""));
+            return JsonSerializer.SerializeToElement(result, ClusterApiJson.Default.DrainResult);
+        });
+    }
+
+    private static string Id(DrainItem i) => i.Project + "/" + i.Name;
+
+    private static async Task<(Uri? Address, List<Work> Work, List<DrainItem> NotMovable)> PlanAsync(ClusterNode cluster, string node, CancellationToken ct)
     {
         var nodes = await ClusterView.NodesAsync(cluster.Etcd, ct).ConfigureAwait(false);
         var drained = nodes.FirstOrDefault(n => n.Name == node)
             ?? throw StrataException.NotFound($"node '{node}' is not in the cluster (strata node ls lists them)");
         var assigned = await cluster.Etcd.GetPrefixAsync(ClusterKeys.AssignmentsOf(node), ct: ct).ConfigureAwait(false);
-        var moved = new List<DrainItem>();
-        var failed = new List<DrainItem>();
         var notMovable = new List<DrainItem>();
         var planned = new Dictionary<string, long>(StringComparer.Ordinal);
-        var work = new List<(DrainItem Item, string Target)>();
+        var work = new List<Work>();
         foreach (var kv in assigned.Kvs)
         {
             var (project, name) = ClusterKeys.ProjectAndName(ClusterCodec.Key(kv));
@@ -51,11 +87,6 @@ public static class ClusterDrain
                 notMovable.Add(item with { Reason = $"node {node} is offline: its instances are placed again elsewhere by the cluster (restart always, stateless) or wait for it" });
                 continue;
             }
-            if (!ColdTiers.Contains(d.Tier))
-            {
-                notMovable.Add(item with { Reason = $"the {d.Tier} tier does not move by node name yet (cold moves: container, wasm, process; see docs/move.md)" });
-                continue;
-            }
             var target = nodes
                 .Where(n => n.Name != node && n.Record is not null && !n.Settings.Draining && n.Record.Tiers.Any(t => t.Tier == d.Tier))
                 .OrderByDescending(n => (n.Record!.Free?.MemoryBytes ?? 0) - planned.GetValueOrDefault(n.Name))
@@ -67,37 +98,105 @@ public static class ClusterDrain
                 continue;
             }
             planned[target.Name] = planned.GetValueOrDefault(target.Name) + d.Resources.MemoryBytes;
-            work.Add((item, target.Name));
+            work.Add(new Work(item, target.Name));
         }
-        using var gate = new SemaphoreSlim(Math.Max(1, parallel));
-        var address = new Uri("http://" + drained.Record?.Address);
-        await Task.WhenAll(work.Select(async w =>
+        return (drained.Record is { } r ? new Uri("http://" + r.Address) : null, work, notMovable);
+    }
+
+    /// <summary>
+    /// One move, asked of the drained node and followed there until it ends. A move the node refuses at once as bad
+    /// input (a tier or state that cannot move) is not movable, with its reason; the drain's cancellation before the
+    /// move started leaves it not started, after it started cancels it there and waits until it has been undone.
+    /// </summary>
+    private static async Task MoveOneAsync(ClusterNode cluster, Uri address, Work w, Operation op, SemaphoreSlim gate,
+        List<DrainItem> moved, List<DrainItem> failed, List<DrainItem> notMovable, CancellationToken ct)
+    {
+        void Set(string phase, long current, string? message) =>
+            op.Report(new ProgressItem(Id(w.Item), w.Item.Tier, phase, current, 1) { Message = message }, always: true);
+        void Add(List<DrainItem> list, DrainItem item)
+        {
+            lock (moved)
+            {
+                list.Add(item);
+            }
+        }
+        try
         {
             await gate.WaitAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Set("not-started", 0, "the drain was cancelled before this move started; it stays on the node");
+            return;
+        }
+        try
+        {
+            if (ct.IsCancellationRequested)
+            {
+                Set("not-started", 0, "the drain was cancelled before this move started; it stays on the node");
+                return;
+            }
+            using var client = new StrataClient(new ClientOptions { Host = address, Token = cluster.Token, Project = w.Item.Project });
+            OperationInfo move;
             try
             {
-                using var client = new StrataClient(new ClientOptions { Host = address, Token = cluster.Token, Project = w.Item.Project });
-                var op = await client.MoveAsync(w.Item.Name, new MoveRequest { Node = w.Target }, ct).ConfigureAwait(false);
-                var done = await client.WaitOperationAsync(op.Id, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
-                lock (moved)
+                move = await client.MoveAsync(w.Item.Name, new MoveRequest { Node = w.Target }, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (StrataApiException e) when (e.Kind == ErrorKind.InvalidArgument)
+            {
+                Set("not-movable", 0, e.Message);
+                Add(notMovable, w.Item with { Reason = e.Message });
+                return;
+            }
+            Set("moving", 0, $"to {w.Target}");
+            var cancelSent = false;
+            var started = DateTime.UtcNow;
+            while (!OperationStatusNames.IsFinished(move.Status))
+            {
+                if (ct.IsCancellationRequested && !cancelSent)
                 {
-                    (done.Status == OperationStatusNames.Succeeded ? moved : failed).Add(done.Status == OperationStatusNames.Succeeded
-                        ? w.Item with { To = w.Target }
-                        : w.Item with { To = w.Target, Reason = done.Error?.Detail ?? done.Status });
+                    cancelSent = true;
+                    move = await client.CancelOperationAsync(move.Id, CancellationToken.None).ConfigureAwait(false);
+                    continue;
+                }
+                if (DateTime.UtcNow - started > MoveLimit && !cancelSent)
+                {
+                    cancelSent = true;
+                    await client.CancelOperationAsync(move.Id, CancellationToken.None).ConfigureAwait(false);
+                }
+                move = await client.WaitOperationAsync(move.Id, TimeSpan.FromMilliseconds(500), CancellationToken.None).ConfigureAwait(false);
+                if (move.Progress.Message is { } progress && !OperationStatusNames.IsFinished(move.Status))
+                {
+                    Set("moving", 0, $"to {w.Target}: {progress}");
                 }
             }
-            catch (Exception e) when (e is StrataApiException or HttpRequestException or DaemonUnreachableException)
+            switch (move.Status)
             {
-                lock (moved)
-                {
-                    failed.Add(w.Item with { To = w.Target, Reason = e.Message });
-                }
+                case OperationStatusNames.Succeeded:
+                    Set("moved", 1, $"to {w.Target}");
+                    Add(moved, w.Item with { To = w.Target });
+                    break;
+                case OperationStatusNames.Cancelled:
+                    var why = ct.IsCancellationRequested ? "the drain was cancelled; the move was undone and it stays on the node"
+                        : $"the move did not finish within {MoveLimit.TotalMinutes:0} minutes and was undone; it stays on the node";
+                    Set("cancelled", 0, why);
+                    Add(failed, w.Item with { To = w.Target, Reason = why });
+                    break;
+                default:
+                    var error = move.Error?.Detail ?? move.Status;
+                    Set("failed", 0, error);
+                    Add(failed, w.Item with { To = w.Target, Reason = error });
+                    break;
             }
-            finally
-            {
-                gate.Release();
-            }
-        })).ConfigureAwait(false);
-        return new DrainResult { Moved = moved, Failed = failed, NotMovable = notMovable };
+        }
+        catch (Exception e) when (e is StrataApiException or HttpRequestException or DaemonUnreachableException)
+        {
+            Set("failed", 0, e.Message);
+            Add(failed, w.Item with { To = w.Target, Reason = e.Message });
+        }
+        finally
+        {
+            gate.Release();
+        }
     }
 }

@@ -79,6 +79,35 @@ public sealed class NodeForwarder : IDisposable
         }
     }
 
+    /// <summary>Whether <paramref name="node"/> answers 200 to a GET of <paramref name="path"/> on behalf of <paramref name="caller"/> (unreachable: no).</summary>
+    public async Task<bool> ProbeAsync(NodeRecord node, string path, Caller caller, CancellationToken ct)
+    {
+        if (node.Tls)
+        {
+            if (node.CertificateSha256 is not { Length: > 0 } pin)
+            {
+                return false;
+            }
+            _pins[pin] = 0;
+        }
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri((node.Tls ? "https://" : "http://") + node.Address + path));
+        foreach (var (name, value) in PeerHeaders(caller))
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(TimeSpan.FromSeconds(5));
+        try
+        {
+            using var response = await _http.SendAsync(request, limit.Token).ConfigureAwait(false);
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     private static StrataException Unreachable(NodeRecord owner, Exception e) => new(ErrorKind.Unavailable,
         $"node {owner.Name} at {owner.Address}, which runs this instance, did not answer ({e.Message}); check it with 'strata node inspect {owner.Name}'", inner: e);
 
