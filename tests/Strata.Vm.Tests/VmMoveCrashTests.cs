@@ -222,7 +222,7 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         // so the source cannot finish; once the guest counts in the target's QEMU, the source dies and the target goes on.
         // The restarted source asks the target, which runs the guest: its stopped copy is removed.
         var before2 = await LastTickAsync(a);
-        op = await a.Client.MoveAsync(Name, new MoveRequest { ToAddress = b.Address, ToToken = b.Token, Bandwidth = "8M" });
+        op = await a.Client.MoveAsync(Name, new MoveRequest { ToAddress = b.Address, ToToken = b.Token, Bandwidth = "4M" });
         Assert.True(await SendingAsync(a, op.Id), "the move never started sending");
         b.Signal("STOP");
         Assert.True(await TestEnvironment.EventuallyAsync(() => b.LastTickOnDisk(id) > before2, Long), "the guest never ran in the target's QEMU");
@@ -263,7 +263,7 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         // then killed). B keeps its copy stopped while A cannot answer: only A's QEMU runs the guest. A's restart removes
         // its unconfirmed copy, and B, told A holds none, resumes the guest.
         var before4 = await LastTickAsync(b);
-        op = await b.Client.MoveAsync(Name, new MoveRequest { ToAddress = a.Address, ToToken = a.Token, Bandwidth = "8M" });
+        op = await b.Client.MoveAsync(Name, new MoveRequest { ToAddress = a.Address, ToToken = a.Token, Bandwidth = "4M" });
         Assert.True(await SendingAsync(b, op.Id), "the move back never started sending");
         a.Signal("STOP");
         Assert.True(await TestEnvironment.EventuallyAsync(() => a.LastTickOnDisk(id) > before4, Long), "the guest never ran in A's QEMU");
