@@ -17,6 +17,12 @@ public sealed record ControlOptions
     /// enforced at admission (403 with the reason). Null: any project name, no rules (unit tests).
     /// </summary>
     public ProjectService? Projects { get; init; }
+
+    /// <summary>
+    /// Reaches a live move's destination again (its address and token, for a project) to settle a move whose
+    /// confirmation was lost; null: such a move is left for an operator (docs/move.md, "Crash windows").
+    /// </summary>
+    public Func<MoveDestinationRef, string, IMoveDestination>? OpenMoveDestination { get; init; }
 }
 
 /// <summary>

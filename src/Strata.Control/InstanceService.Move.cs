@@ -23,6 +23,13 @@ public interface IMoveDestination
 
     /// <summary>Removes what the destination prepared; an already discarded (or never prepared) move is not an error.</summary>
     Task DiscardAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>How to reach this destination again after a restart, to settle a move whose confirmation was lost; null: it cannot be reached again.</summary>
+    MoveDestinationRef? Reference => null;
+
+    /// <summary>Whether the destination stores instance <paramref name="instanceId"/> as <paramref name="name"/>: it confirmed the move and owns the instance.</summary>
+    Task<bool> HoldsAsync(string name, string instanceId, CancellationToken cancellationToken) =>
+        Task.FromException<bool>(new StrataException(ErrorKind.Unavailable, $"{Name} cannot be asked whether it holds a moved instance"));
 }
 
 public sealed partial class InstanceService
@@ -62,9 +69,24 @@ public sealed partial class InstanceService
             }
             var outgoing = await mover.DescribeMoveAsync(handle, cancellationToken).ConfigureAwait(false);
             LogMoveStarting(name, project, destination.Name);
-            var target = new DestinationTarget(destination, name);
+            var target = new DestinationTarget(this, destination, name, project, record.Id);
+            var directory = InstanceDirectory(record.Id);
+            try
+            {
             await using (var revert = new Revert(e => LogBackgroundFailure(name, "undo a failed move on " + destination.Name, e)))
             {
+                // Before anything exists there: a daemon that dies from here on finds where the guest may have gone.
+                if (destination.Reference is { } reference)
+                {
+                    revert.Add(() =>
+                    {
+                        if (!target.MayHoldGuest)
+                        {
+                            MoveOutMarker.Delete(directory);
+                        }
+                    });
+                    new MoveOutMarker { Address = reference.Address, Token = reference.Token, Project = project, Name = name, InstanceId = record.Id }.Write(directory);
+                }
                 // Registered before the call: a prepare that timed out on our side may still have made something there.
                 revert.AddAsync(target.DiscardAsync);
                 target.Info = await destination.PrepareAsync(name, new IncomingMoveRequest
@@ -86,6 +108,21 @@ public sealed partial class InstanceService
                 LogMovedOut(name, project, destination.Name, result.TotalSeconds);
                 return result with { Name = name, Project = project, To = destination.Name };
             }
+            }
+            catch (StrataException) when (target.MayHoldGuest)
+            {
+                // Switched over, and the destination stopped answering before it confirmed: the copy here stays stopped
+                // and is settled once the destination answers (removed if it runs the guest, resumed if it holds none).
+                _events.Publish("move-unsettled", View(record) with
+                {
+                    Reason = $"the guest switched over to {destination.Name}, which stopped answering before it confirmed; the copy here stays stopped until {destination.Name} answers",
+                });
+                if (MoveOutMarker.TryRead(directory) is { } marker)
+                {
+                    Track(SettleHandedOverAsync(entry, marker));
+                }
+                throw;
+            }
         }
         finally
         {
@@ -97,21 +134,53 @@ public sealed partial class InstanceService
     internal static string MoveSummary(MoveResult r, string destination) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
         $"moved to {destination} ({r.Mode}) in {r.TotalSeconds:0.00} s: downtime {r.DowntimeMs:0} ms, {r.RamBytes} bytes of RAM and {r.DiskBytes} bytes of disk sent, {r.Iterations} passes, throttle up to {r.MaxThrottlePercent} %{(r.UsedPostcopy ? ", postcopy" : "")}");
 
-    /// <summary>The destination as the driver's move drives it; it records whether the destination confirmed, so the undo never discards an owner.</summary>
-    private sealed class DestinationTarget(IMoveDestination destination, string name) : IMoveTarget
+    /// <summary>
+    /// The destination as the driver's move drives it. It records whether the destination confirmed, so the undo never
+    /// discards an owner, and settles a lost confirmation (docs/move.md, "Crash windows"): from the switchover on the
+    /// guest has left here, so a cancel no longer undoes the move, and a confirmation that fails is asked about again
+    /// (<see cref="SettleWithAsync"/>) until the destination answers who holds the guest. While that is unknown the
+    /// target <see cref="MayHoldGuest"/>, and the undo neither discards it nor resumes the source.
+    /// </summary>
+    private sealed class DestinationTarget(InstanceService service, IMoveDestination destination, string name, string project, string instanceId) : IMoveTarget
     {
         private int _confirmed;
+        private int _inDoubt;
 
         public IncomingMoveInfo Info { get; set; } = new() { RamUri = "" };
 
+        public bool MayHoldGuest => Volatile.Read(ref _inDoubt) == 1;
+
         public async Task ConfirmRunningAsync(TimeSpan timeout, CancellationToken cancellationToken)
         {
-            await destination.ConfirmAsync(name, timeout, cancellationToken).ConfigureAwait(false);
+            _ = cancellationToken; // the guest left here at the switchover: a cancel can no longer undo the move
+            try
+            {
+                using var limit = CancellationTokenSource.CreateLinkedTokenSource(service._shutdown.Token);
+                limit.CancelAfter(timeout + TimeSpan.FromSeconds(30));
+                await destination.ConfirmAsync(name, timeout, limit.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is StrataException or OperationCanceledException)
+            {
+                // Whatever happens from here on, the undo must not resume the source before the destination has answered.
+                Volatile.Write(ref _inDoubt, 1);
+                var owner = await service.SettleWithAsync(destination, name, project, instanceId, InlineSettleTime).ConfigureAwait(false);
+                if (owner == MoveOwner.Source)
+                {
+                    Volatile.Write(ref _inDoubt, 0);
+                    throw new StrataException(ErrorKind.Unavailable,
+                        $"the target daemon {destination.Name} did not take the guest over ({e.Message}) and holds no copy of it; the guest runs on here");
+                }
+                if (owner == MoveOwner.Unknown)
+                {
+                    throw new StrataException(ErrorKind.Unavailable,
+                        $"the guest switched over to {destination.Name}, which stopped answering before it confirmed ({e.Message}); the copy here stays stopped until {destination.Name} answers, then it is removed (the target runs the guest) or resumed (the target holds none)");
+                }
+            }
             Volatile.Write(ref _confirmed, 1);
         }
 
         public Task DiscardAsync() =>
-            Volatile.Read(ref _confirmed) == 1 ? Task.CompletedTask : destination.DiscardAsync(name, CancellationToken.None);
+            Volatile.Read(ref _confirmed) == 1 || MayHoldGuest ? Task.CompletedTask : destination.DiscardAsync(name, CancellationToken.None);
     }
 
     // ---------------------------------------------------------------- the destination side
@@ -217,36 +286,89 @@ public sealed partial class InstanceService
         }
     }
 
-    /// <summary>The guest runs here: the instance is stored as running, watched, and owned by this daemon from now on.</summary>
+    /// <summary>
+    /// The guest runs here: the instance is stored as running, watched, and owned by this daemon from now on. The work
+    /// does not depend on the caller staying connected (a source that died or lost the answer asks again and gets the
+    /// same outcome, <see cref="Entry.Confirmation"/>); the receiving side stays known until the outcome is stored.
+    /// </summary>
     public async Task<InstanceRecord> ConfirmIncomingAsync(string project, string name, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (!_incoming.TryRemove(Key(project, name), out var entry))
+        if (!_incoming.TryGetValue(Key(project, name), out var entry))
         {
             throw StrataException.NotFound($"no move of '{name}' is being received in project '{project}'");
         }
-        await StopIncomingWatchAsync(entry).ConfigureAwait(false);
-        var record = entry.Record;
-        var driver = _drivers.Get(record.Tier);
-        var directory = InstanceDirectory(record.Id);
-        await using var revert = new Revert(e => LogBackgroundFailure(name, "undo a failed incoming move", e));
-        revert.Add(() => Forget(entry, directory));
-        revert.AddAsync(() => driver.DeleteAsync(record.Handle!, CancellationToken.None));
-        await ((ILiveMoveDriver)driver).ConfirmIncomingAsync(record.Handle!, timeout < TimeSpan.Zero ? MoveConfirmTimeout : timeout, cancellationToken).ConfigureAwait(false);
-        // From the store write on, this daemon owns the instance (a crash after it reconciles it as any running instance).
-        entry.Record = record with { State = InstanceState.Running, StartedAt = _time.GetUtcNow(), Revision = 2 };
-        await _store.InsertAsync(entry.Record, CancellationToken.None).ConfigureAwait(false);
-        File.Delete(Path.Combine(directory, RemovalMarker.FileName));
-        revert.Success();
-        Interlocked.Increment(ref entry.Generation);
-        Watch(entry, driver, record.Handle!);
-        _events.Publish("moved", View(entry.Record));
-        return entry.Record;
+        var started = new TaskCompletionSource<InstanceRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var confirmation = Interlocked.CompareExchange(ref entry.Confirmation, started.Task, null);
+        if (confirmation is null)
+        {
+            confirmation = started.Task;
+            _ = ConfirmIncomingCoreAsync(entry, timeout < TimeSpan.Zero ? MoveConfirmTimeout : timeout).ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    started.SetResult(t.Result);
+                }
+                else
+                {
+                    started.SetException(t.Exception?.InnerExceptions ?? [new OperationCanceledException()]);
+                }
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        return await confirmation.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Removes a receiving side that was not confirmed; a move not (or no longer) being received is not an error.</summary>
+    private async Task<InstanceRecord> ConfirmIncomingCoreAsync(Entry entry, TimeSpan timeout)
+    {
+        var key = Key(entry.Record.Project, entry.Record.Name);
+        try
+        {
+            await StopIncomingWatchAsync(entry).ConfigureAwait(false);
+            var record = entry.Record;
+            var driver = _drivers.Get(record.Tier);
+            var directory = InstanceDirectory(record.Id);
+            await using var revert = new Revert(e => LogBackgroundFailure(record.Name, "undo a failed incoming move", e));
+            revert.Add(() => Forget(entry, directory));
+            revert.AddAsync(() => driver.DeleteAsync(record.Handle!, CancellationToken.None));
+            await ((ILiveMoveDriver)driver).ConfirmIncomingAsync(record.Handle!, timeout, _shutdown.Token).ConfigureAwait(false);
+            // From the store write on, this daemon owns the instance (a crash after it reconciles it as any running instance).
+            entry.Record = record with { State = InstanceState.Running, StartedAt = _time.GetUtcNow(), Revision = 2 };
+            await _store.InsertAsync(entry.Record, CancellationToken.None).ConfigureAwait(false);
+            File.Delete(Path.Combine(directory, RemovalMarker.FileName));
+            revert.Success();
+            Interlocked.Increment(ref entry.Generation);
+            Watch(entry, driver, record.Handle!);
+            _events.Publish("moved", View(entry.Record));
+            return entry.Record;
+        }
+        finally
+        {
+            _incoming.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+        }
+    }
+
+    /// <summary>
+    /// Removes a receiving side that was not confirmed; a move not (or no longer) being received is not an error. One
+    /// whose confirmation is under way is left to it: the guest runs here once it succeeds, and it removes the side when it fails.
+    /// </summary>
     public async Task DiscardIncomingAsync(string project, string name)
     {
-        if (!_incoming.TryRemove(Key(project, name), out var entry))
+        if (!_incoming.TryGetValue(Key(project, name), out var entry))
+        {
+            return;
+        }
+        if (Volatile.Read(ref entry.Confirmation) is { } confirmation)
+        {
+            try
+            {
+                await confirmation.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is StrataException or IOException or OperationCanceledException)
+            {
+                // the failed confirmation removed it
+            }
+            return;
+        }
+        if (!_incoming.TryRemove(new KeyValuePair<string, Entry>(Key(project, name), entry)))
         {
             return;
         }

@@ -104,6 +104,8 @@ public sealed partial class InstanceService
                     case WorkloadPhase.Running:
                         LogReattached(record.Name, handle.Pid ?? 0);
                         Watch(entry, driver, handle);
+                        // A live move of it that the previous daemon drove and did not finish (docs/move.md, "Crash windows").
+                        await SettleUnfinishedMoveOutAsync(entry, driver, handle, cancellationToken).ConfigureAwait(false);
                         return;
                     case WorkloadPhase.Exited:
                         await OnExitedAsync(entry, status.Exit!, entry.Generation).ConfigureAwait(false);

@@ -171,6 +171,8 @@ public sealed partial class InstanceService : IAsyncDisposable
         public ResourceSpec? ResizeReservation;
         /// <summary>An unconfirmed incoming move's watch of its receiving process; cancelled when the move is confirmed or discarded.</summary>
         public CancellationTokenSource? IncomingWatch;
+        /// <summary>An incoming move's confirmation once asked for: a second ask (the source lost the first answer) waits for the same outcome.</summary>
+        public Task<InstanceRecord>? Confirmation;
         public TaskCompletionSource<InstanceRecord> Exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void ResetExit()

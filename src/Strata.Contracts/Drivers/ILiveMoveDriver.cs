@@ -30,6 +30,12 @@ public interface IMoveTarget
 
     /// <summary>Removes everything the target made; the source keeps the guest.</summary>
     Task DiscardAsync();
+
+    /// <summary>
+    /// The guest went over and the target's answer was lost (it stopped answering after the switchover): the target may
+    /// run the guest, so the undo neither discards it nor resumes the source (docs/move.md, "Crash windows").
+    /// </summary>
+    bool MayHoldGuest { get; }
 }
 
 /// <summary>How a live move runs.</summary>
@@ -73,4 +79,14 @@ public interface ILiveMoveDriver
 
     /// <summary>Moves the running guest to <paramref name="target"/>; on failure or cancellation the source runs on untouched and the target is discarded.</summary>
     Task<MoveResult> MoveOutAsync(DriverHandle handle, IMoveTarget target, LiveMoveOptions options, IProgress<LiveMoveProgress>? progress, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// On the source after a daemon restart (the instance recovered as running): whether this copy handed its guest over,
+    /// i.e. its migration completed and it stands stopped (QEMU <c>postmigrate</c>). A move that had not reached the
+    /// switchover was already undone by the recovery, and the guest runs here.
+    /// </summary>
+    Task<bool> HandedOverAsync(DriverHandle handle, CancellationToken cancellationToken);
+
+    /// <summary>Runs a handed-over copy again: the target turned out to hold no copy of the guest, so this one is the only one.</summary>
+    Task ResumeHandedOverAsync(DriverHandle handle, CancellationToken cancellationToken);
 }

@@ -14,6 +14,7 @@ internal sealed partial class RemoteMoveDestination : IMoveDestination, IDisposa
 
     public RemoteMoveDestination(Uri address, string token, string project)
     {
+        Reference = new MoveDestinationRef(address.ToString(), token);
         Name = address.GetLeftPart(UriPartial.Authority);
         ListenHost = address.HostNameType == UriHostNameType.IPv6 ? address.Host.Trim('[', ']') : address.Host;
         _client = new StrataClient(new ClientOptions { Host = address, Token = token, Project = project });
@@ -22,6 +23,8 @@ internal sealed partial class RemoteMoveDestination : IMoveDestination, IDisposa
     public string Name { get; }
 
     public string ListenHost { get; }
+
+    public MoveDestinationRef Reference { get; }
 
     /// <summary>Parses the target's address as <c>strata move --to-address</c> takes it: <c>http(s)://HOST:PORT</c>.</summary>
     public static Uri ParseAddress(string? text)
@@ -44,6 +47,19 @@ internal sealed partial class RemoteMoveDestination : IMoveDestination, IDisposa
 
     public async Task ConfirmAsync(string name, TimeSpan timeout, CancellationToken cancellationToken) =>
         await Call(() => _client.ConfirmIncomingMoveAsync(name, timeout, cancellationToken)).ConfigureAwait(false);
+
+    public async Task<bool> HoldsAsync(string name, string instanceId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var info = await Call(() => _client.GetAsync(name, cancellationToken)).ConfigureAwait(false);
+            return info.Id == instanceId;
+        }
+        catch (StrataException e) when (e.Kind == ErrorKind.NotFound)
+        {
+            return false;
+        }
+    }
 
     public async Task DiscardAsync(string name, CancellationToken cancellationToken)
     {

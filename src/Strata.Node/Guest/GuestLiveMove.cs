@@ -50,6 +50,27 @@ internal static class GuestLiveMove
         };
     }
 
+    /// <summary>On a source after a daemon restart: its migration completed and it stands stopped (<c>postmigrate</c>), the guest handed over.</summary>
+    public static async Task<bool> HandedOverAsync(QmpClient qmp, CancellationToken cancellationToken) =>
+        await RunStateAsync(qmp, cancellationToken).ConfigureAwait(false) == "postmigrate";
+
+    /// <summary>Runs a handed-over source again (<c>cont</c> takes its disks back); one already running is left as it is.</summary>
+    public static async Task ResumeHandedOverAsync(QmpClient qmp, CancellationToken cancellationToken)
+    {
+        var state = await RunStateAsync(qmp, cancellationToken).ConfigureAwait(false);
+        if (state is "postmigrate" or "paused" or "finish-migrate")
+        {
+            await qmp.ExecuteAsync("cont", null, cancellationToken).ConfigureAwait(false);
+        }
+        else if (state != "running")
+        {
+            throw new StrataException(ErrorKind.Conflict, $"the guest is '{state}' here and cannot be resumed");
+        }
+    }
+
+    private static async Task<string> RunStateAsync(QmpClient qmp, CancellationToken cancellationToken) =>
+        (await qmp.ExecuteAsync("query-status", null, cancellationToken).ConfigureAwait(false)).GetProperty("status").GetString() ?? "";
+
     private static LiveMoveProgress ToMoveProgress(MigrationProgress p) => new()
     {
         Phase = p.Phase switch
@@ -86,6 +107,8 @@ internal static class GuestLiveMove
         public Task Exited => _gone.Task;
 
         public Task ConfirmRunningAsync(TimeSpan timeout, CancellationToken cancellationToken) => target.ConfirmRunningAsync(timeout, cancellationToken);
+
+        public bool MayHoldGuest => target.MayHoldGuest;
 
         public async Task DiscardAsync()
         {

@@ -59,6 +59,12 @@ public interface IMigrationTarget
 
     /// <summary>Kills the target QEMU and removes the disks it received; the source keeps the guest.</summary>
     Task DiscardAsync();
+
+    /// <summary>
+    /// Set when the confirmation's outcome is unknown (the target stopped answering after the switchover): the guest may
+    /// run there, so a failed move neither discards the target nor resumes the source.
+    /// </summary>
+    bool MayHoldGuest => false;
 }
 
 /// <summary>

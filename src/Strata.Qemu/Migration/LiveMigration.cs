@@ -114,7 +114,7 @@ public sealed partial class LiveMigration
             // runs there in postcopy: the source's copy is stale from then on).
             revert.AddAsync(async () =>
             {
-                if (!await GuestLeftSourceAsync().ConfigureAwait(false))
+                if (!_target.MayHoldGuest && !await GuestLeftSourceAsync().ConfigureAwait(false))
                 {
                     await _target.DiscardAsync().ConfigureAwait(false);
                 }
@@ -248,7 +248,8 @@ public sealed partial class LiveMigration
             failures.Add($"restoring the source's migration settings: {e.Message}");
         }
         // After postcopy began, the source's RAM is stale: resuming it would run an old copy of the guest.
-        if (resume && !await GuestLeftSourceAsync().ConfigureAwait(false))
+        // Nor when the target may run it: whoever settles the move (the caller) resumes it once the target is known to hold none.
+        if (resume && !_target.MayHoldGuest && !await GuestLeftSourceAsync().ConfigureAwait(false))
         {
             // Paused by pause-before-switchover, or postmigrate after a completed migration whose target then failed:
             // cont takes the disks back and runs the guest here again.

@@ -139,6 +139,26 @@ public sealed partial class SandboxDriver : ILiveMoveDriver
         }
     }
 
+    public async Task<bool> HandedOverAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        var qmp = await QmpClient.ConnectAsync(Path.Combine(handle.Directory, QmpSocketName), MoveQmpTimeout, cancellationToken).ConfigureAwait(false);
+        await using (qmp.ConfigureAwait(false))
+        {
+            return await GuestLiveMove.HandedOverAsync(qmp, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task ResumeHandedOverAsync(DriverHandle handle, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        var qmp = await QmpClient.ConnectAsync(Path.Combine(handle.Directory, QmpSocketName), MoveQmpTimeout, cancellationToken).ConfigureAwait(false);
+        await using (qmp.ConfigureAwait(false))
+        {
+            await GuestLiveMove.ResumeHandedOverAsync(qmp, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public async Task<MoveResult> MoveOutAsync(DriverHandle handle, IMoveTarget target, LiveMoveOptions options, IProgress<LiveMoveProgress>? progress,
         CancellationToken cancellationToken)
     {

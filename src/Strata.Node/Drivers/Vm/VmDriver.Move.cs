@@ -105,6 +105,16 @@ public sealed partial class VmDriver : ILiveMoveDriver
         return new PreparedIncoming(started, info);
     }
 
+    public Task<bool> HandedOverAsync(DriverHandle handle, CancellationToken cancellationToken) =>
+        _qmp.UseAsync(QmpSocket(handle), QmpConnectTimeout, qmp => GuestLiveMove.HandedOverAsync(qmp, cancellationToken), cancellationToken);
+
+    public Task ResumeHandedOverAsync(DriverHandle handle, CancellationToken cancellationToken) =>
+        _qmp.UseAsync(QmpSocket(handle), QmpConnectTimeout, async qmp =>
+        {
+            await GuestLiveMove.ResumeHandedOverAsync(qmp, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+
     public Task ConfirmIncomingAsync(DriverHandle handle, TimeSpan timeout, CancellationToken cancellationToken) =>
         _qmp.UseAsync(QmpSocket(handle), QmpConnectTimeout, async qmp =>
         {
