@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
+using Strata.Client;
 using Strata.Contracts;
 using Strata.Scheduler;
 using Strata.Scheduler.Rebalancing;
@@ -7,24 +9,19 @@ using Strata.Scheduler.Rebalancing;
 namespace Strata.Cli;
 
 /// <summary>
-/// <c>strata rebalance [--dry-run] [--apply] [--json]</c>: what the rebalancer would move, and why (docs/scheduler.md#rebalancing).
-/// The plan is the pure <see cref="Rebalancer"/>'s; executing it needs an <see cref="IInstanceMover"/> (cross-node moves).
+/// <c>strata rebalance [--dry-run] [--apply] [--threshold F] [--json]</c>: what the rebalancer would move, and why
+/// (docs/scheduler.md#rebalancing). The daemon plans (in a cluster, across its nodes on their published predicted
+/// load); <c>--apply</c> has it carry the move out by node name as an operation, followed here, Ctrl-C cancelling it.
 /// </summary>
 internal static class RebalanceCommands
 {
-    /// <summary>
-    /// What carries out <c>--apply</c>: null until cross-node moves (<c>strata move --node</c>) are wired in, and then
-    /// <c>--apply</c> is refused with the way out.
-    /// </summary>
-    internal static IInstanceMover? Mover { get; set; }
-
     public static Command Rebalance()
     {
         var dryRun = new Option<bool>("--dry-run") { Description = "print the plan and its reasons, move nothing (the default)" };
-        var apply = new Option<bool>("--apply") { Description = "carry out the proposed move (needs moves between cluster nodes)" };
+        var apply = new Option<bool>("--apply") { Description = "carry out the proposed move between cluster nodes (host administrators)" };
         var threshold = new Option<double?>("--threshold") { Description = "allowed difference of nodes' predicted load, as a fraction (default 0.2)" };
-        var json = new Option<bool>("--json") { Description = "print the decision as JSON" };
-        var command = new Command("rebalance", "Propose the one move that best evens out nodes' predicted load (from usage histories), with its reasons; --dry-run is the default")
+        var json = new Option<bool>("--json") { Description = "print the decision (with --apply: the outcome) as JSON" };
+        var command = new Command("rebalance", "Propose the one move that best evens out nodes' predicted load (from usage histories), with its reasons; --dry-run is the default, --apply carries it out")
         {
             dryRun, apply, threshold, json,
         };
@@ -38,51 +35,20 @@ internal static class RebalanceCommands
             return await StrataCli.Guard(async () =>
             {
                 using var client = StrataCli.Client(parse);
-                var info = await client.InfoAsync(ct);
-                var instances = (await client.ListAsync(ct)).Items;
-                var histories = (await client.RecommendationsAsync(null, ct)).Recommendations;
-                var options = new RebalanceOptions { Rounds = 1, Threshold = parse.GetValue(threshold) ?? 0.20 };
-                Rebalancer rebalancer;
-                try
+                if (parse.GetValue(apply))
                 {
-                    rebalancer = new Rebalancer(options);
+                    return await ApplyAsync(client, parse.GetValue(threshold), parse.GetValue(json));
                 }
-                catch (ArgumentException e)
-                {
-                    throw StrataException.Invalid("--threshold", e.Message);
-                }
-                var node = HostNode("this host", info.Host, instances, histories);
-                var decision = rebalancer.Evaluate([node], new RebalanceState(), DateTimeOffset.UtcNow);
+                var text = await client.RebalanceJsonAsync(parse.GetValue(threshold), ct);
+                var decision = JsonSerializer.Deserialize(text, SchedulerJson.Default.RebalanceDecision)
+                    ?? throw new StrataException(ErrorKind.Internal, "the daemon answered an empty rebalance plan");
                 if (parse.GetValue(json))
                 {
                     StrataCli.WriteJson(decision, SchedulerJson.Default.RebalanceDecision);
                 }
                 else
                 {
-                    Console.WriteLine(decision.Summary);
-                    foreach (var load in decision.Loads)
-                    {
-                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"  {load.Node}: predicted load {load.Load * 100:0.#} % (cpu {load.Cpu * 100:0.#} %, memory {load.Memory * 100:0.#} %), {load.Instances} running instance{(load.Instances == 1 ? "" : "s")}, {node.Instances.Count(i => histories.Any(h => h.Name == i.Name && h.Project == i.Project))} with a usage history"));
-                    }
-                    foreach (var r in decision.Rejected)
-                    {
-                        Console.WriteLine("  not moved: " + r);
-                    }
-                }
-                if (parse.GetValue(apply))
-                {
-                    if (decision.Move is null)
-                    {
-                        Console.Error.WriteLine("strata: rebalance --apply: nothing to move");
-                        return 0;
-                    }
-                    if (Mover is null)
-                    {
-                        throw StrataException.Invalid("--apply",
-                            "this build cannot carry out a rebalance: it needs moves between cluster nodes (strata move --node), which are not wired into rebalance yet; move the instance by hand as proposed above, or run without --apply to see the plan");
-                    }
-                    Console.WriteLine(await Mover.MoveAsync(decision.Move, ct));
+                    Print(decision);
                 }
                 return 0;
             });
@@ -90,26 +56,61 @@ internal static class RebalanceCommands
         return command;
     }
 
-    /// <summary>
-    /// This daemon as one rebalance node: its running instances at their limits, predicted at their recommendation
-    /// where a usage history exists (forecast: the memory forecast's peak), else at their limits.
-    /// </summary>
-    internal static RebalanceNode HostNode(string name, HostInfo host, IReadOnlyList<InstanceInfo> instances, IReadOnlyList<InstanceRecommendation> histories)
+    private static void Print(RebalanceDecision decision)
     {
-        var capacity = new Resources(host.Cpus * 1000L, host.MemoryBytes);
-        var list = new List<RebalanceInstance>();
-        foreach (var i in instances.Where(i => i.State == "running"))
+        Console.WriteLine(decision.Summary);
+        foreach (var load in decision.Loads)
         {
-            var h = histories.FirstOrDefault(r => r.Name == i.Name && r.Project == i.Project && r.State != "removed" && r.Samples > 0);
-            var limits = h is not null
-                ? new Resources(Millis(h.Current.CpuCores), h.Current.MemoryBytes)
-                : new Resources(Millis(i.Spec.Resources?.Cpus ?? 0), i.Spec.Resources?.MemoryBytes ?? 0);
-            var predicted = h is null ? limits : new Resources(Millis(h.Cpu.Target), (long)h.Memory.Target);
-            Resources? forecast = h is { ForecastMemoryPeak: > 0 } ? new Resources(predicted.CpuMillis, Math.Max(predicted.MemoryBytes, (long)h.ForecastMemoryPeak)) : null;
-            list.Add(new RebalanceInstance(i.Name, i.Project, limits, predicted, forecast));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {load.Node}: predicted load {load.Load * 100:0.#} % (cpu {load.Cpu * 100:0.#} %, memory {load.Memory * 100:0.#} %), {load.Instances} instance{(load.Instances == 1 ? "" : "s")}, {load.WithHistory} with a usage history{(load.Available ? "" : ", takes nothing new")}"));
         }
-        return new RebalanceNode(name, capacity, list);
+        foreach (var r in decision.Rejected)
+        {
+            Console.WriteLine("  not moved: " + r);
+        }
     }
 
-    private static long Millis(double cores) => (long)Math.Round(cores * 1000);
+    /// <summary>Starts the rebalance operation and follows it: each step as a line, Ctrl-C cancels (the move is undone).</summary>
+    private static async Task<int> ApplyAsync(StrataClient client, double? threshold, bool json)
+    {
+        var operation = await client.ApplyRebalanceAsync(threshold, CancellationToken.None);
+        using var sigint = OperationCommands.CancelOnInterrupt(client, operation, "cancelling the rebalance");
+        var final = operation;
+        string? said = null;
+        while (!OperationStatusNames.IsFinished(final.Status))
+        {
+            final = await client.WaitOperationAsync(operation.Id, TimeSpan.FromMilliseconds(500), CancellationToken.None);
+            if (!json && final.Progress.Message is { } m && m != said && !OperationStatusNames.IsFinished(final.Status))
+            {
+                Console.WriteLine(m);
+                said = m;
+            }
+        }
+        var outcome = final.Result is { ValueKind: JsonValueKind.Object } r ? r.Deserialize(SchedulerJson.Default.RebalanceOutcome) : null;
+        switch (final.Status)
+        {
+            case OperationStatusNames.Succeeded when outcome is not null:
+                if (json)
+                {
+                    StrataCli.WriteJson(outcome, SchedulerJson.Default.RebalanceOutcome);
+                    return 0;
+                }
+                if (outcome.Result == "moved")
+                {
+                    Console.WriteLine($"{outcome.Detail}: {outcome.Decision.Move!.Why}");
+                }
+                else
+                {
+                    Print(outcome.Decision);
+                    Console.WriteLine("nothing moved");
+                }
+                return 0;
+            case OperationStatusNames.Cancelled:
+                Console.Error.WriteLine("strata: the rebalance was cancelled; the instance stays where it was and the target was cleaned up");
+                return 130;
+            default:
+                Console.Error.WriteLine($"strata: {final.Error?.Detail ?? $"the rebalance {final.Status}"}");
+                return StrataCli.ExitError;
+        }
+    }
 }

@@ -13,6 +13,8 @@ namespace Strata.Cluster;
 /// <item><c>assign/NODE/PROJECT/NAME</c>: <see cref="Assignment"/>: what a node must run (what its agent watches).</item>
 /// <item><c>state/NODE/PROJECT/NAME</c>: <see cref="InstanceReport"/> from the node, under its lease.</item>
 /// <item><c>move/PROJECT/NAME</c>: <see cref="MoveMarker"/> under the source node's lease while a move by node name runs.</item>
+/// <item><c>load/NODE</c>: <see cref="NodeLoadReport"/>: its instances' predicted use, under its lease.</item>
+/// <item><c>rebalance</c>: the rebalancer's rounds above the threshold and each instance's last move (its cooldown).</item>
 /// <item><c>projects/PROJECT</c>, <c>usage/PROJECT</c>, <c>tokens/ID</c>: quotas, their use, token hashes.</item>
 /// <item><c>leader</c>: the scheduler election; <c>events/…</c>: cluster events, under a one-hour lease.</item>
 /// </list>
@@ -32,6 +34,8 @@ public static class ClusterKeys
     public const string Events = Root + "events/";
     public const string Election = Root + "leader";
     public const string Moves = Root + "move/";
+    public const string Loads = Root + "load/";
+    public const string Rebalance = Root + "rebalance";
 
     public static string Node(string node) => Nodes + node;
     public static string Settings(string node) => NodeSettings + node;
@@ -46,6 +50,7 @@ public static class ClusterKeys
     public static string UsageOf(string project) => Usage + project;
     public static string Token(string id) => Tokens + id;
     public static string Move(string project, string name) => Moves + project + "/" + name;
+    public static string Load(string node) => Loads + node;
 
     /// <summary>(project, name) from a key <c>PREFIX…/PROJECT/NAME</c>.</summary>
     public static (string Project, string Name) ProjectAndName(string key)

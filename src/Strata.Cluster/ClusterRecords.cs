@@ -120,6 +120,19 @@ public sealed record ClusterToken
 /// </summary>
 public sealed record MoveMarker(string Source, string Target, string? Operation = null);
 
+/// <summary>
+/// One instance's predicted use as its node publishes it (<see cref="NodeLoadReport"/>): what its assignment
+/// reserves, what its recommendation predicts (the targets, from its usage history), and the forecast's peak
+/// when there is one.
+/// </summary>
+public sealed record PredictedUse(string Project, string Name, ResourceAmounts Requested, ResourceAmounts Predicted, ResourceAmounts? Forecast = null);
+
+/// <summary>
+/// A node's predicted load (<c>load/NODE</c>, under the node's lease): its assigned instances that have a usage
+/// history, each with its prediction. Instances not listed are predicted at their limits.
+/// </summary>
+public sealed record NodeLoadReport(DateTimeOffset At, IReadOnlyList<PredictedUse> Instances);
+
 /// <summary>A cluster event (a node offline, replacements frozen, …), kept an hour.</summary>
 public sealed record ClusterEvent(string Kind, string Message, DateTimeOffset At);
 
@@ -134,4 +147,5 @@ public sealed record ClusterEvent(string Kind, string Message, DateTimeOffset At
 [JsonSerializable(typeof(ClusterToken))]
 [JsonSerializable(typeof(ClusterEvent))]
 [JsonSerializable(typeof(MoveMarker))]
+[JsonSerializable(typeof(NodeLoadReport))]
 public sealed partial class ClusterJson : JsonSerializerContext;

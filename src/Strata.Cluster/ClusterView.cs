@@ -34,10 +34,13 @@ public static class ClusterView
 
     /// <summary>
     /// The scheduler's snapshot of the live nodes: version = the node record's mod revision, the fence of every
-    /// placement on it. <paramref name="placed"/> lists instances per node for anti-affinity (empty when no
-    /// request in the batch has a group).
+    /// placement on it. <paramref name="placed"/> lists instances per node (for anti-affinity, and for scores on
+    /// predicted use); null when the batch needs neither. <paramref name="loads"/> are the nodes' published
+    /// predictions (<see cref="LoadsAsync"/>): each placed instance a node predicts gets that prediction, so scores
+    /// count what it is predicted to use rather than its limits.
     /// </summary>
-    public static ClusterSnapshot Snapshot(IEnumerable<NodeView> nodes, IReadOnlyDictionary<string, List<PlacedInstance>>? placed = null, long revision = 0) =>
+    public static ClusterSnapshot Snapshot(IEnumerable<NodeView> nodes, IReadOnlyDictionary<string, List<PlacedInstance>>? placed = null, long revision = 0,
+        IReadOnlyDictionary<string, NodeLoadReport>? loads = null) =>
         new(nodes.Where(n => n.Record is not null).Select(n => new NodeInfo
         {
             Name = n.Name,
@@ -48,10 +51,32 @@ public static class ClusterView
             Arch = n.Record.Arch,
             Labels = n.Settings.Labels,
             Draining = n.Settings.Draining,
-            Instances = placed is not null && placed.TryGetValue(n.Name, out var list) ? list : [],
+            Instances = WithPredictions(placed is not null && placed.TryGetValue(n.Name, out var list) ? list : null, loads?.GetValueOrDefault(n.Name)),
         }), revision);
 
-    /// <summary>The instances on each node with their anti-affinity groups, from the assignments.</summary>
+    /// <summary>The placed instances, each with its node's prediction where the node published one.</summary>
+    private static IReadOnlyList<PlacedInstance> WithPredictions(List<PlacedInstance>? placed, NodeLoadReport? report)
+    {
+        if (placed is null)
+        {
+            return [];
+        }
+        if (report is null || report.Instances.Count == 0)
+        {
+            return placed;
+        }
+        var predicted = report.Instances.ToDictionary(p => (p.Project, p.Name), p => p.Predicted.ToResources());
+        return [.. placed.Select(i => predicted.TryGetValue((i.Project, i.Name), out var p) ? i with { Predicted = p } : i)];
+    }
+
+    /// <summary>Every node's published predicted load (<c>load/NODE</c>), by node.</summary>
+    public static async Task<Dictionary<string, NodeLoadReport>> LoadsAsync(EtcdConnection etcd, CancellationToken ct = default)
+    {
+        var r = await etcd.GetPrefixAsync(ClusterKeys.Loads, ct: ct).ConfigureAwait(false);
+        return r.Kvs.ToDictionary(kv => ClusterCodec.Key(kv)[ClusterKeys.Loads.Length..], kv => ClusterCodec.Decode(kv, ClusterJson.Default.NodeLoadReport), StringComparer.Ordinal);
+    }
+
+    /// <summary>The instances on each node with their anti-affinity groups and what their assignments reserve.</summary>
     public static async Task<Dictionary<string, List<PlacedInstance>>> PlacedAsync(EtcdConnection etcd, CancellationToken ct = default)
     {
         var r = await etcd.GetPrefixAsync(ClusterKeys.Assignments, ct: ct, timeout: TimeSpan.FromSeconds(10)).ConfigureAwait(false);
@@ -66,7 +91,7 @@ public static class ClusterView
             {
                 byNode[node] = list = [];
             }
-            list.Add(new PlacedInstance(name, project, a.AntiAffinityGroup));
+            list.Add(new PlacedInstance(name, project, a.AntiAffinityGroup, a.Resources.ToResources()));
         }
         return byNode;
     }

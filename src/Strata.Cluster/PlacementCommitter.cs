@@ -43,9 +43,13 @@ public sealed partial class PlacementCommitter(EtcdConnection etcd, ClusterOptio
         }
         var items = pending.Kvs.Select(kv => (Kv: kv, Desired: ClusterCodec.Decode(kv, ClusterJson.Default.DesiredInstance))).ToList();
         var nodes = await ClusterView.NodesAsync(etcd, ct).ConfigureAwait(false);
-        var placed = items.Any(i => i.Desired.AntiAffinityGroup is not null) ? await ClusterView.PlacedAsync(etcd, ct).ConfigureAwait(false) : null;
+        var loads = await ClusterView.LoadsAsync(etcd, ct).ConfigureAwait(false);
+        // The assignments are read when a request has an anti-affinity group, or when a node published predictions
+        // (scores then count each predicted instance's prediction instead of its limits).
+        var placed = items.Any(i => i.Desired.AntiAffinityGroup is not null) || loads.Values.Any(l => l.Instances.Count > 0)
+            ? await ClusterView.PlacedAsync(etcd, ct).ConfigureAwait(false) : null;
         var projects = await ProjectsAsync(items.Select(i => i.Desired.Project), ct).ConfigureAwait(false);
-        var plan = scheduler.CreatePlan(ClusterView.Snapshot(nodes, placed), Interlocked.Increment(ref _seed));
+        var plan = scheduler.CreatePlan(ClusterView.Snapshot(nodes, placed, loads: loads), Interlocked.Increment(ref _seed));
         var txn = Fence(leader);
         var now = DateTimeOffset.UtcNow;
         foreach (var (kv, d) in items)
@@ -79,8 +83,9 @@ public sealed partial class PlacementCommitter(EtcdConnection etcd, ClusterOptio
     {
         var nodes = await ClusterView.NodesAsync(etcd, ct).ConfigureAwait(false);
         var placed = await ClusterView.PlacedAsync(etcd, ct).ConfigureAwait(false);
+        var loads = await ClusterView.LoadsAsync(etcd, ct).ConfigureAwait(false);
         var projects = await ProjectsAsync(lost.Select(l => l.Desired.Project), ct).ConfigureAwait(false);
-        var plan = scheduler.CreatePlan(ClusterView.Snapshot(nodes.Where(n => n.Name != offlineNode), placed), Interlocked.Increment(ref _seed));
+        var plan = scheduler.CreatePlan(ClusterView.Snapshot(nodes.Where(n => n.Name != offlineNode), placed, loads: loads), Interlocked.Increment(ref _seed));
         var txn = Fence(leader);
         var moved = new List<DesiredInstance>();
         foreach (var (d, revision) in lost)

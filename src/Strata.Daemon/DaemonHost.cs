@@ -174,6 +174,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             SystemEndpoints.Map(app);
             AdvisorEndpoints.Map(app);
             UsageEndpoints.Map(app);
+            RebalanceEndpoints.Map(app);
             ProjectEndpoints.Map(app);
             NetworkEndpoints.Map(app);
             BenchEndpoints.Map(app);

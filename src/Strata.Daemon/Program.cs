@@ -53,6 +53,11 @@ if (args.Contains("--help") || args.Contains("-h"))
                                 (mode 0600) or the STRATA_ETCD_PASSWORD variable, never from a flag
           --cluster-lease-ttl S the node's lease in etcd (default 10)
           --cluster-replace-grace S  how long lost instances wait before they are placed again (default 120)
+          --rebalance off|dry-run|auto  the periodic rebalancer on the scheduler leader (default off): dry-run
+                                records what it would move as events, auto moves one instance per round
+                                (docs/scheduler.md#rebalancing)
+          --rebalance-interval S  seconds between its rounds (default 60)
+          --rebalance-threshold F  how far nodes' predicted loads may differ, a fraction (default 0.2)
 
         Signals: SIGTERM and SIGINT stop the daemon and leave every instance running;
         `strata daemon stop --all` stops the instances too. See docs/daemon-behavior.md.

@@ -15,4 +15,6 @@ namespace Strata.Scheduler;
 [JsonSerializable(typeof(PlacementExplanation))]
 [JsonSerializable(typeof(List<PlacementExplanation>))]
 [JsonSerializable(typeof(Rebalancing.RebalanceDecision))]
+[JsonSerializable(typeof(Rebalancing.RebalanceOutcome))]
+[JsonSerializable(typeof(Rebalancing.RebalanceState))]
 public sealed partial class SchedulerJson : JsonSerializerContext;

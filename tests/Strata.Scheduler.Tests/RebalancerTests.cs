@@ -151,4 +151,47 @@ public sealed class RebalancerTests
         var e = Assert.Throws<ArgumentException>(() => new Rebalancer(new RebalanceOptions { Threshold = threshold, Rounds = rounds, MinImprovement = improvement }));
         Assert.Contains(named, e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AnotherProjectsInstances_WeighOnTheLoad_ButAreNeverNamedNorMoved()
+    {
+        var other = (RebalanceInstance i) => i with { Project = "other", Hidden = true };
+        List<RebalanceNode> nodes =
+        [
+            new("hot", Node8, [other(I("secret-a", 2, 1)), other(I("secret-b", 2, 1)), I("mine", 2, 1)]),
+            new("cold", Node8, [I("d", 1, 1)]),
+        ];
+
+        var decision = new Rebalancer(new RebalanceOptions { Rounds = 1 }).Evaluate(nodes, new RebalanceState(), T0);
+
+        Assert.Equal(RebalanceReason.Move, decision.Reason);
+        Assert.Equal("mine", decision.Move!.Instance); // the hidden ones are not candidates, though moving one would do as well
+        Assert.Equal(0.75, decision.Loads.Single(l => l.Node == "hot").Load, 3); // yet they weigh on the load
+        Assert.Equal(1, decision.Loads.Single(l => l.Node == "hot").Instances);
+        var json = System.Text.Json.JsonSerializer.Serialize(decision, SchedulerJson.Default.RebalanceDecision);
+        Assert.DoesNotContain("secret", json, StringComparison.Ordinal);
+
+        // Nothing of the caller's on the hot node: no move, and still no name.
+        var none = new Rebalancer(new RebalanceOptions { Rounds = 1 }).Evaluate(
+            [new("hot", Node8, [other(I("secret-a", 2, 1)), other(I("secret-b", 2, 1))]), new("cold", Node8, [I("d", 1, 1)])], new RebalanceState(), T0);
+        Assert.Equal(RebalanceReason.NoQualifyingMove, none.Reason);
+        Assert.Contains("hot runs nothing movable", none.Summary, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", System.Text.Json.JsonSerializer.Serialize(none, SchedulerJson.Default.RebalanceDecision), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ATargetWithoutTheTier_AndAnInstanceThatCannotMove_AreRejectedWithTheirReasons()
+    {
+        List<RebalanceNode> nodes =
+        [
+            new("hot", Node8, [I("vm1", 2, 1) with { Tier = "vm", Movable = false, NotMovable = "the vm tier does not move by node name yet" }, I("w", 2, 1) with { Tier = "wasm" }, I("x", 2, 1) with { Tier = "wasm" }]),
+            new("cold", Node8, []) { Tiers = new HashSet<string> { "container", "vm" } },
+        ];
+
+        var decision = new Rebalancer(new RebalanceOptions { Rounds = 1 }).Evaluate(nodes, new RebalanceState(), T0);
+
+        Assert.Equal(RebalanceReason.NoQualifyingMove, decision.Reason);
+        Assert.Contains("vm1: the vm tier does not move by node name yet", decision.Rejected);
+        Assert.Contains("w → cold: cold does not run the wasm tier", decision.Rejected);
+    }
 }

@@ -172,6 +172,8 @@ public static class Permissions
             // strata plan prices tiers with them. Storing a report stays with host administrators.
             "bench" when read => ProjectRoles.Viewer,
             "recommendations" when read => ProjectRoles.Viewer, // the caller's project's only
+            // The plan names the caller's own instances only; carrying it out moves any project's: host administrators.
+            "rebalance" when read => ProjectRoles.Viewer,
             // A tenant sees its own project's series only (SystemEndpoints); host-wide ones are for administrators.
             "metrics" when read => ProjectRoles.Viewer,
             "info" or "events" or "openapi" when read => ProjectRoles.Viewer,

@@ -234,8 +234,9 @@ public static class ClusterApi
     private static async Task<ClusterInstance> DryRunAsync(ClusterNode cluster, DesiredInstance d, CancellationToken ct)
     {
         var nodes = await ClusterView.NodesAsync(cluster.Etcd, ct).ConfigureAwait(false);
-        var placed = d.AntiAffinityGroup is null ? null : await ClusterView.PlacedAsync(cluster.Etcd, ct).ConfigureAwait(false);
-        var outcome = new Strata.Scheduler.Scheduler().Place(ClusterView.Snapshot(nodes, placed), ClusterView.Request(d, null), seed: 1);
+        var loads = await ClusterView.LoadsAsync(cluster.Etcd, ct).ConfigureAwait(false);
+        var placed = d.AntiAffinityGroup is null && loads.Values.All(l => l.Instances.Count == 0) ? null : await ClusterView.PlacedAsync(cluster.Etcd, ct).ConfigureAwait(false);
+        var outcome = new Strata.Scheduler.Scheduler().Place(ClusterView.Snapshot(nodes, placed, loads: loads), ClusterView.Request(d, null), seed: 1);
         return new ClusterInstance(d with { Node = outcome.Node, Why = outcome.Explanation, Error = outcome.Node is null ? outcome.Explanation.Error : null }, null, "dry-run", 0);
     }
 

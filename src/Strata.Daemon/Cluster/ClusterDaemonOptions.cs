@@ -39,11 +39,21 @@ public sealed record ClusterDaemonOptions
     /// <summary>The environment variable that may carry the etcd user's password instead of a file (never a flag: argv is visible to every user).</summary>
     public const string PasswordVariable = "STRATA_ETCD_PASSWORD";
 
+    /// <summary>The periodic rebalancer on the scheduler leader (<c>--rebalance off|dry-run|auto</c>).</summary>
+    public Strata.Cluster.Rebalancing.RebalanceMode Rebalance { get; init; }
+
+    /// <summary>Time between the periodic rebalancer's rounds (<c>--rebalance-interval</c>).</summary>
+    public TimeSpan RebalanceInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How far nodes' predicted loads may differ before it moves anything (<c>--rebalance-threshold</c>).</summary>
+    public double RebalanceThreshold { get; init; } = 0.20;
+
     /// <summary>Every daemon flag this record takes.</summary>
     public static readonly string[] Flags =
     [
         "--cluster", "--advertise", "--cluster-lease-ttl", "--cluster-replace-grace", "--cluster-token-file",
         "--etcd-cacert", "--etcd-cert", "--etcd-key", "--etcd-user", "--etcd-password-file",
+        "--rebalance", "--rebalance-interval", "--rebalance-threshold",
     ];
 
     public static ClusterDaemonOptions Apply(ClusterDaemonOptions? o, string flag, string value)
@@ -61,6 +71,23 @@ public sealed record ClusterDaemonOptions
             "--etcd-key" => o with { EtcdKeyFile = value },
             "--etcd-user" => o with { EtcdUser = value },
             "--etcd-password-file" => o with { EtcdPasswordFile = value },
+            "--rebalance" => o with
+            {
+                Rebalance = value switch
+                {
+                    "off" => Strata.Cluster.Rebalancing.RebalanceMode.Off,
+                    "dry-run" => Strata.Cluster.Rebalancing.RebalanceMode.DryRun,
+                    "auto" => Strata.Cluster.Rebalancing.RebalanceMode.Auto,
+                    _ => throw StrataException.Invalid(flag, $"'{value}' is not a rebalance mode; give off, dry-run or auto"),
+                },
+            },
+            "--rebalance-interval" => o with { RebalanceInterval = Seconds(flag, value, 1) },
+            "--rebalance-threshold" => o with
+            {
+                RebalanceThreshold = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t is > 0 and < 1
+                    ? t
+                    : throw StrataException.Invalid(flag, $"'{value}' is not a fraction between 0 and 1 (e.g. 0.2 for 20 %)"),
+            },
             _ => throw StrataException.Invalid(flag, "not a cluster option"),
         };
     }

@@ -12,13 +12,14 @@ namespace Strata.Daemon.Cluster;
 /// through the local instance service), and its campaign for the scheduler leadership. Built only with
 /// <c>--cluster</c>; the single host never creates one.
 /// </summary>
-public sealed class ClusterNode : IAsyncDisposable
+public sealed partial class ClusterNode : IAsyncDisposable
 {
     private readonly NodeMembership _membership;
     private readonly NodeAgent _agent;
+    private readonly NodeLoadPublisher _loads;
 
     /// <param name="etcd">The daemon's one connection to etcd (its projects and tokens use it too); disposed by the daemon.</param>
-    public ClusterNode(DaemonOptions daemon, EtcdConnection etcd, InstanceService instances, ProjectService projects, ILoggerFactory logs)
+    public ClusterNode(DaemonOptions daemon, EtcdConnection etcd, InstanceService instances, ProjectService projects, Strata.Control.Usage.UsageSampler usage, ILoggerFactory logs)
     {
         var options = daemon.Cluster ?? throw new ArgumentException("not a cluster node", nameof(daemon));
         Name = daemon.Node;
@@ -35,6 +36,9 @@ public sealed class ClusterNode : IAsyncDisposable
         _agent = new NodeAgent(Etcd, _membership, new DaemonWorkloads(instances, projects), daemon.Node, logs.CreateLogger<NodeAgent>());
         Leader = new SchedulerLeader(Etcd, Options, daemon.Node, new Strata.Scheduler.Scheduler(), logs.CreateLogger<SchedulerLeader>());
         ListCache = new InstanceListCache(Etcd, ClusterApi.Shape, logs.CreateLogger<InstanceListCache>());
+        _loads = new NodeLoadPublisher(Etcd, _membership, daemon.Node, _ => Task.FromResult(Predictions(usage)),
+            TimeSpan.FromSeconds(Math.Max(10, daemon.UsageIntervalSeconds)), logs.CreateLogger<NodeLoadPublisher>());
+        _rebalancer = CreateRebalancer(options, logs);
     }
 
     public string Name { get; }
@@ -72,6 +76,8 @@ public sealed class ClusterNode : IAsyncDisposable
         ListCache.Start();
         _agent.Start();
         Leader.Start();
+        _loads.Start();
+        StartRebalancer();
     }
 
     /// <summary>What this host offers: cores, memory, the data root's free disk, pid space, the tiers whose engines are here.</summary>
@@ -111,6 +117,8 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>Stops the agent and the campaign; the lease lapses on its own (workloads keep running, as on any daemon stop).</summary>
     public async ValueTask DisposeAsync()
     {
+        await StopRebalancerAsync().ConfigureAwait(false);
+        await _loads.DisposeAsync().ConfigureAwait(false);
         await Leader.DisposeAsync().ConfigureAwait(false);
         await ListCache.DisposeAsync().ConfigureAwait(false);
         await _agent.DisposeAsync().ConfigureAwait(false);

@@ -8,10 +8,29 @@ namespace Strata.Scheduler.Rebalancing;
 public sealed record RebalanceInstance(string Name, string Project, Resources Requested, Resources Predicted, Resources? Forecast = null, bool Movable = true)
 {
     public string Key => Project + "/" + Name;
+
+    /// <summary>Its tier: a target must offer it (null: any node will do).</summary>
+    public string? Tier { get; init; }
+
+    /// <summary>Why it cannot be moved, when <see cref="Movable"/> is false (e.g. its tier does not move by node name).</summary>
+    public string? NotMovable { get; init; }
+
+    /// <summary>The prediction comes from a usage history (not from its limits).</summary>
+    public bool History { get; init; }
+
+    /// <summary>
+    /// Another project's instance, for a caller who may not see it: counted in its node's load, never a candidate,
+    /// never named, not counted in <see cref="NodeLoad.Instances"/>.
+    /// </summary>
+    public bool Hidden { get; init; }
 }
 
 /// <summary>A node: its capacity, whether it may take instances, and what runs on it.</summary>
-public sealed record RebalanceNode(string Name, Resources Capacity, IReadOnlyList<RebalanceInstance> Instances, bool Available = true);
+public sealed record RebalanceNode(string Name, Resources Capacity, IReadOnlyList<RebalanceInstance> Instances, bool Available = true)
+{
+    /// <summary>The tiers it runs (null: any).</summary>
+    public IReadOnlySet<string>? Tiers { get; init; }
+}
 
 /// <summary>The rebalancer's settings, validated in one place.</summary>
 public sealed record RebalanceOptions
@@ -72,7 +91,11 @@ public enum RebalanceReason
 public sealed record RebalanceMove(string Instance, string Project, string From, string To, double SpreadBefore, double SpreadAfter, string Why);
 
 /// <summary>A node's predicted load (0–1+): the larger of its CPU and memory fractions, and each.</summary>
-public sealed record NodeLoad(string Node, double Load, double Cpu, double Memory, int Instances, bool Available);
+public sealed record NodeLoad(string Node, double Load, double Cpu, double Memory, int Instances, bool Available)
+{
+    /// <summary>How many of <see cref="Instances"/> are predicted from a usage history (the rest at their limits).</summary>
+    public int WithHistory { get; init; }
+}
 
 /// <summary>The outcome of one round: what to do, why, and the state to keep for the next round.</summary>
 public sealed record RebalanceDecision
@@ -93,6 +116,20 @@ public sealed record RebalanceDecision
 /// </summary>
 public interface IInstanceMover
 {
-    /// <summary>Moves the instance to the node; returns a line saying what was done, throws when it could not.</summary>
-    Task<string> MoveAsync(RebalanceMove move, CancellationToken ct);
+    /// <summary>
+    /// Moves the instance to the node; returns a line saying what was done, throws when it could not (an
+    /// <see cref="OperationCanceledException"/> when <paramref name="ct"/> cancelled it and the move was undone).
+    /// <paramref name="progress"/> gets each step as a sentence.
+    /// </summary>
+    Task<string> MoveAsync(RebalanceMove move, Action<string>? progress, CancellationToken ct);
+}
+
+/// <summary>What one rebalance round did: the decision, and the move's outcome when one was carried out.</summary>
+public sealed record RebalanceOutcome
+{
+    public required RebalanceDecision Decision { get; init; }
+    /// <summary>dry-run (nothing carried out), moved, failed, or none (no move proposed).</summary>
+    public required string Result { get; init; }
+    /// <summary>What the mover said it did, or why it failed.</summary>
+    public string? Detail { get; init; }
 }

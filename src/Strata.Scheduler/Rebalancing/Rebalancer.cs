@@ -71,9 +71,13 @@ public sealed class Rebalancer
         (RebalanceMove Move, double After)? best = null;
         foreach (var instance in source.Instances.OrderBy(i => i.Key, StringComparer.Ordinal))
         {
+            if (instance.Hidden)
+            {
+                continue; // another project's: counted in the load, never named or moved for this caller
+            }
             if (!instance.Movable)
             {
-                Reject(rejected, $"{instance.Name}: cannot be moved");
+                Reject(rejected, $"{instance.Name}: {instance.NotMovable ?? "cannot be moved"}");
                 continue;
             }
             if (state.LastMoved.TryGetValue(instance.Key, out var moved) && now - moved < Options.Cooldown)
@@ -83,6 +87,11 @@ public sealed class Rebalancer
             }
             foreach (var target in available.Where(n => n.Name != source.Name).OrderBy(n => Load(n, false).Load).ThenBy(n => n.Name, StringComparer.Ordinal))
             {
+                if (instance.Tier is { } tier && target.Tiers is { } tiers && !tiers.Contains(tier))
+                {
+                    Reject(rejected, $"{instance.Name} → {target.Name}: {target.Name} does not run the {tier} tier");
+                    continue;
+                }
                 var reserved = target.Instances.Aggregate(default(Resources), (sum, i) => sum + i.Requested);
                 var freeByLimits = target.Capacity - reserved;
                 if (instance.Requested.CpuMillis > freeByLimits.CpuMillis || instance.Requested.MemoryBytes > freeByLimits.MemoryBytes)
@@ -126,7 +135,7 @@ public sealed class Rebalancer
         return new RebalanceDecision
         {
             Reason = RebalanceReason.NoQualifyingMove,
-            Summary = Inv($"{most.Node} {Pct(most.Load)} against {least.Node} {Pct(least.Load)} for {rounds} rounds, but no move qualifies{(source.Instances.Count == 0 ? $" ({source.Name} runs nothing movable)" : "")}"),
+            Summary = Inv($"{most.Node} {Pct(most.Load)} against {least.Node} {Pct(least.Load)} for {rounds} rounds, but no move qualifies{(source.Instances.All(i => i.Hidden) ? $" ({source.Name} runs nothing movable)" : "")}"),
             Loads = loads,
             Spread = spread,
             Rejected = rejected,
@@ -167,7 +176,11 @@ public sealed class Rebalancer
     private static NodeLoad Load(RebalanceNode node, bool forecast)
     {
         var (load, cpu, memory) = LoadOf(node.Capacity, node.Instances, forecast);
-        return new NodeLoad(node.Name, Math.Round(load, 4), Math.Round(cpu, 4), Math.Round(memory, 4), node.Instances.Count, node.Available);
+        var visible = node.Instances.Where(i => !i.Hidden).ToList();
+        return new NodeLoad(node.Name, Math.Round(load, 4), Math.Round(cpu, 4), Math.Round(memory, 4), visible.Count, node.Available)
+        {
+            WithHistory = visible.Count(i => i.History),
+        };
     }
 
     private static (double Load, double Cpu, double Memory) LoadOf(Resources capacity, IEnumerable<RebalanceInstance> instances, bool forecast)
