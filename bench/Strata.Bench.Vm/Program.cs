@@ -13,6 +13,7 @@ using Strata.Contracts.Host;
 using Strata.Images;
 using Strata.Node.Drivers.Vm;
 using Strata.Node.Logs;
+using Strata.Qemu;
 using Strata.Qemu.Qmp;
 using Strata.Qemu.Templates;
 

@@ -1,12 +1,15 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Strata.Client;
+using Strata.Contracts;
 using Strata.Testing;
 
 namespace Strata.Sandbox.Tests;
 
 /// <summary>
 /// Templates through the published stratad and strata (docs/sandbox.md#templates): <c>kill -9</c> of the daemon while a
-/// template is being made leaves nothing that is ever used; <c>inspect</c>, <c>image ls</c> and <c>image prune</c>.
+/// template is being made leaves nothing that is ever used; <c>inspect</c>, <c>image ls</c>, <c>image prune</c>, and <c>image rm</c>
+/// (the template and the cached empty overlays go with the image's last name; a second project's token is refused).
 /// </summary>
 public sealed class SandboxTemplateEndToEndTests : IDisposable
 {
@@ -121,6 +124,35 @@ public sealed class SandboxTemplateEndToEndTests : IDisposable
         var third = await CliAsync("run", "--rm", "--tier", "sandbox", "busybox", "--", "echo", "again");
         Assert.True(third.Code == 0, third.Stderr);
         Assert.True(File.Exists(Path.Combine(Templates, key, "template.json")));
+
+        // image rm of the image's last name removes its template and the cached empty overlays on its base disk (made
+        // again at its next start), and nothing of another image's; a second project's token may not (images are the host's).
+        var overlays = _temp.Combine("root", "cache", "guest", "disks", "overlays");
+        var mine = Directory.GetFiles(overlays, "image-*.qcow2");
+        Assert.NotEmpty(mine);
+        var others = Path.Combine(overlays, "image-0000000000000000000000000000000000000000000000000000000000000000-tple2e.qcow2");
+        File.WriteAllBytes(others, [1, 2, 3]);
+        using (var admin = new StrataClient(new ClientOptions { Socket = Socket }))
+        {
+            await admin.CreateProjectAsync(new CreateProjectRequest { Name = "tple2e-other" });
+            var token = (await admin.CreateTokenAsync("tple2e-other", "admin")).Token!;
+            using var other = new StrataClient(new ClientOptions { Socket = Socket, Token = token });
+            Assert.Equal(ErrorKind.Forbidden, (await Assert.ThrowsAsync<StrataApiException>(() => other.RemoveImageAsync("busybox", force: true))).Kind);
+            Assert.True(File.Exists(Path.Combine(Templates, key, "template.json")), "a project's token removed the host's template");
+            Assert.All(mine, f => Assert.True(File.Exists(f), $"a project's token removed the cached overlay {f}"));
+        }
+        // The run whose daemon was killed above left its instance, which stands on the image: it goes first.
+        foreach (var name in (await CliAsync("ps", "-a", "-q")).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            Assert.Equal(0, (await CliAsync("rm", "-f", name)).Code);
+        }
+        var rm = await CliAsync("image", "rm", "busybox");
+        Assert.True(rm.Code == 0, rm.Stderr);
+        Assert.False(Directory.Exists(Path.Combine(Templates, key)), "image rm left the image's template");
+        Assert.All(mine, f => Assert.False(File.Exists(f), $"image rm left the cached overlay {f}"));
+        Assert.True(File.Exists(others), "image rm removed another image's cached overlay");
+        var after = JsonDocument.Parse((await CliAsync("image", "ls", "--json")).Stdout).RootElement;
+        Assert.DoesNotContain(after.GetProperty("items").EnumerateArray(), i => i.GetProperty("name").GetString() == "busybox:latest");
     }
 
     public void Dispose()

@@ -90,7 +90,7 @@ public static class ImageEndpoints
         group.MapDelete("/{**reference}", (string reference, bool? force, ImageStore store, InstanceService instances, DriverRegistry drivers) =>
         {
             ValidateReference(reference, "reference");
-            var imageId = store.List().FirstOrDefault(i => i.Name == reference || i.Reference == reference || i.Id.ToString() == reference)?.Id.ToString();
+            var imageId = ImageIdOf(store, reference);
             var users = new List<string>();
             // Forced: who stands on the image is asked before its names go (afterwards it cannot be looked up).
             var forced = force == true ? store.Inspect(reference).Image : null;
@@ -126,6 +126,23 @@ public static class ImageEndpoints
             return Results.Json(new RemovedImages(removed), StrataJsonContext.Default.RemovedImages);
         }).Produces<RemovedImages>()
             .WithSummary("Remove an image name (an ID removes all its names). Refused with 409 while an instance uses the image, unless ?force=true: then only the name goes, the answer names the instances (stillUsedBy) and their layers stay until they are removed.");
+    }
+
+    /// <summary>
+    /// The ID of the image <paramref name="reference"/> names, resolved as the store resolves it (a short name such as
+    /// <c>busybox</c> is <c>busybox:latest</c>; an ID prefix works), so its templates go with its last name; null when
+    /// there is no such image (the removal then answers 404).
+    /// </summary>
+    private static string? ImageIdOf(ImageStore store, string reference)
+    {
+        try
+        {
+            return store.Inspect(reference).Image.Id.ToString();
+        }
+        catch (StrataException e) when (e.Kind == ErrorKind.NotFound)
+        {
+            return null;
+        }
     }
 
     private static async Task PullAsync(HttpContext http, ImageStore store, OperationRegistry operations, DaemonOptions options, bool? wait)

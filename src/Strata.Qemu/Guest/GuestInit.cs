@@ -30,7 +30,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 13;
+    public const int Version = 14;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
@@ -74,6 +74,15 @@ public static class GuestInit
         param() {
           for w in $cmdline; do
             case "$w" in "$1="*) echo "${w#*=}"; return 0 ;; esac
+          done
+          return 1
+        }
+        # The same without a subshell: sets $pv. A fork costs dearly in a guest just resumed under TCG (none of the
+        # shell's code is translated yet), so the path from a start's parameters to its workload uses this one.
+        getp() {
+          pv=
+          for w in $cmdline; do
+            case "$w" in "$1="*) pv=${w#*=}; return 0 ;; esac
           done
           return 1
         }
@@ -168,18 +177,19 @@ public static class GuestInit
           mark setup
           cmdline=$(echo "$setup" | base64 -d) || fail "the setup line is not valid base64"
           # Two starts of one template must never share random state: mix the host's seed in and rekey at once.
-          seed=$(param strata.seed) || fail "no strata.seed in the setup line"
-          r=$(echo "$seed" | base64 -d | /bin/strata-reseed 2>&1; echo " $?")
+          getp strata.seed || fail "no strata.seed in the setup line"
+          r=$(echo "$pv" | base64 -d | /bin/strata-reseed 2>&1; echo " $?")
           [ "$r" = " 0" ] || fail "cannot reseed the kernel's random generator (errno${r})"
-          unset seed
-          if t=$(param strata.time); then date -s "@$t" > /dev/null 2>&1 || fail "cannot set the clock to $t"; fi
+          pv=
+          if getp strata.time; then date -s "@$pv" > /dev/null 2>&1 || fail "cannot set the clock to $pv"; fi
           echo "STRATA-SETUP-OK" >&6
           exec 6<&-
         fi
-        if h=$(param strata.hostname); then echo "$h" > /proc/sys/kernel/hostname; fi
+        if getp strata.hostname; then echo "$pv" > /proc/sys/kernel/hostname; fi
 
         [ -e /strata/stage ] || ip link set lo up 2>/dev/null
-        if net=$(param strata.net); then
+        if getp strata.net; then
+          net=$pv
           addr=${net%%,*}
           gw=
           case "$net" in *,*) gw=${net#*,} ;; esac
@@ -188,34 +198,39 @@ public static class GuestInit
             i=$((i+1)); [ $i -gt 1000 ] && fail "the network device eth0 did not appear (virtio_net)"
             usleep 10000
           done
-          if mac=$(param strata.mac); then ip link set eth0 address "$mac" || fail "cannot give eth0 the MAC address $mac"; fi
+          if getp strata.mac; then ip link set eth0 address "$pv" || fail "cannot give eth0 the MAC address $pv"; fi
           ip addr add "$addr" dev eth0 && ip link set eth0 up || fail "cannot give eth0 the address $addr"
           if [ -n "$gw" ]; then ip route add default via "$gw" || fail "cannot add a default route via $gw"; fi
         fi
 
         [ -n "$out" ] || out=$(port strata.stdout) || fail "no strata.stdout port"
         [ -n "$err" ] || err=$(port strata.stderr) || fail "no strata.stderr port"
-        workload=$(param strata.workload) || fail "no strata.workload on the kernel command line"
-        echo "$workload" | base64 -d > /strata/workload.sh || fail "strata.workload is not valid base64"
+        getp strata.workload || fail "no strata.workload on the kernel command line"
+        # Straight into the staged /.strata when there is one (no copy later); a here-document, not a pipe: one process.
+        wf=/strata/workload.sh
+        [ -e /strata/stage/busybox ] && wf=/strata/stage/workload.sh
+        base64 -d > "$wf" <<EOF || fail "strata.workload is not valid base64"
+        $pv
+        EOF
 
-        if root=$(param strata.root); then
+        if getp strata.root; then
+          root=$pv
           i=0
           while [ ! -b "$root" ]; do
             i=$((i+1)); [ $i -gt 1000 ] && fail "root disk $root did not appear"
             usleep 10000
           done
           mount -t ext4 "$root" /newroot || fail "cannot mount $root as ext4"
-          mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp 2>/dev/null
+          mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/.strata 2>/dev/null
           mount -t proc proc /newroot/proc
           mount -t sysfs sysfs /newroot/sys
           mount -t devtmpfs devtmpfs /newroot/dev 2>/dev/null
           # Terminals for exec -t (the exec agent's telnetd opens /dev/ptmx, whose instance is the devpts beside it).
           mkdir -p /newroot/dev/pts && mount -t devpts -o mode=0620,ptmxmode=0666 devpts /newroot/dev/pts 2>/dev/null
           # The workload script and a shell to read it live on a tmpfs, so the root needs no shell of its own.
-          mkdir -p /newroot/.strata || fail "cannot create /.strata on the root disk"
+          [ -d /newroot/.strata ] || fail "cannot create /.strata on the root disk"
           if [ -e /strata/stage/busybox ]; then
             mount --move /strata/stage /newroot/.strata || fail "cannot move the staged busybox to /.strata"
-            cp /strata/workload.sh /newroot/.strata/
           else
             mount -t tmpfs -o mode=0755 strata /newroot/.strata
             cp /bin/busybox /strata/workload.sh /etc/strata/exec-agent.sh /newroot/.strata/
@@ -225,7 +240,8 @@ public static class GuestInit
           prefix=
         fi
 
-        if mounts=$(param strata.mounts); then
+        if getp strata.mounts; then
+          mounts=$pv
           for m in $(cat /etc/strata/modules-virtiofs 2>/dev/null); do insmod "/lib/modules/$m.ko" 2>/dev/null; done
           echo "$mounts" | base64 -d > /strata/mounts || fail "strata.mounts is not valid base64"
           plug=
@@ -269,7 +285,8 @@ public static class GuestInit
         # Names of the network's members (docs/network.md): a read-only disk the host rewrites in place. Copied to
         # /etc/hosts before the workload starts, then re-read every second; O_DIRECT, because the guest's page cache
         # would hide the host's rewrite, and a copy whose checksum does not match (read mid-rewrite) is skipped.
-        if hs=$(param strata.hosts); then
+        if getp strata.hosts; then
+          hs=$pv
           disk() { for b in /sys/block/vd*; do [ "$(cat "$b/serial" 2>/dev/null)" = "$1" ] && { echo "/dev/${b##*/}"; return 0; }; done; return 1; }
           i=0
           while ! hd=$(disk "$hs") || [ ! -b "$hd" ]; do
@@ -302,7 +319,7 @@ public static class GuestInit
         else
           cd /
           mark workload
-          sh /strata/workload.sh < /dev/null > "$out" 2> "$err" &
+          sh "$wf" < /dev/null > "$out" 2> "$err" &
           wpid=$!
         fi
         echo "$wpid" > /strata/workload.pid

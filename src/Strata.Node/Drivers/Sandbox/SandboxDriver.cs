@@ -169,6 +169,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var assets = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
         var workload = SandboxWorkload.Load(handle.Directory);
         var dir = handle.Directory;
+        Mark("sandbox assets ready");
         // Nothing of a previous run may be mistaken for this run's outcome.
         foreach (var stale in new[] { ExitFileName, ControlFileName, StopSignalFileName, ExecSocketName, QmpSocketName, SetupSocketName, QemuLogName, "serial.log" })
         {
@@ -190,6 +191,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var options = GuestOptions(assets, workload, dir, network, exports);
         // Templates (SandboxDriver.Templates.cs): a start from the image's booted template, when there is one for this shape.
         var fromTemplate = await PrepareTemplateStartAsync(handle, assets, workload, options, cancellationToken).ConfigureAwait(false);
+        Mark(fromTemplate.Options is null ? "sandbox cold boot chosen" : "sandbox template found");
         CreateProgress.Report("boot", fromTemplate.Options is null ? "booting the guest" : "restoring the guest from the image's template");
         var plan = QemuVm.Plan(fromTemplate.Options ?? options);
         var wrapper = exports.Count == 0 ? WrapperScript : WrapperPrologue + VirtioFsDaemon.StartScript(_options.VirtioFsDaemon!, exports) + WrapperExec;
@@ -447,6 +449,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
     {
         // QEMU first (by its identity, supervisor or not): a tap in use cannot go, nor may a guest outlive its removal.
         await _supervised.EndEverythingAsync(handle, cancellationToken).ConfigureAwait(false);
+        Mark("sandbox qemu ended");
         if (_options.Networks is { } networks)
         {
             // Always asked, not only when the handle names a network: a create that died between attaching and

@@ -256,7 +256,10 @@ internal sealed partial class SandboxTemplateStore
         };
         var plan = QemuVm.Plan(options);
         var clock = Stopwatch.StartNew();
-        var vm = await QemuVm.StartAsync(plan, ct).ConfigureAwait(false);
+        // In a session of its own, as a supervised QEMU is: the CPU is shared per session first, and this boot is the first
+        // start's cost, so it is scheduled like a cold boot rather than inside the daemon's share (and a terminal's Ctrl-C
+        // meant for a daemon run in the foreground does not reach it: the daemon ends it).
+        var vm = await QemuVm.StartAsync(OwnSession.Of(plan), ct).ConfigureAwait(false);
         await using (vm.ConfigureAwait(false))
         {
             await WaitReadyAsync(vm, plan, ct).ConfigureAwait(false);
