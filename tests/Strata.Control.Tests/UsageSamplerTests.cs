@@ -84,6 +84,26 @@ public sealed class UsageSamplerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARoundRightAfterAnother_AddsNoSample_AndTheNextSpansFromTheKeptReading()
+    {
+        // A round that ran late is followed at once by the next (the timer's missed tick): CPU time moves in 10 ms
+        // ticks, so a reading a few milliseconds after the last would read one tick as cores. It is not a sample.
+        await _h.CreateAsync(User("late", memoryMib: 100, cores: 0.25));
+        await _sampler.SampleOnceAsync(CancellationToken.None);
+        _h.Time.Advance(TimeSpan.FromSeconds(10));
+        await _sampler.SampleOnceAsync(CancellationToken.None);
+        _h.Time.Advance(TimeSpan.FromMilliseconds(3));
+        await _sampler.SampleOnceAsync(CancellationToken.None);
+        _h.Time.Advance(TimeSpan.FromSeconds(10));
+        await _sampler.SampleOnceAsync(CancellationToken.None);
+
+        var history = _sampler.History(InstanceService.DefaultProject, "late");
+        Assert.Equal(2, history.Points.Count);
+        Assert.All(history.Points, p => Assert.Equal(0.25, p.CpuCores, 3));
+        Assert.Equal(TimeSpan.FromSeconds(10.003), history.Points[1].Time - history.Points[0].Time);
+    }
+
+    [Fact]
     public async Task Histories_SurviveADaemonRestart_AndContinue()
     {
         await _h.CreateAsync(User("web", memoryMib: 200, cores: 0.2));

@@ -52,7 +52,39 @@ public static class NetworkCensus
         return port;
     }
 
-    /// <summary>Taps, leases and rules of the filter and nat tables, isolation rules left out.</summary>
+    /// <summary>
+    /// Taps, leases and the rules of the filter and nat tables that belong to these options' networks (isolation
+    /// rules left out): a rule counts when it names an address of the subnet pool, a bridge or a tap of these options.
+    /// Other tests run at the same time (other classes of the assembly, a daemon's default network) add and remove
+    /// rules of their own; a host-wide count saw them as this test's leak.
+    /// </summary>
     public static (int Taps, int Leases, int Filter, int Nat) OfMembers(NetworkOptions options) =>
-        (Taps(options), Leases(options), Rules("filter", withIsolationRules: false), Rules("nat", withIsolationRules: false));
+        (Taps(options), Leases(options), Rules("filter", options), Rules("nat", options));
+
+    private static int Rules(string table, NetworkOptions options)
+    {
+        var marks = new List<string> { options.BridgePrefix, options.TapPrefix };
+        if (PoolPrefix(options.SubnetPool) is { } pool)
+        {
+            marks.Add(pool);
+        }
+        else
+        {
+            return Rules(table, withIsolationRules: false);
+        }
+        return RuleText(table).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Count(l => !l.Contains("ingressPolicy: same-bridge", StringComparison.Ordinal) && marks.Any(m => l.Contains(m, StringComparison.Ordinal)));
+    }
+
+    /// <summary>"10.237." for 10.237.0.0/16 (a pool on an octet boundary), else null.</summary>
+    private static string? PoolPrefix(string pool)
+    {
+        var parts = pool.Split('/');
+        if (parts.Length != 2 || !int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out var bits) || bits % 8 != 0 || bits is < 8 or > 24)
+        {
+            return null;
+        }
+        var octets = parts[0].Split('.');
+        return octets.Length == 4 ? string.Join('.', octets.Take(bits / 8)) + "." : null;
+    }
 }

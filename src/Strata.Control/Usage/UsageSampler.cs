@@ -198,11 +198,21 @@ public sealed partial class UsageSampler : IAsyncDisposable
         return t;
     }
 
+    /// <summary>The shortest interval a sample spans: half the sampling interval, at most 250 ms (a 10 ms tick is then 4 % of a core at most).</summary>
+    private TimeSpan MinimumSpan => Options.Interval / 2 < TimeSpan.FromMilliseconds(250) ? Options.Interval / 2 : TimeSpan.FromMilliseconds(250);
+
     /// <summary>Adds a reading; true when it made a sample (the first reading of a run is only a baseline).</summary>
     private bool Add(TrackedUsage t, InstanceRecord record, UsageReading reading, DateTimeOffset now)
     {
         var sampled = false;
         t.MemoryLimitBytes = reading.MemoryLimitBytes ?? t.MemoryLimitBytes ?? record.Spec.Resources?.MemoryBytes;
+        if (t.Last is { } kept && reading.CpuNanoseconds >= kept.CpuNanoseconds && now > t.LastTime && now - t.LastTime < MinimumSpan)
+        {
+            // Too close to the last reading (a round that ran late is followed at once by the next one): CPU time moves
+            // in clock ticks (10 ms), so one tick over a few milliseconds would read as cores (a 1-vCPU guest idling at
+            // 0.03 cores read 1.94 that way). The last reading stays the baseline and the next round spans enough.
+            return false;
+        }
         if (t.Last is { } last && reading.CpuNanoseconds >= last.CpuNanoseconds && now > t.LastTime)
         {
             var cpuNs = reading.CpuNanoseconds - last.CpuNanoseconds;
