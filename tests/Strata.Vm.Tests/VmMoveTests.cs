@@ -276,19 +276,8 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
     private static Task<bool> EventuallyTicksAsync(StrataClient client, int atLeast) =>
         EventuallyAsync(async () => LastTick(await LogsAsync(client)) >= atLeast, TimeSpan.FromSeconds(120));
 
-    private static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < timeout)
-        {
-            if (await condition())
-            {
-                return true;
-            }
-            await Task.Delay(200);
-        }
-        return await condition();
-    }
+    private static Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout) =>
+        TestEnvironment.EventuallyAsync(condition, timeout, TimeSpan.FromMilliseconds(200));
 
     /// <summary>A QEMU whose command line names a path under <paramref name="root"/> runs.</summary>
     private static bool QemuOf(string root)
