@@ -49,6 +49,9 @@ public sealed class ResizeQuotaTests(EtcdCluster etcd)
         Assert.Equal(ErrorKind.Forbidden, refused.Kind);
         Assert.Contains("would exceed its memory quota", refused.Message, StringComparison.Ordinal);
         Assert.Contains("strata project set-quota team", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("quota.memoryBytes", refused.Field);
+        // The refusal names the project's use across the cluster (both nodes' instances), not one node's.
+        Assert.Contains("Counted across the cluster, on every node: the project uses 896M of memory", refused.Message, StringComparison.Ordinal);
         Assert.Equal(896 * MiB, (await h.Instances.UsageAsync("team")).Usage.MemoryBytes);
         var grown = results[0] is null ? "a" : "b";
         var held = grown == "a" ? "b" : "a";
@@ -60,14 +63,28 @@ public sealed class ResizeQuotaTests(EtcdCluster etcd)
         Assert.Equal(384 * MiB, (await h.Instances.UsageAsync("team")).Usage.MemoryBytes);
         await on2.ResizeAsync("team", held, 640 * MiB, 0.5);
         Assert.Equal(768 * MiB, (await h.Instances.UsageAsync("team")).Usage.MemoryBytes);
-        // CPUs are counted the same way: 0.5 + 4 > 4.
-        var cpus = await Assert.ThrowsAsync<StrataException>(() => on1.ResizeAsync("team", grown, 128 * MiB, 4));
+        // CPUs are counted the same way: 0.5 + 4 > 4; a refusal changes nothing.
+        var cpus = await Assert.ThrowsAsync<StrataException>(() => on1.ResizeAsync("team", grown, null, 4));
         Assert.Contains("would exceed its cpus quota", cpus.Message, StringComparison.Ordinal);
+        Assert.Equal(1, (await h.Instances.UsageAsync("team")).Usage.Cpus, 6);
+        // Giving back a resize the node could not apply: the count returns to what ResizeAsync says it was.
+        var counted = await on2.ResizeAsync("team", grown, 256 * MiB, 2);
+        Assert.Equal(128 * MiB, counted!.MemoryBytes);
+        Assert.Equal((896 * MiB, 2.5), await UseAsync(h, "team"));
+        await on2.RestoreLimitsAsync("team", grown, counted);
+        Assert.Equal((768 * MiB, 1.0), await UseAsync(h, "team"));
+        // A lowered quota never blocks giving back: below what is used, a shrink still goes through.
+        await h.Client.PutAsync(ClusterKeys.Project("team"), ClusterCodec.Encode(
+            new ClusterProject { Name = "team", Quota = new ProjectQuota { MemoryBytes = 256 * MiB, Cpus = 4 } }, ClusterJson.Default.ClusterProject));
+        await on1.ResizeAsync("team", held, 512 * MiB, null);
+        Assert.Equal((640 * MiB, 1.0), await UseAsync(h, "team"));
+        await h.Client.PutAsync(ClusterKeys.Project("team"), ClusterCodec.Encode(
+            new ClusterProject { Name = "team", Quota = new ProjectQuota { MemoryBytes = 1024 * MiB, Cpus = 4 } }, ClusterJson.Default.ClusterProject));
 
         // A second project's caller finds none of team's instances and changes nothing.
         var foreign = await Assert.ThrowsAsync<StrataException>(() => on1.ResizeAsync("other", grown, 64 * MiB, 0.5));
         Assert.Equal(ErrorKind.NotFound, foreign.Kind);
-        Assert.Equal(768 * MiB, (await h.Instances.UsageAsync("team")).Usage.MemoryBytes);
+        Assert.Equal(640 * MiB, (await h.Instances.UsageAsync("team")).Usage.MemoryBytes);
         Assert.Equal(0, (await h.Instances.UsageAsync("other")).Usage.MemoryBytes);
         Assert.Equal(128 * MiB, ClusterInstances.SpecOf((await h.Instances.GetAsync("team", grown))!.Desired).Resources!.MemoryBytes);
 
@@ -75,5 +92,50 @@ public sealed class ResizeQuotaTests(EtcdCluster etcd)
         await h.Instances.DeleteAsync("team", held);
         Assert.Equal(128 * MiB, (await h.Instances.UsageAsync("team")).Usage.MemoryBytes);
         Assert.True(await TestEnvironment.EventuallyAsync(() => h.Nodes.SelectMany(n => n.Workloads.Copies).Count() == 1, TimeSpan.FromSeconds(20)));
+    }
+
+    [SkippableFact]
+    public async Task ManyGrowsAtOnceThroughTwoNodes_ExactlyWhatFitsIsAdmitted_TheCountEqualsTheSpecs()
+    {
+        await using var h = new ClusterHarness(etcd);
+        await h.WipeAsync();
+        var n1 = await h.StartNodeAsync("rc1");
+        var n2 = await h.StartNodeAsync("rc2");
+        await h.LeaderAsync();
+        await h.Client.PutAsync(ClusterKeys.Project("team"), ClusterCodec.Encode(
+            new ClusterProject { Name = "team", Quota = new ProjectQuota { MemoryBytes = 1024 * MiB } }, ClusterJson.Default.ClusterProject));
+        for (var i = 0; i < 10; i++)
+        {
+            await h.Instances.CreateAsync(ClusterHarness.Instance($"g{i}", "team", memory: 64 * MiB));
+        }
+        // 640 MiB in use; 10 growths of 64 MiB each at once, half through each node: 6 fit (1,024 MiB), 4 do not.
+        var apis = new[] { new ClusterInstances(n1.Etcd, h.Options), new ClusterInstances(n2.Etcd, h.Options) };
+        using var go = new SemaphoreSlim(0, 10);
+        var grows = Enumerable.Range(0, 10).Select(i => Task.Run(async () =>
+        {
+            await go.WaitAsync();
+            try
+            {
+                await apis[i % 2].ResizeAsync("team", $"g{i}", 128 * MiB, null);
+                return true;
+            }
+            catch (StrataException e) when (e.Kind == ErrorKind.Forbidden)
+            {
+                return false;
+            }
+        })).ToList();
+        go.Release(10);
+        var admitted = await Task.WhenAll(grows);
+        Assert.Equal(6, admitted.Count(ok => ok));
+        var specs = (await h.Instances.ListAsync("team")).Sum(i => ClusterInstances.SpecOf(i.Desired).Resources!.MemoryBytes!.Value);
+        Assert.Equal(1024 * MiB, specs);
+        Assert.Equal(1024 * MiB, (await h.Instances.UsageAsync("team")).Usage.MemoryBytes);
+        Assert.Equal(10, (await h.Instances.UsageAsync("team")).Usage.Instances);
+    }
+
+    private static async Task<(long Memory, double Cpus)> UseAsync(ClusterHarness h, string project)
+    {
+        var u = (await h.Instances.UsageAsync(project)).Usage;
+        return (u.MemoryBytes, Math.Round(u.Cpus, 6));
     }
 }
