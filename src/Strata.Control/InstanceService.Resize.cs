@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
+using Strata.Contracts.Host;
 using Strata.Policy.Admission;
 using Strata.Store;
 
@@ -41,34 +42,28 @@ public sealed partial class InstanceService
                 Cpus = cpus ?? record.Spec.Resources?.Cpus,
             };
             var wide = _options.ResizeQuota is { } q && q.Counts(record) ? q : null;
-            ResourceSpec? counted = null;
+            // What the resize took from a count wider than this daemon's goes back unless the tier keeps the new limits.
+            await using var revert = new Revert(e => LogResizeNotGivenBack(name, project, e.Message));
             if (wide is null)
             {
                 ReserveGrowth(entry, resources);
             }
             else
             {
-                counted = await wide.ClaimAsync(record, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
+                var counted = await wide.ClaimAsync(record, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
+                revert.AddAsync(() => wide.ReleaseAsync(record, counted, CancellationToken.None));
             }
             try
             {
-                ResizeResult result;
-                try
-                {
-                    result = await driver.ResizeAsync(record.Handle, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
-                }
-                catch
-                {
-                    await GiveBackAsync(wide, record, counted).ConfigureAwait(false); // nothing applied: nothing stays counted
-                    throw;
-                }
+                var result = await driver.ResizeAsync(record.Handle, memoryBytes, cpus, cancellationToken).ConfigureAwait(false);
                 if (result.Kept)
                 {
+                    revert.Success();
                     await CommitAsync(entry, record with { Spec = record.Spec with { Resources = resources } }, null).ConfigureAwait(false);
                 }
                 else
                 {
-                    await GiveBackAsync(wide, record, counted).ConfigureAwait(false); // the tier keeps its spec's size (a VM's boot size): so does the count
+                    await revert.UndoAsync().ConfigureAwait(false); // the tier keeps its spec's size (a VM's boot size): so does the count
                 }
                 _events.Publish("resized", View(entry.Record), ResizeDetail(memoryBytes, cpus, why));
                 return result;
@@ -84,23 +79,6 @@ public sealed partial class InstanceService
         finally
         {
             entry.Lock.Release();
-        }
-    }
-
-    /// <summary>Counts an instance at what it was counted at before a resize that applied nothing (no wider count: nothing to do).</summary>
-    private async Task GiveBackAsync(IResizeQuota? wide, InstanceRecord record, ResourceSpec? counted)
-    {
-        if (wide is null)
-        {
-            return;
-        }
-        try
-        {
-            await wide.ReleaseAsync(record, counted, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            LogResizeNotGivenBack(record.Name, record.Project, e.Message);
         }
     }
 
@@ -136,6 +114,6 @@ public sealed partial class InstanceService
     }
 
     [LoggerMessage(EventId = 2080, Level = LogLevel.Warning,
-        Message = "instance {Name} of project {Project}: a resize that applied nothing could not give its quota back ({Why}); the project stays counted at the asked size until the instance is resized or removed")]
+        Message = "instance {Name} of project {Project}: a resize that the tier failed or did not keep could not give its quota back ({Why}); the project stays counted at the asked size until the instance is resized or removed")]
     private partial void LogResizeNotGivenBack(string name, string project, string why);
 }
