@@ -61,7 +61,7 @@ public sealed class DaemonResizeQuotaTests(EtcdCluster etcd) : IAsyncLifetime
         using var on1 = rq1.Tcp(teamToken);
         using var on2 = rq2.Tcp(teamToken);
         // Tokens live in etcd: the second node knows them once its watch has reloaded.
-        Assert.True(await TestEnvironment.EventuallyAsync(() => Works(() => on2.ListAsync()), TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50)));
+        Assert.True(await TestEnvironment.EventuallyAsync(() => ClusterDaemons.Works(() => on2.ListAsync()), TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50)));
 
         // 160 MiB in use: r1 on rq1, r2 and a fake whose every resize fails (rf) on rq2.
         await on1.CreateAsync(Fake("r1", "rq1", 64 * MiB));
@@ -124,7 +124,7 @@ public sealed class DaemonResizeQuotaTests(EtcdCluster etcd) : IAsyncLifetime
             foreach (var daemon in new[] { rq1, rq2 })
             {
                 using var other = daemon.Tcp(otherToken);
-                Assert.True(await TestEnvironment.EventuallyAsync(() => Works(() => other.ListAsync()), TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50)));
+                Assert.True(await TestEnvironment.EventuallyAsync(() => ClusterDaemons.Works(() => other.ListAsync()), TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50)));
                 Assert.Empty((await other.ListAsync()).Items);
                 var foreign = await Assert.ThrowsAsync<StrataApiException>(() => other.ResizeAsync("r1", 8 * MiB, null));
                 var missing = await Assert.ThrowsAsync<StrataApiException>(() => other.ResizeAsync("rq-none", 8 * MiB, null));
@@ -165,17 +165,4 @@ public sealed class DaemonResizeQuotaTests(EtcdCluster etcd) : IAsyncLifetime
 
     /// <summary>The memory rqteam uses as the node's API shows it (in a cluster: the usage etcd counts for every node).</summary>
     private static async Task<long> UsedAsync(ClusterDaemon node) => (await node.Socket.GetProjectAsync("rqteam")).Usage!.MemoryBytes;
-
-    private static bool Works(Func<Task> call)
-    {
-        try
-        {
-            call().GetAwaiter().GetResult();
-            return true;
-        }
-        catch (StrataApiException)
-        {
-            return false;
-        }
-    }
 }
