@@ -11,6 +11,7 @@ namespace Strata.Cluster.Tests;
 /// node) is counted in etcd against the project's use on every node, so one that fits the node's own instances but
 /// not the cluster's is refused with 403; a shrink gives back; a resize the tier fails leaves nothing counted; two
 /// growths at once through the two nodes never pass the quota together; a second project's token finds nothing.
+/// <c>recommend --apply</c> and the <c>auto</c> loop go through the same count.
 /// </summary>
 [Collection(EtcdCollection.Name)]
 public sealed class DaemonResizeQuotaTests(EtcdCluster etcd) : IAsyncLifetime
@@ -27,7 +28,8 @@ public sealed class DaemonResizeQuotaTests(EtcdCluster etcd) : IAsyncLifetime
         }
         foreach (var node in new[] { "rq1", "rq2" })
         {
-            await _daemons.StartAsync(node, extra: ["--usage-interval", "0"]); // no right-sizing loop changing limits under the test
+            // Samples every second; the auto loop acts on one sample off its target with no cooldown (only for instances set to auto).
+            await _daemons.StartAsync(node, extra: ["--usage-interval", "1", "--rightsize-samples", "1", "--rightsize-cooldown", "0"]);
         }
     }
 
@@ -163,6 +165,81 @@ public sealed class DaemonResizeQuotaTests(EtcdCluster etcd) : IAsyncLifetime
         }
     }
 
-    /// <summary>The memory rqteam uses as the node's API shows it (in a cluster: the usage etcd counts for every node).</summary>
-    private static async Task<long> UsedAsync(ClusterDaemon node) => (await node.Socket.GetProjectAsync("rqteam")).Usage!.MemoryBytes;
+    [SkippableFact]
+    public async Task RecommendApplyAndTheAutoLoop_AreCountedAcrossTheCluster_RefusedWhileTheOtherNodeHoldsTheQuota()
+    {
+        var (rq1, rq2) = (_daemons.Nodes[0], _daemons.Nodes[1]);
+        Assert.True(await TestEnvironment.EventuallyAsync(() =>
+            JsonDocument.Parse(rq1.Socket.NodesJsonAsync().GetAwaiter().GetResult()).RootElement.EnumerateArray().Count(n => n.GetProperty("status").GetString() == "online") == 2,
+            TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200)), "the two nodes were not online");
+        await rq1.Socket.CreateProjectAsync(new CreateProjectRequest
+        {
+            Name = "rqauto",
+            Quota = new ProjectQuota { MemoryBytes = 128 * MiB, Cpus = 8 },
+            Restrictions = new ProjectRestrictions { AllowedTiers = ["fake"] },
+        });
+        await rq1.Socket.CreateProjectAsync(new CreateProjectRequest { Name = "rqauto2", Restrictions = new ProjectRestrictions { AllowedTiers = ["fake"] } });
+        using var on1 = rq1.Tcp((await rq1.Socket.CreateTokenAsync("rqauto", ProjectRoles.Operator, "rs29quota")).Token!);
+        using var on2 = rq2.Tcp((await rq1.Socket.CreateTokenAsync("rqauto", ProjectRoles.Operator, "rs29quota")).Token!);
+        using var other = rq2.Tcp((await rq1.Socket.CreateTokenAsync("rqauto2", ProjectRoles.Admin, "rs29quota")).Token!);
+        Assert.True(await TestEnvironment.EventuallyAsync(() => ClusterDaemons.Works(() => on2.ListAsync()) && ClusterDaemons.Works(() => other.ListAsync()),
+            TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50)));
+
+        // ru on rq1 uses 63 of its 64 MiB: the recommendation (+15 %) grows it to 73 MiB. rz on rq2 holds the rest of the 128 MiB.
+        await on1.CreateAsync(Fake("ru", "rq1", 64 * MiB, "use", "63", "0.25"));
+        await on1.CreateAsync(Fake("rz", "rq2", 64 * MiB));
+        try
+        {
+            // No history yet is a 409 until the first sample.
+            InstanceRecommendation? sampled = null;
+            Assert.True(await TestEnvironment.EventuallyAsync(() => ClusterDaemons.Works(async () => sampled = await on2.RecommendationAsync("ru")) && sampled!.Samples > 0,
+                TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "ru was never sampled");
+            Assert.Equal(73 * MiB, (await on2.RecommendationAsync("ru")).Recommended.MemoryBytes);
+            Assert.Equal(128 * MiB, await UsedAsync(rq1, "rqauto"));
+
+            // recommend --apply, asked of rq2 and run on rq1: rq1's own instances would hold it (73 ≤ 128), the project's do not.
+            var refused = await Assert.ThrowsAsync<StrataApiException>(() => on2.ApplyRecommendationAsync("ru"));
+            Assert.Equal(403, refused.Status);
+            Assert.Contains("64M in use + 73M asked > 128M", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("across the cluster", refused.Message, StringComparison.Ordinal);
+            Assert.Equal(64 * MiB, (await on2.GetAsync("ru")).Spec.Resources!.MemoryBytes);
+            Assert.Equal(128 * MiB, await UsedAsync(rq2, "rqauto"));
+
+            // The auto loop on rq1 tries the same change: refused, and its status says so with the reason.
+            RightsizeStatus? status = null;
+            Assert.True(await TestEnvironment.EventuallyAsync(() =>
+                (status = on2.SetRightsizeAsync("ru", "auto").GetAwaiter().GetResult()).LastChangeExplanation?.Contains("not applied", StringComparison.Ordinal) == true,
+                TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(250)), $"the auto loop never tried: {status}");
+            Assert.Contains("would exceed its memory quota", status!.LastChangeExplanation, StringComparison.Ordinal);
+            Assert.Equal(128 * MiB, await UsedAsync(rq1, "rqauto"));
+
+            // A second project's token finds neither the instance nor its recommendation, on the node that does not run it.
+            Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.ApplyRecommendationAsync("ru"))).Status);
+            Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.SetRightsizeAsync("ru", "off"))).Status);
+
+            // rz goes: the loop's next try fits, and the cluster counts ru at its new size.
+            await on1.DeleteAsync("rz", force: true);
+            Assert.True(await TestEnvironment.EventuallyAsync(() => UsedAsync(rq2, "rqauto").GetAwaiter().GetResult() == 73 * MiB,
+                TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(250)), "the auto loop's growth was never counted");
+            Assert.Equal(73 * MiB, (await on1.GetAsync("ru")).Spec.Resources!.MemoryBytes);
+            Assert.Equal("auto", (await on2.SetRightsizeAsync("ru", "auto")).Mode);
+        }
+        finally
+        {
+            foreach (var name in new[] { "ru", "rz" })
+            {
+                try
+                {
+                    await on1.DeleteAsync(name, force: true);
+                }
+                catch (StrataApiException)
+                {
+                }
+            }
+        }
+        Assert.Equal(0, await UsedAsync(rq1, "rqauto"));
+    }
+
+    /// <summary>The memory a project uses as the node's API shows it (in a cluster: the usage etcd counts for every node).</summary>
+    private static async Task<long> UsedAsync(ClusterDaemon node, string project = "rqteam") => (await node.Socket.GetProjectAsync(project)).Usage!.MemoryBytes;
 }
