@@ -11,7 +11,7 @@ namespace Strata.Daemon.Cluster;
 /// <see cref="DaemonWorkloads.GenerationLabel"/>) is resized against its project's quota in etcd, across every node
 /// (<see cref="ClusterInstances.ResizeAsync"/>), so <c>strata resize</c>, <c>recommend --apply</c> and the
 /// <c>auto</c> loop on any node never take a project past its quota together. etcd without quorum refuses the
-/// resize with 503 (nothing applied).
+/// resize with 503 (the tier is not asked).
 /// </summary>
 public sealed class ClusterResizeQuota(ClusterInstances instances) : IResizeQuota
 {
@@ -25,7 +25,7 @@ public sealed class ClusterResizeQuota(ClusterInstances instances) : IResizeQuot
         }
         catch (EtcdUnavailableException e)
         {
-            throw new StrataException(ErrorKind.Unavailable, $"cannot resize '{record.Name}' now: its project's quota is counted in etcd, which did not answer ({e.Message}); nothing was changed, try again once etcd has quorum", inner: e);
+            throw new StrataException(ErrorKind.Unavailable, $"cannot resize '{record.Name}' now: its project's quota is counted in etcd, which did not answer ({e.Message}); the resize was not applied, try again once etcd has quorum", inner: e);
         }
     }
 
