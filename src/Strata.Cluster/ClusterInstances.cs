@@ -14,7 +14,7 @@ public sealed record ClusterInstance(DesiredInstance Desired, InstanceReport? Re
 /// transaction, cluster-wide), waiting for the leader's placement, reads and deletion. Placing is the scheduler
 /// leader's job (<see cref="SchedulerLeader"/>); running is the owning node's (<see cref="NodeAgent"/>).
 /// </summary>
-public sealed class ClusterInstances(EtcdConnection etcd, ClusterOptions options)
+public sealed partial class ClusterInstances(EtcdConnection etcd, ClusterOptions options)
 {
     private readonly AdmissionBatcher _batcher = new(etcd, options.AdmissionBatch);
 

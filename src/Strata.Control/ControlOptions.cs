@@ -19,6 +19,12 @@ public sealed record ControlOptions
     public ProjectService? Projects { get; init; }
 
     /// <summary>
+    /// Counts live resizes of the instances it knows cluster-wide (<see cref="IResizeQuota"/>); null: a resize is
+    /// checked against this daemon's instances of the project only (a single host).
+    /// </summary>
+    public IResizeQuota? ResizeQuota { get; init; }
+
+    /// <summary>
     /// Reaches a live move's destination again (its address and token, for a project) to settle a move whose
     /// confirmation was lost; null: such a move is left for an operator (docs/move.md, "Crash windows").
     /// </summary>

@@ -4,7 +4,7 @@ using Strata.Daemon.Cluster;
 
 namespace Strata.Daemon;
 
-/// <summary>The daemon's two hooks for cluster mode (<c>--cluster</c>); without it neither does anything.</summary>
+/// <summary>The daemon's hooks for cluster mode (<c>--cluster</c>); without it neither does anything.</summary>
 public sealed partial class DaemonHost
 {
     private static void AddCluster(IServiceCollection services, DaemonOptions options)
@@ -18,6 +18,11 @@ public sealed partial class DaemonHost
             sp.GetRequiredService<ProjectService>(), sp.GetRequiredService<Strata.Control.Usage.UsageSampler>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<ProjectSync>();
     }
+
+    /// <summary>In a cluster, the cluster's instances are resized against their project's quota in etcd, across every node.</summary>
+    private static IResizeQuota? ResizeQuota(IServiceProvider services, DaemonOptions options) =>
+        options.Cluster is null ? null
+            : new ClusterResizeQuota(new Strata.Cluster.ClusterInstances(services.GetRequiredService<Strata.Cluster.Etcd.EtcdConnection>(), options.Cluster.ToClusterOptions()));
 
     /// <summary>Projects and tokens: the node's SQLite on a single host, etcd in a cluster (every node sees the same).</summary>
     private static Strata.Store.IProjectStore ProjectStore(IServiceProvider services, DaemonOptions options) =>

@@ -118,6 +118,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 Placement = sp.GetRequiredService<Advice.HostAdvisor>(),
                 Projects = sp.GetRequiredService<ProjectService>(),
                 OpenMoveDestination = (destination, project) => new Move.RemoteMoveDestination(new Uri(destination.Address), destination.Token, project),
+                ResizeQuota = ResizeQuota(sp, options),
             });
             builder.Services.AddSingleton<Advice.HostAdvisor>();
             builder.Services.AddSingleton(new NetworkRegistry(options.Networks ?? scope.Networks(Path.Combine(options.Root, "networks"))));

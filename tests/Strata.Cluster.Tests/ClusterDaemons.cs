@@ -101,6 +101,20 @@ public sealed class ClusterDaemons(string etcd, string prefix) : IAsyncDisposabl
         return (certPath, keyPath);
     }
 
+    /// <summary>Whether an API call answers without an error: polled until a project or token made on one node reaches another.</summary>
+    public static bool Works(Func<Task> call)
+    {
+        try
+        {
+            call().GetAwaiter().GetResult();
+            return true;
+        }
+        catch (StrataApiException)
+        {
+            return false;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var n in Nodes)

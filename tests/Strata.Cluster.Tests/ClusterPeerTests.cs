@@ -104,7 +104,7 @@ public sealed class ClusterPeerTests(EtcdCluster etcd) : IAsyncLifetime
         using var twoOnB = b.Tcp(twoToken.Token!);
         using var twoOnC = c.Tcp(twoToken.Token!);
         // A token made on a is accepted by b and c as soon as their views follow etcd.
-        Assert.True(await TestEnvironment.EventuallyAsync(() => Works(() => oneOnC.ListAsync()) && Works(() => twoOnC.ListAsync()),
+        Assert.True(await TestEnvironment.EventuallyAsync(() => ClusterDaemons.Works(() => oneOnC.ListAsync()) && ClusterDaemons.Works(() => twoOnC.ListAsync()),
             TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50)), "a token made on one node did not work on another");
 
         // Created through c, placed on a (TLS): b relays logs, c relays stop, b relays start, all to a over HTTPS.
@@ -148,7 +148,7 @@ public sealed class ClusterPeerTests(EtcdCluster etcd) : IAsyncLifetime
         // A project with instances on any node cannot be removed from another; a token revoked on b is refused on c.
         Assert.Equal(409, (await Assert.ThrowsAsync<StrataApiException>(() => a.Socket.DeleteProjectAsync("c19p2"))).Status);
         await b.Socket.RevokeTokenAsync("c19p2", twoToken.Id);
-        Assert.True(await TestEnvironment.EventuallyAsync(() => !Works(() => twoOnC.ListAsync()), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20)),
+        Assert.True(await TestEnvironment.EventuallyAsync(() => !ClusterDaemons.Works(() => twoOnC.ListAsync()), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20)),
             "a token revoked on one node still worked on another");
         Assert.Equal(401, (await Assert.ThrowsAsync<StrataApiException>(() => twoOnB.ListAsync())).Status);
     }
@@ -170,7 +170,7 @@ public sealed class ClusterPeerTests(EtcdCluster etcd) : IAsyncLifetime
         await a.Socket.CreateProjectAsync(new CreateProjectRequest { Name = "c19p4", Restrictions = tiers });
         using var mine = b.Tcp((await a.Socket.CreateTokenAsync("c19p3", ProjectRoles.Operator, "c19")).Token!);
         using var other = b.Tcp((await a.Socket.CreateTokenAsync("c19p4", ProjectRoles.Operator, "c19")).Token!);
-        Assert.True(await TestEnvironment.EventuallyAsync(() => Works(() => mine.ListAsync()) && Works(() => other.ListAsync()),
+        Assert.True(await TestEnvironment.EventuallyAsync(() => ClusterDaemons.Works(() => mine.ListAsync()) && ClusterDaemons.Works(() => other.ListAsync()),
             TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50)));
         try
         {
@@ -242,19 +242,6 @@ public sealed class ClusterPeerTests(EtcdCluster etcd) : IAsyncLifetime
     {
         await foreach (var _ in frames)
         {
-        }
-    }
-
-    private static bool Works(Func<Task> call)
-    {
-        try
-        {
-            call().GetAwaiter().GetResult();
-            return true;
-        }
-        catch (StrataApiException)
-        {
-            return false;
         }
     }
 

@@ -74,7 +74,7 @@ public sealed partial class DaemonClusterTests
         await first.CreateProjectAsync(new CreateProjectRequest { Name = "mv29lother" });
         var otherToken = (await first.CreateTokenAsync("mv29lother", ProjectRoles.Admin, "mv29l")).Token!;
         using var other = _daemons.Nodes[0].Tcp(otherToken);
-        Assert.True(await TestEnvironment.EventuallyAsync(() => Works(() => other.ListAsync()), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50)));
+        Assert.True(await TestEnvironment.EventuallyAsync(() => ClusterDaemons.Works(() => other.ListAsync()), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50)));
         Assert.Empty((await other.ListAsync()).Items);
         Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.MoveAsync(Vm, new MoveRequest { Node = _nodes[1].Node }))).Status);
         Assert.Equal(403, (await Assert.ThrowsAsync<StrataApiException>(() => other.DrainNodeAsync(drained))).Status);

@@ -109,7 +109,7 @@ public sealed partial class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetim
         var daemon = _daemons.Nodes.First(n => n.Node != holder);
         using (var other = daemon.Tcp(otherToken))
         {
-            Assert.True(await TestEnvironment.EventuallyAsync(() => Works(() => other.ListAsync()), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50)));
+            Assert.True(await TestEnvironment.EventuallyAsync(() => ClusterDaemons.Works(() => other.ListAsync()), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50)));
             Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.MoveAsync("mv20c-p", new MoveRequest { Node = target }))).Status);
         }
         // Bad targets are named with the fix.
@@ -149,18 +149,5 @@ public sealed partial class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetim
         await using var h = new ClusterHarness(etcd);
         Assert.True(await TestEnvironment.EventuallyAsync(() => h.Client.GetPrefixAsync(ClusterKeys.States).GetAwaiter().GetResult().Kvs.Count == 0,
             TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "a node still reports a copy after the removal");
-    }
-
-    private static bool Works(Func<Task> call)
-    {
-        try
-        {
-            call().GetAwaiter().GetResult();
-            return true;
-        }
-        catch (StrataApiException)
-        {
-            return false;
-        }
     }
 }

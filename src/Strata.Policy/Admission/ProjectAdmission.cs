@@ -152,6 +152,39 @@ public static class ProjectAdmission
         }
     }
 
+    /// <summary>
+    /// Throws Forbidden when a live resize of instance <paramref name="name"/> from <paramref name="before"/> to
+    /// <paramref name="after"/> would take the project over its memory or CPU quota. Only what grows is checked: a
+    /// shrink, or an unchanged amount, is never refused (a project over a lowered quota can always give back).
+    /// <paramref name="usage"/> counts the instance at <paramref name="before"/>; <paramref name="scope"/> says where
+    /// it was counted ("across the cluster"), and the refusal adds the project's use there now.
+    /// </summary>
+    public static void CheckResize(string project, string name, ProjectQuota quota, ProjectUsage usage, ResourceSpec? before, ResourceSpec after, string scope)
+    {
+        var growsMemory = after.MemoryBytes > (before?.MemoryBytes ?? 0);
+        var growsCpus = after.Cpus > (before?.Cpus ?? 0);
+        var limits = new ProjectQuota { MemoryBytes = growsMemory ? quota.MemoryBytes : null, Cpus = growsCpus ? quota.Cpus : null };
+        if (limits.MemoryBytes is null && limits.Cpus is null)
+        {
+            return;
+        }
+        var others = usage with
+        {
+            Cpus = Math.Max(0, usage.Cpus - (before?.Cpus ?? 0)),
+            MemoryBytes = Math.Max(0, usage.MemoryBytes - (before?.MemoryBytes ?? 0)),
+        };
+        try
+        {
+            CheckQuota(project, limits, others, new InstanceSpec { Name = name, Resources = after });
+        }
+        catch (StrataException e) when (e.Kind == ErrorKind.Forbidden)
+        {
+            var mine = $"{(before?.MemoryBytes is { } m ? Bytes(m) : "no memory limit")} and {(before?.Cpus is { } c ? F(c) : "no CPU limit")}";
+            throw new StrataException(ErrorKind.Forbidden,
+                $"resizing '{name}': {e.Message}. Counted {scope}: the project uses {Bytes(usage.MemoryBytes)} of memory and {F(usage.Cpus)} CPUs now, {mine} of them by '{name}' ('in use' is the rest)", e.Field);
+        }
+    }
+
     private static StrataException Over(string project, string what, string field, string used, string want, string max, string flag) =>
         Refuse(field, $"project '{project}' would exceed its {what} quota: {used} in use + {want} asked > {max}; ask for less ({flag}), remove instances, or ask an administrator to raise it (strata project set-quota {project})");
 

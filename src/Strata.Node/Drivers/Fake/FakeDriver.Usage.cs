@@ -36,6 +36,10 @@ public sealed partial class FakeDriver
     public Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
     {
         var run = Find(handle);
+        if (handle.Data.TryGetValue("argv", out var argv) && argv.Split('\u001f')[0] == "fail-resize")
+        {
+            throw new StrataException(ErrorKind.Internal, "fake resize failure (requested by the fail-resize script)");
+        }
         if (memoryBytes is { } m)
         {
             run.Usage.MemoryLimitBytes = m;

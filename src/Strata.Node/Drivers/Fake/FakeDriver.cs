@@ -13,6 +13,7 @@ namespace Strata.Node.Drivers.Fake;
 ///   echo WORDS...      writes WORDS to stdout and exits 0
 ///   fail-start         StartAsync fails
 ///   fail-create        CreateAsync fails (tests rollback)
+///   fail-resize        runs until stopped; every ResizeAsync fails (tests that nothing stays counted)
 ///   exit N             exits with N
 ///   sleep [SECONDS]    runs until stopped (143), killed (128+signal) or SECONDS pass (0)
 ///   use MIB [CORES] [MIB_PER_HOUR]
@@ -62,7 +63,7 @@ public sealed partial class FakeDriver : IDriver, IStatsDriver, IResizeDriver
         }
         if (argv.Count == 0)
         {
-            throw StrataException.Invalid("args", "the fake tier needs a script: echo, exit N, sleep, fail-start, fail-create");
+            throw StrataException.Invalid("args", "the fake tier needs a script: echo, exit N, sleep, use, fail-start, fail-create, fail-resize");
         }
         if (argv[0] == "fail-create")
         {
@@ -108,6 +109,7 @@ public sealed partial class FakeDriver : IDriver, IStatsDriver, IResizeDriver
                 break;
             case "sleep":
             case "use":
+            case "fail-resize":
                 break;
             default:
                 run.Finish(0, null, _time);
