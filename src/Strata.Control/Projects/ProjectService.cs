@@ -23,6 +23,8 @@ public sealed class ProjectService
     private readonly ConcurrentDictionary<string, ProjectRecord> _projects = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TokenRecord> _tokens = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _writes = new(1, 1);
+    private readonly SemaphoreSlim _catchUp = new(1, 1);
+    private long _catchUpStarted;
 
     /// <param name="tiers">What the drivers declare: which tiers a project may require for untrusted code.</param>
     public ProjectService(IProjectStore store, TimeProvider time, ITierCapabilities tiers)
@@ -305,8 +307,47 @@ public sealed class ProjectService
         }
     }
 
-    /// <summary>The token's record when the bearer token is a live token of an existing project; otherwise null.</summary>
-    public TokenRecord? Authenticate(string bearer)
+    /// <summary>
+    /// Whether the store is shared with other nodes (a cluster's etcd): then a token this view does not know may have
+    /// been made on another node a moment ago, and <see cref="AuthenticateAsync"/> reads the store once more before
+    /// refusing it. Set by the cluster's project sync when it starts following the store.
+    /// </summary>
+    public bool SharedStore { get; set; }
+
+    /// <summary>
+    /// <see cref="Authenticate"/>, and with a <see cref="SharedStore"/> one more read of the store when the token's id
+    /// is not in the view: another node's new token reaches this view through a watch, milliseconds later (more on a
+    /// loaded host), and a client may present it here first. Requests that miss at the same time share one read that
+    /// started after they arrived; a revoked or wrong token is refused as before (the read never resurrects one).
+    /// </summary>
+    public async Task<TokenRecord?> AuthenticateAsync(string bearer, CancellationToken cancellationToken)
+    {
+        var arrived = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (Authenticate(bearer) is { } known)
+        {
+            return known;
+        }
+        if (!SharedStore || TokenId(bearer) is not { } id || _tokens.ContainsKey(id))
+        {
+            return null;
+        }
+        await _catchUp.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Interlocked.Read(ref _catchUpStarted) <= arrived)
+            {
+                Interlocked.Exchange(ref _catchUpStarted, System.Diagnostics.Stopwatch.GetTimestamp());
+                await ReloadAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _catchUp.Release();
+        }
+        return Authenticate(bearer);
+    }
+
+    private static string? TokenId(string bearer)
     {
         if (!bearer.StartsWith(TokenPrefix, StringComparison.Ordinal))
         {
@@ -314,11 +355,13 @@ public sealed class ProjectService
         }
         var rest = bearer.AsSpan(TokenPrefix.Length);
         var sep = rest.IndexOf('_');
-        if (sep <= 0)
-        {
-            return null;
-        }
-        if (!_tokens.TryGetValue(rest[..sep].ToString(), out var record))
+        return sep > 0 ? rest[..sep].ToString() : null;
+    }
+
+    /// <summary>The token's record when the bearer token is a live token of an existing project; otherwise null.</summary>
+    public TokenRecord? Authenticate(string bearer)
+    {
+        if (TokenId(bearer) is not { } id || !_tokens.TryGetValue(id, out var record))
         {
             return null;
         }

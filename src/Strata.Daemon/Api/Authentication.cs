@@ -42,7 +42,7 @@ public sealed class Authentication
         Caller caller;
         try
         {
-            caller = Resolve(context);
+            caller = await ResolveAsync(context).ConfigureAwait(false);
             Permissions.Check(caller, context.Request.Method, context.Request.Path.Value ?? "/");
         }
         catch (StrataException e)
@@ -58,7 +58,7 @@ public sealed class Authentication
         await next(context).ConfigureAwait(false);
     }
 
-    private Caller Resolve(HttpContext context)
+    private async Task<Caller> ResolveAsync(HttpContext context)
     {
         var named = NamedProject(context);
         var header = context.Request.Headers.Authorization.ToString();
@@ -87,7 +87,7 @@ public sealed class Authentication
         {
             throw Cluster.ClusterPeer.Refused(context);
         }
-        var token = _projects.Authenticate(presented)
+        var token = await _projects.AuthenticateAsync(presented, context.RequestAborted).ConfigureAwait(false)
             ?? throw new StrataException(ErrorKind.Unauthorized, "the bearer token is not valid (unknown, revoked, or its project was removed); ask the project's admin for a new one");
         if (named is not null && named != token.Project)
         {

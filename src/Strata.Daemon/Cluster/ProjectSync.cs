@@ -6,7 +6,7 @@ namespace Strata.Daemon.Cluster;
 /// <summary>
 /// Keeps this node's view of projects and tokens equal to the cluster's: it watches <c>projects/</c> and
 /// <c>tokens/</c> in etcd and reloads the <see cref="ProjectService"/> on every change, so a token made on one
-/// node authenticates on every node, and a revoked one is refused everywhere within the watch's delay
+/// node authenticates on every node (one used before the watch brought it is looked up in etcd: ProjectService.AuthenticateAsync), and a revoked one is refused everywhere within the watch's delay
 /// (milliseconds; at once on the node that revoked it).
 /// </summary>
 public sealed class ProjectSync(EtcdConnection etcd, ProjectService projects, ILogger<ProjectSync> log) : IAsyncDisposable
@@ -14,10 +14,13 @@ public sealed class ProjectSync(EtcdConnection etcd, ProjectService projects, IL
     private readonly CancellationTokenSource _stop = new();
     private Task[] _loops = [];
 
-    public void Start() =>
+    public void Start()
+    {
+        projects.SharedStore = true;
         _loops = [.. new[] { Strata.Cluster.ClusterKeys.Projects, Strata.Cluster.ClusterKeys.Tokens }
             .Select(prefix => Strata.Cluster.SupervisedLoop.Start("following " + prefix + " (projects and tokens may be stale until it resumes)",
                 ct => FollowAsync(prefix, ct), log, _stop.Token))];
+    }
 
     /// <summary>Reloads the projects, then again on every change under <paramref name="prefix"/> (a supervised pass).</summary>
     private async Task FollowAsync(string prefix, CancellationToken ct)
