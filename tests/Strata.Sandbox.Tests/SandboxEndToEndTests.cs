@@ -14,19 +14,10 @@ public sealed class SandboxEndToEndTests : IDisposable
 
     private string Socket => _temp.Combine("s.sock");
 
-    private void StartDaemon()
-    {
-        var psi = new ProcessStartInfo(Path.Combine(TestEnvironment.ArtifactsBin, "stratad"))
-        {
-            ArgumentList = { "--root", _temp.Combine("root"), "--socket", Socket, "--supervisor", SandboxTestHost.Supervisor! },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.Environment["STRATA_SANDBOX_ACCEL"] = "tcg";
-        _daemon = Process.Start(psi)!;
-        _ = _daemon.StandardOutput.ReadToEndAsync();
-        _ = _daemon.StandardError.ReadToEndAsync();
-    }
+    private async Task StartDaemonAsync() =>
+        _daemon = await PublishedDaemon.StartAsync(Socket,
+            ["--root", _temp.Combine("root"), "--socket", Socket, "--supervisor", SandboxTestHost.Supervisor!],
+            new Dictionary<string, string> { ["STRATA_SANDBOX_ACCEL"] = "tcg" });
 
     private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args)
     {
@@ -44,17 +35,13 @@ public sealed class SandboxEndToEndTests : IDisposable
         return (p.ExitCode, await stdout, await stderr);
     }
 
-    private async Task WaitForDaemonAsync() =>
-        Assert.True(await TestEnvironment.EventuallyAsync(() => CliAsync("info").GetAwaiter().GetResult().Code == 0, TimeSpan.FromSeconds(60)), "stratad did not come up");
-
     [SkippableFact]
     public async Task Cli_RunExecKillDaemon_SandboxSurvivesAndIsReattached()
     {
         SandboxTestHost.RequireEngine();
         TestEnvironment.Require(File.Exists(Path.Combine(TestEnvironment.ArtifactsBin, "stratad")) && File.Exists(Path.Combine(TestEnvironment.ArtifactsBin, "strata")),
             "stratad and strata are not published; run scripts/publish-native.sh");
-        StartDaemon();
-        await WaitForDaemonAsync();
+        await StartDaemonAsync();
         Assert.Equal(0, (await CliAsync("image", "build-base", "busybox")).Code);
 
         var run = await CliAsync("run", "--tier", "sandbox", "-e", "FOO=bar", "busybox", "--", "sh", "-c", "uname -r; echo $FOO; echo err >&2; exit 4");
@@ -84,8 +71,7 @@ public sealed class SandboxEndToEndTests : IDisposable
         await _daemon.WaitForExitAsync();
         Assert.True(Directory.Exists($"/proc/{qemuPid}"), "the sandbox's QEMU died with the daemon");
 
-        StartDaemon();
-        await WaitForDaemonAsync();
+        await StartDaemonAsync();
         var ps = await CliAsync("ps");
         Assert.Contains("running", ps.Stdout.Split('\n').Single(l => l.StartsWith("svc ", StringComparison.Ordinal)), StringComparison.Ordinal);
         var again = await CliAsync("exec", "svc", "--", "echo", "reattached");

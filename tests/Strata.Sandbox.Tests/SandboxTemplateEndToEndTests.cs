@@ -20,19 +20,10 @@ public sealed class SandboxTemplateEndToEndTests : IDisposable
 
     private string Templates => _temp.Combine("root", "cache", "guest", "templates");
 
-    private void StartDaemon()
-    {
-        var psi = new ProcessStartInfo(Path.Combine(TestEnvironment.ArtifactsBin, "stratad"))
-        {
-            ArgumentList = { "--root", _temp.Combine("root"), "--socket", Socket, "--supervisor", SandboxTestHost.Supervisor!, "--no-docker-socket" },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.Environment["STRATA_SANDBOX_ACCEL"] = "tcg";
-        _daemon = Process.Start(psi)!;
-        _ = _daemon.StandardOutput.ReadToEndAsync();
-        _ = _daemon.StandardError.ReadToEndAsync();
-    }
+    private async Task StartDaemonAsync() =>
+        _daemon = await PublishedDaemon.StartAsync(Socket,
+            ["--root", _temp.Combine("root"), "--socket", Socket, "--supervisor", SandboxTestHost.Supervisor!, "--no-docker-socket"],
+            new Dictionary<string, string> { ["STRATA_SANDBOX_ACCEL"] = "tcg" });
 
     private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args)
     {
@@ -49,9 +40,6 @@ public sealed class SandboxTemplateEndToEndTests : IDisposable
         await p.WaitForExitAsync(cts.Token);
         return (p.ExitCode, await stdout, await stderr);
     }
-
-    private async Task WaitForDaemonAsync() =>
-        Assert.True(await TestEnvironment.EventuallyAsync(() => CliAsync("info").GetAwaiter().GetResult().Code == 0, TimeSpan.FromSeconds(90)), "stratad did not come up");
 
     private static bool TemplateBootRunning(string tempDir) =>
         Directory.EnumerateDirectories("/proc").Any(d => int.TryParse(Path.GetFileName(d), out _) && Cmdline(d).Contains(tempDir, StringComparison.Ordinal));
@@ -74,8 +62,7 @@ public sealed class SandboxTemplateEndToEndTests : IDisposable
         SandboxTestHost.RequireEngine();
         TestEnvironment.Require(File.Exists(Path.Combine(TestEnvironment.ArtifactsBin, "stratad")) && File.Exists(Path.Combine(TestEnvironment.ArtifactsBin, "strata")),
             "stratad and strata are not published; run scripts/publish-native.sh");
-        StartDaemon();
-        await WaitForDaemonAsync();
+        await StartDaemonAsync();
         Assert.Equal(0, (await CliAsync("image", "build-base", "busybox")).Code);
 
         // The first start makes the template: kill -9 the daemon while its template boot runs (memory file in place).
@@ -95,8 +82,7 @@ public sealed class SandboxTemplateEndToEndTests : IDisposable
         Assert.True(Directory.Exists(tempDir), "the half-made template is still there for the next daemon to remove");
 
         // The next daemon removes the half-made one (and its QEMU), never uses it, and makes a whole one.
-        StartDaemon();
-        await WaitForDaemonAsync();
+        await StartDaemonAsync();
         var second = await CliAsync("run", "--name", "after", "--tier", "sandbox", "busybox", "--", "echo", "fresh");
         Assert.True(second.Code == 0, second.Stderr);
         Assert.Equal("fresh\n", second.Stdout);

@@ -25,21 +25,9 @@ internal sealed class VmDaemon : IAsyncDisposable
         TestEnvironment.Require(File.Exists(Cli) && File.Exists(Stratad), $"{Cli} and {Stratad} are missing; run scripts/publish-native.sh");
     }
 
-    public async Task StartAsync()
-    {
-        var psi = new ProcessStartInfo(Stratad) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["--root", Root, "--socket", Socket, "--log-max-size", "1M"])
-        {
-            psi.ArgumentList.Add(a);
-        }
-        Process = Process.Start(psi)!;
-        Process.OutputDataReceived += (_, _) => { };
-        Process.ErrorDataReceived += (_, _) => { };
-        Process.BeginOutputReadLine();
-        Process.BeginErrorReadLine();
-        var up = await TestEnvironment.EventuallyAsync(() => Run("info").ExitCode == 0, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(100));
-        Assert.True(up, "stratad did not come up within 60 s");
-    }
+    /// <summary>Starts stratad on this root and waits until it answers (<see cref="PublishedDaemon.StartAsync"/>); its output is dropped.</summary>
+    public async Task StartAsync() =>
+        Process = await PublishedDaemon.StartAsync(Socket, ["--root", Root, "--socket", Socket, "--log-max-size", "1M"]);
 
     /// <summary>SIGKILL, as a crash would.</summary>
     public async Task KillAsync()

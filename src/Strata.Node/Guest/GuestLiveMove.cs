@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Qemu.Migration;
@@ -33,6 +35,45 @@ internal static class GuestLiveMove
             MaxThrottlePercent = result.MaxThrottlePercent,
             UsedPostcopy = result.UsedPostcopy,
         };
+    }
+
+    /// <summary>
+    /// On the target: the source's description of its machine (<see cref="IncomingMove.Machine"/>), read as
+    /// <paramref name="type"/>. <paramref name="what"/> names it in the errors ("the moving VM's configuration"); an
+    /// unreadable one most likely comes from another Strata version.
+    /// </summary>
+    public static T ReadMachine<T>(string machine, JsonTypeInfo<T> type, string what) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        try
+        {
+            return JsonSerializer.Deserialize(machine, type) ?? throw StrataException.Invalid("machine", $"{what} is empty");
+        }
+        catch (JsonException e)
+        {
+            throw StrataException.Invalid("machine", $"{what} is not readable ({e.Message}); are both daemons the same version?");
+        }
+    }
+
+    /// <summary>
+    /// On the target: the moving <paramref name="guest"/>'s writable disks, each created at <paramref name="overlay"/>.
+    /// Both QEMU tiers move only their root disk (<paramref name="rootDevice"/>); any other drive, and any disk
+    /// <see cref="IncomingVm.CheckDisks"/> refuses, is refused before anything is created.
+    /// </summary>
+    public static List<IncomingDisk> IncomingDisks(IReadOnlyList<MoveDisk> moved, string rootDevice, string overlay, string guest)
+    {
+        ArgumentNullException.ThrowIfNull(moved);
+        var disks = new List<IncomingDisk>();
+        foreach (var d in moved)
+        {
+            if (d.Device != rootDevice)
+            {
+                throw StrataException.Invalid("disks", $"the moving {guest} has a writable drive '{d.Device}'; a {guest} of this tier has only its root disk ('{rootDevice}')");
+            }
+            disks.Add(new IncomingDisk(d.Device, overlay, d.Format, d.SizeBytes));
+        }
+        IncomingVm.CheckDisks(disks);
+        return disks;
     }
 
     /// <summary>On the target, a QEMU started with <c>-incoming defer</c>: NBD exports for <paramref name="disks"/>, then <c>migrate-incoming</c> on TCP.</summary>

@@ -63,32 +63,14 @@ public sealed partial class SandboxDriver : ILiveMoveDriver
     {
         ArgumentNullException.ThrowIfNull(move);
         _supervised.RequireSupervisor();
-        SandboxMoveMachine source;
-        try
-        {
-            source = JsonSerializer.Deserialize(move.Machine, SandboxMoveJsonContext.Default.SandboxMoveMachine)
-                ?? throw StrataException.Invalid("machine", "the moving sandbox's description is empty");
-        }
-        catch (JsonException e)
-        {
-            throw StrataException.Invalid("machine", $"the moving sandbox's description is not readable ({e.Message}); are both daemons the same version?");
-        }
+        var source = GuestLiveMove.ReadMachine(move.Machine, SandboxMoveJsonContext.Default.SandboxMoveMachine, "the moving sandbox's description");
         if (source.Version != SandboxMoveMachine.CurrentVersion || source.Workload.Version != SandboxWorkload.CurrentVersion)
         {
             throw StrataException.Invalid("machine", "the moving sandbox was described by another Strata version; upgrade the older daemon");
         }
         var dir = move.Directory;
         var overlay = Path.Combine(dir, OverlayFileName);
-        var disks = new List<IncomingDisk>();
-        foreach (var d in move.Disks)
-        {
-            if (d.Device != RootDevice)
-            {
-                throw StrataException.Invalid("disks", $"the moving sandbox has a writable drive '{d.Device}'; a sandbox has only its root disk ('{RootDevice}')");
-            }
-            disks.Add(new IncomingDisk(d.Device, overlay, d.Format, d.SizeBytes));
-        }
-        IncomingVm.CheckDisks(disks);
+        var disks = GuestLiveMove.IncomingDisks(move.Disks, RootDevice, overlay, "sandbox");
         // The overlay arrives whole (base included): without the image's base disk here, later starts boot from it cold.
         var workload = File.Exists(source.Workload.BaseDisk) ? source.Workload : source.Workload with { BaseDisk = overlay, NoTemplate = true };
 

@@ -45,16 +45,7 @@ public sealed partial class VmDriver : ILiveMoveDriver
     {
         ArgumentNullException.ThrowIfNull(move);
         _supervised.RequireSupervisor();
-        VmConfig source;
-        try
-        {
-            source = JsonSerializer.Deserialize(move.Machine, VmJsonContext.Default.VmConfig)
-                ?? throw StrataException.Invalid("machine", "the moving VM's configuration is empty");
-        }
-        catch (JsonException e)
-        {
-            throw StrataException.Invalid("machine", $"the moving VM's configuration is not readable ({e.Message}); are both daemons the same version?");
-        }
+        var source = GuestLiveMove.ReadMachine(move.Machine, VmJsonContext.Default.VmConfig, "the moving VM's configuration");
         if (source.Version != VmConfig.CurrentVersion)
         {
             throw StrataException.Invalid("machine", $"the moving VM's configuration has version {source.Version}, this daemon reads {VmConfig.CurrentVersion}; upgrade the older daemon");
@@ -72,16 +63,7 @@ public sealed partial class VmDriver : ILiveMoveDriver
             // The moved overlay arrives whole (base included), so it is its own base here.
             config = config with { BaseDisk = overlay, BaseFormat = "qcow2" };
         }
-        var disks = new List<IncomingDisk>();
-        foreach (var d in move.Disks)
-        {
-            if (d.Device != RootDevice)
-            {
-                throw StrataException.Invalid("disks", $"the moving VM has a writable drive '{d.Device}'; a VM of this tier has only '{RootDevice}'");
-            }
-            disks.Add(new IncomingDisk(d.Device, overlay, d.Format, d.SizeBytes));
-        }
-        IncomingVm.CheckDisks(disks);
+        var disks = GuestLiveMove.IncomingDisks(move.Disks, RootDevice, overlay, "VM");
 
         await using var revert = new Revert();
         var configPath = Path.Combine(move.Directory, ConfigFileName);
