@@ -40,6 +40,10 @@ public sealed record MoveResult
     public string Mode { get; init; } = "";
     /// <summary>A cold move: what went along, in words (e.g. the writable layer; nothing for a process, which restarts).</summary>
     public string? Carried { get; init; }
+    /// <summary>A cold move: the Strata-managed volumes carried to the target's store for the project (by name).</summary>
+    public IReadOnlyList<string>? Volumes { get; init; }
+    /// <summary>Carried volumes the source kept, and why (another instance there still mounts it).</summary>
+    public IReadOnlyList<string>? VolumesKeptHere { get; init; }
     /// <summary>Why the move took <see cref="Mode"/> (e.g. a sandbox's machine type migrates live).</summary>
     public string? ModeReason { get; init; }
     public double TotalSeconds { get; init; }
@@ -82,4 +86,11 @@ public sealed record IncomingMoveInfo
     public int NbdPort { get; init; }
     /// <summary>The devices the target exports (each NBD export is named after its device).</summary>
     public IReadOnlyList<string> Disks { get; init; } = [];
+}
+
+/// <summary>A cold move's volume on the target: its path there, and whether the move created it (false: the same content was there).</summary>
+public sealed record VolumeArrival
+{
+    public string Path { get; init; } = "";
+    public bool Created { get; init; }
 }

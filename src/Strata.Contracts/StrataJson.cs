@@ -73,6 +73,7 @@ namespace Strata.Contracts;
 [JsonSerializable(typeof(NetworkList))]
 [JsonSerializable(typeof(PortSpec))]
 [JsonSerializable(typeof(MoveResult))]
+[JsonSerializable(typeof(VolumeArrival))]
 [JsonSerializable(typeof(IncomingMoveInfo))]
 [JsonSerializable(typeof(MoveRequest))]
 [JsonSerializable(typeof(IncomingMoveRequest))]

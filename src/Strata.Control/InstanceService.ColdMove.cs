@@ -25,6 +25,15 @@ public interface IColdMoveDestination
 
     /// <summary>Removes the instance the move created there (force); one already gone is not an error.</summary>
     Task RemoveAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Before anything stops: refuses (409, naming the volume and the fix) when the destination's project has a volume of that name with other content.</summary>
+    Task CheckVolumeAsync(string volume, string digest, CancellationToken cancellationToken);
+
+    /// <summary>Puts a managed volume's packed files in the destination's store for the project (kept as it is when the same content is there).</summary>
+    Task<VolumeArrival> MoveVolumeInAsync(string volume, string archive, string digest, CancellationToken cancellationToken);
+
+    /// <summary>The undo of <see cref="MoveVolumeInAsync"/> that created the volume: removes it there unless an instance mounts it.</summary>
+    Task RemoveVolumeAsync(string volume, CancellationToken cancellationToken);
 }
 
 /// <summary>One step of a cold move, for the operation's progress.</summary>
@@ -80,6 +89,7 @@ public sealed partial class InstanceService
         var mover = (IColdMoveDriver)_drivers.Get(record.Tier);
         var running = record.State == InstanceState.Running;
         var plan = mover.PlanColdMove(record.Handle!, running);
+        var volumes = ManagedVolumesOf(project, record.Spec);
         var clock = Stopwatch.StartNew();
         var work = Path.Combine(InstanceDirectory(record.Id), "move-out");
         var archive = work + ".tar";
@@ -90,6 +100,8 @@ public sealed partial class InstanceService
             TryDeleteDirectory(work);
             File.Delete(archive);
         });
+        // Before anything stops: a volume the target has under the same name with other content refuses the move.
+        await CheckVolumesAsync(project, volumes, destination, cancellationToken).ConfigureAwait(false);
         TryDeleteDirectory(work);
         Directory.CreateDirectory(work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         if (plan.Capture == ColdMoveCapture.WhileRunning)
@@ -127,11 +139,14 @@ public sealed partial class InstanceService
                 await TarFile.CreateFromDirectoryAsync(work, archive, includeBaseDirectory: false, cancellationToken).ConfigureAwait(false);
                 state = archive;
             }
-            progress?.Report(new ColdMoveStep("creating", 3, ColdMoveSteps, $"creating it on {destination.Name}"));
+            progress?.Report(new ColdMoveStep("creating", 3, ColdMoveSteps, $"creating it on {destination.Name}"
+                + (volumes.Count == 0 ? "" : $" with its volumes {string.Join(", ", volumes.Select(v => v.Name))}")));
+            var spec = await CarryVolumesAsync(project, record.Spec with { Name = name }, volumes, destination,
+                InstanceDirectory(record.Id), revert, cancellationToken).ConfigureAwait(false);
             // Not cancellable half-way: a create the caller gave up on could still finish there, unknown to the undo.
             using (var limit = new CancellationTokenSource(TimeSpan.FromMinutes(10)))
             {
-                await destination.CreateAsync(record.Spec with { Name = name }, limit.Token).ConfigureAwait(false);
+                await destination.CreateAsync(spec, limit.Token).ConfigureAwait(false);
             }
             revert.AddAsync(() => destination.RemoveAsync(name, CancellationToken.None));
             cancellationToken.ThrowIfCancellationRequested();
@@ -144,6 +159,7 @@ public sealed partial class InstanceService
             progress?.Report(new ColdMoveStep("completed", 5, ColdMoveSteps, $"running on {destination.Name}; removing it here"));
             _events.Publish("moved", View(record));
             await DeleteLockedAsync(entry).ConfigureAwait(false);
+            var kept = RemoveMovedVolumes(project, name, volumes);
             LogColdMovedOut(name, project, destination.Name, clock.Elapsed.TotalSeconds);
             return new MoveResult
             {
@@ -151,7 +167,9 @@ public sealed partial class InstanceService
                 Project = project,
                 To = destination.Name,
                 Mode = "cold",
-                Carried = plan.Carries,
+                Carried = CarriedWithVolumes(plan.Carries, volumes),
+                Volumes = volumes.Count == 0 ? null : [.. volumes.Select(v => v.Name)],
+                VolumesKeptHere = kept.Count == 0 ? null : kept,
                 TotalSeconds = clock.Elapsed.TotalSeconds,
                 DowntimeMs = running ? downtime.TotalMilliseconds : 0,
                 DiskBytes = stateBytes,

@@ -187,6 +187,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 ? CgroupFavorDynMods.Enable()
                 : new CgroupFavorDynMods.Result(CgroupFavorDynMods.IsEnabled(), "left as it is (--no-favordynmods)");
             var service = app.Services.GetRequiredService<InstanceService>();
+            service.ManagedVolumes = app.Services.GetRequiredService<DockerApi.DockerVolumes>(); // what cold moves carry
             await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);
             await CheckClusterTokenAsync(app.Services, cancellationToken).ConfigureAwait(false);
             await app.Services.GetRequiredService<ProjectService>().InitializeAsync(cancellationToken).ConfigureAwait(false);

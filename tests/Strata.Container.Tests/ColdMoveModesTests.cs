@@ -96,11 +96,14 @@ public sealed class ColdMoveModesTests(ContainerFixture fx)
         }
     }
 
-    private async Task<Process> StartAsync(string root, string node, int? listen)
+    private Task<Process> StartAsync(string root, string node, int? listen) => StartDaemonAsync(fx, root, node, listen, ["--no-docker-socket"]);
+
+    /// <summary>A published stratad on <paramref name="root"/> (its socket beside it) with busybox, listening on <paramref name="listen"/> if given.</summary>
+    internal static async Task<Process> StartDaemonAsync(ContainerFixture fx, string root, string node, int? listen, IEnumerable<string> dockerSockets)
     {
         List<string> args =
         [
-            "--root", root, "--socket", root + ".sock", "--node", node, "--no-docker-socket", "--log-max-size", "1M",
+            "--root", root, "--socket", root + ".sock", "--node", node, .. dockerSockets, "--log-max-size", "1M",
             "--image", $"busybox={fx.Rootfs}", "--supervisor", fx.Supervisor!,
         ];
         if (listen is { } port)
@@ -110,7 +113,8 @@ public sealed class ColdMoveModesTests(ContainerFixture fx)
         return await PublishedDaemon.StartAsync(root + ".sock", args);
     }
 
-    private static async Task StopAsync(Process? daemon, string root)
+    /// <summary>Removes every instance of the daemon's default project and stops it.</summary>
+    internal static async Task StopAsync(Process? daemon, string root)
     {
         if (daemon is null)
         {

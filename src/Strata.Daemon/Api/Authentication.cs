@@ -184,6 +184,8 @@ public static class Permissions
             "projects" => ProjectPath(read, segments),
             // A project's own bridges: its operators make and remove them (other projects' networks are 404).
             "networks" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,
+            // A project's own managed volumes, as a cold move carries them (other projects' are theirs alone).
+            "volumes" => read ? ProjectRoles.Viewer : ProjectRoles.Operator,
             _ => null, // /v1/daemon/stop, image changes, anything new
         };
     }

@@ -65,6 +65,28 @@ public static class ColdMoveEndpoints
             return Results.Json(InstanceEndpoints.ToInfo(record), StrataJsonContext.Default.InstanceInfo);
         }).WithTags("instances").Accepts<Stream>("application/x-tar").Produces<InstanceInfo>()
             .WithSummary("Daemon to daemon, the switch of a cold move: the instance created for it (not started) takes the captured state (a tar, ?state=true) and starts (?start=true) or keeps it in place.");
+        app.MapPost("/v1/volumes/{volume}/move-in", async (string volume, string digest, bool? check, HttpContext http, DockerApi.DockerVolumes volumes) =>
+        {
+            var project = InstanceEndpoints.Project(http);
+            if (check == true)
+            {
+                return Results.Json(volumes.CheckMoveIn(project, volume, digest), StrataJsonContext.Default.VolumeArrival);
+            }
+            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = null; // a volume's files; the target's disk is the limit
+            }
+            var arrival = await volumes.MoveInAsync(project, volume, http.Request.Body, digest, http.RequestAborted);
+            return Results.Json(arrival, StrataJsonContext.Default.VolumeArrival);
+        }).WithTags("instances").Accepts<Stream>("application/x-tar").Produces<VolumeArrival>()
+            .WithSummary("Daemon to daemon, a cold move carrying a managed volume: ?check=true refuses (409) a volume of that name with other content; otherwise the packed files (a tar) become the project's volume here.");
+        app.MapDelete("/v1/volumes/{volume}/move-in", (string volume, HttpContext http, DockerApi.DockerVolumes volumes, InstanceService service) =>
+        {
+            var project = InstanceEndpoints.Project(http);
+            volumes.Remove(project, volume, service.List(project), force: false);
+            return Results.NoContent();
+        }).WithTags("instances")
+            .WithSummary("Daemon to daemon, the undo of a cold move's volume: removes the volume it created unless an instance mounts it.");
     }
 
     /// <summary>The cold move's steps as the operation's one item.</summary>

@@ -209,6 +209,13 @@ public static class ClusterMove
 
         public Task RemoveAsync(string instance, CancellationToken cancellationToken) =>
             move.RemoveTargetCopyAsync(() => inner.RemoveAsync(instance, cancellationToken));
+
+        public Task CheckVolumeAsync(string volume, string digest, CancellationToken cancellationToken) => inner.CheckVolumeAsync(volume, digest, cancellationToken);
+
+        public Task<VolumeArrival> MoveVolumeInAsync(string volume, string archive, string digest, CancellationToken cancellationToken) =>
+            inner.MoveVolumeInAsync(volume, archive, digest, cancellationToken);
+
+        public Task RemoveVolumeAsync(string volume, CancellationToken cancellationToken) => inner.RemoveVolumeAsync(volume, cancellationToken);
     }
 
     /// <summary>

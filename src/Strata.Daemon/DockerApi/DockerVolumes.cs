@@ -8,7 +8,7 @@ namespace Strata.Daemon.DockerApi;
 /// Docker named volumes: directories Strata manages under <c>ROOT/volumes/PROJECT/NAME/_data</c>, with the
 /// volume's labels beside them. Each project has its own names; a volume is bind-mounted into containers.
 /// </summary>
-internal sealed partial class DockerVolumes(string root)
+internal sealed partial class DockerVolumes(string root) : Control.IManagedVolumes
 {
     private readonly Lock _lock = new();
 

@@ -29,4 +29,21 @@ internal sealed partial class RemoteMoveDestination : IColdMoveDestination
         {
         }
     }
+
+    public async Task CheckVolumeAsync(string volume, string digest, CancellationToken cancellationToken) =>
+        await Call(() => _client.CheckMoveVolumeAsync(volume, digest, cancellationToken)).ConfigureAwait(false);
+
+    public async Task<VolumeArrival> MoveVolumeInAsync(string volume, string archive, string digest, CancellationToken cancellationToken) =>
+        await Call(() => _client.MoveVolumeInAsync(volume, archive, digest, cancellationToken)).ConfigureAwait(false);
+
+    public async Task RemoveVolumeAsync(string volume, CancellationToken cancellationToken)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(TimeSpan.FromSeconds(60));
+        await Call(async () =>
+        {
+            await _client.RemoveMovedVolumeAsync(volume, limit.Token).ConfigureAwait(false);
+            return true;
+        }).ConfigureAwait(false);
+    }
 }

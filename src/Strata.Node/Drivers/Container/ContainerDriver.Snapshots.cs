@@ -31,20 +31,13 @@ public sealed partial class ContainerDriver
             }
             paused = true;
         }
-        var tmp = path + ".tmp";
         try
         {
-            var tar = await OciRuntime.Exec("tar", ["--create", "--file", tmp, "--xattrs", "--xattrs-include=*", "--numeric-owner", "--sparse", "-C", Rootfs(handle).Upper, "."],
-                CancellationToken.None, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
-            if (tar.ExitCode != 0)
-            {
-                throw new StrataException(ErrorKind.Internal, $"snapshot failed: tar: {tar.Error}");
-            }
-            File.Move(tmp, path);
+            await FileTreeArchive.PackAsync(Rootfs(handle).Upper, path, "snapshot").ConfigureAwait(false);
         }
         finally
         {
-            File.Delete(tmp); // a failed (e.g. disk full) snapshot leaves nothing behind
+            // a failed (e.g. disk full) snapshot leaves nothing behind
             if (paused)
             {
                 await runtime.RunAsync(["resume", handle.InstanceId], CancellationToken.None).ConfigureAwait(false);
@@ -86,12 +79,7 @@ public sealed partial class ContainerDriver
         {
             Directory.CreateDirectory(incoming);
             revert.Add(() => DeleteTree(incoming));
-            var tar = await OciRuntime.Exec("tar", ["--extract", "--file", path, "--xattrs", "--xattrs-include=*", "--numeric-owner", "--same-permissions", "-C", incoming],
-                CancellationToken.None, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
-            if (tar.ExitCode != 0)
-            {
-                throw new StrataException(ErrorKind.Internal, $"restore failed: tar: {tar.Error}");
-            }
+            await FileTreeArchive.UnpackAsync(path, incoming, "restore").ConfigureAwait(false);
             revert.Success();
         }
         Directory.Move(rootfs.Upper, outgoing);
