@@ -29,8 +29,13 @@ public sealed partial class WasmDriver : IColdMoveDriver
         return new(ColdMoveCapture.WhileRunning, "its memory and globals (a stepped module continues from the last step it finished here)");
     }
 
+    /// <summary>
+    /// The capture of a move holds the module at the captured step until the move stops it (at most 30 s, then it goes
+    /// on): a step taken in between would run twice, printed here and again from the capture on the target (or here,
+    /// when a refused move starts it again from the capture).
+    /// </summary>
     public async Task CaptureForMoveAsync(DriverHandle handle, string directory, CancellationToken cancellationToken) =>
-        await SnapshotAsync(handle, directory, cancellationToken).ConfigureAwait(false);
+        await CaptureAsync(handle, directory, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// The run applies the memory on its own thread after this returns, so the state is first copied into the

@@ -270,7 +270,11 @@ public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogDri
         return Task.CompletedTask;
     }
 
-    public async Task<SnapshotDetails> SnapshotAsync(DriverHandle handle, string directory, CancellationToken cancellationToken)
+    public Task<SnapshotDetails> SnapshotAsync(DriverHandle handle, string directory, CancellationToken cancellationToken) =>
+        CaptureAsync(handle, directory, TimeSpan.Zero, cancellationToken);
+
+    /// <summary>A snapshot; with <paramref name="hold"/> the run waits at the captured step for its stop (a cold move's).</summary>
+    private async Task<SnapshotDetails> CaptureAsync(DriverHandle handle, string directory, TimeSpan hold, CancellationToken cancellationToken)
     {
         if (handle.Data.GetValueOrDefault("kind") != "stepped")
         {
@@ -289,7 +293,7 @@ public sealed partial class WasmDriver : IDriver, ISnapshotDriver, IMemoryLogDri
         timeout.CancelAfter(TimeSpan.FromSeconds(30));
         try
         {
-            var details = await run.RequestSnapshotAsync(directory, timeout.Token).ConfigureAwait(false);
+            var details = await run.RequestSnapshotAsync(directory, timeout.Token, hold).ConfigureAwait(false);
             LogSnapshotWritten(handle.InstanceId, directory, details.SizeBytes);
             return details;
         }

@@ -80,10 +80,14 @@ internal sealed class WasmRun
     /// <summary>Ends the run at the next epoch tick (≤ 10 ms of guest code; a guest blocked in a host call ends when it returns).</summary>
     public void Signal(int signal) => Interlocked.CompareExchange(ref _stopSignal, signal, 0);
 
-    /// <summary>Asks the run loop to capture state at the next step boundary. Only stepped modules get there.</summary>
-    public Task<SnapshotDetails> RequestSnapshotAsync(string directory, CancellationToken cancellationToken)
+    /// <summary>
+    /// Asks the run loop to capture state at the next step boundary. Only stepped modules get there. With a
+    /// <paramref name="hold"/> the run takes no further step after the capture until it is stopped, for at most that
+    /// long (a cold move stops it next: a step taken in between would be done twice, here and again from the capture).
+    /// </summary>
+    public Task<SnapshotDetails> RequestSnapshotAsync(string directory, CancellationToken cancellationToken, TimeSpan hold = default)
     {
-        var request = new SnapshotRequest(directory);
+        var request = new SnapshotRequest(directory, hold);
         if (Interlocked.CompareExchange(ref _snapshotRequest, request, null) is not null)
         {
             throw StrataException.Conflict("a snapshot of this instance is already being taken; try again when it is done");
@@ -174,13 +178,19 @@ internal sealed class WasmRun
         {
             if (Interlocked.Exchange(ref _snapshotRequest, null) is { } request)
             {
+                var captured = false;
                 try
                 {
                     request.Done.TrySetResult(WasmSnapshot.Capture(request.Directory, _module, instance, _launch));
+                    captured = true;
                 }
                 catch (Exception e)
                 {
                     request.Done.TrySetException(e);
+                }
+                if (captured && request.Hold > TimeSpan.Zero)
+                {
+                    HoldUntilStopped(request.Hold);
                 }
             }
             if (_stopSignal != 0)
@@ -192,6 +202,16 @@ internal sealed class WasmRun
             {
                 return Exited(code);
             }
+        }
+    }
+
+    /// <summary>Waits at the captured step for a stop signal, at most <paramref name="hold"/>; then the run goes on.</summary>
+    private void HoldUntilStopped(TimeSpan hold)
+    {
+        var until = Environment.TickCount64 + (long)hold.TotalMilliseconds;
+        while (_stopSignal == 0 && Environment.TickCount64 < until)
+        {
+            Thread.Sleep(1);
         }
     }
 
@@ -341,9 +361,12 @@ internal sealed class WasmRun
         public string? Reason { get; } = reason;
     }
 
-    private sealed class SnapshotRequest(string directory)
+    private sealed class SnapshotRequest(string directory, TimeSpan hold)
     {
         public string Directory { get; } = directory;
+
+        /// <summary>How long the run stays at the captured step waiting for its stop (zero: it goes on at once).</summary>
+        public TimeSpan Hold { get; } = hold;
         public TaskCompletionSource<SnapshotDetails> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
