@@ -66,11 +66,21 @@ public static class PublishedDaemon
         return daemon;
     }
 
-    /// <summary><c>kill -9</c>, and waits for it.</summary>
+    /// <summary>
+    /// <c>kill -9</c>, and waits for it. A daemon already killed and disposed (a test's cleanup after a failed restart
+    /// holds the one it killed) is left alone, so the cleanup does not hide the test's own failure.
+    /// </summary>
     public static async Task KillAsync(Process daemon)
     {
-        daemon.Kill();
-        await daemon.WaitForExitAsync();
+        try
+        {
+            daemon.Kill();
+            await daemon.WaitForExitAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            // no process is associated with it any more: it was killed and disposed already
+        }
         daemon.Dispose();
     }
 
