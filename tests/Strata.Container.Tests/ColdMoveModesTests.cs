@@ -58,15 +58,10 @@ public sealed class ColdMoveModesTests(ContainerFixture fx)
             Assert.Contains("private 600 1234:5678", before, StringComparison.Ordinal);
 
             var token = File.ReadAllText(Path.Combine(b, "admin.token")).Trim();
-            var op = await sourceClient.MoveAsync("files", new MoveRequest
+            var op = await MoveAndWaitAsync(sourceClient, "files", new MoveRequest
             {
                 ToAddress = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", ToToken = token, Mode = "cold",
             });
-            var clock = Stopwatch.StartNew();
-            while (!OperationStatusNames.IsFinished(op.Status) && clock.Elapsed < TimeSpan.FromMinutes(5))
-            {
-                op = await sourceClient.WaitOperationAsync(op.Id, TimeSpan.FromSeconds(30));
-            }
             Assert.True(op.Status == OperationStatusNames.Succeeded, op.Error?.Detail ?? op.Status);
             Assert.Equal("cold", op.Result!.Value.Deserialize(StrataJsonContext.Default.MoveResult)!.Mode);
 
@@ -99,6 +94,18 @@ public sealed class ColdMoveModesTests(ContainerFixture fx)
     private Task<Process> StartAsync(string root, string node, int? listen) => StartDaemonAsync(fx, root, node, listen, ["--no-docker-socket"]);
 
     /// <summary>A published stratad on <paramref name="root"/> (its socket beside it) with busybox, listening on <paramref name="listen"/> if given.</summary>
+    /// <summary>Moves <paramref name="name"/> and follows the operation until it ends (at most 5 minutes).</summary>
+    internal static async Task<OperationInfo> MoveAndWaitAsync(StrataClient client, string name, MoveRequest move)
+    {
+        var op = await client.MoveAsync(name, move);
+        var clock = Stopwatch.StartNew();
+        while (!OperationStatusNames.IsFinished(op.Status) && clock.Elapsed < TimeSpan.FromMinutes(5))
+        {
+            op = await client.WaitOperationAsync(op.Id, TimeSpan.FromSeconds(30));
+        }
+        return op;
+    }
+
     internal static async Task<Process> StartDaemonAsync(ContainerFixture fx, string root, string node, int? listen, IEnumerable<string> dockerSockets)
     {
         List<string> args =

@@ -75,7 +75,7 @@ public sealed class ColdMoveVolumeTests(ContainerFixture fx)
             // The target already has a "data" volume with other files: refused before the stop, nothing changes on either side.
             var theirs = await CreateVolumeAsync(targetDocker, "data");
             File.WriteAllText(Path.Combine(theirs, "other"), "theirs");
-            var refused = await RunAsync(sourceClient, move);
+            var refused = await ColdMoveModesTests.MoveAndWaitAsync(sourceClient, "app", move);
             Assert.Equal(OperationStatusNames.Failed, refused.Status);
             Assert.Contains("volume 'data'", refused.Error!.Detail, StringComparison.Ordinal);
             Assert.Contains("docker volume rm data", refused.Error.Detail, StringComparison.Ordinal);
@@ -90,7 +90,7 @@ public sealed class ColdMoveVolumeTests(ContainerFixture fx)
             Assert.Equal(HttpStatusCode.NoContent, (await targetDocker.DeleteAsync("/volumes/data")).StatusCode);
 
             // Moved: both volumes arrive in the target's store for the project, the container reads them there.
-            var moved = await RunAsync(sourceClient, move);
+            var moved = await ColdMoveModesTests.MoveAndWaitAsync(sourceClient, "app", move);
             Assert.True(moved.Status == OperationStatusNames.Succeeded, moved.Error?.Detail ?? moved.Status);
             var result = moved.Result!.Value.Deserialize(StrataJsonContext.Default.MoveResult)!;
             Assert.Equal(["data", "shared"], result.Volumes);
@@ -135,17 +135,6 @@ public sealed class ColdMoveVolumeTests(ContainerFixture fx)
                 await ColdMoveModesTests.StopAsync(daemon, root);
             }
         }
-    }
-
-    private static async Task<OperationInfo> RunAsync(StrataClient client, MoveRequest move)
-    {
-        var op = await client.MoveAsync("app", move);
-        var clock = Stopwatch.StartNew();
-        while (!OperationStatusNames.IsFinished(op.Status) && clock.Elapsed < TimeSpan.FromMinutes(5))
-        {
-            op = await client.WaitOperationAsync(op.Id, TimeSpan.FromSeconds(30));
-        }
-        return op;
     }
 
     /// <summary>An HTTP client on a daemon's Docker API socket.</summary>

@@ -334,9 +334,10 @@ public sealed class ProjectService
         await _catchUp.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (Interlocked.Read(ref _catchUpStarted) <= arrived)
+            // Read and written only under _catchUp.
+            if (_catchUpStarted <= arrived)
             {
-                Interlocked.Exchange(ref _catchUpStarted, System.Diagnostics.Stopwatch.GetTimestamp());
+                _catchUpStarted = System.Diagnostics.Stopwatch.GetTimestamp();
                 await ReloadAsync(cancellationToken).ConfigureAwait(false);
             }
         }
