@@ -23,7 +23,7 @@ internal static class SnapshotCommands
     {
         var instance = new Argument<string>("instance");
         var memory = new Option<string?>("--memory", "-m") { Description = "new memory size, e.g. 512M (vm: between 64M and the size it booted with)" };
-        var cpus = new Option<int?>("--cpus") { Description = "new vCPU count (vm: only up, to the maximum set at create)" };
+        var cpus = new Option<double?>("--cpus") { Description = "new CPU limit in cores: container and process take hundredths (0.25), vm and sandbox whole vCPUs (vm: only up, to the maximum set at create)" };
         var json = new Option<bool>("--json") { Description = "print JSON" };
         var command = new Command("resize", "Change an instance's memory and vCPUs without restarting it (vm: balloon and hot-plug; a cold-booted sandbox: balloon; container and process: cgroup limits, kept for later starts)") { instance, memory, cpus, json };
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
@@ -37,7 +37,7 @@ internal static class SnapshotCommands
             }
             else
             {
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"memory {r.MemoryBytes / (1024 * 1024)}M of {r.MaxMemoryBytes / (1024 * 1024)}M, cpus {r.Cpus} of {r.MaxCpus}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"memory {r.MemoryBytes / (1024 * 1024)}M of {r.MaxMemoryBytes / (1024 * 1024)}M, cpus {r.Cpus:0.##} of {r.MaxCpus:0.##}"));
                 if (r.Note is not null)
                 {
                     Console.WriteLine(r.Note);

@@ -259,7 +259,7 @@ public sealed partial class StrataClient : IDisposable
         }
     }
 
-    public Task<ResizeResponse> ResizeAsync(string name, long? memoryBytes, int? cpus, CancellationToken ct = default)
+    public Task<ResizeResponse> ResizeAsync(string name, long? memoryBytes, double? cpus, CancellationToken ct = default)
     {
         var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(new ResizeRequest { MemoryBytes = memoryBytes, Cpus = cpus }, StrataJsonContext.Default.ResizeRequest));
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");

@@ -19,8 +19,12 @@ public sealed partial class ClusterInstances
     /// instance was counted at before, for <see cref="RestoreLimitsAsync"/> (a resize the node could not apply).
     /// </summary>
     /// <remarks>
-    /// The placement amounts (<see cref="DesiredInstance.Resources"/>, and the node's free resources that placement
-    /// took them from) stay at the create size: this counts the project's quota, not the node's capacity.
+    /// The placement amounts follow in the same transaction: the instance's <see cref="DesiredInstance.Resources"/>
+    /// and its assignment take the new CPUs and memory, and its node's free resources give up (or get back) the
+    /// difference, fenced on the node record's revision like a placement, so the scheduler sees what the node really
+    /// holds. A growth the node has no room for is refused with 409 naming the node's free resources and the way out
+    /// (a move to a node with room); a shrink is never refused. A node whose record is gone (offline) has its free
+    /// resources rebuilt from its assignments when it registers again.
     /// </remarks>
     public Task<ResourceSpec?> ResizeAsync(string project, string name, long? memoryBytes, double? cpus, CancellationToken ct = default) =>
         SetLimitsAsync(project, name, now => now with { MemoryBytes = memoryBytes ?? now.MemoryBytes, Cpus = cpus ?? now.Cpus }, check: true, ct);
@@ -61,24 +65,85 @@ public sealed partial class ClusterInstances
             {
                 return before; // nothing to count
             }
+            var placed = PlacedAt(d, before, after);
             var txn = new TxnRequest();
             txn.Compare.Add(ClusterCodec.ModRevisionIs(key, kv.ModRevision));
             txn.Compare.Add(ClusterCodec.ModRevisionIs(usageKey, usageKv?.ModRevision ?? 0));
             // The project's quota as checked: one lowered meanwhile is read again (absent: no quota, and none appeared).
             txn.Compare.Add(ClusterCodec.ModRevisionIs(projectKey, projectKv?.ModRevision ?? 0));
             txn.Success.Add(ClusterCodec.Put(key, ClusterCodec.Encode(
-                d with { Spec = JsonSerializer.Serialize(spec with { Resources = after }, StrataJsonContext.Default.InstanceSpec) }, ClusterJson.Default.DesiredInstance)));
+                d with { Resources = placed, Spec = JsonSerializer.Serialize(spec with { Resources = after }, StrataJsonContext.Default.InstanceSpec) },
+                ClusterJson.Default.DesiredInstance)));
             txn.Success.Add(ClusterCodec.Put(usageKey, ClusterCodec.Encode(Recount(usage, before, after), ClusterJson.Default.ProjectUsage)));
+            if (d.Node is { } node)
+            {
+                await TakeOnNodeAsync(txn, d, node, placed, check, ct).ConfigureAwait(false);
+            }
             if ((await etcd.TxnAsync(txn, ct).ConfigureAwait(false)).Succeeded)
             {
                 return before;
             }
-            // Another admission, resize, deletion or quota change came first: read again (with jitter under contention).
+            // Another admission, resize, deletion, placement or quota change came first: read again (with jitter under contention).
             if (attempt > 3)
             {
                 await Task.Delay(Random.Shared.Next(1, 5 + Math.Min(attempt, 50)), ct).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// The placement amounts of <paramref name="d"/> with the limits that changed from <paramref name="before"/> to
+    /// <paramref name="after"/> taken over (as placement counts them), the others as they were.
+    /// </summary>
+    private static ResourceAmounts PlacedAt(DesiredInstance d, ResourceSpec? before, ResourceSpec after)
+    {
+        var limits = ResourceAmounts.ForLimits(after);
+        return d.Resources with
+        {
+            CpuMillis = after.Cpus == before?.Cpus ? d.Resources.CpuMillis : limits.CpuMillis,
+            MemoryBytes = after.MemoryBytes == before?.MemoryBytes ? d.Resources.MemoryBytes : limits.MemoryBytes,
+        };
+    }
+
+    /// <summary>
+    /// Adds to <paramref name="txn"/> the instance's assignment on <paramref name="node"/> at <paramref name="placed"/>
+    /// and the node record's free resources less the difference, both fenced on their revisions. With
+    /// <paramref name="check"/>, a growth past the node's free CPU or memory is refused (409).
+    /// </summary>
+    private async Task TakeOnNodeAsync(TxnRequest txn, DesiredInstance d, string node, ResourceAmounts placed, bool check, CancellationToken ct)
+    {
+        var assignmentKey = ClusterKeys.Assignment(node, d.Project, d.Name);
+        var nodeKey = ClusterKeys.Node(node);
+        var read = new TxnRequest();
+        read.Success.Add(ClusterCodec.Get(assignmentKey));
+        read.Success.Add(ClusterCodec.Get(nodeKey));
+        var r = await etcd.TxnAsync(read, ct).ConfigureAwait(false);
+        var assignmentKv = r.Responses[0].ResponseRange.Kvs.FirstOrDefault();
+        var nodeKv = r.Responses[1].ResponseRange.Kvs.FirstOrDefault();
+        // Fenced even when absent: an assignment or node record that appears meanwhile is read again.
+        txn.Compare.Add(ClusterCodec.ModRevisionIs(assignmentKey, assignmentKv?.ModRevision ?? 0));
+        txn.Compare.Add(ClusterCodec.ModRevisionIs(nodeKey, nodeKv?.ModRevision ?? 0));
+        if (assignmentKv is null)
+        {
+            return; // placed on no node yet (or its assignment moved): the placement will take the new amounts
+        }
+        var assignment = ClusterCodec.Decode(assignmentKv, ClusterJson.Default.Assignment);
+        var grow = placed.ToResources() - assignment.Resources.ToResources();
+        txn.Success.Add(ClusterCodec.Put(assignmentKey, ClusterCodec.Encode(assignment with { Resources = placed }, ClusterJson.Default.Assignment)));
+        if (nodeKv is null)
+        {
+            return; // offline: its free resources are rebuilt from its assignments when it registers
+        }
+        var record = ClusterCodec.Decode(nodeKv, ClusterJson.Default.NodeRecord);
+        var free = record.Free.ToResources();
+        if (check && ((grow.CpuMillis > 0 && grow.CpuMillis > free.CpuMillis) || (grow.MemoryBytes > 0 && grow.MemoryBytes > free.MemoryBytes)))
+        {
+            throw StrataException.Conflict(
+                $"node '{node}' has {Scheduler.Resources.Cpu(Math.Max(0, free.CpuMillis))} and {Scheduler.Resources.Bytes(Math.Max(0, free.MemoryBytes))} of memory free, "
+                + $"and growing '{d.Name}' needs {Scheduler.Resources.Cpu(Math.Max(0, grow.CpuMillis))} and {Scheduler.Resources.Bytes(Math.Max(0, grow.MemoryBytes))} more; "
+                + $"move it to a node with room first (strata node ls shows each node's free resources; strata move {d.Name} --node NODE) or shrink other instances on '{node}'");
+        }
+        txn.Success.Add(ClusterCodec.PutKeepLease(nodeKey, ClusterCodec.Encode(record with { Free = ResourceAmounts.From(free - grow) }, ClusterJson.Default.NodeRecord)));
     }
 
     /// <summary>A usage with one instance's memory and CPUs counted at <paramref name="to"/> instead of <paramref name="from"/>.</summary>

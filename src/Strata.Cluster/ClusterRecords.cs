@@ -10,6 +10,16 @@ public sealed record ResourceAmounts(long CpuMillis, long MemoryBytes, long Disk
 {
     public static ResourceAmounts From(Resources r) => new(r.CpuMillis, r.MemoryBytes, r.DiskBytes, r.Pids);
 
+    /// <summary>
+    /// What placement takes from a node for an instance with these limits: its CPUs and memory, or 0.1 CPU and 64 MiB
+    /// when the spec names none (what such an instance is assumed to need), its disk and pids.
+    /// </summary>
+    public static ResourceAmounts ForLimits(ResourceSpec? limits) => new(
+        (long)Math.Round((limits?.Cpus ?? 0.1) * 1000),
+        limits?.MemoryBytes ?? 64L << 20,
+        limits?.DiskBytes ?? 0,
+        limits?.Pids ?? 0);
+
     public Resources ToResources() => new(CpuMillis, MemoryBytes, DiskBytes, Pids);
 }
 

@@ -112,7 +112,8 @@ public sealed record SnapshotList(IReadOnlyList<SnapshotInfo> Items);
 public sealed record ResizeRequest
 {
     public long? MemoryBytes { get; init; }
-    public int? Cpus { get; init; }
+    /// <summary>Cores: fractions (to a hundredth) for the container and process tiers, whole vCPUs for vm and sandbox.</summary>
+    public double? Cpus { get; init; }
 }
 
 /// <summary>What a resized instance has now, and the most it can have.</summary>
@@ -120,7 +121,7 @@ public sealed record ResizeResponse
 {
     public long MemoryBytes { get; init; }
     public long MaxMemoryBytes { get; init; }
-    public int Cpus { get; init; }
-    public int MaxCpus { get; init; }
+    public double Cpus { get; init; }
+    public double MaxCpus { get; init; }
     public string? Note { get; init; }
 }

@@ -17,7 +17,7 @@ public sealed partial class InstanceService
     /// A growth is checked against the project's quota first: across the cluster when <see cref="ControlOptions.ResizeQuota"/>
     /// counts the instance (given back if the tier then fails or keeps nothing), else against this daemon's instances.
     /// </summary>
-    public async Task<ResizeResult> ResizeAsync(string project, string name, long? memoryBytes, int? cpus, CancellationToken cancellationToken, string? why = null)
+    public async Task<ResizeResult> ResizeAsync(string project, string name, long? memoryBytes, double? cpus, CancellationToken cancellationToken, string? why = null)
     {
         if (memoryBytes is null && cpus is null)
         {

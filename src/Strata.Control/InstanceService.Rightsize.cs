@@ -33,7 +33,7 @@ public sealed partial class InstanceService
         }
     }
 
-    private static string ResizeDetail(long? memoryBytes, int? cpus, string? why)
+    private static string ResizeDetail(long? memoryBytes, double? cpus, string? why)
     {
         var parts = new List<string>(3);
         if (memoryBytes is { } m)
@@ -42,7 +42,7 @@ public sealed partial class InstanceService
         }
         if (cpus is { } c)
         {
-            parts.Add(string.Create(CultureInfo.InvariantCulture, $"cpus {c}"));
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"cpus {c:0.##}"));
         }
         var limits = string.Join(", ", parts);
         return why is null ? limits : $"{limits}: {why}";

@@ -5,8 +5,8 @@ namespace Strata.Control.Tests;
 
 /// <summary>
 /// A recommendation clamped to what each tier's live resize takes, each clamp with its sentence: the guests' 64 MiB
-/// floor and boot-size ceiling, a VM's vCPUs never fewer (hot-plug adds only), a sandbox's unchanged, whole vCPUs, the
-/// host's size; and nothing said when nothing was clamped.
+/// floor and boot-size ceiling, a VM's vCPUs never fewer (hot-plug adds only) and whole, a sandbox's unchanged, the
+/// cgroup tiers' hundredths of a core, the host's size; and nothing said when nothing was clamped.
 /// </summary>
 public sealed class ResizeClampTests
 {
@@ -54,13 +54,17 @@ public sealed class ResizeClampTests
     }
 
     [Fact]
-    public void CgroupTiers_TakeTheirFloor_WholeVcpus_AndNoMoreThanTheHost()
+    public void CgroupTiers_TakeTheirFloor_FractionsOfACore_AndNoMoreThanTheHost()
     {
         var small = ResizeClamp.Clamp(Tier.Container, currentCpus: 2, specMemoryBytes: 64 * Mib, Host, 2 * Mib, cpuCores: 0.3);
         Assert.Equal(4 * Mib, small.MemoryBytes);
-        Assert.Equal(1, small.Cpus); // a container may go down: its quota is a cgroup file
-        Assert.Contains(small.Notes, n => n.StartsWith("memory 2 MiB raised to the container tier's floor of 4 MiB", StringComparison.Ordinal));
-        Assert.Contains(small.Notes, n => n.StartsWith("cpu 0.3 rounded up to 1 whole vCPU(s)", StringComparison.Ordinal));
+        Assert.Equal(0.3, small.Cpus, 6); // a container may go down, to a fraction: its quota is a cgroup file
+        Assert.Contains("memory 2 MiB raised to the container tier's floor of 4 MiB", Assert.Single(small.Notes), StringComparison.Ordinal);
+
+        // Rounded up to a hundredth of a core (the finest quota a resize sets), at least one hundredth, silently.
+        Assert.Equal(0.32, ResizeClamp.Clamp(Tier.Process, 1, null, Host, 64 * Mib, cpuCores: 0.3101).Cpus, 6);
+        Assert.Equal(0.01, ResizeClamp.Clamp(Tier.Fake, 1, null, Host, 64 * Mib, cpuCores: 0.0004).Cpus, 6);
+        Assert.Empty(ResizeClamp.Clamp(Tier.Process, 1, null, Host, 64 * Mib, cpuCores: 0.3101).Notes);
 
         var big = ResizeClamp.Clamp(Tier.Process, currentCpus: 2, specMemoryBytes: null, Host, 40L * 1024 * Mib, cpuCores: 12);
         Assert.Equal(Host.MemoryBytes, big.MemoryBytes);

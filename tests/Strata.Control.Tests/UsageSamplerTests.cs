@@ -72,10 +72,11 @@ public sealed class UsageSamplerTests : IAsyncLifetime
         // 300 MiB's bucket ends at 315 MiB; the percentile is capped at the highest peak held, which is exact.
         Assert.Contains(r.Reasons, s => s.StartsWith("memory: p90 of 1 daily peak over 60 min is 300 MiB", StringComparison.Ordinal));
         Assert.Equal(r.Recommended.MemoryBytes, (long)Math.Ceiling(r.Memory.Target / Mib) * Mib);
-        // What --apply and auto would set is clamped to what resize takes (whole vCPUs), and says so.
-        Assert.Equal(1, r.Recommended.CpuCores);
-        Assert.Contains("rounded up to 1 whole vCPU", Assert.Single(r.Clamped), StringComparison.Ordinal);
-        Assert.Contains(r.Reasons, s => s.StartsWith("clamped to what the fake tier can apply: cpu 0.", StringComparison.Ordinal) && s.Contains("rounded up to 1 whole vCPU", StringComparison.Ordinal));
+        // What --apply and auto would set: the target in hundredths of a core (a cgroup tier takes fractions), nothing clamped.
+        Assert.Equal(Math.Ceiling((r.Cpu.Target * 100) - 1e-6) / 100, r.Recommended.CpuCores, 6);
+        Assert.InRange(r.Recommended.CpuCores, 0.5, 0.99);
+        Assert.Empty(r.Clamped);
+        Assert.DoesNotContain(r.Reasons, s => s.StartsWith("clamped", StringComparison.Ordinal));
 
         var history = _sampler.History(InstanceService.DefaultProject, "web");
         Assert.Equal(360, history.Points.Count); // the ring holds the last hour
@@ -149,11 +150,12 @@ public sealed class UsageSamplerTests : IAsyncLifetime
         var applied = await _sampler.ApplyAsync(InstanceService.DefaultProject, "web", CancellationToken.None);
         Assert.Equal(2048 * Mib, applied.Before.MemoryBytes);
         Assert.Equal(r.Recommended.MemoryBytes, applied.After.MemoryBytes);
-        Assert.Equal(1, applied.After.CpuCores); // resize takes whole vCPUs: 0.6 core rounds up
-        Assert.Contains("clamped to what the fake tier can apply", applied.Reason, StringComparison.Ordinal);
+        Assert.Equal(r.Recommended.CpuCores, applied.After.CpuCores, 6); // a fraction of a core: the fake tier takes it as a cgroup would
+        Assert.InRange(applied.After.CpuCores, 0.5, 0.99);
+        Assert.DoesNotContain("clamped", applied.Reason, StringComparison.Ordinal);
         var stats = await _h.Service.StatsAsync(InstanceService.DefaultProject, "web", CancellationToken.None);
         Assert.Equal(r.Recommended.MemoryBytes, stats.MemoryLimitBytes);
-        Assert.Equal(new ResourcePair(1, r.Recommended.MemoryBytes), Assert.Single(_sampler.Recommend(InstanceService.DefaultProject)).Current);
+        Assert.Equal(new ResourcePair(applied.After.CpuCores, r.Recommended.MemoryBytes), Assert.Single(_sampler.Recommend(InstanceService.DefaultProject)).Current);
         Assert.Equal("running", _h.Service.Get(InstanceService.DefaultProject, "web").State.ToName());
     }
 

@@ -249,6 +249,11 @@ public sealed class VmDriverTests
         Assert.Equal(ErrorKind.InvalidArgument, shrink.Kind);
         var tooMany = await Assert.ThrowsAsync<StrataException>(() => driver.ResizeAsync(vm.Handle, null, 5, CancellationToken.None));
         Assert.Contains("4 vCPUs", tooMany.Message, StringComparison.Ordinal);
+        // A fraction of a core is for the cgroup tiers: refused with the whole number to give, nothing plugged.
+        var fraction = await Assert.ThrowsAsync<StrataException>(() => driver.ResizeAsync(vm.Handle, null, 2.5, CancellationToken.None));
+        Assert.Equal(ErrorKind.InvalidArgument, fraction.Kind);
+        Assert.Contains("the vm tier takes whole vCPUs, and 2.5 is not one; give 3", fraction.Message, StringComparison.Ordinal);
+        Assert.Equal("2", (await shell.RunAsync("grep -c ^processor /proc/cpuinfo")).Trim());
     }
 
     [SkippableTheory]

@@ -5,7 +5,7 @@ using Strata.Contracts.Drivers;
 namespace Strata.Control.Usage;
 
 /// <summary>Limits a tier's live resize can take, and why each differs from what was asked (empty: nothing clamped).</summary>
-public sealed record ClampedLimits(long MemoryBytes, int Cpus, IReadOnlyList<string> Notes)
+public sealed record ClampedLimits(long MemoryBytes, double Cpus, IReadOnlyList<string> Notes)
 {
     public bool Clamped => Notes.Count > 0;
 }
@@ -13,9 +13,9 @@ public sealed record ClampedLimits(long MemoryBytes, int Cpus, IReadOnlyList<str
 /// <summary>
 /// Puts a recommendation inside what the instance's tier can apply (docs/rightsizing.md, "Clamped to the tier"):
 /// memory rounded up to a MiB, at least the tier's floor (<see cref="TierResizeRange"/>), at most what a vm or sandbox
-/// booted with and the host's memory; CPUs in whole vCPUs (resize takes whole vCPUs), 1 to the host's; a vm's vCPUs
-/// never below the count it has (hot-plug adds, it does not remove) and a sandbox's unchanged (microvm has no CPU
-/// hot-plug). Pure: each rule that changed a value adds a sentence saying what and why.
+/// booted with and the host's memory; CPUs for the cgroup tiers rounded up to a hundredth of a core (the finest quota a
+/// resize sets), for a vm in whole vCPUs, each at most the host's; a vm's vCPUs never below the count it has (hot-plug
+/// adds, it does not remove) and a sandbox's unchanged (microvm has no CPU hot-plug). Pure: each rule that changed a value adds a sentence saying what and why.
 /// </summary>
 public static class ResizeClamp
 {
@@ -46,6 +46,17 @@ public static class ResizeClamp
             memory = ceiling;
         }
 
+        if (tier is not (Tier.Vm or Tier.Sandbox))
+        {
+            var steps = Math.Max(1, Math.Ceiling((cpuCores / TierResizeRange.CgroupCpuStep) - 1e-6));
+            var quota = Math.Round(steps * TierResizeRange.CgroupCpuStep, 2);
+            if (quota > host.Cpus)
+            {
+                notes.Add(Invariant($"cpu {Cores(cpuCores)} capped at the host's {host.Cpus} CPUs"));
+                quota = host.Cpus;
+            }
+            return new ClampedLimits(memory, quota, notes);
+        }
         var whole = Math.Max(1, (int)Math.Ceiling(cpuCores - 1e-9));
         var now = Math.Max(1, (int)Math.Ceiling(currentCpus - 1e-9));
         var cpus = whole;
@@ -66,7 +77,7 @@ public static class ResizeClamp
         }
         else if (Math.Abs(cpus - cpuCores) > 0.005 && cpus != now)
         {
-            notes.Add(Invariant($"cpu {Cores(cpuCores)} rounded up to {cpus} whole vCPU(s) (resize takes whole vCPUs)"));
+            notes.Add(Invariant($"cpu {Cores(cpuCores)} rounded up to {cpus} whole vCPU(s) (a VM adds whole vCPUs)"));
         }
         return new ClampedLimits(memory, cpus, notes);
     }

@@ -20,7 +20,7 @@ public sealed partial class UsageSampler
     private partial void LogOomKill(string name, string instance, long limitBytes);
 
     [LoggerMessage(EventId = 2105, Level = LogLevel.Information, Message = "recommendation applied to {Name} (project {Project}): memory {MemoryBefore} → {MemoryAfter} bytes, cpu {CpuBefore} → {CpuAfter}")]
-        private partial void LogApplied(string name, string project, long memoryBefore, long memoryAfter, double cpuBefore, int cpuAfter);
+        private partial void LogApplied(string name, string project, long memoryBefore, long memoryAfter, double cpuBefore, double cpuAfter);
 
     [LoggerMessage(EventId = 2106, Level = LogLevel.Information, Message = "right-sizing changed {Name} (project {Project}), {Reason}: {Explanation}")]
     private partial void LogRightsized(string name, string project, string reason, string explanation);

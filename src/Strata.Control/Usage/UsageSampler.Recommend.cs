@@ -47,8 +47,8 @@ public sealed partial class UsageSampler
 
     /// <summary>
     /// Sets a running instance's limits to its recommendation through the tier's live resize, clamped to what the tier
-    /// takes (<see cref="ResizeClamp"/>: memory rounded up to a MiB within the tier's range, whole vCPUs, a vm's never
-    /// fewer, a sandbox's unchanged). Refused while the history has no samples.
+    /// takes (<see cref="ResizeClamp"/>: memory rounded up to a MiB within the tier's range, CPUs in hundredths of a core
+    /// for the cgroup tiers and whole vCPUs for a vm, never fewer, a sandbox's unchanged). Refused while the history has no samples.
     /// </summary>
     public async Task<ApplyRecommendationResponse> ApplyAsync(string project, string name, CancellationToken cancellationToken)
     {
@@ -59,8 +59,8 @@ public sealed partial class UsageSampler
         }
         // Already clamped to what the tier can apply; a vm or sandbox whose vCPUs stay as they are is not asked to change them.
         var after = recommendation.Recommended;
-        var cpus = (int)after.CpuCores;
-        var keepCpus = recommendation.Tier is "vm" or "sandbox" && cpus == (int)Math.Ceiling(recommendation.Current.CpuCores - 1e-9);
+        var cpus = after.CpuCores;
+        var keepCpus = recommendation.Tier is "vm" or "sandbox" && Math.Abs(cpus - Math.Ceiling(recommendation.Current.CpuCores - 1e-9)) < 0.5;
         var why = recommendation.Clamped.Count > 0
             ? $"the recommendation applied on request (strata recommend --apply); clamped: {string.Join("; ", recommendation.Clamped)}"
             : "the recommendation applied on request (strata recommend --apply)";

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 using Strata.Rightsizing;
 using Strata.Rightsizing.Policy;
 using Strata.Store;
@@ -48,7 +49,7 @@ public sealed partial class UsageSampler
     }
 
     /// <summary>A decision that changes limits, made under the lock and applied after it.</summary>
-    private sealed record Change(TrackedUsage Tracked, InstanceRecord Record, RightsizeDecision Decision, long? MemoryBytes, int? Cpus);
+    private sealed record Change(TrackedUsage Tracked, InstanceRecord Record, RightsizeDecision Decision, long? MemoryBytes, double? Cpus);
 
     /// <summary>
     /// Runs the policy for every instance in <c>auto</c> mode sampled (or OOM-killed) this round; returns the changes to apply. Called
@@ -95,12 +96,12 @@ public sealed partial class UsageSampler
                 t.LastDecision = decision;
             }
             long? memory = clamped.MemoryBytes;
-            int? cpus = clamped.Cpus;
+            double? cpus = clamped.Cpus;
             if (Math.Abs(memory.Value - current.MemoryBytes) < MiB || decision.Limits.MemoryBytes == current.MemoryBytes)
             {
                 memory = null;
             }
-            if (cpus == (int)Math.Ceiling(CurrentCpus(t, record, current) - 1e-9) || decision.Limits.CpuCores == current.CpuCores)
+            if (Math.Abs(clamped.Cpus - CurrentCpus(t, record, current)) < TierResizeRange.CgroupCpuStep / 2 || decision.Limits.CpuCores == current.CpuCores)
             {
                 cpus = null;
             }

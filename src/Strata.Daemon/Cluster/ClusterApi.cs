@@ -253,11 +253,7 @@ public static class ClusterApi
             Project = project,
             Name = name,
             Tier = tier,
-            Resources = new ResourceAmounts(
-                (long)Math.Round((spec.Resources?.Cpus ?? 0.1) * 1000),
-                spec.Resources?.MemoryBytes ?? 64L << 20,
-                spec.Resources?.DiskBytes ?? 0,
-                spec.Resources?.Pids ?? 0),
+            Resources = ResourceAmounts.ForLimits(spec.Resources),
             Spec = JsonSerializer.Serialize(spec, StrataJsonContext.Default.InstanceSpec),
             Restart = spec.Restart,
             Stateless = !stateful,

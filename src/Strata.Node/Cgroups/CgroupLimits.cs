@@ -1,5 +1,6 @@
 using System.Globalization;
 using Strata.Contracts;
+using Strata.Contracts.Drivers;
 
 namespace Strata.Node.Cgroups;
 
@@ -57,10 +58,13 @@ public static class CgroupLimits
         }
     }
 
+    /// <summary>The CFS quota, in microseconds per <see cref="CfsPeriodMicros"/>, that gives <paramref name="cpus"/> cores.</summary>
+    public static long CfsQuota(double cpus) => (long)Math.Round(cpus * CfsPeriodMicros);
+
     /// <summary>Sets the CPU quota (<paramref name="cpus"/> cores per period) of a cpu cgroup directory.</summary>
     public static void SetCpus(string directory, double cpus)
     {
-        var quota = ((long)Math.Round(cpus * CfsPeriodMicros)).ToString(CultureInfo.InvariantCulture);
+        var quota = CfsQuota(cpus).ToString(CultureInfo.InvariantCulture);
         var period = CfsPeriodMicros.ToString(CultureInfo.InvariantCulture);
         try
         {
@@ -123,15 +127,16 @@ public static class CgroupLimits
     }
 
     /// <summary>Checks a resize request against what any cgroup can take; throws 400 naming the field.</summary>
-    public static void Validate(long? memoryBytes, int? cpus, long minimumMemoryBytes)
+    public static void Validate(long? memoryBytes, double? cpus, long minimumMemoryBytes)
     {
         if (memoryBytes is { } m && m < minimumMemoryBytes)
         {
             throw StrataException.Invalid("memoryBytes", $"{m} bytes is below the smallest memory limit, {minimumMemoryBytes >> 20} MiB; give at least that");
         }
-        if (cpus is { } c && (c < 1 || c > Environment.ProcessorCount))
+        if (cpus is { } c && (double.IsNaN(c) || c < TierResizeRange.CgroupCpuStep || c > Environment.ProcessorCount))
         {
-            throw StrataException.Invalid("cpus", $"{c} CPUs is out of range; give 1 to {Environment.ProcessorCount} (this host's CPUs)");
+            throw StrataException.Invalid("cpus", string.Create(CultureInfo.InvariantCulture,
+                $"{c} CPUs is out of range; give {TierResizeRange.CgroupCpuStep} to {Environment.ProcessorCount} (this host's CPUs), in hundredths of a core"));
         }
         if (memoryBytes is null && cpus is null)
         {

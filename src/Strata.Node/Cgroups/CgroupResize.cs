@@ -14,7 +14,7 @@ internal static class CgroupResize
     public const long MinimumMemoryBytes = TierResizeRange.CgroupMinimumMemoryBytes;
 
     /// <summary><see cref="CgroupLimits.Validate"/> with the smallest memory limit of these tiers.</summary>
-    public static void Validate(long? memoryBytes, int? cpus) => CgroupLimits.Validate(memoryBytes, cpus, MinimumMemoryBytes);
+    public static void Validate(long? memoryBytes, double? cpus) => CgroupLimits.Validate(memoryBytes, cpus, MinimumMemoryBytes);
 
     /// <summary>The instance's cgroup directories, as its handle keeps them (one a line under <paramref name="key"/>).</summary>
     public static string[] Directories(IReadOnlyDictionary<string, string> handleData, string key) =>
@@ -29,7 +29,7 @@ internal static class CgroupResize
     /// <paramref name="cpuDirectory"/>, each where it is given. Returns what was asked and had no directory to take
     /// it (for the runtime to set), null for what was written or not asked.
     /// </summary>
-    public static (long? MemoryBytes, int? Cpus) Write(string? memoryDirectory, string? cpuDirectory, long? memoryBytes, int? cpus)
+    public static (long? MemoryBytes, double? Cpus) Write(string? memoryDirectory, string? cpuDirectory, long? memoryBytes, double? cpus)
     {
         if (memoryBytes is { } m && memoryDirectory is not null)
         {

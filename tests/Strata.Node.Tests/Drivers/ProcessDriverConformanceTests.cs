@@ -208,6 +208,17 @@ public sealed class ProcessDriverTests : IDisposable
         var spec = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(handle.Directory, "spec.json")), StrataJsonContext.Default.InstanceSpec)!;
         Assert.Equal((96 * Mib, 2.0), (spec.Resources!.MemoryBytes, spec.Resources.Cpus)); // every later start reads it
 
+        // A fraction of a core: a quarter is 25 ms of each 100 ms period, kept in the spec; below a hundredth is refused.
+        var quarter = await _driver.ResizeAsync(handle, null, 0.25, CancellationToken.None);
+        Assert.Equal(0.25, quarter.Cpus, 6);
+        Assert.Equal(25_000, ReadCgroup("cpu", handle, "cpu.cfs_quota_us"));
+        spec = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(handle.Directory, "spec.json")), StrataJsonContext.Default.InstanceSpec)!;
+        Assert.Equal(0.25, spec.Resources!.Cpus);
+        var tiny = await Assert.ThrowsAsync<StrataException>(() => _driver.ResizeAsync(handle, null, 0.001, CancellationToken.None));
+        Assert.Equal(("cpus", ErrorKind.InvalidArgument), (tiny.Field, tiny.Kind));
+        Assert.Contains("give 0.01 to", tiny.Message, StringComparison.Ordinal);
+        Assert.Equal(25_000, ReadCgroup("cpu", handle, "cpu.cfs_quota_us"));
+
         // Below what it holds (no swap to push it to): refused, and the limit stays.
         var e = await Assert.ThrowsAsync<StrataException>(() => _driver.ResizeAsync(handle, 8 * Mib, null, CancellationToken.None));
         Assert.Equal(ErrorKind.Conflict, e.Kind);

@@ -37,5 +37,5 @@ public sealed partial class ContainerDriver
     private partial void LogNetworkDisconnected(string instance, string network);
 
     [LoggerMessage(EventId = 3311, Level = LogLevel.Information, Message = "container {Instance} resized: memory {MemoryBytes} bytes, cpus {Cpus} (-1: unchanged); live: {Live}")]
-    private partial void LogResized(string instance, long memoryBytes, int cpus, bool live);
+    private partial void LogResized(string instance, long memoryBytes, double cpus, bool live);
 }

@@ -15,7 +15,7 @@ namespace Strata.Node.Drivers.Container;
 /// </summary>
 public sealed partial class ContainerDriver : IResizeDriver
 {
-    public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
+    public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, double? cpus, CancellationToken cancellationToken)
     {
         CgroupResize.Validate(memoryBytes, cpus);
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
@@ -40,7 +40,7 @@ public sealed partial class ContainerDriver : IResizeDriver
         if (runtimeCpus is { } c)
         {
             update.AddRange(["--cpu-period", CgroupLimits.CfsPeriodMicros.ToString(CultureInfo.InvariantCulture),
-                "--cpu-quota", (c * CgroupLimits.CfsPeriodMicros).ToString(CultureInfo.InvariantCulture)]);
+                "--cpu-quota", CgroupLimits.CfsQuota(c).ToString(CultureInfo.InvariantCulture)]);
         }
         if (update.Count > 0 && live)
         {
@@ -57,12 +57,12 @@ public sealed partial class ContainerDriver : IResizeDriver
         LogResized(handle.InstanceId, memoryBytes ?? -1, cpus ?? -1, live);
         var memoryDir = parent ?? new ContainerCgroups(handle.InstanceId, _options.CgroupParent).MemoryDirectory;
         var memory = CgroupLimits.ReadMemoryLimit(memoryDir) ?? memoryBytes ?? 0;
-        var cores = cpus ?? (int)Math.Ceiling(BundleCpus(handle) ?? Environment.ProcessorCount);
-        return new ResizeResult(memory, memory, cores, cores, live ? null : "the container is not running: its next start has the new limits", Kept: true);
+        var cores = cpus ?? BundleCpus(handle) ?? Environment.ProcessorCount;
+        return new ResizeResult(memory, memory, cores, Environment.ProcessorCount, live ? null : "the container is not running: its next start has the new limits", Kept: true);
     }
 
     /// <summary>config.json, which every start hands the runtime, takes the limits the runtime applies.</summary>
-    private static void KeepInBundle(DriverHandle handle, long? memoryBytes, int? cpus)
+    private static void KeepInBundle(DriverHandle handle, long? memoryBytes, double? cpus)
     {
         if (memoryBytes is null && cpus is null)
         {
@@ -82,7 +82,7 @@ public sealed partial class ContainerDriver : IResizeDriver
         {
             var cpu = resources["cpu"] as JsonObject ?? (JsonObject)(resources["cpu"] = new JsonObject());
             cpu["period"] = CgroupLimits.CfsPeriodMicros;
-            cpu["quota"] = c * CgroupLimits.CfsPeriodMicros;
+            cpu["quota"] = CgroupLimits.CfsQuota(c);
         }
         AtomicFile.WriteAllText(path, config.ToJsonString());
     }

@@ -33,7 +33,7 @@ public sealed partial class FakeDriver
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long? MemoryBytes, double? Cpus)> _kept = new();
 
     /// <summary>Changes the limits in place; a finished instance has them for its next start.</summary>
-    public Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
+    public Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, double? cpus, CancellationToken cancellationToken)
     {
         var run = Find(handle);
         if (handle.Data.TryGetValue("argv", out var argv) && argv.Split('\u001f')[0] == "fail-resize")
@@ -50,8 +50,8 @@ public sealed partial class FakeDriver
         }
         _kept[handle.InstanceId] = (run.Usage.MemoryLimitBytes, run.Usage.Cpus);
         var memory = run.Usage.MemoryLimitBytes ?? 0;
-        var cores = (int)Math.Ceiling(run.Usage.Cpus ?? Environment.ProcessorCount);
-        return Task.FromResult(new ResizeResult(memory, memory, cores, cores, Kept: true));
+        var cores = run.Usage.Cpus ?? Environment.ProcessorCount;
+        return Task.FromResult(new ResizeResult(memory, memory, cores, Environment.ProcessorCount, Kept: true));
     }
 
     private UsageReading Read(DriverHandle handle)

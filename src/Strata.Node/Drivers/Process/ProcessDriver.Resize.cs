@@ -12,7 +12,7 @@ namespace Strata.Node.Drivers.Process;
 /// </summary>
 public sealed partial class ProcessDriver : IResizeDriver
 {
-    public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
+    public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, double? cpus, CancellationToken cancellationToken)
     {
         CgroupResize.Validate(memoryBytes, cpus);
         var dirs = CgroupResize.Directories(handle.Data, CgroupDirsKey);
@@ -30,15 +30,15 @@ public sealed partial class ProcessDriver : IResizeDriver
         CgroupResize.Write(memoryDir, cpuDir, memoryBytes, cpus);
         await KeepInSpecAsync(handle, memoryBytes, cpus).ConfigureAwait(false);
         var memory = memoryDir is null ? 0 : CgroupLimits.ReadMemoryLimit(memoryDir) ?? 0;
-        var cores = cpuDir is null ? System.Environment.ProcessorCount : (int)Math.Ceiling(CgroupLimits.ReadCpus(cpuDir) ?? System.Environment.ProcessorCount);
-        return new ResizeResult(memory, memory, cores, cores, Kept: true);
+        var cores = cpuDir is null ? System.Environment.ProcessorCount : CgroupLimits.ReadCpus(cpuDir) ?? System.Environment.ProcessorCount;
+        return new ResizeResult(memory, memory, cores, System.Environment.ProcessorCount, Kept: true);
     }
 
     /// <summary>
     /// The spec beside the handle, which every start reads, takes the new limits. Not cancellable: the limits are
     /// already written in the cgroups by then, and a start must not lose them.
     /// </summary>
-    private static async Task KeepInSpecAsync(DriverHandle handle, long? memoryBytes, int? cpus)
+    private static async Task KeepInSpecAsync(DriverHandle handle, long? memoryBytes, double? cpus)
     {
         var path = Path.Combine(handle.Directory, SpecFileName);
         var spec = JsonSerializer.Deserialize(await File.ReadAllTextAsync(path, CancellationToken.None).ConfigureAwait(false), StrataJsonContext.Default.InstanceSpec)!;

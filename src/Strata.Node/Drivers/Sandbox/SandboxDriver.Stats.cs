@@ -42,12 +42,12 @@ public sealed partial class SandboxDriver
             work => WithQmpAsync(socket, work, cancellationToken), cancellationToken);
     }
 
-    public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
+    public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, double? cpus, CancellationToken cancellationToken)
     {
         RequireRunning(handle);
         var workload = SandboxWorkload.Load(handle.Directory);
         var maxBytes = workload.MemoryMiB * 1024L * 1024;
-        if (cpus is { } want && want != workload.Cpus)
+        if (TierResizeRange.WholeVcpus(cpus, "sandbox") is { } want && want != workload.Cpus)
         {
             throw StrataException.Invalid("cpus", $"a sandbox keeps the {workload.Cpus} vCPU(s) it was created with (QEMU's microvm has no CPU hot-plug); recreate it with --cpus {want}");
         }

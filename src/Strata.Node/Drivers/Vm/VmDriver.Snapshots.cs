@@ -114,12 +114,13 @@ public sealed partial class VmDriver
     /// supported). A memory change answers once the guest has the new size (or after
     /// <see cref="Qemu.Qmp.BalloonStats.SettleWithin"/>, with a note saying how far it got).
     /// </summary>
-    public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, int? cpus, CancellationToken cancellationToken)
+    public async Task<ResizeResult> ResizeAsync(DriverHandle handle, long? memoryBytes, double? cpus, CancellationToken cancellationToken)
     {
         if (!IsRunning(handle))
         {
             throw StrataException.Conflict("resize changes a running VM; start it first (or recreate it with other --memory/--cpus)");
         }
+        var vcpus = TierResizeRange.WholeVcpus(cpus, "vm");
         var config = ReadConfig(handle);
         var socket = QmpSocket(handle);
         var maxBytes = (long)config.MemoryMiB * 1024 * 1024;
@@ -137,7 +138,7 @@ public sealed partial class VmDriver
             await _qmp.ExecuteAsync(socket, "balloon", new JsonObject { ["value"] = mem }, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         }
         var current = await CpuCountAsync(socket, cancellationToken).ConfigureAwait(false);
-        if (cpus is int want && want != current)
+        if (vcpus is int want && want != current)
         {
             if (want < current)
             {
