@@ -24,13 +24,23 @@ internal static class OperationCommands
                 StrataCli.WriteJson(list, StrataJsonContext.Default.OperationList);
                 return 0;
             }
-            var table = InstanceCommands.NewTable("ID", "KIND", "TARGET", "STATUS", "PROGRESS", "CREATED");
+            // In a cluster the list is every node's: a NODE column says where each runs.
+            var cluster = list.Unanswered is not null;
+            var table = cluster
+                ? InstanceCommands.NewTable("ID", "KIND", "TARGET", "STATUS", "PROGRESS", "NODE", "CREATED")
+                : InstanceCommands.NewTable("ID", "KIND", "TARGET", "STATUS", "PROGRESS", "CREATED");
             foreach (var o in list.Items)
             {
-                table.AddRow(InstanceCommands.Cell(o.Id), InstanceCommands.Cell(o.Kind), InstanceCommands.Cell(o.Target), InstanceCommands.Cell(o.Status),
-                    InstanceCommands.Cell(Progress(o)), InstanceCommands.Cell(StrataCli.Ago(o.CreatedAt)));
+                string[] cells = cluster
+                    ? [o.Id, o.Kind, o.Target, o.Status, Progress(o), o.Node ?? "", StrataCli.Ago(o.CreatedAt)]
+                    : [o.Id, o.Kind, o.Target, o.Status, Progress(o), StrataCli.Ago(o.CreatedAt)];
+                table.AddRow([.. cells.Select(InstanceCommands.Cell)]);
             }
             AnsiConsole.Write(table);
+            foreach (var node in list.Unanswered ?? [])
+            {
+                Console.Error.WriteLine($"not listed: the operations of node {node}");
+            }
             return 0;
         }));
         operation.Subcommands.Add(ls);

@@ -32,6 +32,8 @@ public sealed record OperationInfo
     public JsonElement? Result { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
+    /// <summary>In a cluster's list (<c>GET /v1/operations</c>): the node that runs it. Null outside a cluster.</summary>
+    public string? Node { get; init; }
 }
 
 /// <summary>Progress summed over the items; <see cref="Total"/> is 0 while unknown.</summary>
@@ -57,7 +59,10 @@ public sealed record ProgressItem(string Id, string Kind, string Phase, long Cur
     public string? Message { get; init; }
 }
 
-public sealed record OperationList(IReadOnlyList<OperationInfo> Items);
+/// <param name="Items">Newest first.</param>
+/// <param name="Unanswered">In a cluster: the online nodes that did not answer for their operations (each with why), so
+/// the list may lack theirs. Null outside a cluster.</param>
+public sealed record OperationList(IReadOnlyList<OperationInfo> Items, IReadOnlyList<string>? Unanswered = null);
 
 /// <summary>
 /// One line of <c>GET /v1/operations/{id}/events</c> (NDJSON): exactly one member is set. The stream starts with

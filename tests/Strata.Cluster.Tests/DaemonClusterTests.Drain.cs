@@ -88,9 +88,14 @@ public sealed partial class DaemonClusterTests
             (await third.GetOperationAsync(slow.Id)).Progress.Items.Any(i => i.Id == "ram" && i.Current > 0), TimeSpan.FromSeconds(180), TimeSpan.FromMilliseconds(200)),
             "the live move never started sending RAM: " + JsonSerializer.Serialize(await first.GetOperationAsync(slow.Id), StrataJsonContext.Default.OperationInfo));
         Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.CancelOperationAsync(slow.Id))).Status);
+        // The operation list is the cluster's: asked of the third node, it holds the move running on the VM's node, named.
+        var operations = await third.ListOperationsAsync();
+        Assert.Contains(operations.Items, o => o.Id == slow.Id && o.Node == drained && o.Kind == "move" && o.Status == OperationStatusNames.Running);
+        Assert.Empty(operations.Unanswered!);
         using (var otherOnThird = _daemons.Nodes[2].Tcp(otherToken))
         {
             Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => otherOnThird.GetOperationAsync(slow.Id))).Status);
+            Assert.DoesNotContain((await otherOnThird.ListOperationsAsync()).Items, o => o.Id == slow.Id);
         }
         var cancelled = await third.CancelOperationAsync(slow.Id);
         while (!OperationStatusNames.IsFinished(cancelled.Status))

@@ -80,13 +80,20 @@ public sealed class NodeForwarder : IDisposable
     }
 
     /// <summary>Whether <paramref name="node"/> answers 200 to a GET of <paramref name="path"/> on behalf of <paramref name="caller"/> (unreachable: no).</summary>
-    public async Task<bool> ProbeAsync(NodeRecord node, string path, Caller caller, CancellationToken ct)
+    public async Task<bool> ProbeAsync(NodeRecord node, string path, Caller caller, CancellationToken ct) =>
+        (await GetAsync(node, path, caller, ct).ConfigureAwait(false)).Body is not null;
+
+    /// <summary>
+    /// The body of <paramref name="node"/>'s 200 answer to a GET of <paramref name="path"/> on behalf of
+    /// <paramref name="caller"/> (within 5 s), or null with why it did not give one.
+    /// </summary>
+    public async Task<(byte[]? Body, string? Why)> GetAsync(NodeRecord node, string path, Caller caller, CancellationToken ct)
     {
         if (node.Tls)
         {
             if (node.CertificateSha256 is not { Length: > 0 } pin)
             {
-                return false;
+                return (null, "it speaks TLS but its record pins no certificate");
             }
             _pins[pin] = 0;
         }
@@ -100,11 +107,13 @@ public sealed class NodeForwarder : IDisposable
         try
         {
             using var response = await _http.SendAsync(request, limit.Token).ConfigureAwait(false);
-            return response.IsSuccessStatusCode;
+            return response.IsSuccessStatusCode
+                ? (await response.Content.ReadAsByteArrayAsync(limit.Token).ConfigureAwait(false), null)
+                : (null, $"it answered {(int)response.StatusCode}");
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
         {
-            return false;
+            return (null, e is OperationCanceledException ? "it did not answer within 5 s" : e.Message);
         }
     }
 

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Strata.Contracts;
 using Strata.Cluster;
 using Strata.Control.Operations;
 using Strata.Daemon.Api;
@@ -11,7 +13,9 @@ namespace Strata.Daemon.Cluster;
 /// instance, whichever node the client asked. <c>/v1/operations/{id}[/…]</c> about an operation this node does not
 /// hold for the caller's project is relayed to the online node that does (found by asking each, then remembered), so
 /// <c>strata move --node</c> follows and cancels its move from any node. The other node checks the project as always:
-/// another project's operation is not found there either.
+/// another project's operation is not found there either. The list (<c>GET /v1/operations</c>) is the cluster's: this
+/// node's operations and every other online node's (asked on the caller's behalf, so in the caller's project only),
+/// each with its node, newest first; a node that does not answer is named in <see cref="OperationList.Unanswered"/>.
 /// </summary>
 public static class OperationRelay
 {
@@ -21,9 +25,18 @@ public static class OperationRelay
     /// <summary>True when the request was relayed; false when this node answers it (its own, unknown or not relayable).</summary>
     public static async Task<bool> TryRelayAsync(HttpContext http, ClusterNode cluster, string[] parts, CancellationToken ct)
     {
-        if (parts.Length < 3 || ClusterPeer.ForwardedBy(http) is not null)
+        if (ClusterPeer.ForwardedBy(http) is not null)
         {
-            return false; // the list is this node's; a relayed request is answered here, never sent on
+            return false; // a relayed request is answered here, never sent on
+        }
+        if (parts.Length == 2)
+        {
+            if (!HttpMethods.IsGet(http.Request.Method))
+            {
+                return false;
+            }
+            await WriteClusterListAsync(http, cluster, ct).ConfigureAwait(false);
+            return true;
         }
         var id = parts[2];
         var project = InstanceEndpoints.Project(http);
@@ -59,5 +72,45 @@ public static class OperationRelay
         }
         await cluster.Forwarder.ForwardAsync(http, owner, caller).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>This node's operations of the caller's project and every other online node's, each with its node, newest first.</summary>
+    private static async Task WriteClusterListAsync(HttpContext http, ClusterNode cluster, CancellationToken ct)
+    {
+        var project = InstanceEndpoints.Project(http);
+        var operations = http.RequestServices.GetRequiredService<OperationRegistry>();
+        var items = operations.List(project).Select(o => o.ToInfo() with { Node = cluster.Name }).ToList();
+        var caller = Caller.Of(http);
+        var others = (await ClusterView.NodesAsync(cluster.Etcd, ct).ConfigureAwait(false))
+            .Where(n => n.Name != cluster.Name && n.Record is not null && n.Online).ToList();
+        var answers = await Task.WhenAll(others.Select(async n =>
+            (n.Name, Answer: await cluster.Forwarder.GetAsync(n.Record!, "/v1/operations", caller, ct).ConfigureAwait(false)))).ConfigureAwait(false);
+        var unanswered = new List<string>();
+        foreach (var (name, (body, why)) in answers)
+        {
+            var list = body is null ? null : TryRead(body);
+            if (list is null)
+            {
+                unanswered.Add($"{name}: {why ?? "its answer was not an operation list"}");
+                continue;
+            }
+            items.AddRange(list.Items.Select(o => o with { Node = name }));
+        }
+        var merged = new OperationList([.. items.OrderByDescending(o => o.CreatedAt)], unanswered);
+        http.Response.StatusCode = 200;
+        http.Response.ContentType = "application/json";
+        await JsonSerializer.SerializeAsync(http.Response.Body, merged, StrataJsonContext.Default.OperationList, ct).ConfigureAwait(false);
+    }
+
+    private static OperationList? TryRead(byte[] body)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(body, StrataJsonContext.Default.OperationList);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 }
