@@ -97,7 +97,8 @@ internal static class DockerContainerEndpoints
             return Results.Ok();
         });
         app.MapPost("/containers/{id}/rename", RenameAsync);
-        foreach (var verb in new[] { "pause", "unpause", "update", "commit", "export", "changes" })
+        app.MapPost("/containers/{id}/update", UpdateAsync);
+        foreach (var verb in new[] { "pause", "unpause", "commit", "export", "changes" })
         {
             app.Map($"/containers/{{id}}/{verb}", () => NotSupported(verb));
         }
@@ -246,6 +247,17 @@ internal static class DockerContainerEndpoints
     /// <c>docker rename</c>: the instance takes the new name (Docker's <c>_</c> becomes <c>-</c>, as at create) and its
     /// networks' hosts files list it under that name; a running container keeps its hostname, as with Docker.
     /// </summary>
+    /// <summary><c>docker update --memory --cpus</c>: Strata's live resize of the container (its cgroup limits in place, kept for later starts).</summary>
+    private static async Task<IResult> UpdateAsync(string id, HttpContext http, InstanceService service)
+    {
+        var project = Project(http);
+        var record = DockerContainers.Resolve(service, project, id);
+        var body = await ReadJsonAsync(http) ?? throw StrataException.Invalid("body", "expected the update as a JSON object");
+        var (memory, cpus) = DockerContainerSpec.ParseUpdate(body);
+        await service.ResizeAsync(project, record.Name, memory, cpus, http.RequestAborted);
+        return Results.Json(new DockerUpdated([]), DockerJsonContext.Default.DockerUpdated);
+    }
+
     private static async Task<IResult> RenameAsync(string id, HttpContext http, InstanceService service, NetworkRegistry networks)
     {
         var r = DockerContainers.Resolve(service, Project(http), id);

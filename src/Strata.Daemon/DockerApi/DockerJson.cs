@@ -13,6 +13,7 @@ namespace Strata.Daemon.DockerApi;
 [JsonSerializable(typeof(DockerInfo))]
 [JsonSerializable(typeof(DockerEvent))]
 [JsonSerializable(typeof(DockerCreated))]
+[JsonSerializable(typeof(DockerUpdated))]
 [JsonSerializable(typeof(DockerWaitResponse))]
 [JsonSerializable(typeof(List<DockerContainerSummary>))]
 [JsonSerializable(typeof(DockerContainerInspect))]

@@ -81,6 +81,9 @@ public sealed record DockerEventActor(string ID, Dictionary<string, string> Attr
 
 public sealed record DockerCreated(string Id, IReadOnlyList<string> Warnings);
 
+/// <summary>The answer to <c>POST /containers/{id}/update</c>.</summary>
+public sealed record DockerUpdated(IReadOnlyList<string> Warnings);
+
 public sealed record DockerWaitResponse(int StatusCode, DockerWaitError? Error);
 
 public sealed record DockerWaitError(string Message);
