@@ -111,20 +111,7 @@ public sealed partial class VmMoveTests
                 Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<StrataApiException>(() => other.GetAsync(NetSandboxName))).Kind);
             }
 
-            // The source keeps nothing of it: no QEMU, no tap, no lease, no rule naming its old address.
-            Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<StrataApiException>(() => source.GetAsync(NetSandboxName))).Kind);
-            Assert.True(await TestEnvironment.EventuallyAsync(() => !Directory.Exists($"/proc/{sourcePid.ToString(CultureInfo.InvariantCulture)}"), TimeSpan.FromSeconds(30)),
-                "the source QEMU still runs");
-            Assert.False(Directory.Exists(sourceTap), $"the source's tap {sourceTap} is left");
-            var sourceIpam = Path.Combine(daemons.SourceRoot, "networks", "ipam");
-            Assert.Empty(Directory.Exists(sourceIpam) ? Directory.GetFiles(sourceIpam, oldAddress, SearchOption.AllDirectories) : []);
-            var oldRule = new Regex(Regex.Escape(oldAddress) + "(?![0-9])");
-            foreach (var table in new[] { "nat", "filter" })
-            {
-                var left = NetworkCensus.RuleText(table).Split('\n').Where(l => oldRule.IsMatch(l)
-                    || (l.Contains(before.Id, StringComparison.Ordinal) && l.Contains(sourceScope.CniNamePrefix, StringComparison.Ordinal))).ToList();
-                Assert.True(left.Count == 0, $"the source left {table} rules of the moved sandbox:\n{string.Join('\n', left)}");
-            }
+            await AssertSourceKeepsNothingAsync(NetSandboxName, sourcePid, sourceTap, oldAddress, before.Id);
         }
         finally
         {
@@ -132,6 +119,25 @@ public sealed partial class VmMoveTests
             await DeleteQuietlyAsync(target, NetSandboxName);
             await RemoveNetworkQuietlyAsync(source, NetName);
             await RemoveNetworkQuietlyAsync(target, NetName);
+        }
+    }
+
+    /// <summary>The source keeps nothing of a moved networked guest: no record, no QEMU, no tap, no lease, no rule naming its old address or its id.</summary>
+    private async Task AssertSourceKeepsNothingAsync(string name, int sourcePid, string sourceTap, string oldAddress, string id)
+    {
+        Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<StrataApiException>(() => daemons.SourceClient.GetAsync(name))).Kind);
+        Assert.True(await TestEnvironment.EventuallyAsync(() => !Directory.Exists($"/proc/{sourcePid.ToString(CultureInfo.InvariantCulture)}"), TimeSpan.FromSeconds(30)),
+            "the source QEMU still runs");
+        Assert.False(Directory.Exists(sourceTap), $"the source's tap {sourceTap} is left");
+        var sourceIpam = Path.Combine(daemons.SourceRoot, "networks", "ipam");
+        Assert.Empty(Directory.Exists(sourceIpam) ? Directory.GetFiles(sourceIpam, oldAddress, SearchOption.AllDirectories) : []);
+        var oldRule = new Regex(Regex.Escape(oldAddress) + "(?![0-9])");
+        var sourceCni = new NodeScope(daemons.SourceNode).CniNamePrefix;
+        foreach (var table in new[] { "nat", "filter" })
+        {
+            var left = NetworkCensus.RuleText(table).Split('\n').Where(l => oldRule.IsMatch(l)
+                || (l.Contains(id, StringComparison.Ordinal) && l.Contains(sourceCni, StringComparison.Ordinal))).ToList();
+            Assert.True(left.Count == 0, $"the source left {table} rules of the moved {name}:\n{string.Join('\n', left)}");
         }
     }
 
