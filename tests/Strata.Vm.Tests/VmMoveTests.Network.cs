@@ -75,6 +75,25 @@ public sealed partial class VmMoveTests
 
             // With the network there (another subnet: both nodes share this host), the move goes through.
             await target.CreateNetworkAsync(new CreateNetworkRequest { Name = NetName, Subnet = targetSubnet });
+
+            // Cancelled while RAM is sent (a 1 MiB/s link): what the target made for it (tap, lease, rules) is given back,
+            // and the sandbox runs on here with its address and port.
+            var targetTap = Path.Combine("/sys/class/net", new NodeScope(daemons.TargetNode).TapPrefix + before.Id[..8]);
+            var slow = await source.MoveAsync(NetSandboxName, new MoveRequest { ToAddress = daemons.TargetAddress, ToToken = daemons.TargetToken, Bandwidth = "1M" });
+            Assert.True(await EventuallyAsync(async () => (await source.GetOperationAsync(slow.Id)).Progress.Items.Any(i => i.Current > 0), TimeSpan.FromSeconds(120)),
+                "the move never started sending");
+            Assert.True(Directory.Exists(targetTap), $"the target made no tap {targetTap} for the incoming sandbox");
+            Assert.Equal(OperationStatusNames.Cancelled, (await source.CancelOperationAsync(slow.Id)).Status);
+            Assert.True(await TestEnvironment.EventuallyAsync(() => !Directory.Exists(targetTap), TimeSpan.FromSeconds(30)), $"the cancelled move left the target's tap {targetTap}");
+            Assert.True(await EventuallyAsync(async () => (await target.InspectNetworkAsync(NetName)).Members.Count == 0, TimeSpan.FromSeconds(30)),
+                "the cancelled move left a member on the target's network");
+            var targetIpam = Path.Combine(daemons.TargetRoot, "networks", "ipam");
+            Assert.Empty(Directory.Exists(targetIpam) ? Directory.GetFiles(targetIpam, targetSubnet[..^4] + "*", SearchOption.AllDirectories) : []);
+            var targetCni = new NodeScope(daemons.TargetNode).CniNamePrefix;
+            Assert.DoesNotContain(NetworkCensus.RuleText("nat").Split('\n'), l => l.Contains(before.Id, StringComparison.Ordinal) && l.Contains(targetCni, StringComparison.Ordinal));
+            Assert.Equal(sourcePid, (await source.GetAsync(NetSandboxName)).Pid!.Value);
+            Assert.True(Directory.Exists(sourceTap), "the cancelled move took the source's tap");
+            Assert.True(await EventuallyAsync(async () => await PageAsync(hostPort) == "m31-page", TimeSpan.FromSeconds(30)), "the port stopped answering on the source after the cancelled move");
             var lastOnSource = LastTick(await LogsAsync(source, NetSandboxName));
             var (code, stdout, stderr) = daemons.Cli("move", NetSandboxName, "--to-address", daemons.TargetAddress, "--to-token", daemons.TargetToken, "--json");
             Assert.True(code == 0, $"strata move exited {code}: {stderr}\n{stdout}");
