@@ -61,6 +61,22 @@ public sealed record MoveResult
 public sealed record MoveDisk(string Device, string Format, long SizeBytes);
 
 /// <summary>
+/// A moving VM's or sandbox's network membership as its source describes it (docs/move.md, "Networked VMs and
+/// sandboxes"): the target joins a network of the same <see cref="Network"/> name in the same project, keeps the NIC's
+/// <see cref="Mac"/> (the guest's NIC state migrates with it), leases <see cref="Address"/> again when that network's
+/// subnet holds it and it is free there (else another one, which the guest learns), and publishes <see cref="Ports"/>.
+/// </summary>
+public sealed record MoveNetwork
+{
+    public required string Network { get; init; }
+    public required string Mac { get; init; }
+    public required string Address { get; init; }
+    public IReadOnlyList<PortSpec> Ports { get; init; } = [];
+    /// <summary>The guest reads a names disk (which also carries its address), so it can learn a new address while it runs.</summary>
+    public bool NamesDisk { get; init; }
+}
+
+/// <summary>
 /// <c>POST /v1/instances/{name}/incoming</c>, daemon to daemon: prepare the receiving side of a live move. The
 /// instance keeps its id, spec and creation time; nothing of it is visible until the move is confirmed.
 /// </summary>
@@ -73,6 +89,8 @@ public sealed record IncomingMoveRequest
     /// <summary>The tier's own description of the machine (for the vm tier, its configuration); the control plane does not read it.</summary>
     public required string Machine { get; init; }
     public IReadOnlyList<MoveDisk> Disks { get; init; } = [];
+    /// <summary>The network the instance is on (null: none); the target joins one of the same name before anything starts.</summary>
+    public MoveNetwork? Network { get; init; }
     public bool Postcopy { get; init; }
     /// <summary>The address the target listens on for the RAM stream and the disks (the host the source reached it at).</summary>
     public required string ListenHost { get; init; }

@@ -97,6 +97,7 @@ public sealed partial class InstanceService
                     CreatedAt = record.CreatedAt,
                     Machine = outgoing.Machine,
                     Disks = outgoing.Disks,
+                    Network = outgoing.Network,
                     Postcopy = options.Postcopy,
                     ListenHost = destination.ListenHost,
                 }, cancellationToken).ConfigureAwait(false);
@@ -238,6 +239,7 @@ public sealed partial class InstanceService
             Spec = entry.Record.Spec,
             Machine = request.Machine,
             Disks = request.Disks,
+            Network = request.Network,
             Postcopy = request.Postcopy,
             ListenHost = request.ListenHost,
         }, cancellationToken).ConfigureAwait(false);

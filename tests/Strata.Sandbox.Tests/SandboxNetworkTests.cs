@@ -16,7 +16,7 @@ namespace Strata.Sandbox.Tests;
 /// eth0 configured by the guest's init. Needs root, the CNI plugins, iptables and runc besides the sandbox engine.
 /// Bridges, taps and subnets carry a per-run tag (10.236.x.x); traffic goes only to the test's own instances.
 /// </summary>
-public sealed class SandboxNetworkTests : IAsyncLifetime
+public sealed partial class SandboxNetworkTests : IAsyncLifetime
 {
     private static readonly TimeSpan BootBudget = TimeSpan.FromSeconds(180);
     private static readonly string s_tag = string.Concat(Enumerable.Range(0, 4).Select(_ => (char)('a' + Random.Shared.Next(26))));

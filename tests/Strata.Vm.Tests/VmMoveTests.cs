@@ -26,6 +26,8 @@ public sealed partial class MoveDaemons : IAsyncLifetime
     public string TargetSocket => _dir.Combine("b.sock");
     public int TargetPort { get; } = FreePort();
     public string TargetAddress => $"http://127.0.0.1:{TargetPort.ToString(CultureInfo.InvariantCulture)}";
+    public string SourceNode => $"m20{s_tag}a";
+    public string TargetNode => $"m20{s_tag}b";
     public string TargetToken => File.ReadAllText(Path.Combine(TargetRoot, "admin.token")).Trim();
     public StrataClient SourceClient { get; private set; } = null!;
     public StrataClient TargetClient { get; private set; } = null!;
@@ -38,7 +40,7 @@ public sealed partial class MoveDaemons : IAsyncLifetime
         }
         await StartSourceAsync();
         Target = await PublishedDaemon.StartAsync(TargetSocket,
-            ["--root", TargetRoot, "--socket", TargetSocket, "--node", $"m20{s_tag}b", "--no-docker-socket", "--log-max-size", "1M",
+            ["--root", TargetRoot, "--socket", TargetSocket, "--node", TargetNode, "--no-docker-socket", "--log-max-size", "1M",
              "--listen", $"127.0.0.1:{TargetPort.ToString(CultureInfo.InvariantCulture)}"]);
         SourceClient = new StrataClient(new ClientOptions { Socket = SourceSocket });
         TargetClient = new StrataClient(new ClientOptions { Socket = TargetSocket });
@@ -46,7 +48,7 @@ public sealed partial class MoveDaemons : IAsyncLifetime
 
     private async Task StartSourceAsync() =>
         Source = await PublishedDaemon.StartAsync(SourceSocket,
-            ["--root", SourceRoot, "--socket", SourceSocket, "--node", $"m20{s_tag}a", "--no-docker-socket", "--log-max-size", "1M"]);
+            ["--root", SourceRoot, "--socket", SourceSocket, "--node", SourceNode, "--no-docker-socket", "--log-max-size", "1M"]);
 
     /// <summary><c>kill -9</c> of the source daemon, then a new one on the same root.</summary>
     public async Task CrashAndRestartSourceAsync()

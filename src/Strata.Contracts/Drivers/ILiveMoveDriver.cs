@@ -1,7 +1,7 @@
 namespace Strata.Contracts.Drivers;
 
-/// <summary>What the source's driver tells the target: its machine (opaque to the control plane) and its writable disks.</summary>
-public sealed record OutgoingMove(string Machine, IReadOnlyList<MoveDisk> Disks);
+/// <summary>What the source's driver tells the target: its machine (opaque to the control plane), its writable disks and its network.</summary>
+public sealed record OutgoingMove(string Machine, IReadOnlyList<MoveDisk> Disks, MoveNetwork? Network = null);
 
 /// <summary>The receiving side of a live move, as the target's control plane asks its driver for it.</summary>
 public sealed record IncomingMove
@@ -13,6 +13,7 @@ public sealed record IncomingMove
     public required InstanceSpec Spec { get; init; }
     public required string Machine { get; init; }
     public IReadOnlyList<MoveDisk> Disks { get; init; } = [];
+    public MoveNetwork? Network { get; init; }
     public bool Postcopy { get; init; }
     public required string ListenHost { get; init; }
 }

@@ -41,6 +41,14 @@ public sealed partial class NetworkRegistry
             }
             if (own.Tap is not null)
             {
+                // The guest's own address too: a guest moved live to a subnet that does not hold its old one learns the
+                // new one here (its init reconfigures eth0 when this line changes; docs/move.md).
+                if (own.Address.Length > 0)
+                {
+                    var subnet = Ipv4Subnet.Parse(memberships[0].Network.Subnet);
+                    text.Insert(0, "# strata-net " + TapAttachment.GuestConfigurationOf(own.Address, subnet.Prefix,
+                        memberships[0].Network.Internal ? null : subnet.Gateway) + "\n");
+                }
                 WriteNamesDisk(hostsFile, text.ToString());
                 continue;
             }

@@ -10,16 +10,25 @@ namespace Strata.Node.Networking;
 /// A VM's place on a network: a tap device on the bridge (hand it to QEMU) and the address, prefix and gateway
 /// the guest configures on its own eth0. <see cref="Gateway"/> is null on an internal network (no default route).
 /// </summary>
-public sealed record TapAttachment(string Network, string Tap, string Address, int Prefix, string? Gateway)
+public sealed record TapAttachment(string Network, string Tap, string Address, int Prefix, string? Gateway, string? FixedMac = null)
 {
-    /// <summary>A locally administered MAC derived from the address, unique on the bridge (QEMU's default MAC is the same for every guest).</summary>
-    public string Mac
+    /// <summary>
+    /// The NIC's MAC: a locally administered one derived from the address, unique on the bridge (QEMU's default MAC is
+    /// the same for every guest), or the one the member was given (<see cref="FixedMac"/>: a guest moved live keeps its NIC's).
+    /// </summary>
+    public string Mac => FixedMac ?? MacOf(Address);
+
+    /// <summary>The guest's address as the names disk tells it (<c>ADDRESS/PREFIX[,GATEWAY]</c>, the form of <c>strata.net</c>).</summary>
+    public string GuestConfiguration => GuestConfigurationOf(Address, Prefix, Gateway);
+
+    internal static string GuestConfigurationOf(string address, int prefix, string? gateway) =>
+        string.Create(CultureInfo.InvariantCulture, $"{address}/{prefix}") + (gateway is null ? "" : "," + gateway);
+
+    /// <summary>The MAC derived from <paramref name="address"/>.</summary>
+    public static string MacOf(string address)
     {
-        get
-        {
-            var b = System.Net.IPAddress.Parse(Address).GetAddressBytes();
-            return string.Create(CultureInfo.InvariantCulture, $"52:54:{b[0]:x2}:{b[1]:x2}:{b[2]:x2}:{b[3]:x2}");
-        }
+        var b = System.Net.IPAddress.Parse(address).GetAddressBytes();
+        return string.Create(CultureInfo.InvariantCulture, $"52:54:{b[0]:x2}:{b[1]:x2}:{b[2]:x2}:{b[3]:x2}");
     }
 }
 
@@ -87,6 +96,7 @@ public sealed partial class NetworkRegistry
         {
             var record = JoinableNetwork(request);
             CheckPorts(request);
+            CheckMac(record, request);
             await EnsureHostAccessRulesAsync(record, ct).ConfigureAwait(false);
             var tap = TapName(request.InstanceId);
             var member = new MemberRecord
@@ -100,6 +110,7 @@ public sealed partial class NetworkRegistry
                 HostsFile = request.HostsFile,
                 Ports = [.. request.Ports],
                 Aliases = [.. request.Aliases],
+                Mac = request.Mac,
             };
             // Recorded before anything exists on the host, as for containers (PruneAsync undoes a create cut short).
             record.Members.RemoveAll(m => m.InstanceId == request.InstanceId);
@@ -116,7 +127,7 @@ public sealed partial class NetworkRegistry
                 await MustAsync(ct, $"could not set hairpin mode on {tap}", "link", "set", "dev", tap, "type", "bridge_slave", "hairpin", "on");
                 EnableForwarding();
 
-                var ipamJson = await IpamChain(record).AddAsync(request.InstanceId, NamespacePath(tap), ct).ConfigureAwait(false);
+                var ipamJson = await IpamChain(record, FreeAddress(record, request.PreferredAddress)).AddAsync(request.InstanceId, NamespacePath(tap), ct).ConfigureAwait(false);
                 var ipam = JsonSerializer.Deserialize(ipamJson, NetworkJsonContext.Default.CniResult);
                 var cidr = ipam?.Ips.FirstOrDefault()?.Address ?? throw new StrataException(ErrorKind.Internal, "the CNI host-local plugin returned no address");
                 var address = cidr.Split('/')[0];
@@ -148,7 +159,7 @@ public sealed partial class NetworkRegistry
                 record.Members[record.Members.IndexOf(member)] = member with { Address = address, CniResult = resultJson };
                 Save();
                 WriteHostsFiles(record);
-                return new TapAttachment(record.Name, tap, address, Ipv4Subnet.Parse(record.Subnet).Prefix, record.Internal ? null : Ipv4Subnet.Parse(record.Subnet).Gateway);
+                return new TapAttachment(record.Name, tap, address, Ipv4Subnet.Parse(record.Subnet).Prefix, record.Internal ? null : Ipv4Subnet.Parse(record.Subnet).Gateway, request.Mac);
             }
             catch
             {
@@ -187,7 +198,7 @@ public sealed partial class NetworkRegistry
             again = new NetworkAttachRequest
             {
                 InstanceId = instanceId, Name = member.Name, Project = member.Project, Network = record.Name,
-                Ports = member.Ports, HostsFile = member.HostsFile, Aliases = member.Aliases,
+                Ports = member.Ports, HostsFile = member.HostsFile, Aliases = member.Aliases, Mac = member.Mac,
             };
             // Whatever is left (rules of a crashed daemon, the lease) goes first; the tap itself is gone already.
             await DetachTapAsync(record, member).ConfigureAwait(false);
@@ -210,7 +221,7 @@ public sealed partial class NetworkRegistry
                 if (n.Members.FirstOrDefault(m => m.InstanceId == instanceId && m.Tap is not null) is { } m)
                 {
                     var subnet = Ipv4Subnet.Parse(n.Subnet);
-                    return new TapAttachment(n.Name, m.Tap!, m.Address, subnet.Prefix, n.Internal ? null : subnet.Gateway);
+                    return new TapAttachment(n.Name, m.Tap!, m.Address, subnet.Prefix, n.Internal ? null : subnet.Gateway, m.Mac);
                 }
             }
             return null;
@@ -290,22 +301,25 @@ public sealed partial class NetworkRegistry
         }
     }
 
-    private CniChain IpamChain(NetworkRecord record)
+    /// <param name="address">An address to lease (host-local's <c>args.cni.ips</c>), or null: the next free one.</param>
+    private CniChain IpamChain(NetworkRecord record, string? address = null)
     {
         var subnet = Ipv4Subnet.Parse(record.Subnet);
-        return new CniChain(_options.PluginDirectory, record.Key,
-        [
-            new JsonObject
+        var plugin = new JsonObject
+        {
+            ["type"] = "host-local",
+            ["ipam"] = new JsonObject
             {
                 ["type"] = "host-local",
-                ["ipam"] = new JsonObject
-                {
-                    ["type"] = "host-local",
-                    ["dataDir"] = IpamDirectory,
-                    ["ranges"] = new JsonArray(new JsonArray(new JsonObject { ["subnet"] = subnet.ToString(), ["gateway"] = subnet.Gateway })),
-                },
+                ["dataDir"] = IpamDirectory,
+                ["ranges"] = new JsonArray(new JsonArray(new JsonObject { ["subnet"] = subnet.ToString(), ["gateway"] = subnet.Gateway })),
             },
-        ]);
+        };
+        if (address is not null)
+        {
+            plugin["args"] = new JsonObject { ["cni"] = new JsonObject { ["ips"] = new JsonArray(address) } };
+        }
+        return new CniChain(_options.PluginDirectory, record.Key, [plugin]);
     }
 
     /// <summary>portmap (only with published ports, as for containers), then the firewall plugin.</summary>

@@ -23,6 +23,10 @@ public sealed record NetworkAttachRequest
     public string? HostsFile { get; init; }
     /// <summary>More names the member is reached by, beside <see cref="Name"/>.</summary>
     public IReadOnlyList<string> Aliases { get; init; } = [];
+    /// <summary>A tap member's NIC MAC when it is given, not derived from its address: a guest moved live keeps its NIC's.</summary>
+    public string? Mac { get; init; }
+    /// <summary>The address a tap member asks for (a guest moved live keeps its address when it can): leased when the subnet holds it and it is free, else another.</summary>
+    public string? PreferredAddress { get; init; }
 
     /// <summary>The join of an instance being created: its id, name, project and published ports.</summary>
     public static NetworkAttachRequest For(CreateRequest request, InstanceSpec spec, string network, string hostsFile) => new()

@@ -53,6 +53,8 @@ internal sealed record MemberRecord
     public string? HostsFile { get; init; }
     /// <summary>Set for a VM member: its tap device on the bridge (it has no namespace; <see cref="Namespace"/> is empty).</summary>
     public string? Tap { get; init; }
+    /// <summary>A tap member's NIC MAC when it is not the one derived from its address (a guest moved live keeps its NIC's).</summary>
+    public string? Mac { get; init; }
     public List<PortSpec> Ports { get; init; } = [];
     /// <summary>More names the member is reached by (its spec's networkAliases).</summary>
     public List<string> Aliases { get; init; } = [];

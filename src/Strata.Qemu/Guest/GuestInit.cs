@@ -16,7 +16,8 @@ namespace Strata.Qemu.Guest;
 /// optional <c>strata.root=/dev/vda</c> (an ext4 root the workload runs chrooted in),
 /// <c>strata.net=ADDRESS/PREFIX[,GATEWAY]</c> (init configures eth0, a virtio-net NIC, with it and a default route via
 /// GATEWAY), <c>strata.hosts=SERIAL</c> (the virtio-blk disk with that serial holds the network's hosts list; init keeps
-/// /etc/hosts a copy of it), <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw dir|file PATH</c>: virtio-fs shares init mounts before the workload starts;
+/// /etc/hosts a copy of it, and when its line <c># strata-net ADDRESS/PREFIX[,GATEWAY]</c> changes, as after a live move
+/// to another node's network, gives eth0 that address and route instead), <c>strata.mounts=BASE64</c> (lines <c>TAG ro|rw dir|file PATH</c>: virtio-fs shares init mounts before the workload starts;
 /// a <c>file</c> share is mounted at /strata/fs/TAG, outside the workload's root, and its one file bind-mounted onto PATH; see
 /// <see cref="GuestMount"/>), <c>strata.hostname=NAME</c>, <c>strata.mac=MAC</c> (given to eth0 before it comes up),
 /// <c>strata.fsplug=1</c> (the virtio-fs shares are plugged into PCIe slots after a restore: init turns the slots on and rescans first),
@@ -201,6 +202,7 @@ public static class GuestInit
           if getp strata.mac; then ip link set eth0 address "$pv" || fail "cannot give eth0 the MAC address $pv"; fi
           ip addr add "$addr" dev eth0 && ip link set eth0 up || fail "cannot give eth0 the address $addr"
           if [ -n "$gw" ]; then ip route add default via "$gw" || fail "cannot add a default route via $gw"; fi
+          echo "$net" > /strata/net.cur
         fi
 
         [ -n "$out" ] || out=$(port strata.stdout) || fail "no strata.stdout port"
@@ -300,7 +302,17 @@ public static class GuestInit
             sum=$(sed -n '1s/^# strata-hosts //p' /strata/hosts.new)
             [ -n "$sum" ] && [ "$(sed 1d /strata/hosts.new | md5sum)" = "$sum  -" ] || return 1
             mkdir -p "$prefix/etc" && cp /strata/hosts.new "$prefix/etc/.hosts.strata" && mv -f "$prefix/etc/.hosts.strata" "$prefix/etc/hosts" \
-              && mv -f /strata/hosts.raw /strata/hosts.last
+              && mv -f /strata/hosts.raw /strata/hosts.last || return 1
+            # The guest's own address (its second line, the form of strata.net): a guest moved live to a node whose
+            # network does not hold its old address is given a new one there (docs/move.md).
+            nn=$(sed -n '2s/^# strata-net //p' /strata/hosts.new)
+            if [ -n "$nn" ] && [ -e /strata/net.cur ] && [ "$nn" != "$(cat /strata/net.cur)" ]; then
+              na=${nn%%,*}; ng=
+              case "$nn" in *,*) ng=${nn#*,} ;; esac
+              ip addr flush dev eth0 && ip addr add "$na" dev eth0 && ip link set eth0 up \
+                && { [ -z "$ng" ] || { ip route del default 2>/dev/null; ip route add default via "$ng"; }; } && echo "$nn" > /strata/net.cur
+            fi
+            return 0
           }
           i=0
           until hostsync; do i=$((i+1)); [ $i -gt 100 ] && break; usleep 10000; done

@@ -31,11 +31,8 @@ public sealed partial class SandboxDriver : ILiveMoveDriver
     public async Task<OutgoingMove> DescribeMoveAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(handle);
-        if (handle.Data.TryGetValue(NetworkKey, out var network))
-        {
-            throw StrataException.Invalid("network",
-                $"the sandbox joined network '{network}', and moving a networked sandbox is not built yet (its tap and address belong to this node); recreate it on the target");
-        }
+        var network = GuestMoveNetwork.Describe(_options.Networks, handle.InstanceId, handle.Data.GetValueOrDefault(NetworkKey),
+            Path.Combine(handle.Directory, NamesDiskFileName), "sandbox");
         var workload = SandboxWorkload.Load(handle.Directory);
         if (workload.Mounts.Count > 0)
         {
@@ -55,7 +52,7 @@ public sealed partial class SandboxDriver : ILiveMoveDriver
                 Started = how ?? "",
             };
             return new OutgoingMove(JsonSerializer.Serialize(machine, SandboxMoveJsonContext.Default.SandboxMoveMachine),
-                [.. disks.Select(d => new MoveDisk(d.Device, d.Format, d.SizeBytes))]);
+                [.. disks.Select(d => new MoveDisk(d.Device, d.Format, d.SizeBytes))], network);
         }
     }
 
@@ -75,13 +72,15 @@ public sealed partial class SandboxDriver : ILiveMoveDriver
         var workload = File.Exists(source.Workload.BaseDisk) ? source.Workload : source.Workload with { BaseDisk = overlay, NoTemplate = true };
 
         await using var revert = new Revert();
+        // The network first: a target without it refuses before anything else of the move exists.
+        var network = await GuestMoveNetwork.JoinAsync(_options.Networks, move, Path.Combine(dir, NamesDiskFileName), "sandbox", revert, cancellationToken).ConfigureAwait(false);
         var workloadPath = Path.Combine(dir, SandboxWorkload.FileName);
         revert.Add(() => File.Delete(workloadPath));
         workload.Save(dir);
         await IncomingVm.CreateDisksAsync(disks, "qemu-img", revert, cancellationToken).ConfigureAwait(false);
 
         var assets = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
-        var options = GuestOptions(assets, workload, dir, network: null, exports: []);
+        var options = GuestOptions(assets, workload, dir, network, exports: []);
         if (source.FromTemplate)
         {
             options = GuestTemplate.ForIncomingMove(options, Path.Combine(dir, SetupSocketName));
@@ -107,6 +106,11 @@ public sealed partial class SandboxDriver : ILiveMoveDriver
             ["accelerator"] = assets.Accel.Accel,
             [TemplateDataKey] = source.Started.Length > 0 ? $"{source.Started} (moved live)" : "moved live",
         };
+        if (network is not null)
+        {
+            data[NetworkKey] = network.Network;
+            data[AddressKey] = network.Address;
+        }
         return new PreparedIncoming(started with { Data = data }, info);
     }
 

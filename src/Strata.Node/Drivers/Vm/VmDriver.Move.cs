@@ -4,6 +4,7 @@ using Strata.Contracts.Drivers;
 using Strata.Contracts.Host;
 using Strata.Node.Guest;
 using Strata.Node.Supervision;
+using Strata.Qemu;
 using Strata.Qemu.Migration;
 using Strata.Qemu.Qmp;
 
@@ -19,11 +20,6 @@ public sealed partial class VmDriver : ILiveMoveDriver
     public async Task<OutgoingMove> DescribeMoveAsync(DriverHandle handle, CancellationToken cancellationToken)
     {
         var config = ReadConfig(handle);
-        if (config.Network is not null)
-        {
-            throw StrataException.Invalid("network",
-                $"the VM joined network '{config.Network}', and moving a networked VM is not built yet (its tap and address belong to this node); remove it from the network or recreate it on the target");
-        }
         if (config.Disposable)
         {
             throw StrataException.Invalid("disposable", "a disposable VM starts from its image at every run; create it on the target instead of moving it");
@@ -35,10 +31,12 @@ public sealed partial class VmDriver : ILiveMoveDriver
             throw new StrataException(ErrorKind.Conflict,
                 "the VM holds snapshots in its disk, which a live move does not carry (it copies what the guest sees); remove them with 'strata snapshot rm' first");
         }
+        // Networks join only OCI boots, whose init reads the names disk: the guest can learn a new address (docs/move.md).
+        var network = GuestMoveNetwork.Describe(_options.Networks, handle.InstanceId, config.Network, Path.Combine(handle.Directory, NamesDiskFileName), "VM");
         var disks = await _qmp.UseAsync(socket, QmpConnectTimeout,
             qmp => LiveMigration.DescribeDisksAsync(qmp, cancellationToken), cancellationToken).ConfigureAwait(false);
         return new OutgoingMove(JsonSerializer.Serialize(config, VmJsonContext.Default.VmConfig),
-            [.. disks.Select(d => new MoveDisk(d.Device, d.Format, d.SizeBytes))]);
+            [.. disks.Select(d => new MoveDisk(d.Device, d.Format, d.SizeBytes))], network);
     }
 
     public async Task<PreparedIncoming> PrepareIncomingAsync(IncomingMove move, CancellationToken cancellationToken)
@@ -51,7 +49,7 @@ public sealed partial class VmDriver : ILiveMoveDriver
             throw StrataException.Invalid("machine", $"the moving VM's configuration has version {source.Version}, this daemon reads {VmConfig.CurrentVersion}; upgrade the older daemon");
         }
         var overlay = Path.Combine(move.Directory, OverlayFileName);
-        var config = source with { Overlay = overlay, Network = null };
+        var config = source with { Overlay = overlay, Network = move.Network?.Network };
         if (config.Kind == VmKinds.Oci && !File.Exists(config.KernelPath))
         {
             // Another host: this host's guest kernel and init, which the same Strata version builds the same way.
@@ -66,6 +64,11 @@ public sealed partial class VmDriver : ILiveMoveDriver
         var disks = GuestLiveMove.IncomingDisks(move.Disks, RootDevice, overlay, "VM");
 
         await using var revert = new Revert();
+        // The network first: a target without it refuses before anything else of the move exists.
+        var namesDisk = Path.Combine(move.Directory, NamesDiskFileName);
+        var tap = await GuestMoveNetwork.JoinAsync(_options.Networks, move, namesDisk, "VM", revert, cancellationToken).ConfigureAwait(false);
+        var network = tap is null ? null
+            : new GuestNetwork(tap.Tap, tap.Mac, tap.Address, tap.Prefix, tap.Gateway, File.Exists(namesDisk) ? Path.GetFullPath(namesDisk) : null);
         var configPath = Path.Combine(move.Directory, ConfigFileName);
         revert.Add(() => File.Delete(configPath));
         await File.WriteAllBytesAsync(configPath, JsonSerializer.SerializeToUtf8Bytes(config, VmJsonContext.Default.VmConfig), cancellationToken).ConfigureAwait(false);
@@ -76,7 +79,7 @@ public sealed partial class VmDriver : ILiveMoveDriver
         await IncomingVm.CreateDisksAsync(disks, "qemu-img", revert, cancellationToken).ConfigureAwait(false);
 
         var handle = new DriverHandle { InstanceId = move.InstanceId, Directory = move.Directory };
-        var argv = IncomingVm.IncomingArgv(BuildArgv(config, move.Directory, loadvmTag: null));
+        var argv = IncomingVm.IncomingArgv(BuildArgv(config, move.Directory, loadvmTag: null, network));
         var started = await _supervised.LaunchAsync(handle, SupervisorConfigFor(handle, argv), cancellationToken).ConfigureAwait(false);
         // The whole receiving side goes with it: QEMU by its identity, the disk, the sockets.
         revert.AddAsync(() => DeleteAsync(started, CancellationToken.None));
@@ -84,6 +87,10 @@ public sealed partial class VmDriver : ILiveMoveDriver
             qmp => GuestLiveMove.ReceiveAsync(qmp, disks, move.ListenHost, move.Postcopy, cancellationToken), cancellationToken).ConfigureAwait(false);
         LogIncoming(move.InstanceId, started.Pid ?? 0, info.RamUri);
         revert.Success();
+        if (tap is not null)
+        {
+            started = started with { Data = new Dictionary<string, string>(started.Data) { [NetworkKey] = tap.Network, [AddressKey] = tap.Address } };
+        }
         return new PreparedIncoming(started, info);
     }
 
