@@ -31,7 +31,7 @@ namespace Strata.Qemu.Guest;
 public static class GuestInit
 {
     /// <summary>Bumped whenever the script or the initramfs layout changes (part of the cache key).</summary>
-    public const int Version = 14;
+    public const int Version = 15;
 
     public const string StdoutPort = "strata.stdout";
     public const string StderrPort = "strata.stderr";
