@@ -32,6 +32,12 @@ public sealed record ClientOptions
     /// <summary>PEM file of the CA (or the self-signed certificate) that signed an HTTPS daemon's certificate.</summary>
     public string? TlsCaFile { get; init; }
 
+    /// <summary>
+    /// An HTTPS daemon's certificate pinned by the SHA-256 of its DER bytes (hex), as cluster nodes pin each other's
+    /// (their node records carry it): that certificate and no other is trusted.
+    /// </summary>
+    public string? TlsCertificateSha256 { get; init; }
+
     /// <summary>When the client process started; sent with each request so the daemon's run timeline (debug log) covers client → daemon.</summary>
     public DateTimeOffset? StartedAt { get; init; }
 
@@ -109,7 +115,12 @@ public sealed partial class StrataClient : IDisposable
         else
         {
             var tcp = new SocketsHttpHandler { UseProxy = false };
-            if (options.TlsCaFile is { } caFile)
+            if (options.TlsCertificateSha256 is { Length: > 0 } pin)
+            {
+                tcp.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null
+                    && string.Equals(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.GetRawCertData())), pin, StringComparison.OrdinalIgnoreCase);
+            }
+            else if (options.TlsCaFile is { } caFile)
             {
                 var ca = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(caFile));
                 tcp.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => TrustedBy(ca, certificate);

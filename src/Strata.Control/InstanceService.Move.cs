@@ -85,7 +85,7 @@ public sealed partial class InstanceService
                             MoveOutMarker.Delete(directory);
                         }
                     });
-                    new MoveOutMarker { Address = reference.Address, Token = reference.Token, Project = project, Name = name, InstanceId = record.Id }.Write(directory);
+                    new MoveOutMarker { Address = reference.Address, Token = reference.Token, CertificateSha256 = reference.CertificateSha256, Project = project, Name = name, InstanceId = record.Id }.Write(directory);
                 }
                 // Registered before the call: a prepare that timed out on our side may still have made something there.
                 revert.AddAsync(target.DiscardAsync);

@@ -8,7 +8,8 @@ using Strata.Contracts.Drivers;
 namespace Strata.Control;
 
 /// <summary>How to reach a move's destination daemon again (kept, owner-only, in the source instance's directory until the move is settled).</summary>
-public sealed record MoveDestinationRef(string Address, string Token);
+/// <param name="CertificateSha256">The destination's pinned certificate when it speaks TLS as a cluster node (its node record's pin).</param>
+public sealed record MoveDestinationRef(string Address, string Token, string? CertificateSha256 = null);
 
 /// <summary>
 /// <c>move-out.json</c> in a source instance's directory while a live move of it is unsettled: written before the
@@ -26,8 +27,9 @@ internal sealed record MoveOutMarker
     public required string Project { get; init; }
     public required string Name { get; init; }
     public required string InstanceId { get; init; }
+    public string? CertificateSha256 { get; init; }
 
-    public MoveDestinationRef Destination => new(Address, Token);
+    public MoveDestinationRef Destination => new(Address, Token, CertificateSha256);
 
     public void Write(string directory)
     {

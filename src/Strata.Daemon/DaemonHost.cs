@@ -117,7 +117,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 AllowFakeTier = options.EnableFakeTier,
                 Placement = sp.GetRequiredService<Advice.HostAdvisor>(),
                 Projects = sp.GetRequiredService<ProjectService>(),
-                OpenMoveDestination = (destination, project) => new Move.RemoteMoveDestination(new Uri(destination.Address), destination.Token, project),
+                OpenMoveDestination = (destination, project) => new Move.RemoteMoveDestination(new Uri(destination.Address), destination.Token, project, destination.CertificateSha256),
                 ResizeQuota = ResizeQuota(sp, options),
             });
             builder.Services.AddSingleton<Advice.HostAdvisor>();

@@ -222,6 +222,25 @@ public sealed class ClusterPeerTests(EtcdCluster etcd) : IAsyncLifetime
             var refused = await Assert.ThrowsAsync<StrataApiException>(() => other.AttachExecAsync("c19-box", new ExecRequest { Command = ["true"] }));
             Assert.Equal(404, refused.Status);
             Assert.Contains("c19-box", refused.Message, StringComparison.Ordinal);
+
+            // Moved by node name off the TLS node and back onto it (asked of b, run by the instance's node): the
+            // move reaches c19a over HTTPS, its certificate pinned as its node record names it. The other project cannot.
+            Assert.Equal(404, (await Assert.ThrowsAsync<StrataApiException>(() => other.MoveAsync("c19-box", new MoveRequest { Node = "c19b" }))).Status);
+            foreach (var to in new[] { "c19b", "c19a" })
+            {
+                var move = await mine.MoveAsync("c19-box", new MoveRequest { Node = to });
+                var limit = Stopwatch.StartNew();
+                while (!OperationStatusNames.IsFinished(move.Status) && limit.Elapsed < TimeSpan.FromMinutes(3))
+                {
+                    move = await mine.WaitOperationAsync(move.Id, TimeSpan.FromSeconds(30));
+                }
+                Assert.True(move.Status == OperationStatusNames.Succeeded, $"the move to {to} ended {move.Status}: {move.Error?.Detail}");
+                Assert.Equal(to, (await mine.GetAsync("c19-box")).Details!["node"]);
+                Assert.True(await TestEnvironment.EventuallyAsync(() => mine.GetAsync("c19-box").GetAwaiter().GetResult().State == "running",
+                    TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200)), $"the container did not run on node {to} after the move");
+            }
+            Assert.True(await TestEnvironment.EventuallyAsync(() => Logs(mine, "c19-box").Contains("c19tick", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "the container moved back to the TLS node wrote nothing");
         }
         finally
         {

@@ -63,7 +63,7 @@ public static class ClusterDrain
 
     private static string Id(DrainItem i) => i.Project + "/" + i.Name;
 
-    private static async Task<(Uri? Address, List<Work> Work, List<DrainItem> NotMovable)> PlanAsync(ClusterNode cluster, string node, CancellationToken ct)
+    private static async Task<(NodeRecord? Source, List<Work> Work, List<DrainItem> NotMovable)> PlanAsync(ClusterNode cluster, string node, CancellationToken ct)
     {
         var nodes = await ClusterView.NodesAsync(cluster.Etcd, ct).ConfigureAwait(false);
         var drained = nodes.FirstOrDefault(n => n.Name == node)
@@ -100,7 +100,7 @@ public static class ClusterDrain
             planned[target.Name] = planned.GetValueOrDefault(target.Name) + d.Resources.MemoryBytes;
             work.Add(new Work(item, target.Name));
         }
-        return (drained.Record is { } r ? new Uri("http://" + r.Address) : null, work, notMovable);
+        return (drained.Record, work, notMovable);
     }
 
     /// <summary>
@@ -108,7 +108,7 @@ public static class ClusterDrain
     /// input (a tier or state that cannot move) is not movable, with its reason; the drain's cancellation before the
     /// move started leaves it not started, after it started cancels it there and waits until it has been undone.
     /// </summary>
-    private static async Task MoveOneAsync(ClusterNode cluster, Uri address, Work w, Operation op, SemaphoreSlim gate,
+    private static async Task MoveOneAsync(ClusterNode cluster, NodeRecord source, Work w, Operation op, SemaphoreSlim gate,
         List<DrainItem> moved, List<DrainItem> failed, List<DrainItem> notMovable, CancellationToken ct)
     {
         void Set(string phase, long current, string? message) =>
@@ -136,7 +136,7 @@ public static class ClusterDrain
                 Set("not-started", 0, "the drain was cancelled before this move started; it stays on the node");
                 return;
             }
-            using var client = new StrataClient(new ClientOptions { Host = address, Token = cluster.Token, Project = w.Item.Project });
+            using var client = new StrataClient(ClusterPeer.ClientOptionsFor(source, cluster.Token, w.Item.Project));
             OperationInfo move;
             try
             {

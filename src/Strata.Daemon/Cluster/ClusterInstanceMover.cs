@@ -18,11 +18,7 @@ public sealed class ClusterInstanceMover(ClusterNode cluster) : IInstanceMover
     {
         var source = (await ClusterView.NodesAsync(cluster.Etcd, ct).ConfigureAwait(false)).FirstOrDefault(n => n.Name == move.From)?.Record
             ?? throw new StrataException(ErrorKind.Unavailable, $"node {move.From} is offline, so {move.Instance} cannot be moved off it now; the next round plans again");
-        if (source.Tls)
-        {
-            throw StrataException.Invalid("node", $"node {move.From} speaks TLS; moves by node name between TLS nodes are not built yet (move {move.Instance} with --to-address https://… --to-token)");
-        }
-        using var client = new StrataClient(new ClientOptions { Host = new Uri("http://" + source.Address), Token = cluster.Token, Project = move.Project });
+        using var client = new StrataClient(ClusterPeer.ClientOptionsFor(source, cluster.Token, move.Project));
         var started = Stopwatch.StartNew();
         var op = await client.MoveAsync(move.Instance, new MoveRequest { Node = move.To }, ct).ConfigureAwait(false);
         string? last = null;

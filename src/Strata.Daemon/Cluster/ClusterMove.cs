@@ -60,11 +60,8 @@ public static class ClusterMove
         {
             throw StrataException.Invalid("node", $"node {to} does not offer the {tier} tier (it offers {string.Join(", ", record.Tiers.Select(t => t.Tier))}); name another node");
         }
-        if (record.Tls)
-        {
-            throw StrataException.Invalid("node", $"node {to} speaks TLS; moves by node name to TLS nodes are not built yet (use --to-address https://… --to-token)");
-        }
-        var address = RemoteMoveDestination.ParseAddress(record.Address);
+        // A TLS node is reached over HTTPS with its certificate pinned as its record names it (refused here if it names none).
+        _ = ClusterPeer.ClientOptionsFor(record, cluster.Token, project);
         var marker = new MoveMarker(cluster.Name, to);
         await ClusterMoves.BeginAsync(cluster.Etcd, project, name, marker, cluster.Lease, ct).ConfigureAwait(false);
         var operation = operations.Start("move", name, project, async (op, opCt) =>
@@ -72,7 +69,7 @@ public static class ClusterMove
             var move = new NodeSwitch(cluster, project, name, marker);
             try
             {
-                using var remote = new RemoteMoveDestination(address, cluster.Token, project);
+                using var remote = RemoteMoveDestination.ForNode(record, cluster.Token, project);
                 MoveResult result;
                 if (options is not null)
                 {

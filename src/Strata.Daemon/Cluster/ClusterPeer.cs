@@ -1,3 +1,5 @@
+using Strata.Client;
+using Strata.Cluster;
 using Strata.Contracts;
 using Strata.Control.Projects;
 using Strata.Daemon.Api;
@@ -15,6 +17,26 @@ public static class ClusterPeer
     public const string ForwardedByHeader = "X-Strata-Forwarded-By";
 
     private static readonly object ForwardedKey = new();
+
+    /// <summary>
+    /// A node's own call to <paramref name="node"/>'s API: its address with the scheme its record gives, the cluster
+    /// <paramref name="token"/>, <paramref name="project"/>, and, when it speaks TLS, its certificate pinned as its
+    /// record names it. A TLS node whose record pins nothing is unavailable until it registers again.
+    /// </summary>
+    public static ClientOptions ClientOptionsFor(NodeRecord node, string token, string? project)
+    {
+        if (node.Tls && node.CertificateSha256 is not { Length: > 0 })
+        {
+            throw new StrataException(ErrorKind.Unavailable, $"node {node.Name} speaks TLS but its record pins no certificate; restart it so it registers again");
+        }
+        return new ClientOptions
+        {
+            Host = new Uri((node.Tls ? "https://" : "http://") + node.Address),
+            Token = token,
+            Project = project,
+            TlsCertificateSha256 = node.Tls ? node.CertificateSha256 : null,
+        };
+    }
 
     /// <summary><c>project;role;host|project;tokenId</c>, each part URL-escaped.</summary>
     public static string Encode(Caller c) => string.Join(';',

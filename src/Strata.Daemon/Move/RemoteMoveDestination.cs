@@ -1,5 +1,6 @@
 using Strata.Client;
 using Strata.Contracts;
+using Strata.Cluster;
 using Strata.Control;
 
 namespace Strata.Daemon.Move;
@@ -12,12 +13,20 @@ internal sealed partial class RemoteMoveDestination : IMoveDestination, IDisposa
 {
     private readonly StrataClient _client;
 
-    public RemoteMoveDestination(Uri address, string token, string project)
+    /// <param name="certificateSha256">An HTTPS target's certificate pinned (a cluster node's record names it); null: the system's trust.</param>
+    public RemoteMoveDestination(Uri address, string token, string project, string? certificateSha256 = null)
     {
-        Reference = new MoveDestinationRef(address.ToString(), token);
+        Reference = new MoveDestinationRef(address.ToString(), token, certificateSha256);
         Name = address.GetLeftPart(UriPartial.Authority);
         ListenHost = address.HostNameType == UriHostNameType.IPv6 ? address.Host.Trim('[', ']') : address.Host;
-        _client = new StrataClient(new ClientOptions { Host = address, Token = token, Project = project });
+        _client = new StrataClient(new ClientOptions { Host = address, Token = token, Project = project, TlsCertificateSha256 = certificateSha256 });
+    }
+
+    /// <summary>A cluster node as the destination (<see cref="ClusterPeer.ClientOptionsFor"/>: scheme, token, pin).</summary>
+    public static RemoteMoveDestination ForNode(NodeRecord node, string token, string project)
+    {
+        var options = Cluster.ClusterPeer.ClientOptionsFor(node, token, project);
+        return new RemoteMoveDestination(options.Host!, token, project, options.TlsCertificateSha256);
     }
 
     public string Name { get; }
