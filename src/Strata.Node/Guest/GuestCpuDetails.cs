@@ -16,6 +16,14 @@ public static class GuestCpuDetails
     public static string Model(string accel, string? cpuModel) =>
         accel == Accelerators.Kvm ? cpuModel ?? "host" : "qemu64";
 
+    /// <summary>Adds both details to <paramref name="data"/> (a handle's) and returns it.</summary>
+    public static Dictionary<string, string> Add(Dictionary<string, string> data, string accel, string? cpuModel)
+    {
+        data[AcceleratorKey] = accel;
+        data[ModelKey] = Model(accel, cpuModel);
+        return data;
+    }
+
     /// <summary>The named model from the details' <see cref="Model"/> (null: <c>host</c>, or QEMU's default under TCG).</summary>
     public static string? NamedModel(string? shown) => shown is null or "host" or "qemu64" ? null : shown;
 }

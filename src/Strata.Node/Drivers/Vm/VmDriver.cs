@@ -233,8 +233,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
             data[NetworkKey] = tap.Network;
             data[AddressKey] = tap.Address;
         }
-        data[GuestCpuDetails.AcceleratorKey] = config.Accel;
-        data[GuestCpuDetails.ModelKey] = GuestCpuDetails.Model(config.Accel, config.CpuModel);
+        GuestCpuDetails.Add(data, config.Accel, config.CpuModel);
         revert.Add(() => File.Delete(configPath));
         await File.WriteAllBytesAsync(configPath, JsonSerializer.SerializeToUtf8Bytes(config, VmJsonContext.Default.VmConfig), cancellationToken).ConfigureAwait(false);
         LogCreated(request.Name, request.InstanceId, spec.Image, config.Kind, config.Accel, config.MemoryMiB, config.Cpus, config.Network ?? "none");
