@@ -44,6 +44,8 @@ public sealed class DaemonMoveCheckTests(EtcdCluster etcd) : IAsyncLifetime
         var baseline = status.GetProperty("cpuBaseline");
         Assert.False(baseline.TryGetProperty("conflict", out _));
         var nodes = status.GetProperty("nodes").EnumerateArray().ToList();
+        var guests = File.Exists("/usr/bin/qemu-system-x86_64") && Directory.GetFiles("/boot", "vmlinuz-*-cloud-amd64").Length > 0;
+        Assert.True(!guests || nodes.Count(n => n.TryGetProperty("cpu", out _)) == 2, "QEMU and the guest kernel are here, yet a node published no CPU: " + status);
         foreach (var n in nodes.Where(n => n.GetProperty("tiers").EnumerateArray().Any(t => t.GetProperty("tier").GetString() == "vm")))
         {
             var cpu = n.GetProperty("cpu");
