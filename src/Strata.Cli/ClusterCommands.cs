@@ -105,7 +105,7 @@ internal static class ClusterCommands
 
     private static void PrintNodes(JsonElement nodes)
     {
-        var table = InstanceCommands.NewTable("NODE", "STATUS", "ADDRESS", "CPU FREE", "MEMORY FREE", "TIERS", "INSTANCES", "LABELS");
+        var table = InstanceCommands.NewTable("NODE", "STATUS", "ADDRESS", "CPU FREE", "MEMORY FREE", "TIERS", "INSTANCES", "GUEST CPU", "LABELS");
         foreach (var n in nodes.EnumerateArray())
         {
             string S(string p) => n.TryGetProperty(p, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "-";
@@ -115,10 +115,27 @@ internal static class ClusterCommands
             var tiers = n.TryGetProperty("tiers", out var t) ? string.Join(",", t.EnumerateArray().Select(x => x.GetProperty("tier").GetString())) : "";
             var labels = n.TryGetProperty("labels", out var l) ? string.Join(",", l.EnumerateObject().Select(x => x.Name + "=" + x.Value.GetString())) : "";
             var leader = n.TryGetProperty("leader", out var ld) && ld.GetBoolean() ? " (leader)" : "";
+            var guestCpu = n.TryGetProperty("cpu", out var c) && c.ValueKind == JsonValueKind.Object
+                ? (c.TryGetProperty("accelerator", out var a) ? a.GetString() : "?") + " " + (c.TryGetProperty("vendor", out var v) ? v.GetString() : "")
+                    + (c.TryGetProperty("models", out var m) && m.GetArrayLength() > 0 ? $" ({m.GetArrayLength()} models)" : "")
+                : "-";
             table.AddRow(Markup.Escape(S("name") + leader), Markup.Escape(S("status")), Markup.Escape(S("address")), cpu, Markup.Escape(mem),
-                Markup.Escape(tiers), n.GetProperty("instances").GetInt32().ToString(CultureInfo.InvariantCulture), Markup.Escape(labels));
+                Markup.Escape(tiers), n.GetProperty("instances").GetInt32().ToString(CultureInfo.InvariantCulture), Markup.Escape(guestCpu.Trim()), Markup.Escape(labels));
         }
         AnsiConsole.Write(table);
+    }
+
+    /// <summary>The cluster's guest CPU model as <c>cluster status</c> prints it.</summary>
+    private static string CpuBaselineText(JsonElement b)
+    {
+        var nodes = b.TryGetProperty("nodes", out var n) ? string.Join(", ", n.EnumerateArray().Select(x => x.GetString())) : "";
+        if (b.TryGetProperty("conflict", out var conflict))
+        {
+            return "none: " + conflict.GetString();
+        }
+        return b.TryGetProperty("model", out var m)
+            ? $"{m.GetString()} (KVM nodes: {nodes})"
+            : "qemu64 (no node has KVM: TCG runs QEMU's default model on every node)";
     }
 
     private static Command Status()
@@ -141,6 +158,10 @@ internal static class ClusterCommands
             if (s.TryGetProperty("replacementsFrozen", out var fr) && fr.GetBoolean())
             {
                 Console.WriteLine("replacements: FROZEN (half or more of the nodes are offline)");
+            }
+            if (s.TryGetProperty("cpuBaseline", out var baseline))
+            {
+                Console.WriteLine($"guest CPU baseline: {CpuBaselineText(baseline)}");
             }
             PrintNodes(s.GetProperty("nodes"));
             if (s.TryGetProperty("events", out var events))

@@ -44,6 +44,8 @@ public sealed record NodeRecord
     public IReadOnlyList<TierOffer> Tiers { get; init; } = [];
     public string Arch { get; init; } = "x86_64";
     public string? Accelerator { get; init; }
+    /// <summary>The host CPU and the QEMU models it runs under KVM: what the cluster's CPU baseline is computed over.</summary>
+    public NodeCpu? Cpu { get; init; }
     public DateTimeOffset Joined { get; init; }
     public long Lease { get; init; }
 }

@@ -109,4 +109,25 @@ public static class ClusterView
         ProjectRules = project is { AllowedTiers: null, AllowedNodes: null } or null ? null
             : new ProjectPlacementRules { AllowedTiers = project.AllowedTiers, AllowedNodes = project.AllowedNodes },
     };
+
+    /// <summary>The cluster records of the projects named (those that exist), by name: their placement rules.</summary>
+    public static async Task<Dictionary<string, ClusterProject>> ProjectsAsync(EtcdConnection etcd, IEnumerable<string> names, CancellationToken ct)
+    {
+        var wanted = names.Distinct(StringComparer.Ordinal).ToList();
+        var txn = new Etcdserverpb.TxnRequest();
+        foreach (var p in wanted)
+        {
+            txn.Success.Add(ClusterCodec.Get(ClusterKeys.Project(p)));
+        }
+        var r = await etcd.TxnAsync(txn, ct).ConfigureAwait(false);
+        var map = new Dictionary<string, ClusterProject>(StringComparer.Ordinal);
+        for (var i = 0; i < wanted.Count; i++)
+        {
+            if (r.Responses[i].ResponseRange.Kvs.FirstOrDefault() is { } kv)
+            {
+                map[wanted[i]] = ClusterCodec.Decode(kv, ClusterJson.Default.ClusterProject);
+            }
+        }
+        return map;
+    }
 }

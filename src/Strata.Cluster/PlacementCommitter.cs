@@ -48,7 +48,7 @@ public sealed partial class PlacementCommitter(EtcdConnection etcd, ClusterOptio
         // (scores then count each predicted instance's prediction instead of its limits).
         var placed = items.Any(i => i.Desired.AntiAffinityGroup is not null) || loads.Values.Any(l => l.Instances.Count > 0)
             ? await ClusterView.PlacedAsync(etcd, ct).ConfigureAwait(false) : null;
-        var projects = await ProjectsAsync(items.Select(i => i.Desired.Project), ct).ConfigureAwait(false);
+        var projects = await ClusterView.ProjectsAsync(etcd, items.Select(i => i.Desired.Project), ct).ConfigureAwait(false);
         var plan = scheduler.CreatePlan(ClusterView.Snapshot(nodes, placed, loads: loads), Interlocked.Increment(ref _seed));
         var txn = Fence(leader);
         var now = DateTimeOffset.UtcNow;
@@ -84,7 +84,7 @@ public sealed partial class PlacementCommitter(EtcdConnection etcd, ClusterOptio
         var nodes = await ClusterView.NodesAsync(etcd, ct).ConfigureAwait(false);
         var placed = await ClusterView.PlacedAsync(etcd, ct).ConfigureAwait(false);
         var loads = await ClusterView.LoadsAsync(etcd, ct).ConfigureAwait(false);
-        var projects = await ProjectsAsync(lost.Select(l => l.Desired.Project), ct).ConfigureAwait(false);
+        var projects = await ClusterView.ProjectsAsync(etcd, lost.Select(l => l.Desired.Project), ct).ConfigureAwait(false);
         var plan = scheduler.CreatePlan(ClusterView.Snapshot(nodes.Where(n => n.Name != offlineNode), placed, loads: loads), Interlocked.Increment(ref _seed));
         var txn = Fence(leader);
         var moved = new List<DesiredInstance>();
@@ -159,26 +159,6 @@ public sealed partial class PlacementCommitter(EtcdConnection etcd, ClusterOptio
         Interlocked.Increment(ref _conflicts);
         LogConflict(log, count);
         return false;
-    }
-
-    private async Task<Dictionary<string, ClusterProject>> ProjectsAsync(IEnumerable<string> names, CancellationToken ct)
-    {
-        var wanted = names.Distinct(StringComparer.Ordinal).ToList();
-        var txn = new TxnRequest();
-        foreach (var p in wanted)
-        {
-            txn.Success.Add(ClusterCodec.Get(ClusterKeys.Project(p)));
-        }
-        var r = await etcd.TxnAsync(txn, ct).ConfigureAwait(false);
-        var map = new Dictionary<string, ClusterProject>(StringComparer.Ordinal);
-        for (var i = 0; i < wanted.Count; i++)
-        {
-            if (r.Responses[i].ResponseRange.Kvs.FirstOrDefault() is { } kv)
-            {
-                map[wanted[i]] = ClusterCodec.Decode(kv, ClusterJson.Default.ClusterProject);
-            }
-        }
-        return map;
     }
 
     [LoggerMessage(EventId = 1920, Level = LogLevel.Debug, Message = "Cluster: a commit of {Count} placements failed its compare (a node or instance changed); planning again")]

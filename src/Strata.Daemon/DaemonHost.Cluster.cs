@@ -15,7 +15,8 @@ public sealed partial class DaemonHost
         }
         services.AddSingleton(_ => new Strata.Cluster.Etcd.EtcdConnection(options.Cluster.Etcd, credentials: options.Cluster.EtcdCredentials()));
         services.AddSingleton(sp => new ClusterNode(options, sp.GetRequiredService<Strata.Cluster.Etcd.EtcdConnection>(), sp.GetRequiredService<InstanceService>(),
-            sp.GetRequiredService<ProjectService>(), sp.GetRequiredService<Strata.Control.Usage.UsageSampler>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<ProjectService>(), sp.GetRequiredService<Strata.Control.Usage.UsageSampler>(), sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetService<Strata.Node.Guest.GuestPipeline>()));
         services.AddSingleton<ProjectSync>();
     }
 

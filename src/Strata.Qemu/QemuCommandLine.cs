@@ -61,6 +61,8 @@ public sealed class QemuCommandLine
     public string Binary { get; private set; } = "qemu-system-x86_64";
     public string Accel { get; private set; } = Accelerators.Tcg;
     public int Cpus { get; private set; } = 1;
+    /// <summary>Under KVM, the named CPU model (a cluster's baseline, docs/cluster.md "CPU baseline"); null: <c>host</c>.</summary>
+    public string? CpuModel { get; private set; }
     public int MemoryMiB { get; private set; } = 256;
     public string? Kernel { get; private set; }
     public string? Initrd { get; private set; }
@@ -98,6 +100,20 @@ public sealed class QemuCommandLine
             throw StrataException.Invalid("cpus", $"{cpus} vCPUs is out of range (1-256)");
         }
         Cpus = cpus;
+        return this;
+    }
+
+    /// <summary>
+    /// The CPU model a KVM guest gets instead of <c>host</c> (null keeps <c>host</c>); under TCG QEMU's default model
+    /// is kept, the same on every host.
+    /// </summary>
+    public QemuCommandLine WithCpuModel(string? model)
+    {
+        if (model is not null && (model.Length == 0 || !model.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+        {
+            throw StrataException.Invalid("cpu", $"'{model}' is not a QEMU CPU model name (letters, digits, '-', '_', '.')");
+        }
+        CpuModel = model;
         return this;
     }
 
@@ -277,7 +293,7 @@ public sealed class QemuCommandLine
         a.AddRange(["-accel", Accel == Accelerators.Tcg && TcgCodeBufferMiB is int tb ? $"{Accel},tb-size={tb.ToString(CultureInfo.InvariantCulture)}" : Accel]);
         if (Accel == Accelerators.Kvm)
         {
-            a.AddRange(["-cpu", "host"]);
+            a.AddRange(["-cpu", CpuModel ?? "host"]);
         }
         else if (Machine == QemuMachine.Virt)
         {

@@ -82,7 +82,7 @@ public sealed class ClusterHarness : IAsyncDisposable
     }
 
     public async Task<TestNode> StartNodeAsync(string name, long cpuMillis = 4000, long memory = 8L << 30, IEnumerable<string>? tiers = null,
-        MemoryWorkloads? workloads = null, bool campaign = true, Microsoft.Extensions.Logging.ILogger? log = null)
+        MemoryWorkloads? workloads = null, bool campaign = true, Microsoft.Extensions.Logging.ILogger? log = null, NodeCpu? cpu = null)
     {
         var etcd = new EtcdConnection(_etcd.ConnectionString);
         var record = new NodeRecord
@@ -92,6 +92,8 @@ public sealed class ClusterHarness : IAsyncDisposable
             Capacity = new ResourceAmounts(cpuMillis, memory, 100L << 30, 100_000),
             Free = new ResourceAmounts(cpuMillis, memory, 100L << 30, 100_000),
             Tiers = [.. (tiers ?? ["process", "container", "wasm", "vm", "fake"]).Select(t => new TierOffer(t))],
+            Cpu = cpu,
+            Accelerator = cpu?.Accelerator,
         };
         var membership = new NodeMembership(etcd, Options, () => record, log ?? NullLogger.Instance);
         await membership.StartAsync(CancellationToken.None);

@@ -145,6 +145,21 @@ public sealed class QemuCommandLineTests
     }
 
     [Fact]
+    public void Build_KvmWithTheClusterBaseline_UsesThatModel_TcgKeepsQemusDefault()
+    {
+        Assert.Equal("Haswell-noTSX", After(Argv(new QemuCommandLine(QemuMachine.Pc).WithAccel("kvm").WithCpuModel("Haswell-noTSX")), "-cpu"));
+        // A standalone daemon passes none: host.
+        Assert.Equal("host", After(Argv(new QemuCommandLine(QemuMachine.Pc).WithAccel("kvm").WithCpuModel(null)), "-cpu"));
+        // TCG emulates QEMU's default model on every host: no -cpu, whatever the baseline says.
+        Assert.DoesNotContain("-cpu", Argv(new QemuCommandLine(QemuMachine.Pc).WithCpuModel("Haswell")));
+        // The guest machine every tier builds from carries it through.
+        var guest = new Strata.Qemu.Guest.GuestMachine { Machine = QemuMachine.Pc, Accel = "kvm", CpuModel = "EPYC-Rome", QmpSocket = "/tmp/q.sock" };
+        Assert.Equal("EPYC-Rome", After(Argv(guest.ToCommandLine()), "-cpu"));
+        var bad = Assert.Throws<StrataException>(() => new QemuCommandLine(QemuMachine.Pc).WithCpuModel("Haswell,+vmx"));
+        Assert.Contains("not a QEMU CPU model name", bad.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Build_PathWithComma_IsEscapedForQemu()
     {
         var argv = Argv(new QemuCommandLine(QemuMachine.Microvm).AddDrive(new QemuDrive("/d/a,b.img")).WithSerialFile("/x,y"));

@@ -215,6 +215,7 @@ public sealed class VmTemplateKeyTests
             VmDriver.TemplateKey(config with { Cpus = 2 }, head, null),
             VmDriver.TemplateKey(config with { MaxCpus = 8 }, head, null),
             VmDriver.TemplateKey(config with { Accel = "kvm" }, head, null),
+            VmDriver.TemplateKey(config with { Accel = "kvm", CpuModel = "Haswell" }, head, null),
             VmDriver.TemplateKey(config with { Machine = "q35" }, head, null),
             VmDriver.TemplateKey(config with { ImageId = "sha256:bb" }, head, null),
             VmDriver.TemplateKey(config with { BaseDisk = "/other.ext4" }, head, null),

@@ -187,12 +187,14 @@ public static class ClusterApi
                 Free = n.Record?.Free,
                 Tiers = n.Record?.Tiers ?? [],
                 Arch = n.Record?.Arch,
+                Cpu = n.Record?.Cpu,
                 Labels = n.Settings.Labels,
                 OfflineSince = n.Settings.OfflineSince,
                 Instances = placed.GetValueOrDefault(n.Name)?.Count ?? 0,
                 Leader = n.Name == leader,
             })],
             ReplacementsFrozen = cluster.Leader.Monitor.Frozen,
+            CpuBaseline = ClusterNode.Baseline(nodes),
             Events = [.. (await ClusterEvents.ListAsync(cluster.Etcd, ct).ConfigureAwait(false)).TakeLast(20)],
         };
     }

@@ -15,6 +15,8 @@ public sealed record ClusterNodeInfo
     public ResourceAmounts? Free { get; init; }
     public IReadOnlyList<TierOffer> Tiers { get; init; } = [];
     public string? Arch { get; init; }
+    /// <summary>The node's CPU, accelerator and the QEMU models it runs (docs/cluster.md "CPU baseline").</summary>
+    public NodeCpu? Cpu { get; init; }
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
     public DateTimeOffset? OfflineSince { get; init; }
     public int Instances { get; init; }
@@ -29,6 +31,8 @@ public sealed record ClusterStatus
     public required IReadOnlyList<string> Etcd { get; init; }
     public required IReadOnlyList<ClusterNodeInfo> Nodes { get; init; }
     public bool ReplacementsFrozen { get; init; }
+    /// <summary>The CPU model guests on the online KVM nodes start with, and over which nodes (docs/cluster.md "CPU baseline").</summary>
+    public ClusterCpuBaseline? CpuBaseline { get; init; }
     public IReadOnlyList<ClusterEvent> Events { get; init; } = [];
 }
 

@@ -3,6 +3,7 @@ using Strata.Client;
 using Strata.Cluster;
 using Strata.Contracts;
 using Strata.Control.Operations;
+using Strata.Scheduler;
 
 namespace Strata.Daemon.Cluster;
 
@@ -21,8 +22,8 @@ public sealed record DrainResult
 /// <summary>
 /// <c>strata node drain NODE</c> after the flag is set, as an operation: every instance assigned to the node moves to
 /// another node by name (<see cref="ClusterMove"/>: a running vm or sandbox live, the other tiers cold), <c>parallel</c>
-/// at a time, the target being the eligible node (online, not draining, offering the tier) with the most free memory
-/// left after what this drain already sent there. Each move is asked of the drained node with the cluster token,
+/// at a time, each target chosen by the scheduler's own pipeline (<see cref="DrainPlanner"/>: the placement's filters
+/// and scores, predicted use included) on the other nodes, counting what this drain already sent to each. Each move is asked of the drained node with the cluster token,
 /// exactly as a relayed <c>strata move --node</c>, and followed there. The operation has one item per instance
 /// (<c>waiting</c>, <c>moving</c>, then <c>moved</c>, <c>failed</c>, <c>cancelled</c>, <c>not-started</c> or
 /// <c>not-movable</c>), so its progress is instances moved of those to move. Cancelling it starts no new move and
@@ -70,35 +71,43 @@ public static class ClusterDrain
             ?? throw StrataException.NotFound($"node '{node}' is not in the cluster (strata node ls lists them)");
         var assigned = await cluster.Etcd.GetPrefixAsync(ClusterKeys.AssignmentsOf(node), ct: ct).ConfigureAwait(false);
         var notMovable = new List<DrainItem>();
-        var planned = new Dictionary<string, long>(StringComparer.Ordinal);
-        var work = new List<Work>();
+        var desired = new List<DesiredInstance>();
         foreach (var kv in assigned.Kvs)
         {
             var (project, name) = ClusterKeys.ProjectAndName(ClusterCodec.Key(kv));
-            var instance = await cluster.Instances.GetAsync(project, name, ct).ConfigureAwait(false);
-            if (instance is null)
+            if (await cluster.Instances.GetAsync(project, name, ct).ConfigureAwait(false) is not { } instance)
             {
                 continue;
             }
-            var d = instance.Desired;
-            var item = new DrainItem(project, name, d.Tier);
             if (drained.Record is null)
             {
-                notMovable.Add(item with { Reason = $"node {node} is offline: its instances are placed again elsewhere by the cluster (restart always, stateless) or wait for it" });
+                notMovable.Add(new DrainItem(project, name, instance.Desired.Tier) { Reason = $"node {node} is offline: its instances are placed again elsewhere by the cluster (restart always, stateless) or wait for it" });
                 continue;
             }
-            var target = nodes
-                .Where(n => n.Name != node && n.Record is not null && !n.Settings.Draining && n.Record.Tiers.Any(t => t.Tier == d.Tier))
-                .OrderByDescending(n => (n.Record!.Free?.MemoryBytes ?? 0) - planned.GetValueOrDefault(n.Name))
-                .ThenBy(n => n.Name, StringComparer.Ordinal)
-                .FirstOrDefault();
-            if (target is null)
+            desired.Add(instance.Desired);
+        }
+        var work = new List<Work>();
+        if (desired.Count > 0)
+        {
+            // The placement's own pipeline picks each target (filters, the algorithm's scores, predicted use), on the
+            // same snapshot the scheduler leader would build: placed instances and the nodes' published loads.
+            var loads = await ClusterView.LoadsAsync(cluster.Etcd, ct).ConfigureAwait(false);
+            var placed = await ClusterView.PlacedAsync(cluster.Etcd, ct).ConfigureAwait(false);
+            var projects = await ClusterView.ProjectsAsync(cluster.Etcd, desired.Select(d => d.Project), ct).ConfigureAwait(false);
+            var targets = DrainPlanner.Plan(cluster.Scheduler, ClusterView.Snapshot(nodes, placed, loads: loads), node,
+                desired.Select(d => ClusterView.Request(d, projects.GetValueOrDefault(d.Project))), Environment.TickCount);
+            foreach (var (d, target) in desired.Zip(targets))
             {
-                notMovable.Add(item with { Reason = $"no other node is online, not draining and offers the {d.Tier} tier" });
-                continue;
+                var item = new DrainItem(d.Project, d.Name, d.Tier);
+                if (target.Node is { } to)
+                {
+                    work.Add(new Work(item, to));
+                }
+                else
+                {
+                    notMovable.Add(item with { Reason = "no other node can take it: " + (target.Error ?? "the scheduler found none") });
+                }
             }
-            planned[target.Name] = planned.GetValueOrDefault(target.Name) + d.Resources.MemoryBytes;
-            work.Add(new Work(item, target.Name));
         }
         return (drained.Record, work, notMovable);
     }

@@ -7,13 +7,14 @@ using Strata.Control;
 using Strata.Control.Operations;
 using Strata.Daemon.Api;
 using Strata.Daemon.Move;
+using Strata.Node.Guest;
 
 namespace Strata.Daemon.Cluster;
 
 /// <summary>
 /// <c>strata move NAME --node TARGET</c> inside a cluster (docs/move.md "Inside a cluster"). The request reaches the
-/// node that runs the instance (relayed like every request about one instance); that node checks the target,
-/// writes the move marker under its own lease (<see cref="ClusterMoves"/>), and moves the instance to the target's
+/// node that runs the instance (relayed like every request about one instance); that node checks the target
+/// (<see cref="MoveTargetCheck"/>: online, the tier, a live guest's CPU model, free CPU and memory), writes the move marker under its own lease (<see cref="ClusterMoves"/>), and moves the instance to the target's
 /// API with the cluster token: live (a running vm or sandbox, the default for them) or cold. The target answers
 /// those calls with its local handlers because the marker names it (<see cref="IsMoveTargetAsync"/>). Once the target
 /// took the instance over (a cold move's move-in, a live move's confirm), one etcd transaction moves the assignment and
@@ -41,27 +42,11 @@ public static class ClusterMove
             options = MoveEndpoints.LiveOptions(request);
             MoveEndpoints.EnsureLiveMovable(service, project, name);
         }
-        var tier = service.Get(project, name).Tier.ToName();
-        var target = (await ClusterView.NodesAsync(cluster.Etcd, ct).ConfigureAwait(false)).FirstOrDefault(n => n.Name == to)
-            ?? throw StrataException.NotFound($"node '{to}' is not in the cluster; name one that 'strata node ls' lists");
-        if (target.Name == cluster.Name)
-        {
-            throw StrataException.Invalid("node", $"instance '{name}' already runs on node {to}; name another node (strata node ls)");
-        }
-        if (target.Record is not { } record)
-        {
-            throw new StrataException(ErrorKind.Unavailable, $"node {to} is offline; bring it back or name another node (strata node ls)");
-        }
-        if (target.Settings.Draining)
-        {
-            throw StrataException.Conflict($"node {to} is draining and takes nothing new; undrain it first (strata node undrain {to}) or name another node");
-        }
-        if (!record.Tiers.Any(t => t.Tier == tier))
-        {
-            throw StrataException.Invalid("node", $"node {to} does not offer the {tier} tier (it offers {string.Join(", ", record.Tiers.Select(t => t.Tier))}); name another node");
-        }
-        // A TLS node is reached over HTTPS with its certificate pinned as its record names it (refused here if it names none).
-        _ = ClusterPeer.ClientOptionsFor(record, cluster.Token, project);
+        var instance = service.Get(project, name);
+        var details = instance.Handle?.Data;
+        // Before anything starts: the target is there and takes this tier, runs a live guest's CPU model, and has room.
+        var record = await MoveTargetCheck.CheckAsync(cluster.Etcd, new MoveAsk(project, name, cluster.Name, to, instance.Tier.ToName(), live,
+            details?.GetValueOrDefault(GuestCpuDetails.AcceleratorKey), GuestCpuDetails.NamedModel(details?.GetValueOrDefault(GuestCpuDetails.ModelKey))), ct).ConfigureAwait(false);
         var marker = new MoveMarker(cluster.Name, to);
         await ClusterMoves.BeginAsync(cluster.Etcd, project, name, marker, cluster.Lease, ct).ConfigureAwait(false);
         var operation = operations.Start("move", name, project, async (op, opCt) =>

@@ -19,7 +19,9 @@ public sealed partial class ClusterNode : IAsyncDisposable
     private readonly NodeLoadPublisher _loads;
 
     /// <param name="etcd">The daemon's one connection to etcd (its projects and tokens use it too); disposed by the daemon.</param>
-    public ClusterNode(DaemonOptions daemon, EtcdConnection etcd, InstanceService instances, ProjectService projects, Strata.Control.Usage.UsageSampler usage, ILoggerFactory logs)
+    /// <param name="guest">The guest tiers' pipeline: its accelerator is the node's, and its guests start with the cluster's CPU baseline.</param>
+    public ClusterNode(DaemonOptions daemon, EtcdConnection etcd, InstanceService instances, ProjectService projects, Strata.Control.Usage.UsageSampler usage, ILoggerFactory logs,
+        Strata.Node.Guest.GuestPipeline? guest = null)
     {
         var options = daemon.Cluster ?? throw new ArgumentException("not a cluster node", nameof(daemon));
         Name = daemon.Node;
@@ -31,14 +33,23 @@ public sealed partial class ClusterNode : IAsyncDisposable
         Instances = new ClusterInstances(Etcd, Options);
         var advertise = options.Advertise ?? daemon.Listen!.ToString();
         var pin = daemon.TlsCertificate is { } cert ? CertificatePin(cert, daemon.TlsKey) : null;
-        _membership = new NodeMembership(Etcd, Options, () => Describe(daemon.Node, advertise, instances, daemon.Root) with { Tls = pin is not null, CertificateSha256 = pin },
+        _membership = new NodeMembership(Etcd, Options, () => Describe(daemon.Node, advertise, instances, daemon.Root) with { Tls = pin is not null, CertificateSha256 = pin, Cpu = _cpu, Accelerator = _cpu?.Accelerator },
             logs.CreateLogger<NodeMembership>());
         _agent = new NodeAgent(Etcd, _membership, new DaemonWorkloads(instances, projects), daemon.Node, logs.CreateLogger<NodeAgent>());
-        Leader = new SchedulerLeader(Etcd, Options, daemon.Node, new Strata.Scheduler.Scheduler(), logs.CreateLogger<SchedulerLeader>());
+        Scheduler = new Strata.Scheduler.Scheduler();
+        Leader = new SchedulerLeader(Etcd, Options, daemon.Node, Scheduler, logs.CreateLogger<SchedulerLeader>());
         ListCache = new InstanceListCache(Etcd, ClusterApi.Shape, logs.CreateLogger<InstanceListCache>());
         _loads = new NodeLoadPublisher(Etcd, _membership, daemon.Node, _ => Task.FromResult(Predictions(usage)),
             TimeSpan.FromSeconds(Math.Max(10, daemon.UsageIntervalSeconds)), logs.CreateLogger<NodeLoadPublisher>());
         _rebalancer = CreateRebalancer(options, logs);
+        _instances = instances;
+        _guest = guest;
+        _log = logs.CreateLogger<ClusterNode>();
+        if (guest is not null)
+        {
+            // KVM guests created on this node start with the cluster's baseline model (docs/cluster.md "CPU baseline").
+            guest.ClusterCpuModel = async ct => Baseline(await ClusterView.NodesAsync(Etcd, ct).ConfigureAwait(false)).Model;
+        }
     }
 
     public string Name { get; }
@@ -46,6 +57,9 @@ public sealed partial class ClusterNode : IAsyncDisposable
     public EtcdConnection Etcd { get; }
     public ClusterInstances Instances { get; }
     public SchedulerLeader Leader { get; }
+
+    /// <summary>The placement pipeline: the leader's, and the drain's choice of targets (<see cref="ClusterDrain"/>).</summary>
+    public Strata.Scheduler.Scheduler Scheduler { get; }
 
     /// <summary>What <c>GET /v1/instances</c> answers from: every instance already shaped, kept current by a watch.</summary>
     public InstanceListCache ListCache { get; }
@@ -72,6 +86,7 @@ public sealed partial class ClusterNode : IAsyncDisposable
     /// <summary>Joins (waits until etcd takes the node record), then starts the agent and the campaign.</summary>
     public async Task StartAsync(CancellationToken ct)
     {
+        _cpu = await ProbeCpuAsync(ct).ConfigureAwait(false);
         await _membership.StartAsync(ct).ConfigureAwait(false);
         ListCache.Start();
         _agent.Start();

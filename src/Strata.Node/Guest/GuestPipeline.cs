@@ -13,5 +13,15 @@ public sealed class GuestPipeline(string cacheDirectory, string qemuBinary = "qe
     public GuestAssets Assets { get; } = new(cacheDirectory, qemuBinary, locateKernel, busybox);
     public GuestRootDisks RootDisks { get; } = new(Path.Combine(cacheDirectory, "disks"));
 
+    /// <summary>
+    /// Set by a cluster node: the CPU model KVM guests start with (the cluster's baseline, docs/cluster.md "CPU
+    /// baseline"); null (a standalone daemon, or no baseline): <c>host</c>.
+    /// </summary>
+    public Func<CancellationToken, Task<string?>>? ClusterCpuModel { get; set; }
+
+    /// <summary>The <c>-cpu</c> model a new guest under <paramref name="accel"/> gets: the cluster's under KVM, else none.</summary>
+    public async Task<string?> CpuModelAsync(string accel, CancellationToken cancellationToken) =>
+        accel == Strata.Qemu.Accelerators.Kvm && ClusterCpuModel is { } model ? await model(cancellationToken).ConfigureAwait(false) : null;
+
     public void Dispose() => Assets.Dispose();
 }

@@ -23,6 +23,8 @@ public sealed record GuestMachine
     public string QemuBinary { get; init; } = "qemu-system-x86_64";
     public string Accel { get; init; } = Accelerators.Tcg;
     public int Cpus { get; init; } = 1;
+    /// <summary>Under KVM, the named CPU model (<see cref="QemuCommandLine.WithCpuModel"/>); null: <c>host</c>.</summary>
+    public string? CpuModel { get; init; }
     public int MemoryMiB { get; init; } = 256;
     public required string QmpSocket { get; init; }
     /// <summary>The guest's root disk; null: none (the initramfs is the root).</summary>
@@ -49,6 +51,7 @@ public sealed record GuestMachine
             .WithBinary(QemuBinary)
             .WithAccel(Accel)
             .WithCpus(Cpus)
+            .WithCpuModel(CpuModel)
             .WithMemoryMiB(MemoryMiB)
             .WithQmpSocket(QmpSocket)
             .WithBalloon(Balloon, FreePageReporting)

@@ -17,6 +17,11 @@ public sealed record VmConfig
     public string Machine { get; init; } = "pc";
     public string Accel { get; init; } = "tcg";
     public int Cpus { get; init; } = 1;
+    /// <summary>
+    /// Under KVM, the named CPU model chosen at create (the cluster's baseline, docs/cluster.md "CPU baseline"); null:
+    /// <c>host</c> (a standalone daemon) or QEMU's default (TCG). A live move's target starts the same <c>-cpu</c>.
+    /// </summary>
+    public string? CpuModel { get; init; }
     public int MaxCpus { get; init; } = 1;
     public int MemoryMiB { get; init; } = 256;
     public string? KernelPath { get; init; }

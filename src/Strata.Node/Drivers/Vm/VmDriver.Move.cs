@@ -78,7 +78,8 @@ public sealed partial class VmDriver : ILiveMoveDriver
         await File.WriteAllTextAsync(startedOnce, "", cancellationToken).ConfigureAwait(false);
         await IncomingVm.CreateDisksAsync(disks, "qemu-img", revert, cancellationToken).ConfigureAwait(false);
 
-        var handle = new DriverHandle { InstanceId = move.InstanceId, Directory = move.Directory };
+        // The details a later move checks the next target against: the same accelerator and -cpu as on the source.
+        var handle = new DriverHandle { InstanceId = move.InstanceId, Directory = move.Directory, Data = GuestCpuDetails.Add([], config.Accel, config.CpuModel) };
         var argv = IncomingVm.IncomingArgv(BuildArgv(config, move.Directory, loadvmTag: null, network));
         var started = await _supervised.LaunchAsync(handle, SupervisorConfigFor(handle, argv), cancellationToken).ConfigureAwait(false);
         // The whole receiving side goes with it: QEMU by its identity, the disk, the sockets.

@@ -103,7 +103,7 @@ public sealed partial class VmDriver
 
     /// <summary>
     /// 32 hex digits of SHA-256 over everything that shapes the guest up to the template point: guest init version,
-    /// machine, architecture, accelerator, memory, vCPUs (and hot-plug room), the kernel command line's head (TSC rate),
+    /// machine, architecture, accelerator, the named CPU model (a cluster's baseline), memory, vCPUs (and hot-plug room), the kernel command line's head (TSC rate),
     /// the devices (NIC, names disk, setup port, balloon), the image, and the base disk, kernel, initramfs and QEMU
     /// (path, size, date).
     /// </summary>
@@ -112,6 +112,12 @@ public sealed partial class VmDriver
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"vm guest-init v{guestInitVersion}\n");
         text.Append(CultureInfo.InvariantCulture, $"machine {config.Machine} arch {RuntimeInformation.OSArchitecture} accel {config.Accel}\n");
+        if (config.CpuModel is { } model)
+        {
+            // A cluster's baseline model (-cpu MODEL): a guest saved with -cpu host does not restore under it. Absent
+            // for host and TCG, so the keys of existing templates stay as they were.
+            text.Append(CultureInfo.InvariantCulture, $"cpu {model}\n");
+        }
         text.Append(CultureInfo.InvariantCulture, $"memory {config.MemoryMiB} cpus {config.Cpus} maxcpus {config.MaxCpus}\n");
         text.Append(CultureInfo.InvariantCulture, $"head {head} {TemplateArguments}\n");
         text.Append(CultureInfo.InvariantCulture, $"devices net={network is not null} names={network?.NamesDisk is not null} setup={config.SetupPort} balloon=True\n");

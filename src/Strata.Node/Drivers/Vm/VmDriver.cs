@@ -211,6 +211,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
             // arm64 on an amd64 host is always emulated; virt takes no vCPU hot-plug here.
             Machine = arm64 ? "virt" : config.Machine,
             Accel = arm64 ? Accelerators.Tcg : accel,
+            CpuModel = arm64 ? null : await _guest.CpuModelAsync(accel, cancellationToken).ConfigureAwait(false),
             Cpus = cpus,
             MaxCpus = arm64 ? cpus : Math.Max(cpus, _options.MaxCpus),
             MemoryMiB = memoryMiB,
@@ -232,6 +233,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
             data[NetworkKey] = tap.Network;
             data[AddressKey] = tap.Address;
         }
+        GuestCpuDetails.Add(data, config.Accel, config.CpuModel);
         revert.Add(() => File.Delete(configPath));
         await File.WriteAllBytesAsync(configPath, JsonSerializer.SerializeToUtf8Bytes(config, VmJsonContext.Default.VmConfig), cancellationToken).ConfigureAwait(false);
         LogCreated(request.Name, request.InstanceId, spec.Image, config.Kind, config.Accel, config.MemoryMiB, config.Cpus, config.Network ?? "none");
@@ -335,6 +337,7 @@ public sealed partial class VmDriver : IDriver, ISupervisedTier, ISnapshotDriver
             Machine = config.Machine switch { "q35" => QemuMachine.Q35, "virt" => QemuMachine.Virt, _ => QemuMachine.Pc },
             QemuBinary = config.QemuBinary,
             Accel = config.Accel,
+            CpuModel = config.CpuModel,
             Cpus = config.Cpus,
             MemoryMiB = config.MemoryMiB,
             QmpSocket = Path.Combine(dir, QmpSocketName),
