@@ -54,7 +54,8 @@ public sealed partial class InstanceService
         });
         // Registered first: an import cancelled as it finished still leaves nothing there (a half import the target undoes itself).
         revert.AddAsync(() => destination.RemoveImageAsync(image.Name, image.Id, CancellationToken.None));
-        var sent = new Progress<long>(bytes => progress?.Report(new ColdMoveStep("sending-image", 1, ColdMoveSteps, $"sending image {image.Name} to {destination.Name}")
+        // Reported on the writer's thread, in order (Progress<T> would post to the pool and could land after "image-sent").
+        var sent = new InlineProgress<long>(bytes => progress?.Report(new ColdMoveStep("sending-image", 1, ColdMoveSteps, $"sending image {image.Name} to {destination.Name}")
         {
             ImageBytes = bytes,
             ImageTotal = image.Bytes,
@@ -70,4 +71,10 @@ public sealed partial class InstanceService
 
         static string Short(string id) => id.Length > 19 ? id[..19] : id;
     }
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that reports on the caller's thread, in order.</summary>
+internal sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Strata.Client;
 using Strata.Testing;
+using Xunit.Abstractions;
 
 namespace Strata.Vm.Tests;
 
@@ -13,7 +14,7 @@ namespace Strata.Vm.Tests;
 /// guest-seen downtime above zero and below the whole move, RAM and disk bytes sent, and their medians; afterwards
 /// neither daemon keeps the VM.
 /// </summary>
-public sealed class MigrationBenchCliTests
+public sealed class MigrationBenchCliTests(ITestOutputHelper output)
 {
     private static readonly string s_tag = string.Concat(Enumerable.Range(0, 4).Select(_ => (char)('a' + Random.Shared.Next(26))));
 
@@ -38,6 +39,8 @@ public sealed class MigrationBenchCliTests
 
             var (code, stdout, stderr) = Cli(a.Socket, "bench", "--migration", "--moves", "2", "--to-address", b.Address, "--to-token", token, "--from-address", a.Address, "--json");
             Assert.True(code == 0, $"strata bench --migration exited {code}: {stderr}");
+            output.WriteLine(stderr);
+            output.WriteLine(stdout);
             using var doc = JsonDocument.Parse(stdout);
             var report = doc.RootElement;
             var moves = report.GetProperty("moves").EnumerateArray().ToList();
