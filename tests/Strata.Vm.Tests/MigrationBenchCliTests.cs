@@ -51,7 +51,8 @@ public sealed class MigrationBenchCliTests(ITestOutputHelper output)
                 var whole = move.GetProperty("wholeMoveSeconds").GetDouble() * 1000;
                 Assert.InRange(downtime, 0.001, whole);
                 Assert.True(move.GetProperty("largestGapMs").GetDouble() >= downtime, move.ToString());
-                Assert.True(move.GetProperty("qemuDowntimeMs").GetDouble() > 0, move.ToString());
+                // QEMU's own figure: 0 is a value it reports for an idle guest (seen here under TCG), never above the whole move.
+                Assert.InRange(move.GetProperty("qemuDowntimeMs").GetDouble(), 0, whole);
                 Assert.True(move.GetProperty("ramBytes").GetInt64() > 1 << 20, move.ToString());
                 Assert.True(move.GetProperty("diskBytes").GetInt64() > 0, move.ToString());
             }
