@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Strata.Bench.Core;
 using Strata.Client;
 using Strata.Contracts;
 
@@ -22,7 +23,7 @@ namespace Strata.Bench.Migration;
 internal static class DaemonMoves
 {
     private const string Name = "mvbench";
-    private const string Counter = "i=0; while :; do i=$((i+1)); echo $i; usleep 10000; done";
+    private const string Counter = MigrationBench.Counter;
     private const string Dirtier = "dd if=/dev/urandom of=/tmp/src bs=1M count=5 2>/dev/null; "
         + "(k=0; while :; do dd if=/tmp/src of=/tmp/dst bs=1M count=5 seek=$((k*5)) conv=notrunc 2>/dev/null; k=$(((k+1)%12)); usleep 100000; done) & " + Counter;
 
@@ -80,48 +81,12 @@ internal static class DaemonMoves
         }
     }
 
-    private static async Task CreateAsync(StrataClient client, string script)
-    {
-        await client.CreateAsync(new InstanceSpec
-        {
-            Name = Name, Tier = "vm", Image = "busybox:latest", Args = ["sh", "-c", script],
-            Resources = new ResourceSpec { MemoryBytes = 256L << 20 },
-        });
-        var deadline = Stopwatch.StartNew();
-        while ((await LinesAsync(client)).Count < 50)
-        {
-            if (deadline.Elapsed > TimeSpan.FromMinutes(3))
-            {
-                throw new InvalidOperationException("the VM's counter never started");
-            }
-            await Task.Delay(200);
-        }
-    }
+    private static Task CreateAsync(StrataClient client, string script) => MigrationBench.CreateAsync(client, Name, script, 256L << 20);
 
+    /// <summary>One move measured by <see cref="MigrationBench.MoveAsync"/>, with the source's <c>moved</c> event printed.</summary>
     private static async Task<(MoveResult, double, double, double)> MoveAsync(Daemon from, Daemon to, string? bandwidth)
     {
-        // The source's log is removed with its copy: it is followed live through the move.
         using var stop = new CancellationTokenSource();
-        var sourceLines = new List<(DateTimeOffset Time, long Value)>();
-        var follow = Task.Run(async () =>
-        {
-            try
-            {
-                await foreach (var frame in from.Client.LogsAsync(Name, follow: true, ct: stop.Token))
-                {
-                    if (frame.Log is { } log && long.TryParse(log.Text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
-                    {
-                        lock (sourceLines)
-                        {
-                            sourceLines.Add((log.Time, v));
-                        }
-                    }
-                }
-            }
-            catch (Exception e) when (e is StrataApiException or OperationCanceledException or HttpRequestException or IOException)
-            {
-            }
-        });
         var events = new List<InstanceEvent>();
         var listen = Task.Run(async () =>
         {
@@ -139,71 +104,27 @@ internal static class DaemonMoves
             {
             }
         });
-        await Task.Delay(500);
-        var wall = Stopwatch.StartNew();
-        var op = await from.Client.MoveAsync(Name, new MoveRequest { ToAddress = to.Address, ToToken = to.Token, Bandwidth = bandwidth });
-        while (!OperationStatusNames.IsFinished(op.Status))
+        try
         {
-            op = await from.Client.WaitOperationAsync(op.Id, TimeSpan.FromSeconds(30));
+            var (move, result) = await MigrationBench.MoveAsync(from.Side, to.Side, Name, bandwidth, 0);
+            lock (events)
+            {
+                var moved = events.LastOrDefault(e => e.Type == "moved" && e.Instance == Name);
+                Console.WriteLine($"  the source's moved event: {moved?.Reason ?? "(none received)"}");
+            }
+            return (result, move.GuestDowntimeMs, move.LargestGapMs, move.WholeMoveSeconds);
         }
-        if (op.Status != OperationStatusNames.Succeeded)
+        finally
         {
             await stop.CancelAsync();
-            throw new InvalidOperationException($"the move {op.Status}: {op.Error?.Detail}");
+            await listen;
         }
-        var wallSeconds = wall.Elapsed.TotalSeconds;
-        var result = op.Result!.Value.Deserialize(StrataJsonContext.Default.MoveResult)!;
-        var targetLines = new List<(DateTimeOffset Time, long Value)>();
-        var deadline = Stopwatch.StartNew();
-        while (targetLines.Count < 30 && deadline.Elapsed < TimeSpan.FromSeconds(60))
-        {
-            await Task.Delay(200);
-            targetLines = await LinesAsync(to.Client);
-        }
-        await Task.Delay(300);
-        await stop.CancelAsync();
-        await Task.WhenAll(follow, listen);
-        List<(DateTimeOffset Time, long Value)> before;
-        lock (sourceLines)
-        {
-            before = [.. sourceLines];
-        }
-        if (before.Count == 0 || targetLines.Count == 0 || targetLines[0].Value <= before[^1].Value - 1000)
-        {
-            throw new InvalidOperationException($"the counter did not continue ({before.Count} lines on the source, {targetLines.Count} on the target)");
-        }
-        var all = before.Concat(targetLines.Where(t => t.Value > before[^1].Value)).ToList();
-        var switchGap = (targetLines.First(t => t.Value > before[^1].Value).Time - before[^1].Time).TotalMilliseconds;
-        var largest = all.Zip(all.Skip(1), (a, b) => (b.Time - a.Time).TotalMilliseconds).DefaultIfEmpty(0).Max();
-        lock (events)
-        {
-            var moved = events.LastOrDefault(e => e.Type == "moved" && e.Instance == Name);
-            Console.WriteLine($"  the source's moved event: {moved?.Reason ?? "(none received)"}");
-        }
-        return (result, switchGap, largest, wallSeconds);
-    }
-
-    private static async Task<List<(DateTimeOffset Time, long Value)>> LinesAsync(StrataClient client)
-    {
-        var lines = new List<(DateTimeOffset, long)>();
-        await foreach (var frame in client.LogsAsync(Name))
-        {
-            if (frame.Log is { } log && long.TryParse(log.Text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
-            {
-                lines.Add((log.Time, v));
-            }
-        }
-        return lines;
     }
 
     private static string Describe((MoveResult Result, double GuestGapMs, double LargestGapMs, double WallSeconds) m) => string.Create(CultureInfo.InvariantCulture,
         $"guest-seen downtime {m.GuestGapMs:0} ms (largest gap {m.LargestGapMs:0} ms), whole move {m.WallSeconds:0.00} s (engine {m.Result.TotalSeconds:0.00} s), QEMU downtime {m.Result.DowntimeMs:0} ms, RAM {m.Result.RamBytes / 1048576.0:0.0} MiB, disk {m.Result.DiskBytes / 1048576.0:0.0} MiB processed, {m.Result.Iterations} passes, throttle up to {m.Result.MaxThrottlePercent} %");
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var s = values.Order().ToList();
-        return s.Count == 0 ? 0 : s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
-    }
+    private static double Median(IEnumerable<double> values) => BenchStatistics.Median(values);
 
     private static string Load() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 
@@ -226,6 +147,7 @@ internal static class DaemonMoves
         public string Address { get; }
         public StrataClient Client { get; }
         public string Token => File.ReadAllText(Path.Combine(Root, "admin.token")).Trim();
+        public MigrationSide Side => new(Node, Client, new MoveRequest { ToAddress = Address, ToToken = Token });
 
         public static async Task<Daemon> StartAsync(string bin, string dir, string node)
         {

@@ -7,7 +7,7 @@ using Strata.Contracts;
 namespace Strata.Cli;
 
 /// <summary><c>strata bench</c>: the article's comparison tables, measured on this machine (docs/bench.md).</summary>
-internal static class BenchCommands
+internal static partial class BenchCommands
 {
     /// <summary>How long Ctrl-C waits for the bench to remove its instances before the process ends anyway.</summary>
     public static readonly TimeSpan CleanupGrace = TimeSpan.FromSeconds(120);
@@ -27,6 +27,10 @@ internal static class BenchCommands
         {
             quick, json, report, tiers, runs, noBaselines, noSave, budget, clean,
         };
+        foreach (var option in MigrationOptions())
+        {
+            command.Options.Add(option);
+        }
         command.SetAction(async (parse, ct) => await StrataCli.Guard(async () =>
         {
             if (parse.GetValue(clean))
@@ -35,6 +39,10 @@ internal static class BenchCommands
                 var removed = await BenchEngine.RemoveLeftoversAsync(cleaner, ct);
                 Console.WriteLine(removed.Count > 0 ? BenchEngine.LeftoversRemoved(removed) : "no leftovers of an interrupted bench run");
                 return 0;
+            }
+            if (parse.GetValue(s_migration))
+            {
+                return await RunMigrationAsync(parse, parse.GetValue(json), parse.GetValue(report), ct);
             }
             var options = parse.GetValue(quick) ? BenchOptions.QuickProfile : new BenchOptions();
             if (parse.GetValue(runs) is { } n)
@@ -102,17 +110,8 @@ internal static class BenchCommands
             }
             if (parse.GetValue(report) is { } file)
             {
-                try
-                {
-                    var full = Path.GetFullPath(file);
-                    Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-                    File.WriteAllText(full, HtmlReport.Render(result));
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    // The measurements are done and stored: say what went wrong with the page, still print the tables.
-                    Console.Error.WriteLine($"strata: cannot write the report {file}: {e.Message}");
-                }
+                // The measurements are done and stored: a page that cannot be written is said, the tables still print.
+                WriteReport(file, () => HtmlReport.Render(result));
             }
             if (asJson)
             {
@@ -146,14 +145,7 @@ internal static class BenchCommands
         }
         foreach (var table in new[] { BenchTables.Article(report), BenchTables.StartLatency(report) })
         {
-            Console.WriteLine();
-            Console.WriteLine(table.Title);
-            var t = InstanceCommands.NewTable([.. table.Header.Select(h => h.ToUpperInvariant())]);
-            foreach (var row in table.Rows)
-            {
-                t.AddRow([.. row.Select(InstanceCommands.Cell)]);
-            }
-            AnsiConsole.Write(t);
+            PrintTable(table);
         }
         foreach (var note in report.Notes)
         {

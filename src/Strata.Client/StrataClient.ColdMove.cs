@@ -25,13 +25,18 @@ public sealed partial class StrataClient
     public Task<VolumeArrival> CheckMoveVolumeAsync(string volume, string digest, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, Q($"v1/volumes/{N(volume)}/move-in", $"check=true&digest={N(digest)}"), null, StrataJsonContext.Default.VolumeArrival, ct);
 
-    /// <summary>Daemon to daemon, a cold move carrying a managed volume: its packed files (<paramref name="archive"/>) into this project's store.</summary>
-    public async Task<VolumeArrival> MoveVolumeInAsync(string volume, string archive, string digest, CancellationToken ct = default)
+    /// <summary>Daemon to daemon, a cold move carrying a managed volume: its packed files (<paramref name="archive"/>) and its Docker labels into this project's store.</summary>
+    public async Task<VolumeArrival> MoveVolumeInAsync(string volume, string archive, string digest, IReadOnlyDictionary<string, string>? labels = null, CancellationToken ct = default)
     {
+        var query = $"digest={N(digest)}";
+        if (labels is { Count: > 0 })
+        {
+            query += "&labels=" + Uri.EscapeDataString(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>(labels), StrataJsonContext.Default.DictionaryStringString));
+        }
         using var body = File.OpenRead(archive);
         using var content = new StreamContent(body);
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-tar");
-        return await SendAsync(HttpMethod.Post, Q($"v1/volumes/{N(volume)}/move-in", $"digest={N(digest)}"), content, StrataJsonContext.Default.VolumeArrival, ct).ConfigureAwait(false);
+        return await SendAsync(HttpMethod.Post, Q($"v1/volumes/{N(volume)}/move-in", query), content, StrataJsonContext.Default.VolumeArrival, ct).ConfigureAwait(false);
     }
 
     /// <summary>Daemon to daemon, the undo of <see cref="MoveVolumeInAsync"/>: removes the volume it created unless an instance mounts it.</summary>

@@ -49,6 +49,14 @@ public sealed partial class StrataClient
         return ImportAsync(new DirectoryTarContent(Path.GetFullPath(directory)), "rootfs", name, ct);
     }
 
+    /// <summary>
+    /// Imports an archive that <paramref name="write"/> writes as the request goes (chunked; nothing is held whole in
+    /// memory): daemon to daemon, a cold move streaming an image from its store. Cancelling <paramref name="ct"/>
+    /// aborts the request, and the target keeps nothing of it.
+    /// </summary>
+    public Task<ImageList> ImportImageAsync(Func<Stream, CancellationToken, Task> write, string? name = null, CancellationToken ct = default) =>
+        ImportAsync(new WriterContent(write), "archive", name, ct);
+
     private Task<ImageList> ImportAsync(HttpContent body, string kind, string? name, CancellationToken ct)
     {
         body.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
@@ -131,6 +139,22 @@ public sealed partial class StrataClient
     }
 
     /// <summary>A directory written as a tar stream while it is sent (chunked): entries sorted, links not followed.</summary>
+    /// <summary>A request body its writer produces as it is sent (length unknown: chunked).</summary>
+    private sealed class WriterContent(Func<Stream, CancellationToken, Task> write) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
+            write(stream, cancellationToken);
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = -1;
+            return false;
+        }
+    }
+
     private sealed class DirectoryTarContent(string directory) : HttpContent
     {
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>

@@ -161,6 +161,9 @@ public sealed partial class StrataClient : IDisposable
 
     public string Endpoint => _options.Host?.ToString() ?? $"unix:{_options.Socket}";
 
+    /// <summary>The project every call names (null: the caller's own, or the default project).</summary>
+    public string? Project => _options.Project;
+
     private string Q(string path, string? query = null)
     {
         var sep = path.Contains('?', StringComparison.Ordinal) ? '&' : '?';

@@ -44,6 +44,10 @@ public sealed record MoveResult
     public IReadOnlyList<string>? Volumes { get; init; }
     /// <summary>Carried volumes the source kept, and why (another instance there still mounts it).</summary>
     public IReadOnlyList<string>? VolumesKeptHere { get; init; }
+    /// <summary>A cold move: the image the target lacked and the move sent to its image store (name and ID), or null.</summary>
+    public string? Image { get; init; }
+    /// <summary>The bytes of that image (its blobs).</summary>
+    public long ImageBytes { get; init; }
     /// <summary>Why the move took <see cref="Mode"/> (e.g. a sandbox's machine type migrates live).</summary>
     public string? ModeReason { get; init; }
     public double TotalSeconds { get; init; }

@@ -29,15 +29,31 @@ public interface IColdMoveDestination
     /// <summary>Before anything stops: refuses (409, naming the volume and the fix) when the destination's project has a volume of that name with other content.</summary>
     Task CheckVolumeAsync(string volume, string digest, CancellationToken cancellationToken);
 
-    /// <summary>Puts a managed volume's packed files in the destination's store for the project (kept as it is when the same content is there).</summary>
-    Task<VolumeArrival> MoveVolumeInAsync(string volume, string archive, string digest, CancellationToken cancellationToken);
+    /// <summary>Puts a managed volume's packed files and its labels in the destination's store for the project (kept as it is when the same content is there).</summary>
+    Task<VolumeArrival> MoveVolumeInAsync(string volume, string archive, string digest, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken);
 
     /// <summary>The undo of <see cref="MoveVolumeInAsync"/> that created the volume: removes it there unless an instance mounts it.</summary>
     Task RemoveVolumeAsync(string volume, CancellationToken cancellationToken);
+
+    /// <summary>The ID of the image <paramref name="reference"/> names on the destination, or null when it has none.</summary>
+    Task<string?> ImageIdAsync(string reference, CancellationToken cancellationToken);
+
+    /// <summary>Streams an image (<paramref name="write"/> writes its OCI layout tar) into the destination's image store, under its name.</summary>
+    Task ImportImageAsync(CarriedImage image, Func<Stream, CancellationToken, Task> write, CancellationToken cancellationToken);
+
+    /// <summary>The undo of <see cref="ImportImageAsync"/>: removes the name there if it names <paramref name="id"/> and no instance uses it.</summary>
+    Task RemoveImageAsync(string name, string id, CancellationToken cancellationToken);
 }
 
 /// <summary>One step of a cold move, for the operation's progress.</summary>
-public sealed record ColdMoveStep(string Phase, int Step, int Steps, string Message);
+public sealed record ColdMoveStep(string Phase, int Step, int Steps, string Message)
+{
+    /// <summary>While an image the destination lacks is sent: its bytes sent so far (else null).</summary>
+    public long? ImageBytes { get; init; }
+
+    /// <summary>The size of that image.</summary>
+    public long ImageTotal { get; init; }
+}
 
 public sealed partial class InstanceService
 {
@@ -102,6 +118,8 @@ public sealed partial class InstanceService
         });
         // Before anything stops: a volume the target has under the same name with other content refuses the move.
         await CheckVolumesAsync(project, volumes, destination, cancellationToken).ConfigureAwait(false);
+        // Still before the stop (no downtime): the image goes along when the target lacks it.
+        var image = await CarryImageAsync(name, record.Spec, destination, progress, revert, cancellationToken).ConfigureAwait(false);
         TryDeleteDirectory(work);
         Directory.CreateDirectory(work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         if (plan.Capture == ColdMoveCapture.WhileRunning)
@@ -167,7 +185,9 @@ public sealed partial class InstanceService
                 Project = project,
                 To = destination.Name,
                 Mode = "cold",
-                Carried = CarriedWithVolumes(plan.Carries, volumes),
+                Carried = CarriedWithVolumes(plan.Carries, volumes) + (image is null ? "" : $"; image {image.Name}"),
+                Image = image is null ? null : $"{image.Name} ({image.Id})",
+                ImageBytes = image?.Bytes ?? 0,
                 Volumes = volumes.Count == 0 ? null : [.. volumes.Select(v => v.Name)],
                 VolumesKeptHere = kept.Count == 0 ? null : kept,
                 TotalSeconds = clock.Elapsed.TotalSeconds,
@@ -270,6 +290,9 @@ public sealed partial class InstanceService
 
     [LoggerMessage(EventId = 2051, Level = LogLevel.Information, Message = "instance {Name} of project {Project} moved cold to {Destination} in {Seconds:0.00} s; removed here")]
     private partial void LogColdMovedOut(string name, string project, string destination, double seconds);
+
+    [LoggerMessage(EventId = 2081, Level = LogLevel.Information, Message = "cold move of instance {Name}: sent image {Image} ({ImageId}, {Bytes} bytes) to {Destination}, which lacked it")]
+    private partial void LogColdMoveCarriedImage(string name, string image, string imageId, string destination, long bytes);
 
     [LoggerMessage(EventId = 2052, Level = LogLevel.Information, Message = "instance {Name} of project {Project} arrived by a cold move")]
     private partial void LogColdMovedIn(string name, string project);

@@ -15,6 +15,9 @@ public interface IManagedVolumes
     /// <summary>A digest of the volume's files (paths, kinds, modes, link targets, bytes).</summary>
     string Digest(string project, string name);
 
+    /// <summary>The volume's Docker labels (none: empty).</summary>
+    IReadOnlyDictionary<string, string> Labels(string project, string name);
+
     /// <summary>Packs the volume's files into <paramref name="archive"/> with their owners, modes and xattrs.</summary>
     Task PackAsync(string project, string name, string archive);
 
@@ -61,7 +64,7 @@ public sealed partial class InstanceService
             try
             {
                 await ManagedVolumes!.PackAsync(project, volume, archive).ConfigureAwait(false);
-                var arrival = await destination.MoveVolumeInAsync(volume, archive, ManagedVolumes.Digest(project, volume), cancellationToken).ConfigureAwait(false);
+                var arrival = await destination.MoveVolumeInAsync(volume, archive, ManagedVolumes.Digest(project, volume), ManagedVolumes.Labels(project, volume), cancellationToken).ConfigureAwait(false);
                 if (arrival.Created)
                 {
                     revert.AddAsync(() => destination.RemoveVolumeAsync(volume, CancellationToken.None));

@@ -188,6 +188,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 : new CgroupFavorDynMods.Result(CgroupFavorDynMods.IsEnabled(), "left as it is (--no-favordynmods)");
             var service = app.Services.GetRequiredService<InstanceService>();
             service.ManagedVolumes = app.Services.GetRequiredService<DockerApi.DockerVolumes>(); // what cold moves carry
+            service.MovableImages = new Move.StoreImages(app.Services.GetRequiredService<ImageStore>()); // and the image, when the target lacks it
             await service.Drivers.FingerprintAllAsync(cancellationToken).ConfigureAwait(false);
             await CheckClusterTokenAsync(app.Services, cancellationToken).ConfigureAwait(false);
             await app.Services.GetRequiredService<ProjectService>().InitializeAsync(cancellationToken).ConfigureAwait(false);

@@ -106,13 +106,17 @@ public sealed class ColdMoveModesTests(ContainerFixture fx)
         return op;
     }
 
-    internal static async Task<Process> StartDaemonAsync(ContainerFixture fx, string root, string node, int? listen, IEnumerable<string> dockerSockets)
+    /// <summary>A published daemon; <paramref name="busyboxDirectory"/> false leaves out the fixture's busybox directory image (its image store alone resolves images).</summary>
+    internal static async Task<Process> StartDaemonAsync(ContainerFixture fx, string root, string node, int? listen, IEnumerable<string> dockerSockets, bool busyboxDirectory = true)
     {
         List<string> args =
         [
-            "--root", root, "--socket", root + ".sock", "--node", node, .. dockerSockets, "--log-max-size", "1M",
-            "--image", $"busybox={fx.Rootfs}", "--supervisor", fx.Supervisor!,
+            "--root", root, "--socket", root + ".sock", "--node", node, .. dockerSockets, "--log-max-size", "1M", "--supervisor", fx.Supervisor!,
         ];
+        if (busyboxDirectory)
+        {
+            args.AddRange(["--image", $"busybox={fx.Rootfs}"]);
+        }
         if (listen is { } port)
         {
             args.AddRange(["--listen", $"127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"]);

@@ -48,7 +48,7 @@ public sealed class ColdMoveVolumeTests(ContainerFixture fx)
             using var otherDocker = Docker(b + ".other.sock");
             await targetClient.CreateProjectAsync(new CreateProjectRequest { Name = "mv30other" });
 
-            var data = await CreateVolumeAsync(sourceDocker, "data");
+            var data = await CreateVolumeAsync(sourceDocker, "data", """{"team":"mv30","tier":"gold"}""");
             var shared = await CreateVolumeAsync(sourceDocker, "shared");
             await sourceClient.CreateAsync(new InstanceSpec
             {
@@ -108,6 +108,13 @@ public sealed class ColdMoveVolumeTests(ContainerFixture fx)
             Assert.StartsWith(b + "/", there, StringComparison.Ordinal);
             Assert.Equal("moved-data\n", File.ReadAllText(Path.Combine(there, "hello")));
             Assert.Contains(there, (await targetClient.GetAsync("app")).Spec!.Mounts!.Select(m => m.Source));
+            // The volume's Docker labels went along.
+            using (var volume = JsonDocument.Parse(await targetDocker.GetStringAsync("/volumes/data")))
+            {
+                var labels = volume.RootElement.GetProperty("Labels");
+                Assert.Equal("mv30", labels.GetProperty("team").GetString());
+                Assert.Equal("gold", labels.GetProperty("tier").GetString());
+            }
 
             // The source: "data" is gone, "shared" stays for keeper, app is gone.
             Assert.Equal(HttpStatusCode.NotFound, (await sourceDocker.GetAsync("/volumes/data")).StatusCode);
@@ -149,9 +156,9 @@ public sealed class ColdMoveVolumeTests(ContainerFixture fx)
     })
     { BaseAddress = new Uri("http://docker") };
 
-    private static async Task<string> CreateVolumeAsync(HttpClient docker, string name)
+    private static async Task<string> CreateVolumeAsync(HttpClient docker, string name, string labels = "{}")
     {
-        using var content = new StringContent($$"""{"Name":"{{name}}"}""", Encoding.UTF8, "application/json");
+        using var content = new StringContent($$"""{"Name":"{{name}}","Labels":{{labels}}}""", Encoding.UTF8, "application/json");
         using var response = await docker.PostAsync("/volumes/create", content);
         Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
         return await VolumePathAsync(docker, name);

@@ -282,7 +282,7 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
         TestEnvironment.EventuallyAsync(condition, timeout, TimeSpan.FromMilliseconds(200));
 
     /// <summary>A QEMU whose command line names a path under <paramref name="root"/> runs.</summary>
-    private static bool QemuOf(string root)
+    internal static bool QemuOf(string root)
     {
         foreach (var dir in Directory.GetDirectories("/proc"))
         {

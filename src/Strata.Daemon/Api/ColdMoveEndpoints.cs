@@ -65,7 +65,7 @@ public static class ColdMoveEndpoints
             return Results.Json(InstanceEndpoints.ToInfo(record), StrataJsonContext.Default.InstanceInfo);
         }).WithTags("instances").Accepts<Stream>("application/x-tar").Produces<InstanceInfo>()
             .WithSummary("Daemon to daemon, the switch of a cold move: the instance created for it (not started) takes the captured state (a tar, ?state=true) and starts (?start=true) or keeps it in place.");
-        app.MapPost("/v1/volumes/{volume}/move-in", async (string volume, string digest, bool? check, HttpContext http, DockerApi.DockerVolumes volumes) =>
+        app.MapPost("/v1/volumes/{volume}/move-in", async (string volume, string digest, bool? check, string? labels, HttpContext http, DockerApi.DockerVolumes volumes) =>
         {
             var project = InstanceEndpoints.Project(http);
             if (check == true)
@@ -76,10 +76,10 @@ public static class ColdMoveEndpoints
             {
                 limit.MaxRequestBodySize = null; // a volume's files; the target's disk is the limit
             }
-            var arrival = await volumes.MoveInAsync(project, volume, http.Request.Body, digest, http.RequestAborted);
+            var arrival = await volumes.MoveInAsync(project, volume, http.Request.Body, digest, ParseLabels(labels), http.RequestAborted);
             return Results.Json(arrival, StrataJsonContext.Default.VolumeArrival);
         }).WithTags("instances").Accepts<Stream>("application/x-tar").Produces<VolumeArrival>()
-            .WithSummary("Daemon to daemon, a cold move carrying a managed volume: ?check=true refuses (409) a volume of that name with other content; otherwise the packed files (a tar) become the project's volume here.");
+            .WithSummary("Daemon to daemon, a cold move carrying a managed volume: ?check=true refuses (409) a volume of that name with other content; otherwise the packed files (a tar) become the project's volume here, with its Docker labels (?labels=, a JSON object).");
         app.MapDelete("/v1/volumes/{volume}/move-in", (string volume, HttpContext http, DockerApi.DockerVolumes volumes, InstanceService service) =>
         {
             var project = InstanceEndpoints.Project(http);
@@ -89,11 +89,33 @@ public static class ColdMoveEndpoints
             .WithSummary("Daemon to daemon, the undo of a cold move's volume: removes the volume it created unless an instance mounts it.");
     }
 
+    /// <summary>A carried volume's Docker labels (<c>?labels=</c>, a JSON object of strings), or none.</summary>
+    private static Dictionary<string, string> ParseLabels(string? labels)
+    {
+        if (string.IsNullOrEmpty(labels))
+        {
+            return [];
+        }
+        try
+        {
+            return JsonSerializer.Deserialize(labels, StrataJsonContext.Default.DictionaryStringString) ?? [];
+        }
+        catch (JsonException e)
+        {
+            throw StrataException.Invalid("labels", $"is not a JSON object of strings ({e.Message}); send the volume's labels as {{\"key\":\"value\"}}");
+        }
+    }
+
     /// <summary>The cold move's steps as the operation's one item.</summary>
     internal sealed class StepReporter(Operation operation) : IProgress<ColdMoveStep>
     {
         public void Report(ColdMoveStep step)
         {
+            if (step.ImageBytes is { } bytes)
+            {
+                // The image the target lacked, in bytes, as its own item beside the move's steps.
+                operation.Report(new ProgressItem("image", "image", step.Phase, bytes, step.ImageTotal) { Message = step.Message }, always: step.Phase != "sending-image" || bytes == 0);
+            }
             operation.Report(new ProgressItem("move", "move", step.Phase, step.Step, step.Steps) { Message = step.Message }, always: true);
             operation.SetMessage(step.Message);
         }

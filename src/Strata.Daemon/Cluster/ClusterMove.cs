@@ -194,10 +194,17 @@ public static class ClusterMove
 
         public Task CheckVolumeAsync(string volume, string digest, CancellationToken cancellationToken) => inner.CheckVolumeAsync(volume, digest, cancellationToken);
 
-        public Task<VolumeArrival> MoveVolumeInAsync(string volume, string archive, string digest, CancellationToken cancellationToken) =>
-            inner.MoveVolumeInAsync(volume, archive, digest, cancellationToken);
+        public Task<VolumeArrival> MoveVolumeInAsync(string volume, string archive, string digest, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
+            inner.MoveVolumeInAsync(volume, archive, digest, labels, cancellationToken);
 
         public Task RemoveVolumeAsync(string volume, CancellationToken cancellationToken) => inner.RemoveVolumeAsync(volume, cancellationToken);
+
+        public Task<string?> ImageIdAsync(string reference, CancellationToken cancellationToken) => inner.ImageIdAsync(reference, cancellationToken);
+
+        public Task ImportImageAsync(CarriedImage image, Func<Stream, CancellationToken, Task> write, CancellationToken cancellationToken) =>
+            inner.ImportImageAsync(image, write, cancellationToken);
+
+        public Task RemoveImageAsync(string image, string id, CancellationToken cancellationToken) => inner.RemoveImageAsync(image, id, cancellationToken);
     }
 
     /// <summary>

@@ -19,6 +19,8 @@ internal sealed partial class DockerVolumes
 
     public string Digest(string project, string name) => FileTreeArchive.Digest(PathOf(project, name));
 
+    public IReadOnlyDictionary<string, string> Labels(string project, string name) => Get(project, name).Labels;
+
     public Task PackAsync(string project, string name, string archive) =>
         FileTreeArchive.PackAsync(PathOf(project, name), archive, $"packing volume {name}");
 
@@ -47,9 +49,9 @@ internal sealed partial class DockerVolumes
 
     /// <summary>
     /// Takes a carried volume's packed files (<paramref name="body"/>) into this project's store, with their owners and
-    /// modes. The files are extracted beside the store and moved in last, so a failure leaves no volume behind.
+    /// modes, and its Docker labels (a volume already here with the same files keeps its own). The files are extracted beside the store and moved in last, so a failure leaves no volume behind.
     /// </summary>
-    public async Task<VolumeArrival> MoveInAsync(string project, string name, Stream body, string digest, CancellationToken cancellationToken)
+    public async Task<VolumeArrival> MoveInAsync(string project, string name, Stream body, string digest, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
     {
         var check = CheckMoveIn(project, name, digest);
         if (!check.Created)
@@ -80,7 +82,8 @@ internal sealed partial class DockerVolumes
                 }
                 var dir = VolumeDirectory(project, name);
                 Directory.CreateDirectory(dir);
-                File.WriteAllText(Path.Combine(dir, "labels.json"), "{}");
+                File.WriteAllText(Path.Combine(dir, "labels.json"),
+                    System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>(labels), DockerJsonContext.Default.DictionaryStringString));
                 Directory.Move(data, PathOf(project, name)); // last: its existence is the volume's
             }
             return check;
