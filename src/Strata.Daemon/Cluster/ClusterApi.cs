@@ -23,7 +23,7 @@ public static class ClusterApi
         var cluster = http.RequestServices.GetService<ClusterNode>();
         var path = http.Request.Path.Value ?? "";
         if (cluster is null || !(path.StartsWith("/v1/instances", StringComparison.Ordinal) || path.StartsWith("/v1/cluster", StringComparison.Ordinal)
-            || path.StartsWith("/v1/operations/", StringComparison.Ordinal)))
+            || path == "/v1/operations" || path.StartsWith("/v1/operations/", StringComparison.Ordinal)))
         {
             await next(http).ConfigureAwait(false);
             return;
