@@ -234,7 +234,12 @@ public sealed partial class NodeAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes the state of each local copy whose state (or lease) changed since it was last written.</summary>
+    /// <summary>
+    /// Writes the state of each local copy whose state (or lease) changed since it was last written, and removes the
+    /// report of each copy that is no longer here: one removed as stale, or by its own move after the switch (which
+    /// deleted the report once, but a copy still being torn down then may have been reported again). A failed run's
+    /// <c>error</c> report has no copy and stays until its assignment goes.
+    /// </summary>
     private async Task ReportLockedAsync(CancellationToken ct)
     {
         var lease = _membership.Lease;
@@ -243,7 +248,14 @@ public sealed partial class NodeAgent : IAsyncDisposable
             _reported.Clear();
             _reportedLease = lease;
         }
-        foreach (var copy in await _workloads.ListAsync(ct).ConfigureAwait(false))
+        var local = await _workloads.ListAsync(ct).ConfigureAwait(false);
+        var present = local.Select(c => ClusterKeys.State(_node, c.Project, c.Name)).ToHashSet(StringComparer.Ordinal);
+        foreach (var gone in _reported.Where(r => r.Value.State != "error" && !present.Contains(r.Key)).Select(r => r.Key).ToList())
+        {
+            await _etcd.DeleteAsync(gone, ct).ConfigureAwait(false);
+            _reported.Remove(gone);
+        }
+        foreach (var copy in local)
         {
             var key = ClusterKeys.State(_node, copy.Project, copy.Name);
             if (_reported.TryGetValue(key, out var last) && last.State == copy.State && last.Generation == copy.Generation)

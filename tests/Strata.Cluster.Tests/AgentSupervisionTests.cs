@@ -45,4 +45,28 @@ public sealed class AgentSupervisionTests(EtcdCluster etcd) : IAsyncLifetime
         Assert.Contains(log.WithId(1944), l => l.Message.Contains(oldLease.ToString("x", System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
         Assert.True(node.Agent.StaleStopped >= 2);
     }
+
+    [SkippableFact]
+    public async Task ACopyThatLeavesTheNode_HasItsReportRemoved_EvenWhenNoAssignmentEventSaysSo()
+    {
+        // As on a move's source: its copy, kept by the move marker, is reported; after the switch (marker gone,
+        // report deleted) the copy is reported again while it is torn down, and is then removed by the move itself.
+        var workloads = new MemoryWorkloads();
+        var node = await _h.StartNodeAsync("clu31-gone", workloads: workloads, campaign: false);
+        var state = ClusterKeys.State("clu31-gone", "default", "moved");
+        await _h.Client.PutAsync(ClusterKeys.Move("default", "moved"), ClusterCodec.Encode(new MoveMarker("clu31-gone", "elsewhere"), ClusterJson.Default.MoveMarker));
+        workloads.Plant(new LocalCopy("default", "moved", 4, "running"));
+        Assert.True(await TestEnvironment.EventuallyAsync(async () => (await _h.Client.GetAsync(state)).Kvs.Count == 1, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50)),
+            "the copy kept by its move marker was never reported");
+        await _h.Client.DeleteAsync(ClusterKeys.Move("default", "moved"));
+        await _h.Client.DeleteAsync(state);
+        workloads.Plant(new LocalCopy("default", "moved", 4, "stopped"));
+        Assert.True(await TestEnvironment.EventuallyAsync(async () => (await _h.Client.GetAsync(state)).Kvs.Count == 1, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50)),
+            "the copy being torn down was not reported again");
+        await workloads.RemoveAsync("default", "moved", CancellationToken.None);
+        Assert.True(await TestEnvironment.EventuallyAsync(async () => (await _h.Client.GetAsync(state)).Kvs.Count == 0, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50)),
+            "the node still reports a copy it no longer has");
+        Assert.Empty(workloads.Copies);
+        Assert.NotNull(node);
+    }
 }

@@ -147,7 +147,9 @@ public sealed partial class DaemonClusterTests(EtcdCluster etcd) : IAsyncLifetim
             await client.DeleteAsync(i.Name, force: true);
         }
         await using var h = new ClusterHarness(etcd);
-        Assert.True(await TestEnvironment.EventuallyAsync(() => h.Client.GetPrefixAsync(ClusterKeys.States).GetAwaiter().GetResult().Kvs.Count == 0,
-            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)), "a node still reports a copy after the removal");
+        var gone = await TestEnvironment.EventuallyAsync(() => h.Client.GetPrefixAsync(ClusterKeys.States).GetAwaiter().GetResult().Kvs.Count == 0,
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200));
+        Assert.True(gone, "a node still reports a copy after the removal: "
+            + string.Join(", ", (await h.Client.GetPrefixAsync(ClusterKeys.States)).Kvs.Select(kv => ClusterCodec.Key(kv) + " " + kv.Value.ToStringUtf8())));
     }
 }
