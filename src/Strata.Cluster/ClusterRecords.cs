@@ -39,6 +39,15 @@ public sealed record NodeRecord
     public bool Tls { get; init; }
     /// <summary>SHA-256 (hex) of the node's TLS certificate: what a node forwarding a request to it accepts, and only that.</summary>
     public string? CertificateSha256 { get; init; }
+
+    /// <summary>
+    /// The pin another node checks this node's certificate against: null for a plain node; a TLS node whose record
+    /// pins nothing cannot be reached safely, so that is a 503 until it registers again.
+    /// </summary>
+    public string? RequirePin() => !Tls ? null
+        : CertificateSha256 is { Length: > 0 } pin ? pin
+        : throw new StrataException(ErrorKind.Unavailable, $"node {Name} speaks TLS but its record pins no certificate; restart it so it registers again");
+
     public required ResourceAmounts Capacity { get; init; }
     public required ResourceAmounts Free { get; init; }
     public IReadOnlyList<TierOffer> Tiers { get; init; } = [];

@@ -51,10 +51,7 @@ public static class MoveTargetCheck
         {
             throw StrataException.Invalid("node", $"node {to} does not offer the {ask.Tier} tier (it offers {string.Join(", ", record.Tiers.Select(t => t.Tier))}); name another node");
         }
-        if (record.Tls && record.CertificateSha256 is not { Length: > 0 })
-        {
-            throw new StrataException(ErrorKind.Unavailable, $"node {to} speaks TLS but its record pins no certificate; restart it so it registers again");
-        }
+        _ = record.RequirePin();
         if (ask.Live && ask.Accelerator is { } accel)
         {
             var source = nodes.FirstOrDefault(n => n.Name == ask.Source)?.Record;

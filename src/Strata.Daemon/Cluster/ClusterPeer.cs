@@ -25,16 +25,13 @@ public static class ClusterPeer
     /// </summary>
     public static ClientOptions ClientOptionsFor(NodeRecord node, string token, string? project)
     {
-        if (node.Tls && node.CertificateSha256 is not { Length: > 0 })
-        {
-            throw new StrataException(ErrorKind.Unavailable, $"node {node.Name} speaks TLS but its record pins no certificate; restart it so it registers again");
-        }
+        var pin = node.RequirePin();
         return new ClientOptions
         {
             Host = new Uri((node.Tls ? "https://" : "http://") + node.Address),
             Token = token,
             Project = project,
-            TlsCertificateSha256 = node.Tls ? node.CertificateSha256 : null,
+            TlsCertificateSha256 = pin,
         };
     }
 

@@ -53,12 +53,8 @@ public sealed class NodeForwarder : IDisposable
     /// <summary>Relays the request to <paramref name="owner"/> on behalf of <paramref name="caller"/> and copies its answer back.</summary>
     public async Task ForwardAsync(HttpContext http, NodeRecord owner, Caller caller)
     {
-        if (owner.Tls)
+        if (owner.RequirePin() is { } pin)
         {
-            if (owner.CertificateSha256 is not { Length: > 0 } pin)
-            {
-                throw new StrataException(ErrorKind.Unavailable, $"node {owner.Name} speaks TLS but its record pins no certificate; restart it so it registers again");
-            }
             _pins[pin] = 0;
         }
         var target = $"{owner.Address}{http.Request.PathBase}{http.Request.Path}{http.Request.QueryString}";
