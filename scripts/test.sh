@@ -30,6 +30,8 @@ for project in tests/*.Tests/*.Tests.csproj; do
   dotnet test "$project" --no-build -c Debug --nologo -v quiet --logger "trx" --results-directory "$results" || status=$?
 done
 
+# Why each failed test failed: the console of a CI run is all that is kept of it.
+bash scripts/trx-failures.sh "$results"/*.trx
 # One summary line over every test project, in the plain form CI reads: "N passed, N failed, N skipped".
 cat "$results"/*.trx 2>/dev/null | grep -o '<Counters [^>]*>' | awk '
   function v(name) { return match($0, name "=\"[0-9]+\"") ? substr($0, RSTART + length(name) + 2, RLENGTH - length(name) - 3) + 0 : 0 }
