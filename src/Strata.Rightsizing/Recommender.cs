@@ -70,7 +70,8 @@ public sealed partial class Recommender
         var (upperFactor, lowerFactor) = ConfidenceFactors(days);
         var margin = 1 + o.Margin;
         var cpuP = new Percentiles(history.Cpu.Percentile(o.LowerPercentile), history.Cpu.Percentile(o.TargetPercentile), history.Cpu.Percentile(o.UpperPercentile));
-        // A percentile is the end of its histogram bucket (up to 5 % above the value); the peaks the history still
+        // A percentile is the end of its histogram bucket (5 % above the value for large values, more near the first
+        // buckets: 0.01 core × 1.05^n wide for CPU, 10 MB × 1.05^n for memory); the peaks the history still
         // holds are exact, and no percentile of them lies above the highest (peaks that left the window weigh 2^-N),
         // so the bucket's rounding is capped there.
         var peak = history.ObservedMemoryPeak;

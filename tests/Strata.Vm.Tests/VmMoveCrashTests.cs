@@ -225,7 +225,7 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         op = await a.Client.MoveAsync(Name, new MoveRequest { ToAddress = b.Address, ToToken = b.Token, Bandwidth = "4M" });
         Assert.True(await SendingAsync(a, op.Id), "the move never started sending");
         b.Signal("STOP");
-        Assert.True(await TestEnvironment.EventuallyAsync(() => b.LastTickOnDisk(id) > before2, Long), "the guest never ran in the target's QEMU");
+        Assert.True(await TestEnvironment.EventuallyAsync(() => b.LastTickOnDisk(id) > before2, Long), $"the guest never ran in the target's QEMU; B said:\n{string.Join('\n', b.Output.TakeLast(40))}\nA said:\n{string.Join('\n', a.Output.TakeLast(40))}");
         await a.KillAsync();
         b.Signal("CONT");
         var sourceQemus = a.Qemus();
@@ -266,7 +266,7 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         op = await b.Client.MoveAsync(Name, new MoveRequest { ToAddress = a.Address, ToToken = a.Token, Bandwidth = "4M" });
         Assert.True(await SendingAsync(b, op.Id), "the move back never started sending");
         a.Signal("STOP");
-        Assert.True(await TestEnvironment.EventuallyAsync(() => a.LastTickOnDisk(id) > before4, Long), "the guest never ran in A's QEMU");
+        Assert.True(await TestEnvironment.EventuallyAsync(() => a.LastTickOnDisk(id) > before4, Long), $"the guest never ran in A's QEMU; A said:\n{string.Join('\n', a.Output.TakeLast(40))}\nB said:\n{string.Join('\n', b.Output.TakeLast(40))}");
         await a.KillAsync();
         // B's copy stands stopped: its counter does not move while A's daemon is down.
         var pausedAt = await LastTickAsync(b);

@@ -51,7 +51,7 @@ public sealed partial class VmMoveTests
             Assert.Equal(before.Id, moved.Id);
             Assert.Equal("running", moved.State);
             Assert.True(await EventuallyAsync(async () => LastTick(await LogsAsync(target, SandboxName)) >= lastOnSource + 10, TimeSpan.FromSeconds(120)),
-                "the sandbox's workload did not count on after the move");
+                $"the sandbox's workload did not count on after the move (last tick on the source {lastOnSource}); target's log:\n{await LogsAsync(target, SandboxName)}\nthe daemons:\n{daemons.OutputTail()}");
             var ticks = Ticks(await LogsAsync(target, SandboxName));
             Assert.True(ticks[0] > lastOnSource, $"the counter restarted on the target: first tick there {ticks[0]}, last on the source at least {lastOnSource}");
             var (execCode, output) = await InstanceOutput.ExecAsync(target, SandboxName, "cat /m20.txt");

@@ -32,6 +32,12 @@ public sealed partial class MoveDaemons : IAsyncLifetime
     public StrataClient SourceClient { get; private set; } = null!;
     public StrataClient TargetClient { get; private set; } = null!;
 
+    /// <summary>Both daemons' output lines, each prefixed with its side, for failure messages.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Output { get; } = new();
+
+    /// <summary>The last <paramref name="lines"/> lines the daemons wrote, for a failure message.</summary>
+    public string OutputTail(int lines = 40) => string.Join('\n', Output.TakeLast(lines));
+
     public async Task InitializeAsync()
     {
         if (VmFixture.Supervisor is null || !File.Exists(VmDaemon.Cli) || !File.Exists(Path.Combine(TestEnvironment.ArtifactsBin, "stratad")))
@@ -41,14 +47,15 @@ public sealed partial class MoveDaemons : IAsyncLifetime
         await StartSourceAsync();
         Target = await PublishedDaemon.StartAsync(TargetSocket,
             ["--root", TargetRoot, "--socket", TargetSocket, "--node", TargetNode, "--no-docker-socket", "--log-max-size", "1M",
-             "--listen", $"127.0.0.1:{TargetPort.ToString(CultureInfo.InvariantCulture)}"]);
+             "--listen", $"127.0.0.1:{TargetPort.ToString(CultureInfo.InvariantCulture)}"], output: line => Output.Enqueue("target: " + line));
         SourceClient = new StrataClient(new ClientOptions { Socket = SourceSocket });
         TargetClient = new StrataClient(new ClientOptions { Socket = TargetSocket });
     }
 
     private async Task StartSourceAsync() =>
         Source = await PublishedDaemon.StartAsync(SourceSocket,
-            ["--root", SourceRoot, "--socket", SourceSocket, "--node", SourceNode, "--no-docker-socket", "--log-max-size", "1M"]);
+            ["--root", SourceRoot, "--socket", SourceSocket, "--node", SourceNode, "--no-docker-socket", "--log-max-size", "1M"],
+            output: line => Output.Enqueue("source: " + line));
 
     /// <summary><c>kill -9</c> of the source daemon, then a new one on the same root.</summary>
     public async Task CrashAndRestartSourceAsync()
