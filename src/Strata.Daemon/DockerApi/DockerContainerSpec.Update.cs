@@ -28,10 +28,7 @@ internal sealed partial class DockerContainerSpec
                     memory = Positive(p.Value, field) ?? memory;
                     break;
                 case "MemorySwap":
-                    if (Number(p.Value, field) is > 0 and var swap && swap != LongMember(body, "Memory"))
-                    {
-                        throw Unsupported(field, "Strata gives containers no swap beyond their memory limit; drop --memory-swap (or make it equal to --memory)");
-                    }
+                    RefuseSwapBeyondMemory(body, p.Value, field);
                     break;
                 case "NanoCpus":
                     if (Positive(p.Value, field) is { } nano)

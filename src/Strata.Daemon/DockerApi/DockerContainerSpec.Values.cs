@@ -96,4 +96,18 @@ internal sealed partial class DockerContainerSpec
     }
 
     internal static StrataException Unsupported(string field, string why) => StrataException.Invalid(field, why);
+
+    /// <summary>
+    /// The swap rule of <c>docker create</c>/<c>run</c> and <c>docker update</c> alike: <c>MemorySwap</c>
+    /// (<c>--memory-swap</c>) <paramref name="swap"/> of <paramref name="config"/> (a create's HostConfig, an update's
+    /// body) may only be unset (zero or negative) or equal to the <c>Memory</c> beside it: Strata gives containers no swap
+    /// beyond their memory limit.
+    /// </summary>
+    private static void RefuseSwapBeyondMemory(JsonElement config, JsonElement swap, string field)
+    {
+        if (Number(swap, field) is > 0 and var bytes && bytes != LongMember(config, "Memory"))
+        {
+            throw Unsupported(field, "Strata gives containers no swap beyond their memory limit; drop --memory-swap (or make it equal to --memory)");
+        }
+    }
 }

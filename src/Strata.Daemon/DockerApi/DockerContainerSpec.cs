@@ -221,10 +221,7 @@ internal sealed partial class DockerContainerSpec
                     _resources = _resources with { MemoryBytes = Positive(v, field) };
                     break;
                 case "MemorySwap":
-                    if (Number(v, field) is > 0 and var swap && swap != _resources.MemoryBytes && swap != LongMember(host, "Memory"))
-                    {
-                        throw Unsupported(field, "Strata gives containers no swap beyond their memory limit; drop --memory-swap (or make it equal to --memory)");
-                    }
+                    RefuseSwapBeyondMemory(host, v, field);
                     break;
                 case "NanoCpus":
                     if (Positive(v, field) is { } nano)
