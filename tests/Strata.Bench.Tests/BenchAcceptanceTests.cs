@@ -19,7 +19,7 @@ public sealed class BenchAcceptanceTests : IDisposable
 
     private string Socket => _dir.Combine("s.sock");
     private string Root => _dir.Combine("root");
-    private static string Cli => Path.Combine(TestEnvironment.ArtifactsBin, "strata");
+    private static string Cli => PublishedCli.Path;
     private static string Stratad => Path.Combine(TestEnvironment.ArtifactsBin, "stratad");
 
     [SkippableFact]
@@ -152,24 +152,7 @@ public sealed class BenchAcceptanceTests : IDisposable
     private async Task StartDaemonAsync() =>
         _daemon = await PublishedDaemon.StartAsync(Socket, ["--root", Root, "--socket", Socket]);
 
-    private (int ExitCode, string Stdout, string Stderr) RunCli(TimeSpan timeout, params string[] args)
-    {
-        var psi = new ProcessStartInfo(Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["STRATA_SOCKET"] = Socket;
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish within {timeout}");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private (int ExitCode, string Stdout, string Stderr) RunCli(TimeSpan timeout, params string[] args) => PublishedCli.Run(Socket, timeout, args);
 
     private static string Run(string file, params string[] args)
     {

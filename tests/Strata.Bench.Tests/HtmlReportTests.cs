@@ -61,21 +61,10 @@ public sealed partial class HtmlReportTests
 
     private static string Chromium(string chromium, TempDirectory dir, params string[] args)
     {
-        var psi = new ProcessStartInfo(chromium) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["--headless", "--no-sandbox", "--disable-gpu", $"--user-data-dir={dir.Combine("profile")}", .. args])
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(120)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException("chromium did not finish within 120 s");
-        }
-        Assert.True(p.ExitCode == 0, $"chromium exited {p.ExitCode}: {stderr.Result}");
-        return stdout.Result;
+        var (code, stdout, stderr) = ChildProcess.Run(chromium,
+            ["--headless", "--no-sandbox", "--disable-gpu", $"--user-data-dir={dir.Combine("profile")}", .. args], TimeSpan.FromSeconds(120));
+        Assert.True(code == 0, $"chromium exited {code}: {stderr}");
+        return stdout;
     }
 
     private static string Chart(string html, string measure)

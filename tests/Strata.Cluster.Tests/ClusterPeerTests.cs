@@ -57,21 +57,10 @@ public sealed class ClusterPeerTests(EtcdCluster etcd) : IAsyncLifetime
     public async Task ADaemonWithAnotherToken_IsRefusedWithTheReason_AndSoAreItsForwardedRequests()
     {
         var wrong = _cluster.WriteToken("wrong.token", "c19-not-the-cluster-token-0123456789abcdef");
-        var psi = new ProcessStartInfo(PublishedDaemon.Binary) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in _cluster.Arguments("c19x", TestEnvironment.FreeLoopbackPort(), wrong))
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var intruder = Process.Start(psi)!;
-        var stderr = intruder.StandardError.ReadToEndAsync();
-        _ = intruder.StandardOutput.ReadToEndAsync();
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
-        {
-            await intruder.WaitForExitAsync(timeout.Token);
-        }
+        var intruder = await ChildProcess.RunAsync(PublishedDaemon.Binary, _cluster.Arguments("c19x", TestEnvironment.FreeLoopbackPort(), wrong), TimeSpan.FromMinutes(2));
         Assert.Equal(1, intruder.ExitCode);
-        Assert.Contains($"the cluster token in {wrong} is not this cluster's", await stderr, StringComparison.Ordinal);
-        Assert.Contains("cannot join", await stderr, StringComparison.Ordinal);
+        Assert.Contains($"the cluster token in {wrong} is not this cluster's", intruder.Stderr, StringComparison.Ordinal);
+        Assert.Contains("cannot join", intruder.Stderr, StringComparison.Ordinal);
         // It wrote nothing: no node record, and the other nodes never list it.
         Assert.DoesNotContain("c19x", await _cluster.Nodes[1].Socket.NodesJsonAsync(), StringComparison.Ordinal);
 

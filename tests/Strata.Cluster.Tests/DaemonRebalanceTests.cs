@@ -37,7 +37,7 @@ public sealed class DaemonRebalanceTests(EtcdCluster etcd) : IAsyncLifetime
     [SkippableFact]
     public async Task AnImbalancedTwoNodeCluster_RebalanceApply_MovesOneProcess_AnotherProjectSeesNoCandidateAndCannotApply()
     {
-        var cli = TestEnvironment.RequireArtifact("strata");
+        _ = TestEnvironment.RequireArtifact("strata");
         var first = _daemons.Nodes[0];
         Assert.True(await TestEnvironment.EventuallyAsync(() =>
             JsonDocument.Parse(first.Socket.NodesJsonAsync().GetAwaiter().GetResult()).RootElement.EnumerateArray().Count(n => n.GetProperty("status").GetString() == "online") == 2,
@@ -59,25 +59,25 @@ public sealed class DaemonRebalanceTests(EtcdCluster etcd) : IAsyncLifetime
                 TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200)), "the processes never ran");
 
             // The plan: one of them to the empty node, with the loads and why.
-            var (code, stdout, stderr) = Cli(cli, first, null, "rebalance", "--json");
+            var (code, stdout, stderr) = Cli(first, null, "rebalance", "--json");
             Assert.True(code == 0, stderr);
             var plan = JsonSerializer.Deserialize(stdout, SchedulerJson.Default.RebalanceDecision)!;
             Assert.Equal(RebalanceReason.Move, plan.Reason);
             Assert.Equal((holder, other), (plan.Move!.From, plan.Move.To));
             Assert.Contains(plan.Move.Instance, names);
             Assert.Equal(0.5, plan.Loads.Single(l => l.Node == holder).Load, 2);
-            (code, stdout, _) = Cli(cli, first, null, "rebalance");
+            (code, stdout, _) = Cli(first, null, "rebalance");
             Assert.Contains($"move {plan.Move.Instance} from {holder} to {other}", stdout, StringComparison.Ordinal);
             Assert.Contains($"{holder}: predicted load 50 %", stdout, StringComparison.Ordinal);
 
             // A second project's token: no candidate of ours, no name, and no apply.
             await first.Socket.CreateProjectAsync(new CreateProjectRequest { Name = "rs29other" });
             var token = (await first.Socket.CreateTokenAsync("rs29other", ProjectRoles.Admin, "rs29")).Token!;
-            (code, stdout, stderr) = Cli(cli, first, token, "rebalance", "--json");
+            (code, stdout, stderr) = Cli(first, token, "rebalance", "--json");
             Assert.True(code == 0, stderr);
             Assert.DoesNotContain("rs29-", stdout, StringComparison.Ordinal);
             Assert.Equal(RebalanceReason.NoQualifyingMove, JsonSerializer.Deserialize(stdout, SchedulerJson.Default.RebalanceDecision)!.Reason);
-            (code, _, stderr) = Cli(cli, first, token, "rebalance", "--apply");
+            (code, _, stderr) = Cli(first, token, "rebalance", "--apply");
             Assert.NotEqual(0, code);
             Assert.Contains("host administrators", stderr, StringComparison.Ordinal);
             using (var tenant = first.Tcp(token))
@@ -88,7 +88,7 @@ public sealed class DaemonRebalanceTests(EtcdCluster etcd) : IAsyncLifetime
             Assert.All(names, n => Assert.Equal(holder, first.Socket.GetAsync(n).GetAwaiter().GetResult().Details!["node"]));
 
             // --apply: exactly one moves, to the empty node, and runs there.
-            (code, stdout, stderr) = Cli(cli, first, null, "rebalance", "--apply", "--json");
+            (code, stdout, stderr) = Cli(first, null, "rebalance", "--apply", "--json");
             Assert.True(code == 0, $"{stdout}\n{stderr}\n{_daemons.Nodes.Single(n => n.Node == holder).LastOutput()}");
             var outcome = JsonSerializer.Deserialize(stdout, SchedulerJson.Default.RebalanceOutcome)!;
             Assert.Equal("moved", outcome.Result);
@@ -100,7 +100,7 @@ public sealed class DaemonRebalanceTests(EtcdCluster etcd) : IAsyncLifetime
             Assert.Contains("rebalance-moved", await first.Socket.ClusterStatusJsonAsync(), StringComparison.Ordinal);
 
             // Now balanced: 25 % each.
-            (code, stdout, _) = Cli(cli, first, null, "rebalance", "--json");
+            (code, stdout, _) = Cli(first, null, "rebalance", "--json");
             Assert.Equal(RebalanceReason.Balanced, JsonSerializer.Deserialize(stdout, SchedulerJson.Default.RebalanceDecision)!.Reason);
         }
         finally
@@ -122,26 +122,13 @@ public sealed class DaemonRebalanceTests(EtcdCluster etcd) : IAsyncLifetime
         }
     }
 
-    private static (int ExitCode, string Stdout, string Stderr) Cli(string cli, ClusterDaemon daemon, string? token, params string[] args)
+    private static (int ExitCode, string Stdout, string Stderr) Cli(ClusterDaemon daemon, string? token, params string[] args)
     {
-        var psi = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["STRATA_SOCKET"] = daemon.Socket.Endpoint["unix:".Length..];
+        var environment = new Dictionary<string, string?> { ["STRATA_SOCKET"] = daemon.Socket.Endpoint["unix:".Length..] };
         if (token is not null)
         {
-            psi.Environment["STRATA_TOKEN"] = token;
+            environment["STRATA_TOKEN"] = token;
         }
-        foreach (var arg in args)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(300)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
+        return PublishedCli.Run(environment, TimeSpan.FromSeconds(300), args);
     }
 }

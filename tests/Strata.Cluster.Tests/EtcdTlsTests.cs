@@ -127,26 +127,18 @@ public sealed class EtcdTlsTests(Xunit.Abstractions.ITestOutputHelper output) : 
     /// <summary>Starts a node that must stop at start; returns what it wrote (stderr and stdout).</summary>
     private async Task<string> FailToStartAsync(string node, IEnumerable<string> extra)
     {
-        var psi = new ProcessStartInfo(PublishedDaemon.Binary) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in _daemons.Arguments(node, TestEnvironment.FreeLoopbackPort(), _daemons.TokenFile, extra))
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        (int ExitCode, string Stdout, string Stderr) run;
         try
         {
-            await p.WaitForExitAsync(timeout.Token);
+            run = await ChildProcess.RunAsync(PublishedDaemon.Binary, _daemons.Arguments(node, TestEnvironment.FreeLoopbackPort(), _daemons.TokenFile, extra), TimeSpan.FromSeconds(90));
         }
-        catch (OperationCanceledException)
+        catch (TimeoutException)
         {
-            p.Kill(entireProcessTree: true);
             Assert.Fail($"stratad {node} did not stop without a usable etcd connection");
+            throw;
         }
-        var text = await stderr + "\n" + await stdout;
-        Assert.True(p.ExitCode != 0, $"stratad {node} exited 0: {text}");
+        var text = run.Stderr + "\n" + run.Stdout;
+        Assert.True(run.ExitCode != 0, $"stratad {node} exited 0: {text}");
         var error = text.Split('\n').LastOrDefault(l => l.StartsWith("stratad:", StringComparison.Ordinal)) ?? text;
         output.WriteLine($"{node} {string.Join(' ', extra)}:\n  {error}");
         return error;

@@ -17,7 +17,7 @@ public sealed class EndToEndTests : IAsyncLifetime
 
     private string Root => _dir.Combine("root");
     private string Socket => _dir.Combine("s.sock");
-    private static string Cli => Path.Combine(TestEnvironment.ArtifactsBin, "strata");
+    private static string Cli => PublishedCli.Path;
     private static string Stratad => Path.Combine(TestEnvironment.ArtifactsBin, "stratad");
 
     public async Task InitializeAsync()
@@ -36,28 +36,7 @@ public sealed class EndToEndTests : IAsyncLifetime
         _daemon = await PublishedDaemon.StartAsync(Socket, ["--root", Root, "--socket", Socket, "--log-max-size", "1M", .. extra],
             workingDirectory: _dir.Path);
 
-    private (int ExitCode, string Stdout, string Stderr) RunCli(params string[] args)
-    {
-        var psi = new ProcessStartInfo(Cli)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.Environment["STRATA_SOCKET"] = Socket;
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(120)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private (int ExitCode, string Stdout, string Stderr) RunCli(params string[] args) => PublishedCli.Run(Socket, TimeSpan.FromSeconds(120), args);
 
     private InstanceInfo Inspect(string name)
     {

@@ -13,11 +13,11 @@ namespace Strata.Daemon.Tests;
 public sealed class TenantEndToEndTests : IAsyncLifetime
 {
     private readonly TempDirectory _dir = new("strata-tenant-e2e");
-    private readonly int _port = FreePort();
+    private readonly int _port = TestEnvironment.FreeLoopbackPort();
     private Process? _daemon;
 
     private string Socket => _dir.Combine("s.sock");
-    private static string Cli => Path.Combine(TestEnvironment.ArtifactsBin, "strata");
+    private static string Cli => PublishedCli.Path;
     private static string Stratad => Path.Combine(TestEnvironment.ArtifactsBin, "stratad");
 
     public async Task InitializeAsync()
@@ -53,25 +53,12 @@ public sealed class TenantEndToEndTests : IAsyncLifetime
 
     private (int Code, string Out, string Err) Run(Dictionary<string, string> env, string[] args)
     {
-        var psi = new ProcessStartInfo(Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["STRATA_CONFIG"] = _dir.Combine("no-config.json");
+        var environment = new Dictionary<string, string?> { ["STRATA_CONFIG"] = _dir.Combine("no-config.json") };
         foreach (var (k, v) in env)
         {
-            psi.Environment[k] = v;
+            environment[k] = v;
         }
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(120)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
+        return PublishedCli.Run(environment, TimeSpan.FromSeconds(120), args);
     }
 
     [SkippableFact]
@@ -117,12 +104,5 @@ public sealed class TenantEndToEndTests : IAsyncLifetime
         var after = Tenant(env, "ps");
         Assert.Equal(1, after.Code);
         Assert.Contains("not valid", after.Err, StringComparison.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

@@ -19,21 +19,8 @@ public sealed class SandboxEndToEndTests : IDisposable
             ["--root", _temp.Combine("root"), "--socket", Socket, "--supervisor", SandboxTestHost.Supervisor!],
             new Dictionary<string, string> { ["STRATA_SANDBOX_ACCEL"] = "tcg" });
 
-    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo(Path.Combine(TestEnvironment.ArtifactsBin, "strata")) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["STRATA_SOCKET"] = Socket;
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) =>
+        await PublishedCli.RunAsync(Socket, TimeSpan.FromMinutes(3), args);
 
     [SkippableFact]
     public async Task Cli_RunExecKillDaemon_SandboxSurvivesAndIsReattached()

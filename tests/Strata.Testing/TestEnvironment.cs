@@ -148,31 +148,8 @@ public static class TestEnvironment
     }
 
     /// <summary>Runs a program to its end (at most a minute) in /, with <paramref name="stdin"/> as its input: exit code, stdout, stderr.</summary>
-    public static (int ExitCode, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            WorkingDirectory = "/",
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardInput.Write(stdin ?? "");
-        p.StandardInput.Close();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(60)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    public static (int ExitCode, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null) =>
+        ChildProcess.Run(file, args, TimeSpan.FromSeconds(60), stdin: stdin ?? "", workingDirectory: "/");
 
     /// <summary>Private (anonymous) resident memory of a process in bytes, from /proc/PID/status RssAnon.</summary>
     public static long RssAnonBytes(int pid)

@@ -16,7 +16,7 @@ internal sealed class VmDaemon : IAsyncDisposable
     public Process? Process { get; private set; }
     public string Root => _dir.Combine("root");
     public string Socket => _dir.Combine("s.sock");
-    public static string Cli => Path.Combine(TestEnvironment.ArtifactsBin, "strata");
+    public static string Cli => PublishedCli.Path;
     private static string Stratad => Path.Combine(TestEnvironment.ArtifactsBin, "stratad");
 
     public static void RequireBinaries()
@@ -47,18 +47,7 @@ internal sealed class VmDaemon : IAsyncDisposable
         return psi;
     }
 
-    public (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
-    {
-        using var p = Process.Start(CliStartInfo(args))!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(180)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    public (int ExitCode, string Stdout, string Stderr) Run(params string[] args) => PublishedCli.Run(Socket, TimeSpan.FromSeconds(180), args);
 
     public string RunOk(params string[] args)
     {
