@@ -131,20 +131,10 @@ public sealed class ColdMoveModesTests(ContainerFixture fx)
         {
             return;
         }
-        try
+        using (var client = new StrataClient(new ClientOptions { Socket = root + ".sock" }))
         {
-            using var client = new StrataClient(new ClientOptions { Socket = root + ".sock" });
-            foreach (var instance in (await client.ListAsync()).Items)
-            {
-                await client.DeleteAsync(instance.Name, force: true);
-            }
+            await PublishedDaemon.RemoveInstancesAsync(client);
         }
-        catch (Exception e) when (e is StrataApiException or HttpRequestException or IOException)
-        {
-        }
-        TestEnvironment.Exec("kill", ["-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture)]);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await daemon.WaitForExitAsync(cts.Token);
-        daemon.Dispose();
+        await PublishedDaemon.StopAsync(daemon, TimeSpan.FromSeconds(60), killIfItHangs: false);
     }
 }

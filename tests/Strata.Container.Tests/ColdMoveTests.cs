@@ -60,7 +60,7 @@ public sealed class ColdMoveTests(ContainerFixture fx)
     {
         fx.RequireEngine();
         _ = PublishedDaemon.Binary;
-        var cli = TestEnvironment.RequireArtifact("strata");
+        _ = TestEnvironment.RequireArtifact("strata");
         var a = new Node("a", new NodeScope($"mv20a{s_tag}a"), Path.Combine(fx.Root, "cold-a"), Path.Combine(fx.Root, "cold-a.sock"), $"10.219.{s_octet}.0/24");
         var b = new Node("b", new NodeScope($"mv20a{s_tag}b"), Path.Combine(fx.Root, "cold-b"), Path.Combine(fx.Root, "cold-b.sock"), $"10.219.{s_octet + 1}.0/24");
         var targetPort = TestEnvironment.FreeLoopbackPort();
@@ -154,7 +154,7 @@ public sealed class ColdMoveTests(ContainerFixture fx)
             // Strictly: the capture holds the module at its step until the stop, so no step runs twice (here and again from the capture).
             Assert.True(sequence.Zip(sequence.Skip(1)).All(p => p.Second > p.First), "the counter went back or repeated a print after the refused move: " + string.Join(" ", sequence));
             var lastHere = Counts(await LogsAsync(source, "counter")).Last();
-            var (code, stdout, stderr) = Cli(cli, a.Socket, "move", "counter", "--to-address", targetAddress, "--to-token", targetToken, "--cold", "--json");
+            var (code, stdout, stderr) = PublishedCli.Run(a.Socket, TimeSpan.FromSeconds(300), "move", "counter", "--to-address", targetAddress, "--to-token", targetToken, "--cold", "--json");
             Assert.True(code == 0, stderr + stdout);
             using (var doc = JsonDocument.Parse(stdout))
             {
@@ -212,16 +212,7 @@ public sealed class ColdMoveTests(ContainerFixture fx)
 
     private async Task StartAsync(Node node, int? listen)
     {
-        List<string> args =
-        [
-            "--root", node.Root, "--socket", node.Socket, "--node", node.Scope.Name, "--no-docker-socket", "--log-max-size", "1M",
-            "--image", $"busybox={fx.Rootfs}", "--supervisor", fx.Supervisor!,
-        ];
-        if (listen is { } port)
-        {
-            args.AddRange(["--listen", $"127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"]);
-        }
-        node.Daemon = await PublishedDaemon.StartAsync(node.Socket, args);
+        node.Daemon = await ColdMoveModesTests.StartDaemonAsync(fx, node.Root, node.Scope.Name, listen, ["--no-docker-socket"]);
         node.Client = new StrataClient(new ClientOptions { Socket = node.Socket });
     }
 
@@ -231,12 +222,9 @@ public sealed class ColdMoveTests(ContainerFixture fx)
         {
             return;
         }
+        await PublishedDaemon.RemoveInstancesAsync(node.Client);
         try
         {
-            foreach (var instance in (await node.Client.ListAsync()).Items)
-            {
-                await node.Client.DeleteAsync(instance.Name, force: true);
-            }
             foreach (var network in (await node.Client.ListNetworksAsync()).Items.Where(n => n.Name == "apps"))
             {
                 await node.Client.RemoveNetworkAsync(network.Name);
@@ -246,10 +234,7 @@ public sealed class ColdMoveTests(ContainerFixture fx)
         {
         }
         node.Client.Dispose();
-        TestEnvironment.Exec("kill", ["-TERM", node.Daemon.Id.ToString(CultureInfo.InvariantCulture)]);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await node.Daemon.WaitForExitAsync(cts.Token);
-        node.Daemon.Dispose();
+        await PublishedDaemon.StopAsync(node.Daemon, TimeSpan.FromSeconds(60), killIfItHangs: false);
         node.Daemon = null;
     }
 
@@ -304,24 +289,5 @@ public sealed class ColdMoveTests(ContainerFixture fx)
             Assert.True(DateTime.UtcNow < deadline, failure);
             await Task.Delay(250);
         }
-    }
-
-    private static (int ExitCode, string Stdout, string Stderr) Cli(string cli, string socket, params string[] args)
-    {
-        var psi = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["STRATA_SOCKET"] = socket;
-        foreach (var arg in args)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(300)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
     }
 }

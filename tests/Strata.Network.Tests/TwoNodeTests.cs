@@ -174,10 +174,7 @@ public sealed class TwoNodeTests(NetworkFixture fx)
         node.Client = null;
         if (node.Daemon is { } daemon)
         {
-            TestEnvironment.Exec("kill", ["-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture)]);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await daemon.WaitForExitAsync(cts.Token);
-            daemon.Dispose();
+            await PublishedDaemon.StopAsync(daemon, TimeSpan.FromSeconds(60), killIfItHangs: false);
             node.Daemon = null;
         }
     }

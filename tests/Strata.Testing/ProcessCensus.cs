@@ -67,15 +67,36 @@ public static class ProcessCensus
             {
                 cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                continue;
+                continue; // ended meanwhile
             }
             if (cmdline.Contains(text, StringComparison.Ordinal))
             {
                 yield return (pid, cmdline);
             }
         }
+    }
+
+    /// <summary>Live QEMU processes (their command line names <c>qemu-system</c>) whose command line contains <paramref name="text"/> (a data root, an instance's directory).</summary>
+    public static IReadOnlyList<int> Qemus(string text) =>
+        [.. Naming(text).Where(p => p.CommandLine.Contains("qemu-system", StringComparison.Ordinal)).Select(p => p.Pid)];
+
+    /// <summary>
+    /// Sends SIGKILL to every live process whose command line contains <paramref name="text"/> (a test's temporary
+    /// directory: a QEMU, supervisor or daemon that outlived the test). Returns how many it signalled.
+    /// </summary>
+    public static int KillNaming(string text)
+    {
+        var killed = 0;
+        foreach (var (pid, _) in Naming(text).ToList())
+        {
+            if (pid != Environment.ProcessId && Strata.Node.Supervision.Signals.Send(pid, Strata.Node.Supervision.Signals.SIGKILL))
+            {
+                killed++;
+            }
+        }
+        return killed;
     }
 
     private static IEnumerable<(int Pid, int Ppid, int Pgid, bool Zombie)> Live()

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Strata.Client;
 using Strata.Contracts;
 using Xunit;
@@ -82,6 +83,47 @@ public static class PublishedDaemon
             // no process is associated with it any more: it was killed and disposed already
         }
         daemon.Dispose();
+    }
+
+    /// <summary>
+    /// Stops a daemon as an operator would: SIGTERM, then up to <paramref name="wait"/> for it to end. One still running
+    /// then is killed (<c>kill -9</c>) when <paramref name="killIfItHangs"/>; otherwise the wait's
+    /// <see cref="OperationCanceledException"/> fails the caller, so a daemon that hangs on stop is seen.
+    /// </summary>
+    public static async Task StopAsync(Process daemon, TimeSpan wait, bool killIfItHangs = true)
+    {
+        TestEnvironment.Exec("kill", ["-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture)]);
+        using (var deadline = new CancellationTokenSource(wait))
+        {
+            try
+            {
+                await daemon.WaitForExitAsync(deadline.Token);
+            }
+            catch (OperationCanceledException) when (killIfItHangs)
+            {
+                daemon.Kill();
+                await daemon.WaitForExitAsync();
+            }
+        }
+        daemon.Dispose();
+    }
+
+    /// <summary>
+    /// Removes (forced) every instance <paramref name="client"/> lists: a test's cleanup before it stops the daemon. A
+    /// daemon that does not answer (killed, stopped) is left as it is; its processes are the caller's to end.
+    /// </summary>
+    public static async Task RemoveInstancesAsync(StrataClient client)
+    {
+        try
+        {
+            foreach (var instance in (await client.ListAsync()).Items)
+            {
+                await client.DeleteAsync(instance.Name, force: true);
+            }
+        }
+        catch (Exception e) when (e is StrataApiException or DaemonUnreachableException or HttpRequestException or IOException)
+        {
+        }
     }
 
     /// <summary>

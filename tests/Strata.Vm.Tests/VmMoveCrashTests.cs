@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Strata.Client;
 using Strata.Contracts;
@@ -15,11 +13,10 @@ namespace Strata.Vm.Tests;
 /// </summary>
 public sealed class MoveCrashDaemons : IAsyncLifetime
 {
-    private static readonly string s_tag = string.Concat(Enumerable.Range(0, 4).Select(_ => (char)('a' + Random.Shared.Next(26))));
-    private readonly TempDirectory _dir = new("mv29crash");
+    private readonly PublishedNodePair _pair = new("mv29crash", "mv29c");
 
-    public MoveCrashNode A { get; private set; } = null!;
-    public MoveCrashNode B { get; private set; } = null!;
+    public PublishedNode A => _pair.A;
+    public PublishedNode B => _pair.B;
 
     public async Task InitializeAsync()
     {
@@ -27,86 +24,19 @@ public sealed class MoveCrashDaemons : IAsyncLifetime
         {
             return; // the test skips (or fails under CI) with the reason
         }
-        A = new MoveCrashNode(_dir.Combine("a"), $"mv29c{s_tag}a");
-        B = new MoveCrashNode(_dir.Combine("b"), $"mv29c{s_tag}b");
-        await A.StartAsync();
-        await B.StartAsync();
+        await _pair.StartAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        foreach (var node in new[] { A, B })
-        {
-            if (node is not null)
-            {
-                await node.DisposeAsync();
-            }
-        }
-        _dir.Dispose();
-    }
+    public Task DisposeAsync() => _pair.DisposeAsync().AsTask();
 }
 
-/// <summary>One daemon of <see cref="MoveCrashDaemons"/>: its root, socket, TCP address, client and output lines.</summary>
-public sealed class MoveCrashNode(string root, string node) : IAsyncDisposable
+internal static class MoveCrashNodes
 {
-    private Process? _daemon;
-
-    public string Root { get; } = root;
-    public string Socket => Root + ".sock";
-    public int Port { get; } = FreePort();
-    public string Address => $"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}";
-    public string Token => File.ReadAllText(Path.Combine(Root, "admin.token")).Trim();
-    public StrataClient Client { get; private set; } = null!;
-    public ConcurrentQueue<string> Output { get; } = new();
-
-    public async Task StartAsync()
-    {
-        _daemon = await PublishedDaemon.StartAsync(Socket,
-            ["--root", Root, "--socket", Socket, "--node", node, "--no-docker-socket", "--log-max-size", "1M",
-             "--listen", $"127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}"], output: Output.Enqueue);
-        Client?.Dispose();
-        Client = new StrataClient(new ClientOptions { Socket = Socket });
-    }
-
-    public void Signal(string signal) => TestEnvironment.Exec("kill", [$"-{signal}", _daemon!.Id.ToString(CultureInfo.InvariantCulture)]);
-
-    /// <summary><c>kill -9</c> (a stopped daemon included), and waits for it.</summary>
-    public async Task KillAsync()
-    {
-        await PublishedDaemon.KillAsync(_daemon!);
-        _daemon = null;
-    }
-
-    /// <summary>The QEMU processes of this daemon's instances (their command line names a path under its instances directory).</summary>
-    public List<int> Qemus()
-    {
-        var pids = new List<int>();
-        foreach (var dir in Directory.GetDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid))
-            {
-                continue;
-            }
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
-                if (cmdline.Contains("qemu-system", StringComparison.Ordinal) && cmdline.Contains(Root + "/instances/", StringComparison.Ordinal))
-                {
-                    pids.Add(pid);
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
-        return pids;
-    }
-
     /// <summary>The last counter value in the files of instance <paramref name="id"/> on disk (read while the daemon may be stopped).</summary>
-    public int LastTickOnDisk(string id)
+    public static int LastTickOnDisk(this PublishedNode node, string id)
     {
         // The supervisor's CRI log files (instances/ID/logs), which it writes whether or not the daemon runs.
-        var dir = Path.Combine(Root, "instances", id, "logs");
+        var dir = Path.Combine(node.Root, "instances", id, "logs");
         var last = 0;
         if (!Directory.Exists(dir))
         {
@@ -126,47 +56,6 @@ public sealed class MoveCrashNode(string root, string node) : IAsyncDisposable
             }
         }
         return last;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_daemon is not null)
-        {
-            await StopAsync(_daemon);
-        }
-        foreach (var pid in Qemus())
-        {
-            TestEnvironment.Exec("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)]);
-        }
-    }
-
-    private async Task StopAsync(Process daemon)
-    {
-        try
-        {
-            TestEnvironment.Exec("kill", ["-CONT", daemon.Id.ToString(CultureInfo.InvariantCulture)]);
-            foreach (var i in (await Client.ListAsync()).Items)
-            {
-                await Client.DeleteAsync(i.Name, force: true);
-            }
-        }
-        catch (Exception e) when (e is StrataApiException or DaemonUnreachableException or HttpRequestException)
-        {
-        }
-        Client.Dispose();
-        TestEnvironment.Exec("kill", ["-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture)]);
-        if (!daemon.WaitForExit(TimeSpan.FromSeconds(30)))
-        {
-            daemon.Kill();
-        }
-        daemon.Dispose();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 
@@ -288,7 +177,7 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
     }
 
     /// <summary>Only <paramref name="owner"/> has the instance (running, QEMU <paramref name="pid"/>); <paramref name="other"/> keeps nothing of it.</summary>
-    private static async Task AssertOnlyOnAsync(MoveCrashNode owner, MoveCrashNode other, string id, int pid)
+    private static async Task AssertOnlyOnAsync(PublishedNode owner, PublishedNode other, string id, int pid)
     {
         var info = await owner.Client.GetAsync(Name);
         Assert.Equal("running", info.State);
@@ -299,7 +188,7 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
             "the other daemon kept the instance's directory");
     }
 
-    private static async Task<bool> ExistsAsync(MoveCrashNode node)
+    private static async Task<bool> ExistsAsync(PublishedNode node)
     {
         try
         {
@@ -312,11 +201,11 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         }
     }
 
-    private static Task<bool> SendingAsync(MoveCrashNode node, string operation) =>
+    private static Task<bool> SendingAsync(PublishedNode node, string operation) =>
         TestEnvironment.EventuallyAsync(async () => (await node.Client.GetOperationAsync(operation)).Progress.Items.Any(i => i.Current > 0), Long,
             TimeSpan.FromMilliseconds(50));
 
-    private static async Task<OperationInfo> FinishedAsync(MoveCrashNode node, string operation)
+    private static async Task<OperationInfo> FinishedAsync(PublishedNode node, string operation)
     {
         var clock = Stopwatch.StartNew();
         var info = await node.Client.GetOperationAsync(operation);
@@ -328,7 +217,7 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         return info;
     }
 
-    private static async Task<string> LogsAsync(MoveCrashNode node)
+    private static async Task<string> LogsAsync(PublishedNode node)
     {
         var text = new System.Text.StringBuilder();
         await foreach (var frame in node.Client.LogsAsync(Name))
@@ -338,8 +227,8 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         return text.ToString();
     }
 
-    private static async Task<int> LastTickAsync(MoveCrashNode node) => MoveCrashTicks.Last(await LogsAsync(node));
+    private static async Task<int> LastTickAsync(PublishedNode node) => MoveCrashTicks.Last(await LogsAsync(node));
 
-    private static Task<bool> TicksAtLeastAsync(MoveCrashNode node, int atLeast) =>
+    private static Task<bool> TicksAtLeastAsync(PublishedNode node, int atLeast) =>
         TestEnvironment.EventuallyAsync(async () => await LastTickAsync(node) >= atLeast, Long, TimeSpan.FromMilliseconds(200));
 }

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Strata.Client;
@@ -13,24 +11,25 @@ namespace Strata.Vm.Tests;
 /// Two published stratad on one host with their own --root, --socket and --node; the target listens on loopback TCP
 /// with its admin token. Shared by the move tests: one VM boots once and is moved (cancelled first, then for real).
 /// </summary>
-public sealed partial class MoveDaemons : IAsyncLifetime
+public sealed class MoveDaemons : IAsyncLifetime
 {
-    private static readonly string s_tag = string.Concat(Enumerable.Range(0, 4).Select(_ => (char)('a' + Random.Shared.Next(26))));
-    private readonly TempDirectory _dir = new("m20-move");
+    private readonly PublishedNodePair _pair;
 
-    public Process? Source { get; private set; }
-    public Process? Target { get; private set; }
-    public string SourceRoot => _dir.Combine("a");
-    public string TargetRoot => _dir.Combine("b");
-    public string SourceSocket => _dir.Combine("a.sock");
-    public string TargetSocket => _dir.Combine("b.sock");
-    public int TargetPort { get; } = FreePort();
-    public string TargetAddress => $"http://127.0.0.1:{TargetPort.ToString(CultureInfo.InvariantCulture)}";
-    public string SourceNode => $"m20{s_tag}a";
-    public string TargetNode => $"m20{s_tag}b";
-    public string TargetToken => File.ReadAllText(Path.Combine(TargetRoot, "admin.token")).Trim();
-    public StrataClient SourceClient { get; private set; } = null!;
-    public StrataClient TargetClient { get; private set; } = null!;
+    public MoveDaemons() => _pair = new PublishedNodePair("m20-move", "m20", listenA: false, Output, "source: ", "target: ");
+
+    private PublishedNode SourceSide => _pair.A;
+    private PublishedNode TargetSide => _pair.B;
+
+    public string SourceRoot => SourceSide.Root;
+    public string TargetRoot => TargetSide.Root;
+    public string SourceSocket => SourceSide.Socket;
+    public string TargetSocket => TargetSide.Socket;
+    public string TargetAddress => TargetSide.Address;
+    public string SourceNode => SourceSide.Node;
+    public string TargetNode => TargetSide.Node;
+    public string TargetToken => TargetSide.Token;
+    public StrataClient SourceClient => SourceSide.Client;
+    public StrataClient TargetClient => TargetSide.Client;
 
     /// <summary>Both daemons' output lines, each prefixed with its side, for failure messages.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string> Output { get; } = new();
@@ -44,82 +43,20 @@ public sealed partial class MoveDaemons : IAsyncLifetime
         {
             return; // the test skips (or fails under CI) with the reason
         }
-        await StartSourceAsync();
-        Target = await PublishedDaemon.StartAsync(TargetSocket,
-            ["--root", TargetRoot, "--socket", TargetSocket, "--node", TargetNode, "--no-docker-socket", "--log-max-size", "1M",
-             "--listen", $"127.0.0.1:{TargetPort.ToString(CultureInfo.InvariantCulture)}"], output: line => Output.Enqueue("target: " + line));
-        SourceClient = new StrataClient(new ClientOptions { Socket = SourceSocket });
-        TargetClient = new StrataClient(new ClientOptions { Socket = TargetSocket });
+        await _pair.StartAsync();
     }
-
-    private async Task StartSourceAsync() =>
-        Source = await PublishedDaemon.StartAsync(SourceSocket,
-            ["--root", SourceRoot, "--socket", SourceSocket, "--node", SourceNode, "--no-docker-socket", "--log-max-size", "1M"],
-            output: line => Output.Enqueue("source: " + line));
 
     /// <summary><c>kill -9</c> of the source daemon, then a new one on the same root.</summary>
     public async Task CrashAndRestartSourceAsync()
     {
-        await PublishedDaemon.KillAsync(Source!);
-        Source = null;
-        await StartSourceAsync();
+        await SourceSide.KillAsync();
+        await SourceSide.StartAsync();
     }
 
     /// <summary>The CLI against the source daemon.</summary>
-    public (int ExitCode, string Stdout, string Stderr) Cli(params string[] args)
-    {
-        var psi = new ProcessStartInfo(VmDaemon.Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["STRATA_SOCKET"] = SourceSocket;
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(300)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    public (int ExitCode, string Stdout, string Stderr) Cli(params string[] args) => PublishedCli.Run(SourceSocket, TimeSpan.FromSeconds(300), args);
 
-    public async Task DisposeAsync()
-    {
-        foreach (var (daemon, client) in new[] { (Source, SourceClient), (Target, TargetClient) })
-        {
-            if (daemon is null)
-            {
-                continue;
-            }
-            try
-            {
-                foreach (var i in (await client.ListAsync()).Items)
-                {
-                    await client.DeleteAsync(i.Name, force: true);
-                }
-            }
-            catch (Exception e) when (e is StrataApiException or DaemonUnreachableException or HttpRequestException)
-            {
-            }
-            client.Dispose();
-            TestEnvironment.Exec("kill", ["-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture)]);
-            if (!daemon.WaitForExit(TimeSpan.FromSeconds(30)))
-            {
-                daemon.Kill();
-            }
-            daemon.Dispose();
-        }
-        _dir.Dispose();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public Task DisposeAsync() => _pair.DisposeAsync().AsTask();
 }
 
 /// <summary>
@@ -289,30 +226,7 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
         TestEnvironment.EventuallyAsync(condition, timeout, TimeSpan.FromMilliseconds(200));
 
     /// <summary>A QEMU whose command line names a path under <paramref name="root"/> runs.</summary>
-    internal static bool QemuOf(string root)
-    {
-        foreach (var dir in Directory.GetDirectories("/proc"))
-        {
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
-                if (cmdline.StartsWith("qemu-system", StringComparison.Ordinal) || cmdline.Contains("/qemu-system", StringComparison.Ordinal))
-                {
-                    if (cmdline.Contains(root, StringComparison.Ordinal))
-                    {
-                        return true;
-                    }
-                }
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
-        return false;
-    }
+    internal static bool QemuOf(string root) => ProcessCensus.Qemus(root).Count > 0;
 
     private static List<int> Ticks(string log) =>
         [.. TickLine().Matches(log).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture))];
