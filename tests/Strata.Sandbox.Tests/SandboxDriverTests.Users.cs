@@ -182,27 +182,6 @@ public sealed partial class SandboxDriverTests
             "a virtiofsd of the instance is still running: " + string.Join(", ", VirtiofsdOf(dir)));
     }
 
-    private static IEnumerable<string> VirtiofsdOf(string instanceDir)
-    {
-        foreach (var proc in Directory.EnumerateDirectories("/proc").Where(d => char.IsAsciiDigit(Path.GetFileName(d)[0])))
-        {
-            string cmdline;
-            try
-            {
-                cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' ');
-            }
-            catch (IOException)
-            {
-                continue;
-            }
-            catch (UnauthorizedAccessException)
-            {
-                continue;
-            }
-            if (cmdline.Contains("virtiofsd", StringComparison.Ordinal) && cmdline.Contains(instanceDir, StringComparison.Ordinal))
-            {
-                yield return Path.GetFileName(proc) + ": " + cmdline;
-            }
-        }
-    }
+    private static IEnumerable<string> VirtiofsdOf(string instanceDir) =>
+        ProcessCensus.Naming(instanceDir).Where(p => p.CommandLine.Contains("virtiofsd", StringComparison.Ordinal)).Select(p => $"{p.Pid}: {p.CommandLine}");
 }

@@ -25,36 +25,10 @@ public sealed class SandboxTemplateEndToEndTests : IDisposable
             ["--root", _temp.Combine("root"), "--socket", Socket, "--supervisor", SandboxTestHost.Supervisor!, "--no-docker-socket"],
             new Dictionary<string, string> { ["STRATA_SANDBOX_ACCEL"] = "tcg" });
 
-    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo(Path.Combine(TestEnvironment.ArtifactsBin, "strata")) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["STRATA_SOCKET"] = Socket;
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) =>
+        await PublishedCli.RunAsync(Socket, TimeSpan.FromMinutes(4), args);
 
-    private static bool TemplateBootRunning(string tempDir) =>
-        Directory.EnumerateDirectories("/proc").Any(d => int.TryParse(Path.GetFileName(d), out _) && Cmdline(d).Contains(tempDir, StringComparison.Ordinal));
-
-    private static string Cmdline(string procDir)
-    {
-        try
-        {
-            return File.ReadAllText(Path.Combine(procDir, "cmdline"));
-        }
-        catch (IOException)
-        {
-            return "";
-        }
-    }
+    private static bool TemplateBootRunning(string tempDir) => ProcessCensus.Naming(tempDir).Any();
 
     [SkippableFact]
     public async Task KillDaemonWhileMakingATemplate_LeavesNothingUsed_ThenImageLsAndPrune()
@@ -150,16 +124,7 @@ public sealed class SandboxTemplateEndToEndTests : IDisposable
         }
         foreach (var d in Directory.Exists(Templates) ? Directory.GetDirectories(Templates, ".tmp-*") : [])
         {
-            foreach (var p in Directory.EnumerateDirectories("/proc").Where(p => int.TryParse(Path.GetFileName(p), out _) && Cmdline(p).Contains(d, StringComparison.Ordinal)))
-            {
-                try
-                {
-                    Process.GetProcessById(int.Parse(Path.GetFileName(p), System.Globalization.CultureInfo.InvariantCulture)).Kill();
-                }
-                catch (ArgumentException)
-                {
-                }
-            }
+            ProcessCensus.KillNaming(d);
         }
         _temp.Dispose();
     }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using Strata.Client;
 using Strata.Contracts;
@@ -33,45 +32,13 @@ public sealed class VmTemplateDaemonTests : IDisposable
 
     private async Task StopDaemonAsync()
     {
-        TestEnvironment.Exec("kill", ["-TERM", _daemon!.Id.ToString(CultureInfo.InvariantCulture)]);
-        if (!_daemon.WaitForExit(TimeSpan.FromSeconds(60)))
-        {
-            _daemon.Kill();
-        }
-        await _daemon.WaitForExitAsync();
-        _daemon.Dispose();
+        await PublishedDaemon.StopAsync(_daemon!, TimeSpan.FromSeconds(60));
         _daemon = null;
     }
 
-    private async Task<(int Code, string Stdout, string Stderr)> CliAsAsync(string? token, params string[] args)
-    {
-        var psi = new ProcessStartInfo(VmDaemon.Cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["STRATA_SOCKET"] = Socket;
-        psi.Environment.Remove("STRATA_TOKEN");
-        if (token is not null)
-        {
-            psi.ArgumentList.Add("--token");
-            psi.ArgumentList.Add(token);
-        }
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(Budget);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"strata {string.Join(' ', args)} did not finish");
-        }
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private async Task<(int Code, string Stdout, string Stderr)> CliAsAsync(string? token, params string[] args) =>
+        await PublishedCli.RunAsync(new Dictionary<string, string?> { ["STRATA_SOCKET"] = Socket, ["STRATA_TOKEN"] = null }, Budget,
+            token is null ? args : ["--token", token, .. args]);
 
     private Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) => CliAsAsync(null, args);
 
@@ -100,20 +67,7 @@ public sealed class VmTemplateDaemonTests : IDisposable
 
     private string[] Finished() => Directory.Exists(Templates) ? [.. Directory.GetDirectories(Templates).Where(d => !Path.GetFileName(d).StartsWith('.'))] : [];
 
-    private static bool RunsWith(string text) =>
-        Directory.EnumerateDirectories("/proc").Any(d => int.TryParse(Path.GetFileName(d), out _) && Cmdline(d).Contains(text, StringComparison.Ordinal));
-
-    private static string Cmdline(string procDir)
-    {
-        try
-        {
-            return File.ReadAllText(Path.Combine(procDir, "cmdline"));
-        }
-        catch (IOException)
-        {
-            return "";
-        }
-    }
+    private static bool RunsWith(string text) => ProcessCensus.Naming(text).Any();
 
     [SkippableFact]
     public async Task KillDuringSave_NeverUsed_ThenInspectImageLsOtherProjectPruneRmNoTemplateAndDaemonFlag()
@@ -253,16 +207,7 @@ public sealed class VmTemplateDaemonTests : IDisposable
             _daemon.WaitForExit();
         }
         // Anything still running from this root (a template boot, a VM's QEMU or supervisor).
-        foreach (var p in Directory.EnumerateDirectories("/proc").Where(p => int.TryParse(Path.GetFileName(p), out _) && Cmdline(p).Contains(_temp.Path + "/", StringComparison.Ordinal)))
-        {
-            try
-            {
-                Process.GetProcessById(int.Parse(Path.GetFileName(p), CultureInfo.InvariantCulture)).Kill();
-            }
-            catch (ArgumentException)
-            {
-            }
-        }
+        ProcessCensus.KillNaming(_temp.Path + "/");
         _temp.Dispose();
     }
 }
