@@ -344,7 +344,7 @@ public sealed class TcpAuthTests
     [Fact]
     public async Task Tcp_WithoutToken_Is401_WithToken_Works()
     {
-        var port = FreePort();
+        var port = TestEnvironment.FreeLoopbackPort();
         var tokenFile = Path.Combine("/tmp", $"strata-token-{Guid.NewGuid():N}");
         await File.WriteAllTextAsync(tokenFile, "0123456789abcdef0123456789abcdef\n");
         try
@@ -378,12 +378,5 @@ public sealed class TcpAuthTests
         await using var daemon = await InProcessDaemon.StartAsync();
         var e = await Assert.ThrowsAsync<StrataException>(() => DaemonHost.StartAsync(daemon.Options with { Socket = daemon.Socket + "2" }));
         Assert.Contains("already using", e.Message, StringComparison.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

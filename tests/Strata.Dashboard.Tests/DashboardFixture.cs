@@ -138,12 +138,7 @@ public sealed class DashboardFixture : IAsyncLifetime
     public static async Task AssertNotReloadedAsync(IPage page) =>
         Assert.True(await page.EvaluateAsync<bool>("() => window.strataNoReload === true"), "the page was reloaded");
 
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    public static int FreePort() => TestEnvironment.FreeLoopbackPort();
 
     public async Task DisposeAsync()
     {

@@ -43,14 +43,7 @@ public static class NetworkCensus
     }
 
     /// <summary>A free TCP port on 127.0.0.1 (bound and released at once), for a test's published port.</summary>
-    public static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    public static int FreePort() => TestEnvironment.FreeLoopbackPort();
 
     /// <summary>
     /// Taps, leases and the rules of the filter and nat tables that belong to these options' networks (isolation
