@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Strata.Client;
 using Strata.Contracts;
 using Strata.Testing;
@@ -48,7 +47,7 @@ internal static class MoveCrashNodes
             {
                 using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
                 using var reader = new StreamReader(stream);
-                last = Math.Max(last, MoveCrashTicks.Last(reader.ReadToEnd()));
+                last = Math.Max(last, GuestTicks.Highest(reader.ReadToEnd()));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -57,17 +56,6 @@ internal static class MoveCrashNodes
         }
         return last;
     }
-}
-
-internal static partial class MoveCrashTicks
-{
-    public static List<int> All(string log) =>
-        [.. TickLine().Matches(log).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture))];
-
-    public static int Last(string log) => All(log) is { Count: > 0 } t ? t.Max() : 0;
-
-    [GeneratedRegex(@"tick (\d+)")]
-    private static partial Regex TickLine();
 }
 
 /// <summary>
@@ -129,7 +117,7 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         Assert.Equal("running", onB.State);
         Assert.Single(b.Qemus());
         Assert.True(await TicksAtLeastAsync(b, b.LastTickOnDisk(id) + 5), "the guest does not count on B");
-        Assert.True(MoveCrashTicks.All(await LogsAsync(b)).Min() > before2 - 1, "the counter restarted on B");
+        Assert.True(GuestTicks.All(await LogsAsync(b)).Min() > before2 - 1, "the counter restarted on B");
         // A second project on B sees none of it and cannot touch it.
         await b.Client.CreateProjectAsync(new CreateProjectRequest { Name = "mv29cother" });
         using (var other = new StrataClient(new ClientOptions { Socket = b.Socket, Token = (await b.Client.CreateTokenAsync("mv29cother", "admin")).Token! }))
@@ -169,7 +157,7 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         Assert.Contains("holds no copy", undone.Error!.Detail, StringComparison.Ordinal);
         await AssertOnlyOnAsync(b, a, id, pidOnB);
         Assert.True(await TicksAtLeastAsync(b, pausedAt + 5), "the guest did not resume on B");
-        var resumed = MoveCrashTicks.All(await LogsAsync(b));
+        var resumed = GuestTicks.All(await LogsAsync(b));
         Assert.True(resumed.Max() > before4, "the counter went back on B");
 
         await b.Client.DeleteAsync(Name, force: true);
@@ -217,17 +205,9 @@ public sealed class VmMoveCrashTests(MoveCrashDaemons daemons) : IClassFixture<M
         return info;
     }
 
-    private static async Task<string> LogsAsync(PublishedNode node)
-    {
-        var text = new System.Text.StringBuilder();
-        await foreach (var frame in node.Client.LogsAsync(Name))
-        {
-            text.Append(frame.Log?.Text);
-        }
-        return text.ToString();
-    }
+    private static Task<string> LogsAsync(PublishedNode node) => InstanceOutput.LogTextAsync(node.Client, Name);
 
-    private static async Task<int> LastTickAsync(PublishedNode node) => MoveCrashTicks.Last(await LogsAsync(node));
+    private static async Task<int> LastTickAsync(PublishedNode node) => GuestTicks.Highest(await LogsAsync(node));
 
     private static Task<bool> TicksAtLeastAsync(PublishedNode node, int atLeast) =>
         TestEnvironment.EventuallyAsync(async () => await LastTickAsync(node) >= atLeast, Long, TimeSpan.FromMilliseconds(200));

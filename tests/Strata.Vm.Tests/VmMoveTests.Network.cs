@@ -47,7 +47,7 @@ public sealed partial class VmMoveTests
             Assert.StartsWith(sourceSubnet[..^4], oldAddress, StringComparison.Ordinal);
             var sourceTap = Path.Combine("/sys/class/net", sourceScope.TapPrefix + before.Id[..8]);
             Assert.True(Directory.Exists(sourceTap), $"the sandbox has no tap {sourceTap} on the source");
-            Assert.True(await EventuallyAsync(async () => LastTick(await LogsAsync(source, NetSandboxName)) >= 3, TimeSpan.FromSeconds(120)), "the sandbox never counted");
+            Assert.True(await EventuallyAsync(async () => GuestTicks.Last(await LogsAsync(source, NetSandboxName)) >= 3, TimeSpan.FromSeconds(120)), "the sandbox never counted");
             Assert.True(await EventuallyAsync(async () => await PageAsync(hostPort) == "m31-page", TimeSpan.FromSeconds(60)), "the published port never answered on the source");
 
             // A second project's token neither sees nor moves it.
@@ -94,7 +94,7 @@ public sealed partial class VmMoveTests
             Assert.Equal(sourcePid, (await source.GetAsync(NetSandboxName)).Pid!.Value);
             Assert.True(Directory.Exists(sourceTap), "the cancelled move took the source's tap");
             Assert.True(await EventuallyAsync(async () => await PageAsync(hostPort) == "m31-page", TimeSpan.FromSeconds(30)), "the port stopped answering on the source after the cancelled move");
-            var lastOnSource = LastTick(await LogsAsync(source, NetSandboxName));
+            var lastOnSource = GuestTicks.Last(await LogsAsync(source, NetSandboxName));
             var (code, stdout, stderr) = daemons.Cli("move", NetSandboxName, "--to-address", daemons.TargetAddress, "--to-token", daemons.TargetToken, "--json");
             Assert.True(code == 0, $"strata move exited {code}: {stderr}\n{stdout}");
             Assert.Equal(OperationStatusNames.Succeeded, JsonSerializer.Deserialize(stdout, StrataJsonContext.Default.OperationInfo)!.Status);
@@ -104,9 +104,9 @@ public sealed partial class VmMoveTests
             Assert.Equal("running", moved.State);
             var newAddress = moved.Details!["address"];
             Assert.StartsWith(targetSubnet[..^4], newAddress, StringComparison.Ordinal);
-            Assert.True(await EventuallyAsync(async () => LastTick(await LogsAsync(target, NetSandboxName)) >= lastOnSource + 10, TimeSpan.FromSeconds(120)),
+            Assert.True(await EventuallyAsync(async () => GuestTicks.Last(await LogsAsync(target, NetSandboxName)) >= lastOnSource + 10, TimeSpan.FromSeconds(120)),
                 "the sandbox's workload did not count on after the move");
-            var ticks = Ticks(await LogsAsync(target, NetSandboxName));
+            var ticks = GuestTicks.All(await LogsAsync(target, NetSandboxName));
             Assert.True(ticks[0] > lastOnSource, $"the counter restarted on the target: first tick there {ticks[0]}, last on the source at least {lastOnSource}");
 
             // The guest took the new address (from its names disk), reaches the target's bridge, and resolves itself there.

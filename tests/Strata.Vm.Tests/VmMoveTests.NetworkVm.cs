@@ -40,10 +40,10 @@ public sealed partial class VmMoveTests
             var before = await source.GetAsync(NetVmName);
             var oldAddress = before.Details!["address"];
             var sourceTap = Path.Combine("/sys/class/net", new NodeScope(daemons.SourceNode).TapPrefix + before.Id[..8]);
-            Assert.True(await EventuallyAsync(async () => LastTick(await LogsAsync(source, NetVmName)) >= 3, TimeSpan.FromSeconds(180)), "the VM never counted");
+            Assert.True(await EventuallyAsync(async () => GuestTicks.Last(await LogsAsync(source, NetVmName)) >= 3, TimeSpan.FromSeconds(180)), "the VM never counted");
             Assert.True(await EventuallyAsync(async () => await PageAsync(hostPort) == "m31-vm-page", TimeSpan.FromSeconds(60)), "the published port never answered on the source");
 
-            var lastOnSource = LastTick(await LogsAsync(source, NetVmName));
+            var lastOnSource = GuestTicks.Last(await LogsAsync(source, NetVmName));
             var (code, stdout, stderr) = daemons.Cli("move", NetVmName, "--to-address", daemons.TargetAddress, "--to-token", daemons.TargetToken, "--json");
             Assert.True(code == 0, $"strata move exited {code}: {stderr}\n{stdout}");
             Assert.Equal(OperationStatusNames.Succeeded, JsonSerializer.Deserialize(stdout, StrataJsonContext.Default.OperationInfo)!.Status);
@@ -52,9 +52,9 @@ public sealed partial class VmMoveTests
             Assert.Equal(before.Id, moved.Id);
             var newAddress = moved.Details!["address"];
             Assert.StartsWith(targetPrefix, newAddress, StringComparison.Ordinal);
-            Assert.True(await EventuallyAsync(async () => LastTick(await LogsAsync(target, NetVmName)) >= lastOnSource + 10, TimeSpan.FromSeconds(120)),
+            Assert.True(await EventuallyAsync(async () => GuestTicks.Last(await LogsAsync(target, NetVmName)) >= lastOnSource + 10, TimeSpan.FromSeconds(120)),
                 "the VM's workload did not count on after the move");
-            Assert.True(Ticks(await LogsAsync(target, NetVmName))[0] > lastOnSource, "the counter restarted on the target");
+            Assert.True(GuestTicks.All(await LogsAsync(target, NetVmName))[0] > lastOnSource, "the counter restarted on the target");
             // The target's DNAT leads to the new address only: the page answers once the guest took it.
             Assert.True(await EventuallyAsync(async () => await PageAsync(hostPort) == "m31-vm-page", TimeSpan.FromSeconds(60)), "the published port does not answer after the move");
             Assert.Contains((await target.InspectNetworkAsync(NetVmNetwork)).Members, m => m.Address == newAddress);

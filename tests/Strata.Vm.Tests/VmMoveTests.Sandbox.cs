@@ -34,9 +34,9 @@ public sealed partial class VmMoveTests
             var sourceDir = Path.Combine(daemons.SourceRoot, "instances", before.Id);
             var how = before.Details?.GetValueOrDefault("template") ?? "(none)";
             Assert.True(how.StartsWith("template ", StringComparison.Ordinal), $"the sandbox did not start from its template: {how}");
-            Assert.True(await EventuallyAsync(async () => LastTick(await LogsAsync(source, SandboxName)) >= 3, TimeSpan.FromSeconds(120)), "the sandbox never counted");
+            Assert.True(await EventuallyAsync(async () => GuestTicks.Last(await LogsAsync(source, SandboxName)) >= 3, TimeSpan.FromSeconds(120)), "the sandbox never counted");
 
-            var lastOnSource = LastTick(await LogsAsync(source, SandboxName));
+            var lastOnSource = GuestTicks.Last(await LogsAsync(source, SandboxName));
             var (code, stdout, stderr) = daemons.Cli("move", SandboxName, "--to-address", daemons.TargetAddress, "--to-token", daemons.TargetToken, "--json");
             Assert.True(code == 0, $"strata move exited {code}: {stderr}\n{stdout}");
             var op = JsonSerializer.Deserialize(stdout, StrataJsonContext.Default.OperationInfo)!;
@@ -50,9 +50,9 @@ public sealed partial class VmMoveTests
             var moved = await target.GetAsync(SandboxName);
             Assert.Equal(before.Id, moved.Id);
             Assert.Equal("running", moved.State);
-            Assert.True(await EventuallyAsync(async () => LastTick(await LogsAsync(target, SandboxName)) >= lastOnSource + 10, TimeSpan.FromSeconds(120)),
+            Assert.True(await EventuallyAsync(async () => GuestTicks.Last(await LogsAsync(target, SandboxName)) >= lastOnSource + 10, TimeSpan.FromSeconds(120)),
                 $"the sandbox's workload did not count on after the move (last tick on the source {lastOnSource}); target's log:\n{await LogsAsync(target, SandboxName)}\nthe daemons:\n{daemons.OutputTail()}");
-            var ticks = Ticks(await LogsAsync(target, SandboxName));
+            var ticks = GuestTicks.All(await LogsAsync(target, SandboxName));
             Assert.True(ticks[0] > lastOnSource, $"the counter restarted on the target: first tick there {ticks[0]}, last on the source at least {lastOnSource}");
             var (execCode, output) = await InstanceOutput.ExecAsync(target, SandboxName, "cat /m20.txt");
             Assert.Equal(0, execCode);

@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Strata.Client;
 using Strata.Contracts;
 using Strata.Testing;
@@ -117,7 +115,7 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
         Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<StrataApiException>(() => other.CancelOperationAsync(slow.Id))).Kind);
         var cancelled = await source.CancelOperationAsync(slow.Id);
         Assert.Equal(OperationStatusNames.Cancelled, cancelled.Status);
-        var ticksAfterCancel = LastTick(await LogsAsync(source));
+        var ticksAfterCancel = GuestTicks.Last(await LogsAsync(source));
         await AssertStillHereAsync(sourcePid);
         Assert.True(await EventuallyTicksAsync(source, ticksAfterCancel + 5), "the guest stopped counting on the source after the cancelled move");
 
@@ -129,11 +127,11 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
             "the move never started sending RAM");
         await daemons.CrashAndRestartSourceAsync();
         await AssertStillHereAsync(sourcePid);
-        var ticksAfterCrash = LastTick(await LogsAsync(source));
+        var ticksAfterCrash = GuestTicks.Last(await LogsAsync(source));
         Assert.True(await EventuallyTicksAsync(source, ticksAfterCrash + 5), "the guest stopped counting on the source after the crashed move");
 
         // The move, through the CLI with --json.
-        var lastOnSource = LastTick(await LogsAsync(source));
+        var lastOnSource = GuestTicks.Last(await LogsAsync(source));
         var (code, stdout, stderr) = daemons.Cli("move", Name, "--to-address", daemons.TargetAddress, "--to-token", daemons.TargetToken, "--json");
         Assert.True(code == 0, $"strata move exited {code}: {stderr}\n{stdout}");
         var op = JsonSerializer.Deserialize(stdout, StrataJsonContext.Default.OperationInfo)!;
@@ -147,7 +145,7 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
         Assert.Equal(before.Id, moved.Id);
         Assert.Equal("running", moved.State);
         Assert.True(await EventuallyTicksAsync(target, lastOnSource + 10), "the guest did not count on after the move");
-        var targetTicks = Ticks(await LogsAsync(target));
+        var targetTicks = GuestTicks.All(await LogsAsync(target));
         Assert.True(targetTicks[0] > lastOnSource, $"the counter restarted on the target: first tick there {targetTicks[0]}, last on the source at least {lastOnSource}");
         Assert.DoesNotContain("found", await LogsAsync(target), StringComparison.Ordinal);
         AssertAnotherUserReachesNothing(daemons.TargetRoot);
@@ -209,30 +207,14 @@ public sealed partial class VmMoveTests(MoveDaemons daemons) : IClassFixture<Mov
         return info;
     }
 
-    private static async Task<string> LogsAsync(StrataClient client, string name = Name)
-    {
-        var text = new System.Text.StringBuilder();
-        await foreach (var frame in client.LogsAsync(name))
-        {
-            text.Append(frame.Log?.Text);
-        }
-        return text.ToString();
-    }
+    private static Task<string> LogsAsync(StrataClient client, string name = Name) => InstanceOutput.LogTextAsync(client, name);
 
     private static Task<bool> EventuallyTicksAsync(StrataClient client, int atLeast) =>
-        EventuallyAsync(async () => LastTick(await LogsAsync(client)) >= atLeast, TimeSpan.FromSeconds(120));
+        EventuallyAsync(async () => GuestTicks.Last(await LogsAsync(client)) >= atLeast, TimeSpan.FromSeconds(120));
 
     private static Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout) =>
         TestEnvironment.EventuallyAsync(condition, timeout, TimeSpan.FromMilliseconds(200));
 
     /// <summary>A QEMU whose command line names a path under <paramref name="root"/> runs.</summary>
     internal static bool QemuOf(string root) => ProcessCensus.Qemus(root).Count > 0;
-
-    private static List<int> Ticks(string log) =>
-        [.. TickLine().Matches(log).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture))];
-
-    private static int LastTick(string log) => Ticks(log) is { Count: > 0 } t ? t[^1] : 0;
-
-    [GeneratedRegex(@"tick (\d+)")]
-    private static partial Regex TickLine();
 }
