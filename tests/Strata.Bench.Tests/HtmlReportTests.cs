@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Strata.Bench.Core;
 using Strata.Testing;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Strata.Contracts;
 using Strata.Testing;
 

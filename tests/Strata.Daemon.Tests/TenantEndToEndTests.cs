@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net;
 using Strata.Testing;
 
 namespace Strata.Daemon.Tests;
