@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Microsoft.Playwright;
 using Strata.Client;
@@ -97,25 +96,10 @@ public sealed class DashboardSandboxShellTests(DashboardFixture fx)
         await RequireSandboxAsync();
         var cli = Path.Combine(TestEnvironment.ArtifactsBin, "strata");
         TestEnvironment.Require(File.Exists(cli), "strata is not published; run scripts/publish-native.sh");
-        var psi = new ProcessStartInfo(cli)
-        {
-            ArgumentList = { "exec", "-it", Name, "--", "sh" },
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.Environment["STRATA_HOST"] = fx.BaseUrl;
-        psi.Environment["STRATA_TOKEN"] = fx.OperatorA;
-        psi.Environment.Remove("STRATA_SOCKET");
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.StandardInput.WriteAsync("echo hi-from-cli\nexit 4\n");
-        p.StandardInput.Close();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await p.WaitForExitAsync(timeout.Token);
-        var output = await stdout;
-        Assert.True(p.ExitCode == 4, $"exit {p.ExitCode}; stdout: {output}; stderr: {await stderr}");
+        var environment = new Dictionary<string, string?> { ["STRATA_HOST"] = fx.BaseUrl, ["STRATA_TOKEN"] = fx.OperatorA, ["STRATA_SOCKET"] = null };
+        var (code, output, stderr) = await ChildProcess.RunAsync(cli, ["exec", "-it", Name, "--", "sh"], TimeSpan.FromMinutes(2), environment,
+            stdin: "echo hi-from-cli\nexit 4\n");
+        Assert.True(code == 4, $"exit {code}; stdout: {output}; stderr: {stderr}");
         Assert.Contains(output.Split('\n'), line => line.TrimEnd('\r') == "hi-from-cli");
     }
 

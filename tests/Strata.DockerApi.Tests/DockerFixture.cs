@@ -96,39 +96,13 @@ public sealed class DockerFixture : IAsyncLifetime
     public async Task<(int Code, string Out, string Err)> RunAsync(string arguments, string? socket = null, string? input = null, TimeSpan? timeout = null,
         string? docker = null)
     {
-        var info = new ProcessStartInfo(docker ?? Docker)
+        var environment = new Dictionary<string, string?>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
+            ["DOCKER_HOST"] = "unix://" + (socket ?? DockerSocket),
+            ["DOCKER_CONFIG"] = ConfigDirectory,
+            ["DOCKER_CONTEXT"] = null,
         };
-        foreach (var arg in Split(arguments))
-        {
-            info.ArgumentList.Add(arg);
-        }
-        info.Environment["DOCKER_HOST"] = "unix://" + (socket ?? DockerSocket);
-        info.Environment["DOCKER_CONFIG"] = ConfigDirectory;
-        info.Environment.Remove("DOCKER_CONTEXT");
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (input is not null)
-        {
-            await process.StandardInput.WriteAsync(input);
-        }
-        process.StandardInput.Close();
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(120));
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"docker {arguments} did not finish in time; output so far: {await stdout} {await stderr}");
-        }
-        return (process.ExitCode, await stdout, await stderr);
+        return await ChildProcess.RunAsync(docker ?? Docker, Split(arguments), timeout ?? TimeSpan.FromSeconds(120), environment, stdin: input ?? "");
     }
 
     /// <summary>Like <see cref="RunAsync"/>, and the command must succeed.</summary>
