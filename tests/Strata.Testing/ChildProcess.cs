@@ -17,14 +17,8 @@ public static class ChildProcess
         IReadOnlyDictionary<string, string?>? environment = null, string? stdin = null, string? workingDirectory = null)
     {
         var argv = args.ToList();
-        using var p = Start(file, argv, environment, stdin is not null, workingDirectory);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (stdin is not null)
-        {
-            p.StandardInput.Write(stdin);
-            p.StandardInput.Close();
-        }
+        var (process, stdout, stderr) = Start(file, argv, environment, stdin, workingDirectory);
+        using var p = process;
         if (!p.WaitForExit(timeout))
         {
             p.Kill(entireProcessTree: true);
@@ -38,14 +32,8 @@ public static class ChildProcess
         IReadOnlyDictionary<string, string?>? environment = null, string? stdin = null, string? workingDirectory = null)
     {
         var argv = args.ToList();
-        using var p = Start(file, argv, environment, stdin is not null, workingDirectory);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (stdin is not null)
-        {
-            await p.StandardInput.WriteAsync(stdin).ConfigureAwait(false);
-            p.StandardInput.Close();
-        }
+        var (process, stdout, stderr) = Start(file, argv, environment, stdin, workingDirectory);
+        using var p = process;
         using var deadline = new CancellationTokenSource(timeout);
         try
         {
@@ -59,13 +47,15 @@ public static class ChildProcess
         return (p.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
     }
 
-    private static Process Start(string file, List<string> args, IReadOnlyDictionary<string, string?>? environment, bool input, string? workingDirectory)
+    /// <summary>Starts the program, begins reading its stdout and stderr, and gives it its whole input (when there is one).</summary>
+    private static (Process Process, Task<string> Stdout, Task<string> Stderr) Start(string file, List<string> args,
+        IReadOnlyDictionary<string, string?>? environment, string? stdin, string? workingDirectory)
     {
         var psi = new ProcessStartInfo(file)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = input,
+            RedirectStandardInput = stdin is not null,
             WorkingDirectory = workingDirectory ?? "",
         };
         foreach (var a in args)
@@ -83,7 +73,15 @@ public static class ChildProcess
                 psi.Environment[name] = value;
             }
         }
-        return Process.Start(psi)!;
+        var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (stdin is not null)
+        {
+            p.StandardInput.Write(stdin);
+            p.StandardInput.Close();
+        }
+        return (p, stdout, stderr);
     }
 
     private static TimeoutException TimedOut(string file, List<string> args, TimeSpan timeout, Task<string> stderr)
