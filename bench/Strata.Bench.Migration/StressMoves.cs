@@ -6,7 +6,7 @@ using Strata.Contracts;
 namespace Strata.Bench.Migration;
 
 /// <summary>
-/// <c>Strata.Bench.Migration stress [ROUNDS] [BIN] [--burners N] [--tier vm|sandbox] [--no-template] [--script SH]</c>: moves one
+/// <c>Strata.Bench.Migration stress [ROUNDS] [BIN] [--burners N] [--tier vm|sandbox] [--no-template] [--script SH | --busy] [--bandwidth 4M] [--prefix P] [--fresh]</c>: moves one
 /// guest back and forth ROUNDS times between two published stratad while N busy loops (<c>sh -c 'while :; do :; done'</c>)
 /// load the host, and after every move checks that the guest's counter went on on the target and that no guest
 /// console (<c>serial.log</c>) of either daemon holds a kernel panic, BUG or list corruption. A guest whose memory
@@ -24,9 +24,20 @@ internal static class StressMoves
         var burners = 3;
         var tier = "vm";
         var noTemplate = false;
+        string? bandwidth = null;
+        var prefix = "mvstress";
+        var fresh = false;
+        // Ctrl-C ends the loop after the move under way, so the daemons and their guests are cleaned up.
+        using var interrupted = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            interrupted.Cancel();
+        };
         // The move tests' workload: a process forked and ended every few tens of ms (the guest allocates and frees
         // pages all the time, which init_on_free=1 zeroes), printing a counter.
         var script = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done";
+        const string Busy = "i=0; while :; do i=$((i+1)); case $i in *000) echo $i;; esac; done";
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -35,6 +46,10 @@ internal static class StressMoves
                 case "--tier": tier = args[++i]; break;
                 case "--no-template": noTemplate = true; break;
                 case "--script": script = args[++i]; break;
+                case "--busy": script = Busy; break;
+                case "--bandwidth": bandwidth = args[++i]; break;
+                case "--prefix": prefix = args[++i]; break;
+                case "--fresh": fresh = true; break;
                 default: positional.Add(args[i]); break;
             }
         }
@@ -47,36 +62,34 @@ internal static class StressMoves
         var done = 0;
         try
         {
-            daemons.Add(await DaemonMoves.Daemon.StartAsync(bin, Path.Combine(work, "a"), "mvstressa"));
-            daemons.Add(await DaemonMoves.Daemon.StartAsync(bin, Path.Combine(work, "b"), "mvstressb"));
+            daemons.Add(await DaemonMoves.Daemon.StartAsync(bin, Path.Combine(work, "a"), prefix + "a"));
+            daemons.Add(await DaemonMoves.Daemon.StartAsync(bin, Path.Combine(work, "b"), prefix + "b"));
             await daemons[0].Client.BuildBaseImageAsync("busybox");
-            await daemons[0].Client.CreateAsync(new InstanceSpec
+            var spec = new InstanceSpec
             {
                 Name = Name, Tier = tier, Image = "busybox:latest", Args = ["sh", "-c", script],
                 Resources = new ResourceSpec { MemoryBytes = 256L << 20 }, NoTemplate = noTemplate,
-            });
-            var started = Stopwatch.StartNew();
-            while ((await MigrationBench.LinesAsync(daemons[0].Client, Name)).Count < 50)
-            {
-                if (started.Elapsed > TimeSpan.FromMinutes(3))
-                {
-                    throw new InvalidOperationException("the guest's counter never started");
-                }
-                await Task.Delay(200);
-            }
+            };
+            await StartGuestAsync(daemons[0], spec);
             var info = await daemons[0].Client.GetAsync(Name);
-            Console.WriteLine($"{tier} {Name} ({(noTemplate ? "cold boot" : "template start")}: {info.Details?.GetValueOrDefault("template") ?? "?"}), {burners} burners, {rounds} moves; load {Load()}");
+            Console.WriteLine($"{tier} {Name} (bandwidth {bandwidth ?? "unlimited"}, {(noTemplate ? "cold boot" : "template start")}: {info.Details?.GetValueOrDefault("template") ?? "?"}), {burners} burners, {rounds} moves; load {Load()}");
             for (var i = 0; i < burners; i++)
             {
                 loads.Add(Process.Start(new ProcessStartInfo("sh") { ArgumentList = { "-c", "while :; do :; done" } })!);
             }
-            for (var i = 0; i < rounds; i++)
+            for (var i = 0; i < rounds && !interrupted.IsCancellationRequested; i++)
             {
-                var (from, to) = i % 2 == 0 ? (daemons[0], daemons[1]) : (daemons[1], daemons[0]);
+                var (from, to) = fresh || i % 2 == 0 ? (daemons[0], daemons[1]) : (daemons[1], daemons[0]);
+                if (fresh && i > 0)
+                {
+                    // Every move is the first out of a QEMU that started from the template.
+                    await daemons[1].Client.DeleteAsync(Name, force: true);
+                    await StartGuestAsync(daemons[0], spec);
+                }
                 string outcome;
                 try
                 {
-                    var (move, result) = await MigrationBench.MoveAsync(from.Side, to.Side, Name, bandwidth: null, i + 1);
+                    var (move, result) = await MigrationBench.MoveAsync(from.Side, to.Side, Name, bandwidth, i + 1);
                     outcome = string.Create(CultureInfo.InvariantCulture,
                         $"ok: guest gap {move.GuestDowntimeMs:0} ms, QEMU downtime {result.DowntimeMs:0} ms, {result.Iterations} passes, throttle {result.MaxThrottlePercent} %, {move.WholeMoveSeconds:0.0} s");
                 }
@@ -86,6 +99,18 @@ internal static class StressMoves
                     failures++;
                 }
                 done++;
+                if (!outcome.StartsWith("FAILED", StringComparison.Ordinal))
+                {
+                    // The log goes with the guest: the whole counter, before and after the switch, is on the target. A
+                    // page the move left stale (the shell's variable) shows as the counter going back.
+                    var values = (await MigrationBench.LinesAsync(to.Client, Name)).Select(l => l.Value).ToList();
+                    var back = values.Zip(values.Skip(1)).FirstOrDefault(p => p.Second <= p.First);
+                    if (back != default)
+                    {
+                        outcome = $"FAILED: the counter went back from {back.First} to {back.Second} ({values.Count} lines)";
+                        failures++;
+                    }
+                }
                 var panic = Panics(work);
                 Console.WriteLine($"move {i + 1} {from.Node} -> {to.Node}: {outcome}; load {Load()}");
                 if (panic.Count > 0 || outcome.StartsWith("FAILED", StringComparison.Ordinal))
@@ -124,6 +149,21 @@ internal static class StressMoves
             {
                 Console.WriteLine($"kept {work}");
             }
+        }
+    }
+
+    /// <summary>Creates the guest on <paramref name="daemon"/> and waits until its counter printed 50 lines.</summary>
+    private static async Task StartGuestAsync(DaemonMoves.Daemon daemon, InstanceSpec spec)
+    {
+        await daemon.Client.CreateAsync(spec);
+        var started = Stopwatch.StartNew();
+        while ((await MigrationBench.LinesAsync(daemon.Client, Name)).Count < 50)
+        {
+            if (started.Elapsed > TimeSpan.FromMinutes(3))
+            {
+                throw new InvalidOperationException("the guest's counter never started");
+            }
+            await Task.Delay(200);
         }
     }
 
