@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Strata.Qemu.Qmp;
 using Strata.Qemu.Templates;
 using Strata.Qemu;
@@ -29,6 +28,36 @@ internal static class RawPingPong
         var rounds = args.Length > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture, out var r) ? r : 30;
         var nopti = args.Contains("--nopti");
         var verify = args.Contains("--verify");
+        // --disk: the root disk is mirrored to a new file on the target over NBD (pause-before-switchover), as a daemon's move does.
+        var withDisk = args.Contains("--disk");
+        // --balloon: a balloon, its guest statistics polled every 200 ms on the side that runs the guest, as a daemon's sampler does.
+        var balloon = args.Contains("--balloon");
+        QmpClient? polled = null;
+        using var stopPolling = new CancellationTokenSource();
+        var polls = 0;
+        var poller = !balloon ? Task.CompletedTask : Task.Run(async () =>
+        {
+            while (!stopPolling.IsCancellationRequested)
+            {
+                try
+                {
+                    if (Volatile.Read(ref polled) is { } q && await BalloonStats.FindAsync(q, stopPolling.Token) is { } path)
+                    {
+                        await BalloonStats.ReadAsync(q, path, stopPolling.Token);
+                        Interlocked.Increment(ref polls);
+                    }
+                    await Task.Delay(200, stopPolling.Token);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stopPolling.IsCancellationRequested)
+                {
+                    await Task.Delay(50);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        });
         var kargsIndex = Array.IndexOf(args, "--kargs");
         var kargs = string.Join(' ', new[] { nopti ? "nopti" : null, kargsIndex >= 0 ? args[kargsIndex + 1] : null }.OfType<string>());
         // --fork: the move tests' workload, a process forked and ended every 20 ms.
@@ -63,6 +92,7 @@ internal static class RawPingPong
                 RootDisk = new QemuDrive(overlay, "qcow2"),
                 MemoryMiB = 256,
                 ExtraKernelArguments = kargs.Length > 0 ? kargs : null,
+                Balloon = balloon,
             };
             var memoryFile = Path.Combine(root, "memory");
             var boot = restored == "file" ? options with { ExtraQemuArguments = GuestTemplate.BootArguments(memoryFile, 256) } : options;
@@ -112,28 +142,39 @@ internal static class RawPingPong
                     await RestoreAsync(i);
                 }
                 var qmp = await current!.GetQmpAsync(CancellationToken.None);
+                Volatile.Write(ref polled, qmp);
                 var targetOptions = moveOptions with { Directory = Path.Combine(root, "r" + i.ToString(CultureInfo.InvariantCulture)) };
+                var incomingDisks = new List<IncomingDisk>();
+                if (withDisk)
+                {
+                    var disk = (await LiveMigration.DescribeDisksAsync(qmp, CancellationToken.None)).Single();
+                    var path = Path.Combine(root, "disk" + i.ToString(CultureInfo.InvariantCulture) + "." + disk.Format);
+                    incomingDisks.Add(new IncomingDisk(disk.Device, path, disk.Format, disk.SizeBytes));
+                    targetOptions = targetOptions with { RootDisk = new QemuDrive(path, disk.Format) };
+                }
                 var plan = QemuVm.Plan(targetOptions);
                 var incoming = await IncomingVm.StartAsync(new IncomingRequest
                 {
                     // --verify: the target stays paused after the load (-S) until its RAM was compared with the source's.
-                    Plan = verify ? plan with { Argv = [.. plan.Argv, "-S"] } : plan,
+                    Plan = verify ? SwitchoverRamCheck.Paused(plan) : plan,
                     Source = MachineIdentity.FromArgv(current.LaunchPlan.Argv),
                     Ram = MigrationChannel.Unix(Path.Combine(root, $"ram{i}.sock")),
+                    Disks = incomingDisks,
+                    Nbd = withDisk ? MigrationChannel.Unix(Path.Combine(root, $"nbd{i}.sock")) : null,
                 }, CancellationToken.None);
                 var targetTail = new CounterTail(incoming.Vm.LaunchPlan.StdoutPath);
                 string outcome;
                 try
                 {
-                    var checker = new RamCheck(incoming, qmp, Path.Combine(root, "ram"), verify);
-                    var result = await LiveMigration.MigrateAsync(qmp, checker, new MigrationOptions(), null, CancellationToken.None);
+                    var checker = verify ? new SwitchoverRamCheck(incoming, qmp, 256L << 20, Path.Combine(root, "ram")) : null;
+                    var result = await LiveMigration.MigrateAsync(qmp, (IMigrationTarget?)checker ?? incoming, new MigrationOptions(), null, CancellationToken.None);
                     await targetTail.WaitForLinesAsync(20, TimeSpan.FromSeconds(60));
                     var values = tail!.Lines.TakeLast(50).Concat(targetTail.Lines).Select(l => l.Value).ToList();
                     var back = values.Zip(values.Skip(1)).FirstOrDefault(p => p.Second <= p.First);
                     outcome = back != default
                         ? $"FAILED: the counter went back from {back.First} to {back.Second}"
-                        : checker.Differences.Count > 0
-                            ? $"FAILED: {checker.Differences.Count} pages of the target's RAM differ from the source's at the switchover: {string.Join(", ", checker.Differences.Take(12).Select(p => "0x" + (p * 4096L).ToString("x", CultureInfo.InvariantCulture)))}"
+                        : checker is { DifferingPages.Count: > 0 }
+                            ? $"FAILED: {checker.DifferingPages.Count} pages of the target's RAM differ from the source's at the switchover: {checker.Describe()}"
                             : string.Create(CultureInfo.InvariantCulture, $"ok: QEMU downtime {result.QemuDowntime.TotalMilliseconds:0} ms, {result.Iterations} passes{(verify ? ", RAM identical" : "")}");
                 }
                 catch (Exception e) when (e is TimeoutException or InvalidOperationException or Strata.Contracts.StrataException)
@@ -161,11 +202,13 @@ internal static class RawPingPong
                     break;
                 }
             }
-            Console.WriteLine($"{done} moves, {failures} failed; load {Load()}");
+            Console.WriteLine($"{done} moves, {failures} failed{(balloon ? $", {polls} balloon polls" : "")}; load {Load()}");
             return failures == 0 ? 0 : 1;
         }
         finally
         {
+            await stopPolling.CancelAsync();
+            await poller;
             foreach (var p in loads)
             {
                 p.Kill();
@@ -181,52 +224,6 @@ internal static class RawPingPong
                 await current.DisposeAsync();
             }
             Directory.Delete(root, true);
-        }
-    }
-
-    /// <summary>
-    /// The target as <see cref="LiveMigration"/> sees it; with verification, its confirmation first dumps the guest RAM
-    /// of both sides (the source stopped in postmigrate, the target paused after the load: both hold the switchover's
-    /// memory) and lists the 4 KiB pages that differ, then lets the target run.
-    /// </summary>
-    private sealed class RamCheck(IncomingVm inner, QmpClient source, string dumps, bool verify) : IMigrationTarget
-    {
-        public List<long> Differences { get; } = [];
-        public string RamUri => inner.RamUri;
-        public MigrationChannel? Nbd => inner.Nbd;
-        public IReadOnlyList<string> Disks => inner.Disks;
-        public Task Exited => inner.Exited;
-        public Task DiscardAsync() => inner.DiscardAsync();
-
-        public async Task ConfirmRunningAsync(TimeSpan timeout, CancellationToken cancellationToken)
-        {
-            if (verify)
-            {
-                var target = await inner.Vm.GetQmpAsync(cancellationToken);
-                while ((await target.ExecuteAsync("query-status", null, cancellationToken)).GetProperty("status").GetString() != "paused")
-                {
-                    await Task.Delay(10, cancellationToken);
-                }
-                Directory.CreateDirectory(dumps);
-                var size = 256L << 20;
-                var a = Path.Combine(dumps, "source");
-                var b = Path.Combine(dumps, "target");
-                await source.ExecuteAsync("pmemsave", new JsonObject { ["val"] = 0, ["size"] = size, ["filename"] = a }, cancellationToken);
-                await target.ExecuteAsync("pmemsave", new JsonObject { ["val"] = 0, ["size"] = size, ["filename"] = b }, cancellationToken);
-                var x = await File.ReadAllBytesAsync(a, cancellationToken);
-                var y = await File.ReadAllBytesAsync(b, cancellationToken);
-                for (var page = 0; page < size / 4096; page++)
-                {
-                    if (!x.AsSpan(page * 4096, 4096).SequenceEqual(y.AsSpan(page * 4096, 4096)))
-                    {
-                        Differences.Add(page);
-                    }
-                }
-                File.Delete(a);
-                File.Delete(b);
-                await target.ExecuteAsync("cont", null, cancellationToken);
-            }
-            await inner.ConfirmRunningAsync(timeout, cancellationToken);
         }
     }
 
