@@ -32,6 +32,12 @@ internal static class RawPingPong
         var withDisk = args.Contains("--disk");
         // --balloon: a balloon, its guest statistics polled every 200 ms on the side that runs the guest, as a daemon's sampler does.
         var balloon = args.Contains("--balloon");
+        // --cancel-first: before each move, a move over 2 MiB/s is cancelled after 1.5 s (the source runs on), as the
+        // move crash test's first step leaves a VM: the move under test is then the second migration out of that QEMU.
+        var cancelFirst = args.Contains("--cancel-first");
+        // --tb MiB: TCG's translated-code buffer, as a start from a template sets it (GuestTemplate.RestoreTcgCodeBufferMiB).
+        var tbIndex = Array.IndexOf(args, "--tb");
+        int? tb = tbIndex >= 0 ? int.Parse(args[tbIndex + 1], CultureInfo.InvariantCulture) : null;
         QmpClient? polled = null;
         using var stopPolling = new CancellationTokenSource();
         var polls = 0;
@@ -93,6 +99,7 @@ internal static class RawPingPong
                 MemoryMiB = 256,
                 ExtraKernelArguments = kargs.Length > 0 ? kargs : null,
                 Balloon = balloon,
+                TcgCodeBufferMiB = tb,
             };
             var memoryFile = Path.Combine(root, "memory");
             var boot = restored == "file" ? options with { ExtraQemuArguments = GuestTemplate.BootArguments(memoryFile, 256) } : options;
@@ -144,6 +151,25 @@ internal static class RawPingPong
                 var qmp = await current!.GetQmpAsync(CancellationToken.None);
                 Volatile.Write(ref polled, qmp);
                 var targetOptions = moveOptions with { Directory = Path.Combine(root, "r" + i.ToString(CultureInfo.InvariantCulture)) };
+                if (cancelFirst)
+                {
+                    var first = await IncomingVm.StartAsync(new IncomingRequest
+                    {
+                        Plan = QemuVm.Plan(moveOptions with { Directory = Path.Combine(root, "c" + i.ToString(CultureInfo.InvariantCulture)) }),
+                        Source = MachineIdentity.FromArgv(current.LaunchPlan.Argv),
+                        Ram = MigrationChannel.Unix(Path.Combine(root, $"cram{i}.sock")),
+                    }, CancellationToken.None);
+                    using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(1.5));
+                    try
+                    {
+                        await LiveMigration.MigrateAsync(qmp, first, new MigrationOptions { MaxBandwidth = 2L << 20 }, null, cancel.Token);
+                        Console.WriteLine("  the move to be cancelled completed first");
+                    }
+                    catch (Strata.Contracts.StrataException e) when (e.Kind == Strata.Contracts.ErrorKind.Cancelled)
+                    {
+                    }
+                    await first.Vm.DisposeAsync();
+                }
                 var incomingDisks = new List<IncomingDisk>();
                 if (withDisk)
                 {

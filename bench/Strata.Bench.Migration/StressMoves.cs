@@ -6,7 +6,7 @@ using Strata.Contracts;
 namespace Strata.Bench.Migration;
 
 /// <summary>
-/// <c>Strata.Bench.Migration stress [ROUNDS] [BIN] [--burners N] [--tier vm|sandbox] [--no-template] [--script SH | --busy] [--bandwidth 4M] [--prefix P] [--fresh]</c>: moves one
+/// <c>Strata.Bench.Migration stress [ROUNDS] [BIN] [--burners N] [--tier vm|sandbox] [--no-template] [--script SH | --busy] [--bandwidth 4M] [--prefix P] [--fresh | --fresh-template]</c>: moves one
 /// guest back and forth ROUNDS times between two published stratad while N busy loops (<c>sh -c 'while :; do :; done'</c>)
 /// load the host, and after every move checks that the guest's counter went on on the target and that no guest
 /// console (<c>serial.log</c>) of either daemon holds a kernel panic, BUG or list corruption. A guest whose memory
@@ -27,6 +27,9 @@ internal static class StressMoves
         string? bandwidth = null;
         var prefix = "mvstress";
         var fresh = false;
+        // --fresh-template: the template is deleted before every start, so each guest is the first start of a template
+        // just made (the one failed move seen with this harness was such a start).
+        var freshTemplate = false;
         // Ctrl-C ends the loop after the move under way, so the daemons and their guests are cleaned up.
         using var interrupted = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
@@ -50,6 +53,7 @@ internal static class StressMoves
                 case "--bandwidth": bandwidth = args[++i]; break;
                 case "--prefix": prefix = args[++i]; break;
                 case "--fresh": fresh = true; break;
+                case "--fresh-template": fresh = freshTemplate = true; break;
                 default: positional.Add(args[i]); break;
             }
         }
@@ -84,6 +88,17 @@ internal static class StressMoves
                 {
                     // Every move is the first out of a QEMU that started from the template.
                     await daemons[1].Client.DeleteAsync(Name, force: true);
+                    if (freshTemplate)
+                    {
+                        foreach (var kind in new[] { "templates", "vm-templates" })
+                        {
+                            var store = Path.Combine(daemons[0].Root, "cache", "guest", kind);
+                            foreach (var t in Directory.Exists(store) ? Directory.GetDirectories(store) : [])
+                            {
+                                Directory.Delete(t, true);
+                            }
+                        }
+                    }
                     await StartGuestAsync(daemons[0], spec);
                 }
                 string outcome;
