@@ -13,9 +13,8 @@ namespace Strata.Bench.Migration;
 /// between QEMUs on this host with <see cref="LiveMigration"/> (no daemons, the disk shared), its workload a busy shell
 /// loop printing every 100th value of a counter. After every move the counter must only have gone up (a guest page
 /// the move left stale, the shell's variable among them, shows as the counter going back) and the target's console
-/// must hold no panic. <c>--nopti</c> boots the guest without page-table isolation, so its TLB entries live long
-/// under TCG: a move that loses writes made through the TCG TLB (QEMU before 9.0, see docs/move.md) is then caught
-/// in a few rounds. <c>--verify</c> compares the guest RAM of both sides at every switchover, page by page (the target
+/// must hold no panic. <c>--nopti</c> adds <c>nopti</c> to the kernel line (TCG's default CPU reports an AMD vendor, so
+/// the guest runs without page-table isolation anyway: 40 moves of a busy guest kept counting). <c>--verify</c> compares the guest RAM of both sides at every switchover, page by page (the target
 /// held paused until then), which finds a lost write whether or not the guest later trips over it.
 /// </summary>
 internal static class RawPingPong
