@@ -129,7 +129,7 @@ internal static class DaemonMoves
     private static string Load() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 
     /// <summary>One published stratad on its own root, socket and loopback port.</summary>
-    private sealed class Daemon : IAsyncDisposable
+    internal sealed class Daemon : IAsyncDisposable
     {
         private readonly Process _process;
 

@@ -8,6 +8,10 @@
 //    auto-converge, which should not converge within its time limit.
 // Usage: Strata.Bench.Migration [RUNS] (0: only the dirtying guest)
 //        Strata.Bench.Migration daemons [ROUNDS] [BIN]: `strata move` between two published daemons (DaemonMoves.cs)
+//        Strata.Bench.Migration stress [ROUNDS] [BIN] [--burners N] [--tier vm|sandbox] [--no-template]: moves back and
+//        forth under CPU load, checking every move for a guest that did not go on or panicked (StressMoves.cs)
+//        Strata.Bench.Migration pingpong [ROUNDS] [--nopti] [--burners N]: raw QEMU moves of one busy guest back and
+//        forth, checking its counter never goes back (RawPingPong.cs)
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -15,6 +19,14 @@ using Strata.Qemu;
 using Strata.Qemu.Guest;
 using Strata.Qemu.Migration;
 
+if (args is ["pingpong", ..])
+{
+    Environment.Exit(await Strata.Bench.Migration.RawPingPong.RunAsync(args[1..]));
+}
+if (args is ["stress", ..])
+{
+    Environment.Exit(await Strata.Bench.Migration.StressMoves.RunAsync(args[1..]));
+}
 if (args is ["daemons", ..])
 {
     await Strata.Bench.Migration.DaemonMoves.RunAsync(args[1..]);

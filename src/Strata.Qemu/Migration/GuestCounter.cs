@@ -22,7 +22,7 @@ public static class GuestCounter
             Directory.CreateDirectory(Path.Combine(directory, d));
         }
         File.Copy("/bin/busybox", Path.Combine(directory, "bin", "busybox"));
-        foreach (var applet in new[] { "sh", "echo", "usleep", "sync", "cat", "dd" })
+        foreach (var applet in new[] { "sh", "echo", "usleep", "sync", "cat", "dd", "sleep" })
         {
             File.CreateSymbolicLink(Path.Combine(directory, "bin", applet), "busybox");
         }
