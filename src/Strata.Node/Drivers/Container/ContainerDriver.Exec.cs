@@ -113,19 +113,29 @@ public sealed partial class ContainerDriver
         return start;
     }
 
-    private async Task EnsureRunningAsync(OciRuntime runtime, DriverHandle handle, string verb, CancellationToken ct)
+    private static async Task EnsureRunningAsync(OciRuntime runtime, DriverHandle handle, string verb, CancellationToken ct)
+    {
+        var state = await SettledStateAsync(runtime, handle, ct).ConfigureAwait(false);
+        if (state is not { Status: "running" })
+        {
+            throw StrataException.Conflict($"cannot {verb} the container: it is {state?.Status ?? "not running"}; start it first");
+        }
+    }
+
+    /// <summary>
+    /// The runtime's state of a container, given up to 2 s while its supervisor lives and the runtime is still between
+    /// create and start: right after <c>strata run -d</c> (or <c>docker run -d</c>) the state may not exist yet, or say
+    /// "created", while the runtime has already read the bundle. Exec and resize both ask it this way.
+    /// </summary>
+    private static async Task<(string Status, int Pid)?> SettledStateAsync(OciRuntime runtime, DriverHandle handle, CancellationToken ct)
     {
         var state = await runtime.StateAsync(handle.InstanceId, ct).ConfigureAwait(false);
-        // Right after `strata run -d` the runtime may still be between create and start: give it a moment.
         for (var attempt = 0; attempt < 100 && (state is null || state.Value.Status == "created") && SupervisedRuntime.SupervisorAlive(handle); attempt++)
         {
             await Task.Delay(20, ct).ConfigureAwait(false);
             state = await runtime.StateAsync(handle.InstanceId, ct).ConfigureAwait(false);
         }
-        if (state is not { Status: "running" })
-        {
-            throw StrataException.Conflict($"cannot {verb} the container: it is {state?.Status ?? "not running"}; start it first");
-        }
+        return state;
     }
 
     public async Task<string> RuntimeConfigAsync(DriverHandle handle, CancellationToken cancellationToken)

@@ -21,7 +21,9 @@ public sealed partial class ContainerDriver : IResizeDriver
         var runtime = await RuntimeAsync(cancellationToken).ConfigureAwait(false);
         var parent = handle.Data.GetValueOrDefault(MemoryCgroupKey);
         var ownDirs = CgroupResize.Directories(handle.Data, CgroupDirsKey);
-        var live = await runtime.StateAsync(handle.InstanceId, cancellationToken).ConfigureAwait(false) is { Status: "running" or "paused" or "created" };
+        // A container its runtime is still starting counts as live: asked too early, the state does not exist yet while
+        // the runtime has already read the bundle, and the new limits reached neither (a docker update right after run -d).
+        var live = await SettledStateAsync(runtime, handle, cancellationToken).ConfigureAwait(false) is { Status: "running" or "paused" or "created" };
         // A runtime that manages no cgroups (crun on hybrid hosts) had every limit set in Strata's cgroups at create.
         var cpuDir = runtime.ManagesCgroups ? null : CgroupResize.CpuDirectory(ownDirs);
         if (!runtime.ManagesCgroups && ((memoryBytes is not null && parent is null) || (cpus is not null && cpuDir is null)))
