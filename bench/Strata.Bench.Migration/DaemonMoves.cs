@@ -37,7 +37,7 @@ internal static class DaemonMoves
         {
             daemons.Add(await Daemon.StartAsync(bin, Path.Combine(work, "a"), "mvbencha"));
             daemons.Add(await Daemon.StartAsync(bin, Path.Combine(work, "b"), "mvbenchb"));
-            Console.WriteLine($"two stratad from {bin}; host {Environment.ProcessorCount} CPUs, load {Load()}");
+            Console.WriteLine($"two stratad from {bin}; host {Environment.ProcessorCount} CPUs, load {HostLoad.Now()}");
             await daemons[0].Client.BuildBaseImageAsync("busybox");
             var moves = new List<(MoveResult Result, double GuestGapMs, double LargestGapMs, double WallSeconds)>();
             await CreateAsync(daemons[0].Client, Counter);
@@ -46,7 +46,7 @@ internal static class DaemonMoves
                 var (from, to) = i % 2 == 0 ? (daemons[0], daemons[1]) : (daemons[1], daemons[0]);
                 var move = await MoveAsync(from, to, bandwidth: null);
                 moves.Add(move);
-                Console.WriteLine($"move {i + 1} {from.Node} -> {to.Node}: {Describe(move)}; load {Load()}");
+                Console.WriteLine($"move {i + 1} {from.Node} -> {to.Node}: {Describe(move)}; load {HostLoad.Now()}");
             }
             var last = rounds % 2 == 0 ? daemons[0] : daemons[1];
             await last.Client.DeleteAsync(Name, force: true);
@@ -55,18 +55,18 @@ internal static class DaemonMoves
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"idle 256 MiB VM, median of {rounds}: guest-seen downtime {Median(moves.Select(m => m.GuestGapMs)):0} ms (largest gap {Median(moves.Select(m => m.LargestGapMs)):0} ms), whole move {Median(moves.Select(m => m.WallSeconds)):0.00} s (engine {Median(moves.Select(m => m.Result.TotalSeconds)):0.00} s), QEMU downtime {Median(moves.Select(m => m.Result.DowntimeMs)):0} ms, sent {Median(moves.Select(m => (m.Result.RamBytes + m.Result.DiskBytes) / 1048576.0)):0} MiB"));
             }
-            Console.WriteLine($"targets: guest-seen downtime <= 300 ms, whole move <= 10 s; load {Load()}");
+            Console.WriteLine($"targets: guest-seen downtime <= 300 ms, whole move <= 10 s; load {HostLoad.Now()}");
 
             await CreateAsync(daemons[0].Client, Dirtier);
             try
             {
                 var dirty = await MoveAsync(daemons[0], daemons[1], bandwidth: "32M");
-                Console.WriteLine($"dirtying VM over 32 MiB/s, auto-converge: converged: {Describe(dirty)}; load {Load()}");
+                Console.WriteLine($"dirtying VM over 32 MiB/s, auto-converge: converged: {Describe(dirty)}; load {HostLoad.Now()}");
                 await daemons[1].Client.DeleteAsync(Name, force: true);
             }
             catch (InvalidOperationException e)
             {
-                Console.WriteLine($"dirtying VM over 32 MiB/s, auto-converge: did not converge: {e.Message}; load {Load()}");
+                Console.WriteLine($"dirtying VM over 32 MiB/s, auto-converge: did not converge: {e.Message}; load {HostLoad.Now()}");
                 await daemons[0].Client.DeleteAsync(Name, force: true);
             }
             return 0;
@@ -125,8 +125,6 @@ internal static class DaemonMoves
         $"guest-seen downtime {m.GuestGapMs:0} ms (largest gap {m.LargestGapMs:0} ms), whole move {m.WallSeconds:0.00} s (engine {m.Result.TotalSeconds:0.00} s), QEMU downtime {m.Result.DowntimeMs:0} ms, RAM {m.Result.RamBytes / 1048576.0:0.0} MiB, disk {m.Result.DiskBytes / 1048576.0:0.0} MiB processed, {m.Result.Iterations} passes, throttle up to {m.Result.MaxThrottlePercent} %");
 
     private static double Median(IEnumerable<double> values) => BenchStatistics.Median(values);
-
-    private static string Load() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 
     /// <summary>One published stratad on its own root, socket and loopback port.</summary>
     internal sealed class Daemon : IAsyncDisposable

@@ -15,6 +15,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Strata.Bench.Migration;
 using Strata.Qemu;
 using Strata.Qemu.Guest;
 using Strata.Qemu.Migration;
@@ -41,7 +42,7 @@ try
     var initrd = await new InitramfsBuilder(kernel).EnsureAsync(Path.Combine(root, "assets"), CancellationToken.None);
     var disks = new DiskBuilder(Path.Combine(root, "disks"));
     var baseImage = await disks.BuildExt4Async(GuestCounter.BuildRoot(Path.Combine(root, "rootfs")), "bench-root", 1L << 30, CancellationToken.None);
-    Console.WriteLine($"host: {Environment.ProcessorCount} CPUs, load {Load()}; guest: 256 MiB, 1 GiB qcow2 disk over an ext4 base, TCG");
+    Console.WriteLine($"host: {Environment.ProcessorCount} CPUs, load {HostLoad.Now()}; guest: 256 MiB, 1 GiB qcow2 disk over an ext4 base, TCG");
 
     var strata = new List<Move>();
     var baseline = new List<Move>();
@@ -66,7 +67,7 @@ try
             var useStrata = (side == 0) == first;
             var move = useStrata ? await StrataMoveAsync(dir, options, new MigrationOptions(), withDisk: true) : await QemuDefaultMoveAsync(dir, options);
             (useStrata ? strata : baseline).Add(move);
-            Console.WriteLine($"round {i + 1} {(useStrata ? "strata  " : "baseline")}: {move}; load {Load()}");
+            Console.WriteLine($"round {i + 1} {(useStrata ? "strata  " : "baseline")}: {move}; load {HostLoad.Now()}");
             Directory.Delete(dir, true);
         }
     }
@@ -75,7 +76,7 @@ try
         Console.WriteLine($"idle 256 MiB guest, median of {runs}: strata (disk mirrored over NBD) {Move.Median(strata)}");
         Console.WriteLine($"                              baseline (QEMU defaults, shared disk) {Move.Median(baseline)}");
     }
-    Console.WriteLine($"targets: downtime seen by the guest <= 300 ms, whole move <= 10 s; load {Load()}");
+    Console.WriteLine($"targets: downtime seen by the guest <= 300 ms, whole move <= 10 s; load {HostLoad.Now()}");
 
     // A guest that writes 5 MiB of random data every ~100 ms, cycling through 60 MiB of tmpfs so the pages are new to
     // each RAM pass (QEMU counts a page dirtied twice in a pass once): up to 50 MiB/s if the guest gets the CPU for it.
@@ -98,11 +99,11 @@ try
         try
         {
             var move = await StrataMoveAsync(dir, options, settings, withDisk: false);
-            Console.WriteLine($"dirtying guest, auto-converge {(autoConverge ? "on " : "off")}: converged: {move}; load {Load()}");
+            Console.WriteLine($"dirtying guest, auto-converge {(autoConverge ? "on " : "off")}: converged: {move}; load {HostLoad.Now()}");
         }
         catch (Strata.Contracts.StrataException e)
         {
-            Console.WriteLine($"dirtying guest, auto-converge {(autoConverge ? "on " : "off")}: did not converge: {e.Message}; load {Load()}");
+            Console.WriteLine($"dirtying guest, auto-converge {(autoConverge ? "on " : "off")}: did not converge: {e.Message}; load {HostLoad.Now()}");
         }
         Directory.Delete(dir, true);
     }
@@ -199,8 +200,6 @@ async Task<Move> QemuDefaultMoveAsync(string dir, GuestVmOptions options)
     var trace = CounterTrace.Of(sourceTail.Lines.TakeLast(100).ToList(), targetTail.Lines);
     return new Move(trace.SwitchGap, trace.LargestGap, total, sent, 0, 0, downtime, 0, 0);
 }
-
-static string Load() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 
 internal sealed record Move(TimeSpan GuestDowntime, TimeSpan LargestGap, TimeSpan Total, long RamBytes, long DiskProcessed, long DiskData,
     TimeSpan QemuDowntime, long MaxDirtyRate, int MaxThrottle)

@@ -134,11 +134,8 @@ internal static class RawPingPong
             {
                 await RestoreAsync(0);
             }
-            Console.WriteLine($"guest up (kernel arguments '{kargs}', {script}, restored: {restored ?? "no, cold boot"}), {burners} burners, {rounds} moves; argv memory: {string.Join(' ', current!.LaunchPlan.Argv.SkipWhile(a => a != "-m").Take(2))}; load {Load()}");
-            for (var i = 0; i < burners; i++)
-            {
-                loads.Add(Process.Start(new ProcessStartInfo("sh") { ArgumentList = { "-c", "while :; do :; done" } })!);
-            }
+            Console.WriteLine($"guest up (kernel arguments '{kargs}', {script}, restored: {restored ?? "no, cold boot"}), {burners} burners, {rounds} moves; argv memory: {string.Join(' ', current!.LaunchPlan.Argv.SkipWhile(a => a != "-m").Take(2))}; load {HostLoad.Now()}");
+            loads.AddRange(HostLoad.StartBurners(burners));
             for (var i = 1; i <= rounds; i++)
             {
                 if (restored is not null && i > 1)
@@ -212,7 +209,7 @@ internal static class RawPingPong
                     outcome = "FAILED: the guest panicked";
                 }
                 done++;
-                Console.WriteLine($"move {i}: {outcome}; load {Load()}");
+                Console.WriteLine($"move {i}: {outcome}; load {HostLoad.Now()}");
                 if (panic is not null)
                 {
                     Console.WriteLine(panic);
@@ -227,19 +224,14 @@ internal static class RawPingPong
                     break;
                 }
             }
-            Console.WriteLine($"{done} moves, {failures} failed{(balloon ? $", {polls} balloon polls" : "")}; load {Load()}");
+            Console.WriteLine($"{done} moves, {failures} failed{(balloon ? $", {polls} balloon polls" : "")}; load {HostLoad.Now()}");
             return failures == 0 ? 0 : 1;
         }
         finally
         {
             await stopPolling.CancelAsync();
             await poller;
-            foreach (var p in loads)
-            {
-                p.Kill();
-                await p.WaitForExitAsync();
-                p.Dispose();
-            }
+            await HostLoad.StopAsync(loads);
             if (tail is not null)
             {
                 await tail.DisposeAsync();
@@ -263,5 +255,4 @@ internal static class RawPingPong
         return first < 0 ? null : string.Join('\n', lines.Skip(first).Take(25));
     }
 
-    private static string Load() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 }

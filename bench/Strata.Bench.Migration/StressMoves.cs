@@ -76,11 +76,8 @@ internal static class StressMoves
             };
             await StartGuestAsync(daemons[0], spec);
             var info = await daemons[0].Client.GetAsync(Name);
-            Console.WriteLine($"{tier} {Name} (bandwidth {bandwidth ?? "unlimited"}, {(noTemplate ? "cold boot" : "template start")}: {info.Details?.GetValueOrDefault("template") ?? "?"}), {burners} burners, {rounds} moves; load {Load()}");
-            for (var i = 0; i < burners; i++)
-            {
-                loads.Add(Process.Start(new ProcessStartInfo("sh") { ArgumentList = { "-c", "while :; do :; done" } })!);
-            }
+            Console.WriteLine($"{tier} {Name} (bandwidth {bandwidth ?? "unlimited"}, {(noTemplate ? "cold boot" : "template start")}: {info.Details?.GetValueOrDefault("template") ?? "?"}), {burners} burners, {rounds} moves; load {HostLoad.Now()}");
+            loads.AddRange(HostLoad.StartBurners(burners));
             for (var i = 0; i < rounds && !interrupted.IsCancellationRequested; i++)
             {
                 var (from, to) = fresh || i % 2 == 0 ? (daemons[0], daemons[1]) : (daemons[1], daemons[0]);
@@ -127,7 +124,7 @@ internal static class StressMoves
                     }
                 }
                 var panic = Panics(work);
-                Console.WriteLine($"move {i + 1} {from.Node} -> {to.Node}: {outcome}; load {Load()}");
+                Console.WriteLine($"move {i + 1} {from.Node} -> {to.Node}: {outcome}; load {HostLoad.Now()}");
                 if (panic.Count > 0 || outcome.StartsWith("FAILED", StringComparison.Ordinal))
                 {
                     if (panic.Count > 0 && !outcome.StartsWith("FAILED", StringComparison.Ordinal))
@@ -141,17 +138,12 @@ internal static class StressMoves
                     break;
                 }
             }
-            Console.WriteLine($"{done} moves, {failures} failed; load {Load()}");
+            Console.WriteLine($"{done} moves, {failures} failed; load {HostLoad.Now()}");
             return failures == 0 ? 0 : 1;
         }
         finally
         {
-            foreach (var p in loads)
-            {
-                p.Kill();
-                await p.WaitForExitAsync();
-                p.Dispose();
-            }
+            await HostLoad.StopAsync(loads);
             foreach (var d in daemons)
             {
                 await d.DisposeAsync();
@@ -207,5 +199,4 @@ internal static class StressMoves
         return found;
     }
 
-    private static string Load() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 }
