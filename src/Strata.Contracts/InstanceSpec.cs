@@ -44,6 +44,12 @@ public sealed record InstanceSpec
     /// </summary>
     public bool Tty { get; init; }
 
+    /// <summary>
+    /// The terminal's size when the main process starts (with <see cref="Tty"/>): the process sees it from its first
+    /// instruction (OCI <c>process.consoleSize</c>). Null: 0×0 until the first resize.
+    /// </summary>
+    public TerminalSize? TerminalSize { get; init; }
+
     /// <summary>The main process reads input written through attach (container tier); otherwise its stdin is /dev/null.</summary>
     public bool Stdin { get; init; }
 
@@ -135,6 +141,13 @@ public sealed record MountSpec
     public string Source { get; init; } = "";
     public string Target { get; init; } = "";
     public bool ReadOnly { get; init; }
+}
+
+/// <summary>A terminal's size in character cells.</summary>
+public sealed record TerminalSize
+{
+    public ushort Columns { get; init; }
+    public ushort Rows { get; init; }
 }
 
 /// <summary>

@@ -128,6 +128,12 @@ public static partial class SpecValidator
                 throw StrataException.Invalid($"tmpfs[{i}].target", $"'{spec.Tmpfs[i].Target}' is mounted twice; give each path one mount");
             }
         }
+        if (spec.TerminalSize is { } size && (!spec.Tty || size.Columns == 0 || size.Rows == 0))
+        {
+            throw StrataException.Invalid("terminalSize", spec.Tty
+                ? $"{size.Columns}x{size.Rows} is not a terminal's size; give columns and rows of at least 1"
+                : "a terminal's size needs a terminal; set tty: true, or leave terminalSize out");
+        }
         if (spec.TimeoutSeconds is { } timeout && (double.IsNaN(timeout) || timeout <= 0))
         {
             throw StrataException.Invalid("timeoutSeconds", $"{timeout} is not a timeout; give a positive number of seconds (the CLI takes 500ms, 30s, 5m)");

@@ -83,7 +83,8 @@ internal static unsafe class RunMode
             // The workload's stdio is the terminal side: one stream, the master is read into the log as stdout.
             try
             {
-                terminal = PseudoTerminal.Open(0, 0);
+                var (columns, rows) = config.TerminalCells();
+                terminal = PseudoTerminal.Open(columns, rows);
             }
             catch (Strata.Contracts.StrataException e)
             {

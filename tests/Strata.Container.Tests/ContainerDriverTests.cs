@@ -45,6 +45,19 @@ public sealed class ContainerDriverTests(ContainerFixture fx)
     }
 
     [SkippableFact]
+    public async Task Run_OnATerminalOfAGivenSize_TheFirstInstructionSeesIt()
+    {
+        fx.RequireEngine();
+        // Nobody resizes: only the size given at create (runc's process.consoleSize, the supervisor's terminal) is there.
+        var (exit, output, _) = await fx.RunAsync("tty-size", new InstanceSpec
+        {
+            Args = ["stty", "size"], Tty = true, TerminalSize = new TerminalSize { Columns = 93, Rows = 29 },
+        });
+        Assert.True(exit.ExitCode == 0, $"exit {exit.ExitCode}: {output}");
+        Assert.Equal("29 93", output.TrimEnd());
+    }
+
+    [SkippableFact]
     public async Task Run_NoArgs_UsesImageCmd()
     {
         fx.RequireEngine();

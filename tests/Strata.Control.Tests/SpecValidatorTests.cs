@@ -35,6 +35,17 @@ public sealed class SpecValidatorTests
     }
 
     [Fact]
+    public void Normalize_TerminalSize_OnlyWithATerminal_AndNotEmpty()
+    {
+        var size = new TerminalSize { Columns = 93, Rows = 29 };
+        Assert.Equal(size, SpecValidator.Normalize(new InstanceSpec { Tty = true, TerminalSize = size }).TerminalSize);
+        var noTerminal = Invalid(new InstanceSpec { TerminalSize = size });
+        Assert.Equal("terminalSize", noTerminal.Field);
+        Assert.Contains("set tty: true", noTerminal.Message, StringComparison.Ordinal);
+        Assert.Equal("terminalSize", Invalid(new InstanceSpec { Tty = true, TerminalSize = size with { Rows = 0 } }).Field);
+    }
+
+    [Fact]
     public void ValidateName_64Characters_IsTooLong() =>
         Assert.Throws<StrataException>(() => SpecValidator.ValidateName(new string('a', 64)));
 

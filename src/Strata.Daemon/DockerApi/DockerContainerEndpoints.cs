@@ -144,11 +144,6 @@ internal static class DockerContainerEndpoints
             }
             throw;
         }
-        if (parsed.ConsoleSize is var (rows, columns) && record.Spec.Tty)
-        {
-            // The size the client's terminal has (API 1.42+): the container's terminal has it from its first moment.
-            await DockerStreamEndpoints.ResizeAsync(service.InstanceDirectory(record.Id), columns, rows, http.RequestAborted);
-        }
         http.Response.StatusCode = StatusCodes.Status201Created;
         await JsonSerializer.SerializeAsync(http.Response.Body, new DockerCreated(DockerContainers.IdOf(record), []), DockerJsonContext.Default.DockerCreated);
         RunTimeline.Mark("create answered");

@@ -67,7 +67,7 @@ internal sealed partial class DockerContainerSpec
     public InstanceSpec Spec => _spec;
 
     /// <summary><c>HostConfig.ConsoleSize</c>: (rows, columns) of the client's terminal, when it sent one.</summary>
-    public (ushort Rows, ushort Columns)? ConsoleSize { get; private set; }
+    private (ushort Rows, ushort Columns)? _consoleSize;
 
     private void ReadConfig(JsonElement body)
     {
@@ -281,7 +281,7 @@ internal sealed partial class DockerContainerSpec
                     if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 2
                         && v[0].TryGetUInt16(out var height) && v[1].TryGetUInt16(out var width) && height > 0 && width > 0)
                     {
-                        ConsoleSize = (height, width);
+                        _consoleSize = (height, width);
                     }
                     break;
                 case "ContainerIDFile" or "VolumeDriver":
@@ -310,6 +310,11 @@ internal sealed partial class DockerContainerSpec
 
     private void Finish()
     {
+        if (_consoleSize is var (rows, columns) && _spec.Tty)
+        {
+            // The size the client's terminal has (API 1.42+): the container's terminal has it from its first moment.
+            _spec = _spec with { TerminalSize = new TerminalSize { Columns = columns, Rows = rows } };
+        }
         var labels = _spec.Labels is null ? new Dictionary<string, string>() : new Dictionary<string, string>(_spec.Labels);
         if (labels.TryGetValue(TierLabel, out var labelled))
         {

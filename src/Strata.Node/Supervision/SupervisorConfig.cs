@@ -54,6 +54,16 @@ public sealed record SupervisorConfig
     /// </summary>
     public bool Terminal { get; init; }
 
+    /// <summary>The terminal's size at the start, <c>COLUMNSxROWS</c>; null: 0×0 until a size frame comes.</summary>
+    public string? TerminalSize { get; init; }
+
+    /// <summary><see cref="TerminalSize"/> as numbers (0, 0 when absent or not a size).</summary>
+    public (ushort Columns, ushort Rows) TerminalCells() =>
+        TerminalSize?.Split('x') is [var c, var r]
+        && ushort.TryParse(c, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var columns)
+        && ushort.TryParse(r, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var rows)
+            ? (columns, rows) : ((ushort)0, (ushort)0);
+
     /// <summary>
     /// The console channel (<see cref="ConsoleChannel"/>): a FIFO the supervisor reads input and window sizes from.
     /// Without <see cref="Stdin"/> only sizes are taken from it.

@@ -176,7 +176,7 @@ public static partial class BundleBuilder
         }
 
 
-        return new JsonObject
+        var config = new JsonObject
         {
             ["ociVersion"] = "1.0.2",
             ["process"] = new JsonObject
@@ -207,6 +207,12 @@ public static partial class BundleBuilder
                 ["readonlyPaths"] = new JsonArray([.. ContainerSecurity.ReadonlyPaths.Select(p => (JsonNode)p)]),
             },
         };
+        if (spec is { Tty: true, TerminalSize: { } size })
+        {
+            // Set by runc on the container's terminal before the process runs: right from its first instruction.
+            config["process"]!["consoleSize"] = new JsonObject { ["height"] = size.Rows, ["width"] = size.Columns };
+        }
+        return config;
     }
 
     // A container may not raise its limit above the daemon's own hard limit.

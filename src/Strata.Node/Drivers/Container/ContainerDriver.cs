@@ -36,6 +36,7 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
     private const string NetworkKey = "network";
     private const string AddressKey = "address";
     private const string ConsoleKey = "console";
+    private const string TerminalSizeKey = "terminalSize";
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IDisposable> _consoleHolds = new();
 
     private void ReleaseConsole(string instanceId)
@@ -253,6 +254,10 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             // Held open until the supervisor has it: a FIFO nobody holds forgets what was written to it.
             _consoleHolds[request.InstanceId] = ConsoleChannel.Hold(ConsoleChannel.PathIn(request.Directory));
             data[ConsoleKey] = (spec.Tty ? "tty" : "") + (spec.Stdin ? " stdin" : "");
+            if (spec is { Tty: true, TerminalSize: { } size })
+            {
+                data[TerminalSizeKey] = string.Create(CultureInfo.InvariantCulture, $"{size.Columns}x{size.Rows}");
+            }
         }
         revert.Success();
         LogCreated(request.Name, request.InstanceId, spec.Image!, image.Digest, network?.Network ?? spec.Network ?? "none", runtime.Name);
@@ -313,6 +318,8 @@ public sealed partial class ContainerDriver : IDriver, ISupervisedTier, IExecDri
             Terminal = handle.Data.GetValueOrDefault(ConsoleKey)?.Contains("tty", StringComparison.Ordinal) == true,
             Stdin = handle.Data.GetValueOrDefault(ConsoleKey)?.Contains("stdin", StringComparison.Ordinal) == true,
             ConsoleFifo = handle.Data.ContainsKey(ConsoleKey) ? ConsoleChannel.PathIn(handle.Directory) : null,
+            // The supervisor's terminal has the container's first size too: runc copies it over at the start.
+            TerminalSize = handle.Data.GetValueOrDefault(TerminalSizeKey),
         };
         if (config.ConsoleFifo is { } fifo)
         {
