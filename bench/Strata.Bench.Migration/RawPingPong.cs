@@ -188,7 +188,7 @@ internal static class RawPingPong
                 string outcome;
                 try
                 {
-                    var checker = verify ? new SwitchoverRamCheck(incoming, qmp, 256L << 20, Path.Combine(root, "ram")) : null;
+                    var checker = verify ? new SwitchoverRamCheck(incoming, qmp, GuestRam.Bytes(256), Path.Combine(root, "ram")) : null;
                     var result = await LiveMigration.MigrateAsync(qmp, (IMigrationTarget?)checker ?? incoming, new MigrationOptions(), null, CancellationToken.None);
                     await targetTail.WaitForLinesAsync(20, TimeSpan.FromSeconds(60));
                     var values = tail!.Lines.TakeLast(50).Concat(targetTail.Lines).Select(l => l.Value).ToList();

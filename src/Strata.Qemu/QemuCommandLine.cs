@@ -301,11 +301,11 @@ public sealed class QemuCommandLine
             a.AddRange(["-cpu", "cortex-a57"]);
         }
         a.AddRange(["-smp", Cpus.ToString(CultureInfo.InvariantCulture)]);
-        a.AddRange(["-m", MemoryMiB.ToString(CultureInfo.InvariantCulture)]);
+        a.AddRange(["-m", GuestRam.Size(MemoryMiB)]); // off the 256 KiB grid: GuestRam
         a.AddRange(["-nodefaults", "-no-user-config", "-nographic"]);
         if (_fsShares.Count > 0)
         {
-            a.AddRange(["-object", $"memory-backend-memfd,id=mem0,size={MemoryMiB.ToString(CultureInfo.InvariantCulture)}M,share=on"]);
+            a.AddRange(["-object", $"memory-backend-memfd,id=mem0,size={GuestRam.Size(MemoryMiB)},share=on"]);
             if (Machine == QemuMachine.Microvm)
             {
                 // virtiofsd (libvhost-user) refuses legacy virtio, microvm's default for virtio-mmio.

@@ -202,7 +202,7 @@ public sealed class SandboxTemplateTests : IDisposable
         Assert.Contains("strata.net=10.0.0.5/24,10.0.0.1", template.SetupLine, StringComparison.Ordinal);
         Assert.Contains("strata.hostname=web-1", template.SetupLine, StringComparison.Ordinal);
         Assert.EndsWith("strata.mac=52:54:0a:00:00:05", template.SetupLine, StringComparison.Ordinal);
-        Assert.Contains($"memory-backend-file,id=tmem,size=256M,mem-path={memory},share=off", template.Argv);
+        Assert.Contains($"memory-backend-file,id=tmem,size=262152K,mem-path={memory},share=off", template.Argv); // 256 MiB + GuestRam.PadKiB
         Assert.Equal("defer", template.Argv[template.Argv.ToList().IndexOf("-incoming") + 1]);
         Assert.Contains(template.Argv, a => a.Contains("name=strata.setup", StringComparison.Ordinal));
         // The setup line adds a fresh seed and the clock each time.

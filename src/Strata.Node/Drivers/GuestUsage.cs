@@ -81,7 +81,7 @@ internal sealed class GuestUsage
             }
             pending = guest is null && expectGuest && (b.Reported || DateTimeOffset.UtcNow - b.FirstAsked < FirstReportWithin);
         }
-        return new GuestUsageReading(cpu, host, guest, balloon ?? bootMemoryBytes, pending, controlPath is not null && Booting(qmpSocket, pid, controlPath));
+        return new GuestUsageReading(cpu, host, guest, balloon is { } actual ? GuestRam.Visible(actual, bootMemoryBytes) : bootMemoryBytes, pending, controlPath is not null && Booting(qmpSocket, pid, controlPath));
     }
 
     /// <summary>

@@ -81,7 +81,7 @@ public static class GuestTemplate
             [
                 .. options.ExtraQemuArguments,
                 "-machine", "memory-backend=" + MemoryBackendId,
-                "-object", string.Create(CultureInfo.InvariantCulture, $"memory-backend-ram,id={MemoryBackendId},size={options.MemoryMiB}M"),
+                "-object", string.Create(CultureInfo.InvariantCulture, $"memory-backend-ram,id={MemoryBackendId},size={GuestRam.Size(options.MemoryMiB)}"),
             ],
         };
     }
@@ -171,7 +171,7 @@ public static class GuestTemplate
     [
         "-machine", "memory-backend=" + MemoryBackendId,
         "-object", string.Create(CultureInfo.InvariantCulture,
-            $"memory-backend-file,id={MemoryBackendId},size={memoryMiB}M,mem-path={QemuCommandLine.Escape(memoryFile)},share={(shared ? "on" : "off")}"),
+            $"memory-backend-file,id={MemoryBackendId},size={GuestRam.Size(memoryMiB)},mem-path={QemuCommandLine.Escape(memoryFile)},share={(shared ? "on" : "off")}"),
     ];
 
     /// <summary>

@@ -99,7 +99,7 @@ public sealed class LiveMigrationTests : IClassFixture<GuestAssetsFixture>
                     Source = MachineIdentity.FromArgv(current.LaunchPlan.Argv),
                     Ram = MigrationChannel.Unix(dir.Combine($"ram{move}.sock")),
                 }, CancellationToken.None);
-                var check = new SwitchoverRamCheck(incoming, qmp, options.MemoryMiB * 1024L * 1024, dir.Combine("dumps"));
+                var check = new SwitchoverRamCheck(incoming, qmp, GuestRam.Bytes(options.MemoryMiB), dir.Combine("dumps"));
                 var targetTail = new CounterTail(incoming.Vm.LaunchPlan.StdoutPath);
                 try
                 {

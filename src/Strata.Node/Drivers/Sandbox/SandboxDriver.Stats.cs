@@ -3,6 +3,7 @@ using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Node.Stats;
 using Strata.Node.Supervision;
+using Strata.Qemu;
 using Strata.Qemu.Qmp;
 
 namespace Strata.Node.Drivers.Sandbox;
@@ -79,7 +80,7 @@ public sealed partial class SandboxDriver
             async Task<long> Actual()
             {
                 var query = await qmp.ExecuteAsync("query-balloon", null, cancellationToken).ConfigureAwait(false);
-                return query.TryGetProperty("actual", out var a) ? a.GetInt64() : maxBytes;
+                return query.TryGetProperty("actual", out var a) ? GuestRam.Visible(a.GetInt64(), maxBytes) : maxBytes;
             }
             return memoryBytes is { } wanted
                 ? await BalloonStats.SettleAsync(Actual, wanted, BalloonStats.SettleWithin, cancellationToken).ConfigureAwait(false)

@@ -63,7 +63,10 @@ public sealed partial class VmDriver
         var output = await _qmp.HumanAsync(socket, "loadvm " + tag, cancellationToken).ConfigureAwait(false);
         if (output.Contains("Error", StringComparison.OrdinalIgnoreCase))
         {
-            throw new StrataException(ErrorKind.Internal, $"QEMU could not load snapshot {tag}: {output.Trim()}");
+            var why = output.Contains("Length mismatch", StringComparison.Ordinal)
+                ? $" (the snapshot was taken by a Strata that gave guests exactly their MiB of RAM; guests now get {GuestRam.PadKiB} KiB more, docs/vm.md#snapshots-and-rollback: take a new snapshot)"
+                : "";
+            throw new StrataException(ErrorKind.Internal, $"QEMU could not load snapshot {tag}: {output.Trim()}{why}");
         }
         var status = await _qmp.ExecuteAsync(socket, "query-status", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         if (status.TryGetProperty("running", out var running) && !running.GetBoolean())
@@ -154,7 +157,7 @@ public sealed partial class VmDriver
         async Task<long> Actual()
         {
             var balloon = await _qmp.ExecuteAsync(socket, "query-balloon", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-            return balloon.TryGetProperty("actual", out var a) ? a.GetInt64() : maxBytes;
+            return balloon.TryGetProperty("actual", out var a) ? GuestRam.Visible(a.GetInt64(), maxBytes) : maxBytes;
         }
         // Answered once the guest has given (or taken) the memory, so what resize returns is what the guest has.
         var actual = memoryBytes is long target

@@ -118,7 +118,7 @@ public sealed partial class VmDriver
             // for host and TCG, so the keys of existing templates stay as they were.
             text.Append(CultureInfo.InvariantCulture, $"cpu {model}\n");
         }
-        text.Append(CultureInfo.InvariantCulture, $"memory {config.MemoryMiB} cpus {config.Cpus} maxcpus {config.MaxCpus}\n");
+        text.Append(CultureInfo.InvariantCulture, $"memory {GuestRam.Size(config.MemoryMiB)} cpus {config.Cpus} maxcpus {config.MaxCpus}\n");
         text.Append(CultureInfo.InvariantCulture, $"head {head} {TemplateArguments}\n");
         text.Append(CultureInfo.InvariantCulture, $"devices net={network is not null} names={network?.NamesDisk is not null} setup={config.SetupPort} balloon=True\n");
         text.Append(CultureInfo.InvariantCulture, $"image {config.ImageId}\n");

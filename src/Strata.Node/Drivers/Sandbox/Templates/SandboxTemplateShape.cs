@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Serialization;
+using Strata.Qemu;
 using Strata.Qemu.Guest;
 
 namespace Strata.Node.Drivers.Sandbox.Templates;
@@ -40,7 +41,7 @@ internal sealed record SandboxTemplateShape(
         var text = new StringBuilder();
         text.Append("guest-init v").Append(guestInitVersion.ToString(CultureInfo.InvariantCulture)).Append('\n');
         text.Append("machine ").Append(Machine).Append(" arch ").Append(Architecture).Append(" accel ").Append(Accelerator).Append('\n');
-        text.Append(CultureInfo.InvariantCulture, $"memory {MemoryMiB} cpus {Cpus} tsc {TscKHz}\n");
+        text.Append(CultureInfo.InvariantCulture, $"memory {GuestRam.Size(MemoryMiB)} cpus {Cpus} tsc {TscKHz}\n");
         text.Append(CultureInfo.InvariantCulture, $"devices net={Network} names={NamesDisk} balloon={Balloon}\n");
         if (ShareSlots > 0)
         {

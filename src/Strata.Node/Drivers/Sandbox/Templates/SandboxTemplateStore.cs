@@ -64,9 +64,9 @@ internal sealed partial class SandboxTemplateStore
             {
                 whyNot = $"its manifest names another key ({info.Key})";
             }
-            else if (!info.RamInState && (!memory.Exists || memory.Length != (long)info.MemoryMiB * 1024 * 1024))
+            else if (!info.RamInState && (!memory.Exists || memory.Length != GuestRam.Bytes(info.MemoryMiB)))
             {
-                whyNot = $"its memory file is {(memory.Exists ? memory.Length.ToString(CultureInfo.InvariantCulture) + " bytes" : "missing")}, not {info.MemoryMiB} MiB";
+                whyNot = $"its memory file is {(memory.Exists ? memory.Length.ToString(CultureInfo.InvariantCulture) + " bytes" : "missing")}, not the {GuestRam.Bytes(info.MemoryMiB)} bytes of a {info.MemoryMiB} MiB guest";
             }
             else if (StateSha256(Path.Combine(dir, GuestTemplate.StateFileName)) != info.StateSha256)
             {
