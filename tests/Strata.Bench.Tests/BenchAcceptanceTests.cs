@@ -110,29 +110,30 @@ public sealed class BenchAcceptanceTests : IDisposable
         using var bench = Process.Start(psi)!;
         var secondIdle = new TaskCompletionSource();
         var progress = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        bench.ErrorDataReceived += (_, e) =>
+        // Read on a thread of its own, not through BeginErrorReadLine's thread-pool callbacks: on a loaded CI host those
+        // ran so late that the bench had finished its idle instances (and removed them) before the line "idle instance
+        // 2/" was seen, and the list was empty.
+        var reader = new Thread(() =>
         {
-            if (e.Data is not null)
+            while (bench.StandardError.ReadLine() is { } line)
             {
-                progress.Enqueue(e.Data);
-            }
-            if (e.Data?.Contains("idle instance 2/", StringComparison.Ordinal) == true)
-            {
-                // The first idle instance runs, labelled. Killed here, on the reader's thread: a continuation scheduled
-                // on a loaded CI host can run late enough for the bench to finish the tier and remove its instances
-                // itself (the likely cause of an empty list seen once in CI).
-                try
+                progress.Enqueue(line);
+                if (line.Contains("idle instance 2/", StringComparison.Ordinal) && !secondIdle.Task.IsCompleted)
                 {
-                    bench.Kill(); // SIGKILL: no finally of the bench runs
+                    // The first idle instance runs, labelled: killed here (SIGKILL, no finally of the bench runs).
+                    try
+                    {
+                        bench.Kill();
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // it has exited already; the assertions below say what it left
+                    }
+                    secondIdle.TrySetResult();
                 }
-                catch (InvalidOperationException)
-                {
-                    // it has exited already; the assertions below say what it left
-                }
-                secondIdle.TrySetResult();
             }
-        };
-        bench.BeginErrorReadLine();
+        }) { IsBackground = true, Name = "bench stderr" };
+        reader.Start();
         _ = bench.StandardOutput.ReadToEndAsync();
         await secondIdle.Task.WaitAsync(TimeSpan.FromMinutes(5));
         await bench.WaitForExitAsync();
