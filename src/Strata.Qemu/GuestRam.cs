@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 
 namespace Strata.Qemu;
 
@@ -33,4 +34,8 @@ public static class GuestRam
     /// <paramref name="askedBytes"/> it was made with.
     /// </summary>
     public static long Visible(long balloonActual, long askedBytes) => Math.Min(balloonActual, askedBytes);
+
+    /// <summary>The memory a guest has from QMP <c>query-balloon</c>'s answer (<see cref="Visible"/>); without one, the <paramref name="askedBytes"/>.</summary>
+    public static long Visible(JsonElement queryBalloon, long askedBytes) =>
+        queryBalloon.TryGetProperty("actual", out var a) ? Visible(a.GetInt64(), askedBytes) : askedBytes;
 }

@@ -65,8 +65,9 @@ internal sealed unsafe class ConsoleIo
             Libc.fcntl(target, F_SETFL, Libc.fcntl(target, F_GETFL, 0) | Libc.O_NONBLOCK);
         }
         var console = new ConsoleIo(fifo, terminal, target, input);
-        // What came before the start (the size the client sent at create, input typed ahead): the terminal has that
-        // size before the runtime starts, so its first copy of the size is already the right one.
+        // What came before the start (input typed ahead, a resize sent between create and start): taken before the
+        // runtime starts, so a size there is the one runc's first copy gives the container. The size given at create
+        // comes as SupervisorConfig.TerminalSize instead (and as the bundle's process.consoleSize).
         console.ReadFrames();
         return console;
     }

@@ -57,6 +57,10 @@ public sealed class QemuCommandLineTests
         Assert.Contains(Strata.Qemu.Templates.GuestTemplate.ForIncomingMove(new GuestVmOptions { Directory = "/t", KernelPath = "/k", InitrdPath = null, Workload = new(["true"]), MemoryMiB = mib }, "/t/setup").ExtraQemuArguments,
             a => a.EndsWith($"size={GuestRam.Size(mib)}", StringComparison.Ordinal));
         Assert.Equal(mib * 1024L * 1024, GuestRam.Visible(GuestRam.Bytes(mib), mib * 1024L * 1024));
+        using var query = System.Text.Json.JsonDocument.Parse($"{{\"actual\": {GuestRam.Bytes(mib)}}}");
+        Assert.Equal(mib * 1024L * 1024, GuestRam.Visible(query.RootElement, mib * 1024L * 1024));
+        using var none = System.Text.Json.JsonDocument.Parse("{}");
+        Assert.Equal(mib * 1024L * 1024, GuestRam.Visible(none.RootElement, mib * 1024L * 1024));
     }
 
     [Fact]

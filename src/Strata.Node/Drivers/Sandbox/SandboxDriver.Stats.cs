@@ -80,7 +80,7 @@ public sealed partial class SandboxDriver
             async Task<long> Actual()
             {
                 var query = await qmp.ExecuteAsync("query-balloon", null, cancellationToken).ConfigureAwait(false);
-                return query.TryGetProperty("actual", out var a) ? GuestRam.Visible(a.GetInt64(), maxBytes) : maxBytes;
+                return GuestRam.Visible(query, maxBytes);
             }
             return memoryBytes is { } wanted
                 ? await BalloonStats.SettleAsync(Actual, wanted, BalloonStats.SettleWithin, cancellationToken).ConfigureAwait(false)

@@ -157,7 +157,7 @@ public sealed partial class VmDriver
         async Task<long> Actual()
         {
             var balloon = await _qmp.ExecuteAsync(socket, "query-balloon", null, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-            return balloon.TryGetProperty("actual", out var a) ? GuestRam.Visible(a.GetInt64(), maxBytes) : maxBytes;
+            return GuestRam.Visible(balloon, maxBytes);
         }
         // Answered once the guest has given (or taken) the memory, so what resize returns is what the guest has.
         var actual = memoryBytes is long target
