@@ -27,7 +27,7 @@ internal static class MoveCommands
         };
         var json = new Option<bool>("--json") { Description = "print the finished operation as JSON (no progress display)" };
         var command = new Command("move",
-            "Move an instance to another cluster node (--node) or another daemon: a VM or sandbox live (the guest keeps running, one short pause, its disk goes along); a container, wasm module or process cold (--cold). Ctrl-C cancels and leaves it here as it was")
+            "Move an instance to another cluster node (--node) or another daemon: a VM or sandbox live (the guest keeps running, one short pause, its disk goes along); a container, wasm module, process, stopped sandbox or sandbox with -v mounts cold (--cold). Ctrl-C cancels and leaves it here as it was")
         {
             instance, node, address, token, live, cold, bandwidth, postcopy, json,
         };
@@ -99,7 +99,7 @@ internal static class MoveCommands
                     && coldResult.Deserialize(StrataJsonContext.Default.MoveResult) is { Mode: "cold" } c)
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{c.Name} moved to {c.To} (cold) in {c.TotalSeconds:0.00} s{(c.DowntimeMs > 0 ? $", down {c.DowntimeMs / 1000:0.00} s" : "")}; carried {c.Carried}"));
+                        $"{c.Name} moved to {c.To} (cold{(c.ModeReason is { } why ? ": " + why : "")}) in {c.TotalSeconds:0.00} s{(c.DowntimeMs > 0 ? $", down {c.DowntimeMs / 1000:0.00} s" : "")}; carried {c.Carried}"));
                 }
                 else if (!json && final.Result is { ValueKind: JsonValueKind.Object } result && result.Deserialize(StrataJsonContext.Default.MoveResult) is { } r)
                 {

@@ -59,12 +59,20 @@ public sealed partial class InstanceService
 {
     private const int ColdMoveSteps = 5;
 
-    /// <summary>Why <paramref name="name"/> cannot move live here, or null when its tier can (the endpoint's check before an operation starts).</summary>
+    /// <summary>
+    /// Why <paramref name="name"/> cannot move live here, or null when it can (the endpoint's check before an operation
+    /// starts): its tier's reason, or, on a tier that moves both ways (the sandbox), this instance's own (its <c>-v</c>
+    /// mounts, or that it does not run), so that a move without a mode goes cold.
+    /// </summary>
     public string? WhyNotLive(string project, string name)
     {
         var record = Get(project, name);
-        return _drivers.Get(record.Tier) switch
+        var driver = _drivers.Get(record.Tier);
+        return driver switch
         {
+            ILiveMoveDriver live when record.Handle is { } handle && live.WhyNotLiveFor(handle) is { } why => why,
+            ILiveMoveDriver when driver is IColdMoveDriver && record.State != InstanceState.Running =>
+                $"instance '{name}' is {record.State.ToName()}, and only a running instance moves live",
             ILiveMoveDriver => null,
             IColdMoveDriver cold => cold.WhyNotLive,
             _ => $"the {record.Tier.ToName()} tier cannot move live; live moves are built for the vm and sandbox tiers (see docs/move.md)",
@@ -77,10 +85,10 @@ public sealed partial class InstanceService
         var record = Get(project, name);
         if (_drivers.Get(record.Tier) is not IColdMoveDriver)
         {
-            throw record.Tier is Tier.Vm or Tier.Sandbox
-                ? StrataException.Invalid("mode", $"the {record.Tier.ToName()} tier moves live (leave out --cold); cold moves of VMs and sandboxes are not built")
+            throw record.Tier is Tier.Vm
+                ? StrataException.Invalid("mode", $"the {record.Tier.ToName()} tier moves live (leave out --cold); cold moves of VMs are not built")
                 : StrataException.Invalid("tier",
-                    $"the {record.Tier.ToName()} tier cannot move: live moves are built for the vm and sandbox tiers, cold moves for the container, wasm and process tiers (see docs/move.md)");
+                    $"the {record.Tier.ToName()} tier cannot move: live moves are built for the vm and sandbox tiers, cold moves for the container, wasm, process and sandbox tiers (see docs/move.md)");
         }
         if (record.State is InstanceState.Creating or InstanceState.Stopping || record.Handle is null)
         {
@@ -105,6 +113,8 @@ public sealed partial class InstanceService
         var mover = (IColdMoveDriver)_drivers.Get(record.Tier);
         var running = record.State == InstanceState.Running;
         var plan = mover.PlanColdMove(record.Handle!, running);
+        // On a tier that also moves live (the sandbox), the result says why this move was cold.
+        var modeReason = mover is ILiveMoveDriver ? WhyNotLive(project, name) ?? "asked for (--cold)" : null;
         var volumes = ManagedVolumesOf(project, record.Spec);
         var clock = Stopwatch.StartNew();
         var work = Path.Combine(InstanceDirectory(record.Id), "move-out");
@@ -185,6 +195,7 @@ public sealed partial class InstanceService
                 Project = project,
                 To = destination.Name,
                 Mode = "cold",
+                ModeReason = modeReason,
                 Carried = CarriedWithVolumes(plan.Carries, volumes) + (image is null ? "" : $"; image {image.Name}"),
                 Image = image is null ? null : $"{image.Name} ({image.Id})",
                 ImageBytes = image?.Bytes ?? 0,

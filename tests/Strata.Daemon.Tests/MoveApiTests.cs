@@ -37,7 +37,7 @@ public sealed class MoveApiTests : IAsyncLifetime
         Assert.Equal("tier", tier.Field);
         Assert.Contains("the fake tier cannot move", tier.Message, StringComparison.Ordinal);
         Assert.Contains("vm and sandbox tiers", tier.Message, StringComparison.Ordinal);
-        Assert.Contains("container, wasm and process", tier.Message, StringComparison.Ordinal);
+        Assert.Contains("container, wasm, process and sandbox", tier.Message, StringComparison.Ordinal);
         var live = await Assert.ThrowsAsync<StrataApiException>(() => _admin.MoveAsync("m20-f", To() with { Mode = "live" }));
         Assert.Equal("mode", live.Field);
         Assert.Contains("the fake tier cannot move live", live.Message, StringComparison.Ordinal);

@@ -6,14 +6,14 @@ using Strata.Testing;
 namespace Strata.Vm.Tests;
 
 /// <summary>
-/// Two published stratad on one host with their own --root, --socket and --node; the target listens on loopback TCP
-/// with its admin token. Shared by the move tests: one VM boots once and is moved (cancelled first, then for real).
+/// Two published stratad on one host with their own --root, --socket and --node; both listen on loopback TCP with their
+/// admin tokens (the target for every move, the source for a cold move coming back). Shared by the move tests: one VM boots once and is moved (cancelled first, then for real).
 /// </summary>
 public sealed class MoveDaemons : IAsyncLifetime
 {
     private readonly PublishedNodePair _pair;
 
-    public MoveDaemons() => _pair = new PublishedNodePair("m20-move", "m20", listenA: false, Output, "source: ", "target: ");
+    public MoveDaemons() => _pair = new PublishedNodePair("m20-move", "m20", listenA: true, Output, "source: ", "target: ");
 
     private PublishedNode SourceSide => _pair.A;
     private PublishedNode TargetSide => _pair.B;
@@ -23,6 +23,9 @@ public sealed class MoveDaemons : IAsyncLifetime
     public string SourceSocket => SourceSide.Socket;
     public string TargetSocket => TargetSide.Socket;
     public string TargetAddress => TargetSide.Address;
+    /// <summary>The source listens too: a cold move comes back to it.</summary>
+    public string SourceAddress => SourceSide.Address;
+    public string SourceToken => SourceSide.Token;
     public string SourceNode => SourceSide.Node;
     public string TargetNode => TargetSide.Node;
     public string TargetToken => TargetSide.Token;

@@ -69,6 +69,12 @@ public sealed record LiveMoveProgress
 /// </summary>
 public interface ILiveMoveDriver
 {
+    /// <summary>
+    /// Why this instance cannot move live though its tier can (a sandbox's <c>-v</c> mounts), or null. A tier that also
+    /// moves cold (<see cref="IColdMoveDriver"/>) then moves it cold when no mode is asked.
+    /// </summary>
+    string? WhyNotLiveFor(DriverHandle handle) => null;
+
     /// <summary>What the target needs to receive this running instance; refuses, naming why, what cannot move.</summary>
     Task<OutgoingMove> DescribeMoveAsync(DriverHandle handle, CancellationToken cancellationToken);
 

@@ -36,8 +36,7 @@ public sealed partial class SandboxDriver : ILiveMoveDriver
         var workload = SandboxWorkload.Load(handle.Directory);
         if (workload.Mounts.Count > 0)
         {
-            throw StrataException.Invalid("mounts",
-                "the sandbox shares host paths with -v over virtio-fs, which QEMU cannot migrate live, and a cold move of a sandbox is not built yet; recreate it on the target");
+            throw StrataException.Invalid("mounts", MountsNotLive);
         }
         var template = handle.Data.TryGetValue(TemplateDataKey, out var how) && how.StartsWith("template ", StringComparison.Ordinal);
         var qmp = await QmpClient.ConnectAsync(Path.Combine(handle.Directory, QmpSocketName), MoveQmpTimeout, cancellationToken).ConfigureAwait(false);
