@@ -18,6 +18,8 @@ public sealed record GuestVmOptions
     public required GuestWorkload Workload { get; init; }
     public QemuMachine Machine { get; init; } = QemuMachine.Microvm;
     public string Accel { get; init; } = Accelerators.Tcg;
+    /// <summary>Under KVM, the named CPU model (a cluster's guest CPU baseline); null: <c>host</c>. Ignored under TCG.</summary>
+    public string? CpuModel { get; init; }
     public int Cpus { get; init; } = 1;
     public int MemoryMiB { get; init; } = 256;
     /// <summary>An ext4 disk the workload runs in (chrooted); attached first, so it is /dev/vda. Null: the initramfs is the root.</summary>
@@ -264,6 +266,7 @@ public sealed class QemuVm : IAsyncDisposable
             FreePageReporting = options.FreePageReporting,
             TcgCodeBufferMiB = options.TcgCodeBufferMiB,
             HotplugSlots = options.HotplugSlots,
+            CpuModel = options.CpuModel,
         }.ToCommandLine()
             .WithSerialFile(plan.SerialLog)
             .WithPidFile(plan.PidFile);

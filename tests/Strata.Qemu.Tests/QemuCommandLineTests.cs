@@ -184,6 +184,14 @@ public sealed class QemuCommandLineTests
         // The guest machine every tier builds from carries it through.
         var guest = new Strata.Qemu.Guest.GuestMachine { Machine = QemuMachine.Pc, Accel = "kvm", CpuModel = "EPYC-Rome", QmpSocket = "/tmp/q.sock" };
         Assert.Equal("EPYC-Rome", After(Argv(guest.ToCommandLine()), "-cpu"));
+        // So does the sandbox's plan (a microvm): the model under KVM, none under TCG.
+        GuestVmOptions Sandbox(string accel) => new()
+        {
+            Directory = "/tmp/x", KernelPath = "/k", InitrdPath = "/i", Workload = new Strata.Qemu.Guest.GuestWorkload(["true"]),
+            Machine = QemuMachine.Microvm, Accel = accel, CpuModel = "EPYC-Rome", GuestTscKHz = 2_000_000,
+        };
+        Assert.Equal("EPYC-Rome", After([.. QemuVm.Plan(Sandbox("kvm")).Argv], "-cpu"));
+        Assert.DoesNotContain("-cpu", QemuVm.Plan(Sandbox("tcg")).Argv);
         var bad = Assert.Throws<StrataException>(() => new QemuCommandLine(QemuMachine.Pc).WithCpuModel("Haswell,+vmx"));
         Assert.Contains("not a QEMU CPU model name", bad.Message, StringComparison.Ordinal);
     }

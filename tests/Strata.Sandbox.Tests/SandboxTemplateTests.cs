@@ -68,6 +68,8 @@ public sealed class SandboxTemplateTests : IDisposable
         Assert.True(How(b).StartsWith("template ", StringComparison.Ordinal), How(b));
         Assert.DoesNotContain("made by this start", How(b), StringComparison.Ordinal);
         Assert.Single(TemplatesOf(memory));
+        // The details a live move by node name checks the target against (docs/cluster.md "CPU baseline").
+        Assert.Equal(Strata.Node.Guest.GuestCpuDetails.Model(a.Data[Strata.Node.Guest.GuestCpuDetails.AcceleratorKey], null), a.Data[Strata.Node.Guest.GuestCpuDetails.ModelKey]);
 
         var outA = SandboxTestHost.Stream(a, "stdout").Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var outB = SandboxTestHost.Stream(b, "stdout").Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -135,6 +137,7 @@ public sealed class SandboxTemplateTests : IDisposable
             shape with { Initrd = "/nonexistent/initramfs-2.cpio.gz" }, shape with { KernelPath = "/nonexistent/vmlinuz-2" },
             shape with { ImageDigest = "sha256:bb" }, shape with { BaseDisk = "/nonexistent/other.ext4" }, shape with { TscKHz = 1 },
             shape with { Network = true }, shape with { NamesDisk = true }, shape with { QemuBinary = "/nonexistent/qemu" }, shape with { Balloon = true },
+            shape with { CpuModel = "Haswell-noTSX" }, shape with { ShareSlots = 1 },
         })
         {
             Assert.NotEqual(key, other.Key());

@@ -74,6 +74,9 @@ public sealed partial class VmMoveTests
             // host directory is mounted again, both ways.
             var moved = await target.GetAsync(MountedSandboxName);
             Assert.Equal("running", moved.State);
+            // Restored from the target's own template onto the carried disk (its root is mounted after the setup line).
+            var how = moved.Details?.GetValueOrDefault("template") ?? "(none)";
+            Assert.True(how.StartsWith("template ", StringComparison.Ordinal), $"the moved sandbox did not start from a template: {how}");
             Assert.True(await EventuallyAsync(async () => (await LogsAsync(target, MountedSandboxName)).Contains("runs 2", StringComparison.Ordinal), TimeSpan.FromSeconds(120)),
                 $"the moved sandbox's disk lost the first run's mark; target's log:\n{await LogsAsync(target, MountedSandboxName)}\nthe daemons:\n{daemons.OutputTail()}");
             Assert.Contains("from-the-host", await LogsAsync(target, MountedSandboxName), StringComparison.Ordinal);

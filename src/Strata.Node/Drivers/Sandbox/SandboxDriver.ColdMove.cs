@@ -68,7 +68,7 @@ public sealed partial class SandboxDriver : IColdMoveDriver
 
     /// <summary>
     /// The carried disk replaces the overlay the create made. A start from the image's template still works on it: the
-    /// guest mounts its root disk only after the template's setup line, so the saved guest never saw this node's base.
+    /// guest mounts its root disk only after the template's setup line, as on any restart of a sandbox whose disk changed.
     /// </summary>
     private static void PlaceDisk(DriverHandle handle, string directory)
     {

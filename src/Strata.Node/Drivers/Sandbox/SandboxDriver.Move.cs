@@ -102,9 +102,9 @@ public sealed partial class SandboxDriver : ILiveMoveDriver
         {
             ["image"] = source.Image,
             [StartedAtKey] = startedAt.ToString("O", CultureInfo.InvariantCulture),
-            ["accelerator"] = assets.Accel.Accel,
             [TemplateDataKey] = source.Started.Length > 0 ? $"{source.Started} (moved live)" : "moved live",
         };
+        GuestCpuDetails.Add(data, assets.Accel.Accel, workload.CpuModel);
         if (network is not null)
         {
             data[NetworkKey] = network.Network;

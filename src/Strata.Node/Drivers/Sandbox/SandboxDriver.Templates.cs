@@ -71,7 +71,8 @@ public sealed partial class SandboxDriver
         }
         var shape = new SandboxTemplateShape(workload.ImageDigest, workload.BaseDisk, assets.Kernel.KernelPath, assets.Initrd, assets.Accel.Accel,
             workload.MemoryMiB, workload.Cpus, _options.QemuBinary, assets.Accel.Accel == Accelerators.Tcg ? HostTsc.KHz : null,
-            options.Network is not null, options.Network?.NamesDisk is not null, options.Balloon, workload.Mounts.Count);
+            options.Network is not null, options.Network?.NamesDisk is not null, options.Balloon, workload.Mounts.Count,
+            assets.Accel.Accel == Accelerators.Kvm ? workload.CpuModel : null);
         var key = shape.Key();
         var lookup = await Templates.FindOrCreateAsync(key, "booting the image's template (its first start; later starts restore it)",
             c => Templates.CreateAsync(shape, key, (temp, c2) => TemplateBootOptionsAsync(options, temp, workload, c2), c), ct).ConfigureAwait(false);

@@ -129,7 +129,10 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         // Decide (and validate) the workload before the expensive disk work.
         _ = SandboxWorkload.Decide(spec, request.Name, image.Config, "", digest, image.LayerDirectories);
         var baseDisk = await _guest.RootDisks.EnsureBaseAsync(image.LayerDirectories, digest, cancellationToken).ConfigureAwait(false);
-        var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest, image.LayerDirectories);
+        var workload = SandboxWorkload.Decide(spec, request.Name, image.Config, baseDisk, digest, image.LayerDirectories) with
+        {
+            CpuModel = await CpuModelAsync(cancellationToken).ConfigureAwait(false),
+        };
         var overlay = Path.Combine(request.Directory, OverlayFileName);
         CreateProgress.Report("overlay", "creating the sandbox's writable disk");
         var data = new Dictionary<string, string> { ["image"] = digest };
@@ -155,6 +158,16 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             Directory = request.Directory,
             Data = data,
         };
+    }
+
+    /// <summary>
+    /// The <c>-cpu</c> model of a new sandbox: in a cluster under KVM, the cluster's guest CPU baseline (the same
+    /// decision as the vm tier's), so it moves live between unlike hosts; else none (<c>host</c>, or TCG's default).
+    /// </summary>
+    private async Task<string?> CpuModelAsync(CancellationToken cancellationToken)
+    {
+        var assets = await EnsureAssetsAsync(cancellationToken).ConfigureAwait(false);
+        return await _guest.CpuModelAsync(assets.Accel.Accel, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Handle keys of a sandbox on a network (the same keys the container tier uses).</summary>
@@ -207,9 +220,9 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
         var data = new Dictionary<string, string>(handle.Data)
         {
             [StartedAtKey] = startedAt.ToString("O", CultureInfo.InvariantCulture),
-            ["accelerator"] = assets.Accel.Accel,
             [TemplateDataKey] = fromTemplate.Describe(),
         };
+        GuestCpuDetails.Add(data, assets.Accel.Accel, workload.CpuModel);
         if (fromTemplate.Options is not null)
         {
             data[TemplateRamKey] = "1"; // its RAM maps the template's file: no balloon (SandboxDriver.Stats.cs)
@@ -242,6 +255,7 @@ public sealed partial class SandboxDriver : IDriver, ISupervisedTier, IExecDrive
             Workload = workload.ToGuest(),
             Machine = QemuMachine.Microvm,
             Accel = assets.Accel.Accel,
+            CpuModel = workload.CpuModel,
             Cpus = workload.Cpus,
             MemoryMiB = workload.MemoryMiB,
             RootDisk = new QemuDrive(Path.Combine(dir, OverlayFileName), "qcow2"),

@@ -42,6 +42,11 @@ public sealed record SandboxWorkload
     public IReadOnlyList<string> Layers { get; init; } = [];
     /// <summary>The spec's <c>--no-template</c>: every start boots cold (docs/sandbox.md#templates).</summary>
     public bool NoTemplate { get; init; }
+    /// <summary>
+    /// Under KVM in a cluster, the guest CPU baseline model decided at create (docs/cluster.md "CPU baseline"), so the
+    /// sandbox moves live to any node that runs it; null: <c>-cpu host</c> (or TCG's default). A live move carries it.
+    /// </summary>
+    public string? CpuModel { get; init; }
 
     public const int DefaultMemoryMiB = TierResizeRange.GuestDefaultMemoryMiB;
     public const int MinimumMemoryMiB = TierResizeRange.GuestMinimumMemoryMiB;

@@ -29,7 +29,8 @@ internal sealed record SandboxTemplateShape(
     bool Network,
     bool NamesDisk,
     bool Balloon = false,
-    int ShareSlots = 0)
+    int ShareSlots = 0,
+    string? CpuModel = null)
 {
     public string Machine => "microvm";
 
@@ -48,6 +49,11 @@ internal sealed record SandboxTemplateShape(
             // Empty PCIe slots for -v mounts plugged in after the restore (absent from the key without mounts, so the
             // templates made before slots existed keep their keys).
             text.Append(CultureInfo.InvariantCulture, $"share-slots {ShareSlots}\n");
+        }
+        if (CpuModel is not null)
+        {
+            // A cluster's CPU baseline (absent without one, so the templates made before keep their keys).
+            text.Append("cpu ").Append(CpuModel).Append('\n');
         }
         text.Append("image ").Append(ImageDigest).Append('\n');
         foreach (var file in new[] { BaseDisk, KernelPath, Initrd, ResolveBinary(QemuBinary) })
