@@ -26,6 +26,13 @@ public interface IColdMoveDestination
     /// <summary>Removes the instance the move created there (force); one already gone is not an error.</summary>
     Task RemoveAsync(string name, CancellationToken cancellationToken);
 
+    /// <summary>How to reach this destination again after a restart, to settle a move the daemon died in; null: it cannot be reached again.</summary>
+    MoveDestinationRef? Reference => null;
+
+    /// <summary>The instance of that name there, or null when there is none.</summary>
+    Task<InstanceInfo?> FindAsync(string name, CancellationToken cancellationToken) =>
+        Task.FromException<InstanceInfo?>(new StrataException(ErrorKind.Unavailable, $"{Name} cannot be asked for an instance"));
+
     /// <summary>Before anything stops: refuses (409, naming the volume and the fix) when the destination's project has a volume of that name with other content.</summary>
     Task CheckVolumeAsync(string volume, string digest, CancellationToken cancellationToken);
 
@@ -132,6 +139,18 @@ public sealed partial class InstanceService
         var image = await CarryImageAsync(name, record.Spec, destination, progress, revert, cancellationToken).ConfigureAwait(false);
         TryDeleteDirectory(work);
         Directory.CreateDirectory(work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // Before anything stops: a daemon that dies from here on settles the move at its next start (ColdMoveSettle).
+        // Its undo is registered first, so it runs last: after the copy there is removed and this one started again.
+        if (destination.Reference is { } reference)
+        {
+            var directory = InstanceDirectory(record.Id);
+            revert.Add(() => ColdMoveOutMarker.Delete(directory));
+            new ColdMoveOutMarker
+            {
+                Address = reference.Address, Token = reference.Token, CertificateSha256 = reference.CertificateSha256,
+                Project = project, Name = name, InstanceId = record.Id, WasRunning = running, At = _time.GetUtcNow(),
+            }.Write(directory);
+        }
         if (plan.Capture == ColdMoveCapture.WhileRunning)
         {
             progress?.Report(new ColdMoveStep("capturing", 1, ColdMoveSteps, "capturing " + plan.Carries));

@@ -31,15 +31,16 @@ internal sealed record MoveOutMarker
 
     public MoveDestinationRef Destination => new(Address, Token, CertificateSha256);
 
-    public void Write(string directory)
+    public void Write(string directory) => WriteOwnerOnly(Path.Combine(directory, FileName), this, MoveMarkerJsonContext.Default.MoveOutMarker);
+
+    /// <summary>A marker that holds a token for the other daemon: owner-only from the first byte (like the admin token), flushed to disk.</summary>
+    internal static void WriteOwnerOnly<T>(string path, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {
-        var path = Path.Combine(directory, FileName);
-        // The token reaches the other daemon: owner-only from the first byte, like the admin token.
         using var file = new FileStream(path, new FileStreamOptions
         {
             Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
-        JsonSerializer.Serialize(file, this, MoveMarkerJsonContext.Default.MoveOutMarker);
+        JsonSerializer.Serialize(file, value, type);
         file.Flush(flushToDisk: true);
     }
 
@@ -61,6 +62,7 @@ internal sealed record MoveOutMarker
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(MoveOutMarker))]
+[JsonSerializable(typeof(ColdMoveOutMarker))]
 internal sealed partial class MoveMarkerJsonContext : JsonSerializerContext;
 
 public sealed partial class InstanceService

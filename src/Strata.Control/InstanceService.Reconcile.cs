@@ -31,6 +31,8 @@ public sealed partial class InstanceService
             try
             {
                 await ReconcileAsync(entry, cancellationToken).ConfigureAwait(false);
+                // A cold move of it that the previous daemon drove and did not finish (docs/move.md, "A daemon dies mid-move").
+                SettleUnfinishedColdMoveOut(entry);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -127,4 +127,80 @@ public sealed partial class VmMoveTests
             Directory.Delete(shared, recursive: true);
         }
     }
+    /// <summary>
+    /// The source daemon killed (<c>kill -9</c>) while a cold move's switch runs (the target has created the sandbox and
+    /// is taking its disk): the next source daemon finds the move it drove, asks the target, and exactly one copy is
+    /// left, running, on one side or the other; the other side keeps no record, directory or QEMU of it.
+    /// </summary>
+    [SkippableFact]
+    public async Task ColdMove_SourceDaemonKilledDuringTheSwitch_LeavesExactlyOneRunningCopy()
+    {
+        VmDaemon.RequireBinaries();
+        const string name = "m20-sbxk";
+        var target = daemons.TargetClient;
+        await daemons.SourceClient.BuildBaseImageAsync("busybox");
+        var shared = Directory.CreateTempSubdirectory("m20k-").FullName;
+        await daemons.SourceClient.CreateAsync(new InstanceSpec
+        {
+            Name = name, Tier = "sandbox", Image = "busybox:latest",
+            Mounts = [new MountSpec { Source = shared, Target = "/data" }],
+            Args = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"],
+        });
+        try
+        {
+            Assert.True(await EventuallyAsync(async () => GuestTicks.Last(await LogsAsync(daemons.SourceClient, name)) >= 2, TimeSpan.FromSeconds(120)), "the sandbox never counted");
+            var op = await daemons.SourceClient.MoveAsync(name, new MoveRequest { ToAddress = daemons.TargetAddress, ToToken = daemons.TargetToken });
+            var switching = false;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromSeconds(120))
+            {
+                var now = await daemons.SourceClient.GetOperationAsync(op.Id);
+                if (OperationStatusNames.IsFinished(now.Status))
+                {
+                    break;
+                }
+                if (now.Progress.Items.Any(i => i.Id == "move" && i.Current >= 4))
+                {
+                    switching = true;
+                    break;
+                }
+                await Task.Delay(20);
+            }
+            Assert.True(switching, "the cold move never reached its switch before it ended");
+            await daemons.CrashAndRestartSourceAsync();
+            var source = daemons.SourceClient;
+
+            async Task<InstanceInfo?> FindAsync(StrataClient client)
+            {
+                try
+                {
+                    return await client.GetAsync(name);
+                }
+                catch (StrataApiException e) when (e.Kind == ErrorKind.NotFound)
+                {
+                    return null;
+                }
+            }
+            InstanceInfo? here = null, there = null;
+            var settled = await EventuallyAsync(async () =>
+            {
+                here = await FindAsync(source);
+                there = await FindAsync(target);
+                return (here is null) != (there is null) && (here ?? there)!.State == "running";
+            }, TimeSpan.FromSeconds(120));
+            Assert.True(settled, $"not exactly one running copy: source {here?.State ?? "none"}, target {there?.State ?? "none"}\nthe daemons:\n{daemons.OutputTail(60)}");
+            Assert.Contains(daemons.Output, l => l.Contains("cold move to", StringComparison.Ordinal) && l.Contains("is settled", StringComparison.Ordinal));
+            var (winner, loserRoot) = here is not null ? (source, daemons.TargetRoot) : (target, daemons.SourceRoot);
+            Assert.True(await EventuallyAsync(async () => GuestTicks.Last(await LogsAsync(winner, name)) >= 2, TimeSpan.FromSeconds(120)), "the copy left does not count");
+            Assert.True(await TestEnvironment.EventuallyAsync(() => !QemuOf(loserRoot), TimeSpan.FromSeconds(30)), $"a QEMU of {loserRoot} still runs");
+            var instances = Path.Combine(loserRoot, "instances");
+            Assert.True(!Directory.Exists(instances) || Directory.GetDirectories(instances).Length == 0, $"{loserRoot} kept an instance directory");
+        }
+        finally
+        {
+            await DeleteQuietlyAsync(daemons.SourceClient, name);
+            await DeleteQuietlyAsync(target, name);
+            Directory.Delete(shared, recursive: true);
+        }
+    }
 }

@@ -30,6 +30,18 @@ internal sealed partial class RemoteMoveDestination : IColdMoveDestination
         }
     }
 
+    public async Task<InstanceInfo?> FindAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Call(() => _client.GetAsync(name, cancellationToken)).ConfigureAwait(false);
+        }
+        catch (StrataException e) when (e.Kind == ErrorKind.NotFound)
+        {
+            return null;
+        }
+    }
+
     public async Task CheckVolumeAsync(string volume, string digest, CancellationToken cancellationToken) =>
         await Call(() => _client.CheckMoveVolumeAsync(volume, digest, cancellationToken)).ConfigureAwait(false);
 
