@@ -11,12 +11,14 @@ namespace Strata.Cluster.Tests;
 /// <summary>
 /// The "drain a node with a VM, two containers and a wasm module" on three published daemons, with one VM (real
 /// QEMU under TCG) booted once: a live move by node name cancelled while RAM is sent leaves the guest on its node, then
-/// the drain moves it live (its counter goes on) with the containers and the module cold, and the node records' free
-/// resources follow. A second project's token sees, moves and drains nothing.
+/// the drain moves it live (its counter goes on) with the containers, the module and a sandbox with a <c>-v</c> mount
+/// cold (its disk and its mount go with it), and the node records' free resources follow. A second project's token
+/// sees, moves and drains nothing.
 /// </summary>
 public sealed partial class DaemonClusterTests
 {
     private const string Vm = "mv29l-vm";
+    private const string Sandbox = "mv29l-s";
 
     [SkippableFact]
     public async Task Drain_MovesAVmLiveAndTwoContainersAndAWasmModuleOffTheNode_ACancelledLiveMoveLeavesTheVm_AnotherProjectTouchesNothing()
@@ -122,11 +124,24 @@ public sealed partial class DaemonClusterTests
             await first.CreateAsync(new InstanceSpec { Name = c, Tier = "container", Image = "mv20cbox", Args = ["sleep", "600"], Labels = pin, Resources = small });
         }
         await first.CreateAsync(new InstanceSpec { Name = "mv29l-w", Tier = "wasm", Image = wat, Labels = pin, Resources = small with { MemoryBytes = 32L << 20 } });
-        Assert.True(await TestEnvironment.EventuallyAsync(() => first.ListAsync().GetAwaiter().GetResult().Items.Count(i => i.State == "running" && i.Details!["node"] == drained) == 4,
-            TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200)), "the four instances did not run on " + drained);
+        // And a sandbox sharing a host directory (virtio-fs does not migrate, so it moves cold by node name): each run
+        // marks its disk and prints the marks and the host's file.
+        var share = Path.Combine(_daemons.Dir, "mv29l-share");
+        Directory.CreateDirectory(share);
+        await File.WriteAllTextAsync(Path.Combine(share, "in.txt"), "mv29l-from-the-host\n");
+        await first.CreateAsync(new InstanceSpec
+        {
+            Name = Sandbox, Tier = "sandbox", Image = "mv20cbox", Labels = pin, Resources = new ResourceSpec { Cpus = 0.5, MemoryBytes = 256L << 20 },
+            Mounts = [new MountSpec { Source = share, Target = "/data" }],
+            Args = ["sh", "-c", "echo run >> /mv29l-runs; echo runs $(wc -l < /mv29l-runs); cat /data/in.txt; while true; do sleep 1; done"],
+        });
+        Assert.True(await TestEnvironment.EventuallyAsync(() => first.ListAsync().GetAwaiter().GetResult().Items.Count(i => i.State == "running" && i.Details!["node"] == drained) == 5,
+            TimeSpan.FromSeconds(120), TimeSpan.FromMilliseconds(200)), "the five instances did not run on " + drained);
+        Assert.True(await TestEnvironment.EventuallyAsync(async () => (await LogsAsync(first, Sandbox)).Contains("runs 1", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(120), TimeSpan.FromMilliseconds(300)), "the sandbox never ran: " + await LogsAsync(first, Sandbox));
         await AssertFreeFollowsAssignmentsAsync(first, h);
 
-        // The drain, as an operation: four moves, the VM's live.
+        // The drain, as an operation: five moves, the VM's live.
         var lastBefore = LastTick(await LogsAsync(first, Vm));
         var drain = await first.DrainNodeAsync(drained);
         Assert.Equal("drain", drain.Kind);
@@ -138,19 +153,19 @@ public sealed partial class DaemonClusterTests
         }
         var items = string.Join("\n", drain.Progress.Items.Select(i => $"{i.Id} {i.Phase} {i.Message}"));
         Assert.True(drain.Status == OperationStatusNames.Succeeded, $"{drain.Status}: {drain.Error?.Detail}\n{items}\n{_daemons.Nodes[0].LastOutput()}");
-        Assert.True(drain.Progress.Items.Count == 4 && drain.Progress.Items.All(i => i.Phase == "moved"), items);
-        Assert.Equal(4, drain.Progress.Current);
-        Assert.Equal(4, drain.Progress.Total);
+        Assert.True(drain.Progress.Items.Count == 5 && drain.Progress.Items.All(i => i.Phase == "moved"), items);
+        Assert.Equal(5, drain.Progress.Current);
+        Assert.Equal(5, drain.Progress.Total);
         var result = drain.Result!.Value;
-        Assert.Equal(4, result.GetProperty("moved").GetArrayLength());
+        Assert.Equal(5, result.GetProperty("moved").GetArrayLength());
         Assert.Equal(0, result.GetProperty("failed").GetArrayLength());
         Assert.Equal(0, result.GetProperty("notMovable").GetArrayLength());
 
         // Everything runs elsewhere; nothing is left on the drained node: no assignment, no report, no QEMU.
         var listed = (await first.ListAsync()).Items.Where(i => i.Name.StartsWith("mv29l-", StringComparison.Ordinal)).ToList();
-        Assert.Equal(4, listed.Count);
+        Assert.Equal(5, listed.Count);
         Assert.All(listed, i => Assert.NotEqual(drained, i.Details!["node"]));
-        Assert.True(await TestEnvironment.EventuallyAsync(() => first.ListAsync().GetAwaiter().GetResult().Items.Count(i => i.State == "running") == 4,
+        Assert.True(await TestEnvironment.EventuallyAsync(() => first.ListAsync().GetAwaiter().GetResult().Items.Count(i => i.State == "running") == 5,
             TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200)));
         Assert.Empty((await h.Client.GetPrefixAsync(ClusterKeys.AssignmentsOf(drained))).Kvs);
         // By its pid: the target's QEMU may name the drained node's kernel cache (on one host the target uses the source's kernel path).
@@ -161,11 +176,17 @@ public sealed partial class DaemonClusterTests
         // The VM moved live: its counter carried on from where it was on the drained node (no 'tick 1' there).
         var vmNode = listed.Single(i => i.Name == Vm).Details!["node"];
         var vmRoot = Path.Combine(_daemons.Dir, vmNode);
-        Assert.Single(QemuPids(vmRoot));
+        var sandboxNode = listed.Single(i => i.Name == Sandbox).Details!["node"];
+        Assert.Equal(sandboxNode == vmNode ? 2 : 1, QemuPids(vmRoot).Count);
         Assert.True(await TestEnvironment.EventuallyAsync(async () => LastTick(await LogsAsync(first, Vm)) >= lastBefore + 10, TimeSpan.FromSeconds(120), TimeSpan.FromMilliseconds(300)),
             "the guest did not count on after the live move");
         var ticks = Ticks(await LogsAsync(first, Vm));
         Assert.True(ticks[0] > lastBefore, $"the counter restarted on {vmNode}: its first tick there is {ticks[0]}, the last seen on {drained} {lastBefore}");
+
+        // The sandbox moved cold with its disk (its second run sees the first's mark) and its mount.
+        Assert.True(await TestEnvironment.EventuallyAsync(async () => (await LogsAsync(first, Sandbox)).Contains("runs 2", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(120), TimeSpan.FromMilliseconds(300)), $"the sandbox did not run again on {sandboxNode} with its disk: " + await LogsAsync(first, Sandbox));
+        Assert.Contains("mv29l-from-the-host", await LogsAsync(first, Sandbox), StringComparison.Ordinal);
 
         // The free resources moved with the instances: every node's record is its capacity less what is assigned to it.
         await AssertFreeFollowsAssignmentsAsync(first, h);
