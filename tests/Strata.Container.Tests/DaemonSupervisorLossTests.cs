@@ -33,11 +33,11 @@ public sealed class DaemonSupervisorLossTests(ContainerFixture fx)
         var runtimePid = created.Pid!.Value;
         var supervisor = ProcessCensus.ParentOf(runtimePid);
         var directory = Path.Combine(root, "instances", created.Id);
-        // The container's processes: wait until runc has started them.
-        for (var i = 0; i < 200 && !ProcessCensus.Naming("sleep 600").Any(); i++)
-        {
-            await Task.Delay(10);
-        }
+        // The container's processes: wait until runc has started both, in this container's cgroup (a "sleep 600" of
+        // another test's container left on the host must not end the wait while runc is still creating this one).
+        Assert.True(await TestEnvironment.EventuallyAsync(
+            () => ProcessCensus.Naming("sleep 600").Count(p => ProcessCensus.InCgroupOf(created.Id).Contains(p.Pid)) >= 2,
+            TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10)), "the container's two sleeps never ran");
 
         var (info, noticed) = await ProcessCensus.KillAndWatchAsync(supervisor, () => client.GetAsync("orphan"), i => i.State != "running");
 
