@@ -4,6 +4,7 @@ using Strata.Client;
 using Strata.Contracts;
 using Strata.Contracts.Drivers;
 using Strata.Daemon;
+using Strata.Testing;
 
 namespace Strata.Container.Tests;
 
@@ -153,7 +154,8 @@ public sealed class DaemonContainerTests(ContainerFixture fx)
             spare = StandbySupervisors().SingleOrDefault();
             Assert.NotNull(spare);
         }
-        await WaitUntilAsync(() => Task.FromResult(!Directory.Exists($"/proc/{spare}") || File.ReadAllText($"/proc/{spare}/stat").Contains(") Z ", StringComparison.Ordinal)));
+        // Gone or a zombie; read through ProcessCensus, which takes a process that ends between two reads as gone.
+        await WaitUntilAsync(() => Task.FromResult(!ProcessCensus.Alive(spare!.Value)));
     }
 
     [SkippableFact]
