@@ -32,18 +32,8 @@ internal sealed record ColdMoveOutMarker
 
     public void Write(string directory) => MoveOutMarker.WriteOwnerOnly(Path.Combine(directory, FileName), this, MoveMarkerJsonContext.Default.ColdMoveOutMarker);
 
-    public static ColdMoveOutMarker? TryRead(string directory)
-    {
-        try
-        {
-            var marker = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(directory, FileName)), MoveMarkerJsonContext.Default.ColdMoveOutMarker);
-            return marker is { Version: CurrentVersion } ? marker : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
-        {
-            return null;
-        }
-    }
+    public static ColdMoveOutMarker? TryRead(string directory) =>
+        MoveOutMarker.ReadMarker(Path.Combine(directory, FileName), MoveMarkerJsonContext.Default.ColdMoveOutMarker) is { Version: CurrentVersion } marker ? marker : null;
 
     public static void Delete(string directory) => File.Delete(Path.Combine(directory, FileName));
 }

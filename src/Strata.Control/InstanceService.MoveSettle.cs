@@ -44,12 +44,15 @@ internal sealed record MoveOutMarker
         file.Flush(flushToDisk: true);
     }
 
-    public static MoveOutMarker? TryRead(string directory)
+    public static MoveOutMarker? TryRead(string directory) =>
+        ReadMarker(Path.Combine(directory, FileName), MoveMarkerJsonContext.Default.MoveOutMarker) is { Version: CurrentVersion } marker ? marker : null;
+
+    /// <summary>A marker's JSON, or null when it is missing, unreadable or damaged (the caller checks its version).</summary>
+    internal static T? ReadMarker<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
     {
         try
         {
-            var marker = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(directory, FileName)), MoveMarkerJsonContext.Default.MoveOutMarker);
-            return marker is { Version: CurrentVersion } ? marker : null;
+            return JsonSerializer.Deserialize(File.ReadAllBytes(path), type);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
         {
